@@ -1,0 +1,167 @@
+/**
+ * Reading the config file: YAML (or JSON, which is YAML too) → schema → a typed, filled-in
+ * LifeboatConfig, or a ConfigError that lists every problem with its path and line, before
+ * anything runs. Also the small lookups everything else needs (a target by name, its
+ * objectives, who may approve, where a secret lives).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { LifeboatError } from '../domain/errors';
+import { ENV, defaultDataDir } from '../stack/settings';
+import { Issue, PathSegment, closest, decode, formatPath } from './dsl';
+import { BucketTarget, DatabaseTarget, GateName, LifeboatConfig, SecretRef, configSchema } from './schema';
+
+export interface ConfigProblem {
+  /** Where in the file: `targets.databases[1].engine`, or `(YAML)` for a syntax error. */
+  path: string;
+  message: string;
+  /** 1-based position of the value (or of the map missing a key), when known. */
+  line?: number;
+  column?: number;
+}
+
+/** An invalid config file, with every problem in it. */
+export class ConfigError extends LifeboatError {
+  constructor(
+    readonly source: string,
+    readonly problems: ConfigProblem[],
+  ) {
+    const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
+    const lines = problems.map((p) => `  - ${p.path}: ${p.message}${p.line ? ` (${source}:${p.line}:${p.column ?? 1})` : ''}`);
+    const fix = problems.length === 1 ? 'it is' : 'they are';
+    super(`${source} has ${count}; lifeboat will not run until ${fix} fixed:\n${lines.join('\n')}`, 'CONFIG_INVALID');
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadOptions {
+  /**
+   * What `{dataDir}` in paths stands for. Default: $LIFEBOAT_DATA_DIR, else the local stack's
+   * default data directory (the same one `lifeboat stack up` uses).
+   */
+  dataDir?: string;
+}
+
+function resolveDataDir(options: LoadOptions): string {
+  return path.resolve(options.dataDir ?? (process.env[ENV.dataDir] || defaultDataDir()));
+}
+
+/** Parses and validates config text; `sourceName` names it in messages (usually the file name). */
+export function parseConfig(text: string, sourceName = 'config', options: LoadOptions = {}): LifeboatConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, merge: true });
+  const position = (offset: number | undefined) => (offset === undefined ? {} : { line: lineCounter.linePos(offset).line, column: lineCounter.linePos(offset).col });
+
+  if (doc.errors.length) {
+    throw new ConfigError(
+      sourceName,
+      doc.errors.map((e) => ({ path: '(YAML)', message: `${e.message.split('\n')[0]}: fix the syntax`, ...position(e.pos[0]) })),
+    );
+  }
+  const input: unknown = doc.toJS();
+  if (input === null || input === undefined) {
+    throw new ConfigError(sourceName, [{ path: '(top level)', message: 'the file is empty: start from lifeboat.config.yaml at the root of the lifeboat repository' }]);
+  }
+
+  const { value, issues } = decode(configSchema, input, { placeholders: { dataDir: resolveDataDir(options) } });
+  if (issues.length || value === undefined) {
+    /** The value at `path`, or the nearest enclosing one that exists (a missing key points at its map). */
+    const locate = (issuePath: PathSegment[]) => {
+      for (let n = issuePath.length; n >= 0; n--) {
+        const node = doc.getIn(issuePath.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+        if (node && typeof node === 'object' && node.range) return position(node.range[0]);
+      }
+      return {};
+    };
+    const problems = issues.map((issue: Issue) => ({ path: formatPath(issue.path), message: issue.message, ...locate(issue.path) }));
+    // File order reads best; problems without a position keep their place at the end.
+    const ordered = problems
+      .map((p, i) => ({ p, i }))
+      .sort((a, b) => (a.p.line ?? Infinity) - (b.p.line ?? Infinity) || (a.p.column ?? 0) - (b.p.column ?? 0) || a.i - b.i);
+    throw new ConfigError(sourceName, ordered.map(({ p }) => p));
+  }
+  return value;
+}
+
+/** Reads, parses and validates the config file at `file`. Throws ConfigError listing every problem. */
+export function loadConfig(file: string, options: LoadOptions = {}): LifeboatConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new LifeboatError(`Cannot read the config file ${file} (${code}): create it from the repository's lifeboat.config.yaml, or give the path of an existing one.`, 'CONFIG_UNREADABLE');
+  }
+  return parseConfig(text, file, options);
+}
+
+// ----- lookups --------------------------------------------------------------------------------
+
+function unknownTarget(kind: 'database' | 'bucket', name: string, known: string[], otherKind: string[]): LifeboatError {
+  const otherLabel = kind === 'database' ? 'bucket' : 'database';
+  if (otherKind.includes(name)) {
+    return new LifeboatError(`"${name}" is a ${otherLabel} target, not a ${kind} target; the ${kind} targets are: ${known.join(', ') || 'none'}.`, 'UNKNOWN_TARGET');
+  }
+  const guess = closest(name, known);
+  const hint = guess ? ` (did you mean "${guess}"?)` : '';
+  const list = known.length ? `the config declares ${known.join(', ')}` : `the config declares none`;
+  return new LifeboatError(`No ${kind} target is named "${name}"${hint}; ${list}.`, 'UNKNOWN_TARGET');
+}
+
+/** The database target called `name`; an unknown name throws a one-sentence error listing the known ones. */
+export function findDatabaseTarget(config: LifeboatConfig, name: string): DatabaseTarget {
+  const found = config.targets.databases.find((d) => d.name === name);
+  if (found) return found;
+  throw unknownTarget('database', name, config.targets.databases.map((d) => d.name), config.targets.buckets.map((b) => b.name));
+}
+
+/** The bucket target called `name`; an unknown name throws a one-sentence error listing the known ones. */
+export function findBucketTarget(config: LifeboatConfig, name: string): BucketTarget {
+  const found = config.targets.buckets.find((b) => b.name === name);
+  if (found) return found;
+  throw unknownTarget('bucket', name, config.targets.buckets.map((b) => b.name), config.targets.databases.map((d) => d.name));
+}
+
+/** RPO and RTO in seconds that apply to a target: its own overrides, else those of its kind. */
+export function objectivesFor(config: LifeboatConfig, target: DatabaseTarget | BucketTarget): { rpo: number; rto: number } {
+  const defaults = 'engine' in target ? config.objectives.database : config.objectives.files;
+  return { rpo: target.rpo ?? defaults.rpo, rto: target.rto ?? defaults.rto };
+}
+
+export type ApprovalCheck = { ok: true } | { ok: false; reason: string };
+
+/**
+ * Whether `approver` may decide `gate` of a request `requester` made in `environment`:
+ * they hold one of the gate's roles, and in production (or without selfApproval) they are not the requester.
+ */
+export function mayApprove(config: LifeboatConfig, request: { environment: string; gate: GateName; approver: string; requester: string }): ApprovalCheck {
+  const env = config.environments[request.environment];
+  if (!env) return { ok: false, reason: `environment ${request.environment} is not in the config` };
+  const roles = env.gates[request.gate];
+  const held = config.people[request.approver] ?? [];
+  if (!held.some((role) => roles.includes(role))) {
+    return { ok: false, reason: `${request.approver} does not hold a role that approves the ${request.gate} gate in ${request.environment} (${roles.join(', ')})` };
+  }
+  const selfAllowed = env.selfApproval && env.tier !== 'production';
+  if (!selfAllowed && request.approver === request.requester) {
+    return { ok: false, reason: `${request.approver} requested this and cannot approve it in ${request.environment}: someone else must` };
+  }
+  return { ok: true };
+}
+
+/** Reads the secret a reference points at, when it is needed (never at load, never into history). */
+export function resolveSecret(ref: SecretRef, env: NodeJS.ProcessEnv = process.env): string {
+  if (ref.startsWith('env:')) {
+    const name = ref.slice('env:'.length);
+    const value = env[name];
+    if (value === undefined || value === '') throw new LifeboatError(`The secret reference ${ref} points at an unset environment variable: set ${name} in the worker's environment.`, 'SECRET_MISSING');
+    return value;
+  }
+  const file = ref.slice('file:'.length);
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new LifeboatError(`The secret reference ${ref} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): create the file or fix the reference.`, 'SECRET_MISSING');
+  }
+}

@@ -1,0 +1,568 @@
+/**
+ * The lifeboat config file, declared once. Every field's type, default, constraints and
+ * description live here; validation, default filling, the TypeScript types below and
+ * docs/config.md all come from this declaration (pgBackRest keeps its options the same way).
+ * To add an option: declare it here, run `node lib/src/config/docs.js`, commit both.
+ */
+import { Infer, ObjectOf, PathSegment, Rule, SecretRef, TimeOfDay, t } from './dsl';
+
+// ----- shared shapes --------------------------------------------------------------------------
+
+const NAME = {
+  pattern: /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
+  hint: 'lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen (at most 63)',
+};
+const ROLE = { pattern: NAME.pattern, hint: 'a role name: lowercase letters, digits and hyphens, such as incident-commander' };
+const IDENTITY = { pattern: /^[^\s@]+@[^\s@]+\.[^\s@]+$/, hint: 'an email-style identity such as alice@example.com' };
+const BUCKET = {
+  pattern: /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+  hint: 'an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit',
+};
+const PREFIX = { pattern: /^(?!\/)[^\n]*$/, hint: 'an object key prefix that does not start with "/"' };
+const TABLE = {
+  pattern: /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/,
+  hint: 'a table name, optionally schema-qualified, such as orders or public.orders',
+};
+const DNS_NAME = {
+  pattern: /^(?=.{1,254}$)([A-Za-z0-9_](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$/,
+  hint: 'a fully qualified DNS name such as db.app.example.com (a trailing dot is optional)',
+};
+const AWS_REGION = { pattern: /^[a-z]{2}(?:-[a-z]+)+-\d+$/, hint: 'an AWS region such as eu-west-1' };
+const RDS_INSTANCE = {
+  pattern: /^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}$/,
+  hint: 'an RDS DB instance identifier: 1 to 63 letters, digits or hyphens, starting with a letter, without two hyphens in a row',
+};
+const HOST_PORT = { pattern: /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/, hint: 'host:port, such as 127.0.0.1:7233' };
+const PORT = { min: 1, max: 65535 };
+
+const stripDot = (name: string) => name.replace(/\.$/, '').toLowerCase();
+
+const environmentRef = (description: string) =>
+  t.ref({ description, to: 'environments', noun: 'environment', where: 'declared in environments' });
+const storeRef = (description: string) => t.ref({ description, to: 'objectStores', noun: 'object store', where: 'declared in objectStores' });
+const targetName = (description: string) =>
+  t.string({ description, ...NAME, defines: { collection: 'targets', unique: true, label: 'all database and bucket targets' } });
+
+const bucketLocation = (description: string) =>
+  t.object(
+    {
+      store: storeRef('The object store (from `objectStores`) that holds the bucket.'),
+      bucket: t.string({ description: 'Bucket name in that store.', ...BUCKET }),
+    },
+    { description },
+  );
+
+const objectiveOverride = {
+  rpo: t
+    .duration({ description: 'Recovery point objective for this target, overriding `objectives` for its kind: the most data loss acceptable.' })
+    .optional(),
+  rto: t
+    .duration({ description: 'Recovery time objective for this target, overriding `objectives` for its kind: the longest acceptable time to restore it.' })
+    .optional(),
+};
+
+const gateRoles = (gate: string) =>
+  t
+    .list(t.ref({ description: 'A role.', to: 'roles', noun: 'role', where: 'held by anyone in people' }), {
+      description: `Roles that may approve the ${gate} gate; any one of them is enough.`,
+      minItems: 1,
+      unique: true,
+    })
+    .default(['incident-commander']);
+
+const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
+const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'] as const;
+
+interface ScheduleDefaults {
+  at: string;
+  daysOfWeek?: (typeof WEEKDAYS)[number][];
+  daysOfMonth?: number[];
+  months?: (typeof MONTHS)[number][];
+}
+
+/** One Temporal Schedule calendar, with the defaults of the workflow it starts. */
+const schedule = (description: string, defaults: ScheduleDefaults) =>
+  t.object(
+    {
+      enabled: t.boolean('Whether the schedule runs; `false` keeps it declared but paused.').default(true),
+      at: t.timeOfDay('Time of day the run starts, in UTC.').default(defaults.at),
+      daysOfWeek: t
+        .list(t.oneOf(WEEKDAYS, 'A day of the week.'), { description: 'Days of the week it runs on; empty means every day.', unique: true })
+        .default(defaults.daysOfWeek ?? []),
+      daysOfMonth: t
+        .list(t.integer({ description: 'A day of the month.', min: 1, max: 31 }), { description: 'Days of the month it runs on; empty means every day.', unique: true })
+        .default(defaults.daysOfMonth ?? []),
+      months: t
+        .list(t.oneOf(MONTHS, 'A month.'), { description: 'Months it runs in; empty means every month.', unique: true })
+        .default(defaults.months ?? []),
+    },
+    {
+      description,
+      rules: [
+        {
+          says: 'A schedule names days of the week or days of the month, not both (a calendar with both runs only on days matching both).',
+          check(s, report) {
+            if (s.daysOfWeek.length && s.daysOfMonth.length) report('daysOfMonth', 'cannot be combined with daysOfWeek: the schedule would run only on days matching both; keep one');
+          },
+        },
+      ],
+    },
+  );
+
+const secretRef = (what: string) => t.secret(`${what}, read at run time from where the reference points.`);
+
+// ----- targets --------------------------------------------------------------------------------
+
+const rdsRestoreSettings = (region: string) =>
+  t.object(
+    {
+      dbInstanceClass: t.string({ description: 'Instance class, such as db.m6g.large (default: the source\'s).' }).optional(),
+      dbSubnetGroupName: t.string({ description: 'DB subnet group restored instances join.' }).optional(),
+      vpcSecurityGroupIds: t.list(t.string({ description: 'A security group id.' }), { description: 'VPC security groups of restored instances.' }).optional(),
+      dbParameterGroupName: t.string({ description: 'Parameter group of restored instances.' }).optional(),
+      multiAZ: t.boolean('Restore as a Multi-AZ instance.').optional(),
+      publiclyAccessible: t.boolean('Give restored instances a public address.').optional(),
+    },
+    { description: `Where and how instances restored in the ${region} region are created.` },
+  );
+
+const databaseTarget = t.union(
+  'engine',
+  {
+    name: targetName('Name of the target, used in commands, workflow ids, reports and the names of restored instances.'),
+    environment: environmentRef('Environment the database belongs to; its approval rules apply to every restore and failover of it.'),
+    database: t.string({ description: 'Database the checks connect to.' }),
+    user: t.string({ description: 'Database role the checks connect as.' }).default('postgres'),
+    password: secretRef('Password of `user`').optional(),
+    criticalTables: t.list(t.string({ description: 'A table.', ...TABLE }), {
+      description: 'Tables whose presence, row counts and checksums every verification and drill compares with the source.',
+      minItems: 1,
+      unique: true,
+    }),
+    smokeQueries: t
+      .list(
+        t.object(
+          {
+            name: t.string({ description: 'Name of the query in reports.', ...NAME }),
+            sql: t.string({ description: 'A read-only SQL query; the check passes when it runs without error and returns at least one row.' }),
+          },
+          { description: 'A smoke test.' },
+        ),
+        { description: 'Queries run against every restored copy before it is called good.' },
+      )
+      .default([]),
+    cutover: t
+      .object(
+        {
+          dnsName: t.string({ description: 'The DNS name applications connect to; cutover points it at the restored instance.', ...DNS_NAME }),
+          router: t.ref({ description: 'Traffic router (from `trafficRouters`) that serves the name.', to: 'trafficRouters', noun: 'traffic router', where: 'declared in trafficRouters' }),
+          ttl: t.duration({ description: 'TTL of the records cutover writes.' }).default('60s'),
+        },
+        { description: 'How applications find the database; without it, restores and failovers of this target cannot cut over.' },
+      )
+      .optional(),
+    ...objectiveOverride,
+  },
+  {
+    pgbackrest: {
+      stanza: t.string({ description: 'pgBackRest stanza of the cluster.', pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]*$/, hint: 'a pgBackRest stanza name' }),
+      host: t.string({ description: 'Host (or socket directory) of the Postgres primary.' }),
+      port: t.integer({ description: 'Port of the Postgres primary.', ...PORT }).default(5432),
+      osUser: t.string({ description: 'OS user pgBackRest runs as, the owner of the cluster (default: the user the worker runs as).' }).optional(),
+      configPath: t.path({ description: 'pgBackRest configuration file.' }).default('/etc/pgbackrest/pgbackrest.conf'),
+      primaryRepo: t.integer({ description: 'pgBackRest repository (`repoN`) in the primary region.', min: 1, max: 256 }).default(1),
+      drRepo: t.integer({ description: 'pgBackRest repository (`repoN`) in the disaster-recovery region.', min: 1, max: 256 }).default(2),
+    },
+    rds: {
+      instanceId: t.string({ description: 'DBInstanceIdentifier of the protected source instance.', ...RDS_INSTANCE }),
+      region: t.string({ description: 'AWS region of the source instance.', ...AWS_REGION }),
+      drRegion: t.string({ description: 'AWS region snapshots are copied to and failover restores into.', ...AWS_REGION }),
+      drKmsKeyId: t.string({ description: 'KMS key (ARN, id or alias) in the DR region that snapshot copies are encrypted with.' }),
+      restore: t.object({ primary: rdsRestoreSettings('primary'), dr: rdsRestoreSettings('DR') }, { description: 'Settings of restored instances, per region.' }),
+    },
+  },
+  {
+    description: 'A PostgreSQL database lifeboat backs up, restores, drills and fails over.',
+    discriminatorDescription: 'Which engine protects it: pgBackRest on self-managed Postgres, or Amazon RDS snapshots.',
+    rules: [
+      {
+        says: 'A pgBackRest target uses different repositories for the primary and DR regions.',
+        uses: ['engine', 'primaryRepo', 'drRepo'],
+        check(db, report) {
+          if (db.engine === 'pgbackrest' && db.primaryRepo === db.drRepo) report('drRepo', `must differ from primaryRepo (both are ${db.drRepo}): the DR copy needs its own repository`);
+        },
+      },
+      {
+        says: 'An RDS target copies to a DR region other than its own.',
+        uses: ['engine', 'region', 'drRegion'],
+        check(db, report) {
+          if (db.engine === 'rds' && db.region === db.drRegion) report('drRegion', `must differ from region (both are ${db.region}): a copy in the same region does not survive losing it`);
+        },
+      },
+    ],
+  },
+);
+
+const bucketTarget = t.object(
+  {
+    name: targetName('Name of the target, used in commands, workflow ids and reports.'),
+    environment: environmentRef('Environment the bucket belongs to.'),
+    source: bucketLocation('The bucket applications write to.'),
+    backup: t.object(
+      {
+        store: storeRef('The object store (from `objectStores`) that holds the backups.'),
+        bucket: t.string({ description: 'Bucket the backups are written to.', ...BUCKET }),
+        prefix: t.string({ description: 'Key prefix of this target\'s backups in that bucket.', ...PREFIX, minLength: 0 }).default(''),
+      },
+      { description: 'Where versioned backups of the source go.' },
+    ),
+    replica: bucketLocation('The replica in the disaster-recovery region that failover serves from.'),
+    legalHolds: t
+      .list(
+        t.object(
+          {
+            prefix: t.string({ description: 'Key prefix of the objects held.', ...PREFIX }),
+            reason: t.string({ description: 'Why, for the audit trail (a case or ticket number).' }),
+          },
+          { description: 'A legal hold.' },
+        ),
+        { description: 'Objects under legal hold: retention never deletes their backups and copies carry an S3 legal hold.' },
+      )
+      .default([]),
+    ...objectiveOverride,
+  },
+  {
+    description: 'An S3 bucket lifeboat backs up and replicates.',
+    rules: [
+      {
+        says: 'A bucket target does not back up into its own source bucket.',
+        uses: ['source', 'backup'],
+        check(b, report) {
+          if (b.source.store === b.backup.store && b.source.bucket === b.backup.bucket) report(['backup', 'bucket'], `must differ from the source bucket ${b.source.bucket}`);
+        },
+      },
+    ],
+  },
+);
+
+// ----- the file -------------------------------------------------------------------------------
+
+const fields = {
+  version: t.oneOf([1], 'Version of this file\'s format.'),
+  environments: t.dict(
+    t.object(
+      {
+        tier: t.oneOf(['production', 'non-production'], 'Production approvals always need someone other than the requester.'),
+        selfApproval: t.boolean('Whether a requester may approve their own request (never in production).').default(false),
+        gates: t.object(
+          {
+            restore: gateRoles('restore (a point-in-time restore into a new instance)'),
+            cutover: gateRoles('cutover (moving application traffic to a restored copy)'),
+            failover: gateRoles('failover (declaring a disaster and restoring in the DR region)'),
+          },
+          { description: 'Who approves each gate of a workflow in this environment.' },
+        ),
+      },
+      {
+        description: 'An environment.',
+        rules: [
+          {
+            says: 'A production environment never lets the requester approve their own request.',
+            uses: ['tier', 'selfApproval'],
+            check(env, report) {
+              if (env.tier === 'production' && env.selfApproval) report('selfApproval', 'must be false in a production environment: production approvals need someone other than the requester');
+            },
+          },
+        ],
+      },
+    ),
+    {
+      description: 'Environments targets belong to, with who approves what in each.',
+      keyPattern: NAME.pattern,
+      keyHint: NAME.hint,
+      keyLabel: 'environment',
+      defines: 'environments',
+      minEntries: 1,
+    },
+  ),
+  people: t.dict(
+    t.list(t.string({ description: 'A role.', ...ROLE, defines: { collection: 'roles', unique: false, label: 'roles' } }), {
+      description: 'Roles of the person.',
+      minItems: 1,
+      unique: true,
+    }),
+    {
+      description: 'Who holds which roles (backup-owner, data-owner, incident-commander, ...). Approvals check the approver\'s identity against this map.',
+      keyPattern: IDENTITY.pattern,
+      keyHint: IDENTITY.hint,
+      keyLabel: 'identity',
+      minEntries: 1,
+    },
+  ),
+  approvals: t.object(
+    {
+      remindAfter: t.duration({ description: 'A pending gate sends a reminder through the notifier after this long.' }).default('15m'),
+      abortAfter: t.duration({ description: 'A gate nobody decides on aborts the workflow cleanly after this long.' }).default('2h'),
+    },
+    {
+      description: 'Timings of the approval gates.',
+      rules: [
+        {
+          says: 'Approval reminders come before the abort.',
+          check(a, report) {
+            if (a.remindAfter >= a.abortAfter) report('remindAfter', 'must be shorter than abortAfter, or the gate aborts before anyone is reminded');
+          },
+        },
+      ],
+    },
+  ),
+  objectives: t.object(
+    {
+      database: t.object(
+        {
+          rpo: t.duration({ description: 'Most data loss acceptable for a database.' }).default('15m'),
+          rto: t.duration({ description: 'Longest acceptable time to restore a database.' }).default('1h'),
+        },
+        { description: 'Objectives of database targets.' },
+      ),
+      files: t.object(
+        {
+          rpo: t.duration({ description: 'Most data loss acceptable for a bucket.' }).default('24h'),
+          rto: t.duration({ description: 'Longest acceptable time to restore a bucket.' }).default('1h'),
+        },
+        { description: 'Objectives of bucket targets.' },
+      ),
+      fullSystem: t.object(
+        { rto: t.duration({ description: 'Longest acceptable time for a full disaster-recovery failover, every target included.' }).default('4h') },
+        { description: 'Objective of the whole system.' },
+      ),
+    },
+    {
+      description: 'Recovery point and time objectives (RPO, RTO). Drills and restores measure against them; a target may override its kind\'s.',
+      rules: [
+        {
+          says: 'The full-system RTO is at least as long as the database and file RTOs.',
+          check(o, report) {
+            const longest = Math.max(o.database.rto, o.files.rto);
+            if (o.fullSystem.rto < longest) report(['fullSystem', 'rto'], 'must be at least as long as objectives.database.rto and objectives.files.rto: the full system includes them');
+          },
+        },
+      ],
+    },
+  ),
+  retention: t.object(
+    {
+      daily: t.integer({ description: 'Daily backups kept (7 keeps a week).', min: 1 }).default(7),
+      weekly: t.integer({ description: 'Weekly backups kept (4 keeps about a month); 0 keeps none beyond the dailies.', min: 0 }).default(4),
+      monthly: t.integer({ description: 'Monthly backups kept (12 keeps a year); 0 keeps none beyond the weeklies.', min: 0 }).default(12),
+    },
+    { description: 'How many backups of each kind retention keeps. It never deletes the last verified backup of a target.' },
+  ),
+  schedules: t.object(
+    {
+      database: schedule('Database backups.', { at: '03:00' }),
+      files: schedule('Bucket backups.', { at: '04:00' }),
+      full: schedule('Full backups of everything.', { at: '01:00', daysOfWeek: ['sunday'] }),
+      drill: schedule('Restore drills: restore, verify, measure, report, clean up.', { at: '05:00', daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] }),
+    },
+    { description: 'When Temporal Schedules start each workflow (`lifeboat schedules apply`). All times are UTC.' },
+  ),
+  notifications: t.object(
+    {
+      webhook: t
+        .object(
+          { url: secretRef('The webhook URL (Slack, PagerDuty or any endpoint taking JSON); it carries a token, so it is a secret') },
+          { description: 'JSON webhook every notification is posted to, besides the log.' },
+        )
+        .optional(),
+    },
+    { description: 'Where notifications go. They are always logged.' },
+  ),
+  temporal: t.object(
+    {
+      address: t.string({ description: 'Temporal frontend address.', ...HOST_PORT }).default('127.0.0.1:7233'),
+      namespace: t.string({ description: 'Temporal namespace.' }).default('default'),
+      taskQueue: t.string({ description: 'Task queue the workers poll.' }).default('lifeboat'),
+    },
+    { description: 'The Temporal service lifeboat runs on.' },
+  ),
+  catalog: t.object(
+    {
+      host: t.string({ description: 'Host of the catalog database.' }),
+      port: t.integer({ description: 'Port of the catalog database.', ...PORT }).default(5432),
+      database: t.string({ description: 'Name of the catalog database.' }).default('lifeboat_catalog'),
+      user: t.string({ description: 'Role lifeboat connects as.' }).default('lifeboat'),
+      password: secretRef('Password of `user`').optional(),
+    },
+    { description: 'lifeboat\'s own records (backups, verifications, drills, approvals) in Postgres.' },
+  ),
+  evidence: t.object(
+    {
+      store: storeRef('The object store (from `objectStores`) that holds the evidence bucket.'),
+      bucket: t.string({ description: 'A write-once (object lock) bucket for drill reports and approval records.', ...BUCKET }),
+      prefix: t.string({ description: 'Key prefix of everything lifeboat writes there.', ...PREFIX, minLength: 0 }).default(''),
+    },
+    { description: 'Where reports and approval records are kept for auditors.' },
+  ),
+  objectStores: t.list(
+    t.object(
+      {
+        name: t.string({ description: 'Name other sections refer to the store by.', ...NAME, defines: { collection: 'objectStores', unique: true, label: 'object stores' } }),
+        region: t.string({ description: 'Region the store signs requests for and lives in (an AWS region, or a MinIO region name).' }),
+        endpoint: t.url({ description: 'S3 endpoint; leave out for AWS S3 itself.', protocols: ['http', 'https'] }).optional(),
+        caFile: t.path({ description: 'PEM file of a CA to trust for the endpoint, besides the system\'s.' }).optional(),
+        credentials: t
+          .object(
+            { accessKeyId: secretRef('Access key id'), secretAccessKey: secretRef('Secret access key') },
+            { description: 'Static credentials; leave out to use the default AWS credential chain (instance role, environment, profile).' },
+          )
+          .optional(),
+      },
+      { description: 'An S3-compatible object store in one region.' },
+    ),
+    { description: 'Object stores (S3 regions or MinIO servers) buckets and backups live in.', minItems: 1 },
+  ),
+  trafficRouters: t
+    .list(
+      t.union(
+        'kind',
+        {
+          name: t.string({ description: 'Name targets refer to the router by.', ...NAME, defines: { collection: 'trafficRouters', unique: true, label: 'traffic routers' } }),
+          zone: t.string({ description: 'DNS zone that holds the names this router moves.', ...DNS_NAME }),
+        },
+        {
+          powerdns: {
+            apiUrl: t.url({ description: 'PowerDNS HTTP API base URL.', protocols: ['http', 'https'] }),
+            apiKey: secretRef('PowerDNS API key'),
+            serverId: t.string({ description: 'PowerDNS server id in API paths.' }).default('localhost'),
+            dnsServer: t.object(
+              {
+                host: t.string({ description: 'Address of the authoritative DNS server.' }),
+                port: t.integer({ description: 'DNS port.', ...PORT }).default(53),
+              },
+              { description: 'The authoritative server cutover asks to confirm a change is served.' },
+            ),
+          },
+          route53: {
+            hostedZoneId: t.string({ description: 'Route53 hosted zone id.', pattern: /^(\/hostedzone\/)?Z[A-Z0-9]{1,32}$/, hint: 'a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ' }),
+            region: t.string({ description: 'Region the Route53 client signs for.', ...AWS_REGION }).default('us-east-1'),
+          },
+        },
+        { description: 'A DNS service cutover uses.', discriminatorDescription: 'PowerDNS (HTTP API) or Amazon Route53.' },
+      ),
+      { description: 'DNS services that move application names during cutover.' },
+    )
+    .default([]),
+  targets: t.object(
+    {
+      databases: t.list(databaseTarget, { description: 'PostgreSQL databases.' }).default([]),
+      buckets: t.list(bucketTarget, { description: 'S3 buckets.' }).default([]),
+    },
+    { description: 'What lifeboat protects.' },
+  ),
+};
+
+type Root = ObjectOf<typeof fields>;
+
+const rootRules: Rule<Root>[] = [
+  {
+    says: 'The file declares at least one target.',
+    uses: ['targets.databases', 'targets.buckets'],
+    check(c, report) {
+      if (!c.targets.databases.length && !c.targets.buckets.length) report('targets', 'declares no database or bucket target: add at least one, or lifeboat has nothing to protect');
+    },
+  },
+  {
+    says: 'The environment named `production` has tier `production`.',
+    uses: ['environments'],
+    check(c, report) {
+      const prod = c.environments.production;
+      if (prod && prod.tier !== 'production') report(['environments', 'production', 'tier'], 'must be production for the environment named production');
+    },
+  },
+  {
+    says: 'In a production environment at least two people can approve each gate, so a request never waits on its own requester.',
+    uses: ['environments', 'people'],
+    check(c, report) {
+      for (const [envName, env] of Object.entries(c.environments)) {
+        if (env.tier !== 'production') continue;
+        for (const [gate, roles] of Object.entries(env.gates)) {
+          const approvers = Object.entries(c.people)
+            .filter(([, held]) => held.some((role) => roles.includes(role)))
+            .map(([who]) => who);
+          if (approvers.length >= 2) continue;
+          const who = approvers.length ? `only ${approvers[0]} holds` : 'no one holds';
+          report(['environments', envName, 'gates', gate], `${who} a role that approves this gate (${roles.join(', ')}), and production approvals need someone other than the requester: give a second person one of these roles`);
+        }
+      }
+    },
+  },
+  {
+    says: 'A database\'s cutover name lies inside the zone of its traffic router.',
+    uses: ['targets.databases', 'trafficRouters'],
+    check(c, report) {
+      c.targets.databases.forEach((db, i) => {
+        if (!db.cutover) return;
+        const router = c.trafficRouters.find((r) => r.name === db.cutover?.router);
+        if (!router) return;
+        const zone = stripDot(router.zone);
+        const name = stripDot(db.cutover.dnsName);
+        if (name !== zone && !name.endsWith(`.${zone}`)) report(['targets', 'databases', i, 'cutover', 'dnsName'], `${db.cutover.dnsName} is outside zone ${router.zone} of traffic router ${router.name}`);
+      });
+    },
+  },
+  {
+    says: 'A bucket\'s DR replica lives in another region than its source.',
+    uses: ['targets.buckets', 'objectStores'],
+    check(c, report) {
+      const regionOf = new Map(c.objectStores.map((s) => [s.name, s.region]));
+      c.targets.buckets.forEach((b, i) => {
+        const region = regionOf.get(b.source.store);
+        if (region !== undefined && region === regionOf.get(b.replica.store)) {
+          report(['targets', 'buckets', i, 'replica', 'store'], `is in region ${region} like the source: a replica in the same region does not survive losing it`);
+        }
+      });
+    },
+  },
+  {
+    says: 'Bucket targets that share a backup bucket use prefixes that do not overlap.',
+    uses: ['targets.buckets'],
+    check(c, report) {
+      const seen: Array<{ at: number; store: string; bucket: string; prefix: string }> = [];
+      c.targets.buckets.forEach((b, i) => {
+        const clash = seen.find((s) => s.store === b.backup.store && s.bucket === b.backup.bucket && (s.prefix.startsWith(b.backup.prefix) || b.backup.prefix.startsWith(s.prefix)));
+        if (clash) {
+          const where: PathSegment[] = ['targets', 'buckets', i, 'backup', 'prefix'];
+          report(where, `${JSON.stringify(b.backup.prefix)} overlaps the backups of targets.buckets[${clash.at}] (prefix ${JSON.stringify(clash.prefix)}) in bucket ${b.backup.bucket}: give each target its own prefix`);
+        } else {
+          seen.push({ at: i, store: b.backup.store, bucket: b.backup.bucket, prefix: b.backup.prefix });
+        }
+      });
+    },
+  },
+];
+
+/** The whole file. */
+export const configSchema = t.object(fields, {
+  description: 'The lifeboat config file.',
+  rules: rootRules,
+});
+
+// ----- the loaded config's types ---------------------------------------------------------------
+
+/** A loaded config: every default filled in, durations in seconds, paths expanded. */
+export type LifeboatConfig = Infer<typeof configSchema>;
+export type EnvironmentConfig = LifeboatConfig['environments'][string];
+export type GateName = keyof EnvironmentConfig['gates'];
+export type ApprovalTimings = LifeboatConfig['approvals'];
+export type Objectives = LifeboatConfig['objectives'];
+export type RetentionPolicy = LifeboatConfig['retention'];
+export type ScheduleName = keyof LifeboatConfig['schedules'];
+export type ScheduleConfig = LifeboatConfig['schedules'][ScheduleName];
+export type ObjectStoreConfig = LifeboatConfig['objectStores'][number];
+export type TrafficRouterConfig = LifeboatConfig['trafficRouters'][number];
+export type DatabaseTarget = LifeboatConfig['targets']['databases'][number];
+export type PgBackRestTarget = Extract<DatabaseTarget, { engine: 'pgbackrest' }>;
+export type RdsTarget = Extract<DatabaseTarget, { engine: 'rds' }>;
+export type BucketTarget = LifeboatConfig['targets']['buckets'][number];
+export type { SecretRef, TimeOfDay };

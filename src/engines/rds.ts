@@ -1,0 +1,636 @@
+/**
+ * Amazon RDS for PostgreSQL as a DatabaseEngine.
+ *
+ * Backups are manual DB snapshots tagged as lifeboat's, copied to the DR region with the DR
+ * region's KMS key. Point-in-time restores always create a NEW instance from the automated
+ * backups: in the primary region from the source instance, in the DR region from the replicated
+ * automated backups. Every create adopts what an earlier attempt of the same activity made
+ * ("already exists" is success when it is ours) and every failure goes through one classifier
+ * (aws-errors.ts) that separates retryable from operator-actionable failures.
+ */
+import { createHash } from 'node:crypto';
+import {
+  CopyDBSnapshotCommand,
+  CreateDBSnapshotCommand,
+  DeleteDBInstanceCommand,
+  DeleteDBSnapshotCommand,
+  DescribeDBInstanceAutomatedBackupsCommand,
+  DescribeDBInstancesCommand,
+  DescribeDBSnapshotsCommand,
+  RDSClient,
+  RestoreDBInstanceToPointInTimeCommand,
+  type DBInstance,
+  type DBInstanceAutomatedBackup,
+  type DBSnapshot,
+  type RestoreDBInstanceToPointInTimeCommandInput,
+  type Tag,
+} from '@aws-sdk/client-rds';
+import { LifeboatError } from '../domain/errors';
+import type {
+  BackupHandle,
+  BackupKind,
+  BackupProgress,
+  BackupVerification,
+  DatabaseEngine,
+  InstanceDescription,
+  RestoreRequest,
+  RestoreWindow,
+} from '../domain/ports';
+import { classifyAwsError, isAwsError, type AwsCallContext } from './aws-errors';
+
+/** Tag keys lifeboat puts on everything it creates in RDS. */
+export const RDS_TAGS = {
+  managed: 'lifeboat:managed',
+  backupName: 'lifeboat:backup-name',
+  backupKind: 'lifeboat:backup-kind',
+  sourceInstance: 'lifeboat:source-instance',
+  restoredFrom: 'lifeboat:restored-from',
+  restorePoint: 'lifeboat:restore-point',
+  restoreName: 'lifeboat:restore-name',
+} as const;
+
+/** Where restored instances go: network and size settings per region (all optional). */
+export interface RdsRestoreSettings {
+  dbInstanceClass?: string;
+  dbSubnetGroupName?: string;
+  vpcSecurityGroupIds?: string[];
+  dbParameterGroupName?: string;
+  multiAZ?: boolean;
+  publiclyAccessible?: boolean;
+}
+
+export interface RdsEngineOptions {
+  /** The protected source: its DBInstanceIdentifier in `region`. */
+  instanceId: string;
+  region: string;
+  drRegion: string;
+  /** KMS key (ARN, id or alias) in the DR region that DR snapshot copies are encrypted with. */
+  drKmsKeyId: string;
+  /** Inject clients (tests, custom credentials); defaults to one RDSClient per region. */
+  clients?: { primary: RDSClient; dr: RDSClient };
+  /** Settings for restored instances, per region. */
+  restore?: { primary?: RdsRestoreSettings; dr?: RdsRestoreSettings };
+}
+
+const SNAPSHOT_ID_MAX = 255;
+const INSTANCE_ID_MAX = 63;
+const VALID_IDENTIFIER = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+
+/**
+ * An RDS identifier for `name`: RDS identifiers are case-insensitive, start with a letter and
+ * hold letters, digits and single hyphens. A valid name is only lower-cased; any other name is
+ * rewritten and suffixed with a short hash of the original, so the mapping stays deterministic
+ * (a retried activity lands on the same identifier) and two names never collide by rewriting.
+ */
+export function rdsIdentifier(name: string, maxLength: number): string {
+  const lower = name.toLowerCase();
+  if (lower.length <= maxLength && VALID_IDENTIFIER.test(lower)) return lower;
+  let base = lower.replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  if (!/^[a-z]/.test(base)) base = base ? `lb-${base}` : 'lb';
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  base = base.slice(0, maxLength - hash.length - 1).replace(/-+$/, '');
+  return `${base}-${hash}`;
+}
+
+/** RDS tag values allow letters, digits, spaces and `_.:/=+-@`, up to 256 characters. */
+function tagValue(value: string): string {
+  return value.replace(/[^\p{L}\p{Z}\p{N}_.:/=+\-@]/gu, '_').slice(0, 256);
+}
+
+function tagOf(tags: Tag[] | undefined, key: string): string | undefined {
+  return tags?.find((t) => t.Key === key)?.Value;
+}
+
+function iso(date: Date | undefined): string | undefined {
+  return date ? date.toISOString() : undefined;
+}
+
+type Region = 'primary' | 'dr';
+
+export class RdsEngine implements DatabaseEngine {
+  readonly kind = 'rds' as const;
+  readonly instanceId: string;
+  readonly region: string;
+  readonly drRegion: string;
+  readonly drKmsKeyId: string;
+  private readonly primary: RDSClient;
+  private readonly dr: RDSClient;
+  private readonly restoreSettings: { primary?: RdsRestoreSettings; dr?: RdsRestoreSettings };
+
+  constructor(options: RdsEngineOptions) {
+    if (!options.instanceId) throw new LifeboatError('The RDS target has no instanceId; set the source DB instance identifier in the lifeboat config.', 'invalid-config');
+    if (!options.region || !options.drRegion) throw new LifeboatError(`The RDS target ${options.instanceId} needs both region and drRegion; set them in the lifeboat config.`, 'invalid-config');
+    if (options.region === options.drRegion) {
+      throw new LifeboatError(`The RDS target ${options.instanceId} has drRegion equal to its region (${options.region}); a disaster-recovery copy must live in another region, so set a different drRegion in the lifeboat config.`, 'invalid-config');
+    }
+    if (!options.drKmsKeyId) throw new LifeboatError(`The RDS target ${options.instanceId} has no drKmsKeyId; set the KMS key in ${options.drRegion} that DR copies are encrypted with.`, 'invalid-config');
+    this.instanceId = options.instanceId.toLowerCase();
+    this.region = options.region;
+    this.drRegion = options.drRegion;
+    this.drKmsKeyId = options.drKmsKeyId;
+    this.primary = options.clients?.primary ?? new RDSClient({ region: options.region });
+    this.dr = options.clients?.dr ?? new RDSClient({ region: options.drRegion });
+    this.restoreSettings = options.restore ?? {};
+  }
+
+  // ---------------------------------------------------------------- source
+
+  async describeSource(): Promise<InstanceDescription> {
+    return this.describe(await this.sourceInstance('describing the source instance'), false);
+  }
+
+  // ---------------------------------------------------------------- backups
+
+  async startBackup(request: { backupName: string; kind: BackupKind }): Promise<BackupHandle> {
+    if (request.kind !== 'snapshot' && request.kind !== 'full') {
+      throw new LifeboatError(
+        `RDS takes only full snapshots, so a "${request.kind}" backup of ${this.instanceId} cannot be made; set the backup kind of this target to "snapshot" in the lifeboat config.`,
+        'unsupported-backup-kind',
+      );
+    }
+    const snapshotId = rdsIdentifier(request.backupName, SNAPSHOT_ID_MAX);
+    const ctx = this.ctx('primary', 'CreateDBSnapshot', `taking snapshot ${snapshotId} of instance ${this.instanceId}`);
+    try {
+      const out = await this.primary.send(
+        new CreateDBSnapshotCommand({
+          DBSnapshotIdentifier: snapshotId,
+          DBInstanceIdentifier: this.instanceId,
+          Tags: [
+            { Key: RDS_TAGS.managed, Value: 'true' },
+            { Key: RDS_TAGS.backupName, Value: tagValue(request.backupName) },
+            { Key: RDS_TAGS.backupKind, Value: request.kind },
+            { Key: RDS_TAGS.sourceInstance, Value: this.instanceId },
+          ],
+        }),
+      );
+      return this.handle(out.DBSnapshot, snapshotId, this.region);
+    } catch (err) {
+      if (!isAwsError(err, 'DBSnapshotAlreadyExistsFault')) throw classifyAwsError(err, ctx);
+    }
+    // An earlier attempt (or an earlier run with the same name) made it: adopt it if it is a
+    // snapshot of the same instance, never someone else's.
+    const existing = await this.findSnapshot('primary', snapshotId, 'adopting an existing snapshot');
+    if (!existing) {
+      throw new LifeboatError(`RDS said snapshot ${snapshotId} already exists in ${this.region} but it could not be found a moment later; lifeboat will retry.`, 'snapshot-vanished', false);
+    }
+    if (existing.DBInstanceIdentifier?.toLowerCase() !== this.instanceId) {
+      throw new LifeboatError(
+        `Snapshot ${snapshotId} already exists in ${this.region} but was taken of instance ${existing.DBInstanceIdentifier ?? 'unknown'}, not ${this.instanceId}; lifeboat will not adopt it, so delete or rename that snapshot or use another backup name.`,
+        'snapshot-name-conflict',
+      );
+    }
+    return this.handle(existing, snapshotId, this.region);
+  }
+
+  async backupProgress(handle: BackupHandle): Promise<BackupProgress> {
+    const region = this.regionOf(handle);
+    const snapshot = await this.findSnapshot(region, handle.backupId, 'checking backup progress');
+    const where = this.regionName(region);
+    if (!snapshot) {
+      return { state: 'failed', detail: `Snapshot ${handle.backupId} no longer exists in ${where}; it was deleted or its creation failed.` };
+    }
+    const status = snapshot.Status ?? 'unknown';
+    const times: Pick<BackupProgress, 'startedAt' | 'sizeBytes'> = {};
+    const started = iso(snapshot.SnapshotCreateTime);
+    if (started) times.startedAt = started;
+    if (typeof snapshot.FullSnapshotSizeInBytes === 'number') times.sizeBytes = snapshot.FullSnapshotSizeInBytes;
+    const percent = snapshot.PercentProgress;
+    switch (status) {
+      case 'available':
+        return { state: 'complete', percent: 100, detail: `Snapshot ${handle.backupId} is available in ${where}.`, ...times };
+      case 'creating':
+      case 'copying':
+      case 'pending':
+      case 'modifying':
+      case 'upgrading':
+        return {
+          state: 'running',
+          ...(typeof percent === 'number' ? { percent } : {}),
+          detail: `Snapshot ${handle.backupId} is ${status} in ${where}${typeof percent === 'number' ? ` (${percent}%)` : ''}.`,
+          ...times,
+        };
+      default:
+        if (status === 'failed' || status === 'error' || status === 'deleting' || status === 'deleted' || status.startsWith('incompatible') || status.includes('fail') || status.includes('error')) {
+          return { state: 'failed', detail: `Snapshot ${handle.backupId} is ${status} in ${where}; take a new backup.`, ...times };
+        }
+        return { state: 'running', detail: `Snapshot ${handle.backupId} is ${status} in ${where}.`, ...times };
+    }
+  }
+
+  async verifyBackup(handle: BackupHandle): Promise<BackupVerification> {
+    const region = this.regionOf(handle);
+    const snapshot = await this.findSnapshot(region, handle.backupId, 'verifying a backup');
+    const checks: BackupVerification['checks'] = [];
+    const where = this.regionName(region);
+    if (!snapshot) {
+      checks.push({ name: 'exists', ok: false, detail: `Snapshot ${handle.backupId} does not exist in ${where}.` });
+      return { ok: false, checks };
+    }
+    checks.push({ name: 'exists', ok: true, detail: `Snapshot ${snapshot.DBSnapshotArn ?? handle.backupId} exists in ${where}.` });
+
+    const status = snapshot.Status ?? 'unknown';
+    checks.push({ name: 'status', ok: status === 'available', detail: `Status is ${status}${status === 'available' ? '' : ', expected available'}.` });
+
+    checks.push({
+      name: 'encrypted',
+      ok: snapshot.Encrypted === true,
+      detail: snapshot.Encrypted ? `Encrypted with ${snapshot.KmsKeyId ?? 'a KMS key'}.` : 'The snapshot is not encrypted.',
+    });
+
+    if (region === 'dr') {
+      const ok = this.matchesDrKey(snapshot.KmsKeyId);
+      checks.push({
+        name: 'dr-kms-key',
+        ok,
+        detail: ok ? `Encrypted with the DR key ${this.drKmsKeyId}.` : `Encrypted with ${snapshot.KmsKeyId ?? 'no key'}, expected the DR key ${this.drKmsKeyId}.`,
+      });
+    }
+
+    // The source may be unreachable (that is what DR is for): compare with it when possible.
+    let source: DBInstance | undefined;
+    try {
+      source = await this.sourceInstance('verifying a backup against its source');
+    } catch {
+      source = undefined;
+    }
+
+    const storage = snapshot.AllocatedStorage ?? 0;
+    if (storage <= 0) {
+      checks.push({ name: 'allocated-storage', ok: false, detail: `Allocated storage is ${storage} GiB.` });
+    } else if (source?.AllocatedStorage !== undefined && storage > source.AllocatedStorage) {
+      checks.push({ name: 'allocated-storage', ok: false, detail: `Allocated storage is ${storage} GiB, more than the source's ${source.AllocatedStorage} GiB, which RDS storage cannot shrink to.` });
+    } else {
+      checks.push({
+        name: 'allocated-storage',
+        ok: true,
+        detail: source?.AllocatedStorage !== undefined ? `Allocated storage is ${storage} GiB (source has ${source.AllocatedStorage} GiB).` : `Allocated storage is ${storage} GiB (source not reachable to compare).`,
+      });
+    }
+
+    const sameName = snapshot.DBInstanceIdentifier?.toLowerCase() === this.instanceId;
+    const sourceDbi = source?.DbiResourceId;
+    const sameData = !sourceDbi || !snapshot.DbiResourceId || snapshot.DbiResourceId === sourceDbi;
+    checks.push({
+      name: 'source-instance',
+      ok: sameName && sameData,
+      detail: !sameName
+        ? `Taken of instance ${snapshot.DBInstanceIdentifier ?? 'unknown'}, expected ${this.instanceId}.`
+        : !sameData
+          ? `Taken of ${this.instanceId} with resource id ${snapshot.DbiResourceId}, but the source now has ${sourceDbi}: the instance was replaced since.`
+          : `Taken of ${this.instanceId}${snapshot.DbiResourceId ? ` (${snapshot.DbiResourceId})` : ''}.`,
+    });
+
+    return { ok: checks.every((c) => c.ok), checks };
+  }
+
+  async copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string }): Promise<BackupHandle> {
+    if (this.regionOf(handle) !== 'primary') {
+      throw new LifeboatError(`Snapshot ${handle.backupId} is already in ${handle.location}; only snapshots in the primary region ${this.region} are copied to ${this.drRegion}.`, 'invalid-backup-handle');
+    }
+    let sourceArn = handle.locator?.startsWith('arn:') ? handle.locator : undefined;
+    if (!sourceArn) {
+      const source = await this.findSnapshot('primary', handle.backupId, 'looking up the snapshot to copy');
+      if (!source?.DBSnapshotArn) {
+        throw new LifeboatError(`Snapshot ${handle.backupId} does not exist in ${this.region}, so it cannot be copied to ${this.drRegion}; take a new backup.`, 'snapshot-not-found');
+      }
+      sourceArn = source.DBSnapshotArn;
+    }
+    const copyId = rdsIdentifier(request.copyName, SNAPSHOT_ID_MAX);
+    const ctx = this.ctx('dr', 'CopyDBSnapshot', `copying snapshot ${handle.backupId} from ${this.region} to ${this.drRegion} as ${copyId}`);
+    try {
+      const out = await this.dr.send(
+        new CopyDBSnapshotCommand({
+          // The ARN names the source region: SDK v3 has no SourceRegion member and instead
+          // derives it from the ARN to presign the cross-region request (PreSignedUrl).
+          SourceDBSnapshotIdentifier: sourceArn,
+          TargetDBSnapshotIdentifier: copyId,
+          KmsKeyId: this.drKmsKeyId,
+          CopyTags: true,
+        }),
+      );
+      return this.handle(out.DBSnapshot, copyId, this.drRegion);
+    } catch (err) {
+      if (!isAwsError(err, 'DBSnapshotAlreadyExistsFault')) throw classifyAwsError(err, ctx);
+    }
+    const existing = await this.findSnapshot('dr', copyId, 'adopting an existing DR copy');
+    if (!existing) {
+      throw new LifeboatError(`RDS said snapshot ${copyId} already exists in ${this.drRegion} but it could not be found a moment later; lifeboat will retry.`, 'snapshot-vanished', false);
+    }
+    const sameInstance = existing.DBInstanceIdentifier?.toLowerCase() === this.instanceId;
+    const sameSource = !existing.SourceDBSnapshotIdentifier || existing.SourceDBSnapshotIdentifier === sourceArn;
+    if (!sameInstance || !sameSource) {
+      throw new LifeboatError(
+        `Snapshot ${copyId} already exists in ${this.drRegion} but is a copy of ${existing.SourceDBSnapshotIdentifier ?? existing.DBInstanceIdentifier ?? 'something else'}, not of ${sourceArn}; lifeboat will not adopt it, so delete or rename that snapshot or use another copy name.`,
+        'snapshot-name-conflict',
+      );
+    }
+    return this.handle(existing, copyId, this.drRegion);
+  }
+
+  async deleteBackup(handle: BackupHandle): Promise<void> {
+    const region = this.regionOf(handle);
+    const snapshot = await this.findSnapshot(region, handle.backupId, 'deleting a backup');
+    if (!snapshot || snapshot.Status === 'deleting') return;
+    if (tagOf(snapshot.TagList, RDS_TAGS.managed) !== 'true') {
+      throw new LifeboatError(
+        `Snapshot ${handle.backupId} in ${this.regionName(region)} is not tagged ${RDS_TAGS.managed}=true, so lifeboat did not make it and will not delete it; remove it from the catalog or delete it by hand if it is really unwanted.`,
+        'not-managed-by-lifeboat',
+      );
+    }
+    try {
+      await this.client(region).send(new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: handle.backupId }));
+    } catch (err) {
+      if (isAwsError(err, 'DBSnapshotNotFoundFault')) return;
+      throw classifyAwsError(err, this.ctx(region, 'DeleteDBSnapshot', `deleting snapshot ${handle.backupId}`));
+    }
+  }
+
+  // ---------------------------------------------------------------- point-in-time restore
+
+  async restoreWindow(fromRegion: Region = 'primary'): Promise<RestoreWindow> {
+    if (fromRegion === 'dr') {
+      const backup = await this.drAutomatedBackup();
+      return { earliest: backup.RestoreWindow!.EarliestTime!.toISOString(), latest: backup.RestoreWindow!.LatestTime!.toISOString() };
+    }
+    const source = await this.sourceInstance('reading the restore window');
+    if (!source.BackupRetentionPeriod) {
+      throw new LifeboatError(
+        `Point-in-time restore of ${this.instanceId} in ${this.region} is not possible because automated backups are disabled (backup retention is 0); set a backup retention period of at least 1 day on the instance, or restore from a snapshot.`,
+        'pitr-not-enabled',
+      );
+    }
+    const latest = source.LatestRestorableTime;
+    if (!latest) {
+      throw new LifeboatError(
+        `Instance ${this.instanceId} in ${this.region} has no restorable time yet, which means its first automated backup has not finished; wait for it (usually under an hour after enabling backups) and ask again.`,
+        'no-restorable-time',
+      );
+    }
+    let earliest: Date | undefined;
+    if (source.DbiResourceId) {
+      const backups = await this.automatedBackups('primary', { DbiResourceId: source.DbiResourceId }, 'reading the earliest restorable time');
+      const own = backups.find((b) => b.Status === 'active' && b.RestoreWindow?.EarliestTime) ?? backups.find((b) => b.RestoreWindow?.EarliestTime);
+      earliest = own?.RestoreWindow?.EarliestTime;
+    }
+    if (!earliest) {
+      // No automated-backup record: the retention period counted back from the latest
+      // restorable time, but never before the instance existed.
+      const byRetention = new Date(latest.getTime() - source.BackupRetentionPeriod * 24 * 3600 * 1000);
+      const created = source.InstanceCreateTime;
+      earliest = created && created > byRetention ? created : byRetention;
+    }
+    if (earliest > latest) earliest = latest;
+    return { earliest: earliest.toISOString(), latest: latest.toISOString() };
+  }
+
+  async startRestore(request: RestoreRequest): Promise<InstanceDescription> {
+    const region: Region = request.fromRegion ?? 'primary';
+    const destinationId = rdsIdentifier(request.destinationId, INSTANCE_ID_MAX);
+    if (destinationId === this.instanceId) {
+      throw new LifeboatError(
+        `Refusing to restore into ${destinationId}: that is the protected source instance, and lifeboat only restores into a new instance; choose a different destination name.`,
+        'restore-over-source',
+      );
+    }
+
+    const input: RestoreDBInstanceToPointInTimeCommandInput = { TargetDBInstanceIdentifier: destinationId };
+    let pointLabel: string;
+    let restoreTime: Date | undefined;
+    switch (request.point.kind) {
+      case 'time': {
+        restoreTime = new Date(request.point.at);
+        if (Number.isNaN(restoreTime.getTime())) {
+          throw new LifeboatError(`The restore time "${request.point.at}" is not a valid ISO-8601 time; give a time such as 2024-05-01T12:30:00Z.`, 'invalid-restore-point');
+        }
+        input.RestoreTime = restoreTime;
+        pointLabel = restoreTime.toISOString();
+        break;
+      }
+      case 'latest':
+        input.UseLatestRestorableTime = true;
+        pointLabel = 'latest';
+        break;
+      default:
+        throw new LifeboatError(
+          `RDS restores only to a point in time or to the latest restorable time, not to a ${request.point.kind}; request a time (or latest) for ${this.instanceId}.`,
+          'unsupported-restore-point',
+        );
+    }
+
+    if (region === 'dr') {
+      const backup = await this.drAutomatedBackup();
+      input.SourceDBInstanceAutomatedBackupsArn = backup.DBInstanceAutomatedBackupsArn;
+    } else {
+      input.SourceDBInstanceIdentifier = this.instanceId;
+    }
+    Object.assign(input, this.restoreParameters(region));
+    input.DeletionProtection = false;
+    input.Tags = [
+      { Key: RDS_TAGS.managed, Value: 'true' },
+      { Key: RDS_TAGS.restoredFrom, Value: this.instanceId },
+      { Key: RDS_TAGS.restorePoint, Value: tagValue(pointLabel) },
+      { Key: RDS_TAGS.restoreName, Value: tagValue(request.destinationId) },
+    ];
+
+    const ctx = this.ctx(region, 'RestoreDBInstanceToPointInTime', `restoring ${this.instanceId} to ${pointLabel} into new instance ${destinationId}`);
+    try {
+      const out = await this.client(region).send(new RestoreDBInstanceToPointInTimeCommand(input));
+      if (out.DBInstance) return this.describe(out.DBInstance, true);
+      return { instanceId: destinationId, status: 'creating', createdByLifeboat: true };
+    } catch (err) {
+      if (!isAwsError(err, 'DBInstanceAlreadyExistsFault')) {
+        if (restoreTime && isAwsError(err, 'InvalidRestoreFault')) {
+          ctx.detail = await this.windowHint(region, restoreTime);
+        }
+        throw classifyAwsError(err, ctx);
+      }
+    }
+    const existing = await this.findInstance(region, destinationId, 'adopting an existing restore');
+    if (!existing) {
+      throw new LifeboatError(`RDS said instance ${destinationId} already exists in ${this.regionName(region)} but it could not be found a moment later; lifeboat will retry.`, 'instance-vanished', false);
+    }
+    const ours = tagOf(existing.TagList, RDS_TAGS.managed) === 'true' && tagOf(existing.TagList, RDS_TAGS.restoredFrom)?.toLowerCase() === this.instanceId;
+    if (!ours) {
+      throw new LifeboatError(
+        `Instance ${destinationId} already exists in ${this.regionName(region)} and lifeboat did not create it from ${this.instanceId}; lifeboat will not touch it, so choose another destination name.`,
+        'instance-name-conflict',
+      );
+    }
+    return this.describe(existing, true);
+  }
+
+  async describeInstance(instanceId: string): Promise<InstanceDescription | undefined> {
+    const id = rdsIdentifier(instanceId, INSTANCE_ID_MAX);
+    for (const region of ['primary', 'dr'] as const) {
+      const found = await this.findInstance(region, id, `describing instance ${id}`);
+      if (found) return this.describe(found, this.isOurs(found));
+    }
+    return undefined;
+  }
+
+  async deleteInstance(instanceId: string): Promise<void> {
+    const id = rdsIdentifier(instanceId, INSTANCE_ID_MAX);
+    if (id === this.instanceId) {
+      throw new LifeboatError(
+        `Refusing to delete ${id}: it is the protected source instance, and lifeboat deletes only instances it created; check which instance the cleanup was asked to remove.`,
+        'delete-source-refused',
+      );
+    }
+    for (const region of ['primary', 'dr'] as const) {
+      const found = await this.findInstance(region, id, `deleting instance ${id}`);
+      if (!found || found.DBInstanceStatus === 'deleting') continue;
+      if (!this.isOurs(found)) {
+        throw new LifeboatError(
+          `Refusing to delete ${id} in ${this.regionName(region)}: it is not tagged ${RDS_TAGS.managed}=true, so lifeboat did not create it; delete it by hand if it really is a leftover.`,
+          'not-managed-by-lifeboat',
+        );
+      }
+      try {
+        await this.client(region).send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }));
+      } catch (err) {
+        if (isAwsError(err, 'DBInstanceNotFoundFault')) continue;
+        throw classifyAwsError(err, this.ctx(region, 'DeleteDBInstance', `deleting restored instance ${id}`));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private client(region: Region): RDSClient {
+    return region === 'dr' ? this.dr : this.primary;
+  }
+
+  private regionName(region: Region): string {
+    return region === 'dr' ? this.drRegion : this.region;
+  }
+
+  private regionOf(handle: BackupHandle): Region {
+    if (handle.location === this.region || handle.location === 'primary') return 'primary';
+    if (handle.location === this.drRegion || handle.location === 'dr') return 'dr';
+    throw new LifeboatError(
+      `Backup ${handle.backupId} lives in ${handle.location}, which is neither ${this.region} nor ${this.drRegion} of target ${this.instanceId}; check the catalog entry and the target's regions in the config.`,
+      'invalid-backup-handle',
+    );
+  }
+
+  private ctx(region: Region, action: string, doing: string): AwsCallContext {
+    return { service: 'RDS', action, doing, region: this.regionName(region) };
+  }
+
+  private handle(snapshot: DBSnapshot | undefined, snapshotId: string, region: string): BackupHandle {
+    const handle: BackupHandle = { engine: 'rds', backupId: snapshot?.DBSnapshotIdentifier ?? snapshotId, location: region };
+    if (snapshot?.DBSnapshotArn) handle.locator = snapshot.DBSnapshotArn;
+    return handle;
+  }
+
+  private isOurs(instance: DBInstance): boolean {
+    return instance.DBInstanceIdentifier?.toLowerCase() !== this.instanceId && tagOf(instance.TagList, RDS_TAGS.managed) === 'true';
+  }
+
+  private describe(instance: DBInstance, createdByLifeboat: boolean): InstanceDescription {
+    const d: InstanceDescription = {
+      instanceId: instance.DBInstanceIdentifier ?? 'unknown',
+      status: instance.DBInstanceStatus ?? 'unknown',
+      createdByLifeboat,
+    };
+    if (instance.Endpoint?.Address) d.endpoint = { host: instance.Endpoint.Address, port: instance.Endpoint.Port ?? instance.DbInstancePort ?? 5432 };
+    if (instance.DbiResourceId) d.identity = instance.DbiResourceId;
+    if (instance.EngineVersion) d.engineVersion = instance.EngineVersion;
+    return d;
+  }
+
+  private restoreParameters(region: Region): Partial<RestoreDBInstanceToPointInTimeCommandInput> {
+    const s = this.restoreSettings[region];
+    const p: Partial<RestoreDBInstanceToPointInTimeCommandInput> = {};
+    if (!s) return p;
+    if (s.dbInstanceClass) p.DBInstanceClass = s.dbInstanceClass;
+    if (s.dbSubnetGroupName) p.DBSubnetGroupName = s.dbSubnetGroupName;
+    if (s.vpcSecurityGroupIds?.length) p.VpcSecurityGroupIds = [...s.vpcSecurityGroupIds];
+    if (s.dbParameterGroupName) p.DBParameterGroupName = s.dbParameterGroupName;
+    if (s.multiAZ !== undefined) p.MultiAZ = s.multiAZ;
+    if (s.publiclyAccessible !== undefined) p.PubliclyAccessible = s.publiclyAccessible;
+    return p;
+  }
+
+  private matchesDrKey(kmsKeyId: string | undefined): boolean {
+    if (!kmsKeyId) return false;
+    const want = this.drKmsKeyId;
+    if (kmsKeyId === want) return true;
+    // RDS reports the key ARN; the config may name the key by id or alias.
+    if (want.startsWith('alias/') || want.includes(':alias/')) return kmsKeyId.includes(`:${this.drRegion}:`);
+    return kmsKeyId.endsWith(`:key/${want}`);
+  }
+
+  private async sourceInstance(doing: string): Promise<DBInstance> {
+    try {
+      const out = await this.primary.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: this.instanceId }));
+      const instance = out.DBInstances?.[0];
+      if (!instance) throw new LifeboatError(`RDS returned no instance ${this.instanceId} in ${this.region}; check the instance identifier and region in the lifeboat config.`, 'aws-instance-not-found');
+      return instance;
+    } catch (err) {
+      throw classifyAwsError(err, this.ctx('primary', 'DescribeDBInstances', `${doing} (${this.instanceId})`));
+    }
+  }
+
+  private async findInstance(region: Region, id: string, doing: string): Promise<DBInstance | undefined> {
+    try {
+      const out = await this.client(region).send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
+      return out.DBInstances?.[0];
+    } catch (err) {
+      if (isAwsError(err, 'DBInstanceNotFoundFault')) return undefined;
+      throw classifyAwsError(err, this.ctx(region, 'DescribeDBInstances', doing));
+    }
+  }
+
+  private async findSnapshot(region: Region, snapshotId: string, doing: string): Promise<DBSnapshot | undefined> {
+    try {
+      const out = await this.client(region).send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: snapshotId }));
+      return out.DBSnapshots?.[0];
+    } catch (err) {
+      if (isAwsError(err, 'DBSnapshotNotFoundFault')) return undefined;
+      throw classifyAwsError(err, this.ctx(region, 'DescribeDBSnapshots', `${doing} (${snapshotId})`));
+    }
+  }
+
+  private async automatedBackups(region: Region, filter: { DbiResourceId?: string; DBInstanceIdentifier?: string }, doing: string): Promise<DBInstanceAutomatedBackup[]> {
+    const all: DBInstanceAutomatedBackup[] = [];
+    let marker: string | undefined;
+    try {
+      do {
+        const out = await this.client(region).send(new DescribeDBInstanceAutomatedBackupsCommand({ ...filter, ...(marker ? { Marker: marker } : {}) }));
+        all.push(...(out.DBInstanceAutomatedBackups ?? []));
+        marker = out.Marker;
+      } while (marker);
+    } catch (err) {
+      if (isAwsError(err, 'DBInstanceAutomatedBackupNotFoundFault')) return all;
+      throw classifyAwsError(err, this.ctx(region, 'DescribeDBInstanceAutomatedBackups', doing));
+    }
+    return all;
+  }
+
+  /** The source's automated backups replicated into the DR region, with a usable window. */
+  private async drAutomatedBackup(): Promise<DBInstanceAutomatedBackup> {
+    const backups = await this.automatedBackups('dr', { DBInstanceIdentifier: this.instanceId }, 'finding the automated backups replicated to the DR region');
+    const usable = backups
+      .filter((b) => b.DBInstanceIdentifier?.toLowerCase() === this.instanceId && b.DBInstanceAutomatedBackupsArn && b.RestoreWindow?.EarliestTime && b.RestoreWindow.LatestTime)
+      .sort((a, b) => b.RestoreWindow!.LatestTime!.getTime() - a.RestoreWindow!.LatestTime!.getTime());
+    const best = usable[0];
+    if (!best) {
+      throw new LifeboatError(
+        `No automated backups of ${this.instanceId} are replicated into ${this.drRegion}, so point-in-time restore there is not possible; enable cross-region automated backup replication for the instance (StartDBInstanceAutomatedBackupsReplication), or fail over from the latest DR snapshot copy instead.`,
+        'dr-pitr-not-enabled',
+      );
+    }
+    return best;
+  }
+
+  /** Best effort: the current window, to tell the operator which times would work. */
+  private async windowHint(region: Region, requested: Date): Promise<string> {
+    try {
+      const w = await this.restoreWindow(region);
+      return `the requested time ${requested.toISOString()} must lie between ${w.earliest} and ${w.latest}`;
+    } catch {
+      return `the requested time was ${requested.toISOString()}`;
+    }
+  }
+}

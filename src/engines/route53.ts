@@ -1,0 +1,192 @@
+/**
+ * Amazon Route53 as a TrafficRouter: one hosted zone, simple-routing A/AAAA/CNAME records.
+ *
+ * pointAt UPSERTs the record (A for an IPv4 address, AAAA for IPv6, CNAME for a host name) and,
+ * in the same atomic change batch, deletes address records of another kind at that name (a
+ * CNAME cannot live next to an A record, and the old address must stop being served). It then polls GetChange until Route53 reports INSYNC:
+ * the change is served by every Route53 name server. UPSERT makes a retried cutover harmless.
+ */
+import { isIP } from 'node:net';
+import {
+  ChangeResourceRecordSetsCommand,
+  GetChangeCommand,
+  ListResourceRecordSetsCommand,
+  Route53Client,
+  type Change,
+  type ListResourceRecordSetsCommandOutput,
+  type ResourceRecordSet,
+  type RRType,
+} from '@aws-sdk/client-route-53';
+import { LifeboatError } from '../domain/errors';
+import type { TrafficRouter } from '../domain/ports';
+import { classifyAwsError } from './aws-errors';
+
+export interface Route53RouterOptions {
+  /** The hosted zone holding the names lifeboat moves: `Z0123456789ABCDEFGHIJ` or `/hostedzone/Z...`. */
+  hostedZoneId: string;
+  /** Route53 is global; the SDK still wants a region for signing. Default us-east-1. */
+  region?: string;
+  client?: Route53Client;
+  /** Time between GetChange polls. Default 5 s. */
+  pollIntervalMs?: number;
+  /** Give up waiting for INSYNC after this long (the change stays submitted). Default 10 min. */
+  timeoutMs?: number;
+  /** Called after each poll, e.g. to heartbeat the activity. */
+  onPoll?: (status: { changeId: string; status: string; polls: number }) => void;
+  /** Injectable clock and sleep, for tests. */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const ADDRESS_TYPES: RRType[] = ['A', 'AAAA', 'CNAME'];
+const DEFAULT_TTL = 60;
+
+/** Lower-case, no trailing dot: how lifeboat compares names. */
+function bareName(name: string): string {
+  return name.trim().toLowerCase().replace(/\.+$/, '');
+}
+
+/** Route53 returns names with a trailing dot and octal escapes (`\052` for `*`). */
+function decodeRoute53Name(name: string): string {
+  return bareName(name.replace(/\\(\d{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8))));
+}
+
+function bareChangeId(id: string): string {
+  return id.replace(/^\/?change\//, '');
+}
+
+function recordType(host: string): RRType {
+  const family = isIP(host);
+  if (family === 4) return 'A';
+  if (family === 6) return 'AAAA';
+  return 'CNAME';
+}
+
+export class Route53Router implements TrafficRouter {
+  readonly kind = 'route53' as const;
+  readonly hostedZoneId: string;
+  private readonly client: Route53Client;
+  private readonly pollIntervalMs: number;
+  private readonly timeoutMs: number;
+  private readonly onPoll?: Route53RouterOptions['onPoll'];
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(options: Route53RouterOptions) {
+    const zone = (options.hostedZoneId ?? '').replace(/^\/?hostedzone\//, '');
+    if (!zone) throw new LifeboatError('The Route53 router has no hostedZoneId; set the hosted zone of the cutover name in the lifeboat config.', 'invalid-config');
+    this.hostedZoneId = zone;
+    this.client = options.client ?? new Route53Client({ region: options.region ?? 'us-east-1' });
+    this.pollIntervalMs = options.pollIntervalMs ?? 5000;
+    this.timeoutMs = options.timeoutMs ?? 10 * 60 * 1000;
+    this.onPoll = options.onPoll;
+    this.now = options.now ?? (() => Date.now());
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  async currentTarget(name: string): Promise<{ host: string; port?: number; ttl: number } | undefined> {
+    const record = (await this.addressRecords(name))[0];
+    if (!record) return undefined;
+    if (record.AliasTarget?.DNSName) {
+      // Alias records have no TTL of their own; Route53 serves the target's.
+      return { host: bareName(record.AliasTarget.DNSName), ttl: record.TTL ?? DEFAULT_TTL };
+    }
+    const value = record.ResourceRecords?.[0]?.Value;
+    if (!value) return undefined;
+    return { host: bareName(value), ttl: record.TTL ?? DEFAULT_TTL };
+  }
+
+  async pointAt(name: string, target: { host: string; port?: number }, ttl: number = DEFAULT_TTL): Promise<{ changeId: string }> {
+    const fqdn = `${bareName(name)}.`;
+    const host = bareName(target.host);
+    if (!bareName(name) || !host) {
+      throw new LifeboatError(`Cannot point "${name}" at "${target.host}": both the name and the target host are needed; check the cutover settings.`, 'invalid-cutover');
+    }
+    const type = recordType(host);
+    const changes: Change[] = [];
+    // The name must lead only to the new target, and a CNAME cannot coexist with other records:
+    // delete address records of another kind in the same atomic batch.
+    for (const existing of await this.addressRecords(name)) {
+      if (existing.Type !== type) changes.push({ Action: 'DELETE', ResourceRecordSet: existing });
+    }
+    changes.push({
+      Action: 'UPSERT',
+      ResourceRecordSet: { Name: fqdn, Type: type, TTL: ttl, ResourceRecords: [{ Value: type === 'CNAME' ? `${host}.` : host }] },
+    });
+
+    let changeId: string;
+    let status: string;
+    try {
+      const out = await this.client.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: this.hostedZoneId,
+          ChangeBatch: { Comment: `lifeboat: point ${bareName(name)} at ${host}`, Changes: changes },
+        }),
+      );
+      changeId = bareChangeId(out.ChangeInfo?.Id ?? '');
+      status = out.ChangeInfo?.Status ?? 'PENDING';
+    } catch (err) {
+      throw classifyAwsError(err, { service: 'Route53', action: 'ChangeResourceRecordSets', doing: `pointing ${bareName(name)} at ${host} in hosted zone ${this.hostedZoneId}` });
+    }
+    if (!changeId) throw new LifeboatError(`Route53 accepted the change for ${bareName(name)} but returned no change id; lifeboat will retry the cutover.`, 'route53-no-change-id', false);
+
+    const deadline = this.now() + this.timeoutMs;
+    let polls = 0;
+    while (status !== 'INSYNC') {
+      if (this.now() >= deadline) {
+        throw new LifeboatError(
+          `Route53 change ${changeId} (${bareName(name)} -> ${host}) was still ${status} after ${Math.round(this.timeoutMs / 1000)} s; the change is submitted and will apply, so lifeboat will retry the wait, and you can check it with "aws route53 get-change --id ${changeId}".`,
+          'route53-change-timeout',
+          false,
+        );
+      }
+      await this.sleep(this.pollIntervalMs);
+      try {
+        const out = await this.client.send(new GetChangeCommand({ Id: changeId }));
+        status = out.ChangeInfo?.Status ?? status;
+      } catch (err) {
+        throw classifyAwsError(err, { service: 'Route53', action: 'GetChange', doing: `waiting for change ${changeId} (${bareName(name)} -> ${host}) to be served` });
+      }
+      polls += 1;
+      this.onPoll?.({ changeId, status, polls });
+    }
+    return { changeId };
+  }
+
+  /** The simple-routing A/AAAA/CNAME record sets at exactly `name`, in Route53's order. */
+  private async addressRecords(name: string): Promise<ResourceRecordSet[]> {
+    const want = bareName(name);
+    const found: ResourceRecordSet[] = [];
+    let startName: string | undefined = `${want}.`;
+    let startType: RRType | undefined;
+    let startId: string | undefined;
+    try {
+      // Records come sorted by name then type, so stop once past the name.
+      for (let page = 0; page < 20 && startName; page++) {
+        const out: ListResourceRecordSetsCommandOutput = await this.client.send(
+          new ListResourceRecordSetsCommand({
+            HostedZoneId: this.hostedZoneId,
+            StartRecordName: startName,
+            ...(startType ? { StartRecordType: startType } : {}),
+            ...(startId ? { StartRecordIdentifier: startId } : {}),
+          }),
+        );
+        let past = false;
+        for (const rrs of out.ResourceRecordSets ?? []) {
+          if (!rrs.Name || decodeRoute53Name(rrs.Name) !== want) {
+            past = true;
+            break;
+          }
+          if (rrs.Type && ADDRESS_TYPES.includes(rrs.Type)) found.push(rrs);
+        }
+        if (past || !out.IsTruncated || !out.NextRecordName || decodeRoute53Name(out.NextRecordName) !== want) break;
+        startName = out.NextRecordName;
+        startType = out.NextRecordType;
+        startId = out.NextRecordIdentifier;
+      }
+    } catch (err) {
+      throw classifyAwsError(err, { service: 'Route53', action: 'ListResourceRecordSets', doing: `reading the records of ${want} in hosted zone ${this.hostedZoneId}` });
+    }
+    return found;
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The ObjectStore port over S3: AWS S3 in production, MinIO locally. One client per region.
+ * A local CA is trusted explicitly (never by turning verification off).
+ */
+import fs from 'node:fs';
+import https from 'node:https';
+import {
+  BucketAlreadyExists,
+  BucketAlreadyOwnedByYou,
+  CreateBucketCommand,
+  GetBucketVersioningCommand,
+  GetObjectLockConfigurationCommand,
+  HeadBucketCommand,
+  PutBucketVersioningCommand,
+  PutObjectLockConfigurationCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+export interface ObjectStoreSettings {
+  region: string;
+  /** e.g. https://127.0.0.1:9100; undefined means AWS S3 itself. */
+  endpoint?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** PEM file of a CA to trust in addition to the system's. */
+  caFile?: string;
+}
+
+export function createS3Client(settings: ObjectStoreSettings): S3Client {
+  const ca = settings.caFile ? fs.readFileSync(settings.caFile) : undefined;
+  return new S3Client({
+    region: settings.region,
+    endpoint: settings.endpoint,
+    forcePathStyle: settings.endpoint !== undefined,
+    credentials:
+      settings.accessKeyId && settings.secretAccessKey
+        ? { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey }
+        : undefined,
+    requestHandler: ca ? new NodeHttpHandler({ httpsAgent: new https.Agent({ ca, keepAlive: true }) }) : undefined,
+    // Throttling and 5xx are retried by the SDK; activities add their own retries on top.
+    maxAttempts: 4,
+  });
+}
+
+export interface BucketSpec {
+  name: string;
+  versioning: boolean;
+  /** Write-once evidence: object lock with a default retention in days (GOVERNANCE mode). */
+  objectLockDays?: number;
+}
+
+/** Creates the bucket if needed and makes its settings match; "already mine" is adopted. */
+export async function ensureBucket(s3: S3Client, spec: BucketSpec): Promise<void> {
+  let exists = true;
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: spec.name }));
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status !== 404) throw err;
+    exists = false;
+  }
+  if (!exists) {
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: spec.name, ObjectLockEnabledForBucket: spec.objectLockDays ? true : undefined }));
+    } catch (err) {
+      if (!(err instanceof BucketAlreadyOwnedByYou) && !(err instanceof BucketAlreadyExists)) throw err;
+    }
+  }
+  if (spec.versioning || spec.objectLockDays) {
+    const current = await s3.send(new GetBucketVersioningCommand({ Bucket: spec.name }));
+    if (current.Status !== 'Enabled') {
+      await s3.send(new PutBucketVersioningCommand({ Bucket: spec.name, VersioningConfiguration: { Status: 'Enabled' } }));
+    }
+  }
+  if (spec.objectLockDays) {
+    const lock = await s3.send(new GetObjectLockConfigurationCommand({ Bucket: spec.name }));
+    const days = lock.ObjectLockConfiguration?.Rule?.DefaultRetention?.Days;
+    if (days !== spec.objectLockDays) {
+      await s3.send(
+        new PutObjectLockConfigurationCommand({
+          Bucket: spec.name,
+          ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: spec.objectLockDays } } },
+        }),
+      );
+    }
+  }
+}

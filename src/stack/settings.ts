@@ -1,0 +1,187 @@
+/**
+ * Where every component of the embedded local stack listens and keeps its data.
+ * One source of truth: `lifeboat stack`, the worker, the tests and docker-compose.yml
+ * (checked by a test) all agree with these defaults and environment names.
+ */
+import os from 'node:os';
+import path from 'node:path';
+
+export interface RegionSettings {
+  /** S3 region name MinIO announces and clients sign for. */
+  region: 'primary' | 'dr';
+  port: number;
+  consolePort: number;
+  /** Bucket pgBackRest and lifeboat write backups into, in this region. */
+  backupBucket: string;
+  /** Write-once (object lock) bucket for drill reports and approvals. */
+  evidenceBucket: string;
+  /** Application file bucket: the source in `primary`, the replica in `dr`. */
+  filesBucket: string;
+}
+
+export interface StackSettings {
+  dataDir: string;
+  /** Loopback address every server binds to. */
+  host: string;
+  temporal: { port: number; uiPort: number; namespace: string };
+  minio: { accessKey: string; secretKey: string; primary: RegionSettings; dr: RegionSettings };
+  postgres: {
+    primaryPort: number;
+    catalogPort: number;
+    /** Database of the sample application on the primary cluster. */
+    appDatabase: string;
+    catalogDatabase: string;
+    /** Superuser role lifeboat connects as (local trust authentication). */
+    superuser: string;
+    /** OS user that owns and runs the clusters; `postgres` refuses to run as root. */
+    osUser: string;
+    /** Rows seeded into the sample application's largest table. */
+    seedRows: number;
+  };
+  pgbackrest: { stanza: string };
+  dns: { port: number; apiPort: number; apiKey: string; zone: string; appDbName: string };
+}
+
+/** Environment variable for each tunable, next to its default (documented in README.md). */
+export const ENV = {
+  dataDir: 'LIFEBOAT_DATA_DIR',
+  host: 'LIFEBOAT_HOST',
+  temporalPort: 'LIFEBOAT_TEMPORAL_PORT',
+  temporalUiPort: 'LIFEBOAT_TEMPORAL_UI_PORT',
+  temporalNamespace: 'LIFEBOAT_TEMPORAL_NAMESPACE',
+  minioAccessKey: 'LIFEBOAT_MINIO_ACCESS_KEY',
+  minioSecretKey: 'LIFEBOAT_MINIO_SECRET_KEY',
+  minioPrimaryPort: 'LIFEBOAT_MINIO_PRIMARY_PORT',
+  minioDrPort: 'LIFEBOAT_MINIO_DR_PORT',
+  pgPrimaryPort: 'LIFEBOAT_PG_PRIMARY_PORT',
+  pgCatalogPort: 'LIFEBOAT_PG_CATALOG_PORT',
+  pgOsUser: 'LIFEBOAT_PG_OS_USER',
+  seedRows: 'LIFEBOAT_SEED_ROWS',
+  dnsPort: 'LIFEBOAT_DNS_PORT',
+  dnsApiPort: 'LIFEBOAT_DNS_API_PORT',
+  dnsApiKey: 'LIFEBOAT_DNS_API_KEY',
+} as const;
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  temporalPort: 7233,
+  temporalUiPort: 8233,
+  temporalNamespace: 'default',
+  // Local-only credentials of the embedded MinIO servers; production reads real ones from the environment.
+  minioAccessKey: 'lifeboat',
+  minioSecretKey: 'lifeboat-local-secret',
+  minioPrimaryPort: 9100,
+  minioDrPort: 9200,
+  pgPrimaryPort: 55432,
+  pgCatalogPort: 55433,
+  seedRows: 20000,
+  dnsPort: 10053,
+  dnsApiPort: 18081,
+  dnsApiKey: 'lifeboat-local-dns-key',
+} as const;
+
+/** Ports other services on lifeboat's machines already hold; the defaults stay clear of them. */
+export const RESERVED_PORTS = [5432, 3306, 6379, 5672, 1883, 4222] as const;
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/**
+ * Root keeps the stack under /var/lib so the unprivileged Postgres user can reach it
+ * (a root home directory is not traversable); everyone else under their own data home.
+ */
+export function defaultDataDir(): string {
+  if (isRoot()) return '/var/lib/lifeboat';
+  const dataHome = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  return path.join(dataHome, 'lifeboat');
+}
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0 || value > 65535 * 1000) {
+    throw new Error(`${name}=${raw} is not a positive whole number: set it to a number (default ${fallback}) or unset it.`);
+  }
+  return value;
+}
+
+export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
+  const port = (name: keyof typeof ENV, fallback: number) => {
+    const value = intFrom(env, ENV[name], fallback);
+    if (value > 65535) throw new Error(`${ENV[name]}=${value} is not a TCP port: use a number from 1024 to 65535.`);
+    return value;
+  };
+  const minioPrimaryPort = port('minioPrimaryPort', DEFAULTS.minioPrimaryPort);
+  const minioDrPort = port('minioDrPort', DEFAULTS.minioDrPort);
+  return {
+    dataDir: path.resolve(env[ENV.dataDir] || defaultDataDir()),
+    host: env[ENV.host] || DEFAULTS.host,
+    temporal: {
+      port: port('temporalPort', DEFAULTS.temporalPort),
+      uiPort: port('temporalUiPort', DEFAULTS.temporalUiPort),
+      namespace: env[ENV.temporalNamespace] || DEFAULTS.temporalNamespace,
+    },
+    minio: {
+      accessKey: env[ENV.minioAccessKey] || DEFAULTS.minioAccessKey,
+      secretKey: env[ENV.minioSecretKey] || DEFAULTS.minioSecretKey,
+      primary: {
+        region: 'primary',
+        port: minioPrimaryPort,
+        consolePort: minioPrimaryPort + 1,
+        backupBucket: 'lifeboat-backups-primary',
+        evidenceBucket: 'lifeboat-evidence-primary',
+        filesBucket: 'app-files',
+      },
+      dr: {
+        region: 'dr',
+        port: minioDrPort,
+        consolePort: minioDrPort + 1,
+        backupBucket: 'lifeboat-backups-dr',
+        evidenceBucket: 'lifeboat-evidence-dr',
+        filesBucket: 'app-files-replica',
+      },
+    },
+    postgres: {
+      primaryPort: port('pgPrimaryPort', DEFAULTS.pgPrimaryPort),
+      catalogPort: port('pgCatalogPort', DEFAULTS.pgCatalogPort),
+      appDatabase: 'app',
+      catalogDatabase: 'lifeboat_catalog',
+      superuser: 'lifeboat',
+      osUser: env[ENV.pgOsUser] || (isRoot() ? 'postgres' : os.userInfo().username),
+      seedRows: intFrom(env, ENV.seedRows, DEFAULTS.seedRows),
+    },
+    pgbackrest: { stanza: 'app' },
+    dns: {
+      port: port('dnsPort', DEFAULTS.dnsPort),
+      apiPort: port('dnsApiPort', DEFAULTS.dnsApiPort),
+      apiKey: env[ENV.dnsApiKey] || DEFAULTS.dnsApiKey,
+      zone: 'lifeboat.test.',
+      appDbName: 'db.app.lifeboat.test.',
+    },
+  };
+}
+
+/** Every directory and file of the stack, derived from the data directory. */
+export function stackPaths(s: StackSettings) {
+  const d = s.dataDir;
+  return {
+    root: d,
+    logs: path.join(d, 'logs'),
+    run: path.join(d, 'run'),
+    tls: path.join(d, 'tls'),
+    caCert: path.join(d, 'tls', 'ca.crt'),
+    temporalDb: path.join(d, 'temporal', 'temporal.db'),
+    minioData: (region: string) => path.join(d, 'minio', region, 'data'),
+    minioCerts: (region: string) => path.join(d, 'minio', region, 'certs'),
+    pgData: (cluster: string) => path.join(d, 'postgres', cluster),
+    pgSocketDir: path.join(d, 'postgres', 'sockets'),
+    pgbackrestDir: path.join(d, 'pgbackrest'),
+    pgbackrestConf: path.join(d, 'pgbackrest', 'pgbackrest.conf'),
+    restoresDir: path.join(d, 'restores'),
+    pdnsDir: path.join(d, 'pdns'),
+    pdnsDb: path.join(d, 'pdns', 'pdns.sqlite3'),
+  };
+}
+export type StackPaths = ReturnType<typeof stackPaths>;

@@ -1,0 +1,200 @@
+/**
+ * `lifeboat stack up | down | status`: the embedded local stack, every server real.
+ * `up` is idempotent (healthy components are left alone), refuses a taken port before starting
+ * anything, and on failure stops what it started so nothing is left half-made. `down` stops
+ * exactly the processes this data directory's `up` started.
+ */
+import fs from 'node:fs';
+import { Client } from 'pg';
+import { migrateCatalog } from '../catalog/migrations';
+import { createS3Client, ensureBucket } from '../engines/s3';
+import { PutObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { ComponentHealth, StackComponent, StackContext } from './component';
+import { MinioServer } from './minio';
+import { localPgBackRest, writePgBackRestConfig } from './pgbackrest';
+import { PostgresCluster } from './postgres';
+import { PowerDnsServer } from './powerdns';
+import { ensureDir, portIsFree } from './processes';
+import { seedSampleApp } from './sample-app';
+import { loadStackSettings, RegionSettings, RESERVED_PORTS, stackPaths, StackSettings } from './settings';
+import { TemporalDevServer } from './temporal';
+import { ensureLocalCertificates } from './tls';
+import { resolveTools } from './tools';
+
+export interface Stack {
+  ctx: StackContext;
+  temporal: TemporalDevServer;
+  minioPrimary: MinioServer;
+  minioDr: MinioServer;
+  catalog: PostgresCluster;
+  primary: PostgresCluster;
+  dns: PowerDnsServer;
+  /** In start order. */
+  components: StackComponent[];
+}
+
+export function createStack(settings: StackSettings = loadStackSettings(), log: (line: string) => void = () => undefined): Stack {
+  const ctx: StackContext = { settings, paths: stackPaths(settings), tools: resolveTools(), log };
+  const temporal = new TemporalDevServer(ctx);
+  const minioPrimary = new MinioServer(ctx, settings.minio.primary);
+  const minioDr = new MinioServer(ctx, settings.minio.dr);
+  const catalog = new PostgresCluster(ctx, 'catalog');
+  const primary = new PostgresCluster(ctx, 'primary');
+  const dns = new PowerDnsServer(ctx);
+  return { ctx, temporal, minioPrimary, minioDr, catalog, primary, dns, components: [temporal, minioPrimary, minioDr, catalog, primary, dns] };
+}
+
+export function s3ClientFor(settings: StackSettings, region: RegionSettings) {
+  return createS3Client({
+    region: region.region,
+    endpoint: `https://${settings.host}:${region.port}`,
+    accessKeyId: settings.minio.accessKey,
+    secretAccessKey: settings.minio.secretKey,
+    caFile: stackPaths(settings).caCert,
+  });
+}
+
+/** A few recognizable objects so file backups have something real to copy. */
+export const SAMPLE_OBJECTS: Array<{ key: string; body: string; contentType: string }> = [
+  { key: 'invoices/2026/INV-0001.json', body: JSON.stringify({ invoice: 'INV-0001', total_cents: 12999, customer: 1 }), contentType: 'application/json' },
+  { key: 'invoices/2026/INV-0002.json', body: JSON.stringify({ invoice: 'INV-0002', total_cents: 4550, customer: 2 }), contentType: 'application/json' },
+  { key: 'avatars/customer-1.txt', body: 'avatar placeholder for customer 1\n', contentType: 'text/plain' },
+  { key: 'exports/orders-2026-01.csv', body: 'id,customer_id,status\n1,2,paid\n2,3,shipped\n', contentType: 'text/csv' },
+];
+
+async function ensureBuckets(settings: StackSettings): Promise<void> {
+  for (const region of [settings.minio.primary, settings.minio.dr]) {
+    const s3 = s3ClientFor(settings, region);
+    try {
+      await ensureBucket(s3, { name: region.backupBucket, versioning: true });
+      await ensureBucket(s3, { name: region.filesBucket, versioning: true });
+      await ensureBucket(s3, { name: region.evidenceBucket, versioning: true, objectLockDays: 30 });
+      if (region.region === 'primary') {
+        for (const o of SAMPLE_OBJECTS) {
+          const exists = await s3.send(new HeadObjectCommand({ Bucket: region.filesBucket, Key: o.key })).then(() => true, () => false);
+          if (!exists) await s3.send(new PutObjectCommand({ Bucket: region.filesBucket, Key: o.key, Body: o.body, ContentType: o.contentType }));
+        }
+      }
+    } finally {
+      s3.destroy();
+    }
+  }
+}
+
+async function withPg<T>(cluster: PostgresCluster, database: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  return cluster.withClient(database, fn);
+}
+
+/** Every port of every component not already running must be free, or nothing starts. */
+async function checkPorts(stack: Stack): Promise<void> {
+  const problems: string[] = [];
+  const seen = new Map<number, string>();
+  for (const component of stack.components) {
+    for (const claim of component.ports()) {
+      const other = seen.get(claim.port);
+      if (other) problems.push(`port ${claim.port} is configured for both ${other} and ${claim.what}: give one of them another port (${claim.env}).`);
+      seen.set(claim.port, claim.what);
+      if ((RESERVED_PORTS as readonly number[]).includes(claim.port)) {
+        problems.push(`port ${claim.port} (${claim.what}) belongs to a service this machine already runs: choose another with ${claim.env}.`);
+      }
+      if (component.isRunning()) continue;
+      if (!(await portIsFree(stack.ctx.settings.host, claim.port))) {
+        problems.push(`port ${claim.port} (${claim.what}) is already in use by another process: stop that process or set ${claim.env} to a free port.`);
+      }
+    }
+  }
+  if (problems.length > 0) throw new Error(problems.join('\n'));
+}
+
+export interface UpResult {
+  started: string[];
+  alreadyRunning: string[];
+}
+
+export async function stackUp(stack: Stack): Promise<UpResult> {
+  const { ctx } = stack;
+  const { settings, paths, tools } = ctx;
+  fs.mkdirSync(paths.root, { recursive: true });
+  // Traversable by the unprivileged Postgres user when we run as root.
+  fs.chmodSync(paths.root, 0o755);
+  for (const dir of [paths.logs, paths.run]) fs.mkdirSync(dir, { recursive: true });
+  await ensureDir(paths.restoresDir, { owner: settings.postgres.osUser, mode: 0o755 });
+  await checkPorts(stack);
+  await ensureLocalCertificates(tools.openssl, paths.tls, settings.host);
+  await writePgBackRestConfig(ctx);
+
+  const started: StackComponent[] = [];
+  const alreadyRunning: string[] = [];
+  const ensureRunning = async (component: StackComponent) => {
+    if (component.isRunning()) {
+      const health = await component.health();
+      if (health.healthy || (component.accepting && (await component.accepting()))) {
+        alreadyRunning.push(component.name);
+        return;
+      }
+      ctx.log(`${component.name} is running but unhealthy (${health.detail}); restarting it`);
+      await component.stop();
+    }
+    ctx.log(`starting ${component.name}`);
+    started.push(component);
+    const t0 = Date.now();
+    await component.start();
+    ctx.log(`${component.name} ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${component.endpoint}`);
+  };
+
+  try {
+    // Temporal and MinIO are independent: start them side by side.
+    await Promise.all([ensureRunning(stack.temporal), ensureRunning(stack.minioPrimary), ensureRunning(stack.minioDr)]);
+    await ensureBuckets(settings);
+    await ensureRunning(stack.catalog);
+    await withPg(stack.catalog, settings.postgres.catalogDatabase, (c) => migrateCatalog(c));
+    await ensureRunning(stack.primary);
+    // The stanza must exist before the first WAL segment fills, or archiving starts out failing.
+    const pgbackrest = localPgBackRest(ctx);
+    await pgbackrest.stanzaCreate();
+    const seeded = await withPg(stack.primary, settings.postgres.appDatabase, (c) => seedSampleApp(c, settings.postgres.seedRows));
+    if (seeded.seeded) ctx.log(`seeded the sample application with ${settings.postgres.seedRows} orders`);
+    if (!(await stack.primary.health()).healthy) {
+      // Archiving failed earlier (say, MinIO was down): prove it works again, in place.
+      ctx.log('WAL archiving was failing: running `pgbackrest check` to archive the backlog');
+      await pgbackrest.check();
+    }
+    await ensureRunning(stack.dns);
+  } catch (err) {
+    // Nothing half-started: stop what this `up` started, newest first.
+    for (const component of started.reverse()) await component.stop().catch(() => undefined);
+    throw err;
+  }
+  return { started: started.map((c) => c.name), alreadyRunning };
+}
+
+export async function stackDown(stack: Stack): Promise<string[]> {
+  const stopped: string[] = [];
+  for (const component of [...stack.components].reverse()) {
+    if (!component.isRunning()) continue;
+    stack.ctx.log(`stopping ${component.name}`);
+    await component.stop();
+    stopped.push(component.name);
+  }
+  return stopped;
+}
+
+export interface ComponentStatus extends ComponentHealth {
+  name: string;
+  running: boolean;
+  endpoint: string;
+}
+
+export async function stackStatus(stack: Stack): Promise<ComponentStatus[]> {
+  return Promise.all(
+    stack.components.map(async (c) => {
+      const running = c.isRunning();
+      const health = running ? await c.health() : { healthy: false, detail: 'not running (start it with `lifeboat stack up`)' };
+      return { name: c.name, running, endpoint: c.endpoint, ...health };
+    }),
+  );
+}
+
+export async function stackIsHealthy(stack: Stack): Promise<boolean> {
+  return (await stackStatus(stack)).every((s) => s.healthy);
+}

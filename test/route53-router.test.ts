@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import {
+  ChangeResourceRecordSetsCommand,
+  GetChangeCommand,
+  InvalidChangeBatch,
+  ListResourceRecordSetsCommand,
+  NoSuchHostedZone,
+  Route53Client,
+  Route53ServiceException,
+  type ResourceRecordSet,
+} from '@aws-sdk/client-route-53';
+import { mockClient } from 'aws-sdk-client-mock';
+import { LifeboatError } from '../src/domain/errors';
+import { Route53Router, type Route53RouterOptions } from '../src/engines/route53';
+
+const ZONE = 'Z0482716BHKXJ3EXAMPLE';
+const NAME = 'db.orders.example.com';
+const CHANGE_ID = 'C0571637OZ8L5V7EXAMPLE';
+const meta = { httpStatusCode: 400, requestId: '0e7c1a5d-3b8f-4a63-9d51-8b2e4f6a7c90', attempts: 1, totalRetryDelay: 0 };
+
+function changeInfo(status: 'PENDING' | 'INSYNC') {
+  return { ChangeInfo: { Id: `/change/${CHANGE_ID}`, Status: status, SubmittedAt: new Date('2024-05-20T12:41:07.153Z'), Comment: `lifeboat: point ${NAME} at 10.20.30.40` } };
+}
+
+function records(...sets: ResourceRecordSet[]) {
+  return { ResourceRecordSets: sets, IsTruncated: false, MaxItems: 100 };
+}
+
+const soa: ResourceRecordSet = {
+  Name: 'orders.example.com.',
+  Type: 'SOA',
+  TTL: 900,
+  ResourceRecords: [{ Value: 'ns-1536.awsdns-00.co.uk. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400' }],
+};
+const aRecord: ResourceRecordSet = { Name: `${NAME}.`, Type: 'A', TTL: 60, ResourceRecords: [{ Value: '10.0.1.25' }] };
+const txtRecord: ResourceRecordSet = { Name: `${NAME}.`, Type: 'TXT', TTL: 300, ResourceRecords: [{ Value: '"owner=payments"' }] };
+const nextName: ResourceRecordSet = { Name: 'www.orders.example.com.', Type: 'CNAME', TTL: 300, ResourceRecords: [{ Value: 'orders-web.example.net' }] };
+
+async function lifeboatFailure(promise: Promise<unknown>, code: string, nonRetryable: boolean): Promise<LifeboatError> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof LifeboatError, `expected a LifeboatError, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  assert.equal(caught.nonRetryable, nonRetryable, caught.message);
+  return caught;
+}
+
+describe('Route53Router (AWS SDK boundary)', () => {
+  const client = new Route53Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'not-a-secret' } });
+  const route53 = mockClient(client);
+  let sleeps: number[];
+  let clock: number;
+
+  function router(options: Partial<Route53RouterOptions> = {}): Route53Router {
+    return new Route53Router({
+      hostedZoneId: `/hostedzone/${ZONE}`,
+      client,
+      pollIntervalMs: 2000,
+      timeoutMs: 60_000,
+      now: () => clock,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        clock += ms;
+      },
+      ...options,
+    });
+  }
+
+  beforeEach(() => {
+    route53.reset();
+    sleeps = [];
+    clock = 1_716_208_867_000;
+  });
+
+  after(() => route53.restore());
+
+  describe('currentTarget', () => {
+    it('reads the A record of the name', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records(aRecord, txtRecord, nextName));
+      assert.deepEqual(await router().currentTarget(NAME), { host: '10.0.1.25', ttl: 60 });
+      const calls = route53.commandCalls(ListResourceRecordSetsCommand);
+      assert.equal(calls.length, 1);
+      assert.deepEqual(calls[0].args[0].input, { HostedZoneId: ZONE, StartRecordName: `${NAME}.` });
+    });
+
+    it('reads a CNAME without its trailing dot', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records({ Name: `${NAME}.`, Type: 'CNAME', TTL: 30, ResourceRecords: [{ Value: 'orders-prod.c9akciq32xyz.us-east-1.rds.amazonaws.com.' }] }, nextName));
+      assert.deepEqual(await router().currentTarget(`${NAME}.`), { host: 'orders-prod.c9akciq32xyz.us-east-1.rds.amazonaws.com', ttl: 30 });
+    });
+
+    it('returns undefined when the name has no address record', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records(nextName, soa));
+      assert.equal(await router().currentTarget(NAME), undefined);
+    });
+
+    it('follows pagination while records of the name continue', async () => {
+      route53
+        .on(ListResourceRecordSetsCommand)
+        .resolvesOnce({ ResourceRecordSets: [{ ...txtRecord, Type: 'CAA', ResourceRecords: [{ Value: '0 issue "amazon.com"' }] }], IsTruncated: true, NextRecordName: `${NAME}.`, NextRecordType: 'CNAME', MaxItems: 1 })
+        .resolves(records({ Name: `${NAME}.`, Type: 'CNAME', TTL: 60, ResourceRecords: [{ Value: 'orders-dr.example.net' }] }));
+      assert.deepEqual(await router().currentTarget(NAME), { host: 'orders-dr.example.net', ttl: 60 });
+      assert.deepEqual(route53.commandCalls(ListResourceRecordSetsCommand)[1].args[0].input, { HostedZoneId: ZONE, StartRecordName: `${NAME}.`, StartRecordType: 'CNAME' });
+    });
+  });
+
+  describe('pointAt', () => {
+    it('UPSERTs an A record for an IP and waits PENDING -> INSYNC', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records(aRecord, txtRecord, nextName));
+      route53.on(ChangeResourceRecordSetsCommand).resolves(changeInfo('PENDING'));
+      route53.on(GetChangeCommand).resolvesOnce(changeInfo('PENDING')).resolvesOnce(changeInfo('PENDING')).resolves(changeInfo('INSYNC'));
+      const polls: string[] = [];
+      const result = await router({ onPoll: (s) => polls.push(s.status) }).pointAt(NAME, { host: '10.20.30.40', port: 5432 }, 30);
+      assert.deepEqual(result, { changeId: CHANGE_ID });
+
+      const changes = route53.commandCalls(ChangeResourceRecordSetsCommand);
+      assert.equal(changes.length, 1);
+      assert.deepEqual(changes[0].args[0].input, {
+        HostedZoneId: ZONE,
+        ChangeBatch: {
+          Comment: `lifeboat: point ${NAME} at 10.20.30.40`,
+          Changes: [{ Action: 'UPSERT', ResourceRecordSet: { Name: `${NAME}.`, Type: 'A', TTL: 30, ResourceRecords: [{ Value: '10.20.30.40' }] } }],
+        },
+      });
+      const gets = route53.commandCalls(GetChangeCommand);
+      assert.equal(gets.length, 3);
+      for (const get of gets) assert.deepEqual(get.args[0].input, { Id: CHANGE_ID });
+      assert.deepEqual(polls, ['PENDING', 'PENDING', 'INSYNC']);
+      assert.deepEqual(sleeps, [2000, 2000, 2000]);
+    });
+
+    it('replaces an A record with a CNAME for a host name in one atomic batch', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records(aRecord, txtRecord, nextName));
+      route53.on(ChangeResourceRecordSetsCommand).resolves(changeInfo('PENDING'));
+      route53.on(GetChangeCommand).resolves(changeInfo('INSYNC'));
+      const host = 'orders-pitr-7f3a9c.cx1y2z3abcde.us-west-2.rds.amazonaws.com';
+      await router().pointAt(NAME, { host, port: 5432 });
+      assert.deepEqual(route53.commandCalls(ChangeResourceRecordSetsCommand)[0].args[0].input.ChangeBatch?.Changes, [
+        { Action: 'DELETE', ResourceRecordSet: aRecord },
+        { Action: 'UPSERT', ResourceRecordSet: { Name: `${NAME}.`, Type: 'CNAME', TTL: 60, ResourceRecords: [{ Value: `${host}.` }] } },
+      ]);
+    });
+
+    it('returns at once when Route53 already reports INSYNC', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records());
+      route53.on(ChangeResourceRecordSetsCommand).resolves(changeInfo('INSYNC'));
+      assert.deepEqual(await router().pointAt(NAME, { host: '10.20.30.40' }), { changeId: CHANGE_ID });
+      assert.equal(route53.commandCalls(GetChangeCommand).length, 0);
+    });
+
+    it('gives up waiting after the timeout with a retryable error', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records(aRecord));
+      route53.on(ChangeResourceRecordSetsCommand).resolves(changeInfo('PENDING'));
+      route53.on(GetChangeCommand).resolves(changeInfo('PENDING'));
+      const err = await lifeboatFailure(router({ timeoutMs: 10_000 }).pointAt(NAME, { host: '10.20.30.40' }), 'route53-change-timeout', false);
+      assert.match(err.message, new RegExp(`aws route53 get-change --id ${CHANGE_ID}`));
+      assert.equal(route53.commandCalls(GetChangeCommand).length, 5);
+    });
+
+    it('surfaces a refused change batch as non-retryable', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records(aRecord));
+      route53.on(ChangeResourceRecordSetsCommand).rejects(
+        new InvalidChangeBatch({
+          message: `[RRSet with DNS name ${NAME}., type A, SetIdentifier primary cannot be created because a non multivalue answer rrset exists with the same name and type.]`,
+          $metadata: meta,
+        }),
+      );
+      const err = await lifeboatFailure(router().pointAt(NAME, { host: '10.20.30.40' }), 'aws-invalid-change-batch', true);
+      assert.match(err.message, /^Route53 ChangeResourceRecordSets failed with InvalidChangeBatch while pointing/);
+      assert.equal(route53.commandCalls(GetChangeCommand).length, 0);
+    });
+
+    it('surfaces a missing hosted zone as non-retryable and throttling as retryable', async () => {
+      route53
+        .on(ListResourceRecordSetsCommand)
+        .rejectsOnce(new NoSuchHostedZone({ message: `No hosted zone found with ID: ${ZONE}`, $metadata: { ...meta, httpStatusCode: 404 } }))
+        .rejectsOnce(new Route53ServiceException({ name: 'Throttling', $fault: 'client', $metadata: meta, message: 'Rate exceeded' }));
+      await lifeboatFailure(router().pointAt(NAME, { host: '10.20.30.40' }), 'aws-hosted-zone-not-found', true);
+      await lifeboatFailure(router().pointAt(NAME, { host: '10.20.30.40' }), 'aws-transient', false);
+    });
+  });
+});
