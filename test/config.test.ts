@@ -20,7 +20,7 @@ import {
 import { configDocsPath } from '../src/config/docs';
 import { LifeboatError } from '../src/domain/errors';
 import { SAMPLE_APP_TABLES } from '../src/stack/sample-app';
-import { loadStackSettings } from '../src/stack/settings';
+import { loadStackSettings, stackPaths } from '../src/stack/settings';
 
 // Compiled to lib/test/: the repository root is two levels up.
 const repoRoot = path.resolve(__dirname, '../..');
@@ -129,7 +129,10 @@ describe('config', () => {
       const [primary, dr] = config.objectStores;
       assert.deepEqual([primary.name, primary.region, primary.endpoint], ['primary', stack.minio.primary.region, `https://${stack.host}:${stack.minio.primary.port}`]);
       assert.deepEqual([dr.name, dr.region, dr.endpoint], ['dr', stack.minio.dr.region, `https://${stack.host}:${stack.minio.dr.port}`]);
-      assert.equal(primary.credentials?.accessKeyId, 'env:LIFEBOAT_MINIO_ACCESS_KEY');
+      // The secrets `lifeboat stack up` writes into the data directory, by reference.
+      const secrets = stackPaths({ ...stack, dataDir: DATA_DIR });
+      assert.equal(primary.credentials?.accessKeyId, `file:${secrets.secret('minio-access-key')}`);
+      assert.equal(dr.credentials?.secretAccessKey, `file:${secrets.secret('minio-secret-key')}`);
 
       const files = findBucketTarget(config, 'app-files');
       assert.deepEqual(files.source, { store: 'primary', bucket: stack.minio.primary.filesBucket });
@@ -149,7 +152,7 @@ describe('config', () => {
       assert.equal(router.zone, stack.dns.zone);
       assert.equal(router.apiUrl, `http://${stack.host}:${stack.dns.apiPort}`);
       assert.deepEqual(router.dnsServer, { host: stack.host, port: stack.dns.port });
-      assert.equal(router.apiKey, 'env:LIFEBOAT_DNS_API_KEY');
+      assert.equal(router.apiKey, `file:${secrets.secret('dns-api-key')}`);
     });
 
     it('loads as JSON too, to the same result', () => {
@@ -312,7 +315,7 @@ describe('config', () => {
       [
         'a secret written as a value',
         (c) => (c.catalog.password = 'hunter2'),
-        ['catalog.password: must be a secret reference written `secretRef: env:NAME` or `secretRef: file:/absolute/path` (got a plain string): secrets never go in this file, only where to read them'],
+        ['catalog.password: must be a secret reference written `secretRef: env:NAME` or `secretRef: file:/absolute/path` (the path may start with {dataDir}) (got a plain string): secrets never go in this file, only where to read them'],
       ],
       ['a malformed secret reference', (c) => (c.catalog.password = { secretRef: 'vault:db' }), ['catalog.password.secretRef: must be env:NAME or file:/absolute/path (got "vault:db")']],
       [

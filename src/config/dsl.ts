@@ -440,13 +440,30 @@ export class TimeOfDayField extends Field<TimeOfDay, false> {
 /** Where a secret is read at run time: the environment or a file. Never the secret itself. */
 export type SecretRef = `env:${string}` | `file:${string}`;
 
+/** Replaces `{name}` placeholders (such as `{dataDir}`); an unknown one is reported, giving undefined. */
+function expandPlaceholders(input: string, path: PathSegment[], ctx: DecodeContext): string | undefined {
+  const placeholders = ctx.options.placeholders ?? {};
+  let unknown: string | undefined;
+  const expanded = input.replace(/\{([A-Za-z]+)\}/g, (whole, name: string) => {
+    if (Object.prototype.hasOwnProperty.call(placeholders, name)) return placeholders[name];
+    unknown ??= name;
+    return whole;
+  });
+  if (unknown !== undefined) {
+    const known = Object.keys(placeholders).map((k) => `{${k}}`);
+    ctx.report(path, `uses unknown placeholder {${unknown}} (known: ${known.length ? known.join(', ') : 'none'})`);
+    return undefined;
+  }
+  return expanded;
+}
+
 /**
  * `{ secretRef: env:NAME }` or `{ secretRef: file:/path }`; loaded as the reference string.
  * A plain string is refused, so a pasted secret never passes.
  */
 export class SecretRefField extends Field<SecretRef, false> {
   protected decodePresent(input: unknown, path: PathSegment[], ctx: DecodeContext): SecretRef | undefined {
-    const shape = 'a secret reference written `secretRef: env:NAME` or `secretRef: file:/absolute/path`';
+    const shape = 'a secret reference written `secretRef: env:NAME` or `secretRef: file:/absolute/path` (the path may start with {dataDir})';
     if (!isMap(input)) {
       const why = typeof input === 'string' ? ': secrets never go in this file, only where to read them' : '';
       ctx.report(path, `must be ${shape} (got ${typeof input === 'string' ? 'a plain string' : describeValue(input)})${why}`);
@@ -455,9 +472,12 @@ export class SecretRefField extends Field<SecretRef, false> {
     for (const key of Object.keys(input)) {
       if (key !== 'secretRef') ctx.report([...path, key], `unknown key; a secret reference has only secretRef`);
     }
-    const ref = input.secretRef;
+    const raw = input.secretRef;
+    // A file reference may start with a placeholder, e.g. file:{dataDir}/secrets/minio-secret-key.
+    const ref = typeof raw === 'string' && raw.startsWith('file:') ? expandPlaceholders(raw, [...path, 'secretRef'], ctx) : raw;
+    if (ref === undefined && raw !== undefined) return undefined;
     if (typeof ref !== 'string' || !/^(env:[A-Za-z_][A-Za-z0-9_]*|file:\/.+)$/.test(ref)) {
-      ctx.report([...path, 'secretRef'], ref === undefined ? 'is required' : `must be env:NAME or file:/absolute/path (got ${describeValue(ref)})`);
+      ctx.report([...path, 'secretRef'], raw === undefined ? 'is required' : `must be env:NAME or file:/absolute/path (got ${describeValue(raw)})`);
       return undefined;
     }
     return ref as SecretRef;
@@ -486,18 +506,8 @@ export class PathField extends Field<string, false> {
       ctx.report(path, `must be an absolute path (got ${describeValue(input)})`);
       return undefined;
     }
-    const placeholders = ctx.options.placeholders ?? {};
-    let unknown: string | undefined;
-    const expanded = input.replace(/\{([A-Za-z]+)\}/g, (whole, name: string) => {
-      if (Object.prototype.hasOwnProperty.call(placeholders, name)) return placeholders[name];
-      unknown ??= name;
-      return whole;
-    });
-    if (unknown !== undefined) {
-      const known = Object.keys(placeholders).map((k) => `{${k}}`);
-      ctx.report(path, `uses unknown placeholder {${unknown}} (known: ${known.length ? known.join(', ') : 'none'})`);
-      return undefined;
-    }
+    const expanded = expandPlaceholders(input, path, ctx);
+    if (expanded === undefined) return undefined;
     if (!expanded.startsWith('/')) {
       ctx.report(path, `must be an absolute path, or start with a placeholder such as {dataDir} (got ${describeValue(input)})`);
       return undefined;

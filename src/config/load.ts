@@ -98,7 +98,7 @@ export function loadConfig(file: string, options: LoadOptions = {}): LifeboatCon
 
 // ----- lookups --------------------------------------------------------------------------------
 
-function unknownTarget(kind: 'database' | 'bucket', name: string, known: string[], otherKind: string[]): LifeboatError {
+function unknownTarget(kind: 'database' | 'bucket' | 'database or bucket', name: string, known: string[], otherKind: string[]): LifeboatError {
   const otherLabel = kind === 'database' ? 'bucket' : 'database';
   if (otherKind.includes(name)) {
     return new LifeboatError(`"${name}" is a ${otherLabel} target, not a ${kind} target; the ${kind} targets are: ${known.join(', ') || 'none'}.`, 'UNKNOWN_TARGET');
@@ -121,6 +121,14 @@ export function findBucketTarget(config: LifeboatConfig, name: string): BucketTa
   const found = config.targets.buckets.find((b) => b.name === name);
   if (found) return found;
   throw unknownTarget('bucket', name, config.targets.buckets.map((b) => b.name), config.targets.databases.map((d) => d.name));
+}
+
+/** A database or bucket target by name; an unknown name throws the one-sentence error listing all targets. */
+export function findTarget(config: LifeboatConfig, name: string): DatabaseTarget | BucketTarget {
+  const found = config.targets.databases.find((d) => d.name === name) ?? config.targets.buckets.find((b) => b.name === name);
+  if (found) return found;
+  const all = [...config.targets.databases, ...config.targets.buckets].map((t) => t.name);
+  throw unknownTarget('database or bucket', name, all, []);
 }
 
 /** RPO and RTO in seconds that apply to a target: its own overrides, else those of its kind. */

@@ -19,6 +19,8 @@ export interface InstanceDescription {
   engineVersion?: string;
   /** True when lifeboat created this instance (a restore or drill), false for a protected source. */
   createdByLifeboat: boolean;
+  /** One sentence on the status when the engine has more to say (why it failed, what it waits for). */
+  detail?: string;
 }
 
 export type BackupKind = 'full' | 'diff' | 'incr' | 'snapshot';
@@ -31,6 +33,12 @@ export interface BackupHandle {
   location: string;
   /** RDS snapshot ARN, or `repo1`/`repo2` for pgBackRest. */
   locator?: string;
+  /**
+   * The name lifeboat gave the backup (pgBackRest: its `lifeboat-backup` annotation). A pgBackRest
+   * backup gets its label only when it finishes; until then backupId holds this name and the
+   * engine resolves the backup by it.
+   */
+  name?: string;
 }
 
 export interface BackupProgress {
@@ -41,6 +49,8 @@ export interface BackupProgress {
   sizeBytes?: number;
   startedAt?: string;
   completedAt?: string;
+  /** The engine's id of the finished backup, when it was not known at start (a pgBackRest label). */
+  backupId?: string;
 }
 
 export interface BackupVerification {

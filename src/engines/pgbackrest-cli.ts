@@ -45,9 +45,24 @@ export class PgBackRestCli {
     await this.exec('stanza-create', ['--log-level-console=warn']);
   }
 
-  /** Proves the archive and repositories work end to end (it forces a WAL switch and waits for the segment). */
-  async check(repo?: number): Promise<RunResult> {
-    return this.exec('check', ['--log-level-console=warn', ...(repo ? [`--repo=${repo}`] : [])]);
+  /** Proves the archive and every repository work end to end (it forces a WAL switch and waits for the segment). */
+  async check(): Promise<RunResult> {
+    return this.exec('check', ['--log-level-console=warn']);
+  }
+
+  /**
+   * `check` covers all repositories in one run (it takes no --repo); this reports each one:
+   * ok when its WAL segment was archived, otherwise the error pgBackRest gave.
+   */
+  async checkEachRepo(repos: number[]): Promise<Array<{ repo: number; ok: boolean; detail: string }>> {
+    const result = await this.exec('check', ['--log-level-console=info'], { check: false });
+    const output = `${result.stdout}\n${result.stderr}`;
+    return repos.map((repo) => {
+      const archived = output.match(new RegExp(`WAL segment (\\S+) successfully archived to .* on repo${repo}\\b`));
+      if (archived) return { repo, ok: true, detail: `WAL segment ${archived[1]} archived and found in repo${repo}` };
+      const error = output.split('\n').find((line) => /ERROR: \[\d+\]/.test(line));
+      return { repo, ok: false, detail: error ? error.replace(/^.*?ERROR: /, 'pgBackRest error ') : `pgbackrest check exited with ${result.code} without archiving to repo${repo}` };
+    });
   }
 
   async info(repo?: number): Promise<PgBackRestStanzaInfo | undefined> {

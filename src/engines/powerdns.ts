@@ -98,6 +98,17 @@ export class PowerDnsRouter implements TrafficRouter {
     return { host, port, ttl };
   }
 
+  /** Deletes the name's A and SRV records (missing is fine). */
+  async removeName(name: string): Promise<void> {
+    const res = await this.api('PATCH', this.zoneUrl, {
+      rrsets: [
+        { name: fqdn(name), type: 'A', changetype: 'DELETE' },
+        { name: srvName(name), type: 'SRV', changetype: 'DELETE' },
+      ],
+    });
+    if (!res.ok) throw new Error(`PowerDNS refused to delete ${name}: HTTP ${res.status} ${await res.text()}`);
+  }
+
   async pointAt(name: string, target: { host: string; port?: number }, ttl = 30): Promise<{ changeId: string }> {
     if (!net.isIPv4(target.host)) throw new Error(`PowerDNS cutover needs an IPv4 address for ${name}, got "${target.host}".`);
     const rrsets: unknown[] = [{ name: fqdn(name), type: 'A', ttl, changetype: 'REPLACE', records: [{ content: target.host, disabled: false }] }];

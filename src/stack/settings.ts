@@ -87,6 +87,11 @@ function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
+/** Who owns and runs Postgres clusters (and so pgBackRest): never root, which Postgres refuses. */
+export function defaultDbOsUser(env: NodeJS.ProcessEnv = process.env): string {
+  return env[ENV.pgOsUser] || (isRoot() ? 'postgres' : os.userInfo().username);
+}
+
 /**
  * Root keeps the stack under /var/lib so the unprivileged Postgres user can reach it
  * (a root home directory is not traversable); everyone else under their own data home.
@@ -149,7 +154,7 @@ export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
       appDatabase: 'app',
       catalogDatabase: 'lifeboat_catalog',
       superuser: 'lifeboat',
-      osUser: env[ENV.pgOsUser] || (isRoot() ? 'postgres' : os.userInfo().username),
+      osUser: defaultDbOsUser(env),
       seedRows: intFrom(env, ENV.seedRows, DEFAULTS.seedRows),
     },
     pgbackrest: { stanza: 'app' },
@@ -182,6 +187,8 @@ export function stackPaths(s: StackSettings) {
     restoresDir: path.join(d, 'restores'),
     pdnsDir: path.join(d, 'pdns'),
     pdnsDb: path.join(d, 'pdns', 'pdns.sqlite3'),
+    /** Local-stack credentials as files, for the config's `file:` secret references. */
+    secret: (name: 'minio-access-key' | 'minio-secret-key' | 'dns-api-key') => path.join(d, 'secrets', name),
   };
 }
 export type StackPaths = ReturnType<typeof stackPaths>;

@@ -5,6 +5,7 @@
  * exactly the processes this data directory's `up` started.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { Client } from 'pg';
 import { migrateCatalog } from '../catalog/migrations';
 import { createS3Client, ensureBucket } from '../engines/s3';
@@ -18,6 +19,7 @@ import { ensureDir, portIsFree } from './processes';
 import { seedSampleApp } from './sample-app';
 import { loadStackSettings, RegionSettings, RESERVED_PORTS, stackPaths, StackSettings } from './settings';
 import { TemporalDevServer } from './temporal';
+import { stopWorker } from './worker-process';
 import { ensureLocalCertificates } from './tls';
 import { resolveTools } from './tools';
 
@@ -106,6 +108,16 @@ async function checkPorts(stack: Stack): Promise<void> {
   if (problems.length > 0) throw new Error(problems.join('\n'));
 }
 
+/** The config file refers to these (`secretRef: file:{dataDir}/secrets/...`), never to values. */
+function writeLocalSecrets(ctx: StackContext): void {
+  const { settings, paths } = ctx;
+  fs.mkdirSync(path.dirname(paths.secret('dns-api-key')), { recursive: true, mode: 0o700 });
+  const secrets = { 'minio-access-key': settings.minio.accessKey, 'minio-secret-key': settings.minio.secretKey, 'dns-api-key': settings.dns.apiKey } as const;
+  for (const [name, value] of Object.entries(secrets)) {
+    fs.writeFileSync(paths.secret(name as keyof typeof secrets), value + '\n', { mode: 0o600 });
+  }
+}
+
 export interface UpResult {
   started: string[];
   alreadyRunning: string[];
@@ -114,12 +126,14 @@ export interface UpResult {
 export async function stackUp(stack: Stack): Promise<UpResult> {
   const { ctx } = stack;
   const { settings, paths, tools } = ctx;
+  // Refuse a taken port before touching anything: a refused `up` leaves nothing behind.
+  await checkPorts(stack);
   fs.mkdirSync(paths.root, { recursive: true });
   // Traversable by the unprivileged Postgres user when we run as root.
   fs.chmodSync(paths.root, 0o755);
   for (const dir of [paths.logs, paths.run]) fs.mkdirSync(dir, { recursive: true });
   await ensureDir(paths.restoresDir, { owner: settings.postgres.osUser, mode: 0o755 });
-  await checkPorts(stack);
+  writeLocalSecrets(ctx);
   await ensureLocalCertificates(tools.openssl, paths.tls, settings.host);
   await writePgBackRestConfig(ctx);
 
@@ -170,6 +184,8 @@ export async function stackUp(stack: Stack): Promise<UpResult> {
 
 export async function stackDown(stack: Stack): Promise<string[]> {
   const stopped: string[] = [];
+  // A worker started with `lifeboat worker start` goes first: it would only retry against a stopped stack.
+  if (await stopWorker(stack.ctx)) stopped.push('worker');
   for (const component of [...stack.components].reverse()) {
     if (!component.isRunning()) continue;
     stack.ctx.log(`stopping ${component.name}`);

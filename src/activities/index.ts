@@ -1,0 +1,37 @@
+/**
+ * createActivities(ports): every activity as a plain async function over the ports. Workflows
+ * see only the type (`import type`), so no activity code reaches the workflow bundle.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { LifeboatError } from '../domain/errors';
+import { Ports } from './ports';
+import { preflightActivities } from './preflight';
+
+/**
+ * A LifeboatError marked non-retryable (bad input, permission, outside the window) becomes a
+ * non-retryable ApplicationFailure with the same sentence; everything else is retried.
+ */
+function classifyFailures<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(activities)) {
+    wrapped[name] = async (...args: never[]) => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        if (err instanceof LifeboatError && err.nonRetryable) {
+          throw ApplicationFailure.create({ message: err.message, type: err.code, nonRetryable: true, cause: err });
+        }
+        throw err;
+      }
+    };
+  }
+  return wrapped as T;
+}
+
+export function createActivities(ports: Ports) {
+  return classifyFailures({
+    ...preflightActivities(ports),
+  });
+}
+
+export type Activities = ReturnType<typeof createActivities>;

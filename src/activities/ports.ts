@@ -1,0 +1,97 @@
+/**
+ * The worker's ports, built once from the config file: real clients for every system
+ * activities talk to. Built lazily and cached, so a worker that never touches RDS never needs
+ * AWS credentials. Tests pass their own ports to createActivities.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { Catalog } from '../catalog/catalog';
+import { LifeboatConfig, PgBackRestTarget, resolveSecret } from '../config';
+import { LifeboatError } from '../domain/errors';
+import { TrafficRouter } from '../domain/ports';
+import { LogAndWebhookNotifier, Notifier } from '../engines/notifier';
+import { PgBackRestCli } from '../engines/pgbackrest-cli';
+import { PowerDnsRouter } from '../engines/powerdns';
+import { Route53Router } from '../engines/route53';
+import { createS3Client } from '../engines/s3';
+import { defaultDbOsUser } from '../stack/settings';
+
+export interface Ports {
+  config: LifeboatConfig;
+  catalog: Catalog;
+  notifier: Notifier;
+  objectStore(name: string): S3Client;
+  router(name: string): TrafficRouter;
+  pgbackrest(target: PgBackRestTarget): PgBackRestCli;
+  close(): Promise<void>;
+}
+
+function memo<T>(make: (name: string) => T): (name: string) => T {
+  const cache = new Map<string, T>();
+  return (name) => {
+    let value = cache.get(name);
+    if (value === undefined) {
+      value = make(name);
+      cache.set(name, value);
+    }
+    return value;
+  };
+}
+
+export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?: string; log?: (line: string) => void } = {}): Ports {
+  const catalog = new Catalog({
+    host: config.catalog.host,
+    port: config.catalog.port,
+    database: config.catalog.database,
+    user: config.catalog.user,
+    password: config.catalog.password ? resolveSecret(config.catalog.password) : undefined,
+  });
+  const webhook = config.notifications?.webhook;
+  const notifier = new LogAndWebhookNotifier({ webhookUrl: webhook ? () => resolveSecret(webhook.url) : undefined, log: options.log });
+  const stores = new Map<string, S3Client>();
+
+  const objectStore = (name: string): S3Client => {
+    const existing = stores.get(name);
+    if (existing) return existing;
+    const store = config.objectStores.find((s) => s.name === name);
+    if (!store) throw new LifeboatError(`object store "${name}" is not in the config: declare it under objectStores.`, 'UNKNOWN_STORE');
+    const client = createS3Client({
+      region: store.region,
+      endpoint: store.endpoint,
+      caFile: store.caFile,
+      accessKeyId: store.credentials ? resolveSecret(store.credentials.accessKeyId) : undefined,
+      secretAccessKey: store.credentials ? resolveSecret(store.credentials.secretAccessKey) : undefined,
+    });
+    stores.set(name, client);
+    return client;
+  };
+
+  const router = memo((name: string): TrafficRouter => {
+    const r = config.trafficRouters.find((x) => x.name === name);
+    if (!r) throw new LifeboatError(`traffic router "${name}" is not in the config: declare it under trafficRouters.`, 'UNKNOWN_ROUTER');
+    if (r.kind === 'powerdns') {
+      return new PowerDnsRouter({ apiUrl: r.apiUrl, apiKey: resolveSecret(r.apiKey), zone: r.zone, dnsServer: r.dnsServer, serverId: r.serverId });
+    }
+    return new Route53Router({ hostedZoneId: r.hostedZoneId, region: r.region });
+  });
+
+  const pgbackrest = (target: PgBackRestTarget) =>
+    new PgBackRestCli({
+      binary: options.pgbackrestBinary ?? 'pgbackrest',
+      configPath: target.configPath,
+      stanza: target.stanza,
+      osUser: target.osUser ?? defaultDbOsUser(),
+    });
+
+  return {
+    config,
+    catalog,
+    notifier,
+    objectStore,
+    router,
+    pgbackrest,
+    async close() {
+      for (const client of stores.values()) client.destroy();
+      await catalog.close();
+    },
+  };
+}

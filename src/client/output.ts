@@ -1,0 +1,33 @@
+/** Output helpers shared by the CLI's commands: JSON for scripts, short lines for people. */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export function line(text = ''): void {
+  process.stdout.write(text + '\n');
+}
+
+/** A progress line that rewrites itself on a terminal and prints plainly otherwise. */
+export function progress(text: string): void {
+  if (process.stdout.isTTY) process.stdout.write(`\r\x1b[2K${text}`);
+  else process.stdout.write(text + '\n');
+}
+
+export function endProgress(): void {
+  if (process.stdout.isTTY) process.stdout.write('\n');
+}
+
+export function uiLink(uiBase: string, namespace: string, workflowId: string): string {
+  return `${uiBase}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+/** The innermost message of a Temporal failure chain: what actually went wrong. */
+export function rootCause(err: unknown): string {
+  let current: unknown = err;
+  let message = err instanceof Error ? err.message : String(err);
+  for (let depth = 0; depth < 10 && current instanceof Error; depth++) {
+    if (current.message) message = current.message;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return message;
+}

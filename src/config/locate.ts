@@ -1,0 +1,25 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from './load';
+import { LifeboatConfig } from './schema';
+
+/**
+ * Which config file applies: --config, then $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml,
+ * then the example beside this checkout (which describes the embedded local stack).
+ */
+export function locateConfig(explicit?: string): string {
+  const candidates = [explicit, process.env.LIFEBOAT_CONFIG, path.resolve('lifeboat.config.yaml'), path.resolve(__dirname, '../../../lifeboat.config.yaml')];
+  for (const candidate of candidates) {
+    if (!candidate) continue;
+    if (fs.existsSync(candidate)) return path.resolve(candidate);
+    if (candidate === explicit || candidate === process.env.LIFEBOAT_CONFIG) {
+      throw new Error(`the config file ${candidate} does not exist: fix the path, or omit it to use ./lifeboat.config.yaml.`);
+    }
+  }
+  throw new Error('no lifeboat.config.yaml found: pass --config <file> or set LIFEBOAT_CONFIG.');
+}
+
+export function loadLocatedConfig(explicit?: string): { file: string; config: LifeboatConfig } {
+  const file = locateConfig(explicit);
+  return { file, config: loadConfig(file) };
+}

@@ -1,0 +1,25 @@
+/** Inputs and results of the preflight workflow: can lifeboat do its job right now? */
+export interface PreflightInput {
+  /** Database and bucket targets to check; default every target in the config. */
+  targets?: string[];
+}
+
+export interface ComponentCheck {
+  /** e.g. `database app`, `pgbackrest app repo2 (dr)`, `object store primary`. */
+  component: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface PreflightPlan {
+  databases: string[];
+  objectStores: string[];
+  dnsNames: Array<{ target: string; router: string; dnsName: string }>;
+}
+
+export interface PreflightResult {
+  ok: boolean;
+  checks: ComponentCheck[];
+  /** Checks that failed, one line each, for a person. */
+  problems: string[];
+}

@@ -1,0 +1,43 @@
+/** A lifeboat worker running in the background for the local stack (`lifeboat worker start`). */
+import fs from 'node:fs';
+import path from 'node:path';
+import { StackContext } from './component';
+import { livePid, startDetached, stopPid, tailFile, waitUntil } from './processes';
+
+const WORKER_ENTRY = path.resolve(__dirname, '..', 'worker.js');
+
+function files(ctx: StackContext) {
+  return { pid: path.join(ctx.paths.run, 'worker.pid'), log: path.join(ctx.paths.logs, 'worker.log') };
+}
+
+export function workerPid(ctx: StackContext): number | undefined {
+  return livePid(files(ctx).pid, WORKER_ENTRY);
+}
+
+export async function startWorker(ctx: StackContext, env: NodeJS.ProcessEnv = {}): Promise<{ pid: number; log: string; alreadyRunning: boolean }> {
+  const f = files(ctx);
+  const running = workerPid(ctx);
+  if (running) return { pid: running, log: f.log, alreadyRunning: true };
+  fs.mkdirSync(path.dirname(f.log), { recursive: true });
+  fs.mkdirSync(path.dirname(f.pid), { recursive: true });
+  const logStart = fs.existsSync(f.log) ? fs.statSync(f.log).size : 0;
+  const pid = startDetached(process.execPath, [WORKER_ENTRY], { logFile: f.log, pidFile: f.pid, env, cwd: process.cwd() });
+  await waitUntil(
+    'the lifeboat worker',
+    async () => {
+      const fresh = fs.readFileSync(f.log, 'utf8').slice(logStart);
+      if (/lifeboat worker: task queue/.test(fresh)) return true;
+      if (!workerPid(ctx)) return `exited: ${tailFile(f.log, 3)}`;
+      return 'starting';
+    },
+    { timeoutMs: 60000, hint: `see ${f.log}` },
+  );
+  return { pid, log: f.log, alreadyRunning: false };
+}
+
+export async function stopWorker(ctx: StackContext): Promise<boolean> {
+  const pid = workerPid(ctx);
+  if (!pid) return false;
+  await stopPid(pid, 30000);
+  return true;
+}

@@ -1,0 +1,64 @@
+/**
+ * The lifeboat worker: runs every workflow and activity on the task queue the config names.
+ * Stateless: durable state lives in Temporal, records in the catalog. Run many for scale.
+ */
+import './quiet-sdk-notice';
+import { Connection } from '@temporalio/client';
+import { NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
+import { createActivities } from './activities';
+import { createPorts, Ports } from './activities/ports';
+import { ensureSearchAttributes } from './client/temporal';
+import { LifeboatConfig } from './config';
+import { loadLocatedConfig } from './config/locate';
+
+export interface LifeboatWorkerOptions {
+  config: LifeboatConfig;
+  connection: NativeConnection;
+  ports: Ports;
+  taskQueue?: string;
+  /** A prebuilt bundle (tests build it once); default: bundle src/workflows at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+export async function createLifeboatWorker(options: LifeboatWorkerOptions): Promise<Worker> {
+  const { config, connection, ports } = options;
+  return Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: options.taskQueue ?? config.temporal.taskQueue,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
+    activities: createActivities(ports),
+    // Backups and restores are few and long: a couple of slots each is plenty on 2 cores.
+    maxConcurrentActivityTaskExecutions: 8,
+  });
+}
+
+async function main(): Promise<void> {
+  const { file, config } = loadLocatedConfig(process.env.LIFEBOAT_CONFIG);
+  const connection = await NativeConnection.connect({ address: config.temporal.address }).catch((err: Error) => {
+    throw new Error(`cannot reach Temporal at ${config.temporal.address} (${err.message}): start it with \`lifeboat stack up\` or fix temporal.address in ${file}.`);
+  });
+  const clientConnection = await Connection.connect({ address: config.temporal.address });
+  const added = await ensureSearchAttributes(clientConnection, config.temporal.namespace);
+  await clientConnection.close();
+  const ports = createPorts(config);
+  const { applied } = await ports.catalog.migrate();
+  const worker = await createLifeboatWorker({ config, connection, ports });
+  process.stdout.write(
+    `lifeboat worker: task queue ${config.temporal.taskQueue} on ${config.temporal.address} (namespace ${config.temporal.namespace}), config ${file}` +
+      `${added.length ? `, added search attributes ${added.join(', ')}` : ''}${applied.length ? `, catalog migrations ${applied.join(', ')} applied` : ''}\n`,
+  );
+  try {
+    await worker.run(); // returns after SIGINT/SIGTERM once in-flight tasks finish
+  } finally {
+    await ports.close();
+    await connection.close();
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`lifeboat worker: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

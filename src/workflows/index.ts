@@ -1,0 +1,2 @@
+// Every workflow the worker registers. Workflow code imports only @temporalio/workflow and src/domain.
+export { preflight } from './preflight';

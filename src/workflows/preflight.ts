@@ -1,0 +1,40 @@
+/**
+ * preflight: proves every system a target depends on works right now (database, both
+ * pgBackRest repositories, object stores, DNS, catalog) and records the result. Cheap enough
+ * to run before every drill and on demand; never changes anything but its catalog row.
+ */
+import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { ComponentCheck, PreflightInput, PreflightResult } from '../domain/preflight';
+import { LifeboatKind } from '../domain/search-attributes';
+import { showPhase } from './ui';
+
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { maximumAttempts: 3, initialInterval: '1 second' },
+});
+
+export async function preflight(input: PreflightInput = {}): Promise<PreflightResult> {
+  upsertSearchAttributes([{ key: LifeboatKind, value: 'preflight' }]);
+  showPhase('planning', 'Working out which systems the targets depend on.');
+  const plan = await acts.planPreflight.executeWithOptions({ startToCloseTimeout: '30 seconds', summary: 'Plan the checks' }, [input.targets]);
+
+  showPhase('checking', `Checking ${plan.databases.length} database(s), ${plan.objectStores.length} object store(s), ${plan.dnsNames.length} DNS name(s) and the catalog.`);
+  const checks: ComponentCheck[] = (
+    await Promise.all([
+      ...plan.databases.map((name) => acts.checkDatabaseTarget.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '1 minute', summary: `Check database ${name} and its repositories` }, [name])),
+      ...plan.objectStores.map((name) => acts.checkObjectStore.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Check object store ${name}` }, [name]).then((c) => [c])),
+      ...plan.dnsNames.map((d) => acts.checkDnsName.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Resolve ${d.dnsName}` }, [d]).then((c) => [c])),
+      acts.checkCatalog.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Check the catalog' }, []).then((c) => [c]),
+    ])
+  ).flat();
+
+  const problems = checks.filter((c) => !c.ok).map((c) => `${c.component}: ${c.detail}`);
+  const result: PreflightResult = { ok: problems.length === 0, checks, problems };
+  showPhase('recording', 'Recording the result in the catalog.');
+  await acts.recordPreflight.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Record the result in the catalog' }, [result]);
+  const table = checks.map((c) => `| ${c.ok ? 'ok' : '**FAIL**'} | ${c.component} | ${c.detail.replace(/\|/g, '\\|')} |`).join('\n');
+  showPhase(result.ok ? 'done' : 'failed-checks', `${result.ok ? 'All checks passed.' : `${problems.length} check(s) failed.`}\n\n| | component | detail |\n|---|---|---|\n${table}`);
+  return result;
+}

@@ -1,0 +1,70 @@
+/**
+ * A real workflow on the real dev server through a real worker: preflight checks every system
+ * of the local stack through the activities and records its verdict in the catalog.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, ActivityFailure } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createPorts, Ports } from '../src/activities/ports';
+import { loadConfig } from '../src/config';
+import { LifeboatKind, LifeboatPhase } from '../src/domain/search-attributes';
+import { PreflightResult } from '../src/domain/preflight';
+import { createLifeboatWorker } from '../src/worker';
+import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
+
+describe('preflight workflow (real worker, real stack)', function () {
+  let env: TestWorkflowEnvironment;
+  let ports: Ports;
+  const config = loadConfig(path.resolve(__dirname, '../../lifeboat.config.yaml'));
+
+  before(async function () {
+    this.timeout(600000);
+    env = await useTemporal();
+    ports = createPorts(config);
+  });
+  after(async () => ports?.close());
+
+  async function runPreflight(workflowId: string, targets?: string[]) {
+    const taskQueue = uniqueTaskQueue('preflight');
+    const worker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue, workflowBundle: await workflowBundle() });
+    return worker.runUntil(env.client.workflow.execute('preflight', { taskQueue, workflowId, args: [{ targets }] }) as Promise<PreflightResult>);
+  }
+
+  it('checks the database, both pgBackRest repositories, the object stores, DNS and the catalog, and records the verdict', async () => {
+    const workflowId = `test-preflight-${Date.now()}`;
+    const result = await runPreflight(workflowId);
+    assert.equal(result.ok, true, result.problems.join('\n'));
+    assert.deepEqual(result.checks.map((c) => c.component).sort(), [
+      'catalog',
+      'database app',
+      'dns db.app.lifeboat.test.',
+      'object store dr',
+      'object store primary',
+      'pgbackrest app repo1 (primary)',
+      'pgbackrest app repo2 (dr)',
+    ]);
+    const rows = await ports.catalog.query<{ ok: boolean; components: unknown[] }>('SELECT ok, components FROM preflight_checks WHERE workflow_id = $1', [workflowId]);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].ok, true);
+    assert.equal(rows[0].components.length, result.checks.length);
+
+    // What the Web UI shows: kind and final phase as search attributes, the verdict as current details.
+    const description = await env.client.workflow.getHandle(workflowId).describe();
+    assert.deepEqual(description.typedSearchAttributes.get(LifeboatKind), 'preflight');
+    assert.deepEqual(description.typedSearchAttributes.get(LifeboatPhase), 'done');
+  });
+
+  it('refuses an unknown target at once, with one sentence naming the known targets, without retrying', async () => {
+    const err = await runPreflight(`test-preflight-unknown-${Date.now()}`, ['payroll']).then(
+      () => assert.fail('an unknown target must fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof WorkflowFailedError);
+    assert.ok(err.cause instanceof ActivityFailure);
+    assert.ok(err.cause.cause instanceof ApplicationFailure);
+    assert.equal(err.cause.cause.nonRetryable, true);
+    assert.equal(err.cause.cause.message, 'No database or bucket target is named "payroll"; the config declares app, app-files.');
+  });
+});
