@@ -16,6 +16,7 @@ import {
   parseDuration,
   renderConfigDocs,
   resolveSecret,
+  interpolateConfigText,
 } from '../src/config';
 import { configDocsPath } from '../src/config/docs';
 import { LifeboatError } from '../src/domain/errors';
@@ -97,7 +98,8 @@ function edited(edit: (c: RawDoc) => void): RawDoc {
 describe('config', () => {
   describe('the example lifeboat.config.yaml', () => {
     let config: LifeboatConfig;
-    const stack = loadStackSettings({});
+    // The example follows the same variables as the stack (${VAR:-default}), so compare with the live settings.
+    const stack = loadStackSettings();
     before(() => {
       config = loadConfig(path.join(repoRoot, 'lifeboat.config.yaml'), { dataDir: DATA_DIR });
     });
@@ -157,7 +159,8 @@ describe('config', () => {
 
     it('loads as JSON too, to the same result', () => {
       const text = fs.readFileSync(path.join(repoRoot, 'lifeboat.config.yaml'), 'utf8');
-      const json = JSON.stringify(YAML.parse(text), null, 2);
+      // Interpolated first: `${VAR:-default}` is text substitution, before any YAML or JSON parsing.
+      const json = JSON.stringify(YAML.parse(interpolateConfigText(text).text), null, 2);
       assert.deepEqual(parseConfig(json, 'lifeboat.config.json', { dataDir: DATA_DIR }), config);
     });
   });

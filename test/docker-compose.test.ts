@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { parseConfig } from '../src/config';
 import { DEFAULTS, ENV, loadStackSettings, RESERVED_PORTS, stackPaths, StackSettings } from '../src/stack/settings';
 
 const repoRoot = path.resolve(__dirname, '../..');
@@ -466,11 +467,8 @@ describe('docker-compose.yml', () => {
     // The worker reads lifeboat.config.yaml (baked into the image); inside the shared namespace
     // its 127.0.0.1 addresses must be the compose servers.
     assert.match(dockerfileText(services.worker), /^COPY lifeboat\.config\.yaml /m);
-    const config = parse(fs.readFileSync(path.join(repoRoot, 'lifeboat.config.yaml'), 'utf8')) as {
-      temporal: { address: string };
-      catalog: { host: string; port: number };
-      objectStores: Array<{ region: string; endpoint: string }>;
-    };
+    // Interpolated with the worker's own environment, as the worker will read it.
+    const config = parseConfig(fs.readFileSync(path.join(repoRoot, 'lifeboat.config.yaml'), 'utf8'), 'lifeboat.config.yaml', { env: envOf(resolved.worker) });
     const ws = loadStackSettings(envOf(resolved.worker));
     assert.equal(config.temporal.address, `${ws.host}:${ws.temporal.port}`);
     assert.deepEqual([config.catalog.host, config.catalog.port], [ws.host, ws.postgres.catalogPort]);

@@ -41,6 +41,27 @@ export interface LoadOptions {
    * default data directory (the same one `lifeboat stack up` uses).
    */
   dataDir?: string;
+  /** Environment for `${NAME:-default}` interpolation (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * `${NAME}` and `${NAME:-default}` in the file are replaced from the environment before
+ * parsing, as docker-compose does: one file follows a stack whose ports were moved by the same
+ * variables. A variable that is unset and has no default is a problem with its line.
+ */
+export function interpolateConfigText(text: string, env: NodeJS.ProcessEnv = process.env): { text: string; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  const lines = text.split('\n').map((lineText, index) =>
+    lineText.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, fallback: string | undefined) => {
+      const value = env[name];
+      if (value !== undefined && value !== '') return value;
+      if (fallback !== undefined) return fallback;
+      problems.push({ path: '(interpolation)', message: `\${${name}} is not set and has no default: set ${name} or write \${${name}:-value}`, line: index + 1 });
+      return whole;
+    }),
+  );
+  return { text: lines.join('\n'), problems };
 }
 
 function resolveDataDir(options: LoadOptions): string {
@@ -48,7 +69,9 @@ function resolveDataDir(options: LoadOptions): string {
 }
 
 /** Parses and validates config text; `sourceName` names it in messages (usually the file name). */
-export function parseConfig(text: string, sourceName = 'config', options: LoadOptions = {}): LifeboatConfig {
+export function parseConfig(rawText: string, sourceName = 'config', options: LoadOptions = {}): LifeboatConfig {
+  const { text, problems: unset } = interpolateConfigText(rawText, options.env ?? process.env);
+  if (unset.length) throw new ConfigError(sourceName, unset);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, merge: true });
   const position = (offset: number | undefined) => (offset === undefined ? {} : { line: lineCounter.linePos(offset).line, column: lineCounter.linePos(offset).col });
