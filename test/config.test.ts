@@ -56,6 +56,7 @@ function minimal(): RawDoc {
           environment: 'production',
           engine: 'pgbackrest',
           stanza: 'orders',
+          pgDataDir: '/var/lib/postgresql/15/main',
           host: 'pg1.internal',
           database: 'orders',
           criticalTables: ['public.orders'],
@@ -197,7 +198,7 @@ describe('config', () => {
       assert.deepEqual(config.environments.production, {
         tier: 'production',
         selfApproval: false,
-        gates: { restore: ['incident-commander'], cutover: ['incident-commander'], failover: ['incident-commander'] },
+        gates: { restore: ['incident-commander'], emergencyRestore: ['incident-commander'], cutover: ['incident-commander'], failover: ['incident-commander'] },
       });
     });
 
@@ -214,6 +215,9 @@ describe('config', () => {
         criticalTables: ['public.orders'],
         smokeQueries: [],
         configPath: '/etc/pgbackrest/pgbackrest.conf',
+        pgDataDir: '/var/lib/postgresql/15/main',
+        restoresDir: `${DATA_DIR}/restores`,
+        restorePorts: { from: 55440, to: 55499 },
         primaryRepo: 1,
         drRepo: 2,
       });
@@ -446,7 +450,7 @@ describe('config', () => {
         '  - { name: eu, region: eu-west-1 }',
         'targets:',
         '  databases:',
-        '    - { name: a, environment: production, engine: pgbackrest, stanza: a, host: h, database: a, criticalTables: [t] }',
+        '    - { name: a, environment: production, engine: pgbackrest, stanza: a, host: h, database: a, pgDataDir: /pg/a, criticalTables: [t] }',
         '    - { name: b, environment: production, engine: mysql, database: b, criticalTables: [t] }',
         'retension: { daily: 3 }',
         '',

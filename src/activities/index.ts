@@ -5,7 +5,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { LifeboatError } from '../domain/errors';
 import { Ports } from './ports';
+import { approvalActivities } from './approvals';
 import { preflightActivities } from './preflight';
+import { restoreActivities } from './restore';
 
 /**
  * A LifeboatError marked non-retryable (bad input, permission, outside the window) becomes a
@@ -31,6 +33,8 @@ function classifyFailures<T extends Record<string, (...args: never[]) => Promise
 export function createActivities(ports: Ports) {
   return classifyFailures({
     ...preflightActivities(ports),
+    ...approvalActivities(ports),
+    ...restoreActivities(ports),
   });
 }
 

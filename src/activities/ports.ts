@@ -5,15 +5,19 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { Catalog } from '../catalog/catalog';
-import { LifeboatConfig, PgBackRestTarget, resolveSecret } from '../config';
+import path from 'node:path';
+import { findDatabaseTarget, LifeboatConfig, PgBackRestTarget, resolveSecret } from '../config';
 import { LifeboatError } from '../domain/errors';
-import { TrafficRouter } from '../domain/ports';
+import { DatabaseEngine, TrafficRouter } from '../domain/ports';
 import { LogAndWebhookNotifier, Notifier } from '../engines/notifier';
+import { PgBackRestEngine } from '../engines/pgbackrest';
 import { PgBackRestCli } from '../engines/pgbackrest-cli';
+import { RdsEngine } from '../engines/rds';
 import { PowerDnsRouter } from '../engines/powerdns';
 import { Route53Router } from '../engines/route53';
 import { createS3Client } from '../engines/s3';
 import { defaultDbOsUser } from '../stack/settings';
+import { postgresBinDir } from '../stack/tools';
 
 export interface Ports {
   config: LifeboatConfig;
@@ -22,6 +26,8 @@ export interface Ports {
   objectStore(name: string): S3Client;
   router(name: string): TrafficRouter;
   pgbackrest(target: PgBackRestTarget): PgBackRestCli;
+  /** The engine that backs up and restores a database target. */
+  database(targetName: string): DatabaseEngine;
   close(): Promise<void>;
 }
 
@@ -37,7 +43,7 @@ function memo<T>(make: (name: string) => T): (name: string) => T {
   };
 }
 
-export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?: string; log?: (line: string) => void } = {}): Ports {
+export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?: string; pgBinDir?: string; log?: (line: string) => void } = {}): Ports {
   const catalog = new Catalog({
     host: config.catalog.host,
     port: config.catalog.port,
@@ -82,9 +88,40 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
       osUser: target.osUser ?? defaultDbOsUser(),
     });
 
+  const database = memo((targetName: string): DatabaseEngine => {
+    const target = findDatabaseTarget(config, targetName);
+    if (target.engine === 'rds') {
+      return new RdsEngine({ instanceId: target.instanceId, region: target.region, drRegion: target.drRegion, drKmsKeyId: target.drKmsKeyId, restore: target.restore });
+    }
+    const osUser = target.osUser ?? defaultDbOsUser();
+    return new PgBackRestEngine({
+      cli: pgbackrest(target),
+      source: {
+        instanceId: target.name,
+        host: target.host,
+        port: target.port,
+        database: target.database,
+        user: target.user,
+        password: target.password ? resolveSecret(target.password) : undefined,
+        dataDir: target.pgDataDir,
+        socketDir: target.socketDir,
+      },
+      restoresDir: target.restoresDir,
+      // Detached backups keep their pid and log files next to the restores, in lifeboat's own space.
+      runDir: path.join(path.dirname(target.restoresDir), 'run'),
+      osUser,
+      pgBin: options.pgBinDir ?? postgresBinDir(),
+      host: target.host,
+      portRange: target.restorePorts,
+      primaryRepo: target.primaryRepo,
+      drRepo: target.drRepo,
+    });
+  });
+
   return {
     config,
     catalog,
+    database,
     notifier,
     objectStore,
     router,

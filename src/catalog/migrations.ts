@@ -83,6 +83,24 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'restores',
+    sql: `
+      CREATE TABLE restores (
+        id bigserial PRIMARY KEY,
+        workflow_id text NOT NULL UNIQUE,
+        target text NOT NULL,
+        outcome text NOT NULL,
+        restore_point text NOT NULL,
+        destination text,
+        requested_by text NOT NULL,
+        report jsonb NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX restores_target_idx ON restores (target, recorded_at DESC);
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_337_001; // arbitrary, fixed: serializes concurrent migrators

@@ -180,7 +180,8 @@ export abstract class Field<T, Opt extends boolean = boolean> {
   /** Used when left out. Written as in the file ("15m", not 900) and checked now, at declaration. */
   default(input: unknown): Field<T, false> {
     // Only the value's own constraints: references and rules depend on the rest of a file.
-    const probe = new DecodeContext({});
+    // Placeholders get a stand-in here; the default is decoded with the real ones at load.
+    const probe = new DecodeContext({ placeholders: { dataDir: '/lifeboat-data-dir' } });
     this.decodePresent(input, [], probe);
     if (probe.issues.length) {
       throw new Error(`schema bug: default ${renderInline(input)} is invalid: ${probe.issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join('; ')}`);

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
+import { checkApprover, GatePolicy } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
 import { ENV, defaultDataDir } from '../stack/settings';
 import { Issue, PathSegment, closest, decode, formatPath } from './dsl';
@@ -169,16 +170,17 @@ export type ApprovalCheck = { ok: true } | { ok: false; reason: string };
 export function mayApprove(config: LifeboatConfig, request: { environment: string; gate: GateName; approver: string; requester: string }): ApprovalCheck {
   const env = config.environments[request.environment];
   if (!env) return { ok: false, reason: `environment ${request.environment} is not in the config` };
-  const roles = env.gates[request.gate];
-  const held = config.people[request.approver] ?? [];
-  if (!held.some((role) => roles.includes(role))) {
-    return { ok: false, reason: `${request.approver} does not hold a role that approves the ${request.gate} gate in ${request.environment} (${roles.join(', ')})` };
-  }
-  const selfAllowed = env.selfApproval && env.tier !== 'production';
-  if (!selfAllowed && request.approver === request.requester) {
-    return { ok: false, reason: `${request.approver} requested this and cannot approve it in ${request.environment}: someone else must` };
-  }
-  return { ok: true };
+  return checkApprover(gatePolicy(config, request.environment, request.gate, request.requester), request.approver);
+}
+
+/** The policy of one gate of one environment, as the workflow's validators apply it. */
+export function gatePolicy(config: LifeboatConfig, environment: string, gate: GateName, requestedBy: string): GatePolicy {
+  // GateName here is the config's: every gate the schema declares, the same names as the domain's.
+  const env = config.environments[environment];
+  if (!env) throw new LifeboatError(`environment ${environment} is not in the config: declare it under environments.`, 'UNKNOWN_ENVIRONMENT');
+  const allowedRoles = env.gates[gate];
+  const roster = Object.fromEntries(Object.entries(config.people).filter(([, held]) => held.some((role) => allowedRoles.includes(role))));
+  return { gate, environment, production: env.tier === 'production', selfApproval: env.selfApproval, requestedBy, allowedRoles: [...allowedRoles], roster };
 }
 
 /** Reads the secret a reference points at, when it is needed (never at load, never into history). */

@@ -170,6 +170,18 @@ const databaseTarget = t.union(
       port: t.integer({ description: 'Port of the Postgres primary.', ...PORT }).default(5432),
       osUser: t.string({ description: 'OS user pgBackRest runs as, the owner of the cluster (default: the user the worker runs as).' }).optional(),
       configPath: t.path({ description: 'pgBackRest configuration file.' }).default('/etc/pgbackrest/pgbackrest.conf'),
+      pgDataDir: t.path({ description: "The cluster's data directory (pgBackRest's pg1-path). Restores never write here." }),
+      socketDir: t.path({ description: 'Unix socket directory of the cluster, if pgBackRest reaches it through one.' }).optional(),
+      restoresDir: t.path({ description: 'Where restored clusters are created, one directory each; owned by osUser.' }).default('{dataDir}/restores'),
+      restorePorts: t
+        .object(
+          {
+            from: t.integer({ description: 'First port a restored cluster may listen on.', ...PORT }),
+            to: t.integer({ description: 'Last port a restored cluster may listen on.', ...PORT }),
+          },
+          { description: 'Ports restored clusters listen on, each on the first free one.' },
+        )
+        .default({ from: 55440, to: 55499 }),
       primaryRepo: t.integer({ description: 'pgBackRest repository (`repoN`) in the primary region.', min: 1, max: 256 }).default(1),
       drRepo: t.integer({ description: 'pgBackRest repository (`repoN`) in the disaster-recovery region.', min: 1, max: 256 }).default(2),
     },
@@ -256,7 +268,8 @@ const fields = {
         selfApproval: t.boolean('Whether a requester may approve their own request (never in production).').default(false),
         gates: t.object(
           {
-            restore: gateRoles('restore (a point-in-time restore into a new instance)'),
+            restore: gateRoles('restore (a standard point-in-time restore into a new instance; typically backup or data owners)'),
+            emergencyRestore: gateRoles('emergency restore (a point-in-time restore during an incident; typically incident commanders)'),
             cutover: gateRoles('cutover (moving application traffic to a restored copy)'),
             failover: gateRoles('failover (declaring a disaster and restoring in the DR region)'),
           },

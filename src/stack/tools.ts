@@ -56,7 +56,7 @@ function osTool(binary: string, pkgName: string): string {
 }
 
 /** The newest installed PostgreSQL server's bin directory (Debian keeps them versioned). */
-function postgresBinDir(): string {
+export function postgresBinDir(): string {
   const fromEnv = process.env.LIFEBOAT_PG_BIN_DIR;
   if (fromEnv) return fromEnv;
   const root = '/usr/lib/postgresql';

@@ -1,0 +1,97 @@
+/**
+ * Human approval gates: the rule for who may decide, the messages that carry decisions, and the
+ * record of each decision. Pure and deterministic: the workflow's update validators use the
+ * same rule the CLI and config checks use.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+
+export type GateName = 'restore' | 'emergencyRestore' | 'cutover' | 'failover';
+
+/** Everything needed to judge an approver, resolved from the config when the workflow starts. */
+export interface GatePolicy {
+  gate: GateName;
+  environment: string;
+  production: boolean;
+  /** Whether the requester may approve their own request (never in production). */
+  selfApproval: boolean;
+  requestedBy: string;
+  /** Any one of these roles may decide. */
+  allowedRoles: string[];
+  /** identity -> roles, for everyone who holds a role this gate accepts. */
+  roster: Record<string, string[]>;
+}
+
+export type ApproverCheck = { ok: true } | { ok: false; reason: string };
+
+export function checkApprover(policy: GatePolicy, approver: string): ApproverCheck {
+  const held = policy.roster[approver] ?? [];
+  if (!held.some((role) => policy.allowedRoles.includes(role))) {
+    return { ok: false, reason: `${approver} does not hold a role that approves the ${policy.gate} gate in ${policy.environment} (${policy.allowedRoles.join(', ')})` };
+  }
+  if ((policy.production || !policy.selfApproval) && approver === policy.requestedBy) {
+    return { ok: false, reason: `${approver} requested this and cannot approve it in ${policy.environment}: someone else must` };
+  }
+  return { ok: true };
+}
+
+export interface DecisionInput {
+  /** Identity of the person deciding, e.g. alice@example.com. */
+  by: string;
+  reason: string;
+  /** Which gate this decision is for; defaults to the pending one. Guards against deciding a later gate by accident. */
+  gate?: GateName;
+}
+
+export interface Decision {
+  gate: GateName;
+  decision: 'approved' | 'rejected' | 'expired';
+  by: string;
+  reason: string;
+  /** ISO-8601, workflow time. */
+  at: string;
+}
+
+/** What a pending gate will do if approved, shown in the status query and the Web UI. */
+export interface GatePrompt {
+  title: string;
+  /** Facts a person needs: target, restore point, destination, what stays untouched. */
+  facts: Array<{ label: string; value: string }>;
+}
+
+export interface PendingGate {
+  gate: GateName;
+  prompt: GatePrompt;
+  allowedRoles: string[];
+  requestedBy: string;
+  since: string;
+  remindAt: string;
+  abortAt: string;
+  reminded: boolean;
+}
+
+export interface TimelineEntry {
+  at: string;
+  phase: string;
+  note: string;
+}
+
+/** The answer to the `status` query, for the CLI (`lifeboat status`) and the Web UI. */
+export interface WorkflowStatus {
+  kind: string;
+  target: string;
+  phase: string;
+  startedAt: string;
+  rtoTargetSeconds?: number;
+  pendingGate?: PendingGate;
+  decisions: Decision[];
+  timeline: TimelineEntry[];
+  /** Refused signals: a decision sent without the right to make it. */
+  refused: Array<{ at: string; by: string; reason: string }>;
+}
+
+export const approveUpdate = defineUpdate<Decision, [DecisionInput]>('approve');
+export const rejectUpdate = defineUpdate<Decision, [DecisionInput]>('reject');
+/** The same decisions as signals, for `temporal workflow signal` and the Web UI's signal form. */
+export const approveSignal = defineSignal<[DecisionInput]>('approveSignal');
+export const rejectSignal = defineSignal<[DecisionInput]>('rejectSignal');
+export const statusQuery = defineQuery<WorkflowStatus>('status');

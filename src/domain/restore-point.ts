@@ -1,0 +1,42 @@
+/**
+ * Parsing and judging a requested restore point. Pure, so the CLI refuses bad input before
+ * starting anything and the workflow's validation applies the very same rules.
+ */
+import { RestorePoint, RestoreWindow } from './ports';
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+const ISO_WITHOUT_ZONE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$/;
+
+export function parseRestorePoint(text: string, engine: string): Parsed<RestorePoint> {
+  const value = text.trim();
+  if (value === 'latest') return { ok: true, value: { kind: 'latest' } };
+  if (value.startsWith('lsn:') || value.startsWith('name:')) {
+    if (engine !== 'pgbackrest') return { ok: false, reason: `${engine} targets restore to a time or "latest" only, not to ${value.startsWith('lsn:') ? 'an LSN' : 'a named restore point'}` };
+    if (value.startsWith('lsn:')) {
+      const lsn = value.slice(4);
+      return /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i.test(lsn) ? { ok: true, value: { kind: 'lsn', lsn } } : { ok: false, reason: `"${lsn}" is not an LSN: write it like lsn:0/3000028` };
+    }
+    const name = value.slice(5);
+    return name ? { ok: true, value: { kind: 'name', name } } : { ok: false, reason: 'a named restore point needs its name: name:<restore point>' };
+  }
+  if (ISO_WITHOUT_ZONE.test(value)) {
+    return { ok: false, reason: `the restore time ${value} has no time zone, so it could mean several instants: add one, e.g. ${value.length === 10 ? `${value}T00:00:00Z` : `${value}Z`} for UTC or +01:00` };
+  }
+  if (!ISO_WITH_ZONE.test(value) || Number.isNaN(Date.parse(value))) {
+    return { ok: false, reason: `"${value}" is not a restore point: give an ISO-8601 time with a zone (2026-11-21T10:01:00Z), "latest", lsn:<lsn> or name:<restore point>` };
+  }
+  return { ok: true, value: { kind: 'time', at: new Date(Date.parse(value)).toISOString() } };
+}
+
+/** A time restore point must lie inside the window; `now` guards against the future. */
+export function checkInsideWindow(point: RestorePoint, window: RestoreWindow, now: Date): Parsed<RestorePoint> {
+  if (point.kind !== 'time') return { ok: true, value: point };
+  const at = Date.parse(point.at);
+  const describe = `the restore window is ${window.earliest} to ${window.latest}`;
+  if (at > now.getTime()) return { ok: false, reason: `the restore time ${point.at} is in the future (now ${now.toISOString()}); ${describe}: pick a time inside it` };
+  if (at < Date.parse(window.earliest)) return { ok: false, reason: `the restore time ${point.at} is before the oldest backup; ${describe}: pick a time inside it` };
+  if (at > Date.parse(window.latest)) return { ok: false, reason: `the restore time ${point.at} is after the latest archived WAL; ${describe}: pick a time inside it, or "latest"` };
+  return { ok: true, value: point };
+}

@@ -1,0 +1,339 @@
+/**
+ * Stream building blocks the backup engines share, so a backup of any size flows through in
+ * bounded memory: client-side encryption, a SHA-256 meter, and feeding a multipart upload.
+ *
+ * Container format "lifeboat-enc" version 1 (all integers big-endian):
+ *
+ *   offset  size  field
+ *   0       8     magic, ASCII "LBOATENC"
+ *   8       1     version, 1
+ *   9       4     chunk size C: plaintext bytes per chunk (1 KiB .. 16 MiB)
+ *   13      8     key id: first 8 bytes of HMAC-SHA256(master key, "lifeboat key id"); tells a
+ *                 wrong key apart from damage without revealing anything about the key
+ *   21      16    salt, random per object: the object's AES-256-GCM key is
+ *                 HKDF-SHA256(master key, salt, info "lifeboat-enc-v1"), so no two objects share a key
+ *   37      12    nonce base, random per object
+ *   49      ...   chunks
+ *
+ * Each chunk is the AES-256-GCM ciphertext of up to C plaintext bytes followed by its 16-byte
+ * tag. Every chunk but the last holds exactly C bytes; the last holds 0..C bytes and is always
+ * present, so a stream cut at a chunk boundary fails. Chunk i's nonce is the nonce base XOR
+ * (i as uint64 in bytes 3..10, and 1 in byte 11 for the last chunk only), so chunks cannot be
+ * dropped, reordered or appended; the 49-byte header is every chunk's additional authenticated
+ * data, so it cannot be altered either. Plaintext leaves the decryptor only after its chunk's tag
+ * checked out: nothing unauthenticated ever reaches pg_restore or a bucket.
+ */
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, Hash } from 'node:crypto';
+import { Readable, Transform, TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { CompleteMultipartUploadCommandOutput, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { LifeboatError } from '../domain/errors';
+import { resolveSecret } from '../config/load';
+import type { SecretRef } from '../config/dsl';
+
+export const ENCRYPTION_FORMAT = 'lifeboat-enc-v1';
+const MAGIC = Buffer.from('LBOATENC', 'ascii');
+const VERSION = 1;
+export const HEADER_BYTES = 49;
+const TAG_BYTES = 16;
+const MIN_CHUNK = 1024;
+const MAX_CHUNK = 16 * 1024 * 1024;
+export const DEFAULT_CHUNK_BYTES = 256 * 1024;
+
+/** A 32-byte master key, read from its reference only when a stream needs it. */
+export interface EncryptionKey {
+  /** 16 hex characters; safe to record and show (see the format's key id). */
+  readonly keyId: string;
+  /** @internal */
+  readonly material: Buffer;
+}
+
+function keyIdOf(material: Buffer): string {
+  return createHmac('sha256', material).update('lifeboat key id').digest().subarray(0, 8).toString('hex');
+}
+
+/**
+ * Resolves a key reference (`file:/path` or `env:NAME`) holding 32 bytes as 64 hex characters
+ * or as base64. Messages name the reference, never the value.
+ */
+export function loadEncryptionKey(ref: SecretRef): EncryptionKey {
+  const raw = resolveSecret(ref).trim();
+  let material: Buffer | undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(raw)) material = Buffer.from(raw, 'hex');
+  else if (/^[A-Za-z0-9+/]{43}=?$/.test(raw)) {
+    const decoded = Buffer.from(raw, 'base64');
+    if (decoded.length === 32) material = decoded;
+  }
+  if (!material) {
+    throw new LifeboatError(
+      `The backup encryption key at ${ref} is not 32 bytes written as 64 hex characters or base64: put a key made with \`openssl rand -hex 32\` there.`,
+      'ENCRYPTION_KEY_INVALID',
+    );
+  }
+  return { keyId: keyIdOf(material), material };
+}
+
+/** Queue of buffers that hands out exact byte counts without copying more than it returns. */
+class ByteQueue {
+  private parts: Buffer[] = [];
+  length = 0;
+
+  push(buf: Buffer): void {
+    if (buf.length === 0) return;
+    this.parts.push(buf);
+    this.length += buf.length;
+  }
+
+  take(n: number): Buffer {
+    const out: Buffer[] = [];
+    let need = n;
+    while (need > 0) {
+      const head = this.parts[0];
+      if (head.length <= need) {
+        out.push(head);
+        this.parts.shift();
+        need -= head.length;
+      } else {
+        out.push(head.subarray(0, need));
+        // Copy the rest so the (possibly large) parent buffer can be freed.
+        this.parts[0] = Buffer.from(head.subarray(need));
+        need = 0;
+      }
+    }
+    this.length -= n;
+    return out.length === 1 ? out[0] : Buffer.concat(out, n);
+  }
+}
+
+function chunkNonce(base: Buffer, index: number, last: boolean): Buffer {
+  const nonce = Buffer.from(base);
+  const counter = Buffer.alloc(12);
+  counter.writeBigUInt64BE(BigInt(index), 3);
+  counter[11] = last ? 1 : 0;
+  for (let i = 0; i < 12; i++) nonce[i] ^= counter[i];
+  return nonce;
+}
+
+function objectKey(key: EncryptionKey, salt: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', key.material, salt, ENCRYPTION_FORMAT, 32));
+}
+
+export interface EncryptOptions {
+  /** Plaintext bytes per authenticated chunk (default 256 KiB). */
+  chunkBytes?: number;
+}
+
+/** Encrypts a byte stream into the container format above. */
+export function createEncryptStream(key: EncryptionKey, options: EncryptOptions = {}): Transform {
+  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  if (!Number.isInteger(chunkBytes) || chunkBytes < MIN_CHUNK || chunkBytes > MAX_CHUNK) {
+    throw new LifeboatError(`Encryption chunk size ${chunkBytes} is out of range: use a whole number of bytes from ${MIN_CHUNK} to ${MAX_CHUNK}.`, 'BAD_INPUT');
+  }
+  const salt = randomBytes(16);
+  const nonceBase = randomBytes(12);
+  const header = Buffer.alloc(HEADER_BYTES);
+  MAGIC.copy(header, 0);
+  header[8] = VERSION;
+  header.writeUInt32BE(chunkBytes, 9);
+  Buffer.from(key.keyId, 'hex').copy(header, 13);
+  salt.copy(header, 21);
+  nonceBase.copy(header, 37);
+  const aesKey = objectKey(key, salt);
+  const pending = new ByteQueue();
+  let index = 0;
+
+  const seal = (plain: Buffer, last: boolean): Buffer => {
+    const cipher = createCipheriv('aes-256-gcm', aesKey, chunkNonce(nonceBase, index++, last), { authTagLength: TAG_BYTES });
+    cipher.setAAD(header);
+    return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  };
+
+  let started = false;
+  return new Transform({
+    transform(data: Buffer, _enc, done: TransformCallback) {
+      if (!started) {
+        this.push(header);
+        started = true;
+      }
+      pending.push(data);
+      // Strictly more than a chunk: whatever is left at the end must make up the last chunk.
+      while (pending.length > chunkBytes) this.push(seal(pending.take(chunkBytes), false));
+      done();
+    },
+    flush(done: TransformCallback) {
+      if (!started) this.push(header);
+      this.push(seal(pending.take(pending.length), true));
+      done();
+    },
+  });
+}
+
+function damaged(detail: string): LifeboatError {
+  return new LifeboatError(`The encrypted backup is damaged or was altered (${detail}): restore from another copy (the DR region's) or take a new backup.`, 'BACKUP_DAMAGED');
+}
+
+/** Decrypts the container format; fails at the first chunk that does not authenticate. */
+export function createDecryptStream(key: EncryptionKey): Transform {
+  const pending = new ByteQueue();
+  let header: Buffer | undefined;
+  let aesKey: Buffer;
+  let nonceBase: Buffer;
+  let chunkBytes = 0;
+  let index = 0;
+
+  const open = (frame: Buffer, last: boolean): Buffer => {
+    if (frame.length < TAG_BYTES) throw damaged('it ends inside a chunk');
+    const decipher = createDecipheriv('aes-256-gcm', aesKey, chunkNonce(nonceBase, index, last), { authTagLength: TAG_BYTES });
+    decipher.setAAD(header!);
+    decipher.setAuthTag(frame.subarray(frame.length - TAG_BYTES));
+    const plain = decipher.update(frame.subarray(0, frame.length - TAG_BYTES));
+    try {
+      decipher.final();
+    } catch {
+      throw damaged(`chunk ${index} does not authenticate`);
+    }
+    index++;
+    return plain;
+  };
+
+  const readHeader = (h: Buffer) => {
+    if (!h.subarray(0, 8).equals(MAGIC)) {
+      throw new LifeboatError('The object is not a lifeboat encrypted backup (its first bytes are not the format\'s magic): check that you named a backup object.', 'NOT_A_BACKUP');
+    }
+    if (h[8] !== VERSION) {
+      throw new LifeboatError(`The backup uses encryption format version ${h[8]}, which this lifeboat does not read: upgrade lifeboat to restore it.`, 'UNSUPPORTED_FORMAT');
+    }
+    chunkBytes = h.readUInt32BE(9);
+    if (chunkBytes < MIN_CHUNK || chunkBytes > MAX_CHUNK) throw damaged(`its header declares a chunk size of ${chunkBytes} bytes`);
+    const keyId = h.subarray(13, 21).toString('hex');
+    if (keyId !== key.keyId) {
+      throw new LifeboatError(
+        `The backup was encrypted with key ${keyId}, not with the configured key ${key.keyId}: point the encryption key reference at the key it was made with.`,
+        'WRONG_KEY',
+      );
+    }
+    aesKey = objectKey(key, h.subarray(21, 37));
+    nonceBase = Buffer.from(h.subarray(37, 49));
+    header = Buffer.from(h);
+  };
+
+  return new Transform({
+    transform(data: Buffer, _enc, done: TransformCallback) {
+      try {
+        pending.push(data);
+        if (!header) {
+          if (pending.length < HEADER_BYTES) return done();
+          readHeader(pending.take(HEADER_BYTES));
+        }
+        // A full frame followed by more bytes cannot be the last one.
+        while (pending.length > chunkBytes + TAG_BYTES) this.push(open(pending.take(chunkBytes + TAG_BYTES), false));
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+    flush(done: TransformCallback) {
+      try {
+        if (!header) throw pending.length === 0 ? damaged('it is empty') : damaged('it ends inside its header');
+        this.push(open(pending.take(pending.length), true));
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  });
+}
+
+/**
+ * Passes bytes through unchanged while counting and hashing them. `onEnd` runs before the
+ * stream ends and may veto the end by throwing (used to refuse a copy whose hash is wrong,
+ * so an upload fed by it is aborted instead of completed).
+ */
+export class Sha256Meter extends Transform {
+  private readonly hash: Hash = createHash('sha256');
+  private result?: string;
+  bytes = 0;
+
+  constructor(
+    private readonly onChunk?: (bytes: number) => void,
+    private readonly onEnd?: (sha256: string, bytes: number) => void | Promise<void>,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.onChunk?.(this.bytes);
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.result = this.hash.digest('hex');
+    Promise.resolve()
+      .then(() => this.onEnd?.(this.result!, this.bytes))
+      .then(() => done(), (err: Error) => done(err));
+  }
+
+  /** Hex SHA-256 of everything that passed; only after the stream ended. */
+  get sha256(): string {
+    if (this.result === undefined) throw new Error('the SHA-256 meter was read before its stream ended');
+    return this.result;
+  }
+}
+
+export type UploadOutcome =
+  | { ok: true; versionId?: string }
+  | {
+      ok: false;
+      /** Which side failed first: reading/transforming the data, or the upload. */
+      side: 'source' | 'upload';
+      error: unknown;
+      /** Set when the upload completed anyway, so the caller can remove what it must not keep. */
+      versionId?: string;
+    };
+
+/**
+ * Pipes `streams` (a source and transforms) into a multipart upload of their output, holding
+ * at most about partSize × (queueSize + 1) bytes. Whichever side fails first stops the other,
+ * so nothing waits on a dead stream, and is reported as the cause.
+ */
+export async function uploadFromStreams(args: {
+  s3: S3Client;
+  bucket: string;
+  key: string;
+  contentType?: string;
+  metadata?: Record<string, string>;
+  /** A source and at least one transform; the last one's output is uploaded. */
+  streams: [Readable, Transform, ...Transform[]];
+  partSize: number;
+  queueSize: number;
+}): Promise<UploadOutcome> {
+  const body = args.streams[args.streams.length - 1];
+  const upload = new Upload({
+    client: args.s3,
+    params: { Bucket: args.bucket, Key: args.key, Body: body, ContentType: args.contentType, Metadata: args.metadata },
+    partSize: args.partSize,
+    queueSize: args.queueSize,
+    leavePartsOnError: false,
+  });
+  const abort = new AbortController();
+  let first: { side: 'source' | 'upload'; error: unknown } | undefined;
+  const piping = pipeline(args.streams, { signal: abort.signal }).catch((error: unknown) => {
+    first ??= { side: 'source', error };
+    void upload.abort();
+  });
+  const uploading = upload.done().then(
+    (out) => out as CompleteMultipartUploadCommandOutput,
+    (error: unknown) => {
+      first ??= { side: 'upload', error };
+      abort.abort();
+      return undefined;
+    },
+  );
+  const [, uploaded] = await Promise.all([piping, uploading]);
+  const versionId = uploaded?.VersionId && uploaded.VersionId !== 'null' ? uploaded.VersionId : undefined;
+  if (first) return { ok: false, ...first, ...(versionId ? { versionId } : {}) };
+  return { ok: true, ...(versionId ? { versionId } : {}) };
+}

@@ -1,0 +1,847 @@
+/**
+ * Logical backups of a PostgreSQL database: `pg_dump --format=custom` streamed through gzip and
+ * client-side AES-256-GCM (crypto-stream.ts) into S3 by bounded multipart upload, never held in
+ * memory whole. pgBackRest stays the tool for physical backups and PITR; these dumps serve
+ * table-level restores, portability across major versions and a second, independent copy.
+ *
+ * Stored object: `<bucket>/<prefix>/<target>/<backupName>.dump.gz.enc`, whose bytes are
+ * encrypt(gzip(pg_dump output)). pg_dump's own compression is off (`--compress=0`) so the data
+ * is compressed once, by the gzip layer. The object's user metadata is its record (see
+ * META below). The SHA-256 of the stored bytes is only known once the upload has finished, so
+ * the record is completed by a server-side copy of the object onto itself ("sealing"): an object
+ * without a complete record is an interrupted backup, and a retry replaces it. A complete record
+ * is adopted as is, which makes `backup` idempotent per backup name.
+ *
+ * The encryption key is given by reference and resolved here, only for the stream that needs
+ * it; results carry its key id (a fingerprint), never the key.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PassThrough, Readable, Transform, TransformCallback, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  HeadObjectCommandOutput,
+  ListObjectVersionsCommand,
+  S3Client,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import type { SecretRef } from '../config/dsl';
+import { resolveSecret } from '../config/load';
+import type { BackupVerification } from '../domain/ports';
+import { LifeboatError, describeError } from '../domain/errors';
+import { classifyAwsError, isAwsError } from './aws-errors';
+import { ENCRYPTION_FORMAT, EncryptionKey, Sha256Meter, createDecryptStream, createEncryptStream, loadEncryptionKey, uploadFromStreams } from './crypto-stream';
+
+export const LOGICAL_DUMP_FORMAT = 'lifeboat-logical-dump/1';
+export const LOGICAL_DUMP_SUFFIX = '.dump.gz.enc';
+
+/** Where a database is reached. The password, if any, is a reference resolved at use. */
+export interface PgConnection {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password?: SecretRef;
+}
+
+/** A bucket (and key prefix) in one object store. */
+export interface DumpStore {
+  s3: S3Client;
+  bucket: string;
+  /** Key prefix the `<target>/<backupName>` layout starts under; '' for the bucket root. */
+  prefix?: string;
+  /** Name of the store shown in results and messages (`primary`, `dr`). */
+  name?: string;
+}
+
+export interface LogicalDumpOptions {
+  store: DumpStore;
+  /** `file:/path` or `env:NAME` holding 32 bytes as 64 hex characters or base64. */
+  encryptionKey: SecretRef;
+  /** Directory of pg_dump and pg_restore; default $LIFEBOAT_PG_BIN_DIR, the newest /usr/lib/postgresql/N/bin, then PATH. */
+  pgBinDir?: string;
+  /** Multipart part size in bytes (default 8 MiB, at least 5 MiB). */
+  partSize?: number;
+  /** Parts uploaded at once (default 2). Memory in flight is about partSize × (queueSize + 1). */
+  queueSize?: number;
+  /** gzip level 1..9 (default 6). */
+  gzipLevel?: number;
+  /** Plaintext bytes per encrypted chunk (default 256 KiB). */
+  chunkBytes?: number;
+  /** Objects larger than this are sealed by multipart copy (S3's CopyObject stops at 5 GiB). */
+  copyObjectLimit?: number;
+  /** Part size of multipart copies (default 512 MiB). */
+  copyPartSize?: number;
+}
+
+/** Names a stored dump. Every result below is one, so it can be passed straight back. */
+export interface LogicalBackupRef {
+  bucket: string;
+  key: string;
+}
+
+/** What a complete dump's record says; JSON-safe, for workflow history and the catalog. */
+export interface LogicalBackupResult extends LogicalBackupRef {
+  store?: string;
+  format: string;
+  target: string;
+  backupName: string;
+  /** host:port/database the dump was taken from. */
+  source: string;
+  /** Bytes and SHA-256 of the stored (encrypted) object. */
+  sizeBytes: number;
+  sha256: string;
+  /** Bytes and SHA-256 of pg_dump's own output, before compression and encryption. */
+  dumpBytes: number;
+  dumpSha256: string;
+  /** Fingerprint of the key it is encrypted with (not the key). */
+  keyId: string;
+  createdAt: string;
+  versionId?: string;
+  /** True when an earlier attempt had already stored it completely. */
+  adopted: boolean;
+}
+
+export interface DumpProgress {
+  /** pg_dump output read so far (for restores: archive bytes fed to pg_restore). */
+  dumpBytes: number;
+  /** Stored bytes uploaded or read so far. */
+  storedBytes: number;
+}
+
+export interface LogicalVerification extends BackupVerification {
+  key: string;
+  /** Entries in the archive's table of contents. */
+  tocEntries: number;
+  /** Tables (schema.name) whose data the archive holds; at most 500 listed. */
+  tables: string[];
+  durationMs: number;
+}
+
+export interface LogicalRestoreResult {
+  key: string;
+  /** host:port/database restored into. */
+  destination: string;
+  /** The tables asked for, or `all`. */
+  tables: string[] | 'all';
+  dumpBytes: number;
+  durationMs: number;
+}
+
+/** The object's metadata record; S3 lowercases user metadata keys. */
+const META = {
+  format: 'lifeboat-format',
+  encryption: 'lifeboat-encryption',
+  keyId: 'lifeboat-key-id',
+  target: 'lifeboat-target',
+  backupName: 'lifeboat-backup-name',
+  source: 'lifeboat-source',
+  sha256: 'lifeboat-sha256',
+  size: 'lifeboat-size',
+  dumpSha256: 'lifeboat-dump-sha256',
+  dumpBytes: 'lifeboat-dump-bytes',
+  createdAt: 'lifeboat-created-at',
+} as const;
+
+const CONTENT_TYPE = 'application/octet-stream';
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+const MIB = 1024 * 1024;
+const PROGRESS_INTERVAL_MS = 250;
+
+function checkName(what: string, value: string): void {
+  if (!NAME.test(value)) {
+    throw new LifeboatError(
+      `The ${what} "${value}" cannot name a backup object: use 1 to 200 letters, digits, dots, hyphens and underscores, starting with a letter or digit.`,
+      'BAD_INPUT',
+    );
+  }
+}
+
+/** `<prefix>/<target>/<backupName>.dump.gz.enc`, without a leading or doubled slash. */
+export function logicalDumpKey(prefix: string | undefined, target: string, backupName: string): string {
+  checkName('target', target);
+  checkName('backup name', backupName);
+  const base = (prefix ?? '').replace(/^\/+|\/+$/g, '');
+  return `${base ? `${base}/` : ''}${target}/${backupName}${LOGICAL_DUMP_SUFFIX}`;
+}
+
+function describeConnection(c: PgConnection): string {
+  return `${c.host}:${c.port}/${c.database}`;
+}
+
+function recordFrom(head: HeadObjectCommandOutput, ref: LogicalBackupRef, store: string | undefined): Omit<LogicalBackupResult, 'adopted'> | undefined {
+  const m = head.Metadata ?? {};
+  const required = Object.values(META);
+  if (required.some((k) => !m[k])) return undefined;
+  const size = Number(m[META.size]);
+  if (m[META.format] !== LOGICAL_DUMP_FORMAT || !Number.isSafeInteger(size) || size !== head.ContentLength) return undefined;
+  return {
+    bucket: ref.bucket,
+    key: ref.key,
+    ...(store ? { store } : {}),
+    format: m[META.format],
+    target: m[META.target],
+    backupName: m[META.backupName],
+    source: m[META.source],
+    sizeBytes: size,
+    sha256: m[META.sha256],
+    dumpBytes: Number(m[META.dumpBytes]),
+    dumpSha256: m[META.dumpSha256],
+    keyId: m[META.keyId],
+    createdAt: m[META.createdAt],
+    ...(head.VersionId && head.VersionId !== 'null' ? { versionId: head.VersionId } : {}),
+  };
+}
+
+function metadataOf(r: Omit<LogicalBackupResult, 'adopted' | 'bucket' | 'key'>): Record<string, string> {
+  return {
+    [META.format]: r.format,
+    [META.encryption]: ENCRYPTION_FORMAT,
+    [META.keyId]: r.keyId,
+    [META.target]: r.target,
+    [META.backupName]: r.backupName,
+    [META.source]: r.source,
+    [META.sha256]: r.sha256,
+    [META.size]: String(r.sizeBytes),
+    [META.dumpSha256]: r.dumpSha256,
+    [META.dumpBytes]: String(r.dumpBytes),
+    [META.createdAt]: r.createdAt,
+  };
+}
+
+/** An S3 failure as a LifeboatError: missing buckets and objects are named, the rest classified. */
+function s3Error(err: unknown, action: string, doing: string, bucket: string): LifeboatError {
+  if (isAwsError(err, 'NoSuchBucket')) {
+    return new LifeboatError(`The bucket ${bucket} does not exist (S3 ${action} while ${doing}): create it or fix the bucket name in the lifeboat config.`, 'BUCKET_NOT_FOUND');
+  }
+  return classifyAwsError(err, { service: 'S3', action, doing });
+}
+
+function isNotFound(err: unknown): boolean {
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status === 404 || isAwsError(err, 'NotFound', 'NoSuchKey');
+}
+
+async function headObject(s3: S3Client, ref: LogicalBackupRef): Promise<HeadObjectCommandOutput | undefined> {
+  try {
+    return await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw s3Error(err, 'HeadObject', `looking up ${ref.key}`, ref.bucket);
+  }
+}
+
+async function getBody(s3: S3Client, ref: LogicalBackupRef & { versionId?: string }): Promise<Readable> {
+  try {
+    const out = await s3.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId }));
+    return out.Body as Readable;
+  } catch (err) {
+    if (isNotFound(err)) {
+      throw new LifeboatError(`The backup ${ref.key} is not in bucket ${ref.bucket}: check the backup name in the catalog, or take a new backup.`, 'BACKUP_NOT_FOUND');
+    }
+    throw s3Error(err, 'GetObject', `reading ${ref.key}`, ref.bucket);
+  }
+}
+
+function copySource(bucket: string, key: string, versionId?: string): string {
+  const encoded = key.split('/').map(encodeURIComponent).join('/');
+  return `${bucket}/${encoded}${versionId ? `?versionId=${encodeURIComponent(versionId)}` : ''}`;
+}
+
+function throttled(fn: ((p: DumpProgress) => void) | undefined): { tick: (p: DumpProgress) => void; final: (p: DumpProgress) => void } {
+  let last = 0;
+  return {
+    tick: (p) => {
+      if (!fn) return;
+      const now = Date.now();
+      if (now - last < PROGRESS_INTERVAL_MS) return;
+      last = now;
+      fn(p);
+    },
+    final: (p) => fn?.(p),
+  };
+}
+
+function newestPgBinDir(): string | undefined {
+  if (process.env.LIFEBOAT_PG_BIN_DIR) return process.env.LIFEBOAT_PG_BIN_DIR;
+  const root = '/usr/lib/postgresql';
+  try {
+    const versions = fs
+      .readdirSync(root)
+      .filter((v) => fs.existsSync(path.join(root, v, 'bin', 'pg_dump')))
+      .sort((a, b) => Number(b) - Number(a));
+    return versions.length ? path.join(root, versions[0], 'bin') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface PgChild {
+  child: ChildProcess;
+  /** Resolves when it exits: exit code (or 128+ for a signal) and the tail of its stderr. */
+  exited: Promise<{ code: number; stderr: string }>;
+}
+
+/** Starts a PostgreSQL client program with the connection in its environment, not on its command line. */
+function startPgProgram(binDir: string | undefined, program: string, args: string[], conn: PgConnection | undefined, stdin: 'pipe' | 'ignore'): PgChild {
+  const env: NodeJS.ProcessEnv = { ...process.env, PGCONNECT_TIMEOUT: '15' };
+  delete env.PGPASSWORD;
+  if (conn?.password) env.PGPASSWORD = resolveSecret(conn.password);
+  const command = binDir ? path.join(binDir, program) : program;
+  const connArgs = conn ? ['--host', conn.host, '--port', String(conn.port), '--username', conn.user, '--no-password'] : [];
+  const child = spawn(command, [...connArgs, ...args], {
+    env,
+    stdio: [stdin, 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const exited = new Promise<{ code: number; stderr: string }>((resolve) => {
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      stderr = err.code === 'ENOENT' ? `ENOENT: ${command} is not installed` : describeError(err);
+      // 'close' does not follow a failed spawn.
+      resolve({ code: 127, stderr });
+    });
+    child.once('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stderr: stderr.trim() }));
+  });
+  return { child, exited };
+}
+
+/** A client program's failure as a LifeboatError: bad input and missing things are non-retryable. */
+function pgProgramError(program: string, conn: PgConnection, result: { code: number; stderr: string }, doing: string): LifeboatError {
+  const said = result.stderr.split('\n').filter(Boolean).slice(-3).join(' / ') || `exit code ${result.code}`;
+  const where = describeConnection(conn);
+  if (result.code === 127 && said.includes('ENOENT')) {
+    return new LifeboatError(`${program} is not installed where lifeboat looks (${said}): install the PostgreSQL client or set LIFEBOAT_PG_BIN_DIR.`, 'TOOL_MISSING');
+  }
+  if (/database "[^"]*" does not exist/.test(said)) {
+    return new LifeboatError(`${program} cannot find the database while ${doing} (${where}: ${said}): create it or fix the database name.`, 'DATABASE_NOT_FOUND');
+  }
+  if (/password authentication failed|no password supplied|permission denied|role "[^"]*" does not exist|must be owner/.test(said)) {
+    return new LifeboatError(`${program} was refused while ${doing} (${where}: ${said}): grant the role the access it needs or fix the user and password reference.`, 'PERMISSION_DENIED');
+  }
+  if (/server version mismatch|unsupported version/.test(said)) {
+    return new LifeboatError(`${program} is older than the server while ${doing} (${said}): install a ${program} at least as new as the server, or set LIFEBOAT_PG_BIN_DIR.`, 'TOOL_VERSION');
+  }
+  return new LifeboatError(`${program} failed while ${doing} (${where}: ${said}); lifeboat will retry, and if it keeps failing check the database server.`, 'PG_PROGRAM_FAILED', false);
+}
+
+/** A pass-through that ends only once `exited` reports success, so an upload never completes a failed dump. */
+function exitGate(exited: Promise<{ code: number }>, failure: () => Promise<Error>): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      done(null, chunk);
+    },
+    flush(done: TransformCallback) {
+      exited.then(
+        async (r) => (r.code === 0 ? done() : done(await failure())),
+        (err: Error) => done(err),
+      );
+    },
+  });
+}
+
+/**
+ * Feeds a child's stdin; once the child stops reading (pg_restore --list needs only the table of
+ * contents) the rest is drained, so the stages before it still see, hash and authenticate every byte.
+ */
+function drainingSink(child: ChildProcess): Writable {
+  const stdin = child.stdin!;
+  let open = true;
+  const closed = () => {
+    open = false;
+  };
+  stdin.on('error', closed);
+  stdin.on('close', closed);
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      if (!open) return done();
+      if (stdin.write(chunk)) return done();
+      const resume = () => {
+        stdin.off('drain', resume);
+        stdin.off('close', resume);
+        stdin.off('error', resume);
+        done();
+      };
+      stdin.on('drain', resume);
+      stdin.on('close', resume);
+      stdin.on('error', resume);
+    },
+    final(done) {
+      if (open) stdin.end();
+      done();
+    },
+  });
+}
+
+/** Parses `pg_restore --list`: counts entries and collects the tables that have data. */
+function parseToc(listing: string): { entries: number; tables: Set<string>; tableData: Set<string> } {
+  const tables = new Set<string>();
+  const tableData = new Set<string>();
+  let entries = 0;
+  for (const line of listing.split('\n')) {
+    if (!/^\d+;/.test(line)) continue;
+    entries++;
+    const m = /^\d+; \d+ \d+ (TABLE DATA|TABLE) (\S+) (\S+) /.exec(line);
+    if (!m) continue;
+    (m[1] === 'TABLE' ? tables : tableData).add(`${m[2]}.${m[3]}`);
+  }
+  return { entries, tables, tableData };
+}
+
+/** Which stage of reading a dump an error came from, for the check that reports it. */
+function failedStage(err: unknown): 'decryption' | 'decompression' | 'read' {
+  if (err instanceof LifeboatError && ['BACKUP_DAMAGED', 'WRONG_KEY', 'NOT_A_BACKUP', 'UNSUPPORTED_FORMAT'].includes(err.code)) return 'decryption';
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('Z_')) return 'decompression';
+  return 'read';
+}
+
+const qualify = (table: string) => (table.includes('.') ? table : `public.${table}`);
+
+export class LogicalDumpEngine {
+  private readonly partSize: number;
+  private readonly queueSize: number;
+  private readonly pgBinDir: string | undefined;
+
+  constructor(private readonly options: LogicalDumpOptions) {
+    this.partSize = options.partSize ?? 8 * MIB;
+    this.queueSize = options.queueSize ?? 2;
+    if (this.partSize < 5 * MIB) throw new LifeboatError(`The multipart part size ${this.partSize} is below S3's minimum: use at least 5 MiB (5242880 bytes).`, 'BAD_INPUT');
+    if (!Number.isInteger(this.queueSize) || this.queueSize < 1) throw new LifeboatError(`The upload queue size ${this.queueSize} is not a positive whole number: use 1 or more.`, 'BAD_INPUT');
+    this.pgBinDir = options.pgBinDir ?? newestPgBinDir();
+  }
+
+  private get store(): DumpStore {
+    return this.options.store;
+  }
+
+  /** Where `backup` puts (or finds) this target's backup of that name. */
+  refFor(target: string, backupName: string): LogicalBackupRef {
+    return { bucket: this.store.bucket, key: logicalDumpKey(this.store.prefix, target, backupName) };
+  }
+
+  /** The complete record of a stored dump, or undefined when there is none (or it is incomplete). */
+  async describe(ref: LogicalBackupRef): Promise<LogicalBackupResult | undefined> {
+    const head = await headObject(this.store.s3, ref);
+    const record = head && recordFrom(head, ref, this.store.name);
+    return record ? { ...record, adopted: true } : undefined;
+  }
+
+  /**
+   * Dumps `source` into the store. Idempotent per (target, backupName): a complete earlier
+   * attempt is adopted; an incomplete one is replaced.
+   */
+  async backup(request: { target: string; backupName: string; source: PgConnection; onProgress?: (p: DumpProgress) => void }): Promise<LogicalBackupResult> {
+    const ref = this.refFor(request.target, request.backupName);
+    const key = loadEncryptionKey(this.options.encryptionKey);
+    const existing = await this.describe(ref);
+    if (existing) return existing;
+
+    const s3 = this.store.s3;
+    const source = request.source;
+    const doing = `dumping ${describeConnection(source)} into ${ref.bucket}/${ref.key}`;
+    const progress = throttled(request.onProgress);
+    const dump = startPgProgram(this.pgBinDir, 'pg_dump', ['--format=custom', '--compress=0', '--dbname', source.database], source, 'ignore');
+    const pgFailure = async () => pgProgramError('pg_dump', source, await dump.exited, doing);
+
+    const rawMeter = new Sha256Meter();
+    const storedMeter = new Sha256Meter((bytes) => progress.tick({ dumpBytes: rawMeter.bytes, storedBytes: bytes }));
+    const outcome = await uploadFromStreams({
+      s3,
+      bucket: ref.bucket,
+      key: ref.key,
+      contentType: CONTENT_TYPE,
+      // Incomplete on purpose: the record is completed by sealing, once the hashes are known.
+      metadata: { [META.format]: LOGICAL_DUMP_FORMAT, [META.target]: request.target, [META.backupName]: request.backupName, [META.keyId]: key.keyId },
+      streams: [
+        dump.child.stdout!,
+        exitGate(dump.exited, pgFailure),
+        rawMeter,
+        zlib.createGzip({ level: this.options.gzipLevel ?? 6 }),
+        createEncryptStream(key, { chunkBytes: this.options.chunkBytes }),
+        storedMeter,
+      ],
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+    });
+    if (dump.child.exitCode === null) dump.child.kill('SIGTERM');
+    const exit = await dump.exited;
+
+    if (!outcome.ok) {
+      // An upload that completed from a failed dump is removed; unsealed, it would be redone anyway.
+      if (outcome.versionId) {
+        await s3.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: outcome.versionId })).catch(() => undefined);
+      }
+      if (outcome.side === 'upload') throw s3Error(outcome.error, 'UploadPart', doing, ref.bucket);
+      if (exit.code !== 0) throw pgProgramError('pg_dump', source, exit, doing);
+      if (outcome.error instanceof LifeboatError) throw outcome.error;
+      throw new LifeboatError(`Streaming the dump failed while ${doing} (${describeError(outcome.error)}); lifeboat will retry.`, 'STREAM_FAILED', false);
+    }
+
+    const record: Omit<LogicalBackupResult, 'bucket' | 'key' | 'adopted'> = {
+      format: LOGICAL_DUMP_FORMAT,
+      target: request.target,
+      backupName: request.backupName,
+      source: describeConnection(source),
+      sizeBytes: storedMeter.bytes,
+      sha256: storedMeter.sha256,
+      dumpBytes: rawMeter.bytes,
+      dumpSha256: rawMeter.sha256,
+      keyId: key.keyId,
+      createdAt: new Date().toISOString(),
+    };
+    progress.final({ dumpBytes: rawMeter.bytes, storedBytes: storedMeter.bytes });
+    const versionId = await this.seal(ref, outcome.versionId, record);
+    return { bucket: ref.bucket, key: ref.key, ...(this.store.name ? { store: this.store.name } : {}), ...record, ...(versionId ? { versionId } : {}), adopted: false };
+  }
+
+  /** Completes the record by copying the object onto itself with full metadata; drops older versions of the key. */
+  private async seal(ref: LogicalBackupRef, uploadedVersion: string | undefined, record: Omit<LogicalBackupResult, 'bucket' | 'key' | 'adopted'>): Promise<string | undefined> {
+    const s3 = this.store.s3;
+    const metadata = metadataOf(record);
+    const doing = `recording the checksum of ${ref.key}`;
+    const limit = this.options.copyObjectLimit ?? 5 * 1024 * MIB;
+    let versionId: string | undefined;
+    try {
+      if (record.sizeBytes <= limit) {
+        const out = await s3.send(
+          new CopyObjectCommand({
+            Bucket: ref.bucket,
+            Key: ref.key,
+            CopySource: copySource(ref.bucket, ref.key, uploadedVersion),
+            MetadataDirective: 'REPLACE',
+            Metadata: metadata,
+            ContentType: CONTENT_TYPE,
+          }),
+        );
+        versionId = out.VersionId;
+      } else {
+        versionId = await this.multipartCopy(ref, uploadedVersion, record.sizeBytes, metadata);
+      }
+    } catch (err) {
+      throw s3Error(err, 'CopyObject', doing, ref.bucket);
+    }
+    if (versionId && versionId !== 'null') await this.dropOtherVersions(ref, versionId);
+    return versionId && versionId !== 'null' ? versionId : undefined;
+  }
+
+  private async multipartCopy(ref: LogicalBackupRef, sourceVersion: string | undefined, size: number, metadata: Record<string, string>): Promise<string | undefined> {
+    const s3 = this.store.s3;
+    const partSize = Math.max(this.options.copyPartSize ?? 512 * MIB, Math.ceil(size / 10000), 5 * MIB);
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, Metadata: metadata, ContentType: CONTENT_TYPE }));
+    try {
+      const parts: Array<{ PartNumber: number; ETag: string }> = [];
+      for (let start = 0, n = 1; start < size; start += partSize, n++) {
+        const end = Math.min(start + partSize, size) - 1;
+        const out = await s3.send(
+          new UploadPartCopyCommand({
+            Bucket: ref.bucket,
+            Key: ref.key,
+            UploadId,
+            PartNumber: n,
+            CopySource: copySource(ref.bucket, ref.key, sourceVersion),
+            CopySourceRange: `bytes=${start}-${end}`,
+          }),
+        );
+        parts.push({ PartNumber: n, ETag: out.CopyPartResult!.ETag! });
+      }
+      const done = await s3.send(new CompleteMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, UploadId, MultipartUpload: { Parts: parts } }));
+      return done.VersionId;
+    } catch (err) {
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: ref.bucket, Key: ref.key, UploadId })).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** In a versioned bucket, earlier (unsealed or replaced) versions of this exact key are garbage. */
+  private async dropOtherVersions(ref: LogicalBackupRef, keep: string): Promise<void> {
+    const s3 = this.store.s3;
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    do {
+      const page = await s3.send(new ListObjectVersionsCommand({ Bucket: ref.bucket, Prefix: ref.key, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+      for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+        if (v.Key !== ref.key || !v.VersionId || v.VersionId === keep) continue;
+        await s3.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: v.VersionId }));
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+    } while (keyMarker);
+  }
+
+  private async requireRecord(ref: LogicalBackupRef, doing: string): Promise<LogicalBackupResult> {
+    const record = await this.describe(ref);
+    if (record) return record;
+    const exists = (await headObject(this.store.s3, ref)) !== undefined;
+    throw new LifeboatError(
+      exists
+        ? `The backup ${ref.key} in ${ref.bucket} is incomplete (it has no complete metadata record) so lifeboat will not use it for ${doing}: run the backup again.`
+        : `The backup ${ref.key} is not in bucket ${ref.bucket}, so there is nothing for ${doing}: check the backup name in the catalog.`,
+      exists ? 'BACKUP_INCOMPLETE' : 'BACKUP_NOT_FOUND',
+    );
+  }
+
+  /**
+   * The decrypted, decompressed pg_dump archive, exactly as pg_dump wrote it. The stream fails
+   * if any chunk does not authenticate or the gzip data is damaged.
+   */
+  async dumpStream(ref: LogicalBackupRef): Promise<Readable> {
+    const key = loadEncryptionKey(this.options.encryptionKey);
+    const body = await getBody(this.store.s3, ref);
+    const out = new PassThrough();
+    pipeline(body, createDecryptStream(key), zlib.createGunzip(), out).catch((err: Error) => out.destroy(err));
+    return out;
+  }
+
+  /** Hashes the stored object without interpreting it. */
+  private async hashStored(ref: LogicalBackupRef): Promise<{ sha256: string; bytes: number }> {
+    const meter = new Sha256Meter();
+    await pipeline(await getBody(this.store.s3, ref), meter, new Writable({ write: (_c, _e, done) => done() }));
+    return { sha256: meter.sha256, bytes: meter.bytes };
+  }
+
+  /**
+   * Reads the backup back end to end: stored SHA-256, authenticated decryption of every chunk,
+   * gzip integrity, SHA-256 of the archive, and `pg_restore --list` over it, which must succeed
+   * with a non-empty table of contents holding data for every expected table. Problems are
+   * reported as failed checks, not thrown; only an unreadable store throws.
+   */
+  async verify(ref: LogicalBackupRef, options: { expectedTables?: string[]; onProgress?: (p: DumpProgress) => void } = {}): Promise<LogicalVerification> {
+    const started = Date.now();
+    const checks: BackupVerification['checks'] = [];
+    const finish = (toc = { entries: 0, tables: [] as string[] }): LogicalVerification => ({
+      ok: checks.length > 0 && checks.every((c) => c.ok),
+      checks,
+      key: ref.key,
+      tocEntries: toc.entries,
+      tables: toc.tables.slice(0, 500),
+      durationMs: Date.now() - started,
+    });
+
+    const head = await headObject(this.store.s3, ref);
+    if (!head) {
+      checks.push({ name: 'object', ok: false, detail: `${ref.key} is not in bucket ${ref.bucket}` });
+      return finish();
+    }
+    const record = recordFrom(head, ref, this.store.name);
+    checks.push(
+      record
+        ? { name: 'metadata record', ok: true, detail: `complete: ${record.sizeBytes} bytes stored, ${record.dumpBytes} bytes of pg_dump output, key ${record.keyId}` }
+        : { name: 'metadata record', ok: false, detail: 'the object has no complete lifeboat metadata record (an interrupted backup): run the backup again' },
+    );
+    if (!record) return finish();
+
+    let key: EncryptionKey;
+    try {
+      key = loadEncryptionKey(this.options.encryptionKey);
+    } catch (err) {
+      checks.push({ name: 'decryption', ok: false, detail: describeError(err) });
+      return finish();
+    }
+
+    const progress = throttled(options.onProgress);
+    const storedMeter = new Sha256Meter((bytes) => progress.tick({ dumpBytes: plainMeter.bytes, storedBytes: bytes }));
+    const plainMeter = new Sha256Meter();
+    const decrypt = createDecryptStream(key);
+    const gunzip = zlib.createGunzip();
+    const list = startPgProgram(this.pgBinDir, 'pg_restore', ['--list'], undefined, 'pipe');
+    let listing = '';
+    list.child.stdout!.on('data', (d: Buffer) => (listing += d.toString()));
+
+    let streamError: unknown;
+    try {
+      await pipeline(await getBody(this.store.s3, ref), storedMeter, decrypt, gunzip, plainMeter, drainingSink(list.child));
+    } catch (err) {
+      streamError = err;
+    }
+    if (list.child.exitCode === null && streamError) list.child.kill('SIGTERM');
+    const listed = await list.exited;
+
+    const stored = streamError ? await this.hashStored(ref) : { sha256: storedMeter.sha256, bytes: storedMeter.bytes };
+    checks.push(
+      stored.sha256 === record.sha256 && stored.bytes === record.sizeBytes
+        ? { name: 'stored SHA-256', ok: true, detail: `${stored.sha256} over ${stored.bytes} bytes matches the record` }
+        : { name: 'stored SHA-256', ok: false, detail: `the stored object hashes to ${stored.sha256} over ${stored.bytes} bytes but the record says ${record.sha256} over ${record.sizeBytes}: it was altered or damaged` },
+    );
+    if (streamError) {
+      checks.push({ name: failedStage(streamError), ok: false, detail: describeError(streamError) });
+      return finish();
+    }
+    progress.final({ dumpBytes: plainMeter.bytes, storedBytes: storedMeter.bytes });
+    checks.push({ name: 'decryption', ok: true, detail: `every chunk authenticated with key ${key.keyId}` });
+    checks.push({ name: 'decompression', ok: true, detail: `gzip stream intact, ${plainMeter.bytes} bytes` });
+    checks.push(
+      plainMeter.sha256 === record.dumpSha256
+        ? { name: 'dump SHA-256', ok: true, detail: `pg_dump output ${plainMeter.sha256} matches the record` }
+        : { name: 'dump SHA-256', ok: false, detail: `pg_dump output hashes to ${plainMeter.sha256} but the record says ${record.dumpSha256}` },
+    );
+
+    const toc = parseToc(listing);
+    const tables = [...toc.tableData].sort();
+    if (listed.code !== 0) {
+      checks.push({ name: 'pg_restore --list', ok: false, detail: `pg_restore could not read the archive: ${listed.stderr.split('\n').slice(-3).join(' / ') || `exit code ${listed.code}`}` });
+      return finish({ entries: toc.entries, tables });
+    }
+    checks.push(
+      toc.entries > 0
+        ? { name: 'pg_restore --list', ok: true, detail: `${toc.entries} table-of-contents entries, data for ${toc.tableData.size} tables` }
+        : { name: 'pg_restore --list', ok: false, detail: 'the table of contents is empty: the dumped database holds nothing' },
+    );
+    const expected = (options.expectedTables ?? []).map(qualify);
+    if (expected.length) {
+      const missing = expected.filter((t) => !toc.tables.has(t) || !toc.tableData.has(t));
+      checks.push(
+        missing.length === 0
+          ? { name: 'expected tables', ok: true, detail: `definition and data present for ${expected.join(', ')}` }
+          : { name: 'expected tables', ok: false, detail: `no definition or data for ${missing.join(', ')} (the archive has ${tables.join(', ') || 'no table data'})` },
+      );
+    } else {
+      checks.push({ name: 'tables', ok: toc.tableData.size > 0, detail: toc.tableData.size > 0 ? `data for ${tables.length} tables` : 'the archive holds no table data' });
+    }
+    return finish({ entries: toc.entries, tables });
+  }
+
+  /**
+   * Copies a complete dump to another store (another region: no server-side copy between
+   * separate S3 endpoints), streaming with bounded multipart upload. The copy carries the same
+   * record; bytes whose hash does not match are never completed, and the copy is read back and
+   * hashed before it counts. Idempotent: a complete copy with the same hash is adopted.
+   */
+  async copyToRegion(ref: LogicalBackupRef, dest: DumpStore, options: { onProgress?: (p: DumpProgress) => void } = {}): Promise<LogicalBackupResult & { verifiedSha256: string }> {
+    const record = await this.requireRecord(ref, 'a cross-region copy');
+    const destRef = { bucket: dest.bucket, key: logicalDumpKey(dest.prefix, record.target, record.backupName) };
+    const doing = `copying ${ref.key} to ${dest.name ?? 'the other store'} ${destRef.bucket}/${destRef.key}`;
+    const destHead = await headObject(dest.s3, destRef);
+    const destRecord = destHead && recordFrom(destHead, destRef, dest.name);
+    let adopted = false;
+    let versionId: string | undefined;
+
+    if (destRecord && destRecord.sha256 === record.sha256) {
+      adopted = true;
+      versionId = destRecord.versionId;
+    } else {
+      const progress = throttled(options.onProgress);
+      const meter = new Sha256Meter(
+        (bytes) => progress.tick({ dumpBytes: 0, storedBytes: bytes }),
+        (sha, bytes) => {
+          if (sha !== record.sha256 || bytes !== record.sizeBytes) {
+            throw new LifeboatError(`The source object ${ref.key} hashes to ${sha} over ${bytes} bytes, not ${record.sha256} over ${record.sizeBytes} as recorded, so it was not copied: verify the source backup and take a new one if it is damaged.`, 'BACKUP_DAMAGED');
+          }
+        },
+      );
+      const outcome = await uploadFromStreams({
+        s3: dest.s3,
+        bucket: destRef.bucket,
+        key: destRef.key,
+        contentType: CONTENT_TYPE,
+        metadata: metadataOf(record),
+        streams: [await getBody(this.store.s3, { ...ref, versionId: record.versionId }), meter],
+        partSize: this.partSize,
+        queueSize: this.queueSize,
+      });
+      if (!outcome.ok) {
+        if (outcome.side === 'upload') throw s3Error(outcome.error, 'UploadPart', doing, destRef.bucket);
+        if (outcome.error instanceof LifeboatError) throw outcome.error;
+        throw new LifeboatError(`Reading the source failed while ${doing} (${describeError(outcome.error)}); lifeboat will retry.`, 'STREAM_FAILED', false);
+      }
+      versionId = outcome.versionId;
+      progress.final({ dumpBytes: 0, storedBytes: meter.bytes });
+    }
+
+    // Read back what the other store now serves: that copy is what a failover would restore.
+    const readBack = new Sha256Meter();
+    try {
+      await pipeline(await getBody(dest.s3, { ...destRef, versionId }), readBack, new Writable({ write: (_c, _e, done) => done() }));
+    } catch (err) {
+      throw new LifeboatError(`Reading back the copy failed while ${doing} (${describeError(err)}); lifeboat will retry.`, 'STREAM_FAILED', false);
+    }
+    if (readBack.sha256 !== record.sha256) {
+      if (versionId) await dest.s3.send(new DeleteObjectCommand({ Bucket: destRef.bucket, Key: destRef.key, VersionId: versionId })).catch(() => undefined);
+      throw new LifeboatError(`The copy ${destRef.key} reads back as ${readBack.sha256}, not ${record.sha256}, so it was removed while ${doing}; lifeboat will retry.`, 'COPY_MISMATCH', false);
+    }
+    const { store: _sourceStore, versionId: _sourceVersion, ...rest } = record;
+    return {
+      ...rest,
+      bucket: destRef.bucket,
+      key: destRef.key,
+      ...(dest.name ? { store: dest.name } : {}),
+      ...(versionId ? { versionId } : {}),
+      adopted,
+      verifiedSha256: readBack.sha256,
+    };
+  }
+
+  /**
+   * Restores the dump with pg_restore into an existing database, all of it or only `tables`
+   * (names, optionally schema-qualified; their definitions and data, without indexes or
+   * constraints). Refuses the database the dump was taken from: restore elsewhere and copy.
+   * By default one transaction, so a failed restore leaves nothing behind.
+   */
+  async restoreTo(
+    ref: LogicalBackupRef,
+    destination: PgConnection,
+    options: { tables?: string[]; clean?: boolean; singleTransaction?: boolean; onProgress?: (p: DumpProgress) => void } = {},
+  ): Promise<LogicalRestoreResult> {
+    const started = Date.now();
+    const record = await this.requireRecord(ref, 'a restore');
+    const where = describeConnection(destination);
+    if (where === record.source) {
+      throw new LifeboatError(`Refusing to restore ${ref.key} into ${where}, the database it was taken from: restore into a new database and copy what you need from there.`, 'RESTORE_INTO_SOURCE');
+    }
+    const key = loadEncryptionKey(this.options.encryptionKey);
+    const args = ['--dbname', destination.database, '--no-owner', '--no-privileges', '--exit-on-error'];
+    if (options.singleTransaction !== false) args.push('--single-transaction');
+    if (options.clean) args.push('--clean', '--if-exists');
+    const tables = options.tables?.map((t) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/.test(t)) {
+        throw new LifeboatError(`"${t}" is not a table name: give names like orders or public.orders.`, 'BAD_INPUT');
+      }
+      return t.includes('.') ? { schema: t.split('.')[0], name: t.split('.')[1] } : { schema: undefined, name: t };
+    });
+    if (tables?.length) {
+      for (const schema of new Set(tables.map((t) => t.schema).filter((s): s is string => !!s))) args.push('--schema', schema);
+      for (const t of tables) args.push('--table', t.name);
+    }
+
+    const doing = `restoring ${ref.key} into ${where}`;
+    const progress = throttled(options.onProgress);
+    const storedMeter = new Sha256Meter((bytes) => progress.tick({ dumpBytes: plainMeter.bytes, storedBytes: bytes }));
+    const plainMeter = new Sha256Meter();
+    const restore = startPgProgram(this.pgBinDir, 'pg_restore', args, destination, 'pipe');
+    restore.child.stdin!.on('error', () => undefined);
+    let streamError: unknown;
+    try {
+      await pipeline(await getBody(this.store.s3, { ...ref, versionId: record.versionId }), storedMeter, createDecryptStream(key), zlib.createGunzip(), plainMeter, restore.child.stdin!);
+    } catch (err) {
+      streamError = err;
+      if (restore.child.exitCode === null) restore.child.kill('SIGTERM');
+    }
+    const exit = await restore.exited;
+    // pg_restore's own complaint explains a broken pipe better than the pipe does.
+    if (exit.code !== 0 && !(streamError instanceof LifeboatError)) throw pgProgramError('pg_restore', destination, exit, doing);
+    if (streamError instanceof LifeboatError) throw streamError;
+    if (streamError) throw new LifeboatError(`Streaming the backup failed while ${doing} (${describeError(streamError)}); lifeboat will retry.`, 'STREAM_FAILED', false);
+    if (storedMeter.sha256 !== record.sha256) {
+      throw new LifeboatError(`The restored backup ${ref.key} hashes to ${storedMeter.sha256}, not ${record.sha256} as recorded: its record was altered; check the restored data and the backup's history.`, 'BACKUP_DAMAGED');
+    }
+    progress.final({ dumpBytes: plainMeter.bytes, storedBytes: storedMeter.bytes });
+    return {
+      key: ref.key,
+      destination: where,
+      tables: tables?.length ? options.tables! : 'all',
+      dumpBytes: plainMeter.bytes,
+      durationMs: Date.now() - started,
+    };
+  }
+}

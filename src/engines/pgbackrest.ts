@@ -1,0 +1,1232 @@
+/**
+ * Self-managed PostgreSQL protected by pgBackRest as a DatabaseEngine.
+ *
+ * pgBackRest is driven through its CLI as the database's OS user, never re-implemented:
+ * - Backups are pgBackRest backups annotated `lifeboat-backup=<name>`. The annotation is what
+ *   makes them idempotent: a retried activity finds its backup by name and adopts it. Backups run
+ *   DETACHED (own process group, pid and log file in the run directory) so a worker crash or
+ *   activity timeout does not kill them; a retried start adopts the live process.
+ * - The DR copy is a second backup into the DR repository (see copyToDisasterRecovery).
+ * - Point-in-time restores always go into a NEW cluster under `restoresDir`, on a free port from
+ *   `portRange`, with archiving off; the restore (file copy) and the start run detached too, and
+ *   the cluster replays WAL from the chosen repository when it starts. A small JSON record next to
+ *   each restored cluster (`<restoresDir>/<name>.json`) says it is lifeboat's and which port it has.
+ *
+ * The worker must run on the database host (pgBackRest, pg_ctl and the data directories are local).
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client } from 'pg';
+import { describeError, LifeboatError } from '../domain/errors';
+import type {
+  BackupHandle,
+  BackupKind,
+  BackupProgress,
+  BackupVerification,
+  DatabaseEngine,
+  InstanceDescription,
+  RestorePoint,
+  RestoreRequest,
+  RestoreWindow,
+} from '../domain/ports';
+import { currentUser, delay, isAlive, livePid, portIsFree, run, startDetached, stopPid } from '../stack/processes';
+import { localPgBackRest } from '../stack/pgbackrest';
+import type { StackSettings } from '../stack/settings';
+import { createStack, type Stack } from '../stack/stack';
+import type { PgBackRestBackupInfo, PgBackRestCli } from './pgbackrest-cli';
+
+/** The pgBackRest annotation key that carries lifeboat's backup name. */
+export const BACKUP_ANNOTATION = 'lifeboat-backup';
+
+/** The protected source cluster. */
+export interface PgBackRestSource {
+  /** Engine-scoped id of the source (the target name); describeInstance/deleteInstance recognize it. */
+  instanceId: string;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password?: string;
+  /** The cluster's data directory (pgBackRest's pg1-path): restores never write here. */
+  dataDir: string;
+  socketDir?: string;
+}
+
+/** Durations, all injectable so tests and slow hosts can tune them. */
+export interface PgBackRestTimings {
+  /** How long a fresh backup or restore process is watched for an immediate failure (busy lock, bad option). */
+  startWatchMs: number;
+  pollMs: number;
+  /** pg_ctl stop timeout for each of the fast and immediate modes, in seconds. */
+  stopTimeoutSec: number;
+  connectTimeoutMs: number;
+  /** Timeout of short pgBackRest commands (info, repo-ls, verify, expire), in ms. */
+  commandTimeoutMs: number;
+}
+
+export const DEFAULT_TIMINGS: PgBackRestTimings = {
+  startWatchMs: 10000,
+  pollMs: 200,
+  stopTimeoutSec: 30,
+  connectTimeoutMs: 5000,
+  commandTimeoutMs: 30 * 60 * 1000,
+};
+
+export interface PgBackRestEngineOptions {
+  cli: PgBackRestCli;
+  source: PgBackRestSource;
+  /** Where restored clusters live (`<restoresDir>/<name>`); owned by the OS user. */
+  restoresDir: string;
+  /** Pid and log files of detached backups. */
+  runDir: string;
+  /** OS user that owns the clusters (default: the CLI's user, else the current user). */
+  osUser?: string;
+  /** PostgreSQL's bin directory, or a function naming a program in it. */
+  pgBin: string | ((program: string) => string);
+  /** Address restored clusters listen on (default: the source's host). */
+  host?: string;
+  /** Ports restored clusters may take (inclusive). */
+  portRange?: { from: number; to: number };
+  primaryRepo?: number;
+  drRepo?: number;
+  /** Extra server settings for restored clusters (for example shared_buffers). */
+  restoreSettings?: Record<string, string | number | boolean>;
+  /** How many of the newest archived WAL segments are scanned for the last commit (default 4). */
+  walScanSegments?: number;
+  timings?: Partial<PgBackRestTimings>;
+}
+
+type Region = 'primary' | 'dr';
+
+/** A backup set as `info --output=json` reports it, with the fields lifeboat reads. */
+interface BackupSet extends PgBackRestBackupInfo {
+  annotation?: Record<string, string>;
+  prior?: string | null;
+  reference?: string[] | null;
+}
+
+interface StanzaInfo {
+  name: string;
+  status: { code: number; message: string; lock?: { backup?: { held?: boolean } } };
+  backup: BackupSet[];
+  archive: Array<{ id: string; min: string | null; max: string | null; database: { id: number; 'repo-key': number } }>;
+  repo: Array<{ key: number; status: { code: number; message: string } }>;
+  /** system-id is kept as a string: it does not fit a JavaScript number. */
+  db: Array<{ id: number; 'system-id': string; version: string; 'repo-key': number }>;
+}
+
+/** What lifeboat records next to a restored cluster. */
+interface RestoreRecord {
+  instanceId: string;
+  name: string;
+  createdBy: 'lifeboat';
+  createdAt: string;
+  repo: number;
+  fromRegion: Region;
+  point: RestorePoint;
+  /** The pgBackRest recovery arguments actually used (a time past the last archived commit becomes an LSN). */
+  recovery: string[];
+  note?: string;
+  port: number;
+  dataDir: string;
+  socketDir: string;
+  logFile: string;
+}
+
+interface InstanceFiles {
+  name: string;
+  dataDir: string;
+  record: string;
+  log: string;
+  pid: string;
+  /** Held while one attempt decides and starts the restore. */
+  claim: string;
+  script: string;
+  tablespaces: string;
+}
+
+interface ArchiveTail {
+  segment: string;
+  /** When the newest segment reached the repository. */
+  archivedAt: Date;
+  /** Start LSN of the last complete record in the newest segment. */
+  lastRecordLsn?: string;
+  /** The newest commit or abort found in the scanned segments, in microseconds since the epoch. */
+  lastCommit?: { atUs: number; at: string; lsn: string };
+}
+
+const VALID_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const LABEL = /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/;
+const LSN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
+const RESTORE_CONF = 'lifeboat-restore.conf';
+
+/**
+ * A file-system-safe local name for `name`: a valid name is kept; anything else is rewritten and
+ * suffixed with a short hash of the original, so the mapping is deterministic and collision-free.
+ */
+export function localName(name: string): string {
+  if (VALID_NAME.test(name)) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  let base = name.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 50).replace(/[-.]+$/, '');
+  if (!base) base = 'lb';
+  return `${base}-${hash}`;
+}
+
+/** Quotes a string for POSIX sh. */
+function shq(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A value for postgresql.conf. */
+function confValue(value: string | number | boolean): string {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'boolean') return value ? 'on' : 'off';
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+/** An ISO time as pgBackRest and PostgreSQL both parse it (`2024-05-01 12:30:00.123+00`). */
+function pgTime(date: Date): string {
+  return date.toISOString().replace('T', ' ').replace('Z', '+00');
+}
+
+function iso(epochSeconds: number): string {
+  return new Date(epochSeconds * 1000).toISOString();
+}
+
+/** The last pgBackRest or PostgreSQL error line in some output. */
+function lastErrorLine(text: string): string | undefined {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (/\bERROR: \[\d+\]/.test(lines[i]) || /\b(FATAL|PANIC):/.test(lines[i])) return lines[i].replace(/^.*?\b(ERROR|FATAL|PANIC): /, '$1: ');
+  }
+  return undefined;
+}
+
+function readTail(file: string, bytes = 64 * 1024): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const start = Math.max(0, size - bytes);
+      const buf = Buffer.alloc(size - start);
+      fs.readSync(fd, buf, 0, buf.length, start);
+      return buf.toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
+/** Turns a pgBackRest failure into a one-sentence LifeboatError that says what to do. */
+export function classifyPgBackRestError(err: unknown, doing: string): LifeboatError {
+  if (err instanceof LifeboatError) return err;
+  const text = describeError(err);
+  const line = lastErrorLine(text) ?? text.split('\n').filter(Boolean).slice(-1)[0] ?? text;
+  const code = /\[(\d+)\]/.exec(line)?.[1];
+  const said = line.replace(/\s+/g, ' ').replace(/[.\s]+$/, '');
+  if (code === '050' || /unable to acquire lock/.test(text)) {
+    return new LifeboatError(`pgBackRest is busy with another backup or expire of this stanza while ${doing}; lifeboat will retry when it finishes.`, 'pgbackrest-busy', false);
+  }
+  if (/is not installed/.test(text)) return new LifeboatError(describeError(err), 'tool-missing');
+  if (code === '075' && /cannot be expired until another full backup/.test(text)) {
+    return new LifeboatError(`pgBackRest refused ${doing} because it is the only full backup in that repository (${said}); take another full backup first.`, 'last-full-backup');
+  }
+  if (/no backup set found|unable to find backup set/.test(text)) {
+    return new LifeboatError(`pgBackRest found no backup to restore from while ${doing} (${said}); take a backup into that repository first or choose a later restore point.`, 'no-backup-to-restore');
+  }
+  if (/stanza-create|missing stanza|does not exist.*stanza|archive\.info|backup\.info/.test(text) && /missing|does not exist|unable to (open|load)/.test(text)) {
+    return new LifeboatError(`pgBackRest has no stanza in that repository while ${doing} (${said}); run \`pgbackrest stanza-create\` for the stanza and try again.`, 'stanza-missing');
+  }
+  if (code && ['031', '032', '033', '034', '035', '036', '037', '042', '047', '091'].includes(code)) {
+    return new LifeboatError(`pgBackRest rejected its configuration while ${doing} (${said}); fix the pgBackRest configuration or the lifeboat config and try again.`, 'pgbackrest-config');
+  }
+  if (/permission denied/i.test(text)) {
+    return new LifeboatError(`Permission was denied while ${doing} (${said}); run the worker as root or as the database's OS user and check the ownership of the pgBackRest and data directories.`, 'permission-denied');
+  }
+  return new LifeboatError(`pgBackRest failed while ${doing} (${said}); lifeboat will retry, and if it keeps failing check the pgBackRest log.`, 'pgbackrest-failed', false);
+}
+
+export class PgBackRestEngine implements DatabaseEngine {
+  readonly kind = 'pgbackrest' as const;
+  readonly source: PgBackRestSource;
+  readonly restoresDir: string;
+  readonly runDir: string;
+  readonly osUser: string;
+  readonly host: string;
+  readonly portRange: { from: number; to: number };
+  readonly primaryRepo: number;
+  readonly drRepo: number;
+  readonly timings: PgBackRestTimings;
+  private readonly cli: PgBackRestCli;
+  private readonly pgBin: (program: string) => string;
+  private readonly restoreSettings: Record<string, string | number | boolean>;
+  private readonly walScanSegments: number;
+
+  constructor(options: PgBackRestEngineOptions) {
+    this.cli = options.cli;
+    this.source = options.source;
+    this.restoresDir = path.resolve(options.restoresDir);
+    this.runDir = path.resolve(options.runDir);
+    this.osUser = options.osUser ?? options.cli.options.osUser ?? currentUser();
+    const bin = options.pgBin;
+    this.pgBin = typeof bin === 'function' ? bin : (program: string) => path.join(bin, program);
+    this.host = options.host ?? options.source.host;
+    this.portRange = options.portRange ?? { from: 55440, to: 55499 };
+    this.primaryRepo = options.primaryRepo ?? 1;
+    this.drRepo = options.drRepo ?? 2;
+    this.restoreSettings = options.restoreSettings ?? {};
+    this.walScanSegments = options.walScanSegments ?? 4;
+    this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
+    if (this.primaryRepo === this.drRepo) {
+      throw new LifeboatError(`The pgBackRest target ${this.source.instanceId} uses repo${this.primaryRepo} for both regions; give the DR region its own repository (drRepo) in the lifeboat config.`, 'invalid-config');
+    }
+    const sourceDir = path.resolve(this.source.dataDir);
+    if (within(this.restoresDir, sourceDir) || within(sourceDir, this.restoresDir)) {
+      throw new LifeboatError(`The restores directory ${this.restoresDir} overlaps the source data directory ${sourceDir}; restores must never write into the source, so choose a separate restores directory.`, 'invalid-config');
+    }
+    if (this.portRange.from > this.portRange.to) {
+      throw new LifeboatError(`The port range ${this.portRange.from}-${this.portRange.to} for restored clusters is empty; give a range whose start is not above its end.`, 'invalid-config');
+    }
+  }
+
+  // ---------------------------------------------------------------- source
+
+  async describeSource(): Promise<InstanceDescription> {
+    const s = this.source;
+    const base: InstanceDescription = { instanceId: s.instanceId, status: 'unreachable', endpoint: { host: s.host, port: s.port }, createdByLifeboat: false };
+    try {
+      const facts = await this.query(s.port, s.host);
+      return { ...base, ...facts };
+    } catch (err) {
+      const running = livePid(path.join(s.dataDir, 'postmaster.pid'), s.dataDir) !== undefined;
+      return {
+        ...base,
+        status: running ? 'unreachable' : 'stopped',
+        detail: `The source ${s.instanceId} does not answer on ${s.host}:${s.port} (${describeError(err)}).`,
+      };
+    }
+  }
+
+  // ---------------------------------------------------------------- backups
+
+  async startBackup(request: { backupName: string; kind: BackupKind }): Promise<BackupHandle> {
+    // pgBackRest's smallest self-contained backup is a full one; an RDS-style "snapshot" is a full.
+    const type = request.kind === 'snapshot' ? 'full' : request.kind;
+    return this.backupInto(this.primaryRepo, request.backupName, type);
+  }
+
+  async backupProgress(handle: BackupHandle): Promise<BackupProgress> {
+    const repo = this.repoOf(handle);
+    const name = handle.name ?? (LABEL.test(handle.backupId) ? undefined : handle.backupId);
+    const files = name ? this.backupFiles(repo, name) : undefined;
+    // The process first, then the repository: a backup that finishes in between shows in info.
+    const pid = files ? livePid(files.pid, files.marker) : undefined;
+    const set = await this.findBackup(repo, handle);
+    const what = `${name ? `backup ${name}` : `backup ${handle.backupId}`} in repo${repo} (${this.regionOfRepo(repo)})`;
+    if (set) {
+      if (files && pid === undefined) removeFiles(files.pid, files.log);
+      const progress: BackupProgress = {
+        state: 'complete',
+        percent: 100,
+        detail: `pgBackRest ${set.type} ${what} is complete as ${set.label}: ${formatBytes(set.info.size)} of data, ${formatBytes(set.info.repository.delta)} stored.`,
+        sizeBytes: set.info.repository.delta,
+        startedAt: iso(set.timestamp.start),
+        completedAt: iso(set.timestamp.stop),
+        backupId: set.label,
+      };
+      if (set.error) progress.detail += ' pgBackRest reported page checksum errors: verification will fail.';
+      return progress;
+    }
+    if (pid !== undefined && files) {
+      const percent = await this.runningPercent();
+      const progress: BackupProgress = {
+        state: 'running',
+        detail: `pgBackRest ${what} is running${percent !== undefined ? ` (${percent}% copied)` : ''}.`,
+      };
+      if (percent !== undefined) progress.percent = percent;
+      const started = fileTime(files.pid);
+      if (started) progress.startedAt = started;
+      return progress;
+    }
+    const failure = files ? lastErrorLine(readTail(files.log)) : undefined;
+    return {
+      state: 'failed',
+      detail: failure
+        ? `pgBackRest ${what} failed: ${failure} (log: ${files!.log}); take a new backup.`
+        : `There is no ${what} and no pgBackRest process making it; it failed or was expired, so take a new backup.`,
+    };
+  }
+
+  async verifyBackup(handle: BackupHandle): Promise<BackupVerification> {
+    const repo = this.repoOf(handle);
+    const where = `repo${repo} (${this.regionOfRepo(repo)})`;
+    const checks: BackupVerification['checks'] = [];
+    const info = await this.stanzaInfo(repo, 'verifying a backup');
+    const set = info ? this.matchBackup(info, repo, handle) : undefined;
+    if (!set || !info) {
+      checks.push({ name: 'backup-set', ok: false, detail: `There is no finished backup ${handle.name ?? handle.backupId} in ${where}.` });
+      return { ok: false, checks };
+    }
+    checks.push({
+      name: 'backup-set',
+      ok: true,
+      detail: `Backup set ${set.label} (${set.type}) exists in ${where}: taken ${iso(set.timestamp.start)} to ${iso(set.timestamp.stop)}, WAL ${set.archive.start} to ${set.archive.stop}.`,
+    });
+    checks.push({
+      name: 'page-checksums',
+      ok: set.error !== true,
+      detail:
+        set.error === true
+          ? `pgBackRest found page checksum errors while taking ${set.label}; check the source for corruption and take a new backup.`
+          : set.error === false
+            ? 'pgBackRest found no page checksum errors while copying the data files.'
+            : 'pgBackRest did not check page checksums for this backup.',
+    });
+
+    // `verify --set` reads back every file of the set and the WAL in the archive. pgBackRest 2.45
+    // documents --set of verify as internal; should a version refuse it, the whole repository is verified.
+    const verifyArgs = [`--repo=${repo}`, '--output=text', '--verbose', '--log-level-console=warn'];
+    const runVerify = (extra: string[]) =>
+      this.cli.exec('verify', [...verifyArgs, ...extra], { check: false, timeoutMs: this.timings.commandTimeoutMs }).catch((err: unknown) => ({ code: -1, stdout: '', stderr: describeError(err) }));
+    let verify = await runVerify([`--set=${set.label}`]);
+    if (verify.code !== 0 && /option '?set'? .*(not valid|invalid)|invalid option '--set'/i.test(`${verify.stdout}${verify.stderr}`)) verify = await runVerify([]);
+    checks.push(summarizeVerify(verify, set.label));
+
+    // The backup must be of the source's data: compare system identifiers when the source answers.
+    const db = info.db.find((d) => d.id === set.database.id && d['repo-key'] === set.database['repo-key']);
+    let sourceId: string | undefined;
+    try {
+      sourceId = (await this.query(this.source.port, this.source.host)).identity;
+    } catch {
+      sourceId = undefined;
+    }
+    checks.push({
+      name: 'source-identity',
+      ok: !!db && (!sourceId || db['system-id'] === sourceId),
+      detail: !db
+        ? `pgBackRest lists no database entry for ${set.label}.`
+        : !sourceId
+          ? `Taken of the cluster with system identifier ${db['system-id']} (source not reachable to compare).`
+          : db['system-id'] === sourceId
+            ? `Taken of the source cluster (system identifier ${sourceId}).`
+            : `Taken of the cluster with system identifier ${db['system-id']}, but the source now has ${sourceId}: the source was re-initialized since.`,
+    });
+    return { ok: checks.every((c) => c.ok), checks };
+  }
+
+  /**
+   * pgBackRest 2.45 cannot copy a backup set from one repository to another. What the DR region
+   * needs is a complete, restorable backup set in its own repository plus the WAL after it; the
+   * WAL is already archived to every repository by archive-push. So the "copy" is a second backup
+   * of the source, of the same type, taken straight into the DR repository and annotated with
+   * copyName (a diff or incr becomes a full when the DR repository has no full yet). It is a
+   * backup of the source as of now, not a byte copy of the primary one, and it needs the source up.
+   */
+  async copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string }): Promise<BackupHandle> {
+    const repo = this.repoOf(handle);
+    if (repo === this.drRepo) {
+      throw new LifeboatError(`Backup ${handle.name ?? handle.backupId} is already in the DR repository repo${repo}; only backups in the primary repository repo${this.primaryRepo} are copied.`, 'invalid-backup-handle');
+    }
+    const original = await this.findBackup(repo, handle);
+    if (!original) {
+      const progress = await this.backupProgress(handle);
+      if (progress.state === 'running') {
+        throw new LifeboatError(`Backup ${handle.name ?? handle.backupId} is still running in repo${repo}; lifeboat copies it to the DR repository when it has finished.`, 'backup-not-finished', false);
+      }
+      throw new LifeboatError(`Backup ${handle.name ?? handle.backupId} does not exist in repo${repo}, so it cannot be copied to the DR repository; take a new backup.`, 'backup-not-found');
+    }
+    return this.backupInto(this.drRepo, request.copyName, original.type);
+  }
+
+  async deleteBackup(handle: BackupHandle): Promise<void> {
+    const repo = this.repoOf(handle);
+    const name = handle.name ?? (LABEL.test(handle.backupId) ? undefined : handle.backupId);
+    const files = name ? this.backupFiles(repo, name) : undefined;
+    // A backup still running is stopped first (a cancelled workflow compensating), then expired if it made it.
+    const pid = files ? livePid(files.pid, files.marker) : undefined;
+    if (pid !== undefined) await stopPid(pid);
+    const info = await this.stanzaInfo(repo, 'deleting a backup');
+    const set = info ? this.matchBackup(info, repo, handle) : undefined;
+    if (files) removeFiles(files.pid, files.log);
+    if (!set || !info) return;
+    if (!set.annotation?.[BACKUP_ANNOTATION]) {
+      throw new LifeboatError(
+        `Backup ${set.label} in repo${repo} has no ${BACKUP_ANNOTATION} annotation, so lifeboat did not make it and will not expire it; remove it from the catalog or expire it by hand if it is really unwanted.`,
+        'not-managed-by-lifeboat',
+      );
+    }
+    // pgBackRest expires a set together with every backup that depends on it: never silently.
+    const dependents = info.backup.filter((b) => b.database['repo-key'] === repo && b.label !== set.label && (b.prior === set.label || b.reference?.includes(set.label)));
+    if (dependents.length > 0) {
+      throw new LifeboatError(
+        `Backup ${set.label} in repo${repo} is the base of ${dependents.map((d) => d.label).join(', ')}, which pgBackRest would expire with it; delete those backups first.`,
+        'backup-has-dependents',
+      );
+    }
+    try {
+      await this.cli.exec('expire', [`--repo=${repo}`, `--set=${set.label}`, '--log-level-console=warn'], { timeoutMs: this.timings.commandTimeoutMs });
+    } catch (err) {
+      throw classifyPgBackRestError(err, `expiring backup ${set.label} from repo${repo}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- point-in-time restore
+
+  /**
+   * earliest: when the oldest backup set in the region's repository finished (a restore cannot
+   * stop before its backup is consistent). latest: when the newest WAL segment reached that
+   * repository (pgBackRest's repo-ls time, whole seconds), or the last archived commit when
+   * pg_waldump finds one later than that. Everything is read from the repository alone, so this
+   * works while the source is down. A time between the last archived commit and `latest` is
+   * restorable: startRestore turns it into "everything archived" (see resolveRecovery).
+   */
+  async restoreWindow(fromRegion: Region = 'primary'): Promise<RestoreWindow> {
+    const repo = fromRegion === 'dr' ? this.drRepo : this.primaryRepo;
+    const where = `repo${repo} (${fromRegion})`;
+    const info = await this.stanzaInfo(repo, `reading the restore window of ${where}`);
+    const sets = (info?.backup ?? []).filter((b) => b.database['repo-key'] === repo && !b.error).sort((a, b) => a.timestamp.stop - b.timestamp.stop);
+    if (!info || sets.length === 0) {
+      throw new LifeboatError(`There is no backup of stanza ${this.cli.options.stanza} in ${where}, so nothing can be restored from it; take a backup${fromRegion === 'dr' ? ' and its DR copy' : ''} first.`, 'no-backups');
+    }
+    const earliest = new Date(sets[0].timestamp.stop * 1000);
+    let latest = new Date(sets[sets.length - 1].timestamp.stop * 1000);
+    const tail = await this.archiveTail(repo, info).catch(() => undefined);
+    if (tail && tail.archivedAt > latest) latest = tail.archivedAt;
+    // The repository keeps whole seconds: the last commit can be later than the segment's time.
+    if (tail?.lastCommit && tail.lastCommit.atUs > latest.getTime() * 1000) latest = new Date(Math.ceil(tail.lastCommit.atUs / 1000));
+    return { earliest: earliest.toISOString(), latest: latest.toISOString() };
+  }
+
+  async startRestore(request: RestoreRequest): Promise<InstanceDescription> {
+    this.refuseSource(request.destinationId, 'restore into');
+    const point = validatePoint(request.point);
+    const files = this.instanceFiles(request.destinationId);
+    await this.ensureRestoresDir();
+    // One starter per instance: an attempt racing its own earlier attempt waits for it instead.
+    if (!claimFile(files.claim, this.claimStaleMs())) {
+      return { instanceId: request.destinationId, status: 'restoring', createdByLifeboat: true, detail: `Another attempt is starting the restore of ${request.destinationId}.` };
+    }
+    try {
+      return await this.restoreOnce(request, point, files);
+    } finally {
+      fs.rmSync(files.claim, { force: true });
+    }
+  }
+
+  private async restoreOnce(request: RestoreRequest, point: RestorePoint, files: InstanceFiles): Promise<InstanceDescription> {
+    const fromRegion: Region = request.fromRegion ?? 'primary';
+    const repo = fromRegion === 'dr' ? this.drRepo : this.primaryRepo;
+    const existing = readRecord(files.record);
+
+    if (existing) {
+      if (existing.instanceId !== request.destinationId) {
+        throw new LifeboatError(
+          `The restore directory ${files.dataDir} belongs to instance ${existing.instanceId}, not ${request.destinationId}; choose another destination name.`,
+          'instance-name-conflict',
+        );
+      }
+      if (existing.repo !== repo || JSON.stringify(existing.point) !== JSON.stringify(point)) {
+        throw new LifeboatError(
+          `Instance ${request.destinationId} already exists, restored from repo${existing.repo} to ${pointLabel(existing.point)}, not from repo${repo} to ${pointLabel(point)}; choose another destination name or delete that instance first.`,
+          'instance-name-conflict',
+        );
+      }
+      if (livePid(files.pid, files.script) !== undefined) return this.describeRecord(existing);
+      if (fs.existsSync(path.join(files.dataDir, RESTORE_CONF))) {
+        // Restored earlier; adopt it, starting it again when it is down.
+        if (!this.postmasterAlive(files.dataDir)) await this.startCluster(existing);
+        return this.describeRecord(existing);
+      }
+      // Half-made by an attempt that died before the restore finished: clean it and redo it.
+      await this.stopCluster(files.dataDir);
+      fs.rmSync(files.dataDir, { recursive: true, force: true });
+      fs.rmSync(files.tablespaces, { recursive: true, force: true });
+    } else if (fs.existsSync(files.dataDir)) {
+      throw new LifeboatError(`${files.dataDir} already exists but lifeboat has no record of restoring it; lifeboat will not touch it, so choose another destination name or remove that directory by hand.`, 'instance-name-conflict');
+    }
+
+    const { recovery, note } = await this.resolveRecovery(point, repo);
+    const port = existing?.port ?? (await this.claimPort(files.name));
+    const record: RestoreRecord = {
+      instanceId: request.destinationId,
+      name: files.name,
+      createdBy: 'lifeboat',
+      createdAt: existing?.createdAt ?? new Date().toISOString(),
+      repo,
+      fromRegion,
+      point,
+      recovery,
+      port,
+      dataDir: files.dataDir,
+      socketDir: path.join(this.restoresDir, 'sockets', String(port)),
+      logFile: files.log,
+    };
+    if (note) record.note = note;
+    // The record comes first: whatever exists under this name from now on is lifeboat's.
+    writeJson(files.record, record);
+    fs.writeFileSync(files.log, '');
+    fs.writeFileSync(files.script, this.restoreScript(record), { mode: 0o755 });
+    await this.chownToOsUser(files.log, files.script);
+    const pid = startDetached('/bin/sh', [files.script], { logFile: files.log, pidFile: files.pid, asUser: this.osUser });
+
+    // Watch the first moments: a wrong option or missing backup fails at once and says why.
+    const deadline = Date.now() + this.timings.startWatchMs;
+    while (Date.now() < deadline && isAlive(pid) && !/restore backup set|restore size/.test(readTail(files.log))) await delay(this.timings.pollMs);
+    if (!isAlive(pid) && !fs.existsSync(path.join(files.dataDir, RESTORE_CONF))) {
+      throw classifyPgBackRestError(new Error(readTail(files.log)), `restoring ${request.destinationId} from repo${repo}`);
+    }
+    return this.describeRecord(record);
+  }
+
+  async describeInstance(instanceId: string): Promise<InstanceDescription | undefined> {
+    if (instanceId === this.source.instanceId) return this.describeSource();
+    const files = this.instanceFiles(instanceId);
+    const record = readRecord(files.record);
+    if (!record) {
+      if (!fs.existsSync(files.dataDir)) return undefined;
+      return { instanceId, status: 'unknown', createdByLifeboat: false, detail: `${files.dataDir} exists but lifeboat has no record of it.` };
+    }
+    return this.describeRecord(record);
+  }
+
+  async deleteInstance(instanceId: string): Promise<void> {
+    this.refuseSource(instanceId, 'delete');
+    const files = this.instanceFiles(instanceId);
+    const record = readRecord(files.record);
+    if (!record) {
+      if (fs.existsSync(files.dataDir)) {
+        throw new LifeboatError(`Refusing to delete ${files.dataDir}: lifeboat has no record of creating it; remove it by hand if it really is a leftover.`, 'not-managed-by-lifeboat');
+      }
+      return;
+    }
+    const restorePid = livePid(files.pid, files.script);
+    if (restorePid !== undefined) await stopPid(restorePid);
+    await this.stopCluster(files.dataDir);
+    if (this.postmasterAlive(files.dataDir)) {
+      throw new LifeboatError(`PostgreSQL in ${files.dataDir} did not stop, so it was not deleted; lifeboat will retry, and if it persists stop it by hand.`, 'instance-will-not-stop', false);
+    }
+    for (const target of [files.dataDir, files.tablespaces, record.socketDir, files.script, files.pid, files.claim, files.log, this.portClaim(record.port)]) {
+      fs.rmSync(target, { recursive: true, force: true });
+    }
+    // The record goes last: until then a retry knows what to clean up.
+    fs.rmSync(files.record, { force: true });
+  }
+
+  // ---------------------------------------------------------------- backups: helpers
+
+  /** Starts (or adopts) the backup named `name` into `repo`. */
+  private async backupInto(repo: number, name: string, type: 'full' | 'diff' | 'incr'): Promise<BackupHandle> {
+    if (!name || /[\n\r\0]/.test(name)) {
+      throw new LifeboatError(`The backup name ${JSON.stringify(name)} is empty or has control characters; derive it from the workflow id.`, 'invalid-backup-name');
+    }
+    const files = this.backupFiles(repo, name);
+    const pending: BackupHandle = { engine: 'pgbackrest', backupId: name, name, location: this.regionOfRepo(repo), locator: `repo${repo}` };
+    const running = livePid(files.pid, files.marker);
+    const info = await this.stanzaInfo(repo, `looking for backup ${name}`);
+    const found = info ? this.matchBackup(info, repo, pending) : undefined;
+    if (found) {
+      if (running === undefined) removeFiles(files.pid, files.log);
+      return { ...pending, backupId: found.label };
+    }
+    if (running !== undefined) return pending;
+    if (info?.status.lock?.backup?.held) {
+      throw new LifeboatError(`Another pgBackRest backup or expire of stanza ${this.cli.options.stanza} is running, so backup ${name} cannot start yet; lifeboat will retry when it finishes.`, 'pgbackrest-busy', false);
+    }
+
+    fs.mkdirSync(this.runDir, { recursive: true });
+    // One starter per name: an attempt racing its own earlier attempt adopts instead of starting twice.
+    const claim = `${files.pid}.starting`;
+    if (!claimFile(claim, this.claimStaleMs())) return pending;
+    try {
+      fs.writeFileSync(files.log, '');
+      const { binary, configPath, stanza } = this.cli.options;
+      const args = [`--config=${configPath}`, `--stanza=${stanza}`, `--repo=${repo}`, `--type=${type}`, files.annotation, '--log-level-console=info', 'backup'];
+      const pid = startDetached(binary, args, { logFile: files.log, pidFile: files.pid, asUser: this.osUser });
+
+      // Watch until the backup is under way (or dead): a busy lock or bad option fails at once.
+      const deadline = Date.now() + this.timings.startWatchMs;
+      while (Date.now() < deadline && isAlive(pid) && !/backup start archive|new backup label/.test(readTail(files.log))) await delay(this.timings.pollMs);
+      if (!isAlive(pid)) {
+        const done = await this.findBackup(repo, pending);
+        if (done) return { ...pending, backupId: done.label };
+        throw classifyPgBackRestError(new Error(readTail(files.log) || 'the backup process exited without output'), `starting backup ${name} into repo${repo}`);
+      }
+      return pending;
+    } finally {
+      fs.rmSync(claim, { force: true });
+    }
+  }
+
+  /** A start claim older than this belongs to an attempt that died while starting. */
+  private claimStaleMs(): number {
+    return this.timings.startWatchMs + 5 * 60 * 1000;
+  }
+
+  private backupFiles(repo: number, name: string) {
+    const base = path.join(this.runDir, `pgbackrest-backup-repo${repo}-${localName(name)}`);
+    const annotation = `--annotation=${BACKUP_ANNOTATION}=${name}`;
+    // The marker guards against pid reuse; it includes what follows the annotation on the command line.
+    return { pid: `${base}.pid`, log: `${base}.log`, annotation, marker: `${annotation} --log-level-console=info backup` };
+  }
+
+  private async findBackup(repo: number, handle: BackupHandle): Promise<BackupSet | undefined> {
+    const info = await this.stanzaInfo(repo, `looking up backup ${handle.name ?? handle.backupId}`);
+    return info ? this.matchBackup(info, repo, handle) : undefined;
+  }
+
+  private matchBackup(info: StanzaInfo, repo: number, handle: BackupHandle): BackupSet | undefined {
+    const inRepo = info.backup.filter((b) => b.database['repo-key'] === repo);
+    if (handle.name) return inRepo.find((b) => b.annotation?.[BACKUP_ANNOTATION] === handle.name);
+    return inRepo.find((b) => b.label === handle.backupId) ?? inRepo.find((b) => b.annotation?.[BACKUP_ANNOTATION] === handle.backupId);
+  }
+
+  /** `info --output=json` for one repository; system-id stays exact as a string. */
+  private async stanzaInfo(repo: number | undefined, doing: string): Promise<StanzaInfo | undefined> {
+    let stdout: string;
+    try {
+      stdout = (await this.cli.exec('info', ['--output=json', '--log-level-console=warn', ...(repo ? [`--repo=${repo}`] : [])], { timeoutMs: this.timings.commandTimeoutMs })).stdout;
+    } catch (err) {
+      throw classifyPgBackRestError(err, doing);
+    }
+    const stanzas = JSON.parse(stdout.replace(/"system-id":(\d+)/g, '"system-id":"$1"')) as StanzaInfo[];
+    return stanzas.find((s) => s.name === this.cli.options.stanza);
+  }
+
+  /** pgBackRest reports a running backup's progress only in its text output. */
+  private async runningPercent(): Promise<number | undefined> {
+    try {
+      const text = (await this.cli.exec('info', ['--log-level-console=warn'], { timeoutMs: this.timings.commandTimeoutMs })).stdout;
+      const m = /backup\/expire running - (\d+(?:\.\d+)?)% complete/.exec(text);
+      return m ? Number(m[1]) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private repoOf(handle: BackupHandle): number {
+    const locator = /^repo(\d+)$/.exec(handle.locator ?? '');
+    const repo = locator ? Number(locator[1]) : handle.location === 'primary' ? this.primaryRepo : handle.location === 'dr' ? this.drRepo : undefined;
+    if (handle.engine !== 'pgbackrest' || (repo !== this.primaryRepo && repo !== this.drRepo)) {
+      throw new LifeboatError(
+        `Backup ${handle.name ?? handle.backupId} is a ${handle.engine} backup in ${handle.locator ?? handle.location}, not in repo${this.primaryRepo} or repo${this.drRepo} of ${this.source.instanceId}; check the catalog entry and the target's repositories in the config.`,
+        'invalid-backup-handle',
+      );
+    }
+    return repo;
+  }
+
+  /** pgBackRest's command line for commands that take a positional argument after the command. */
+  private pgbackrestArgv(command: string, options: string[], positional: string[] = []): [string, string[]] {
+    const { binary, configPath, stanza } = this.cli.options;
+    return [binary, [`--config=${configPath}`, `--stanza=${stanza}`, ...options, command, ...positional]];
+  }
+
+  private regionOfRepo(repo: number): Region {
+    return repo === this.drRepo ? 'dr' : 'primary';
+  }
+
+  // ---------------------------------------------------------------- restores: helpers
+
+  private instanceFiles(instanceId: string): InstanceFiles {
+    const name = localName(instanceId);
+    const base = path.join(this.restoresDir, name);
+    return {
+      name,
+      dataDir: base,
+      record: `${base}.json`,
+      log: `${base}.log`,
+      pid: `${base}.restore.pid`,
+      claim: `${base}.starting`,
+      script: `${base}.restore.sh`,
+      tablespaces: `${base}.tablespaces`,
+    };
+  }
+
+  /** The restores directory belongs to the OS user: the restore itself runs as that user. */
+  private async ensureRestoresDir(): Promise<void> {
+    if (fs.existsSync(this.restoresDir)) return;
+    fs.mkdirSync(this.restoresDir, { recursive: true, mode: 0o755 });
+    await this.chownToOsUser(this.restoresDir);
+  }
+
+  /** Public for operators and tests: where the files of a restored instance live. */
+  restoreFiles(instanceId: string): { dataDir: string; record: string; log: string; pid: string } {
+    const f = this.instanceFiles(instanceId);
+    return { dataDir: f.dataDir, record: f.record, log: f.log, pid: f.pid };
+  }
+
+  private refuseSource(instanceId: string, verb: 'delete' | 'restore into'): void {
+    const dir = this.instanceFiles(instanceId).dataDir;
+    const sourceDir = path.resolve(this.source.dataDir);
+    const real = (p: string) => {
+      try {
+        return fs.realpathSync(p);
+      } catch {
+        return p;
+      }
+    };
+    if (instanceId === this.source.instanceId || real(dir) === real(sourceDir) || within(real(dir), real(sourceDir)) || within(real(sourceDir), real(dir))) {
+      if (verb === 'delete') {
+        throw new LifeboatError(
+          `Refusing to delete ${instanceId}: it is the protected source cluster (${sourceDir}), and lifeboat deletes only instances it restored; check which instance the cleanup was asked to remove.`,
+          'delete-source-refused',
+        );
+      }
+      throw new LifeboatError(
+        `Refusing to restore into ${instanceId}: it is the protected source cluster (${sourceDir}), and lifeboat only restores into a new instance; choose a different destination name.`,
+        'restore-over-source',
+      );
+    }
+  }
+
+  /**
+   * The pgBackRest recovery options for a point. A time after the last archived commit cannot
+   * be "reached" (PostgreSQL stops with "recovery ended before configured recovery target was
+   * reached"), yet its meaning is clear: everything archived. So such a time is pinned to the
+   * last complete WAL record archived now, as an LSN, which also keeps WAL archived later (the
+   * source may still be running) out of the restore.
+   */
+  private async resolveRecovery(point: RestorePoint, repo: number): Promise<{ recovery: string[]; note?: string }> {
+    switch (point.kind) {
+      case 'latest':
+        return { recovery: ['--type=default'] };
+      case 'lsn':
+        return { recovery: ['--type=lsn', `--target=${point.lsn}`, '--target-action=promote'] };
+      case 'name':
+        return { recovery: ['--type=name', `--target=${point.name}`, '--target-action=promote'] };
+      case 'time': {
+        const at = new Date(point.at);
+        const atUs = at.getTime() * 1000;
+        const tail = await this.archiveTail(repo).catch(() => undefined);
+        if (tail?.lastRecordLsn) {
+          const past = tail.lastCommit ? atUs >= tail.lastCommit.atUs : at >= tail.archivedAt;
+          if (past) {
+            return {
+              recovery: ['--type=lsn', `--target=${tail.lastRecordLsn}`, '--target-action=promote'],
+              note: `${at.toISOString()} is after the last archived commit${tail.lastCommit ? ` (${tail.lastCommit.at})` : ''}, so the restore replays everything archived, up to ${tail.lastRecordLsn} in ${tail.segment}.`,
+            };
+          }
+        }
+        return { recovery: ['--type=time', `--target=${pgTime(at)}`, '--target-action=promote'] };
+      }
+    }
+  }
+
+  /** The newest archived segment of the repository's current database, with its arrival time. */
+  private async newestSegment(info: StanzaInfo, repo: number): Promise<{ archiveId: string; segment: string; file: string; archivedAt: Date } | undefined> {
+    const archive = info.archive.filter((a) => a.database['repo-key'] === repo && a.max).sort((a, b) => b.database.id - a.database.id)[0];
+    if (!archive?.max) return undefined;
+    const file = await this.archiveFile(repo, archive.id, archive.max);
+    return file ? { archiveId: archive.id, segment: archive.max, ...file } : undefined;
+  }
+
+  private async archiveFile(repo: number, archiveId: string, segment: string): Promise<{ file: string; archivedAt: Date } | undefined> {
+    const dir = `archive/${this.cli.options.stanza}/${archiveId}/${segment.slice(0, 16)}`;
+    const result = await run(...this.pgbackrestArgv('repo-ls', [`--repo=${repo}`, '--output=json', `--filter=^${segment}-`, '--log-level-console=warn'], [dir]), {
+      asUser: this.osUser,
+      timeoutMs: this.timings.commandTimeoutMs,
+    });
+    const entries = JSON.parse(result.stdout) as Record<string, { type: string; time?: number }>;
+    const name = Object.keys(entries).find((k) => k !== '.' && entries[k].type === 'file');
+    if (!name) return undefined;
+    return { file: `${dir}/${name}`, archivedAt: new Date((entries[name].time ?? 0) * 1000) };
+  }
+
+  /**
+   * The end of the archive: the newest segment, its last complete record and the newest commit
+   * in the last few segments, read with pg_waldump from the repository (no source needed).
+   */
+  private async archiveTail(repo: number, known?: StanzaInfo): Promise<ArchiveTail | undefined> {
+    const info = known ?? (await this.stanzaInfo(repo, 'reading the end of the WAL archive'));
+    const newest = info ? await this.newestSegment(info, repo) : undefined;
+    if (!newest) return undefined;
+    const tail: ArchiveTail = { segment: newest.segment, archivedAt: newest.archivedAt };
+    await this.ensureRestoresDir();
+    const tmp = fs.mkdtempSync(path.join(this.restoresDir, '.wal-'));
+    try {
+      await this.chownToOsUser(tmp);
+      let segment = newest.segment;
+      let file: string | undefined = newest.file;
+      for (let i = 0; i < this.walScanSegments && file; i++) {
+        const records = await this.walRecords(repo, file, segment, tmp);
+        if (i === 0) tail.lastRecordLsn = records.at(-1)?.lsn;
+        const commit = [...records].reverse().find((r) => r.commit);
+        if (commit?.commit) {
+          tail.lastCommit = { ...commit.commit, lsn: commit.lsn };
+          break;
+        }
+        const prev = previousSegment(segment);
+        if (!prev) break;
+        segment = prev;
+        file = (await this.archiveFile(repo, newest.archiveId, segment))?.file;
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    return tail;
+  }
+
+  private async walRecords(repo: number, file: string, segment: string, tmp: string): Promise<Array<{ lsn: string; commit?: { atUs: number; at: string } }>> {
+    const decompress = file.endsWith('.zst') ? 'zstd -dcq' : file.endsWith('.gz') ? 'gzip -dc' : file.endsWith('.lz4') ? 'lz4 -dcq' : file.endsWith('.bz2') ? 'bzip2 -dc' : 'cat';
+    const out = path.join(tmp, segment);
+    const [binary, args] = this.pgbackrestArgv('repo-get', [`--repo=${repo}`, '--log-level-console=warn'], [file]);
+    const get = [binary, ...args].map(shq).join(' ');
+    await run('/bin/sh', ['-c', `${get} | ${decompress} > ${shq(out)}`], { asUser: this.osUser, timeoutMs: this.timings.commandTimeoutMs });
+    // pg_waldump stops with an error at the end of the segment; the records before it count.
+    const dump = await run(this.pgBin('pg_waldump'), ['--path', tmp, segment], { asUser: this.osUser, check: false, env: { TZ: 'UTC' }, timeoutMs: this.timings.commandTimeoutMs });
+    fs.rmSync(out, { force: true });
+    const records: Array<{ lsn: string; commit?: { atUs: number; at: string } }> = [];
+    for (const line of dump.stdout.split('\n')) {
+      const lsn = /\blsn: ([0-9A-F]+)\/([0-9A-F]+)/.exec(line);
+      if (!lsn) continue;
+      const record: { lsn: string; commit?: { atUs: number; at: string } } = { lsn: `${lsn[1].replace(/^0+(?=.)/, '')}/${lsn[2].replace(/^0+(?=.)/, '')}` };
+      const commit = /desc: (?:COMMIT|ABORT)\S*\s.*?(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,6}))? UTC/.exec(line);
+      if (commit && /rmgr: Transaction/.test(line)) {
+        const micros = Number((commit[3] ?? '').padEnd(6, '0'));
+        const seconds = Date.parse(`${commit[1]}T${commit[2]}Z`);
+        record.commit = { atUs: seconds * 1000 + micros, at: `${commit[1]}T${commit[2]}.${String(micros).padStart(6, '0')}Z` };
+      }
+      records.push(record);
+    }
+    return records;
+  }
+
+  /**
+   * The detached restore: pgBackRest writes the cluster, then the cluster gets its own settings
+   * (port, socket, no archiving) through an include that wins over the source's settings, and
+   * pg_ctl starts it; WAL replay happens in PostgreSQL from there. The settings file is written
+   * last, atomically: its presence marks a finished restore.
+   */
+  private restoreScript(record: RestoreRecord): string {
+    const { binary, configPath, stanza } = this.cli.options;
+    const dir = record.dataDir;
+    const files = this.instanceFiles(record.instanceId);
+    const restore = [
+      binary,
+      `--config=${configPath}`,
+      `--stanza=${stanza}`,
+      `--repo=${record.repo}`,
+      `--pg1-path=${dir}`,
+      // Tablespaces too go under the restores directory, never back to the source's locations.
+      `--tablespace-map-all=${files.tablespaces}`,
+      '--archive-mode=off',
+      ...record.recovery,
+      '--log-level-console=info',
+      'restore',
+    ];
+    const settings: Record<string, string | number | boolean> = {
+      listen_addresses: this.host,
+      port: record.port,
+      unix_socket_directories: record.socketDir,
+      cluster_name: `lifeboat-${record.name}`.slice(0, 63),
+      archive_mode: false,
+      hot_standby: true,
+      ...this.restoreSettings,
+    };
+    const conf = [`# Written by lifeboat for restored instance ${record.instanceId}; it overrides the source's settings.`, ...Object.entries(settings).map(([k, v]) => `${k} = ${confValue(v)}`)].join('\n');
+    return [
+      '#!/bin/sh',
+      '# lifeboat: restore of one instance; safe to rerun only after its directory is removed.',
+      'set -eu',
+      `echo "lifeboat: restoring ${record.name} from repo${record.repo} (${pointLabel(record.point).replace(/["$`\\]/g, '')})"`,
+      `mkdir -p ${shq(record.socketDir)}`,
+      `mkdir -p -m 700 ${shq(dir)}`,
+      restore.map(shq).join(' '),
+      `[ -f ${shq(`${dir}/postgresql.conf`)} ] || : > ${shq(`${dir}/postgresql.conf`)}`,
+      `printf '\\n# Added by lifeboat: settings of this restored instance.\\ninclude %s\\n' ${shq(`'${RESTORE_CONF}'`)} >> ${shq(`${dir}/postgresql.conf`)}`,
+      `cat > ${shq(`${dir}/${RESTORE_CONF}.tmp`)} <<'LIFEBOAT_CONF_EOF'`,
+      conf,
+      'LIFEBOAT_CONF_EOF',
+      `mv ${shq(`${dir}/${RESTORE_CONF}.tmp`)} ${shq(`${dir}/${RESTORE_CONF}`)}`,
+      `echo "lifeboat: restore finished; starting PostgreSQL on port ${record.port}"`,
+      // Waits a moment so the postmaster is up (or has failed) when this process ends.
+      `exec ${shq(this.pgBin('pg_ctl'))} -D ${shq(dir)} -l ${shq(record.logFile)} -w -t 5 start`,
+      '',
+    ].join('\n');
+  }
+
+  private async startCluster(record: RestoreRecord): Promise<void> {
+    fs.appendFileSync(record.logFile, `lifeboat: starting PostgreSQL on port ${record.port}\n`);
+    await this.chownToOsUser(record.logFile);
+    const started = await run(this.pgBin('pg_ctl'), ['-D', record.dataDir, '-l', record.logFile, '-W', 'start'], { asUser: this.osUser, check: false });
+    if (started.code !== 0 && !this.postmasterAlive(record.dataDir)) {
+      throw new LifeboatError(`PostgreSQL of restored instance ${record.instanceId} did not start (${(lastErrorLine(readTail(record.logFile)) ?? started.stderr.trim()) || 'no reason given'}); see ${record.logFile}.`, 'instance-start-failed', false);
+    }
+  }
+
+  private async stopCluster(dataDir: string): Promise<void> {
+    if (!this.postmasterAlive(dataDir)) return;
+    const pgCtl = this.pgBin('pg_ctl');
+    const t = String(this.timings.stopTimeoutSec);
+    const fast = await run(pgCtl, ['-D', dataDir, '-m', 'fast', '-w', '-t', t, 'stop'], { asUser: this.osUser, check: false });
+    if (fast.code !== 0 && this.postmasterAlive(dataDir)) {
+      await run(pgCtl, ['-D', dataDir, '-m', 'immediate', '-w', '-t', t, 'stop'], { asUser: this.osUser, check: false });
+    }
+  }
+
+  private postmasterAlive(dataDir: string): boolean {
+    return livePid(path.join(dataDir, 'postmaster.pid'), dataDir) !== undefined;
+  }
+
+  private async describeRecord(record: RestoreRecord): Promise<InstanceDescription> {
+    const files = this.instanceFiles(record.instanceId);
+    const base: InstanceDescription = { instanceId: record.instanceId, status: 'unknown', endpoint: { host: this.host, port: record.port }, createdByLifeboat: true };
+    if (livePid(files.pid, files.script) !== undefined || claimHeld(files.claim, this.claimStaleMs())) {
+      return { ...base, status: 'restoring', detail: `pgBackRest is restoring ${record.instanceId} from repo${record.repo} (log: ${record.logFile}).` };
+    }
+    if (!fs.existsSync(path.join(record.dataDir, RESTORE_CONF))) {
+      const reason = lastErrorLine(readTail(record.logFile));
+      return { ...base, status: 'failed', detail: `The restore of ${record.instanceId} from repo${record.repo} did not finish${reason ? `: ${reason}` : ''} (log: ${record.logFile}); delete the instance and restore again.` };
+    }
+    try {
+      const facts = await this.query(record.port, this.host);
+      const detail = facts.status === 'replaying-wal' ? `PostgreSQL is replaying WAL towards ${record.note ? 'the end of the archive' : pointLabel(record.point)}.` : record.note;
+      return { ...base, ...facts, ...(detail ? { detail } : {}) };
+    } catch (err) {
+      if (this.postmasterAlive(record.dataDir)) return { ...base, status: 'starting', detail: `PostgreSQL is starting and replaying WAL (${describeError(err)}).` };
+      const failure = startupFailure(readTail(record.logFile));
+      if (failure) {
+        return { ...base, status: 'failed', detail: `PostgreSQL of restored instance ${record.instanceId} stopped during recovery: ${failure} (log: ${record.logFile}).` };
+      }
+      return { ...base, status: 'stopped', detail: `PostgreSQL of restored instance ${record.instanceId} is not running.` };
+    }
+  }
+
+  /** Status, identity and version of the cluster answering on host:port. */
+  private async query(port: number, host: string): Promise<Pick<InstanceDescription, 'status' | 'identity' | 'engineVersion'>> {
+    const s = this.source;
+    const client = new Client({ host, port, user: s.user, password: s.password, database: s.database, connectionTimeoutMillis: this.timings.connectTimeoutMs });
+    await client.connect();
+    try {
+      const r = await client.query<{ system_identifier: string; in_recovery: boolean; version: string }>(
+        "SELECT system_identifier::text AS system_identifier, pg_is_in_recovery() AS in_recovery, current_setting('server_version') AS version FROM pg_control_system()",
+      );
+      const row = r.rows[0];
+      return { status: row.in_recovery ? 'replaying-wal' : 'available', identity: row.system_identifier, engineVersion: row.version.split(' ')[0] };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  /** A free port from the range, claimed by an exclusive file so two restores never share one. */
+  private async claimPort(name: string): Promise<number> {
+    const dir = path.join(this.restoresDir, 'ports');
+    fs.mkdirSync(dir, { recursive: true });
+    for (let port = this.portRange.from; port <= this.portRange.to; port++) {
+      if (port === this.source.port) continue;
+      const claim = this.portClaim(port);
+      try {
+        const owner = fs.readFileSync(claim, 'utf8').trim();
+        if (owner === name) return port;
+        // A claim whose instance record is gone is stale (removed by hand): free it.
+        if (fs.existsSync(path.join(this.restoresDir, `${owner}.json`))) continue;
+        fs.rmSync(claim, { force: true });
+      } catch {
+        /* unclaimed */
+      }
+      if (!(await portIsFree(this.host, port))) continue;
+      try {
+        fs.writeFileSync(claim, `${name}\n`, { flag: 'wx' });
+        return port;
+      } catch {
+        continue;
+      }
+    }
+    throw new LifeboatError(
+      `Every port from ${this.portRange.from} to ${this.portRange.to} is taken by restored instances or other servers; delete restored instances that are no longer needed or widen the port range.`,
+      'no-free-port',
+      false,
+    );
+  }
+
+  private portClaim(port: number): string {
+    return path.join(this.restoresDir, 'ports', String(port));
+  }
+
+  private async chownToOsUser(...paths: string[]): Promise<void> {
+    if (this.osUser === currentUser()) return;
+    await run('chown', [`${this.osUser}:`, ...paths]);
+  }
+}
+
+// ---------------------------------------------------------------- pure helpers
+
+function within(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+function readRecord(file: string): RestoreRecord | undefined {
+  try {
+    const record = JSON.parse(fs.readFileSync(file, 'utf8')) as RestoreRecord;
+    return record.createdBy === 'lifeboat' ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeJson(file: string, value: unknown): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  fs.renameSync(tmp, file);
+}
+
+/** Creates `file` exclusively; a claim older than `staleMs` is taken over. */
+function claimFile(file: string, staleMs: number): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (claimHeld(file, staleMs)) return false;
+      fs.rmSync(file, { force: true });
+    }
+  }
+  return false;
+}
+
+function claimHeld(file: string, staleMs: number): boolean {
+  try {
+    return Date.now() - fs.statSync(file).mtimeMs < staleMs;
+  } catch {
+    return false;
+  }
+}
+
+function removeFiles(...files: string[]): void {
+  for (const file of files) fs.rmSync(file, { force: true });
+}
+
+function fileTime(file: string): string | undefined {
+  try {
+    return fs.statSync(file).mtime.toISOString();
+  } catch {
+    return undefined;
+  }
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GiB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+function pointLabel(point: RestorePoint): string {
+  switch (point.kind) {
+    case 'time':
+      return point.at;
+    case 'latest':
+      return 'the latest archived point';
+    case 'lsn':
+      return `LSN ${point.lsn}`;
+    case 'name':
+      return `restore point "${point.name}"`;
+  }
+}
+
+function validatePoint(point: RestorePoint): RestorePoint {
+  switch (point.kind) {
+    case 'time': {
+      const at = new Date(point.at);
+      if (Number.isNaN(at.getTime())) {
+        throw new LifeboatError(`The restore time "${point.at}" is not a valid ISO-8601 time; give a time such as 2024-05-01T12:30:00Z.`, 'invalid-restore-point');
+      }
+      return { kind: 'time', at: at.toISOString() };
+    }
+    case 'lsn':
+      if (!LSN.test(point.lsn)) throw new LifeboatError(`The restore LSN "${point.lsn}" is not a PostgreSQL LSN; give one such as 0/3000060.`, 'invalid-restore-point');
+      return point;
+    case 'name':
+      if (!/^[\w .:@+-]{1,63}$/.test(point.name)) {
+        throw new LifeboatError(`The restore point name "${point.name}" is not usable; give the name passed to pg_create_restore_point (letters, digits, spaces and _.:@+-, at most 63 characters).`, 'invalid-restore-point');
+      }
+      return point;
+    case 'latest':
+      return point;
+    default:
+      throw new LifeboatError(`The restore point ${JSON.stringify(point)} is not a time, LSN, name or latest; request one of those.`, 'invalid-restore-point');
+  }
+}
+
+/** The segment before `segment` (16 MiB segments; undefined at the very start). */
+function previousSegment(segment: string): string | undefined {
+  if (!/^[0-9A-F]{24}$/.test(segment)) return undefined;
+  const tli = segment.slice(0, 8);
+  let log = parseInt(segment.slice(8, 16), 16);
+  let seg = parseInt(segment.slice(16), 16);
+  if (seg > 0) seg -= 1;
+  else if (log > 0) {
+    log -= 1;
+    seg = 0xff;
+  } else return undefined;
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
+  return `${tli}${hex(log)}${hex(seg)}`;
+}
+
+/** What `pgbackrest verify --set` found, as one check. */
+function summarizeVerify(result: { code: number; stdout: string; stderr: string }, label: string): { name: string; ok: boolean; detail: string } {
+  const text = `${result.stdout}\n${result.stderr}`;
+  const backup = new RegExp(`backup: ${label.replace(/[-_]/g, '[-_]')}, status: (\\S+?),? total files checked: (\\d+), total valid files: (\\d+)`).exec(text);
+  const wal = /total WAL checked: (\d+), total valid WAL: (\d+)/.exec(text);
+  const problems = [...text.matchAll(/missing: (\d+), checksum invalid: (\d+), size invalid: (\d+), other: (\d+)/g)].some((m) => m.slice(1).some((n) => Number(n) > 0));
+  const ok = result.code === 0 && backup?.[1] === 'valid' && !problems;
+  if (!backup) {
+    const error = lastErrorLine(text);
+    return { name: 'repository-verify', ok: false, detail: `pgbackrest verify did not report on ${label}${error ? `: ${error}` : ` (exit code ${result.code})`}.` };
+  }
+  const walPart = wal ? `; ${wal[2]} of ${wal[1]} WAL segments valid` : '';
+  return {
+    name: 'repository-verify',
+    ok,
+    detail: ok
+      ? `pgbackrest verify read ${backup[3]} of ${backup[2]} files of ${label} back from the repository and found them valid${walPart}.`
+      : `pgbackrest verify found ${label} ${backup[1]}: ${backup[3]} of ${backup[2]} files valid${walPart}${problems ? ', with missing or invalid files' : ''}.`,
+  };
+}
+
+/** Why PostgreSQL stopped during recovery, if its log says so since the last start. */
+function startupFailure(log: string): string | undefined {
+  const lastStart = Math.max(log.lastIndexOf('lifeboat: starting'), log.lastIndexOf('lifeboat: restore finished'));
+  const since = lastStart >= 0 ? log.slice(lastStart) : log;
+  if (!/aborting startup|startup process .* exited with exit code|PANIC:|terminated by signal/.test(since)) return undefined;
+  const fatal = since.split('\n').reverse().find((l) => /\b(FATAL|PANIC):/.test(l) && !/\w+@\w+/.test(l.split(/FATAL|PANIC/)[0]));
+  return fatal ? fatal.replace(/^.*?\b(FATAL|PANIC):\s*/, '') : 'the startup process failed';
+}
+
+// ---------------------------------------------------------------- the embedded stack
+
+/**
+ * The engine wired for the embedded local stack: stanza `app` of the primary cluster, repo1 in the
+ * primary region's MinIO and repo2 in the DR region's, restores under `<dataDir>/restores`.
+ */
+export function localPgBackRestEngine(from?: Stack | StackSettings, overrides: Partial<PgBackRestEngineOptions> = {}): PgBackRestEngine {
+  const stack = from && 'ctx' in from ? from : createStack(from);
+  const { settings, paths, tools } = stack.ctx;
+  return new PgBackRestEngine({
+    cli: localPgBackRest(stack.ctx),
+    source: {
+      instanceId: 'primary',
+      host: settings.host,
+      port: settings.postgres.primaryPort,
+      database: settings.postgres.appDatabase,
+      user: settings.postgres.superuser,
+      dataDir: paths.pgData('primary'),
+      socketDir: paths.pgSocketDir,
+    },
+    restoresDir: paths.restoresDir,
+    runDir: paths.run,
+    osUser: settings.postgres.osUser,
+    pgBin: tools.pgBin,
+    host: settings.host,
+    portRange: { from: 55440, to: 55499 },
+    primaryRepo: 1,
+    drRepo: 2,
+    restoreSettings: { shared_buffers: '32MB' },
+    ...overrides,
+  });
+}
