@@ -9,6 +9,9 @@ import { createStack } from '../stack/stack';
 import { startWorker, stopWorker, workerPid } from '../stack/worker-process';
 import { parseArgs, UsageError } from './args';
 import { line, printJson, rootCause } from './output';
+import { decideCommand, listCommand, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
+import { connectClient } from './temporal';
+import { loadStackSettings } from '../stack/settings';
 import { preflightCommand } from './preflight-command';
 import { stackCommand } from './stack-commands';
 
@@ -17,6 +20,18 @@ const USAGE = `usage: lifeboat <command> [options]
   stack up|down|status [--json]        start, stop or check the embedded local stack
   worker start|stop|status [--json]    run a lifeboat worker in the background (local stack)
   preflight [--target <name>] [--json] prove every system a target depends on works now
+
+  restore <target> --to <time|latest> --reason <text> [--emergency] [--cutover]
+          [--destination <name>] [--from-region dr] [--keep] [--incident <id>] [--as <identity>]
+                                       point-in-time restore into a new instance, behind approval
+  approve <workflow-id> [--gate <name>] --reason <text> [--as <identity>]
+  reject <workflow-id> --reason <text> [--as <identity>]
+  status <workflow-id>                 phase, timeline, pending gate, elapsed against the RTO target
+  watch <workflow-id>                  live progress until the workflow ends
+  list [--awaiting-approval] [--running]
+                                       lifeboat workflows in Temporal
+
+Identity for decisions: --as, else $LIFEBOAT_USER. Times are ISO-8601 with a zone (2026-11-21T10:01:00Z).
 
 Options everywhere: --config <file> (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml).
 Exit codes: 0 done, 1 failed or unhealthy, 2 bad usage or input.
@@ -66,6 +81,13 @@ async function main(argv: string[]): Promise<number> {
       for (const name of target?.split(',') ?? []) findTarget(config, name); // refuse an unknown target before starting anything
       return preflightCommand(config, { targets: target ? target.split(',') : undefined, json: args.flags.json === true, workflowId: args.flags.id as string | undefined });
     }
+    case 'restore':
+    case 'approve':
+    case 'reject':
+    case 'status':
+    case 'watch':
+    case 'list':
+      return recoveryCommand(command, rest);
     case undefined:
     case 'help':
     case '--help':
@@ -76,10 +98,67 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+async function recoveryCommand(command: string, rest: string[]): Promise<number> {
+  const args = parseArgs(rest, {
+    booleans: ['json', 'emergency', 'cutover', 'keep', 'awaiting-approval', 'running'],
+    strings: ['config', 'to', 'reason', 'as', 'destination', 'from-region', 'incident', 'gate', 'id'],
+  });
+  const str = (name: string) => args.flags[name] as string | undefined;
+  const need = (what: string) => {
+    const value = args.positionals[0];
+    if (!value) throw new UsageError(`\`lifeboat ${command}\` needs ${what}: see \`lifeboat help\`.`);
+    return value;
+  };
+  const { config } = loadLocatedConfig(str('config'));
+  const client = await connectClient(config);
+  const ctx = { config, client, json: args.flags.json === true, uiBase: uiBaseFor(config) };
+  try {
+    switch (command) {
+      case 'restore': {
+        const target = need('a target');
+        const fromRegion = str('from-region');
+        if (fromRegion && fromRegion !== 'primary' && fromRegion !== 'dr') throw new UsageError(`--from-region takes primary or dr, not "${fromRegion}".`);
+        if (!str('to')) throw new UsageError('`lifeboat restore` needs --to <time|latest>: an ISO-8601 time with a zone, or latest.');
+        return await restoreCommand(ctx, {
+          target,
+          to: str('to')!,
+          reason: str('reason') ?? '',
+          as: str('as'),
+          emergency: args.flags.emergency === true,
+          cutover: args.flags.cutover === true,
+          keep: args.flags.keep === true,
+          destination: str('destination'),
+          fromRegion: fromRegion as 'primary' | 'dr' | undefined,
+          incident: str('incident'),
+          workflowId: str('id'),
+        });
+      }
+      case 'approve':
+      case 'reject':
+        return await decideCommand(ctx, command, { workflowId: need('a workflow id'), gate: str('gate'), reason: str('reason') ?? '', as: str('as') });
+      case 'status':
+        return await statusCommand(ctx, need('a workflow id'));
+      case 'watch':
+        return await watchCommand(ctx, need('a workflow id'));
+      default:
+        return await listCommand(ctx, { awaitingApproval: args.flags['awaiting-approval'] === true, running: args.flags.running === true });
+    }
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** The Web UI's address: $LIFEBOAT_UI_URL, else the local stack's UI port. */
+function uiBaseFor(config: { temporal: { address: string } }): string {
+  if (process.env.LIFEBOAT_UI_URL) return process.env.LIFEBOAT_UI_URL.replace(/\/$/, '');
+  const host = config.temporal.address.split(':')[0];
+  return `http://${host}:${loadStackSettings().temporal.uiPort}`;
+}
+
 /** Bad usage, an invalid config or an unknown target: the person must change what they typed. */
 function isInputError(err: unknown): boolean {
   const code = (err as { code?: string }).code;
-  return err instanceof UsageError || code === 'CONFIG_INVALID' || code === 'UNKNOWN_TARGET';
+  return err instanceof UsageError || code === 'CONFIG_INVALID' || code === 'UNKNOWN_TARGET' || /^restore refused: /.test((err as Error).message ?? '');
 }
 
 main(process.argv.slice(2)).then(

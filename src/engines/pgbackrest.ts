@@ -84,7 +84,7 @@ export interface PgBackRestEngineOptions {
   osUser?: string;
   /** PostgreSQL's bin directory, or a function naming a program in it. */
   pgBin: string | ((program: string) => string);
-  /** Address restored clusters listen on (default: the source's host). */
+  /** Address restored clusters listen on (default: the source's host; 127.0.0.1 when that is a socket directory). */
   host?: string;
   /** Ports restored clusters may take (inclusive). */
   portRange?: { from: number; to: number };
@@ -273,7 +273,9 @@ export class PgBackRestEngine implements DatabaseEngine {
     this.osUser = options.osUser ?? options.cli.options.osUser ?? currentUser();
     const bin = options.pgBin;
     this.pgBin = typeof bin === 'function' ? bin : (program: string) => path.join(bin, program);
-    this.host = options.host ?? options.source.host;
+    // Restored clusters listen on TCP: a source reached through its socket directory gives loopback.
+    const host = options.host ?? options.source.host;
+    this.host = host.startsWith('/') ? '127.0.0.1' : host;
     this.portRange = options.portRange ?? { from: 55440, to: 55499 };
     this.primaryRepo = options.primaryRepo ?? 1;
     this.drRepo = options.drRepo ?? 2;
@@ -464,6 +466,15 @@ export class PgBackRestEngine implements DatabaseEngine {
       throw new LifeboatError(
         `Backup ${set.label} in repo${repo} is the base of ${dependents.map((d) => d.label).join(', ')}, which pgBackRest would expire with it; delete those backups first.`,
         'backup-has-dependents',
+      );
+    }
+    // pgBackRest requires every new label to sort after every label it has seen: once the newest
+    // full is gone, a diff or incr on an older full would be refused until the next full backup.
+    const fulls = info.backup.filter((b) => b.database['repo-key'] === repo && b.type === 'full').sort((a, b) => a.label.localeCompare(b.label));
+    if (set.type === 'full' && fulls.length > 1 && fulls[fulls.length - 1].label === set.label) {
+      throw new LifeboatError(
+        `Backup ${set.label} is the newest full backup in repo${repo}, and expiring it would make pgBackRest refuse differential and incremental backups until the next full one; take a new full backup first, then delete this one.`,
+        'newest-full-backup',
       );
     }
     try {
@@ -981,17 +992,20 @@ export class PgBackRestEngine implements DatabaseEngine {
       const reason = lastErrorLine(readTail(record.logFile));
       return { ...base, status: 'failed', detail: `The restore of ${record.instanceId} from repo${record.repo} did not finish${reason ? `: ${reason}` : ''} (log: ${record.logFile}); delete the instance and restore again.` };
     }
-    try {
-      const facts = await this.query(record.port, this.host);
-      const detail = facts.status === 'replaying-wal' ? `PostgreSQL is replaying WAL towards ${record.note ? 'the end of the archive' : pointLabel(record.point)}.` : record.note;
-      return { ...base, ...facts, ...(detail ? { detail } : {}) };
-    } catch (err) {
-      if (this.postmasterAlive(record.dataDir)) return { ...base, status: 'starting', detail: `PostgreSQL is starting and replaying WAL (${describeError(err)}).` };
+    // Only this cluster's own postmaster counts: something else may answer on a port it left.
+    if (!this.postmasterAlive(record.dataDir)) {
       const failure = startupFailure(readTail(record.logFile));
       if (failure) {
         return { ...base, status: 'failed', detail: `PostgreSQL of restored instance ${record.instanceId} stopped during recovery: ${failure} (log: ${record.logFile}).` };
       }
       return { ...base, status: 'stopped', detail: `PostgreSQL of restored instance ${record.instanceId} is not running.` };
+    }
+    try {
+      const facts = await this.query(record.port, this.host);
+      const detail = facts.status === 'replaying-wal' ? `PostgreSQL is replaying WAL towards ${record.note ? 'the end of the archive' : pointLabel(record.point)}.` : record.note;
+      return { ...base, ...facts, ...(detail ? { detail } : {}) };
+    } catch (err) {
+      return { ...base, status: 'starting', detail: `PostgreSQL is starting and replaying WAL (${describeError(err)}).` };
     }
   }
 

@@ -68,7 +68,7 @@ export async function tableFacts(client: Client, table: string): Promise<TableFa
 async function foreignKeyChecks(client: Client): Promise<VerificationCheck[]> {
   const fks = await client.query<{ name: string; child: string; parent: string; child_cols: string[]; parent_cols: string[] }>(`
     SELECT c.conname AS name, c.conrelid::regclass::text AS child, c.confrelid::regclass::text AS parent,
-           array_agg(ca.attname ORDER BY k.ord) AS child_cols, array_agg(pa.attname ORDER BY k.ord) AS parent_cols
+           array_agg(ca.attname::text ORDER BY k.ord) AS child_cols, array_agg(pa.attname::text ORDER BY k.ord) AS parent_cols
     FROM pg_constraint c
     CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(child_col, parent_col, ord)
     JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.child_col

@@ -1,0 +1,234 @@
+/**
+ * The commands an incident commander types at the worst hour of their year: start a restore,
+ * approve or reject a gate, see where things stand, watch until done, list what is in flight.
+ */
+import { Client, WorkflowExecutionDescription, WorkflowUpdateFailedError } from '@temporalio/client';
+import { findDatabaseTarget, LifeboatConfig } from '../config';
+import { approveUpdate, Decision, rejectUpdate, statusQuery, WorkflowStatus } from '../domain/approval';
+import { PitrRestoreInput, PitrRestoreReport } from '../domain/restore';
+import { parseRestorePoint } from '../domain/restore-point';
+import { LifeboatAwaitingApproval, LifeboatKind, LifeboatPhase, LifeboatTarget } from '../domain/search-attributes';
+import { UsageError } from './args';
+import { endProgress, line, printJson, progress, rootCause, uiLink } from './output';
+
+export interface CommandContext {
+  config: LifeboatConfig;
+  client: Client;
+  uiBase: string;
+  json: boolean;
+}
+
+/** Who is acting: --as, else $LIFEBOAT_USER. Every decision is recorded with it. */
+export function identity(as: string | undefined): string {
+  const who = as ?? process.env.LIFEBOAT_USER;
+  if (!who) throw new UsageError('who are you? pass --as <identity> or set LIFEBOAT_USER, so the decision is on record.');
+  return who;
+}
+
+function formatDuration(totalSeconds: number): string {
+  const s = Math.max(0, Math.round(totalSeconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export interface RestoreOptions {
+  target: string;
+  to: string;
+  reason: string;
+  as?: string;
+  emergency: boolean;
+  cutover: boolean;
+  keep: boolean;
+  destination?: string;
+  fromRegion?: 'primary' | 'dr';
+  incident?: string;
+  workflowId?: string;
+  timings?: PitrRestoreInput['timings'];
+}
+
+export async function restoreCommand(ctx: CommandContext, o: RestoreOptions): Promise<number> {
+  // Refuse what is certainly wrong before anything starts; the workflow re-checks the rest against the real window.
+  const target = findDatabaseTarget(ctx.config, o.target);
+  const point = parseRestorePoint(o.to, target.engine);
+  if (!point.ok) throw new UsageError(`${point.reason}.`);
+  if (point.value.kind === 'time' && Date.parse(point.value.at) > Date.now()) throw new UsageError(`the restore time ${point.value.at} is in the future: pick a time before now (${new Date().toISOString()}).`);
+  if (!o.reason.trim()) throw new UsageError('a restore needs --reason, for the record.');
+  const requestedBy = identity(o.as);
+  const workflowId = o.workflowId ?? `restore-${o.target}-${new Date().toISOString().replace(/[:.]/g, '-').toLowerCase()}`;
+  const input: PitrRestoreInput = {
+    target: o.target,
+    restorePoint: o.to,
+    reason: o.reason,
+    incidentId: o.incident,
+    requestedBy,
+    mode: o.emergency ? 'emergency' : 'standard',
+    destination: o.destination,
+    cutover: o.cutover,
+    keep: o.keep,
+    fromRegion: o.fromRegion,
+    timings: o.timings,
+  };
+  const handle = await ctx.client.workflow.start('pitrRestore', {
+    taskQueue: ctx.config.temporal.taskQueue,
+    workflowId,
+    args: [input],
+    staticSummary: `${o.emergency ? 'EMERGENCY ' : ''}restore ${o.target} to ${o.to}`,
+    staticDetails: `Requested by ${requestedBy}: ${o.reason}${o.incident ? ` (incident ${o.incident})` : ''}.`,
+  });
+  // Wait briefly for validation, so a refusal shows here rather than only in the UI.
+  let status: WorkflowStatus | undefined;
+  for (let i = 0; i < 60; i++) {
+    const desc = await handle.describe();
+    if (desc.status.name !== 'RUNNING') break;
+    status = await handle.query(statusQuery).catch(() => undefined);
+    if (status && status.phase !== 'starting' && status.phase !== 'validating') break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const desc = await handle.describe();
+  if (desc.status.name === 'FAILED') {
+    const err = await handle.result().catch((e: unknown) => e);
+    throw new Error(`restore refused: ${rootCause(err)}`);
+  }
+  const link = uiLink(ctx.uiBase, ctx.config.temporal.namespace, workflowId);
+  if (ctx.json) {
+    printJson({ workflowId, status, ui: link });
+    return 0;
+  }
+  line(`restore started: ${workflowId}`);
+  if (status?.pendingGate) {
+    const g = status.pendingGate;
+    line(`waiting for approval (${g.gate}) by any of: ${g.allowedRoles.join(', ')}${g.requestedBy ? `, not ${g.requestedBy}` : ''}`);
+    for (const f of g.prompt.facts) line(`  ${f.label}: ${f.value}`);
+    line(`approve:  lifeboat approve ${workflowId} --gate ${g.gate} --reason "..." --as <identity>`);
+    line(`reject:   lifeboat reject ${workflowId} --reason "..." --as <identity>`);
+  } else if (status) {
+    line(`phase: ${status.phase}`);
+  }
+  line(`watch:    lifeboat watch ${workflowId}`);
+  line(`Web UI:   ${link}`);
+  return 0;
+}
+
+export async function decideCommand(ctx: CommandContext, decision: 'approve' | 'reject', o: { workflowId: string; gate?: string; reason: string; as?: string }): Promise<number> {
+  const by = identity(o.as);
+  if (!o.reason.trim()) throw new UsageError(`--reason is required: every decision is on record with why.`);
+  const handle = ctx.client.workflow.getHandle(o.workflowId);
+  let result: Decision;
+  try {
+    result = await handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [{ by, reason: o.reason, gate: o.gate as Decision['gate'] | undefined }] });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw new UsageError(`${decision} refused: ${rootCause(err)}.`);
+    throw err;
+  }
+  if (ctx.json) printJson(result);
+  else line(`${result.gate} gate ${result.decision} by ${result.by} at ${result.at}: ${result.reason}`);
+  return 0;
+}
+
+async function statusOf(ctx: CommandContext, workflowId: string): Promise<{ desc: WorkflowExecutionDescription; status?: WorkflowStatus }> {
+  const handle = ctx.client.workflow.getHandle(workflowId);
+  const desc = await handle.describe();
+  const status = await handle.query(statusQuery).catch(() => undefined);
+  return { desc, status };
+}
+
+function statusLines(workflowId: string, desc: WorkflowExecutionDescription, status: WorkflowStatus | undefined, uiBase: string, namespace: string): string[] {
+  const out: string[] = [];
+  const elapsed = ((desc.closeTime ?? new Date()).getTime() - desc.startTime.getTime()) / 1000;
+  const rto = status?.rtoTargetSeconds;
+  out.push(`${workflowId}: ${desc.status.name.toLowerCase()}${status ? `, phase ${status.phase}` : ''}`);
+  out.push(`elapsed ${formatDuration(elapsed)}${rto ? ` of the ${formatDuration(rto)} RTO target${elapsed > rto ? ' (OVER TARGET)' : ''}` : ''}`);
+  if (status?.pendingGate) {
+    const g = status.pendingGate;
+    out.push(`waiting for ${g.gate} approval since ${g.since} (any of ${g.allowedRoles.join(', ')}; reminder ${g.remindAt}, aborts ${g.abortAt})`);
+    for (const f of g.prompt.facts) out.push(`  ${f.label}: ${f.value}`);
+    out.push(`  approve: lifeboat approve ${workflowId} --gate ${g.gate} --reason "..."`);
+  }
+  for (const d of status?.decisions ?? []) out.push(`decision: ${d.gate} ${d.decision} by ${d.by} at ${d.at}: ${d.reason}`);
+  for (const r of status?.refused ?? []) out.push(`refused decision from ${r.by} at ${r.at}: ${r.reason}`);
+  if (status?.timeline.length) {
+    out.push('timeline:');
+    for (const t of status.timeline) out.push(`  ${t.at}  ${t.phase.padEnd(18)} ${t.note}`);
+  }
+  out.push(`Web UI: ${uiLink(uiBase, namespace, workflowId)}`);
+  return out;
+}
+
+export async function statusCommand(ctx: CommandContext, workflowId: string): Promise<number> {
+  const { desc, status } = await statusOf(ctx, workflowId);
+  if (ctx.json) printJson({ workflowId, state: desc.status.name, startTime: desc.startTime, closeTime: desc.closeTime, status });
+  else statusLines(workflowId, desc, status, ctx.uiBase, ctx.config.temporal.namespace).forEach((l) => line(l));
+  return desc.status.name === 'FAILED' || desc.status.name === 'TERMINATED' || desc.status.name === 'TIMED_OUT' ? 1 : 0;
+}
+
+/** Live progress until the workflow closes; exit 0 only for a restore that ended restored. */
+export async function watchCommand(ctx: CommandContext, workflowId: string, intervalMs = 2000): Promise<number> {
+  const handle = ctx.client.workflow.getHandle(workflowId);
+  let lastPhase = '';
+  let lastShown = '';
+  for (;;) {
+    const { desc, status } = await statusOf(ctx, workflowId);
+    const elapsed = formatDuration((Date.now() - desc.startTime.getTime()) / 1000);
+    const rto = status?.rtoTargetSeconds ? ` / RTO ${formatDuration(status.rtoTargetSeconds)}` : '';
+    const phase = status?.phase ?? desc.status.name.toLowerCase();
+    const note = status?.timeline.at(-1)?.note ?? '';
+    const shown = `${phase}: ${note}`;
+    // A terminal gets one line that ticks; a log gets a line per change, not one every poll.
+    if (!ctx.json && (process.stdout.isTTY || shown !== lastShown)) {
+      if (phase !== lastPhase && lastPhase && process.stdout.isTTY) endProgress();
+      progress(`[${elapsed}${rto}] ${shown}`);
+    }
+    lastPhase = phase;
+    lastShown = shown;
+    if (desc.status.name !== 'RUNNING') break;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  if (!ctx.json) endProgress();
+  try {
+    const result = (await handle.result()) as PitrRestoreReport | unknown;
+    if (ctx.json) printJson(result);
+    else line(summarize(result));
+    const outcome = (result as PitrRestoreReport).outcome;
+    return outcome === undefined || outcome === 'restored' || outcome === 'restored-and-cut-over' ? 0 : 1;
+  } catch (err) {
+    if (ctx.json) printJson({ workflowId, failed: rootCause(err) });
+    else line(`failed: ${rootCause(err)}`);
+    return 1;
+  }
+}
+
+function summarize(result: unknown): string {
+  const r = result as Partial<PitrRestoreReport>;
+  if (!r || !r.outcome) return JSON.stringify(result, null, 2);
+  const parts = [`outcome: ${r.outcome}`];
+  if (r.destination) parts.push(`instance ${r.destination.instanceId}${r.destination.endpoint ? ` at ${r.destination.endpoint.host}:${r.destination.endpoint.port}` : ''}`);
+  if (r.rto) parts.push(`RTO ${formatDuration(r.rto.seconds)} (target ${formatDuration(r.rto.targetSeconds)})`);
+  if (r.rpo) parts.push(`RPO ${formatDuration(r.rpo.seconds)} (restore point ${r.rpo.restorePoint}, latest recoverable ${r.rpo.latestRecoverable})`);
+  if (r.cutover) parts.push(`${r.cutover.dnsName} -> ${r.cutover.pointsAt}`);
+  if (r.cleanup?.length) parts.push(r.cleanup.join('; '));
+  return parts.join('\n');
+}
+
+export async function listCommand(ctx: CommandContext, o: { awaitingApproval: boolean; running: boolean }): Promise<number> {
+  const clauses = [`${LifeboatKind.name} IS NOT NULL`];
+  if (o.awaitingApproval) clauses.push(`${LifeboatAwaitingApproval.name} = true`);
+  if (o.running || o.awaitingApproval) clauses.push(`ExecutionStatus = 'Running'`);
+  const rows: Array<{ workflowId: string; kind?: string; target?: string; phase?: string; awaitingApproval?: boolean; state: string; started: string }> = [];
+  for await (const w of ctx.client.workflow.list({ query: clauses.join(' AND '), pageSize: 100 })) {
+    rows.push({
+      workflowId: w.workflowId,
+      kind: w.typedSearchAttributes.get(LifeboatKind),
+      target: w.typedSearchAttributes.get(LifeboatTarget),
+      phase: w.typedSearchAttributes.get(LifeboatPhase),
+      awaitingApproval: w.typedSearchAttributes.get(LifeboatAwaitingApproval),
+      state: w.status.name,
+      started: w.startTime.toISOString(),
+    });
+    if (rows.length >= 200) break;
+  }
+  if (ctx.json) printJson(rows);
+  else if (rows.length === 0) line('no lifeboat workflows match.');
+  else for (const r of rows) line(`${r.state.padEnd(10)} ${(r.kind ?? '').padEnd(14)} ${(r.target ?? '').padEnd(10)} ${(r.phase ?? '').padEnd(18)}${r.awaitingApproval ? ' AWAITING APPROVAL' : ''}  ${r.workflowId}`);
+  return 0;
+}

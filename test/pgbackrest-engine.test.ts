@@ -1,0 +1,389 @@
+/**
+ * The pgBackRest engine against the REAL embedded stack: pgBackRest 2.45 with repo1 in the
+ * primary region's MinIO and repo2 in the DR region's, the primary cluster on its port.
+ * Needs a running stack (`lifeboat stack up`); never starts or stops it, never touches the
+ * primary's configuration. Everything the suite creates is removed at the end except its newest
+ * full backups: pgBackRest needs the newest full of a repository for later diff and incr backups,
+ * and expiring the oldest full would also expire WAL others may rely on. Full backups of earlier
+ * runs that are neither are swept, so at most one per repository stays.
+ *
+ * Waits are bounded by LIFEBOAT_TEST_WAIT_MS (default 5 minutes); nothing asserts on timing.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client } from 'pg';
+import { LifeboatError } from '../src/domain/errors';
+import type { BackupHandle, BackupProgress, InstanceDescription } from '../src/domain/ports';
+import { BACKUP_ANNOTATION, classifyPgBackRestError, localName, localPgBackRestEngine, PgBackRestEngine } from '../src/engines/pgbackrest';
+import type { PgBackRestCli } from '../src/engines/pgbackrest-cli';
+import { localPgBackRest } from '../src/stack/pgbackrest';
+import { delay, run as runCommand, waitUntil } from '../src/stack/processes';
+import { createStack, type Stack } from '../src/stack/stack';
+
+const WAIT_MS = Number(process.env.LIFEBOAT_TEST_WAIT_MS || 5 * 60 * 1000);
+const POLL_MS = 300;
+
+describe('pgBackRest engine: names and errors', () => {
+  it('keeps valid local names and maps any other name deterministically without collisions', () => {
+    assert.equal(localName('drill-app-2024q2'), 'drill-app-2024q2');
+    const odd = localName('pitr/app 2024-05-01T12:00Z');
+    assert.match(odd, /^[A-Za-z0-9][A-Za-z0-9_.-]*-[0-9a-f]{8}$/);
+    assert.equal(localName('pitr/app 2024-05-01T12:00Z'), odd);
+    assert.notEqual(localName('pitr/app 2024-05-01T12:00Z'), localName('pitr app 2024-05-01T12:00Z'));
+    assert.match(localName('../postgres/primary'), /^postgres-primary-[0-9a-f]{8}$/);
+  });
+
+  it('maps a busy lock to a retryable error and the last full backup to a final one', () => {
+    const busy = classifyPgBackRestError(new Error("ERROR: [050]: unable to acquire lock on file '/x/app-backup.lock': Resource temporarily unavailable"), 'starting backup b1');
+    assert.equal(busy.code, 'pgbackrest-busy');
+    assert.equal(busy.nonRetryable, false);
+    const last = classifyPgBackRestError(new Error('ERROR: [075]: repo1: full backup 20240501-120000F cannot be expired until another full backup has been created on this repo'), 'expiring backup 20240501-120000F');
+    assert.equal(last.code, 'last-full-backup');
+    assert.equal(last.nonRetryable, true);
+  });
+});
+
+describe('pgBackRest engine on the embedded stack', function () {
+  const run = randomBytes(4).toString('hex');
+  const table = `lifeboat_test_${run}`;
+  const names = {
+    full: `lbtest-${run}-full`,
+    diff: `lbtest-${run}-diff`,
+    incr: `lbtest-${run}-incr`,
+    drCopy: `lbtest-${run}-full-dr`,
+    pitr: `lbtest-${run}-pitr`,
+    dr: `lbtest-${run}-dr`,
+    unreachable: `lbtest-${run}-no-target`,
+  };
+  let stack: Stack;
+  let engine: PgBackRestEngine;
+  let cli: PgBackRestCli;
+  let full: BackupHandle;
+  let diff: BackupHandle;
+  let incr: BackupHandle | undefined;
+  let pointT: string;
+  let drPoint: string;
+
+  const source = () => stack.primary.connect(stack.ctx.settings.postgres.appDatabase);
+
+  async function sql<T extends object>(client: Client, text: string, values: unknown[] = []): Promise<T[]> {
+    return (await client.query<T>(text, values)).rows;
+  }
+
+  async function onSource<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    const c = source();
+    await c.connect();
+    try {
+      return await fn(c);
+    } finally {
+      await c.end();
+    }
+  }
+
+  async function onInstance<T>(d: InstanceDescription, fn: (c: Client) => Promise<T>): Promise<T> {
+    assert.ok(d.endpoint, `instance ${d.instanceId} has an endpoint`);
+    const s = stack.ctx.settings;
+    const c = new Client({ host: d.endpoint.host, port: d.endpoint.port, user: s.postgres.superuser, database: s.postgres.appDatabase, connectionTimeoutMillis: 5000 });
+    await c.connect();
+    try {
+      return await fn(c);
+    } finally {
+      await c.end();
+    }
+  }
+
+  /** Other people use the stack too: a busy lock means "wait for their backup", as the workflow's retry would. */
+  async function retryWhileBusy<T>(fn: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!(err instanceof LifeboatError) || err.code !== 'pgbackrest-busy' || Date.now() > deadline) throw err;
+        await delay(1000);
+      }
+    }
+  }
+
+  async function finish(handle: BackupHandle): Promise<BackupProgress> {
+    let last: BackupProgress | undefined;
+    await waitUntil(
+      `backup ${handle.name ?? handle.backupId}`,
+      async () => {
+        last = await engine.backupProgress(handle);
+        return last.state === 'running' ? last.detail : true;
+      },
+      { timeoutMs: WAIT_MS, intervalMs: POLL_MS },
+    );
+    assert.ok(last);
+    assert.equal(last.state, 'complete', last.detail);
+    return last;
+  }
+
+  async function available(instanceId: string): Promise<InstanceDescription> {
+    let last: InstanceDescription | undefined;
+    await waitUntil(
+      `restored instance ${instanceId}`,
+      async () => {
+        last = await engine.describeInstance(instanceId);
+        if (!last) return 'no such instance';
+        if (last.status === 'failed') throw new Error(`restore failed: ${last.detail}`);
+        return last.status === 'available' ? true : `${last.status}: ${last.detail ?? ''}`;
+      },
+      { timeoutMs: WAIT_MS, intervalMs: POLL_MS },
+    );
+    assert.ok(last);
+    return last;
+  }
+
+  async function setsNamed(repo: number, name: string): Promise<string[]> {
+    const info = await cli.info(repo);
+    return (info?.backup ?? [])
+      .filter((b) => b.database['repo-key'] === repo && (b as { annotation?: Record<string, string> }).annotation?.[BACKUP_ANNOTATION] === name)
+      .map((b) => b.label);
+  }
+
+  /** Expires full backups of test runs that are neither the oldest nor the newest full of their repository. */
+  async function sweepTestFulls(): Promise<void> {
+    for (const repo of [1, 2]) {
+      const info = await cli.info(repo).catch(() => undefined);
+      const fulls = (info?.backup ?? []).filter((b) => b.database['repo-key'] === repo && b.type === 'full').sort((a, b) => a.label.localeCompare(b.label));
+      for (const b of fulls.slice(1, -1)) {
+        const name = (b as { annotation?: Record<string, string> }).annotation?.[BACKUP_ANNOTATION];
+        if (!name?.startsWith('lbtest-')) continue;
+        await engine
+          .deleteBackup({ engine: 'pgbackrest', backupId: b.label, name, location: repo === 1 ? 'primary' : 'dr', locator: `repo${repo}` })
+          .catch((err: unknown) => console.error(`sweeping ${name}: ${String(err)}`));
+      }
+    }
+  }
+
+  async function countBatches(c: Client): Promise<Record<string, number>> {
+    const rows = await sql<{ batch: string; n: number }>(c, `SELECT batch, count(*)::int AS n FROM ${table} GROUP BY batch`);
+    return Object.fromEntries(rows.map((r) => [r.batch, r.n]));
+  }
+
+  before(async function () {
+    stack = createStack();
+    if (!stack.primary.isRunning() || !stack.minioPrimary.isRunning() || !stack.minioDr.isRunning()) {
+      throw new Error('the embedded stack is not running: start it with `node bin/lifeboat.js stack up` and run the suite again.');
+    }
+    engine = localPgBackRestEngine(stack, { timings: { startWatchMs: 15000, pollMs: 100, stopTimeoutSec: 30 } });
+    cli = localPgBackRest(stack.ctx);
+    await sweepTestFulls();
+    await onSource((c) => c.query(`CREATE TABLE ${table} (id serial PRIMARY KEY, batch text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`));
+  });
+
+  after(async function () {
+    if (!engine) return;
+    for (const id of [names.pitr, names.dr, names.unreachable]) await engine.deleteInstance(id).catch((err: unknown) => console.error(`cleanup of ${id}: ${String(err)}`));
+    for (const h of [incr, diff]) if (h) await engine.deleteBackup(h).catch((err: unknown) => console.error(`cleanup of ${h.name}: ${String(err)}`));
+    await sweepTestFulls();
+    await onSource((c) => c.query(`DROP TABLE IF EXISTS ${table}`)).catch(() => undefined);
+  });
+
+  it('describes the source with its system identifier', async () => {
+    const d = await engine.describeSource();
+    assert.equal(d.status, 'available');
+    assert.equal(d.createdByLifeboat, false);
+    assert.deepEqual(d.endpoint, { host: stack.ctx.settings.host, port: stack.ctx.settings.postgres.primaryPort });
+    const [row] = await onSource((c) => sql<{ id: string }>(c, 'SELECT system_identifier::text AS id FROM pg_control_system()'));
+    assert.equal(d.identity, row.id);
+    assert.match(d.engineVersion ?? '', /^\d+\.\d+/);
+  });
+
+  it('takes a full backup into repo1, then a differential one on top of it', async () => {
+    const started = await retryWhileBusy(() => engine.startBackup({ backupName: names.full, kind: 'full' }));
+    assert.equal(started.engine, 'pgbackrest');
+    assert.equal(started.location, 'primary');
+    assert.equal(started.locator, 'repo1');
+    assert.equal(started.name, names.full);
+    const done = await finish(started);
+    assert.match(done.backupId ?? '', /^\d{8}-\d{6}F$/);
+    assert.ok(done.startedAt && done.completedAt && done.startedAt <= done.completedAt);
+    assert.ok((done.sizeBytes ?? 0) > 0);
+    full = { ...started, backupId: done.backupId! };
+    // The detached process's pid and log files go once the backup set is in the repository.
+    assert.equal(fs.existsSync(path.join(engine.runDir, `pgbackrest-backup-repo1-${localName(names.full)}.pid`)), false);
+
+    const diffStarted = await retryWhileBusy(() => engine.startBackup({ backupName: names.diff, kind: 'diff' }));
+    const diffDone = await finish(diffStarted);
+    // A differential's label names the full backup it is based on.
+    assert.match(diffDone.backupId ?? '', /^\d{8}-\d{6}F_\d{8}-\d{6}D$/);
+    diff = { ...diffStarted, backupId: diffDone.backupId! };
+  });
+
+  it('adopts a backup started again under the same name, finished or still running', async () => {
+    const again = await engine.startBackup({ backupName: names.full, kind: 'full' });
+    assert.equal(again.backupId, full.backupId);
+    assert.deepEqual(await setsNamed(1, names.full), [full.backupId]);
+
+    const first = await retryWhileBusy(() => engine.startBackup({ backupName: names.incr, kind: 'incr' }));
+    const second = await engine.startBackup({ backupName: names.incr, kind: 'incr' });
+    assert.equal(second.name, names.incr);
+    const done = await finish(second);
+    incr = { ...first, backupId: done.backupId! };
+    assert.deepEqual(await setsNamed(1, names.incr), [done.backupId]);
+    // The handle from the first call resolves to the same backup.
+    assert.equal((await engine.backupProgress(first)).backupId, done.backupId);
+  });
+
+  it('verifies a backup and reports every check it ran', async () => {
+    const result = await engine.verifyBackup(full);
+    assert.equal(result.ok, true, JSON.stringify(result.checks));
+    assert.deepEqual(result.checks.map((c) => c.name), ['backup-set', 'page-checksums', 'repository-verify', 'source-identity']);
+    assert.ok(result.checks.every((c) => c.ok && c.detail.length > 0));
+    assert.match(result.checks[2].detail, /valid/);
+
+    const missing = await engine.verifyBackup({ engine: 'pgbackrest', backupId: `lbtest-${run}-never-taken`, name: `lbtest-${run}-never-taken`, location: 'primary', locator: 'repo1' });
+    assert.equal(missing.ok, false);
+    assert.equal(missing.checks[0].name, 'backup-set');
+  });
+
+  it('copies a backup to the DR repository as a complete backup set of its own', async () => {
+    const copy = await retryWhileBusy(() => engine.copyToDisasterRecovery(full, { copyName: names.drCopy }));
+    assert.equal(copy.location, 'dr');
+    assert.equal(copy.locator, 'repo2');
+    const done = await finish(copy);
+    assert.match(done.backupId ?? '', /^\d{8}-\d{6}F$/);
+    assert.deepEqual(await setsNamed(2, names.drCopy), [done.backupId]);
+    const verified = await engine.verifyBackup({ ...copy, backupId: done.backupId! });
+    assert.equal(verified.ok, true, JSON.stringify(verified.checks));
+    // Copying again adopts the copy.
+    assert.equal((await engine.copyToDisasterRecovery(full, { copyName: names.drCopy })).backupId, done.backupId);
+    await assert.rejects(engine.copyToDisasterRecovery({ ...copy, backupId: done.backupId! }, { copyName: 'x' }), (err: LifeboatError) => err.code === 'invalid-backup-handle');
+  });
+
+  it('restores to a point in time into a new instance and leaves the source untouched', async () => {
+    const postmasterPid = () => fs.readFileSync(path.join(stack.primary.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0];
+    const pidBefore = postmasterPid();
+    await onSource((c) => c.query(`INSERT INTO ${table} (batch) SELECT 'before' FROM generate_series(1, 50)`));
+    // `pgbackrest check` switches WAL and waits until the segment is in both repositories.
+    await cli.check();
+    [{ t: pointT }] = await onSource((c) => sql<{ t: string }>(c, `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS t`));
+    await onSource((c) => c.query(`INSERT INTO ${table} (batch) SELECT 'after' FROM generate_series(1, 30)`));
+    await cli.check();
+
+    const window = await engine.restoreWindow('primary');
+    assert.ok(window.earliest < pointT && pointT < window.latest, `${pointT} lies in ${JSON.stringify(window)}`);
+
+    // Two attempts at once (a retry racing its first attempt) make one restore.
+    const [started, racing] = await Promise.all([
+      engine.startRestore({ destinationId: names.pitr, point: { kind: 'time', at: pointT } }),
+      engine.startRestore({ destinationId: names.pitr, point: { kind: 'time', at: pointT } }),
+    ]);
+    assert.ok(racing.endpoint === undefined || racing.endpoint.port === started.endpoint?.port, JSON.stringify(racing));
+    assert.equal(started.instanceId, names.pitr);
+    assert.equal(started.createdByLifeboat, true);
+    assert.ok(['restoring', 'starting', 'replaying-wal', 'available'].includes(started.status), started.status);
+    const port = started.endpoint!.port;
+    assert.ok(port >= 55440 && port <= 55499 && port !== stack.ctx.settings.postgres.primaryPort, `port ${port}`);
+
+    // A retried activity adopts the restore under way (or done) instead of making another.
+    const adopted = await engine.startRestore({ destinationId: names.pitr, point: { kind: 'time', at: pointT } });
+    assert.equal(adopted.endpoint!.port, port);
+    await assert.rejects(
+      engine.startRestore({ destinationId: names.pitr, point: { kind: 'latest' } }),
+      (err: LifeboatError) => err.code === 'instance-name-conflict' && err.nonRetryable,
+    );
+
+    const d = await available(names.pitr);
+    assert.equal(d.endpoint!.port, port);
+    const sourceDescription = await engine.describeSource();
+    assert.equal(d.identity, sourceDescription.identity);
+    assert.deepEqual(await onInstance(d, countBatches), { before: 50 });
+    assert.equal((await onInstance(d, (c) => sql<{ r: boolean }>(c, 'SELECT pg_is_in_recovery() AS r')))[0].r, false);
+
+    // The source still runs as before, with every row.
+    assert.equal(sourceDescription.status, 'available');
+    assert.equal(postmasterPid(), pidBefore);
+    assert.deepEqual(await onSource(countBatches), { before: 50, after: 30 });
+  });
+
+  it('restores from the DR repository up to the end of its archive', async () => {
+    const window = await engine.restoreWindow('dr');
+    assert.ok(window.earliest <= window.latest);
+    assert.ok(pointT < window.latest, `${pointT} before the end of the DR archive ${window.latest}`);
+    // The end of the window lies after the last archived commit: it is pinned to the last archived record.
+    drPoint = window.latest;
+    await engine.startRestore({ destinationId: names.dr, point: { kind: 'time', at: drPoint }, fromRegion: 'dr' });
+    const d = await available(names.dr);
+    assert.notEqual(d.endpoint!.port, (await engine.describeInstance(names.pitr))!.endpoint!.port);
+    assert.deepEqual(await onInstance(d, countBatches), { before: 50, after: 30 });
+    const autoConf = fs.readFileSync(path.join(engine.restoreFiles(names.dr).dataDir, 'postgresql.auto.conf'), 'utf8');
+    assert.match(autoConf, /restore_command = .*--repo=2 /);
+  });
+
+  it('cleans up a restore left half-made by a crash and does it again', async () => {
+    const files = engine.restoreFiles(names.dr);
+    // What a crash before the restore finished leaves: the cluster down, no settings file yet.
+    await runCommand(stack.ctx.tools.pgBin('pg_ctl'), ['-D', files.dataDir, '-m', 'fast', '-w', 'stop'], { asUser: stack.ctx.settings.postgres.osUser });
+    fs.rmSync(path.join(files.dataDir, 'lifeboat-restore.conf'));
+    const broken = await engine.describeInstance(names.dr);
+    assert.equal(broken?.status, 'failed');
+    assert.match(broken?.detail ?? '', /did not finish/);
+
+    await engine.startRestore({ destinationId: names.dr, point: { kind: 'time', at: drPoint }, fromRegion: 'dr' });
+    const d = await available(names.dr);
+    assert.deepEqual(await onInstance(d, countBatches), { before: 50, after: 30 });
+  });
+
+  it('reports a restore whose target is never reached as failed, with PostgreSQL\'s reason', async () => {
+    await engine.startRestore({ destinationId: names.unreachable, point: { kind: 'name', name: `lbtest-${run}-never-created` } });
+    let last: InstanceDescription | undefined;
+    await waitUntil(
+      'the restore to a missing restore point to fail',
+      async () => {
+        last = await engine.describeInstance(names.unreachable);
+        return last?.status === 'failed' || last?.status === 'available' ? true : `${last?.status}`;
+      },
+      { timeoutMs: WAIT_MS, intervalMs: POLL_MS },
+    );
+    assert.equal(last?.status, 'failed');
+    assert.match(last?.detail ?? '', /recovery ended before configured recovery target was reached/);
+    await engine.deleteInstance(names.unreachable);
+    assert.equal(await engine.describeInstance(names.unreachable), undefined);
+  });
+
+  it('deletes restored instances, and a missing one is success', async () => {
+    const files = engine.restoreFiles(names.pitr);
+    const port = (await engine.describeInstance(names.pitr))!.endpoint!.port;
+    await engine.deleteInstance(names.pitr);
+    assert.equal(await engine.describeInstance(names.pitr), undefined);
+    assert.equal(fs.existsSync(files.dataDir), false);
+    assert.equal(fs.existsSync(files.record), false);
+    assert.equal(fs.existsSync(path.join(engine.restoresDir, 'ports', String(port))), false);
+    await engine.deleteInstance(names.pitr);
+    await engine.deleteInstance(names.dr);
+    assert.equal(await engine.describeInstance(names.dr), undefined);
+  });
+
+  it('refuses to restore into or delete the source', async () => {
+    await assert.rejects(engine.deleteInstance('primary'), (err: LifeboatError) => err.code === 'delete-source-refused' && err.nonRetryable);
+    await assert.rejects(engine.startRestore({ destinationId: 'primary', point: { kind: 'latest' } }), (err: LifeboatError) => err.code === 'restore-over-source' && err.nonRetryable);
+    const d = await engine.describeInstance('primary');
+    assert.equal(d?.createdByLifeboat, false);
+    assert.equal(d?.status, 'available');
+  });
+
+  it('expires backups, refusing one that others depend on', async () => {
+    if (diff.backupId.startsWith(`${full.backupId}_`)) {
+      await assert.rejects(engine.deleteBackup(full), (err: LifeboatError) => err.code === 'backup-has-dependents' && err.message.includes(diff.backupId));
+    }
+    assert.ok(incr);
+    await engine.deleteBackup(incr);
+    await engine.deleteBackup(diff);
+    const fulls = ((await cli.info(1))?.backup ?? []).filter((b) => b.database['repo-key'] === 1 && b.type === 'full').map((b) => b.label).sort();
+    if (fulls.length > 1 && fulls[fulls.length - 1] === full.backupId) {
+      await assert.rejects(engine.deleteBackup(full), (err: LifeboatError) => err.code === 'newest-full-backup' && err.nonRetryable);
+    }
+    assert.deepEqual(await setsNamed(1, names.incr), []);
+    assert.deepEqual(await setsNamed(1, names.diff), []);
+    assert.equal((await engine.backupProgress(diff)).state, 'failed');
+    // Already gone is success.
+    await engine.deleteBackup(diff);
+    incr = undefined;
+  });
+});
