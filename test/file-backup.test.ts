@@ -19,6 +19,7 @@ import { LifeboatError } from '../src/domain/errors';
 import { FileBackupEngine, FileManifest, FileProgress, backupTimestamp } from '../src/engines/file-backup';
 import { ensureBucket } from '../src/engines/s3';
 import { loadStackSettings } from '../src/stack/settings';
+import { useStack } from './helpers/stack';
 import { SAMPLE_OBJECTS, s3ClientFor } from '../src/stack/stack';
 
 const settings = loadStackSettings();
@@ -71,6 +72,8 @@ describe('file backup engine (S3 bucket → backup sets with manifests)', functi
   const restoreBucket = `${testId}-restore`;
 
   before(async function () {
+    this.timeout(600000);
+    await useStack();
     primary = s3ClientFor(settings, settings.minio.primary);
     dr = s3ClientFor(settings, settings.minio.dr);
   });

@@ -26,6 +26,7 @@ import { DEFAULT_CHUNK_BYTES, HEADER_BYTES, createDecryptStream, createEncryptSt
 import { LogicalBackupResult, LogicalDumpEngine, PgConnection } from '../src/engines/logical-dump';
 import { SAMPLE_APP_TABLES } from '../src/stack/sample-app';
 import { loadStackSettings } from '../src/stack/settings';
+import { useStack } from './helpers/stack';
 import { s3ClientFor } from '../src/stack/stack';
 
 const settings = loadStackSettings();
@@ -151,6 +152,8 @@ describe('logical dump engine (pg_dump → gzip → AES-256-GCM → S3)', functi
   const scratchDbs: string[] = [staticDb];
 
   before(async function () {
+    this.timeout(600000);
+    await useStack();
     primary = s3ClientFor(settings, settings.minio.primary);
     dr = s3ClientFor(settings, settings.minio.dr);
     keyHex = randomBytes(32).toString('hex');

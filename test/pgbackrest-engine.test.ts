@@ -20,7 +20,8 @@ import { BACKUP_ANNOTATION, classifyPgBackRestError, localName, localPgBackRestE
 import type { PgBackRestCli } from '../src/engines/pgbackrest-cli';
 import { localPgBackRest } from '../src/stack/pgbackrest';
 import { delay, run as runCommand, waitUntil } from '../src/stack/processes';
-import { createStack, type Stack } from '../src/stack/stack';
+import { type Stack } from '../src/stack/stack';
+import { useStack } from './helpers/stack';
 
 const WAIT_MS = Number(process.env.LIFEBOAT_TEST_WAIT_MS || 5 * 60 * 1000);
 const POLL_MS = 300;
@@ -166,10 +167,8 @@ describe('pgBackRest engine on the embedded stack', function () {
   }
 
   before(async function () {
-    stack = createStack();
-    if (!stack.primary.isRunning() || !stack.minioPrimary.isRunning() || !stack.minioDr.isRunning()) {
-      throw new Error('the embedded stack is not running: start it with `node bin/lifeboat.js stack up` and run the suite again.');
-    }
+    this.timeout(600000);
+    stack = await useStack();
     engine = localPgBackRestEngine(stack, { timings: { startWatchMs: 15000, pollMs: 100, stopTimeoutSec: 30 } });
     cli = localPgBackRest(stack.ctx);
     await sweepTestFulls();
