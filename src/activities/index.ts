@@ -8,6 +8,10 @@ import { Ports } from './ports';
 import { approvalActivities } from './approvals';
 import { preflightActivities } from './preflight';
 import { restoreActivities } from './restore';
+import { backupActivities } from './backup';
+import { logicalBackupActivities } from './logical-backup';
+import { filesBackupActivities } from './files-backup';
+import { retentionActivities } from './retention';
 
 /**
  * A LifeboatError marked non-retryable (bad input, permission, outside the window) becomes a
@@ -35,6 +39,10 @@ export function createActivities(ports: Ports) {
     ...preflightActivities(ports),
     ...approvalActivities(ports),
     ...restoreActivities(ports),
+    ...backupActivities(ports),
+    ...logicalBackupActivities(ports),
+    ...filesBackupActivities(ports),
+    ...retentionActivities(ports),
   });
 }
 

@@ -14,6 +14,8 @@ import { connectClient } from './temporal';
 import { loadStackSettings } from '../stack/settings';
 import { preflightCommand } from './preflight-command';
 import { stackCommand } from './stack-commands';
+import { backupCommand, backupsListCommand } from './backup-commands';
+import { schedulesCommand } from './schedules';
 
 const USAGE = `usage: lifeboat <command> [options]
 
@@ -30,6 +32,14 @@ const USAGE = `usage: lifeboat <command> [options]
   watch <workflow-id>                  live progress until the workflow ends
   list [--awaiting-approval] [--running]
                                        lifeboat workflows in Temporal
+  backup <target> [--kind full|diff|incr] [--json]
+                                       verified backup in both regions, progress until done
+  backups list [--target <name>] [--json]
+                                       database backups the catalog records
+  schedules apply [--dry-run] [--prune] [--json]
+                                       create or update the config's Temporal Schedules; --prune
+                                       deletes lifeboat-* schedules the config no longer has
+  schedules list [--json]              lifeboat's schedules with their next run times
 
 Identity for decisions: --as, else $LIFEBOAT_USER. Times are ISO-8601 with a zone (2026-11-21T10:01:00Z).
 
@@ -88,6 +98,42 @@ async function main(argv: string[]): Promise<number> {
     case 'watch':
     case 'list':
       return recoveryCommand(command, rest);
+    case 'backup': {
+      const args = parseArgs(rest, { booleans: ['json'], strings: ['config', 'kind', 'id', 'as'] });
+      const target = args.positionals[0];
+      if (!target) throw new UsageError('`lifeboat backup` needs a target: lifeboat backup <target> [--kind full|diff|incr].');
+      const { config } = loadLocatedConfig(args.flags.config as string | undefined);
+      findTarget(config, target);
+      const client = await connectClient(config);
+      try {
+        return await backupCommand(config, client, { target, kind: args.flags.kind as string | undefined, json: args.flags.json === true, workflowId: args.flags.id as string | undefined, requestedBy: args.flags.as as string | undefined });
+      } finally {
+        await client.connection.close();
+      }
+    }
+    case 'backups': {
+      const args = parseArgs(rest, { booleans: ['json'], strings: ['config', 'target'] });
+      if (args.positionals[0] !== 'list') throw new UsageError(`\`lifeboat backups\` takes list${args.positionals[0] ? `, not "${args.positionals[0]}"` : ''}.`);
+      const { config } = loadLocatedConfig(args.flags.config as string | undefined);
+      return backupsListCommand(config, { target: args.flags.target as string | undefined, json: args.flags.json === true });
+    }
+    case 'schedules': {
+      const args = parseArgs(rest, { booleans: ['json', 'dry-run', 'prune'], strings: ['config', 'prefix'] });
+      const sub = args.positionals[0];
+      if (sub !== 'apply' && sub !== 'list') throw new UsageError(`\`lifeboat schedules\` takes apply or list${sub ? `, not "${sub}"` : ''}.`);
+      const { config } = loadLocatedConfig(args.flags.config as string | undefined);
+      const client = await connectClient(config);
+      try {
+        return await schedulesCommand(client, config, sub, {
+          json: args.flags.json === true,
+          dryRun: args.flags['dry-run'] === true,
+          prune: args.flags.prune === true,
+          prefix: args.flags.prefix as string | undefined,
+        });
+      } finally {
+        await client.connection.close();
+      }
+    }
     case undefined:
     case 'help':
     case '--help':

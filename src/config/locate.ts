@@ -19,7 +19,14 @@ export function locateConfig(explicit?: string): string {
   throw new Error('no lifeboat.config.yaml found: pass --config <file> or set LIFEBOAT_CONFIG.');
 }
 
+/**
+ * The located config, with $LIFEBOAT_TASK_QUEUE (when set) overriding temporal.taskQueue: the CLI
+ * and the worker both read it, so a test or a second deployment can run them on a queue of its own.
+ */
 export function loadLocatedConfig(explicit?: string): { file: string; config: LifeboatConfig } {
   const file = locateConfig(explicit);
-  return { file, config: loadConfig(file) };
+  const config = loadConfig(file);
+  const taskQueue = process.env.LIFEBOAT_TASK_QUEUE?.trim();
+  if (taskQueue) config.temporal.taskQueue = taskQueue;
+  return { file, config };
 }

@@ -161,6 +161,18 @@ const databaseTarget = t.union(
         { description: 'How applications find the database; without it, restores and failovers of this target cannot cut over.' },
       )
       .optional(),
+    logicalBackup: t
+      .object(
+        {
+          store: storeRef('The object store (from `objectStores`) logical dumps are written to, in the primary region.'),
+          bucket: t.string({ description: 'Bucket the dumps are written to.', ...BUCKET }),
+          prefix: t.string({ description: 'Key prefix of the dumps; each is `<prefix><target>/<backup name>.dump.gz.enc`.', ...PREFIX, minLength: 0 }).default('logical/'),
+          encryptionKey: secretRef('The AES-256 key dumps are encrypted with (32 bytes as 64 hex characters or base64; make one with `openssl rand -hex 32`). Only its fingerprint is ever recorded'),
+          dr: bucketLocation('Where each dump is copied in the disaster-recovery region, under the same prefix.'),
+        },
+        { description: 'Logical backups (pg_dump, gzip, AES-256-GCM) of this database, besides its physical ones; without it, `logicalBackup` refuses the target.' },
+      )
+      .optional(),
     ...objectiveOverride,
   },
   {
@@ -229,6 +241,16 @@ const bucketTarget = t.object(
       { description: 'Where versioned backups of the source go.' },
     ),
     replica: bucketLocation('The replica in the disaster-recovery region that failover serves from.'),
+    drBackup: t
+      .object(
+        {
+          store: storeRef('The object store (from `objectStores`) in the disaster-recovery region that holds the copies.'),
+          bucket: t.string({ description: 'Bucket the copies are written to.', ...BUCKET }),
+          prefix: t.string({ description: 'Key prefix of the copies (default: the same as `backup.prefix`).', ...PREFIX, minLength: 0 }).optional(),
+        },
+        { description: 'Where each backup set is copied in the disaster-recovery region (not the replica, which failover serves as is); without it, `filesBackup` refuses the target.' },
+      )
+      .optional(),
     legalHolds: t
       .list(
         t.object(
@@ -365,11 +387,14 @@ const fields = {
   ),
   retention: t.object(
     {
-      daily: t.integer({ description: 'Daily backups kept (7 keeps a week).', min: 1 }).default(7),
-      weekly: t.integer({ description: 'Weekly backups kept (4 keeps about a month); 0 keeps none beyond the dailies.', min: 0 }).default(4),
-      monthly: t.integer({ description: 'Monthly backups kept (12 keeps a year); 0 keeps none beyond the weeklies.', min: 0 }).default(12),
+      daily: t.integer({ description: 'Days every backup is kept (7 keeps a week of them).', min: 1 }).default(7),
+      weekly: t.integer({ description: 'Weeks a weekly backup, the first of its ISO week (Monday to Sunday, UTC), is kept (4 keeps about a month); 0 keeps none beyond the dailies.', min: 0 }).default(4),
+      monthly: t.integer({ description: 'Calendar months a monthly backup, the first of its month (UTC), is kept (12 keeps a year); 0 keeps none beyond the weeklies.', min: 0 }).default(12),
     },
-    { description: 'How many backups of each kind retention keeps. It never deletes the last verified backup of a target.' },
+    {
+      description:
+        'How long the `retention` workflow keeps backups, counted separately for each target and kind (pgBackRest, logical dumps, file backup sets), in both regions. It never deletes the last verified backup of a target and kind, a backup a kept one depends on, or anything under legal hold.',
+    },
   ),
   schedules: t.object(
     {
@@ -533,6 +558,25 @@ const rootRules: Rule<Root>[] = [
         const region = regionOf.get(b.source.store);
         if (region !== undefined && region === regionOf.get(b.replica.store)) {
           report(['targets', 'buckets', i, 'replica', 'store'], `is in region ${region} like the source: a replica in the same region does not survive losing it`);
+        }
+      });
+    },
+  },
+  {
+    says: 'Copies for the disaster-recovery region (a database\'s `logicalBackup.dr`, a bucket\'s `drBackup`) live in another region than the backups they copy.',
+    uses: ['targets.databases', 'targets.buckets', 'objectStores'],
+    check(c, report) {
+      const regionOf = new Map(c.objectStores.map((s) => [s.name, s.region]));
+      const sameRegion = (a: string, b: string) => regionOf.get(a) !== undefined && regionOf.get(a) === regionOf.get(b);
+      c.targets.databases.forEach((db, i) => {
+        const lb = db.logicalBackup;
+        if (lb && sameRegion(lb.store, lb.dr.store)) {
+          report(['targets', 'databases', i, 'logicalBackup', 'dr', 'store'], `is in region ${regionOf.get(lb.store)} like logicalBackup.store: a copy in the same region does not survive losing it`);
+        }
+      });
+      c.targets.buckets.forEach((b, i) => {
+        if (b.drBackup && sameRegion(b.backup.store, b.drBackup.store)) {
+          report(['targets', 'buckets', i, 'drBackup', 'store'], `is in region ${regionOf.get(b.backup.store)} like backup.store: a copy in the same region does not survive losing it`);
         }
       });
     },

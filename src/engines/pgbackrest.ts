@@ -597,6 +597,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     const files = this.instanceFiles(instanceId);
     const record = readRecord(files.record);
     if (!record) {
+      if (claimHeld(files.claim, this.claimStaleMs())) return { instanceId, status: 'restoring', createdByLifeboat: true, detail: `An attempt is starting the restore of ${instanceId}.` };
       if (!fs.existsSync(files.dataDir)) return undefined;
       return { instanceId, status: 'unknown', createdByLifeboat: false, detail: `${files.dataDir} exists but lifeboat has no record of it.` };
     }
@@ -606,6 +607,12 @@ export class PgBackRestEngine implements DatabaseEngine {
   async deleteInstance(instanceId: string): Promise<void> {
     this.refuseSource(instanceId, 'delete');
     const files = this.instanceFiles(instanceId);
+    // An attempt still starting this restore (cancelled, but its activity runs on) would create the
+    // instance after this delete: wait for it to finish, then delete what it made.
+    if (claimHeld(files.claim, this.claimStaleMs())) {
+      throw new LifeboatError(`The restore of ${instanceId} is still being started by another attempt; lifeboat will retry the delete once it has finished.`, 'instance-starting', false);
+    }
+    fs.rmSync(files.claim, { force: true });
     const record = readRecord(files.record);
     if (!record) {
       if (fs.existsSync(files.dataDir)) {
@@ -1103,9 +1110,16 @@ function claimFile(file: string, staleMs: number): boolean {
   return false;
 }
 
+/**
+ * Whether a claim is held: younger than `staleMs` and its process (the worker that wrote it, on
+ * this host) still alive. A worker killed mid-start leaves its claim behind; the retry on
+ * another worker must take it over at once, not wait minutes for it to go stale.
+ */
 function claimHeld(file: string, staleMs: number): boolean {
   try {
-    return Date.now() - fs.statSync(file).mtimeMs < staleMs;
+    if (Date.now() - fs.statSync(file).mtimeMs >= staleMs) return false;
+    const pid = Number(fs.readFileSync(file, 'utf8').trim());
+    return !Number.isInteger(pid) || pid <= 0 || isAlive(pid);
   } catch {
     return false;
   }
@@ -1187,8 +1201,17 @@ function summarizeVerify(result: { code: number; stdout: string; stderr: string 
   const text = `${result.stdout}\n${result.stderr}`;
   const backup = new RegExp(`backup: ${label.replace(/[-_]/g, '[-_]')}, status: (\\S+?),? total files checked: (\\d+), total valid files: (\\d+)`).exec(text);
   const wal = /total WAL checked: (\d+), total valid WAL: (\d+)/.exec(text);
-  const problems = [...text.matchAll(/missing: (\d+), checksum invalid: (\d+), size invalid: (\d+), other: (\d+)/g)].some((m) => m.slice(1).some((n) => Number(n) > 0));
-  const ok = result.code === 0 && backup?.[1] === 'valid' && !problems;
+  // pgBackRest 2.45 ignores --set and reports every backup in the repository: only this set's own
+  // counts (the line after its `backup:` line) and the archive's count, so a broken older backup
+  // does not fail the verification of a good one (nor hide a problem in this one).
+  const counts = /^\s*missing: (\d+), checksum invalid: (\d+), size invalid: (\d+), other: (\d+)/;
+  const lines = text.split('\n');
+  const countsAfter = (index: number) => (index >= 0 && index + 1 < lines.length ? counts.exec(lines[index + 1]) : null);
+  const own = countsAfter(lines.findIndex((l) => new RegExp(`backup: ${label.replace(/[-_]/g, '[-_]')}, status: `).test(l)));
+  const walCounts = lines.map((l, i) => (/archiveId: .*total WAL checked/.test(l) ? countsAfter(i) : null));
+  const problems = [own, ...walCounts].some((m) => m !== null && m.slice(1).some((n) => Number(n) > 0));
+  // A non-zero exit can come from another set; this set's own verdict decides.
+  const ok = backup?.[1] === 'valid' && !problems;
   if (!backup) {
     const error = lastErrorLine(text);
     return { name: 'repository-verify', ok: false, detail: `pgbackrest verify did not report on ${label}${error ? `: ${error}` : ` (exit code ${result.code})`}.` };

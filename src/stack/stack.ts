@@ -4,6 +4,7 @@
  * anything, and on failure stops what it started so nothing is left half-made. `down` stops
  * exactly the processes this data directory's `up` started.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -116,6 +117,22 @@ function writeLocalSecrets(ctx: StackContext): void {
   for (const [name, value] of Object.entries(secrets)) {
     fs.writeFileSync(paths.secret(name as keyof typeof secrets), value + '\n', { mode: 0o600 });
   }
+  ensureLogicalBackupKey(path.dirname(paths.secret('dns-api-key')));
+}
+
+/**
+ * The key logical dumps are encrypted with: 32 random bytes as hex, written once. Never
+ * replaced, since every dump made with it needs it to be restored.
+ */
+export function ensureLogicalBackupKey(secretsDir: string): string {
+  const file = path.join(secretsDir, 'logical-backup-key');
+  fs.mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+  try {
+    fs.writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return file;
 }
 
 export interface UpResult {

@@ -1,3 +1,7 @@
 // Every workflow the worker registers. Workflow code imports only @temporalio/workflow and src/domain.
 export { preflight } from './preflight';
 export { pitrRestore } from './pitr-restore';
+export { databaseBackup } from './database-backup';
+export { logicalBackup } from './logical-backup';
+export { filesBackup } from './files-backup';
+export { retention } from './retention';

@@ -8,7 +8,7 @@
  * removes it (unless `keep`), and the report says what was removed. A failed verification
  * never leads to cutover.
  */
-import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { Decision } from '../domain/approval';
 import { InstanceDescription } from '../domain/ports';
@@ -106,7 +106,13 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     t = now();
     restoreAttempted = true;
     instance = await long.restoreIntoNewInstance.executeWithOptions(
-      { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Restore ${v.target} into ${v.destinationId}` },
+      {
+        startToCloseTimeout: '6 hours',
+        heartbeatTimeout: '1 minute',
+        // On cancel, wait until the attempt has returned: compensation must not run while it may still create the instance.
+        cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        summary: `Restore ${v.target} into ${v.destinationId}`,
+      },
       [v, input.fromRegion],
     );
     phases.restore = seconds(now() - t);
@@ -186,12 +192,15 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
   }
 }
 
+/**
+ * The sentence a person acts on: the outermost message below the SDK's generic wrappers. Not the
+ * innermost: below lifeboat's own sentence lie its causes (an AWS SDK error's raw text, for one).
+ */
 function describeFailure(err: unknown): string {
   let current: unknown = err;
-  let message = err instanceof Error ? err.message : String(err);
   for (let i = 0; i < 8 && current instanceof Error; i++) {
-    if (current.message && !/^Activity task failed$/.test(current.message)) message = current.message;
+    if (current.message && !/^(Activity task failed|Workflow execution failed|Child Workflow execution failed)$/.test(current.message)) return current.message;
     current = (current as { cause?: unknown }).cause;
   }
-  return message;
+  return err instanceof Error ? err.message : String(err);
 }

@@ -1,0 +1,285 @@
+/**
+ * Activities of the database backup workflow: preflight (source, engine, RPO), start, wait with
+ * progress heartbeats, verify, copy to the DR region, record in the catalog, notify.
+ * Every name derives from the workflow id, so a retried activity adopts its own backup.
+ */
+import { Context } from '@temporalio/activity';
+import { findDatabaseTarget, objectivesFor } from '../config';
+import {
+  BackupListEntry,
+  BackupPreflight,
+  BackupRecord,
+  DatabaseBackupKind,
+  formatAge,
+  formatBytes,
+  RpoStatus,
+} from '../domain/backup';
+import { describeError, LifeboatError } from '../domain/errors';
+import type { BackupHandle, BackupProgress, BackupVerification } from '../domain/ports';
+import { currentWorkflowId } from './context';
+import { withHeartbeats } from './heartbeat';
+import { Ports } from './ports';
+
+interface BackupRow {
+  id: string;
+  target: string;
+  environment: string;
+  backup_type: string;
+  engine: string;
+  engine_backup_id: string;
+  status: string;
+  locations: BackupRecord['locations'];
+  size_bytes: string | null;
+  started_at: Date | null;
+  completed_at: Date | null;
+  verified_at: Date | null;
+  workflow_id: string;
+  failure: string | null;
+}
+
+/** The newest verified backup of a target made by this engine (any region), from the catalog. */
+export async function lastGoodBackup(ports: Ports, target: string, engine: string): Promise<{ at: string; workflowId: string } | undefined> {
+  const rows = await ports.catalog.query<{ at: Date; workflow_id: string }>(
+    `SELECT coalesce(completed_at, verified_at) AS at, workflow_id FROM backups
+     WHERE target = $1 AND engine = $2 AND status = 'verified' AND coalesce(completed_at, verified_at) IS NOT NULL
+     ORDER BY coalesce(completed_at, verified_at) DESC LIMIT 1`,
+    [target, engine],
+  );
+  return rows[0] ? { at: rows[0].at.toISOString(), workflowId: rows[0].workflow_id } : undefined;
+}
+
+export async function rpoStatus(ports: Ports, targetName: string, now = new Date()): Promise<RpoStatus> {
+  const target = findDatabaseTarget(ports.config, targetName);
+  const rpoSeconds = objectivesFor(ports.config, target).rpo;
+  const last = await lastGoodBackup(ports, target.name, target.engine);
+  if (!last) {
+    return { rpoSeconds, breached: true, detail: `${target.name} has no verified backup in the catalog, so its RPO of ${formatAge(rpoSeconds)} is not met.` };
+  }
+  const ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(last.at)) / 1000));
+  const breached = ageSeconds > rpoSeconds;
+  return {
+    rpoSeconds,
+    lastGoodBackupAt: last.at,
+    lastGoodBackupWorkflowId: last.workflowId,
+    ageSeconds,
+    breached,
+    detail: breached
+      ? `The last verified backup of ${target.name} finished ${formatAge(ageSeconds)} ago (${last.at}), beyond its RPO of ${formatAge(rpoSeconds)}.`
+      : `The last verified backup of ${target.name} finished ${formatAge(ageSeconds)} ago (${last.at}), within its RPO of ${formatAge(rpoSeconds)}.`,
+  };
+}
+
+export async function listBackups(ports: Ports, options: { target?: string; limit?: number } = {}): Promise<BackupListEntry[]> {
+  const rows = await ports.catalog.query<BackupRow>(
+    `SELECT id::text AS id, target, environment, backup_type, engine, engine_backup_id, status, locations, size_bytes::text AS size_bytes,
+            started_at, completed_at, verified_at, workflow_id, failure
+     FROM backups WHERE ($1::text IS NULL OR target = $1) AND engine IN ('pgbackrest', 'rds')
+     ORDER BY coalesce(completed_at, started_at, created_at) DESC, id DESC LIMIT $2`,
+    [options.target ?? null, options.limit ?? 50],
+  );
+  return rows.map((r) => {
+    const e: BackupListEntry = { id: r.id, target: r.target, environment: r.environment, kind: r.backup_type, engine: r.engine, name: r.engine_backup_id, status: r.status, workflowId: r.workflow_id };
+    if (r.size_bytes !== null) e.sizeBytes = Number(r.size_bytes);
+    if (r.started_at) e.startedAt = r.started_at.toISOString();
+    if (r.completed_at) e.completedAt = r.completed_at.toISOString();
+    if (r.verified_at) e.verifiedAt = r.verified_at.toISOString();
+    if (r.locations?.primary) e.primary = r.locations.primary.handle.backupId;
+    if (r.locations?.dr) e.dr = r.locations.dr.handle.backupId;
+    if (r.failure) e.failure = r.failure;
+    return e;
+  });
+}
+
+export function backupActivities(ports: Ports) {
+  const { config } = ports;
+
+  const upsert = async (record: BackupRecord): Promise<string> => {
+    const target = findDatabaseTarget(config, record.target);
+    const primary = record.locations.primary;
+    const verifiedAt = record.status === 'verified' ? (record.locations.dr?.verifiedAt ?? primary?.verifiedAt ?? new Date().toISOString()) : null;
+    const workflowId = currentWorkflowId();
+    const runId = Context.current().info.workflowExecution?.runId ?? null;
+    const rows = await ports.catalog.query<{ id: string }>(
+      `INSERT INTO backups (target, environment, backup_type, engine, engine_backup_id, status, locations, size_bytes, started_at, completed_at, verified_at, workflow_id, run_id, failure, details)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+       ON CONFLICT (workflow_id, engine_backup_id) DO UPDATE SET
+         -- A verified backup stays verified: a later failure (a notification) does not make its data bad.
+         status = CASE WHEN backups.status = 'verified' AND EXCLUDED.status = 'failed' THEN backups.status ELSE EXCLUDED.status END,
+         locations = EXCLUDED.locations, size_bytes = EXCLUDED.size_bytes, started_at = EXCLUDED.started_at,
+         completed_at = EXCLUDED.completed_at, verified_at = coalesce(EXCLUDED.verified_at, backups.verified_at),
+         run_id = EXCLUDED.run_id, failure = EXCLUDED.failure, details = backups.details || EXCLUDED.details
+       RETURNING id::text AS id`,
+      [
+        target.name,
+        target.environment,
+        record.kind,
+        record.engine ?? target.engine,
+        record.name,
+        record.status,
+        JSON.stringify(record.locations),
+        primary?.sizeBytes ?? null,
+        primary?.startedAt ?? null,
+        primary?.completedAt ?? null,
+        verifiedAt,
+        workflowId,
+        runId,
+        record.failure ?? null,
+        JSON.stringify({ workflow: 'database-backup', ...(record.requestedBy ? { requestedBy: record.requestedBy } : {}) }),
+      ],
+    );
+    return rows[0].id;
+  };
+
+  return {
+    /** Is the source reachable, is the engine healthy, how old is the last good backup against the RPO? */
+    async preflightDatabaseBackup(targetName: string): Promise<BackupPreflight> {
+      const target = findDatabaseTarget(config, targetName);
+      const engine = ports.database(target.name);
+      const checks: BackupPreflight['checks'] = [];
+      const heartbeat = (step: string) => Context.current().heartbeat({ preflight: step });
+      heartbeat('source');
+      try {
+        const source = await engine.describeSource();
+        const ok = source.status === 'available';
+        checks.push({
+          name: 'source',
+          ok,
+          detail: ok
+            ? `${source.instanceId} is available${source.endpoint ? ` at ${source.endpoint.host}:${source.endpoint.port}` : ''}${source.engineVersion ? ` (PostgreSQL ${source.engineVersion})` : ''}.`
+            : `${source.instanceId} is ${source.status}${source.detail ? `: ${source.detail}` : ''}.`,
+        });
+      } catch (err) {
+        if (err instanceof LifeboatError && err.nonRetryable) throw err;
+        checks.push({ name: 'source', ok: false, detail: `The source of ${target.name} cannot be described: ${describeError(err)}` });
+      }
+      if (target.engine === 'pgbackrest') {
+        heartbeat('pgbackrest check');
+        // `pgbackrest check` archives a WAL segment into every repository: both regions can take backups.
+        const repos = await ports.pgbackrest(target).checkEachRepo([target.primaryRepo, target.drRepo]);
+        for (const repo of repos) {
+          checks.push({ name: `repo${repo.repo} (${repo.repo === target.primaryRepo ? 'primary' : 'dr'})`, ok: repo.ok, detail: repo.detail });
+        }
+      }
+      heartbeat('rpo');
+      const rpo = await rpoStatus(ports, target.name);
+      checks.push({ name: 'rpo', ok: !rpo.breached, detail: rpo.detail });
+      if (rpo.breached) {
+        await ports.notifier.notify({
+          severity: 'warning',
+          title: `RPO breached: ${target.name}`,
+          text: `${rpo.detail} A ${target.engine} backup is starting now.`,
+          target: target.name,
+          workflowId: currentWorkflowId(),
+          fields: { rpoSeconds: rpo.rpoSeconds, ...(rpo.ageSeconds !== undefined ? { lastGoodBackupAgeSeconds: rpo.ageSeconds } : {}) },
+        });
+      }
+      // The RPO check reports; it never stops the backup that repairs it.
+      const ok = checks.filter((c) => c.name !== 'rpo').every((c) => c.ok);
+      return { target: target.name, environment: target.environment, engine: target.engine, ok, checks, rpo };
+    },
+
+    /** Starts the backup (or adopts the one an earlier attempt started under the same name). */
+    async startDatabaseBackup(targetName: string, name: string, kind: DatabaseBackupKind): Promise<BackupHandle> {
+      const engine = ports.database(targetName);
+      return withHeartbeats(() => ({ starting: name, kind }), () => engine.startBackup({ backupName: name, kind }));
+    },
+
+    /**
+     * Polls until the backup is complete, heartbeating the engine's progress (percent, detail) so
+     * the Web UI's pending activity shows it. A failed backup is final: a new run takes a new one.
+     */
+    async waitForDatabaseBackup(targetName: string, handle: BackupHandle, pollIntervalMs: number): Promise<{ handle: BackupHandle; progress: BackupProgress }> {
+      const engine = ports.database(targetName);
+      const ctx = Context.current();
+      const what = `${handle.name ?? handle.backupId} in ${handle.location}`;
+      // Every poll heartbeats what the engine said (the SDK sends the first at once, then throttles):
+      // the pending activity in the Web UI shows the backup's state, percent and detail.
+      for (;;) {
+        const progress = await engine.backupProgress(handle);
+        ctx.heartbeat({ backup: what, state: progress.state, ...(progress.percent !== undefined ? { percent: progress.percent } : {}), detail: progress.detail });
+        if (progress.state === 'complete') return { handle: { ...handle, backupId: progress.backupId ?? handle.backupId }, progress };
+        if (progress.state === 'failed') throw new LifeboatError(progress.detail, 'BACKUP_FAILED', true);
+        await ctx.sleep(pollIntervalMs);
+      }
+    },
+
+    async verifyDatabaseBackup(targetName: string, handle: BackupHandle): Promise<BackupVerification> {
+      const engine = ports.database(targetName);
+      return withHeartbeats(() => ({ verifying: handle.backupId, location: handle.location }), () => engine.verifyBackup(handle));
+    },
+
+    /** Starts the DR copy (adopting one already started under copyName); wait for it with waitForDatabaseBackup. */
+    async copyDatabaseBackupToDr(targetName: string, handle: BackupHandle, copyName: string): Promise<BackupHandle> {
+      const engine = ports.database(targetName);
+      return withHeartbeats(() => ({ copying: handle.backupId, as: copyName }), () => engine.copyToDisasterRecovery(handle, { copyName }));
+    },
+
+    /** Writes the backup's catalog row (one per run, keyed by workflow id and name); returns its id. */
+    async recordDatabaseBackup(record: BackupRecord): Promise<string> {
+      return upsert(record);
+    },
+
+    /** One verifications row per region verified; a retried call replaces its own row. */
+    async recordDatabaseBackupVerification(backupName: string, region: 'primary' | 'dr', handle: BackupHandle, verification: BackupVerification): Promise<void> {
+      const workflowId = currentWorkflowId();
+      const subject = `database backup ${backupName} ${region} ${handle.backupId}${handle.locator ? ` (${handle.locator})` : ''}`;
+      await ports.catalog.withClient(async (client) => {
+        await client.query('BEGIN');
+        try {
+          const row = await client.query<{ id: string }>('SELECT id::text AS id FROM backups WHERE workflow_id = $1 AND engine_backup_id = $2', [workflowId, backupName]);
+          await client.query('DELETE FROM verifications WHERE workflow_id = $1 AND subject = $2', [workflowId, subject]);
+          await client.query('INSERT INTO verifications (backup_id, workflow_id, subject, ok, checks) VALUES ($1, $2, $3, $4, $5)', [
+            row.rows[0]?.id ?? null,
+            workflowId,
+            subject,
+            verification.ok,
+            JSON.stringify(verification.checks),
+          ]);
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      });
+    },
+
+    async notifyDatabaseBackupComplete(summary: { target: string; kind: DatabaseBackupKind; sizeBytes?: number; primaryId: string; drId: string; durationSeconds: number }): Promise<void> {
+      await ports.notifier.notify({
+        severity: 'info',
+        title: `Backup complete: ${summary.target} (${summary.kind}, ${formatBytes(summary.sizeBytes)})`,
+        text: `Verified ${summary.primaryId} in the primary region and its copy ${summary.drId} in the DR region in ${formatAge(summary.durationSeconds)}.`,
+        target: summary.target,
+        workflowId: currentWorkflowId(),
+        fields: { kind: summary.kind, sizeBytes: summary.sizeBytes ?? -1, primary: summary.primaryId, dr: summary.drId },
+      });
+    },
+
+    /**
+     * On any failure: the run's catalog row says failed with the reason, and the notifier says
+     * what failed and how old the last good backup is. An unknown target has no row to write.
+     */
+    async reportDatabaseBackupFailure(failure: { record: BackupRecord; phase: string; reason: string }): Promise<void> {
+      const { record } = failure;
+      let known = true;
+      try {
+        findDatabaseTarget(config, record.target);
+      } catch {
+        known = false;
+      }
+      let age = '';
+      if (known) {
+        await upsert({ ...record, status: 'failed', failure: `${failure.phase}: ${failure.reason}` });
+        const rpo = await rpoStatus(ports, record.target).catch(() => undefined);
+        age = rpo ? ` Last good backup: ${rpo.lastGoodBackupAt ? `${formatAge(rpo.ageSeconds)} ago (${rpo.lastGoodBackupAt})` : 'none'}; RPO ${formatAge(rpo.rpoSeconds)}${rpo.breached ? ', BREACHED' : ''}.` : '';
+      }
+      await ports.notifier.notify({
+        severity: 'critical',
+        title: `Backup FAILED: ${record.target} (${record.kind}) while ${failure.phase}`,
+        text: `${failure.reason}${age}`,
+        target: record.target,
+        workflowId: currentWorkflowId(),
+        fields: { phase: failure.phase, backup: record.name },
+      });
+    },
+  };
+}

@@ -1,0 +1,281 @@
+/**
+ * Activities of the retention workflow: plan from the catalog (pure rules in
+ * src/domain/retention.ts), then expire one backup at a time in every region that holds it:
+ *
+ *   database backups   the engine's deleteBackup, once per region's handle (pgBackRest: the
+ *                      primary and DR repositories; it refuses a set others depend on, or the
+ *                      newest full, and that refusal is reported, not overridden)
+ *   logical dumps      every version of the dump object in each region's bucket
+ *   file backup sets   the manifest first (so a half-deleted set never looks complete), then
+ *                      every version under the set's prefix, in each region
+ *
+ * A backup is marked `expired` in the catalog only once every copy is gone; each expiry and each
+ * refusal is a workflow_events row (kind `retention`). Legal holds are checked again just before
+ * deleting: the catalog's legal_hold flag, and for file sets the bucket target's held prefixes.
+ */
+import { DeleteObjectCommand, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
+import { BucketTarget, findTarget } from '../config';
+import { describeError, LifeboatError } from '../domain/errors';
+import type { BackupHandle } from '../domain/ports';
+import { ExpiryOutcome, planRetention, RegionDeletion, RetentionCandidate, RetentionItem, RetentionPlan } from '../domain/retention';
+import { FileBackupEngine } from '../engines/file-backup';
+import { currentWorkflowId } from './context';
+import { withHeartbeats } from './heartbeat';
+import { Ports } from './ports';
+
+interface BackupRecord {
+  id: string;
+  target: string;
+  backup_type: string;
+  engine: string;
+  engine_backup_id: string;
+  status: string;
+  locations: Record<string, Record<string, unknown> | undefined>;
+  completed_at: Date | null;
+  legal_hold: boolean;
+  details: Record<string, unknown>;
+}
+
+const LIVE = ['complete', 'verified'];
+const REGIONS = ['primary', 'dr'] as const;
+const SELECT = `SELECT id::text AS id, target, backup_type, engine, engine_backup_id, status, locations, completed_at, legal_hold, details FROM backups`;
+
+/** Which family a catalog row belongs to; retention judges each target's families separately. */
+export function backupFamily(row: { backup_type: string; engine: string }): 'files' | 'logical' | `database:${string}` {
+  if (row.backup_type.startsWith('files-')) return 'files';
+  if (row.backup_type === 'logical') return 'logical';
+  return `database:${row.engine}`;
+}
+
+/** Removes every version and delete marker of `key` (exact) or under `prefix`; returns how many. */
+export async function deleteAllVersions(s3: S3Client, bucket: string, what: { key: string } | { prefix: string }): Promise<number> {
+  const prefix = 'key' in what ? what.key : what.prefix;
+  if (!prefix) throw new Error('refusing to delete a whole bucket: no key or prefix given');
+  let removed = 0;
+  for (;;) {
+    const found: Array<{ Key: string; VersionId?: string }> = [];
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    do {
+      const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+      for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+        if ('key' in what && v.Key !== what.key) continue;
+        found.push({ Key: v.Key!, VersionId: v.VersionId });
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+    } while (keyMarker);
+    if (found.length === 0) return removed;
+    for (const v of found) {
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: v.Key, ...(v.VersionId ? { VersionId: v.VersionId } : {}) }));
+      removed++;
+    }
+  }
+}
+
+export function retentionActivities(ports: Ports) {
+  const { config } = ports;
+
+  const bucketTargetOf = (name: string): BucketTarget | undefined => config.targets.buckets.find((b) => b.name === name);
+
+  /** The held prefix a file set touches, if any; undefined when none (or the target has no holds). */
+  const fileSetHold = async (row: BackupRecord): Promise<string | undefined> => {
+    const target = bucketTargetOf(row.target);
+    if (!target?.legalHolds.length) return undefined;
+    for (const region of REGIONS) {
+      const loc = row.locations[region];
+      if (!loc || typeof loc.store !== 'string' || typeof loc.bucket !== 'string') continue;
+      const engine = new FileBackupEngine({
+        source: { bucket: target.source.bucket },
+        backup: { s3: ports.objectStore(loc.store), bucket: loc.bucket, root: String(loc.root ?? ''), name: loc.store },
+      });
+      const manifest = await engine.readManifest(row.engine_backup_id).catch(() => undefined);
+      if (!manifest) continue;
+      for (const hold of target.legalHolds) {
+        const held = manifest.entries.find((e) => e.change !== 'deleted' && e.key.startsWith(hold.prefix));
+        if (held) return `${hold.prefix} (${hold.reason}), e.g. ${held.key}`;
+      }
+      return undefined;
+    }
+    return `its manifest cannot be read in any region, so lifeboat cannot rule out objects under legal hold (${target.legalHolds.map((h) => h.prefix).join(', ')})`;
+  };
+
+  const candidatesOf = (rows: BackupRecord[], holds: Map<string, string>): RetentionCandidate[] => {
+    const seriesOf = (r: BackupRecord) => `${r.target}/${backupFamily(r)}`;
+    const idByName = new Map(rows.map((r) => [`${seriesOf(r)}\n${r.engine_backup_id}`, r.id]));
+    return rows.map((r) => {
+      const deps = Array.isArray(r.details?.dependsOn) ? (r.details.dependsOn as unknown[]).map(String) : [];
+      return {
+        id: r.id,
+        series: seriesOf(r),
+        completedAt: r.completed_at ? r.completed_at.toISOString() : '',
+        verified: r.status === 'verified',
+        ...(r.legal_hold ? { legalHold: 'the catalog marks it legal_hold' } : holds.has(r.id) ? { legalHold: holds.get(r.id)! } : {}),
+        dependsOn: deps.map((name) => idByName.get(`${seriesOf(r)}\n${name}`)).filter((id): id is string => id !== undefined),
+      };
+    });
+  };
+
+  const record = async (row: BackupRecord, outcome: ExpiryOutcome, reason: string) => {
+    const workflowId = currentWorkflowId();
+    const details = { catalogId: row.id, backupType: row.backup_type, engine: row.engine, engineBackupId: row.engine_backup_id, reason, regions: outcome.regions, detail: outcome.detail };
+    await ports.catalog.withClient(async (c) => {
+      await c.query('BEGIN');
+      try {
+        if (outcome.outcome === 'expired') {
+          const updated = await c.query(
+            `UPDATE backups SET status = 'expired', details = details || jsonb_build_object('retention', $2::jsonb) WHERE id = $1 AND status = ANY($3) RETURNING id`,
+            [row.id, JSON.stringify({ expiredAt: new Date().toISOString(), workflowId, reason, regions: outcome.regions }), LIVE],
+          );
+          if (updated.rowCount) await c.query('INSERT INTO workflow_events (workflow_id, kind, target, event, details) VALUES ($1, $2, $3, $4, $5)', [workflowId, 'retention', row.target, 'backup-expired', JSON.stringify(details)]);
+        } else {
+          await c.query('INSERT INTO workflow_events (workflow_id, kind, target, event, details) VALUES ($1, $2, $3, $4, $5)', [workflowId, 'retention', row.target, 'backup-expiry-refused', JSON.stringify(details)]);
+        }
+        await c.query('COMMIT');
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  };
+
+  /** S3 copies (logical dumps, file sets) in each region the row names. */
+  const deleteObjects = async (row: BackupRecord, family: 'files' | 'logical'): Promise<RegionDeletion[]> => {
+    const out: RegionDeletion[] = [];
+    for (const region of REGIONS) {
+      const loc = row.locations[region];
+      if (!loc) continue;
+      const store = String(loc.store ?? '');
+      const bucket = String(loc.bucket ?? '');
+      const s3 = ports.objectStore(store);
+      if (family === 'logical') {
+        const key = String(loc.key ?? '');
+        if (!key.endsWith('.dump.gz.enc')) {
+          out.push({ region, outcome: 'refused', detail: `the catalog's key ${JSON.stringify(key)} is not a logical dump object; fix the catalog row` });
+          continue;
+        }
+        const n = await deleteAllVersions(s3, bucket, { key });
+        out.push({ region, outcome: n ? 'deleted' : 'absent', detail: n ? `removed ${store}/${bucket}/${key} (${n} versions)` : `${store}/${bucket}/${key} was already gone` });
+      } else {
+        const manifestKey = String(loc.manifestKey ?? '');
+        const suffix = `${row.engine_backup_id}/manifest.json`;
+        if (!manifestKey.endsWith(`/${suffix}`) && manifestKey !== suffix) {
+          out.push({ region, outcome: 'refused', detail: `the catalog's manifest key ${JSON.stringify(manifestKey)} does not name set ${row.engine_backup_id}; fix the catalog row` });
+          continue;
+        }
+        const prefix = manifestKey.slice(0, -'manifest.json'.length);
+        const first = await deleteAllVersions(s3, bucket, { key: manifestKey });
+        const rest = await deleteAllVersions(s3, bucket, { prefix });
+        out.push({ region, outcome: first + rest ? 'deleted' : 'absent', detail: first + rest ? `removed set ${store}/${bucket}/${prefix} (${first + rest} object versions)` : `set ${store}/${bucket}/${prefix} was already gone` });
+      }
+    }
+    return out;
+  };
+
+  /** Database backups through their engine, one handle per region. Refusals are reported per region. */
+  const deleteDatabaseBackups = async (row: BackupRecord): Promise<RegionDeletion[]> => {
+    const engine = ports.database(row.target);
+    const handles: Array<{ region: string; handle: BackupHandle }> = [];
+    for (const region of REGIONS) {
+      // The databaseBackup workflow records { region, handle, ... } per region; a bare handle is accepted too.
+      const loc = row.locations[region];
+      const handle = (loc && typeof loc.handle === 'object' && loc.handle ? loc.handle : loc) as Partial<BackupHandle> | undefined;
+      if (handle && typeof handle.backupId === 'string') handles.push({ region, handle: { engine: row.engine as BackupHandle['engine'], location: region, ...handle } as BackupHandle });
+    }
+    if (handles.length === 0) handles.push({ region: 'primary', handle: { engine: row.engine as BackupHandle['engine'], backupId: row.engine_backup_id, location: 'primary' } });
+    const out: RegionDeletion[] = [];
+    for (const { region, handle } of handles) {
+      const what = `${handle.name ?? handle.backupId} (${handle.locator ?? handle.location})`;
+      try {
+        await engine.deleteBackup(handle);
+        out.push({ region, outcome: 'deleted', detail: `expired ${what}` });
+      } catch (err) {
+        if (err instanceof LifeboatError && err.nonRetryable) out.push({ region, outcome: 'refused', detail: `${err.code}: ${err.message}` });
+        else throw err;
+      }
+    }
+    return out;
+  };
+
+  return {
+    /** Reads the catalog's live backups of the targets and decides each by the policy. Writes nothing. */
+    async planRetention(targetName: string | undefined, now: string): Promise<RetentionPlan> {
+      const targets = targetName ? [findTarget(config, targetName).name] : [...config.targets.databases, ...config.targets.buckets].map((t) => t.name);
+      const at = new Date(now);
+      if (Number.isNaN(at.getTime())) throw new LifeboatError(`"${now}" is not a time: give retention an ISO-8601 time such as 2026-01-21T04:00:00Z.`, 'BAD_INPUT');
+      const rows = await ports.catalog.query<BackupRecord>(`${SELECT} WHERE status = ANY($1) AND target = ANY($2) ORDER BY id`, [LIVE, targets]);
+      const policy = { daily: config.retention.daily, weekly: config.retention.weekly, monthly: config.retention.monthly };
+      const holds = new Map<string, string>();
+      let decisions = planRetention(candidatesOf(rows, holds), policy, at);
+      // Manifests are read only for file sets the policy would expire, when their target has holds.
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      for (const d of decisions) {
+        const row = byId.get(d.id)!;
+        if (d.action !== 'expire' || backupFamily(row) !== 'files') continue;
+        const hold = await fileSetHold(row);
+        if (hold) holds.set(row.id, hold);
+      }
+      if (holds.size) decisions = planRetention(candidatesOf(rows, holds), policy, at);
+      const items: RetentionItem[] = decisions.map((d) => {
+        const row = byId.get(d.id)!;
+        return {
+          ...d,
+          catalogId: row.id,
+          target: row.target,
+          backupType: row.backup_type,
+          engine: row.engine,
+          engineBackupId: row.engine_backup_id,
+          regions: REGIONS.filter((r) => row.locations?.[r]),
+        };
+      });
+      return { now: at.toISOString(), policy, targets, items };
+    },
+
+    /**
+     * Deletes one backup in every region that holds it, and records what happened. Idempotent:
+     * copies already gone count as deleted, a row already expired is skipped.
+     */
+    async expireBackup(catalogId: string, reason: string): Promise<ExpiryOutcome> {
+      const [row] = await ports.catalog.query<BackupRecord>(`${SELECT} WHERE id = $1`, [catalogId]);
+      if (!row) throw new LifeboatError(`There is no backup ${catalogId} in the catalog to expire; plan retention again.`, 'BACKUP_NOT_FOUND');
+      const base = { catalogId, target: row.target, backupType: row.backup_type, engineBackupId: row.engine_backup_id };
+      if (!LIVE.includes(row.status)) return { ...base, outcome: 'skipped', regions: [], detail: `its status is ${row.status}, not complete or verified: nothing to do` };
+      const family = backupFamily(row);
+
+      const refuse = async (detail: string): Promise<ExpiryOutcome> => {
+        const outcome: ExpiryOutcome = { ...base, outcome: 'refused', regions: [], detail };
+        await record(row, outcome, reason);
+        return outcome;
+      };
+      // Holds and dependents are checked again here: they may have appeared since the plan.
+      if (row.legal_hold) return refuse('the catalog marks it legal_hold');
+      if (family === 'files') {
+        const hold = await fileSetHold(row);
+        if (hold) return refuse(`legal hold: ${hold}`);
+        const dependents = await ports.catalog.query<{ id: string; engine_backup_id: string }>(
+          `SELECT id::text AS id, engine_backup_id FROM backups WHERE target = $1 AND backup_type LIKE 'files-%' AND status IN ('running','complete','verified') AND id <> $2 AND details->'dependsOn' ? $3`,
+          [row.target, row.id, row.engine_backup_id],
+        );
+        if (dependents.length) return refuse(`backup sets ${dependents.map((d) => d.engine_backup_id).join(', ')} still use objects stored in it`);
+      }
+
+      const regions = await withHeartbeats(
+        () => ({ phase: 'expiring', backup: `${row.target} ${row.backup_type} ${row.engine_backup_id}` }),
+        async () => {
+          try {
+            return family.startsWith('database:') ? await deleteDatabaseBackups(row) : await deleteObjects(row, family as 'files' | 'logical');
+          } catch (err) {
+            if (err instanceof LifeboatError) throw err;
+            throw new LifeboatError(`Deleting backup ${row.engine_backup_id} of ${row.target} failed (${describeError(err)}); lifeboat will retry.`, 'DELETE_FAILED', false);
+          }
+        },
+      );
+      const refused = regions.filter((r) => r.outcome === 'refused');
+      const outcome: ExpiryOutcome = refused.length
+        ? { ...base, outcome: 'refused', regions, detail: refused.map((r) => `${r.region}: ${r.detail}`).join('; ') }
+        : { ...base, outcome: 'expired', regions, detail: regions.map((r) => `${r.region}: ${r.detail}`).join('; ') || 'no copies were recorded' };
+      await record(row, outcome, reason);
+      return outcome;
+    },
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * databaseBackup: one verified backup of a database target in both regions, on record.
+ *
+ *   preflight (source, engine, RPO) -> start backup -> wait (heartbeats with progress)
+ *     -> verify -> copy to the DR region -> wait -> verify the copy -> record -> notify
+ *
+ * Names derive from the workflow id, so a retried activity or a restarted worker adopts the
+ * backup it started. On any failure the catalog row says failed with the reason, the notifier
+ * says what failed and how old the last good backup is, and the workflow fails: it never
+ * reports success for a backup that did not verify in both regions.
+ */
+import { ActivityOptions, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { BackupLocation, BackupPreflight, BackupRecord, backupNameFor, DatabaseBackupInput, DatabaseBackupResult, drCopyNameFor, effectiveKind, formatBytes } from '../domain/backup';
+import type { BackupHandle, BackupVerification } from '../domain/ports';
+import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
+import { StatusBoard } from './status-board';
+
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
+const long = proxyActivities<Activities>({
+  startToCloseTimeout: '12 hours',
+  heartbeatTimeout: '1 minute',
+  // pgBackRest busy with another backup of the stanza is retried: it waits its turn.
+  retry: { maximumAttempts: 20, initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+const now = () => new Date().getTime();
+
+export async function databaseBackup(input: DatabaseBackupInput): Promise<DatabaseBackupResult> {
+  const workflowId = workflowInfo().workflowId;
+  const startedAt = now();
+  let kind = input.kind ?? 'full';
+  const pollIntervalMs = input.pollIntervalMs ?? 5000;
+  const heartbeatTimeout = input.heartbeatTimeoutMs ?? 60000;
+  const name = backupNameFor(workflowId);
+  const copyName = drCopyNameFor(name);
+  const board = new StatusBoard('database backup', input.target);
+  upsertSearchAttributes([
+    { key: LifeboatKind, value: 'database-backup' },
+    { key: LifeboatTarget, value: input.target },
+    { key: LifeboatBackupType, value: kind },
+  ]);
+
+  const waiting: ActivityOptions = { startToCloseTimeout: '12 hours', heartbeatTimeout };
+  const record: BackupRecord = { target: input.target, kind, name, status: 'running', locations: {}, requestedBy: input.requestedBy };
+  const save = async (status: BackupRecord['status']) => {
+    record.status = status;
+    const id = await quick.recordDatabaseBackup.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Record ${name} as ${status}` }, [{ ...record }]);
+    return id;
+  };
+  /** Verifies one region's copy; a failed check fails the workflow with the checks that failed. */
+  const verify = async (region: 'primary' | 'dr', handle: BackupHandle): Promise<BackupVerification> => {
+    const result = await long.verifyDatabaseBackup.executeWithOptions(
+      { ...waiting, summary: `Verify ${handle.backupId} in the ${region === 'dr' ? 'DR' : 'primary'} region` },
+      [input.target, handle],
+    );
+    await quick.recordDatabaseBackupVerification.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Record the verification of ${handle.backupId}` }, [name, region, handle, result]);
+    if (!result.ok) {
+      const failed = result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
+      throw ApplicationFailure.nonRetryable(`Verification of ${handle.backupId} in the ${region === 'dr' ? 'DR' : 'primary'} region failed (${failed.join(' ')})`, 'BACKUP_VERIFICATION_FAILED');
+    }
+    const location = record.locations[region];
+    if (location) {
+      location.verified = true;
+      location.verifiedAt = new Date().toISOString();
+    }
+    return result;
+  };
+  /** Waits for a backup in one region, heartbeating progress; returns where it ended up. */
+  const waitFor = async (region: 'primary' | 'dr', handle: BackupHandle): Promise<BackupLocation> => {
+    const done = await long.waitForDatabaseBackup.executeWithOptions(
+      { ...waiting, summary: `Wait for ${handle.name ?? handle.backupId} in the ${region === 'dr' ? 'DR' : 'primary'} region` },
+      [input.target, handle, pollIntervalMs],
+    );
+    const location: BackupLocation = { region, handle: done.handle, verified: false };
+    if (done.progress.sizeBytes !== undefined) location.sizeBytes = done.progress.sizeBytes;
+    if (done.progress.startedAt) location.startedAt = done.progress.startedAt;
+    if (done.progress.completedAt) location.completedAt = done.progress.completedAt;
+    return location;
+  };
+
+  let phase = 'preflight';
+  let preflight: BackupPreflight | undefined;
+  try {
+    // 1. Preflight: reachable, healthy, and how far behind the RPO the target already is.
+    board.enter('preflight', `checking ${input.target}, its backup repositories and the age of its last good backup`);
+    preflight = await quick.preflightDatabaseBackup.executeWithOptions(
+      { startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', summary: `Preflight of ${input.target}` },
+      [input.target],
+    );
+    record.engine = preflight.engine;
+    kind = record.kind = effectiveKind(preflight.engine, kind);
+    upsertSearchAttributes([
+      { key: LifeboatEnvironment, value: preflight.environment },
+      { key: LifeboatBackupType, value: kind },
+    ]);
+    if (!preflight.ok) {
+      const problems = preflight.checks.filter((c) => !c.ok && c.name !== 'rpo').map((c) => `${c.name}: ${c.detail}`);
+      throw ApplicationFailure.nonRetryable(`Preflight of ${input.target} failed (${problems.join(' ')})`, 'BACKUP_PREFLIGHT_FAILED');
+    }
+
+    // 2. Start, and wait for the backup in the primary region.
+    phase = 'backing up';
+    board.enter('backing-up', `taking ${kind === 'incr' ? 'an' : 'a'} ${kind} backup ${name} of ${input.target}${preflight.rpo.breached ? ` (RPO breached: ${preflight.rpo.detail})` : ''}`);
+    const started = await long.startDatabaseBackup.executeWithOptions({ ...waiting, startToCloseTimeout: '30 minutes', summary: `Start ${kind} backup ${name}` }, [input.target, name, kind]);
+    record.locations.primary = { region: 'primary', handle: started, verified: false };
+    await save('running');
+    const primary = await waitFor('primary', started);
+    record.locations.primary = primary;
+    await save('running');
+
+    // 3. Verify it.
+    phase = 'verifying';
+    board.enter('verifying', `verifying ${primary.handle.backupId} (${formatBytes(primary.sizeBytes)})`);
+    const primaryVerification = await verify('primary', primary.handle);
+
+    // 4. Copy it to the DR region, wait, verify the copy.
+    phase = 'copying to the DR region';
+    board.enter('copying-to-dr', `copying ${primary.handle.backupId} to the DR region as ${copyName}`);
+    const copyStarted = await long.copyDatabaseBackupToDr.executeWithOptions(
+      { ...waiting, startToCloseTimeout: '30 minutes', summary: `Copy ${primary.handle.backupId} to the DR region` },
+      [input.target, primary.handle, copyName],
+    );
+    record.locations.dr = { region: 'dr', handle: copyStarted, verified: false };
+    await save('running');
+    const dr = await waitFor('dr', copyStarted);
+    record.locations.dr = dr;
+    phase = 'verifying the DR copy';
+    board.enter('verifying-dr-copy', `verifying ${dr.handle.backupId} in the DR region`);
+    const drVerification = await verify('dr', dr.handle);
+
+    // 5. Record and notify.
+    phase = 'recording';
+    board.enter('recording', `recording ${name} as verified in both regions`);
+    const catalogId = await save('verified');
+    const durationSeconds = Math.round((now() - startedAt) / 1000);
+    phase = 'notifying';
+    await quick.notifyDatabaseBackupComplete.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Notify: backup complete' }, [
+      { target: input.target, kind, sizeBytes: primary.sizeBytes, primaryId: primary.handle.backupId, drId: dr.handle.backupId, durationSeconds },
+    ]);
+    board.enter('done', `backup complete: ${primary.handle.backupId} (${formatBytes(primary.sizeBytes)}) and its DR copy ${dr.handle.backupId}, verified in ${durationSeconds} s`);
+    return {
+      workflowId,
+      target: input.target,
+      environment: preflight.environment,
+      engine: preflight.engine,
+      kind,
+      name,
+      status: 'verified',
+      primary,
+      dr,
+      verifications: { primary: primaryVerification, dr: drVerification },
+      preflight,
+      catalogId,
+      durationSeconds,
+    };
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    const reason = cancelled ? 'the backup workflow was cancelled' : describeFailure(err);
+    await CancellationScope.nonCancellable(async () => {
+      board.enter(cancelled ? 'cancelled' : 'failed', `${phase}: ${reason}`);
+      await quick.reportDatabaseBackupFailure.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Record and notify the failure (${phase})` }, [
+        { record: { ...record, status: 'failed', failure: `${phase}: ${reason}` }, phase, reason },
+      ]);
+    });
+    if (cancelled) throw err;
+    throw ApplicationFailure.create({ message: `Backup of ${input.target} failed while ${phase}: ${reason}`, type: 'BACKUP_FAILED', nonRetryable: true, cause: err as Error });
+  }
+}
+
+/** The first message of a failure chain that says something (the activity's own sentence, not "Activity task failed"). */
+function describeFailure(err: unknown): string {
+  let current: unknown = err;
+  for (let i = 0; i < 8 && current instanceof Error; i++) {
+    if (current.message && !/^(Activity task failed|Activity task timed out)$/.test(current.message)) return current.message;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,94 @@
+/**
+ * logicalBackup: an encrypted pg_dump of a database target, in both regions, verified.
+ *
+ *   plan (config, key, source) -> dump (pg_dump custom → gzip → AES-256-GCM → S3 multipart,
+ *   SHA-256 recorded) -> verify (read back, pg_restore --list) -> copy to the DR bucket -> verify
+ *   the copy -> catalog row (backup_type 'logical') -> notify
+ *
+ * The encryption key is referred to by the config, never passed. A failure after planning is
+ * recorded in the catalog as a failed backup and notified, then rethrown.
+ */
+import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { LogicalBackupInput, LogicalBackupPlan, LogicalBackupReport } from '../domain/logical-backup';
+import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
+import { describeFailure, failedChecks } from './failure';
+import { StatusBoard } from './status-board';
+
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
+const long = proxyActivities<Activities>({
+  startToCloseTimeout: '12 hours',
+  heartbeatTimeout: '1 minute',
+  retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
+});
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+export async function logicalBackup(input: LogicalBackupInput): Promise<LogicalBackupReport> {
+  const { workflowId } = workflowInfo();
+  const startedAt = new Date().toISOString();
+  const board = new StatusBoard('logical backup', input.target);
+  upsertSearchAttributes([
+    { key: LifeboatKind, value: 'logical-backup' },
+    { key: LifeboatTarget, value: input.target },
+    { key: LifeboatBackupType, value: 'logical' },
+  ]);
+  const report: LogicalBackupReport = { workflowId, target: input.target, outcome: 'failed', verifications: [] };
+  const hb = input.pollIntervalMs;
+
+  board.enter('planning', `checking the logical backup settings and encryption key of ${input.target}`);
+  const plan: LogicalBackupPlan = await quick.planLogicalBackup.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Plan the logical backup of ${input.target}` }, [input.target]);
+  upsertSearchAttributes([{ key: LifeboatEnvironment, value: plan.environment }]);
+  report.backupName = plan.backupName;
+
+  try {
+    board.enter('dumping', `pg_dump of ${plan.source} into ${plan.primary.store}/${plan.primary.bucket}, gzip and AES-256-GCM on the way`);
+    report.primary = await long.dumpDatabase.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Dump ${plan.source} into ${plan.primary.store}` }, [plan, hb]);
+
+    board.enter('verifying', `reading ${report.primary.key} back: SHA-256, decryption, gzip, pg_restore --list`);
+    const primaryCheck = await long.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the dump in ${plan.primary.store}` }, [plan, 'primary', hb]);
+    report.verifications.push(primaryCheck);
+    failIfBad(primaryCheck, 'the dump');
+
+    board.enter('copying', `copying ${mb(report.primary.sizeBytes)} to ${plan.dr.store}/${plan.dr.bucket}`);
+    report.dr = await long.copyDumpToDr.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Copy the dump to ${plan.dr.store}` }, [plan, hb]);
+
+    board.enter('verifying-copy', `reading the DR copy back end to end`);
+    const drCheck = await long.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the copy in ${plan.dr.store}` }, [plan, 'dr', hb]);
+    report.verifications.push(drCheck);
+    failIfBad(drCheck, 'the DR copy');
+
+    report.outcome = 'verified';
+    board.enter('recording', 'recording the backup in the catalog');
+    report.catalogId = await quick.recordLogicalBackup.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Record the backup in the catalog' }, [plan, report, startedAt]);
+    const size = `${mb(report.primary.dumpBytes)} dumped, ${mb(report.primary.sizeBytes)} stored`;
+    await quick.notify.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Notify: backup complete' }, [
+      {
+        severity: 'info',
+        title: `Logical backup complete: ${plan.target} (${size})`,
+        text: `${plan.backupName}: ${report.primary.key} in ${plan.primary.store} and ${plan.dr.store}, both verified (SHA-256 ${report.primary.sha256.slice(0, 16)}…, key ${report.primary.keyId}).`,
+        target: plan.target,
+        fields: { sizeBytes: report.primary.sizeBytes, dumpBytes: report.primary.dumpBytes, catalogId: report.catalogId },
+      },
+    ]);
+    board.enter('done', `verified in both regions: ${size}`);
+    return report;
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    report.outcome = cancelled ? 'cancelled' : 'failed';
+    report.failure = cancelled ? 'cancelled' : describeFailure(err);
+    await CancellationScope.nonCancellable(async () => {
+      board.enter(report.outcome, report.failure!);
+      report.catalogId = await quick.recordLogicalBackup.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Record the failure in the catalog' }, [plan, report, startedAt]);
+      await quick.notify.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Notify: backup failed' }, [
+        { severity: cancelled ? 'warning' : 'critical', title: `Logical backup of ${plan.target} ${report.outcome}`, text: report.failure!, target: plan.target },
+      ]);
+    });
+    throw err;
+  }
+}
+
+function failIfBad(v: { ok: boolean; checks: Array<{ name: string; ok: boolean; detail: string }> }, what: string): void {
+  if (v.ok) return;
+  throw ApplicationFailure.nonRetryable(`verification of ${what} failed (${failedChecks(v)}); take a new backup once the cause is fixed`, 'VERIFICATION_FAILED');
+}

@@ -1,0 +1,598 @@
+/**
+ * The database backup workflow end to end: a real worker on the real dev server, pgBackRest
+ * backing up the stack's primary into both MinIO regions, the real catalog. Plus the RDS engine
+ * through the same workflow at the SDK boundary (aws-sdk-client-mock).
+ *
+ * Leaves behind only healthy backups: a backup corrupted on purpose is expired again after a
+ * fresh full backup has replaced it as the newest full, and restored instances are deleted.
+ */
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CopyDBSnapshotCommand,
+  CreateDBSnapshotCommand,
+  DescribeDBInstancesCommand,
+  DescribeDBSnapshotsCommand,
+  KMSKeyNotAccessibleFault,
+  RDSClient,
+  type DBSnapshot,
+  type RDSClientResolvedConfig,
+  type ServiceInputTypes,
+  type ServiceOutputTypes,
+} from '@aws-sdk/client-rds';
+import { WorkflowFailedError } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { AwsStub, mockClient } from 'aws-sdk-client-mock';
+import { Client } from 'pg';
+import { createPorts, Ports } from '../src/activities/ports';
+import { LifeboatConfig, loadConfig, parseConfig } from '../src/config';
+import { statusQuery, WorkflowStatus } from '../src/domain/approval';
+import { backupNameFor, DatabaseBackupInput, DatabaseBackupResult, drCopyNameFor } from '../src/domain/backup';
+import { LifeboatError } from '../src/domain/errors';
+import type { BackupHandle, DatabaseEngine } from '../src/domain/ports';
+import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatPhase, LifeboatTarget } from '../src/domain/search-attributes';
+import { BACKUP_ANNOTATION, PgBackRestEngine } from '../src/engines/pgbackrest';
+import { rdsIdentifier } from '../src/engines/rds';
+import { tableFacts, TableFacts } from '../src/engines/verifier';
+import { localPgBackRest } from '../src/stack/pgbackrest';
+import { waitUntil } from '../src/stack/processes';
+import { s3ClientFor, Stack } from '../src/stack/stack';
+import { createLifeboatWorker } from '../src/worker';
+import { useStack } from './helpers/stack';
+import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
+
+const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
+const WORKER_ENTRY = path.resolve(__dirname, '../src/worker.js');
+
+interface BackupRow {
+  id: string;
+  status: string;
+  backup_type: string;
+  engine: string;
+  environment: string;
+  engine_backup_id: string;
+  size_bytes: string | null;
+  locations: { primary?: { handle: BackupHandle; sizeBytes?: number; verified?: boolean }; dr?: { handle: BackupHandle; sizeBytes?: number; verified?: boolean } };
+  verified_at: Date | null;
+  failure: string | null;
+}
+
+describe('database backup workflow (real worker, real stack)', function () {
+  const run = randomBytes(3).toString('hex');
+  const config = loadConfig(CONFIG_FILE);
+  let env: TestWorkflowEnvironment;
+  let stack: Stack;
+  let ports: Ports;
+  let engine: PgBackRestEngine;
+  const notes: string[] = [];
+  /** Backups this suite made that are still the newest full of their repository: they stay. */
+  let lastGood: DatabaseBackupResult | undefined;
+
+  before(async function () {
+    this.timeout(600000);
+    env = await useTemporal();
+    stack = await useStack();
+    ports = createPorts(config, { log: (l) => notes.push(l) });
+    await ports.catalog.migrate();
+    engine = ports.database('app') as PgBackRestEngine;
+  });
+  after(async () => ports?.close());
+
+  async function runBackup(workflowId: string, input: DatabaseBackupInput, options: { ports?: Ports; config?: LifeboatConfig; during?: () => Promise<void>; whileWorkerRuns?: () => Promise<void> } = {}): Promise<DatabaseBackupResult> {
+    const taskQueue = uniqueTaskQueue('dbbackup');
+    const worker = await createLifeboatWorker({ config: options.config ?? config, connection: env.nativeConnection, ports: options.ports ?? ports, taskQueue, workflowBundle: await workflowBundle() });
+    return worker.runUntil(async () => {
+      const handle = await env.client.workflow.start('databaseBackup', { taskQueue, workflowId, args: [input] });
+      const watching = options.during?.();
+      try {
+        const result = (await handle.result()) as DatabaseBackupResult;
+        // Queries need a worker: whatever asks one runs before this worker stops.
+        await options.whileWorkerRuns?.();
+        return result;
+      } finally {
+        await watching;
+      }
+    });
+  }
+
+  async function rowsOf(workflowId: string): Promise<BackupRow[]> {
+    return ports.catalog.query<BackupRow>(
+      `SELECT id::text AS id, status, backup_type, engine, environment, engine_backup_id, size_bytes::text AS size_bytes, locations, verified_at, failure
+       FROM backups WHERE workflow_id = $1`,
+      [workflowId],
+    );
+  }
+
+  async function setsNamed(repo: number, name: string) {
+    const info = await localPgBackRest(stack.ctx).info(repo);
+    return (info?.backup ?? []).filter((b) => b.database['repo-key'] === repo && (b as { annotation?: Record<string, string> }).annotation?.[BACKUP_ANNOTATION] === name);
+  }
+
+  async function onDatabase<T>(port: number, fn: (c: Client) => Promise<T>): Promise<T> {
+    const target = config.targets.databases.find((d) => d.name === 'app')!;
+    const c = new Client({ host: '127.0.0.1', port, user: target.user, database: target.database, connectionTimeoutMillis: 5000 });
+    await c.connect();
+    try {
+      return await fn(c);
+    } finally {
+      await c.end();
+    }
+  }
+
+  const criticalTables = config.targets.databases.find((d) => d.name === 'app')!.criticalTables;
+  const factsOf = (port: number): Promise<TableFacts[]> =>
+    onDatabase(port, async (c) => {
+      const facts: TableFacts[] = [];
+      for (const t of criticalTables) facts.push(await tableFacts(c, t));
+      return facts;
+    });
+
+  it('(a) backs up the primary to MinIO, verifies, copies to DR, records and notifies; the catalog matches pgBackRest', async () => {
+    const workflowId = `test-dbbackup-${run}-a`;
+    const heartbeats: Array<Record<string, unknown>> = [];
+    let done = false;
+    let statusAfter: WorkflowStatus | undefined;
+    const started = Date.now();
+    const result = await runBackup(
+      workflowId,
+      { target: 'app', pollIntervalMs: 300, heartbeatTimeoutMs: 20000, requestedBy: 'schedule' },
+      {
+        // What the Web UI shows of the pending wait: the engine's progress as heartbeat details.
+        during: async () => {
+          const handle = env.client.workflow.getHandle(workflowId);
+          while (!done) {
+            const desc = await handle.describe().catch(() => undefined);
+            if (!desc || desc.status.name !== 'RUNNING') break;
+            for (const a of desc.raw.pendingActivities ?? []) {
+              const p = a.heartbeatDetails?.payloads?.[0];
+              if (a.activityType?.name === 'waitForDatabaseBackup' && p) heartbeats.push(defaultPayloadConverter.fromPayload(p));
+            }
+            await new Promise((r) => setTimeout(r, 150));
+          }
+        },
+        whileWorkerRuns: async () => {
+          statusAfter = (await env.client.workflow.getHandle(workflowId).query(statusQuery)) as WorkflowStatus;
+        },
+      },
+    ).finally(() => (done = true));
+    const seconds = (Date.now() - started) / 1000;
+    const status = statusAfter!;
+    console.log(`      (a) full backup + DR copy, verified and recorded in ${seconds.toFixed(1)} s; ${result.primary.handle.backupId} ${result.primary.sizeBytes} B, ${result.dr.handle.backupId} ${result.dr.sizeBytes} B`);
+
+    const name = backupNameFor(workflowId);
+    assert.equal(result.status, 'verified');
+    assert.equal(result.kind, 'full');
+    assert.equal(result.name, name);
+    assert.equal(result.primary.handle.locator, 'repo1');
+    assert.equal(result.dr.handle.locator, 'repo2');
+    assert.match(result.primary.handle.backupId, /^\d{8}-\d{6}F$/);
+    assert.match(result.dr.handle.backupId, /^\d{8}-\d{6}F$/);
+    assert.ok(result.verifications.primary.ok && result.verifications.dr.ok);
+    assert.deepEqual(result.verifications.primary.checks.map((c) => c.name), ['backup-set', 'page-checksums', 'repository-verify', 'source-identity']);
+    assert.ok(result.preflight.ok);
+    assert.ok(result.preflight.checks.some((c) => c.name === 'repo1 (primary)' && c.ok));
+    assert.ok(result.preflight.checks.some((c) => c.name === 'repo2 (dr)' && c.ok));
+    assert.ok(heartbeats.length > 0, 'the wait activity heartbeats its progress');
+    assert.ok(heartbeats.every((h) => typeof h.detail === 'string' && ['running', 'complete'].includes(h.state as string)), JSON.stringify(heartbeats.slice(0, 3)));
+
+    // Reality: pgBackRest has exactly these sets, with these sizes, in each repository.
+    const [inRepo1] = await setsNamed(1, name);
+    const [inRepo2] = await setsNamed(2, drCopyNameFor(name));
+    assert.equal(inRepo1?.label, result.primary.handle.backupId);
+    assert.equal(inRepo2?.label, result.dr.handle.backupId);
+    assert.equal(inRepo1.info.repository.delta, result.primary.sizeBytes);
+    assert.equal(inRepo2.info.repository.delta, result.dr.sizeBytes);
+
+    // The catalog: one row for the run, with both regions, verified; one verification per region.
+    const rows = await rowsOf(workflowId);
+    assert.equal(rows.length, 1);
+    const row = rows[0];
+    assert.equal(row.id, result.catalogId);
+    assert.equal(row.status, 'verified');
+    assert.equal(row.engine, 'pgbackrest');
+    assert.equal(row.environment, 'production');
+    assert.equal(row.backup_type, 'full');
+    assert.equal(row.engine_backup_id, name);
+    assert.equal(Number(row.size_bytes), inRepo1.info.repository.delta);
+    assert.equal(row.locations.primary?.handle.backupId, inRepo1.label);
+    assert.equal(row.locations.dr?.handle.backupId, inRepo2.label);
+    assert.equal(row.locations.dr?.sizeBytes, inRepo2.info.repository.delta);
+    assert.ok(row.locations.primary?.verified && row.locations.dr?.verified);
+    assert.ok(row.verified_at);
+    assert.equal(row.failure, null);
+    const verifications = await ports.catalog.query<{ ok: boolean; subject: string; backup_id: string }>('SELECT ok, subject, backup_id::text AS backup_id FROM verifications WHERE workflow_id = $1 ORDER BY id', [workflowId]);
+    assert.equal(verifications.length, 2);
+    assert.ok(verifications.every((v) => v.ok && v.backup_id === row.id));
+    assert.match(verifications[0].subject, new RegExp(`primary ${inRepo1.label}`));
+    assert.match(verifications[1].subject, new RegExp(`dr ${inRepo2.label}`));
+
+    // The notification, and what the Web UI shows.
+    const complete = notes.filter((n) => n.includes(`[${workflowId}]`) && n.includes('Backup complete: app (full, '));
+    assert.equal(complete.length, 1, notes.join('\n'));
+    const handle = env.client.workflow.getHandle(workflowId);
+    const desc = await handle.describe();
+    assert.equal(desc.typedSearchAttributes.get(LifeboatKind), 'database-backup');
+    assert.equal(desc.typedSearchAttributes.get(LifeboatTarget), 'app');
+    assert.equal(desc.typedSearchAttributes.get(LifeboatEnvironment), 'production');
+    assert.equal(desc.typedSearchAttributes.get(LifeboatBackupType), 'full');
+    assert.equal(desc.typedSearchAttributes.get(LifeboatPhase), 'done');
+    assert.deepEqual(
+      status.timeline.map((t) => t.phase),
+      ['preflight', 'backing-up', 'verifying', 'copying-to-dr', 'verifying-dr-copy', 'recording', 'done'],
+    );
+    const history = await handle.fetchHistory();
+    const summaries = (history.events ?? [])
+      .filter((e) => e.activityTaskScheduledEventAttributes)
+      .map((e) => (e.userMetadata?.summary ? String(defaultPayloadConverter.fromPayload(e.userMetadata.summary)) : ''));
+    assert.ok(summaries.length >= 8 && summaries.every((s) => s.length > 0), JSON.stringify(summaries));
+    lastGood = result;
+  });
+
+  it('(b) the DR copy alone is restorable: with the primary region\'s MinIO down the data comes back from repo2', async () => {
+    assert.ok(lastGood, 'needs the backup of (a)');
+    const source = await factsOf(stack.ctx.settings.postgres.primaryPort);
+    // Every commit so far reaches both repositories before the primary region goes away.
+    await localPgBackRest(stack.ctx).check();
+    const destination = `test-dbbackup-${run}-dr-restore`;
+    let downFor = 0;
+    try {
+      const down = Date.now();
+      await stack.minioPrimary.stop();
+      try {
+        assert.equal((await stack.minioPrimary.health()).healthy, false);
+        await engine.startRestore({ destinationId: destination, point: { kind: 'latest' }, fromRegion: 'dr' });
+        await waitUntil(
+          `restore ${destination} from the DR repository`,
+          async () => {
+            const d = await engine.describeInstance(destination);
+            if (d?.status === 'failed') throw new Error(`restore failed: ${d.detail}`);
+            return d?.status === 'available' ? true : `${d?.status}: ${d?.detail ?? ''}`;
+          },
+          { timeoutMs: 300000, intervalMs: 300 },
+        );
+      } finally {
+        await stack.minioPrimary.start();
+        downFor = (Date.now() - down) / 1000;
+      }
+      console.log(`      (b) primary MinIO down for ${downFor.toFixed(1)} s while restoring from repo2`);
+      const restored = await engine.describeInstance(destination);
+      const facts = await factsOf(restored!.endpoint!.port);
+      assert.deepEqual(facts, source);
+      assert.ok(facts.every((f) => f.rows > 0));
+    } finally {
+      await engine.deleteInstance(destination);
+    }
+    assert.equal(await engine.describeInstance(destination), undefined);
+  });
+
+  it('(c) a backup corrupted in the repository fails verification: failed workflow, failed row, a notification, never "complete"', async () => {
+    const workflowId = `test-dbbackup-${run}-c`;
+    const name = backupNameFor(workflowId);
+    const s3 = s3ClientFor(stack.ctx.settings, stack.ctx.settings.minio.primary);
+    const bucket = stack.ctx.settings.minio.primary.backupBucket;
+    let corrupted: { label: string; key: string } | undefined;
+    // The engine as the worker sees it, except that the backup set rots in storage before it is verified.
+    const rotting: Ports = {
+      ...ports,
+      database(targetName: string): DatabaseEngine {
+        const real = ports.database(targetName);
+        return Object.assign(Object.create(real) as DatabaseEngine, {
+          async verifyBackup(handle: BackupHandle) {
+            if (handle.locator === 'repo1' && !corrupted) corrupted = await corrupt(s3, bucket, handle.backupId);
+            return real.verifyBackup(handle);
+          },
+        });
+      },
+    };
+    const before = notes.length;
+    try {
+      const err = await runBackup(workflowId, { target: 'app', kind: 'full', pollIntervalMs: 300 }, { ports: rotting }).then(
+        () => assert.fail('a corrupted backup must not verify'),
+        (e: unknown) => e,
+      );
+      assert.ok(corrupted, 'a file of the backup set was corrupted');
+      console.log(`      (c) corrupted ${corrupted.key}`);
+      assert.ok(err instanceof WorkflowFailedError, String(err));
+      const failure = err.cause!;
+      assert.match(failure.message, new RegExp(`^Backup of app failed while verifying: Verification of ${corrupted.label} in the primary region failed \\(.*repository-verify: pgbackrest verify found ${corrupted.label} invalid`));
+
+      const [row, ...more] = await rowsOf(workflowId);
+      assert.equal(more.length, 0);
+      assert.equal(row.status, 'failed');
+      assert.match(row.failure ?? '', /^verifying: Verification of .* failed/);
+      assert.equal(row.locations.primary?.handle.backupId, corrupted.label);
+      assert.equal(row.locations.dr, undefined, 'nothing was copied to the DR region');
+      const [verification] = await ports.catalog.query<{ ok: boolean }>('SELECT ok FROM verifications WHERE workflow_id = $1', [workflowId]);
+      assert.equal(verification.ok, false);
+
+      const mine = notes.slice(before).filter((n) => n.includes(`[${workflowId}]`));
+      assert.ok(mine.some((n) => /^\[lifeboat critical\] Backup FAILED: app \(full\) while verifying .*Last good backup: .* ago/.test(n)), mine.join('\n'));
+      assert.ok(!mine.some((n) => /complete/i.test(n.split(':')[0]) || n.includes('Backup complete')), mine.join('\n'));
+      const desc = await env.client.workflow.getHandle(workflowId).describe();
+      assert.equal(desc.typedSearchAttributes.get(LifeboatPhase), 'failed');
+      assert.deepEqual(await setsNamed(2, drCopyNameFor(name)), []);
+    } finally {
+      s3.destroy();
+      if (corrupted) {
+        // A fresh full takes over as the newest full, then the corrupted one is expired.
+        const fresh = await retryWhileBusy(() => engine.startBackup({ backupName: `${name}-replacement`, kind: 'full' }));
+        await waitUntil('the replacement full backup', async () => {
+          const p = await engine.backupProgress(fresh);
+          if (p.state === 'failed') throw new Error(p.detail);
+          return p.state === 'complete' ? true : p.detail;
+        }, { timeoutMs: 300000, intervalMs: 300 });
+        await retryWhileBusy(() => engine.deleteBackup({ engine: 'pgbackrest', backupId: corrupted!.label, name, location: 'primary', locator: 'repo1' }));
+        assert.deepEqual(await setsNamed(1, name), []);
+      }
+    }
+  });
+
+  it('(d) a worker killed in the middle of a backup: a new worker finishes it, one backup and one catalog row', async () => {
+    const taskQueue = uniqueTaskQueue('dbbackup-kill');
+    const workflowId = `test-dbbackup-${run}-d`;
+    const name = backupNameFor(workflowId);
+    const workers: ChildProcess[] = [];
+    const startWorker = async (): Promise<ChildProcess> => {
+      const child = spawn(process.execPath, [WORKER_ENTRY], {
+        env: { ...process.env, LIFEBOAT_CONFIG: CONFIG_FILE, LIFEBOAT_TASK_QUEUE: taskQueue },
+        cwd: path.dirname(CONFIG_FILE),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      workers.push(child);
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      await waitUntil('the worker process', async () => (/lifeboat worker: task queue/.test(out) ? true : child.exitCode !== null ? (() => { throw new Error(out); })() : 'starting'), { timeoutMs: 60000, intervalMs: 100 });
+      return child;
+    };
+    try {
+      const first = await startWorker();
+      const handle = await env.client.workflow.start('databaseBackup', {
+        taskQueue,
+        workflowId,
+        args: [{ target: 'app', kind: 'full', pollIntervalMs: 300, heartbeatTimeoutMs: 8000 } satisfies DatabaseBackupInput],
+      });
+      await waitUntil(
+        'the backup to be under way',
+        async () => {
+          const desc = await handle.describe();
+          const pending = (desc.raw.pendingActivities ?? []).map((a) => a.activityType?.name);
+          return pending.includes('waitForDatabaseBackup') ? true : `${desc.status.name} ${pending.join(',')}`;
+        },
+        { timeoutMs: 300000, intervalMs: 50 },
+      );
+      first.kill('SIGKILL');
+      const killedAt = Date.now();
+      const state = (await engine.backupProgress({ engine: 'pgbackrest', backupId: name, name, location: 'primary', locator: 'repo1' })).state;
+      await startWorker();
+      const result = (await handle.result()) as DatabaseBackupResult;
+      console.log(`      (d) worker killed while the backup was ${state}; finished ${((Date.now() - killedAt) / 1000).toFixed(1)} s later by a new worker`);
+      assert.equal(result.status, 'verified');
+      const inRepo1 = await setsNamed(1, name);
+      const inRepo2 = await setsNamed(2, drCopyNameFor(name));
+      assert.deepEqual(inRepo1.map((b) => b.label), [result.primary.handle.backupId]);
+      assert.deepEqual(inRepo2.map((b) => b.label), [result.dr.handle.backupId]);
+      const rows = await rowsOf(workflowId);
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0].status, 'verified');
+      assert.equal(rows[0].locations.primary?.handle.backupId, result.primary.handle.backupId);
+    } finally {
+      for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGTERM');
+      await Promise.all(workers.map((w) => (w.exitCode === null && w.signalCode === null ? new Promise((r) => w.once('exit', r)) : undefined)));
+    }
+  });
+
+  it('(e) preflight reports an RPO breach with the age of the last good backup and warns, then backs up anyway', async () => {
+    const workflowId = `test-dbbackup-${run}-e`;
+    // An RPO of one second: the backups above are already older than that.
+    const tight: LifeboatConfig = { ...config, objectives: { ...config.objectives, database: { ...config.objectives.database, rpo: 1 } } };
+    const tightNotes: string[] = [];
+    const tightPorts = createPorts(tight, { log: (l) => tightNotes.push(l) });
+    try {
+      await new Promise((r) => setTimeout(r, 1100));
+      const result = await runBackup(workflowId, { target: 'app', kind: 'incr', pollIntervalMs: 300 }, { ports: tightPorts, config: tight });
+      const rpo = result.preflight.rpo;
+      assert.equal(rpo.breached, true);
+      assert.equal(rpo.rpoSeconds, 1);
+      assert.ok(rpo.lastGoodBackupAt, 'a verified backup exists from the tests above');
+      assert.ok((rpo.ageSeconds ?? 0) >= 1);
+      assert.match(rpo.detail, /beyond its RPO of 1 s/);
+      assert.ok(result.preflight.checks.some((c) => c.name === 'rpo' && !c.ok));
+      assert.ok(tightNotes.some((n) => n.startsWith('[lifeboat warning] RPO breached: app') && n.includes(`[${workflowId}]`)), tightNotes.join('\n'));
+      assert.equal(result.status, 'verified');
+      assert.equal(result.kind, 'incr');
+      assert.match(result.primary.handle.backupId, /I$/);
+    } finally {
+      await tightPorts.close();
+    }
+  });
+});
+
+/** Others share the stack: a busy pgBackRest lock means "wait for their backup", as an activity retry would. */
+async function retryWhileBusy<T>(fn: () => Promise<T>, timeoutMs = 300000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof LifeboatError) || err.code !== 'pgbackrest-busy' || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+/** Overwrites bytes in the middle of the largest data file of a backup set, keeping its size. */
+async function corrupt(s3: S3Client, bucket: string, label: string): Promise<{ label: string; key: string }> {
+  const prefix = `pgbackrest/backup/app/${label}/`;
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+  const files = (listed.Contents ?? []).filter((o) => o.Key && (o.Size ?? 0) > 1024);
+  const pgData = files.filter((o) => o.Key!.startsWith(`${prefix}pg_data/`));
+  const pick = (pgData.length ? pgData : files.filter((o) => o.Key!.startsWith(`${prefix}bundle/`))).sort((a, b) => (b.Size ?? 0) - (a.Size ?? 0))[0];
+  assert.ok(pick?.Key, `backup set ${label} has a data file to corrupt`);
+  const body = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: pick.Key }))).Body!.transformToByteArray());
+  const at = Math.floor(body.length / 2);
+  for (let i = at; i < Math.min(body.length, at + 64); i++) body[i] ^= 0xff;
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: pick.Key, Body: body }));
+  assert.equal(body.length, pick.Size);
+  return { label, key: pick.Key };
+}
+
+describe('database backup workflow with the RDS engine (SDK boundary mocked)', function () {
+  const REGION = 'us-east-1';
+  const DR_REGION = 'us-west-2';
+  const ACCOUNT = '123456789012';
+  const SOURCE = 'orders-prod';
+  const DR_KMS = `arn:aws:kms:${DR_REGION}:${ACCOUNT}:key/5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d`;
+  const PRIMARY_KMS = `arn:aws:kms:${REGION}:${ACCOUNT}:key/0f6e3b2a-8c1d-4e5f-9a7b-1c2d3e4f5a6b`;
+  const run = randomBytes(3).toString('hex');
+  let env: TestWorkflowEnvironment;
+  let ports: Ports;
+  let config: LifeboatConfig;
+  const notes: string[] = [];
+  // Installed when the suite runs: another file's instance mocks restore a stub made at load time.
+  let rds: AwsStub<ServiceInputTypes, ServiceOutputTypes, RDSClientResolvedConfig>;
+
+  before(async function () {
+    this.timeout(600000);
+    rds = mockClient(RDSClient);
+    env = await useTemporal();
+    // The example config with an RDS target added, parsed from YAML text like any config file.
+    const text = fs.readFileSync(CONFIG_FILE, 'utf8').replace(
+      /\n  buckets:\n/,
+      `
+    - name: orders
+      environment: production
+      engine: rds
+      instanceId: ${SOURCE}
+      region: ${REGION}
+      drRegion: ${DR_REGION}
+      drKmsKeyId: ${DR_KMS}
+      database: orders
+      user: lifeboat
+      criticalTables: [orders]
+
+  buckets:
+`,
+    );
+    config = parseConfig(text, 'rds-test-config.yaml');
+    ports = createPorts(config, { log: (l) => notes.push(l) });
+  });
+  beforeEach(() => rds.reset());
+  after(async () => {
+    rds?.restore();
+    await ports?.close();
+  });
+
+  async function runBackup(workflowId: string): Promise<DatabaseBackupResult> {
+    const taskQueue = uniqueTaskQueue('dbbackup-rds');
+    const worker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue, workflowBundle: await workflowBundle() });
+    return worker.runUntil(env.client.workflow.execute('databaseBackup', { taskQueue, workflowId, args: [{ target: 'orders', pollIntervalMs: 50, requestedBy: 'schedule' }] }) as Promise<DatabaseBackupResult>);
+  }
+
+  function snapshot(id: string, region: string, status: string, extra: Partial<DBSnapshot> = {}): DBSnapshot {
+    return {
+      DBSnapshotIdentifier: id,
+      DBSnapshotArn: `arn:aws:rds:${region}:${ACCOUNT}:snapshot:${id}`,
+      DBInstanceIdentifier: SOURCE,
+      Status: status,
+      AllocatedStorage: 100,
+      Encrypted: true,
+      KmsKeyId: region === DR_REGION ? DR_KMS : PRIMARY_KMS,
+      SnapshotCreateTime: new Date('2026-11-21T03:00:04.000Z'),
+      FullSnapshotSizeInBytes: 5 * 1024 ** 3,
+      DbiResourceId: 'db-ABCDEFGHIJKLMNOPQRSTUVWXY0',
+      TagList: [{ Key: 'lifeboat:managed', Value: 'true' }],
+      ...extra,
+    } as DBSnapshot;
+  }
+
+  function mockSource(): void {
+    rds.on(DescribeDBInstancesCommand).resolves({
+      DBInstances: [{ DBInstanceIdentifier: SOURCE, DBInstanceStatus: 'available', AllocatedStorage: 100, EngineVersion: '16.3', DbiResourceId: 'db-ABCDEFGHIJKLMNOPQRSTUVWXY0', Endpoint: { Address: `${SOURCE}.example.${REGION}.rds.amazonaws.com`, Port: 5432 } }],
+    });
+  }
+
+  it('snapshots, waits through creating (30%), copies to the DR region with its key, verifies both and records one row', async () => {
+    const workflowId = `test-dbbackup-rds-${run}`;
+    const snapshotId = rdsIdentifier(backupNameFor(workflowId), 255);
+    const copyId = rdsIdentifier(drCopyNameFor(backupNameFor(workflowId)), 255);
+    mockSource();
+    rds.on(CreateDBSnapshotCommand).resolves({ DBSnapshot: snapshot(snapshotId, REGION, 'creating', { PercentProgress: 0 }) });
+    const asked = new Map<string, number>();
+    rds.on(DescribeDBSnapshotsCommand).callsFake(async (input: { DBSnapshotIdentifier: string }, getClient: () => RDSClient) => {
+      const region = await getClient().config.region();
+      const id = input.DBSnapshotIdentifier;
+      const n = (asked.get(id) ?? 0) + 1;
+      asked.set(id, n);
+      if (id === snapshotId && region === REGION) return { DBSnapshots: [snapshot(id, REGION, n === 1 ? 'creating' : 'available', { PercentProgress: n === 1 ? 30 : 100 })] };
+      if (id === copyId && region === DR_REGION) {
+        return { DBSnapshots: [snapshot(id, DR_REGION, n === 1 ? 'copying' : 'available', { SourceDBSnapshotIdentifier: `arn:aws:rds:${REGION}:${ACCOUNT}:snapshot:${snapshotId}`, PercentProgress: n === 1 ? 60 : 100 })] };
+      }
+      throw new Error(`unexpected DescribeDBSnapshots of ${id} in ${region}`);
+    });
+    rds.on(CopyDBSnapshotCommand).callsFake(async (input: { TargetDBSnapshotIdentifier: string }) => ({ DBSnapshot: snapshot(input.TargetDBSnapshotIdentifier, DR_REGION, 'pending') }));
+
+    const result = await runBackup(workflowId);
+    assert.equal(result.status, 'verified');
+    assert.equal(result.engine, 'rds');
+    assert.equal(result.kind, 'full');
+    assert.equal(result.primary.handle.backupId, snapshotId);
+    assert.equal(result.dr.handle.backupId, copyId);
+    assert.equal(result.primary.sizeBytes, 5 * 1024 ** 3);
+    assert.ok(result.verifications.dr.checks.some((c) => c.name === 'dr-kms-key' && c.ok));
+    assert.ok((asked.get(snapshotId) ?? 0) >= 2, 'progress was polled through creating');
+
+    const creates = rds.commandCalls(CreateDBSnapshotCommand);
+    assert.equal(creates.length, 1);
+    assert.equal(creates[0].args[0].input.DBInstanceIdentifier, SOURCE);
+    assert.equal(await (creates[0].thisValue as RDSClient).config.region(), REGION);
+    const copies = rds.commandCalls(CopyDBSnapshotCommand);
+    assert.equal(copies.length, 1);
+    assert.equal(await (copies[0].thisValue as RDSClient).config.region(), DR_REGION, 'the copy is sent to the DR region');
+    assert.equal(copies[0].args[0].input.KmsKeyId, DR_KMS);
+    assert.equal(copies[0].args[0].input.SourceDBSnapshotIdentifier, `arn:aws:rds:${REGION}:${ACCOUNT}:snapshot:${snapshotId}`);
+
+    const rows = await ports.catalog.query<BackupRow>('SELECT id::text AS id, status, engine, backup_type, engine_backup_id, size_bytes::text AS size_bytes, locations FROM backups WHERE workflow_id = $1', [workflowId]);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].status, 'verified');
+    assert.equal(rows[0].engine, 'rds');
+    assert.equal(rows[0].backup_type, 'full');
+    assert.equal(Number(rows[0].size_bytes), 5 * 1024 ** 3);
+    assert.equal(rows[0].locations.primary?.handle.locator, `arn:aws:rds:${REGION}:${ACCOUNT}:snapshot:${snapshotId}`);
+    assert.equal(rows[0].locations.dr?.handle.backupId, copyId);
+    assert.equal(rows[0].locations.dr?.handle.location, DR_REGION);
+    assert.ok(notes.some((n) => n.includes(`[${workflowId}]`) && n.includes('Backup complete: orders (full, 5.0 GiB)')), notes.join('\n'));
+  });
+
+  it('fails at once, without retrying, when the DR region\'s KMS key is not accessible, with the operator\'s message', async () => {
+    const workflowId = `test-dbbackup-rds-kms-${run}`;
+    const snapshotId = rdsIdentifier(backupNameFor(workflowId), 255);
+    mockSource();
+    rds.on(CreateDBSnapshotCommand).resolves({ DBSnapshot: snapshot(snapshotId, REGION, 'creating') });
+    rds.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [snapshot(snapshotId, REGION, 'available')] });
+    rds.on(CopyDBSnapshotCommand).rejects(
+      new KMSKeyNotAccessibleFault({ message: 'The specified KMS key does not exist, is not enabled or you do not have permissions to access it.', $metadata: { httpStatusCode: 400 } }),
+    );
+    const started = Date.now();
+    const err = await runBackup(workflowId).then(
+      () => assert.fail('an inaccessible KMS key must fail the backup'),
+      (e: unknown) => e,
+    );
+    const seconds = (Date.now() - started) / 1000;
+    assert.ok(err instanceof WorkflowFailedError);
+    const message = err.cause!.message;
+    assert.match(message, /^Backup of orders failed while copying to the DR region: RDS CopyDBSnapshot in us-west-2 failed with KMSKeyNotAccessibleFault/);
+    assert.match(message, /key policy/);
+    assert.equal(rds.commandCalls(CopyDBSnapshotCommand).length, 1, 'a non-retryable failure is not retried');
+    assert.ok(seconds < 30, `failed in ${seconds} s`);
+    const [row] = await ports.catalog.query<BackupRow>('SELECT status, failure FROM backups WHERE workflow_id = $1', [workflowId]);
+    assert.equal(row.status, 'failed');
+    assert.match(row.failure ?? '', /KMSKeyNotAccessibleFault/);
+    assert.ok(notes.some((n) => n.startsWith('[lifeboat critical] Backup FAILED: orders (full) while copying to the DR region') && n.includes(`[${workflowId}]`)), notes.join('\n'));
+  });
+});
