@@ -15,6 +15,7 @@ import { BackupLocation, BackupPreflight, BackupRecord, backupNameFor, DatabaseB
 import type { BackupHandle, BackupVerification } from '../domain/ports';
 import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
 import { StatusBoard } from './status-board';
+import { describeFailure } from './failure';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const long = proxyActivities<Activities>({
@@ -166,14 +167,4 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
     if (cancelled) throw err;
     throw ApplicationFailure.create({ message: `Backup of ${input.target} failed while ${phase}: ${reason}`, type: 'BACKUP_FAILED', nonRetryable: true, cause: err as Error });
   }
-}
-
-/** The first message of a failure chain that says something (the activity's own sentence, not "Activity task failed"). */
-function describeFailure(err: unknown): string {
-  let current: unknown = err;
-  for (let i = 0; i < 8 && current instanceof Error; i++) {
-    if (current.message && !/^(Activity task failed|Activity task timed out)$/.test(current.message)) return current.message;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return err instanceof Error ? err.message : String(err);
 }

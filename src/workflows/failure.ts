@@ -1,13 +1,18 @@
-/** The sentence a person needs from a failure: the innermost meaningful message of its cause chain. */
+/**
+ * The sentence a person acts on: the outermost message below the SDK's generic wrappers
+ * ("Activity task failed", ...). Not the innermost: below lifeboat's own sentence lie its causes
+ * (an AWS SDK error's raw text, for one), which say less about what to do.
+ */
 export function describeFailure(err: unknown): string {
   let current: unknown = err;
-  let message = err instanceof Error ? err.message : String(err);
   for (let i = 0; i < 8 && current instanceof Error; i++) {
-    if (current.message && !/^Activity task failed$/.test(current.message)) message = current.message;
+    if (current.message && !GENERIC.test(current.message)) return current.message;
     current = (current as { cause?: unknown }).cause;
   }
-  return message;
+  return err instanceof Error ? err.message : String(err);
 }
+
+const GENERIC = /^(Activity task failed|Activity task timed out|Workflow execution failed|Child Workflow execution failed)$/;
 
 /** Every failed check of a verification, as `name: detail; ...`. */
 export function failedChecks(v: { checks: Array<{ name: string; ok: boolean; detail: string }> }): string {

@@ -17,6 +17,7 @@ import { LifeboatEnvironment, LifeboatIncidentId, LifeboatKind, LifeboatTarget }
 import { VerificationSummary } from '../domain/verification';
 import { ApprovalGates } from './approval-gate';
 import { StatusBoard } from './status-board';
+import { describeFailure } from './failure';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const long = proxyActivities<Activities>({
@@ -190,17 +191,4 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     });
     throw err;
   }
-}
-
-/**
- * The sentence a person acts on: the outermost message below the SDK's generic wrappers. Not the
- * innermost: below lifeboat's own sentence lie its causes (an AWS SDK error's raw text, for one).
- */
-function describeFailure(err: unknown): string {
-  let current: unknown = err;
-  for (let i = 0; i < 8 && current instanceof Error; i++) {
-    if (current.message && !/^(Activity task failed|Workflow execution failed|Child Workflow execution failed)$/.test(current.message)) return current.message;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,0 +1,144 @@
+/**
+ * Shared by the point-in-time restore suites: the accident (rows before and after a point in
+ * time T on the real primary), waiting on the workflow's status query, checks that nothing was
+ * left behind, and recording histories for the replay suite.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { WorkflowHandle } from '@temporalio/client';
+import { Client } from 'pg';
+import { historyToJson } from './history-json';
+import { destinationFor } from '../../src/activities/restore';
+import { statusQuery, WorkflowStatus } from '../../src/domain/approval';
+import { InstanceDescription } from '../../src/domain/ports';
+import { localPgBackRest } from '../../src/stack/pgbackrest';
+import { delay } from '../../src/stack/processes';
+import { Stack } from '../../src/stack/stack';
+
+export const WAIT_MS = Number(process.env.LIFEBOAT_TEST_WAIT_MS || 5 * 60 * 1000);
+
+/** Where restore histories are kept for the replay suite (the source tree, not lib/). */
+export const HISTORIES_DIR = path.resolve(__dirname, '../../../test/histories');
+
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+export async function withDatabase<T>(conn: { host: string; port: number; database: string; user: string }, fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = new Client({ ...conn, connectionTimeoutMillis: 5000 });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+export function onPrimary<T>(stack: Stack, fn: (c: Client) => Promise<T>): Promise<T> {
+  const s = stack.ctx.settings;
+  return withDatabase({ host: s.host, port: s.postgres.primaryPort, database: s.postgres.appDatabase, user: s.postgres.superuser }, fn);
+}
+
+export function onInstance<T>(stack: Stack, endpoint: { host: string; port: number } | undefined, fn: (c: Client) => Promise<T>): Promise<T> {
+  assert.ok(endpoint, 'the restored instance has an endpoint');
+  const s = stack.ctx.settings;
+  return withDatabase({ host: endpoint.host, port: endpoint.port, database: s.postgres.appDatabase, user: s.postgres.superuser }, fn);
+}
+
+/** Rows of the accident tables, as (table -> sorted labels); a missing table maps to undefined. */
+export type Snapshot = Record<string, string[] | undefined>;
+
+export async function snapshotTables(c: Client, tables: string[]): Promise<Snapshot> {
+  const out: Snapshot = {};
+  for (const table of tables) {
+    const exists = (await c.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [table])).rows[0].r;
+    out[table] = exists ? (await c.query<{ label: string }>(`SELECT label FROM ${table} ORDER BY label`)).rows.map((r) => r.label) : undefined;
+  }
+  return out;
+}
+
+/**
+ * The accident on the real primary: two fresh tables seeded and archived, then T (the database's
+ * clock), then more rows, some deleted, the second table dropped, archived again.
+ */
+export interface Accident {
+  kept: string;
+  dropped: string;
+  /** ISO-8601 UTC, from the database's clock. */
+  pointT: string;
+  /** What the tables held at T. */
+  atT: Snapshot;
+  /** What they hold after the accident. */
+  after: Snapshot;
+}
+
+export async function stageAccident(stack: Stack, prefix: string): Promise<Accident> {
+  const id = randomBytes(4).toString('hex');
+  const kept = `${prefix}_${id}_orders`;
+  const dropped = `${prefix}_${id}_notes`;
+  const cli = localPgBackRest(stack.ctx);
+  await onPrimary(stack, async (c) => {
+    await c.query(`CREATE TABLE ${kept} (id serial PRIMARY KEY, label text NOT NULL UNIQUE)`);
+    await c.query(`CREATE TABLE ${dropped} (id serial PRIMARY KEY, label text NOT NULL UNIQUE)`);
+    await c.query(`INSERT INTO ${kept} (label) SELECT 'before-' || lpad(g::text, 3, '0') FROM generate_series(1, 40) g`);
+    await c.query(`INSERT INTO ${dropped} (label) SELECT 'note-' || lpad(g::text, 3, '0') FROM generate_series(1, 5) g`);
+  });
+  // `pgbackrest check` switches WAL and waits until the segment is archived.
+  await cli.check();
+  const pointT = await onPrimary(stack, async (c) => (await c.query<{ t: Date }>('SELECT now() AS t')).rows[0].t.toISOString());
+  const atT = await onPrimary(stack, (c) => snapshotTables(c, [kept, dropped]));
+  await onPrimary(stack, async (c) => {
+    await c.query(`INSERT INTO ${kept} (label) SELECT 'after-' || lpad(g::text, 3, '0') FROM generate_series(1, 25) g`);
+    await c.query(`DELETE FROM ${kept} WHERE label IN ('before-001', 'before-002', 'before-003', 'before-010')`);
+    await c.query(`DROP TABLE ${dropped}`);
+  });
+  await cli.check();
+  const after = await onPrimary(stack, (c) => snapshotTables(c, [kept, dropped]));
+  return { kept, dropped, pointT, atT, after };
+}
+
+export async function dropAccidentTables(stack: Stack, accident: Accident | undefined): Promise<void> {
+  if (!accident) return;
+  await onPrimary(stack, (c) => c.query(`DROP TABLE IF EXISTS ${accident.kept}, ${accident.dropped}`)).catch((err: unknown) => console.error(`dropping test tables: ${String(err)}`));
+}
+
+/** Polls the status query until `done` says so; returns the last status. */
+export async function waitForStatus(handle: WorkflowHandle, what: string, done: (s: WorkflowStatus) => boolean, timeoutMs = WAIT_MS, intervalMs = 200): Promise<WorkflowStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: WorkflowStatus | undefined;
+  for (;;) {
+    last = await handle.query(statusQuery).catch(() => last);
+    if (last && done(last)) return last;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last)}`);
+    await delay(intervalMs);
+  }
+}
+
+export function waitForGate(handle: WorkflowHandle, gate: string): Promise<WorkflowStatus> {
+  return waitForStatus(handle, `the ${gate} gate`, (s) => s.pendingGate?.gate === gate);
+}
+
+/** Everything under the restores directory that belongs to this workflow's destination. */
+export function leftovers(restoresDir: string, destination: string): string[] {
+  if (!fs.existsSync(restoresDir)) return [];
+  const own = fs.readdirSync(restoresDir).filter((name) => name === destination || name.startsWith(`${destination}.`));
+  const ports = path.join(restoresDir, 'ports');
+  const claims = fs.existsSync(ports) ? fs.readdirSync(ports).filter((p) => fs.readFileSync(path.join(ports, p), 'utf8').trim() === destination).map((p) => `ports/${p}`) : [];
+  return [...own, ...claims];
+}
+
+export async function assertNothingCreated(engine: { describeInstance(id: string): Promise<InstanceDescription | undefined> }, restoresDir: string, workflowId: string): Promise<void> {
+  const destination = destinationFor(workflowId);
+  assert.deepEqual(leftovers(restoresDir, destination), [], `nothing of ${destination} under ${restoresDir}`);
+  assert.equal(await engine.describeInstance(destination), undefined, `no instance ${destination}`);
+}
+
+/** With LIFEBOAT_RECORD_HISTORIES=1, writes the run's history for the replay suite. */
+export async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
+  if (!process.env.LIFEBOAT_RECORD_HISTORIES) return;
+  const history = await handle.fetchHistory();
+  fs.mkdirSync(HISTORIES_DIR, { recursive: true });
+  fs.writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), historyToJson(history) + '\n');
+}

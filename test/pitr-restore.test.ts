@@ -1,0 +1,460 @@
+/**
+ * pitrRestore on the real stack through a real worker: the accident undone to a point in time in
+ * a NEW pgBackRest instance, the gates' refusals, a worker killed mid-restore, and cancellation.
+ * Gate timings and the poll interval come from the input, so nothing waits for minutes;
+ * nothing asserts on how long anything took.
+ */
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { WorkflowFailedError, WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createPorts, Ports } from '../src/activities/ports';
+import { destinationFor } from '../src/activities/restore';
+import { loadConfig } from '../src/config';
+import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery, WorkflowStatus } from '../src/domain/approval';
+import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
+import { PgBackRestEngine } from '../src/engines/pgbackrest';
+import { delay } from '../src/stack/processes';
+import { Stack } from '../src/stack/stack';
+import { createLifeboatWorker } from '../src/worker';
+import {
+  Accident,
+  assertNothingCreated,
+  dropAccidentTables,
+  leftovers,
+  onInstance,
+  onPrimary,
+  recordHistory,
+  snapshotTables,
+  stageAccident,
+  uniqueId,
+  waitForGate,
+  waitForStatus,
+  WAIT_MS,
+} from './helpers/pitr';
+import { useStack } from './helpers/stack';
+import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
+
+const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
+const ALICE = 'alice@example.com';
+const BOB = 'bob@example.com';
+const CAROL = 'carol@example.com';
+const MALLORY = 'mallory@example.com';
+/** Short gates and polls for tests: nothing here waits for the config's 15 minutes. */
+const TIMINGS = { remindAfterMs: 60000, abortAfterMs: 120000, pollIntervalMs: 250 };
+
+/** Rows of the restores table of the catalog for one workflow. */
+interface RestoreRow {
+  outcome: string;
+  restore_point: string;
+  destination: string | null;
+  requested_by: string;
+  report: PitrRestoreReport;
+}
+
+describe('pitrRestore workflow (real worker, real stack)', function () {
+  let stack: Stack;
+  let env: TestWorkflowEnvironment;
+  let ports: Ports;
+  let engine: PgBackRestEngine;
+  const notices: string[] = [];
+  const config = loadConfig(CONFIG_FILE);
+  const target = config.targets.databases.find((d) => d.name === 'app');
+  const restoresDir = target && target.engine === 'pgbackrest' ? target.restoresDir : '';
+  /** Instances a test made; removed at the end whatever happened. */
+  const made = new Set<string>();
+
+  before(async function () {
+    this.timeout(600000);
+    stack = await useStack();
+    env = await useTemporal();
+    ports = createPorts(config, { log: (line) => notices.push(line) });
+    engine = ports.database('app') as PgBackRestEngine;
+  });
+
+  after(async function () {
+    this.timeout(300000);
+    for (const id of made) await engine?.deleteInstance(id).catch((err: unknown) => console.error(`cleanup of ${id}: ${String(err)}`));
+    await ports?.close();
+  });
+
+  function input(overrides: Partial<PitrRestoreInput> = {}): PitrRestoreInput {
+    return {
+      target: 'app',
+      restorePoint: 'latest',
+      reason: 'test: undo the accident',
+      requestedBy: ALICE,
+      mode: 'standard',
+      timings: TIMINGS,
+      ...overrides,
+    };
+  }
+
+  async function newWorker(taskQueue: string): Promise<Worker> {
+    return createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue, workflowBundle: await workflowBundle() });
+  }
+
+  /** Starts pitrRestore and runs an in-process worker while `drive` talks to it; returns the result or the failure. */
+  async function runRestore(
+    workflowId: string,
+    restoreInput: PitrRestoreInput,
+    drive: (handle: WorkflowHandle) => Promise<void> = async () => undefined,
+  ): Promise<{ handle: WorkflowHandle; result?: PitrRestoreReport; error?: unknown; status: WorkflowStatus }> {
+    const taskQueue = uniqueTaskQueue('pitr');
+    made.add(destinationFor(workflowId));
+    const worker = await newWorker(taskQueue);
+    const handle = await env.client.workflow.start('pitrRestore', { taskQueue, workflowId, args: [restoreInput] });
+    return worker.runUntil(async () => {
+      try {
+        await drive(handle);
+      } catch (error) {
+        // A failed assertion while driving must not leave the workflow waiting on a queue nobody serves.
+        await handle.terminate('test failed').catch(() => undefined);
+        throw error;
+      }
+      let outcome: { result?: PitrRestoreReport; error?: unknown };
+      try {
+        outcome = { result: (await handle.result()) as PitrRestoreReport };
+      } catch (error) {
+        outcome = { error };
+      }
+      // The final status, asked while this worker still runs to answer the query.
+      return { handle, ...outcome, status: await handle.query(statusQuery) };
+    });
+  }
+
+  async function catalogRow(workflowId: string): Promise<RestoreRow | undefined> {
+    const rows = await ports.catalog.query<RestoreRow>('SELECT outcome, restore_point, destination, requested_by, report FROM restores WHERE workflow_id = $1', [workflowId]);
+    return rows[0];
+  }
+
+  async function approvalsOf(workflowId: string): Promise<Array<{ gate: string; decision: string; decided_by: string; reason: string }>> {
+    return ports.catalog.query('SELECT gate, decision, decided_by, reason FROM approvals WHERE workflow_id = $1 ORDER BY decided_at', [workflowId]);
+  }
+
+  /** The failure a refused request ends with: WorkflowFailedError -> ActivityFailure -> ApplicationFailure, not retried. */
+  function refusal(error: unknown): ApplicationFailure {
+    assert.ok(error instanceof WorkflowFailedError, `expected WorkflowFailedError, got ${String(error)}`);
+    assert.ok(error.cause instanceof ActivityFailure, `expected ActivityFailure, got ${String(error.cause)}`);
+    const app = error.cause.cause;
+    assert.ok(app instanceof ApplicationFailure, `expected ApplicationFailure, got ${String(app)}`);
+    assert.equal(app.nonRetryable, true);
+    return app;
+  }
+
+  describe('the accident, undone', () => {
+    let accident: Accident | undefined;
+    after(async () => dropAccidentTables(stack, accident));
+
+    it('restores exactly the data at T into a new instance, leaves the source as it is, reports RPO and RTO and records it', async () => {
+      accident = await stageAccident(stack, 'lbpitr');
+      const a = accident;
+      assert.equal(a.atT[a.dropped]?.length, 5);
+      assert.equal(a.after[a.dropped], undefined);
+      const workflowId = uniqueId('test-pitr-accident');
+      const { handle, result, error, status } = await runRestore(workflowId, input({ restorePoint: a.pointT, reason: 'rows deleted and a table dropped by accident', incidentId: 'INC-4' }), async (h) => {
+        const waiting = await waitForGate(h, 'restore');
+        assert.equal(waiting.phase, 'awaiting-approval');
+        assert.deepEqual(waiting.pendingGate?.allowedRoles, ['backup-owner', 'data-owner']);
+        const facts = Object.fromEntries(waiting.pendingGate!.prompt.facts.map((f) => [f.label, f.value]));
+        assert.match(facts['restore point'], new RegExp(`^${a.pointT.replace(/[.]/g, '\\.')}`));
+        assert.match(facts.destination, new RegExp(destinationFor(workflowId)));
+        const decision = await h.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'data owner: restore it', gate: 'restore' }] });
+        assert.equal(decision.decision, 'approved');
+        assert.equal(decision.by, BOB);
+      });
+      assert.equal(error, undefined, `the restore failed: ${String(error)}`);
+      assert.ok(result);
+      assert.equal(result.outcome, 'restored');
+      assert.equal(result.restorePoint, a.pointT);
+      assert.equal(result.destination?.instanceId, destinationFor(workflowId));
+      assert.ok(result.verification?.ok, JSON.stringify(result.verification?.checks));
+
+      // The restored instance holds exactly what the tables held at T: the deleted rows and the dropped table are back, nothing written after T is there.
+      const restored = await onInstance(stack, result.destination?.endpoint, (c) => snapshotTables(c, [a.kept, a.dropped]));
+      assert.deepEqual(restored, a.atT);
+      assert.ok(!restored[a.kept]!.some((l) => l.startsWith('after-')));
+      // The source is untouched: it still has the later state.
+      assert.deepEqual(await onPrimary(stack, (c) => snapshotTables(c, [a.kept, a.dropped])), a.after);
+      assert.notEqual(result.destination?.endpoint?.port, stack.ctx.settings.postgres.primaryPort);
+
+      // The report measures RTO (request to verified, per phase) and RPO (restore point to the latest recoverable).
+      assert.ok(result.rto);
+      assert.equal(result.rto.targetSeconds, 3600);
+      assert.deepEqual(Object.keys(result.rto.phases).sort(), ['cutover', 'restore', 'validation', 'verification', 'waitingForApproval', 'walReplay']);
+      assert.ok(Object.values(result.rto.phases).every((s) => Number.isInteger(s) && s >= 0));
+      const { cutover: _cutover, ...measured } = result.rto.phases;
+      assert.ok(result.rto.seconds >= Object.values(measured).reduce((x, y) => x + y, 0) - Object.keys(measured).length, JSON.stringify(result.rto));
+      assert.equal(result.rto.withinTarget, result.rto.seconds <= 3600);
+      assert.ok(result.rpo);
+      assert.equal(result.rpo.restorePoint, a.pointT);
+      assert.ok(result.rpo.latestRecoverable > a.pointT);
+      assert.equal(result.rpo.seconds, Math.round((Date.parse(result.rpo.latestRecoverable) - Date.parse(a.pointT)) / 1000));
+      assert.deepEqual(
+        result.decisions.map((d) => [d.gate, d.decision, d.by]),
+        [['restore', 'approved', BOB]],
+      );
+
+      // On record: the catalog's restores row and the approval.
+      const row = await catalogRow(workflowId);
+      assert.ok(row, 'a restores row');
+      assert.equal(row.outcome, 'restored');
+      assert.equal(row.restore_point, a.pointT);
+      assert.equal(row.destination, destinationFor(workflowId));
+      assert.equal(row.requested_by, ALICE);
+      assert.deepEqual(row.report.rto, result.rto);
+      assert.deepEqual(
+        (await approvalsOf(workflowId)).map((r) => [r.gate, r.decision, r.decided_by]),
+        [['restore', 'approved', BOB]],
+      );
+      assert.equal(status.phase, 'done');
+      assert.deepEqual(
+        status.timeline.map((t) => t.phase),
+        ['validating', 'awaiting-approval', 'restoring', 'replaying-wal', 'verifying', 'done'],
+      );
+      await recordHistory(handle, 'pitrRestore-approved');
+
+      // Removing it (the compensation's own activity path) leaves nothing behind.
+      await engine.deleteInstance(destinationFor(workflowId));
+      await assertNothingCreated(engine, restoresDir, workflowId);
+    });
+  });
+
+  describe('refusals end with a clear message and nothing created', () => {
+    it('a rejection ends the workflow rejected, on record, before anything is made', async () => {
+      const workflowId = uniqueId('test-pitr-rejected');
+      const { handle, result, error, status } = await runRestore(workflowId, input(), async (h) => {
+        await waitForGate(h, 'restore');
+        await h.executeUpdate(rejectUpdate, { args: [{ by: CAROL, reason: 'wrong restore point: ask again with T-5min' }] });
+      });
+      assert.equal(error, undefined);
+      assert.equal(result?.outcome, 'rejected');
+      assert.equal(result?.destination, undefined);
+      assert.deepEqual(result?.cleanup, []);
+      assert.deepEqual(result?.decisions.map((d) => [d.gate, d.decision, d.by, d.reason]), [['restore', 'rejected', CAROL, 'wrong restore point: ask again with T-5min']]);
+      assert.equal(status.phase, 'rejected');
+      assert.equal(status.timeline.at(-1)?.note, `rejected by ${CAROL}: wrong restore point: ask again with T-5min; nothing was created`);
+      assert.equal((await catalogRow(workflowId))?.outcome, 'rejected');
+      assert.deepEqual((await approvalsOf(workflowId)).map((r) => [r.gate, r.decision, r.decided_by]), [['restore', 'rejected', CAROL]]);
+      await assertNothingCreated(engine, restoresDir, workflowId);
+      await recordHistory(handle, 'pitrRestore-rejected');
+    });
+
+    it('an unanswered gate reminds the approvers, then expires', async () => {
+      const workflowId = uniqueId('test-pitr-expired');
+      const { result, error, status } = await runRestore(workflowId, input({ timings: { remindAfterMs: 1500, abortAfterMs: 4000, pollIntervalMs: 250 } }), async (h) => {
+        await waitForGate(h, 'restore');
+        const reminded = await waitForStatus(h, 'the reminder', (s) => s.pendingGate?.reminded === true || s.phase === 'expired');
+        assert.equal(reminded.pendingGate?.reminded, true);
+      });
+      assert.equal(error, undefined);
+      assert.equal(result?.outcome, 'expired');
+      assert.deepEqual(result?.decisions.map((d) => [d.decision, d.by, d.reason]), [['expired', 'lifeboat', 'no decision within 4 s']]);
+      assert.equal(status.phase, 'expired');
+      assert.equal(status.timeline.at(-1)?.note, 'expired by lifeboat: no decision within 4 s; nothing was created');
+      // The reminder went out through the notifier, naming the gate, the roles and the workflow.
+      const reminder = notices.filter((n) => n.includes(`[${workflowId}]`) && n.includes('Approval still pending'));
+      assert.equal(reminder.length, 1, notices.join('\n'));
+      assert.match(reminder[0], /^\[lifeboat warning\] Approval still pending: restore app to .* \(target app\) \[.*\]: The restore gate has waited since .*; any of backup-owner, data-owner can decide\. It aborts at .*\.$/);
+      assert.equal((await catalogRow(workflowId))?.outcome, 'expired');
+      assert.deepEqual((await approvalsOf(workflowId)).map((r) => [r.decision, r.decided_by]), [['expired', 'lifeboat']]);
+      await assertNothingCreated(engine, restoresDir, workflowId);
+    });
+
+    it('refuses an approver without the role through the validator, keeps waiting, then takes a proper rejection', async () => {
+      const workflowId = uniqueId('test-pitr-unauthorized');
+      const { result, error } = await runRestore(workflowId, input({ mode: 'emergency' }), async (h) => {
+        await waitForGate(h, 'emergencyRestore');
+        for (const [who, reason] of [
+          [CAROL, `${CAROL} does not hold a role that approves the emergencyRestore gate in production (incident-commander)`],
+          [MALLORY, `${MALLORY} does not hold a role that approves the emergencyRestore gate in production (incident-commander)`],
+        ]) {
+          const refused = await h.executeUpdate(approveUpdate, { args: [{ by: who, reason: 'looks fine to me' }] }).then(
+            () => assert.fail(`${who} must not be able to approve`),
+            (e: unknown) => e,
+          );
+          assert.ok(refused instanceof WorkflowUpdateFailedError, String(refused));
+          assert.equal((refused.cause as Error).message, reason);
+        }
+        // A decision for another gate than the pending one is refused too.
+        const wrongGate = await h.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'ok', gate: 'cutover' }] }).catch((e: unknown) => e);
+        assert.equal(((wrongGate as WorkflowUpdateFailedError).cause as Error).message, 'the pending gate is emergencyRestore, not cutover: check `lifeboat status` before deciding');
+        const still = await waitForGate(h, 'emergencyRestore');
+        assert.equal(still.phase, 'awaiting-approval');
+        assert.deepEqual(still.decisions, []);
+        await h.executeUpdate(rejectUpdate, { args: [{ by: BOB, reason: 'not an emergency after all' }] });
+      });
+      assert.equal(error, undefined);
+      assert.equal(result?.outcome, 'rejected');
+      assert.deepEqual(result?.decisions.map((d) => [d.gate, d.decision, d.by]), [['emergencyRestore', 'rejected', BOB]]);
+      await assertNothingCreated(engine, restoresDir, workflowId);
+    });
+
+    it('refuses self-approval in production', async () => {
+      const workflowId = uniqueId('test-pitr-self');
+      const { result, error } = await runRestore(workflowId, input({ requestedBy: ALICE }), async (h) => {
+        await waitForGate(h, 'restore');
+        const refused = await h.executeUpdate(approveUpdate, { args: [{ by: ALICE, reason: 'I am sure' }] }).catch((e: unknown) => e);
+        assert.ok(refused instanceof WorkflowUpdateFailedError, String(refused));
+        assert.equal((refused.cause as Error).message, `${ALICE} requested this and cannot approve it in production: someone else must`);
+        assert.equal((await waitForGate(h, 'restore')).decisions.length, 0);
+        await h.executeUpdate(rejectUpdate, { args: [{ by: CAROL, reason: 'needs a second look' }] });
+      });
+      assert.equal(error, undefined);
+      assert.equal(result?.outcome, 'rejected');
+      await assertNothingCreated(engine, restoresDir, workflowId);
+    });
+
+    it('records a signal from someone without the right in status.refused, and takes a proper one', async () => {
+      const workflowId = uniqueId('test-pitr-signal');
+      const { result, error, status: final } = await runRestore(workflowId, input(), async (h) => {
+        await waitForGate(h, 'restore');
+        await h.signal(approveSignal, { by: MALLORY, reason: 'approving from the UI' });
+        const status = await waitForStatus(h, 'the refused signal', (s) => s.refused.length > 0);
+        assert.equal(status.refused.length, 1);
+        assert.equal(status.refused[0].by, MALLORY);
+        assert.equal(status.refused[0].reason, `${MALLORY} does not hold a role that approves the restore gate in production (backup-owner, data-owner)`);
+        assert.equal(status.pendingGate?.gate, 'restore');
+        await h.signal(rejectSignal, { by: CAROL, reason: 'rejected from the UI' });
+      });
+      assert.equal(error, undefined);
+      assert.equal(result?.outcome, 'rejected');
+      assert.deepEqual(result?.decisions.map((d) => [d.decision, d.by]), [['rejected', CAROL]]);
+      assert.equal(final.phase, 'rejected');
+      assert.equal(final.refused[0].by, MALLORY);
+      await assertNothingCreated(engine, restoresDir, workflowId);
+    });
+
+    it('refuses a restore point before the window, in the future or without a zone, and the source as destination', async () => {
+      const window = await engine.restoreWindow('primary');
+      const iso = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z';
+      const cases: Array<{ name: string; overrides: Partial<PitrRestoreInput>; message: string | RegExp; type: string }> = [
+        {
+          name: 'before the oldest backup',
+          overrides: { restorePoint: '2001-02-03T04:05:06Z' },
+          // The window's end moves as WAL is archived (others use the stack too); its start is the oldest backup.
+          message: new RegExp(`^the restore time 2001-02-03T04:05:06\\.000Z is before the oldest backup; the restore window is ${window.earliest.replace(/\./g, '\\.')} to ${iso}: pick a time inside it\\.$`),
+          type: 'OUTSIDE_RESTORE_WINDOW',
+        },
+        {
+          name: 'in the future',
+          overrides: { restorePoint: '2999-01-01T00:00:00+01:00' },
+          message: new RegExp(`^the restore time 2998-12-31T23:00:00\\.000Z is in the future \\(now ${iso}\\); the restore window is ${window.earliest.replace(/\./g, '\\.')} to ${iso}: pick a time inside it\\.$`),
+          type: 'OUTSIDE_RESTORE_WINDOW',
+        },
+        {
+          name: 'without a zone',
+          overrides: { restorePoint: '2026-11-21T10:01:00' },
+          message: 'the restore time 2026-11-21T10:01:00 has no time zone, so it could mean several instants: add one, e.g. 2026-11-21T10:01:00Z for UTC or +01:00.',
+          type: 'INVALID_RESTORE_POINT',
+        },
+        {
+          name: 'the source as destination',
+          overrides: { destination: 'app' },
+          message: 'the destination "app" is the source itself; lifeboat restores only into a new instance: choose another --destination.',
+          type: 'DESTINATION_IS_SOURCE',
+        },
+      ];
+      for (const c of cases) {
+        const workflowId = uniqueId('test-pitr-invalid');
+        const { handle, error } = await runRestore(workflowId, input(c.overrides));
+        const failure = refusal(error);
+        if (typeof c.message === 'string') assert.equal(failure.message, c.message, c.name);
+        else assert.match(failure.message, c.message, c.name);
+        assert.equal(failure.type, c.type, c.name);
+        // Validation ran once: a refusal is not retried.
+        const history = await handle.fetchHistory();
+        const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'validateRestore');
+        assert.equal(scheduled.length, 1, c.name);
+        const started = (history.events ?? []).find((e) => e.activityTaskStartedEventAttributes);
+        assert.equal(started?.activityTaskStartedEventAttributes?.attempt, 1, c.name);
+        await assertNothingCreated(engine, restoresDir, workflowId);
+        if (c.overrides.destination) assert.equal((await engine.describeInstance('app'))?.createdByLifeboat, false);
+      }
+    });
+  });
+
+  describe('crashes and cancellation', () => {
+    let accident: Accident | undefined;
+    let child: ChildProcess | undefined;
+    const children: ChildProcess[] = [];
+    after(async () => {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      await dropAccidentTables(stack, accident);
+    });
+
+    /** A real worker process (lib/src/worker.js) on its own task queue; resolves once it polls. */
+    async function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
+      const proc = spawn(process.execPath, [path.resolve(__dirname, '../src/worker.js')], {
+        cwd: path.resolve(__dirname, '../..'),
+        env: { ...process.env, LIFEBOAT_TASK_QUEUE: taskQueue, LIFEBOAT_CONFIG: CONFIG_FILE },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(proc);
+      let output = '';
+      proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+      proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+      const deadline = Date.now() + 120000;
+      while (!output.includes(`lifeboat worker: task queue ${taskQueue} `)) {
+        if (proc.exitCode !== null) throw new Error(`the worker exited: ${output}`);
+        if (Date.now() > deadline) throw new Error(`the worker did not start: ${output}`);
+        await delay(100);
+      }
+      return proc;
+    }
+
+    it('resumes after the worker is killed mid-restore and finishes with exactly one instance', async function () {
+      accident = await stageAccident(stack, 'lbcrash');
+      const a = accident;
+      const taskQueue = uniqueTaskQueue('pitr-crash');
+      const workflowId = uniqueId('test-pitr-crash');
+      const destination = destinationFor(workflowId);
+      made.add(destination);
+      child = await startWorkerProcess(taskQueue);
+      const handle = await env.client.workflow.start('pitrRestore', { taskQueue, workflowId, args: [input({ restorePoint: a.pointT, timings: { ...TIMINGS, pollIntervalMs: 500 } })] });
+      await waitForGate(handle, 'restore');
+      await handle.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'go' }] });
+      const during = await waitForStatus(handle, 'the restore', (s) => ['restoring', 'replaying-wal', 'verifying', 'done'].includes(s.phase), WAIT_MS, 50);
+      assert.ok(['restoring', 'replaying-wal'].includes(during.phase), `killed during ${during.phase}`);
+      child.kill('SIGKILL');
+      await new Promise((resolve) => (child!.exitCode !== null || child!.signalCode !== null ? resolve(undefined) : child!.once('exit', resolve)));
+
+      // Another worker takes over once the server gives up on the dead one's activity (its heartbeat timeout).
+      child = await startWorkerProcess(taskQueue);
+      const result = (await handle.result()) as PitrRestoreReport;
+      assert.equal(result.outcome, 'restored');
+      assert.equal(result.destination?.instanceId, destination);
+      assert.deepEqual(await onInstance(stack, result.destination?.endpoint, (c) => snapshotTables(c, [a.kept, a.dropped])), a.atT);
+      // Exactly one instance: one record, one data directory, one port claimed, and no other instance of this workflow.
+      assert.deepEqual(leftovers(restoresDir, destination).filter((f) => f === destination || f.endsWith('.json') || f.startsWith('ports/')).sort(), [destination, `${destination}.json`, `ports/${result.destination!.endpoint!.port}`].sort());
+      const events = (await handle.fetchHistory()).events ?? [];
+      const attempts = events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 1);
+      assert.ok(attempts.some((n) => n > 1), 'an activity was retried after the crash');
+      child.kill('SIGTERM');
+      await engine.deleteInstance(destination);
+      await assertNothingCreated(engine, restoresDir, workflowId);
+    });
+
+    it('removes the half-made instance when cancelled during the restore', async () => {
+      const workflowId = uniqueId('test-pitr-cancel');
+      const destination = destinationFor(workflowId);
+      const { error } = await runRestore(workflowId, input({ restorePoint: 'latest' }), async (h) => {
+        await waitForGate(h, 'restore');
+        await h.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'go' }] });
+        await waitForStatus(h, 'the restore', (s) => s.phase === 'restoring', WAIT_MS, 50);
+        await h.cancel();
+      });
+      assert.ok(error instanceof WorkflowFailedError, String(error));
+      assert.ok(error.cause instanceof CancelledFailure, String(error.cause));
+      const row = await catalogRow(workflowId);
+      assert.equal(row?.outcome, 'cancelled');
+      assert.deepEqual(row?.report.cleanup, [`removed restored instance ${destination}`]);
+      // Give a late activity attempt a moment to show itself; nothing must reappear.
+      await delay(3000);
+      await assertNothingCreated(engine, restoresDir, workflowId);
+    });
+  });
+});
