@@ -3,15 +3,19 @@
  * shows its progress until done (exit 0 only when it completed). `lifeboat backups list`: what
  * the catalog says was backed up, verified, or failed.
  */
-import { Client, WorkflowFailedError } from '@temporalio/client';
+import { Client, WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { createPorts } from '../activities/ports';
 import { listBackups } from '../activities/backup';
 import { findDatabaseTarget, LifeboatConfig } from '../config';
 import { statusQuery, WorkflowStatus } from '../domain/approval';
 import { DatabaseBackupInput, DatabaseBackupKind, DatabaseBackupResult, formatBytes } from '../domain/backup';
+import { FilesBackupInput, FilesBackupReport } from '../domain/files-backup';
+import { LogicalBackupInput, LogicalBackupReport } from '../domain/logical-backup';
+import { RetentionInput, RetentionReport } from '../domain/retention';
+import { describeFailure } from '../workflows/failure';
 import { UsageError } from './args';
-import { endProgress, line, printJson, progress, rootCause } from './output';
+import { endProgress, line, printJson, progress } from './output';
 
 const KINDS: DatabaseBackupKind[] = ['full', 'diff', 'incr'];
 
@@ -19,6 +23,8 @@ export interface BackupCommandOptions {
   target: string;
   kind?: string;
   json: boolean;
+  /** A pg_dump logical backup instead of the engine's physical one. */
+  logical?: boolean;
   workflowId?: string;
   requestedBy?: string;
   pollIntervalMs?: number;
@@ -52,11 +58,52 @@ async function pendingProgress(client: Client, workflowId: string): Promise<stri
   return undefined;
 }
 
+/** Shows a workflow's phase and its running activity's heartbeat until it ends; resolves to its result. */
+async function follow<R>(client: Client, handle: WorkflowHandle, json: boolean, refreshMs = 1000): Promise<R> {
+  let done = false;
+  const result = handle.result().finally(() => {
+    done = true;
+  }) as Promise<R>;
+  result.catch(() => undefined);
+  let lastShown = '';
+  while (!done) {
+    if (!json) {
+      try {
+        const status = (await handle.query(statusQuery)) as WorkflowStatus;
+        const note = status.timeline.at(-1)?.note ?? '';
+        const detail = await pendingProgress(client, handle.workflowId).catch(() => undefined);
+        const shown = `${status.phase}: ${detail ?? note}`;
+        if (process.stdout.isTTY || shown !== lastShown) progress(shown);
+        lastShown = shown;
+      } catch {
+        /* the workflow may not have started its first task yet */
+      }
+    }
+    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, refreshMs))]);
+  }
+  if (!json) endProgress();
+  return result;
+}
+
+/** The sentence to show: lifeboat's own, below the SDK's generic wrappers (the rule workflows use too). */
+function failureOf(err: unknown): string {
+  return describeFailure(err instanceof WorkflowFailedError && err.cause ? err.cause : err);
+}
+
+/**
+ * `lifeboat backup <target>`: a database target gets a pgBackRest/RDS backup (or with --logical a
+ * pg_dump), a bucket target a files backup (--kind full|incr). Exit 0 only when it completed.
+ */
 export async function backupCommand(config: LifeboatConfig, client: Client, o: BackupCommandOptions): Promise<number> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').toLowerCase();
+  const requestedBy = o.requestedBy ?? process.env.LIFEBOAT_USER ?? 'cli';
+  const bucket = config.targets.buckets.find((b) => b.name === o.target);
+  if (bucket) return filesBackupCommand(config, client, o, stamp);
   const target = findDatabaseTarget(config, o.target);
+  if (o.logical) return logicalBackupCommand(config, client, o, stamp);
   const kind = parseBackupKind(o.kind);
-  const workflowId = o.workflowId ?? `backup-${target.name}-${new Date().toISOString().replace(/[:.]/g, '-').toLowerCase()}`;
-  const input: DatabaseBackupInput = { target: target.name, requestedBy: o.requestedBy ?? process.env.LIFEBOAT_USER ?? 'cli' };
+  const workflowId = o.workflowId ?? `backup-${target.name}-${stamp}`;
+  const input: DatabaseBackupInput = { target: target.name, requestedBy };
   if (kind) input.kind = kind;
   if (o.pollIntervalMs) input.pollIntervalMs = o.pollIntervalMs;
   const handle = await client.workflow.start('databaseBackup', {
@@ -67,31 +114,8 @@ export async function backupCommand(config: LifeboatConfig, client: Client, o: B
     staticDetails: `Requested by ${input.requestedBy} from the lifeboat CLI.`,
   });
   if (!o.json) line(`backup ${workflowId}: ${kind ?? 'full'} backup of ${target.name} (${target.engine}) started`);
-
-  let done = false;
-  const result = handle.result().finally(() => {
-    done = true;
-  }) as Promise<DatabaseBackupResult>;
-  result.catch(() => undefined);
-  let lastShown = '';
-  while (!done) {
-    if (!o.json) {
-      try {
-        const status = (await handle.query(statusQuery)) as WorkflowStatus;
-        const note = status.timeline.at(-1)?.note ?? '';
-        const detail = await pendingProgress(client, workflowId).catch(() => undefined);
-        const shown = `${status.phase}: ${detail ?? note}`;
-        if (process.stdout.isTTY || shown !== lastShown) progress(shown);
-        lastShown = shown;
-      } catch {
-        /* the workflow may not have started its first task yet */
-      }
-    }
-    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, o.refreshMs ?? 1000))]);
-  }
-  if (!o.json) endProgress();
   try {
-    const r = await result;
+    const r = await follow<DatabaseBackupResult>(client, handle, o.json, o.refreshMs);
     if (o.json) printJson(r);
     else {
       line(`Backup complete: ${r.target} (${r.kind}, ${formatBytes(r.primary.sizeBytes)})`);
@@ -102,10 +126,70 @@ export async function backupCommand(config: LifeboatConfig, client: Client, o: B
     }
     return 0;
   } catch (err) {
-    const message = err instanceof WorkflowFailedError ? rootCause(err.cause ?? err) : rootCause(err);
-    const top = err instanceof WorkflowFailedError && err.cause ? err.cause.message : message;
-    if (o.json) printJson({ workflowId, ok: false, failure: top });
-    else line(`backup FAILED: ${top}`);
+    if (o.json) printJson({ workflowId, ok: false, failure: failureOf(err) });
+    else line(`backup FAILED: ${failureOf(err)}`);
+    return 1;
+  }
+}
+
+async function logicalBackupCommand(config: LifeboatConfig, client: Client, o: BackupCommandOptions, stamp: string): Promise<number> {
+  if (o.kind) throw new UsageError('--kind does not apply to a logical backup (always a full pg_dump).');
+  const workflowId = o.workflowId ?? `logical-backup-${o.target}-${stamp}`;
+  const handle = await client.workflow.start('logicalBackup', {
+    taskQueue: config.temporal.taskQueue,
+    workflowId,
+    args: [{ target: o.target } satisfies LogicalBackupInput],
+    staticSummary: `logical backup (pg_dump) of ${o.target}`,
+  });
+  if (!o.json) line(`logical backup ${workflowId} of ${o.target} started`);
+  try {
+    const r = await follow<LogicalBackupReport>(client, handle, o.json, o.refreshMs);
+    if (o.json) printJson(r);
+    else line(`Logical backup complete: ${r.target}, ${r.primary ? `${formatBytes(r.primary.sizeBytes)} encrypted at ${r.primary.bucket}/${r.primary.key}` : ''}${r.dr ? `, copy in ${r.dr.bucket}` : ''}; catalog row ${r.catalogId}`);
+    return r.outcome === 'verified' ? 0 : 1;
+  } catch (err) {
+    if (o.json) printJson({ workflowId, ok: false, failure: failureOf(err) });
+    else line(`logical backup FAILED: ${failureOf(err)}`);
+    return 1;
+  }
+}
+
+async function filesBackupCommand(config: LifeboatConfig, client: Client, o: BackupCommandOptions, stamp: string): Promise<number> {
+  if (o.logical) throw new UsageError(`${o.target} is a bucket target; --logical applies to database targets.`);
+  if (o.kind && o.kind !== 'full' && o.kind !== 'incr') throw new UsageError(`a bucket target's --kind is full or incr, not "${o.kind}".`);
+  const input: FilesBackupInput = { target: o.target };
+  if (o.kind) input.mode = o.kind === 'full' ? 'full' : 'incremental';
+  const workflowId = o.workflowId ?? `files-backup-${o.target}-${stamp}`;
+  const handle = await client.workflow.start('filesBackup', { taskQueue: config.temporal.taskQueue, workflowId, args: [input], staticSummary: `files backup of ${o.target}` });
+  if (!o.json) line(`files backup ${workflowId} of ${o.target} started`);
+  try {
+    const r = await follow<FilesBackupReport>(client, handle, o.json, o.refreshMs);
+    if (o.json) printJson(r);
+    else line(`Files backup complete: ${r.target} (${r.plan?.mode ?? ''}), ${r.drCopy ? `${r.drCopy.copied} objects copied to DR, ${r.drCopy.skipped} already there` : ''}; catalog row ${r.catalogId}`);
+    return r.outcome === 'verified' ? 0 : 1;
+  } catch (err) {
+    if (o.json) printJson({ workflowId, ok: false, failure: failureOf(err) });
+    else line(`files backup FAILED: ${failureOf(err)}`);
+    return 1;
+  }
+}
+
+/** `lifeboat retention [--target] [--dry-run]`: what the policy expires, and (without --dry-run) expiring it. */
+export async function retentionCommand(config: LifeboatConfig, client: Client, o: { target?: string; dryRun: boolean; json: boolean }): Promise<number> {
+  const workflowId = `retention-${o.dryRun ? 'dry-run-' : ''}${new Date().toISOString().replace(/[:.]/g, '-').toLowerCase()}`;
+  const handle = await client.workflow.start('retention', { taskQueue: config.temporal.taskQueue, workflowId, args: [{ target: o.target, dryRun: o.dryRun } satisfies RetentionInput] });
+  try {
+    const r = await follow<RetentionReport>(client, handle, o.json);
+    if (o.json) printJson(r);
+    else {
+      line(`retention ${o.dryRun ? '(dry run) ' : ''}as of ${r.now}: keeps ${r.kept.length}, ${o.dryRun ? 'would expire' : 'expires'} ${r.toExpire.length}`);
+      for (const item of r.toExpire) line(`  ${o.dryRun ? 'would expire' : 'expire'} ${item.target} ${item.backupType} ${item.engineBackupId}`);
+      for (const out of r.outcomes) line(`  ${out.outcome.padEnd(8)} ${out.target} ${out.backupType} ${out.engineBackupId}: ${out.detail}`);
+    }
+    return r.outcomes.some((x) => x.outcome === 'failed') ? 1 : 0;
+  } catch (err) {
+    if (o.json) printJson({ workflowId, ok: false, failure: failureOf(err) });
+    else line(`retention FAILED: ${failureOf(err)}`);
     return 1;
   }
 }

@@ -14,7 +14,7 @@ import { connectClient } from './temporal';
 import { loadStackSettings } from '../stack/settings';
 import { preflightCommand } from './preflight-command';
 import { stackCommand } from './stack-commands';
-import { backupCommand, backupsListCommand } from './backup-commands';
+import { backupCommand, backupsListCommand, retentionCommand } from './backup-commands';
 import { schedulesCommand } from './schedules';
 
 const USAGE = `usage: lifeboat <command> [options]
@@ -32,10 +32,14 @@ const USAGE = `usage: lifeboat <command> [options]
   watch <workflow-id>                  live progress until the workflow ends
   list [--awaiting-approval] [--running]
                                        lifeboat workflows in Temporal
-  backup <target> [--kind full|diff|incr] [--json]
-                                       verified backup in both regions, progress until done
+  backup <target> [--kind full|diff|incr] [--logical] [--json]
+                                       verified backup in both regions, progress until done:
+                                       a database (pgBackRest/RDS, or --logical pg_dump) or a
+                                       bucket target (files, --kind full|incr)
   backups list [--target <name>] [--json]
-                                       database backups the catalog records
+                                       backups the catalog records
+  retention [--target <name>] [--dry-run] [--json]
+                                       expire what the retention policy says, in both regions
   schedules apply [--dry-run] [--prune] [--json]
                                        create or update the config's Temporal Schedules; --prune
                                        deletes lifeboat-* schedules the config no longer has
@@ -99,14 +103,26 @@ async function main(argv: string[]): Promise<number> {
     case 'list':
       return recoveryCommand(command, rest);
     case 'backup': {
-      const args = parseArgs(rest, { booleans: ['json'], strings: ['config', 'kind', 'id', 'as'] });
+      const args = parseArgs(rest, { booleans: ['json', 'logical'], strings: ['config', 'kind', 'id', 'as'] });
       const target = args.positionals[0];
       if (!target) throw new UsageError('`lifeboat backup` needs a target: lifeboat backup <target> [--kind full|diff|incr].');
       const { config } = loadLocatedConfig(args.flags.config as string | undefined);
       findTarget(config, target);
       const client = await connectClient(config);
       try {
-        return await backupCommand(config, client, { target, kind: args.flags.kind as string | undefined, json: args.flags.json === true, workflowId: args.flags.id as string | undefined, requestedBy: args.flags.as as string | undefined });
+        return await backupCommand(config, client, { target, kind: args.flags.kind as string | undefined, logical: args.flags.logical === true, json: args.flags.json === true, workflowId: args.flags.id as string | undefined, requestedBy: args.flags.as as string | undefined });
+      } finally {
+        await client.connection.close();
+      }
+    }
+    case 'retention': {
+      const args = parseArgs(rest, { booleans: ['json', 'dry-run'], strings: ['config', 'target'] });
+      const { config } = loadLocatedConfig(args.flags.config as string | undefined);
+      const target = args.flags.target as string | undefined;
+      if (target) findTarget(config, target);
+      const client = await connectClient(config);
+      try {
+        return await retentionCommand(config, client, { target, dryRun: args.flags['dry-run'] === true, json: args.flags.json === true });
       } finally {
         await client.connection.close();
       }
