@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: installs what lifeboat needs, starts the embedded stack and a
-# worker, and runs lifeboat's main job against it. Safe to run again: it reuses what is there.
+# worker, and runs lifeboat's main job on it: preflight, a verified backup in both regions, the
+# backup schedules, and a point-in-time restore requested by one person and approved by another.
+# Safe to run again: it reuses what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,15 +13,33 @@ fi
 npm run build --silent   # a few seconds; keeps lib/ in step with src/ after a pull
 
 lifeboat() { node bin/lifeboat.js "$@"; }
+step() { printf '\n== %s\n' "$*"; }
+
+step "the embedded stack"
 lifeboat stack up
 lifeboat worker start
+
+step "preflight: can lifeboat back up and restore right now?"
 lifeboat preflight
+
+step "a full backup of the sample application, verified and copied to the DR region"
+lifeboat backup app --kind full --as dave@example.com
+
+step "backup schedules in Temporal (see Schedules in the Web UI)"
+lifeboat schedules apply
+
+step "a point-in-time restore of app to now, into a new instance, approved by a second person"
+id="restore-app-quickstart-$(date -u +%Y%m%dT%H%M%SZ | tr 'A-Z' 'a-z')"
+lifeboat restore app --to latest --reason "quickstart: prove restores work" --as alice@example.com --id "$id"
+lifeboat approve "$id" --gate restore --reason "quickstart approval by a second person" --as bob@example.com
+lifeboat watch "$id"
 
 ui_port=${LIFEBOAT_TEMPORAL_UI_PORT:-8233}
 cat <<MSG
 
 lifeboat is running on the embedded stack.
-  Temporal Web UI:  http://127.0.0.1:${ui_port}
-  status:           npx lifeboat stack status
-  stop everything:  npx lifeboat stack down
+  Temporal Web UI:  http://127.0.0.1:${ui_port}   (workflows, schedules, the restore's timeline)
+  what ran:         npx lifeboat list
+  backups:          npx lifeboat backups list
+  stop everything:  npx lifeboat stack down        (also stops the worker and restored instances)
 MSG

@@ -49,7 +49,8 @@ async function pendingProgress(client: Client, workflowId: string): Promise<stri
       if (details && typeof details === 'object') {
         const percent = typeof details.percent === 'number' ? `${details.percent}% ` : '';
         if (typeof details.detail === 'string') return `${percent}${details.detail}`;
-        return `${percent}${JSON.stringify(details)}`;
+        // e.g. { copying: '2026...F', as: 'backup-...-dr' } reads as "copying 2026...F as backup-...-dr".
+        return `${percent}${Object.entries(details).filter(([k]) => k !== 'percent').map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ')}`;
       }
     } catch {
       /* details in a form this client cannot read: show the phase only */

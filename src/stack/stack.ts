@@ -16,7 +16,7 @@ import { MinioServer } from './minio';
 import { localPgBackRest, writePgBackRestConfig } from './pgbackrest';
 import { PostgresCluster } from './postgres';
 import { PowerDnsServer } from './powerdns';
-import { ensureDir, portIsFree } from './processes';
+import { ensureDir, livePid, portIsFree, run } from './processes';
 import { seedSampleApp } from './sample-app';
 import { loadStackSettings, RegionSettings, RESERVED_PORTS, stackPaths, StackSettings } from './settings';
 import { TemporalDevServer } from './temporal';
@@ -203,11 +203,30 @@ export async function stackDown(stack: Stack): Promise<string[]> {
   const stopped: string[] = [];
   // A worker started with `lifeboat worker start` goes first: it would only retry against a stopped stack.
   if (await stopWorker(stack.ctx)) stopped.push('worker');
+  // Restored instances are clusters of this data directory too; they keep their data and can be started again.
+  for (const name of await stopRestoredInstances(stack.ctx)) stopped.push(`restored instance ${name}`);
   for (const component of [...stack.components].reverse()) {
     if (!component.isRunning()) continue;
     stack.ctx.log(`stopping ${component.name}`);
     await component.stop();
     stopped.push(component.name);
+  }
+  return stopped;
+}
+
+/** Stops every running cluster under the restores directory (fast, then immediate). */
+async function stopRestoredInstances(ctx: StackContext): Promise<string[]> {
+  const dir = ctx.paths.restoresDir;
+  if (!fs.existsSync(dir)) return [];
+  const stopped: string[] = [];
+  for (const name of fs.readdirSync(dir)) {
+    const dataDir = path.join(dir, name);
+    if (!fs.existsSync(path.join(dataDir, 'PG_VERSION')) || !livePid(path.join(dataDir, 'postmaster.pid'), dataDir)) continue;
+    const pgCtl = ctx.tools.pgBin('pg_ctl');
+    const asUser = ctx.settings.postgres.osUser;
+    const fast = await run(pgCtl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', 'stop'], { asUser, check: false });
+    if (fast.code !== 0) await run(pgCtl, ['-D', dataDir, '-m', 'immediate', '-w', '-t', '30', 'stop'], { asUser, check: false });
+    stopped.push(name);
   }
   return stopped;
 }
