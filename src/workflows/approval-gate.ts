@@ -77,7 +77,7 @@ export class ApprovalGates {
     });
     this.board.enter(`awaiting-approval`, `waiting for the ${policy.gate} gate: ${prompt.title}`);
 
-    let decided = await condition(() => open.decision !== undefined, timings.remindAfterMs);
+    let decided = await condition(() => open.decision !== undefined, timings.remindAfterMs, { summary: `Wait for the ${policy.gate} decision until the reminder` });
     if (!decided) {
       this.board.pendingGate!.reminded = true;
       await acts.notify.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Remind approvers of the ${policy.gate} gate` }, [
@@ -88,7 +88,7 @@ export class ApprovalGates {
           target: this.board.target,
         },
       ]);
-      decided = await condition(() => open.decision !== undefined, Math.max(0, timings.abortAfterMs - timings.remindAfterMs));
+      decided = await condition(() => open.decision !== undefined, Math.max(0, timings.abortAfterMs - timings.remindAfterMs), { summary: `Wait for the ${policy.gate} decision until the gate expires` });
     }
     const decision: Decision = open.decision ?? {
       gate: policy.gate,

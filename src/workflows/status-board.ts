@@ -57,14 +57,16 @@ export class StatusBoard {
   private markdown(note: string): string {
     const lines = [`**${this.kind}** of **${this.target}**: ${note}`, ''];
     if (this.rtoTargetSeconds) {
+      // An absolute deadline stays true while the page sits unchanged; "elapsed" would freeze.
+      const due = new Date(Date.parse(this.startedAt) + this.rtoTargetSeconds * 1000).toISOString();
       const elapsed = this.elapsedSeconds();
-      lines.push(`Elapsed ${formatSeconds(elapsed)} of the ${formatSeconds(this.rtoTargetSeconds)} RTO target${elapsed > this.rtoTargetSeconds ? ' (**over target**)' : ''}.`, '');
+      lines.push(`RTO target ${formatSeconds(this.rtoTargetSeconds)}: recovery due by **${due}** (started ${this.startedAt})${elapsed > this.rtoTargetSeconds ? ', **over target**' : ''}.`, '');
     }
     const gate = this.pendingGate;
     if (gate) {
       lines.push(`### Waiting for approval: ${gate.prompt.title}`, '', ...gate.prompt.facts.map((f) => `- **${f.label}:** ${f.value}`), '');
       lines.push(`Any of: ${gate.allowedRoles.join(', ')}${gate.requestedBy ? ` (not ${gate.requestedBy})` : ''}. Reminder at ${gate.remindAt}, aborts at ${gate.abortAt}.`, '');
-      lines.push('```', `lifeboat approve ${workflowInfo().workflowId} --gate ${gate.gate} --reason "..."`, `lifeboat reject ${workflowInfo().workflowId} --reason "..."`, '```');
+      lines.push('```', `lifeboat approve ${workflowInfo().workflowId} --gate ${gate.gate} --reason "..." --as <you>`, `lifeboat reject ${workflowInfo().workflowId} --reason "..." --as <you>`, '```');
     }
     for (const d of this.decisions) lines.push(`- ${d.gate}: **${d.decision}** by ${d.by} at ${d.at}: ${d.reason}`);
     return lines.join('\n');
