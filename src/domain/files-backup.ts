@@ -33,12 +33,14 @@ export interface FilesBackupPlan {
 }
 
 export interface FilesBackupTotals {
+  /** Objects the source held (not counting deleted entries) and their bytes. */
   objects: number;
   bytes: number;
   added: number;
   modified: number;
   unchanged: number;
   deleted: number;
+  /** Bytes this backup copied. */
   copiedBytes: number;
 }
 

@@ -30,6 +30,7 @@ import type { BackupVerification } from '../domain/ports';
 import { LifeboatError, describeError } from '../domain/errors';
 import { classifyAwsError, isAwsError } from './aws-errors';
 import { Sha256Meter, uploadFromStreams } from './crypto-stream';
+import type { FilesBackupTotals } from '../domain/files-backup';
 
 export const FILE_BACKUP_FORMAT = 'lifeboat-file-backup/1';
 const MIB = 1024 * 1024;
@@ -98,17 +99,8 @@ export interface FileManifest {
   entries: ManifestEntry[];
 }
 
-export interface FileBackupTotals {
-  /** Objects the source held (not counting deleted entries) and their bytes. */
-  objects: number;
-  bytes: number;
-  added: number;
-  modified: number;
-  unchanged: number;
-  deleted: number;
-  /** Bytes this backup copied. */
-  copiedBytes: number;
-}
+/** Totals of one backup set; declared in the domain, which workflows can import. */
+export type FileBackupTotals = FilesBackupTotals;
 
 export interface FileBackupResult {
   sourceBucket: string;
