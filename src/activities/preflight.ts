@@ -1,12 +1,12 @@
 /** Activities of the preflight workflow: each checks one real system and says what it found. */
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
-import { Client } from 'pg';
 import { findDatabaseTarget, findTarget, resolveSecret } from '../config';
 import { describeError } from '../domain/errors';
 import { ComponentCheck, PreflightPlan, PreflightResult } from '../domain/preflight';
 import { currentWorkflowId } from './context';
 import { Ports } from './ports';
+import { newPgClient } from '../engines/pg-client';
 
 export function preflightActivities(ports: Ports) {
   const { config } = ports;
@@ -34,7 +34,7 @@ export function preflightActivities(ports: Ports) {
         return [{ component: `database ${name}`, ok: false, detail: `preflight of ${target.engine} targets is not wired into this worker yet` }];
       }
       const checks: ComponentCheck[] = [];
-      const client = new Client({
+      const client = newPgClient({
         host: target.host,
         port: target.port,
         database: target.database,

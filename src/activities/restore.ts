@@ -3,7 +3,6 @@
  * instance, wait for it, verify it, cut DNS over, prove traffic lands there, record the report.
  */
 import { Context } from '@temporalio/activity';
-import { Client } from 'pg';
 import { findDatabaseTarget, objectivesFor, resolveSecret } from '../config';
 import { LifeboatError } from '../domain/errors';
 import { InstanceDescription } from '../domain/ports';
@@ -13,6 +12,7 @@ import { VerificationSummary } from '../domain/verification';
 import { verifyDatabase } from '../engines/verifier';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
+import { newPgClient } from '../engines/pg-client';
 
 /** A new instance's name, derived from the workflow id so a retried activity adopts its own work. */
 export function destinationFor(workflowId: string): string {
@@ -36,7 +36,7 @@ export function restoreActivities(ports: Ports) {
 
   /** Who answers at an endpoint: the server's start time and port tell two instances apart even when they share a system id. */
   const fingerprint = async (conn: { host: string; port: number; database: string; user: string; password?: string }) => {
-    const client = new Client({ ...conn, connectionTimeoutMillis: 5000 });
+    const client = newPgClient({ ...conn, connectionTimeoutMillis: 5000 });
     await client.connect();
     try {
       const row = (await client.query<{ started: string; port: string }>("SELECT pg_postmaster_start_time()::text AS started, current_setting('port') AS port")).rows[0];

@@ -17,7 +17,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client } from 'pg';
 import { describeError, LifeboatError } from '../domain/errors';
 import type {
   BackupHandle,
@@ -35,6 +34,7 @@ import { localPgBackRest } from '../stack/pgbackrest';
 import type { StackSettings } from '../stack/settings';
 import { createStack, type Stack } from '../stack/stack';
 import type { PgBackRestBackupInfo, PgBackRestCli } from './pgbackrest-cli';
+import { newPgClient } from './pg-client';
 
 /** The pgBackRest annotation key that carries lifeboat's backup name. */
 export const BACKUP_ANNOTATION = 'lifeboat-backup';
@@ -1019,7 +1019,7 @@ export class PgBackRestEngine implements DatabaseEngine {
   /** Status, identity and version of the cluster answering on host:port. */
   private async query(port: number, host: string): Promise<Pick<InstanceDescription, 'status' | 'identity' | 'engineVersion'>> {
     const s = this.source;
-    const client = new Client({ host, port, user: s.user, password: s.password, database: s.database, connectionTimeoutMillis: this.timings.connectTimeoutMs });
+    const client = newPgClient({ host, port, user: s.user, password: s.password, database: s.database, connectionTimeoutMillis: this.timings.connectTimeoutMs });
     await client.connect();
     try {
       const r = await client.query<{ system_identifier: string; in_recovery: boolean; version: string }>(

@@ -3,6 +3,7 @@
  * reports what it found, so a report can say "orders: 20000 rows, 0 orphaned order_items".
  */
 import { Client } from 'pg';
+import { newPgClient } from './pg-client';
 
 export interface DatabaseEndpoint {
   host: string;
@@ -41,7 +42,7 @@ export interface VerificationPlan {
 const quoteIdent = (name: string) => name.split('.').map((part) => `"${part.replace(/"/g, '""')}"`).join('.');
 
 export async function withDatabase<T>(endpoint: DatabaseEndpoint, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ ...endpoint, connectionTimeoutMillis: 10000, statement_timeout: 600000 });
+  const client = newPgClient({ ...endpoint, connectionTimeoutMillis: 10000, statement_timeout: 600000 });
   await client.connect();
   try {
     return await fn(client);

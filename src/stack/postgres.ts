@@ -9,6 +9,7 @@ import { Client } from 'pg';
 import { ComponentHealth, StackComponent, StackContext } from './component';
 import { ENV } from './settings';
 import { ensureDir, livePid, run, tailFile } from './processes';
+import { newPgClient } from '../engines/pg-client';
 
 export type ClusterName = 'primary' | 'catalog';
 
@@ -111,7 +112,7 @@ export class PostgresCluster implements StackComponent {
   }
 
   connect(database: string): Client {
-    return new Client({ host: this.ctx.settings.host, port: this.port, user: this.ctx.settings.postgres.superuser, database, connectionTimeoutMillis: 5000 });
+    return newPgClient({ host: this.ctx.settings.host, port: this.port, user: this.ctx.settings.postgres.superuser, database, connectionTimeoutMillis: 5000 });
   }
 
   async withClient<T>(database: string, fn: (client: Client) => Promise<T>): Promise<T> {
