@@ -369,6 +369,8 @@ describe('schedules apply/list against the real Temporal dev server', function (
       state: { paused: true },
     });
     made.add(handMade);
+    // Its own precondition (apply is idempotent), so the test also runs on its own.
+    await applySchedules(client, exampleConfig(), options);
     const filesId = `${prefix}files-backup-app-files`;
     await untilListed(filesId);
     await untilListed(handMade);

@@ -22,6 +22,7 @@ import { FileBackupEngine } from '../engines/file-backup';
 import { currentWorkflowId } from './context';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
+import { insertWorkflowEvent } from '../catalog/catalog';
 
 interface BackupRecord {
   id: string;
@@ -127,9 +128,9 @@ export function retentionActivities(ports: Ports) {
             `UPDATE backups SET status = 'expired', details = details || jsonb_build_object('retention', $2::jsonb) WHERE id = $1 AND status = ANY($3) RETURNING id`,
             [row.id, JSON.stringify({ expiredAt: new Date().toISOString(), workflowId, reason, regions: outcome.regions }), LIVE],
           );
-          if (updated.rowCount) await c.query('INSERT INTO workflow_events (workflow_id, kind, target, event, details) VALUES ($1, $2, $3, $4, $5)', [workflowId, 'retention', row.target, 'backup-expired', JSON.stringify(details)]);
+          if (updated.rowCount) await insertWorkflowEvent(c, { workflowId, kind: 'retention', target: row.target, event: 'backup-expired', details });
         } else {
-          await c.query('INSERT INTO workflow_events (workflow_id, kind, target, event, details) VALUES ($1, $2, $3, $4, $5)', [workflowId, 'retention', row.target, 'backup-expiry-refused', JSON.stringify(details)]);
+          await insertWorkflowEvent(c, { workflowId, kind: 'retention', target: row.target, event: 'backup-expiry-refused', details });
         }
         await c.query('COMMIT');
       } catch (err) {

@@ -27,6 +27,17 @@ export interface WorkflowEvent {
   details?: unknown;
 }
 
+/** One row of the audit trail; takes any client, so it can join the caller's transaction. */
+export async function insertWorkflowEvent(client: Pick<PoolClient, 'query'>, event: WorkflowEvent): Promise<void> {
+  await client.query('INSERT INTO workflow_events (workflow_id, kind, target, event, details) VALUES ($1, $2, $3, $4, $5)', [
+    event.workflowId,
+    event.kind,
+    event.target ?? null,
+    event.event,
+    JSON.stringify(event.details ?? {}),
+  ]);
+}
+
 export class Catalog {
   private readonly pool: Pool;
 
@@ -59,16 +70,6 @@ export class Catalog {
        ON CONFLICT (workflow_id) DO UPDATE SET ok = EXCLUDED.ok, components = EXCLUDED.components`,
       [record.workflowId, record.ok, JSON.stringify(record.components)],
     );
-  }
-
-  async recordEvent(event: WorkflowEvent): Promise<void> {
-    await this.pool.query('INSERT INTO workflow_events (workflow_id, kind, target, event, details) VALUES ($1, $2, $3, $4, $5)', [
-      event.workflowId,
-      event.kind,
-      event.target ?? null,
-      event.event,
-      JSON.stringify(event.details ?? {}),
-    ]);
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ import { loadLocatedConfig } from '../config/locate';
 import { createStack } from '../stack/stack';
 import { startWorker, stopWorker, workerPid } from '../stack/worker-process';
 import { parseArgs, UsageError } from './args';
-import { line, printJson, rootCause } from './output';
+import { line, printJson } from './output';
 import { decideCommand, listCommand, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { connectClient } from './temporal';
 import { loadStackSettings } from '../stack/settings';
@@ -16,6 +16,7 @@ import { preflightCommand } from './preflight-command';
 import { stackCommand } from './stack-commands';
 import { backupCommand, backupsListCommand, retentionCommand } from './backup-commands';
 import { schedulesCommand } from './schedules';
+import { describeFailure } from '../workflows/failure';
 
 const USAGE = `usage: lifeboat <command> [options]
 
@@ -226,7 +227,7 @@ function isInputError(err: unknown): boolean {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const message = rootCause(err);
+    const message = describeFailure(err);
     process.stderr.write(`lifeboat: ${message}\n`);
     process.exit(err instanceof UsageError || isInputError(err) ? 2 : 1);
   },

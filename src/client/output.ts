@@ -20,14 +20,3 @@ export function endProgress(): void {
 export function uiLink(uiBase: string, namespace: string, workflowId: string): string {
   return `${uiBase}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
-
-/** The innermost message of a Temporal failure chain: what actually went wrong. */
-export function rootCause(err: unknown): string {
-  let current: unknown = err;
-  let message = err instanceof Error ? err.message : String(err);
-  for (let depth = 0; depth < 10 && current instanceof Error; depth++) {
-    if (current.message) message = current.message;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return message;
-}

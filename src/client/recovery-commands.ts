@@ -9,7 +9,8 @@ import { PitrRestoreInput, PitrRestoreReport } from '../domain/restore';
 import { parseRestorePoint } from '../domain/restore-point';
 import { LifeboatAwaitingApproval, LifeboatKind, LifeboatPhase, LifeboatTarget } from '../domain/search-attributes';
 import { UsageError } from './args';
-import { endProgress, line, printJson, progress, rootCause, uiLink } from './output';
+import { endProgress, line, printJson, progress, uiLink } from './output';
+import { describeFailure } from '../workflows/failure';
 
 export interface CommandContext {
   config: LifeboatConfig;
@@ -88,7 +89,7 @@ export async function restoreCommand(ctx: CommandContext, o: RestoreOptions): Pr
   const desc = await handle.describe();
   if (desc.status.name === 'FAILED') {
     const err = await handle.result().catch((e: unknown) => e);
-    throw new Error(`restore refused: ${rootCause(err)}`);
+    throw new Error(`restore refused: ${describeFailure(err)}`);
   }
   const link = uiLink(ctx.uiBase, ctx.config.temporal.namespace, workflowId);
   if (ctx.json) {
@@ -118,7 +119,7 @@ export async function decideCommand(ctx: CommandContext, decision: 'approve' | '
   try {
     result = await handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [{ by, reason: o.reason, gate: o.gate as Decision['gate'] | undefined }] });
   } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) throw new UsageError(`${decision} refused: ${rootCause(err)}.`);
+    if (err instanceof WorkflowUpdateFailedError) throw new UsageError(`${decision} refused: ${describeFailure(err)}.`);
     throw err;
   }
   if (ctx.json) printJson(result);
@@ -192,8 +193,8 @@ export async function watchCommand(ctx: CommandContext, workflowId: string, inte
     const outcome = (result as PitrRestoreReport).outcome;
     return outcome === undefined || outcome === 'restored' || outcome === 'restored-and-cut-over' ? 0 : 1;
   } catch (err) {
-    if (ctx.json) printJson({ workflowId, failed: rootCause(err) });
-    else line(`failed: ${rootCause(err)}`);
+    if (ctx.json) printJson({ workflowId, failed: describeFailure(err) });
+    else line(`failed: ${describeFailure(err)}`);
     return 1;
   }
 }

@@ -320,3 +320,11 @@ export function classifyAwsError(err: unknown, ctx: AwsCallContext): LifeboatErr
   const tail = transient ? 'this is usually temporary and lifeboat will retry' : 'lifeboat will retry; if it keeps failing, read the AWS message';
   return new AwsOperationError(`${head}: ${tail} (AWS said: ${said}).`, transient ? 'aws-transient' : 'aws-error', false, name, ctx.action, err);
 }
+
+/** An S3 failure as a LifeboatError: a missing bucket is named as such, the rest classified. */
+export function s3Error(err: unknown, action: string, doing: string, bucket: string): LifeboatError {
+  if (isAwsError(err, 'NoSuchBucket')) {
+    return new LifeboatError(`The bucket ${bucket} does not exist (S3 ${action} while ${doing}): create it or fix the bucket name in the lifeboat config.`, 'BUCKET_NOT_FOUND');
+  }
+  return classifyAwsError(err, { service: 'S3', action, doing });
+}

@@ -28,7 +28,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { BackupVerification } from '../domain/ports';
 import { LifeboatError, describeError } from '../domain/errors';
-import { classifyAwsError, isAwsError } from './aws-errors';
+import { isAwsError, s3Error } from './aws-errors';
 import { Sha256Meter, uploadFromStreams } from './crypto-stream';
 import type { FilesBackupTotals } from '../domain/files-backup';
 
@@ -170,13 +170,6 @@ function checkTimestamp(ts: string): void {
 }
 
 const unquote = (etag: string | undefined) => (etag ?? '').replace(/^"|"$/g, '');
-
-function s3Error(err: unknown, action: string, doing: string, bucket: string): LifeboatError {
-  if (isAwsError(err, 'NoSuchBucket')) {
-    return new LifeboatError(`The bucket ${bucket} does not exist (S3 ${action} while ${doing}): create it or fix the bucket name in the lifeboat config.`, 'BUCKET_NOT_FOUND');
-  }
-  return classifyAwsError(err, { service: 'S3', action, doing });
-}
 
 function isNotFound(err: unknown): boolean {
   const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;

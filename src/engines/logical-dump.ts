@@ -38,7 +38,7 @@ import type { SecretRef } from '../config/dsl';
 import { resolveSecret } from '../config/load';
 import type { BackupVerification } from '../domain/ports';
 import { LifeboatError, describeError } from '../domain/errors';
-import { classifyAwsError, isAwsError } from './aws-errors';
+import { isAwsError, s3Error } from './aws-errors';
 import { ENCRYPTION_FORMAT, EncryptionKey, Sha256Meter, createDecryptStream, createEncryptStream, loadEncryptionKey, uploadFromStreams } from './crypto-stream';
 
 export const LOGICAL_DUMP_FORMAT = 'lifeboat-logical-dump/1';
@@ -216,14 +216,6 @@ function metadataOf(r: Omit<LogicalBackupResult, 'adopted' | 'bucket' | 'key'>):
     [META.dumpBytes]: String(r.dumpBytes),
     [META.createdAt]: r.createdAt,
   };
-}
-
-/** An S3 failure as a LifeboatError: missing buckets and objects are named, the rest classified. */
-function s3Error(err: unknown, action: string, doing: string, bucket: string): LifeboatError {
-  if (isAwsError(err, 'NoSuchBucket')) {
-    return new LifeboatError(`The bucket ${bucket} does not exist (S3 ${action} while ${doing}): create it or fix the bucket name in the lifeboat config.`, 'BUCKET_NOT_FOUND');
-  }
-  return classifyAwsError(err, { service: 'S3', action, doing });
 }
 
 function isNotFound(err: unknown): boolean {

@@ -1,7 +1,7 @@
 /** PowerDNS authoritative (sqlite backend, HTTP API) serving the zone with the application's database name. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { PowerDnsRouter } from '../engines/powerdns';
+import { DnsRecordSet, PowerDnsRouter } from '../engines/powerdns';
 import { ComponentHealth, logFile, pidFile, StackComponent, StackContext } from './component';
 import { ENV, StackSettings } from './settings';
 import { livePid, run, startDetached, stopPid, tailFile, waitUntil } from './processes';
@@ -14,6 +14,16 @@ export function localDnsRouter(settings: StackSettings): PowerDnsRouter {
     zone: settings.dns.zone,
     dnsServer: { host: settings.host, port: settings.dns.port },
   });
+}
+
+/** The zone's records: the nameserver, and the application's database name pointing at the primary. */
+export function appZoneRecords(settings: StackSettings): DnsRecordSet[] {
+  const zone = settings.dns.zone;
+  return [
+    { name: `ns1.${zone}`, type: 'A', ttl: 300, records: [settings.host] },
+    { name: settings.dns.appDbName, type: 'A', ttl: 30, records: [settings.host] },
+    { name: `_postgresql._tcp.${settings.dns.appDbName}`, type: 'SRV', ttl: 30, records: [`0 0 ${settings.postgres.primaryPort} ${settings.dns.appDbName}`] },
+  ];
 }
 
 export class PowerDnsServer implements StackComponent {
@@ -72,15 +82,7 @@ export class PowerDnsServer implements StackComponent {
       const res = await fetch(`http://${settings.host}:${settings.dns.apiPort}/api/v1/servers/localhost`, { headers: { 'X-API-Key': settings.dns.apiKey }, signal: AbortSignal.timeout(2000) });
       return res.ok || `API answered HTTP ${res.status}`;
     }, { timeoutMs: 30000, hint: `see ${logFile(this.ctx, this.name)}` });
-    const zone = settings.dns.zone;
-    await router.ensureZone(
-      [
-        { name: `ns1.${zone}`, type: 'A', ttl: 300, records: [settings.host] },
-        { name: settings.dns.appDbName, type: 'A', ttl: 30, records: [settings.host] },
-        { name: `_postgresql._tcp.${settings.dns.appDbName}`, type: 'SRV', ttl: 30, records: [`0 0 ${settings.postgres.primaryPort} ${settings.dns.appDbName}`] },
-      ],
-      `ns1.${zone}`,
-    );
+    await router.ensureZone(appZoneRecords(settings), `ns1.${settings.dns.zone}`);
   }
 
   async stop(): Promise<void> {

@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client } from 'pg';
 import { migrateCatalog } from '../catalog/migrations';
 import { createS3Client, ensureBucket } from '../engines/s3';
 import { PutObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -18,7 +17,7 @@ import { PostgresCluster } from './postgres';
 import { PowerDnsServer } from './powerdns';
 import { ensureDir, livePid, portIsFree, run } from './processes';
 import { seedSampleApp } from './sample-app';
-import { loadStackSettings, RegionSettings, RESERVED_PORTS, stackPaths, StackSettings } from './settings';
+import { loadStackSettings, RegionSettings, RESERVED_PORTS, stackPaths, StackPaths, StackSettings } from './settings';
 import { TemporalDevServer } from './temporal';
 import { stopWorker } from './worker-process';
 import { ensureLocalCertificates } from './tls';
@@ -65,7 +64,8 @@ export const SAMPLE_OBJECTS: Array<{ key: string; body: string; contentType: str
   { key: 'exports/orders-2026-01.csv', body: 'id,customer_id,status\n1,2,paid\n2,3,shipped\n', contentType: 'text/csv' },
 ];
 
-async function ensureBuckets(settings: StackSettings): Promise<void> {
+/** Every bucket of both regions, with versioning and object lock, plus the sample objects. Idempotent. */
+export async function ensureBuckets(settings: StackSettings): Promise<void> {
   for (const region of [settings.minio.primary, settings.minio.dr]) {
     const s3 = s3ClientFor(settings, region);
     try {
@@ -82,10 +82,6 @@ async function ensureBuckets(settings: StackSettings): Promise<void> {
       s3.destroy();
     }
   }
-}
-
-async function withPg<T>(cluster: PostgresCluster, database: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  return cluster.withClient(database, fn);
 }
 
 /** Every port of every component not already running must be free, or nothing starts. */
@@ -110,8 +106,7 @@ async function checkPorts(stack: Stack): Promise<void> {
 }
 
 /** The config file refers to these (`secretRef: file:{dataDir}/secrets/...`), never to values. */
-function writeLocalSecrets(ctx: StackContext): void {
-  const { settings, paths } = ctx;
+export function writeLocalSecrets(settings: StackSettings, paths: StackPaths): void {
   fs.mkdirSync(path.dirname(paths.secret('dns-api-key')), { recursive: true, mode: 0o700 });
   const secrets = { 'minio-access-key': settings.minio.accessKey, 'minio-secret-key': settings.minio.secretKey, 'dns-api-key': settings.dns.apiKey } as const;
   for (const [name, value] of Object.entries(secrets)) {
@@ -150,7 +145,7 @@ export async function stackUp(stack: Stack): Promise<UpResult> {
   fs.chmodSync(paths.root, 0o755);
   for (const dir of [paths.logs, paths.run]) fs.mkdirSync(dir, { recursive: true });
   await ensureDir(paths.restoresDir, { owner: settings.postgres.osUser, mode: 0o755 });
-  writeLocalSecrets(ctx);
+  writeLocalSecrets(settings, paths);
   await ensureLocalCertificates(tools.openssl, paths.tls, settings.host);
   await writePgBackRestConfig(ctx);
 
@@ -178,12 +173,12 @@ export async function stackUp(stack: Stack): Promise<UpResult> {
     await Promise.all([ensureRunning(stack.temporal), ensureRunning(stack.minioPrimary), ensureRunning(stack.minioDr)]);
     await ensureBuckets(settings);
     await ensureRunning(stack.catalog);
-    await withPg(stack.catalog, settings.postgres.catalogDatabase, (c) => migrateCatalog(c));
+    await stack.catalog.withClient(settings.postgres.catalogDatabase, (c) => migrateCatalog(c));
     await ensureRunning(stack.primary);
     // The stanza must exist before the first WAL segment fills, or archiving starts out failing.
     const pgbackrest = localPgBackRest(ctx);
     await pgbackrest.stanzaCreate();
-    const seeded = await withPg(stack.primary, settings.postgres.appDatabase, (c) => seedSampleApp(c, settings.postgres.seedRows));
+    const seeded = await stack.primary.withClient(settings.postgres.appDatabase, (c) => seedSampleApp(c, settings.postgres.seedRows));
     if (seeded.seeded) ctx.log(`seeded the sample application with ${settings.postgres.seedRows} orders`);
     if (!(await stack.primary.health()).healthy) {
       // Archiving failed earlier (say, MinIO was down): prove it works again, in place.
@@ -245,8 +240,4 @@ export async function stackStatus(stack: Stack): Promise<ComponentStatus[]> {
       return { name: c.name, running, endpoint: c.endpoint, ...health };
     }),
   );
-}
-
-export async function stackIsHealthy(stack: Stack): Promise<boolean> {
-  return (await stackStatus(stack)).every((s) => s.healthy);
 }

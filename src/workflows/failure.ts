@@ -12,7 +12,7 @@ export function describeFailure(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-const GENERIC = /^(Activity task failed|Activity task timed out|Workflow execution failed|Child Workflow execution failed)$/;
+const GENERIC = /^(Activity task failed|Activity task timed out|Workflow execution failed|Child Workflow execution failed|Workflow Update failed)$/;
 
 /** Every failed check of a verification, as `name: detail; ...`. */
 export function failedChecks(v: { checks: Array<{ name: string; ok: boolean; detail: string }> }): string {

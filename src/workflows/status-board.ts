@@ -37,7 +37,7 @@ export class StatusBoard {
   }
 
   elapsedSeconds(): number {
-    return Math.round((Date.parse(new Date().toISOString()) - Date.parse(this.startedAt)) / 1000);
+    return Math.round((new Date().getTime() - Date.parse(this.startedAt)) / 1000);
   }
 
   snapshot(): WorkflowStatus {
