@@ -239,13 +239,15 @@ describe('database backup workflow (real worker, real stack)', function () {
     // Every commit so far reaches both repositories before the primary region goes away.
     await localPgBackRest(stack.ctx).check();
     const destination = `test-dbbackup-${run}-dr-restore`;
+    // The test stands in for the workflow run that owns the restore.
+    const owner = { workflowId: `test-dbbackup-${run}-b`, runId: `run-${run}`, restorePoint: 'latest', createdAt: new Date().toISOString() };
     let downFor = 0;
     try {
       const down = Date.now();
       await stack.minioPrimary.stop();
       try {
         assert.equal((await stack.minioPrimary.health()).healthy, false);
-        await engine.startRestore({ destinationId: destination, point: { kind: 'latest' }, fromRegion: 'dr' });
+        await engine.startRestore({ destinationId: destination, point: { kind: 'latest' }, fromRegion: 'dr', owner });
         await waitUntil(
           `restore ${destination} from the DR repository`,
           async () => {
@@ -265,7 +267,7 @@ describe('database backup workflow (real worker, real stack)', function () {
       assert.deepEqual(facts, source);
       assert.ok(facts.every((f) => f.rows > 0));
     } finally {
-      await engine.deleteInstance(destination);
+      await engine.deleteInstance(destination, owner);
     }
     assert.equal(await engine.describeInstance(destination), undefined);
   });

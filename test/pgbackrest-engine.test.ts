@@ -15,7 +15,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import { LifeboatError } from '../src/domain/errors';
-import type { BackupHandle, BackupProgress, InstanceDescription } from '../src/domain/ports';
+import { restorePointLabel } from '../src/domain/ownership';
+import type { BackupHandle, BackupProgress, InstanceDescription, ResourceOwner, RestorePoint, RunIdentity } from '../src/domain/ports';
 import { BACKUP_ANNOTATION, classifyPgBackRestError, localName, localPgBackRestEngine, PgBackRestEngine } from '../src/engines/pgbackrest';
 import type { PgBackRestCli } from '../src/engines/pgbackrest-cli';
 import { localPgBackRest } from '../src/stack/pgbackrest';
@@ -58,6 +59,9 @@ describe('pgBackRest engine on the embedded stack', function () {
     dr: `lbtest-${run}-dr`,
     unreachable: `lbtest-${run}-no-target`,
   };
+  /** The workflow run these restores are made for, as the restore activity would pass it. */
+  const RUN: RunIdentity = { workflowId: `lbtest-${run}-workflow`, runId: `0193a6f2-${run}-7d4b-9a2f-5e8c1b3d4f60` };
+  const owner = (point: RestorePoint, by: RunIdentity = RUN): ResourceOwner => ({ ...by, restorePoint: restorePointLabel(point), createdAt: new Date().toISOString() });
   let stack: Stack;
   let engine: PgBackRestEngine;
   let cli: PgBackRestCli;
@@ -177,7 +181,7 @@ describe('pgBackRest engine on the embedded stack', function () {
 
   after(async function () {
     if (!engine) return;
-    for (const id of [names.pitr, names.dr, names.unreachable]) await engine.deleteInstance(id).catch((err: unknown) => console.error(`cleanup of ${id}: ${String(err)}`));
+    for (const id of [names.pitr, names.dr, names.unreachable]) await engine.deleteInstance(id, RUN).catch((err: unknown) => console.error(`cleanup of ${id}: ${String(err)}`));
     for (const h of [incr, diff]) if (h) await engine.deleteBackup(h).catch((err: unknown) => console.error(`cleanup of ${h.name}: ${String(err)}`));
     await sweepTestFulls();
     await onSource((c) => c.query(`DROP TABLE IF EXISTS ${table}`)).catch(() => undefined);
@@ -270,8 +274,8 @@ describe('pgBackRest engine on the embedded stack', function () {
 
     // Two attempts at once (a retry racing its first attempt) make one restore.
     const [started, racing] = await Promise.all([
-      engine.startRestore({ destinationId: names.pitr, point: { kind: 'time', at: pointT } }),
-      engine.startRestore({ destinationId: names.pitr, point: { kind: 'time', at: pointT } }),
+      engine.startRestore({ destinationId: names.pitr, point: { kind: 'time', at: pointT }, owner: owner({ kind: 'time', at: pointT }) }),
+      engine.startRestore({ destinationId: names.pitr, point: { kind: 'time', at: pointT }, owner: owner({ kind: 'time', at: pointT }) }),
     ]);
     assert.ok(racing.endpoint === undefined || racing.endpoint.port === started.endpoint?.port, JSON.stringify(racing));
     assert.equal(started.instanceId, names.pitr);
@@ -281,12 +285,28 @@ describe('pgBackRest engine on the embedded stack', function () {
     assert.ok(port >= 55440 && port <= 55499 && port !== stack.ctx.settings.postgres.primaryPort, `port ${port}`);
 
     // A retried activity adopts the restore under way (or done) instead of making another.
-    const adopted = await engine.startRestore({ destinationId: names.pitr, point: { kind: 'time', at: pointT } });
+    const adopted = await engine.startRestore({ destinationId: names.pitr, point: { kind: 'time', at: pointT }, owner: owner({ kind: 'time', at: pointT }) });
     assert.equal(adopted.endpoint!.port, port);
     await assert.rejects(
-      engine.startRestore({ destinationId: names.pitr, point: { kind: 'latest' } }),
+      engine.startRestore({ destinationId: names.pitr, point: { kind: 'latest' }, owner: owner({ kind: 'latest' }) }),
       (err: LifeboatError) => err.code === 'instance-name-conflict' && err.nonRetryable,
     );
+    // Another workflow, or a later run of the same workflow id, asking for the same name is refused, naming the owner; nothing of the instance changes.
+    const recorded = fs.readFileSync(engine.restoreFiles(names.pitr).record, 'utf8');
+    for (const other of [{ workflowId: RUN.workflowId, runId: 'a-later-run-of-the-same-id' }, { workflowId: `lbtest-${run}-other-workflow`, runId: RUN.runId }]) {
+      await assert.rejects(engine.startRestore({ destinationId: names.pitr, point: { kind: 'time', at: pointT }, owner: owner({ kind: 'time', at: pointT }, other) }), (err: LifeboatError) => {
+        assert.equal(err.code, 'instance-owned-elsewhere');
+        assert.ok(err.nonRetryable);
+        assert.match(err.message, new RegExp(`^Instance ${names.pitr} already exists and belongs to workflow ${RUN.workflowId} \\(run ${RUN.runId}, restore point ${pointT.replace(/[.]/g, '\\.')}, created .*\\), not to this workflow run; lifeboat will neither adopt nor delete it: choose another destination name\\.$`));
+        return true;
+      });
+      await assert.rejects(engine.deleteInstance(names.pitr, other), (err: LifeboatError) => err.code === 'not-owner' && err.nonRetryable && err.message.includes(`belongs to workflow ${RUN.workflowId} (run ${RUN.runId}`));
+    }
+    assert.equal(fs.readFileSync(engine.restoreFiles(names.pitr).record, 'utf8'), recorded);
+    // A name the engine would have to rewrite is refused, never mapped to another directory.
+    for (const destinationId of ['../../etc', 'x;touch /tmp/p']) {
+      await assert.rejects(engine.startRestore({ destinationId, point: { kind: 'latest' }, owner: owner({ kind: 'latest' }) }), (err: LifeboatError) => err.code === 'invalid-destination' && err.nonRetryable);
+    }
 
     const d = await available(names.pitr);
     assert.equal(d.endpoint!.port, port);
@@ -294,11 +314,64 @@ describe('pgBackRest engine on the embedded stack', function () {
     assert.equal(d.identity, sourceDescription.identity);
     assert.deepEqual(await onInstance(d, countBatches), { before: 50 });
     assert.equal((await onInstance(d, (c) => sql<{ r: boolean }>(c, 'SELECT pg_is_in_recovery() AS r')))[0].r, false);
+    assert.deepEqual({ ...d.owner, createdAt: undefined }, { ...RUN, restorePoint: pointT, createdAt: undefined });
 
     // The source still runs as before, with every row.
     assert.equal(sourceDescription.status, 'available');
     assert.equal(postmasterPid(), pidBefore);
     assert.deepEqual(await onSource(countBatches), { before: 50, after: 30 });
+  });
+
+  it('a restored cluster never archives WAL: ALTER SYSTEM and a restart cannot turn archiving back on', async () => {
+    const files = engine.restoreFiles(names.pitr);
+    const pgCtl = stack.ctx.tools.pgBin('pg_ctl');
+    const asUser = stack.ctx.settings.postgres.osUser;
+    const settings = async (d: InstanceDescription) =>
+      onInstance(d, (c) => sql<{ name: string; setting: string; source: string }>(c, "SELECT name, setting, source FROM pg_settings WHERE name IN ('archive_mode', 'archive_command') ORDER BY name"));
+    const refusing = (rows: Array<{ name: string; setting: string; source: string }>) => {
+      assert.deepEqual(rows.map((r) => [r.name, r.source]), [['archive_command', 'command line'], ['archive_mode', 'command line']]);
+      assert.equal(rows[1].setting, 'off');
+      assert.match(rows[0].setting, /^echo 'lifeboat: this is a restored instance, it must not archive WAL into the production repositories' >&2; exit 1$/);
+    };
+    let d = await available(names.pitr);
+    refusing(await settings(d));
+    // Someone turns archiving on with the source's own archive command, as a copied runbook would.
+    const [{ archive_command: sourceCommand }] = await onSource((c) => sql<{ archive_command: string }>(c, 'SHOW archive_command'));
+    assert.match(sourceCommand, /archive-push/);
+    await onInstance(d, async (c) => {
+      await c.query("ALTER SYSTEM SET archive_mode = 'on'");
+      await c.query(`ALTER SYSTEM SET archive_command = '${sourceCommand.replace(/'/g, "''")}'`);
+    });
+    // A restart by hand (pg_ctl restart reuses the command line) ...
+    await runCommand(pgCtl, ['-D', files.dataDir, '-m', 'fast', '-w', 'restart'], { asUser });
+    d = await available(names.pitr);
+    refusing(await settings(d));
+    // ... and a start by lifeboat (the cluster found down and adopted again) both keep archiving off.
+    await runCommand(pgCtl, ['-D', files.dataDir, '-m', 'fast', '-w', 'stop'], { asUser });
+    await engine.startRestore({ destinationId: names.pitr, point: { kind: 'time', at: pointT }, owner: owner({ kind: 'time', at: pointT }) });
+    d = await available(names.pitr);
+    refusing(await settings(d));
+    // The restored cluster writes and switches WAL; none of it (nor its timeline's history) reaches either repository.
+    const [{ tli }] = await onInstance(d, async (c) => {
+      await c.query(`INSERT INTO ${table} (batch) SELECT 'restored' FROM generate_series(1, 20)`);
+      await c.query('SELECT pg_switch_wal()');
+      await c.query('CHECKPOINT');
+      return sql<{ tli: number }>(c, 'SELECT timeline_id AS tli FROM pg_control_checkpoint()');
+    });
+    const [{ tli: sourceTli }] = await onSource((c) => sql<{ tli: number }>(c, 'SELECT timeline_id AS tli FROM pg_control_checkpoint()'));
+    assert.notEqual(tli, sourceTli, 'the restored cluster runs on a timeline of its own');
+    await delay(3000);
+    const [{ archived, failed }] = await onInstance(d, (c) => sql<{ archived: number; failed: number }>(c, 'SELECT archived_count::int AS archived, failed_count::int AS failed FROM pg_stat_archiver'));
+    assert.deepEqual({ archived, failed }, { archived: 0, failed: 0 });
+    const timeline = tli.toString(16).toUpperCase().padStart(8, '0');
+    for (const repo of [1, 2]) {
+      const { binary, configPath, stanza } = cli.options;
+      const listed = await runCommand(binary, [`--config=${configPath}`, `--stanza=${stanza}`, `--repo=${repo}`, '--output=json', '--recurse', '--log-level-console=warn', 'repo-ls', `archive/${stanza}`], { asUser });
+      const archived = Object.keys(JSON.parse(listed.stdout) as Record<string, unknown>).map((k) => path.basename(k));
+      assert.ok(archived.some((n) => n.startsWith('00000001')), `repo${repo} lists the source's WAL`);
+      assert.deepEqual(archived.filter((n) => n.startsWith(timeline)), [], `repo${repo} holds no WAL of timeline ${timeline}`);
+    }
+    await onInstance(d, (c) => c.query('ALTER SYSTEM RESET ALL'));
   });
 
   it('restores from the DR repository up to the end of its archive', async () => {
@@ -307,7 +380,7 @@ describe('pgBackRest engine on the embedded stack', function () {
     assert.ok(pointT < window.latest, `${pointT} before the end of the DR archive ${window.latest}`);
     // The end of the window lies after the last archived commit: it is pinned to the last archived record.
     drPoint = window.latest;
-    await engine.startRestore({ destinationId: names.dr, point: { kind: 'time', at: drPoint }, fromRegion: 'dr' });
+    await engine.startRestore({ destinationId: names.dr, point: { kind: 'time', at: drPoint }, fromRegion: 'dr', owner: owner({ kind: 'time', at: drPoint }) });
     const d = await available(names.dr);
     assert.notEqual(d.endpoint!.port, (await engine.describeInstance(names.pitr))!.endpoint!.port);
     assert.deepEqual(await onInstance(d, countBatches), { before: 50, after: 30 });
@@ -324,13 +397,13 @@ describe('pgBackRest engine on the embedded stack', function () {
     assert.equal(broken?.status, 'failed');
     assert.match(broken?.detail ?? '', /did not finish/);
 
-    await engine.startRestore({ destinationId: names.dr, point: { kind: 'time', at: drPoint }, fromRegion: 'dr' });
+    await engine.startRestore({ destinationId: names.dr, point: { kind: 'time', at: drPoint }, fromRegion: 'dr', owner: owner({ kind: 'time', at: drPoint }) });
     const d = await available(names.dr);
     assert.deepEqual(await onInstance(d, countBatches), { before: 50, after: 30 });
   });
 
   it('reports a restore whose target is never reached as failed, with PostgreSQL\'s reason', async () => {
-    await engine.startRestore({ destinationId: names.unreachable, point: { kind: 'name', name: `lbtest-${run}-never-created` } });
+    await engine.startRestore({ destinationId: names.unreachable, point: { kind: 'name', name: `lbtest-${run}-never-created` }, owner: owner({ kind: 'name', name: `lbtest-${run}-never-created` }) });
     let last: InstanceDescription | undefined;
     await waitUntil(
       'the restore to a missing restore point to fail',
@@ -342,26 +415,44 @@ describe('pgBackRest engine on the embedded stack', function () {
     );
     assert.equal(last?.status, 'failed');
     assert.match(last?.detail ?? '', /recovery ended before configured recovery target was reached/);
-    await engine.deleteInstance(names.unreachable);
+    await engine.deleteInstance(names.unreachable, RUN);
     assert.equal(await engine.describeInstance(names.unreachable), undefined);
+  });
+
+  it('never deletes an instance that has served traffic', async () => {
+    const files = engine.restoreFiles(names.dr);
+    await engine.markServedTraffic(names.dr);
+    assert.equal((await engine.describeInstance(names.dr))?.servedTraffic, true);
+    await assert.rejects(engine.deleteInstance(names.dr, RUN), (err: LifeboatError) => {
+      assert.equal(err.code, 'served-traffic');
+      assert.ok(err.nonRetryable);
+      assert.match(err.message, new RegExp(`^Refusing to delete ${names.dr}: it has served traffic since \\d{4}-.*Z, and lifeboat never removes such an instance automatically; move traffic elsewhere and remove it by hand when it is no longer needed\\.$`));
+      return true;
+    });
+    assert.equal((await available(names.dr)).servedTraffic, true);
+    assert.ok(fs.existsSync(files.dataDir));
+    // The operator decides it is no longer needed (by hand: the flag cleared in its record).
+    const record = JSON.parse(fs.readFileSync(files.record, 'utf8')) as { servedTraffic?: boolean };
+    delete record.servedTraffic;
+    fs.writeFileSync(files.record, JSON.stringify(record));
   });
 
   it('deletes restored instances, and a missing one is success', async () => {
     const files = engine.restoreFiles(names.pitr);
     const port = (await engine.describeInstance(names.pitr))!.endpoint!.port;
-    await engine.deleteInstance(names.pitr);
+    await engine.deleteInstance(names.pitr, RUN);
     assert.equal(await engine.describeInstance(names.pitr), undefined);
     assert.equal(fs.existsSync(files.dataDir), false);
     assert.equal(fs.existsSync(files.record), false);
     assert.equal(fs.existsSync(path.join(engine.restoresDir, 'ports', String(port))), false);
-    await engine.deleteInstance(names.pitr);
-    await engine.deleteInstance(names.dr);
+    await engine.deleteInstance(names.pitr, RUN);
+    await engine.deleteInstance(names.dr, RUN);
     assert.equal(await engine.describeInstance(names.dr), undefined);
   });
 
   it('refuses to restore into or delete the source', async () => {
-    await assert.rejects(engine.deleteInstance('primary'), (err: LifeboatError) => err.code === 'delete-source-refused' && err.nonRetryable);
-    await assert.rejects(engine.startRestore({ destinationId: 'primary', point: { kind: 'latest' } }), (err: LifeboatError) => err.code === 'restore-over-source' && err.nonRetryable);
+    await assert.rejects(engine.deleteInstance('primary', RUN), (err: LifeboatError) => err.code === 'delete-source-refused' && err.nonRetryable);
+    await assert.rejects(engine.startRestore({ destinationId: 'primary', point: { kind: 'latest' }, owner: owner({ kind: 'latest' }) }), (err: LifeboatError) => err.code === 'restore-over-source' && err.nonRetryable);
     const d = await engine.describeInstance('primary');
     assert.equal(d?.createdByLifeboat, false);
     assert.equal(d?.status, 'available');

@@ -18,7 +18,7 @@ import { delay } from '../src/stack/processes';
 import { localDnsRouter } from '../src/stack/powerdns';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
-import { Accident, assertNothingCreated, dropAccidentTables, recordHistory, snapshotTables, stageAccident, uniqueId, WAIT_MS, withDatabase } from './helpers/pitr';
+import { Accident, assertNothingCreated, dropAccidentTables, recordHistory, removeAsItsOwner, snapshotTables, stageAccident, uniqueId, WAIT_MS, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
@@ -61,7 +61,7 @@ describe('pitrRestore through the lifeboat CLI (child processes, real stack)', f
         .pointAt(DNS_NAME, { host: s.host, port: s.postgres.primaryPort }, 30)
         .catch((err: unknown) => console.error(`pointing ${DNS_NAME} back at the primary: ${String(err)}`));
     }
-    await engine?.deleteInstance(destination).catch((err: unknown) => console.error(`cleanup of ${destination}: ${String(err)}`));
+    await removeAsItsOwner(engine, destination).catch((err: unknown) => console.error(`cleanup of ${destination}: ${String(err)}`));
     if (stack) await dropAccidentTables(stack, accident);
     await ports?.close();
   });
@@ -140,7 +140,7 @@ describe('pitrRestore through the lifeboat CLI (child processes, real stack)', f
       assert.match(status.stdout, new RegExp(`^${workflowId}: completed, phase done$`, 'm'));
       assert.match(status.stdout, /^decision: restore approved by carol@example\.com/m);
       assert.match(status.stdout, /^decision: cutover approved by bob@example\.com/m);
-      await recordHistory(env.client.workflow.getHandle(workflowId), 'pitrRestore-cutover');
+      await recordHistory(env.client.workflow.getHandle(workflowId), 'pitrRestore-v2-cutover-served-traffic');
     });
 
     const report = (await env.client.workflow.getHandle(workflowId).result()) as PitrRestoreReport;
@@ -149,6 +149,8 @@ describe('pitrRestore through the lifeboat CLI (child processes, real stack)', f
     assert.ok(endpoint);
     assert.deepEqual(report.cutover, { dnsName: DNS_NAME, pointsAt: `${endpoint.host}:${endpoint.port}`, verifiedThroughDns: true });
     assert.ok((report.rto?.phases.cutover ?? -1) >= 0);
+    // Traffic went there, so nothing removes it automatically from now on.
+    assert.equal((await engine.describeInstance(destination))?.servedTraffic, true);
 
     // The name resolves to the restored instance, and a connection through it sees the data at T.
     const s = stack.ctx.settings;
@@ -162,8 +164,23 @@ describe('pitrRestore through the lifeboat CLI (child processes, real stack)', f
     // Back to the primary, the instance removed: nothing of this test is left.
     await localDnsRouter(s).pointAt(DNS_NAME, { host: s.host, port: s.postgres.primaryPort }, 30);
     assert.deepEqual(await localDnsRouter(s).currentTarget(DNS_NAME).then((t) => [t?.host, t?.port]), [s.host, s.postgres.primaryPort]);
-    await engine.deleteInstance(destination);
+    await removeAsItsOwner(engine, destination);
     const target = config.targets.databases.find((d) => d.name === 'app');
     await assertNothingCreated(engine, target?.engine === 'pgbackrest' ? target.restoresDir : '', workflowId);
+  });
+
+  it('refuses a --destination that is not a plain new instance name with exit 2, before starting anything', async () => {
+    for (const bad of ['../../etc', 'x;touch /tmp/p', 'Orders', 'ends-with-', 'a'.repeat(64)]) {
+      const id = uniqueId('test-pitr-cli-bad-destination');
+      const refused = await lifeboat(['restore', 'app', '--to', 'latest', '--reason', 'test', '--destination', bad, '--id', id, '--as', 'alice@example.com']);
+      assert.equal(refused.code, 2, `${bad}: ${refused.stdout}${refused.stderr}`);
+      assert.equal(
+        refused.stderr,
+        `lifeboat: the destination ${JSON.stringify(bad)} is not a valid instance name: use lowercase letters, digits and single hyphens, starting with a letter, not ending with a hyphen, at most 63 characters (valid for RDS and local instances alike).\n`,
+      );
+      assert.equal(refused.stdout, '');
+      // Nothing started: no workflow under that id.
+      await assert.rejects(env.client.workflow.getHandle(id).describe(), /not found/i);
+    }
   });
 });

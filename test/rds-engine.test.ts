@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import {
+  AddTagsToResourceCommand,
   CopyDBSnapshotCommand,
   CreateDBSnapshotCommand,
   DBInstanceAlreadyExistsFault,
@@ -24,9 +25,9 @@ import {
 } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import { LifeboatError } from '../src/domain/errors';
-import type { BackupHandle, BackupProgress } from '../src/domain/ports';
+import type { BackupHandle, BackupProgress, ResourceOwner, RestorePoint } from '../src/domain/ports';
 import { AwsOperationError } from '../src/engines/aws-errors';
-import { RdsEngine, rdsIdentifier } from '../src/engines/rds';
+import { finalSnapshotId, RdsEngine, rdsIdentifier } from '../src/engines/rds';
 
 const ACCOUNT = '123456789012';
 const REGION = 'us-east-1';
@@ -40,6 +41,22 @@ const SNAPSHOT_ARN = `arn:aws:rds:${REGION}:${ACCOUNT}:snapshot:${SNAPSHOT}`;
 const COPY = 'lb-backup-orders-prod-20240520t1200z-dr';
 const COPY_ARN = `arn:aws:rds:${DR_REGION}:${ACCOUNT}:snapshot:${COPY}`;
 const REPLICATED_BACKUPS_ARN = `arn:aws:rds:${DR_REGION}:${ACCOUNT}:auto-backup:ab-7xkq3m5zujhvw2npt4y6glarce`;
+
+/** The workflow run that restores in these tests, as the restore activity passes it. */
+const RUN = { workflowId: 'restore-orders-prod-2024-05-20t12-00-00-000z', runId: '0193a6f2-7c1e-7d4b-9a2f-5e8c1b3d4f60' };
+function ownerFor(point: RestorePoint): ResourceOwner {
+  const restorePoint = point.kind !== 'time' ? point.kind : Number.isNaN(Date.parse(point.at)) ? point.at : new Date(point.at).toISOString();
+  return { ...RUN, restorePoint, createdAt: '2024-05-20T12:00:01.000Z' };
+}
+/** The tags lifeboat puts on an instance it restored for RUN to `restorePoint`. */
+function ownerTags(restorePoint = 'latest', run = RUN) {
+  return [
+    { Key: 'lifeboat:restore-point', Value: restorePoint },
+    { Key: 'lifeboat:workflow-id', Value: run.workflowId },
+    { Key: 'lifeboat:run-id', Value: run.runId },
+    { Key: 'lifeboat:created-at', Value: '2024-05-20T12:00:01.000Z' },
+  ];
+}
 
 const meta = { httpStatusCode: 400, requestId: '5b7f2f1e-4c61-4d0b-9d0e-2f1f6f7c9a10', attempts: 1, totalRetryDelay: 0 };
 
@@ -84,10 +101,7 @@ function restoredInstance(id: string, overrides: Partial<DBInstance> = {}): DBIn
     DbiResourceId: 'db-QW3ERT5YUI7OPA9SDF2GHJ4KLZ',
     DBInstanceArn: `arn:aws:rds:${REGION}:${ACCOUNT}:db:${id}`,
     DeletionProtection: false,
-    TagList: [
-      { Key: 'lifeboat:managed', Value: 'true' },
-      { Key: 'lifeboat:restored-from', Value: SOURCE },
-    ],
+    TagList: [{ Key: 'lifeboat:managed', Value: 'true' }, { Key: 'lifeboat:restored-from', Value: SOURCE }, ...ownerTags()],
     ...overrides,
   };
 }
@@ -516,15 +530,18 @@ describe('RdsEngine (AWS SDK boundary)', () => {
   describe('startRestore', () => {
     const DEST = 'orders-prod-pitr-wf-7f3a9c';
 
-    it('restores to a point in time into a new, tagged instance', async () => {
-      primary.on(RestoreDBInstanceToPointInTimeCommand).resolves({ DBInstance: restoredInstance(DEST) });
-      const d = await engine.startRestore({ destinationId: DEST, point: { kind: 'time', at: '2024-05-20T10:30:00Z' } });
+    it('restores to a point in time into a new instance tagged with its owner', async () => {
+      // RDS answers with the instance carrying the tags it was created with.
+      primary.on(RestoreDBInstanceToPointInTimeCommand).callsFake((input: { Tags?: Array<{ Key: string; Value: string }> }) => ({ DBInstance: restoredInstance(DEST, { TagList: input.Tags }) }));
+      const point: RestorePoint = { kind: 'time', at: '2024-05-20T10:30:00Z' };
+      const d = await engine.startRestore({ destinationId: DEST, point, owner: ownerFor(point) });
       assert.deepEqual(d, {
         instanceId: DEST,
         status: 'creating',
         identity: 'db-QW3ERT5YUI7OPA9SDF2GHJ4KLZ',
         engineVersion: '16.3',
         createdByLifeboat: true,
+        owner: { ...RUN, restorePoint: '2024-05-20T10:30:00.000Z', createdAt: '2024-05-20T12:00:01.000Z' },
       });
       const calls = primary.commandCalls(RestoreDBInstanceToPointInTimeCommand);
       assert.equal(calls.length, 1);
@@ -538,6 +555,9 @@ describe('RdsEngine (AWS SDK boundary)', () => {
           { Key: 'lifeboat:restored-from', Value: SOURCE },
           { Key: 'lifeboat:restore-point', Value: '2024-05-20T10:30:00.000Z' },
           { Key: 'lifeboat:restore-name', Value: DEST },
+          { Key: 'lifeboat:workflow-id', Value: RUN.workflowId },
+          { Key: 'lifeboat:run-id', Value: RUN.runId },
+          { Key: 'lifeboat:created-at', Value: '2024-05-20T12:00:01.000Z' },
         ],
       });
     });
@@ -552,7 +572,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
         restore: { primary: { dbSubnetGroupName: 'lifeboat-restores', vpcSecurityGroupIds: ['sg-0123456789abcdef0'], dbInstanceClass: 'db.t4g.medium', publiclyAccessible: false } },
       });
       primary.on(RestoreDBInstanceToPointInTimeCommand).resolves({ DBInstance: restoredInstance(DEST) });
-      await engine.startRestore({ destinationId: DEST, point: { kind: 'latest' } });
+      await engine.startRestore({ destinationId: DEST, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) });
       const input = primary.commandCalls(RestoreDBInstanceToPointInTimeCommand)[0].args[0].input;
       assert.equal(input.UseLatestRestorableTime, true);
       assert.equal(input.RestoreTime, undefined);
@@ -565,7 +585,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
     it('restores in the DR region from the replicated automated backups', async () => {
       dr.on(DescribeDBInstanceAutomatedBackupsCommand).resolves({ DBInstanceAutomatedBackups: [replicatedBackup()] });
       dr.on(RestoreDBInstanceToPointInTimeCommand).resolves({ DBInstance: restoredInstance(DEST, { DBInstanceArn: `arn:aws:rds:${DR_REGION}:${ACCOUNT}:db:${DEST}` }) });
-      await engine.startRestore({ destinationId: DEST, point: { kind: 'time', at: '2024-05-20T09:00:00.000Z' }, fromRegion: 'dr' });
+      await engine.startRestore({ destinationId: DEST, point: { kind: 'time', at: '2024-05-20T09:00:00.000Z' }, fromRegion: 'dr', owner: ownerFor({ kind: 'time', at: '2024-05-20T09:00:00.000Z' }) });
       assert.equal(primary.calls().length, 0);
       const input = dr.commandCalls(RestoreDBInstanceToPointInTimeCommand)[0].args[0].input;
       assert.equal(input.SourceDBInstanceAutomatedBackupsArn, REPLICATED_BACKUPS_ARN);
@@ -575,7 +595,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
 
     it('never restores over the source instance', async () => {
       for (const destinationId of [SOURCE, 'Orders-Prod']) {
-        const err = await lifeboatFailure(engine.startRestore({ destinationId, point: { kind: 'latest' } }), 'restore-over-source', true);
+        const err = await lifeboatFailure(engine.startRestore({ destinationId, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) }), 'restore-over-source', true);
         assert.match(err.message, /protected source instance/);
       }
       assert.equal(primary.calls().length + dr.calls().length, 0);
@@ -587,7 +607,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
       primary.on(DescribeDBInstanceAutomatedBackupsCommand).resolves({
         DBInstanceAutomatedBackups: [{ DBInstanceIdentifier: SOURCE, DbiResourceId: DBI, Status: 'active', RestoreWindow: { EarliestTime: new Date('2024-05-13T03:05:11.000Z'), LatestTime: new Date('2024-05-20T11:55:00.000Z') } }],
       });
-      const err = await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'time', at: '2024-04-01T00:00:00Z' } }), 'outside-restore-window', true);
+      const err = await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'time', at: '2024-04-01T00:00:00Z' }, owner: ownerFor({ kind: 'time', at: '2024-04-01T00:00:00Z' }) }), 'outside-restore-window', true);
       assert.match(err.message, /InvalidRestoreFault/);
       assert.match(err.message, /2024-04-01T00:00:00\.000Z must lie between 2024-05-13T03:05:11\.000Z and 2024-05-20T11:55:00\.000Z/);
       assert.match(err.message, /request a time inside it/);
@@ -599,7 +619,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
         .rejectsOnce(new PointInTimeRestoreNotEnabledFault({ message: `Source database ${SOURCE} does not have automated backups enabled.`, $metadata: meta }))
         .rejectsOnce(serviceError('InvalidParameterValue', 'Invalid DB Instance class: db.x9.huge'))
         .rejectsOnce(serviceError('AccessDenied', `User: arn:aws:sts::${ACCOUNT}:assumed-role/lifeboat-worker/i-0abc is not authorized to perform: rds:RestoreDBInstanceToPointInTime`, 403));
-      const restore = () => engine.startRestore({ destinationId: DEST, point: { kind: 'latest' } });
+      const restore = () => engine.startRestore({ destinationId: DEST, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) });
       const pitr = await lifeboatFailure(restore(), 'pitr-not-enabled', true);
       assert.match(pitr.message, /PointInTimeRestoreNotEnabledFault/);
       const bad = await lifeboatFailure(restore(), 'aws-invalid-parameter', true);
@@ -611,21 +631,52 @@ describe('RdsEngine (AWS SDK boundary)', () => {
     it('adopts its own restore that already exists', async () => {
       primary.on(RestoreDBInstanceToPointInTimeCommand).rejects(new DBInstanceAlreadyExistsFault({ message: 'DB instance already exists', $metadata: meta }));
       primary.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: DEST }).resolves({ DBInstances: [restoredInstance(DEST, { DBInstanceStatus: 'backing-up' })] });
-      const d = await engine.startRestore({ destinationId: DEST, point: { kind: 'latest' } });
+      const d = await engine.startRestore({ destinationId: DEST, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) });
       assert.equal(d.instanceId, DEST);
       assert.equal(d.status, 'backing-up');
       assert.equal(d.createdByLifeboat, true);
     });
 
+    it('refuses to adopt an instance another workflow run made, or this run made for another restore point, naming its owner', async () => {
+      primary.on(RestoreDBInstanceToPointInTimeCommand).rejects(new DBInstanceAlreadyExistsFault({ message: 'DB instance already exists', $metadata: meta }));
+      const other = { workflowId: 'restore-orders-prod-earlier', runId: '0193a5e1-0000-7000-8000-000000000001' };
+      const cases = [
+        { name: 'same run, another restore point', tags: ownerTags('2024-05-20T09:00:00.000Z'), owner: `workflow ${RUN.workflowId} (run ${RUN.runId}, restore point 2024-05-20T09:00:00.000Z, created 2024-05-20T12:00:01.000Z)` },
+        { name: 'same workflow id, earlier run', tags: ownerTags('latest', { workflowId: RUN.workflowId, runId: other.runId }), owner: `workflow ${RUN.workflowId} (run ${other.runId}, restore point latest, created 2024-05-20T12:00:01.000Z)` },
+        { name: 'another workflow', tags: ownerTags('latest', other), owner: `workflow ${other.workflowId} (run ${other.runId}, restore point latest, created 2024-05-20T12:00:01.000Z)` },
+        { name: 'no owner recorded', tags: [], owner: 'a lifeboat run from before owners were recorded' },
+      ];
+      for (const c of cases) {
+        primary.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: DEST }).resolves({
+          DBInstances: [restoredInstance(DEST, { DBInstanceStatus: 'available', TagList: [{ Key: 'lifeboat:managed', Value: 'true' }, { Key: 'lifeboat:restored-from', Value: SOURCE }, ...c.tags] })],
+        });
+        const err = await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) }), 'instance-owned-elsewhere', true);
+        assert.equal(
+          err.message,
+          `Instance ${DEST} already exists in ${REGION} and belongs to ${c.owner}, not to this workflow run restoring to latest; lifeboat will neither adopt nor delete it: choose another destination name.`,
+          c.name,
+        );
+      }
+      assert.equal(primary.commandCalls(DeleteDBInstanceCommand).length, 0);
+    });
+
+    it('refuses a destination it would have to rewrite, before calling AWS', async () => {
+      for (const destinationId of ['../../etc', 'x;touch /tmp/p', 'two--hyphens', 'a'.repeat(64)]) {
+        const err = await lifeboatFailure(engine.startRestore({ destinationId, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) }), 'invalid-destination', true);
+        assert.match(err.message, /is not a valid RDS instance identifier/);
+      }
+      assert.equal(primary.calls().length + dr.calls().length, 0);
+    });
+
     it('refuses an existing instance of the same name that lifeboat did not create', async () => {
       primary.on(RestoreDBInstanceToPointInTimeCommand).rejects(new DBInstanceAlreadyExistsFault({ message: 'DB instance already exists', $metadata: meta }));
       primary.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: DEST }).resolves({ DBInstances: [restoredInstance(DEST, { TagList: [{ Key: 'team', Value: 'payments' }] })] });
-      await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'latest' } }), 'instance-name-conflict', true);
+      await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) }), 'instance-name-conflict', true);
     });
 
     it('refuses restore points RDS cannot express', async () => {
-      await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'lsn', lsn: '0/3000060' } }), 'unsupported-restore-point', true);
-      await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'time', at: 'yesterday' } }), 'invalid-restore-point', true);
+      await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'lsn', lsn: '0/3000060' }, owner: ownerFor({ kind: 'lsn', lsn: '0/3000060' }) }), 'unsupported-restore-point', true);
+      await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'time', at: 'yesterday' }, owner: ownerFor({ kind: 'time', at: 'yesterday' }) }), 'invalid-restore-point', true);
       assert.equal(primary.calls().length, 0);
     });
   });
@@ -655,26 +706,75 @@ describe('RdsEngine (AWS SDK boundary)', () => {
   describe('deleteInstance', () => {
     const DEST = 'orders-prod-drill-2024q2';
 
-    it('deletes a lifeboat instance without a final snapshot and with its automated backups', async () => {
+    it('deletes an instance of the same run, keeping a final snapshot named after it', async () => {
       primary.on(DescribeDBInstancesCommand).resolves({ DBInstances: [restoredInstance(DEST, { DBInstanceStatus: 'available' })] });
       dr.on(DescribeDBInstancesCommand).rejects(new DBInstanceNotFoundFault({ message: `DBInstance ${DEST} not found.`, $metadata: meta }));
       primary.on(DeleteDBInstanceCommand).resolves({ DBInstance: restoredInstance(DEST, { DBInstanceStatus: 'deleting' }) });
-      await engine.deleteInstance(DEST);
+      await engine.deleteInstance(DEST, RUN);
       const deletes = primary.commandCalls(DeleteDBInstanceCommand);
       assert.equal(deletes.length, 1);
-      assert.deepEqual(deletes[0].args[0].input, { DBInstanceIdentifier: DEST, SkipFinalSnapshot: true, DeleteAutomatedBackups: true });
+      const finalSnapshot = finalSnapshotId(DEST, RUN.runId);
+      assert.match(finalSnapshot, new RegExp(`^${DEST}-final-[0-9a-f]{8}$`));
+      assert.deepEqual(deletes[0].args[0].input, { DBInstanceIdentifier: DEST, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshot, DeleteAutomatedBackups: true });
+      // Another run deleting an instance of the same name later gets another snapshot name.
+      assert.notEqual(finalSnapshotId(DEST, '0193a5e1-0000-7000-8000-000000000001'), finalSnapshot);
       assert.equal(dr.commandCalls(DeleteDBInstanceCommand).length, 0);
     });
 
+    it('deletes a failed restore without a final snapshot, which RDS cannot take of it', async () => {
+      primary.on(DescribeDBInstancesCommand).resolves({ DBInstances: [restoredInstance(DEST, { DBInstanceStatus: 'incompatible-restore' })] });
+      dr.on(DescribeDBInstancesCommand).rejects(new DBInstanceNotFoundFault({ message: `DBInstance ${DEST} not found.`, $metadata: meta }));
+      primary.on(DeleteDBInstanceCommand).resolves({ DBInstance: restoredInstance(DEST, { DBInstanceStatus: 'deleting' }) });
+      await engine.deleteInstance(DEST, RUN);
+      assert.deepEqual(primary.commandCalls(DeleteDBInstanceCommand)[0].args[0].input, { DBInstanceIdentifier: DEST, SkipFinalSnapshot: true, DeleteAutomatedBackups: true });
+    });
+
+    it("refuses another run's instance, naming its owner, without calling DeleteDBInstance", async () => {
+      primary.on(DescribeDBInstancesCommand).resolves({ DBInstances: [restoredInstance(DEST, { DBInstanceStatus: 'available' })] });
+      dr.on(DescribeDBInstancesCommand).rejects(new DBInstanceNotFoundFault({ message: `DBInstance ${DEST} not found.`, $metadata: meta }));
+      for (const by of [{ workflowId: RUN.workflowId, runId: 'a-later-run-of-the-same-id' }, { workflowId: 'restore-orders-prod-other', runId: RUN.runId }]) {
+        const err = await lifeboatFailure(engine.deleteInstance(DEST, by), 'not-owner', true);
+        assert.equal(
+          err.message,
+          `Refusing to delete ${DEST} in ${REGION}: it belongs to workflow ${RUN.workflowId} (run ${RUN.runId}, restore point latest, created 2024-05-20T12:00:01.000Z), not to workflow ${by.workflowId} run ${by.runId}; delete it by hand if it really is unwanted.`,
+        );
+      }
+      assert.equal(primary.commandCalls(DeleteDBInstanceCommand).length, 0);
+    });
+
+    it('marks an instance as serving traffic with a tag, and then never deletes it', async () => {
+      const arn = `arn:aws:rds:${REGION}:${ACCOUNT}:db:${DEST}`;
+      let tags = restoredInstance(DEST).TagList!;
+      primary.on(DescribeDBInstancesCommand).callsFake(() => ({ DBInstances: [restoredInstance(DEST, { DBInstanceStatus: 'available', TagList: tags })] }));
+      dr.on(DescribeDBInstancesCommand).rejects(new DBInstanceNotFoundFault({ message: `DBInstance ${DEST} not found.`, $metadata: meta }));
+      primary.on(AddTagsToResourceCommand).callsFake((input: { Tags: Array<{ Key: string; Value: string }> }) => {
+        tags = [...tags, ...input.Tags];
+        return {};
+      });
+      await engine.markServedTraffic(DEST);
+      const calls = primary.commandCalls(AddTagsToResourceCommand);
+      assert.equal(calls.length, 1);
+      assert.equal(calls[0].args[0].input.ResourceName, arn);
+      assert.equal(calls[0].args[0].input.Tags?.[0].Key, 'lifeboat:served-traffic');
+      assert.ok(!Number.isNaN(Date.parse(calls[0].args[0].input.Tags![0].Value!)));
+      // Marking twice is harmless.
+      await engine.markServedTraffic(DEST);
+      assert.equal(primary.commandCalls(AddTagsToResourceCommand).length, 1);
+      assert.equal((await engine.describeInstance(DEST))?.servedTraffic, true);
+      const err = await lifeboatFailure(engine.deleteInstance(DEST, RUN), 'served-traffic', true);
+      assert.match(err.message, /^Refusing to delete .* it has served traffic since .*; move traffic elsewhere and delete it by hand when it is no longer needed\.$/);
+      assert.equal(primary.commandCalls(DeleteDBInstanceCommand).length, 0);
+    });
+
     it('refuses the source instance without calling AWS', async () => {
-      const err = await lifeboatFailure(engine.deleteInstance(SOURCE), 'delete-source-refused', true);
+      const err = await lifeboatFailure(engine.deleteInstance(SOURCE, RUN), 'delete-source-refused', true);
       assert.match(err.message, /protected source instance/);
       assert.equal(primary.calls().length + dr.calls().length, 0);
     });
 
     it('refuses an instance lifeboat did not create', async () => {
       primary.on(DescribeDBInstancesCommand).resolves({ DBInstances: [sourceInstance({ DBInstanceIdentifier: 'billing-prod' })] });
-      await lifeboatFailure(engine.deleteInstance('billing-prod'), 'not-managed-by-lifeboat', true);
+      await lifeboatFailure(engine.deleteInstance('billing-prod', RUN), 'not-managed-by-lifeboat', true);
       assert.equal(primary.commandCalls(DeleteDBInstanceCommand).length, 0);
     });
 
@@ -683,16 +783,16 @@ describe('RdsEngine (AWS SDK boundary)', () => {
       primary.on(DescribeDBInstancesCommand).rejectsOnce(notFound).resolves({ DBInstances: [restoredInstance(DEST, { DBInstanceStatus: 'available' })] });
       dr.on(DescribeDBInstancesCommand).rejects(notFound);
       primary.on(DeleteDBInstanceCommand).rejects(notFound);
-      await engine.deleteInstance(DEST);
+      await engine.deleteInstance(DEST, RUN);
       assert.equal(primary.commandCalls(DeleteDBInstanceCommand).length, 0);
-      await engine.deleteInstance(DEST);
+      await engine.deleteInstance(DEST, RUN);
       assert.equal(primary.commandCalls(DeleteDBInstanceCommand).length, 1);
     });
 
     it('does nothing for an instance already deleting', async () => {
       primary.on(DescribeDBInstancesCommand).resolves({ DBInstances: [restoredInstance(DEST, { DBInstanceStatus: 'deleting' })] });
       dr.on(DescribeDBInstancesCommand).rejects(new DBInstanceNotFoundFault({ message: 'not found', $metadata: meta }));
-      await engine.deleteInstance(DEST);
+      await engine.deleteInstance(DEST, RUN);
       assert.equal(primary.commandCalls(DeleteDBInstanceCommand).length, 0);
     });
   });

@@ -5,7 +5,8 @@
 import { Context } from '@temporalio/activity';
 import { findDatabaseTarget, objectivesFor, resolveSecret } from '../config';
 import { LifeboatError } from '../domain/errors';
-import { InstanceDescription } from '../domain/ports';
+import { describeOwner, destinationNameProblem, restorePointLabel } from '../domain/ownership';
+import { InstanceDescription, ResourceOwner, RunIdentity } from '../domain/ports';
 import { PitrRestoreInput, PitrRestoreReport, ValidatedRestore } from '../domain/restore';
 import { checkInsideWindow, parseRestorePoint } from '../domain/restore-point';
 import { VerificationSummary } from '../domain/verification';
@@ -19,6 +20,13 @@ export function destinationFor(workflowId: string): string {
   const cleaned = workflowId.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, '');
   const name = /^[a-z]/.test(cleaned) ? cleaned : `r-${cleaned}`;
   return name.slice(0, 60).replace(/-$/, '');
+}
+
+/** The workflow run this activity works for, as Temporal says (not as an input claims). */
+function currentRun(): RunIdentity {
+  const run = Context.current().info.workflowExecution;
+  if (!run) throw new LifeboatError('this activity creates and removes instances only on behalf of a workflow run, and it was called outside one; start it from a workflow.', 'NO_WORKFLOW_RUN');
+  return { workflowId: run.workflowId, runId: run.runId };
 }
 
 function refuse(message: string, code = 'INVALID_RESTORE_REQUEST'): never {
@@ -60,6 +68,8 @@ export function restoreActivities(ports: Ports) {
       if (!inside.ok) refuse(`${inside.reason}.`, 'OUTSIDE_RESTORE_WINDOW');
 
       const destinationId = input.destination ?? destinationFor(workflowId);
+      const badName = destinationNameProblem(destinationId);
+      if (badName) refuse(badName, 'INVALID_DESTINATION');
       let source: InstanceDescription;
       try {
         source = await engine.describeSource();
@@ -71,11 +81,16 @@ export function restoreActivities(ports: Ports) {
         refuse(`the destination "${destinationId}" is the source itself; lifeboat restores only into a new instance: choose another --destination.`, 'DESTINATION_IS_SOURCE');
       }
       const existing = await engine.describeInstance(destinationId);
+      if (existing?.endpoint && source.endpoint && existing.endpoint.host === source.endpoint.host && existing.endpoint.port === source.endpoint.port) {
+        refuse(`the destination "${destinationId}" answers at the source's address ${source.endpoint.host}:${source.endpoint.port}: choose another --destination.`, 'DESTINATION_IS_SOURCE');
+      }
+      // --destination names a NEW instance: whoever made an existing one (another run, an earlier run of a reused --id, a person), it is left alone.
       if (existing && !existing.createdByLifeboat) {
         refuse(`an instance named "${destinationId}" already exists and lifeboat did not create it; restoring there could overwrite someone's data: choose another --destination.`, 'DESTINATION_EXISTS');
       }
-      if (existing?.endpoint && source.endpoint && existing.endpoint.host === source.endpoint.host && existing.endpoint.port === source.endpoint.port) {
-        refuse(`the destination "${destinationId}" answers at the source's address ${source.endpoint.host}:${source.endpoint.port}: choose another --destination.`, 'DESTINATION_IS_SOURCE');
+      if (existing) {
+        const whose = existing.owner ? describeOwner(existing.owner) : 'an earlier lifeboat restore';
+        refuse(`an instance named "${destinationId}" already exists, made by ${whose}; a restore goes into a NEW instance and never reuses one: choose another --destination${input.destination ? '' : ' or another --id'}.`, 'DESTINATION_EXISTS');
       }
 
       const t = input.timings ?? {};
@@ -98,14 +113,26 @@ export function restoreActivities(ports: Ports) {
       };
     },
 
-    /** Restores into the new instance and starts it; a retry adopts the instance it already made. */
+    /**
+     * Restores into the new instance and starts it, recording this workflow run as its owner; a
+     * retry adopts only the instance this run already made. `latest` is resolved here, when the
+     * restore runs, not at validation (which may be hours earlier, before a gate): the result's
+     * `restoredTo` says which point it became.
+     */
     async restoreIntoNewInstance(v: ValidatedRestore, fromRegion?: 'primary' | 'dr'): Promise<InstanceDescription> {
       const engine = ports.database(v.target);
+      const ctx = Context.current();
       const started = Date.now();
-      return withHeartbeats(
-        () => ({ phase: 'restoring', destination: v.destinationId, seconds: Math.round((Date.now() - started) / 1000) }),
-        () => engine.startRestore({ destinationId: v.destinationId, point: v.point, fromRegion }),
+      // From the activity's own context, not from its input: the owner cannot be claimed by passing another run's id.
+      const owner: ResourceOwner = { ...currentRun(), restorePoint: restorePointLabel(v.point), createdAt: new Date().toISOString() };
+      // A retry keeps the point its first attempt resolved (carried in the heartbeat), so the report names the instance's real point.
+      const earlier = (ctx.info.heartbeatDetails as { restoredTo?: string } | undefined)?.restoredTo;
+      const restoredTo = v.point.kind === 'latest' ? earlier ?? (await engine.restoreWindow(fromRegion)).latest : v.pointTime;
+      const instance = await withHeartbeats(
+        () => ({ phase: 'restoring', destination: v.destinationId, restoredTo, seconds: Math.round((Date.now() - started) / 1000) }),
+        () => engine.startRestore({ destinationId: v.destinationId, point: v.point, fromRegion, owner }),
       );
+      return restoredTo ? { ...instance, restoredTo } : instance;
     },
 
     /** Polls until the instance is available (WAL replayed and promoted), heartbeating its state. */
@@ -134,10 +161,26 @@ export function restoreActivities(ports: Ports) {
       );
     },
 
-    /** Removes an instance this workflow created. Missing is success, the source is refused by the engine. */
+    /**
+     * Compensation: removes the instance only when this workflow run created it. Anything else
+     * (another run's, a reused --id's earlier run's, one that has served traffic) is left as it is
+     * and the returned line says why; missing is success; the engine refuses the source.
+     */
     async removeRestoredInstance(targetName: string, instanceId: string): Promise<string> {
-      await withHeartbeats(() => ({ removing: instanceId }), () => ports.database(targetName).deleteInstance(instanceId));
-      return `removed restored instance ${instanceId}`;
+      const engine = ports.database(targetName);
+      const existed = (await engine.describeInstance(instanceId)) !== undefined;
+      try {
+        await withHeartbeats(() => ({ removing: instanceId }), () => engine.deleteInstance(instanceId, currentRun()));
+      } catch (err) {
+        if (err instanceof LifeboatError && ['not-owner', 'served-traffic', 'not-managed-by-lifeboat'].includes(err.code)) return `left ${instanceId} untouched (${err.message.replace(/\.$/, '')})`;
+        throw err;
+      }
+      return existed ? `removed restored instance ${instanceId}` : `nothing to remove: ${instanceId} was never created`;
+    },
+
+    /** Called right before a cutover points a name at the instance: from then on nothing removes it automatically. */
+    async markServedTraffic(targetName: string, instanceId: string): Promise<void> {
+      await ports.database(targetName).markServedTraffic(instanceId);
     },
 
     async pointDnsAt(cutover: { dnsName: string; router: string; ttlSeconds: number }, endpoint: { host: string; port: number }): Promise<{ changeId: string }> {

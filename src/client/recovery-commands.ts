@@ -5,6 +5,7 @@
 import { Client, WorkflowExecutionDescription, WorkflowUpdateFailedError } from '@temporalio/client';
 import { findDatabaseTarget, LifeboatConfig } from '../config';
 import { approveUpdate, Decision, rejectUpdate, statusQuery, WorkflowStatus } from '../domain/approval';
+import { destinationNameProblem } from '../domain/ownership';
 import { PitrRestoreInput, PitrRestoreReport } from '../domain/restore';
 import { parseRestorePoint } from '../domain/restore-point';
 import { LifeboatAwaitingApproval, LifeboatKind, LifeboatPhase, LifeboatTarget } from '../domain/search-attributes';
@@ -55,6 +56,9 @@ export async function restoreCommand(ctx: CommandContext, o: RestoreOptions): Pr
   if (!point.ok) throw new UsageError(`${point.reason}.`);
   if (point.value.kind === 'time' && Date.parse(point.value.at) > Date.now()) throw new UsageError(`the restore time ${point.value.at} is in the future: pick a time before now (${new Date().toISOString()}).`);
   if (!o.reason.trim()) throw new UsageError('a restore needs --reason, for the record.');
+  // A destination names a NEW instance exactly as typed: refused when invalid, never rewritten into another name.
+  const badDestination = o.destination === undefined ? undefined : destinationNameProblem(o.destination);
+  if (badDestination) throw new UsageError(badDestination);
   const requestedBy = identity(o.as);
   const workflowId = o.workflowId ?? `restore-${o.target}-${new Date().toISOString().replace(/[:.]/g, '-').toLowerCase()}`;
   const input: PitrRestoreInput = {

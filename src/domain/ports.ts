@@ -21,7 +21,28 @@ export interface InstanceDescription {
   createdByLifeboat: boolean;
   /** One sentence on the status when the engine has more to say (why it failed, what it waits for). */
   detail?: string;
+  /** The workflow run that created it, as recorded on the instance (absent for sources and unknown instances). */
+  owner?: ResourceOwner;
+  /** True once traffic was pointed at it: lifeboat never removes it automatically from then on. */
+  servedTraffic?: boolean;
+  /** The point in time its data is as of, when known (a `latest` restore resolved when it ran). */
+  restoredTo?: string;
 }
+
+/**
+ * Who made a resource: recorded on everything lifeboat creates (restore record, RDS tags), so an
+ * activity adopts and deletes only what its own workflow run made and names the owner otherwise.
+ */
+export interface ResourceOwner {
+  workflowId: string;
+  runId: string;
+  /** The restore point as requested: an ISO time, `latest`, `lsn:<lsn>` or `name:<name>`. */
+  restorePoint: string;
+  createdAt: string;
+}
+
+/** The workflow run acting on a resource; it must be the one that created it. */
+export type RunIdentity = Pick<ResourceOwner, 'workflowId' | 'runId'>;
 
 export type BackupKind = 'full' | 'diff' | 'incr' | 'snapshot';
 
@@ -72,6 +93,8 @@ export interface RestoreRequest {
   point: RestorePoint;
   /** Restore from the DR region's copies instead of the primary's. */
   fromRegion?: 'primary' | 'dr';
+  /** Recorded on the new instance; a retry adopts an existing instance only when it matches. */
+  owner: ResourceOwner;
 }
 
 /** A database engine: pgBackRest on self-managed Postgres, or Amazon RDS. */
@@ -84,10 +107,16 @@ export interface DatabaseEngine {
   copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string }): Promise<BackupHandle>;
   deleteBackup(handle: BackupHandle): Promise<void>;
   restoreWindow(fromRegion?: 'primary' | 'dr'): Promise<RestoreWindow>;
+  /** Creates a NEW instance, or adopts one only its own workflow run made for the same point; refuses anything else naming its owner. */
   startRestore(request: RestoreRequest): Promise<InstanceDescription>;
   describeInstance(instanceId: string): Promise<InstanceDescription | undefined>;
-  /** Removes an instance lifeboat created; refuses the protected source. Missing is success. */
-  deleteInstance(instanceId: string): Promise<void>;
+  /**
+   * Removes an instance the caller's workflow run created; refuses the protected source, an
+   * instance another run (or nobody) owns, and one that has served traffic. Missing is success.
+   */
+  deleteInstance(instanceId: string, by: RunIdentity): Promise<void>;
+  /** Marks an instance as serving traffic (just before a cutover points a name at it), so nothing removes it automatically. */
+  markServedTraffic(instanceId: string): Promise<void>;
 }
 
 /** Moves a DNS name between endpoints: PowerDNS locally, Route53 on AWS. */

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describeError, LifeboatError } from '../domain/errors';
+import { describeOwner, isSameRun } from '../domain/ownership';
 import type {
   BackupHandle,
   BackupKind,
@@ -25,9 +26,11 @@ import type {
   BackupVerification,
   DatabaseEngine,
   InstanceDescription,
+  ResourceOwner,
   RestorePoint,
   RestoreRequest,
   RestoreWindow,
+  RunIdentity,
 } from '../domain/ports';
 import { currentUser, delay, isAlive, livePid, portIsFree, run, startDetached, stopPid } from '../stack/processes';
 import { localPgBackRest } from '../stack/pgbackrest';
@@ -132,6 +135,11 @@ interface RestoreRecord {
   dataDir: string;
   socketDir: string;
   logFile: string;
+  /** The workflow run that made it; records written before owners were recorded have none and are never adopted or deleted. */
+  owner?: ResourceOwner;
+  /** Set when a cutover pointed traffic at it: never removed automatically from then on. */
+  servedTraffic?: boolean;
+  servedTrafficAt?: string;
 }
 
 interface InstanceFiles {
@@ -160,6 +168,14 @@ const VALID_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const LABEL = /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/;
 const LSN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
 const RESTORE_CONF = 'lifeboat-restore.conf';
+/**
+ * A restored cluster must never push WAL into the production repositories. archive_mode=off alone
+ * could be undone by ALTER SYSTEM and a restart, so both settings also go on the postgres command
+ * line (pg_ctl -o, kept in postmaster.opts for pg_ctl restart), which outranks postgresql.auto.conf.
+ */
+// No double quotes, $ or backslashes: postmaster.opts keeps each argument in double quotes for pg_ctl restart.
+const ARCHIVE_REFUSAL = "echo 'lifeboat: this is a restored instance, it must not archive WAL into the production repositories' >&2; exit 1";
+const NO_ARCHIVING_OPTIONS = `-c archive_mode=off -c ${shq(`archive_command=${ARCHIVE_REFUSAL}`)}`;
 
 /**
  * A file-system-safe local name for `name`: a valid name is kept; anything else is rewritten and
@@ -513,12 +529,23 @@ export class PgBackRestEngine implements DatabaseEngine {
 
   async startRestore(request: RestoreRequest): Promise<InstanceDescription> {
     this.refuseSource(request.destinationId, 'restore into');
+    if (!VALID_NAME.test(request.destinationId)) {
+      // Never rewritten into another name: the caller must name the instance it means.
+      throw new LifeboatError(`"${request.destinationId}" cannot name a restored instance (letters, digits and _.- only, starting with a letter or digit, at most 63 characters); choose another destination name.`, 'invalid-destination');
+    }
     const point = validatePoint(request.point);
     const files = this.instanceFiles(request.destinationId);
     await this.ensureRestoresDir();
-    // One starter per instance: an attempt racing its own earlier attempt waits for it instead.
-    if (!claimFile(files.claim, this.claimStaleMs())) {
-      return { instanceId: request.destinationId, status: 'restoring', createdByLifeboat: true, detail: `Another attempt is starting the restore of ${request.destinationId}.` };
+    // One starter per instance: an attempt racing its own earlier attempt waits for it; another run's start is refused.
+    if (!claimFile(files.claim, this.claimStaleMs(), request.owner)) {
+      const claimant = claimOwner(files.claim);
+      if (claimant && !isSameRun(claimant, request.owner)) {
+        throw new LifeboatError(
+          `Instance ${request.destinationId} is being restored right now by workflow ${claimant.workflowId} (run ${claimant.runId}), not by this workflow run; lifeboat will neither adopt nor delete it: choose another destination name.`,
+          'instance-owned-elsewhere',
+        );
+      }
+      return { instanceId: request.destinationId, status: 'restoring', createdByLifeboat: true, owner: request.owner, detail: `Another attempt is starting the restore of ${request.destinationId}.` };
     }
     try {
       return await this.restoreOnce(request, point, files);
@@ -533,6 +560,19 @@ export class PgBackRestEngine implements DatabaseEngine {
     const existing = readRecord(files.record);
 
     if (existing) {
+      // Only this run's own work is adopted (or cleaned and redone); anything else is left exactly as it is.
+      if (!existing.owner) {
+        throw new LifeboatError(
+          `Instance ${existing.instanceId} already exists, restored by lifeboat before owners were recorded, so no workflow run can prove it made it; lifeboat will neither adopt nor delete it: choose another destination name.`,
+          'instance-owned-elsewhere',
+        );
+      }
+      if (!isSameRun(existing.owner, request.owner)) {
+        throw new LifeboatError(
+          `Instance ${existing.instanceId} already exists and belongs to ${describeOwner(existing.owner)}, not to this workflow run; lifeboat will neither adopt nor delete it: choose another destination name.`,
+          'instance-owned-elsewhere',
+        );
+      }
       if (existing.instanceId !== request.destinationId) {
         throw new LifeboatError(
           `The restore directory ${files.dataDir} belongs to instance ${existing.instanceId}, not ${request.destinationId}; choose another destination name.`,
@@ -566,6 +606,7 @@ export class PgBackRestEngine implements DatabaseEngine {
       name: files.name,
       createdBy: 'lifeboat',
       createdAt: existing?.createdAt ?? new Date().toISOString(),
+      owner: existing?.owner ?? request.owner,
       repo,
       fromRegion,
       point,
@@ -604,22 +645,31 @@ export class PgBackRestEngine implements DatabaseEngine {
     return this.describeRecord(record);
   }
 
-  async deleteInstance(instanceId: string): Promise<void> {
+  async deleteInstance(instanceId: string, by: RunIdentity): Promise<void> {
     this.refuseSource(instanceId, 'delete');
     const files = this.instanceFiles(instanceId);
     // An attempt still starting this restore (cancelled, but its activity runs on) would create the
-    // instance after this delete: wait for it to finish, then delete what it made.
+    // instance after this delete: wait for it to finish, then delete what it made. Another run's start is not ours to wait for.
     if (claimHeld(files.claim, this.claimStaleMs())) {
+      const claimant = claimOwner(files.claim);
+      if (claimant && !isSameRun(claimant, by)) {
+        throw new LifeboatError(
+          `Refusing to delete ${instanceId}: workflow ${claimant.workflowId} (run ${claimant.runId}) is restoring it, not workflow ${by.workflowId} run ${by.runId}; lifeboat deletes only what the same run created.`,
+          'not-owner',
+        );
+      }
       throw new LifeboatError(`The restore of ${instanceId} is still being started by another attempt; lifeboat will retry the delete once it has finished.`, 'instance-starting', false);
     }
-    fs.rmSync(files.claim, { force: true });
     const record = readRecord(files.record);
     if (!record) {
       if (fs.existsSync(files.dataDir)) {
         throw new LifeboatError(`Refusing to delete ${files.dataDir}: lifeboat has no record of creating it; remove it by hand if it really is a leftover.`, 'not-managed-by-lifeboat');
       }
+      fs.rmSync(files.claim, { force: true });
       return;
     }
+    refuseUnlessOwnedBy(instanceId, record, by);
+    fs.rmSync(files.claim, { force: true });
     const restorePid = livePid(files.pid, files.script);
     if (restorePid !== undefined) await stopPid(restorePid);
     await this.stopCluster(files.dataDir);
@@ -631,6 +681,16 @@ export class PgBackRestEngine implements DatabaseEngine {
     }
     // The record goes last: until then a retry knows what to clean up.
     fs.rmSync(files.record, { force: true });
+  }
+
+  async markServedTraffic(instanceId: string): Promise<void> {
+    const files = this.instanceFiles(instanceId);
+    const record = readRecord(files.record);
+    if (!record) {
+      throw new LifeboatError(`There is no restored instance ${instanceId} to point traffic at; check the instance name of the cutover.`, 'instance-not-found');
+    }
+    if (record.servedTraffic) return;
+    writeJson(files.record, { ...record, servedTraffic: true, servedTrafficAt: new Date().toISOString() } satisfies RestoreRecord);
   }
 
   // ---------------------------------------------------------------- backups: helpers
@@ -941,6 +1001,7 @@ export class PgBackRestEngine implements DatabaseEngine {
       unix_socket_directories: record.socketDir,
       cluster_name: `lifeboat-${record.name}`.slice(0, 63),
       archive_mode: false,
+      archive_command: ARCHIVE_REFUSAL,
       hot_standby: true,
       ...this.restoreSettings,
     };
@@ -961,7 +1022,7 @@ export class PgBackRestEngine implements DatabaseEngine {
       `mv ${shq(`${dir}/${RESTORE_CONF}.tmp`)} ${shq(`${dir}/${RESTORE_CONF}`)}`,
       `echo "lifeboat: restore finished; starting PostgreSQL on port ${record.port}"`,
       // Waits a moment so the postmaster is up (or has failed) when this process ends.
-      `exec ${shq(this.pgBin('pg_ctl'))} -D ${shq(dir)} -l ${shq(record.logFile)} -w -t 5 start`,
+      `exec ${shq(this.pgBin('pg_ctl'))} -D ${shq(dir)} -l ${shq(record.logFile)} -o ${shq(NO_ARCHIVING_OPTIONS)} -w -t 5 start`,
       '',
     ].join('\n');
   }
@@ -969,7 +1030,7 @@ export class PgBackRestEngine implements DatabaseEngine {
   private async startCluster(record: RestoreRecord): Promise<void> {
     fs.appendFileSync(record.logFile, `lifeboat: starting PostgreSQL on port ${record.port}\n`);
     await this.chownToOsUser(record.logFile);
-    const started = await run(this.pgBin('pg_ctl'), ['-D', record.dataDir, '-l', record.logFile, '-W', 'start'], { asUser: this.osUser, check: false });
+    const started = await run(this.pgBin('pg_ctl'), ['-D', record.dataDir, '-l', record.logFile, '-o', NO_ARCHIVING_OPTIONS, '-W', 'start'], { asUser: this.osUser, check: false });
     if (started.code !== 0 && !this.postmasterAlive(record.dataDir)) {
       throw new LifeboatError(`PostgreSQL of restored instance ${record.instanceId} did not start (${(lastErrorLine(readTail(record.logFile)) ?? started.stderr.trim()) || 'no reason given'}); see ${record.logFile}.`, 'instance-start-failed', false);
     }
@@ -992,6 +1053,8 @@ export class PgBackRestEngine implements DatabaseEngine {
   private async describeRecord(record: RestoreRecord): Promise<InstanceDescription> {
     const files = this.instanceFiles(record.instanceId);
     const base: InstanceDescription = { instanceId: record.instanceId, status: 'unknown', endpoint: { host: this.host, port: record.port }, createdByLifeboat: true };
+    if (record.owner) base.owner = record.owner;
+    if (record.servedTraffic) base.servedTraffic = true;
     if (livePid(files.pid, files.script) !== undefined || claimHeld(files.claim, this.claimStaleMs())) {
       return { ...base, status: 'restoring', detail: `pgBackRest is restoring ${record.instanceId} from repo${record.repo} (log: ${record.logFile}).` };
     }
@@ -1095,11 +1158,33 @@ function writeJson(file: string, value: unknown): void {
   fs.renameSync(tmp, file);
 }
 
-/** Creates `file` exclusively; a claim older than `staleMs` is taken over. */
-function claimFile(file: string, staleMs: number): boolean {
+/** Deletion is for the run that made the instance, and never for one that has served traffic. */
+function refuseUnlessOwnedBy(instanceId: string, record: RestoreRecord, by: RunIdentity): void {
+  if (!record.owner) {
+    throw new LifeboatError(
+      `Refusing to delete ${instanceId}: it was restored before lifeboat recorded owners, so no workflow run can prove it made it; remove it by hand if it really is unwanted.`,
+      'not-owner',
+    );
+  }
+  if (!isSameRun(record.owner, by)) {
+    throw new LifeboatError(
+      `Refusing to delete ${instanceId}: it belongs to ${describeOwner(record.owner)}, not to workflow ${by.workflowId} run ${by.runId}; remove it by hand if it really is unwanted.`,
+      'not-owner',
+    );
+  }
+  if (record.servedTraffic) {
+    throw new LifeboatError(
+      `Refusing to delete ${instanceId}: it has served traffic since ${record.servedTrafficAt ?? 'a cutover'}, and lifeboat never removes such an instance automatically; move traffic elsewhere and remove it by hand when it is no longer needed.`,
+      'served-traffic',
+    );
+  }
+}
+
+/** Creates `file` exclusively (holding this process's pid, then the claiming run); a claim older than `staleMs` is taken over. */
+function claimFile(file: string, staleMs: number, by?: RunIdentity): boolean {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      fs.writeFileSync(file, `${process.pid}\n${by ? `${by.workflowId}\n${by.runId}\n` : ''}`, { flag: 'wx' });
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -1118,10 +1203,20 @@ function claimFile(file: string, staleMs: number): boolean {
 function claimHeld(file: string, staleMs: number): boolean {
   try {
     if (Date.now() - fs.statSync(file).mtimeMs >= staleMs) return false;
-    const pid = Number(fs.readFileSync(file, 'utf8').trim());
+    const pid = Number(fs.readFileSync(file, 'utf8').split('\n')[0].trim());
     return !Number.isInteger(pid) || pid <= 0 || isAlive(pid);
   } catch {
     return false;
+  }
+}
+
+/** The workflow run a claim was written for, when it says. */
+function claimOwner(file: string): RunIdentity | undefined {
+  try {
+    const [, workflowId, runId] = fs.readFileSync(file, 'utf8').split('\n');
+    return workflowId && runId ? { workflowId, runId } : undefined;
+  } catch {
+    return undefined;
   }
 }
 

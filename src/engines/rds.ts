@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  AddTagsToResourceCommand,
   CopyDBSnapshotCommand,
   CreateDBSnapshotCommand,
   DeleteDBInstanceCommand,
@@ -26,6 +27,7 @@ import {
   type Tag,
 } from '@aws-sdk/client-rds';
 import { LifeboatError } from '../domain/errors';
+import { describeOwner, isSameRun } from '../domain/ownership';
 import type {
   BackupHandle,
   BackupKind,
@@ -33,8 +35,10 @@ import type {
   BackupVerification,
   DatabaseEngine,
   InstanceDescription,
+  ResourceOwner,
   RestoreRequest,
   RestoreWindow,
+  RunIdentity,
 } from '../domain/ports';
 import { classifyAwsError, isAwsError, type AwsCallContext } from './aws-errors';
 
@@ -47,6 +51,10 @@ export const RDS_TAGS = {
   restoredFrom: 'lifeboat:restored-from',
   restorePoint: 'lifeboat:restore-point',
   restoreName: 'lifeboat:restore-name',
+  workflowId: 'lifeboat:workflow-id',
+  runId: 'lifeboat:run-id',
+  createdAt: 'lifeboat:created-at',
+  servedTraffic: 'lifeboat:served-traffic',
 } as const;
 
 /** Where restored instances go: network and size settings per region (all optional). */
@@ -99,6 +107,25 @@ function tagValue(value: string): string {
 
 function tagOf(tags: Tag[] | undefined, key: string): string | undefined {
   return tags?.find((t) => t.Key === key)?.Value;
+}
+
+/** The owner recorded in an instance's tags, when it has one. */
+function ownerOf(instance: DBInstance): ResourceOwner | undefined {
+  const workflowId = tagOf(instance.TagList, RDS_TAGS.workflowId);
+  const runId = tagOf(instance.TagList, RDS_TAGS.runId);
+  if (!workflowId || !runId) return undefined;
+  return {
+    workflowId,
+    runId,
+    restorePoint: tagOf(instance.TagList, RDS_TAGS.restorePoint) ?? 'unknown',
+    createdAt: tagOf(instance.TagList, RDS_TAGS.createdAt) ?? iso(instance.InstanceCreateTime) ?? 'unknown',
+  };
+}
+
+/** The final snapshot of a deleted instance: named after it and the deleting run, so a retry reuses the name and a later run never collides with it. */
+export function finalSnapshotId(instanceId: string, runId: string): string {
+  const run = createHash('sha256').update(runId).digest('hex').slice(0, 8);
+  return rdsIdentifier(`${instanceId}-final-${run}`, SNAPSHOT_ID_MAX);
 }
 
 function iso(date: Date | undefined): string | undefined {
@@ -392,6 +419,13 @@ export class RdsEngine implements DatabaseEngine {
         'restore-over-source',
       );
     }
+    if (destinationId !== request.destinationId.toLowerCase()) {
+      // Never rewritten into another name: the caller must name the instance it means.
+      throw new LifeboatError(
+        `"${request.destinationId}" is not a valid RDS instance identifier (letters, digits and single hyphens, starting with a letter, at most ${INSTANCE_ID_MAX} characters); choose another destination name.`,
+        'invalid-destination',
+      );
+    }
 
     const input: RestoreDBInstanceToPointInTimeCommandInput = { TargetDBInstanceIdentifier: destinationId };
     let pointLabel: string;
@@ -430,6 +464,9 @@ export class RdsEngine implements DatabaseEngine {
       { Key: RDS_TAGS.restoredFrom, Value: this.instanceId },
       { Key: RDS_TAGS.restorePoint, Value: tagValue(pointLabel) },
       { Key: RDS_TAGS.restoreName, Value: tagValue(request.destinationId) },
+      { Key: RDS_TAGS.workflowId, Value: tagValue(request.owner.workflowId) },
+      { Key: RDS_TAGS.runId, Value: tagValue(request.owner.runId) },
+      { Key: RDS_TAGS.createdAt, Value: tagValue(request.owner.createdAt) },
     ];
 
     const ctx = this.ctx(region, 'RestoreDBInstanceToPointInTime', `restoring ${this.instanceId} to ${pointLabel} into new instance ${destinationId}`);
@@ -456,6 +493,16 @@ export class RdsEngine implements DatabaseEngine {
         'instance-name-conflict',
       );
     }
+    // Adopted only when this very workflow run made it for the same restore point (a retried attempt).
+    const owner = ownerOf(existing);
+    const sameRun = owner && tagOf(existing.TagList, RDS_TAGS.workflowId) === tagValue(request.owner.workflowId) && tagOf(existing.TagList, RDS_TAGS.runId) === tagValue(request.owner.runId);
+    if (!owner || !sameRun || tagOf(existing.TagList, RDS_TAGS.restorePoint) !== tagValue(pointLabel)) {
+      const whose = owner ? describeOwner(owner) : 'a lifeboat run from before owners were recorded';
+      throw new LifeboatError(
+        `Instance ${destinationId} already exists in ${this.regionName(region)} and belongs to ${whose}, not to this workflow run restoring to ${pointLabel}; lifeboat will neither adopt nor delete it: choose another destination name.`,
+        'instance-owned-elsewhere',
+      );
+    }
     return this.describe(existing, true);
   }
 
@@ -468,7 +515,7 @@ export class RdsEngine implements DatabaseEngine {
     return undefined;
   }
 
-  async deleteInstance(instanceId: string): Promise<void> {
+  async deleteInstance(instanceId: string, by: RunIdentity): Promise<void> {
     const id = rdsIdentifier(instanceId, INSTANCE_ID_MAX);
     if (id === this.instanceId) {
       throw new LifeboatError(
@@ -485,13 +532,54 @@ export class RdsEngine implements DatabaseEngine {
           'not-managed-by-lifeboat',
         );
       }
+      const owner = ownerOf(found);
+      const byTags = { workflowId: tagValue(by.workflowId), runId: tagValue(by.runId) };
+      if (!owner || !isSameRun({ workflowId: tagOf(found.TagList, RDS_TAGS.workflowId) ?? '', runId: tagOf(found.TagList, RDS_TAGS.runId) ?? '' }, byTags)) {
+        const whose = owner ? describeOwner(owner) : 'a lifeboat run from before owners were recorded';
+        throw new LifeboatError(
+          `Refusing to delete ${id} in ${this.regionName(region)}: it belongs to ${whose}, not to workflow ${by.workflowId} run ${by.runId}; delete it by hand if it really is unwanted.`,
+          'not-owner',
+        );
+      }
+      if (tagOf(found.TagList, RDS_TAGS.servedTraffic)) {
+        throw new LifeboatError(
+          `Refusing to delete ${id} in ${this.regionName(region)}: it has served traffic since ${tagOf(found.TagList, RDS_TAGS.servedTraffic)}, and lifeboat never removes such an instance automatically; move traffic elsewhere and delete it by hand when it is no longer needed.`,
+          'served-traffic',
+        );
+      }
       try {
-        await this.client(region).send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }));
+        // A final snapshot keeps the data recoverable even if the deletion was a mistake. RDS cannot
+        // snapshot an instance whose restore failed (and it holds no usable data), so that one goes without.
+        const unusable = ['failed', 'incompatible-restore', 'incompatible-network'].includes(found.DBInstanceStatus ?? '');
+        await this.client(region).send(
+          new DeleteDBInstanceCommand(
+            unusable
+              ? { DBInstanceIdentifier: id, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }
+              : { DBInstanceIdentifier: id, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshotId(id, by.runId), DeleteAutomatedBackups: true },
+          ),
+        );
       } catch (err) {
         if (isAwsError(err, 'DBInstanceNotFoundFault')) continue;
         throw classifyAwsError(err, this.ctx(region, 'DeleteDBInstance', `deleting restored instance ${id}`));
       }
     }
+  }
+
+  async markServedTraffic(instanceId: string): Promise<void> {
+    const id = rdsIdentifier(instanceId, INSTANCE_ID_MAX);
+    for (const region of ['primary', 'dr'] as const) {
+      const found = await this.findInstance(region, id, `marking instance ${id} as serving traffic`);
+      if (!found) continue;
+      if (tagOf(found.TagList, RDS_TAGS.servedTraffic)) return;
+      if (!found.DBInstanceArn) throw new LifeboatError(`RDS described instance ${id} without its ARN, so it cannot be tagged as serving traffic; lifeboat will retry.`, 'instance-without-arn', false);
+      try {
+        await this.client(region).send(new AddTagsToResourceCommand({ ResourceName: found.DBInstanceArn, Tags: [{ Key: RDS_TAGS.servedTraffic, Value: new Date().toISOString() }] }));
+      } catch (err) {
+        throw classifyAwsError(err, this.ctx(region, 'AddTagsToResource', `tagging instance ${id} as serving traffic`));
+      }
+      return;
+    }
+    throw new LifeboatError(`There is no RDS instance ${id} in ${this.region} or ${this.drRegion} to point traffic at; check the instance name of the cutover.`, 'instance-not-found');
   }
 
   // ---------------------------------------------------------------- helpers
@@ -536,6 +624,9 @@ export class RdsEngine implements DatabaseEngine {
     if (instance.Endpoint?.Address) d.endpoint = { host: instance.Endpoint.Address, port: instance.Endpoint.Port ?? instance.DbInstancePort ?? 5432 };
     if (instance.DbiResourceId) d.identity = instance.DbiResourceId;
     if (instance.EngineVersion) d.engineVersion = instance.EngineVersion;
+    const owner = createdByLifeboat ? ownerOf(instance) : undefined;
+    if (owner) d.owner = owner;
+    if (createdByLifeboat && tagOf(instance.TagList, RDS_TAGS.servedTraffic)) d.servedTraffic = true;
     return d;
   }
 

@@ -8,7 +8,7 @@
  * removes it (unless `keep`), and the report says what was removed. A failed verification
  * never leads to cutover.
  */
-import { ActivityCancellationType, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { Decision } from '../domain/approval';
 import { InstanceDescription } from '../domain/ports';
@@ -27,6 +27,12 @@ const long = proxyActivities<Activities>({
 });
 
 const now = () => new Date().getTime();
+
+/** Data between the restore point and the latest recoverable point (a `latest` resolved after validation can be the later one). */
+function rpoOf(restorePoint: string, latestAtValidation: string): NonNullable<PitrRestoreReport['rpo']> {
+  const latestRecoverable = Date.parse(restorePoint) > Date.parse(latestAtValidation) ? restorePoint : latestAtValidation;
+  return { restorePoint, latestRecoverable, seconds: seconds(Date.parse(latestRecoverable) - Date.parse(restorePoint)) };
+}
 const seconds = (ms: number) => Math.round(ms / 1000);
 
 export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreReport> {
@@ -47,8 +53,10 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
   // Assigned once validation answers; the report and gate helpers defined before that read it.
   // eslint-disable-next-line prefer-const
   let validated: ValidatedRestore | undefined;
-  /** From here on a (half-made) instance may exist, and failure must remove it. */
+  /** From here on a (half-made) instance may exist, and failure must remove it (the activity removes only what this run made). */
   let restoreAttempted = false;
+  /** The point the data is as of: `latest` is resolved when the restore runs, not at validation. */
+  let restoredTo: string | undefined;
 
   const report = (outcome: RestoreOutcome, extra: Partial<PitrRestoreReport> = {}): PitrRestoreReport => ({
     workflowId,
@@ -57,7 +65,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     requestedBy: input.requestedBy,
     reason: input.reason,
     incidentId: input.incidentId,
-    restorePoint: validated?.pointTime ?? input.restorePoint,
+    restorePoint: restoredTo ?? validated?.pointTime ?? input.restorePoint,
     destination: instance ? { instanceId: instance.instanceId, endpoint: instance.endpoint } : undefined,
     verification,
     decisions,
@@ -89,7 +97,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
   // 2. Approval.
   const approval = await gate(input.mode === 'emergency' ? 'emergencyRestore' : 'restore', `${input.mode === 'emergency' ? 'EMERGENCY ' : ''}restore ${v.target} to ${v.pointTime ?? input.restorePoint}`, [
     { label: 'target', value: `${v.target} (${v.engine}, ${v.environment})` },
-    { label: 'restore point', value: v.pointTime ? `${v.pointTime}${v.point.kind === 'latest' ? ' (latest)' : ''}` : input.restorePoint },
+    { label: 'restore point', value: v.point.kind === 'latest' ? `latest, resolved when the restore starts (now ${v.pointTime})` : v.pointTime ?? input.restorePoint },
     { label: 'window', value: `${v.window.earliest} to ${v.window.latest}` },
     { label: 'destination', value: `new instance ${v.destinationId}${input.fromRegion === 'dr' ? ' from the DR region' : ''}` },
     { label: 'left untouched', value: `the source ${v.source.instanceId}${v.source.endpoint ? ` at ${v.source.endpoint.host}:${v.source.endpoint.port}` : ''} and its backups` },
@@ -117,6 +125,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
       [v, input.fromRegion],
     );
     phases.restore = seconds(now() - t);
+    restoredTo = instance.restoredTo ?? v.pointTime;
     board.enter('replaying-wal', `instance ${instance.instanceId} is replaying WAL to the restore point`);
     t = now();
     instance = await long.waitUntilAvailable.executeWithOptions(
@@ -153,6 +162,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
       if (cutoverDecision.decision === 'approved') {
         board.enter('cutting-over', `pointing ${v.cutover.dnsName} at ${endpoint.host}:${endpoint.port}`);
         t = now();
+        if (patched('mark-served-traffic')) await quick.markServedTraffic.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Mark ${instance.instanceId} as serving traffic` }, [v.target, instance.instanceId]);
         await quick.pointDnsAt.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Point ${v.cutover.dnsName} at ${instance.instanceId}` }, [v.cutover, endpoint]);
         const through = await quick.verifyThroughDns.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Connect through ${v.cutover.dnsName}` }, [v.target, v.cutover, endpoint]);
         phases.cutover = seconds(now() - t);
@@ -168,7 +178,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     const result = report(cutover ? 'restored-and-cut-over' : 'restored', {
       cutover,
       rto: { seconds: rtoSeconds, targetSeconds: v.rtoTargetSeconds, withinTarget: rtoSeconds <= v.rtoTargetSeconds, phases },
-      rpo: v.pointTime ? { restorePoint: v.pointTime, latestRecoverable: v.window.latest, seconds: seconds(Date.parse(v.window.latest) - Date.parse(v.pointTime)) } : undefined,
+      rpo: restoredTo ? rpoOf(restoredTo, v.window.latest) : undefined,
     });
     board.enter('done', `${result.outcome}: ${instance.instanceId} verified in ${rtoSeconds} s (RTO target ${v.rtoTargetSeconds} s)`);
     return await finish(result);

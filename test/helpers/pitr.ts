@@ -12,7 +12,7 @@ import { Client } from 'pg';
 import { historyToJson } from './history-json';
 import { destinationFor } from '../../src/activities/restore';
 import { statusQuery, WorkflowStatus } from '../../src/domain/approval';
-import { InstanceDescription } from '../../src/domain/ports';
+import { DatabaseEngine, InstanceDescription } from '../../src/domain/ports';
 import { localPgBackRest } from '../../src/stack/pgbackrest';
 import { delay } from '../../src/stack/processes';
 import { Stack } from '../../src/stack/stack';
@@ -133,6 +133,24 @@ export async function assertNothingCreated(engine: { describeInstance(id: string
   const destination = destinationFor(workflowId);
   assert.deepEqual(leftovers(restoresDir, destination), [], `nothing of ${destination} under ${restoresDir}`);
   assert.equal(await engine.describeInstance(destination), undefined, `no instance ${destination}`);
+}
+
+/**
+ * Test cleanup, acting as the workflow run that made the instance (read from its own record):
+ * lifeboat itself deletes only for the run that created it.
+ */
+export async function removeAsItsOwner(engine: Pick<DatabaseEngine, 'describeInstance' | 'deleteInstance'> & { restoreFiles?(id: string): { record: string } }, instanceId: string): Promise<void> {
+  const found = await engine.describeInstance(instanceId);
+  if (!found) return;
+  assert.ok(found.owner, `${instanceId} records its owner`);
+  if (found.servedTraffic && engine.restoreFiles) {
+    // One that served traffic is never removed automatically: the operator's decision, by hand, in its record.
+    const file = engine.restoreFiles(instanceId).record;
+    const record = JSON.parse(fs.readFileSync(file, 'utf8')) as { servedTraffic?: boolean };
+    delete record.servedTraffic;
+    fs.writeFileSync(file, JSON.stringify(record));
+  }
+  await engine.deleteInstance(instanceId, found.owner);
 }
 
 /** With LIFEBOAT_RECORD_HISTORIES=1, writes the run's history for the replay suite. */
