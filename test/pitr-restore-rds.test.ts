@@ -27,6 +27,7 @@ import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { createPorts } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { LifeboatConfig, parseConfig } from '../src/config';
+import { finalSnapshotId } from '../src/engines/rds';
 import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
@@ -106,8 +107,8 @@ describe('pitrRestore of an RDS target (mocked RDSClient, real worker)', functio
     };
   }
 
-  /** The restored instance as RDS describes it in `status`; the endpoint exists once it is backing up. */
-  function restoredInstance(id: string, status: string): DBInstance {
+  /** The restored instance as RDS describes it in `status`, with the tags it was created with; the endpoint exists once it is backing up. */
+  function restoredInstance(id: string, status: string, tags = restored?.input.Tags ?? []): DBInstance {
     const s = stack.ctx.settings;
     return {
       DBInstanceIdentifier: id,
@@ -122,10 +123,7 @@ describe('pitrRestore of an RDS target (mocked RDSClient, real worker)', functio
       DbiResourceId: 'db-QW3ERT5YUI7OPA9SDF2GHJ4KLZ',
       DBInstanceArn: `arn:aws:rds:${REGION}:${ACCOUNT}:db:${id}`,
       DeletionProtection: false,
-      TagList: [
-        { Key: 'lifeboat:managed', Value: 'true' },
-        { Key: 'lifeboat:restored-from', Value: SOURCE },
-      ],
+      TagList: tags,
     };
   }
 
@@ -295,7 +293,7 @@ describe('pitrRestore of an RDS target (mocked RDSClient, real worker)', functio
     assert.equal(row?.report.destination?.instanceId, destination);
   });
 
-  it('removes the new instance with DeleteDBInstance (no final snapshot) when verification fails', async () => {
+  it('removes the new instance with DeleteDBInstance, keeping a final snapshot, when verification fails', async () => {
     restoresNormally();
     const workflowId = uniqueId('test-pitr-rds-verify');
     const destination = destinationFor(workflowId);
@@ -307,7 +305,12 @@ describe('pitrRestore of an RDS target (mocked RDSClient, real worker)', functio
 
     const deletes = rds.commandCalls(DeleteDBInstanceCommand);
     assert.equal(deletes.length, 1);
-    assert.deepEqual(deletes[0].args[0].input, { DBInstanceIdentifier: destination, SkipFinalSnapshot: true, DeleteAutomatedBackups: true });
+    const { runId } = await env.client.workflow.getHandle(workflowId).describe();
+    assert.deepEqual(deletes[0].args[0].input, { DBInstanceIdentifier: destination, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshotId(destination, runId), DeleteAutomatedBackups: true });
+    // The instance carried its owner, this very run, which is why it could be removed.
+    const tags = Object.fromEntries((restored?.input.Tags ?? []).map((t) => [t.Key, t.Value]));
+    assert.equal(tags['lifeboat:workflow-id'], workflowId);
+    assert.equal(tags['lifeboat:run-id'], runId);
     assert.equal(row?.outcome, 'verification-failed');
     assert.deepEqual(row?.report.cleanup, [`removed restored instance ${destination}`]);
     assert.equal(row?.report.verification?.ok, false);
