@@ -327,7 +327,8 @@ describe('pgBackRest engine on the embedded stack', function () {
     const pgCtl = stack.ctx.tools.pgBin('pg_ctl');
     const asUser = stack.ctx.settings.postgres.osUser;
     const settings = async (d: InstanceDescription) =>
-      onInstance(d, (c) => sql<{ name: string; setting: string; source: string }>(c, "SELECT name, setting, source FROM pg_settings WHERE name IN ('archive_mode', 'archive_command') ORDER BY name"));
+      // reset_val: SHOW and setting print archive_command as "(disabled)" while archiving is off.
+      onInstance(d, (c) => sql<{ name: string; setting: string; source: string }>(c, "SELECT name, reset_val AS setting, source FROM pg_settings WHERE name IN ('archive_mode', 'archive_command') ORDER BY name"));
     const refusing = (rows: Array<{ name: string; setting: string; source: string }>) => {
       assert.deepEqual(rows.map((r) => [r.name, r.source]), [['archive_command', 'command line'], ['archive_mode', 'command line']]);
       assert.equal(rows[1].setting, 'off');
