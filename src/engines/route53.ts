@@ -190,7 +190,7 @@ export class Route53Router implements TrafficRouter {
    * The AWS CLI command that puts the snapshot back by hand. It is written before the cutover,
    * so it deletes what the cutover will write when that is of another type than the old records.
    */
-  repairCommand(snapshot: DnsSnapshot, replacedBy?: { host: string; ttl: number }): string {
+  repairCommand(snapshot: DnsSnapshot, replacedBy?: { host: string; port?: number; ttl: number }): string {
     const current: ResourceRecordSet[] = [];
     if (replacedBy) {
       const host = bareName(replacedBy.host);
