@@ -154,7 +154,14 @@ export async function recordHistory(handle: WorkflowHandle, name: string): Promi
  * would otherwise follow it), the instance removed and the catalog no longer naming it the source.
  * Production never does this: there the new primary stays the source.
  */
-export async function undoTestCutover(stack: Stack, ports: Ports, engine: PgBackRestEngine, workflowId: string, destination: string): Promise<void> {
+export async function undoTestCutover(
+  stack: Stack,
+  ports: Ports,
+  engine: PgBackRestEngine,
+  workflowId: string,
+  destination: string,
+  remove: (instanceId: string) => Promise<void> = (id) => engine.deleteInstance(id),
+): Promise<void> {
   const s = stack.ctx.settings;
   await localDnsRouter(s).pointAt(s.dns.appDbName, { host: s.host, port: s.postgres.primaryPort }, 30);
   for (const row of await ports.catalog.query<{ fence: SourceFence }>("SELECT fence FROM source_fences WHERE workflow_id = $1 AND state = 'fenced'", [workflowId])) {
@@ -172,7 +179,7 @@ export async function undoTestCutover(stack: Stack, ports: Ports, engine: PgBack
     await waitForBackup(engine, fresh);
     if (done) await localPgBackRest(stack.ctx).exec('expire', ['--repo=1', `--set=${done}`, '--log-level-console=warn']);
   }
-  await engine.deleteInstance(destination);
+  await remove(destination);
   if (protection?.timeline && protection.timeline > 1) {
     const tl = protection.timeline.toString(16).toUpperCase().padStart(8, '0');
     for (const [store, bucket] of [
