@@ -14,7 +14,7 @@ import { Worker } from '@temporalio/worker';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { loadConfig } from '../src/config';
-import { approveUpdate, rejectUpdate, statusQuery } from '../src/domain/approval';
+import { approveUpdate, rejectUpdate, statusQuery, WorkflowStatus } from '../src/domain/approval';
 import { LifeboatError } from '../src/domain/errors';
 import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
@@ -85,7 +85,7 @@ describe('cutover can always be undone (real worker, real stack)', function () {
     workflowId: string,
     drive: (handle: WorkflowHandle) => Promise<void>,
     workerPorts: Ports = ports,
-  ): Promise<{ handle: WorkflowHandle; result?: PitrRestoreReport; error?: unknown }> {
+  ): Promise<{ handle: WorkflowHandle; result?: PitrRestoreReport; error?: unknown; status: WorkflowStatus }> {
     const taskQueue = uniqueTaskQueue('cutover');
     runs.push({ workflowId, destination: destinationFor(workflowId) });
     const worker: Worker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports: workerPorts, taskQueue, workflowBundle: await workflowBundle() });
@@ -97,11 +97,14 @@ describe('cutover can always be undone (real worker, real stack)', function () {
         await handle.terminate('test failed').catch(() => undefined);
         throw error;
       }
+      let outcome: { result?: PitrRestoreReport; error?: unknown };
       try {
-        return { handle, result: (await handle.result()) as PitrRestoreReport };
+        outcome = { result: (await handle.result()) as PitrRestoreReport };
       } catch (error) {
-        return { handle, error };
+        outcome = { error };
       }
+      // Asked while this worker still runs to answer the query.
+      return { handle, ...outcome, status: await handle.query(statusQuery) };
     });
   }
 
@@ -167,7 +170,7 @@ describe('cutover can always be undone (real worker, real stack)', function () {
   it('a cutover whose check through DNS fails is put back first: the name leads to the primary again, it is writable, the restored instance is kept', async () => {
     const workflowId = uniqueId('test-cutover-unserved');
     const destination = destinationFor(workflowId);
-    const { handle, error } = await runRestore(workflowId, async (h) => {
+    const { handle, error, status } = await runRestore(workflowId, async (h) => {
       const restored = await approveAndWaitForTraffic(h, destination);
       // Traffic has moved: the source refuses writes, clients reach the restored instance.
       await assertFenced('the source while the name leads to the restored instance');
@@ -213,11 +216,8 @@ describe('cutover can always be undone (real worker, real stack)', function () {
     assert.ok(report.report.cleanup.some((c) => c === `kept ${destination}: the name led clients to it, so lifeboat never removes it automatically`), report.report.cleanup.join('\n'));
     assert.ok(!report.report.cleanup.some((c) => c.startsWith('removed')), report.report.cleanup.join('\n'));
     // Rollback before compensation: the timeline shows the order.
-    const status = await handle.query(statusQuery).catch(() => undefined);
-    if (status) {
-      const phases = status.timeline.map((t) => t.phase);
-      assert.ok(phases.indexOf('rolling-back') < phases.indexOf('unfencing') && phases.indexOf('unfencing') < phases.indexOf('failed'), phases.join(' -> '));
-    }
+    const phases = status.timeline.map((t) => t.phase);
+    assert.deepEqual(phases.slice(phases.indexOf('preparing-cutover')), ['preparing-cutover', 'fencing', 'cutting-over', 'verifying-cutover', 'rolling-back', 'unfencing', 'failed']);
     await recordHistory(handle, 'pitrRestore-v2-cutover-rolled-back');
   });
 
@@ -240,6 +240,50 @@ describe('cutover can always be undone (real worker, real stack)', function () {
     assert.equal(row.outcome, 'cancelled');
     assert.equal(row.report.traffic?.state, 'rolled-back');
     await recordHistory(handle, 'pitrRestore-v2-cutover-cancelled');
+  });
+
+  it('a rollback that cannot put the name back removes nothing, keeps the source fenced, and reports commands that do repair it', async () => {
+    const workflowId = uniqueId('test-cutover-stuck');
+    const destination = destinationFor(workflowId);
+    // The DNS API refuses every rollback (and only that): the name stays on the restored instance.
+    const brokenRouter = (name: string) => {
+      const real = ports.router(name);
+      return Object.assign(Object.create(real) as typeof real, {
+        restoreSnapshot: () => Promise.reject(new Error('the PowerDNS API at http://127.0.0.1 does not answer (test fault)')),
+      });
+    };
+    const { error, status } = await runRestore(
+      workflowId,
+      async (h) => {
+        await approveAndWaitForTraffic(h, destination);
+        await h.cancel();
+      },
+      { ...ports, router: brokenRouter },
+    );
+    assert.ok(error instanceof WorkflowFailedError, String(error));
+    assert.ok(error.cause instanceof CancelledFailure, String(error.cause));
+    const restored = await engine.describeInstance(destination);
+    assert.equal(restored?.status, 'available', 'the instance the name leads to is kept, running');
+    assert.equal((await throughName()).port, restored.endpoint?.port);
+    await assertFenced('the source while the name still leads to the restored instance');
+    assert.equal((await trafficRow(workflowId)).state, 'rollback-failed');
+    assert.deepEqual(await fenceState(workflowId), ['fenced']);
+    assert.ok(!status.timeline.some((t) => t.phase === 'cleaning-up' || t.phase === 'unfencing'), status.timeline.map((t) => t.phase).join(' -> '));
+    const row = (await ports.catalog.query<{ report: PitrRestoreReport }>('SELECT report FROM restores WHERE workflow_id = $1', [workflowId]))[0];
+    const traffic = row.report.traffic;
+    assert.equal(traffic?.state, 'rollback-failed');
+    const loud = row.report.cleanup.find((c) => c.startsWith('ROLLBACK FAILED: '));
+    assert.ok(loud, row.report.cleanup.join('\n'));
+    assert.ok(loud.includes(`the restored instance ${destination} at ${restored.endpoint?.host}:${restored.endpoint?.port}`), loud);
+
+    // The commands in the report are exact: run as printed, they put the name back and the source to work.
+    assert.ok(traffic?.repairCommand && traffic.fence?.undoCommand);
+    await run('/bin/sh', ['-c', traffic.repairCommand]);
+    await run('/bin/sh', ['-c', traffic.fence.undoCommand]);
+    const deadline = Date.now() + 10000;
+    while ((await throughName()).port !== primary().port && Date.now() < deadline) await delay(200);
+    assert.deepEqual(await throughName(), { port: primary().port, readOnly: 'off' });
+    await assertWritable('the source after the repair commands');
   });
 
   it('a rejected cutover gate never fences the source nor touches the name', async () => {

@@ -117,6 +117,8 @@ export interface SourceFence {
   /** The settings the fence replaced, as the engine read them. */
   previous?: Record<string, string>;
   sessionsEnded?: number;
+  /** The command that undoes the fence by hand, for a report whose automatic rollback failed. */
+  undoCommand?: string;
 }
 
 /** How a new primary is protected from the moment it takes traffic. */

@@ -681,6 +681,7 @@ export class PgBackRestEngine implements DatabaseEngine {
           detail: `${s.instanceId} at ${s.host}:${s.port} is read-only (default_transaction_read_only = on) and ${ended} client session(s) were ended`,
           previous,
           sessionsEnded: Number(ended),
+          undoCommand: `psql -h ${shq(s.host)} -p ${s.port} -U ${shq(s.user)} -d ${shq(s.database)} -c 'ALTER SYSTEM RESET default_transaction_read_only' -c 'SELECT pg_reload_conf()'`,
         };
       });
     } catch (err) {

@@ -531,7 +531,14 @@ export class RdsEngine implements DatabaseEngine {
         throw classifyAwsError(err, this.ctx('primary', 'StopDBInstance', `stopping the source ${this.instanceId} so that no client writes to it after the cutover`));
       }
     }
-    return { instanceId: this.instanceId, method: 'stopped', at, detail: `${this.instanceId} was stopped (StopDBInstance) so that no client can write to it`, previous: { status: 'available' } };
+    return {
+      instanceId: this.instanceId,
+      method: 'stopped',
+      at,
+      detail: `${this.instanceId} was stopped (StopDBInstance) so that no client can write to it`,
+      previous: { status: 'available' },
+      undoCommand: `aws rds start-db-instance --region ${this.region} --db-instance-identifier ${this.instanceId}`,
+    };
   }
 
   async unfenceSource(fence: SourceFence): Promise<string> {

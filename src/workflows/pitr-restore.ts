@@ -288,7 +288,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
         const why = describeFailure(rollbackErr);
         trafficOutcome = { ...trafficOutcome!, state: 'rollback-failed', detail: why, repairCommand: traffic.repairCommand };
         cleanup.push(
-          `ROLLBACK FAILED: ${name} may still lead clients to the restored instance ${instance.instanceId} at ${endpointText(instance.endpoint)} (${why}); it was kept and the source ${v.source.instanceId} stays fenced. Point the name back with: ${traffic.repairCommand}`,
+          `ROLLBACK FAILED: ${name} may still lead clients to the restored instance ${instance.instanceId} at ${endpointText(instance.endpoint)} (${why}); it was kept and the source ${v.source.instanceId} stays fenced. Point the name back with: ${traffic.repairCommand}${fence?.undoCommand ? ` ; then let the source take writes again with: ${fence.undoCommand}` : ''}`,
         );
         await bestEffort('the rollback alert was not sent', () =>
           quick.notify({ severity: 'critical', title: `Cutover of ${name} could NOT be rolled back`, text: cleanup[cleanup.length - 1], target: input.target }),
@@ -298,7 +298,12 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     }
     if (fence) {
       board.enter('unfencing', `letting clients write to ${v.source.instanceId} again`);
-      const unfenced = await quick.unfenceSource.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Unfence the source ${v.source.instanceId}` }, [v.target, fence]);
+      let unfenced: string;
+      try {
+        unfenced = await quick.unfenceSource.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Unfence the source ${v.source.instanceId}` }, [v.target, fence]);
+      } catch (unfenceErr) {
+        unfenced = `UNFENCE FAILED: the source ${v.source.instanceId} still refuses writes (${describeFailure(unfenceErr)})${fence.undoCommand ? `; undo the fence with: ${fence.undoCommand}` : ''}`;
+      }
       trafficOutcome = { ...(trafficOutcome ?? { name, previous: 'unchanged', state: 'rolled-back' }), unfenced };
       cleanup.push(unfenced);
     }
