@@ -23,7 +23,7 @@ import { localDnsRouter } from '../src/stack/powerdns';
 import { delay, run } from '../src/stack/processes';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
-import { leftovers, onPrimary, recordHistory, undoTestCutover, uniqueId, waitForGate, withDatabase } from './helpers/pitr';
+import { leftovers, onPrimary, recordHistory, undoTestCutover, uniqueId, waitForBackup, waitForGate, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
@@ -57,6 +57,8 @@ describe('cutover can always be undone (real worker, real stack)', function () {
     env = await useTemporal();
     ports = createPorts(config);
     engine = ports.database('app') as PgBackRestEngine;
+    // A fresh stack has no backup yet: one to restore from, whatever ran before.
+    await waitForBackup(engine, await engine.startBackup({ backupName: uniqueId('test-cutover-base'), kind: 'full' }));
   });
 
   after(async function () {

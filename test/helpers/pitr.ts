@@ -191,7 +191,7 @@ export async function undoTestCutover(
   }
 }
 
-async function waitForBackup(engine: PgBackRestEngine, handle: BackupHandle): Promise<string | undefined> {
+export async function waitForBackup(engine: PgBackRestEngine, handle: BackupHandle): Promise<string | undefined> {
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
     const progress = await engine.backupProgress(handle);
