@@ -18,7 +18,7 @@ import { delay } from '../src/stack/processes';
 import { localDnsRouter } from '../src/stack/powerdns';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
-import { Accident, assertNothingCreated, dropAccidentTables, recordHistory, removeAsItsOwner, snapshotTables, stageAccident, uniqueId, WAIT_MS, withDatabase } from './helpers/pitr';
+import { Accident, assertNothingCreated, dropAccidentTables, recordHistory, removeAsItsOwner, snapshotTables, stageAccident, undoTestCutover, uniqueId, WAIT_MS, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
@@ -54,14 +54,9 @@ describe('pitrRestore through the lifeboat CLI (child processes, real stack)', f
 
   after(async function () {
     this.timeout(300000);
-    if (stack) {
-      // The name goes back to the primary whatever happened, then the restored instance goes.
-      const s = stack.ctx.settings;
-      await localDnsRouter(s)
-        .pointAt(DNS_NAME, { host: s.host, port: s.postgres.primaryPort }, 30)
-        .catch((err: unknown) => console.error(`pointing ${DNS_NAME} back at the primary: ${String(err)}`));
-    }
-    await removeAsItsOwner(engine, destination).catch((err: unknown) => console.error(`cleanup of ${destination}: ${String(err)}`));
+    // The name back at the primary, the primary writable, the new primary's backup and timeline gone, the instance removed.
+    if (stack) await undoTestCutover(stack, ports, engine, workflowId, destination).catch((err: unknown) => console.error(`undoing the cutover of ${workflowId}: ${String(err)}`));
+    await (engine ? removeAsItsOwner(engine, destination) : Promise.resolve()).catch((err: unknown) => console.error(`cleanup of ${destination}: ${String(err)}`));
     if (stack) await dropAccidentTables(stack, accident);
     await ports?.close();
   });
@@ -140,7 +135,8 @@ describe('pitrRestore through the lifeboat CLI (child processes, real stack)', f
       assert.match(status.stdout, new RegExp(`^${workflowId}: completed, phase done$`, 'm'));
       assert.match(status.stdout, /^decision: restore approved by carol@example\.com/m);
       assert.match(status.stdout, /^decision: cutover approved by bob@example\.com/m);
-      await recordHistory(env.client.workflow.getHandle(workflowId), 'pitrRestore-v2-cutover-served-traffic');
+      // v3: the undoable cutover also marks the instance as serving traffic; v1 and v2 histories stay as recorded.
+      await recordHistory(env.client.workflow.getHandle(workflowId), 'pitrRestore-v3-cutover-cli');
     });
 
     const report = (await env.client.workflow.getHandle(workflowId).result()) as PitrRestoreReport;
@@ -162,9 +158,8 @@ describe('pitrRestore through the lifeboat CLI (child processes, real stack)', f
     assert.deepEqual(throughDns, a.atT);
 
     // Back to the primary, the instance removed: nothing of this test is left.
-    await localDnsRouter(s).pointAt(DNS_NAME, { host: s.host, port: s.postgres.primaryPort }, 30);
+    await undoTestCutover(stack, ports, engine, workflowId, destination);
     assert.deepEqual(await localDnsRouter(s).currentTarget(DNS_NAME).then((t) => [t?.host, t?.port]), [s.host, s.postgres.primaryPort]);
-    await removeAsItsOwner(engine, destination);
     const target = config.targets.databases.find((d) => d.name === 'app');
     await assertNothingCreated(engine, target?.engine === 'pgbackrest' ? target.restoresDir : '', workflowId);
   });

@@ -182,4 +182,89 @@ describe('Route53Router (AWS SDK boundary)', () => {
       await lifeboatFailure(router().pointAt(NAME, { host: '10.20.30.40' }), 'aws-transient', false);
     });
   });
+
+  describe('rollback: snapshot, restoreSnapshot, repairCommand', () => {
+    const cname: ResourceRecordSet = { Name: `${NAME}.`, Type: 'CNAME', TTL: 300, ResourceRecords: [{ Value: 'orders-prod.c9akciq32xyz.us-east-1.rds.amazonaws.com' }] };
+    const restored = 'orders-pitr-7f3a9c.cx1y2z3abcde.us-east-1.rds.amazonaws.com';
+
+    it('records the CNAME with its TTL before the cutover, and puts it back after a cutover to a CNAME', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolvesOnce(records(cname, txtRecord, nextName));
+      const before = await router().snapshot(NAME);
+      assert.deepEqual(before, {
+        name: `${NAME}.`,
+        records: [{ name: `${NAME}.`, type: 'CNAME', ttl: 300, values: ['orders-prod.c9akciq32xyz.us-east-1.rds.amazonaws.com'] }],
+        endpoint: { host: 'orders-prod.c9akciq32xyz.us-east-1.rds.amazonaws.com' },
+        takenAt: new Date(clock).toISOString(),
+      });
+      // The snapshot survives history (JSON) unchanged.
+      const fromHistory = JSON.parse(JSON.stringify(before)) as typeof before;
+
+      // After the cutover the name is a CNAME to the restored instance; rollback UPSERTs the old one, TTL included.
+      route53.on(ListResourceRecordSetsCommand).resolves(records({ Name: `${NAME}.`, Type: 'CNAME', TTL: 60, ResourceRecords: [{ Value: `${restored}.` }] }, txtRecord));
+      route53.on(ChangeResourceRecordSetsCommand).resolves(changeInfo('PENDING'));
+      route53.on(GetChangeCommand).resolvesOnce(changeInfo('PENDING')).resolves(changeInfo('INSYNC'));
+      assert.deepEqual(await router().restoreSnapshot(fromHistory), { changeId: CHANGE_ID });
+      const batch = route53.commandCalls(ChangeResourceRecordSetsCommand)[0].args[0].input;
+      assert.equal(batch.HostedZoneId, ZONE);
+      assert.equal(batch.ChangeBatch?.Comment, `lifeboat: roll back ${NAME} to its records of ${before.takenAt}`);
+      assert.deepEqual(batch.ChangeBatch?.Changes, [{ Action: 'UPSERT', ResourceRecordSet: cname }]);
+      assert.equal(route53.commandCalls(GetChangeCommand).length, 2);
+    });
+
+    it('deletes the A record the cutover wrote and restores the CNAME in one atomic batch', async () => {
+      const snapshot = { name: `${NAME}.`, records: [{ name: `${NAME}.`, type: 'CNAME', ttl: 300, values: ['orders-prod.c9akciq32xyz.us-east-1.rds.amazonaws.com'] }], takenAt: '2024-05-20T12:40:00.000Z' };
+      const written: ResourceRecordSet = { Name: `${NAME}.`, Type: 'A', TTL: 30, ResourceRecords: [{ Value: '10.20.30.40' }] };
+      route53.on(ListResourceRecordSetsCommand).resolves(records(written, txtRecord));
+      route53.on(ChangeResourceRecordSetsCommand).resolves(changeInfo('INSYNC'));
+      await router().restoreSnapshot(snapshot);
+      assert.deepEqual(route53.commandCalls(ChangeResourceRecordSetsCommand)[0].args[0].input.ChangeBatch?.Changes, [
+        { Action: 'DELETE', ResourceRecordSet: written },
+        { Action: 'UPSERT', ResourceRecordSet: cname },
+      ]);
+    });
+
+    it('puts back an alias record as an alias, and deletes the name when it did not exist before', async () => {
+      const alias: ResourceRecordSet = { Name: `${NAME}.`, Type: 'A', AliasTarget: { HostedZoneId: 'Z35SXDOTRQ7X7K', DNSName: 'dualstack.orders-lb-1234.us-east-1.elb.amazonaws.com.', EvaluateTargetHealth: true } };
+      route53.on(ListResourceRecordSetsCommand).resolvesOnce(records(alias));
+      const before = await router().snapshot(NAME);
+      assert.deepEqual(before.endpoint, { host: 'dualstack.orders-lb-1234.us-east-1.elb.amazonaws.com' });
+      route53.on(ListResourceRecordSetsCommand).resolves(records({ Name: `${NAME}.`, Type: 'A', TTL: 30, ResourceRecords: [{ Value: '10.20.30.40' }] }));
+      route53.on(ChangeResourceRecordSetsCommand).resolves(changeInfo('INSYNC'));
+      await router().restoreSnapshot(before);
+      assert.deepEqual(route53.commandCalls(ChangeResourceRecordSetsCommand)[0].args[0].input.ChangeBatch?.Changes, [{ Action: 'UPSERT', ResourceRecordSet: alias }]);
+
+      route53.reset();
+      const written: ResourceRecordSet = { Name: `${NAME}.`, Type: 'A', TTL: 30, ResourceRecords: [{ Value: '10.20.30.40' }] };
+      route53.on(ListResourceRecordSetsCommand).resolves(records(written));
+      route53.on(ChangeResourceRecordSetsCommand).resolves(changeInfo('INSYNC'));
+      await router().restoreSnapshot({ name: `${NAME}.`, records: [], takenAt: '2024-05-20T12:40:00.000Z' });
+      assert.deepEqual(route53.commandCalls(ChangeResourceRecordSetsCommand)[0].args[0].input.ChangeBatch?.Changes, [{ Action: 'DELETE', ResourceRecordSet: written }]);
+    });
+
+    it('changes nothing when the name had no records and has none now', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records(nextName));
+      assert.deepEqual(await router().restoreSnapshot({ name: `${NAME}.`, records: [], takenAt: '2024-05-20T12:40:00.000Z' }), { changeId: 'unchanged' });
+      assert.equal(route53.commandCalls(ChangeResourceRecordSetsCommand).length, 0);
+    });
+
+    it('surfaces a refused rollback as non-retryable, so the workflow reports it instead of removing anything', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records({ Name: `${NAME}.`, Type: 'A', TTL: 30, ResourceRecords: [{ Value: '10.20.30.40' }] }));
+      route53.on(ChangeResourceRecordSetsCommand).rejects(new InvalidChangeBatch({ message: 'Tried to delete resource record set but it was not found', $metadata: meta }));
+      const err = await lifeboatFailure(router().restoreSnapshot({ name: `${NAME}.`, records: [{ name: `${NAME}.`, type: 'CNAME', ttl: 300, values: ['orders-prod.example.net'] }], takenAt: '2024-05-20T12:40:00.000Z' }), 'aws-invalid-change-batch', true);
+      assert.match(err.message, /pointing db\.orders\.example\.com back at its records of 2024-05-20T12:40:00\.000Z/);
+    });
+
+    it('writes a repair command that an operator can paste: delete what the cutover wrote, put the old records back', () => {
+      const snapshot = { name: `${NAME}.`, records: [{ name: `${NAME}.`, type: 'CNAME', ttl: 300, values: ["orders-prod's.example.net"] }], takenAt: '2024-05-20T12:40:00.000Z' };
+      const command = router().repairCommand(snapshot, { host: '10.20.30.40', port: 5432, ttl: 30 });
+      const prefix = `aws route53 change-resource-record-sets --hosted-zone-id ${ZONE} --change-batch '`;
+      assert.ok(command.startsWith(prefix), command);
+      // The single quote inside a value is escaped for the shell; unescaped, the batch is the JSON Route53 takes.
+      const batch = JSON.parse(command.slice(prefix.length, -1).replace(/'\\''/g, "'")) as { Changes: unknown[] };
+      assert.deepEqual(batch.Changes, [
+        { Action: 'DELETE', ResourceRecordSet: { Name: `${NAME}.`, Type: 'A', TTL: 30, ResourceRecords: [{ Value: '10.20.30.40' }] } },
+        { Action: 'UPSERT', ResourceRecordSet: { Name: `${NAME}.`, Type: 'CNAME', TTL: 300, ResourceRecords: [{ Value: "orders-prod's.example.net" }] } },
+      ]);
+    });
+  });
 });

@@ -75,7 +75,9 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
     const r = config.trafficRouters.find((x) => x.name === name);
     if (!r) throw new LifeboatError(`traffic router "${name}" is not in the config: declare it under trafficRouters.`, 'UNKNOWN_ROUTER');
     if (r.kind === 'powerdns') {
-      return new PowerDnsRouter({ apiUrl: r.apiUrl, apiKey: resolveSecret(r.apiKey), zone: r.zone, dnsServer: r.dnsServer, serverId: r.serverId });
+      // A repair command printed for a person names where the key is, never the key.
+      const apiKeyReference = r.apiKey.startsWith('env:') ? `$${r.apiKey.slice('env:'.length)}` : `$(cat '${r.apiKey.slice('file:'.length)}')`;
+      return new PowerDnsRouter({ apiUrl: r.apiUrl, apiKey: resolveSecret(r.apiKey), zone: r.zone, dnsServer: r.dnsServer, serverId: r.serverId, apiKeyReference });
     }
     return new Route53Router({ hostedZoneId: r.hostedZoneId, region: r.region });
   });

@@ -6,8 +6,8 @@ import { Context } from '@temporalio/activity';
 import { findDatabaseTarget, objectivesFor, resolveSecret } from '../config';
 import { LifeboatError } from '../domain/errors';
 import { describeOwner, destinationNameProblem, restorePointLabel } from '../domain/ownership';
-import { InstanceDescription, ResourceOwner, RunIdentity } from '../domain/ports';
-import { PitrRestoreInput, PitrRestoreReport, ValidatedRestore } from '../domain/restore';
+import { DnsSnapshot, InstanceDescription, NewPrimaryProtection, ResourceOwner, RunIdentity, SourceFence } from '../domain/ports';
+import { PitrRestoreInput, PitrRestoreReport, TrafficChange, ValidatedRestore } from '../domain/restore';
 import { checkInsideWindow, parseRestorePoint } from '../domain/restore-point';
 import { VerificationSummary } from '../domain/verification';
 import { verifyDatabase } from '../engines/verifier';
@@ -53,6 +53,36 @@ export function restoreActivities(ports: Ports) {
       await client.end();
     }
   };
+
+  /** The workflow run an activity works for: owner of every change it records. */
+  const owner = () => {
+    const run = Context.current().info.workflowExecution;
+    if (!run) throw new LifeboatError('this activity records changes for a workflow run and must run inside one.', 'NO_WORKFLOW_RUN', true);
+    return { workflowId: run.workflowId, runId: run.runId };
+  };
+
+  interface TrafficRow {
+    router: string;
+    name: string;
+    previous_value: DnsSnapshot;
+    new_value: TrafficChange['next'];
+    repair_command: string;
+    recorded_at: Date;
+  }
+  const trafficChangeOf = (row: TrafficRow): TrafficChange => ({
+    router: row.router,
+    name: row.name,
+    previous: row.previous_value,
+    next: row.new_value,
+    repairCommand: row.repair_command,
+    recordedAt: row.recorded_at.toISOString(),
+  });
+  const setTrafficState = async (change: TrafficChange, state: 'applied' | 'rolled-back' | 'rollback-failed', detail?: string) => {
+    const { workflowId, runId } = owner();
+    const stamp = state === 'applied' ? 'applied_at = now(),' : state === 'rolled-back' ? 'rolled_back_at = now(),' : '';
+    await ports.catalog.query(`UPDATE traffic_changes SET ${stamp} state = $4, detail = $5 WHERE workflow_id = $1 AND run_id = $2 AND name = $3`, [workflowId, runId, change.name, state, detail ?? null]);
+  };
+  const describeEndpoint = (e?: { host: string; port?: number }) => (e ? `${e.host}${e.port !== undefined ? `:${e.port}` : ''}` : 'nothing');
 
   return {
     /** Every check that must pass before anything is created; each refusal is one sentence. */
@@ -108,6 +138,7 @@ export function restoreActivities(ports: Ports) {
           remindAfterMs: t.remindAfterMs ?? config.approvals.remindAfter * 1000,
           abortAfterMs: t.abortAfterMs ?? config.approvals.abortAfter * 1000,
           pollIntervalMs: t.pollIntervalMs ?? 5000,
+          ...(t.settleAfterCutoverMs ? { settleAfterCutoverMs: t.settleAfterCutoverMs } : {}),
         },
         cutover: target.cutover ? { dnsName: target.cutover.dnsName, router: target.cutover.router, ttlSeconds: target.cutover.ttl } : undefined,
       };
@@ -187,12 +218,126 @@ export function restoreActivities(ports: Ports) {
       return ports.router(cutover.router).pointAt(cutover.dnsName, endpoint, cutover.ttlSeconds);
     },
 
+    /**
+     * Reads and records the name's records before the cutover changes them (catalog first, then
+     * history through the result). A retry returns what the first attempt recorded, never the new value.
+     */
+    async recordTrafficBefore(targetName: string, cutover: { dnsName: string; router: string; ttlSeconds: number }, endpoint: { host: string; port: number }): Promise<TrafficChange> {
+      const { workflowId, runId } = owner();
+      const select = () =>
+        ports.catalog.query<TrafficRow>('SELECT router, name, previous_value, new_value, repair_command, recorded_at FROM traffic_changes WHERE workflow_id = $1 AND run_id = $2 AND name = $3', [workflowId, runId, cutover.dnsName]);
+      const known = (await select())[0];
+      if (known) return trafficChangeOf(known);
+      const router = ports.router(cutover.router);
+      const previous = await router.snapshot(cutover.dnsName);
+      const next = { host: endpoint.host, port: endpoint.port, ttl: cutover.ttlSeconds };
+      await ports.catalog.query(
+        `INSERT INTO traffic_changes (workflow_id, run_id, target, router, name, previous_value, new_value, repair_command, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'recorded')
+         ON CONFLICT (workflow_id, run_id, name) DO NOTHING`,
+        [workflowId, runId, targetName, cutover.router, cutover.dnsName, JSON.stringify(previous), JSON.stringify(next), router.repairCommand(previous, next)],
+      );
+      return trafficChangeOf((await select())[0]);
+    },
+
+    /** Points the name at the restored instance (the previous value is already on record). */
+    async moveTraffic(change: TrafficChange): Promise<{ changeId: string }> {
+      const moved = await ports.router(change.router).pointAt(change.name, { host: change.next.host, port: change.next.port }, change.next.ttl);
+      await setTrafficState(change, 'applied', `change ${moved.changeId}`);
+      return moved;
+    },
+
+    /**
+     * Puts the name back as it was recorded, then proves it through DNS: the name resolves to
+     * the previous endpoint again, and a connection through it reaches a server that is not the
+     * restored instance.
+     */
+    async rollBackTraffic(targetName: string, change: TrafficChange, restored: { host: string; port: number }): Promise<string> {
+      const router = ports.router(change.router);
+      const previous = change.previous.endpoint;
+      try {
+        await router.restoreSnapshot(change.previous);
+        const served = await router.currentTarget(change.name);
+        if (!previous) {
+          if (served) throw new Error(`${change.name} still resolves to ${describeEndpoint(served)} after putting back "no record"`);
+        } else {
+          if (!served || served.host !== previous.host || (previous.port !== undefined && served.port !== previous.port)) {
+            throw new Error(`${change.name} resolves to ${describeEndpoint(served)}, not back to ${describeEndpoint(previous)}`);
+          }
+          const viaDns = { host: served.host, port: served.port ?? previous.port ?? restored.port };
+          const reached = await fingerprint(databaseEndpoint(targetName, viaDns)).catch((err: Error) => {
+            throw new Error(`${change.name} -> ${describeEndpoint(viaDns)} does not answer (${err.message})`);
+          });
+          const restoredPrint = await fingerprint(databaseEndpoint(targetName, restored)).catch(() => undefined);
+          if (reached === restoredPrint) throw new Error(`${change.name} -> ${describeEndpoint(viaDns)} still reaches the restored instance`);
+        }
+        const detail = `${change.name} points back at ${describeEndpoint(previous)} and ${previous ? 'a connection through it reaches the previous server' : 'does not resolve, as before'}`;
+        await setTrafficState(change, 'rolled-back', detail);
+        return detail;
+      } catch (err) {
+        const detail = `rolling ${change.name} back to ${describeEndpoint(previous)} failed: ${(err as Error).message}`;
+        await setTrafficState(change, 'rollback-failed', detail).catch(() => undefined);
+        throw new LifeboatError(`${detail}; lifeboat will retry.`, 'TRAFFIC_ROLLBACK_FAILED', false);
+      }
+    },
+
+    /** Makes the source unwritable before traffic moves; recorded so a rollback can undo it. */
+    async fenceSource(targetName: string): Promise<SourceFence> {
+      const { workflowId, runId } = owner();
+      const fence = await withHeartbeats(() => ({ fencing: targetName }), () => ports.database(targetName).fenceSource({ workflowId, runId }));
+      await ports.catalog.query(
+        `INSERT INTO source_fences (workflow_id, run_id, target, instance_id, method, fence, state) VALUES ($1, $2, $3, $4, $5, $6, 'fenced')
+         ON CONFLICT (workflow_id, run_id, target) DO NOTHING`,
+        [workflowId, runId, targetName, fence.instanceId, fence.method, JSON.stringify(fence)],
+      );
+      return fence;
+    },
+
+    async unfenceSource(targetName: string, fence: SourceFence): Promise<string> {
+      const { workflowId, runId } = owner();
+      const done = await withHeartbeats(() => ({ unfencing: targetName }), () => ports.database(targetName).unfenceSource(fence));
+      await ports.catalog.query(`UPDATE source_fences SET state = 'unfenced', unfenced_at = now() WHERE workflow_id = $1 AND run_id = $2 AND target = $3`, [workflowId, runId, targetName]);
+      return done;
+    },
+
+    async prepareToServe(targetName: string, instanceId: string): Promise<string> {
+      return withHeartbeats(() => ({ preparing: instanceId }), () => ports.database(targetName).prepareToServe(instanceId));
+    },
+
+    /** The instance now serves the target: protect it, and record it as the target's source. */
+    async protectAsNewPrimary(targetName: string, instanceId: string): Promise<NewPrimaryProtection> {
+      const { workflowId, runId } = owner();
+      const protection = await withHeartbeats(() => ({ protecting: instanceId }), () => ports.database(targetName).protectAsNewPrimary(instanceId, { workflowId, runId }));
+      await ports.catalog.withClient(async (c) => {
+        await c.query('BEGIN');
+        try {
+          await c.query('UPDATE target_sources SET until = now() WHERE target = $1 AND until IS NULL AND NOT (workflow_id = $2 AND run_id = $3)', [targetName, workflowId, runId]);
+          await c.query(
+            `INSERT INTO target_sources (target, instance_id, endpoint, data_dir, protection, workflow_id, run_id) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (workflow_id, run_id, target) DO NOTHING`,
+            [targetName, protection.instanceId, protection.endpoint ? describeEndpoint(protection.endpoint) : null, protection.dataDir ?? null, JSON.stringify(protection), workflowId, runId],
+          );
+          await c.query('COMMIT');
+        } catch (err) {
+          await c.query('ROLLBACK');
+          throw err;
+        }
+      });
+      return protection;
+    },
+
     /** Resolves the name as a client would and connects through it: it must reach the restored instance. */
     async verifyThroughDns(targetName: string, cutover: { dnsName: string; router: string }, endpoint: { host: string; port: number }): Promise<{ ok: boolean; detail: string }> {
       const served = await ports.router(cutover.router).currentTarget(cutover.dnsName);
       if (!served) return { ok: false, detail: `${cutover.dnsName} does not resolve` };
       const viaDns = { host: served.host, port: served.port ?? endpoint.port };
-      const [expected, reached] = await Promise.all([fingerprint(databaseEndpoint(targetName, endpoint)), fingerprint(databaseEndpoint(targetName, viaDns))]);
+      let expected: string;
+      let reached: string;
+      try {
+        [expected, reached] = await Promise.all([fingerprint(databaseEndpoint(targetName, endpoint)), fingerprint(databaseEndpoint(targetName, viaDns))]);
+      } catch (err) {
+        // Nobody answering through the name is a failed cutover, not a reason to retry with traffic on it.
+        return { ok: false, detail: `${cutover.dnsName} -> ${viaDns.host}:${viaDns.port} does not answer as the restored instance (${(err as Error).message})` };
+      }
       return expected === reached
         ? { ok: true, detail: `${cutover.dnsName} -> ${viaDns.host}:${viaDns.port} reaches the restored instance` }
         : { ok: false, detail: `${cutover.dnsName} -> ${viaDns.host}:${viaDns.port} reaches another server than the restored instance` };

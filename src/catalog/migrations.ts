@@ -101,6 +101,61 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX restores_target_idx ON restores (target, recorded_at DESC);
     `,
   },
+  {
+    // Numbered 5, not 4: a parallel change of the same release claims 4; the gap is harmless.
+    version: 5,
+    name: 'traffic changes, source fences, target sources',
+    sql: `
+      -- Every DNS change lifeboat makes, with the value it replaced, so it can always be undone.
+      CREATE TABLE traffic_changes (
+        id bigserial PRIMARY KEY,
+        workflow_id text NOT NULL,
+        run_id text NOT NULL,
+        target text NOT NULL,
+        router text NOT NULL,
+        name text NOT NULL,
+        previous_value jsonb NOT NULL,
+        new_value jsonb NOT NULL,
+        repair_command text NOT NULL,
+        state text NOT NULL CHECK (state IN ('recorded','applied','rolled-back','rollback-failed')),
+        detail text,
+        recorded_at timestamptz NOT NULL DEFAULT now(),
+        applied_at timestamptz,
+        rolled_back_at timestamptz,
+        UNIQUE (workflow_id, run_id, name)
+      );
+      CREATE INDEX traffic_changes_name_idx ON traffic_changes (name, recorded_at DESC);
+      -- What fencing did to a source before traffic moved, so a rollback can undo exactly that.
+      CREATE TABLE source_fences (
+        id bigserial PRIMARY KEY,
+        workflow_id text NOT NULL,
+        run_id text NOT NULL,
+        target text NOT NULL,
+        instance_id text NOT NULL,
+        method text NOT NULL,
+        fence jsonb NOT NULL,
+        state text NOT NULL CHECK (state IN ('fenced','unfenced')),
+        fenced_at timestamptz NOT NULL DEFAULT now(),
+        unfenced_at timestamptz,
+        UNIQUE (workflow_id, run_id, target)
+      );
+      -- Which instance serves as a target's source (its primary), since when and why.
+      CREATE TABLE target_sources (
+        id bigserial PRIMARY KEY,
+        target text NOT NULL,
+        instance_id text NOT NULL,
+        endpoint text,
+        data_dir text,
+        protection jsonb NOT NULL DEFAULT '{}'::jsonb,
+        since timestamptz NOT NULL DEFAULT now(),
+        until timestamptz,
+        workflow_id text NOT NULL,
+        run_id text NOT NULL,
+        UNIQUE (workflow_id, run_id, target)
+      );
+      CREATE UNIQUE INDEX target_sources_current_idx ON target_sources (target) WHERE until IS NULL;
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_337_001; // arbitrary, fixed: serializes concurrent migrators

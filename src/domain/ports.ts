@@ -117,6 +117,51 @@ export interface DatabaseEngine {
   deleteInstance(instanceId: string, by: RunIdentity): Promise<void>;
   /** Marks an instance as serving traffic (just before a cutover points a name at it), so nothing removes it automatically. */
   markServedTraffic(instanceId: string): Promise<void>;
+  /**
+   * Stops clients writing to the source before traffic moves away from it (no split brain).
+   * Returns what was done, so that unfenceSource can undo exactly that.
+   */
+  fenceSource(owner: { workflowId: string; runId: string }): Promise<SourceFence>;
+  /** Undoes a fence this engine made; a fence that changed nothing is left as it was. */
+  unfenceSource(fence: SourceFence): Promise<string>;
+  /**
+   * Readies a restored instance to take traffic without changing what it serves: pgBackRest
+   * restarts it with WAL kept for archiving (archive_mode on, nothing pushed yet). Before traffic.
+   */
+  prepareToServe(instanceId: string): Promise<string>;
+  /**
+   * The instance now takes the target's traffic: its WAL goes to the target's repositories on its
+   * own timeline and a full backup of it starts (RDS: deletion protection and backup retention).
+   */
+  protectAsNewPrimary(instanceId: string, owner: { workflowId: string; runId: string }): Promise<NewPrimaryProtection>;
+}
+
+/** What fencing did to a source: JSON-safe, kept in history and the catalog. */
+export interface SourceFence {
+  instanceId: string;
+  /** `read-only`: default_transaction_read_only on, client sessions ended; `stopped`: the instance was stopped; `none`: nothing could be done (unreachable). */
+  method: 'read-only' | 'stopped' | 'none';
+  at: string;
+  detail: string;
+  /** The settings the fence replaced, as the engine read them. */
+  previous?: Record<string, string>;
+  sessionsEnded?: number;
+  /** The command that undoes the fence by hand, for a report whose automatic rollback failed. */
+  undoCommand?: string;
+}
+
+/** How a new primary is protected from the moment it takes traffic. */
+export interface NewPrimaryProtection {
+  instanceId: string;
+  endpoint?: { host: string; port: number };
+  /** pgBackRest: the new primary's data directory. */
+  dataDir?: string;
+  /** pgBackRest: the timeline its WAL is archived on. */
+  timeline?: number;
+  /** One line per measure taken, for the report. */
+  measures: string[];
+  /** The full backup started right after (pgBackRest), or the snapshot (RDS). */
+  backup?: BackupHandle;
 }
 
 /** Moves a DNS name between endpoints: PowerDNS locally, Route53 on AWS. */
@@ -126,4 +171,29 @@ export interface TrafficRouter {
   currentTarget(name: string): Promise<{ host: string; port?: number; ttl: number } | undefined>;
   /** Points the name at the endpoint and waits until the change is served. */
   pointAt(name: string, target: { host: string; port?: number }, ttl?: number): Promise<{ changeId: string }>;
+  /** Every record a cutover of the name would change, as they are now: what a rollback puts back. */
+  snapshot(name: string): Promise<DnsSnapshot>;
+  /** Puts the name's records back as the snapshot has them and waits until that is served. */
+  restoreSnapshot(snapshot: DnsSnapshot): Promise<{ changeId: string }>;
+  /** The shell command an operator runs to put the snapshot back by hand (secrets by reference). */
+  repairCommand(snapshot: DnsSnapshot, replacedBy?: { host: string; port?: number; ttl: number }): string;
+}
+
+/** One record set at a name, as the router stores it. */
+export interface DnsRecordSnapshot {
+  name: string;
+  type: string;
+  ttl?: number;
+  values: string[];
+  /** Route53 alias records: no values of their own. */
+  alias?: { hostedZoneId: string; dnsName: string; evaluateTargetHealth: boolean };
+}
+
+/** The records of a name at one moment; `records` empty means the name did not exist. */
+export interface DnsSnapshot {
+  name: string;
+  records: DnsRecordSnapshot[];
+  /** Where a client following these records lands (host from A/AAAA/CNAME, port from SRV). */
+  endpoint?: { host: string; port?: number };
+  takenAt: string;
 }

@@ -1,6 +1,6 @@
 /** Point-in-time restore: what an incident commander asks for, and what they get back. */
 import { Decision } from './approval';
-import { InstanceDescription, RestorePoint, RestoreWindow } from './ports';
+import { DnsSnapshot, InstanceDescription, NewPrimaryProtection, RestorePoint, RestoreWindow, SourceFence } from './ports';
 import { VerificationSummary } from './verification';
 
 export interface PitrRestoreInput {
@@ -19,8 +19,36 @@ export interface PitrRestoreInput {
   keep?: boolean;
   /** Restore from the DR region's copies. */
   fromRegion?: 'primary' | 'dr';
-  /** Overrides of the config's gate timings and the polling interval, in ms (tests, drills). */
-  timings?: { remindAfterMs?: number; abortAfterMs?: number; pollIntervalMs?: number };
+  /**
+   * Overrides of the config's gate timings and the polling interval, in ms (tests, drills).
+   * settleAfterCutoverMs: how long the name stays pointed before it is verified through DNS, so
+   * that resolvers holding the old answer drop it (default 0: the authoritative answer is checked).
+   */
+  timings?: { remindAfterMs?: number; abortAfterMs?: number; pollIntervalMs?: number; settleAfterCutoverMs?: number };
+}
+
+/** A DNS change as recorded before it is made: what it replaces, and how to put that back by hand. */
+export interface TrafficChange {
+  router: string;
+  name: string;
+  previous: DnsSnapshot;
+  next: { host: string; port?: number; ttl: number };
+  repairCommand: string;
+  recordedAt: string;
+}
+
+/** What happened to traffic in a run with a cutover: in the report, the catalog and history. */
+export interface TrafficOutcome {
+  name: string;
+  /** Where the name pointed before (host:port), or "nothing" when it did not exist. */
+  previous: string;
+  state: 'applied' | 'rolled-back' | 'rollback-failed';
+  detail?: string;
+  fence?: SourceFence;
+  unfenced?: string;
+  protection?: NewPrimaryProtection;
+  /** When the rollback failed: what to run to point the name back by hand. */
+  repairCommand?: string;
 }
 
 /** Everything validation established before any side effect. */
@@ -35,7 +63,7 @@ export interface ValidatedRestore {
   destinationId: string;
   source: InstanceDescription;
   rtoTargetSeconds: number;
-  timings: { remindAfterMs: number; abortAfterMs: number; pollIntervalMs: number };
+  timings: { remindAfterMs: number; abortAfterMs: number; pollIntervalMs: number; settleAfterCutoverMs?: number };
   cutover?: { dnsName: string; router: string; ttlSeconds: number };
 }
 
@@ -61,6 +89,10 @@ export interface PitrRestoreReport {
   destination?: { instanceId: string; endpoint?: { host: string; port: number } };
   verification?: VerificationSummary;
   cutover?: { dnsName: string; pointsAt: string; verifiedThroughDns: boolean };
+  /** Runs with an undoable cutover: the change, the fence and the protection, or their rollback. */
+  traffic?: TrafficOutcome;
+  /** A report or notification that could not be delivered after the work was done (never undoes it). */
+  undelivered?: string[];
   /** Request to verified, and each phase, in seconds. */
   rto?: { seconds: number; targetSeconds: number; withinTarget: boolean; phases: PhaseDurations };
   /** Data between the restore point and the latest recoverable point at the time of the request. */

@@ -26,11 +26,13 @@ import type {
   BackupVerification,
   DatabaseEngine,
   InstanceDescription,
+  NewPrimaryProtection,
   ResourceOwner,
   RestorePoint,
   RestoreRequest,
   RestoreWindow,
   RunIdentity,
+  SourceFence,
 } from '../domain/ports';
 import { currentUser, delay, isAlive, livePid, portIsFree, run, startDetached, stopPid } from '../stack/processes';
 import { localPgBackRest } from '../stack/pgbackrest';
@@ -38,6 +40,7 @@ import type { StackSettings } from '../stack/settings';
 import { createStack, type Stack } from '../stack/stack';
 import type { PgBackRestBackupInfo, PgBackRestCli } from './pgbackrest-cli';
 import { newPgClient } from './pg-client';
+import type { Client } from 'pg';
 
 /** The pgBackRest annotation key that carries lifeboat's backup name. */
 export const BACKUP_ANNOTATION = 'lifeboat-backup';
@@ -66,6 +69,8 @@ export interface PgBackRestTimings {
   connectTimeoutMs: number;
   /** Timeout of short pgBackRest commands (info, repo-ls, verify, expire), in ms. */
   commandTimeoutMs: number;
+  /** How long a setting change (reload) or a first archived segment may take to show, in ms. */
+  settleTimeoutMs: number;
 }
 
 export const DEFAULT_TIMINGS: PgBackRestTimings = {
@@ -74,6 +79,7 @@ export const DEFAULT_TIMINGS: PgBackRestTimings = {
   stopTimeoutSec: 30,
   connectTimeoutMs: 5000,
   commandTimeoutMs: 30 * 60 * 1000,
+  settleTimeoutMs: 60000,
 };
 
 export interface PgBackRestEngineOptions {
@@ -140,6 +146,11 @@ interface RestoreRecord {
   /** Set when a cutover pointed traffic at it: never removed automatically from then on. */
   servedTraffic?: boolean;
   servedTrafficAt?: string;
+  /**
+   * Set once the instance is readied to take a target's traffic: from then on it starts with
+   * archive_mode on. `held`: WAL is kept but not pushed; `on`: pushed to the target's repositories.
+   */
+  archiving?: { state: 'held' | 'on'; since: string; owner?: { workflowId: string; runId: string } };
 }
 
 interface InstanceFiles {
@@ -693,10 +704,212 @@ export class PgBackRestEngine implements DatabaseEngine {
     writeJson(files.record, { ...record, servedTraffic: true, servedTrafficAt: new Date().toISOString() } satisfies RestoreRecord);
   }
 
+  // ---------------------------------------------------------------- cutover: fence, serve, protect
+
+  /**
+   * Fences the source: default_transaction_read_only on (ALTER SYSTEM, reloaded), then every
+   * client session but pgBackRest's ended, so what reconnects is read-only. A client that
+   * explicitly opens a read-write transaction could still write; stopping the source is the
+   * stricter fence, left to the operator because it also stops reads. The setting it replaced is
+   * kept in a marker file first, so a retried fence still knows what to put back.
+   */
+  async fenceSource(owner: { workflowId: string; runId: string }): Promise<SourceFence> {
+    const s = this.source;
+    const markerFile = path.join(this.runDir, 'source-fence.json');
+    const at = new Date().toISOString();
+    try {
+      return await this.withCluster(s.port, s.host, async (c) => {
+        const before = (await c.query<{ setting: string; source: string }>("SELECT setting, source FROM pg_settings WHERE name = 'default_transaction_read_only'")).rows[0];
+        const marker = readJsonFile<{ owner: { workflowId: string; runId: string }; previous: Record<string, string> }>(markerFile);
+        const retried = marker?.owner.workflowId === owner.workflowId && marker.owner.runId === owner.runId;
+        const previous = retried ? marker.previous : { default_transaction_read_only: before.setting, source: before.source };
+        fs.mkdirSync(this.runDir, { recursive: true });
+        writeJson(markerFile, { owner, previous, at });
+        await c.query('ALTER SYSTEM SET default_transaction_read_only = on');
+        await c.query('SELECT pg_reload_conf()');
+        await this.waitForSetting(s.port, s.host, 'default_transaction_read_only', 'on');
+        const ended = (
+          await c.query<{ n: string }>(
+            `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND coalesce(application_name, '') NOT LIKE 'pgBackRest%'`,
+          )
+        ).rows[0].n;
+        return {
+          instanceId: s.instanceId,
+          method: 'read-only' as const,
+          at,
+          detail: `${s.instanceId} at ${s.host}:${s.port} is read-only (default_transaction_read_only = on) and ${ended} client session(s) were ended`,
+          previous,
+          sessionsEnded: Number(ended),
+          undoCommand: `psql -h ${shq(s.host)} -p ${s.port} -U ${shq(s.user)} -d ${shq(s.database)} -c 'ALTER SYSTEM RESET default_transaction_read_only' -c 'SELECT pg_reload_conf()'`,
+        };
+      });
+    } catch (err) {
+      if (!this.postmasterAlive(s.dataDir)) {
+        return { instanceId: s.instanceId, method: 'none', at, detail: `${s.instanceId} is not running, so no client can write to it; nothing was changed` };
+      }
+      throw new LifeboatError(
+        `lifeboat could not make the source ${s.instanceId} read-only (${describeError(err)}), so traffic was not moved: check that it answers as ${s.user} on ${s.host}:${s.port}, or stop it by hand, then retry.`,
+        'fence-failed',
+        false,
+      );
+    }
+  }
+
+  async unfenceSource(fence: SourceFence): Promise<string> {
+    const s = this.source;
+    if (fence.method !== 'read-only') return `nothing to undo on ${fence.instanceId}: ${fence.detail}`;
+    const markerFile = path.join(this.runDir, 'source-fence.json');
+    if (fence.previous?.default_transaction_read_only === 'on') {
+      fs.rmSync(markerFile, { force: true });
+      return `${s.instanceId} stays read-only, as it was before the fence`;
+    }
+    await this.withCluster(s.port, s.host, async (c) => {
+      await c.query('ALTER SYSTEM RESET default_transaction_read_only');
+      await c.query('SELECT pg_reload_conf()');
+    });
+    await this.waitForSetting(s.port, s.host, 'default_transaction_read_only', 'off');
+    if (readJsonFile<{ at: string }>(markerFile)?.at === fence.at) fs.rmSync(markerFile, { force: true });
+    return `${s.instanceId} at ${s.host}:${s.port} accepts writes again (default_transaction_read_only reset)`;
+  }
+
+  /**
+   * Restarts the restored instance with archive_mode on and an empty archive_command: PostgreSQL
+   * then keeps every WAL segment until a command is set, and pushes nothing. Traffic has not
+   * moved yet, so the restart costs nobody a connection, and a rollback leaves the repositories
+   * untouched.
+   */
+  async prepareToServe(instanceId: string): Promise<string> {
+    const { files, record } = this.cutoverRecord(instanceId);
+    if (record.archiving && this.postmasterAlive(record.dataDir) && (await this.settingOf(record, 'archive_mode')) === 'on') {
+      return `${instanceId} already keeps its WAL for archiving (archive_mode on since ${record.archiving.since})`;
+    }
+    if (!this.postmasterAlive(record.dataDir)) await this.startCluster(record);
+    await this.waitUntilServing(record);
+    await this.withCluster(record.port, this.host, (c) => c.query("ALTER SYSTEM SET archive_command = ''"));
+    record.archiving = { state: 'held', since: new Date().toISOString() };
+    writeJson(files.record, record);
+    await this.stopCluster(record.dataDir);
+    await this.startCluster(record);
+    await this.waitUntilServing(record);
+    const mode = await this.settingOf(record, 'archive_mode');
+    if (mode !== 'on') {
+      throw new LifeboatError(`Restored instance ${instanceId} restarted with archive_mode ${mode}, not on, so its WAL would not be kept for the target's repositories; see ${record.logFile}.`, 'archiving-not-ready', false);
+    }
+    return `${instanceId} restarted with archive_mode on; its WAL is kept, nothing is pushed until it takes traffic`;
+  }
+
+  /**
+   * The cut-over instance becomes the target's primary: its WAL goes to the stanza's repositories
+   * on its own timeline (the timeline's history file first, then a switched segment proves the
+   * archive command works), and a full backup of it starts into the primary repository.
+   */
+  async protectAsNewPrimary(instanceId: string, owner: { workflowId: string; runId: string }): Promise<NewPrimaryProtection> {
+    let { files, record } = this.cutoverRecord(instanceId);
+    if (!record.archiving || !this.postmasterAlive(record.dataDir)) {
+      await this.prepareToServe(instanceId);
+      ({ files, record } = this.cutoverRecord(instanceId));
+    }
+    const { binary, configPath, stanza } = this.cli.options;
+    const pgOptions = [`--pg1-path=${record.dataDir}`, `--pg1-port=${record.port}`, `--pg1-socket-path=${record.socketDir}`];
+    const push = [binary, `--config=${configPath}`, `--stanza=${stanza}`, `--pg1-path=${record.dataDir}`, 'archive-push'];
+    const archiveCommand = `${push.map(shq).join(' ')} "%p"`;
+    const walFile = await this.withCluster(record.port, this.host, async (c) => {
+      await c.query(`ALTER SYSTEM SET archive_command = ${c.escapeLiteral(archiveCommand)}`);
+      await c.query('SELECT pg_reload_conf()');
+      return (await c.query<{ f: string }>('SELECT pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0].f;
+    });
+    await this.waitForSetting(record.port, this.host, 'archive_command', archiveCommand);
+    const timeline = parseInt(walFile.slice(0, 8), 16);
+    const measures = [`WAL archived by pgBackRest (stanza ${stanza}) into every repository on timeline ${timeline}`];
+    // Promoted while archiving was off, the timeline's history file was never queued; restores
+    // that follow this timeline need it, so it goes first.
+    const history = `${walFile.slice(0, 8)}.history`;
+    if (timeline > 1 && fs.existsSync(path.join(record.dataDir, 'pg_wal', history))) {
+      try {
+        await run(binary, [`--config=${configPath}`, `--stanza=${stanza}`, `--pg1-path=${record.dataDir}`, '--log-level-console=warn', 'archive-push', path.join(record.dataDir, 'pg_wal', history)], {
+          asUser: this.osUser,
+          timeoutMs: this.timings.commandTimeoutMs,
+        });
+      } catch (err) {
+        throw classifyPgBackRestError(err, `archiving the history file ${history} of ${instanceId}`);
+      }
+      measures.push(`timeline history ${history} archived`);
+    }
+    const switched = await this.withCluster(record.port, this.host, async (c) => (await c.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f')).rows[0].f);
+    await this.waitUntilArchived(record, switched);
+    measures.push(`segment ${switched} archived`);
+    record.archiving = { state: 'on', since: record.archiving?.since ?? new Date().toISOString(), owner };
+    writeJson(files.record, record);
+    const backup = await this.backupInto(this.primaryRepo, `new-primary-${localName(owner.workflowId)}`, 'full', pgOptions);
+    measures.push(`full backup ${backup.backupId} started into repo${this.primaryRepo}`);
+    return { instanceId, endpoint: { host: this.host, port: record.port }, dataDir: record.dataDir, timeline, measures, backup };
+  }
+
+  private cutoverRecord(instanceId: string): { files: InstanceFiles; record: RestoreRecord } {
+    this.refuseSource(instanceId, 'cut over to');
+    const files = this.instanceFiles(instanceId);
+    const record = readRecord(files.record);
+    if (!record) throw new LifeboatError(`There is no restored instance ${instanceId} (no ${files.record}), so traffic cannot move to it; check the instance name.`, 'instance-not-found');
+    return { files, record };
+  }
+
+  private async withCluster<T>(port: number, host: string, fn: (c: Client) => Promise<T>): Promise<T> {
+    const s = this.source;
+    const client = newPgClient({ host, port, user: s.user, password: s.password, database: s.database, connectionTimeoutMillis: this.timings.connectTimeoutMs, application_name: 'lifeboat' });
+    await client.connect();
+    try {
+      return await fn(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  private async settingOf(record: RestoreRecord, name: string): Promise<string> {
+    return this.withCluster(record.port, this.host, async (c) => (await c.query<{ v: string }>('SELECT current_setting($1) AS v', [name])).rows[0].v);
+  }
+
+  /** A reload is asynchronous: waits until a new session sees the value. */
+  private async waitForSetting(port: number, host: string, name: string, value: string): Promise<void> {
+    const deadline = Date.now() + this.timings.settleTimeoutMs;
+    let seen = '';
+    for (;;) {
+      seen = await this.withCluster(port, host, async (c) => (await c.query<{ v: string }>('SELECT current_setting($1) AS v', [name])).rows[0].v);
+      if (seen === value) return;
+      if (Date.now() > deadline) throw new LifeboatError(`${name} on ${host}:${port} is still ${JSON.stringify(seen)} after a reload, not ${JSON.stringify(value)}; check the server's log.`, 'setting-not-applied', false);
+      await delay(this.timings.pollMs);
+    }
+  }
+
+  private async waitUntilServing(record: RestoreRecord): Promise<void> {
+    const deadline = Date.now() + this.timings.settleTimeoutMs;
+    for (;;) {
+      const state = await this.query(record.port, this.host).catch(() => undefined);
+      if (state?.status === 'available') return;
+      if (Date.now() > deadline || (!this.postmasterAlive(record.dataDir) && startupFailure(readTail(record.logFile)))) {
+        throw new LifeboatError(`Restored instance ${record.instanceId} does not accept connections after its restart (${state?.status ?? 'no answer'}); see ${record.logFile}.`, 'instance-start-failed', false);
+      }
+      await delay(this.timings.pollMs);
+    }
+  }
+
+  private async waitUntilArchived(record: RestoreRecord, segment: string): Promise<void> {
+    const deadline = Date.now() + this.timings.settleTimeoutMs;
+    for (;;) {
+      const s = await this.withCluster(record.port, this.host, async (c) => (await c.query<{ last: string | null; failed: string | null }>('SELECT last_archived_wal AS last, last_failed_wal AS failed FROM pg_stat_archiver')).rows[0]);
+      if (s.last && s.last >= segment && !s.last.endsWith('.history')) return;
+      if (Date.now() > deadline) {
+        const why = s.failed ? `the archive command failed on ${s.failed}: ${lastErrorLine(readTail(record.logFile)) ?? 'see the log'}` : 'nothing was archived yet';
+        throw new LifeboatError(`Restored instance ${record.instanceId} did not archive ${segment} within ${Math.round(this.timings.settleTimeoutMs / 1000)} s (${why}); see ${record.logFile}.`, 'archiving-failed', false);
+      }
+      await delay(this.timings.pollMs);
+    }
+  }
+
   // ---------------------------------------------------------------- backups: helpers
 
   /** Starts (or adopts) the backup named `name` into `repo`. */
-  private async backupInto(repo: number, name: string, type: 'full' | 'diff' | 'incr'): Promise<BackupHandle> {
+  private async backupInto(repo: number, name: string, type: 'full' | 'diff' | 'incr', pgOptions: string[] = []): Promise<BackupHandle> {
     if (!name || /[\n\r\0]/.test(name)) {
       throw new LifeboatError(`The backup name ${JSON.stringify(name)} is empty or has control characters; derive it from the workflow id.`, 'invalid-backup-name');
     }
@@ -721,7 +934,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     try {
       fs.writeFileSync(files.log, '');
       const { binary, configPath, stanza } = this.cli.options;
-      const args = [`--config=${configPath}`, `--stanza=${stanza}`, `--repo=${repo}`, `--type=${type}`, files.annotation, '--log-level-console=info', 'backup'];
+      const args = [`--config=${configPath}`, `--stanza=${stanza}`, `--repo=${repo}`, `--type=${type}`, ...pgOptions, files.annotation, '--log-level-console=info', 'backup'];
       const pid = startDetached(binary, args, { logFile: files.log, pidFile: files.pid, asUser: this.osUser });
 
       // Watch until the backup is under way (or dead): a busy lock or bad option fails at once.
@@ -836,7 +1049,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     return { dataDir: f.dataDir, record: f.record, log: f.log, pid: f.pid };
   }
 
-  private refuseSource(instanceId: string, verb: 'delete' | 'restore into'): void {
+  private refuseSource(instanceId: string, verb: 'delete' | 'restore into' | 'cut over to'): void {
     const dir = this.instanceFiles(instanceId).dataDir;
     const sourceDir = path.resolve(this.source.dataDir);
     const real = (p: string) => {
@@ -852,6 +1065,9 @@ export class PgBackRestEngine implements DatabaseEngine {
           `Refusing to delete ${instanceId}: it is the protected source cluster (${sourceDir}), and lifeboat deletes only instances it restored; check which instance the cleanup was asked to remove.`,
           'delete-source-refused',
         );
+      }
+      if (verb === 'cut over to') {
+        throw new LifeboatError(`Refusing to cut over to ${instanceId}: it is the source cluster (${sourceDir}) itself; traffic moves only to a restored instance.`, 'cutover-to-source-refused');
       }
       throw new LifeboatError(
         `Refusing to restore into ${instanceId}: it is the protected source cluster (${sourceDir}), and lifeboat only restores into a new instance; choose a different destination name.`,
@@ -1030,10 +1246,19 @@ export class PgBackRestEngine implements DatabaseEngine {
   private async startCluster(record: RestoreRecord): Promise<void> {
     fs.appendFileSync(record.logFile, `lifeboat: starting PostgreSQL on port ${record.port}\n`);
     await this.chownToOsUser(record.logFile);
-    const started = await run(this.pgBin('pg_ctl'), ['-D', record.dataDir, '-l', record.logFile, '-o', NO_ARCHIVING_OPTIONS, '-W', 'start'], { asUser: this.osUser, check: false });
+    const started = await run(this.pgBin('pg_ctl'), ['-D', record.dataDir, '-l', record.logFile, ...this.startOptions(record), '-W', 'start'], { asUser: this.osUser, check: false });
     if (started.code !== 0 && !this.postmasterAlive(record.dataDir)) {
       throw new LifeboatError(`PostgreSQL of restored instance ${record.instanceId} did not start (${(lastErrorLine(readTail(record.logFile)) ?? started.stderr.trim()) || 'no reason given'}); see ${record.logFile}.`, 'instance-start-failed', false);
     }
+  }
+
+  /**
+   * Command-line settings of a start (they win over every file). A cut-over instance keeps
+   * archive_mode on; what it pushes, if anything, is its archive_command (ALTER SYSTEM).
+   */
+  private startOptions(record: RestoreRecord): string[] {
+    // Only an instance readied to take traffic may archive; every other start refuses on the command line.
+    return record.archiving ? ['-o', '-c archive_mode=on'] : ['-o', NO_ARCHIVING_OPTIONS];
   }
 
   private async stopCluster(dataDir: string): Promise<void> {
@@ -1147,6 +1372,14 @@ function readRecord(file: string): RestoreRecord | undefined {
   try {
     const record = JSON.parse(fs.readFileSync(file, 'utf8')) as RestoreRecord;
     return record.createdBy === 'lifeboat' ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readJsonFile<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
   } catch {
     return undefined;
   }

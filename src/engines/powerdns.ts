@@ -5,7 +5,7 @@
  */
 import { promises as dns } from 'node:dns';
 import net from 'node:net';
-import { TrafficRouter } from '../domain/ports';
+import { DnsRecordSnapshot, DnsSnapshot, TrafficRouter } from '../domain/ports';
 
 export interface PowerDnsSettings {
   apiUrl: string;
@@ -16,6 +16,8 @@ export interface PowerDnsSettings {
   serverId?: string;
   /** How long pointAt waits for the new answer to be served. */
   propagationTimeoutMs?: number;
+  /** How a repair command names the API key without holding it, e.g. `$(cat /etc/lifeboat/dns-api-key)`. */
+  apiKeyReference?: string;
 }
 
 export interface DnsRecordSet {
@@ -27,6 +29,21 @@ export interface DnsRecordSet {
 
 const fqdn = (name: string) => (name.endsWith('.') ? name : `${name}.`);
 const srvName = (name: string) => `_postgresql._tcp.${fqdn(name)}`;
+/** The record sets a cutover of a name touches: its address records and its port. */
+const cutoverRecordSets = (name: string) => [
+  { name: fqdn(name), type: 'A' },
+  { name: fqdn(name), type: 'AAAA' },
+  { name: fqdn(name), type: 'CNAME' },
+  { name: srvName(name), type: 'SRV' },
+];
+const shellQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
+
+interface ZoneRrset {
+  name: string;
+  type: string;
+  ttl: number;
+  records: Array<{ content: string; disabled: boolean }>;
+}
 
 export class PowerDnsRouter implements TrafficRouter {
   readonly kind = 'powerdns' as const;
@@ -107,6 +124,58 @@ export class PowerDnsRouter implements TrafficRouter {
       ],
     });
     if (!res.ok) throw new Error(`PowerDNS refused to delete ${name}: HTTP ${res.status} ${await res.text()}`);
+  }
+
+  /** The name's A/AAAA/CNAME and SRV record sets as the server stores them (its API, not a cache). */
+  async snapshot(name: string): Promise<DnsSnapshot> {
+    const res = await this.api('GET', this.zoneUrl);
+    if (!res.ok) throw new Error(`zone ${this.settings.zone} is not on the PowerDNS server (HTTP ${res.status}): run \`lifeboat stack up\` or create it.`);
+    const rrsets = ((await res.json()) as { rrsets: ZoneRrset[] }).rrsets ?? [];
+    const records: DnsRecordSnapshot[] = [];
+    for (const want of cutoverRecordSets(name)) {
+      const found = rrsets.find((r) => r.name.toLowerCase() === want.name.toLowerCase() && r.type === want.type);
+      const values = found?.records.filter((r) => !r.disabled).map((r) => r.content) ?? [];
+      if (found && values.length > 0) records.push({ name: found.name, type: found.type, ttl: found.ttl, values });
+    }
+    const address = records.find((r) => r.type === 'A' || r.type === 'AAAA' || r.type === 'CNAME');
+    const srv = records.find((r) => r.type === 'SRV');
+    const port = srv ? Number(srv.values[0].split(/\s+/)[2]) : undefined;
+    return {
+      name: fqdn(name),
+      records,
+      ...(address ? { endpoint: { host: address.values[0].replace(/\.$/, ''), ...(port !== undefined && Number.isInteger(port) ? { port } : {}) } } : {}),
+      takenAt: new Date().toISOString(),
+    };
+  }
+
+  /** The PATCH body that makes the name's records exactly those of the snapshot. */
+  private restoreRrsets(snapshot: DnsSnapshot): unknown[] {
+    return cutoverRecordSets(snapshot.name).map((want) => {
+      const kept = snapshot.records.find((r) => r.name.toLowerCase() === want.name.toLowerCase() && r.type === want.type);
+      return kept
+        ? { name: want.name, type: want.type, ttl: kept.ttl ?? 30, changetype: 'REPLACE', records: kept.values.map((content) => ({ content, disabled: false })) }
+        : { name: want.name, type: want.type, changetype: 'DELETE' };
+    });
+  }
+
+  async restoreSnapshot(snapshot: DnsSnapshot): Promise<{ changeId: string }> {
+    const res = await this.api('PATCH', this.zoneUrl, { rrsets: this.restoreRrsets(snapshot) });
+    if (!res.ok) throw new Error(`PowerDNS refused to put back the records of ${snapshot.name}: HTTP ${res.status} ${await res.text()}`);
+    const a = snapshot.records.find((r) => r.type === 'A');
+    const deadline = Date.now() + (this.settings.propagationTimeoutMs ?? 30000);
+    for (;;) {
+      const now = await this.currentTarget(snapshot.name);
+      const served = a ? now?.host === a.values[0] && (snapshot.endpoint?.port === undefined || now.port === snapshot.endpoint.port) : snapshot.records.length > 0 || now === undefined;
+      if (served) break;
+      if (Date.now() > deadline) throw new Error(`PowerDNS accepted putting back ${snapshot.name} but still answers ${now?.host}:${now?.port}: check its caches.`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return { changeId: `${fqdn(this.settings.zone)}serial-${await this.zoneSerial()}` };
+  }
+
+  repairCommand(snapshot: DnsSnapshot): string {
+    const key = this.settings.apiKeyReference ?? '$PDNS_API_KEY';
+    return `curl -sf -X PATCH -H "X-API-Key: ${key}" -H 'Content-Type: application/json' ${shellQuote(this.zoneUrl)} --data ${shellQuote(JSON.stringify({ rrsets: this.restoreRrsets(snapshot) }))}`;
   }
 
   async pointAt(name: string, target: { host: string; port?: number }, ttl = 30): Promise<{ changeId: string }> {

@@ -18,8 +18,12 @@ import {
   DescribeDBInstanceAutomatedBackupsCommand,
   DescribeDBInstancesCommand,
   DescribeDBSnapshotsCommand,
+  ModifyDBInstanceCommand,
   RDSClient,
+  RemoveTagsFromResourceCommand,
   RestoreDBInstanceToPointInTimeCommand,
+  StartDBInstanceCommand,
+  StopDBInstanceCommand,
   type DBInstance,
   type DBInstanceAutomatedBackup,
   type DBSnapshot,
@@ -35,10 +39,12 @@ import type {
   BackupVerification,
   DatabaseEngine,
   InstanceDescription,
+  NewPrimaryProtection,
   ResourceOwner,
   RestoreRequest,
   RestoreWindow,
   RunIdentity,
+  SourceFence,
 } from '../domain/ports';
 import { classifyAwsError, isAwsError, type AwsCallContext } from './aws-errors';
 
@@ -55,7 +61,12 @@ export const RDS_TAGS = {
   runId: 'lifeboat:run-id',
   createdAt: 'lifeboat:created-at',
   servedTraffic: 'lifeboat:served-traffic',
+  fencedBy: 'lifeboat:fenced-by',
+  newPrimaryOf: 'lifeboat:new-primary-of',
 } as const;
+
+/** The least backup retention, in days, of an instance that takes a target's traffic. */
+export const NEW_PRIMARY_BACKUP_RETENTION_DAYS = 7;
 
 /** Where restored instances go: network and size settings per region (all optional). */
 export interface RdsRestoreSettings {
@@ -580,6 +591,113 @@ export class RdsEngine implements DatabaseEngine {
       return;
     }
     throw new LifeboatError(`There is no RDS instance ${id} in ${this.region} or ${this.drRegion} to point traffic at; check the instance name of the cutover.`, 'instance-not-found');
+  }
+
+  // ---------------------------------------------------------------- cutover: fence, serve, protect
+
+  /**
+   * RDS has no read-only switch short of a parameter group change and reboot, so the fence is
+   * StopDBInstance: nothing reaches a stopped instance. The source is tagged with the workflow
+   * run first, so a retried fence knows the instance was available before it stopped it.
+   */
+  async fenceSource(owner: { workflowId: string; runId: string }): Promise<SourceFence> {
+    const source = await this.sourceInstance('fencing the source before a cutover');
+    const at = new Date().toISOString();
+    const fencedBy = `${owner.workflowId}/${owner.runId}`;
+    const status = source.DBInstanceStatus ?? 'unknown';
+    const ours = tagOf(source.TagList, RDS_TAGS.fencedBy) === tagValue(fencedBy);
+    if (status !== 'available' && !(ours && (status === 'stopping' || status === 'stopped'))) {
+      if (status === 'stopped' || status === 'stopping') return { instanceId: this.instanceId, method: 'none', at, detail: `${this.instanceId} was already ${status}, so no client can write to it; nothing was changed`, previous: { status } };
+      throw new LifeboatError(`The source ${this.instanceId} is ${status}, so lifeboat cannot stop it before moving traffic; wait until it is available or stopped, then retry the cutover.`, 'fence-failed', false);
+    }
+    if (status === 'available') {
+      try {
+        await this.primary.send(new AddTagsToResourceCommand({ ResourceName: source.DBInstanceArn, Tags: [{ Key: RDS_TAGS.fencedBy, Value: tagValue(fencedBy) }] }));
+        await this.primary.send(new StopDBInstanceCommand({ DBInstanceIdentifier: this.instanceId }));
+      } catch (err) {
+        throw classifyAwsError(err, this.ctx('primary', 'StopDBInstance', `stopping the source ${this.instanceId} so that no client writes to it after the cutover`));
+      }
+    }
+    return {
+      instanceId: this.instanceId,
+      method: 'stopped',
+      at,
+      detail: `${this.instanceId} was stopped (StopDBInstance) so that no client can write to it`,
+      previous: { status: 'available' },
+      undoCommand: `aws rds start-db-instance --region ${this.region} --db-instance-identifier ${this.instanceId}`,
+    };
+  }
+
+  async unfenceSource(fence: SourceFence): Promise<string> {
+    if (fence.method !== 'stopped') return `nothing to undo on ${fence.instanceId}: ${fence.detail}`;
+    const source = await this.sourceInstance('starting the source again after a rolled-back cutover');
+    const status = source.DBInstanceStatus ?? 'unknown';
+    try {
+      if (status === 'stopped') await this.primary.send(new StartDBInstanceCommand({ DBInstanceIdentifier: this.instanceId }));
+      else if (status !== 'starting' && status !== 'available') {
+        throw new LifeboatError(`The source ${this.instanceId} is ${status}, not yet stopped, so it cannot be started again; lifeboat will retry.`, 'unfence-not-yet', false);
+      }
+      await this.primary.send(new RemoveTagsFromResourceCommand({ ResourceName: source.DBInstanceArn, TagKeys: [RDS_TAGS.fencedBy] }));
+    } catch (err) {
+      if (err instanceof LifeboatError) throw err;
+      throw classifyAwsError(err, this.ctx('primary', 'StartDBInstance', `starting the source ${this.instanceId} again after a rolled-back cutover`));
+    }
+    return `${this.instanceId} is starting again (StartDBInstance); it accepts connections once available`;
+  }
+
+  /** A restored RDS instance needs nothing before it takes traffic: protection follows the cutover. */
+  async prepareToServe(instanceId: string): Promise<string> {
+    return `${rdsIdentifier(instanceId, INSTANCE_ID_MAX)} needs no preparation on RDS`;
+  }
+
+  /** Deletion protection on, automated backups kept at least 7 days, and a snapshot started now. */
+  async protectAsNewPrimary(instanceId: string, owner: { workflowId: string; runId: string }): Promise<NewPrimaryProtection> {
+    const id = rdsIdentifier(instanceId, INSTANCE_ID_MAX);
+    if (id === this.instanceId) throw new LifeboatError(`Refusing to treat ${id} as a new primary: it is the source itself; traffic moves only to a restored instance.`, 'cutover-to-source-refused');
+    let region: Region | undefined;
+    let instance: DBInstance | undefined;
+    for (const r of ['primary', 'dr'] as const) {
+      instance = await this.findInstance(r, id, `protecting the new primary ${id}`);
+      if (instance) {
+        region = r;
+        break;
+      }
+    }
+    if (!instance || !region) throw new LifeboatError(`The restored instance ${id} was not found in ${this.region} or ${this.drRegion}, so it cannot be protected as the new primary; check the instance.`, 'instance-not-found');
+    if (!this.isOurs(instance)) throw new LifeboatError(`Instance ${id} is not tagged ${RDS_TAGS.managed}=true, so lifeboat did not create it and will not change it.`, 'not-managed-by-lifeboat');
+    const retention = Math.max(instance.BackupRetentionPeriod ?? 0, NEW_PRIMARY_BACKUP_RETENTION_DAYS);
+    try {
+      await this.client(region).send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: id, DeletionProtection: true, BackupRetentionPeriod: retention, ApplyImmediately: true }));
+    } catch (err) {
+      throw classifyAwsError(err, this.ctx(region, 'ModifyDBInstance', `turning on deletion protection and ${retention}-day backups for the new primary ${id}`));
+    }
+    const snapshotId = rdsIdentifier(`lifeboat-new-primary-${owner.workflowId}`, SNAPSHOT_ID_MAX);
+    let snapshot: DBSnapshot | undefined;
+    try {
+      const out = await this.client(region).send(
+        new CreateDBSnapshotCommand({
+          DBSnapshotIdentifier: snapshotId,
+          DBInstanceIdentifier: id,
+          Tags: [
+            { Key: RDS_TAGS.managed, Value: 'true' },
+            { Key: RDS_TAGS.backupKind, Value: 'snapshot' },
+            { Key: RDS_TAGS.sourceInstance, Value: id },
+            { Key: RDS_TAGS.newPrimaryOf, Value: tagValue(this.instanceId) },
+          ],
+        }),
+      );
+      snapshot = out.DBSnapshot;
+    } catch (err) {
+      if (!isAwsError(err, 'DBSnapshotAlreadyExistsFault')) throw classifyAwsError(err, this.ctx(region, 'CreateDBSnapshot', `taking the first snapshot ${snapshotId} of the new primary ${id}`));
+      snapshot = await this.findSnapshot(region, snapshotId, 'adopting the first snapshot of the new primary');
+    }
+    const endpoint = this.describe(instance, true).endpoint;
+    return {
+      instanceId: id,
+      ...(endpoint ? { endpoint } : {}),
+      measures: [`deletion protection on`, `automated backups kept ${retention} days`, `snapshot ${snapshotId} started`],
+      backup: this.handle(snapshot, snapshotId, this.regionName(region)),
+    };
   }
 
   // ---------------------------------------------------------------- helpers

@@ -18,7 +18,7 @@ import {
   type RRType,
 } from '@aws-sdk/client-route-53';
 import { LifeboatError } from '../domain/errors';
-import type { TrafficRouter } from '../domain/ports';
+import type { DnsRecordSnapshot, DnsSnapshot, TrafficRouter } from '../domain/ports';
 import { classifyAwsError } from './aws-errors';
 
 export interface Route53RouterOptions {
@@ -53,6 +53,24 @@ function decodeRoute53Name(name: string): string {
 
 function bareChangeId(id: string): string {
   return id.replace(/^\/?change\//, '');
+}
+
+function toSnapshotRecord(r: ResourceRecordSet): DnsRecordSnapshot {
+  const out: DnsRecordSnapshot = { name: r.Name ?? '', type: r.Type ?? 'A', values: (r.ResourceRecords ?? []).map((v) => v.Value ?? '') };
+  if (r.TTL !== undefined) out.ttl = r.TTL;
+  if (r.AliasTarget) out.alias = { hostedZoneId: r.AliasTarget.HostedZoneId ?? '', dnsName: r.AliasTarget.DNSName ?? '', evaluateTargetHealth: r.AliasTarget.EvaluateTargetHealth ?? false };
+  return out;
+}
+
+function fromSnapshotRecord(r: DnsRecordSnapshot): ResourceRecordSet {
+  const set: ResourceRecordSet = { Name: r.name, Type: r.type as RRType };
+  if (r.alias) {
+    set.AliasTarget = { HostedZoneId: r.alias.hostedZoneId, DNSName: r.alias.dnsName, EvaluateTargetHealth: r.alias.evaluateTargetHealth };
+  } else {
+    set.TTL = r.ttl ?? DEFAULT_TTL;
+    set.ResourceRecords = r.values.map((Value) => ({ Value }));
+  }
+  return set;
 }
 
 function recordType(host: string): RRType {
@@ -129,13 +147,69 @@ export class Route53Router implements TrafficRouter {
       throw classifyAwsError(err, { service: 'Route53', action: 'ChangeResourceRecordSets', doing: `pointing ${bareName(name)} at ${host} in hosted zone ${this.hostedZoneId}` });
     }
     if (!changeId) throw new LifeboatError(`Route53 accepted the change for ${bareName(name)} but returned no change id; lifeboat will retry the cutover.`, 'route53-no-change-id', false);
+    return this.waitInSync(changeId, status, `${bareName(name)} -> ${host}`);
+  }
 
+  /** The name's address records as Route53 holds them: what a rollback puts back. */
+  async snapshot(name: string): Promise<DnsSnapshot> {
+    const records = (await this.addressRecords(name)).map(toSnapshotRecord);
+    const first = records[0];
+    const host = first ? (first.alias ? first.alias.dnsName : first.values[0]) : undefined;
+    return { name: `${bareName(name)}.`, records, ...(host ? { endpoint: { host: bareName(host) } } : {}), takenAt: new Date(this.now()).toISOString() };
+  }
+
+  /** One atomic batch: the snapshot's records upserted, address records it did not have deleted. */
+  private restoreChanges(snapshot: DnsSnapshot, current: ResourceRecordSet[]): Change[] {
+    const keep = new Set(snapshot.records.map((r) => r.type));
+    const changes: Change[] = current.filter((c) => !keep.has(c.Type!)).map((c) => ({ Action: 'DELETE', ResourceRecordSet: c }));
+    for (const r of snapshot.records) changes.push({ Action: 'UPSERT', ResourceRecordSet: fromSnapshotRecord(r) });
+    return changes;
+  }
+
+  async restoreSnapshot(snapshot: DnsSnapshot): Promise<{ changeId: string }> {
+    const name = bareName(snapshot.name);
+    const changes = this.restoreChanges(snapshot, await this.addressRecords(name));
+    // The name had no address records and has none now: nothing to put back.
+    if (changes.length === 0) return { changeId: 'unchanged' };
+    let changeId: string;
+    let status: string;
+    try {
+      const out = await this.client.send(
+        new ChangeResourceRecordSetsCommand({ HostedZoneId: this.hostedZoneId, ChangeBatch: { Comment: `lifeboat: roll back ${name} to its records of ${snapshot.takenAt}`, Changes: changes } }),
+      );
+      changeId = bareChangeId(out.ChangeInfo?.Id ?? '');
+      status = out.ChangeInfo?.Status ?? 'PENDING';
+    } catch (err) {
+      throw classifyAwsError(err, { service: 'Route53', action: 'ChangeResourceRecordSets', doing: `pointing ${name} back at its records of ${snapshot.takenAt} in hosted zone ${this.hostedZoneId}` });
+    }
+    if (!changeId) throw new LifeboatError(`Route53 accepted the rollback of ${name} but returned no change id; lifeboat will retry the rollback.`, 'route53-no-change-id', false);
+    return this.waitInSync(changeId, status, `${name} back to its records of ${snapshot.takenAt}`);
+  }
+
+  /**
+   * The AWS CLI command that puts the snapshot back by hand. It is written before the cutover,
+   * so it deletes what the cutover will write when that is of another type than the old records.
+   */
+  repairCommand(snapshot: DnsSnapshot, replacedBy?: { host: string; port?: number; ttl: number }): string {
+    const current: ResourceRecordSet[] = [];
+    if (replacedBy) {
+      const host = bareName(replacedBy.host);
+      const type = recordType(host);
+      current.push({ Name: `${bareName(snapshot.name)}.`, Type: type, TTL: replacedBy.ttl, ResourceRecords: [{ Value: type === 'CNAME' ? `${host}.` : host }] });
+    }
+    const batch = JSON.stringify({ Comment: `lifeboat repair: ${bareName(snapshot.name)} back to its records of ${snapshot.takenAt}`, Changes: this.restoreChanges(snapshot, current) });
+    return `aws route53 change-resource-record-sets --hosted-zone-id ${this.hostedZoneId} --change-batch '${batch.replace(/'/g, `'\\''`)}'`;
+  }
+
+  /** Polls GetChange until Route53 serves the change from every name server. */
+  private async waitInSync(changeId: string, initialStatus: string, what: string): Promise<{ changeId: string }> {
+    let status = initialStatus;
     const deadline = this.now() + this.timeoutMs;
     let polls = 0;
     while (status !== 'INSYNC') {
       if (this.now() >= deadline) {
         throw new LifeboatError(
-          `Route53 change ${changeId} (${bareName(name)} -> ${host}) was still ${status} after ${Math.round(this.timeoutMs / 1000)} s; the change is submitted and will apply, so lifeboat will retry the wait, and you can check it with "aws route53 get-change --id ${changeId}".`,
+          `Route53 change ${changeId} (${what}) was still ${status} after ${Math.round(this.timeoutMs / 1000)} s; the change is submitted and will apply, so lifeboat will retry the wait, and you can check it with "aws route53 get-change --id ${changeId}".`,
           'route53-change-timeout',
           false,
         );
@@ -145,7 +219,7 @@ export class Route53Router implements TrafficRouter {
         const out = await this.client.send(new GetChangeCommand({ Id: changeId }));
         status = out.ChangeInfo?.Status ?? status;
       } catch (err) {
-        throw classifyAwsError(err, { service: 'Route53', action: 'GetChange', doing: `waiting for change ${changeId} (${bareName(name)} -> ${host}) to be served` });
+        throw classifyAwsError(err, { service: 'Route53', action: 'GetChange', doing: `waiting for change ${changeId} (${what}) to be served` });
       }
       polls += 1;
       this.onPoll?.({ changeId, status, polls });

@@ -7,12 +7,19 @@
  * Failure or cancellation after the instance exists: compensation in a non-cancellable scope
  * removes it (unless `keep`), and the report says what was removed. A failed verification
  * never leads to cutover.
+ *
+ * Cutover (patch `undoable-cutover`): the restored instance is readied, the source fenced, the
+ * name's records recorded, then moved; verified through DNS; then the new primary is protected.
+ * Any failure or cancel after the fence first puts the name back and proves it through DNS, then
+ * unfences the source, and only then compensates; an instance that took traffic is kept. When the
+ * rollback itself fails nothing is removed or unfenced, and the report says how to repair by hand.
+ * Reporting and notifying (patch `best-effort-report`) never undo work that succeeded.
  */
-import { ActivityCancellationType, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { Decision } from '../domain/approval';
-import { InstanceDescription } from '../domain/ports';
-import { PhaseDurations, PitrRestoreInput, PitrRestoreReport, RestoreOutcome, ValidatedRestore } from '../domain/restore';
+import { InstanceDescription, SourceFence } from '../domain/ports';
+import { PhaseDurations, PitrRestoreInput, PitrRestoreReport, RestoreOutcome, TrafficChange, TrafficOutcome, ValidatedRestore } from '../domain/restore';
 import { LifeboatEnvironment, LifeboatIncidentId, LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
 import { VerificationSummary } from '../domain/verification';
 import { ApprovalGates } from './approval-gate';
@@ -26,6 +33,10 @@ const long = proxyActivities<Activities>({
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
 });
 
+/** Patch ids: new command sequences, so histories recorded before them still replay. */
+const UNDOABLE_CUTOVER = 'undoable-cutover';
+const BEST_EFFORT_REPORT = 'best-effort-report';
+
 const now = () => new Date().getTime();
 
 /** Data between the restore point and the latest recoverable point (a `latest` resolved after validation can be the later one). */
@@ -33,6 +44,7 @@ function rpoOf(restorePoint: string, latestAtValidation: string): NonNullable<Pi
   const latestRecoverable = Date.parse(restorePoint) > Date.parse(latestAtValidation) ? restorePoint : latestAtValidation;
   return { restorePoint, latestRecoverable, seconds: seconds(Date.parse(latestRecoverable) - Date.parse(restorePoint)) };
 }
+const endpointText = (e?: { host: string; port?: number }) => (e ? `${e.host}${e.port !== undefined ? `:${e.port}` : ''}` : 'nothing');
 const seconds = (ms: number) => Math.round(ms / 1000);
 
 export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreReport> {
@@ -57,6 +69,13 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
   let restoreAttempted = false;
   /** The point the data is as of: `latest` is resolved when the restore runs, not at validation. */
   let restoredTo: string | undefined;
+  /** Set before the source is fenced and before the name moves: what a rollback must undo. */
+  let fence: SourceFence | undefined;
+  let traffic: TrafficChange | undefined;
+  let trafficOutcome: TrafficOutcome | undefined;
+  /** The name may have led clients to the restored instance: it is never removed automatically. */
+  let servedTraffic = false;
+  const undelivered: string[] = [];
 
   const report = (outcome: RestoreOutcome, extra: Partial<PitrRestoreReport> = {}): PitrRestoreReport => ({
     workflowId,
@@ -75,6 +94,14 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
   const finish = async (r: PitrRestoreReport): Promise<PitrRestoreReport> => {
     await quick.recordRestoreReport.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Record the report in the catalog' }, [r]);
     return r;
+  };
+  /** Recording and notifying after the work is done: a failure is noted, never undoes the work. */
+  const bestEffort = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      undelivered.push(`${what}: ${describeFailure(err)}`);
+    }
   };
   const gate = async (name: Parameters<Activities['resolveGatePolicy']>[1], title: string, facts: Array<{ label: string; value: string }>) => {
     const policy = await quick.resolveGatePolicy(validated!.environment, name, input.requestedBy);
@@ -109,6 +136,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     return finish(report(approval.decision === 'rejected' ? 'rejected' : 'expired'));
   }
 
+  let done!: PitrRestoreReport;
   try {
     // 3. Restore into a new instance, then let it replay WAL and promote.
     board.enter('restoring', `restoring into new instance ${v.destinationId}`);
@@ -159,7 +187,32 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
         { label: 'verification', value: verification.checks.map((c) => `${c.name} ok`).slice(0, 6).join(', ') },
         { label: 'effect', value: 'applications connecting by this name reach the restored data from the next lookup on' },
       ]);
-      if (cutoverDecision.decision === 'approved') {
+      if (cutoverDecision.decision === 'approved' && patched(UNDOABLE_CUTOVER)) {
+        const name = v.cutover.dnsName;
+        board.enter('preparing-cutover', `readying ${instance.instanceId} to take traffic`);
+        t = now();
+        await quick.prepareToServe.executeWithOptions({ startToCloseTimeout: '10 minutes', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Ready ${instance.instanceId} to take traffic` }, [v.target, instance.instanceId]);
+        board.enter('fencing', `making the source ${v.source.instanceId} unwritable before traffic moves`);
+        fence = await quick.fenceSource.executeWithOptions({ startToCloseTimeout: '10 minutes', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Fence the source ${v.source.instanceId}` }, [v.target]);
+        traffic = await quick.recordTrafficBefore.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Record what ${name} points at now` }, [v.target, v.cutover, endpoint]);
+        trafficOutcome = { name, previous: endpointText(traffic.previous.endpoint), state: 'applied', fence };
+        board.enter('cutting-over', `pointing ${name} (now ${trafficOutcome.previous}) at ${endpoint.host}:${endpoint.port}`);
+        // Before the name moves: from now on nothing removes this instance automatically.
+        if (patched('mark-served-traffic')) await quick.markServedTraffic.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Mark ${instance.instanceId} as serving traffic` }, [v.target, instance.instanceId]);
+        servedTraffic = true;
+        await quick.moveTraffic.executeWithOptions({ startToCloseTimeout: '10 minutes', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Point ${name} at ${instance.instanceId}` }, [traffic]);
+        if (v.timings.settleAfterCutoverMs) await sleep(v.timings.settleAfterCutoverMs);
+        board.enter('verifying-cutover', `connecting through ${name}`);
+        const through = await quick.verifyThroughDns.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Connect through ${name}` }, [v.target, v.cutover, endpoint]);
+        if (!through.ok) throw ApplicationFailure.nonRetryable(`cutover did not take: ${through.detail}`, 'CUTOVER_NOT_SERVED');
+        board.enter('protecting', `archiving the WAL of ${instance.instanceId} and starting its first full backup`);
+        trafficOutcome.protection = await quick.protectAsNewPrimary.executeWithOptions(
+          { startToCloseTimeout: '10 minutes', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Protect ${instance.instanceId} as the new primary` },
+          [v.target, instance.instanceId],
+        );
+        phases.cutover = seconds(now() - t);
+        cutover = { dnsName: name, pointsAt: `${endpoint.host}:${endpoint.port}`, verifiedThroughDns: true };
+      } else if (cutoverDecision.decision === 'approved') {
         board.enter('cutting-over', `pointing ${v.cutover.dnsName} at ${endpoint.host}:${endpoint.port}`);
         t = now();
         if (patched('mark-served-traffic')) await quick.markServedTraffic.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Mark ${instance.instanceId} as serving traffic` }, [v.target, instance.instanceId]);
@@ -177,18 +230,28 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     const rtoSeconds = seconds(verifiedAt - requestedAt);
     const result = report(cutover ? 'restored-and-cut-over' : 'restored', {
       cutover,
+      ...(trafficOutcome ? { traffic: trafficOutcome } : {}),
       rto: { seconds: rtoSeconds, targetSeconds: v.rtoTargetSeconds, withinTarget: rtoSeconds <= v.rtoTargetSeconds, phases },
       rpo: restoredTo ? rpoOf(restoredTo, v.window.latest) : undefined,
     });
     board.enter('done', `${result.outcome}: ${instance.instanceId} verified in ${rtoSeconds} s (RTO target ${v.rtoTargetSeconds} s)`);
-    return await finish(result);
+    if (!patched(BEST_EFFORT_REPORT)) return await finish(result);
+    // Out of the try: from here on nothing can undo the restore or the cutover.
+    done = result;
   } catch (err) {
     const cancelled = isCancellation(err);
     const failure = describeFailure(err);
     // Compensation must run even when the workflow is being cancelled.
     await CancellationScope.nonCancellable(async () => {
-      const made = instance?.instanceId ?? (restoreAttempted ? v.destinationId : undefined);
-      if (made && !input.keep) {
+      let made = instance?.instanceId ?? (restoreAttempted ? v.destinationId : undefined);
+      if (fence || traffic) {
+        // Traffic first: the name goes back and is proven through DNS before anything else.
+        const rolledBack = await rollBackCutover();
+        if (!rolledBack) made = undefined;
+      }
+      if (made && servedTraffic) {
+        cleanup.push(`kept ${made}: the name led clients to it, so lifeboat never removes it automatically`);
+      } else if (made && !input.keep) {
         board.enter('cleaning-up', `removing ${made}`);
         cleanup.push(await quick.removeRestoredInstance.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Remove ${made}` }, [v.target, made]));
       } else if (made) {
@@ -196,9 +259,65 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
       }
       board.enter(cancelled ? 'cancelled' : 'failed', `${cancelled ? 'cancelled' : failure}${cleanup.length ? `; ${cleanup.join('; ')}` : ''}`);
       const outcome: RestoreOutcome = cancelled ? 'cancelled' : failure.startsWith('verification of') ? 'verification-failed' : 'failed';
-      await finish(report(outcome, { failure }));
-      await quick.notify({ severity: 'critical', title: `Restore of ${input.target} ${cancelled ? 'cancelled' : 'failed'}`, text: `${failure}${cleanup.length ? `\n${cleanup.join('\n')}` : ''}`, target: input.target });
+      const failed = report(outcome, { failure, ...(trafficOutcome ? { traffic: trafficOutcome } : {}) });
+      const notice = { severity: 'critical' as const, title: `Restore of ${input.target} ${cancelled ? 'cancelled' : 'failed'}`, text: `${failure}${cleanup.length ? `\n${cleanup.join('\n')}` : ''}`, target: input.target };
+      if (patched(BEST_EFFORT_REPORT)) {
+        // The original failure is what the workflow ends with, whatever happens to the report.
+        await bestEffort('the report was not recorded in the catalog', () => finish({ ...failed, undelivered }));
+        await bestEffort('the notification was not sent', () => quick.notify(notice));
+      } else {
+        await finish(failed);
+        await quick.notify(notice);
+      }
     });
     throw err;
+  }
+
+  // 7. Record and tell: best effort, the work is done.
+  await bestEffort('the report was not recorded in the catalog', () => finish(done));
+  if (undelivered.length) board.enter('done', `${done.outcome}, but ${undelivered.join('; ')}`);
+  return undelivered.length ? { ...done, undelivered: [...undelivered] } : done;
+
+  /**
+   * Puts the name back to its recorded records, proves it through DNS, then unfences the source.
+   * Returns false when the name could not be put back: then the source stays fenced (no split
+   * brain), nothing is removed, and the failure says what DNS serves and how to repair it.
+   */
+  async function rollBackCutover(): Promise<boolean> {
+    const name = traffic?.name ?? v.cutover?.dnsName ?? '';
+    if (traffic && instance?.endpoint) {
+      board.enter('rolling-back', `pointing ${name} back at ${endpointText(traffic.previous.endpoint)}`);
+      try {
+        const detail = await quick.rollBackTraffic.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Point ${name} back at ${endpointText(traffic.previous.endpoint)}` }, [
+          v.target,
+          traffic,
+          instance.endpoint,
+        ]);
+        trafficOutcome = { ...trafficOutcome!, state: 'rolled-back', detail };
+        cleanup.push(detail);
+      } catch (rollbackErr) {
+        const why = describeFailure(rollbackErr);
+        trafficOutcome = { ...trafficOutcome!, state: 'rollback-failed', detail: why, repairCommand: traffic.repairCommand };
+        cleanup.push(
+          `ROLLBACK FAILED: ${name} may still lead clients to the restored instance ${instance.instanceId} at ${endpointText(instance.endpoint)} (${why}); it was kept and the source ${v.source.instanceId} stays fenced. Point the name back with: ${traffic.repairCommand}${fence?.undoCommand ? ` ; then let the source take writes again with: ${fence.undoCommand}` : ''}`,
+        );
+        await bestEffort('the rollback alert was not sent', () =>
+          quick.notify({ severity: 'critical', title: `Cutover of ${name} could NOT be rolled back`, text: cleanup[cleanup.length - 1], target: input.target }),
+        );
+        return false;
+      }
+    }
+    if (fence) {
+      board.enter('unfencing', `letting clients write to ${v.source.instanceId} again`);
+      let unfenced: string;
+      try {
+        unfenced = await quick.unfenceSource.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Unfence the source ${v.source.instanceId}` }, [v.target, fence]);
+      } catch (unfenceErr) {
+        unfenced = `UNFENCE FAILED: the source ${v.source.instanceId} still refuses writes (${describeFailure(unfenceErr)})${fence.undoCommand ? `; undo the fence with: ${fence.undoCommand}` : ''}`;
+      }
+      trafficOutcome = { ...(trafficOutcome ?? { name, previous: 'unchanged', state: 'rolled-back' }), unfenced };
+      cleanup.push(unfenced);
+    }
+    return true;
   }
 }

@@ -7,12 +7,16 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { WorkflowHandle } from '@temporalio/client';
 import { Client } from 'pg';
 import { historyToJson } from './history-json';
+import type { Ports } from '../../src/activities/ports';
 import { destinationFor } from '../../src/activities/restore';
 import { statusQuery, WorkflowStatus } from '../../src/domain/approval';
-import { DatabaseEngine, InstanceDescription } from '../../src/domain/ports';
+import { BackupHandle, DatabaseEngine, InstanceDescription, NewPrimaryProtection, SourceFence } from '../../src/domain/ports';
+import type { PgBackRestEngine } from '../../src/engines/pgbackrest';
+import { localDnsRouter } from '../../src/stack/powerdns';
 import { localPgBackRest } from '../../src/stack/pgbackrest';
 import { delay } from '../../src/stack/processes';
 import { Stack } from '../../src/stack/stack';
@@ -159,4 +163,69 @@ export async function recordHistory(handle: WorkflowHandle, name: string): Promi
   const history = await handle.fetchHistory();
   fs.mkdirSync(HISTORIES_DIR, { recursive: true });
   fs.writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), historyToJson(history) + '\n');
+}
+
+/**
+ * A test's cutover, undone on the shared test stack, so later suites find the stack as before:
+ * the name back at the primary, the primary writable, the new primary's full backup expired,
+ * its timeline's WAL removed from both repositories (a restore following "the latest timeline"
+ * would otherwise follow it), the instance removed and the catalog no longer naming it the source.
+ * Production never does this: there the new primary stays the source.
+ */
+export async function undoTestCutover(
+  stack: Stack,
+  ports: Ports,
+  engine: PgBackRestEngine,
+  workflowId: string,
+  destination: string,
+  remove: (instanceId: string) => Promise<void> = (id) => removeAsItsOwner(engine, id),
+): Promise<void> {
+  const s = stack.ctx.settings;
+  await localDnsRouter(s).pointAt(s.dns.appDbName, { host: s.host, port: s.postgres.primaryPort }, 30);
+  for (const row of await ports.catalog.query<{ fence: SourceFence }>("SELECT fence FROM source_fences WHERE workflow_id = $1 AND state = 'fenced'", [workflowId])) {
+    await engine.unfenceSource(row.fence);
+  }
+  await ports.catalog.query("UPDATE source_fences SET state = 'unfenced', unfenced_at = now() WHERE workflow_id = $1 AND state = 'fenced'", [workflowId]);
+  // Only a source still current is undone: a second call finds nothing left to do.
+  const sources = await ports.catalog.query<{ protection: NewPrimaryProtection }>('SELECT protection FROM target_sources WHERE workflow_id = $1 AND until IS NULL', [workflowId]);
+  await ports.catalog.query('UPDATE target_sources SET until = now() WHERE workflow_id = $1 AND until IS NULL', [workflowId]);
+  const protection = sources[0]?.protection;
+  if (protection?.backup) {
+    const done = await waitForBackup(engine, protection.backup);
+    // pgBackRest never expires the newest full backup: one of the primary goes on top first.
+    const fresh = await engine.startBackup({ backupName: uniqueId('test-cutover-reset'), kind: 'full' });
+    await waitForBackup(engine, fresh);
+    if (done) await localPgBackRest(stack.ctx).exec('expire', ['--repo=1', `--set=${done}`, '--log-level-console=warn']);
+  }
+  await remove(destination);
+  if (protection?.timeline && protection.timeline > 1) {
+    const tl = protection.timeline.toString(16).toUpperCase().padStart(8, '0');
+    for (const [store, bucket] of [
+      ['primary', s.minio.primary.backupBucket],
+      ['dr', s.minio.dr.backupBucket],
+    ]) {
+      await deleteKeys(ports.objectStore(store), bucket, `pgbackrest/archive/${s.pgbackrest.stanza}/`, new RegExp(`/(${tl}[0-9A-F]{8}/|${tl}\\.history)`));
+    }
+  }
+}
+
+export async function waitForBackup(engine: PgBackRestEngine, handle: BackupHandle): Promise<string | undefined> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const progress = await engine.backupProgress(handle);
+    if (progress.state === 'complete') return progress.backupId ?? handle.backupId;
+    if (progress.state === 'failed') return undefined;
+    if (Date.now() > deadline) throw new Error(`backup ${handle.backupId} did not finish: ${progress.detail}`);
+    await delay(500);
+  }
+}
+
+async function deleteKeys(client: S3Client, bucket: string, prefix: string, match: RegExp): Promise<void> {
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => match.test(k));
+    if (keys.length) await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })) } }));
+    token = page.NextContinuationToken;
+  } while (token);
 }
