@@ -12,7 +12,7 @@
  */
 import { Client, QueryConfig } from 'pg';
 import { newPgClient } from './pg-client';
-import { comparability, DatabaseFacts, SourceFacts, TableFacts, VerificationSummary } from '../domain/verification';
+import { comparability, DatabaseFacts, RECENT_TRANSACTIONS, SourceFacts, TableFacts, VerificationSummary } from '../domain/verification';
 
 export type { DatabaseFacts, SourceFacts, TableFacts } from '../domain/verification';
 
@@ -121,7 +121,7 @@ async function tableChecksum(client: Client, table: string, options: ChecksumOpt
 
 /**
  * Facts of the given tables at one snapshot (a read-only repeatable-read transaction), and where
- * that snapshot sits: the transactions it sees and the WAL it includes. A table that cannot be
+ * that snapshot sits: the transactions it sees. A table that cannot be
  * read is listed with why, and does not stop the others.
  */
 export async function snapshotFacts(client: Client, tables: readonly string[], options: ChecksumOptions = {}): Promise<{ facts: DatabaseFacts; unreadable: Array<{ table: string; reason: string }> }> {
@@ -129,12 +129,15 @@ export async function snapshotFacts(client: Client, tables: readonly string[], o
   try {
     for (const setting of DETERMINISTIC_ROW_TEXT) await client.query(setting);
     const where = (
-      await client.query<{ xmax: string; running: number; wal: string | null; taken: Date }>(
-        `SELECT txid_snapshot_xmax(txid_current_snapshot())::text AS xmax, (SELECT count(*) FROM txid_snapshot_xip(txid_current_snapshot()))::int AS running,
-                coalesce(pg_last_wal_replay_lsn(), CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END)::text AS wal, now() AS taken`,
+      await client.query<{ xmax: string; running: number; committed: number; taken: Date }>(
+        `SELECT s.xmax::text, s.running, s.committed, now() AS taken FROM (
+           SELECT txid_snapshot_xmax(txid_current_snapshot()) AS xmax, (SELECT count(*) FROM txid_snapshot_xip(txid_current_snapshot()))::int AS running,
+                  (SELECT count(*) FROM generate_series(greatest(3, txid_snapshot_xmax(txid_current_snapshot()) - $1), txid_snapshot_xmax(txid_current_snapshot()) - 1) AS x
+                   WHERE txid_status(x) = 'committed')::int AS committed) AS s`,
+        [RECENT_TRANSACTIONS],
       )
     ).rows[0];
-    const facts: DatabaseFacts = { takenAt: where.taken.toISOString(), xmax: where.xmax, inProgress: where.running, walPosition: where.wal ?? '0/0', tables: [] };
+    const facts: DatabaseFacts = { takenAt: where.taken.toISOString(), xmax: where.xmax, inProgress: where.running, recentCommitted: where.committed, tables: [] };
     const unreadable: Array<{ table: string; reason: string }> = [];
     for (const table of tables) {
       await client.query('SAVEPOINT lifeboat_table');
