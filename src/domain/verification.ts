@@ -9,7 +9,7 @@ export interface TableFacts {
   table: string;
   rows: number;
   /**
-   * `h64:` and 16 hex digits: the sum, modulo 2^64, of a 64-bit hash (md5's first half) of every
+   * `h64:` and 16 hex digits: the sum, modulo 2^64, of a 64-bit hash (hashtextextended) of every
    * row's text. Equal checksums mean equal contents as a multiset of rows, whatever their order
    * or physical place; `empty` for a table without rows.
    */

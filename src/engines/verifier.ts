@@ -4,7 +4,7 @@
  * identical to the source".
  *
  * Table checksums are bounded whatever the table's size: every row's text is hashed on its own
- * and the hashes are summed (see TableFacts.checksum), one range of pages at a time. Nothing
+ * and the 64-bit hashes are summed (see TableFacts.checksum), one range of pages at a time. Nothing
  * ever builds a value the size of the table (the 1 GB limit that `md5(string_agg(...))` hit),
  * nothing sorts, and the table is read once, in physical order. The sum does not depend on row
  * order, so tables with and without a primary key are checksummed the same way, and a copy
@@ -77,9 +77,15 @@ export async function withDatabase<T>(endpoint: DatabaseEndpoint, fn: (client: C
  */
 const DETERMINISTIC_ROW_TEXT = ["SET LOCAL TimeZone = 'UTC'", "SET LOCAL DateStyle = 'ISO, YMD'", "SET LOCAL IntervalStyle = 'postgres'", 'SET LOCAL extra_float_digits = 1', "SET LOCAL bytea_output = 'hex'", "SET LOCAL lc_monetary = 'C'"];
 
-/** Sum of the first 64 bits of md5(row text) over the rows the condition selects; `lifeboat_row.*` never collides with a column name. */
+/**
+ * Sum of a 64-bit hash of each row's text over the rows the condition selects. The hash is
+ * PostgreSQL's own hashtextextended (hash partitioning depends on it, so it is stable across
+ * versions; a physical copy runs on the source's architecture): measured twice as fast as md5
+ * here, where md5 alone cost more than reading the table. `lifeboat_row.*` never collides with
+ * a column name, as a bare alias would.
+ */
 const rangeChecksumSql = (relation: string, condition: string) =>
-  `SELECT count(*)::bigint AS rows, coalesce(sum(('x' || substr(md5(ROW(lifeboat_row.*)::text), 1, 16))::bit(64)::bigint), 0)::text AS total
+  `SELECT count(*)::bigint AS rows, coalesce(sum(hashtextextended(ROW(lifeboat_row.*)::text, 0)), 0)::text AS total
    FROM ${relation} AS lifeboat_row ${condition}`;
 
 const asChecksum = (rows: number, total: bigint) => (rows === 0 ? 'empty' : `h64:${(((total % TWO_TO_64) + TWO_TO_64) % TWO_TO_64).toString(16).padStart(16, '0')}`);
