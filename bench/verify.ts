@@ -63,7 +63,7 @@ async function build(bytes: number): Promise<void> {
     await withPg(DATABASE, (c) =>
       c.query(
         `INSERT INTO ${TABLE} SELECT i, i % 100003, timestamptz '2026-01-01 00:00:00+00' + i * interval '3 seconds', (ARRAY['placed','paid','shipped','delivered'])[(i % 4) + 1],
-                (i % 100000) / 100.0, 'customer note ' || md5(i::text) || ' ' || substr(md5((i * 7)::text), 1, (i % 40) + 1)
+                (i % 100000) / 100.0, 'customer note ' || md5(i::text) || ' ' || substr(md5((i * 7)::text), 1, ((i % 40) + 1)::int)
          FROM generate_series((SELECT coalesce(max(id), 0) + 1 FROM ${TABLE}), (SELECT coalesce(max(id), 0) + 1000000 FROM ${TABLE})) AS i`,
       ),
     );
