@@ -6,11 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { Client } from 'pg';
+import { createPorts } from '../src/activities/ports';
+import { restoreActivities } from '../src/activities/restore';
+import { LifeboatError } from '../src/domain/errors';
 import { comparability, DatabaseFacts } from '../src/domain/verification';
 import { captureFacts, DatabaseEndpoint, runSmokeQuery, snapshotFacts, tableFacts, VerificationProgress, verifyDatabase } from '../src/engines/verifier';
 import { VERIFY_ROLE } from '../src/stack/sample-app';
 import { loadStackSettings } from '../src/stack/settings';
+import { derivedConfig } from './helpers/scratch';
 import { useStack } from './helpers/stack';
 
 const settings = loadStackSettings();
@@ -222,5 +227,21 @@ describe('verifier (bounded checksums, source facts, read-only smoke queries)', 
       /cannot insert multiple commands into a prepared statement/,
     );
     assert.equal(Number((await sql(`SELECT count(*) AS n FROM big`)).rows[0].n), ROWS);
+  });
+
+  it('refuses, without retrying, a verify role that cannot log in, naming it and the fix', async () => {
+    const ports = createPorts(derivedConfig((doc) => (doc.targets.databases[0].verifyUser = 'lifeboat_nobody')));
+    try {
+      const instance = { instanceId: 'the-primary', status: 'available', createdByLifeboat: false, endpoint: { host: settings.host, port: settings.postgres.primaryPort } };
+      await assert.rejects(new MockActivityEnvironment().run(restoreActivities(ports).verifyRestoredInstance, 'app', instance), (err: unknown) => {
+        assert.ok(err instanceof LifeboatError, String(err));
+        assert.equal(err.code, 'VERIFY_ROLE_UNUSABLE');
+        assert.equal(err.nonRetryable, true);
+        assert.match(err.message, /^verification cannot log in to the-primary as lifeboat_nobody \(role "lifeboat_nobody" does not exist\): create that role on the source \(CREATE ROLE lifeboat_nobody LOGIN; GRANT pg_read_all_data TO lifeboat_nobody\) or set verifyUser in the config\.$/);
+        return true;
+      });
+    } finally {
+      await ports.close();
+    }
   });
 });

@@ -164,6 +164,16 @@ export function restoreActivities(ports: Ports) {
         () =>
           verifyDatabase(verifyEndpoint(targetName, instance.endpoint!), { criticalTables: target.criticalTables, smokeQueries: target.smokeQueries, expected: sourceFacts }, (p) => (progress = p), {
             signal: Context.current().cancellationSignal,
+          }).catch((err: unknown) => {
+            // 28000/28P01: the role is missing or its password wrong; retrying cannot fix that.
+            if (['28000', '28P01'].includes((err as { code?: string }).code ?? '')) {
+              throw new LifeboatError(
+                `verification cannot log in to ${instance.instanceId} as ${target.verifyUser} (${(err as Error).message}): create that role on the source (CREATE ROLE ${target.verifyUser} LOGIN; GRANT pg_read_all_data TO ${target.verifyUser}) or set verifyUser in the config.`,
+                'VERIFY_ROLE_UNUSABLE',
+                true,
+              );
+            }
+            throw err;
           }),
       );
     },
