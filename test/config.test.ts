@@ -212,6 +212,7 @@ describe('config', () => {
         port: 5432,
         database: 'orders',
         user: 'postgres',
+        verifyUser: 'lifeboat_verify',
         criticalTables: ['public.orders'],
         smokeQueries: [],
         configPath: '/etc/pgbackrest/pgbackrest.conf',
@@ -424,6 +425,26 @@ describe('config', () => {
         },
         ['targets.databases[0].cutover.dnsName: db.acme.org is outside zone acme.com of traffic router dns'],
       ],
+      ...(
+        [
+          ['a smoke query that deletes', 'DELETE FROM orders', 'it starts with DELETE, not SELECT, WITH, VALUES or TABLE'],
+          ['a smoke query with a second statement', 'SELECT 1; DROP TABLE orders', 'it holds more than one statement (a ";" before the end)'],
+          ['a smoke query that writes through a CTE', 'WITH gone AS (DELETE FROM orders RETURNING id) SELECT id FROM gone', 'it contains DELETE'],
+          ['a smoke query that updates through a CTE', 'WITH x AS (UPDATE orders SET status = $$x$$ RETURNING id) SELECT 1', 'it contains UPDATE'],
+          ['a smoke query that merges', 'MERGE INTO orders o USING x ON o.id = x.id WHEN MATCHED THEN DELETE', 'it starts with MERGE, not SELECT, WITH, VALUES or TABLE'],
+          ['a smoke query that creates a table from a SELECT', 'SELECT * INTO orders_copy FROM orders', 'it writes its result into a table (INTO)'],
+          ['a smoke query that locks rows', 'SELECT id FROM orders FOR UPDATE', 'it locks rows (FOR UPDATE)'],
+          ['a smoke query that copies in', "COPY orders FROM '/tmp/orders.csv'", 'it starts with COPY, not SELECT, WITH, VALUES or TABLE'],
+          ['a smoke query that grants', 'GRANT ALL ON orders TO public', 'it starts with GRANT, not SELECT, WITH, VALUES or TABLE'],
+          ['a smoke query that truncates', 'TRUNCATE orders', 'it starts with TRUNCATE, not SELECT, WITH, VALUES or TABLE'],
+          ['a smoke query that alters', 'ALTER TABLE orders ADD COLUMN x int', 'it starts with ALTER, not SELECT, WITH, VALUES or TABLE'],
+          ['a smoke query that advances a sequence', "SELECT nextval('orders_id_seq')", 'it calls nextval(), which changes state'],
+        ] as const
+      ).map(([what, sql, why]): [string, (c: RawDoc) => void, string[]] => [
+        what,
+        (c) => (c.targets.databases[0].smokeQueries = [{ name: 'check', sql }]),
+        [`targets.databases[0].smokeQueries[0].sql: smoke query "check" is refused because ${why}: smoke queries run against restored copies and must only read, so rewrite it as a single SELECT or remove it`],
+      ]),
       ['no targets at all', (c) => (c.targets = {}), ['targets: declares no database or bucket target: add at least one, or lifeboat has nothing to protect']],
       ['a wrong version', (c) => (c.version = 2), ['version: must be 1 (got 2)']],
     ];
@@ -475,6 +496,33 @@ describe('config', () => {
       assert.ok(error instanceof LifeboatError);
       assert.equal(error.code, 'CONFIG_INVALID');
       assert.equal(error.nonRetryable, true);
+    });
+
+    it('accepts read-only smoke queries, whatever their literals and comments say, and names a writing one with its line', () => {
+      const readOnly = [
+        'SELECT id FROM orders ORDER BY placed_at DESC LIMIT 10',
+        'SELECT 1;',
+        "SELECT 'DELETE FROM orders; DROP TABLE x' AS note -- not SQL: INSERT",
+        'WITH recent AS (SELECT id FROM orders LIMIT 5) SELECT count(*) FROM recent',
+        'SELECT /* a nested /* ; */ comment; UPDATE */ "update", $q$; TRUNCATE$q$ FROM orders',
+        'VALUES (1)',
+        'TABLE orders',
+        '(SELECT 1) UNION (SELECT 2)',
+      ];
+      const c = parse(edited((d) => (d.targets.databases[0].smokeQueries = readOnly.map((sql, i) => ({ name: `q${i}`, sql })))));
+      assert.deepEqual(findDatabaseTarget(c, 'orders').smokeQueries.map((q) => q.sql), readOnly);
+
+      const text = YAML.stringify(edited((d) => (d.targets.databases[0].smokeQueries = [{ name: 'fine', sql: 'SELECT 1' }, { name: 'purge', sql: 'SELECT 1; DELETE FROM orders' }])));
+      const line = text.split('\n').findIndex((l) => l.includes('DELETE FROM orders')) + 1;
+      assert.throws(
+        () => parseConfig(text, 'lifeboat.config.yaml', { dataDir: DATA_DIR }),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          err.problems.length === 1 &&
+          err.problems[0].line === line &&
+          err.message.includes(`targets.databases[0].smokeQueries[1].sql: smoke query "purge" is refused because it holds more than one statement`) &&
+          err.message.includes(`(lifeboat.config.yaml:${line}:`),
+      );
     });
 
     it('refuses unknown keys anywhere, a typo at the top level included', () => {

@@ -282,7 +282,7 @@ describe('pitrRestore of an RDS target (mocked RDSClient, real worker)', functio
         ['smoke query latest-entries', true],
       ],
     );
-    assert.match(result.verification!.checks.find((c) => c.name === 'table ledger')!.detail, /^120 rows, checksum [0-9a-f]{12}$/);
+    assert.match(result.verification!.checks.find((c) => c.name === 'table ledger')!.detail, /^120 rows, checksum h64:[0-9a-f]{16}$/);
     assert.equal(rds.commandCalls(DeleteDBInstanceCommand).length, 0);
 
     assert.equal(result.rpo?.restorePoint, restoreInput.restorePoint);

@@ -17,6 +17,7 @@ import { loadConfig } from '../src/config';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery, WorkflowStatus } from '../src/domain/approval';
 import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
+import { localPgBackRest } from '../src/stack/pgbackrest';
 import { delay } from '../src/stack/processes';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
@@ -458,6 +459,52 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
       // Give a late activity attempt a moment to show itself; nothing must reappear.
       await delay(3000);
       await assertNothingCreated(engine, restoresDir, workflowId);
+    });
+  });
+
+  describe('verification against the source', () => {
+    /** Restores and approves at once; the verification's checks by name. */
+    async function restoreAndVerify(workflowId: string, restorePoint: string) {
+      const run = await runRestore(workflowId, input({ restorePoint }), async (h) => {
+        await waitForGate(h, 'restore');
+        await h.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'go', gate: 'restore' }] });
+      });
+      assert.equal(run.error, undefined, `the restore failed: ${String(run.error)}`);
+      const checks = new Map(run.result!.verification!.checks.map((c) => [c.name, c]));
+      await removeAsItsOwner(engine, destinationFor(workflowId));
+      return { ...run, checks };
+    }
+
+    it('restores to latest and finds every critical table identical to the source facts taken during the restore, as the verify role', async () => {
+      // A quiet source whose WAL is archived: nothing written between its facts and the end of the restore.
+      await onPrimary(stack, (c) => c.query('ANALYZE'));
+      await localPgBackRest(stack.ctx).check();
+      const workflowId = uniqueId('test-pitr-latest-facts');
+      const { handle, result, checks } = await restoreAndVerify(workflowId, 'latest');
+      assert.equal(result!.outcome, 'restored');
+      assert.deepEqual(checks.get('verification role'), { name: 'verification role', ok: true, detail: 'lifeboat_verify, not a superuser' });
+      const compared = checks.get('compared with the source');
+      assert.equal(compared?.ok, true);
+      assert.match(compared!.detail, /^every critical table identical to the source at \d{4}-/);
+      for (const table of target!.criticalTables) {
+        assert.match(checks.get(`table ${table}`)!.detail, /^\d+ rows, identical to the source \(checksum h64:[0-9a-f]{16}\)$/, table);
+      }
+      const activities = ((await handle.fetchHistory()).events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+      assert.ok(activities.includes('captureSourceFacts'), activities.join(', '));
+      await recordHistory(handle, 'pitrRestore-v2-latest-compared-with-source');
+    });
+
+    it('restores to a past time and records that the source could not be compared, and why', async () => {
+      const pointT = await onPrimary(stack, async (c) => (await c.query<{ t: Date }>('SELECT now() AS t')).rows[0].t.toISOString());
+      await localPgBackRest(stack.ctx).check();
+      const { result, checks } = await restoreAndVerify(uniqueId('test-pitr-time-facts'), pointT);
+      assert.equal(result!.outcome, 'restored');
+      assert.deepEqual(checks.get('compared with the source'), {
+        name: 'compared with the source',
+        ok: true,
+        detail: `not possible: the restore point ${pointT} is in the past and the source holds only its present state`,
+      });
+      assert.match(checks.get('table orders')!.detail, /^\d+ rows, checksum h64:[0-9a-f]{16}$/);
     });
   });
 });

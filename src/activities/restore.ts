@@ -9,8 +9,8 @@ import { describeOwner, destinationNameProblem, restorePointLabel } from '../dom
 import { DnsSnapshot, InstanceDescription, NewPrimaryProtection, ResourceOwner, RunIdentity, SourceFence } from '../domain/ports';
 import { PitrRestoreInput, PitrRestoreReport, TrafficChange, ValidatedRestore } from '../domain/restore';
 import { checkInsideWindow, parseRestorePoint } from '../domain/restore-point';
-import { VerificationSummary } from '../domain/verification';
-import { verifyDatabase } from '../engines/verifier';
+import { SourceFacts, VerificationSummary } from '../domain/verification';
+import { captureFacts, verifyDatabase, VerificationProgress } from '../engines/verifier';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
 import { newPgClient } from '../engines/pg-client';
@@ -40,6 +40,12 @@ export function restoreActivities(ports: Ports) {
     const target = findDatabaseTarget(config, targetName);
     const database = target.engine === 'pgbackrest' ? target.database : target.database ?? 'postgres';
     return { host: endpoint.host, port: endpoint.port, database, user: target.user, password: target.password ? resolveSecret(target.password) : undefined };
+  };
+
+  /** Verification reads as its own role, never as the target's (possibly superuser) `user`. */
+  const verifyEndpoint = (targetName: string, endpoint: { host: string; port: number }) => {
+    const target = findDatabaseTarget(config, targetName);
+    return { ...databaseEndpoint(targetName, endpoint), user: target.verifyUser, password: target.verifyPassword ? resolveSecret(target.verifyPassword) : undefined };
   };
 
   /** Who answers at an endpoint: the server's start time and port tell two instances apart even when they share a system id. */
@@ -182,13 +188,51 @@ export function restoreActivities(ports: Ports) {
       }
     },
 
-    async verifyRestoredInstance(targetName: string, instance: InstanceDescription): Promise<VerificationSummary> {
+    /**
+     * The source's critical tables now, in one read-only snapshot, as the verify role: what a
+     * restore to `latest` must hold when nothing is written meanwhile (verification decides
+     * whether that held). Never fails: an unreachable source is the usual case in a disaster.
+     */
+    async captureSourceFacts(targetName: string): Promise<SourceFacts> {
+      const target = findDatabaseTarget(config, targetName);
+      let progress: VerificationProgress = { step: 'describing the source' };
+      return withHeartbeats(
+        () => ({ sourceFacts: progress }),
+        async (): Promise<SourceFacts> => {
+          try {
+            const source = await ports.database(target.name).describeSource();
+            if (!source.endpoint) return { available: false, reason: `the source ${source.instanceId} has no endpoint (${source.status})` };
+            const facts = await captureFacts(verifyEndpoint(targetName, source.endpoint), target.criticalTables, { onProgress: (p) => (progress = p), signal: Context.current().cancellationSignal });
+            return { available: true, facts };
+          } catch (err) {
+            if (Context.current().cancellationSignal.aborted) throw err;
+            return { available: false, reason: `the source could not be read (${(err as Error).message})` };
+          }
+        },
+      );
+    },
+
+    /** Checks the restored instance as the verify role; `sourceFacts` (from captureSourceFacts) are compared where they describe the restore point. */
+    async verifyRestoredInstance(targetName: string, instance: InstanceDescription, sourceFacts?: SourceFacts): Promise<VerificationSummary> {
       const target = findDatabaseTarget(config, targetName);
       if (!instance.endpoint) throw new LifeboatError(`the restored instance ${instance.instanceId} has no endpoint to verify.`, 'NO_ENDPOINT', false);
-      let step = 'connecting';
+      let progress: VerificationProgress = { step: 'connecting' };
       return withHeartbeats(
-        () => ({ verifying: step }),
-        () => verifyDatabase(databaseEndpoint(targetName, instance.endpoint!), { criticalTables: target.criticalTables, smokeQueries: target.smokeQueries }, (s) => (step = s)),
+        () => ({ verifying: progress }),
+        () =>
+          verifyDatabase(verifyEndpoint(targetName, instance.endpoint!), { criticalTables: target.criticalTables, smokeQueries: target.smokeQueries, expected: sourceFacts }, (p) => (progress = p), {
+            signal: Context.current().cancellationSignal,
+          }).catch((err: unknown) => {
+            // 28000/28P01: the role is missing or its password wrong; retrying cannot fix that.
+            if (['28000', '28P01'].includes((err as { code?: string }).code ?? '')) {
+              throw new LifeboatError(
+                `verification cannot log in to ${instance.instanceId} as ${target.verifyUser} (${(err as Error).message}): create that role on the source (CREATE ROLE ${target.verifyUser} LOGIN; GRANT pg_read_all_data TO ${target.verifyUser}) or set verifyUser in the config.`,
+                'VERIFY_ROLE_UNUSABLE',
+                true,
+              );
+            }
+            throw err;
+          }),
       );
     },
 

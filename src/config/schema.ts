@@ -5,6 +5,7 @@
  * To add an option: declare it here, run `node lib/src/config/docs.js`, commit both.
  */
 import { Infer, ObjectOf, PathSegment, Rule, SecretRef, TimeOfDay, t } from './dsl';
+import { whyNotReadOnly } from './read-only-sql';
 
 // ----- shared shapes --------------------------------------------------------------------------
 
@@ -134,6 +135,13 @@ const databaseTarget = t.union(
     database: t.string({ description: 'Database the checks connect to.' }),
     user: t.string({ description: 'Database role the checks connect as.' }).default('postgres'),
     password: secretRef('Password of `user`').optional(),
+    verifyUser: t
+      .string({
+        description:
+          'Role that verifications, source facts and smoke queries connect as; it must not be a superuser. Create it once on the source (restored copies inherit it): `CREATE ROLE lifeboat_verify LOGIN; GRANT pg_read_all_data TO lifeboat_verify;`.',
+      })
+      .default('lifeboat_verify'),
+    verifyPassword: secretRef('Password of `verifyUser`').optional(),
     criticalTables: t.list(t.string({ description: 'A table.', ...TABLE }), {
       description: 'Tables whose presence, row counts and checksums every verification and drill compares with the source.',
       minItems: 1,
@@ -144,9 +152,23 @@ const databaseTarget = t.union(
         t.object(
           {
             name: t.string({ description: 'Name of the query in reports.', ...NAME }),
-            sql: t.string({ description: 'A read-only SQL query; the check passes when it runs without error and returns at least one row.' }),
+            sql: t.string({
+              description:
+                'One read-only SQL statement (SELECT, WITH, VALUES or TABLE); the check passes when it runs without error and returns at least one row. It runs over the extended protocol in a read-only transaction as `verifyUser`.',
+            }),
           },
-          { description: 'A smoke test.' },
+          {
+            description: 'A smoke test.',
+            rules: [
+              {
+                says: 'A smoke query must be one statement that only reads: no INSERT, UPDATE, DELETE, MERGE, DDL, COPY, SELECT ... INTO, FOR UPDATE/SHARE, state-changing functions or second statement.',
+                check(q, report) {
+                  const why = whyNotReadOnly(q.sql);
+                  if (why) report('sql', `smoke query ${JSON.stringify(q.name)} is refused because ${why}: smoke queries run against restored copies and must only read, so rewrite it as a single SELECT or remove it`);
+                },
+              },
+            ],
+          },
         ),
         { description: 'Queries run against every restored copy before it is called good.' },
       )

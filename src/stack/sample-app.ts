@@ -35,9 +35,20 @@ CREATE TABLE IF NOT EXISTS order_items (
 CREATE INDEX IF NOT EXISTS orders_customer_idx ON orders (customer_id);
 `;
 
-/** Creates the schema and seeds it once; `orders` gets `rows` rows, the other tables scale with it. */
+/** The role verifications connect as (the config's default `verifyUser`): it reads everything and writes nothing. */
+export const VERIFY_ROLE = 'lifeboat_verify';
+
+/** Roles are cluster-wide, so restored copies of the primary have it too. */
+async function ensureVerifyRole(client: Client): Promise<void> {
+  const found = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [VERIFY_ROLE]);
+  if (found.rowCount === 0) await client.query(`CREATE ROLE ${VERIFY_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`);
+  await client.query(`GRANT pg_read_all_data TO ${VERIFY_ROLE}`);
+}
+
+/** Creates the schema and the verify role, and seeds the data once; `orders` gets `rows` rows, the other tables scale with it. */
 export async function seedSampleApp(client: Client, rows: number): Promise<{ seeded: boolean }> {
   await client.query(SCHEMA);
+  await ensureVerifyRole(client);
   const existing = await client.query<{ n: string }>('SELECT count(*) AS n FROM orders');
   if (Number(existing.rows[0].n) > 0) return { seeded: false };
   const customers = Math.max(10, Math.floor(rows / 10));

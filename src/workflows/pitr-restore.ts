@@ -21,7 +21,7 @@ import { Decision } from '../domain/approval';
 import { InstanceDescription, SourceFence } from '../domain/ports';
 import { PhaseDurations, PitrRestoreInput, PitrRestoreReport, RestoreOutcome, TrafficChange, TrafficOutcome, ValidatedRestore } from '../domain/restore';
 import { LifeboatEnvironment, LifeboatIncidentId, LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
-import { VerificationSummary } from '../domain/verification';
+import { SourceFacts, VerificationSummary } from '../domain/verification';
 import { ApprovalGates } from './approval-gate';
 import { StatusBoard } from './status-board';
 import { describeFailure } from './failure';
@@ -137,6 +137,17 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
   }
 
   let done!: PitrRestoreReport;
+  // The source's facts for the restore point, taken while the restore runs: only `latest` can
+  // have them (the source holds its present state only), and verification decides whether the
+  // source was written in between. Older histories had no such step.
+  const sourceFacts: Promise<SourceFacts> | undefined = !patched('verify-against-source-facts')
+    ? undefined
+    : v.point.kind === 'latest'
+      ? long.captureSourceFacts
+          .executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Take the facts of ${v.target}'s critical tables from the source` }, [v.target])
+          .catch((err: unknown): SourceFacts => ({ available: false, reason: `taking them failed (${describeFailure(err)})` }))
+      : Promise.resolve({ available: false, reason: `the restore point ${v.pointTime ?? input.restorePoint} is in the past and the source holds only its present state` });
+
   try {
     // 3. Restore into a new instance, then let it replay WAL and promote.
     board.enter('restoring', `restoring into new instance ${v.destinationId}`);
@@ -167,7 +178,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     t = now();
     verification = await long.verifyRestoredInstance.executeWithOptions(
       { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', summary: `Verify ${instance.instanceId}` },
-      [v.target, instance],
+      sourceFacts ? [v.target, instance, await sourceFacts] : [v.target, instance],
     );
     phases.verification = seconds(now() - t);
     const verifiedAt = now();
