@@ -3,7 +3,7 @@
  * progress heartbeats, verify, copy to the DR region, record in the catalog, notify.
  * Every name derives from the workflow id, so a retried activity adopts its own backup.
  */
-import { Context } from '@temporalio/activity';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import { findDatabaseTarget, objectivesFor } from '../config';
 import {
   BackupListEntry,
@@ -19,6 +19,19 @@ import type { BackupHandle, BackupProgress, BackupVerification } from '../domain
 import { currentWorkflowId } from './context';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
+
+/** A running backup whose work stands still this long is hung (injectable per workflow run). */
+export const DEFAULT_BACKUP_STALL_MS = 10 * 60 * 1000;
+
+/** The promise's value, or undefined when it takes longer than `ms` (the promise is left to settle). */
+async function withinMs<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 interface BackupRow {
   id: string;
@@ -136,46 +149,48 @@ export function backupActivities(ports: Ports) {
       const target = findDatabaseTarget(config, targetName);
       const engine = ports.database(target.name);
       const checks: BackupPreflight['checks'] = [];
-      const heartbeat = (step: string) => Context.current().heartbeat({ preflight: step });
-      heartbeat('source');
-      try {
-        const source = await engine.describeSource();
-        const ok = source.status === 'available';
-        checks.push({
-          name: 'source',
-          ok,
-          detail: ok
-            ? `${source.instanceId} is available${source.endpoint ? ` at ${source.endpoint.host}:${source.endpoint.port}` : ''}${source.engineVersion ? ` (PostgreSQL ${source.engineVersion})` : ''}.`
-            : `${source.instanceId} is ${source.status}${source.detail ? `: ${source.detail}` : ''}.`,
-        });
-      } catch (err) {
-        if (err instanceof LifeboatError && err.nonRetryable) throw err;
-        checks.push({ name: 'source', ok: false, detail: `The source of ${target.name} cannot be described: ${describeError(err)}` });
-      }
-      if (target.engine === 'pgbackrest') {
-        heartbeat('pgbackrest check');
-        // `pgbackrest check` archives a WAL segment into every repository: both regions can take backups.
-        const repos = await ports.pgbackrest(target).checkEachRepo([target.primaryRepo, target.drRepo]);
-        for (const repo of repos) {
-          checks.push({ name: `repo${repo.repo} (${repo.repo === target.primaryRepo ? 'primary' : 'dr'})`, ok: repo.ok, detail: repo.detail });
+      let step = 'source';
+      const heartbeat = (next: string) => (step = next);
+      return withHeartbeats(() => ({ preflight: step }), async (): Promise<BackupPreflight> => {
+        try {
+          const source = await engine.describeSource();
+          const ok = source.status === 'available';
+          checks.push({
+            name: 'source',
+            ok,
+            detail: ok
+              ? `${source.instanceId} is available${source.endpoint ? ` at ${source.endpoint.host}:${source.endpoint.port}` : ''}${source.engineVersion ? ` (PostgreSQL ${source.engineVersion})` : ''}.`
+              : `${source.instanceId} is ${source.status}${source.detail ? `: ${source.detail}` : ''}.`,
+          });
+        } catch (err) {
+          if (err instanceof LifeboatError && err.nonRetryable) throw err;
+          checks.push({ name: 'source', ok: false, detail: `The source of ${target.name} cannot be described: ${describeError(err)}` });
         }
-      }
-      heartbeat('rpo');
-      const rpo = await rpoStatus(ports, target.name);
-      checks.push({ name: 'rpo', ok: !rpo.breached, detail: rpo.detail });
-      if (rpo.breached) {
-        await ports.notifier.notify({
-          severity: 'warning',
-          title: `RPO breached: ${target.name}`,
-          text: `${rpo.detail} A ${target.engine} backup is starting now.`,
-          target: target.name,
-          workflowId: currentWorkflowId(),
-          fields: { rpoSeconds: rpo.rpoSeconds, ...(rpo.ageSeconds !== undefined ? { lastGoodBackupAgeSeconds: rpo.ageSeconds } : {}) },
-        });
-      }
-      // The RPO check reports; it never stops the backup that repairs it.
-      const ok = checks.filter((c) => c.name !== 'rpo').every((c) => c.ok);
-      return { target: target.name, environment: target.environment, engine: target.engine, ok, checks, rpo };
+        if (target.engine === 'pgbackrest') {
+          heartbeat('pgbackrest check');
+          // `pgbackrest check` archives a WAL segment into every repository: both regions can take backups.
+          const repos = await ports.pgbackrest(target).checkEachRepo([target.primaryRepo, target.drRepo]);
+          for (const repo of repos) {
+            checks.push({ name: `repo${repo.repo} (${repo.repo === target.primaryRepo ? 'primary' : 'dr'})`, ok: repo.ok, detail: repo.detail });
+          }
+        }
+        heartbeat('rpo');
+        const rpo = await rpoStatus(ports, target.name);
+        checks.push({ name: 'rpo', ok: !rpo.breached, detail: rpo.detail });
+        if (rpo.breached) {
+          await ports.notifier.notify({
+            severity: 'warning',
+            title: `RPO breached: ${target.name}`,
+            text: `${rpo.detail} A ${target.engine} backup is starting now.`,
+            target: target.name,
+            workflowId: currentWorkflowId(),
+            fields: { rpoSeconds: rpo.rpoSeconds, ...(rpo.ageSeconds !== undefined ? { lastGoodBackupAgeSeconds: rpo.ageSeconds } : {}) },
+          });
+        }
+        // The RPO check reports; it never stops the backup that repairs it.
+        const ok = checks.filter((c) => c.name !== 'rpo').every((c) => c.ok);
+        return { target: target.name, environment: target.environment, engine: target.engine, ok, checks, rpo };
+      });
     },
 
     /** Starts the backup (or adopts the one an earlier attempt started under the same name). */
@@ -185,21 +200,53 @@ export function backupActivities(ports: Ports) {
     },
 
     /**
-     * Polls until the backup is complete, heartbeating the engine's progress (percent, detail) so
-     * the Web UI's pending activity shows it. A failed backup is final: a new run takes a new one.
+     * Polls until the backup is complete. Heartbeats come from a timer sized to the heartbeat
+     * timeout (a dead worker is noticed within it) and carry the engine's progress for the Web UI.
+     * Liveness of the worker is not progress of the backup: when the engine reports the backup's
+     * work standing still for `stallMs` (a hung pgBackRest, alive but stuck), the activity stops
+     * that process and fails for good with a sentence, instead of waiting out the 12-hour timeout.
+     * A cancelled workflow's backup is stopped too. A failed backup is final: a new run takes a new one.
      */
-    async waitForDatabaseBackup(targetName: string, handle: BackupHandle, pollIntervalMs: number): Promise<{ handle: BackupHandle; progress: BackupProgress }> {
+    async waitForDatabaseBackup(targetName: string, handle: BackupHandle, pollIntervalMs: number, stallMs: number = DEFAULT_BACKUP_STALL_MS): Promise<{ handle: BackupHandle; progress: BackupProgress }> {
       const engine = ports.database(targetName);
       const ctx = Context.current();
       const what = `${handle.name ?? handle.backupId} in ${handle.location}`;
-      // Every poll heartbeats what the engine said (the SDK sends the first at once, then throttles):
-      // the pending activity in the Web UI shows the backup's state, percent and detail.
-      for (;;) {
-        const progress = await engine.backupProgress(handle);
-        ctx.heartbeat({ backup: what, state: progress.state, ...(progress.percent !== undefined ? { percent: progress.percent } : {}), detail: progress.detail });
-        if (progress.state === 'complete') return { handle: { ...handle, backupId: progress.backupId ?? handle.backupId }, progress };
-        if (progress.state === 'failed') throw new LifeboatError(progress.detail, 'BACKUP_FAILED', true);
-        await ctx.sleep(pollIntervalMs);
+      let latest: Record<string, unknown> = { backup: what, state: 'checking' };
+      let lastActivity: string | undefined;
+      let lastAdvanceAt = Date.now();
+      const stalledFor = () => Date.now() - lastAdvanceAt;
+      try {
+        return await withHeartbeats(
+          () => latest,
+          async () => {
+            for (;;) {
+              // A progress call that itself hangs (storage gone) counts against the stall time too.
+              const progress = await withinMs(engine.backupProgress(handle), Math.max(stallMs - stalledFor(), pollIntervalMs));
+              if (progress) {
+                latest = { backup: what, state: progress.state, ...(progress.percent !== undefined ? { percent: progress.percent } : {}), detail: progress.detail };
+                if (progress.state === 'complete') return { handle: { ...handle, backupId: progress.backupId ?? handle.backupId }, progress };
+                if (progress.state === 'failed') throw new LifeboatError(progress.detail, 'BACKUP_FAILED', true);
+                if (progress.activity === undefined || progress.activity !== lastActivity) {
+                  lastActivity = progress.activity;
+                  lastAdvanceAt = Date.now();
+                }
+              }
+              if (stalledFor() >= stallMs) {
+                await engine.stopBackup?.(handle);
+                throw new LifeboatError(
+                  `The ${handle.engine} backup ${what} made no progress for ${formatAge(Math.round(stalledFor() / 1000))} (its process is alive but neither read, wrote nor computed anything), so lifeboat stopped it and failed this backup; check the backup repository's storage and the pgBackRest log, then run the backup again.`,
+                  'BACKUP_STALLED',
+                  true,
+                );
+              }
+              await ctx.sleep(pollIntervalMs);
+            }
+          },
+        );
+      } catch (err) {
+        // Cancelled by the workflow (not a worker shutting down or a timeout): its backup goes too.
+        if (err instanceof CancelledFailure && err.message === 'CANCELLED') await engine.stopBackup?.(handle).catch(() => undefined);
+        throw err;
       }
     },
 
@@ -266,15 +313,19 @@ export function backupActivities(ports: Ports) {
       } catch {
         known = false;
       }
+      // A run whose primary copy was verified reports its later failure (the DR copy) without unverifying it.
+      const copyFailed = record.status === 'verified';
       let age = '';
       if (known) {
-        await upsert({ ...record, status: 'failed', failure: `${failure.phase}: ${failure.reason}` });
+        await upsert({ ...record, status: copyFailed ? 'verified' : 'failed', failure: record.failure ?? `${failure.phase}: ${failure.reason}` });
         const rpo = await rpoStatus(ports, record.target).catch(() => undefined);
         age = rpo ? ` Last good backup: ${rpo.lastGoodBackupAt ? `${formatAge(rpo.ageSeconds)} ago (${rpo.lastGoodBackupAt})` : 'none'}; RPO ${formatAge(rpo.rpoSeconds)}${rpo.breached ? ', BREACHED' : ''}.` : '';
       }
       await ports.notifier.notify({
         severity: 'critical',
-        title: `Backup FAILED: ${record.target} (${record.kind}) while ${failure.phase}`,
+        title: copyFailed
+          ? `DR copy FAILED: ${record.target} (${record.kind}) while ${failure.phase}; the primary backup ${record.locations.primary?.handle.backupId ?? record.name} is verified`
+          : `Backup FAILED: ${record.target} (${record.kind}) while ${failure.phase}`,
         text: `${failure.reason}${age}`,
         target: record.target,
         workflowId: currentWorkflowId(),

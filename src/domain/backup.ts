@@ -27,8 +27,13 @@ export interface DatabaseBackupInput {
   kind?: DatabaseBackupKind;
   /** How often the wait activities ask the engine for progress (default 5 s). */
   pollIntervalMs?: number;
-  /** A worker that stops heartbeating for this long is presumed dead and its activity retried elsewhere (default 60 s). */
+  /**
+   * A worker that stops heartbeating for this long is presumed dead and its activity retried
+   * elsewhere (default 15 s: a worker killed mid-backup costs well under 20 s).
+   */
   heartbeatTimeoutMs?: number;
+  /** A running backup that does no work for this long is hung: stopped, and the run fails (default 10 min). */
+  stallTimeoutMs?: number;
   /** Who or what asked: `schedule`, a person's identity. */
   requestedBy?: string;
 }
@@ -63,6 +68,8 @@ export interface BackupLocation {
   completedAt?: string;
   verified?: boolean;
   verifiedAt?: string;
+  /** This copy failed after the other was verified (a DR copy that broke): retention removes what it left. */
+  failed?: boolean;
 }
 
 export type BackupRowStatus = 'running' | 'verified' | 'failed';

@@ -51,6 +51,11 @@ export interface BackupProgress {
   completedAt?: string;
   /** The engine's id of the finished backup, when it was not known at start (a pgBackRest label). */
   backupId?: string;
+  /**
+   * Changes whenever the engine sees the running backup do work (pgBackRest: percent, log, CPU and
+   * bytes of its processes). Unchanged for the stall time means hung. Undefined: not measurable.
+   */
+  activity?: string;
 }
 
 export interface BackupVerification {
@@ -81,6 +86,8 @@ export interface DatabaseEngine {
   startBackup(request: { backupName: string; kind: BackupKind }): Promise<BackupHandle>;
   backupProgress(handle: BackupHandle): Promise<BackupProgress>;
   verifyBackup(handle: BackupHandle): Promise<BackupVerification>;
+  /** Stops a running backup's own process (hung, or its workflow cancelled); engines that run none omit it. */
+  stopBackup?(handle: BackupHandle): Promise<void>;
   copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string }): Promise<BackupHandle>;
   deleteBackup(handle: BackupHandle): Promise<void>;
   restoreWindow(fromRegion?: 'primary' | 'dr'): Promise<RestoreWindow>;

@@ -347,6 +347,8 @@ export class PgBackRestEngine implements DatabaseEngine {
       const progress: BackupProgress = {
         state: 'running',
         detail: `pgBackRest ${what} is running${percent !== undefined ? ` (${percent}% copied)` : ''}.`,
+        // Anything pgBackRest does moves one of these; a hung pgBackRest (alive, stuck) moves none.
+        activity: [percent ?? '', fileSize(files.log), processGroupWork(pid)].join('/'),
       };
       if (percent !== undefined) progress.percent = percent;
       const started = fileTime(files.pid);
@@ -360,6 +362,26 @@ export class PgBackRestEngine implements DatabaseEngine {
         ? `pgBackRest ${what} failed: ${failure} (log: ${files!.log}); take a new backup.`
         : `There is no ${what} and no pgBackRest process making it; it failed or was expired, so take a new backup.`,
     };
+  }
+
+  /**
+   * Stops the pgBackRest process making this backup, if one runs (a hung backup, or a cancelled
+   * workflow's). SIGCONT too, so a stopped process can act on SIGTERM: pgBackRest then ends its
+   * helpers and frees the stanza's lock; an unfinished set is cleaned or resumed by the next backup.
+   */
+  async stopBackup(handle: BackupHandle): Promise<void> {
+    const repo = this.repoOf(handle);
+    const name = handle.name ?? (LABEL.test(handle.backupId) ? undefined : handle.backupId);
+    const files = name ? this.backupFiles(repo, name) : undefined;
+    const pid = files ? livePid(files.pid, files.marker) : undefined;
+    if (pid === undefined) return;
+    const stopping = stopPid(pid, 10000);
+    try {
+      process.kill(-pid, 'SIGCONT');
+    } catch {
+      /* already gone */
+    }
+    await stopping;
   }
 
   async verifyBackup(handle: BackupHandle): Promise<BackupVerification> {
@@ -1127,6 +1149,48 @@ function claimHeld(file: string, staleMs: number): boolean {
 
 function removeFiles(...files: string[]): void {
   for (const file of files) fs.rmSync(file, { force: true });
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU ticks plus bytes read and written by every process of a process group (a detached backup
+ * leads its own): a measure of work done that only stands still when the processes do.
+ * Bytes need /proc/<pid>/io, readable by the same user or root; CPU ticks are readable by anyone.
+ */
+export function processGroupWork(pgid: number): number {
+  let total = 0;
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): state ppid pgrp ... utime(14) stime(15).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) !== pgid) continue;
+      total += Number(fields[11]) + Number(fields[12]);
+      try {
+        const io = fs.readFileSync(`/proc/${entry}/io`, 'utf8');
+        for (const m of io.matchAll(/^(rchar|wchar): (\d+)$/gm)) total += Number(m[2]);
+      } catch {
+        /* not ours to read: CPU ticks still count */
+      }
+    } catch {
+      /* the process ended while we looked */
+    }
+  }
+  return total;
 }
 
 function fileTime(file: string): string | undefined {
