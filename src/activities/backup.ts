@@ -15,7 +15,7 @@ import {
   RpoStatus,
 } from '../domain/backup';
 import { describeError, LifeboatError } from '../domain/errors';
-import type { BackupHandle, BackupProgress, BackupVerification } from '../domain/ports';
+import type { BackupHandle, BackupProgress, BackupVerification, RecoveryPointLag } from '../domain/ports';
 import { currentWorkflowId } from './context';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
@@ -61,24 +61,49 @@ export async function lastGoodBackup(ports: Ports, target: string, engine: strin
   return rows[0] ? { at: rows[0].at.toISOString(), workflowId: rows[0].workflow_id } : undefined;
 }
 
+/**
+ * The RPO figure that matters: the data the target would lose now. A target with continuous WAL
+ * archiving (pgBackRest, RDS with automated backups) loses what is not archived yet, so its figure
+ * is the archive's lag; the age of its last backup only says how long a restore replays. A
+ * snapshot-only target loses everything since its last backup, so there the age is the figure.
+ * Either way a target with no verified backup has nothing to restore onto: breached.
+ */
 export async function rpoStatus(ports: Ports, targetName: string, now = new Date()): Promise<RpoStatus> {
   const target = findDatabaseTarget(ports.config, targetName);
   const rpoSeconds = objectivesFor(ports.config, target).rpo;
   const last = await lastGoodBackup(ports, target.name, target.engine);
   if (!last) {
-    return { rpoSeconds, breached: true, detail: `${target.name} has no verified backup in the catalog, so its RPO of ${formatAge(rpoSeconds)} is not met.` };
+    return { rpoSeconds, basis: 'backup-age', breached: true, detail: `${target.name} has no verified backup in the catalog, so its RPO of ${formatAge(rpoSeconds)} is not met.` };
   }
   const ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(last.at)) / 1000));
+  const base = { rpoSeconds, lastGoodBackupAt: last.at, lastGoodBackupWorkflowId: last.workflowId, ageSeconds };
+  let lag: RecoveryPointLag | undefined;
+  let lagProblem = '';
+  const engine = ports.database(target.name);
+  if (engine.recoveryPointLag) {
+    try {
+      lag = await engine.recoveryPointLag(now);
+    } catch (err) {
+      lagProblem = ` (the WAL archive could not be read: ${describeError(err)})`;
+    }
+  }
+  if (lag && lag.basis === 'wal-archive') {
+    const breached = lag.seconds > rpoSeconds;
+    return {
+      ...base,
+      basis: 'wal-archive',
+      lagSeconds: lag.seconds,
+      ...(lag.at ? { recoverableUntil: lag.at } : {}),
+      breached,
+      detail: `${target.name} would lose ${lag.seconds === 0 ? 'no writes' : `the last ${formatAge(lag.seconds)} of writes`} if it failed now, ${breached ? 'beyond' : 'within'} its RPO of ${formatAge(rpoSeconds)}: ${lag.detail} Its last verified backup finished ${formatAge(ageSeconds)} ago (${last.at}).`,
+    };
+  }
   const breached = ageSeconds > rpoSeconds;
   return {
-    rpoSeconds,
-    lastGoodBackupAt: last.at,
-    lastGoodBackupWorkflowId: last.workflowId,
-    ageSeconds,
+    ...base,
+    basis: 'backup-age',
     breached,
-    detail: breached
-      ? `The last verified backup of ${target.name} finished ${formatAge(ageSeconds)} ago (${last.at}), beyond its RPO of ${formatAge(rpoSeconds)}.`
-      : `The last verified backup of ${target.name} finished ${formatAge(ageSeconds)} ago (${last.at}), within its RPO of ${formatAge(rpoSeconds)}.`,
+    detail: `The last verified backup of ${target.name} finished ${formatAge(ageSeconds)} ago (${last.at}), ${breached ? 'beyond' : 'within'} its RPO of ${formatAge(rpoSeconds)}${lagProblem}.`,
   };
 }
 
@@ -184,7 +209,12 @@ export function backupActivities(ports: Ports) {
             text: `${rpo.detail} A ${target.engine} backup is starting now.`,
             target: target.name,
             workflowId: currentWorkflowId(),
-            fields: { rpoSeconds: rpo.rpoSeconds, ...(rpo.ageSeconds !== undefined ? { lastGoodBackupAgeSeconds: rpo.ageSeconds } : {}) },
+            fields: {
+              rpoSeconds: rpo.rpoSeconds,
+              basis: rpo.basis,
+              ...(rpo.lagSeconds !== undefined ? { archiveLagSeconds: rpo.lagSeconds } : {}),
+              ...(rpo.ageSeconds !== undefined ? { lastGoodBackupAgeSeconds: rpo.ageSeconds } : {}),
+            },
           });
         }
         // The RPO check reports; it never stops the backup that repairs it.
@@ -319,7 +349,8 @@ export function backupActivities(ports: Ports) {
       if (known) {
         await upsert({ ...record, status: copyFailed ? 'verified' : 'failed', failure: record.failure ?? `${failure.phase}: ${failure.reason}` });
         const rpo = await rpoStatus(ports, record.target).catch(() => undefined);
-        age = rpo ? ` Last good backup: ${rpo.lastGoodBackupAt ? `${formatAge(rpo.ageSeconds)} ago (${rpo.lastGoodBackupAt})` : 'none'}; RPO ${formatAge(rpo.rpoSeconds)}${rpo.breached ? ', BREACHED' : ''}.` : '';
+        const exposure = rpo?.lagSeconds !== undefined ? `; data at risk now: ${formatAge(rpo.lagSeconds)} (WAL archive lag)` : '';
+        age = rpo ? ` Last good backup: ${rpo.lastGoodBackupAt ? `${formatAge(rpo.ageSeconds)} ago (${rpo.lastGoodBackupAt})` : 'none'}${exposure}; RPO ${formatAge(rpo.rpoSeconds)}${rpo.breached ? ', BREACHED' : ''}.` : '';
       }
       await ports.notifier.notify({
         severity: 'critical',

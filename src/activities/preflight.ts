@@ -4,6 +4,7 @@ import { Context } from '@temporalio/activity';
 import { findDatabaseTarget, findTarget, resolveSecret } from '../config';
 import { describeError } from '../domain/errors';
 import { ComponentCheck, PreflightPlan, PreflightResult } from '../domain/preflight';
+import { rpoStatus } from './backup';
 import { currentWorkflowId } from './context';
 import { Ports } from './ports';
 import { newPgClient } from '../engines/pg-client';
@@ -57,6 +58,14 @@ export function preflightActivities(ports: Ports) {
       const regionOf = (repo: number) => (repo === target.primaryRepo ? 'primary' : 'dr');
       for (const repo of await ports.pgbackrest(target).checkEachRepo([target.primaryRepo, target.drRepo])) {
         checks.push({ component: `pgbackrest ${name} repo${repo.repo} (${regionOf(repo.repo)})`, ok: repo.ok, detail: repo.detail });
+      }
+      Context.current().heartbeat('rpo');
+      // The data the target would lose now (WAL archive lag), not the age of its last backup.
+      try {
+        const rpo = await rpoStatus(ports, name);
+        checks.push({ component: `rpo ${name}`, ok: !rpo.breached, advisory: true, detail: rpo.detail });
+      } catch (err) {
+        checks.push({ component: `rpo ${name}`, ok: false, advisory: true, detail: `the RPO of ${name} cannot be judged: ${describeError(err)}` });
       }
       return checks;
     },

@@ -46,6 +46,15 @@ export interface RpoStatus {
   lastGoodBackupWorkflowId?: string;
   /** Seconds since then; undefined when there never was one. */
   ageSeconds?: number;
+  /**
+   * What the figure judged against the RPO is: `wal-archive` (continuous archiving: the data lost
+   * now is what is not archived yet, `lagSeconds`) or `backup-age` (snapshot-only: `ageSeconds`).
+   */
+  basis: 'wal-archive' | 'backup-age';
+  /** Seconds of writes not yet archived (wal-archive basis). */
+  lagSeconds?: number;
+  /** The newest recoverable point the archive holds (wal-archive basis). */
+  recoverableUntil?: string;
   breached: boolean;
   /** One sentence for a person. */
   detail: string;

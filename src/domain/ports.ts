@@ -79,6 +79,20 @@ export interface RestoreRequest {
   fromRegion?: 'primary' | 'dr';
 }
 
+/**
+ * How much data would be lost if the source died now. With continuous WAL archiving it is the
+ * archive's lag (the newest archived WAL against now, or none when nothing was written since);
+ * without it, the age of the last backup.
+ */
+export interface RecoveryPointLag {
+  seconds: number;
+  basis: 'wal-archive' | 'backup-age';
+  /** One sentence for a person: what was measured, from where. */
+  detail: string;
+  /** When the newest recoverable point was made (the archived segment, RDS's LatestRestorableTime). */
+  at?: string;
+}
+
 /** A database engine: pgBackRest on self-managed Postgres, or Amazon RDS. */
 export interface DatabaseEngine {
   readonly kind: DatabaseEngineKind;
@@ -91,6 +105,8 @@ export interface DatabaseEngine {
   copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string }): Promise<BackupHandle>;
   deleteBackup(handle: BackupHandle): Promise<void>;
   restoreWindow(fromRegion?: 'primary' | 'dr'): Promise<RestoreWindow>;
+  /** The lag of continuous archiving; undefined when the target has none (its RPO is then its last backup's age). */
+  recoveryPointLag?(now?: Date): Promise<RecoveryPointLag | undefined>;
   startRestore(request: RestoreRequest): Promise<InstanceDescription>;
   describeInstance(instanceId: string): Promise<InstanceDescription | undefined>;
   /** Removes an instance lifeboat created; refuses the protected source. Missing is success. */
