@@ -8,9 +8,25 @@ import { rpoStatus } from './backup';
 import { currentWorkflowId } from './context';
 import { Ports } from './ports';
 import { newPgClient } from '../engines/pg-client';
+import { ensureAbortIncompleteUploadsRule } from '../engines/s3';
 
 export function preflightActivities(ports: Ports) {
   const { config } = ports;
+
+  /** Buckets of this store that lifeboat writes backups into (logical dumps, file backup sets). */
+  const backupBucketsOf = (store: string): string[] => {
+    const found = new Set<string>();
+    for (const d of config.targets.databases) {
+      const lb = d.logicalBackup;
+      if (lb?.store === store) found.add(lb.bucket);
+      if (lb?.dr.store === store) found.add(lb.dr.bucket);
+    }
+    for (const b of config.targets.buckets) {
+      if (b.backup.store === store) found.add(b.backup.bucket);
+      if (b.drBackup?.store === store) found.add(b.drBackup.bucket);
+    }
+    return [...found].sort();
+  };
 
   return {
     /** Which components the named targets depend on (all targets when none are named). */
@@ -85,9 +101,25 @@ export function preflightActivities(ports: Ports) {
           missing.push(`${bucket} (${describeError(err) || (err as { name?: string }).name})`);
         }
       }
-      return missing.length
-        ? { component: `object store ${name}`, ok: false, detail: `cannot reach bucket(s) ${missing.join(', ')}` }
-        : { component: `object store ${name}`, ok: true, detail: `buckets reachable: ${[...buckets].sort().join(', ') || '(none configured)'}` };
+      if (missing.length) return { component: `object store ${name}`, ok: false, detail: `cannot reach bucket(s) ${missing.join(', ')}` };
+      // Backup buckets abort uploads a crashed worker left incomplete: ensured here, once per preflight.
+      const rules: string[] = [];
+      const refused: string[] = [];
+      for (const bucket of backupBucketsOf(name)) {
+        try {
+          rules.push(`${bucket} ${(await ensureAbortIncompleteUploadsRule(s3, bucket)) === 'added' ? 'now aborts' : 'aborts'} incomplete uploads after 7 days`);
+        } catch (err) {
+          refused.push(`${bucket} (${describeError(err) || (err as { name?: string }).name})`);
+        }
+      }
+      if (refused.length) {
+        return {
+          component: `object store ${name}`,
+          ok: false,
+          detail: `cannot give backup bucket(s) ${refused.join(', ')} a lifecycle rule aborting incomplete multipart uploads; grant s3:PutLifecycleConfiguration or add the rule by hand`,
+        };
+      }
+      return { component: `object store ${name}`, ok: true, detail: `buckets reachable: ${[...buckets].sort().join(', ') || '(none configured)'}${rules.length ? `; ${rules.join('; ')}` : ''}` };
     },
 
     async checkDnsName(check: { target: string; router: string; dnsName: string }): Promise<ComponentCheck> {
