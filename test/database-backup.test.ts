@@ -460,6 +460,55 @@ describe('database backup workflow (real worker, real stack)', function () {
     }
   });
 
+  it('(h) a backup workflow cancelled while pgBackRest runs: the pgBackRest process is stopped, the row says cancelled', async () => {
+    const workflowId = `test-dbbackup-${run}-h`;
+    const name = backupNameFor(workflowId);
+    const base = path.join(engine.runDir, `pgbackrest-backup-repo1-${localName(name)}`);
+    let pgid: number | undefined;
+    // Frozen (as in (f)) so that it is surely still running when the cancellation arrives; no stall time in sight.
+    let watching = true;
+    const freezer = (async () => {
+      while (watching && pgid === undefined) {
+        try {
+          if (/backup start archive/.test(fs.readFileSync(`${base}.log`, 'utf8'))) {
+            pgid = Number(fs.readFileSync(`${base}.pid`, 'utf8').trim());
+            process.kill(-pgid, 'SIGSTOP');
+          }
+        } catch {
+          /* not started yet */
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    try {
+      let cancelledAt = 0;
+      const err = await runBackup(workflowId, { target: 'app', kind: 'full', pollIntervalMs: 300 }, {
+        during: async () => {
+          await waitUntil('pgBackRest to be frozen mid-backup', async () => pgid !== undefined, { timeoutMs: 120000, intervalMs: 50 });
+          await env.client.workflow.getHandle(workflowId).cancel();
+          cancelledAt = Date.now();
+        },
+      }).then(
+        () => assert.fail('a cancelled backup does not complete'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof WorkflowFailedError, String(err));
+      await waitUntil('the cancelled backup\'s pgBackRest to stop', async () => !isAlive(pgid!), { timeoutMs: 30000, intervalMs: 100 });
+      console.log(`      (h) pgBackRest stopped ${((Date.now() - cancelledAt) / 1000).toFixed(1)} s after the cancellation`);
+      const [row] = await rowsOf(workflowId);
+      assert.equal(row.status, 'failed');
+      assert.match(row.failure ?? '', /the backup workflow was cancelled/);
+      assert.deepEqual(await setsNamed(1, name), []);
+    } finally {
+      watching = false;
+      await freezer;
+      if (pgid !== undefined && isAlive(pgid)) {
+        process.kill(-pgid, 'SIGKILL');
+        process.kill(-pgid, 'SIGCONT');
+      }
+    }
+  });
+
   it('(g) a DR copy that fails after the primary copy verified: the backup stays verified, the copy\'s failure is recorded apart', async () => {
     const workflowId = `test-dbbackup-${run}-g`;
     const refusing: Ports = {

@@ -36,8 +36,8 @@ describe('RPO: the data lost now (WAL archive lag, or backup age for snapshot-on
       delete app.cutover;
       delete app.logicalBackup;
       doc.targets.databases = [
-        { ...app, name: pgTarget, environment: 'staging', rpo: 300 },
-        { name: rdsTarget, environment: 'staging', engine: 'rds', instanceId: 'orders-prod', region: 'us-east-1', drRegion: 'us-west-2', drKmsKeyId: 'alias/lifeboat-dr', database: 'orders', user: 'lifeboat', criticalTables: ['orders'], rpo: 300 },
+        { ...app, name: pgTarget, environment: 'staging', rpo: '5m' },
+        { name: rdsTarget, environment: 'staging', engine: 'rds', instanceId: 'orders-prod', region: 'us-east-1', drRegion: 'us-west-2', drKmsKeyId: 'alias/lifeboat-dr', database: 'orders', user: 'lifeboat', criticalTables: ['orders'], rpo: '5m' },
       ];
       doc.targets.buckets = [];
     });
