@@ -107,7 +107,12 @@ export function preflightActivities(ports: Ports) {
       const refused: string[] = [];
       for (const bucket of backupBucketsOf(name)) {
         try {
-          rules.push(`${bucket} ${(await ensureAbortIncompleteUploadsRule(s3, bucket)) === 'added' ? 'now aborts' : 'aborts'} incomplete uploads after 7 days`);
+          const rule = await ensureAbortIncompleteUploadsRule(s3, bucket);
+          rules.push(
+            rule === 'unsupported'
+              ? `${bucket} takes no lifecycle rule for incomplete uploads (MinIO purges them itself, after 24 h by default)`
+              : `${bucket} ${rule === 'added' ? 'now aborts' : 'aborts'} incomplete uploads after 7 days`,
+          );
         } catch (err) {
           refused.push(`${bucket} (${describeError(err) || (err as { name?: string }).name})`);
         }

@@ -97,9 +97,11 @@ export const ABORT_INCOMPLETE_UPLOADS_RULE = 'lifeboat-abort-incomplete-multipar
  * Makes sure the bucket aborts multipart uploads left incomplete for more than `days` days: a
  * worker that crashed mid-upload (a logical dump, a file set) leaves parts that are billed and
  * invisible to listings. An existing bucket-wide rule doing the same (or sooner) is accepted;
- * every other rule of the bucket is kept. Returns what it found or did.
+ * every other rule of the bucket is kept. Returns what it found or did; `unsupported` when the
+ * store refuses the rule itself (MinIO answers MalformedXML or InvalidArgument: it purges stale uploads on its own,
+ * after MINIO_API_STALE_UPLOADS_EXPIRY, 24 h by default).
  */
-export async function ensureAbortIncompleteUploadsRule(s3: S3Client, bucket: string, days = 7): Promise<'present' | 'added'> {
+export async function ensureAbortIncompleteUploadsRule(s3: S3Client, bucket: string, days = 7): Promise<'present' | 'added' | 'unsupported'> {
   let rules: LifecycleRule[] = [];
   try {
     rules = (await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }))).Rules ?? [];
@@ -110,13 +112,18 @@ export async function ensureAbortIncompleteUploadsRule(s3: S3Client, bucket: str
   const covers = (r: LifecycleRule) => r.Status === 'Enabled' && wholeBucket(r) && (r.AbortIncompleteMultipartUpload?.DaysAfterInitiation ?? Infinity) <= days;
   if (rules.some(covers)) return 'present';
   const others = rules.filter((r) => r.ID !== ABORT_INCOMPLETE_UPLOADS_RULE);
-  await s3.send(
-    new PutBucketLifecycleConfigurationCommand({
-      Bucket: bucket,
-      LifecycleConfiguration: {
-        Rules: [...others, { ID: ABORT_INCOMPLETE_UPLOADS_RULE, Status: 'Enabled', Filter: { Prefix: '' }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: days } }],
-      },
-    }),
-  );
+  try {
+    await s3.send(
+      new PutBucketLifecycleConfigurationCommand({
+        Bucket: bucket,
+        LifecycleConfiguration: {
+          Rules: [...others, { ID: ABORT_INCOMPLETE_UPLOADS_RULE, Status: 'Enabled', Filter: { Prefix: '' }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: days } }],
+        },
+      }),
+    );
+  } catch (err) {
+    if (['MalformedXML', 'InvalidArgument', 'NotImplemented'].includes((err as { name?: string }).name ?? '')) return 'unsupported';
+    throw err;
+  }
   return 'added';
 }

@@ -70,7 +70,8 @@ export async function ensureBuckets(settings: StackSettings): Promise<void> {
     const s3 = s3ClientFor(settings, region);
     try {
       await ensureBucket(s3, { name: region.backupBucket, versioning: true });
-      // Parts of uploads a crashed worker never finished are removed by the store itself.
+      // Parts of uploads a crashed worker never finished are removed by the store itself: a
+      // lifecycle rule where the store takes one, else (MinIO) its own stale-upload purge (see minio.ts).
       await ensureAbortIncompleteUploadsRule(s3, region.backupBucket);
       await ensureBucket(s3, { name: region.filesBucket, versioning: true });
       await ensureBucket(s3, { name: region.evidenceBucket, versioning: true, objectLockDays: 30 });

@@ -9,7 +9,7 @@
  * says what failed and how old the last good backup is, and the workflow fails: it never
  * reports success for a backup that did not verify in both regions.
  */
-import { ActivityOptions, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityOptions, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { BackupLocation, BackupPreflight, BackupRecord, backupNameFor, DatabaseBackupInput, DatabaseBackupResult, drCopyNameFor, effectiveKind, formatBytes } from '../domain/backup';
 import type { BackupHandle, BackupVerification } from '../domain/ports';
@@ -73,7 +73,12 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
   /** Waits for a backup in one region, heartbeating progress; returns where it ended up. */
   const waitFor = async (region: 'primary' | 'dr', handle: BackupHandle): Promise<BackupLocation> => {
     const done = await long.waitForDatabaseBackup.executeWithOptions(
-      { ...waiting, summary: `Wait for ${handle.name ?? handle.backupId} in the ${region === 'dr' ? 'DR' : 'primary'} region` },
+      {
+        ...waiting,
+        // On cancel the activity stops pgBackRest: the failure is recorded once that is done.
+        cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        summary: `Wait for ${handle.name ?? handle.backupId} in the ${region === 'dr' ? 'DR' : 'primary'} region`,
+      },
       [input.target, handle, pollIntervalMs, input.stallTimeoutMs],
     );
     const location: BackupLocation = { region, handle: done.handle, verified: false };
