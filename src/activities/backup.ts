@@ -241,7 +241,8 @@ export function backupActivities(ports: Ports) {
       const engine = ports.database(targetName);
       const ctx = Context.current();
       const what = `${handle.name ?? handle.backupId} in ${handle.location}`;
-      let latest: Record<string, unknown> = { backup: what, state: 'checking' };
+      // The start activity returned this handle: the backup runs (or has just ended) until the engine says otherwise.
+      let latest: Record<string, unknown> = { backup: what, state: 'running', detail: `Asking the ${handle.engine} engine how ${what} is doing.` };
       let lastActivity: string | undefined;
       let lastAdvanceAt = Date.now();
       const stalledFor = () => Date.now() - lastAdvanceAt;
@@ -344,10 +345,10 @@ export function backupActivities(ports: Ports) {
         known = false;
       }
       // A run whose primary copy was verified reports its later failure (the DR copy) without unverifying it.
-      const copyFailed = record.status === 'verified';
+      const copyFailed = record.status === 'verified' && /DR/.test(failure.phase);
       let age = '';
       if (known) {
-        await upsert({ ...record, status: copyFailed ? 'verified' : 'failed', failure: record.failure ?? `${failure.phase}: ${failure.reason}` });
+        await upsert({ ...record, status: record.status === 'verified' ? 'verified' : 'failed', failure: record.failure ?? `${failure.phase}: ${failure.reason}` });
         const rpo = await rpoStatus(ports, record.target).catch(() => undefined);
         const exposure = rpo?.lagSeconds !== undefined ? `; data at risk now: ${formatAge(rpo.lagSeconds)} (WAL archive lag)` : '';
         age = rpo ? ` Last good backup: ${rpo.lastGoodBackupAt ? `${formatAge(rpo.ageSeconds)} ago (${rpo.lastGoodBackupAt})` : 'none'}${exposure}; RPO ${formatAge(rpo.rpoSeconds)}${rpo.breached ? ', BREACHED' : ''}.` : '';

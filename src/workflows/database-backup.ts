@@ -29,6 +29,8 @@ const long = proxyActivities<Activities>({
 const RECORD_TIMEOUT = '15 seconds';
 
 const now = () => new Date().getTime();
+/** Phases in which a failure is the DR copy's, once the primary copy has verified. */
+const DR_PHASES = ['copying to the DR region', 'verifying the DR copy'];
 
 export async function databaseBackup(input: DatabaseBackupInput): Promise<DatabaseBackupResult> {
   const workflowId = workflowInfo().workflowId;
@@ -172,9 +174,10 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
   } catch (err) {
     const cancelled = isCancellation(err);
     const reason = cancelled ? 'the backup workflow was cancelled' : describeFailure(err);
-    // A verified primary copy stays verified: what failed after it is the DR copy (or a later step), recorded as such.
-    const failure = primaryVerified ? `DR copy failed while ${phase}: ${reason}` : `${phase}: ${reason}`;
-    if (primaryVerified && record.locations.dr) record.locations.dr = { ...record.locations.dr, failed: true };
+    // A verified primary copy stays verified: what failed after it (the DR copy, a later step) is recorded as such.
+    const drFailed = primaryVerified && DR_PHASES.includes(phase);
+    const failure = drFailed ? `DR copy failed while ${phase}: ${reason}` : `${phase}: ${reason}`;
+    if (drFailed && record.locations.dr) record.locations.dr = { ...record.locations.dr, failed: true };
     await CancellationScope.nonCancellable(async () => {
       board.enter(cancelled ? 'cancelled' : 'failed', failure);
       await quick.reportDatabaseBackupFailure.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Record and notify the failure (${phase})` }, [
@@ -185,8 +188,10 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
     if (primaryVerified) {
       const primaryId = record.locations.primary?.handle.backupId ?? name;
       throw ApplicationFailure.create({
-        message: `Backup ${primaryId} of ${input.target} is verified in the primary region, but its DR copy failed while ${phase}: ${reason}`,
-        type: 'BACKUP_DR_COPY_FAILED',
+        message: drFailed
+          ? `Backup ${primaryId} of ${input.target} is verified in the primary region, but its DR copy failed while ${phase}: ${reason}`
+          : `Backup ${primaryId} of ${input.target} is verified, but ${phase} failed: ${reason}`,
+        type: drFailed ? 'BACKUP_DR_COPY_FAILED' : 'BACKUP_FAILED_AFTER_VERIFICATION',
         nonRetryable: true,
         cause: err as Error,
       });
