@@ -44,7 +44,12 @@ describe('preflight workflow (real worker, real stack)', function () {
       'object store primary',
       'pgbackrest app repo1 (primary)',
       'pgbackrest app repo2 (dr)',
+      'rpo app',
     ]);
+    // The RPO line is the WAL archive's lag (pgbackrest check has just archived): reported, never failing the preflight.
+    const rpo = result.checks.find((c) => c.component === 'rpo app')!;
+    assert.equal(rpo.advisory, true);
+    assert.match(rpo.detail, /has no verified backup|would lose (no writes|the last .* of writes) if it failed now/);
     const rows = await ports.catalog.query<{ ok: boolean; components: unknown[] }>('SELECT ok, components FROM preflight_checks WHERE workflow_id = $1', [workflowId]);
     assert.equal(rows.length, 1);
     assert.equal(rows[0].ok, true);

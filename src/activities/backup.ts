@@ -3,7 +3,7 @@
  * progress heartbeats, verify, copy to the DR region, record in the catalog, notify.
  * Every name derives from the workflow id, so a retried activity adopts its own backup.
  */
-import { Context } from '@temporalio/activity';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import { findDatabaseTarget, objectivesFor } from '../config';
 import {
   BackupListEntry,
@@ -15,10 +15,23 @@ import {
   RpoStatus,
 } from '../domain/backup';
 import { describeError, LifeboatError } from '../domain/errors';
-import type { BackupHandle, BackupProgress, BackupVerification } from '../domain/ports';
+import type { BackupHandle, BackupProgress, BackupVerification, RecoveryPointLag } from '../domain/ports';
 import { currentWorkflowId } from './context';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
+
+/** A running backup whose work stands still this long is hung (injectable per workflow run). */
+export const DEFAULT_BACKUP_STALL_MS = 10 * 60 * 1000;
+
+/** The promise's value, or undefined when it takes longer than `ms` (the promise is left to settle). */
+async function withinMs<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 interface BackupRow {
   id: string;
@@ -48,24 +61,49 @@ export async function lastGoodBackup(ports: Ports, target: string, engine: strin
   return rows[0] ? { at: rows[0].at.toISOString(), workflowId: rows[0].workflow_id } : undefined;
 }
 
+/**
+ * The RPO figure that matters: the data the target would lose now. A target with continuous WAL
+ * archiving (pgBackRest, RDS with automated backups) loses what is not archived yet, so its figure
+ * is the archive's lag; the age of its last backup only says how long a restore replays. A
+ * snapshot-only target loses everything since its last backup, so there the age is the figure.
+ * Either way a target with no verified backup has nothing to restore onto: breached.
+ */
 export async function rpoStatus(ports: Ports, targetName: string, now = new Date()): Promise<RpoStatus> {
   const target = findDatabaseTarget(ports.config, targetName);
   const rpoSeconds = objectivesFor(ports.config, target).rpo;
   const last = await lastGoodBackup(ports, target.name, target.engine);
   if (!last) {
-    return { rpoSeconds, breached: true, detail: `${target.name} has no verified backup in the catalog, so its RPO of ${formatAge(rpoSeconds)} is not met.` };
+    return { rpoSeconds, basis: 'backup-age', breached: true, detail: `${target.name} has no verified backup in the catalog, so its RPO of ${formatAge(rpoSeconds)} is not met.` };
   }
   const ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(last.at)) / 1000));
+  const base = { rpoSeconds, lastGoodBackupAt: last.at, lastGoodBackupWorkflowId: last.workflowId, ageSeconds };
+  let lag: RecoveryPointLag | undefined;
+  let lagProblem = '';
+  const engine = ports.database(target.name);
+  if (engine.recoveryPointLag) {
+    try {
+      lag = await engine.recoveryPointLag(now);
+    } catch (err) {
+      lagProblem = ` (the WAL archive could not be read: ${describeError(err)})`;
+    }
+  }
+  if (lag && lag.basis === 'wal-archive') {
+    const breached = lag.seconds > rpoSeconds;
+    return {
+      ...base,
+      basis: 'wal-archive',
+      lagSeconds: lag.seconds,
+      ...(lag.at ? { recoverableUntil: lag.at } : {}),
+      breached,
+      detail: `${target.name} would lose ${lag.seconds === 0 ? 'no writes' : `the last ${formatAge(lag.seconds)} of writes`} if it failed now, ${breached ? 'beyond' : 'within'} its RPO of ${formatAge(rpoSeconds)}: ${lag.detail} Its last verified backup finished ${formatAge(ageSeconds)} ago (${last.at}).`,
+    };
+  }
   const breached = ageSeconds > rpoSeconds;
   return {
-    rpoSeconds,
-    lastGoodBackupAt: last.at,
-    lastGoodBackupWorkflowId: last.workflowId,
-    ageSeconds,
+    ...base,
+    basis: 'backup-age',
     breached,
-    detail: breached
-      ? `The last verified backup of ${target.name} finished ${formatAge(ageSeconds)} ago (${last.at}), beyond its RPO of ${formatAge(rpoSeconds)}.`
-      : `The last verified backup of ${target.name} finished ${formatAge(ageSeconds)} ago (${last.at}), within its RPO of ${formatAge(rpoSeconds)}.`,
+    detail: `The last verified backup of ${target.name} finished ${formatAge(ageSeconds)} ago (${last.at}), ${breached ? 'beyond' : 'within'} its RPO of ${formatAge(rpoSeconds)}${lagProblem}.`,
   };
 }
 
@@ -136,46 +174,53 @@ export function backupActivities(ports: Ports) {
       const target = findDatabaseTarget(config, targetName);
       const engine = ports.database(target.name);
       const checks: BackupPreflight['checks'] = [];
-      const heartbeat = (step: string) => Context.current().heartbeat({ preflight: step });
-      heartbeat('source');
-      try {
-        const source = await engine.describeSource();
-        const ok = source.status === 'available';
-        checks.push({
-          name: 'source',
-          ok,
-          detail: ok
-            ? `${source.instanceId} is available${source.endpoint ? ` at ${source.endpoint.host}:${source.endpoint.port}` : ''}${source.engineVersion ? ` (PostgreSQL ${source.engineVersion})` : ''}.`
-            : `${source.instanceId} is ${source.status}${source.detail ? `: ${source.detail}` : ''}.`,
-        });
-      } catch (err) {
-        if (err instanceof LifeboatError && err.nonRetryable) throw err;
-        checks.push({ name: 'source', ok: false, detail: `The source of ${target.name} cannot be described: ${describeError(err)}` });
-      }
-      if (target.engine === 'pgbackrest') {
-        heartbeat('pgbackrest check');
-        // `pgbackrest check` archives a WAL segment into every repository: both regions can take backups.
-        const repos = await ports.pgbackrest(target).checkEachRepo([target.primaryRepo, target.drRepo]);
-        for (const repo of repos) {
-          checks.push({ name: `repo${repo.repo} (${repo.repo === target.primaryRepo ? 'primary' : 'dr'})`, ok: repo.ok, detail: repo.detail });
+      let step = 'source';
+      const heartbeat = (next: string) => (step = next);
+      return withHeartbeats(() => ({ preflight: step }), async (): Promise<BackupPreflight> => {
+        try {
+          const source = await engine.describeSource();
+          const ok = source.status === 'available';
+          checks.push({
+            name: 'source',
+            ok,
+            detail: ok
+              ? `${source.instanceId} is available${source.endpoint ? ` at ${source.endpoint.host}:${source.endpoint.port}` : ''}${source.engineVersion ? ` (PostgreSQL ${source.engineVersion})` : ''}.`
+              : `${source.instanceId} is ${source.status}${source.detail ? `: ${source.detail}` : ''}.`,
+          });
+        } catch (err) {
+          if (err instanceof LifeboatError && err.nonRetryable) throw err;
+          checks.push({ name: 'source', ok: false, detail: `The source of ${target.name} cannot be described: ${describeError(err)}` });
         }
-      }
-      heartbeat('rpo');
-      const rpo = await rpoStatus(ports, target.name);
-      checks.push({ name: 'rpo', ok: !rpo.breached, detail: rpo.detail });
-      if (rpo.breached) {
-        await ports.notifier.notify({
-          severity: 'warning',
-          title: `RPO breached: ${target.name}`,
-          text: `${rpo.detail} A ${target.engine} backup is starting now.`,
-          target: target.name,
-          workflowId: currentWorkflowId(),
-          fields: { rpoSeconds: rpo.rpoSeconds, ...(rpo.ageSeconds !== undefined ? { lastGoodBackupAgeSeconds: rpo.ageSeconds } : {}) },
-        });
-      }
-      // The RPO check reports; it never stops the backup that repairs it.
-      const ok = checks.filter((c) => c.name !== 'rpo').every((c) => c.ok);
-      return { target: target.name, environment: target.environment, engine: target.engine, ok, checks, rpo };
+        if (target.engine === 'pgbackrest') {
+          heartbeat('pgbackrest check');
+          // `pgbackrest check` archives a WAL segment into every repository: both regions can take backups.
+          const repos = await ports.pgbackrest(target).checkEachRepo([target.primaryRepo, target.drRepo]);
+          for (const repo of repos) {
+            checks.push({ name: `repo${repo.repo} (${repo.repo === target.primaryRepo ? 'primary' : 'dr'})`, ok: repo.ok, detail: repo.detail });
+          }
+        }
+        heartbeat('rpo');
+        const rpo = await rpoStatus(ports, target.name);
+        checks.push({ name: 'rpo', ok: !rpo.breached, detail: rpo.detail });
+        if (rpo.breached) {
+          await ports.notifier.notify({
+            severity: 'warning',
+            title: `RPO breached: ${target.name}`,
+            text: `${rpo.detail} A ${target.engine} backup is starting now.`,
+            target: target.name,
+            workflowId: currentWorkflowId(),
+            fields: {
+              rpoSeconds: rpo.rpoSeconds,
+              basis: rpo.basis,
+              ...(rpo.lagSeconds !== undefined ? { archiveLagSeconds: rpo.lagSeconds } : {}),
+              ...(rpo.ageSeconds !== undefined ? { lastGoodBackupAgeSeconds: rpo.ageSeconds } : {}),
+            },
+          });
+        }
+        // The RPO check reports; it never stops the backup that repairs it.
+        const ok = checks.filter((c) => c.name !== 'rpo').every((c) => c.ok);
+        return { target: target.name, environment: target.environment, engine: target.engine, ok, checks, rpo };
+      });
     },
 
     /** Starts the backup (or adopts the one an earlier attempt started under the same name). */
@@ -185,21 +230,54 @@ export function backupActivities(ports: Ports) {
     },
 
     /**
-     * Polls until the backup is complete, heartbeating the engine's progress (percent, detail) so
-     * the Web UI's pending activity shows it. A failed backup is final: a new run takes a new one.
+     * Polls until the backup is complete. Heartbeats come from a timer sized to the heartbeat
+     * timeout (a dead worker is noticed within it) and carry the engine's progress for the Web UI.
+     * Liveness of the worker is not progress of the backup: when the engine reports the backup's
+     * work standing still for `stallMs` (a hung pgBackRest, alive but stuck), the activity stops
+     * that process and fails for good with a sentence, instead of waiting out the 12-hour timeout.
+     * A cancelled workflow's backup is stopped too. A failed backup is final: a new run takes a new one.
      */
-    async waitForDatabaseBackup(targetName: string, handle: BackupHandle, pollIntervalMs: number): Promise<{ handle: BackupHandle; progress: BackupProgress }> {
+    async waitForDatabaseBackup(targetName: string, handle: BackupHandle, pollIntervalMs: number, stallMs: number = DEFAULT_BACKUP_STALL_MS): Promise<{ handle: BackupHandle; progress: BackupProgress }> {
       const engine = ports.database(targetName);
       const ctx = Context.current();
       const what = `${handle.name ?? handle.backupId} in ${handle.location}`;
-      // Every poll heartbeats what the engine said (the SDK sends the first at once, then throttles):
-      // the pending activity in the Web UI shows the backup's state, percent and detail.
-      for (;;) {
-        const progress = await engine.backupProgress(handle);
-        ctx.heartbeat({ backup: what, state: progress.state, ...(progress.percent !== undefined ? { percent: progress.percent } : {}), detail: progress.detail });
-        if (progress.state === 'complete') return { handle: { ...handle, backupId: progress.backupId ?? handle.backupId }, progress };
-        if (progress.state === 'failed') throw new LifeboatError(progress.detail, 'BACKUP_FAILED', true);
-        await ctx.sleep(pollIntervalMs);
+      // The start activity returned this handle: the backup runs (or has just ended) until the engine says otherwise.
+      let latest: Record<string, unknown> = { backup: what, state: 'running', detail: `Asking the ${handle.engine} engine how ${what} is doing.` };
+      let lastActivity: string | undefined;
+      let lastAdvanceAt = Date.now();
+      const stalledFor = () => Date.now() - lastAdvanceAt;
+      try {
+        return await withHeartbeats(
+          () => latest,
+          async () => {
+            for (;;) {
+              // A progress call that itself hangs (storage gone) counts against the stall time too.
+              const progress = await withinMs(engine.backupProgress(handle), Math.max(stallMs - stalledFor(), pollIntervalMs));
+              if (progress) {
+                latest = { backup: what, state: progress.state, ...(progress.percent !== undefined ? { percent: progress.percent } : {}), detail: progress.detail };
+                if (progress.state === 'complete') return { handle: { ...handle, backupId: progress.backupId ?? handle.backupId }, progress };
+                if (progress.state === 'failed') throw new LifeboatError(progress.detail, 'BACKUP_FAILED', true);
+                if (progress.activity === undefined || progress.activity !== lastActivity) {
+                  lastActivity = progress.activity;
+                  lastAdvanceAt = Date.now();
+                }
+              }
+              if (stalledFor() >= stallMs) {
+                await engine.stopBackup?.(handle);
+                throw new LifeboatError(
+                  `The ${handle.engine} backup ${what} made no progress for ${formatAge(Math.round(stalledFor() / 1000))} (its process is alive but neither read, wrote nor computed anything), so lifeboat stopped it and failed this backup; check the backup repository's storage and the pgBackRest log, then run the backup again.`,
+                  'BACKUP_STALLED',
+                  true,
+                );
+              }
+              await ctx.sleep(pollIntervalMs);
+            }
+          },
+        );
+      } catch (err) {
+        // Cancelled by the workflow (not a worker shutting down or a timeout): its backup goes too.
+        if (err instanceof CancelledFailure && err.message === 'CANCELLED') await engine.stopBackup?.(handle).catch(() => undefined);
+        throw err;
       }
     },
 
@@ -266,15 +344,20 @@ export function backupActivities(ports: Ports) {
       } catch {
         known = false;
       }
+      // A run whose primary copy was verified reports its later failure (the DR copy) without unverifying it.
+      const copyFailed = record.status === 'verified' && /DR/.test(failure.phase);
       let age = '';
       if (known) {
-        await upsert({ ...record, status: 'failed', failure: `${failure.phase}: ${failure.reason}` });
+        await upsert({ ...record, status: record.status === 'verified' ? 'verified' : 'failed', failure: record.failure ?? `${failure.phase}: ${failure.reason}` });
         const rpo = await rpoStatus(ports, record.target).catch(() => undefined);
-        age = rpo ? ` Last good backup: ${rpo.lastGoodBackupAt ? `${formatAge(rpo.ageSeconds)} ago (${rpo.lastGoodBackupAt})` : 'none'}; RPO ${formatAge(rpo.rpoSeconds)}${rpo.breached ? ', BREACHED' : ''}.` : '';
+        const exposure = rpo?.lagSeconds !== undefined ? `; data at risk now: ${formatAge(rpo.lagSeconds)} (WAL archive lag)` : '';
+        age = rpo ? ` Last good backup: ${rpo.lastGoodBackupAt ? `${formatAge(rpo.ageSeconds)} ago (${rpo.lastGoodBackupAt})` : 'none'}${exposure}; RPO ${formatAge(rpo.rpoSeconds)}${rpo.breached ? ', BREACHED' : ''}.` : '';
       }
       await ports.notifier.notify({
         severity: 'critical',
-        title: `Backup FAILED: ${record.target} (${record.kind}) while ${failure.phase}`,
+        title: copyFailed
+          ? `DR copy FAILED: ${record.target} (${record.kind}) while ${failure.phase}; the primary backup ${record.locations.primary?.handle.backupId ?? record.name} is verified`
+          : `Backup FAILED: ${record.target} (${record.kind}) while ${failure.phase}`,
         text: `${failure.reason}${age}`,
         target: record.target,
         workflowId: currentWorkflowId(),

@@ -137,8 +137,13 @@ export function filesBackupActivities(ports: Ports) {
     async recordFilesBackup(plan: FilesBackupPlan, report: FilesBackupReport, startedAt: string): Promise<string> {
       const info = Context.current().info;
       const now = new Date().toISOString();
-      const verified = report.outcome === 'verified';
+      // A verified primary set stays verified when the DR copy fails after it: that is the copy's failure.
+      const primaryVerified = report.verifications.some((v) => v.store === plan.primary.store && v.ok);
+      const verified = report.outcome === 'verified' || primaryVerified;
+      const copyFailed = report.outcome !== 'verified' && primaryVerified;
       const set = report.set;
+      // Where a set that never finished would be: retention removes what a failed run left there.
+      const plannedManifest = (root: string) => `${root ? `${root}/` : ''}${plan.timestamp}/manifest.json`;
       return recordBackupRow(
         ports.catalog,
         {
@@ -149,8 +154,13 @@ export function filesBackupActivities(ports: Ports) {
           engineBackupId: plan.timestamp,
           status: verified ? 'verified' : 'failed',
           locations: {
-            ...(set ? { primary: { ...plan.primary, timestamp: plan.timestamp, manifestKey: set.manifestKey } } : {}),
-            ...(report.drCopy ? { dr: { ...plan.dr, timestamp: plan.timestamp, manifestKey: report.drCopy.manifestKey } } : {}),
+            primary: { ...plan.primary, timestamp: plan.timestamp, manifestKey: set?.manifestKey ?? plannedManifest(plan.primary.root), ...(set ? {} : { failed: true }) },
+            dr: {
+              ...plan.dr,
+              timestamp: plan.timestamp,
+              manifestKey: report.drCopy?.manifestKey ?? plannedManifest(plan.dr.root),
+              ...(report.outcome === 'verified' ? {} : { failed: true }),
+            },
           },
           sizeBytes: set?.totals.copiedBytes,
           checksums: {},
@@ -159,7 +169,7 @@ export function filesBackupActivities(ports: Ports) {
           verifiedAt: verified ? now : undefined,
           workflowId: currentWorkflowId(),
           runId: info.workflowExecution?.runId,
-          failure: report.failure,
+          failure: copyFailed ? `DR copy failed: ${report.failure ?? 'unknown reason'}` : report.failure,
           details: { sourceBucket: plan.sourceBucket, mode: plan.mode, modeReason: plan.modeReason, ...(set ? { base: set.base ?? null, dependsOn: set.dependsOn, totals: set.totals } : {}) },
         },
         report.verifications.map((v) => ({ subject: `file backup ${v.store}:${v.timestamp}`, result: { ok: v.ok, checks: v.checks } })),

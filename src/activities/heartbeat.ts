@@ -1,14 +1,25 @@
 import { Context } from '@temporalio/activity';
 
 /**
+ * How often to heartbeat under a given heartbeat timeout: three beats per timeout (the SDK sends
+ * at most one per 80% of it), never more often than every 200 ms nor less than every 5 s.
+ */
+export function heartbeatEveryMs(heartbeatTimeoutMs: number | undefined): number {
+  if (!heartbeatTimeoutMs) return 5000;
+  return Math.max(200, Math.min(5000, Math.floor(heartbeatTimeoutMs / 3)));
+}
+
+/**
  * Runs `work` while heartbeating every few seconds with `details()`: long calls that block
  * (a pgBackRest restore, a big verification) stay visibly alive in the Web UI, and a worker
- * that died is noticed within the heartbeat timeout.
+ * that died is noticed within the heartbeat timeout. The beat follows the activity's heartbeat
+ * timeout, so a short timeout (fast failover after a crashed worker) gets beats often enough.
+ * Heartbeats also deliver cancellation: commands run through `run` stop when it arrives.
  */
-export async function withHeartbeats<T>(details: () => unknown, work: () => Promise<T>, everyMs = 5000): Promise<T> {
+export async function withHeartbeats<T>(details: () => unknown, work: () => Promise<T>, everyMs?: number): Promise<T> {
   const ctx = Context.current();
   ctx.heartbeat(details());
-  const timer = setInterval(() => ctx.heartbeat(details()), everyMs);
+  const timer = setInterval(() => ctx.heartbeat(details()), everyMs ?? heartbeatEveryMs(ctx.info.heartbeatTimeoutMs));
   try {
     return await work();
   } finally {

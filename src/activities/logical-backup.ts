@@ -8,7 +8,7 @@ import { DatabaseTarget, findDatabaseTarget } from '../config';
 import { LifeboatError } from '../domain/errors';
 import { DumpVerification, LogicalBackupPlan, LogicalBackupReport, StoredDump } from '../domain/logical-backup';
 import { loadEncryptionKey } from '../engines/crypto-stream';
-import { DumpProgress, LogicalBackupResult, LogicalDumpEngine, PgConnection } from '../engines/logical-dump';
+import { DumpProgress, LogicalBackupResult, LogicalDumpEngine, logicalDumpKey, PgConnection } from '../engines/logical-dump';
 import { recordBackupRow } from './catalog-records';
 import { currentWorkflowId } from './context';
 import { withHeartbeats } from './heartbeat';
@@ -125,7 +125,12 @@ export function logicalBackupActivities(ports: Ports) {
       const info = Context.current().info;
       const now = new Date().toISOString();
       const location = (d: StoredDump | undefined) => d && { store: d.store, bucket: d.bucket, key: d.key, ...(d.versionId ? { versionId: d.versionId } : {}) };
-      const verified = report.outcome === 'verified';
+      // Where a copy that never finished would be: retention removes what a failed run left there.
+      const planned = (at: LogicalBackupPlan['primary']) => ({ store: at.store, bucket: at.bucket, key: logicalDumpKey(at.prefix, plan.target, plan.backupName), failed: true });
+      // A verified primary dump stays verified when the DR copy fails after it: that is the copy's failure.
+      const primaryVerified = report.verifications.some((v) => v.store === plan.primary.store && v.ok);
+      const verified = report.outcome === 'verified' || primaryVerified;
+      const copyFailed = report.outcome !== 'verified' && primaryVerified;
       return recordBackupRow(
         ports.catalog,
         {
@@ -135,7 +140,10 @@ export function logicalBackupActivities(ports: Ports) {
           engine: 'pg_dump',
           engineBackupId: plan.backupName,
           status: verified ? 'verified' : 'failed',
-          locations: { ...(report.primary ? { primary: location(report.primary) } : {}), ...(report.dr ? { dr: location(report.dr) } : {}) },
+          locations: {
+            primary: location(report.primary) ?? planned(plan.primary),
+            dr: report.outcome === 'verified' ? location(report.dr) : { ...(location(report.dr) ?? planned(plan.dr)), failed: true },
+          },
           sizeBytes: report.primary?.sizeBytes,
           checksums: report.primary ? { sha256: report.primary.sha256, dumpSha256: report.primary.dumpSha256, keyId: report.primary.keyId } : {},
           startedAt,
@@ -143,7 +151,7 @@ export function logicalBackupActivities(ports: Ports) {
           verifiedAt: verified ? now : undefined,
           workflowId: currentWorkflowId(),
           runId: info.workflowExecution?.runId,
-          failure: report.failure,
+          failure: copyFailed ? `DR copy failed: ${report.failure ?? 'unknown reason'}` : report.failure,
           details: { source: plan.source, dumpBytes: report.primary?.dumpBytes, format: 'pg_dump custom, gzip, lifeboat-enc-v1 (AES-256-GCM)' },
         },
         report.verifications.map((v) => ({ subject: `logical dump ${v.store}:${v.key}`, result: { ok: v.ok, checks: v.checks } })),

@@ -4,12 +4,29 @@ import { Context } from '@temporalio/activity';
 import { findDatabaseTarget, findTarget, resolveSecret } from '../config';
 import { describeError } from '../domain/errors';
 import { ComponentCheck, PreflightPlan, PreflightResult } from '../domain/preflight';
+import { rpoStatus } from './backup';
 import { currentWorkflowId } from './context';
 import { Ports } from './ports';
 import { newPgClient } from '../engines/pg-client';
+import { ensureAbortIncompleteUploadsRule } from '../engines/s3';
 
 export function preflightActivities(ports: Ports) {
   const { config } = ports;
+
+  /** Buckets of this store that lifeboat writes backups into (logical dumps, file backup sets). */
+  const backupBucketsOf = (store: string): string[] => {
+    const found = new Set<string>();
+    for (const d of config.targets.databases) {
+      const lb = d.logicalBackup;
+      if (lb?.store === store) found.add(lb.bucket);
+      if (lb?.dr.store === store) found.add(lb.dr.bucket);
+    }
+    for (const b of config.targets.buckets) {
+      if (b.backup.store === store) found.add(b.backup.bucket);
+      if (b.drBackup?.store === store) found.add(b.drBackup.bucket);
+    }
+    return [...found].sort();
+  };
 
   return {
     /** Which components the named targets depend on (all targets when none are named). */
@@ -58,6 +75,14 @@ export function preflightActivities(ports: Ports) {
       for (const repo of await ports.pgbackrest(target).checkEachRepo([target.primaryRepo, target.drRepo])) {
         checks.push({ component: `pgbackrest ${name} repo${repo.repo} (${regionOf(repo.repo)})`, ok: repo.ok, detail: repo.detail });
       }
+      Context.current().heartbeat('rpo');
+      // The data the target would lose now (WAL archive lag), not the age of its last backup.
+      try {
+        const rpo = await rpoStatus(ports, name);
+        checks.push({ component: `rpo ${name}`, ok: !rpo.breached, advisory: true, detail: rpo.detail });
+      } catch (err) {
+        checks.push({ component: `rpo ${name}`, ok: false, advisory: true, detail: `the RPO of ${name} cannot be judged: ${describeError(err)}` });
+      }
       return checks;
     },
 
@@ -76,9 +101,30 @@ export function preflightActivities(ports: Ports) {
           missing.push(`${bucket} (${describeError(err) || (err as { name?: string }).name})`);
         }
       }
-      return missing.length
-        ? { component: `object store ${name}`, ok: false, detail: `cannot reach bucket(s) ${missing.join(', ')}` }
-        : { component: `object store ${name}`, ok: true, detail: `buckets reachable: ${[...buckets].sort().join(', ') || '(none configured)'}` };
+      if (missing.length) return { component: `object store ${name}`, ok: false, detail: `cannot reach bucket(s) ${missing.join(', ')}` };
+      // Backup buckets abort uploads a crashed worker left incomplete: ensured here, once per preflight.
+      const rules: string[] = [];
+      const refused: string[] = [];
+      for (const bucket of backupBucketsOf(name)) {
+        try {
+          const rule = await ensureAbortIncompleteUploadsRule(s3, bucket);
+          rules.push(
+            rule === 'unsupported'
+              ? `${bucket} takes no lifecycle rule for incomplete uploads (MinIO purges them itself, after 24 h by default)`
+              : `${bucket} ${rule === 'added' ? 'now aborts' : 'aborts'} incomplete uploads after 7 days`,
+          );
+        } catch (err) {
+          refused.push(`${bucket} (${describeError(err) || (err as { name?: string }).name})`);
+        }
+      }
+      if (refused.length) {
+        return {
+          component: `object store ${name}`,
+          ok: false,
+          detail: `cannot give backup bucket(s) ${refused.join(', ')} a lifecycle rule aborting incomplete multipart uploads; grant s3:PutLifecycleConfiguration or add the rule by hand`,
+        };
+      }
+      return { component: `object store ${name}`, ok: true, detail: `buckets reachable: ${[...buckets].sort().join(', ') || '(none configured)'}${rules.length ? `; ${rules.join('; ')}` : ''}` };
     },
 
     async checkDnsName(check: { target: string; router: string; dnsName: string }): Promise<ComponentCheck> {

@@ -13,7 +13,7 @@
  * refusal is a workflow_events row (kind `retention`). Legal holds are checked again just before
  * deleting: the catalog's legal_hold flag, and for file sets the bucket target's held prefixes.
  */
-import { DeleteObjectCommand, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
 import { BucketTarget, findTarget } from '../config';
 import { describeError, LifeboatError } from '../domain/errors';
 import type { BackupHandle } from '../domain/ports';
@@ -38,6 +38,8 @@ interface BackupRecord {
 }
 
 const LIVE = ['complete', 'verified'];
+/** What retention judges: live backups, and failed ones whose leftovers it removes. */
+const JUDGED = [...LIVE, 'failed'];
 const REGIONS = ['primary', 'dr'] as const;
 const SELECT = `SELECT id::text AS id, target, backup_type, engine, engine_backup_id, status, locations, completed_at, legal_hold, details FROM backups`;
 
@@ -72,6 +74,26 @@ export async function deleteAllVersions(s3: S3Client, bucket: string, what: { ke
       removed++;
     }
   }
+}
+
+/** Aborts every incomplete multipart upload of `key` (exact) or under `prefix`; returns how many. */
+export async function abortIncompleteUploads(s3: S3Client, bucket: string, what: { key: string } | { prefix: string }): Promise<number> {
+  const prefix = 'key' in what ? what.key : what.prefix;
+  if (!prefix) throw new Error('refusing to abort the uploads of a whole bucket: no key or prefix given');
+  let aborted = 0;
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  do {
+    const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+    for (const u of page.Uploads ?? []) {
+      if (!u.Key || !u.UploadId || ('key' in what && u.Key !== what.key)) continue;
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+      aborted++;
+    }
+    keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+    uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+  } while (keyMarker);
+  return aborted;
 }
 
 export function retentionActivities(ports: Ports) {
@@ -111,6 +133,7 @@ export function retentionActivities(ports: Ports) {
         series: seriesOf(r),
         completedAt: r.completed_at ? r.completed_at.toISOString() : '',
         verified: r.status === 'verified',
+        ...(r.status === 'failed' ? { failed: true } : {}),
         ...(r.legal_hold ? { legalHold: 'the catalog marks it legal_hold' } : holds.has(r.id) ? { legalHold: holds.get(r.id)! } : {}),
         dependsOn: deps.map((name) => idByName.get(`${seriesOf(r)}\n${name}`)).filter((id): id is string => id !== undefined),
       };
@@ -126,7 +149,7 @@ export function retentionActivities(ports: Ports) {
         if (outcome.outcome === 'expired') {
           const updated = await c.query(
             `UPDATE backups SET status = 'expired', details = details || jsonb_build_object('retention', $2::jsonb) WHERE id = $1 AND status = ANY($3) RETURNING id`,
-            [row.id, JSON.stringify({ expiredAt: new Date().toISOString(), workflowId, reason, regions: outcome.regions }), LIVE],
+            [row.id, JSON.stringify({ expiredAt: new Date().toISOString(), workflowId, reason, regions: outcome.regions, wasStatus: row.status }), JUDGED],
           );
           if (updated.rowCount) await insertWorkflowEvent(c, { workflowId, kind: 'retention', target: row.target, event: 'backup-expired', details });
         } else {
@@ -156,7 +179,14 @@ export function retentionActivities(ports: Ports) {
           continue;
         }
         const n = await deleteAllVersions(s3, bucket, { key });
-        out.push({ region, outcome: n ? 'deleted' : 'absent', detail: n ? `removed ${store}/${bucket}/${key} (${n} versions)` : `${store}/${bucket}/${key} was already gone` });
+        // A dump whose worker died mid-upload left parts, not an object.
+        const parts = await abortIncompleteUploads(s3, bucket, { key });
+        const uploads = parts ? ` and aborted ${parts} incomplete upload${parts > 1 ? 's' : ''}` : '';
+        out.push({
+          region,
+          outcome: n + parts ? 'deleted' : 'absent',
+          detail: n || parts ? `removed ${store}/${bucket}/${key} (${n} versions)${uploads}` : `${store}/${bucket}/${key} was already gone`,
+        });
       } else {
         const manifestKey = String(loc.manifestKey ?? '');
         const suffix = `${row.engine_backup_id}/manifest.json`;
@@ -167,7 +197,13 @@ export function retentionActivities(ports: Ports) {
         const prefix = manifestKey.slice(0, -'manifest.json'.length);
         const first = await deleteAllVersions(s3, bucket, { key: manifestKey });
         const rest = await deleteAllVersions(s3, bucket, { prefix });
-        out.push({ region, outcome: first + rest ? 'deleted' : 'absent', detail: first + rest ? `removed set ${store}/${bucket}/${prefix} (${first + rest} object versions)` : `set ${store}/${bucket}/${prefix} was already gone` });
+        const parts = await abortIncompleteUploads(s3, bucket, { prefix });
+        const uploads = parts ? `, ${parts} incomplete upload${parts > 1 ? 's' : ''} aborted` : '';
+        out.push({
+          region,
+          outcome: first + rest + parts ? 'deleted' : 'absent',
+          detail: first + rest + parts ? `removed set ${store}/${bucket}/${prefix} (${first + rest} object versions${uploads})` : `set ${store}/${bucket}/${prefix} was already gone`,
+        });
       }
     }
     return out;
@@ -204,7 +240,7 @@ export function retentionActivities(ports: Ports) {
       const targets = targetName ? [findTarget(config, targetName).name] : [...config.targets.databases, ...config.targets.buckets].map((t) => t.name);
       const at = new Date(now);
       if (Number.isNaN(at.getTime())) throw new LifeboatError(`"${now}" is not a time: give retention an ISO-8601 time such as 2026-01-21T04:00:00Z.`, 'BAD_INPUT');
-      const rows = await ports.catalog.query<BackupRecord>(`${SELECT} WHERE status = ANY($1) AND target = ANY($2) ORDER BY id`, [LIVE, targets]);
+      const rows = await ports.catalog.query<BackupRecord>(`${SELECT} WHERE status = ANY($1) AND target = ANY($2) ORDER BY id`, [JUDGED, targets]);
       const policy = { daily: config.retention.daily, weekly: config.retention.weekly, monthly: config.retention.monthly };
       const holds = new Map<string, string>();
       let decisions = planRetention(candidatesOf(rows, holds), policy, at);
@@ -240,7 +276,7 @@ export function retentionActivities(ports: Ports) {
       const [row] = await ports.catalog.query<BackupRecord>(`${SELECT} WHERE id = $1`, [catalogId]);
       if (!row) throw new LifeboatError(`There is no backup ${catalogId} in the catalog to expire; plan retention again.`, 'BACKUP_NOT_FOUND');
       const base = { catalogId, target: row.target, backupType: row.backup_type, engineBackupId: row.engine_backup_id };
-      if (!LIVE.includes(row.status)) return { ...base, outcome: 'skipped', regions: [], detail: `its status is ${row.status}, not complete or verified: nothing to do` };
+      if (!JUDGED.includes(row.status)) return { ...base, outcome: 'skipped', regions: [], detail: `its status is ${row.status}, not complete, verified or failed: nothing to do` };
       const family = backupFamily(row);
 
       const refuse = async (detail: string): Promise<ExpiryOutcome> => {

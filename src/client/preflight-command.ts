@@ -18,7 +18,7 @@ export async function preflightCommand(config: LifeboatConfig, options: { target
     const result = (await handle.result()) as PreflightResult;
     if (options.json) printJson({ workflowId, ...result });
     else {
-      for (const c of result.checks) line(`${c.ok ? 'ok  ' : 'FAIL'} ${c.component}: ${c.detail}`);
+      for (const c of result.checks) line(`${c.ok ? 'ok  ' : c.advisory ? 'WARN' : 'FAIL'} ${c.component}: ${c.detail}`);
       line(result.ok ? 'preflight passed: lifeboat can back up and restore every target checked.' : `preflight found ${result.problems.length} problem(s); fix them before relying on backups.`);
     }
     return result.ok ? 0 : 1;

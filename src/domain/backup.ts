@@ -27,8 +27,13 @@ export interface DatabaseBackupInput {
   kind?: DatabaseBackupKind;
   /** How often the wait activities ask the engine for progress (default 5 s). */
   pollIntervalMs?: number;
-  /** A worker that stops heartbeating for this long is presumed dead and its activity retried elsewhere (default 60 s). */
+  /**
+   * A worker that stops heartbeating for this long is presumed dead and its activity retried
+   * elsewhere (default 15 s: a worker killed mid-backup costs well under 20 s).
+   */
   heartbeatTimeoutMs?: number;
+  /** A running backup that does no work for this long is hung: stopped, and the run fails (default 10 min). */
+  stallTimeoutMs?: number;
   /** Who or what asked: `schedule`, a person's identity. */
   requestedBy?: string;
 }
@@ -41,6 +46,15 @@ export interface RpoStatus {
   lastGoodBackupWorkflowId?: string;
   /** Seconds since then; undefined when there never was one. */
   ageSeconds?: number;
+  /**
+   * What the figure judged against the RPO is: `wal-archive` (continuous archiving: the data lost
+   * now is what is not archived yet, `lagSeconds`) or `backup-age` (snapshot-only: `ageSeconds`).
+   */
+  basis: 'wal-archive' | 'backup-age';
+  /** Seconds of writes not yet archived (wal-archive basis). */
+  lagSeconds?: number;
+  /** The newest recoverable point the archive holds (wal-archive basis). */
+  recoverableUntil?: string;
   breached: boolean;
   /** One sentence for a person. */
   detail: string;
@@ -63,6 +77,8 @@ export interface BackupLocation {
   completedAt?: string;
   verified?: boolean;
   verifiedAt?: string;
+  /** This copy failed after the other was verified (a DR copy that broke): retention removes what it left. */
+  failed?: boolean;
 }
 
 export type BackupRowStatus = 'running' | 'verified' | 'failed';

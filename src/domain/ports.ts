@@ -72,6 +72,11 @@ export interface BackupProgress {
   completedAt?: string;
   /** The engine's id of the finished backup, when it was not known at start (a pgBackRest label). */
   backupId?: string;
+  /**
+   * Changes whenever the engine sees the running backup do work (pgBackRest: percent, log, CPU and
+   * bytes of its processes). Unchanged for the stall time means hung. Undefined: not measurable.
+   */
+  activity?: string;
 }
 
 export interface BackupVerification {
@@ -97,6 +102,20 @@ export interface RestoreRequest {
   owner: ResourceOwner;
 }
 
+/**
+ * How much data would be lost if the source died now. With continuous WAL archiving it is the
+ * archive's lag (the newest archived WAL against now, or none when nothing was written since);
+ * without it, the age of the last backup.
+ */
+export interface RecoveryPointLag {
+  seconds: number;
+  basis: 'wal-archive' | 'backup-age';
+  /** One sentence for a person: what was measured, from where. */
+  detail: string;
+  /** When the newest recoverable point was made (the archived segment, RDS's LatestRestorableTime). */
+  at?: string;
+}
+
 /** A database engine: pgBackRest on self-managed Postgres, or Amazon RDS. */
 export interface DatabaseEngine {
   readonly kind: DatabaseEngineKind;
@@ -104,10 +123,14 @@ export interface DatabaseEngine {
   startBackup(request: { backupName: string; kind: BackupKind }): Promise<BackupHandle>;
   backupProgress(handle: BackupHandle): Promise<BackupProgress>;
   verifyBackup(handle: BackupHandle): Promise<BackupVerification>;
+  /** Stops a running backup's own process (hung, or its workflow cancelled); engines that run none omit it. */
+  stopBackup?(handle: BackupHandle): Promise<void>;
   copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string }): Promise<BackupHandle>;
   deleteBackup(handle: BackupHandle): Promise<void>;
   restoreWindow(fromRegion?: 'primary' | 'dr'): Promise<RestoreWindow>;
   /** Creates a NEW instance, or adopts one only its own workflow run made for the same point; refuses anything else naming its owner. */
+  /** The lag of continuous archiving; undefined when the target has none (its RPO is then its last backup's age). */
+  recoveryPointLag?(now?: Date): Promise<RecoveryPointLag | undefined>;
   startRestore(request: RestoreRequest): Promise<InstanceDescription>;
   describeInstance(instanceId: string): Promise<InstanceDescription | undefined>;
   /**

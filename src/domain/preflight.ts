@@ -9,6 +9,8 @@ export interface ComponentCheck {
   component: string;
   ok: boolean;
   detail: string;
+  /** Reported, but does not fail the preflight (the RPO: lifeboat can still back up and restore). */
+  advisory?: boolean;
 }
 
 export interface PreflightPlan {

@@ -19,6 +19,10 @@
  *   5. it is under legal hold;
  *   6. a kept backup depends on it (an incremental's base), transitively;
  *   7. its completion time is missing or not a time (nothing is deleted on a guess).
+ * A FAILED backup (it never verified; its run is over) is no daily, weekly or monthly and nothing
+ * restores from it: whatever it left behind (a partial pgBackRest set, a snapshot, objects,
+ * incomplete uploads) expires at the next run, unless it is under legal hold or a kept backup
+ * depends on it.
  * Windows are open at the old end: a backup exactly `daily` days old is no longer a daily.
  * Classification looks only at the backups it is given (complete or verified ones), so the first
  * backup of a week stays the weekly for as long as it is kept.
@@ -43,6 +47,8 @@ export interface RetentionCandidate {
   /** ISO-8601 completion time. */
   completedAt: string;
   verified: boolean;
+  /** The backup failed: it never counts as a daily, weekly or monthly, and expires unless held or needed. */
+  failed?: boolean;
   /** Why it is held (catalog flag or the bucket target's legal hold), when it is. */
   legalHold?: string;
   /** Ids of candidates this backup needs to be restorable (an incremental's bases). */
@@ -119,7 +125,13 @@ export function planRetention(candidates: RetentionCandidate[], policy: Retentio
   const bySeries = new Map<string, RetentionCandidate[]>();
   for (const c of candidates) bySeries.set(c.series, [...(bySeries.get(c.series) ?? []), c]);
 
-  for (const [series, members] of bySeries) {
+  for (const [series, all] of bySeries) {
+    for (const c of all.filter((m) => m.failed)) {
+      const d = { id: c.id, series, completedAt: c.completedAt, classes: [] as RetentionClass[], action: 'keep' as const, reasons: [] as string[], keepReasons: [] as string[] };
+      decisions.set(c.id, d);
+      if (c.legalHold) d.keepReasons.push(`legal hold: ${c.legalHold}`);
+    }
+    const members = all.filter((m) => !m.failed);
     const dated = members.filter((c) => !Number.isNaN(time(c))).sort((a, b) => time(a) - time(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const weeksSeen = new Set<string>();
     const monthsSeen = new Set<string>();
@@ -173,6 +185,7 @@ export function planRetention(candidates: RetentionCandidate[], policy: Retentio
   for (const d of decisions.values()) {
     const { keepReasons, ...rest } = d;
     if (keepReasons.length) out.push({ ...rest, action: 'keep', reasons: keepReasons });
+    else if (byId.get(d.id)?.failed) out.push({ ...rest, action: 'expire', reasons: ['a failed backup: nothing restores from it'] });
     else {
       const why = [`older than ${policy.daily} days`];
       if (d.classes.includes('weekly')) why.push(policy.weekly > 0 ? `a weekly older than ${policy.weekly} weeks` : 'weeklies are not kept');
@@ -192,6 +205,30 @@ export interface RetentionInput {
   dryRun?: boolean;
   /** The time retention judges ages against (ISO-8601); default the workflow's clock. */
   now?: string;
+  /**
+   * Expiries per workflow run (default 100): after that many the run continues as new, so the
+   * history of a retention over thousands of backups stays small.
+   */
+  batchSize?: number;
+  /** Set by the run that continued as new: what is left, and the tallies so far. Not for callers. */
+  continued?: RetentionContinuation;
+}
+
+/** What one retention run hands to the next when it continues as new. */
+export interface RetentionContinuation {
+  /** The plan's time and policy, so every run judges alike. */
+  now: string;
+  policy: RetentionPolicy;
+  kept: number;
+  remaining: RetentionItem[];
+  /** Expiries decided so far, in all earlier runs. */
+  done: number;
+  expired: number;
+  refused: number;
+  /** One line per refused or failed expiry so far (the first 50). */
+  refusals: string[];
+  /** How many runs came before this one. */
+  runs: number;
 }
 
 /** One catalog backup with its decision. */
@@ -243,4 +280,6 @@ export interface RetentionReport {
   /** What the policy expires (in a dry run: what it would). */
   toExpire: RetentionItem[];
   outcomes: ExpiryOutcome[];
+  /** When the work was split over several runs (continue-as-new): the totals over all of them. */
+  totals?: { runs: number; expired: number; refused: number; decided: number };
 }

@@ -31,6 +31,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { LifeboatError } from '../domain/errors';
 import { resolveSecret } from '../config/load';
 import type { SecretRef } from '../config/dsl';
+import { activityCancellationSignal } from '../stack/processes';
 
 export const ENCRYPTION_FORMAT = 'lifeboat-enc-v1';
 const MAGIC = Buffer.from('LBOATENC', 'ascii');
@@ -309,6 +310,8 @@ export async function uploadFromStreams(args: {
   streams: [Readable, Transform, ...Transform[]];
   partSize: number;
   queueSize: number;
+  /** Stops reading and aborts the upload; inside an activity, its cancellation by default. */
+  signal?: AbortSignal;
 }): Promise<UploadOutcome> {
   const body = args.streams[args.streams.length - 1];
   const upload = new Upload({
@@ -332,7 +335,12 @@ export async function uploadFromStreams(args: {
       return undefined;
     },
   );
-  const [, uploaded] = await Promise.all([piping, uploading]);
+  // A cancelled activity stops its stream at once: the source fails, which aborts the upload.
+  const cancel = args.signal ?? activityCancellationSignal();
+  const onCancel = () => args.streams[0].destroy(cancel?.reason instanceof Error ? cancel.reason : new Error('cancelled'));
+  if (cancel?.aborted) onCancel();
+  else cancel?.addEventListener('abort', onCancel, { once: true });
+  const [, uploaded] = await Promise.all([piping, uploading]).finally(() => cancel?.removeEventListener('abort', onCancel));
   const versionId = uploaded?.VersionId && uploaded.VersionId !== 'null' ? uploaded.VersionId : undefined;
   if (first) return { ok: false, ...first, ...(versionId ? { versionId } : {}) };
   return { ok: true, ...(versionId ? { versionId } : {}) };

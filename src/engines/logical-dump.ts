@@ -40,6 +40,7 @@ import type { BackupVerification } from '../domain/ports';
 import { LifeboatError, describeError } from '../domain/errors';
 import { isAwsError, s3Error } from './aws-errors';
 import { ENCRYPTION_FORMAT, EncryptionKey, Sha256Meter, createDecryptStream, createEncryptStream, loadEncryptionKey, uploadFromStreams } from './crypto-stream';
+import { activityCancellationSignal } from '../stack/processes';
 
 export const LOGICAL_DUMP_FORMAT = 'lifeboat-logical-dump/1';
 export const LOGICAL_DUMP_SUFFIX = '.dump.gz.enc';
@@ -293,6 +294,9 @@ function startPgProgram(binDir: string | undefined, program: string, args: strin
   const child = spawn(command, [...connArgs, ...args], {
     env,
     stdio: [stdin, 'pipe', 'pipe'],
+    // pg_dump, pg_restore and psql end with a cancelled activity instead of running on unseen.
+    signal: activityCancellationSignal(),
+    killSignal: 'SIGTERM',
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
@@ -471,6 +475,7 @@ export class LogicalDumpEngine {
     const exit = await dump.exited;
 
     if (!outcome.ok) {
+      if (activityCancellationSignal()?.aborted) throw outcome.error;
       // An upload that completed from a failed dump is removed; unsealed, it would be redone anyway.
       if (outcome.versionId) {
         await s3.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: outcome.versionId })).catch(() => undefined);

@@ -28,6 +28,7 @@ import type {
   InstanceDescription,
   NewPrimaryProtection,
   ResourceOwner,
+  RecoveryPointLag,
   RestorePoint,
   RestoreRequest,
   RestoreWindow,
@@ -374,6 +375,8 @@ export class PgBackRestEngine implements DatabaseEngine {
       const progress: BackupProgress = {
         state: 'running',
         detail: `pgBackRest ${what} is running${percent !== undefined ? ` (${percent}% copied)` : ''}.`,
+        // Anything pgBackRest does moves one of these; a hung pgBackRest (alive, stuck) moves none.
+        activity: [percent ?? '', fileSize(files.log), processGroupWork(pid)].join('/'),
       };
       if (percent !== undefined) progress.percent = percent;
       const started = fileTime(files.pid);
@@ -387,6 +390,26 @@ export class PgBackRestEngine implements DatabaseEngine {
         ? `pgBackRest ${what} failed: ${failure} (log: ${files!.log}); take a new backup.`
         : `There is no ${what} and no pgBackRest process making it; it failed or was expired, so take a new backup.`,
     };
+  }
+
+  /**
+   * Stops the pgBackRest process making this backup, if one runs (a hung backup, or a cancelled
+   * workflow's). SIGCONT too, so a stopped process can act on SIGTERM: pgBackRest then ends its
+   * helpers and frees the stanza's lock; an unfinished set is cleaned or resumed by the next backup.
+   */
+  async stopBackup(handle: BackupHandle): Promise<void> {
+    const repo = this.repoOf(handle);
+    const name = handle.name ?? (LABEL.test(handle.backupId) ? undefined : handle.backupId);
+    const files = name ? this.backupFiles(repo, name) : undefined;
+    const pid = files ? livePid(files.pid, files.marker) : undefined;
+    if (pid === undefined) return;
+    const stopping = stopPid(pid, 10000);
+    try {
+      process.kill(-pid, 'SIGCONT');
+    } catch {
+      /* already gone */
+    }
+    await stopping;
   }
 
   async verifyBackup(handle: BackupHandle): Promise<BackupVerification> {
@@ -536,6 +559,37 @@ export class PgBackRestEngine implements DatabaseEngine {
     // The repository keeps whole seconds: the last commit can be later than the segment's time.
     if (tail?.lastCommit && tail.lastCommit.atUs > latest.getTime() * 1000) latest = new Date(Math.ceil(tail.lastCommit.atUs / 1000));
     return { earliest: earliest.toISOString(), latest: latest.toISOString() };
+  }
+
+  /**
+   * The data lost if the source died now: none when the source has written no WAL past the newest
+   * segment in the primary repository (an idle database after its last archive), otherwise the
+   * time since that segment arrived. Read from the repository, plus the source's insert position
+   * when it answers (when it does not, the lag is counted from the segment: the safe side).
+   */
+  async recoveryPointLag(now: Date = new Date()): Promise<RecoveryPointLag | undefined> {
+    const repo = this.primaryRepo;
+    const where = `repo${repo} (${this.regionOfRepo(repo)})`;
+    const info = await this.stanzaInfo(repo, `reading the WAL archive of ${where}`);
+    const newest = info ? await this.newestSegment(info, repo) : undefined;
+    if (!newest) return undefined;
+    let insertLsn: string | undefined;
+    try {
+      insertLsn = await this.currentInsertLsn();
+    } catch {
+      insertLsn = undefined;
+    }
+    const at = newest.archivedAt.toISOString();
+    if (insertLsn && lsnValue(insertLsn) <= segmentEnd(newest.segment)) {
+      return { seconds: 0, basis: 'wal-archive', at, detail: `Every write of ${this.source.instanceId} is archived in ${where} (newest WAL segment ${newest.segment} at ${at}; the source is at ${insertLsn}).` };
+    }
+    const seconds = Math.max(0, Math.round((now.getTime() - newest.archivedAt.getTime()) / 1000));
+    return {
+      seconds,
+      basis: 'wal-archive',
+      at,
+      detail: `The newest WAL segment of ${this.source.instanceId} in ${where}, ${newest.segment}, arrived ${seconds} s ago (${at})${insertLsn ? `; the source has written on to ${insertLsn}` : '; the source did not answer'}.`,
+    };
   }
 
   async startRestore(request: RestoreRequest): Promise<InstanceDescription> {
@@ -1304,6 +1358,18 @@ export class PgBackRestEngine implements DatabaseEngine {
     }
   }
 
+  /** The source's current WAL insert position. */
+  private async currentInsertLsn(): Promise<string> {
+    const s = this.source;
+    const client = newPgClient({ host: s.host, port: s.port, user: s.user, password: s.password, database: s.database, connectionTimeoutMillis: this.timings.connectTimeoutMs });
+    await client.connect();
+    try {
+      return (await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
   /** Status, identity and version of the cluster answering on host:port. */
   private async query(port: number, host: string): Promise<Pick<InstanceDescription, 'status' | 'identity' | 'engineVersion'>> {
     const s = this.source;
@@ -1457,6 +1523,48 @@ function removeFiles(...files: string[]): void {
   for (const file of files) fs.rmSync(file, { force: true });
 }
 
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU ticks plus bytes read and written by every process of a process group (a detached backup
+ * leads its own): a measure of work done that only stands still when the processes do.
+ * Bytes need /proc/<pid>/io, readable by the same user or root; CPU ticks are readable by anyone.
+ */
+export function processGroupWork(pgid: number): number {
+  let total = 0;
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): state ppid pgrp ... utime(14) stime(15).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) !== pgid) continue;
+      total += Number(fields[11]) + Number(fields[12]);
+      try {
+        const io = fs.readFileSync(`/proc/${entry}/io`, 'utf8');
+        for (const m of io.matchAll(/^(rchar|wchar): (\d+)$/gm)) total += Number(m[2]);
+      } catch {
+        /* not ours to read: CPU ticks still count */
+      }
+    } catch {
+      /* the process ended while we looked */
+    }
+  }
+  return total;
+}
+
 function fileTime(file: string): string | undefined {
   try {
     return fs.statSync(file).mtime.toISOString();
@@ -1507,6 +1615,19 @@ function validatePoint(point: RestorePoint): RestorePoint {
     default:
       throw new LifeboatError(`The restore point ${JSON.stringify(point)} is not a time, LSN, name or latest; request one of those.`, 'invalid-restore-point');
   }
+}
+
+/** An LSN (`16/B374D848`) as a number of bytes. */
+function lsnValue(lsn: string): bigint {
+  const [hi, lo] = lsn.split('/');
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+}
+
+/** The LSN just past the end of a WAL segment (16 MiB segments). */
+function segmentEnd(segment: string): bigint {
+  const log = BigInt(`0x${segment.slice(8, 16)}`);
+  const seg = BigInt(`0x${segment.slice(16)}`);
+  return (log << 32n) + (seg + 1n) * 16n * 1024n * 1024n;
 }
 
 /** The segment before `segment` (16 MiB segments; undefined at the very start). */

@@ -42,6 +42,7 @@ import type {
   NewPrimaryProtection,
   ResourceOwner,
   RestoreRequest,
+  RecoveryPointLag,
   RestoreWindow,
   RunIdentity,
   SourceFence,
@@ -384,6 +385,24 @@ export class RdsEngine implements DatabaseEngine {
   }
 
   // ---------------------------------------------------------------- point-in-time restore
+
+  /**
+   * With automated backups on, RDS ships transaction logs continuously: what would be lost now is
+   * everything after LatestRestorableTime. Without them (retention 0) only snapshots protect the
+   * instance, so there is no lag to report and the RPO is the last snapshot's age.
+   */
+  async recoveryPointLag(now: Date = new Date()): Promise<RecoveryPointLag | undefined> {
+    const source = await this.sourceInstance('reading the latest restorable time');
+    const latest = source.LatestRestorableTime;
+    if (!source.BackupRetentionPeriod || !latest) return undefined;
+    const seconds = Math.max(0, Math.round((now.getTime() - latest.getTime()) / 1000));
+    return {
+      seconds,
+      basis: 'wal-archive',
+      at: latest.toISOString(),
+      detail: `RDS can restore ${this.instanceId} in ${this.region} up to ${latest.toISOString()} (LatestRestorableTime), ${seconds} s ago.`,
+    };
+  }
 
   async restoreWindow(fromRegion: Region = 'primary'): Promise<RestoreWindow> {
     if (fromRegion === 'dr') {

@@ -8,7 +8,10 @@ import {
   BucketAlreadyExists,
   BucketAlreadyOwnedByYou,
   CreateBucketCommand,
+  GetBucketLifecycleConfigurationCommand,
   GetBucketVersioningCommand,
+  type LifecycleRule,
+  PutBucketLifecycleConfigurationCommand,
   GetObjectLockConfigurationCommand,
   HeadBucketCommand,
   PutBucketVersioningCommand,
@@ -85,4 +88,42 @@ export async function ensureBucket(s3: S3Client, spec: BucketSpec): Promise<void
       );
     }
   }
+}
+
+/** The id of lifeboat's own lifecycle rule on backup buckets. */
+export const ABORT_INCOMPLETE_UPLOADS_RULE = 'lifeboat-abort-incomplete-multipart-uploads';
+
+/**
+ * Makes sure the bucket aborts multipart uploads left incomplete for more than `days` days: a
+ * worker that crashed mid-upload (a logical dump, a file set) leaves parts that are billed and
+ * invisible to listings. An existing bucket-wide rule doing the same (or sooner) is accepted;
+ * every other rule of the bucket is kept. Returns what it found or did; `unsupported` when the
+ * store refuses the rule itself (MinIO answers MalformedXML or InvalidArgument: it purges stale uploads on its own,
+ * after MINIO_API_STALE_UPLOADS_EXPIRY, 24 h by default).
+ */
+export async function ensureAbortIncompleteUploadsRule(s3: S3Client, bucket: string, days = 7): Promise<'present' | 'added' | 'unsupported'> {
+  let rules: LifecycleRule[] = [];
+  try {
+    rules = (await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }))).Rules ?? [];
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'NoSuchLifecycleConfiguration') throw err;
+  }
+  const wholeBucket = (r: LifecycleRule) => !r.Filter?.Prefix && !r.Filter?.Tag && !r.Filter?.And && !r.Prefix && !r.Filter?.ObjectSizeGreaterThan && !r.Filter?.ObjectSizeLessThan;
+  const covers = (r: LifecycleRule) => r.Status === 'Enabled' && wholeBucket(r) && (r.AbortIncompleteMultipartUpload?.DaysAfterInitiation ?? Infinity) <= days;
+  if (rules.some(covers)) return 'present';
+  const others = rules.filter((r) => r.ID !== ABORT_INCOMPLETE_UPLOADS_RULE);
+  try {
+    await s3.send(
+      new PutBucketLifecycleConfigurationCommand({
+        Bucket: bucket,
+        LifecycleConfiguration: {
+          Rules: [...others, { ID: ABORT_INCOMPLETE_UPLOADS_RULE, Status: 'Enabled', Filter: { Prefix: '' }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: days } }],
+        },
+      }),
+    );
+  } catch (err) {
+    if (['MalformedXML', 'InvalidArgument', 'NotImplemented'].includes((err as { name?: string }).name ?? '')) return 'unsupported';
+    throw err;
+  }
+  return 'added';
 }

@@ -55,6 +55,10 @@ export class MinioServer implements StackComponent {
           MINIO_SITE_REGION: this.region.region,
           MINIO_REGION: this.region.region,
           MINIO_UPDATE: 'off',
+          // MinIO refuses lifecycle rules that abort incomplete multipart uploads; it purges them
+          // itself. Stated here, not left to a default: a crashed upload's parts go within a day.
+          MINIO_API_STALE_UPLOADS_EXPIRY: '24h',
+          MINIO_API_STALE_UPLOADS_CLEANUP_INTERVAL: '6h',
           MINIO_CALLHOME_ENABLE: 'off',
         },
       },

@@ -6,6 +6,7 @@ import { spawn, SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
+import { Context } from '@temporalio/activity';
 
 export interface RunResult {
   code: number;
@@ -22,6 +23,11 @@ export interface RunOptions {
   /** Fail unless the exit code is 0 (default true). */
   check?: boolean;
   timeoutMs?: number;
+  /**
+   * Stops the command (SIGTERM, then SIGKILL) when aborted. Inside an activity it defaults to the
+   * activity's cancellation signal, so a cancelled activity leaves no pgBackRest or pg_waldump behind.
+   */
+  signal?: AbortSignal;
 }
 
 export function currentUser(): string {
@@ -37,8 +43,19 @@ export function asUserCommand(user: string | undefined, command: string, args: s
   return ['runuser', ['-u', user, '--', command, ...args]];
 }
 
+/** The cancellation signal of the activity this code runs in, if it runs in one. */
+export function activityCancellationSignal(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined; // not in an activity: the CLI or the stack
+  }
+}
+
 export async function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   const [cmd, argv] = asUserCommand(options.asUser, command, args);
+  const signal = options.signal ?? activityCancellationSignal();
+  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error(`${command} was not started: ${String(signal.reason)}`);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, {
       cwd: options.cwd ?? '/',
@@ -52,18 +69,36 @@ export async function run(command: string, args: string[], options: RunOptions =
     const timer = options.timeoutMs
       ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs)
       : undefined;
-    child.on('error', (err: NodeJS.ErrnoException) => {
+    let abortedBy: unknown;
+    let killTimer: NodeJS.Timeout | undefined;
+    // A polite SIGTERM first (pgBackRest then stops its own helpers and releases its locks), SIGKILL if it lingers.
+    const onAbort = () => {
+      abortedBy = signal?.reason ?? new Error('cancelled');
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const settle = () => {
       if (timer) clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      settle();
       if (err.code === 'ENOENT') {
         reject(new Error(`${cmd} is not installed: run \`npm run provision\` (scripts/provision-tools.sh) and try again.`));
       } else reject(err);
     });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      const result = { code: code ?? (signal ? 128 : 1), stdout, stderr };
+    child.on('close', (code, exitSignal) => {
+      settle();
+      if (abortedBy !== undefined) {
+        reject(abortedBy instanceof Error ? abortedBy : new Error(`${command} was stopped: ${String(abortedBy)}`));
+        return;
+      }
+      const result = { code: code ?? (exitSignal ? 128 : 1), stdout, stderr };
       if (options.check !== false && result.code !== 0) {
         const tail = (stderr.trim() || stdout.trim()).split('\n').slice(-8).join('\n');
-        reject(new Error(`${[command, ...args].join(' ')} exited with ${signal ?? result.code}: ${tail}`));
+        reject(new Error(`${[command, ...args].join(' ')} exited with ${exitSignal ?? result.code}: ${tail}`));
       } else resolve(result);
     });
     // A child may exit before reading its input; that is its exit code's story, not a crash.

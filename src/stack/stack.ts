@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { migrateCatalog } from '../catalog/migrations';
-import { createS3Client, ensureBucket } from '../engines/s3';
+import { createS3Client, ensureAbortIncompleteUploadsRule, ensureBucket } from '../engines/s3';
 import { PutObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { ComponentHealth, StackComponent, StackContext } from './component';
 import { MinioServer } from './minio';
@@ -70,6 +70,9 @@ export async function ensureBuckets(settings: StackSettings): Promise<void> {
     const s3 = s3ClientFor(settings, region);
     try {
       await ensureBucket(s3, { name: region.backupBucket, versioning: true });
+      // Parts of uploads a crashed worker never finished are removed by the store itself: a
+      // lifecycle rule where the store takes one, else (MinIO) its own stale-upload purge (see minio.ts).
+      await ensureAbortIncompleteUploadsRule(s3, region.backupBucket);
       await ensureBucket(s3, { name: region.filesBucket, versioning: true });
       await ensureBucket(s3, { name: region.evidenceBucket, versioning: true, objectLockDays: 30 });
       if (region.region === 'primary') {

@@ -9,7 +9,7 @@
  * says what failed and how old the last good backup is, and the workflow fails: it never
  * reports success for a backup that did not verify in both regions.
  */
-import { ActivityOptions, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityOptions, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { BackupLocation, BackupPreflight, BackupRecord, backupNameFor, DatabaseBackupInput, DatabaseBackupResult, drCopyNameFor, effectiveKind, formatBytes } from '../domain/backup';
 import type { BackupHandle, BackupVerification } from '../domain/ports';
@@ -17,22 +17,27 @@ import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget }
 import { StatusBoard } from './status-board';
 import { describeFailure } from './failure';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '1 second' } });
 const long = proxyActivities<Activities>({
   startToCloseTimeout: '12 hours',
-  heartbeatTimeout: '1 minute',
-  // pgBackRest busy with another backup of the stanza is retried: it waits its turn.
-  retry: { maximumAttempts: 20, initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  heartbeatTimeout: '15 seconds',
+  // pgBackRest busy with another backup of the stanza is retried: it waits its turn. The first
+  // retry comes at once: after a crashed worker every second of backoff adds to the backup.
+  retry: { maximumAttempts: 20, initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+/** Catalog writes take milliseconds: a worker killed during one must not hold the backup for minutes. */
+const RECORD_TIMEOUT = '15 seconds';
 
 const now = () => new Date().getTime();
+/** Phases in which a failure is the DR copy's, once the primary copy has verified. */
+const DR_PHASES = ['copying to the DR region', 'verifying the DR copy'];
 
 export async function databaseBackup(input: DatabaseBackupInput): Promise<DatabaseBackupResult> {
   const workflowId = workflowInfo().workflowId;
   const startedAt = now();
   let kind = input.kind ?? 'full';
   const pollIntervalMs = input.pollIntervalMs ?? 5000;
-  const heartbeatTimeout = input.heartbeatTimeoutMs ?? 60000;
+  const heartbeatTimeout = input.heartbeatTimeoutMs ?? 15000;
   const name = backupNameFor(workflowId);
   const copyName = drCopyNameFor(name);
   const board = new StatusBoard('database backup', input.target);
@@ -46,7 +51,7 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
   const record: BackupRecord = { target: input.target, kind, name, status: 'running', locations: {}, requestedBy: input.requestedBy };
   const save = async (status: BackupRecord['status']) => {
     record.status = status;
-    const id = await quick.recordDatabaseBackup.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Record ${name} as ${status}` }, [{ ...record }]);
+    const id = await quick.recordDatabaseBackup.executeWithOptions({ startToCloseTimeout: RECORD_TIMEOUT, summary: `Record ${name} as ${status}` }, [{ ...record }]);
     return id;
   };
   /** Verifies one region's copy; a failed check fails the workflow with the checks that failed. */
@@ -55,7 +60,7 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
       { ...waiting, summary: `Verify ${handle.backupId} in the ${region === 'dr' ? 'DR' : 'primary'} region` },
       [input.target, handle],
     );
-    await quick.recordDatabaseBackupVerification.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Record the verification of ${handle.backupId}` }, [name, region, handle, result]);
+    await quick.recordDatabaseBackupVerification.executeWithOptions({ startToCloseTimeout: RECORD_TIMEOUT, summary: `Record the verification of ${handle.backupId}` }, [name, region, handle, result]);
     if (!result.ok) {
       const failed = result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
       throw ApplicationFailure.nonRetryable(`Verification of ${handle.backupId} in the ${region === 'dr' ? 'DR' : 'primary'} region failed (${failed.join(' ')})`, 'BACKUP_VERIFICATION_FAILED');
@@ -70,8 +75,13 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
   /** Waits for a backup in one region, heartbeating progress; returns where it ended up. */
   const waitFor = async (region: 'primary' | 'dr', handle: BackupHandle): Promise<BackupLocation> => {
     const done = await long.waitForDatabaseBackup.executeWithOptions(
-      { ...waiting, summary: `Wait for ${handle.name ?? handle.backupId} in the ${region === 'dr' ? 'DR' : 'primary'} region` },
-      [input.target, handle, pollIntervalMs],
+      {
+        ...waiting,
+        // On cancel the activity stops pgBackRest: the failure is recorded once that is done.
+        cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        summary: `Wait for ${handle.name ?? handle.backupId} in the ${region === 'dr' ? 'DR' : 'primary'} region`,
+      },
+      [input.target, handle, pollIntervalMs, input.stallTimeoutMs],
     );
     const location: BackupLocation = { region, handle: done.handle, verified: false };
     if (done.progress.sizeBytes !== undefined) location.sizeBytes = done.progress.sizeBytes;
@@ -82,11 +92,12 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
 
   let phase = 'preflight';
   let preflight: BackupPreflight | undefined;
+  let primaryVerified = false;
   try {
     // 1. Preflight: reachable, healthy, and how far behind the RPO the target already is.
     board.enter('preflight', `checking ${input.target}, its backup repositories and the age of its last good backup`);
     preflight = await quick.preflightDatabaseBackup.executeWithOptions(
-      { startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', summary: `Preflight of ${input.target}` },
+      { startToCloseTimeout: '5 minutes', heartbeatTimeout, summary: `Preflight of ${input.target}` },
       [input.target],
     );
     record.engine = preflight.engine;
@@ -114,6 +125,11 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
     phase = 'verifying';
     board.enter('verifying', `verifying ${primary.handle.backupId} (${formatBytes(primary.sizeBytes)})`);
     const primaryVerification = await verify('primary', primary.handle);
+    // The primary copy is verified from here on, whatever happens to the DR copy: on record now.
+    if (patched('record-verified-primary')) {
+      await save('verified');
+      primaryVerified = true;
+    }
 
     // 4. Copy it to the DR region, wait, verify the copy.
     phase = 'copying to the DR region';
@@ -158,13 +174,28 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
   } catch (err) {
     const cancelled = isCancellation(err);
     const reason = cancelled ? 'the backup workflow was cancelled' : describeFailure(err);
+    // A verified primary copy stays verified: what failed after it (the DR copy, a later step) is recorded as such.
+    const drFailed = primaryVerified && DR_PHASES.includes(phase);
+    const failure = drFailed ? `DR copy failed while ${phase}: ${reason}` : `${phase}: ${reason}`;
+    if (drFailed && record.locations.dr) record.locations.dr = { ...record.locations.dr, failed: true };
     await CancellationScope.nonCancellable(async () => {
-      board.enter(cancelled ? 'cancelled' : 'failed', `${phase}: ${reason}`);
+      board.enter(cancelled ? 'cancelled' : 'failed', failure);
       await quick.reportDatabaseBackupFailure.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Record and notify the failure (${phase})` }, [
-        { record: { ...record, status: 'failed', failure: `${phase}: ${reason}` }, phase, reason },
+        { record: { ...record, status: primaryVerified ? 'verified' : 'failed', failure }, phase, reason },
       ]);
     });
     if (cancelled) throw err;
+    if (primaryVerified) {
+      const primaryId = record.locations.primary?.handle.backupId ?? name;
+      throw ApplicationFailure.create({
+        message: drFailed
+          ? `Backup ${primaryId} of ${input.target} is verified in the primary region, but its DR copy failed while ${phase}: ${reason}`
+          : `Backup ${primaryId} of ${input.target} is verified, but ${phase} failed: ${reason}`,
+        type: drFailed ? 'BACKUP_DR_COPY_FAILED' : 'BACKUP_FAILED_AFTER_VERIFICATION',
+        nonRetryable: true,
+        cause: err as Error,
+      });
+    }
     throw ApplicationFailure.create({ message: `Backup of ${input.target} failed while ${phase}: ${reason}`, type: 'BACKUP_FAILED', nonRetryable: true, cause: err as Error });
   }
 }

@@ -30,11 +30,11 @@ export async function preflight(input: PreflightInput = {}): Promise<PreflightRe
     ])
   ).flat();
 
-  const problems = checks.filter((c) => !c.ok).map((c) => `${c.component}: ${c.detail}`);
+  const problems = checks.filter((c) => !c.ok && !c.advisory).map((c) => `${c.component}: ${c.detail}`);
   const result: PreflightResult = { ok: problems.length === 0, checks, problems };
   showPhase('recording', 'Recording the result in the catalog.');
   await acts.recordPreflight.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Record the result in the catalog' }, [result]);
-  const table = checks.map((c) => `| ${c.ok ? 'ok' : '**FAIL**'} | ${c.component} | ${c.detail.replace(/\|/g, '\\|')} |`).join('\n');
+  const table = checks.map((c) => `| ${c.ok ? 'ok' : c.advisory ? 'warn' : '**FAIL**'} | ${c.component} | ${c.detail.replace(/\|/g, '\\|')} |`).join('\n');
   showPhase(result.ok ? 'done' : 'failed-checks', `${result.ok ? 'All checks passed.' : `${problems.length} check(s) failed.`}\n\n| | component | detail |\n|---|---|---|\n${table}`);
   return result;
 }

@@ -3,15 +3,16 @@
  *
  *   plan (catalog + policy + legal holds, pure rules in src/domain/retention.ts)
  *   -> [unless dryRun] expire each backup, newest first within its series so what depends on a
- *      backup goes before it -> notify
+ *      backup goes before it (after `batchSize` expiries the run continues as new with the rest,
+ *      so the history stays small) -> notify
  *
  * It never deletes the last verified backup of a target and kind, a backup a kept one needs, or
  * anything under legal hold; an engine's refusal (a pgBackRest set others depend on, the newest
  * full) is reported and recorded, never overridden. Every deletion is recorded in the catalog.
  */
-import { isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { ExpiryOutcome, RetentionInput, RetentionReport } from '../domain/retention';
+import { ExpiryOutcome, RetentionInput, RetentionItem, RetentionReport } from '../domain/retention';
 import { LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
 import { describeFailure } from './failure';
 import { StatusBoard } from './status-board';
@@ -22,6 +23,9 @@ const long = proxyActivities<Activities>({
   heartbeatTimeout: '1 minute',
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
 });
+
+/** Expiries per run before continuing as new (each adds a few events to the history). */
+const DEFAULT_BATCH_SIZE = 100;
 
 export async function retention(input: RetentionInput = {}): Promise<RetentionReport> {
   const { workflowId } = workflowInfo();
@@ -34,21 +38,56 @@ export async function retention(input: RetentionInput = {}): Promise<RetentionRe
   // Workflow time is deterministic on replay; `now` lets a test or an operator judge as of another time.
   const now = input.now ?? new Date().toISOString();
   const dryRun = input.dryRun ?? false;
+  const batchSize = Math.max(1, Math.floor(input.batchSize ?? DEFAULT_BATCH_SIZE));
+  const carried = input.continued;
+  const list = (items: RetentionItem[]) => items.map((i) => `- ${i.target} ${i.backupType} ${i.engineBackupId} (${i.completedAt}): ${i.reasons.join('; ')}`).join('\n');
 
-  board.enter('planning', `deciding what the policy keeps for ${scope}, as of ${now}`);
-  const plan = await quick.planRetention.executeWithOptions({ startToCloseTimeout: '5 minutes', summary: `Plan retention for ${scope}` }, [input.target, now]);
-  const toExpire = plan.items.filter((i) => i.action === 'expire');
-  const kept = plan.items.filter((i) => i.action === 'keep');
-  const report: RetentionReport = { workflowId, now: plan.now, dryRun, policy: plan.policy, kept, toExpire, outcomes: [] };
-  const list = (items: typeof toExpire) => items.map((i) => `- ${i.target} ${i.backupType} ${i.engineBackupId} (${i.completedAt}): ${i.reasons.join('; ')}`).join('\n');
-
-  if (dryRun || toExpire.length === 0) {
-    board.enter('done', `${dryRun ? 'dry run: would expire' : 'nothing to expire;'} ${toExpire.length} of ${plan.items.length} backups\n\n${list(toExpire)}`);
-    return report;
+  let report: RetentionReport;
+  let toExpire: RetentionItem[];
+  let keptCount: number;
+  if (carried) {
+    // A continuation: the first run planned; this one works through what it left.
+    toExpire = carried.remaining;
+    keptCount = carried.kept;
+    report = { workflowId, now: carried.now, dryRun, policy: carried.policy, kept: [], toExpire, outcomes: [] };
+  } else {
+    board.enter('planning', `deciding what the policy keeps for ${scope}, as of ${now}`);
+    const plan = await quick.planRetention.executeWithOptions({ startToCloseTimeout: '5 minutes', summary: `Plan retention for ${scope}` }, [input.target, now]);
+    toExpire = plan.items.filter((i) => i.action === 'expire');
+    const kept = plan.items.filter((i) => i.action === 'keep');
+    keptCount = kept.length;
+    report = { workflowId, now: plan.now, dryRun, policy: plan.policy, kept, toExpire, outcomes: [] };
+    if (dryRun || toExpire.length === 0) {
+      board.enter('done', `${dryRun ? 'dry run: would expire' : 'nothing to expire;'} ${toExpire.length} of ${plan.items.length} backups\n\n${list(toExpire)}`);
+      return report;
+    }
   }
+  const doneBefore = carried?.done ?? 0;
+  const total = doneBefore + toExpire.length;
 
   for (const [n, item] of toExpire.entries()) {
-    board.enter('expiring', `${n + 1} of ${toExpire.length}: ${item.target} ${item.backupType} ${item.engineBackupId} in ${item.regions.join(' and ') || 'no recorded region'}`);
+    // Thousands of expiries would make a history too large to replay quickly: hand the rest on.
+    if (n >= batchSize && patched('retention-continue-as-new')) {
+      const expiredHere = report.outcomes.filter((o) => o.outcome === 'expired');
+      const refusedHere = report.outcomes.filter((o) => o.outcome === 'refused' || o.outcome === 'failed');
+      board.enter('continuing', `${doneBefore + n} of ${total} decided; continuing as a new run with the other ${toExpire.length - n}`);
+      await continueAsNew<typeof retention>({
+        ...input,
+        now: report.now,
+        continued: {
+          now: report.now,
+          policy: report.policy,
+          kept: keptCount,
+          remaining: toExpire.slice(n),
+          done: doneBefore + n,
+          expired: (carried?.expired ?? 0) + expiredHere.length,
+          refused: (carried?.refused ?? 0) + refusedHere.length,
+          refusals: [...(carried?.refusals ?? []), ...refusedHere.map(refusalLine)].slice(0, 50),
+          runs: (carried?.runs ?? 0) + 1,
+        },
+      });
+    }
+    board.enter('expiring', `${doneBefore + n + 1} of ${total}: ${item.target} ${item.backupType} ${item.engineBackupId} in ${item.regions.join(' and ') || 'no recorded region'}`);
     let outcome: ExpiryOutcome;
     try {
       outcome = await long.expireBackup.executeWithOptions(
@@ -65,14 +104,22 @@ export async function retention(input: RetentionInput = {}): Promise<RetentionRe
 
   const expired = report.outcomes.filter((o) => o.outcome === 'expired');
   const refused = report.outcomes.filter((o) => o.outcome === 'refused' || o.outcome === 'failed');
+  const expiredCount = (carried?.expired ?? 0) + expired.length;
+  const refusedCount = (carried?.refused ?? 0) + refused.length;
+  if (carried) report.totals = { runs: carried.runs + 1, expired: expiredCount, refused: refusedCount, decided: total };
   const text = [
-    `Expired ${expired.length}, not expired (refused or failed) ${refused.length}, kept ${kept.length} (policy: ${plan.policy.daily} days, ${plan.policy.weekly} weeks, ${plan.policy.monthly} months; as of ${plan.now}).`,
+    `Expired ${expiredCount}, not expired (refused or failed) ${refusedCount}, kept ${keptCount} (policy: ${report.policy.daily} days, ${report.policy.weekly} weeks, ${report.policy.monthly} months; as of ${report.now})${carried ? `, over ${carried.runs + 1} runs` : ''}.`,
     ...expired.map((o) => `expired ${o.target} ${o.backupType} ${o.engineBackupId}`),
-    ...refused.map((o) => `KEPT (${o.outcome}) ${o.target} ${o.backupType} ${o.engineBackupId}: ${o.detail}`),
+    ...(carried?.refusals ?? []),
+    ...refused.map(refusalLine),
   ].join('\n');
   await quick.notify.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Notify: retention done' }, [
-    { severity: refused.length ? 'warning' : 'info', title: `Retention ${refused.length ? 'done with refusals' : 'done'}: ${scope}`, text, target: input.target, fields: { expired: expired.length, refused: refused.length, kept: kept.length } },
+    { severity: refusedCount ? 'warning' : 'info', title: `Retention ${refusedCount ? 'done with refusals' : 'done'}: ${scope}`, text, target: input.target, fields: { expired: expiredCount, refused: refusedCount, kept: keptCount } },
   ]);
   board.enter('done', text);
   return report;
+}
+
+function refusalLine(o: ExpiryOutcome): string {
+  return `KEPT (${o.outcome}) ${o.target} ${o.backupType} ${o.engineBackupId}: ${o.detail}`;
 }
