@@ -27,7 +27,25 @@ export function parseRestorePoint(text: string, engine: string): Parsed<RestoreP
   if (!ISO_WITH_ZONE.test(value) || Number.isNaN(Date.parse(value))) {
     return { ok: false, reason: `"${value}" is not a restore point: give an ISO-8601 time with a zone (2026-11-21T10:01:00Z), "latest", lsn:<lsn> or name:<restore point>` };
   }
+  const impossible = impossibleCalendarField(value);
+  if (impossible) return { ok: false, reason: `the restore time ${value} does not exist (${impossible}): check the date` };
   return { ok: true, value: { kind: 'time', at: new Date(Date.parse(value)).toISOString() } };
+}
+
+/**
+ * What makes a written time impossible, if anything: Date.parse rolls 2026-02-30 over to
+ * 2 March, a different instant from the one the person meant.
+ */
+function impossibleCalendarField(value: string): string | undefined {
+  const [, y, mo, d, h, mi, sec, zh, zm] = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(?:Z|[+-](\d{2}):?(\d{2}))$/i.exec(value)!.map(Number);
+  const daysInMonth = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  if (mo < 1 || mo > 12) return `there is no month ${mo}`;
+  if (d < 1 || d > daysInMonth) return `${String(mo).padStart(2, '0')}/${y} has ${daysInMonth} days`;
+  if (h > 23) return `hour ${h} is past 23`;
+  if (mi > 59) return `minute ${mi} is past 59`;
+  if (sec > 59) return `second ${sec} is past 59`;
+  if (zh > 23 || zm > 59) return `the zone offset is not a real one`;
+  return undefined;
 }
 
 /** A time restore point must lie inside the window; `now` guards against the future. */

@@ -6,7 +6,7 @@
  */
 import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { approveSignal, approveUpdate, checkApprover, Decision, DecisionInput, GatePolicy, GatePrompt, rejectSignal, rejectUpdate } from '../domain/approval';
+import { approveSignal, approveUpdate, checkApprover, Decision, DecisionInput, GatePolicy, GatePrompt, MAX_REASON_CHARS, normalizeIdentity, rejectSignal, rejectUpdate } from '../domain/approval';
 import { StatusBoard } from './status-board';
 
 const acts = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 10 } });
@@ -43,13 +43,15 @@ export class ApprovalGates {
     if (input.gate && input.gate !== open.policy.gate) return `the pending gate is ${open.policy.gate}, not ${input.gate}: check \`lifeboat status\` before deciding`;
     if (!input.by?.trim()) return 'a decision needs the identity of the person making it (--as or LIFEBOAT_USER)';
     if (!input.reason?.trim()) return 'a decision needs a reason, for the record (--reason)';
+    if (input.reason.length > MAX_REASON_CHARS) return `the reason is ${input.reason.length} characters long, over the ${MAX_REASON_CHARS} kept on record: say it in a paragraph and link the details`;
     const check = checkApprover(open.policy, input.by);
     return check.ok ? undefined : check.reason;
   }
 
   private decide(decision: 'approved' | 'rejected', input: DecisionInput): Decision {
     const open = this.open!;
-    open.decision = { gate: open.policy.gate, decision, by: input.by, reason: input.reason, at: new Date().toISOString() };
+    // Recorded in the one form identities are compared in, whatever case the decider typed.
+    open.decision = { gate: open.policy.gate, decision, by: normalizeIdentity(input.by), reason: input.reason, at: new Date().toISOString() };
     return open.decision;
   }
 
