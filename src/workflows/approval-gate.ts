@@ -4,7 +4,7 @@
  * a refused signal is recorded, never silently dropped). Pending too long: a reminder through
  * the notifier; longer still: the gate expires and the workflow ends cleanly.
  */
-import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { approveSignal, approveUpdate, checkApprover, Decision, DecisionInput, GatePolicy, GatePrompt, MAX_REASON_CHARS, normalizeIdentity, rejectSignal, rejectUpdate } from '../domain/approval';
 import { StatusBoard } from './status-board';
@@ -82,14 +82,22 @@ export class ApprovalGates {
     let decided = await condition(() => open.decision !== undefined, timings.remindAfterMs, { summary: `Wait for the ${policy.gate} decision until the reminder` });
     if (!decided) {
       this.board.pendingGate!.reminded = true;
-      await acts.notify.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Remind approvers of the ${policy.gate} gate` }, [
-        {
-          severity: 'warning',
-          title: `Approval still pending: ${prompt.title}`,
-          text: `The ${policy.gate} gate has waited since ${since.toISOString()}; any of ${policy.allowedRoles.join(', ')} can decide. It aborts at ${at(timings.abortAfterMs)}.`,
-          target: this.board.target,
-        },
-      ]);
+      // Best effort: the notify activity does not fail on a webhook outage, and should it fail otherwise the gate goes on.
+      const reminder = acts.notify
+        .executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Remind approvers of the ${policy.gate} gate` }, [
+          {
+            severity: 'warning',
+            title: `Approval still pending: ${prompt.title}`,
+            text: `The ${policy.gate} gate has waited since ${since.toISOString()}; any of ${policy.allowedRoles.join(', ')} can decide. It aborts at ${at(timings.abortAfterMs)}.`,
+            target: this.board.target,
+          },
+        ])
+        .catch((err: unknown) => {
+          if (isCancellation(err)) throw err;
+        });
+      // A slow webhook must not hold a decision or move the expiry: the reminder goes out beside the wait.
+      if (!patched('gate-reminder-beside-the-wait')) await reminder;
+      else reminder.catch(() => undefined);
       decided = await condition(() => open.decision !== undefined, Math.max(0, timings.abortAfterMs - timings.remindAfterMs), { summary: `Wait for the ${policy.gate} decision until the gate expires` });
     }
     const decision: Decision = open.decision ?? {
