@@ -18,6 +18,7 @@ import { WorkflowStatus } from '../src/domain/approval';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { createLifeboatWorker } from '../src/worker';
 import { uniqueId, waitForGate } from './helpers/pitr';
+import { ensureFullBackup } from './helpers/backup-exists';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
@@ -215,7 +216,7 @@ describe('CLI input: refused with one sentence and exit 2 before anything happen
 
     before(async function () {
       this.timeout(600000);
-      await useStack();
+      await ensureFullBackup(await useStack());
       env = await useTemporal();
       ports = createPorts(config);
       engine = ports.database('app') as PgBackRestEngine;

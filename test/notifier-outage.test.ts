@@ -20,6 +20,7 @@ import { LogAndWebhookNotifier } from '../src/engines/notifier';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { createLifeboatWorker } from '../src/worker';
 import { assertNothingCreated, uniqueId, waitForGate, waitForStatus } from './helpers/pitr';
+import { ensureFullBackup } from './helpers/backup-exists';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
@@ -122,7 +123,7 @@ describe('notifications are best effort', function () {
 
     before(async function () {
       this.timeout(600000);
-      await useStack();
+      await ensureFullBackup(await useStack());
       env = await useTemporal();
       enginePorts = createPorts(base);
       engine = enginePorts.database('app') as PgBackRestEngine;
