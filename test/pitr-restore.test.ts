@@ -247,7 +247,7 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
 
     it('an unanswered gate reminds the approvers, then expires', async () => {
       const workflowId = uniqueId('test-pitr-expired');
-      const { result, error, status } = await runRestore(workflowId, input({ timings: { remindAfterMs: 1500, abortAfterMs: 4000, pollIntervalMs: 250 } }), async (h) => {
+      const { handle, result, error, status } = await runRestore(workflowId, input({ timings: { remindAfterMs: 1500, abortAfterMs: 4000, pollIntervalMs: 250 } }), async (h) => {
         await waitForGate(h, 'restore');
         const reminded = await waitForStatus(h, 'the reminder', (s) => s.pendingGate?.reminded === true || s.phase === 'expired');
         assert.equal(reminded.pendingGate?.reminded, true);
@@ -264,6 +264,30 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
       assert.equal((await catalogRow(workflowId))?.outcome, 'expired');
       assert.deepEqual((await approvalsOf(workflowId)).map((r) => [r.decision, r.decided_by]), [['expired', 'lifeboat']]);
       await assertNothingCreated(engine, restoresDir, workflowId);
+      await recordHistory(handle, 'pitrRestore-expired');
+    });
+
+    it('a cancel while the gate waits is recorded in the catalog, with nothing created', async () => {
+      const workflowId = uniqueId('test-pitr-cancel-gate');
+      const { handle, error, status } = await runRestore(workflowId, input(), async (h) => {
+        await waitForGate(h, 'restore');
+        // A refused decision first, so there is something on record besides the cancel.
+        await h.signal(approveSignal, { by: MALLORY, reason: 'from the UI' });
+        await waitForStatus(h, 'the refused signal', (s) => s.refused.length > 0);
+        await h.cancel();
+      });
+      assert.ok(error instanceof WorkflowFailedError, String(error));
+      assert.ok(error.cause instanceof CancelledFailure, String(error.cause));
+      assert.equal(status.phase, 'cancelled');
+      assert.equal(status.timeline.at(-1)?.note, 'cancelled while waiting for the restore gate; nothing was created');
+      const row = await catalogRow(workflowId);
+      assert.equal(row?.outcome, 'cancelled');
+      assert.equal(row?.requested_by, ALICE);
+      assert.equal(row?.report.failure, 'cancelled while waiting for the restore gate; nothing was created');
+      assert.deepEqual(row?.report.decisions, []);
+      assert.deepEqual(row?.report.cleanup, []);
+      await assertNothingCreated(engine, restoresDir, workflowId);
+      await recordHistory(handle, 'pitrRestore-cancelled-at-gate');
     });
 
     it('refuses an approver without the role through the validator, keeps waiting, then takes a proper rejection', async () => {

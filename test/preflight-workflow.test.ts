@@ -3,12 +3,13 @@
  * of the local stack through the activities and records its verdict in the catalog.
  */
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, ActivityFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
-import { loadConfig } from '../src/config';
+import { LifeboatConfig, loadConfig } from '../src/config';
 import { LifeboatKind, LifeboatPhase } from '../src/domain/search-attributes';
 import { PreflightResult } from '../src/domain/preflight';
 import { createLifeboatWorker } from '../src/worker';
@@ -26,9 +27,9 @@ describe('preflight workflow (real worker, real stack)', function () {
   });
   after(async () => ports?.close());
 
-  async function runPreflight(workflowId: string, targets?: string[]) {
+  async function runPreflight(workflowId: string, targets?: string[], withConfig: LifeboatConfig = config, withPorts: Ports = ports) {
     const taskQueue = uniqueTaskQueue('preflight');
-    const worker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue, workflowBundle: await workflowBundle() });
+    const worker = await createLifeboatWorker({ config: withConfig, connection: env.nativeConnection, ports: withPorts, taskQueue, workflowBundle: await workflowBundle() });
     return worker.runUntil(env.client.workflow.execute('preflight', { taskQueue, workflowId, args: [{ targets }] }) as Promise<PreflightResult>);
   }
 
@@ -45,6 +46,7 @@ describe('preflight workflow (real worker, real stack)', function () {
       'pgbackrest app repo1 (primary)',
       'pgbackrest app repo2 (dr)',
       'rpo app',
+      'secrets of app',
     ]);
     // The RPO line is the WAL archive's lag (pgbackrest check has just archived): reported, never failing the preflight.
     const rpo = result.checks.find((c) => c.component === 'rpo app')!;
@@ -59,6 +61,31 @@ describe('preflight workflow (real worker, real stack)', function () {
     const description = await env.client.workflow.getHandle(workflowId).describe();
     assert.deepEqual(description.typedSearchAttributes.get(LifeboatKind), 'preflight');
     assert.deepEqual(description.typedSearchAttributes.get(LifeboatPhase), 'done');
+  });
+
+  it('fails when a secret a target depends on cannot be read: the DNS API key, the dump key, the webhook URL', async () => {
+    const missing = path.join(os.tmpdir(), `lifeboat-missing-${Date.now()}`);
+    const broken = {
+      ...config,
+      notifications: { webhook: { url: 'env:LIFEBOAT_TEST_UNSET_WEBHOOK' } },
+      trafficRouters: config.trafficRouters.map((r) => (r.kind === 'powerdns' ? { ...r, apiKey: `file:${missing}/dns-api-key` } : r)),
+      targets: {
+        ...config.targets,
+        databases: config.targets.databases.map((d) => (d.engine === 'pgbackrest' && d.logicalBackup ? { ...d, logicalBackup: { ...d.logicalBackup, encryptionKey: `file:${missing}/dump-key` } } : d)),
+      },
+    } as LifeboatConfig;
+    delete process.env.LIFEBOAT_TEST_UNSET_WEBHOOK;
+    const brokenPorts = createPorts(broken);
+    try {
+      const result = await runPreflight(`test-preflight-secrets-${Date.now()}`, ['app'], broken, brokenPorts);
+      assert.equal(result.ok, false);
+      const failed = Object.fromEntries(result.checks.filter((c) => !c.ok).map((c) => [c.component, c.detail]));
+      assert.deepEqual(Object.keys(failed).sort(), ['dns db.app.lifeboat.test.', 'secrets of app']);
+      assert.match(failed['dns db.app.lifeboat.test.'], new RegExp(`^cannot read the API key of traffic router local-dns \\(The secret reference file:${missing}/dns-api-key cannot be read \\(ENOENT\\): create the file or fix the reference\\.\\): a cutover could not move the name$`));
+      assert.match(failed['secrets of app'], /^cannot read the logical-backup encryption key \(.*dump-key cannot be read \(ENOENT\).*\); the API key of traffic router local-dns \(.*\); the notification webhook URL \(The secret reference env:LIFEBOAT_TEST_UNSET_WEBHOOK points at an unset environment variable/);
+    } finally {
+      await brokenPorts.close();
+    }
   });
 
   it('refuses an unknown target at once, with one sentence naming the known targets, without retrying', async () => {

@@ -37,7 +37,7 @@ describe('workflow replay (recorded histories)', () => {
     for (const workflowType of Object.keys(workflows)) {
       assert.ok(names.some((n) => n.startsWith(`${workflowType}-`)), `no recorded history of ${workflowType} in ${HISTORIES}: record one (see test/helpers/pitr.ts, LIFEBOAT_RECORD_HISTORIES=1)`);
     }
-    for (const expected of ['pitrRestore-approved.json', 'pitrRestore-rejected.json', 'pitrRestore-cutover.json', 'databaseBackup-failed.json']) assert.ok(names.includes(expected), `${expected} in ${HISTORIES}`);
+    for (const expected of ['pitrRestore-approved.json', 'pitrRestore-rejected.json', 'pitrRestore-cutover.json', 'pitrRestore-expired.json', 'pitrRestore-cancelled-at-gate.json', 'databaseBackup-failed.json']) assert.ok(names.includes(expected), `${expected} in ${HISTORIES}`);
   });
 
   it('replays every recorded history without a determinism error', async function () {

@@ -1,7 +1,7 @@
 /** Activities behind the approval gate: the policy from the config, notifications, the record. */
 import { gatePolicy } from '../config';
 import { Decision, GateName, GatePolicy } from '../domain/approval';
-import { Notification } from '../engines/notifier';
+import { Notification, NotifyOutcome } from '../engines/notifier';
 import { currentWorkflowId } from './context';
 import { Ports } from './ports';
 
@@ -11,8 +11,9 @@ export function approvalActivities(ports: Ports) {
       return gatePolicy(ports.config, environment, gate, requestedBy);
     },
 
-    async notify(notification: Notification): Promise<void> {
-      await ports.notifier.notify({ ...notification, workflowId: notification.workflowId ?? currentWorkflowId() });
+    /** Best effort: resolves with whether the webhook took it, never fails the workflow that asked. */
+    async notify(notification: Notification): Promise<NotifyOutcome> {
+      return ports.notifier.notify({ ...notification, workflowId: notification.workflowId ?? currentWorkflowId() });
     },
 
     /** One row per workflow and gate: a retried activity finds its row and leaves it. */

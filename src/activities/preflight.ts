@@ -1,7 +1,7 @@
 /** Activities of the preflight workflow: each checks one real system and says what it found. */
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
-import { findDatabaseTarget, findTarget, resolveSecret } from '../config';
+import { findDatabaseTarget, findTarget, resolveSecret, SecretRef } from '../config';
 import { describeError } from '../domain/errors';
 import { ComponentCheck, PreflightPlan, PreflightResult } from '../domain/preflight';
 import { rpoStatus } from './backup';
@@ -9,6 +9,34 @@ import { currentWorkflowId } from './context';
 import { Ports } from './ports';
 import { newPgClient } from '../engines/pg-client';
 import { ensureAbortIncompleteUploadsRule } from '../engines/s3';
+
+/** The secrets among `refs` that cannot be read now, each as `what (why)`. */
+function unreadableSecrets(refs: Array<[string, SecretRef | undefined]>): string[] {
+  const problems: string[] = [];
+  for (const [what, ref] of refs) {
+    if (!ref) continue;
+    try {
+      if (!resolveSecret(ref)) problems.push(`${what} (${ref} is empty)`);
+    } catch (err) {
+      problems.push(`${what} (${describeError(err)})`);
+    }
+  }
+  return problems;
+}
+
+const secretsCheck = (component: string, problems: string[], count: number): ComponentCheck =>
+  problems.length
+    ? { component, ok: false, detail: `cannot read ${problems.join('; ')}` }
+    : { component, ok: true, detail: `${count} secret(s) readable` };
+
+/** A password that cannot be read is reported by the secrets check; the connection then shows what the server says. */
+function readSecretOrUndefined(ref: SecretRef): string | undefined {
+  try {
+    return resolveSecret(ref);
+  } catch {
+    return undefined;
+  }
+}
 
 export function preflightActivities(ports: Ports) {
   const { config } = ports;
@@ -26,6 +54,19 @@ export function preflightActivities(ports: Ports) {
       if (b.drBackup?.store === store) found.add(b.drBackup.bucket);
     }
     return [...found].sort();
+  };
+
+  /** Every secret a database target depends on: its password, its dump key, the API key of its cutover's router, the webhook. */
+  const databaseSecrets = (name: string): Array<[string, SecretRef | undefined]> => {
+    const target = findDatabaseTarget(config, name);
+    const router = target.cutover ? config.trafficRouters.find((r) => r.name === target.cutover!.router) : undefined;
+    return [
+      [`the password of ${target.user}`, target.password],
+      ...(target.engine === 'pgbackrest' && target.logicalBackup ? [['the logical-backup encryption key', target.logicalBackup.encryptionKey] as [string, SecretRef]] : []),
+      ...(router && router.kind === 'powerdns' ? [[`the API key of traffic router ${router.name}`, router.apiKey] as [string, SecretRef]] : []),
+      // Its alerts go out through the webhook: an unreadable URL means failures nobody hears of.
+      ['the notification webhook URL', config.notifications?.webhook?.url],
+    ];
   };
 
   return {
@@ -51,12 +92,14 @@ export function preflightActivities(ports: Ports) {
         return [{ component: `database ${name}`, ok: false, detail: `preflight of ${target.engine} targets is not wired into this worker yet` }];
       }
       const checks: ComponentCheck[] = [];
+      const secrets = databaseSecrets(name);
+      checks.push(secretsCheck(`secrets of ${name}`, unreadableSecrets(secrets), secrets.filter(([, ref]) => ref).length));
       const client = newPgClient({
         host: target.host,
         port: target.port,
         database: target.database,
         user: target.user,
-        password: target.password ? resolveSecret(target.password) : undefined,
+        password: target.password ? readSecretOrUndefined(target.password) : undefined,
         connectionTimeoutMillis: 5000,
       });
       try {
@@ -87,6 +130,12 @@ export function preflightActivities(ports: Ports) {
     },
 
     async checkObjectStore(name: string): Promise<ComponentCheck> {
+      const store = config.objectStores.find((o) => o.name === name);
+      const unreadable = unreadableSecrets([
+        [`the access key id of ${name}`, store?.credentials?.accessKeyId],
+        [`the secret access key of ${name}`, store?.credentials?.secretAccessKey],
+      ]);
+      if (unreadable.length) return { component: `object store ${name}`, ok: false, detail: `cannot read ${unreadable.join('; ')}` };
       const s3 = ports.objectStore(name);
       const buckets = new Set<string>();
       for (const b of config.targets.buckets) {
@@ -128,6 +177,10 @@ export function preflightActivities(ports: Ports) {
     },
 
     async checkDnsName(check: { target: string; router: string; dnsName: string }): Promise<ComponentCheck> {
+      // Resolving the name needs no key, but moving it does: a cutover must not be the first to find the key missing.
+      const router = config.trafficRouters.find((r) => r.name === check.router);
+      const unreadable = unreadableSecrets(router && router.kind === 'powerdns' ? [[`the API key of traffic router ${router.name}`, router.apiKey]] : []);
+      if (unreadable.length) return { component: `dns ${check.dnsName}`, ok: false, detail: `cannot read ${unreadable.join('; ')}: a cutover could not move the name` };
       try {
         const now = await ports.router(check.router).currentTarget(check.dnsName);
         return now
@@ -139,6 +192,10 @@ export function preflightActivities(ports: Ports) {
     },
 
     async checkCatalog(): Promise<ComponentCheck> {
+      const unreadable = unreadableSecrets([
+        ['the catalog password', config.catalog.password],
+      ]);
+      if (unreadable.length) return { component: 'catalog', ok: false, detail: `cannot read ${unreadable.join('; ')}` };
       try {
         const { applied } = await ports.catalog.migrate();
         const [row] = await ports.catalog.query<{ n: string }>('SELECT count(*) AS n FROM schema_migrations');

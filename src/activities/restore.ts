@@ -4,6 +4,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { findDatabaseTarget, objectivesFor, resolveSecret } from '../config';
+import { MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
 import { describeOwner, destinationNameProblem, restorePointLabel } from '../domain/ownership';
 import { DnsSnapshot, InstanceDescription, NewPrimaryProtection, ResourceOwner, RunIdentity, SourceFence } from '../domain/ports';
@@ -96,6 +97,8 @@ export function restoreActivities(ports: Ports) {
       const target = findDatabaseTarget(config, input.target);
       if (!input.requestedBy?.trim()) refuse('a restore needs the identity of who asks for it (--as or LIFEBOAT_USER).');
       if (!input.reason?.trim()) refuse('a restore needs a reason, for the record (--reason).');
+      if (input.reason.length > MAX_REASON_CHARS) refuse(`the reason is ${input.reason.length} characters long, over the ${MAX_REASON_CHARS} lifeboat keeps on record: say it in a paragraph and link the details.`);
+      if (input.incidentId && input.incidentId.length > MAX_INCIDENT_ID_CHARS) refuse(`the incident id is ${input.incidentId.length} characters long, over ${MAX_INCIDENT_ID_CHARS}: give the ticket id, not its text.`);
       const parsed = parseRestorePoint(input.restorePoint, target.engine);
       if (!parsed.ok) refuse(`${parsed.reason}.`, 'INVALID_RESTORE_POINT');
       const engine = ports.database(target.name);

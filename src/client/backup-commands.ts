@@ -38,6 +38,19 @@ export function parseBackupKind(kind: string | undefined): DatabaseBackupKind | 
   return kind as DatabaseBackupKind;
 }
 
+/** What `lifeboat backup` can refuse before it connects to Temporal (the same rules the command applies). */
+export function checkBackupOptions(config: LifeboatConfig, o: Pick<BackupCommandOptions, 'target' | 'kind' | 'logical'>): void {
+  const bucket = config.targets.buckets.find((b) => b.name === o.target);
+  if (bucket) {
+    if (o.logical) throw new UsageError(`${o.target} is a bucket target; --logical applies to database targets.`);
+    if (o.kind && o.kind !== 'full' && o.kind !== 'incr') throw new UsageError(`a bucket target's --kind is full or incr, not "${o.kind}".`);
+    return;
+  }
+  findDatabaseTarget(config, o.target);
+  if (o.logical && o.kind) throw new UsageError('--kind does not apply to a logical backup (always a full pg_dump).');
+  parseBackupKind(o.kind);
+}
+
 /** The heartbeat details of the workflow's running activity, when it has any (progress of a wait). */
 async function pendingProgress(client: Client, workflowId: string): Promise<string | undefined> {
   const desc = await client.workflow.getHandle(workflowId).describe();

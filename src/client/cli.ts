@@ -7,14 +7,16 @@ import { findTarget } from '../config';
 import { loadLocatedConfig } from '../config/locate';
 import { createStack } from '../stack/stack';
 import { startWorker, stopWorker, workerPid } from '../stack/worker-process';
-import { parseArgs, UsageError } from './args';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import type { LifeboatConfig } from '../config';
+import { COMMAND_OPTIONS, parseArgs, UsageError } from './args';
 import { line, printJson } from './output';
-import { decideCommand, listCommand, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
+import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { connectClient } from './temporal';
 import { loadStackSettings } from '../stack/settings';
 import { preflightCommand } from './preflight-command';
 import { stackCommand } from './stack-commands';
-import { backupCommand, backupsListCommand, retentionCommand } from './backup-commands';
+import { backupCommand, backupsListCommand, checkBackupOptions, retentionCommand } from './backup-commands';
 import { schedulesCommand } from './schedules';
 import { describeFailure } from '../workflows/failure';
 
@@ -29,8 +31,8 @@ const USAGE = `usage: lifeboat <command> [options]
                                        point-in-time restore into a new instance, behind approval
   approve <workflow-id> [--gate <name>] --reason <text> [--as <identity>]
   reject <workflow-id> --reason <text> [--as <identity>]
-  status <workflow-id>                 phase, timeline, pending gate, elapsed against the RTO target
-  watch <workflow-id>                  live progress until the workflow ends
+  status <workflow-id> [--json]        phase, timeline, pending gate, elapsed against the RTO target
+  watch <workflow-id> [--json]         live progress until the workflow ends
   list [--awaiting-approval] [--running]
                                        lifeboat workflows in Temporal
   backup <target> [--kind full|diff|incr] [--logical] [--json]
@@ -48,8 +50,10 @@ const USAGE = `usage: lifeboat <command> [options]
 
 Identity for decisions: --as, else $LIFEBOAT_USER. Times are ISO-8601 with a zone (2026-11-21T10:01:00Z).
 
-Options everywhere: --config <file> (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml).
-Exit codes: 0 done, 1 failed or unhealthy, 2 bad usage or input.
+Every command but stack and worker takes --config <file> (default $LIFEBOAT_CONFIG, then
+./lifeboat.config.yaml). Each option is given at most once; a switch also reads --json=true or
+--json=false. What was typed is checked before lifeboat connects to anything.
+Exit codes: 0 done, 1 failed or unhealthy, 2 bad usage or input (an unknown workflow id too).
 `;
 
 async function workerCommand(sub: string | undefined, json: boolean): Promise<number> {
@@ -78,23 +82,41 @@ async function workerCommand(sub: string | undefined, json: boolean): Promise<nu
   }
 }
 
+/** The config a command names (--config, $LIFEBOAT_CONFIG, ./lifeboat.config.yaml). */
+function configOf(flags: Record<string, string | boolean>) {
+  return loadLocatedConfig(flags.config as string | undefined).config;
+}
+
+const on = (flags: Record<string, string | boolean>, name: string) => flags[name] === true;
+const str = (flags: Record<string, string | boolean>, name: string) => flags[name] as string | undefined;
+
+/** Runs `fn` with a connected client and closes it after; connecting is the last step, after every check of the input. */
+async function withClient(config: LifeboatConfig, fn: (client: Client) => Promise<number>): Promise<number> {
+  const client = await connectClient(config);
+  try {
+    return await fn(client);
+  } finally {
+    await client.connection.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'stack': {
-      const args = parseArgs(rest, { booleans: ['json'] });
-      return stackCommand(args.positionals[0], args.flags.json === true);
+      const args = parseArgs(rest, COMMAND_OPTIONS.stack);
+      return stackCommand(args.positionals[0], on(args.flags, 'json'));
     }
     case 'worker': {
-      const args = parseArgs(rest, { booleans: ['json'] });
-      return workerCommand(args.positionals[0], args.flags.json === true);
+      const args = parseArgs(rest, COMMAND_OPTIONS.worker);
+      return workerCommand(args.positionals[0], on(args.flags, 'json'));
     }
     case 'preflight': {
-      const args = parseArgs(rest, { booleans: ['json'], strings: ['target', 'config', 'id'] });
-      const { config } = loadLocatedConfig(args.flags.config as string | undefined);
-      const target = args.flags.target as string | undefined;
+      const { flags } = parseArgs(rest, COMMAND_OPTIONS.preflight);
+      const config = configOf(flags);
+      const target = str(flags, 'target');
       for (const name of target?.split(',') ?? []) findTarget(config, name); // refuse an unknown target before starting anything
-      return preflightCommand(config, { targets: target ? target.split(',') : undefined, json: args.flags.json === true, workflowId: args.flags.id as string | undefined });
+      return preflightCommand(config, { targets: target ? target.split(',') : undefined, json: on(flags, 'json'), workflowId: str(flags, 'id') });
     }
     case 'restore':
     case 'approve':
@@ -104,56 +126,42 @@ async function main(argv: string[]): Promise<number> {
     case 'list':
       return recoveryCommand(command, rest);
     case 'backup': {
-      const args = parseArgs(rest, { booleans: ['json', 'logical'], strings: ['config', 'kind', 'id', 'as'] });
-      const target = args.positionals[0];
+      const { positionals, flags } = parseArgs(rest, COMMAND_OPTIONS.backup);
+      const target = positionals[0];
       if (!target) throw new UsageError('`lifeboat backup` needs a target: lifeboat backup <target> [--kind full|diff|incr].');
-      const { config } = loadLocatedConfig(args.flags.config as string | undefined);
-      findTarget(config, target);
-      const client = await connectClient(config);
-      try {
-        return await backupCommand(config, client, { target, kind: args.flags.kind as string | undefined, logical: args.flags.logical === true, json: args.flags.json === true, workflowId: args.flags.id as string | undefined, requestedBy: args.flags.as as string | undefined });
-      } finally {
-        await client.connection.close();
-      }
+      const config = configOf(flags);
+      const options = { target, kind: str(flags, 'kind'), logical: on(flags, 'logical'), json: on(flags, 'json'), workflowId: str(flags, 'id'), requestedBy: str(flags, 'as') };
+      checkBackupOptions(config, options);
+      if (options.requestedBy !== undefined) options.requestedBy = identity(options.requestedBy);
+      return withClient(config, (client) => backupCommand(config, client, options));
     }
     case 'retention': {
-      const args = parseArgs(rest, { booleans: ['json', 'dry-run'], strings: ['config', 'target'] });
-      const { config } = loadLocatedConfig(args.flags.config as string | undefined);
-      const target = args.flags.target as string | undefined;
+      const { flags } = parseArgs(rest, COMMAND_OPTIONS.retention);
+      const config = configOf(flags);
+      const target = str(flags, 'target');
       if (target) findTarget(config, target);
-      const client = await connectClient(config);
-      try {
-        return await retentionCommand(config, client, { target, dryRun: args.flags['dry-run'] === true, json: args.flags.json === true });
-      } finally {
-        await client.connection.close();
-      }
+      return withClient(config, (client) => retentionCommand(config, client, { target, dryRun: on(flags, 'dry-run'), json: on(flags, 'json') }));
     }
     case 'backups': {
-      const args = parseArgs(rest, { booleans: ['json'], strings: ['config', 'target'] });
-      if (args.positionals[0] !== 'list') throw new UsageError(`\`lifeboat backups\` takes list${args.positionals[0] ? `, not "${args.positionals[0]}"` : ''}.`);
-      const { config } = loadLocatedConfig(args.flags.config as string | undefined);
-      return backupsListCommand(config, { target: args.flags.target as string | undefined, json: args.flags.json === true });
+      const { positionals, flags } = parseArgs(rest, COMMAND_OPTIONS.backups);
+      if (positionals[0] !== 'list') throw new UsageError(`\`lifeboat backups\` takes list${positionals[0] ? `, not "${positionals[0]}"` : ''}.`);
+      const config = configOf(flags);
+      return backupsListCommand(config, { target: str(flags, 'target'), json: on(flags, 'json') });
     }
     case 'schedules': {
-      const args = parseArgs(rest, { booleans: ['json', 'dry-run', 'prune'], strings: ['config', 'prefix'] });
-      const sub = args.positionals[0];
+      const { positionals, flags } = parseArgs(rest, COMMAND_OPTIONS.schedules);
+      const sub = positionals[0];
       if (sub !== 'apply' && sub !== 'list') throw new UsageError(`\`lifeboat schedules\` takes apply or list${sub ? `, not "${sub}"` : ''}.`);
-      const { config } = loadLocatedConfig(args.flags.config as string | undefined);
-      const client = await connectClient(config);
-      try {
-        return await schedulesCommand(client, config, sub, {
-          json: args.flags.json === true,
-          dryRun: args.flags['dry-run'] === true,
-          prune: args.flags.prune === true,
-          prefix: args.flags.prefix as string | undefined,
-        });
-      } finally {
-        await client.connection.close();
-      }
+      if (sub === 'list' && (flags['dry-run'] !== undefined || flags.prune !== undefined)) throw new UsageError(`--${flags['dry-run'] !== undefined ? 'dry-run' : 'prune'} applies to \`lifeboat schedules apply\`, not list.`);
+      const config = configOf(flags);
+      return withClient(config, (client) =>
+        schedulesCommand(client, config, sub, { json: on(flags, 'json'), dryRun: on(flags, 'dry-run'), prune: on(flags, 'prune'), prefix: str(flags, 'prefix') }),
+      );
     }
     case undefined:
     case 'help':
     case '--help':
+      parseArgs(rest, COMMAND_OPTIONS.help);
       process.stdout.write(USAGE);
       return 0;
     default:
@@ -161,54 +169,68 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function recoveryCommand(command: string, rest: string[]): Promise<number> {
-  const args = parseArgs(rest, {
-    booleans: ['json', 'emergency', 'cutover', 'keep', 'awaiting-approval', 'running'],
-    strings: ['config', 'to', 'reason', 'as', 'destination', 'from-region', 'incident', 'gate', 'id'],
-  });
-  const str = (name: string) => args.flags[name] as string | undefined;
+async function recoveryCommand(command: 'restore' | 'approve' | 'reject' | 'status' | 'watch' | 'list', rest: string[]): Promise<number> {
+  const { positionals, flags } = parseArgs(rest, COMMAND_OPTIONS[command]);
   const need = (what: string) => {
-    const value = args.positionals[0];
+    const value = positionals[0];
     if (!value) throw new UsageError(`\`lifeboat ${command}\` needs ${what}: see \`lifeboat help\`.`);
     return value;
   };
-  const { config } = loadLocatedConfig(str('config'));
-  const client = await connectClient(config);
-  const ctx = { config, client, json: args.flags.json === true, uiBase: uiBaseFor(config) };
-  try {
-    switch (command) {
-      case 'restore': {
-        const target = need('a target');
-        const fromRegion = str('from-region');
-        if (fromRegion && fromRegion !== 'primary' && fromRegion !== 'dr') throw new UsageError(`--from-region takes primary or dr, not "${fromRegion}".`);
-        if (!str('to')) throw new UsageError('`lifeboat restore` needs --to <time|latest>: an ISO-8601 time with a zone, or latest.');
-        return await restoreCommand(ctx, {
-          target,
-          to: str('to')!,
-          reason: str('reason') ?? '',
-          as: str('as'),
-          emergency: args.flags.emergency === true,
-          cutover: args.flags.cutover === true,
-          keep: args.flags.keep === true,
-          destination: str('destination'),
-          fromRegion: fromRegion as 'primary' | 'dr' | undefined,
-          incident: str('incident'),
-          workflowId: str('id'),
-        });
-      }
-      case 'approve':
-      case 'reject':
-        return await decideCommand(ctx, command, { workflowId: need('a workflow id'), gate: str('gate'), reason: str('reason') ?? '', as: str('as') });
-      case 'status':
-        return await statusCommand(ctx, need('a workflow id'));
-      case 'watch':
-        return await watchCommand(ctx, need('a workflow id'));
-      default:
-        return await listCommand(ctx, { awaitingApproval: args.flags['awaiting-approval'] === true, running: args.flags.running === true });
+  const config = configOf(flags);
+  // Every check of what was typed happens here, before connecting: a usage error reads the same whether Temporal is up or not.
+  let run: (ctx: CommandContext) => Promise<number>;
+  switch (command) {
+    case 'restore': {
+      const target = need('a target');
+      const fromRegion = str(flags, 'from-region');
+      if (fromRegion && fromRegion !== 'primary' && fromRegion !== 'dr') throw new UsageError(`--from-region takes primary or dr, not "${fromRegion}".`);
+      if (!str(flags, 'to')) throw new UsageError('`lifeboat restore` needs --to <time|latest>: an ISO-8601 time with a zone, or latest.');
+      const prepared = prepareRestore(config, {
+        target,
+        to: str(flags, 'to')!,
+        reason: str(flags, 'reason') ?? '',
+        as: str(flags, 'as'),
+        emergency: on(flags, 'emergency'),
+        cutover: on(flags, 'cutover'),
+        keep: on(flags, 'keep'),
+        destination: str(flags, 'destination'),
+        fromRegion: fromRegion as 'primary' | 'dr' | undefined,
+        incident: str(flags, 'incident'),
+        workflowId: str(flags, 'id'),
+      });
+      run = (ctx) => restoreCommand(ctx, prepared);
+      break;
     }
-  } finally {
-    await client.connection.close();
+    case 'approve':
+    case 'reject': {
+      const request = prepareDecision({ workflowId: need('a workflow id'), gate: str(flags, 'gate'), reason: str(flags, 'reason') ?? '', as: str(flags, 'as') });
+      run = (ctx) => decideCommand(ctx, command, request);
+      break;
+    }
+    case 'status': {
+      const workflowId = need('a workflow id');
+      run = (ctx) => statusCommand(ctx, workflowId);
+      break;
+    }
+    case 'watch': {
+      const workflowId = need('a workflow id');
+      run = (ctx) => watchCommand(ctx, workflowId);
+      break;
+    }
+    default:
+      run = (ctx) => listCommand(ctx, { awaitingApproval: on(flags, 'awaiting-approval'), running: on(flags, 'running') });
   }
+  return withClient(config, async (client) => {
+    try {
+      return await run({ config, client, json: on(flags, 'json'), uiBase: uiBaseFor(config) });
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError && positionals[0]) {
+        const running = command === 'approve' || command === 'reject' ? 'running ' : '';
+        throw new UsageError(`no ${running}workflow has the id "${positionals[0]}" in namespace ${config.temporal.namespace}: check the id with \`lifeboat list\`${running ? ' (a finished workflow takes no decisions)' : ''}.`);
+      }
+      throw err;
+    }
+  });
 }
 
 /** The Web UI's address: $LIFEBOAT_UI_URL, else the local stack's UI port. */
@@ -221,7 +243,7 @@ function uiBaseFor(config: { temporal: { address: string } }): string {
 /** Bad usage, an invalid config or an unknown target: the person must change what they typed. */
 function isInputError(err: unknown): boolean {
   const code = (err as { code?: string }).code;
-  return err instanceof UsageError || code === 'CONFIG_INVALID' || code === 'UNKNOWN_TARGET' || /^restore refused: /.test((err as Error).message ?? '');
+  return err instanceof UsageError || code === 'CONFIG_INVALID' || code === 'CONFIG_MISSING' || code === 'CONFIG_UNREADABLE' || code === 'UNKNOWN_TARGET' || /^restore refused: /.test((err as Error).message ?? '');
 }
 
 main(process.argv.slice(2)).then(

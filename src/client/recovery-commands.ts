@@ -4,12 +4,12 @@
  */
 import { Client, WorkflowExecutionDescription, WorkflowUpdateFailedError } from '@temporalio/client';
 import { findDatabaseTarget, LifeboatConfig } from '../config';
-import { approveUpdate, Decision, rejectUpdate, statusQuery, WorkflowStatus } from '../domain/approval';
+import { approveUpdate, Decision, MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS, normalizeIdentity, rejectUpdate, statusQuery, WorkflowStatus } from '../domain/approval';
 import { destinationNameProblem } from '../domain/ownership';
 import { PitrRestoreInput, PitrRestoreReport } from '../domain/restore';
 import { parseRestorePoint } from '../domain/restore-point';
 import { LifeboatAwaitingApproval, LifeboatKind, LifeboatPhase, LifeboatTarget } from '../domain/search-attributes';
-import { UsageError } from './args';
+import { checkLength, UsageError } from './args';
 import { endProgress, line, printJson, progress, uiLink } from './output';
 import { describeFailure } from '../workflows/failure';
 
@@ -20,10 +20,11 @@ export interface CommandContext {
   json: boolean;
 }
 
-/** Who is acting: --as, else $LIFEBOAT_USER. Every decision is recorded with it. */
+/** Who is acting: --as, else $LIFEBOAT_USER, in the one form identities are compared and recorded in. */
 export function identity(as: string | undefined): string {
-  const who = as ?? process.env.LIFEBOAT_USER;
+  const who = normalizeIdentity(as ?? process.env.LIFEBOAT_USER ?? '');
   if (!who) throw new UsageError('who are you? pass --as <identity> or set LIFEBOAT_USER, so the decision is on record.');
+  if (/\s/.test(who)) throw new UsageError(`"${who}" is not an identity (it has spaces): pass --as alice@example.com or set LIFEBOAT_USER.`);
   return who;
 }
 
@@ -49,9 +50,13 @@ export interface RestoreOptions {
   timings?: PitrRestoreInput['timings'];
 }
 
-export async function restoreCommand(ctx: CommandContext, o: RestoreOptions): Promise<number> {
-  // Refuse what is certainly wrong before anything starts; the workflow re-checks the rest against the real window.
-  const target = findDatabaseTarget(ctx.config, o.target);
+/**
+ * Everything the CLI can refuse without a network call, before it connects to Temporal: a
+ * restore request in the form the workflow takes, or a UsageError saying what to change.
+ * The workflow re-checks what needs the real window (validateRestore).
+ */
+export function prepareRestore(config: LifeboatConfig, o: RestoreOptions): { input: PitrRestoreInput; workflowId: string } {
+  const target = findDatabaseTarget(config, o.target);
   const point = parseRestorePoint(o.to, target.engine);
   if (!point.ok) throw new UsageError(`${point.reason}.`);
   if (point.value.kind === 'time' && Date.parse(point.value.at) > Date.now()) throw new UsageError(`the restore time ${point.value.at} is in the future: pick a time before now (${new Date().toISOString()}).`);
@@ -59,13 +64,16 @@ export async function restoreCommand(ctx: CommandContext, o: RestoreOptions): Pr
   // A destination names a NEW instance exactly as typed: refused when invalid, never rewritten into another name.
   const badDestination = o.destination === undefined ? undefined : destinationNameProblem(o.destination);
   if (badDestination) throw new UsageError(badDestination);
+  checkLength('--reason', o.reason, MAX_REASON_CHARS, 'say it in a paragraph and link the details');
+  checkLength('--incident', o.incident, MAX_INCIDENT_ID_CHARS, 'give the ticket id, not its text');
+  if (o.incident !== undefined && !o.incident.trim()) throw new UsageError('--incident is empty: give the incident ticket id, or leave the option out.');
   const requestedBy = identity(o.as);
   const workflowId = o.workflowId ?? `restore-${o.target}-${new Date().toISOString().replace(/[:.]/g, '-').toLowerCase()}`;
   const input: PitrRestoreInput = {
     target: o.target,
     restorePoint: o.to,
     reason: o.reason,
-    incidentId: o.incident,
+    incidentId: o.incident?.trim(),
     requestedBy,
     mode: o.emergency ? 'emergency' : 'standard',
     destination: o.destination,
@@ -74,12 +82,17 @@ export async function restoreCommand(ctx: CommandContext, o: RestoreOptions): Pr
     fromRegion: o.fromRegion,
     timings: o.timings,
   };
+  return { input, workflowId };
+}
+
+export async function restoreCommand(ctx: CommandContext, prepared: { input: PitrRestoreInput; workflowId: string }): Promise<number> {
+  const { input, workflowId } = prepared;
   const handle = await ctx.client.workflow.start('pitrRestore', {
     taskQueue: ctx.config.temporal.taskQueue,
     workflowId,
     args: [input],
-    staticSummary: `${o.emergency ? 'EMERGENCY ' : ''}restore ${o.target} to ${o.to}`,
-    staticDetails: `Requested by ${requestedBy}: ${o.reason}${o.incident ? ` (incident ${o.incident})` : ''}.`,
+    staticSummary: `${input.mode === 'emergency' ? 'EMERGENCY ' : ''}restore ${input.target} to ${input.restorePoint}`,
+    staticDetails: `Requested by ${input.requestedBy}: ${input.reason}${input.incidentId ? ` (incident ${input.incidentId})` : ''}.`,
   });
   // Wait briefly for validation, so a refusal shows here rather than only in the UI.
   let status: WorkflowStatus | undefined;
@@ -115,13 +128,29 @@ export async function restoreCommand(ctx: CommandContext, o: RestoreOptions): Pr
   return 0;
 }
 
-export async function decideCommand(ctx: CommandContext, decision: 'approve' | 'reject', o: { workflowId: string; gate?: string; reason: string; as?: string }): Promise<number> {
-  const by = identity(o.as);
+export interface DecisionRequest {
+  workflowId: string;
+  gate?: Decision['gate'];
+  reason: string;
+  by: string;
+}
+
+const GATES: Array<Decision['gate']> = ['restore', 'emergencyRestore', 'cutover', 'failover'];
+
+/** A decision as the CLI can check it before connecting: who, why, and a gate that exists. */
+export function prepareDecision(o: { workflowId: string; gate?: string; reason: string; as?: string }): DecisionRequest {
+  if (o.gate !== undefined && !GATES.includes(o.gate as Decision['gate'])) throw new UsageError(`--gate takes ${GATES.join(', ')}, not "${o.gate}".`);
   if (!o.reason.trim()) throw new UsageError(`--reason is required: every decision is on record with why.`);
+  checkLength('--reason', o.reason, MAX_REASON_CHARS, 'say it in a paragraph and link the details');
+  return { workflowId: o.workflowId, gate: o.gate as Decision['gate'] | undefined, reason: o.reason, by: identity(o.as) };
+}
+
+export async function decideCommand(ctx: CommandContext, decision: 'approve' | 'reject', o: DecisionRequest): Promise<number> {
+  const by = o.by;
   const handle = ctx.client.workflow.getHandle(o.workflowId);
   let result: Decision;
   try {
-    result = await handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [{ by, reason: o.reason, gate: o.gate as Decision['gate'] | undefined }] });
+    result = await handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [{ by, reason: o.reason, gate: o.gate }] });
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw new UsageError(`${decision} refused: ${describeFailure(err)}.`);
     throw err;

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { LifeboatError } from '../domain/errors';
 import { loadConfig } from './load';
 import { LifeboatConfig } from './schema';
 
@@ -13,10 +14,10 @@ export function locateConfig(explicit?: string): string {
     if (!candidate) continue;
     if (fs.existsSync(candidate)) return path.resolve(candidate);
     if (candidate === explicit || candidate === process.env.LIFEBOAT_CONFIG) {
-      throw new Error(`the config file ${candidate} does not exist: fix the path, or omit it to use ./lifeboat.config.yaml.`);
+      throw new LifeboatError(`the config file ${candidate} does not exist: fix the path, or omit it to use ./lifeboat.config.yaml.`, 'CONFIG_MISSING');
     }
   }
-  throw new Error('no lifeboat.config.yaml found: pass --config <file> or set LIFEBOAT_CONFIG.');
+  throw new LifeboatError('no lifeboat.config.yaml found: pass --config <file> or set LIFEBOAT_CONFIG.', 'CONFIG_MISSING');
 }
 
 /**

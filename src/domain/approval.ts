@@ -23,12 +23,30 @@ export interface GatePolicy {
 
 export type ApproverCheck = { ok: true } | { ok: false; reason: string };
 
-export function checkApprover(policy: GatePolicy, approver: string): ApproverCheck {
-  const held = policy.roster[approver] ?? [];
+/** Longest reason lifeboat keeps on record (restore requests and decisions): a paragraph, not a pasted log. */
+export const MAX_REASON_CHARS = 2000;
+/** Longest incident id: ticket ids are short. */
+export const MAX_INCIDENT_ID_CHARS = 128;
+
+/**
+ * The one form of an identity lifeboat compares and records: trimmed and lower-case, so
+ * " Alice@Example.com" and "alice@example.com" are the same person everywhere (email-style
+ * identities are case-insensitive in practice, and a requester must not approve their own
+ * request by changing the case of their name).
+ */
+export function normalizeIdentity(identity: string): string {
+  return identity.trim().toLowerCase();
+}
+
+export function checkApprover(policy: GatePolicy, approverAsGiven: string): ApproverCheck {
+  const approver = normalizeIdentity(approverAsGiven);
+  const held = Object.entries(policy.roster)
+    .filter(([who]) => normalizeIdentity(who) === approver)
+    .flatMap(([, roles]) => roles);
   if (!held.some((role) => policy.allowedRoles.includes(role))) {
     return { ok: false, reason: `${approver} does not hold a role that approves the ${policy.gate} gate in ${policy.environment} (${policy.allowedRoles.join(', ')})` };
   }
-  if ((policy.production || !policy.selfApproval) && approver === policy.requestedBy) {
+  if ((policy.production || !policy.selfApproval) && approver === normalizeIdentity(policy.requestedBy)) {
     return { ok: false, reason: `${approver} requested this and cannot approve it in ${policy.environment}: someone else must` };
   }
   return { ok: true };

@@ -88,6 +88,10 @@ export interface BackupVerification {
 export interface RestoreWindow {
   earliest: string;
   latest: string;
+  /** The same window in WAL positions, where the engine knows them (pgBackRest): the oldest backup's stop LSN. */
+  earliestLsn?: string;
+  /** The start of the last complete WAL record archived. */
+  latestLsn?: string;
 }
 
 export type RestorePoint = { kind: 'time'; at: string } | { kind: 'latest' } | { kind: 'lsn'; lsn: string } | { kind: 'name'; name: string };

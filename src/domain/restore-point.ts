@@ -19,7 +19,10 @@ export function parseRestorePoint(text: string, engine: string): Parsed<RestoreP
       return /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i.test(lsn) ? { ok: true, value: { kind: 'lsn', lsn } } : { ok: false, reason: `"${lsn}" is not an LSN: write it like lsn:0/3000028` };
     }
     const name = value.slice(5);
-    return name ? { ok: true, value: { kind: 'name', name } } : { ok: false, reason: 'a named restore point needs its name: name:<restore point>' };
+    if (!name) return { ok: false, reason: 'a named restore point needs its name: name:<restore point>' };
+    // PostgreSQL keeps restore point names to 63 bytes; the characters are those the engine passes through safely.
+    if (!/^[\w .:@+-]{1,63}$/.test(name)) return { ok: false, reason: `"${name}" is not a restore point name pg_create_restore_point could have made: letters, digits, spaces and _.:@+-, at most 63 characters` };
+    return { ok: true, value: { kind: 'name', name } };
   }
   if (ISO_WITHOUT_ZONE.test(value)) {
     return { ok: false, reason: `the restore time ${value} has no time zone, so it could mean several instants: add one, e.g. ${value.length === 10 ? `${value}T00:00:00Z` : `${value}Z`} for UTC or +01:00` };
@@ -27,11 +30,45 @@ export function parseRestorePoint(text: string, engine: string): Parsed<RestoreP
   if (!ISO_WITH_ZONE.test(value) || Number.isNaN(Date.parse(value))) {
     return { ok: false, reason: `"${value}" is not a restore point: give an ISO-8601 time with a zone (2026-11-21T10:01:00Z), "latest", lsn:<lsn> or name:<restore point>` };
   }
+  const impossible = impossibleCalendarField(value);
+  if (impossible) return { ok: false, reason: `the restore time ${value} does not exist (${impossible}): check the date` };
   return { ok: true, value: { kind: 'time', at: new Date(Date.parse(value)).toISOString() } };
 }
 
-/** A time restore point must lie inside the window; `now` guards against the future. */
+/**
+ * What makes a written time impossible, if anything: Date.parse rolls 2026-02-30 over to
+ * 2 March, a different instant from the one the person meant.
+ */
+function impossibleCalendarField(value: string): string | undefined {
+  const [, y, mo, d, h, mi, sec, zh, zm] = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(?:Z|[+-](\d{2}):?(\d{2}))$/i.exec(value)!.map(Number);
+  const daysInMonth = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  if (mo < 1 || mo > 12) return `there is no month ${mo}`;
+  if (d < 1 || d > daysInMonth) return `${String(mo).padStart(2, '0')}/${y} has ${daysInMonth} days`;
+  if (h > 23) return `hour ${h} is past 23`;
+  if (mi > 59) return `minute ${mi} is past 59`;
+  if (sec > 59) return `second ${sec} is past 59`;
+  if (zh > 23 || zm > 59) return `the zone offset is not a real one`;
+  return undefined;
+}
+
+/** An LSN as one comparable number (BigInt: LSNs are 64-bit). */
+export function lsnValue(lsn: string): bigint {
+  const [hi, lo] = lsn.split('/');
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+}
+
+/**
+ * A time or LSN restore point must lie inside the window; `now` guards against the future.
+ * A named point is not checked here: only replaying the WAL can find it (see docs/architecture.md).
+ */
 export function checkInsideWindow(point: RestorePoint, window: RestoreWindow, now: Date): Parsed<RestorePoint> {
+  if (point.kind === 'lsn') {
+    const describe = `the restore window is LSN ${window.earliestLsn ?? '?'} to ${window.latestLsn ?? '?'}`;
+    if (!window.earliestLsn || !window.latestLsn) return { ok: false, reason: `the WAL positions of the restore window cannot be read from the repository now, so LSN ${point.lsn} cannot be checked; restore to a time instead, or retry once \`lifeboat preflight\` passes` };
+    if (lsnValue(point.lsn) < lsnValue(window.earliestLsn)) return { ok: false, reason: `LSN ${point.lsn} is before the end of the oldest backup; ${describe}: pick an LSN inside it` };
+    if (lsnValue(point.lsn) > lsnValue(window.latestLsn)) return { ok: false, reason: `LSN ${point.lsn} is past the last archived WAL record; ${describe}: pick an LSN inside it, or "latest"` };
+    return { ok: true, value: point };
+  }
   if (point.kind !== 'time') return { ok: true, value: point };
   const at = Date.parse(point.at);
   const describe = `the restore window is ${window.earliest} to ${window.latest}`;

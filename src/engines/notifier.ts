@@ -1,7 +1,7 @@
 /**
  * The Notifier port: every notification is logged, and posted as JSON to a webhook when one is
- * configured (Slack, PagerDuty or any endpoint that takes JSON). A webhook that fails is reported
- * to the caller so the activity retries; the log line is never lost.
+ * configured (Slack, PagerDuty or any endpoint that takes JSON). Delivery is retried a few
+ * times within the call and then given up with a logged warning: never an error to the caller.
  */
 export type Severity = 'info' | 'warning' | 'critical';
 
@@ -15,27 +15,68 @@ export interface Notification {
   fields?: Record<string, string | number | boolean>;
 }
 
+export interface NotifyOutcome {
+  /** Whether a configured webhook took it (true when there is no webhook: the log line is the delivery). */
+  delivered: boolean;
+  detail: string;
+}
+
+/**
+ * Notifications are best effort: notify never throws. A webhook outage must not fail an
+ * approval gate or a backup, nor replace the failure a notification was about; the log line
+ * is always written, and an undelivered notification is logged with why.
+ */
 export interface Notifier {
-  notify(notification: Notification): Promise<void>;
+  notify(notification: Notification): Promise<NotifyOutcome>;
+}
+
+export interface WebhookDelivery {
+  /** Attempts per notification (default 3). */
+  attempts: number;
+  /** How long one attempt may take, so a hanging endpoint costs a bounded time (default 5 s). */
+  timeoutMs: number;
+  /** Wait before the second attempt, doubling after (default 1 s). */
+  backoffMs: number;
 }
 
 export class LogAndWebhookNotifier implements Notifier {
-  constructor(
-    private readonly options: { webhookUrl?: () => string; log?: (line: string) => void } = {},
-  ) {}
+  private readonly delivery: WebhookDelivery;
 
-  async notify(n: Notification): Promise<void> {
+  constructor(
+    private readonly options: { webhookUrl?: () => string; log?: (line: string) => void; delivery?: Partial<WebhookDelivery> } = {},
+  ) {
+    this.delivery = { attempts: 3, timeoutMs: 5000, backoffMs: 1000, ...options.delivery };
+  }
+
+  async notify(n: Notification): Promise<NotifyOutcome> {
     const log = this.options.log ?? ((line: string) => process.stdout.write(line + '\n'));
     log(`[lifeboat ${n.severity}] ${n.title}${n.target ? ` (target ${n.target})` : ''}${n.workflowId ? ` [${n.workflowId}]` : ''}: ${n.text}`);
-    if (!this.options.webhookUrl) return;
-    const url = this.options.webhookUrl();
+    if (!this.options.webhookUrl) return { delivered: true, detail: 'logged (no webhook configured)' };
+    let problem = '';
+    for (let attempt = 1; attempt <= this.delivery.attempts; attempt++) {
+      if (attempt > 1) await new Promise((r) => setTimeout(r, this.delivery.backoffMs * 2 ** (attempt - 2)));
+      try {
+        await this.post(this.options.webhookUrl(), n);
+        return { delivered: true, detail: `posted to the webhook${attempt > 1 ? ` on attempt ${attempt}` : ''}` };
+      } catch (err) {
+        problem = err instanceof Error ? err.message : String(err);
+      }
+    }
+    const detail = `the notification webhook did not take "${n.title}" after ${this.delivery.attempts} attempts (${problem}): check notifications.webhook.url; the notification is in this log only`;
+    log(`[lifeboat warning] ${detail}${n.workflowId ? ` [${n.workflowId}]` : ''}`);
+    return { delivered: false, detail };
+  }
+
+  private async post(url: string, n: Notification): Promise<void> {
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       // `text` makes it readable in Slack as is; the structured fields serve PagerDuty-style consumers.
       body: JSON.stringify({ text: `${n.title}\n${n.text}`, severity: n.severity, title: n.title, workflowId: n.workflowId, target: n.target, fields: n.fields ?? {} }),
-      signal: AbortSignal.timeout(10000),
+      signal: AbortSignal.timeout(this.delivery.timeoutMs),
     });
-    if (!res.ok) throw new Error(`the notification webhook answered HTTP ${res.status}: check the URL the config's notifications.webhook.url points at.`);
+    // Drain the body so the connection is released whatever the answer.
+    await res.arrayBuffer().catch(() => undefined);
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
   }
 }

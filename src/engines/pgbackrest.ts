@@ -558,7 +558,9 @@ export class PgBackRestEngine implements DatabaseEngine {
     if (tail && tail.archivedAt > latest) latest = tail.archivedAt;
     // The repository keeps whole seconds: the last commit can be later than the segment's time.
     if (tail?.lastCommit && tail.lastCommit.atUs > latest.getTime() * 1000) latest = new Date(Math.ceil(tail.lastCommit.atUs / 1000));
-    return { earliest: earliest.toISOString(), latest: latest.toISOString() };
+    // In WAL positions: a restore stops no earlier than its backup's end, and no later than the last archived record.
+    const earliestLsn = sets[0].lsn?.stop;
+    return { earliest: earliest.toISOString(), latest: latest.toISOString(), ...(earliestLsn ? { earliestLsn } : {}), ...(tail?.lastRecordLsn ? { latestLsn: tail.lastRecordLsn } : {}) };
   }
 
   /**

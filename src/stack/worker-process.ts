@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StackContext } from './component';
-import { livePid, startDetached, stopPid, tailFile, waitUntil } from './processes';
+import { shutdownGraceFromEnv } from '../worker-shutdown';
+import { delay, isAlive, livePid, startDetached, stopPid, tailFile, waitUntil } from './processes';
 
 const WORKER_ENTRY = path.resolve(__dirname, '..', 'worker.js');
 
@@ -38,6 +39,15 @@ export async function startWorker(ctx: StackContext, env: NodeJS.ProcessEnv = {}
 export async function stopWorker(ctx: StackContext): Promise<boolean> {
   const pid = workerPid(ctx);
   if (!pid) return false;
-  await stopPid(pid, 30000);
+  // SIGTERM to the worker alone: signalling its group would stop the pgBackRest it is waiting for.
+  // It drains for its grace time; only a worker stuck past that is stopped with its group.
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return false;
+  }
+  const deadline = Date.now() + shutdownGraceFromEnv() + 15000;
+  while (isAlive(pid) && Date.now() < deadline) await delay(200);
+  if (isAlive(pid)) await stopPid(pid, 5000);
   return true;
 }

@@ -4,9 +4,9 @@
  * a refused signal is recorded, never silently dropped). Pending too long: a reminder through
  * the notifier; longer still: the gate expires and the workflow ends cleanly.
  */
-import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { approveSignal, approveUpdate, checkApprover, Decision, DecisionInput, GatePolicy, GatePrompt, rejectSignal, rejectUpdate } from '../domain/approval';
+import { approveSignal, approveUpdate, checkApprover, Decision, DecisionInput, GatePolicy, GatePrompt, MAX_REASON_CHARS, normalizeIdentity, rejectSignal, rejectUpdate } from '../domain/approval';
 import { StatusBoard } from './status-board';
 
 const acts = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 10 } });
@@ -43,13 +43,15 @@ export class ApprovalGates {
     if (input.gate && input.gate !== open.policy.gate) return `the pending gate is ${open.policy.gate}, not ${input.gate}: check \`lifeboat status\` before deciding`;
     if (!input.by?.trim()) return 'a decision needs the identity of the person making it (--as or LIFEBOAT_USER)';
     if (!input.reason?.trim()) return 'a decision needs a reason, for the record (--reason)';
+    if (input.reason.length > MAX_REASON_CHARS) return `the reason is ${input.reason.length} characters long, over the ${MAX_REASON_CHARS} kept on record: say it in a paragraph and link the details`;
     const check = checkApprover(open.policy, input.by);
     return check.ok ? undefined : check.reason;
   }
 
   private decide(decision: 'approved' | 'rejected', input: DecisionInput): Decision {
     const open = this.open!;
-    open.decision = { gate: open.policy.gate, decision, by: input.by, reason: input.reason, at: new Date().toISOString() };
+    // Recorded in the one form identities are compared in, whatever case the decider typed.
+    open.decision = { gate: open.policy.gate, decision, by: normalizeIdentity(input.by), reason: input.reason, at: new Date().toISOString() };
     return open.decision;
   }
 
@@ -80,14 +82,22 @@ export class ApprovalGates {
     let decided = await condition(() => open.decision !== undefined, timings.remindAfterMs, { summary: `Wait for the ${policy.gate} decision until the reminder` });
     if (!decided) {
       this.board.pendingGate!.reminded = true;
-      await acts.notify.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Remind approvers of the ${policy.gate} gate` }, [
-        {
-          severity: 'warning',
-          title: `Approval still pending: ${prompt.title}`,
-          text: `The ${policy.gate} gate has waited since ${since.toISOString()}; any of ${policy.allowedRoles.join(', ')} can decide. It aborts at ${at(timings.abortAfterMs)}.`,
-          target: this.board.target,
-        },
-      ]);
+      // Best effort: the notify activity does not fail on a webhook outage, and should it fail otherwise the gate goes on.
+      const reminder = acts.notify
+        .executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Remind approvers of the ${policy.gate} gate` }, [
+          {
+            severity: 'warning',
+            title: `Approval still pending: ${prompt.title}`,
+            text: `The ${policy.gate} gate has waited since ${since.toISOString()}; any of ${policy.allowedRoles.join(', ')} can decide. It aborts at ${at(timings.abortAfterMs)}.`,
+            target: this.board.target,
+          },
+        ])
+        .catch((err: unknown) => {
+          if (isCancellation(err)) throw err;
+        });
+      // A slow webhook must not hold a decision or move the expiry: the reminder goes out beside the wait.
+      if (!patched('gate-reminder-beside-the-wait')) await reminder;
+      else reminder.catch(() => undefined);
       decided = await condition(() => open.decision !== undefined, Math.max(0, timings.abortAfterMs - timings.remindAfterMs), { summary: `Wait for the ${policy.gate} decision until the gate expires` });
     }
     const decision: Decision = open.decision ?? {

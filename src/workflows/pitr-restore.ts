@@ -111,6 +111,20 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     decisions.push(decision);
     return decision;
   };
+  /** A cancel while the first gate waits: nothing exists yet, but the catalog still gets the run and its decisions. */
+  const recordingCancellation = async (gateName: string, wait: () => Promise<Decision>): Promise<Decision> => {
+    try {
+      return await wait();
+    } catch (err) {
+      if (isCancellation(err) && patched('record-cancel-at-gate')) {
+        await CancellationScope.nonCancellable(async () => {
+          board.enter('cancelled', `cancelled while waiting for the ${gateName} gate; nothing was created`);
+          await finish(report('cancelled', { failure: `cancelled while waiting for the ${gateName} gate; nothing was created` }));
+        });
+      }
+      throw err;
+    }
+  };
 
   // 1. Validate: nothing exists yet, so a refusal ends the workflow with nothing to clean up.
   board.enter('validating', `checking ${input.restorePoint} against the restore window of ${input.target}`);
@@ -122,7 +136,8 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
   board.rtoTargetSeconds = v.rtoTargetSeconds;
 
   // 2. Approval.
-  const approval = await gate(input.mode === 'emergency' ? 'emergencyRestore' : 'restore', `${input.mode === 'emergency' ? 'EMERGENCY ' : ''}restore ${v.target} to ${v.pointTime ?? input.restorePoint}`, [
+  const firstGate = input.mode === 'emergency' ? 'emergencyRestore' : 'restore';
+  const approval = await recordingCancellation(firstGate, () => gate(firstGate, `${input.mode === 'emergency' ? 'EMERGENCY ' : ''}restore ${v.target} to ${v.pointTime ?? input.restorePoint}`, [
     { label: 'target', value: `${v.target} (${v.engine}, ${v.environment})` },
     { label: 'restore point', value: v.point.kind === 'latest' ? `latest, resolved when the restore starts (now ${v.pointTime})` : v.pointTime ?? input.restorePoint },
     { label: 'window', value: `${v.window.earliest} to ${v.window.latest}` },
@@ -130,7 +145,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     { label: 'left untouched', value: `the source ${v.source.instanceId}${v.source.endpoint ? ` at ${v.source.endpoint.host}:${v.source.endpoint.port}` : ''} and its backups` },
     { label: 'requested by', value: `${input.requestedBy}: ${input.reason}${input.incidentId ? ` (incident ${input.incidentId})` : ''}` },
     { label: 'cutover', value: input.cutover ? `afterwards, behind a second gate: ${v.cutover?.dnsName ?? '(target has no DNS name)'}` : 'no' },
-  ]);
+  ]));
   if (approval.decision !== 'approved') {
     board.enter(approval.decision, `${approval.decision} by ${approval.by}: ${approval.reason}; nothing was created`);
     return finish(report(approval.decision === 'rejected' ? 'rejected' : 'expired'));
