@@ -344,7 +344,7 @@ describe('pgBackRest engine on the embedded stack', function () {
       await c.query(`ALTER SYSTEM SET archive_command = '${sourceCommand.replace(/'/g, "''")}'`);
     });
     // A restart by hand (pg_ctl restart reuses the command line) ...
-    await runCommand(pgCtl, ['-D', files.dataDir, '-m', 'fast', '-w', 'restart'], { asUser });
+    await runCommand(pgCtl, ['-D', files.dataDir, '-l', files.log, '-m', 'fast', '-w', 'restart'], { asUser });
     d = await available(names.pitr);
     refusing(await settings(d));
     // ... and a start by lifeboat (the cluster found down and adopted again) both keep archiving off.
