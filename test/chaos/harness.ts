@@ -6,8 +6,10 @@
  * cleans up by lifeboat's own means (DNS back to the primary, restored instances deleted by the
  * engine). The seed decides every choice, so a failing trial can be run again.
  */
+import path from 'node:path';
 import { Client, WorkflowHandle } from '@temporalio/client';
 import { createPorts, Ports } from '../../src/activities/ports';
+import { destinationFor } from '../../src/activities/restore';
 import { connectClient } from '../../src/client/temporal';
 import { LifeboatConfig } from '../../src/config';
 import { approveUpdate, statusQuery, WorkflowStatus } from '../../src/domain/approval';
@@ -15,7 +17,7 @@ import { DatabaseBackupInput } from '../../src/domain/backup';
 import { PitrRestoreInput } from '../../src/domain/restore';
 import { localPgBackRest } from '../../src/stack/pgbackrest';
 import { localDnsRouter } from '../../src/stack/powerdns';
-import { delay } from '../../src/stack/processes';
+import { delay, tailFile } from '../../src/stack/processes';
 import { Stack, stackStatus, stackUp } from '../../src/stack/stack';
 import { describeFailure } from '../../src/workflows/failure';
 import { Check, checkInvariants, Flight, FlightKind, ownedInstances, restoresListing, SourceFacts, sourceFacts } from './invariants';
@@ -263,15 +265,21 @@ export class ChaosHarness {
     }
   }
 
-  /** Waits until the workflow reaches `phase` (or closes); false when it never did within the wait. */
-  private async reachPhase(w: Watched, phase: string, timeoutMs: number): Promise<boolean> {
+  /**
+   * Waits until the workflow reaches `phase`: 'reached', or 'passed' when a later phase shows
+   * first (short phases can fall between two status polls), or 'missed' when it ended before.
+   */
+  private async reachPhase(w: Watched, phase: string, timeoutMs: number): Promise<'reached' | 'passed' | 'missed'> {
+    const order = PHASES[w.flight.kind];
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (w.last?.phase === phase) return true;
-      if (w.last && ['done', 'failed', 'cancelled'].includes(w.last.phase)) return false;
+      const now = w.last?.phase;
+      if (now === phase) return 'reached';
+      if (now && ['done', 'failed', 'cancelled', 'cleaning-up'].includes(now)) return 'missed';
+      if (now && order.includes(now) && order.indexOf(now) > order.indexOf(phase)) return 'passed';
       await delay(50);
     }
-    return false;
+    return 'missed';
   }
 
   /** A random moment: half the time a random phase plus up to 1.5 s, half the time a random time into the run. */
@@ -280,8 +288,8 @@ export class ChaosHarness {
       const phase = rng.pick(PHASES[w.flight.kind]);
       const extra = rng.int(0, 1500);
       const reached = await this.reachPhase(w, phase, 120000);
-      await delay(extra);
-      return reached ? `aimed at ${phase} +${secs(extra)} s` : `aimed at ${phase}, not reached`;
+      if (reached === 'reached') await delay(extra);
+      return reached === 'reached' ? `aimed at ${phase} +${secs(extra)} s` : `aimed at ${phase}, ${reached === 'passed' ? 'which went by between two polls' : 'never reached'}`;
     }
     const at = rng.int(0, TYPICAL_MS[w.flight.kind]);
     await delay(Math.max(0, at - (Date.now() - w.startedAt)));
@@ -313,9 +321,9 @@ export class ChaosHarness {
         return `Temporal restarted ${moment} (phase ${phase}), down ${secs(down)} s`;
       }
       case 'stop-dr-minio': {
-        const reached = await this.reachPhase(w, 'copying-to-dr', 180000);
+        const reached = (await this.reachPhase(w, 'copying-to-dr', 180000)) === 'reached';
         const extra = rng.int(0, 3000);
-        await delay(extra);
+        if (reached) await delay(extra);
         const phase = phaseNow();
         await s.minioDr.stop();
         const down = rng.int(2000, 15000);
@@ -351,6 +359,7 @@ export class ChaosHarness {
     w.stop();
     await w.done;
     if (status === 'RUNNING') {
+      w.flight.failure = `stuck in phase ${w.last?.phase ?? '?'}${await this.instanceClue(w)}`;
       // Stuck: let lifeboat compensate through cancellation so the next trial starts clean.
       await w.handle.cancel().catch(() => undefined);
       const cancelDeadline = Date.now() + 120000;
@@ -361,6 +370,15 @@ export class ChaosHarness {
       }
       await w.handle.terminate('chaos harness: stuck after the bounded wait and the cancel').catch(() => undefined);
     }
+  }
+
+  /** What the engine says of a stuck restore's instance, and the last lines of its log: the clue to why it never settled. */
+  private async instanceClue(w: Watched): Promise<string> {
+    if (w.flight.kind === 'backup') return '';
+    const instance = destinationFor(w.flight.workflowId);
+    const described = await this.ports.database('app').describeInstance(instance).catch((err: unknown) => ({ status: `not described: ${(err as Error).message}`, detail: '' }));
+    const log = tailFile(path.join(this.stack.ctx.paths.restoresDir, `${instance}.log`), 4).replace(/\s*\n\s*/g, ' | ');
+    return `; instance ${instance}: ${described?.status ?? 'absent'}${described?.detail ? ` (${described.detail})` : ''}${log ? `; log: ${log}` : ''}`;
   }
 
   /** DNS back to the primary and restored instances of completed restores deleted, both by lifeboat's own code. */

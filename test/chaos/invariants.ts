@@ -165,7 +165,7 @@ async function checkClosed({ stack, flights }: CheckContext): Promise<Omit<Check
   const seen: string[] = [];
   for (const f of flights) {
     if (f.status !== 'COMPLETED' && f.status !== 'FAILED') {
-      problems.push(`${f.workflowId} is ${f.status} after the bounded wait`);
+      problems.push(`${f.workflowId} is ${f.status} after the bounded wait${f.failure ? `, ${f.failure}` : ''}`);
       continue;
     }
     seen.push(`${f.kind} ${f.status.toLowerCase()}`);
