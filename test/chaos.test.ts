@@ -51,23 +51,27 @@ describe('chaos harness (npm run chaos)', function () {
     assert.deepEqual(parseChaosArgs(['--trials=5', '--seed', '9'], {}).trials, 5);
   });
 
-  it('runs 3 trials with a fixed seed on the real stack: every invariant holds after each fault', async function () {
+  it('runs 2 trials with a fixed seed on the real stack (a worker killed mid-backup, Temporal restarted mid-restore): every invariant holds', async function () {
     this.timeout(600000);
     await useStack();
-    const r = await chaos(['--trials', '3', '--seed', CI_SEED, '--scenarios', CI_SCENARIOS]);
+    const r = await chaos(['--trials', '2', '--seed', CI_SEED, '--scenarios', CI_SCENARIOS]);
     const out = `${r.stdout}\n${r.stderr}`;
     process.stderr.write(r.stdout.split('\n').map((l) => `      ${l}`).join('\n') + '\n');
-    assert.match(r.stdout, new RegExp(`^chaos: 3 trials, seed ${CI_SEED}, `, 'm'));
-    for (let trial = 1; trial <= 3; trial++) assert.match(r.stdout, new RegExp(`^trial ${trial}/3 \\(seed ${CI_SEED}\\) \\S+: `, 'm'), out);
+    assert.match(r.stdout, new RegExp(`^chaos: 2 trials, seed ${CI_SEED}, `, 'm'));
+    assert.match(r.stdout, new RegExp(`^trial 1/2 \\(seed ${CI_SEED}\\) kill-worker-backup: worker killed -9 `, 'm'), out);
+    assert.match(r.stdout, new RegExp(`^trial 2/2 \\(seed ${CI_SEED}\\) restart-temporal: Temporal restarted `, 'm'), out);
     for (const invariant of ['closed', 'one-backup', 'no-orphans', 'dns', 'source']) {
-      assert.equal(r.stdout.match(new RegExp(`^  ok   ${invariant}: `, 'gm'))?.length, 3, `${invariant} ok in each trial:\n${out}`);
+      assert.equal(r.stdout.match(new RegExp(`^  ok   ${invariant}: `, 'gm'))?.length, 2, `${invariant} ok in each trial:\n${out}`);
     }
     assert.doesNotMatch(r.stdout, /^ {2}FAIL /m, out);
-    assert.match(r.stdout, /^all\s+3\s+3\s+0\s/m);
+    assert.match(r.stdout, /^all\s+2\s+2\s+0\s/m);
     assert.equal(r.code, 0, out);
   });
 });
 
-/** A seed and scenarios that keep CI within a few minutes while still killing the worker once. */
-const CI_SEED = '20261130';
-const CI_SCENARIOS = 'kill-worker-backup,restart-temporal,restart-catalog,stop-dr-minio';
+/**
+ * A seed and scenarios that keep CI to a few minutes: seed 19 draws a worker killed during a
+ * backup (its heartbeat timeout is 10 s) and then Temporal restarted during a restore.
+ */
+const CI_SEED = '19';
+const CI_SCENARIOS = 'kill-worker-backup,restart-temporal';
