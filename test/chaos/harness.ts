@@ -142,9 +142,12 @@ export class ChaosHarness {
     await this.client?.connection.close();
   }
 
+  /** Set on Ctrl-C: the trial under way finishes (and cleans up), then the summary of those run so far. */
+  stopRequested = false;
+
   async run(): Promise<TrialResult[]> {
     const results: TrialResult[] = [];
-    for (let i = 0; i < this.options.trials; i++) {
+    for (let i = 0; i < this.options.trials && !this.stopRequested; i++) {
       const rng = trialRandom(this.options.seed, i);
       const scenario = rng.pick(this.options.scenarios);
       const result = await this.trial(i, scenario, rng);

@@ -111,6 +111,12 @@ export async function main(argv: string[]): Promise<number> {
   const { stack, startedHere } = await useStack(log);
   const harness = new ChaosHarness(stack, config, file, { ...options, log });
   let results: TrialResult[] = [];
+  // The first Ctrl-C lets the trial under way finish and clean up; a second one stops at once.
+  process.once('SIGINT', () => {
+    log('stopping after this trial (Ctrl-C again to stop at once)');
+    harness.stopRequested = true;
+    process.once('SIGINT', () => process.exit(130));
+  });
   try {
     await harness.setUp();
     results = await harness.run();
@@ -118,7 +124,7 @@ export async function main(argv: string[]): Promise<number> {
     await harness.tearDown();
     if (startedHere && !process.env.LIFEBOAT_TEST_KEEP_STACK) await stackDown(stack);
   }
-  for (const line of summaryLines(results, options)) log(line);
+  for (const line of summaryLines(results, { ...options, trials: results.length })) log(line);
   return results.every((r) => r.ok) ? 0 : 1;
 }
 
