@@ -226,7 +226,13 @@ export function backupActivities(ports: Ports) {
     /** Starts the backup (or adopts the one an earlier attempt started under the same name). */
     async startDatabaseBackup(targetName: string, name: string, kind: DatabaseBackupKind): Promise<BackupHandle> {
       const engine = ports.database(targetName);
-      return withHeartbeats(() => ({ starting: name, kind }), () => engine.startBackup({ backupName: name, kind }));
+      try {
+        return await withHeartbeats(() => ({ starting: name, kind }), () => engine.startBackup({ backupName: name, kind }));
+      } catch (err) {
+        // Cancelled by the workflow while starting: what it started must not run on unseen.
+        if (err instanceof CancelledFailure && err.message === 'CANCELLED') await engine.stopBackup?.({ engine: engine.kind, backupId: name, name, location: 'primary' }).catch(() => undefined);
+        throw err;
+      }
     },
 
     /**
