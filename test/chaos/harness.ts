@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Client, WorkflowHandle } from '@temporalio/client';
 import { createPorts, Ports } from '../../src/activities/ports';
 import { destinationFor } from '../../src/activities/restore';
+import type { PgBackRestEngine } from '../../src/engines/pgbackrest';
 import { connectClient } from '../../src/client/temporal';
 import { LifeboatConfig } from '../../src/config';
 import { approveUpdate, statusQuery, WorkflowStatus } from '../../src/domain/approval';
@@ -20,6 +21,7 @@ import { localDnsRouter } from '../../src/stack/powerdns';
 import { delay, tailFile } from '../../src/stack/processes';
 import { Stack, stackStatus, stackUp } from '../../src/stack/stack';
 import { describeFailure } from '../../src/workflows/failure';
+import { removeAsItsOwner, undoTestCutover } from '../helpers/pitr';
 import { Check, checkInvariants, Flight, FlightKind, ownedInstances, restoresListing, SourceFacts, sourceFacts } from './invariants';
 import { Random, trialRandom } from './random';
 import { ChaosWorker } from './worker';
@@ -384,10 +386,25 @@ export class ChaosHarness {
     return `; instance ${instance}: ${described?.status ?? 'absent'}${described?.detail ? ` (${described.detail})` : ''}${log ? `; log: ${log}` : ''}`;
   }
 
-  /** DNS back to the primary and restored instances of completed restores deleted, both by lifeboat's own code. */
+  /**
+   * The stack as before the trial: a cut-over restore undone as the cutover suites undo theirs
+   * (name back, source unfenced, the new primary's backup and timeline gone), every other restored
+   * instance removed as its owner, DNS back at the primary.
+   */
   private async cleanUp(flights: Flight[]): Promise<Check | undefined> {
     const s = this.stack.ctx.settings;
     const problems: string[] = [];
+    const engine = this.ports.database('app') as PgBackRestEngine;
+    const owned = ownedInstances(flights);
+    for (const f of flights.filter((f) => f.kind === 'cutover')) {
+      const instance = destinationFor(f.workflowId);
+      try {
+        await undoTestCutover(this.stack, this.ports, engine, f.workflowId, instance);
+        owned.delete(instance);
+      } catch (err) {
+        problems.push(`undoing the cutover of ${f.workflowId}: ${(err as Error).message}`);
+      }
+    }
     try {
       const router = localDnsRouter(s);
       const served = await router.currentTarget(s.dns.appDbName);
@@ -395,10 +412,9 @@ export class ChaosHarness {
     } catch (err) {
       problems.push(`pointing ${s.dns.appDbName} back at the primary: ${(err as Error).message}`);
     }
-    const engine = this.ports.database('app');
-    for (const instance of ownedInstances(flights).keys()) {
+    for (const instance of owned.keys()) {
       try {
-        await engine.deleteInstance(instance);
+        await removeAsItsOwner(engine, instance);
       } catch (err) {
         problems.push(`deleting ${instance}: ${(err as Error).message}`);
       }
