@@ -180,6 +180,9 @@ const VALID_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const LABEL = /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/;
 const LSN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
 const RESTORE_CONF = 'lifeboat-restore.conf';
+/** Scratch directories of WAL reads under the restores directory, and the age after which no live read owns one (a read takes seconds and writes into it as it goes). */
+const WAL_SCRATCH_PREFIX = '.wal-';
+const WAL_SCRATCH_STALE_MS = 10 * 60_000;
 /**
  * A restored cluster must never push WAL into the production repositories. archive_mode=off alone
  * could be undone by ALTER SYSTEM and a restart, so both settings also go on the postgres command
@@ -1195,7 +1198,8 @@ export class PgBackRestEngine implements DatabaseEngine {
     if (!newest) return undefined;
     const tail: ArchiveTail = { segment: newest.segment, archivedAt: newest.archivedAt };
     await this.ensureRestoresDir();
-    const tmp = fs.mkdtempSync(path.join(this.restoresDir, '.wal-'));
+    this.sweepStaleWalDirs();
+    const tmp = fs.mkdtempSync(path.join(this.restoresDir, WAL_SCRATCH_PREFIX));
     try {
       await this.chownToOsUser(tmp);
       let segment = newest.segment;
@@ -1217,6 +1221,28 @@ export class PgBackRestEngine implements DatabaseEngine {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
     return tail;
+  }
+
+  /**
+   * Removes scratch directories of WAL reads whose process was killed (a `finally` never runs
+   * after kill -9). Only old ones: a fresh one may belong to a read still running elsewhere.
+   */
+  private sweepStaleWalDirs(now = Date.now()): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.restoresDir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!name.startsWith(WAL_SCRATCH_PREFIX)) continue;
+      const dir = path.join(this.restoresDir, name);
+      try {
+        if (now - fs.statSync(dir).mtimeMs > WAL_SCRATCH_STALE_MS) fs.rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // Removed meanwhile by another sweep, or not ours to remove: the next sweep tries again.
+      }
+    }
   }
 
   private async walRecords(repo: number, file: string, segment: string, tmp: string): Promise<Array<{ lsn: string; commit?: { atUs: number; at: string } }>> {
@@ -1349,7 +1375,9 @@ export class PgBackRestEngine implements DatabaseEngine {
       if (failure) {
         return { ...base, status: 'failed', detail: `PostgreSQL of restored instance ${record.instanceId} stopped during recovery: ${failure} (log: ${record.logFile}).` };
       }
-      return { ...base, status: 'stopped', detail: `PostgreSQL of restored instance ${record.instanceId} is not running.` };
+      // The restore script ends by exec'ing pg_ctl (its command line names the data directory, not the script): PostgreSQL is still being started.
+      if (livePid(files.pid, files.dataDir) !== undefined) return { ...base, status: 'starting', detail: `PostgreSQL of restored instance ${record.instanceId} is being started (log: ${record.logFile}).` };
+      return { ...base, status: 'stopped', detail: `PostgreSQL of restored instance ${record.instanceId} is not running (log: ${record.logFile}).` };
     }
     try {
       const facts = await this.query(record.port, this.host);
