@@ -425,7 +425,7 @@ describe('pgBackRest engine on the embedded stack', function () {
         assert.ok(err instanceof LifeboatError, String(err));
         assert.equal(err.code, 'RESTORED_INSTANCE_STOPPED');
         assert.equal(err.nonRetryable, true);
-        assert.equal(err.message, `The restored instance ${names.dr} stopped before it became available (PostgreSQL of restored instance ${names.dr} is not running (log: ${files.log})); read its log, then delete it and run the restore again.`);
+        assert.equal(err.message, `The restored instance ${names.dr} stopped before it became available: PostgreSQL of restored instance ${names.dr} is not running (log: ${files.log}); read its log, then delete it and run the restore again.`);
         return true;
       });
       const took = Date.now() - started;

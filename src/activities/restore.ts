@@ -196,7 +196,7 @@ export function restoreActivities(ports: Ports) {
         if (instance.status === 'stopped') {
           const reason = (instance.detail ?? 'the engine gives no reason').replace(/[.\s]+$/, '');
           throw new LifeboatError(
-            `The restored instance ${instanceId} stopped before it became available (${reason}); read its log, then delete it and run the restore again.`,
+            `The restored instance ${instanceId} stopped before it became available: ${reason}; read its log, then delete it and run the restore again.`,
             'RESTORED_INSTANCE_STOPPED',
             true,
           );
