@@ -269,18 +269,24 @@ describe('pgBackRest engine on the embedded stack', function () {
     fs.writeFileSync(path.join(stale, '000000010000000000000001'), 'segment');
     const old = new Date(Date.now() - 60 * 60_000);
     fs.utimesSync(stale, old, old);
-    // A fresh one may belong to a read running in another worker right now.
+    // A fresh one may belong to a read running in another worker right now (this process stands for it) ...
     const fresh = fs.mkdtempSync(path.join(engine.restoresDir, '.wal-'));
+    const [, afterComm] = fs.readFileSync(`/proc/${process.pid}/stat`, 'utf8').split(') ');
+    fs.writeFileSync(path.join(fresh, 'owner.pid'), `${process.pid}\n${afterComm.split(' ')[19]}\n`);
+    // ... unless the process it names was killed: then it goes at once, however fresh.
+    const orphan = fs.mkdtempSync(path.join(engine.restoresDir, '.wal-'));
+    const killed = (await runCommand('/bin/sh', ['-c', 'echo $$'])).stdout.trim();
+    fs.writeFileSync(path.join(orphan, 'owner.pid'), `${killed}\n1\n`);
     try {
       await engine.restoreWindow('primary');
       assert.equal(fs.existsSync(stale), false, `${stale} was swept`);
+      assert.equal(fs.existsSync(orphan), false, `${orphan} of the killed process ${killed} was swept`);
       assert.equal(fs.existsSync(fresh), true, `${fresh} was kept`);
       // The read's own scratch directory is gone too.
       const left = fs.readdirSync(engine.restoresDir).filter((n) => n.startsWith('.wal-'));
       assert.deepEqual(left, [path.basename(fresh)]);
     } finally {
-      fs.rmSync(stale, { recursive: true, force: true });
-      fs.rmSync(fresh, { recursive: true, force: true });
+      for (const dir of [stale, fresh, orphan]) fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -183,6 +183,34 @@ const RESTORE_CONF = 'lifeboat-restore.conf';
 /** Scratch directories of WAL reads under the restores directory, and the age after which no live read owns one (a read takes seconds and writes into it as it goes). */
 const WAL_SCRATCH_PREFIX = '.wal-';
 const WAL_SCRATCH_STALE_MS = 10 * 60_000;
+const WAL_SCRATCH_OWNER = 'owner.pid';
+
+/** Start time of a process in clock ticks since boot (/proc/<pid>/stat field 22): tells a live owner from a reused pid. */
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+const ownProcessStart = () => processStart(process.pid) ?? '';
+
+/** False only when the scratch directory names its process and that process is gone (or its pid now belongs to another). */
+function walScratchOwnerAlive(dir: string): boolean {
+  let pid: number;
+  let started: string | undefined;
+  try {
+    const [pidLine, startLine] = fs.readFileSync(path.join(dir, WAL_SCRATCH_OWNER), 'utf8').split('\n');
+    pid = Number(pidLine);
+    started = startLine || undefined;
+  } catch {
+    // Not written yet (a read just starting) or from before owners were recorded: age decides.
+    return true;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return false;
+  return started === undefined || processStart(pid) === started;
+}
 /**
  * A restored cluster must never push WAL into the production repositories. archive_mode=off alone
  * could be undone by ALTER SYSTEM and a restart, so both settings also go on the postgres command
@@ -1201,6 +1229,8 @@ export class PgBackRestEngine implements DatabaseEngine {
     this.sweepStaleWalDirs();
     const tmp = fs.mkdtempSync(path.join(this.restoresDir, WAL_SCRATCH_PREFIX));
     try {
+      // Names its process: a later read removes the directory at once when that process is gone.
+      fs.writeFileSync(path.join(tmp, WAL_SCRATCH_OWNER), `${process.pid}\n${ownProcessStart()}\n`);
       await this.chownToOsUser(tmp);
       let segment = newest.segment;
       let file: string | undefined = newest.file;
@@ -1225,7 +1255,8 @@ export class PgBackRestEngine implements DatabaseEngine {
 
   /**
    * Removes scratch directories of WAL reads whose process was killed (a `finally` never runs
-   * after kill -9). Only old ones: a fresh one may belong to a read still running elsewhere.
+   * after kill -9): at once when the process it names is gone, else once it is old, since a fresh
+   * one may belong to a read still running in another worker.
    */
   private sweepStaleWalDirs(now = Date.now()): void {
     let names: string[];
@@ -1238,7 +1269,7 @@ export class PgBackRestEngine implements DatabaseEngine {
       if (!name.startsWith(WAL_SCRATCH_PREFIX)) continue;
       const dir = path.join(this.restoresDir, name);
       try {
-        if (now - fs.statSync(dir).mtimeMs > WAL_SCRATCH_STALE_MS) fs.rmSync(dir, { recursive: true, force: true });
+        if (!walScratchOwnerAlive(dir) || now - fs.statSync(dir).mtimeMs > WAL_SCRATCH_STALE_MS) fs.rmSync(dir, { recursive: true, force: true });
       } catch {
         // Removed meanwhile by another sweep, or not ours to remove: the next sweep tries again.
       }
