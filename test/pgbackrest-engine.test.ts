@@ -11,7 +11,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Client } from 'pg';
@@ -431,12 +433,26 @@ describe('pgBackRest engine on the embedded stack', function () {
         assert.ok(err instanceof LifeboatError, String(err));
         assert.equal(err.code, 'RESTORED_INSTANCE_STOPPED');
         assert.equal(err.nonRetryable, true);
+        // Stopped by hand, so PostgreSQL said nothing wrong since it was started: no reason beyond "not running".
         assert.equal(err.message, `The restored instance ${names.dr} stopped before it became available: PostgreSQL of restored instance ${names.dr} is not running (log: ${files.log}); read its log, then delete it and run the restore again.`);
         return true;
       });
       const took = Date.now() - started;
       console.log(`      waitUntilAvailable gave up on the stopped instance after ${took} ms`);
       assert.ok(took < 10_000, `${took} ms`);
+      // A port another process took: PostgreSQL cannot start again, and the engine says why.
+      const port = (await engine.describeInstance(names.dr))!.endpoint!.port;
+      const squatter = net.createServer().listen(port, stack.ctx.settings.host);
+      await once(squatter, 'listening');
+      try {
+        fs.appendFileSync(files.log, 'lifeboat: starting PostgreSQL by hand (test)\n');
+        await runCommand(stack.ctx.tools.pgBin('pg_ctl'), ['-D', files.dataDir, '-l', files.log, '-w', '-t', '10', 'start'], { asUser: stack.ctx.settings.postgres.osUser, check: false });
+        const down = await engine.describeInstance(names.dr);
+        assert.equal(down?.status, 'stopped');
+        assert.equal(down?.detail, `PostgreSQL of restored instance ${names.dr} is not running (FATAL: could not create any TCP/IP sockets) (log: ${files.log}).`);
+      } finally {
+        squatter.close();
+      }
     } finally {
       await ports.close();
     }

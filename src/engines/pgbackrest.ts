@@ -1408,7 +1408,9 @@ export class PgBackRestEngine implements DatabaseEngine {
       }
       // The restore script ends by exec'ing pg_ctl (its command line names the data directory, not the script): PostgreSQL is still being started.
       if (livePid(files.pid, files.dataDir) !== undefined) return { ...base, status: 'starting', detail: `PostgreSQL of restored instance ${record.instanceId} is being started (log: ${record.logFile}).` };
-      return { ...base, status: 'stopped', detail: `PostgreSQL of restored instance ${record.instanceId} is not running (log: ${record.logFile}).` };
+      // Said since the last start (a port another process took, a full disk): the reason it is down.
+      const lastError = stopReason(readTail(record.logFile));
+      return { ...base, status: 'stopped', detail: `PostgreSQL of restored instance ${record.instanceId} is not running${lastError ? ` (${lastError})` : ''} (log: ${record.logFile}).` };
     }
     try {
       const facts = await this.query(record.port, this.host);
@@ -1737,9 +1739,23 @@ function summarizeVerify(result: { code: number; stdout: string; stderr: string 
 }
 
 /** Why PostgreSQL stopped during recovery, if its log says so since the last start. */
-function startupFailure(log: string): string | undefined {
+/** The log since lifeboat last started PostgreSQL: what an earlier start said does not explain this one. */
+function sinceLastStart(log: string): string {
   const lastStart = Math.max(log.lastIndexOf('lifeboat: starting'), log.lastIndexOf('lifeboat: restore finished'));
-  const since = lastStart >= 0 ? log.slice(lastStart) : log;
+  return lastStart >= 0 ? log.slice(lastStart) : log;
+}
+
+/** Why the postmaster went down, when it said so since its last start; refusals of single connections are no reason. */
+function stopReason(log: string): string | undefined {
+  const line = sinceLastStart(log)
+    .split('\n')
+    .reverse()
+    .find((l) => /\b(FATAL|PANIC):/.test(l) && !/\w+@\w+/.test(l.split(/FATAL|PANIC/)[0]) && !/the database system is|not yet accepting connections|terminating connection|connection to client/.test(l));
+  return line?.trim().replace(/^.*?\b(FATAL|PANIC):\s*/, '$1: ');
+}
+
+function startupFailure(log: string): string | undefined {
+  const since = sinceLastStart(log);
   if (!/aborting startup|startup process .* exited with exit code|PANIC:|terminated by signal/.test(since)) return undefined;
   const fatal = since.split('\n').reverse().find((l) => /\b(FATAL|PANIC):/.test(l) && !/\w+@\w+/.test(l.split(/FATAL|PANIC/)[0]));
   return fatal ? fatal.replace(/^.*?\b(FATAL|PANIC):\s*/, '') : 'the startup process failed';
