@@ -11,9 +11,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { Client } from 'pg';
+import { createPorts } from '../src/activities/ports';
+import { restoreActivities } from '../src/activities/restore';
 import { LifeboatError } from '../src/domain/errors';
 import { restorePointLabel } from '../src/domain/ownership';
 import type { BackupHandle, BackupProgress, InstanceDescription, ResourceOwner, RestorePoint, RunIdentity } from '../src/domain/ports';
@@ -22,6 +27,7 @@ import type { PgBackRestCli } from '../src/engines/pgbackrest-cli';
 import { localPgBackRest } from '../src/stack/pgbackrest';
 import { delay, run as runCommand, waitUntil } from '../src/stack/processes';
 import { type Stack } from '../src/stack/stack';
+import { derivedConfig } from './helpers/scratch';
 import { useStack } from './helpers/stack';
 
 const WAIT_MS = Number(process.env.LIFEBOAT_TEST_WAIT_MS || 5 * 60 * 1000);
@@ -259,6 +265,33 @@ describe('pgBackRest engine on the embedded stack', function () {
     await assert.rejects(engine.copyToDisasterRecovery({ ...copy, backupId: done.backupId! }, { copyName: 'x' }), (err: LifeboatError) => err.code === 'invalid-backup-handle');
   });
 
+  it('sweeps WAL scratch directories left by a killed worker, keeping fresh ones', async () => {
+    // What kill -9 during a WAL read leaves behind: its scratch directory, never removed by its finally.
+    const stale = fs.mkdtempSync(path.join(engine.restoresDir, '.wal-'));
+    fs.writeFileSync(path.join(stale, '000000010000000000000001'), 'segment');
+    const old = new Date(Date.now() - 60 * 60_000);
+    fs.utimesSync(stale, old, old);
+    // A fresh one may belong to a read running in another worker right now (this process stands for it) ...
+    const fresh = fs.mkdtempSync(path.join(engine.restoresDir, '.wal-'));
+    const [, afterComm] = fs.readFileSync(`/proc/${process.pid}/stat`, 'utf8').split(') ');
+    fs.writeFileSync(path.join(fresh, 'owner.pid'), `${process.pid}\n${afterComm.split(' ')[19]}\n`);
+    // ... unless the process it names was killed: then it goes at once, however fresh.
+    const orphan = fs.mkdtempSync(path.join(engine.restoresDir, '.wal-'));
+    const killed = (await runCommand('/bin/sh', ['-c', 'echo $$'])).stdout.trim();
+    fs.writeFileSync(path.join(orphan, 'owner.pid'), `${killed}\n1\n`);
+    try {
+      await engine.restoreWindow('primary');
+      assert.equal(fs.existsSync(stale), false, `${stale} was swept`);
+      assert.equal(fs.existsSync(orphan), false, `${orphan} of the killed process ${killed} was swept`);
+      assert.equal(fs.existsSync(fresh), true, `${fresh} was kept`);
+      // The read's own scratch directory is gone too.
+      const left = fs.readdirSync(engine.restoresDir).filter((n) => n.startsWith('.wal-'));
+      assert.deepEqual(left, [path.basename(fresh)]);
+    } finally {
+      for (const dir of [stale, fresh, orphan]) fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('restores to a point in time into a new instance and leaves the source untouched', async () => {
     const postmasterPid = () => fs.readFileSync(path.join(stack.primary.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0];
     const pidBefore = postmasterPid();
@@ -387,6 +420,45 @@ describe('pgBackRest engine on the embedded stack', function () {
     assert.deepEqual(await onInstance(d, countBatches), { before: 50, after: 30 });
     const autoConf = fs.readFileSync(path.join(engine.restoreFiles(names.dr).dataDir, 'postgresql.auto.conf'), 'utf8');
     assert.match(autoConf, /restore_command = .*--repo=2 /);
+  });
+
+  it('fails the wait for a restored instance at once when its PostgreSQL has stopped, naming it and its log', async () => {
+    const files = engine.restoreFiles(names.dr);
+    // PostgreSQL gone after the restore script ended: nothing will start it again by itself.
+    await runCommand(stack.ctx.tools.pgBin('pg_ctl'), ['-D', files.dataDir, '-m', 'fast', '-w', 'stop'], { asUser: stack.ctx.settings.postgres.osUser });
+    const ports = createPorts(derivedConfig(() => undefined));
+    try {
+      const started = Date.now();
+      await assert.rejects(new MockActivityEnvironment().run(restoreActivities(ports).waitUntilAvailable, 'app', names.dr, 200), (err: unknown) => {
+        assert.ok(err instanceof LifeboatError, String(err));
+        assert.equal(err.code, 'RESTORED_INSTANCE_STOPPED');
+        assert.equal(err.nonRetryable, true);
+        // Stopped by hand, so PostgreSQL said nothing wrong since it was started: no reason beyond "not running".
+        assert.equal(err.message, `The restored instance ${names.dr} stopped before it became available: PostgreSQL of restored instance ${names.dr} is not running (log: ${files.log}); read its log, then delete it and run the restore again.`);
+        return true;
+      });
+      const took = Date.now() - started;
+      console.log(`      waitUntilAvailable gave up on the stopped instance after ${took} ms`);
+      assert.ok(took < 10_000, `${took} ms`);
+      // A port another process took: PostgreSQL cannot start again, and the engine says why.
+      const port = (await engine.describeInstance(names.dr))!.endpoint!.port;
+      const squatter = net.createServer().listen(port, stack.ctx.settings.host);
+      await once(squatter, 'listening');
+      try {
+        fs.appendFileSync(files.log, 'lifeboat: starting PostgreSQL by hand (test)\n');
+        await runCommand(stack.ctx.tools.pgBin('pg_ctl'), ['-D', files.dataDir, '-l', files.log, '-w', '-t', '10', 'start'], { asUser: stack.ctx.settings.postgres.osUser, check: false });
+        const down = await engine.describeInstance(names.dr);
+        assert.equal(down?.status, 'stopped');
+        assert.equal(down?.detail, `PostgreSQL of restored instance ${names.dr} is not running (FATAL: could not create any TCP/IP sockets) (log: ${files.log}).`);
+      } finally {
+        squatter.close();
+      }
+    } finally {
+      await ports.close();
+    }
+    // A retried restore adopts the instance and starts it again.
+    await engine.startRestore({ destinationId: names.dr, point: { kind: 'time', at: drPoint }, fromRegion: 'dr', owner: owner({ kind: 'time', at: drPoint }) });
+    await available(names.dr);
   });
 
   it('cleans up a restore left half-made by a crash and does it again', async () => {

@@ -464,6 +464,52 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
       await assertNothingCreated(engine, restoresDir, workflowId);
     });
 
+    it('a worker killed with kill -9 during validation costs seconds (its heartbeat timeout), not the 2-minute start-to-close timeout', async function () {
+      const taskQueue = uniqueTaskQueue('pitr-kill-short');
+      const workflowId = uniqueId('test-pitr-kill-short');
+      // Two workers, as in production: when one dies the other takes over; no new process to wait for.
+      const workers = [await startWorkerProcess(taskQueue), await startWorkerProcess(taskQueue)];
+      const handle = await env.client.workflow.start('pitrRestore', { taskQueue, workflowId, args: [input()] });
+      let holder = '';
+      const seenBy = Date.now() + 30000;
+      while (!holder) {
+        const desc = await handle.describe();
+        const validating = (desc.raw.pendingActivities ?? []).find((a) => a.activityType?.name === 'validateRestore' && a.lastWorkerIdentity);
+        holder = validating?.lastWorkerIdentity ?? '';
+        if (!holder && (Date.now() > seenBy || desc.status.name !== 'RUNNING')) {
+          throw new Error('validateRestore finished before this test could kill the worker running it; run the test again');
+        }
+      }
+      // The worker running the validation (its identity is pid@host) dies without a word.
+      const victim = workers.find((w) => holder.startsWith(`${w.pid}@`));
+      assert.ok(victim, `validateRestore runs on one of this test's workers (${holder})`);
+      victim.kill('SIGKILL');
+      const killedAt = Date.now();
+      try {
+        await waitForGate(handle, 'restore');
+        const validatedAfter = (Date.now() - killedAt) / 1000;
+        const events = (await handle.fetchHistory()).events ?? [];
+        const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'validateRestore');
+        const started = events.find((e) => e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.scheduledEventId) === Number(scheduled?.eventId));
+        const completed = events.find((e) => e.activityTaskCompletedEventAttributes && Number(e.activityTaskCompletedEventAttributes.scheduledEventId) === Number(scheduled?.eventId));
+        const at = (e: typeof started) => Number(e?.eventTime?.seconds ?? 0) * 1000 + Math.floor((e?.eventTime?.nanos ?? 0) / 1e6);
+        const attempt = started?.activityTaskStartedEventAttributes?.attempt ?? 1;
+        const retryStartedAfter = (at(started) - killedAt) / 1000;
+        const validationTook = (at(completed) - at(started)) / 1000;
+        console.log(
+          `      killed the worker running validateRestore (kill -9); attempt ${attempt} started ${retryStartedAfter.toFixed(1)} s later on the other worker, ran ${validationTook.toFixed(1)} s; the gate was reached ${validatedAfter.toFixed(1)} s after the kill, so about ${(validatedAfter - validationTook).toFixed(1)} s added`,
+        );
+        assert.equal(attempt, 2, 'the validation was retried once');
+        assert.ok(validatedAfter - validationTook < 30, `a killed worker added ${(validatedAfter - validationTook).toFixed(1)} s to the validation (limit 30 s, not the 2-minute start-to-close timeout)`);
+        await handle.executeUpdate(rejectUpdate, { args: [{ by: CAROL, reason: 'test: only the crash was of interest' }] });
+        assert.equal(((await handle.result()) as PitrRestoreReport).outcome, 'rejected');
+        await assertNothingCreated(engine, restoresDir, workflowId);
+      } finally {
+        await handle.terminate('test over').catch(() => undefined);
+        for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGTERM');
+      }
+    });
+
     it('removes the half-made instance when cancelled during the restore', async () => {
       const workflowId = uniqueId('test-pitr-cancel');
       const destination = destinationFor(workflowId);

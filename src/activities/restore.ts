@@ -94,63 +94,68 @@ export function restoreActivities(ports: Ports) {
   return {
     /** Every check that must pass before anything is created; each refusal is one sentence. */
     async validateRestore(input: PitrRestoreInput, workflowId: string): Promise<ValidatedRestore> {
-      const target = findDatabaseTarget(config, input.target);
-      if (!input.requestedBy?.trim()) refuse('a restore needs the identity of who asks for it (--as or LIFEBOAT_USER).');
-      if (!input.reason?.trim()) refuse('a restore needs a reason, for the record (--reason).');
-      if (input.reason.length > MAX_REASON_CHARS) refuse(`the reason is ${input.reason.length} characters long, over the ${MAX_REASON_CHARS} lifeboat keeps on record: say it in a paragraph and link the details.`);
-      if (input.incidentId && input.incidentId.length > MAX_INCIDENT_ID_CHARS) refuse(`the incident id is ${input.incidentId.length} characters long, over ${MAX_INCIDENT_ID_CHARS}: give the ticket id, not its text.`);
-      const parsed = parseRestorePoint(input.restorePoint, target.engine);
-      if (!parsed.ok) refuse(`${parsed.reason}.`, 'INVALID_RESTORE_POINT');
-      const engine = ports.database(target.name);
-      const window = await engine.restoreWindow(input.fromRegion);
-      const inside = checkInsideWindow(parsed.value, window, new Date());
-      if (!inside.ok) refuse(`${inside.reason}.`, 'OUTSIDE_RESTORE_WINDOW');
+      return withHeartbeats(
+        () => ({ validating: input.target }),
+        async () => {
+          const target = findDatabaseTarget(config, input.target);
+          if (!input.requestedBy?.trim()) refuse('a restore needs the identity of who asks for it (--as or LIFEBOAT_USER).');
+          if (!input.reason?.trim()) refuse('a restore needs a reason, for the record (--reason).');
+          if (input.reason.length > MAX_REASON_CHARS) refuse(`the reason is ${input.reason.length} characters long, over the ${MAX_REASON_CHARS} lifeboat keeps on record: say it in a paragraph and link the details.`);
+          if (input.incidentId && input.incidentId.length > MAX_INCIDENT_ID_CHARS) refuse(`the incident id is ${input.incidentId.length} characters long, over ${MAX_INCIDENT_ID_CHARS}: give the ticket id, not its text.`);
+          const parsed = parseRestorePoint(input.restorePoint, target.engine);
+          if (!parsed.ok) refuse(`${parsed.reason}.`, 'INVALID_RESTORE_POINT');
+          const engine = ports.database(target.name);
+          const window = await engine.restoreWindow(input.fromRegion);
+          const inside = checkInsideWindow(parsed.value, window, new Date());
+          if (!inside.ok) refuse(`${inside.reason}.`, 'OUTSIDE_RESTORE_WINDOW');
 
-      const destinationId = input.destination ?? destinationFor(workflowId);
-      const badName = destinationNameProblem(destinationId);
-      if (badName) refuse(badName, 'INVALID_DESTINATION');
-      let source: InstanceDescription;
-      try {
-        source = await engine.describeSource();
-      } catch (err) {
-        // Restoring a lost primary is the point: an unreachable source is noted, not fatal.
-        source = { instanceId: target.name, status: `unreachable: ${(err as Error).message}`, createdByLifeboat: false };
-      }
-      if (destinationId === target.name || destinationId === source.instanceId) {
-        refuse(`the destination "${destinationId}" is the source itself; lifeboat restores only into a new instance: choose another --destination.`, 'DESTINATION_IS_SOURCE');
-      }
-      const existing = await engine.describeInstance(destinationId);
-      if (existing?.endpoint && source.endpoint && existing.endpoint.host === source.endpoint.host && existing.endpoint.port === source.endpoint.port) {
-        refuse(`the destination "${destinationId}" answers at the source's address ${source.endpoint.host}:${source.endpoint.port}: choose another --destination.`, 'DESTINATION_IS_SOURCE');
-      }
-      // --destination names a NEW instance: whoever made an existing one (another run, an earlier run of a reused --id, a person), it is left alone.
-      if (existing && !existing.createdByLifeboat) {
-        refuse(`an instance named "${destinationId}" already exists and lifeboat did not create it; restoring there could overwrite someone's data: choose another --destination.`, 'DESTINATION_EXISTS');
-      }
-      if (existing) {
-        const whose = existing.owner ? describeOwner(existing.owner) : 'an earlier lifeboat restore';
-        refuse(`an instance named "${destinationId}" already exists, made by ${whose}; a restore goes into a NEW instance and never reuses one: choose another --destination${input.destination ? '' : ' or another --id'}.`, 'DESTINATION_EXISTS');
-      }
+          const destinationId = input.destination ?? destinationFor(workflowId);
+          const badName = destinationNameProblem(destinationId);
+          if (badName) refuse(badName, 'INVALID_DESTINATION');
+          let source: InstanceDescription;
+          try {
+            source = await engine.describeSource();
+          } catch (err) {
+            // Restoring a lost primary is the point: an unreachable source is noted, not fatal.
+            source = { instanceId: target.name, status: `unreachable: ${(err as Error).message}`, createdByLifeboat: false };
+          }
+          if (destinationId === target.name || destinationId === source.instanceId) {
+            refuse(`the destination "${destinationId}" is the source itself; lifeboat restores only into a new instance: choose another --destination.`, 'DESTINATION_IS_SOURCE');
+          }
+          const existing = await engine.describeInstance(destinationId);
+          if (existing?.endpoint && source.endpoint && existing.endpoint.host === source.endpoint.host && existing.endpoint.port === source.endpoint.port) {
+            refuse(`the destination "${destinationId}" answers at the source's address ${source.endpoint.host}:${source.endpoint.port}: choose another --destination.`, 'DESTINATION_IS_SOURCE');
+          }
+          // --destination names a NEW instance: whoever made an existing one (another run, an earlier run of a reused --id, a person), it is left alone.
+          if (existing && !existing.createdByLifeboat) {
+            refuse(`an instance named "${destinationId}" already exists and lifeboat did not create it; restoring there could overwrite someone's data: choose another --destination.`, 'DESTINATION_EXISTS');
+          }
+          if (existing) {
+            const whose = existing.owner ? describeOwner(existing.owner) : 'an earlier lifeboat restore';
+            refuse(`an instance named "${destinationId}" already exists, made by ${whose}; a restore goes into a NEW instance and never reuses one: choose another --destination${input.destination ? '' : ' or another --id'}.`, 'DESTINATION_EXISTS');
+          }
 
-      const t = input.timings ?? {};
-      return {
-        target: target.name,
-        environment: target.environment,
-        engine: target.engine,
-        point: parsed.value,
-        pointTime: parsed.value.kind === 'time' ? parsed.value.at : parsed.value.kind === 'latest' ? window.latest : undefined,
-        window,
-        destinationId,
-        source,
-        rtoTargetSeconds: objectivesFor(config, target).rto,
-        timings: {
-          remindAfterMs: t.remindAfterMs ?? config.approvals.remindAfter * 1000,
-          abortAfterMs: t.abortAfterMs ?? config.approvals.abortAfter * 1000,
-          pollIntervalMs: t.pollIntervalMs ?? 5000,
-          ...(t.settleAfterCutoverMs ? { settleAfterCutoverMs: t.settleAfterCutoverMs } : {}),
+          const t = input.timings ?? {};
+          return {
+            target: target.name,
+            environment: target.environment,
+            engine: target.engine,
+            point: parsed.value,
+            pointTime: parsed.value.kind === 'time' ? parsed.value.at : parsed.value.kind === 'latest' ? window.latest : undefined,
+            window,
+            destinationId,
+            source,
+            rtoTargetSeconds: objectivesFor(config, target).rto,
+            timings: {
+              remindAfterMs: t.remindAfterMs ?? config.approvals.remindAfter * 1000,
+              abortAfterMs: t.abortAfterMs ?? config.approvals.abortAfter * 1000,
+              pollIntervalMs: t.pollIntervalMs ?? 5000,
+              ...(t.settleAfterCutoverMs ? { settleAfterCutoverMs: t.settleAfterCutoverMs } : {}),
+            },
+            cutover: target.cutover ? { dnsName: target.cutover.dnsName, router: target.cutover.router, ttlSeconds: target.cutover.ttl } : undefined,
+          };
         },
-        cutover: target.cutover ? { dnsName: target.cutover.dnsName, router: target.cutover.router, ttlSeconds: target.cutover.ttl } : undefined,
-      };
+      );
     },
 
     /**
@@ -186,6 +191,15 @@ export function restoreActivities(ports: Ports) {
         if (instance.status === 'available') return instance;
         if (/fail|incompatible|error/i.test(instance.status)) {
           throw new LifeboatError(`the restored instance ${instanceId} failed to start (${instance.status}): see its log.`, 'RESTORE_FAILED', true);
+        }
+        // Stopped with no restore process left: nothing will start it, and retrying this wait reads the same state.
+        if (instance.status === 'stopped') {
+          const reason = (instance.detail ?? 'the engine gives no reason').replace(/[.\s]+$/, '');
+          throw new LifeboatError(
+            `The restored instance ${instanceId} stopped before it became available: ${reason}; read its log, then delete it and run the restore again.`,
+            'RESTORED_INSTANCE_STOPPED',
+            true,
+          );
         }
         await ctx.sleep(pollIntervalMs);
       }
@@ -270,27 +284,37 @@ export function restoreActivities(ports: Ports) {
      * history through the result). A retry returns what the first attempt recorded, never the new value.
      */
     async recordTrafficBefore(targetName: string, cutover: { dnsName: string; router: string; ttlSeconds: number }, endpoint: { host: string; port: number }): Promise<TrafficChange> {
-      const { workflowId, runId } = owner();
-      const select = () =>
-        ports.catalog.query<TrafficRow>('SELECT router, name, previous_value, new_value, repair_command, recorded_at FROM traffic_changes WHERE workflow_id = $1 AND run_id = $2 AND name = $3', [workflowId, runId, cutover.dnsName]);
-      const known = (await select())[0];
-      if (known) return trafficChangeOf(known);
-      const router = ports.router(cutover.router);
-      const previous = await router.snapshot(cutover.dnsName);
-      const next = { host: endpoint.host, port: endpoint.port, ttl: cutover.ttlSeconds };
-      await ports.catalog.query(
-        `INSERT INTO traffic_changes (workflow_id, run_id, target, router, name, previous_value, new_value, repair_command, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'recorded')
-         ON CONFLICT (workflow_id, run_id, name) DO NOTHING`,
-        [workflowId, runId, targetName, cutover.router, cutover.dnsName, JSON.stringify(previous), JSON.stringify(next), router.repairCommand(previous, next)],
+      return withHeartbeats(
+        () => ({ recording: cutover.dnsName }),
+        async () => {
+          const { workflowId, runId } = owner();
+          const select = () =>
+            ports.catalog.query<TrafficRow>('SELECT router, name, previous_value, new_value, repair_command, recorded_at FROM traffic_changes WHERE workflow_id = $1 AND run_id = $2 AND name = $3', [workflowId, runId, cutover.dnsName]);
+          const known = (await select())[0];
+          if (known) return trafficChangeOf(known);
+          const router = ports.router(cutover.router);
+          const previous = await router.snapshot(cutover.dnsName);
+          const next = { host: endpoint.host, port: endpoint.port, ttl: cutover.ttlSeconds };
+          await ports.catalog.query(
+            `INSERT INTO traffic_changes (workflow_id, run_id, target, router, name, previous_value, new_value, repair_command, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'recorded')
+             ON CONFLICT (workflow_id, run_id, name) DO NOTHING`,
+            [workflowId, runId, targetName, cutover.router, cutover.dnsName, JSON.stringify(previous), JSON.stringify(next), router.repairCommand(previous, next)],
+          );
+          return trafficChangeOf((await select())[0]);
+        },
       );
-      return trafficChangeOf((await select())[0]);
     },
 
     /** Points the name at the restored instance (the previous value is already on record). */
     async moveTraffic(change: TrafficChange): Promise<{ changeId: string }> {
-      const moved = await ports.router(change.router).pointAt(change.name, { host: change.next.host, port: change.next.port }, change.next.ttl);
-      await setTrafficState(change, 'applied', `change ${moved.changeId}`);
-      return moved;
+      return withHeartbeats(
+        () => ({ moving: change.name }),
+        async () => {
+          const moved = await ports.router(change.router).pointAt(change.name, { host: change.next.host, port: change.next.port }, change.next.ttl);
+          await setTrafficState(change, 'applied', `change ${moved.changeId}`);
+          return moved;
+        },
+      );
     },
 
     /**
@@ -374,20 +398,25 @@ export function restoreActivities(ports: Ports) {
 
     /** Resolves the name as a client would and connects through it: it must reach the restored instance. */
     async verifyThroughDns(targetName: string, cutover: { dnsName: string; router: string }, endpoint: { host: string; port: number }): Promise<{ ok: boolean; detail: string }> {
-      const served = await ports.router(cutover.router).currentTarget(cutover.dnsName);
-      if (!served) return { ok: false, detail: `${cutover.dnsName} does not resolve` };
-      const viaDns = { host: served.host, port: served.port ?? endpoint.port };
-      let expected: string;
-      let reached: string;
-      try {
-        [expected, reached] = await Promise.all([fingerprint(databaseEndpoint(targetName, endpoint)), fingerprint(databaseEndpoint(targetName, viaDns))]);
-      } catch (err) {
-        // Nobody answering through the name is a failed cutover, not a reason to retry with traffic on it.
-        return { ok: false, detail: `${cutover.dnsName} -> ${viaDns.host}:${viaDns.port} does not answer as the restored instance (${(err as Error).message})` };
-      }
-      return expected === reached
-        ? { ok: true, detail: `${cutover.dnsName} -> ${viaDns.host}:${viaDns.port} reaches the restored instance` }
-        : { ok: false, detail: `${cutover.dnsName} -> ${viaDns.host}:${viaDns.port} reaches another server than the restored instance` };
+      return withHeartbeats(
+        () => ({ verifying: cutover.dnsName }),
+        async () => {
+          const served = await ports.router(cutover.router).currentTarget(cutover.dnsName);
+          if (!served) return { ok: false, detail: `${cutover.dnsName} does not resolve` };
+          const viaDns = { host: served.host, port: served.port ?? endpoint.port };
+          let expected: string;
+          let reached: string;
+          try {
+            [expected, reached] = await Promise.all([fingerprint(databaseEndpoint(targetName, endpoint)), fingerprint(databaseEndpoint(targetName, viaDns))]);
+          } catch (err) {
+            // Nobody answering through the name is a failed cutover, not a reason to retry with traffic on it.
+            return { ok: false, detail: `${cutover.dnsName} -> ${viaDns.host}:${viaDns.port} does not answer as the restored instance (${(err as Error).message})` };
+          }
+          return expected === reached
+            ? { ok: true, detail: `${cutover.dnsName} -> ${viaDns.host}:${viaDns.port} reaches the restored instance` }
+            : { ok: false, detail: `${cutover.dnsName} -> ${viaDns.host}:${viaDns.port} reaches another server than the restored instance` };
+        },
+      );
     },
 
     async recordRestoreReport(report: PitrRestoreReport): Promise<void> {

@@ -180,6 +180,37 @@ const VALID_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const LABEL = /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/;
 const LSN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
 const RESTORE_CONF = 'lifeboat-restore.conf';
+/** Scratch directories of WAL reads under the restores directory, and the age after which no live read owns one (a read takes seconds and writes into it as it goes). */
+const WAL_SCRATCH_PREFIX = '.wal-';
+const WAL_SCRATCH_STALE_MS = 10 * 60_000;
+const WAL_SCRATCH_OWNER = 'owner.pid';
+
+/** Start time of a process in clock ticks since boot (/proc/<pid>/stat field 22): tells a live owner from a reused pid. */
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+const ownProcessStart = () => processStart(process.pid) ?? '';
+
+/** False only when the scratch directory names its process and that process is gone (or its pid now belongs to another). */
+function walScratchOwnerAlive(dir: string): boolean {
+  let pid: number;
+  let started: string | undefined;
+  try {
+    const [pidLine, startLine] = fs.readFileSync(path.join(dir, WAL_SCRATCH_OWNER), 'utf8').split('\n');
+    pid = Number(pidLine);
+    started = startLine || undefined;
+  } catch {
+    // Not written yet (a read just starting) or from before owners were recorded: age decides.
+    return true;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return false;
+  return started === undefined || processStart(pid) === started;
+}
 /**
  * A restored cluster must never push WAL into the production repositories. archive_mode=off alone
  * could be undone by ALTER SYSTEM and a restart, so both settings also go on the postgres command
@@ -1195,8 +1226,11 @@ export class PgBackRestEngine implements DatabaseEngine {
     if (!newest) return undefined;
     const tail: ArchiveTail = { segment: newest.segment, archivedAt: newest.archivedAt };
     await this.ensureRestoresDir();
-    const tmp = fs.mkdtempSync(path.join(this.restoresDir, '.wal-'));
+    this.sweepStaleWalDirs();
+    const tmp = fs.mkdtempSync(path.join(this.restoresDir, WAL_SCRATCH_PREFIX));
     try {
+      // Names its process: a later read removes the directory at once when that process is gone.
+      fs.writeFileSync(path.join(tmp, WAL_SCRATCH_OWNER), `${process.pid}\n${ownProcessStart()}\n`);
       await this.chownToOsUser(tmp);
       let segment = newest.segment;
       let file: string | undefined = newest.file;
@@ -1217,6 +1251,29 @@ export class PgBackRestEngine implements DatabaseEngine {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
     return tail;
+  }
+
+  /**
+   * Removes scratch directories of WAL reads whose process was killed (a `finally` never runs
+   * after kill -9): at once when the process it names is gone, else once it is old, since a fresh
+   * one may belong to a read still running in another worker.
+   */
+  private sweepStaleWalDirs(now = Date.now()): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.restoresDir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!name.startsWith(WAL_SCRATCH_PREFIX)) continue;
+      const dir = path.join(this.restoresDir, name);
+      try {
+        if (!walScratchOwnerAlive(dir) || now - fs.statSync(dir).mtimeMs > WAL_SCRATCH_STALE_MS) fs.rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // Removed meanwhile by another sweep, or not ours to remove: the next sweep tries again.
+      }
+    }
   }
 
   private async walRecords(repo: number, file: string, segment: string, tmp: string): Promise<Array<{ lsn: string; commit?: { atUs: number; at: string } }>> {
@@ -1349,7 +1406,11 @@ export class PgBackRestEngine implements DatabaseEngine {
       if (failure) {
         return { ...base, status: 'failed', detail: `PostgreSQL of restored instance ${record.instanceId} stopped during recovery: ${failure} (log: ${record.logFile}).` };
       }
-      return { ...base, status: 'stopped', detail: `PostgreSQL of restored instance ${record.instanceId} is not running.` };
+      // The restore script ends by exec'ing pg_ctl (its command line names the data directory, not the script): PostgreSQL is still being started.
+      if (livePid(files.pid, files.dataDir) !== undefined) return { ...base, status: 'starting', detail: `PostgreSQL of restored instance ${record.instanceId} is being started (log: ${record.logFile}).` };
+      // Said since the last start (a port another process took, a full disk): the reason it is down.
+      const lastError = stopReason(readTail(record.logFile));
+      return { ...base, status: 'stopped', detail: `PostgreSQL of restored instance ${record.instanceId} is not running${lastError ? ` (${lastError})` : ''} (log: ${record.logFile}).` };
     }
     try {
       const facts = await this.query(record.port, this.host);
@@ -1678,9 +1739,23 @@ function summarizeVerify(result: { code: number; stdout: string; stderr: string 
 }
 
 /** Why PostgreSQL stopped during recovery, if its log says so since the last start. */
-function startupFailure(log: string): string | undefined {
+/** The log since lifeboat last started PostgreSQL: what an earlier start said does not explain this one. */
+function sinceLastStart(log: string): string {
   const lastStart = Math.max(log.lastIndexOf('lifeboat: starting'), log.lastIndexOf('lifeboat: restore finished'));
-  const since = lastStart >= 0 ? log.slice(lastStart) : log;
+  return lastStart >= 0 ? log.slice(lastStart) : log;
+}
+
+/** Why the postmaster went down, when it said so since its last start; refusals of single connections are no reason. */
+function stopReason(log: string): string | undefined {
+  const line = sinceLastStart(log)
+    .split('\n')
+    .reverse()
+    .find((l) => /\b(FATAL|PANIC):/.test(l) && !/\w+@\w+/.test(l.split(/FATAL|PANIC/)[0]) && !/the database system is|not yet accepting connections|terminating connection|connection to client/.test(l));
+  return line?.trim().replace(/^.*?\b(FATAL|PANIC):\s*/, '$1: ');
+}
+
+function startupFailure(log: string): string | undefined {
+  const since = sinceLastStart(log);
   if (!/aborting startup|startup process .* exited with exit code|PANIC:|terminated by signal/.test(since)) return undefined;
   const fatal = since.split('\n').reverse().find((l) => /\b(FATAL|PANIC):/.test(l) && !/\w+@\w+/.test(l.split(/FATAL|PANIC/)[0]));
   return fatal ? fatal.replace(/^.*?\b(FATAL|PANIC):\s*/, '') : 'the startup process failed';

@@ -33,6 +33,14 @@ const long = proxyActivities<Activities>({
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
 });
 
+/**
+ * Short activities heartbeat (withHeartbeats) under this timeout, so a worker killed during one
+ * costs seconds, not the whole start-to-close timeout. Activity options are not commands: changing
+ * them needs no patch. Catalog-only writes of milliseconds get QUICK_WRITE instead.
+ */
+const SHORT_HEARTBEAT = '15 seconds';
+const QUICK_WRITE = '15 seconds';
+
 /** Patch ids: new command sequences, so histories recorded before them still replay. */
 const UNDOABLE_CUTOVER = 'undoable-cutover';
 const BEST_EFFORT_REPORT = 'best-effort-report';
@@ -92,7 +100,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     ...extra,
   });
   const finish = async (r: PitrRestoreReport): Promise<PitrRestoreReport> => {
-    await quick.recordRestoreReport.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Record the report in the catalog' }, [r]);
+    await quick.recordRestoreReport.executeWithOptions({ startToCloseTimeout: QUICK_WRITE, summary: 'Record the report in the catalog' }, [r]);
     return r;
   };
   /** Recording and notifying after the work is done: a failure is noted, never undoes the work. */
@@ -104,7 +112,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     }
   };
   const gate = async (name: Parameters<Activities['resolveGatePolicy']>[1], title: string, facts: Array<{ label: string; value: string }>) => {
-    const policy = await quick.resolveGatePolicy(validated!.environment, name, input.requestedBy);
+    const policy = await quick.resolveGatePolicy.executeWithOptions({ startToCloseTimeout: QUICK_WRITE }, [validated!.environment, name, input.requestedBy]);
     const started = now();
     const decision = await gates.request(policy, { title, facts }, validated!.timings);
     phases.waitingForApproval += seconds(now() - started);
@@ -129,7 +137,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
   // 1. Validate: nothing exists yet, so a refusal ends the workflow with nothing to clean up.
   board.enter('validating', `checking ${input.restorePoint} against the restore window of ${input.target}`);
   let t = now();
-  validated = await quick.validateRestore.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Validate the request (${input.restorePoint})` }, [input, workflowId]);
+  validated = await quick.validateRestore.executeWithOptions({ startToCloseTimeout: '2 minutes', heartbeatTimeout: SHORT_HEARTBEAT, summary: `Validate the request (${input.restorePoint})` }, [input, workflowId]);
   phases.validation = seconds(now() - t);
   upsertSearchAttributes([{ key: LifeboatEnvironment, value: validated.environment }]);
   const v = validated;
@@ -217,23 +225,23 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
         const name = v.cutover.dnsName;
         board.enter('preparing-cutover', `readying ${instance.instanceId} to take traffic`);
         t = now();
-        await quick.prepareToServe.executeWithOptions({ startToCloseTimeout: '10 minutes', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Ready ${instance.instanceId} to take traffic` }, [v.target, instance.instanceId]);
+        await quick.prepareToServe.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: SHORT_HEARTBEAT, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Ready ${instance.instanceId} to take traffic` }, [v.target, instance.instanceId]);
         board.enter('fencing', `making the source ${v.source.instanceId} unwritable before traffic moves`);
-        fence = await quick.fenceSource.executeWithOptions({ startToCloseTimeout: '10 minutes', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Fence the source ${v.source.instanceId}` }, [v.target]);
-        traffic = await quick.recordTrafficBefore.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Record what ${name} points at now` }, [v.target, v.cutover, endpoint]);
+        fence = await quick.fenceSource.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: SHORT_HEARTBEAT, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Fence the source ${v.source.instanceId}` }, [v.target]);
+        traffic = await quick.recordTrafficBefore.executeWithOptions({ startToCloseTimeout: '2 minutes', heartbeatTimeout: SHORT_HEARTBEAT, summary: `Record what ${name} points at now` }, [v.target, v.cutover, endpoint]);
         trafficOutcome = { name, previous: endpointText(traffic.previous.endpoint), state: 'applied', fence };
         board.enter('cutting-over', `pointing ${name} (now ${trafficOutcome.previous}) at ${endpoint.host}:${endpoint.port}`);
         // Before the name moves: from now on nothing removes this instance automatically.
         if (patched('mark-served-traffic')) await quick.markServedTraffic.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Mark ${instance.instanceId} as serving traffic` }, [v.target, instance.instanceId]);
         servedTraffic = true;
-        await quick.moveTraffic.executeWithOptions({ startToCloseTimeout: '10 minutes', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Point ${name} at ${instance.instanceId}` }, [traffic]);
+        await quick.moveTraffic.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: SHORT_HEARTBEAT, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Point ${name} at ${instance.instanceId}` }, [traffic]);
         if (v.timings.settleAfterCutoverMs) await sleep(v.timings.settleAfterCutoverMs);
         board.enter('verifying-cutover', `connecting through ${name}`);
-        const through = await quick.verifyThroughDns.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Connect through ${name}` }, [v.target, v.cutover, endpoint]);
+        const through = await quick.verifyThroughDns.executeWithOptions({ startToCloseTimeout: '2 minutes', heartbeatTimeout: SHORT_HEARTBEAT, summary: `Connect through ${name}` }, [v.target, v.cutover, endpoint]);
         if (!through.ok) throw ApplicationFailure.nonRetryable(`cutover did not take: ${through.detail}`, 'CUTOVER_NOT_SERVED');
         board.enter('protecting', `archiving the WAL of ${instance.instanceId} and starting its first full backup`);
         trafficOutcome.protection = await quick.protectAsNewPrimary.executeWithOptions(
-          { startToCloseTimeout: '10 minutes', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Protect ${instance.instanceId} as the new primary` },
+          { startToCloseTimeout: '10 minutes', heartbeatTimeout: SHORT_HEARTBEAT, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Protect ${instance.instanceId} as the new primary` },
           [v.target, instance.instanceId],
         );
         phases.cutover = seconds(now() - t);
@@ -243,7 +251,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
         t = now();
         if (patched('mark-served-traffic')) await quick.markServedTraffic.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Mark ${instance.instanceId} as serving traffic` }, [v.target, instance.instanceId]);
         await quick.pointDnsAt.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Point ${v.cutover.dnsName} at ${instance.instanceId}` }, [v.cutover, endpoint]);
-        const through = await quick.verifyThroughDns.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Connect through ${v.cutover.dnsName}` }, [v.target, v.cutover, endpoint]);
+        const through = await quick.verifyThroughDns.executeWithOptions({ startToCloseTimeout: '2 minutes', heartbeatTimeout: SHORT_HEARTBEAT, summary: `Connect through ${v.cutover.dnsName}` }, [v.target, v.cutover, endpoint]);
         phases.cutover = seconds(now() - t);
         if (!through.ok) throw ApplicationFailure.nonRetryable(`cutover did not take: ${through.detail}`, 'CUTOVER_NOT_SERVED');
         cutover = { dnsName: v.cutover.dnsName, pointsAt: `${endpoint.host}:${endpoint.port}`, verifiedThroughDns: true };
