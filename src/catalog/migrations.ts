@@ -102,8 +102,7 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   {
-    // Numbered 5, not 4: a parallel change of the same release claims 4; the gap is harmless.
-    version: 5,
+    version: 4,
     name: 'traffic changes, source fences, target sources',
     sql: `
       -- Every DNS change lifeboat makes, with the value it replaced, so it can always be undone.

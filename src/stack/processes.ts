@@ -158,16 +158,24 @@ export function livePid(pidFile: string, marker: string): number | undefined {
 }
 
 export async function stopPid(pid: number, graceMs = 15000): Promise<void> {
-  try {
-    // Detached children lead their own process group: signal the group so helpers go too.
-    process.kill(-pid, 'SIGTERM');
-  } catch {
+  // A stopped (SIGSTOP, frozen) process keeps SIGTERM pending until it runs again: SIGCONT
+  // follows, so a frozen pgBackRest stops at once instead of after the whole grace time.
+  const signal = (sig: NodeJS.Signals): boolean => {
     try {
-      process.kill(pid, 'SIGTERM');
+      // Detached children lead their own process group: signal the group so helpers go too.
+      process.kill(-pid, sig);
+      return true;
     } catch {
-      return;
+      try {
+        process.kill(pid, sig);
+        return true;
+      } catch {
+        return false;
+      }
     }
-  }
+  };
+  if (!signal('SIGTERM')) return;
+  signal('SIGCONT');
   const deadline = Date.now() + graceMs;
   while (isAlive(pid) && Date.now() < deadline) await delay(100);
   if (isAlive(pid)) {
