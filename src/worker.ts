@@ -6,6 +6,7 @@ import './quiet-sdk-notice';
 import { Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { reportCancellationAsSuch } from './activities/cancellation';
 import { createPorts, Ports } from './activities/ports';
 import { ensureSearchAttributes } from './client/temporal';
 import { LifeboatConfig } from './config';
@@ -31,6 +32,7 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
     taskQueue: options.taskQueue ?? config.temporal.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: createActivities(ports),
+    interceptors: { activity: [reportCancellationAsSuch] },
     // Backups and restores are few and long: a couple of slots each is plenty on 2 cores.
     maxConcurrentActivityTaskExecutions: 8,
     // On shutdown, running activities get this long to finish; then they are cancelled (heartbeating ones see it and stop).

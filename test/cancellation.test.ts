@@ -11,6 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { CancelledFailure } from '@temporalio/activity';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { reportCancellationAsSuch } from '../src/activities/cancellation';
+import { LifeboatError } from '../src/domain/errors';
 import { uploadFromStreams } from '../src/engines/crypto-stream';
 import { isAlive, run } from '../src/stack/processes';
 import { s3ClientFor } from '../src/stack/stack';
@@ -34,6 +38,30 @@ describe('cancellation stops spawned processes and streams', function () {
     }
   });
 
+  it('an activity cancelled while an engine call runs reports the cancellation, not the engine error that wraps it', async () => {
+    const pidFile = path.join(os.tmpdir(), `lifeboat-cancel-${randomBytes(4).toString('hex')}.pid`);
+    // Like pgBackRest's `info` inside a wait: the engine turns whatever stopped its command into its own error.
+    const engineCall = async () => {
+      try {
+        await run('/bin/sh', ['-c', `echo $$ > ${pidFile}; exec sleep 60`]);
+      } catch (err) {
+        throw new LifeboatError(`pgBackRest failed while reading the stanza: ${String(err)}`, 'PGBACKREST_FAILED');
+      }
+    };
+    const outcomes: string[] = [];
+    for (const interceptors of [[], [reportCancellationAsSuch]]) {
+      const env = new MockActivityEnvironment(undefined, { interceptors });
+      const running = env.run(engineCall);
+      await waitForFile(pidFile);
+      env.cancel('CANCELLED');
+      const err = await running.then(() => assert.fail('a cancelled activity does not complete'), (e: unknown) => e);
+      outcomes.push(err instanceof CancelledFailure ? `cancelled (${err.message})` : `failed (${(err as LifeboatError).code})`);
+      assert.equal(isAlive(Number(fs.readFileSync(pidFile, 'utf8').trim())), false, 'the command was stopped');
+      fs.rmSync(pidFile, { force: true });
+    }
+    assert.deepEqual(outcomes, ['failed (PGBACKREST_FAILED)', 'cancelled (CANCELLED)']);
+  });
+
   it('uploadFromStreams: an aborted signal stops the source and aborts the multipart upload', async function () {
     this.timeout(120000);
     const stack = await useStack();
@@ -55,3 +83,8 @@ describe('cancellation stops spawned processes and streams', function () {
     }
   });
 });
+
+async function waitForFile(file: string): Promise<void> {
+  for (let i = 0; i < 200 && !fs.existsSync(file); i++) await new Promise((r) => setTimeout(r, 25));
+  for (let i = 0; i < 40 && !fs.readFileSync(file, 'utf8').trim(); i++) await new Promise((r) => setTimeout(r, 25));
+}

@@ -315,7 +315,7 @@ describe('pgBackRest engine on the embedded stack', function () {
     assert.equal(started.createdByLifeboat, true);
     assert.ok(['restoring', 'starting', 'replaying-wal', 'available'].includes(started.status), started.status);
     const port = started.endpoint!.port;
-    assert.ok(port >= 55440 && port <= 55499 && port !== stack.ctx.settings.postgres.primaryPort, `port ${port}`);
+    assert.ok(port >= stack.ctx.settings.postgres.restorePorts.from && port <= stack.ctx.settings.postgres.restorePorts.to && port !== stack.ctx.settings.postgres.primaryPort, `port ${port}`);
 
     // A retried activity adopts the restore under way (or done) instead of making another.
     const adopted = await engine.startRestore({ destinationId: names.pitr, point: { kind: 'time', at: pointT }, owner: owner({ kind: 'time', at: pointT }) });

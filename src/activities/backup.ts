@@ -3,7 +3,7 @@
  * progress heartbeats, verify, copy to the DR region, record in the catalog, notify.
  * Every name derives from the workflow id, so a retried activity adopts its own backup.
  */
-import { CancelledFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { findDatabaseTarget, objectivesFor } from '../config';
 import {
   BackupListEntry,
@@ -17,7 +17,7 @@ import {
 import { describeError, LifeboatError } from '../domain/errors';
 import type { BackupHandle, BackupProgress, BackupVerification, RecoveryPointLag } from '../domain/ports';
 import { currentWorkflowId } from './context';
-import { withHeartbeats } from './heartbeat';
+import { cancellationByWorkflow, withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
 
 /** A running backup whose work stands still this long is hung (injectable per workflow run). */
@@ -230,8 +230,10 @@ export function backupActivities(ports: Ports) {
         return await withHeartbeats(() => ({ starting: name, kind }), () => engine.startBackup({ backupName: name, kind }));
       } catch (err) {
         // Cancelled by the workflow while starting: what it started must not run on unseen.
-        if (err instanceof CancelledFailure && err.message === 'CANCELLED') await engine.stopBackup?.({ engine: engine.kind, backupId: name, name, location: 'primary' }).catch(() => undefined);
-        throw err;
+        const cancelled = cancellationByWorkflow();
+        if (!cancelled) throw err;
+        await engine.stopBackup?.({ engine: engine.kind, backupId: name, name, location: 'primary' }).catch(() => undefined);
+        throw cancelled;
       }
     },
 
@@ -281,9 +283,12 @@ export function backupActivities(ports: Ports) {
           },
         );
       } catch (err) {
-        // Cancelled by the workflow (not a worker shutting down or a timeout): its backup goes too.
-        if (err instanceof CancelledFailure && err.message === 'CANCELLED') await engine.stopBackup?.(handle).catch(() => undefined);
-        throw err;
+        // Cancelled by the workflow (not a worker shutting down or a timeout): its backup goes too,
+        // and the activity reports the cancellation even when it landed inside a pgBackRest call.
+        const cancelled = cancellationByWorkflow(ctx);
+        if (!cancelled) throw err;
+        await engine.stopBackup?.(handle).catch(() => undefined);
+        throw cancelled;
       }
     },
 

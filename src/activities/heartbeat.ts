@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { CancelledFailure, Context } from '@temporalio/activity';
 
 /**
  * How often to heartbeat under a given heartbeat timeout: three beats per timeout (the SDK sends
@@ -25,4 +25,14 @@ export async function withHeartbeats<T>(details: () => unknown, work: () => Prom
   } finally {
     clearInterval(timer);
   }
+}
+
+/**
+ * The workflow's cancellation of the current activity, if one has arrived (not a worker shutting
+ * down, a timeout or a vanished workflow). Decided from the context, not from the error in hand:
+ * a cancellation that lands inside an engine call comes back wrapped as that engine's failure.
+ */
+export function cancellationByWorkflow(ctx: Context = Context.current()): CancelledFailure | undefined {
+  const reason: unknown = ctx.cancellationSignal.aborted ? ctx.cancellationSignal.reason : undefined;
+  return reason instanceof CancelledFailure && reason.message === 'CANCELLED' ? reason : undefined;
 }

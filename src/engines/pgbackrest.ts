@@ -1786,7 +1786,7 @@ export function localPgBackRestEngine(from?: Stack | StackSettings, overrides: P
     osUser: settings.postgres.osUser,
     pgBin: tools.pgBin,
     host: settings.host,
-    portRange: { from: 55440, to: 55499 },
+    portRange: settings.postgres.restorePorts,
     primaryRepo: 1,
     drRepo: 2,
     restoreSettings: { shared_buffers: '32MB' },

@@ -37,6 +37,8 @@ export interface StackSettings {
     osUser: string;
     /** Rows seeded into the sample application's largest table. */
     seedRows: number;
+    /** Ports restored clusters take, first free one each: two stacks on one machine need two ranges. */
+    restorePorts: { from: number; to: number };
   };
   pgbackrest: { stanza: string };
   dns: { port: number; apiPort: number; apiKey: string; zone: string; appDbName: string };
@@ -60,6 +62,8 @@ export const ENV = {
   dnsPort: 'LIFEBOAT_DNS_PORT',
   dnsApiPort: 'LIFEBOAT_DNS_API_PORT',
   dnsApiKey: 'LIFEBOAT_DNS_API_KEY',
+  restorePortFrom: 'LIFEBOAT_RESTORE_PORT_FROM',
+  restorePortTo: 'LIFEBOAT_RESTORE_PORT_TO',
 } as const;
 
 export const DEFAULTS = {
@@ -78,6 +82,8 @@ export const DEFAULTS = {
   dnsPort: 10053,
   dnsApiPort: 18081,
   dnsApiKey: 'lifeboat-local-dns-key',
+  restorePortFrom: 55440,
+  restorePortTo: 55499,
 } as const;
 
 /** Ports other services on lifeboat's machines already hold; the defaults stay clear of them. */
@@ -119,6 +125,10 @@ export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
     return value;
   };
   const minioPrimaryPort = port('minioPrimaryPort', DEFAULTS.minioPrimaryPort);
+  const restorePorts = { from: port('restorePortFrom', DEFAULTS.restorePortFrom), to: port('restorePortTo', DEFAULTS.restorePortTo) };
+  if (restorePorts.from > restorePorts.to) {
+    throw new Error(`${ENV.restorePortFrom}=${restorePorts.from} is above ${ENV.restorePortTo}=${restorePorts.to}: give a range whose start is not above its end.`);
+  }
   const minioDrPort = port('minioDrPort', DEFAULTS.minioDrPort);
   return {
     dataDir: path.resolve(env[ENV.dataDir] || defaultDataDir()),
@@ -156,6 +166,7 @@ export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
       superuser: 'lifeboat',
       osUser: defaultDbOsUser(env),
       seedRows: intFrom(env, ENV.seedRows, DEFAULTS.seedRows),
+      restorePorts,
     },
     pgbackrest: { stanza: 'app' },
     dns: {
