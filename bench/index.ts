@@ -100,7 +100,7 @@ async function repoBackups(): Promise<RepoBackup[]> {
 }
 
 /** Another pgBackRest backup of the stanza (a test, a scheduled run) holds its lock: wait for it, untimed. */
-const isBusy = (err: unknown) => /\[050\]|unable to acquire lock|pgbackrest-busy|is busy|another pgBackRest backup/i.test(`${(err as Error).message} ${(err as { code?: string }).code ?? ''}`);
+const isBusy = (err: unknown) => /\[050\]|unable to acquire lock|PGBACKREST_BUSY|is busy|another pgBackRest backup/i.test(`${(err as Error).message} ${(err as { code?: string }).code ?? ''}`);
 
 async function whenFree<T>(what: string, attempt: () => Promise<T>): Promise<T> {
   for (let waited = 0; ; waited++) {

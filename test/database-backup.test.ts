@@ -540,7 +540,7 @@ describe('database backup workflow (real worker, real stack)', function () {
         const real = ports.database(targetName);
         return Object.assign(Object.create(real) as DatabaseEngine, {
           async copyToDisasterRecovery(): Promise<BackupHandle> {
-            throw new LifeboatError('The DR repository refused the copy (injected by the test: its bucket is read-only); make it writable and run the backup again.', 'dr-refused', true);
+            throw new LifeboatError('The DR repository refused the copy (injected by the test: its bucket is read-only); make it writable and run the backup again.', 'DR_REFUSED', true);
           },
         });
       },
@@ -603,7 +603,7 @@ async function retryWhileBusy<T>(fn: () => Promise<T>, timeoutMs = 300000): Prom
     try {
       return await fn();
     } catch (err) {
-      if (!(err instanceof LifeboatError) || err.code !== 'pgbackrest-busy' || Date.now() > deadline) throw err;
+      if (!(err instanceof LifeboatError) || err.code !== 'PGBACKREST_BUSY' || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 1000));
     }
   }

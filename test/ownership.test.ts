@@ -176,7 +176,7 @@ describe('ownership: lifeboat touches only what its own run made (real worker, r
       await approve(h);
     });
     const failure = refusal(run.error);
-    assert.equal(failure.type, 'instance-owned-elsewhere');
+    assert.equal(failure.type, 'INSTANCE_OWNED_ELSEWHERE');
     assert.match(failure.message, new RegExp(`^Instance ${destination} already exists and belongs to workflow ${workflowId} \\(run an-earlier-run-of-this-id, restore point latest, created .*\\), not to this workflow run; lifeboat will neither adopt nor delete it: choose another destination name\\.$`));
     const report = await restoreRow(workflowId);
     assert.equal(report?.outcome, 'failed');

@@ -45,10 +45,10 @@ describe('pgBackRest engine: names and errors', () => {
 
   it('maps a busy lock to a retryable error and the last full backup to a final one', () => {
     const busy = classifyPgBackRestError(new Error("ERROR: [050]: unable to acquire lock on file '/x/app-backup.lock': Resource temporarily unavailable"), 'starting backup b1');
-    assert.equal(busy.code, 'pgbackrest-busy');
+    assert.equal(busy.code, 'PGBACKREST_BUSY');
     assert.equal(busy.nonRetryable, false);
     const last = classifyPgBackRestError(new Error('ERROR: [075]: repo1: full backup 20240501-120000F cannot be expired until another full backup has been created on this repo'), 'expiring backup 20240501-120000F');
-    assert.equal(last.code, 'last-full-backup');
+    assert.equal(last.code, 'LAST_FULL_BACKUP');
     assert.equal(last.nonRetryable, true);
   });
 });
@@ -112,7 +112,7 @@ describe('pgBackRest engine on the embedded stack', function () {
       try {
         return await fn();
       } catch (err) {
-        if (!(err instanceof LifeboatError) || err.code !== 'pgbackrest-busy' || Date.now() > deadline) throw err;
+        if (!(err instanceof LifeboatError) || err.code !== 'PGBACKREST_BUSY' || Date.now() > deadline) throw err;
         await delay(1000);
       }
     }
@@ -262,7 +262,7 @@ describe('pgBackRest engine on the embedded stack', function () {
     assert.equal(verified.ok, true, JSON.stringify(verified.checks));
     // Copying again adopts the copy.
     assert.equal((await engine.copyToDisasterRecovery(full, { copyName: names.drCopy })).backupId, done.backupId);
-    await assert.rejects(engine.copyToDisasterRecovery({ ...copy, backupId: done.backupId! }, { copyName: 'x' }), (err: LifeboatError) => err.code === 'invalid-backup-handle');
+    await assert.rejects(engine.copyToDisasterRecovery({ ...copy, backupId: done.backupId! }, { copyName: 'x' }), (err: LifeboatError) => err.code === 'INVALID_BACKUP_HANDLE');
   });
 
   it('sweeps WAL scratch directories left by a killed worker, keeping fresh ones', async () => {
@@ -322,23 +322,23 @@ describe('pgBackRest engine on the embedded stack', function () {
     assert.equal(adopted.endpoint!.port, port);
     await assert.rejects(
       engine.startRestore({ destinationId: names.pitr, point: { kind: 'latest' }, owner: owner({ kind: 'latest' }) }),
-      (err: LifeboatError) => err.code === 'instance-name-conflict' && err.nonRetryable,
+      (err: LifeboatError) => err.code === 'INSTANCE_NAME_CONFLICT' && err.nonRetryable,
     );
     // Another workflow, or a later run of the same workflow id, asking for the same name is refused, naming the owner; nothing of the instance changes.
     const recorded = fs.readFileSync(engine.restoreFiles(names.pitr).record, 'utf8');
     for (const other of [{ workflowId: RUN.workflowId, runId: 'a-later-run-of-the-same-id' }, { workflowId: `lbtest-${run}-other-workflow`, runId: RUN.runId }]) {
       await assert.rejects(engine.startRestore({ destinationId: names.pitr, point: { kind: 'time', at: pointT }, owner: owner({ kind: 'time', at: pointT }, other) }), (err: LifeboatError) => {
-        assert.equal(err.code, 'instance-owned-elsewhere');
+        assert.equal(err.code, 'INSTANCE_OWNED_ELSEWHERE');
         assert.ok(err.nonRetryable);
         assert.match(err.message, new RegExp(`^Instance ${names.pitr} already exists and belongs to workflow ${RUN.workflowId} \\(run ${RUN.runId}, restore point ${pointT.replace(/[.]/g, '\\.')}, created .*\\), not to this workflow run; lifeboat will neither adopt nor delete it: choose another destination name\\.$`));
         return true;
       });
-      await assert.rejects(engine.deleteInstance(names.pitr, other), (err: LifeboatError) => err.code === 'not-owner' && err.nonRetryable && err.message.includes(`belongs to workflow ${RUN.workflowId} (run ${RUN.runId}`));
+      await assert.rejects(engine.deleteInstance(names.pitr, other), (err: LifeboatError) => err.code === 'NOT_OWNER' && err.nonRetryable && err.message.includes(`belongs to workflow ${RUN.workflowId} (run ${RUN.runId}`));
     }
     assert.equal(fs.readFileSync(engine.restoreFiles(names.pitr).record, 'utf8'), recorded);
     // A name the engine would have to rewrite is refused, never mapped to another directory.
     for (const destinationId of ['../../etc', 'x;touch /tmp/p']) {
-      await assert.rejects(engine.startRestore({ destinationId, point: { kind: 'latest' }, owner: owner({ kind: 'latest' }) }), (err: LifeboatError) => err.code === 'invalid-destination' && err.nonRetryable);
+      await assert.rejects(engine.startRestore({ destinationId, point: { kind: 'latest' }, owner: owner({ kind: 'latest' }) }), (err: LifeboatError) => err.code === 'INVALID_DESTINATION' && err.nonRetryable);
     }
 
     const d = await available(names.pitr);
@@ -504,7 +504,7 @@ describe('pgBackRest engine on the embedded stack', function () {
     await engine.markServedTraffic(names.dr);
     assert.equal((await engine.describeInstance(names.dr))?.servedTraffic, true);
     await assert.rejects(engine.deleteInstance(names.dr, RUN), (err: LifeboatError) => {
-      assert.equal(err.code, 'served-traffic');
+      assert.equal(err.code, 'SERVED_TRAFFIC');
       assert.ok(err.nonRetryable);
       assert.match(err.message, new RegExp(`^Refusing to delete ${names.dr}: it has served traffic since \\d{4}-.*Z, and lifeboat never removes such an instance automatically; move traffic elsewhere and remove it by hand when it is no longer needed\\.$`));
       return true;
@@ -531,8 +531,8 @@ describe('pgBackRest engine on the embedded stack', function () {
   });
 
   it('refuses to restore into or delete the source', async () => {
-    await assert.rejects(engine.deleteInstance('primary', RUN), (err: LifeboatError) => err.code === 'delete-source-refused' && err.nonRetryable);
-    await assert.rejects(engine.startRestore({ destinationId: 'primary', point: { kind: 'latest' }, owner: owner({ kind: 'latest' }) }), (err: LifeboatError) => err.code === 'restore-over-source' && err.nonRetryable);
+    await assert.rejects(engine.deleteInstance('primary', RUN), (err: LifeboatError) => err.code === 'DELETE_SOURCE_REFUSED' && err.nonRetryable);
+    await assert.rejects(engine.startRestore({ destinationId: 'primary', point: { kind: 'latest' }, owner: owner({ kind: 'latest' }) }), (err: LifeboatError) => err.code === 'RESTORE_OVER_SOURCE' && err.nonRetryable);
     const d = await engine.describeInstance('primary');
     assert.equal(d?.createdByLifeboat, false);
     assert.equal(d?.status, 'available');
@@ -540,14 +540,14 @@ describe('pgBackRest engine on the embedded stack', function () {
 
   it('expires backups, refusing one that others depend on', async () => {
     if (diff.backupId.startsWith(`${full.backupId}_`)) {
-      await assert.rejects(engine.deleteBackup(full), (err: LifeboatError) => err.code === 'backup-has-dependents' && err.message.includes(diff.backupId));
+      await assert.rejects(engine.deleteBackup(full), (err: LifeboatError) => err.code === 'BACKUP_HAS_DEPENDENTS' && err.message.includes(diff.backupId));
     }
     assert.ok(incr);
     await engine.deleteBackup(incr);
     await engine.deleteBackup(diff);
     const fulls = ((await cli.info(1))?.backup ?? []).filter((b) => b.database['repo-key'] === 1 && b.type === 'full').map((b) => b.label).sort();
     if (fulls.length > 1 && fulls[fulls.length - 1] === full.backupId) {
-      await assert.rejects(engine.deleteBackup(full), (err: LifeboatError) => err.code === 'newest-full-backup' && err.nonRetryable);
+      await assert.rejects(engine.deleteBackup(full), (err: LifeboatError) => err.code === 'NEWEST_FULL_BACKUP' && err.nonRetryable);
     }
     assert.deepEqual(await setsNamed(1, names.incr), []);
     assert.deepEqual(await setsNamed(1, names.diff), []);

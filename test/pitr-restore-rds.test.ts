@@ -339,7 +339,7 @@ describe('pitrRestore of an RDS target (mocked RDSClient, real worker)', functio
     const restoreInput = input();
     const { error, row } = await run(rdsConfig(['ledger']), workflowId, restoreInput);
     const failure = nonRetryableActivityFailure(error);
-    assert.equal(failure.type, 'outside-restore-window');
+    assert.equal(failure.type, 'OUTSIDE_RESTORE_WINDOW');
     assert.equal(
       failure.message,
       `RDS RestoreDBInstanceToPointInTime in ${REGION} failed with InvalidRestoreFault while restoring ${SOURCE} to ${restoreInput.restorePoint} into new instance ${destination}: ` +

@@ -116,7 +116,7 @@ describe('RdsEngine cutover: fence, unfence, protect (AWS SDK boundary)', () => 
 
   it('refuses to fence a source in the middle of something else (traffic is then not moved)', async () => {
     rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [source({ DBInstanceStatus: 'modifying' })] });
-    const err = await failure(engine().fenceSource(OWNER), 'fence-failed');
+    const err = await failure(engine().fenceSource(OWNER), 'FENCE_FAILED');
     assert.equal(err.message, `The source ${SOURCE} is modifying, so lifeboat cannot stop it before moving traffic; wait until it is available or stopped, then retry the cutover.`);
   });
 
@@ -125,7 +125,7 @@ describe('RdsEngine cutover: fence, unfence, protect (AWS SDK boundary)', () => 
     rds.on(DescribeDBInstancesCommand).resolvesOnce({ DBInstances: [source({ DBInstanceStatus: 'stopping' })] }).resolves({ DBInstances: [source({ DBInstanceStatus: 'stopped' })] });
     rds.on(StartDBInstanceCommand).resolves({ DBInstance: source({ DBInstanceStatus: 'starting' }) });
     rds.on(RemoveTagsFromResourceCommand).resolves({});
-    await failure(engine().unfenceSource(fence), 'unfence-not-yet');
+    await failure(engine().unfenceSource(fence), 'UNFENCE_NOT_YET');
     assert.equal(rds.commandCalls(StartDBInstanceCommand).length, 0);
     assert.match(await engine().unfenceSource(fence), /StartDBInstance/);
     assert.deepEqual(rds.commandCalls(StartDBInstanceCommand)[0].args[0].input, { DBInstanceIdentifier: SOURCE });
@@ -167,8 +167,8 @@ describe('RdsEngine cutover: fence, unfence, protect (AWS SDK boundary)', () => 
 
   it('never protects (or changes) an instance lifeboat did not restore, nor the source itself', async () => {
     rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [instance(RESTORED, { TagList: [{ Key: 'team', Value: 'payments' }] })] });
-    await failure(engine().protectAsNewPrimary(RESTORED, OWNER), 'not-managed-by-lifeboat');
-    await failure(engine().protectAsNewPrimary(SOURCE, OWNER), 'cutover-to-source-refused');
+    await failure(engine().protectAsNewPrimary(RESTORED, OWNER), 'NOT_MANAGED_BY_LIFEBOAT');
+    await failure(engine().protectAsNewPrimary(SOURCE, OWNER), 'CUTOVER_TO_SOURCE_REFUSED');
     assert.equal(rds.commandCalls(ModifyDBInstanceCommand).length, 0);
   });
 });

@@ -217,7 +217,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
     it('refuses a DR region equal to the primary region', () => {
       assert.throws(
         () => new RdsEngine({ instanceId: SOURCE, region: REGION, drRegion: REGION, drKmsKeyId: DR_KMS }),
-        (err: unknown) => err instanceof LifeboatError && err.code === 'invalid-config' && /another region/.test(err.message),
+        (err: unknown) => err instanceof LifeboatError && err.code === 'INVALID_CONFIG' && /another region/.test(err.message),
       );
     });
   });
@@ -242,7 +242,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
 
     it('turns a missing source into a non-retryable error naming the AWS fault', async () => {
       primary.on(DescribeDBInstancesCommand).rejects(new DBInstanceNotFoundFault({ message: `DBInstance ${SOURCE} not found.`, $metadata: meta }));
-      const err = await lifeboatFailure(engine.describeSource(), 'aws-instance-not-found', true);
+      const err = await lifeboatFailure(engine.describeSource(), 'AWS_INSTANCE_NOT_FOUND', true);
       assert.match(err.message, /DBInstanceNotFoundFault/);
       assert.match(err.message, /check the instance identifier and region/);
     });
@@ -289,13 +289,13 @@ describe('RdsEngine (AWS SDK boundary)', () => {
     it('refuses to adopt a same-named snapshot of another instance', async () => {
       primary.on(CreateDBSnapshotCommand).rejects(new DBSnapshotAlreadyExistsFault({ message: 'Cannot create the snapshot because a snapshot with the identifier already exists.', $metadata: meta }));
       primary.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [snapshot({ DBInstanceIdentifier: 'billing-prod', DbiResourceId: 'db-OTHERINSTANCE0000000000000' })] });
-      const err = await lifeboatFailure(engine.startBackup({ backupName: SNAPSHOT, kind: 'snapshot' }), 'snapshot-name-conflict', true);
+      const err = await lifeboatFailure(engine.startBackup({ backupName: SNAPSHOT, kind: 'snapshot' }), 'SNAPSHOT_NAME_CONFLICT', true);
       assert.match(err.message, /billing-prod/);
     });
 
     it('surfaces the snapshot quota as a non-retryable error an operator can act on', async () => {
       primary.on(CreateDBSnapshotCommand).rejects(new SnapshotQuotaExceededFault({ message: 'Cannot create more than 100 manual snapshots', $metadata: meta }));
-      const err = await lifeboatFailure(engine.startBackup({ backupName: SNAPSHOT, kind: 'snapshot' }), 'aws-snapshot-quota-exceeded', true);
+      const err = await lifeboatFailure(engine.startBackup({ backupName: SNAPSHOT, kind: 'snapshot' }), 'AWS_SNAPSHOT_QUOTA_EXCEEDED', true);
       assert.ok(err instanceof AwsOperationError);
       assert.equal(err.awsErrorName, 'SnapshotQuotaExceededFault');
       assert.match(err.message, /^RDS CreateDBSnapshot in us-east-1 failed with SnapshotQuotaExceededFault while taking snapshot/);
@@ -306,20 +306,20 @@ describe('RdsEngine (AWS SDK boundary)', () => {
 
     it('rethrows throttling and 5xx as retryable', async () => {
       primary.on(CreateDBSnapshotCommand).rejectsOnce(serviceError('Throttling', 'Rate exceeded')).rejectsOnce(serviceError('InternalFailure', 'An internal error has occurred.', 503));
-      const throttled = await lifeboatFailure(engine.startBackup({ backupName: SNAPSHOT, kind: 'snapshot' }), 'aws-transient', false);
+      const throttled = await lifeboatFailure(engine.startBackup({ backupName: SNAPSHOT, kind: 'snapshot' }), 'AWS_TRANSIENT', false);
       assert.match(throttled.message, /Throttling/);
-      const serverError = await lifeboatFailure(engine.startBackup({ backupName: SNAPSHOT, kind: 'snapshot' }), 'aws-transient', false);
+      const serverError = await lifeboatFailure(engine.startBackup({ backupName: SNAPSHOT, kind: 'snapshot' }), 'AWS_TRANSIENT', false);
       assert.match(serverError.message, /InternalFailure/);
     });
 
     it('treats an SDK timeout as retryable', async () => {
       const timeout = Object.assign(new Error('Connection timed out after 30000 ms'), { name: 'TimeoutError' });
       primary.on(CreateDBSnapshotCommand).rejects(timeout);
-      await lifeboatFailure(engine.startBackup({ backupName: SNAPSHOT, kind: 'snapshot' }), 'aws-transient', false);
+      await lifeboatFailure(engine.startBackup({ backupName: SNAPSHOT, kind: 'snapshot' }), 'AWS_TRANSIENT', false);
     });
 
     it('refuses incremental backups without calling AWS', async () => {
-      await lifeboatFailure(engine.startBackup({ backupName: SNAPSHOT, kind: 'incr' }), 'unsupported-backup-kind', true);
+      await lifeboatFailure(engine.startBackup({ backupName: SNAPSHOT, kind: 'incr' }), 'UNSUPPORTED_BACKUP_KIND', true);
       assert.equal(primary.calls().length, 0);
     });
   });
@@ -439,18 +439,18 @@ describe('RdsEngine (AWS SDK boundary)', () => {
     it('refuses to adopt a same-named copy of a different snapshot', async () => {
       dr.on(CopyDBSnapshotCommand).rejects(new DBSnapshotAlreadyExistsFault({ message: 'already exists', $metadata: meta }));
       dr.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [drCopy({ SourceDBSnapshotIdentifier: `arn:aws:rds:${REGION}:${ACCOUNT}:snapshot:some-other-snapshot` })] });
-      await lifeboatFailure(engine.copyToDisasterRecovery(primaryHandle, { copyName: COPY }), 'snapshot-name-conflict', true);
+      await lifeboatFailure(engine.copyToDisasterRecovery(primaryHandle, { copyName: COPY }), 'SNAPSHOT_NAME_CONFLICT', true);
     });
 
     it('surfaces an inaccessible KMS key as a non-retryable error with what to fix', async () => {
       dr.on(CopyDBSnapshotCommand).rejects(new KMSKeyNotAccessibleFault({ message: 'The specified KMS key does not exist, is not enabled or you do not have permissions to access it.', $metadata: meta }));
-      const err = await lifeboatFailure(engine.copyToDisasterRecovery(primaryHandle, { copyName: COPY }), 'aws-kms-key-not-accessible', true);
+      const err = await lifeboatFailure(engine.copyToDisasterRecovery(primaryHandle, { copyName: COPY }), 'AWS_KMS_KEY_NOT_ACCESSIBLE', true);
       assert.match(err.message, /^RDS CopyDBSnapshot in us-west-2 failed with KMSKeyNotAccessibleFault while copying snapshot/);
       assert.match(err.message, /key policy/);
     });
 
     it('only copies snapshots from the primary region', async () => {
-      await lifeboatFailure(engine.copyToDisasterRecovery(drHandle, { copyName: 'copy-of-a-copy' }), 'invalid-backup-handle', true);
+      await lifeboatFailure(engine.copyToDisasterRecovery(drHandle, { copyName: 'copy-of-a-copy' }), 'INVALID_BACKUP_HANDLE', true);
       assert.equal(dr.calls().length, 0);
     });
   });
@@ -468,7 +468,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
 
     it('refuses to delete a snapshot lifeboat did not tag', async () => {
       primary.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [snapshot({ Status: 'available', TagList: [] })] });
-      await lifeboatFailure(engine.deleteBackup(primaryHandle), 'not-managed-by-lifeboat', true);
+      await lifeboatFailure(engine.deleteBackup(primaryHandle), 'NOT_MANAGED_BY_LIFEBOAT', true);
       assert.equal(primary.commandCalls(DeleteDBSnapshotCommand).length, 0);
     });
   });
@@ -504,7 +504,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
 
     it('says so when automated backups are disabled', async () => {
       primary.on(DescribeDBInstancesCommand).resolves({ DBInstances: [sourceInstance({ BackupRetentionPeriod: 0, LatestRestorableTime: undefined })] });
-      const err = await lifeboatFailure(engine.restoreWindow(), 'pitr-not-enabled', true);
+      const err = await lifeboatFailure(engine.restoreWindow(), 'PITR_NOT_ENABLED', true);
       assert.match(err.message, /backup retention period of at least 1 day/);
     });
 
@@ -522,7 +522,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
 
     it('explains that DR point-in-time restore needs backup replication', async () => {
       dr.on(DescribeDBInstanceAutomatedBackupsCommand).resolves({ DBInstanceAutomatedBackups: [] });
-      const err = await lifeboatFailure(engine.restoreWindow('dr'), 'dr-pitr-not-enabled', true);
+      const err = await lifeboatFailure(engine.restoreWindow('dr'), 'DR_PITR_NOT_ENABLED', true);
       assert.match(err.message, /StartDBInstanceAutomatedBackupsReplication/);
     });
   });
@@ -595,7 +595,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
 
     it('never restores over the source instance', async () => {
       for (const destinationId of [SOURCE, 'Orders-Prod']) {
-        const err = await lifeboatFailure(engine.startRestore({ destinationId, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) }), 'restore-over-source', true);
+        const err = await lifeboatFailure(engine.startRestore({ destinationId, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) }), 'RESTORE_OVER_SOURCE', true);
         assert.match(err.message, /protected source instance/);
       }
       assert.equal(primary.calls().length + dr.calls().length, 0);
@@ -607,7 +607,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
       primary.on(DescribeDBInstanceAutomatedBackupsCommand).resolves({
         DBInstanceAutomatedBackups: [{ DBInstanceIdentifier: SOURCE, DbiResourceId: DBI, Status: 'active', RestoreWindow: { EarliestTime: new Date('2024-05-13T03:05:11.000Z'), LatestTime: new Date('2024-05-20T11:55:00.000Z') } }],
       });
-      const err = await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'time', at: '2024-04-01T00:00:00Z' }, owner: ownerFor({ kind: 'time', at: '2024-04-01T00:00:00Z' }) }), 'outside-restore-window', true);
+      const err = await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'time', at: '2024-04-01T00:00:00Z' }, owner: ownerFor({ kind: 'time', at: '2024-04-01T00:00:00Z' }) }), 'OUTSIDE_RESTORE_WINDOW', true);
       assert.match(err.message, /InvalidRestoreFault/);
       assert.match(err.message, /2024-04-01T00:00:00\.000Z must lie between 2024-05-13T03:05:11\.000Z and 2024-05-20T11:55:00\.000Z/);
       assert.match(err.message, /request a time inside it/);
@@ -620,11 +620,11 @@ describe('RdsEngine (AWS SDK boundary)', () => {
         .rejectsOnce(serviceError('InvalidParameterValue', 'Invalid DB Instance class: db.x9.huge'))
         .rejectsOnce(serviceError('AccessDenied', `User: arn:aws:sts::${ACCOUNT}:assumed-role/lifeboat-worker/i-0abc is not authorized to perform: rds:RestoreDBInstanceToPointInTime`, 403));
       const restore = () => engine.startRestore({ destinationId: DEST, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) });
-      const pitr = await lifeboatFailure(restore(), 'pitr-not-enabled', true);
+      const pitr = await lifeboatFailure(restore(), 'PITR_NOT_ENABLED', true);
       assert.match(pitr.message, /PointInTimeRestoreNotEnabledFault/);
-      const bad = await lifeboatFailure(restore(), 'aws-invalid-parameter', true);
+      const bad = await lifeboatFailure(restore(), 'AWS_INVALID_PARAMETER', true);
       assert.match(bad.message, /InvalidParameterValue.*db\.x9\.huge/);
-      const denied = await lifeboatFailure(restore(), 'aws-access-denied', true);
+      const denied = await lifeboatFailure(restore(), 'AWS_ACCESS_DENIED', true);
       assert.match(denied.message, /AccessDenied.*grant the lifeboat worker role/);
     });
 
@@ -650,7 +650,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
         primary.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: DEST }).resolves({
           DBInstances: [restoredInstance(DEST, { DBInstanceStatus: 'available', TagList: [{ Key: 'lifeboat:managed', Value: 'true' }, { Key: 'lifeboat:restored-from', Value: SOURCE }, ...c.tags] })],
         });
-        const err = await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) }), 'instance-owned-elsewhere', true);
+        const err = await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) }), 'INSTANCE_OWNED_ELSEWHERE', true);
         assert.equal(
           err.message,
           `Instance ${DEST} already exists in ${REGION} and belongs to ${c.owner}, not to this workflow run restoring to latest; lifeboat will neither adopt nor delete it: choose another destination name.`,
@@ -662,7 +662,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
 
     it('refuses a destination it would have to rewrite, before calling AWS', async () => {
       for (const destinationId of ['../../etc', 'x;touch /tmp/p', 'two--hyphens', 'a'.repeat(64)]) {
-        const err = await lifeboatFailure(engine.startRestore({ destinationId, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) }), 'invalid-destination', true);
+        const err = await lifeboatFailure(engine.startRestore({ destinationId, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) }), 'INVALID_DESTINATION', true);
         assert.match(err.message, /is not a valid RDS instance identifier/);
       }
       assert.equal(primary.calls().length + dr.calls().length, 0);
@@ -671,12 +671,12 @@ describe('RdsEngine (AWS SDK boundary)', () => {
     it('refuses an existing instance of the same name that lifeboat did not create', async () => {
       primary.on(RestoreDBInstanceToPointInTimeCommand).rejects(new DBInstanceAlreadyExistsFault({ message: 'DB instance already exists', $metadata: meta }));
       primary.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: DEST }).resolves({ DBInstances: [restoredInstance(DEST, { TagList: [{ Key: 'team', Value: 'payments' }] })] });
-      await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) }), 'instance-name-conflict', true);
+      await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'latest' }, owner: ownerFor({ kind: 'latest' }) }), 'INSTANCE_NAME_CONFLICT', true);
     });
 
     it('refuses restore points RDS cannot express', async () => {
-      await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'lsn', lsn: '0/3000060' }, owner: ownerFor({ kind: 'lsn', lsn: '0/3000060' }) }), 'unsupported-restore-point', true);
-      await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'time', at: 'yesterday' }, owner: ownerFor({ kind: 'time', at: 'yesterday' }) }), 'invalid-restore-point', true);
+      await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'lsn', lsn: '0/3000060' }, owner: ownerFor({ kind: 'lsn', lsn: '0/3000060' }) }), 'UNSUPPORTED_RESTORE_POINT', true);
+      await lifeboatFailure(engine.startRestore({ destinationId: DEST, point: { kind: 'time', at: 'yesterday' }, owner: ownerFor({ kind: 'time', at: 'yesterday' }) }), 'INVALID_RESTORE_POINT', true);
       assert.equal(primary.calls().length, 0);
     });
   });
@@ -733,7 +733,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
       primary.on(DescribeDBInstancesCommand).resolves({ DBInstances: [restoredInstance(DEST, { DBInstanceStatus: 'available' })] });
       dr.on(DescribeDBInstancesCommand).rejects(new DBInstanceNotFoundFault({ message: `DBInstance ${DEST} not found.`, $metadata: meta }));
       for (const by of [{ workflowId: RUN.workflowId, runId: 'a-later-run-of-the-same-id' }, { workflowId: 'restore-orders-prod-other', runId: RUN.runId }]) {
-        const err = await lifeboatFailure(engine.deleteInstance(DEST, by), 'not-owner', true);
+        const err = await lifeboatFailure(engine.deleteInstance(DEST, by), 'NOT_OWNER', true);
         assert.equal(
           err.message,
           `Refusing to delete ${DEST} in ${REGION}: it belongs to workflow ${RUN.workflowId} (run ${RUN.runId}, restore point latest, created 2024-05-20T12:00:01.000Z), not to workflow ${by.workflowId} run ${by.runId}; delete it by hand if it really is unwanted.`,
@@ -761,20 +761,20 @@ describe('RdsEngine (AWS SDK boundary)', () => {
       await engine.markServedTraffic(DEST);
       assert.equal(primary.commandCalls(AddTagsToResourceCommand).length, 1);
       assert.equal((await engine.describeInstance(DEST))?.servedTraffic, true);
-      const err = await lifeboatFailure(engine.deleteInstance(DEST, RUN), 'served-traffic', true);
+      const err = await lifeboatFailure(engine.deleteInstance(DEST, RUN), 'SERVED_TRAFFIC', true);
       assert.match(err.message, /^Refusing to delete .* it has served traffic since .*; move traffic elsewhere and delete it by hand when it is no longer needed\.$/);
       assert.equal(primary.commandCalls(DeleteDBInstanceCommand).length, 0);
     });
 
     it('refuses the source instance without calling AWS', async () => {
-      const err = await lifeboatFailure(engine.deleteInstance(SOURCE, RUN), 'delete-source-refused', true);
+      const err = await lifeboatFailure(engine.deleteInstance(SOURCE, RUN), 'DELETE_SOURCE_REFUSED', true);
       assert.match(err.message, /protected source instance/);
       assert.equal(primary.calls().length + dr.calls().length, 0);
     });
 
     it('refuses an instance lifeboat did not create', async () => {
       primary.on(DescribeDBInstancesCommand).resolves({ DBInstances: [sourceInstance({ DBInstanceIdentifier: 'billing-prod' })] });
-      await lifeboatFailure(engine.deleteInstance('billing-prod', RUN), 'not-managed-by-lifeboat', true);
+      await lifeboatFailure(engine.deleteInstance('billing-prod', RUN), 'NOT_MANAGED_BY_LIFEBOAT', true);
       assert.equal(primary.commandCalls(DeleteDBInstanceCommand).length, 0);
     });
 

@@ -89,7 +89,7 @@ describe('retention of failed backups, continue-as-new, lifecycle rules (real wo
       try {
         started = await pg.startBackup({ backupName: name, kind });
       } catch (err) {
-        if (!(err instanceof LifeboatError) || err.code !== 'pgbackrest-busy' || i > 120) throw err;
+        if (!(err instanceof LifeboatError) || err.code !== 'PGBACKREST_BUSY' || i > 120) throw err;
         await delay(1000);
       }
     }

@@ -76,7 +76,7 @@ describe('retention workflow (real worker, real stack)', function () {
       try {
         return await fn();
       } catch (err) {
-        if (!(err instanceof LifeboatError) || err.code !== 'pgbackrest-busy' || i > 120) throw err;
+        if (!(err instanceof LifeboatError) || err.code !== 'PGBACKREST_BUSY' || i > 120) throw err;
         await delay(1000);
       }
     }
@@ -245,7 +245,7 @@ describe('retention workflow (real worker, real stack)', function () {
       assert.deepEqual(outcome[name].regions.map((r) => [r.region, r.outcome]), [['primary', 'deleted'], ['dr', 'deleted']], name);
     }
     // The full still has D2 on it (unless a concurrent suite based D2 on a newer full): pgBackRest is not overridden.
-    if (outcome.F.outcome === 'refused') assert.match(outcome.F.detail, /backup-has-dependents|newest-full-backup/);
+    if (outcome.F.outcome === 'refused') assert.match(outcome.F.detail, /BACKUP_HAS_DEPENDENTS|NEWEST_FULL_BACKUP/);
     else assert.equal(outcome.F.outcome, 'expired');
 
     // Logical dumps: gone in both regions (every version), the kept ones untouched.

@@ -155,7 +155,7 @@ describe('Route53Router (AWS SDK boundary)', () => {
       route53.on(ListResourceRecordSetsCommand).resolves(records(aRecord));
       route53.on(ChangeResourceRecordSetsCommand).resolves(changeInfo('PENDING'));
       route53.on(GetChangeCommand).resolves(changeInfo('PENDING'));
-      const err = await lifeboatFailure(router({ timeoutMs: 10_000 }).pointAt(NAME, { host: '10.20.30.40' }), 'route53-change-timeout', false);
+      const err = await lifeboatFailure(router({ timeoutMs: 10_000 }).pointAt(NAME, { host: '10.20.30.40' }), 'ROUTE53_CHANGE_TIMEOUT', false);
       assert.match(err.message, new RegExp(`aws route53 get-change --id ${CHANGE_ID}`));
       assert.equal(route53.commandCalls(GetChangeCommand).length, 5);
     });
@@ -168,7 +168,7 @@ describe('Route53Router (AWS SDK boundary)', () => {
           $metadata: meta,
         }),
       );
-      const err = await lifeboatFailure(router().pointAt(NAME, { host: '10.20.30.40' }), 'aws-invalid-change-batch', true);
+      const err = await lifeboatFailure(router().pointAt(NAME, { host: '10.20.30.40' }), 'AWS_INVALID_CHANGE_BATCH', true);
       assert.match(err.message, /^Route53 ChangeResourceRecordSets failed with InvalidChangeBatch while pointing/);
       assert.equal(route53.commandCalls(GetChangeCommand).length, 0);
     });
@@ -178,8 +178,8 @@ describe('Route53Router (AWS SDK boundary)', () => {
         .on(ListResourceRecordSetsCommand)
         .rejectsOnce(new NoSuchHostedZone({ message: `No hosted zone found with ID: ${ZONE}`, $metadata: { ...meta, httpStatusCode: 404 } }))
         .rejectsOnce(new Route53ServiceException({ name: 'Throttling', $fault: 'client', $metadata: meta, message: 'Rate exceeded' }));
-      await lifeboatFailure(router().pointAt(NAME, { host: '10.20.30.40' }), 'aws-hosted-zone-not-found', true);
-      await lifeboatFailure(router().pointAt(NAME, { host: '10.20.30.40' }), 'aws-transient', false);
+      await lifeboatFailure(router().pointAt(NAME, { host: '10.20.30.40' }), 'AWS_HOSTED_ZONE_NOT_FOUND', true);
+      await lifeboatFailure(router().pointAt(NAME, { host: '10.20.30.40' }), 'AWS_TRANSIENT', false);
     });
   });
 
@@ -250,7 +250,7 @@ describe('Route53Router (AWS SDK boundary)', () => {
     it('surfaces a refused rollback as non-retryable, so the workflow reports it instead of removing anything', async () => {
       route53.on(ListResourceRecordSetsCommand).resolves(records({ Name: `${NAME}.`, Type: 'A', TTL: 30, ResourceRecords: [{ Value: '10.20.30.40' }] }));
       route53.on(ChangeResourceRecordSetsCommand).rejects(new InvalidChangeBatch({ message: 'Tried to delete resource record set but it was not found', $metadata: meta }));
-      const err = await lifeboatFailure(router().restoreSnapshot({ name: `${NAME}.`, records: [{ name: `${NAME}.`, type: 'CNAME', ttl: 300, values: ['orders-prod.example.net'] }], takenAt: '2024-05-20T12:40:00.000Z' }), 'aws-invalid-change-batch', true);
+      const err = await lifeboatFailure(router().restoreSnapshot({ name: `${NAME}.`, records: [{ name: `${NAME}.`, type: 'CNAME', ttl: 300, values: ['orders-prod.example.net'] }], takenAt: '2024-05-20T12:40:00.000Z' }), 'AWS_INVALID_CHANGE_BATCH', true);
       assert.match(err.message, /pointing db\.orders\.example\.com back at its records of 2024-05-20T12:40:00\.000Z/);
     });
 

@@ -14,8 +14,9 @@ import { filesBackupActivities } from './files-backup';
 import { retentionActivities } from './retention';
 
 /**
- * A LifeboatError marked non-retryable (bad input, permission, outside the window) becomes a
- * non-retryable ApplicationFailure with the same sentence; everything else is retried.
+ * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
+ * retryable or not as it says (bad input, permission, outside the window are not); any other
+ * error is retried as it is.
  */
 function classifyFailures<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
   const wrapped: Record<string, unknown> = {};
@@ -24,8 +25,8 @@ function classifyFailures<T extends Record<string, (...args: never[]) => Promise
       try {
         return await fn(...args);
       } catch (err) {
-        if (err instanceof LifeboatError && err.nonRetryable) {
-          throw ApplicationFailure.create({ message: err.message, type: err.code, nonRetryable: true, cause: err });
+        if (err instanceof LifeboatError) {
+          throw ApplicationFailure.create({ message: err.message, type: err.code, nonRetryable: err.nonRetryable, cause: err });
         }
         throw err;
       }

@@ -5,7 +5,7 @@
 import { Context } from '@temporalio/activity';
 import { findDatabaseTarget, objectivesFor, resolveSecret } from '../config';
 import { MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS } from '../domain/approval';
-import { LifeboatError } from '../domain/errors';
+import { FailureType, LifeboatError } from '../domain/errors';
 import { describeOwner, destinationNameProblem, restorePointLabel } from '../domain/ownership';
 import { DnsSnapshot, InstanceDescription, NewPrimaryProtection, ResourceOwner, RunIdentity, SourceFence } from '../domain/ports';
 import { PitrRestoreInput, PitrRestoreReport, TrafficChange, ValidatedRestore } from '../domain/restore';
@@ -30,7 +30,7 @@ function currentRun(): RunIdentity {
   return { workflowId: run.workflowId, runId: run.runId };
 }
 
-function refuse(message: string, code = 'INVALID_RESTORE_REQUEST'): never {
+function refuse(message: string, code: FailureType = 'INVALID_RESTORE_REQUEST'): never {
   throw new LifeboatError(message, code, true);
 }
 
@@ -264,7 +264,7 @@ export function restoreActivities(ports: Ports) {
       try {
         await withHeartbeats(() => ({ removing: instanceId }), () => engine.deleteInstance(instanceId, currentRun()));
       } catch (err) {
-        if (err instanceof LifeboatError && ['not-owner', 'served-traffic', 'not-managed-by-lifeboat'].includes(err.code)) return `left ${instanceId} untouched (${err.message.replace(/\.$/, '')})`;
+        if (err instanceof LifeboatError && ['NOT_OWNER', 'SERVED_TRAFFIC', 'NOT_MANAGED_BY_LIFEBOAT'].includes(err.code)) return `left ${instanceId} untouched (${err.message.replace(/\.$/, '')})`;
         throw err;
       }
       return existed ? `removed restored instance ${instanceId}` : `nothing to remove: ${instanceId} was never created`;

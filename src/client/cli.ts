@@ -240,10 +240,12 @@ function uiBaseFor(config: { temporal: { address: string } }): string {
   return `http://${host}:${loadStackSettings().temporal.uiPort}`;
 }
 
-/** Bad usage, an invalid config or an unknown target: the person must change what they typed. */
+const INPUT_ERROR_TYPES = new Set(['CONFIG_INVALID', 'CONFIG_MISSING', 'CONFIG_UNREADABLE', 'UNKNOWN_TARGET', 'RESTORE_REFUSED']);
+
+/** Bad usage, an invalid config, an unknown target or a refused restore: the person must change what they typed. */
 function isInputError(err: unknown): boolean {
   const code = (err as { code?: string }).code;
-  return err instanceof UsageError || code === 'CONFIG_INVALID' || code === 'CONFIG_MISSING' || code === 'CONFIG_UNREADABLE' || code === 'UNKNOWN_TARGET' || /^restore refused: /.test((err as Error).message ?? '');
+  return err instanceof UsageError || (code !== undefined && INPUT_ERROR_TYPES.has(code));
 }
 
 main(process.argv.slice(2)).then(

@@ -11,6 +11,7 @@ import { parseRestorePoint } from '../domain/restore-point';
 import { LifeboatAwaitingApproval, LifeboatKind, LifeboatPhase, LifeboatTarget } from '../domain/search-attributes';
 import { checkLength, UsageError } from './args';
 import { endProgress, line, printJson, progress, uiLink } from './output';
+import { LifeboatError } from '../domain/errors';
 import { describeFailure } from '../workflows/failure';
 
 export interface CommandContext {
@@ -106,7 +107,7 @@ export async function restoreCommand(ctx: CommandContext, prepared: { input: Pit
   const desc = await handle.describe();
   if (desc.status.name === 'FAILED') {
     const err = await handle.result().catch((e: unknown) => e);
-    throw new Error(`restore refused: ${describeFailure(err)}`);
+    throw new LifeboatError(`restore refused: ${describeFailure(err)}`, 'RESTORE_REFUSED');
   }
   const link = uiLink(ctx.uiBase, ctx.config.temporal.namespace, workflowId);
   if (ctx.json) {

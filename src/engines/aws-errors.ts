@@ -7,7 +7,7 @@
  * non-retryable LifeboatError whose message tells an operator what failed, what it means and
  * what to do, and names the AWS error.
  */
-import { LifeboatError } from '../domain/errors';
+import { FailureType, LifeboatError } from '../domain/errors';
 
 /** What the classifier needs to know about the call that failed. */
 export interface AwsCallContext {
@@ -27,7 +27,7 @@ export interface AwsCallContext {
 export class AwsOperationError extends LifeboatError {
   constructor(
     message: string,
-    code: string,
+    code: FailureType,
     nonRetryable: boolean,
     readonly awsErrorName: string,
     readonly awsAction: string,
@@ -131,7 +131,7 @@ export function isTransientAwsError(err: unknown): boolean {
 }
 
 interface Advice {
-  code: string;
+  code: FailureType;
   /** What the failure means. */
   meaning: string;
   /** What the operator should do. */
@@ -141,157 +141,157 @@ interface Advice {
 /** Failures no retry can fix, keyed by AWS error name without the `Fault` suffix. */
 const NON_RETRYABLE: Record<string, Advice> = {
   SnapshotQuotaExceeded: {
-    code: 'aws-snapshot-quota-exceeded',
+    code: 'AWS_SNAPSHOT_QUOTA_EXCEEDED',
     meaning: 'the account has reached its quota of manual DB snapshots in this region',
     action: 'delete snapshots that are no longer needed (run lifeboat retention) or request a higher "Manual DB instance snapshots" quota in Service Quotas, then run the backup again',
   },
   SharedSnapshotQuotaExceeded: {
-    code: 'aws-snapshot-quota-exceeded',
+    code: 'AWS_SNAPSHOT_QUOTA_EXCEEDED',
     meaning: 'the snapshot is shared with the maximum number of accounts',
     action: 'remove unused shares from the snapshot, then try again',
   },
   KMSKeyNotAccessible: {
-    code: 'aws-kms-key-not-accessible',
+    code: 'AWS_KMS_KEY_NOT_ACCESSIBLE',
     meaning: 'RDS cannot use the KMS key for this encrypted resource',
     action: 'check that the key exists in this region, is enabled, and that its key policy lets the lifeboat role and RDS use it (kms:CreateGrant, kms:DescribeKey, kms:Decrypt), then try again',
   },
   InvalidKMSArn: {
-    code: 'aws-kms-key-not-accessible',
+    code: 'AWS_KMS_KEY_NOT_ACCESSIBLE',
     meaning: 'the KMS key ARN is not valid',
     action: 'fix the KMS key in the lifeboat config',
   },
   InvalidParameterValue: {
-    code: 'aws-invalid-parameter',
+    code: 'AWS_INVALID_PARAMETER',
     meaning: 'AWS rejected a parameter lifeboat sent',
     action: 'check this target in the lifeboat config (identifiers, KMS key, instance class, region) against the AWS message, fix it and start again',
   },
   InvalidParameterCombination: {
-    code: 'aws-invalid-parameter',
+    code: 'AWS_INVALID_PARAMETER',
     meaning: 'AWS rejected a combination of parameters lifeboat sent',
     action: 'check this target in the lifeboat config against the AWS message, fix it and start again',
   },
   ValidationError: {
-    code: 'aws-invalid-parameter',
+    code: 'AWS_INVALID_PARAMETER',
     meaning: 'AWS rejected the request as invalid',
     action: 'check this target in the lifeboat config against the AWS message, fix it and start again',
   },
   InvalidInput: {
-    code: 'aws-invalid-parameter',
+    code: 'AWS_INVALID_PARAMETER',
     meaning: 'AWS rejected the request as invalid',
     action: 'check the names and values in the lifeboat config against the AWS message, fix them and start again',
   },
   InvalidArgument: {
-    code: 'aws-invalid-parameter',
+    code: 'AWS_INVALID_PARAMETER',
     meaning: 'AWS rejected an argument lifeboat sent',
     action: 'check the names and values in the lifeboat config against the AWS message, fix them and start again',
   },
   InvalidChangeBatch: {
-    code: 'aws-invalid-change-batch',
+    code: 'AWS_INVALID_CHANGE_BATCH',
     meaning: 'Route53 refused the DNS change (for example a conflicting record, or a routing policy lifeboat does not manage)',
     action: 'inspect the record set in the hosted zone, resolve the conflict by hand if needed, and run the cutover again',
   },
   AccessDenied: {
-    code: 'aws-access-denied',
+    code: 'AWS_ACCESS_DENIED',
     meaning: 'the credentials lifeboat runs with are not allowed to do this',
     action: 'grant the lifeboat worker role the missing permission named in the AWS message, then try again',
   },
   AccessDeniedException: {
-    code: 'aws-access-denied',
+    code: 'AWS_ACCESS_DENIED',
     meaning: 'the credentials lifeboat runs with are not allowed to do this',
     action: 'grant the lifeboat worker role the missing permission named in the AWS message, then try again',
   },
   NotAuthorizedException: {
-    code: 'aws-access-denied',
+    code: 'AWS_ACCESS_DENIED',
     meaning: 'the credentials lifeboat runs with are not allowed to do this',
     action: 'grant the lifeboat worker role the missing permission named in the AWS message, then try again',
   },
   UnauthorizedOperation: {
-    code: 'aws-access-denied',
+    code: 'AWS_ACCESS_DENIED',
     meaning: 'the credentials lifeboat runs with are not allowed to do this',
     action: 'grant the lifeboat worker role the missing permission named in the AWS message, then try again',
   },
   InvalidClientTokenId: {
-    code: 'aws-access-denied',
+    code: 'AWS_ACCESS_DENIED',
     meaning: 'AWS does not recognise the access key lifeboat runs with',
     action: 'check the worker\'s AWS credentials (profile, role or environment), then try again',
   },
   UnrecognizedClientException: {
-    code: 'aws-access-denied',
+    code: 'AWS_ACCESS_DENIED',
     meaning: 'AWS does not recognise the access key lifeboat runs with',
     action: 'check the worker\'s AWS credentials (profile, role or environment), then try again',
   },
   SignatureDoesNotMatch: {
-    code: 'aws-access-denied',
+    code: 'AWS_ACCESS_DENIED',
     meaning: 'AWS rejected the request signature',
     action: 'check the worker\'s AWS secret key and clock, then try again',
   },
   InvalidRestore: {
-    code: 'outside-restore-window',
+    code: 'OUTSIDE_RESTORE_WINDOW',
     meaning: 'the requested point in time cannot be restored, usually because it lies outside the restorable window',
     action: 'ask lifeboat for the current restore window and request a time inside it',
   },
   PointInTimeRestoreNotEnabled: {
-    code: 'pitr-not-enabled',
+    code: 'PITR_NOT_ENABLED',
     meaning: 'point-in-time restore is not possible because automated backups are disabled (backup retention is 0)',
     action: 'set a backup retention period of at least 1 day on the instance; until then restore from a snapshot instead',
   },
   InstanceQuotaExceeded: {
-    code: 'aws-instance-quota-exceeded',
+    code: 'AWS_INSTANCE_QUOTA_EXCEEDED',
     meaning: 'the account has reached its quota of DB instances in this region',
     action: 'delete leftover restore or drill instances, or request a higher "DB instances" quota in Service Quotas, then try again',
   },
   StorageQuotaExceeded: {
-    code: 'aws-storage-quota-exceeded',
+    code: 'AWS_STORAGE_QUOTA_EXCEEDED',
     meaning: 'the account has reached its total RDS storage quota in this region',
     action: 'delete leftover restore or drill instances, or request a higher "Total storage for all DB instances" quota, then try again',
   },
   DBSubnetGroupNotFound: {
-    code: 'aws-config-not-found',
+    code: 'AWS_CONFIG_NOT_FOUND',
     meaning: 'the DB subnet group configured for restores does not exist in this region',
     action: 'create it or fix the subnet group name in the lifeboat config',
   },
   DBParameterGroupNotFound: {
-    code: 'aws-config-not-found',
+    code: 'AWS_CONFIG_NOT_FOUND',
     meaning: 'the DB parameter group configured for restores does not exist in this region',
     action: 'create it or fix the parameter group name in the lifeboat config',
   },
   InvalidVPCNetworkState: {
-    code: 'aws-network-config',
+    code: 'AWS_NETWORK_CONFIG',
     meaning: 'the VPC or subnets configured for restores cannot host the instance',
     action: 'check the DB subnet group and security groups configured for this region',
   },
   InvalidSubnet: {
-    code: 'aws-network-config',
+    code: 'AWS_NETWORK_CONFIG',
     meaning: 'a subnet configured for restores is not valid',
     action: 'check the DB subnet group configured for this region',
   },
   StorageTypeNotSupported: {
-    code: 'aws-invalid-parameter',
+    code: 'AWS_INVALID_PARAMETER',
     meaning: 'the storage type is not supported for this restore',
     action: 'change the storage type in the lifeboat config for this target',
   },
   DBInstanceNotFound: {
-    code: 'aws-instance-not-found',
+    code: 'AWS_INSTANCE_NOT_FOUND',
     meaning: 'the DB instance does not exist in this region',
     action: 'check the instance identifier and region in the lifeboat config',
   },
   DBSnapshotNotFound: {
-    code: 'aws-snapshot-not-found',
+    code: 'AWS_SNAPSHOT_NOT_FOUND',
     meaning: 'the DB snapshot does not exist in this region',
     action: 'check the snapshot in the lifeboat catalog; it may have been deleted outside lifeboat',
   },
   DBInstanceAutomatedBackupNotFound: {
-    code: 'aws-automated-backup-not-found',
+    code: 'AWS_AUTOMATED_BACKUP_NOT_FOUND',
     meaning: 'no automated backups exist for the instance in this region',
     action: 'enable automated backups (and cross-region replication for DR), or restore from a snapshot',
   },
   NoSuchHostedZone: {
-    code: 'aws-hosted-zone-not-found',
+    code: 'AWS_HOSTED_ZONE_NOT_FOUND',
     meaning: 'the hosted zone does not exist or is not visible to these credentials',
     action: 'check the hosted zone id in the lifeboat config',
   },
   NoSuchChange: {
-    code: 'aws-change-not-found',
+    code: 'AWS_CHANGE_NOT_FOUND',
     meaning: 'Route53 does not know the change lifeboat is waiting for',
     action: 'check the record in the hosted zone and run the cutover again',
   },
@@ -318,7 +318,7 @@ export function classifyAwsError(err: unknown, ctx: AwsCallContext): LifeboatErr
   }
   const transient = isTransientAwsError(err);
   const tail = transient ? 'this is usually temporary and lifeboat will retry' : 'lifeboat will retry; if it keeps failing, read the AWS message';
-  return new AwsOperationError(`${head}: ${tail} (AWS said: ${said}).`, transient ? 'aws-transient' : 'aws-error', false, name, ctx.action, err);
+  return new AwsOperationError(`${head}: ${tail} (AWS said: ${said}).`, transient ? 'AWS_TRANSIENT' : 'AWS_ERROR', false, name, ctx.action, err);
 }
 
 /** An S3 failure as a LifeboatError: a missing bucket is named as such, the rest classified. */

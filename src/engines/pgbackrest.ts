@@ -287,25 +287,25 @@ export function classifyPgBackRestError(err: unknown, doing: string): LifeboatEr
   const code = /\[(\d+)\]/.exec(line)?.[1];
   const said = line.replace(/\s+/g, ' ').replace(/[.\s]+$/, '');
   if (code === '050' || /unable to acquire lock/.test(text)) {
-    return new LifeboatError(`pgBackRest is busy with another backup or expire of this stanza while ${doing}; lifeboat will retry when it finishes.`, 'pgbackrest-busy', false);
+    return new LifeboatError(`pgBackRest is busy with another backup or expire of this stanza while ${doing}; lifeboat will retry when it finishes.`, 'PGBACKREST_BUSY', false);
   }
-  if (/is not installed/.test(text)) return new LifeboatError(describeError(err), 'tool-missing');
+  if (/is not installed/.test(text)) return new LifeboatError(describeError(err), 'TOOL_MISSING');
   if (code === '075' && /cannot be expired until another full backup/.test(text)) {
-    return new LifeboatError(`pgBackRest refused ${doing} because it is the only full backup in that repository (${said}); take another full backup first.`, 'last-full-backup');
+    return new LifeboatError(`pgBackRest refused ${doing} because it is the only full backup in that repository (${said}); take another full backup first.`, 'LAST_FULL_BACKUP');
   }
   if (/no backup set found|unable to find backup set/.test(text)) {
-    return new LifeboatError(`pgBackRest found no backup to restore from while ${doing} (${said}); take a backup into that repository first or choose a later restore point.`, 'no-backup-to-restore');
+    return new LifeboatError(`pgBackRest found no backup to restore from while ${doing} (${said}); take a backup into that repository first or choose a later restore point.`, 'NO_BACKUP_TO_RESTORE');
   }
   if (/stanza-create|missing stanza|does not exist.*stanza|archive\.info|backup\.info/.test(text) && /missing|does not exist|unable to (open|load)/.test(text)) {
-    return new LifeboatError(`pgBackRest has no stanza in that repository while ${doing} (${said}); run \`pgbackrest stanza-create\` for the stanza and try again.`, 'stanza-missing');
+    return new LifeboatError(`pgBackRest has no stanza in that repository while ${doing} (${said}); run \`pgbackrest stanza-create\` for the stanza and try again.`, 'STANZA_MISSING');
   }
   if (code && ['031', '032', '033', '034', '035', '036', '037', '042', '047', '091'].includes(code)) {
-    return new LifeboatError(`pgBackRest rejected its configuration while ${doing} (${said}); fix the pgBackRest configuration or the lifeboat config and try again.`, 'pgbackrest-config');
+    return new LifeboatError(`pgBackRest rejected its configuration while ${doing} (${said}); fix the pgBackRest configuration or the lifeboat config and try again.`, 'PGBACKREST_CONFIG');
   }
   if (/permission denied/i.test(text)) {
-    return new LifeboatError(`Permission was denied while ${doing} (${said}); run the worker as root or as the database's OS user and check the ownership of the pgBackRest and data directories.`, 'permission-denied');
+    return new LifeboatError(`Permission was denied while ${doing} (${said}); run the worker as root or as the database's OS user and check the ownership of the pgBackRest and data directories.`, 'PERMISSION_DENIED');
   }
-  return new LifeboatError(`pgBackRest failed while ${doing} (${said}); lifeboat will retry, and if it keeps failing check the pgBackRest log.`, 'pgbackrest-failed', false);
+  return new LifeboatError(`pgBackRest failed while ${doing} (${said}); lifeboat will retry, and if it keeps failing check the pgBackRest log.`, 'PGBACKREST_FAILED', false);
 }
 
 export class PgBackRestEngine implements DatabaseEngine {
@@ -342,14 +342,14 @@ export class PgBackRestEngine implements DatabaseEngine {
     this.walScanSegments = options.walScanSegments ?? 4;
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
     if (this.primaryRepo === this.drRepo) {
-      throw new LifeboatError(`The pgBackRest target ${this.source.instanceId} uses repo${this.primaryRepo} for both regions; give the DR region its own repository (drRepo) in the lifeboat config.`, 'invalid-config');
+      throw new LifeboatError(`The pgBackRest target ${this.source.instanceId} uses repo${this.primaryRepo} for both regions; give the DR region its own repository (drRepo) in the lifeboat config.`, 'INVALID_CONFIG');
     }
     const sourceDir = path.resolve(this.source.dataDir);
     if (within(this.restoresDir, sourceDir) || within(sourceDir, this.restoresDir)) {
-      throw new LifeboatError(`The restores directory ${this.restoresDir} overlaps the source data directory ${sourceDir}; restores must never write into the source, so choose a separate restores directory.`, 'invalid-config');
+      throw new LifeboatError(`The restores directory ${this.restoresDir} overlaps the source data directory ${sourceDir}; restores must never write into the source, so choose a separate restores directory.`, 'INVALID_CONFIG');
     }
     if (this.portRange.from > this.portRange.to) {
-      throw new LifeboatError(`The port range ${this.portRange.from}-${this.portRange.to} for restored clusters is empty; give a range whose start is not above its end.`, 'invalid-config');
+      throw new LifeboatError(`The port range ${this.portRange.from}-${this.portRange.to} for restored clusters is empty; give a range whose start is not above its end.`, 'INVALID_CONFIG');
     }
   }
 
@@ -511,15 +511,15 @@ export class PgBackRestEngine implements DatabaseEngine {
   async copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string }): Promise<BackupHandle> {
     const repo = this.repoOf(handle);
     if (repo === this.drRepo) {
-      throw new LifeboatError(`Backup ${handle.name ?? handle.backupId} is already in the DR repository repo${repo}; only backups in the primary repository repo${this.primaryRepo} are copied.`, 'invalid-backup-handle');
+      throw new LifeboatError(`Backup ${handle.name ?? handle.backupId} is already in the DR repository repo${repo}; only backups in the primary repository repo${this.primaryRepo} are copied.`, 'INVALID_BACKUP_HANDLE');
     }
     const original = await this.findBackup(repo, handle);
     if (!original) {
       const progress = await this.backupProgress(handle);
       if (progress.state === 'running') {
-        throw new LifeboatError(`Backup ${handle.name ?? handle.backupId} is still running in repo${repo}; lifeboat copies it to the DR repository when it has finished.`, 'backup-not-finished', false);
+        throw new LifeboatError(`Backup ${handle.name ?? handle.backupId} is still running in repo${repo}; lifeboat copies it to the DR repository when it has finished.`, 'BACKUP_NOT_FINISHED', false);
       }
-      throw new LifeboatError(`Backup ${handle.name ?? handle.backupId} does not exist in repo${repo}, so it cannot be copied to the DR repository; take a new backup.`, 'backup-not-found');
+      throw new LifeboatError(`Backup ${handle.name ?? handle.backupId} does not exist in repo${repo}, so it cannot be copied to the DR repository; take a new backup.`, 'BACKUP_NOT_FOUND');
     }
     return this.backupInto(this.drRepo, request.copyName, original.type);
   }
@@ -538,7 +538,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     if (!set.annotation?.[BACKUP_ANNOTATION]) {
       throw new LifeboatError(
         `Backup ${set.label} in repo${repo} has no ${BACKUP_ANNOTATION} annotation, so lifeboat did not make it and will not expire it; remove it from the catalog or expire it by hand if it is really unwanted.`,
-        'not-managed-by-lifeboat',
+        'NOT_MANAGED_BY_LIFEBOAT',
       );
     }
     // pgBackRest expires a set together with every backup that depends on it: never silently.
@@ -546,7 +546,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     if (dependents.length > 0) {
       throw new LifeboatError(
         `Backup ${set.label} in repo${repo} is the base of ${dependents.map((d) => d.label).join(', ')}, which pgBackRest would expire with it; delete those backups first.`,
-        'backup-has-dependents',
+        'BACKUP_HAS_DEPENDENTS',
       );
     }
     // pgBackRest requires every new label to sort after every label it has seen: once the newest
@@ -555,7 +555,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     if (set.type === 'full' && fulls.length > 1 && fulls[fulls.length - 1].label === set.label) {
       throw new LifeboatError(
         `Backup ${set.label} is the newest full backup in repo${repo}, and expiring it would make pgBackRest refuse differential and incremental backups until the next full one; take a new full backup first, then delete this one.`,
-        'newest-full-backup',
+        'NEWEST_FULL_BACKUP',
       );
     }
     try {
@@ -581,7 +581,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     const info = await this.stanzaInfo(repo, `reading the restore window of ${where}`);
     const sets = (info?.backup ?? []).filter((b) => b.database['repo-key'] === repo && !b.error).sort((a, b) => a.timestamp.stop - b.timestamp.stop);
     if (!info || sets.length === 0) {
-      throw new LifeboatError(`There is no backup of stanza ${this.cli.options.stanza} in ${where}, so nothing can be restored from it; take a backup${fromRegion === 'dr' ? ' and its DR copy' : ''} first.`, 'no-backups');
+      throw new LifeboatError(`There is no backup of stanza ${this.cli.options.stanza} in ${where}, so nothing can be restored from it; take a backup${fromRegion === 'dr' ? ' and its DR copy' : ''} first.`, 'NO_BACKUPS');
     }
     const earliest = new Date(sets[0].timestamp.stop * 1000);
     let latest = new Date(sets[sets.length - 1].timestamp.stop * 1000);
@@ -629,7 +629,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     this.refuseSource(request.destinationId, 'restore into');
     if (!VALID_NAME.test(request.destinationId)) {
       // Never rewritten into another name: the caller must name the instance it means.
-      throw new LifeboatError(`"${request.destinationId}" cannot name a restored instance (letters, digits and _.- only, starting with a letter or digit, at most 63 characters); choose another destination name.`, 'invalid-destination');
+      throw new LifeboatError(`"${request.destinationId}" cannot name a restored instance (letters, digits and _.- only, starting with a letter or digit, at most 63 characters); choose another destination name.`, 'INVALID_DESTINATION');
     }
     const point = validatePoint(request.point);
     const files = this.instanceFiles(request.destinationId);
@@ -640,7 +640,7 @@ export class PgBackRestEngine implements DatabaseEngine {
       if (claimant && !isSameRun(claimant, request.owner)) {
         throw new LifeboatError(
           `Instance ${request.destinationId} is being restored right now by workflow ${claimant.workflowId} (run ${claimant.runId}), not by this workflow run; lifeboat will neither adopt nor delete it: choose another destination name.`,
-          'instance-owned-elsewhere',
+          'INSTANCE_OWNED_ELSEWHERE',
         );
       }
       return { instanceId: request.destinationId, status: 'restoring', createdByLifeboat: true, owner: request.owner, detail: `Another attempt is starting the restore of ${request.destinationId}.` };
@@ -662,25 +662,25 @@ export class PgBackRestEngine implements DatabaseEngine {
       if (!existing.owner) {
         throw new LifeboatError(
           `Instance ${existing.instanceId} already exists, restored by lifeboat before owners were recorded, so no workflow run can prove it made it; lifeboat will neither adopt nor delete it: choose another destination name.`,
-          'instance-owned-elsewhere',
+          'INSTANCE_OWNED_ELSEWHERE',
         );
       }
       if (!isSameRun(existing.owner, request.owner)) {
         throw new LifeboatError(
           `Instance ${existing.instanceId} already exists and belongs to ${describeOwner(existing.owner)}, not to this workflow run; lifeboat will neither adopt nor delete it: choose another destination name.`,
-          'instance-owned-elsewhere',
+          'INSTANCE_OWNED_ELSEWHERE',
         );
       }
       if (existing.instanceId !== request.destinationId) {
         throw new LifeboatError(
           `The restore directory ${files.dataDir} belongs to instance ${existing.instanceId}, not ${request.destinationId}; choose another destination name.`,
-          'instance-name-conflict',
+          'INSTANCE_NAME_CONFLICT',
         );
       }
       if (existing.repo !== repo || JSON.stringify(existing.point) !== JSON.stringify(point)) {
         throw new LifeboatError(
           `Instance ${request.destinationId} already exists, restored from repo${existing.repo} to ${pointLabel(existing.point)}, not from repo${repo} to ${pointLabel(point)}; choose another destination name or delete that instance first.`,
-          'instance-name-conflict',
+          'INSTANCE_NAME_CONFLICT',
         );
       }
       if (livePid(files.pid, files.script) !== undefined) return this.describeRecord(existing);
@@ -694,7 +694,7 @@ export class PgBackRestEngine implements DatabaseEngine {
       fs.rmSync(files.dataDir, { recursive: true, force: true });
       fs.rmSync(files.tablespaces, { recursive: true, force: true });
     } else if (fs.existsSync(files.dataDir)) {
-      throw new LifeboatError(`${files.dataDir} already exists but lifeboat has no record of restoring it; lifeboat will not touch it, so choose another destination name or remove that directory by hand.`, 'instance-name-conflict');
+      throw new LifeboatError(`${files.dataDir} already exists but lifeboat has no record of restoring it; lifeboat will not touch it, so choose another destination name or remove that directory by hand.`, 'INSTANCE_NAME_CONFLICT');
     }
 
     const { recovery, note } = await this.resolveRecovery(point, repo);
@@ -753,15 +753,15 @@ export class PgBackRestEngine implements DatabaseEngine {
       if (claimant && !isSameRun(claimant, by)) {
         throw new LifeboatError(
           `Refusing to delete ${instanceId}: workflow ${claimant.workflowId} (run ${claimant.runId}) is restoring it, not workflow ${by.workflowId} run ${by.runId}; lifeboat deletes only what the same run created.`,
-          'not-owner',
+          'NOT_OWNER',
         );
       }
-      throw new LifeboatError(`The restore of ${instanceId} is still being started by another attempt; lifeboat will retry the delete once it has finished.`, 'instance-starting', false);
+      throw new LifeboatError(`The restore of ${instanceId} is still being started by another attempt; lifeboat will retry the delete once it has finished.`, 'INSTANCE_STARTING', false);
     }
     const record = readRecord(files.record);
     if (!record) {
       if (fs.existsSync(files.dataDir)) {
-        throw new LifeboatError(`Refusing to delete ${files.dataDir}: lifeboat has no record of creating it; remove it by hand if it really is a leftover.`, 'not-managed-by-lifeboat');
+        throw new LifeboatError(`Refusing to delete ${files.dataDir}: lifeboat has no record of creating it; remove it by hand if it really is a leftover.`, 'NOT_MANAGED_BY_LIFEBOAT');
       }
       fs.rmSync(files.claim, { force: true });
       return;
@@ -772,7 +772,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     if (restorePid !== undefined) await stopPid(restorePid);
     await this.stopCluster(files.dataDir);
     if (this.postmasterAlive(files.dataDir)) {
-      throw new LifeboatError(`PostgreSQL in ${files.dataDir} did not stop, so it was not deleted; lifeboat will retry, and if it persists stop it by hand.`, 'instance-will-not-stop', false);
+      throw new LifeboatError(`PostgreSQL in ${files.dataDir} did not stop, so it was not deleted; lifeboat will retry, and if it persists stop it by hand.`, 'INSTANCE_WILL_NOT_STOP', false);
     }
     for (const target of [files.dataDir, files.tablespaces, record.socketDir, files.script, files.pid, files.claim, files.log, this.portClaim(record.port)]) {
       fs.rmSync(target, { recursive: true, force: true });
@@ -785,7 +785,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     const files = this.instanceFiles(instanceId);
     const record = readRecord(files.record);
     if (!record) {
-      throw new LifeboatError(`There is no restored instance ${instanceId} to point traffic at; check the instance name of the cutover.`, 'instance-not-found');
+      throw new LifeboatError(`There is no restored instance ${instanceId} to point traffic at; check the instance name of the cutover.`, 'INSTANCE_NOT_FOUND');
     }
     if (record.servedTraffic) return;
     writeJson(files.record, { ...record, servedTraffic: true, servedTrafficAt: new Date().toISOString() } satisfies RestoreRecord);
@@ -837,7 +837,7 @@ export class PgBackRestEngine implements DatabaseEngine {
       }
       throw new LifeboatError(
         `lifeboat could not make the source ${s.instanceId} read-only (${describeError(err)}), so traffic was not moved: check that it answers as ${s.user} on ${s.host}:${s.port}, or stop it by hand, then retry.`,
-        'fence-failed',
+        'FENCE_FAILED',
         false,
       );
     }
@@ -881,7 +881,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     await this.waitUntilServing(record);
     const mode = await this.settingOf(record, 'archive_mode');
     if (mode !== 'on') {
-      throw new LifeboatError(`Restored instance ${instanceId} restarted with archive_mode ${mode}, not on, so its WAL would not be kept for the target's repositories; see ${record.logFile}.`, 'archiving-not-ready', false);
+      throw new LifeboatError(`Restored instance ${instanceId} restarted with archive_mode ${mode}, not on, so its WAL would not be kept for the target's repositories; see ${record.logFile}.`, 'ARCHIVING_NOT_READY', false);
     }
     return `${instanceId} restarted with archive_mode on; its WAL is kept, nothing is pushed until it takes traffic`;
   }
@@ -937,7 +937,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     this.refuseSource(instanceId, 'cut over to');
     const files = this.instanceFiles(instanceId);
     const record = readRecord(files.record);
-    if (!record) throw new LifeboatError(`There is no restored instance ${instanceId} (no ${files.record}), so traffic cannot move to it; check the instance name.`, 'instance-not-found');
+    if (!record) throw new LifeboatError(`There is no restored instance ${instanceId} (no ${files.record}), so traffic cannot move to it; check the instance name.`, 'INSTANCE_NOT_FOUND');
     return { files, record };
   }
 
@@ -963,7 +963,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     for (;;) {
       seen = await this.withCluster(port, host, async (c) => (await c.query<{ v: string }>('SELECT current_setting($1) AS v', [name])).rows[0].v);
       if (seen === value) return;
-      if (Date.now() > deadline) throw new LifeboatError(`${name} on ${host}:${port} is still ${JSON.stringify(seen)} after a reload, not ${JSON.stringify(value)}; check the server's log.`, 'setting-not-applied', false);
+      if (Date.now() > deadline) throw new LifeboatError(`${name} on ${host}:${port} is still ${JSON.stringify(seen)} after a reload, not ${JSON.stringify(value)}; check the server's log.`, 'SETTING_NOT_APPLIED', false);
       await delay(this.timings.pollMs);
     }
   }
@@ -974,7 +974,7 @@ export class PgBackRestEngine implements DatabaseEngine {
       const state = await this.query(record.port, this.host).catch(() => undefined);
       if (state?.status === 'available') return;
       if (Date.now() > deadline || (!this.postmasterAlive(record.dataDir) && startupFailure(readTail(record.logFile)))) {
-        throw new LifeboatError(`Restored instance ${record.instanceId} does not accept connections after its restart (${state?.status ?? 'no answer'}); see ${record.logFile}.`, 'instance-start-failed', false);
+        throw new LifeboatError(`Restored instance ${record.instanceId} does not accept connections after its restart (${state?.status ?? 'no answer'}); see ${record.logFile}.`, 'INSTANCE_START_FAILED', false);
       }
       await delay(this.timings.pollMs);
     }
@@ -987,7 +987,7 @@ export class PgBackRestEngine implements DatabaseEngine {
       if (s.last && s.last >= segment && !s.last.endsWith('.history')) return;
       if (Date.now() > deadline) {
         const why = s.failed ? `the archive command failed on ${s.failed}: ${lastErrorLine(readTail(record.logFile)) ?? 'see the log'}` : 'nothing was archived yet';
-        throw new LifeboatError(`Restored instance ${record.instanceId} did not archive ${segment} within ${Math.round(this.timings.settleTimeoutMs / 1000)} s (${why}); see ${record.logFile}.`, 'archiving-failed', false);
+        throw new LifeboatError(`Restored instance ${record.instanceId} did not archive ${segment} within ${Math.round(this.timings.settleTimeoutMs / 1000)} s (${why}); see ${record.logFile}.`, 'ARCHIVING_FAILED', false);
       }
       await delay(this.timings.pollMs);
     }
@@ -998,7 +998,7 @@ export class PgBackRestEngine implements DatabaseEngine {
   /** Starts (or adopts) the backup named `name` into `repo`. */
   private async backupInto(repo: number, name: string, type: 'full' | 'diff' | 'incr', pgOptions: string[] = []): Promise<BackupHandle> {
     if (!name || /[\n\r\0]/.test(name)) {
-      throw new LifeboatError(`The backup name ${JSON.stringify(name)} is empty or has control characters; derive it from the workflow id.`, 'invalid-backup-name');
+      throw new LifeboatError(`The backup name ${JSON.stringify(name)} is empty or has control characters; derive it from the workflow id.`, 'INVALID_BACKUP_NAME');
     }
     const files = this.backupFiles(repo, name);
     const pending: BackupHandle = { engine: 'pgbackrest', backupId: name, name, location: this.regionOfRepo(repo), locator: `repo${repo}` };
@@ -1011,7 +1011,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     }
     if (running !== undefined) return pending;
     if (info?.status.lock?.backup?.held) {
-      throw new LifeboatError(`Another pgBackRest backup or expire of stanza ${this.cli.options.stanza} is running, so backup ${name} cannot start yet; lifeboat will retry when it finishes.`, 'pgbackrest-busy', false);
+      throw new LifeboatError(`Another pgBackRest backup or expire of stanza ${this.cli.options.stanza} is running, so backup ${name} cannot start yet; lifeboat will retry when it finishes.`, 'PGBACKREST_BUSY', false);
     }
 
     fs.mkdirSync(this.runDir, { recursive: true });
@@ -1090,7 +1090,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     if (handle.engine !== 'pgbackrest' || (repo !== this.primaryRepo && repo !== this.drRepo)) {
       throw new LifeboatError(
         `Backup ${handle.name ?? handle.backupId} is a ${handle.engine} backup in ${handle.locator ?? handle.location}, not in repo${this.primaryRepo} or repo${this.drRepo} of ${this.source.instanceId}; check the catalog entry and the target's repositories in the config.`,
-        'invalid-backup-handle',
+        'INVALID_BACKUP_HANDLE',
       );
     }
     return repo;
@@ -1150,15 +1150,15 @@ export class PgBackRestEngine implements DatabaseEngine {
       if (verb === 'delete') {
         throw new LifeboatError(
           `Refusing to delete ${instanceId}: it is the protected source cluster (${sourceDir}), and lifeboat deletes only instances it restored; check which instance the cleanup was asked to remove.`,
-          'delete-source-refused',
+          'DELETE_SOURCE_REFUSED',
         );
       }
       if (verb === 'cut over to') {
-        throw new LifeboatError(`Refusing to cut over to ${instanceId}: it is the source cluster (${sourceDir}) itself; traffic moves only to a restored instance.`, 'cutover-to-source-refused');
+        throw new LifeboatError(`Refusing to cut over to ${instanceId}: it is the source cluster (${sourceDir}) itself; traffic moves only to a restored instance.`, 'CUTOVER_TO_SOURCE_REFUSED');
       }
       throw new LifeboatError(
         `Refusing to restore into ${instanceId}: it is the protected source cluster (${sourceDir}), and lifeboat only restores into a new instance; choose a different destination name.`,
-        'restore-over-source',
+        'RESTORE_OVER_SOURCE',
       );
     }
   }
@@ -1361,7 +1361,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     await this.chownToOsUser(record.logFile);
     const started = await run(this.pgBin('pg_ctl'), ['-D', record.dataDir, '-l', record.logFile, ...this.startOptions(record), '-W', 'start'], { asUser: this.osUser, check: false });
     if (started.code !== 0 && !this.postmasterAlive(record.dataDir)) {
-      throw new LifeboatError(`PostgreSQL of restored instance ${record.instanceId} did not start (${(lastErrorLine(readTail(record.logFile)) ?? started.stderr.trim()) || 'no reason given'}); see ${record.logFile}.`, 'instance-start-failed', false);
+      throw new LifeboatError(`PostgreSQL of restored instance ${record.instanceId} did not start (${(lastErrorLine(readTail(record.logFile)) ?? started.stderr.trim()) || 'no reason given'}); see ${record.logFile}.`, 'INSTANCE_START_FAILED', false);
     }
   }
 
@@ -1475,7 +1475,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     }
     throw new LifeboatError(
       `Every port from ${this.portRange.from} to ${this.portRange.to} is taken by restored instances or other servers; delete restored instances that are no longer needed or widen the port range.`,
-      'no-free-port',
+      'NO_FREE_PORT',
       false,
     );
   }
@@ -1525,19 +1525,19 @@ function refuseUnlessOwnedBy(instanceId: string, record: RestoreRecord, by: RunI
   if (!record.owner) {
     throw new LifeboatError(
       `Refusing to delete ${instanceId}: it was restored before lifeboat recorded owners, so no workflow run can prove it made it; remove it by hand if it really is unwanted.`,
-      'not-owner',
+      'NOT_OWNER',
     );
   }
   if (!isSameRun(record.owner, by)) {
     throw new LifeboatError(
       `Refusing to delete ${instanceId}: it belongs to ${describeOwner(record.owner)}, not to workflow ${by.workflowId} run ${by.runId}; remove it by hand if it really is unwanted.`,
-      'not-owner',
+      'NOT_OWNER',
     );
   }
   if (record.servedTraffic) {
     throw new LifeboatError(
       `Refusing to delete ${instanceId}: it has served traffic since ${record.servedTrafficAt ?? 'a cutover'}, and lifeboat never removes such an instance automatically; move traffic elsewhere and remove it by hand when it is no longer needed.`,
-      'served-traffic',
+      'SERVED_TRAFFIC',
     );
   }
 }
@@ -1661,22 +1661,22 @@ function validatePoint(point: RestorePoint): RestorePoint {
     case 'time': {
       const at = new Date(point.at);
       if (Number.isNaN(at.getTime())) {
-        throw new LifeboatError(`The restore time "${point.at}" is not a valid ISO-8601 time; give a time such as 2024-05-01T12:30:00Z.`, 'invalid-restore-point');
+        throw new LifeboatError(`The restore time "${point.at}" is not a valid ISO-8601 time; give a time such as 2024-05-01T12:30:00Z.`, 'INVALID_RESTORE_POINT');
       }
       return { kind: 'time', at: at.toISOString() };
     }
     case 'lsn':
-      if (!LSN.test(point.lsn)) throw new LifeboatError(`The restore LSN "${point.lsn}" is not a PostgreSQL LSN; give one such as 0/3000060.`, 'invalid-restore-point');
+      if (!LSN.test(point.lsn)) throw new LifeboatError(`The restore LSN "${point.lsn}" is not a PostgreSQL LSN; give one such as 0/3000060.`, 'INVALID_RESTORE_POINT');
       return point;
     case 'name':
       if (!/^[\w .:@+-]{1,63}$/.test(point.name)) {
-        throw new LifeboatError(`The restore point name "${point.name}" is not usable; give the name passed to pg_create_restore_point (letters, digits, spaces and _.:@+-, at most 63 characters).`, 'invalid-restore-point');
+        throw new LifeboatError(`The restore point name "${point.name}" is not usable; give the name passed to pg_create_restore_point (letters, digits, spaces and _.:@+-, at most 63 characters).`, 'INVALID_RESTORE_POINT');
       }
       return point;
     case 'latest':
       return point;
     default:
-      throw new LifeboatError(`The restore point ${JSON.stringify(point)} is not a time, LSN, name or latest; request one of those.`, 'invalid-restore-point');
+      throw new LifeboatError(`The restore point ${JSON.stringify(point)} is not a time, LSN, name or latest; request one of those.`, 'INVALID_RESTORE_POINT');
   }
 }
 

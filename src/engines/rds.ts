@@ -157,12 +157,12 @@ export class RdsEngine implements DatabaseEngine {
   private readonly restoreSettings: { primary?: RdsRestoreSettings; dr?: RdsRestoreSettings };
 
   constructor(options: RdsEngineOptions) {
-    if (!options.instanceId) throw new LifeboatError('The RDS target has no instanceId; set the source DB instance identifier in the lifeboat config.', 'invalid-config');
-    if (!options.region || !options.drRegion) throw new LifeboatError(`The RDS target ${options.instanceId} needs both region and drRegion; set them in the lifeboat config.`, 'invalid-config');
+    if (!options.instanceId) throw new LifeboatError('The RDS target has no instanceId; set the source DB instance identifier in the lifeboat config.', 'INVALID_CONFIG');
+    if (!options.region || !options.drRegion) throw new LifeboatError(`The RDS target ${options.instanceId} needs both region and drRegion; set them in the lifeboat config.`, 'INVALID_CONFIG');
     if (options.region === options.drRegion) {
-      throw new LifeboatError(`The RDS target ${options.instanceId} has drRegion equal to its region (${options.region}); a disaster-recovery copy must live in another region, so set a different drRegion in the lifeboat config.`, 'invalid-config');
+      throw new LifeboatError(`The RDS target ${options.instanceId} has drRegion equal to its region (${options.region}); a disaster-recovery copy must live in another region, so set a different drRegion in the lifeboat config.`, 'INVALID_CONFIG');
     }
-    if (!options.drKmsKeyId) throw new LifeboatError(`The RDS target ${options.instanceId} has no drKmsKeyId; set the KMS key in ${options.drRegion} that DR copies are encrypted with.`, 'invalid-config');
+    if (!options.drKmsKeyId) throw new LifeboatError(`The RDS target ${options.instanceId} has no drKmsKeyId; set the KMS key in ${options.drRegion} that DR copies are encrypted with.`, 'INVALID_CONFIG');
     this.instanceId = options.instanceId.toLowerCase();
     this.region = options.region;
     this.drRegion = options.drRegion;
@@ -184,7 +184,7 @@ export class RdsEngine implements DatabaseEngine {
     if (request.kind !== 'snapshot' && request.kind !== 'full') {
       throw new LifeboatError(
         `RDS takes only full snapshots, so a "${request.kind}" backup of ${this.instanceId} cannot be made; set the backup kind of this target to "snapshot" in the lifeboat config.`,
-        'unsupported-backup-kind',
+        'UNSUPPORTED_BACKUP_KIND',
       );
     }
     const snapshotId = rdsIdentifier(request.backupName, SNAPSHOT_ID_MAX);
@@ -210,12 +210,12 @@ export class RdsEngine implements DatabaseEngine {
     // snapshot of the same instance, never someone else's.
     const existing = await this.findSnapshot('primary', snapshotId, 'adopting an existing snapshot');
     if (!existing) {
-      throw new LifeboatError(`RDS said snapshot ${snapshotId} already exists in ${this.region} but it could not be found a moment later; lifeboat will retry.`, 'snapshot-vanished', false);
+      throw new LifeboatError(`RDS said snapshot ${snapshotId} already exists in ${this.region} but it could not be found a moment later; lifeboat will retry.`, 'SNAPSHOT_VANISHED', false);
     }
     if (existing.DBInstanceIdentifier?.toLowerCase() !== this.instanceId) {
       throw new LifeboatError(
         `Snapshot ${snapshotId} already exists in ${this.region} but was taken of instance ${existing.DBInstanceIdentifier ?? 'unknown'}, not ${this.instanceId}; lifeboat will not adopt it, so delete or rename that snapshot or use another backup name.`,
-        'snapshot-name-conflict',
+        'SNAPSHOT_NAME_CONFLICT',
       );
     }
     return this.handle(existing, snapshotId, this.region);
@@ -324,13 +324,13 @@ export class RdsEngine implements DatabaseEngine {
 
   async copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string }): Promise<BackupHandle> {
     if (this.regionOf(handle) !== 'primary') {
-      throw new LifeboatError(`Snapshot ${handle.backupId} is already in ${handle.location}; only snapshots in the primary region ${this.region} are copied to ${this.drRegion}.`, 'invalid-backup-handle');
+      throw new LifeboatError(`Snapshot ${handle.backupId} is already in ${handle.location}; only snapshots in the primary region ${this.region} are copied to ${this.drRegion}.`, 'INVALID_BACKUP_HANDLE');
     }
     let sourceArn = handle.locator?.startsWith('arn:') ? handle.locator : undefined;
     if (!sourceArn) {
       const source = await this.findSnapshot('primary', handle.backupId, 'looking up the snapshot to copy');
       if (!source?.DBSnapshotArn) {
-        throw new LifeboatError(`Snapshot ${handle.backupId} does not exist in ${this.region}, so it cannot be copied to ${this.drRegion}; take a new backup.`, 'snapshot-not-found');
+        throw new LifeboatError(`Snapshot ${handle.backupId} does not exist in ${this.region}, so it cannot be copied to ${this.drRegion}; take a new backup.`, 'SNAPSHOT_NOT_FOUND');
       }
       sourceArn = source.DBSnapshotArn;
     }
@@ -353,14 +353,14 @@ export class RdsEngine implements DatabaseEngine {
     }
     const existing = await this.findSnapshot('dr', copyId, 'adopting an existing DR copy');
     if (!existing) {
-      throw new LifeboatError(`RDS said snapshot ${copyId} already exists in ${this.drRegion} but it could not be found a moment later; lifeboat will retry.`, 'snapshot-vanished', false);
+      throw new LifeboatError(`RDS said snapshot ${copyId} already exists in ${this.drRegion} but it could not be found a moment later; lifeboat will retry.`, 'SNAPSHOT_VANISHED', false);
     }
     const sameInstance = existing.DBInstanceIdentifier?.toLowerCase() === this.instanceId;
     const sameSource = !existing.SourceDBSnapshotIdentifier || existing.SourceDBSnapshotIdentifier === sourceArn;
     if (!sameInstance || !sameSource) {
       throw new LifeboatError(
         `Snapshot ${copyId} already exists in ${this.drRegion} but is a copy of ${existing.SourceDBSnapshotIdentifier ?? existing.DBInstanceIdentifier ?? 'something else'}, not of ${sourceArn}; lifeboat will not adopt it, so delete or rename that snapshot or use another copy name.`,
-        'snapshot-name-conflict',
+        'SNAPSHOT_NAME_CONFLICT',
       );
     }
     return this.handle(existing, copyId, this.drRegion);
@@ -373,7 +373,7 @@ export class RdsEngine implements DatabaseEngine {
     if (tagOf(snapshot.TagList, RDS_TAGS.managed) !== 'true') {
       throw new LifeboatError(
         `Snapshot ${handle.backupId} in ${this.regionName(region)} is not tagged ${RDS_TAGS.managed}=true, so lifeboat did not make it and will not delete it; remove it from the catalog or delete it by hand if it is really unwanted.`,
-        'not-managed-by-lifeboat',
+        'NOT_MANAGED_BY_LIFEBOAT',
       );
     }
     try {
@@ -413,14 +413,14 @@ export class RdsEngine implements DatabaseEngine {
     if (!source.BackupRetentionPeriod) {
       throw new LifeboatError(
         `Point-in-time restore of ${this.instanceId} in ${this.region} is not possible because automated backups are disabled (backup retention is 0); set a backup retention period of at least 1 day on the instance, or restore from a snapshot.`,
-        'pitr-not-enabled',
+        'PITR_NOT_ENABLED',
       );
     }
     const latest = source.LatestRestorableTime;
     if (!latest) {
       throw new LifeboatError(
         `Instance ${this.instanceId} in ${this.region} has no restorable time yet, which means its first automated backup has not finished; wait for it (usually under an hour after enabling backups) and ask again.`,
-        'no-restorable-time',
+        'NO_RESTORABLE_TIME',
       );
     }
     let earliest: Date | undefined;
@@ -446,14 +446,14 @@ export class RdsEngine implements DatabaseEngine {
     if (destinationId === this.instanceId) {
       throw new LifeboatError(
         `Refusing to restore into ${destinationId}: that is the protected source instance, and lifeboat only restores into a new instance; choose a different destination name.`,
-        'restore-over-source',
+        'RESTORE_OVER_SOURCE',
       );
     }
     if (destinationId !== request.destinationId.toLowerCase()) {
       // Never rewritten into another name: the caller must name the instance it means.
       throw new LifeboatError(
         `"${request.destinationId}" is not a valid RDS instance identifier (letters, digits and single hyphens, starting with a letter, at most ${INSTANCE_ID_MAX} characters); choose another destination name.`,
-        'invalid-destination',
+        'INVALID_DESTINATION',
       );
     }
 
@@ -464,7 +464,7 @@ export class RdsEngine implements DatabaseEngine {
       case 'time': {
         restoreTime = new Date(request.point.at);
         if (Number.isNaN(restoreTime.getTime())) {
-          throw new LifeboatError(`The restore time "${request.point.at}" is not a valid ISO-8601 time; give a time such as 2024-05-01T12:30:00Z.`, 'invalid-restore-point');
+          throw new LifeboatError(`The restore time "${request.point.at}" is not a valid ISO-8601 time; give a time such as 2024-05-01T12:30:00Z.`, 'INVALID_RESTORE_POINT');
         }
         input.RestoreTime = restoreTime;
         pointLabel = restoreTime.toISOString();
@@ -477,7 +477,7 @@ export class RdsEngine implements DatabaseEngine {
       default:
         throw new LifeboatError(
           `RDS restores only to a point in time or to the latest restorable time, not to a ${request.point.kind}; request a time (or latest) for ${this.instanceId}.`,
-          'unsupported-restore-point',
+          'UNSUPPORTED_RESTORE_POINT',
         );
     }
 
@@ -514,13 +514,13 @@ export class RdsEngine implements DatabaseEngine {
     }
     const existing = await this.findInstance(region, destinationId, 'adopting an existing restore');
     if (!existing) {
-      throw new LifeboatError(`RDS said instance ${destinationId} already exists in ${this.regionName(region)} but it could not be found a moment later; lifeboat will retry.`, 'instance-vanished', false);
+      throw new LifeboatError(`RDS said instance ${destinationId} already exists in ${this.regionName(region)} but it could not be found a moment later; lifeboat will retry.`, 'INSTANCE_VANISHED', false);
     }
     const ours = tagOf(existing.TagList, RDS_TAGS.managed) === 'true' && tagOf(existing.TagList, RDS_TAGS.restoredFrom)?.toLowerCase() === this.instanceId;
     if (!ours) {
       throw new LifeboatError(
         `Instance ${destinationId} already exists in ${this.regionName(region)} and lifeboat did not create it from ${this.instanceId}; lifeboat will not touch it, so choose another destination name.`,
-        'instance-name-conflict',
+        'INSTANCE_NAME_CONFLICT',
       );
     }
     // Adopted only when this very workflow run made it for the same restore point (a retried attempt).
@@ -530,7 +530,7 @@ export class RdsEngine implements DatabaseEngine {
       const whose = owner ? describeOwner(owner) : 'a lifeboat run from before owners were recorded';
       throw new LifeboatError(
         `Instance ${destinationId} already exists in ${this.regionName(region)} and belongs to ${whose}, not to this workflow run restoring to ${pointLabel}; lifeboat will neither adopt nor delete it: choose another destination name.`,
-        'instance-owned-elsewhere',
+        'INSTANCE_OWNED_ELSEWHERE',
       );
     }
     return this.describe(existing, true);
@@ -550,7 +550,7 @@ export class RdsEngine implements DatabaseEngine {
     if (id === this.instanceId) {
       throw new LifeboatError(
         `Refusing to delete ${id}: it is the protected source instance, and lifeboat deletes only instances it created; check which instance the cleanup was asked to remove.`,
-        'delete-source-refused',
+        'DELETE_SOURCE_REFUSED',
       );
     }
     for (const region of ['primary', 'dr'] as const) {
@@ -559,7 +559,7 @@ export class RdsEngine implements DatabaseEngine {
       if (!this.isOurs(found)) {
         throw new LifeboatError(
           `Refusing to delete ${id} in ${this.regionName(region)}: it is not tagged ${RDS_TAGS.managed}=true, so lifeboat did not create it; delete it by hand if it really is a leftover.`,
-          'not-managed-by-lifeboat',
+          'NOT_MANAGED_BY_LIFEBOAT',
         );
       }
       const owner = ownerOf(found);
@@ -568,13 +568,13 @@ export class RdsEngine implements DatabaseEngine {
         const whose = owner ? describeOwner(owner) : 'a lifeboat run from before owners were recorded';
         throw new LifeboatError(
           `Refusing to delete ${id} in ${this.regionName(region)}: it belongs to ${whose}, not to workflow ${by.workflowId} run ${by.runId}; delete it by hand if it really is unwanted.`,
-          'not-owner',
+          'NOT_OWNER',
         );
       }
       if (tagOf(found.TagList, RDS_TAGS.servedTraffic)) {
         throw new LifeboatError(
           `Refusing to delete ${id} in ${this.regionName(region)}: it has served traffic since ${tagOf(found.TagList, RDS_TAGS.servedTraffic)}, and lifeboat never removes such an instance automatically; move traffic elsewhere and delete it by hand when it is no longer needed.`,
-          'served-traffic',
+          'SERVED_TRAFFIC',
         );
       }
       try {
@@ -601,7 +601,7 @@ export class RdsEngine implements DatabaseEngine {
       const found = await this.findInstance(region, id, `marking instance ${id} as serving traffic`);
       if (!found) continue;
       if (tagOf(found.TagList, RDS_TAGS.servedTraffic)) return;
-      if (!found.DBInstanceArn) throw new LifeboatError(`RDS described instance ${id} without its ARN, so it cannot be tagged as serving traffic; lifeboat will retry.`, 'instance-without-arn', false);
+      if (!found.DBInstanceArn) throw new LifeboatError(`RDS described instance ${id} without its ARN, so it cannot be tagged as serving traffic; lifeboat will retry.`, 'INSTANCE_WITHOUT_ARN', false);
       try {
         await this.client(region).send(new AddTagsToResourceCommand({ ResourceName: found.DBInstanceArn, Tags: [{ Key: RDS_TAGS.servedTraffic, Value: new Date().toISOString() }] }));
       } catch (err) {
@@ -609,7 +609,7 @@ export class RdsEngine implements DatabaseEngine {
       }
       return;
     }
-    throw new LifeboatError(`There is no RDS instance ${id} in ${this.region} or ${this.drRegion} to point traffic at; check the instance name of the cutover.`, 'instance-not-found');
+    throw new LifeboatError(`There is no RDS instance ${id} in ${this.region} or ${this.drRegion} to point traffic at; check the instance name of the cutover.`, 'INSTANCE_NOT_FOUND');
   }
 
   // ---------------------------------------------------------------- cutover: fence, serve, protect
@@ -627,7 +627,7 @@ export class RdsEngine implements DatabaseEngine {
     const ours = tagOf(source.TagList, RDS_TAGS.fencedBy) === tagValue(fencedBy);
     if (status !== 'available' && !(ours && (status === 'stopping' || status === 'stopped'))) {
       if (status === 'stopped' || status === 'stopping') return { instanceId: this.instanceId, method: 'none', at, detail: `${this.instanceId} was already ${status}, so no client can write to it; nothing was changed`, previous: { status } };
-      throw new LifeboatError(`The source ${this.instanceId} is ${status}, so lifeboat cannot stop it before moving traffic; wait until it is available or stopped, then retry the cutover.`, 'fence-failed', false);
+      throw new LifeboatError(`The source ${this.instanceId} is ${status}, so lifeboat cannot stop it before moving traffic; wait until it is available or stopped, then retry the cutover.`, 'FENCE_FAILED', false);
     }
     if (status === 'available') {
       try {
@@ -654,7 +654,7 @@ export class RdsEngine implements DatabaseEngine {
     try {
       if (status === 'stopped') await this.primary.send(new StartDBInstanceCommand({ DBInstanceIdentifier: this.instanceId }));
       else if (status !== 'starting' && status !== 'available') {
-        throw new LifeboatError(`The source ${this.instanceId} is ${status}, not yet stopped, so it cannot be started again; lifeboat will retry.`, 'unfence-not-yet', false);
+        throw new LifeboatError(`The source ${this.instanceId} is ${status}, not yet stopped, so it cannot be started again; lifeboat will retry.`, 'UNFENCE_NOT_YET', false);
       }
       await this.primary.send(new RemoveTagsFromResourceCommand({ ResourceName: source.DBInstanceArn, TagKeys: [RDS_TAGS.fencedBy] }));
     } catch (err) {
@@ -672,7 +672,7 @@ export class RdsEngine implements DatabaseEngine {
   /** Deletion protection on, automated backups kept at least 7 days, and a snapshot started now. */
   async protectAsNewPrimary(instanceId: string, owner: { workflowId: string; runId: string }): Promise<NewPrimaryProtection> {
     const id = rdsIdentifier(instanceId, INSTANCE_ID_MAX);
-    if (id === this.instanceId) throw new LifeboatError(`Refusing to treat ${id} as a new primary: it is the source itself; traffic moves only to a restored instance.`, 'cutover-to-source-refused');
+    if (id === this.instanceId) throw new LifeboatError(`Refusing to treat ${id} as a new primary: it is the source itself; traffic moves only to a restored instance.`, 'CUTOVER_TO_SOURCE_REFUSED');
     let region: Region | undefined;
     let instance: DBInstance | undefined;
     for (const r of ['primary', 'dr'] as const) {
@@ -682,8 +682,8 @@ export class RdsEngine implements DatabaseEngine {
         break;
       }
     }
-    if (!instance || !region) throw new LifeboatError(`The restored instance ${id} was not found in ${this.region} or ${this.drRegion}, so it cannot be protected as the new primary; check the instance.`, 'instance-not-found');
-    if (!this.isOurs(instance)) throw new LifeboatError(`Instance ${id} is not tagged ${RDS_TAGS.managed}=true, so lifeboat did not create it and will not change it.`, 'not-managed-by-lifeboat');
+    if (!instance || !region) throw new LifeboatError(`The restored instance ${id} was not found in ${this.region} or ${this.drRegion}, so it cannot be protected as the new primary; check the instance.`, 'INSTANCE_NOT_FOUND');
+    if (!this.isOurs(instance)) throw new LifeboatError(`Instance ${id} is not tagged ${RDS_TAGS.managed}=true, so lifeboat did not create it and will not change it.`, 'NOT_MANAGED_BY_LIFEBOAT');
     const retention = Math.max(instance.BackupRetentionPeriod ?? 0, NEW_PRIMARY_BACKUP_RETENTION_DAYS);
     try {
       await this.client(region).send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: id, DeletionProtection: true, BackupRetentionPeriod: retention, ApplyImmediately: true }));
@@ -734,7 +734,7 @@ export class RdsEngine implements DatabaseEngine {
     if (handle.location === this.drRegion || handle.location === 'dr') return 'dr';
     throw new LifeboatError(
       `Backup ${handle.backupId} lives in ${handle.location}, which is neither ${this.region} nor ${this.drRegion} of target ${this.instanceId}; check the catalog entry and the target's regions in the config.`,
-      'invalid-backup-handle',
+      'INVALID_BACKUP_HANDLE',
     );
   }
 
@@ -793,7 +793,7 @@ export class RdsEngine implements DatabaseEngine {
     try {
       const out = await this.primary.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: this.instanceId }));
       const instance = out.DBInstances?.[0];
-      if (!instance) throw new LifeboatError(`RDS returned no instance ${this.instanceId} in ${this.region}; check the instance identifier and region in the lifeboat config.`, 'aws-instance-not-found');
+      if (!instance) throw new LifeboatError(`RDS returned no instance ${this.instanceId} in ${this.region}; check the instance identifier and region in the lifeboat config.`, 'AWS_INSTANCE_NOT_FOUND');
       return instance;
     } catch (err) {
       throw classifyAwsError(err, this.ctx('primary', 'DescribeDBInstances', `${doing} (${this.instanceId})`));
@@ -846,7 +846,7 @@ export class RdsEngine implements DatabaseEngine {
     if (!best) {
       throw new LifeboatError(
         `No automated backups of ${this.instanceId} are replicated into ${this.drRegion}, so point-in-time restore there is not possible; enable cross-region automated backup replication for the instance (StartDBInstanceAutomatedBackupsReplication), or fail over from the latest DR snapshot copy instead.`,
-        'dr-pitr-not-enabled',
+        'DR_PITR_NOT_ENABLED',
       );
     }
     return best;

@@ -92,7 +92,7 @@ export class Route53Router implements TrafficRouter {
 
   constructor(options: Route53RouterOptions) {
     const zone = (options.hostedZoneId ?? '').replace(/^\/?hostedzone\//, '');
-    if (!zone) throw new LifeboatError('The Route53 router has no hostedZoneId; set the hosted zone of the cutover name in the lifeboat config.', 'invalid-config');
+    if (!zone) throw new LifeboatError('The Route53 router has no hostedZoneId; set the hosted zone of the cutover name in the lifeboat config.', 'INVALID_CONFIG');
     this.hostedZoneId = zone;
     this.client = options.client ?? new Route53Client({ region: options.region ?? 'us-east-1' });
     this.pollIntervalMs = options.pollIntervalMs ?? 5000;
@@ -118,7 +118,7 @@ export class Route53Router implements TrafficRouter {
     const fqdn = `${bareName(name)}.`;
     const host = bareName(target.host);
     if (!bareName(name) || !host) {
-      throw new LifeboatError(`Cannot point "${name}" at "${target.host}": both the name and the target host are needed; check the cutover settings.`, 'invalid-cutover');
+      throw new LifeboatError(`Cannot point "${name}" at "${target.host}": both the name and the target host are needed; check the cutover settings.`, 'INVALID_CUTOVER');
     }
     const type = recordType(host);
     const changes: Change[] = [];
@@ -146,7 +146,7 @@ export class Route53Router implements TrafficRouter {
     } catch (err) {
       throw classifyAwsError(err, { service: 'Route53', action: 'ChangeResourceRecordSets', doing: `pointing ${bareName(name)} at ${host} in hosted zone ${this.hostedZoneId}` });
     }
-    if (!changeId) throw new LifeboatError(`Route53 accepted the change for ${bareName(name)} but returned no change id; lifeboat will retry the cutover.`, 'route53-no-change-id', false);
+    if (!changeId) throw new LifeboatError(`Route53 accepted the change for ${bareName(name)} but returned no change id; lifeboat will retry the cutover.`, 'ROUTE53_NO_CHANGE_ID', false);
     return this.waitInSync(changeId, status, `${bareName(name)} -> ${host}`);
   }
 
@@ -182,7 +182,7 @@ export class Route53Router implements TrafficRouter {
     } catch (err) {
       throw classifyAwsError(err, { service: 'Route53', action: 'ChangeResourceRecordSets', doing: `pointing ${name} back at its records of ${snapshot.takenAt} in hosted zone ${this.hostedZoneId}` });
     }
-    if (!changeId) throw new LifeboatError(`Route53 accepted the rollback of ${name} but returned no change id; lifeboat will retry the rollback.`, 'route53-no-change-id', false);
+    if (!changeId) throw new LifeboatError(`Route53 accepted the rollback of ${name} but returned no change id; lifeboat will retry the rollback.`, 'ROUTE53_NO_CHANGE_ID', false);
     return this.waitInSync(changeId, status, `${name} back to its records of ${snapshot.takenAt}`);
   }
 
@@ -210,7 +210,7 @@ export class Route53Router implements TrafficRouter {
       if (this.now() >= deadline) {
         throw new LifeboatError(
           `Route53 change ${changeId} (${what}) was still ${status} after ${Math.round(this.timeoutMs / 1000)} s; the change is submitted and will apply, so lifeboat will retry the wait, and you can check it with "aws route53 get-change --id ${changeId}".`,
-          'route53-change-timeout',
+          'ROUTE53_CHANGE_TIMEOUT',
           false,
         );
       }

@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/common';
 /**
  * The sentence a person acts on: the outermost message below the SDK's generic wrappers
  * ("Activity task failed", ...). Not the innermost: below lifeboat's own sentence lie its causes
@@ -10,6 +11,19 @@ export function describeFailure(err: unknown): string {
     current = (current as { cause?: unknown }).cause;
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The failure's type (`ApplicationFailure.type`): the outermost one along the causes, as the
+ * workflow or activity that decided it set it. Outcomes are decided by this, never by message text.
+ */
+export function failureType(err: unknown): string | undefined {
+  let current: unknown = err;
+  for (let i = 0; i < 8 && current instanceof Error; i++) {
+    if (current instanceof ApplicationFailure && current.type) return current.type;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 const GENERIC = /^(Activity task failed|Activity task timed out|Workflow execution failed|Child Workflow execution failed|Workflow Update failed)$/;

@@ -24,7 +24,7 @@ import { LifeboatEnvironment, LifeboatIncidentId, LifeboatKind, LifeboatTarget }
 import { SourceFacts, VerificationSummary } from '../domain/verification';
 import { ApprovalGates } from './approval-gate';
 import { StatusBoard } from './status-board';
-import { describeFailure } from './failure';
+import { describeFailure, failureType } from './failure';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const long = proxyActivities<Activities>({
@@ -292,7 +292,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
         cleanup.push(`kept ${made} as asked (--keep)`);
       }
       board.enter(cancelled ? 'cancelled' : 'failed', `${cancelled ? 'cancelled' : failure}${cleanup.length ? `; ${cleanup.join('; ')}` : ''}`);
-      const outcome: RestoreOutcome = cancelled ? 'cancelled' : failure.startsWith('verification of') ? 'verification-failed' : 'failed';
+      const outcome: RestoreOutcome = cancelled ? 'cancelled' : failureType(err) === 'VERIFICATION_FAILED' ? 'verification-failed' : 'failed';
       const failed = report(outcome, { failure, ...(trafficOutcome ? { traffic: trafficOutcome } : {}) });
       const notice = { severity: 'critical' as const, title: `Restore of ${input.target} ${cancelled ? 'cancelled' : 'failed'}`, text: `${failure}${cleanup.length ? `\n${cleanup.join('\n')}` : ''}`, target: input.target };
       if (patched(BEST_EFFORT_REPORT)) {
