@@ -8,7 +8,7 @@ import {
   LifeboatConfig,
   findBucketTarget,
   findDatabaseTarget,
-  formatDuration,
+  formatConfigDuration,
   loadConfig,
   mayApprove,
   objectivesFor,
@@ -280,7 +280,7 @@ describe('config', () => {
     });
 
     it('format back to their shortest spelling', () => {
-      assert.deepEqual([900, 5400, 86400, 604800, 0].map(formatDuration), ['15m', '1h30m', '1d', '1w', '0s']);
+      assert.deepEqual([900, 5400, 86400, 604800, 0].map(formatConfigDuration), ['15m', '1h30m', '1d', '1w', '0s']);
     });
 
     it('load as seconds wherever the file has one', () => {

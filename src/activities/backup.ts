@@ -10,8 +10,6 @@ import {
   BackupPreflight,
   BackupRecord,
   DatabaseBackupKind,
-  formatAge,
-  formatBytes,
   RpoStatus,
 } from '../domain/backup';
 import { describeError, LifeboatError } from '../domain/errors';
@@ -19,6 +17,7 @@ import type { BackupHandle, BackupProgress, BackupVerification, RecoveryPointLag
 import { currentWorkflowId } from './context';
 import { cancellationByWorkflow, withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
+import { formatAge, formatBytes } from '../domain/format';
 
 /** A running backup whose work stands still this long is hung (injectable per workflow run). */
 export const DEFAULT_BACKUP_STALL_MS = 10 * 60 * 1000;

@@ -9,13 +9,14 @@ import { createPorts } from '../activities/ports';
 import { listBackups } from '../activities/backup';
 import { findDatabaseTarget, LifeboatConfig } from '../config';
 import { statusQuery, WorkflowStatus } from '../domain/approval';
-import { DatabaseBackupInput, DatabaseBackupKind, DatabaseBackupResult, formatBytes } from '../domain/backup';
+import { DatabaseBackupInput, DatabaseBackupKind, DatabaseBackupResult } from '../domain/backup';
 import { FilesBackupInput, FilesBackupReport } from '../domain/files-backup';
 import { LogicalBackupInput, LogicalBackupReport } from '../domain/logical-backup';
 import { RetentionInput, RetentionReport } from '../domain/retention';
 import { describeFailure } from '../workflows/failure';
 import { UsageError } from './args';
 import { endProgress, line, printJson, progress } from './output';
+import { formatBytes } from '../domain/format';
 
 const KINDS: DatabaseBackupKind[] = ['full', 'diff', 'incr'];
 

@@ -13,6 +13,7 @@ import { checkLength, UsageError } from './args';
 import { endProgress, line, printJson, progress, uiLink } from './output';
 import { LifeboatError } from '../domain/errors';
 import { describeFailure } from '../workflows/failure';
+import { formatDuration } from '../domain/format';
 
 export interface CommandContext {
   config: LifeboatConfig;
@@ -27,13 +28,6 @@ export function identity(as: string | undefined): string {
   if (!who) throw new UsageError('who are you? pass --as <identity> or set LIFEBOAT_USER, so the decision is on record.');
   if (/\s/.test(who)) throw new UsageError(`"${who}" is not an identity (it has spaces): pass --as alice@example.com or set LIFEBOAT_USER.`);
   return who;
-}
-
-function formatDuration(totalSeconds: number): string {
-  const s = Math.max(0, Math.round(totalSeconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 export interface RestoreOptions {

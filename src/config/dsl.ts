@@ -9,7 +9,7 @@
  * references to them (`t.ref`) and object-level rules that say, in a sentence for the docs,
  * what they guarantee.
  */
-import { formatDuration, parseDuration } from './duration';
+import { formatConfigDuration, parseDuration } from './duration';
 
 export type PathSegment = string | number;
 
@@ -401,7 +401,7 @@ export class DurationField extends Field<number, false> {
     }
     const min = this.options.minSeconds ?? 1;
     if (seconds < min) {
-      ctx.report(path, min === 1 ? `must be longer than zero (got ${describeValue(input)})` : `must be at least ${formatDuration(min)} (got ${describeValue(input)})`);
+      ctx.report(path, min === 1 ? `must be longer than zero (got ${describeValue(input)})` : `must be at least ${formatConfigDuration(min)} (got ${describeValue(input)})`);
       return undefined;
     }
     return seconds;
@@ -413,7 +413,7 @@ export class DurationField extends Field<number, false> {
 
   override docConstraints(): string[] {
     const min = this.options.minSeconds ?? 1;
-    return [min === 1 ? 'longer than zero' : `at least ${formatDuration(min)}`];
+    return [min === 1 ? 'longer than zero' : `at least ${formatConfigDuration(min)}`];
   }
 }
 

@@ -18,8 +18,8 @@ export function parseDuration(text: string): number | undefined {
   return Number.isSafeInteger(seconds) ? seconds : undefined;
 }
 
-/** The shortest spelling of a number of seconds: 900 → "15m", 5400 → "1h30m", 0 → "0s". */
-export function formatDuration(seconds: number): string {
+/** The shortest spelling in the config's own syntax (for its messages and docs; people get src/domain/format.ts): 900 → "15m", 5400 → "1h30m", 0 → "0s". */
+export function formatConfigDuration(seconds: number): string {
   if (seconds <= 0) return '0s';
   let rest = Math.round(seconds);
   let out = '';

@@ -2,4 +2,4 @@
 export * from './schema';
 export * from './load';
 export { renderConfigDocs, configDocsPath } from './docs';
-export { parseDuration, formatDuration } from './duration';
+export { parseDuration, formatConfigDuration } from './duration';

@@ -154,19 +154,3 @@ export function effectiveKind(engine: DatabaseEngineKind, kind: DatabaseBackupKi
   return engine === 'rds' ? 'full' : kind;
 }
 
-export function formatBytes(n: number | undefined): string {
-  if (n === undefined) return 'size unknown';
-  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GiB`;
-  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${n} B`;
-}
-
-export function formatAge(seconds: number | undefined): string {
-  if (seconds === undefined) return 'never';
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 120) return `${s} s`;
-  if (s < 7200) return `${Math.round(s / 60)} min`;
-  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
-  return `${(s / 86400).toFixed(1)} days`;
-}

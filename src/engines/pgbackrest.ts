@@ -42,6 +42,7 @@ import { createStack, type Stack } from '../stack/stack';
 import type { PgBackRestBackupInfo, PgBackRestCli } from './pgbackrest-cli';
 import { newPgClient } from './pg-client';
 import type { Client } from 'pg';
+import { formatBytes } from '../domain/format';
 
 /** The pgBackRest annotation key that carries lifeboat's backup name. */
 export const BACKUP_ANNOTATION = 'lifeboat-backup';
@@ -1634,13 +1635,6 @@ function fileTime(file: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function formatBytes(n: number): string {
-  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GiB`;
-  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${n} B`;
 }
 
 function pointLabel(point: RestorePoint): string {

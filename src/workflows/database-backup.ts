@@ -11,11 +11,12 @@
  */
 import { ActivityCancellationType, ActivityOptions, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { BackupLocation, BackupPreflight, BackupRecord, backupNameFor, DatabaseBackupInput, DatabaseBackupResult, drCopyNameFor, effectiveKind, formatBytes } from '../domain/backup';
+import { BackupLocation, BackupPreflight, BackupRecord, backupNameFor, DatabaseBackupInput, DatabaseBackupResult, drCopyNameFor, effectiveKind } from '../domain/backup';
 import type { BackupHandle, BackupVerification } from '../domain/ports';
 import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
 import { StatusBoard } from './status-board';
 import { describeFailure } from './failure';
+import { formatBytes } from '../domain/format';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '1 second' } });
 const long = proxyActivities<Activities>({

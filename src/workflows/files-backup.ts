@@ -14,6 +14,7 @@ import { FilesBackupInput, FilesBackupPlan, FilesBackupReport } from '../domain/
 import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
 import { describeFailure, failedChecks } from './failure';
 import { StatusBoard } from './status-board';
+import { formatBytes } from '../domain/format';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const long = proxyActivities<Activities>({
@@ -22,7 +23,6 @@ const long = proxyActivities<Activities>({
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
 });
 
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 export async function filesBackup(input: FilesBackupInput): Promise<FilesBackupReport> {
   const { workflowId } = workflowInfo();
@@ -62,11 +62,11 @@ export async function filesBackup(input: FilesBackupInput): Promise<FilesBackupR
     board.enter('recording', 'recording the backup in the catalog');
     report.catalogId = await quick.recordFilesBackup.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Record the backup in the catalog' }, [plan, report, startedAt]);
     const t = report.set.totals;
-    const summary = `${plan.mode} set ${plan.timestamp}: ${t.objects} objects (${mb(t.bytes)}); ${t.added} added, ${t.modified} modified, ${t.unchanged} unchanged, ${t.deleted} deleted; ${mb(t.copiedBytes)} copied`;
+    const summary = `${plan.mode} set ${plan.timestamp}: ${t.objects} objects (${formatBytes(t.bytes)}); ${t.added} added, ${t.modified} modified, ${t.unchanged} unchanged, ${t.deleted} deleted; ${formatBytes(t.copiedBytes)} copied`;
     await quick.notify.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Notify: backup complete' }, [
       {
         severity: 'info',
-        title: `Files backup complete: ${plan.target} (${plan.mode}, ${mb(t.copiedBytes)})`,
+        title: `Files backup complete: ${plan.target} (${plan.mode}, ${formatBytes(t.copiedBytes)})`,
         text: `${summary}. Verified in ${plan.primary.store} and in ${plan.dr.store}.`,
         target: plan.target,
         fields: { timestamp: plan.timestamp, objects: t.objects, copiedBytes: t.copiedBytes, catalogId: report.catalogId },

@@ -14,6 +14,7 @@ import { LogicalBackupInput, LogicalBackupPlan, LogicalBackupReport } from '../d
 import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
 import { describeFailure, failedChecks } from './failure';
 import { StatusBoard } from './status-board';
+import { formatBytes } from '../domain/format';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const long = proxyActivities<Activities>({
@@ -22,7 +23,6 @@ const long = proxyActivities<Activities>({
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
 });
 
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 export async function logicalBackup(input: LogicalBackupInput): Promise<LogicalBackupReport> {
   const { workflowId } = workflowInfo();
@@ -50,7 +50,7 @@ export async function logicalBackup(input: LogicalBackupInput): Promise<LogicalB
     report.verifications.push(primaryCheck);
     failIfBad(primaryCheck, 'the dump');
 
-    board.enter('copying', `copying ${mb(report.primary.sizeBytes)} to ${plan.dr.store}/${plan.dr.bucket}`);
+    board.enter('copying', `copying ${formatBytes(report.primary.sizeBytes)} to ${plan.dr.store}/${plan.dr.bucket}`);
     report.dr = await long.copyDumpToDr.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Copy the dump to ${plan.dr.store}` }, [plan, hb]);
 
     board.enter('verifying-copy', `reading the DR copy back end to end`);
@@ -61,7 +61,7 @@ export async function logicalBackup(input: LogicalBackupInput): Promise<LogicalB
     report.outcome = 'verified';
     board.enter('recording', 'recording the backup in the catalog');
     report.catalogId = await quick.recordLogicalBackup.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Record the backup in the catalog' }, [plan, report, startedAt]);
-    const size = `${mb(report.primary.dumpBytes)} dumped, ${mb(report.primary.sizeBytes)} stored`;
+    const size = `${formatBytes(report.primary.dumpBytes)} dumped, ${formatBytes(report.primary.sizeBytes)} stored`;
     await quick.notify.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Notify: backup complete' }, [
       {
         severity: 'info',

@@ -6,6 +6,7 @@ import { setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/wo
 import { Decision, PendingGate, statusQuery, TimelineEntry, WorkflowStatus } from '../domain/approval';
 import { LifeboatAwaitingApproval } from '../domain/search-attributes';
 import { showPhase } from './ui';
+import { formatDuration } from '../domain/format';
 
 export class StatusBoard {
   readonly startedAt = new Date().toISOString();
@@ -60,7 +61,7 @@ export class StatusBoard {
       // An absolute deadline stays true while the page sits unchanged; "elapsed" would freeze.
       const due = new Date(Date.parse(this.startedAt) + this.rtoTargetSeconds * 1000).toISOString();
       const elapsed = this.elapsedSeconds();
-      lines.push(`RTO target ${formatSeconds(this.rtoTargetSeconds)}: recovery due by **${due}** (started ${this.startedAt})${elapsed > this.rtoTargetSeconds ? ', **over target**' : ''}.`, '');
+      lines.push(`RTO target ${formatDuration(this.rtoTargetSeconds)}: recovery due by **${due}** (started ${this.startedAt})${elapsed > this.rtoTargetSeconds ? ', **over target**' : ''}.`, '');
     }
     const gate = this.pendingGate;
     if (gate) {
@@ -73,8 +74,3 @@ export class StatusBoard {
   }
 }
 
-export function formatSeconds(seconds: number): string {
-  if (seconds < 60) return `${seconds} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
-  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
-}
