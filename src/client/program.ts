@@ -23,7 +23,7 @@ const ABOUT = 'Backup, point-in-time restore and disaster recovery for PostgreSQ
 
 const NOTES = `Identity for decisions: --as, else $LIFEBOAT_USER. Times are ISO-8601 with a zone (2026-11-21T10:01:00Z).
 
-Every command but stack, worker and completion takes --config <file> (default $LIFEBOAT_CONFIG, then
+Commands that read the config take --config <file> (default $LIFEBOAT_CONFIG, then
 ./lifeboat.config.yaml). Each option is given at most once; a switch also reads --json=true or
 --json=false. What was typed is checked before lifeboat connects to anything.
 Exit codes: 0 done, 1 failed or unhealthy, 2 bad usage or input (an unknown workflow id too).
