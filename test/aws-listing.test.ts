@@ -25,7 +25,7 @@ import {
   type ListObjectVersionsCommandInput,
   type ListObjectsV2CommandInput,
 } from '@aws-sdk/client-s3';
-import { mockClient } from 'aws-sdk-client-mock';
+import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { abortIncompleteUploads, deleteAllVersions } from '../src/activities/retention';
 import { LifeboatError } from '../src/domain/errors';
 import { classifyAwsError, isTransientAwsError } from '../src/engines/aws-errors';
@@ -39,9 +39,11 @@ const LAST_MODIFIED = new Date('2024-05-20T11:58:02.000Z');
 
 describe('AWS listings follow every page', () => {
   describe('S3', () => {
-    const s3 = mockClient(S3Client);
+    // This client only: other suites talk to real S3 stores (MinIO) meanwhile.
     const client = new S3Client({ region: 'eu-west-1', credentials });
+    let s3: AwsClientStub<S3Client>;
 
+    before(() => (s3 = mockClient(client)));
     beforeEach(() => s3.reset());
     after(() => s3.restore());
 
@@ -137,8 +139,9 @@ describe('AWS listings follow every page', () => {
     const SOURCE = 'orders-prod';
     const primaryClient = new RDSClient({ region: 'us-east-1', credentials });
     const drClient = new RDSClient({ region: 'us-west-2', credentials });
-    const dr = mockClient(drClient);
+    let dr: AwsClientStub<RDSClient>;
 
+    before(() => (dr = mockClient(drClient)));
     after(() => dr.restore());
 
     it('reads the DR restore window from the last of several DescribeDBInstanceAutomatedBackups pages (markers)', async () => {
