@@ -823,6 +823,7 @@ export class RdsEngine implements DatabaseEngine {
   private async automatedBackups(region: Region, filter: { DbiResourceId?: string; DBInstanceIdentifier?: string }, doing: string): Promise<DBInstanceAutomatedBackup[]> {
     const all: DBInstanceAutomatedBackup[] = [];
     try {
+      // A copy of the filter: the paginator writes its Marker into the input it is given.
       for await (const page of paginateDescribeDBInstanceAutomatedBackups({ client: this.client(region) }, { ...filter })) {
         all.push(...(page.DBInstanceAutomatedBackups ?? []));
       }
