@@ -180,7 +180,11 @@ export function restoreActivities(ports: Ports) {
       return restoredTo ? { ...instance, restoredTo } : instance;
     },
 
-    /** Polls until the instance is available (WAL replayed and promoted), heartbeating its state. */
+    /**
+     * Polls until the instance is available (WAL replayed and promoted), heartbeating its state.
+     * Not RDS's waitUntilDBInstanceAvailable: a restore runs for hours and must heartbeat its
+     * status on each poll, and the wait serves every engine (a local pgBackRest restore too).
+     */
     async waitUntilAvailable(targetName: string, instanceId: string, pollIntervalMs: number): Promise<InstanceDescription> {
       const engine = ports.database(targetName);
       const ctx = Context.current();
