@@ -7,7 +7,7 @@ import { UsageError } from './args';
 import { lifeboatCli } from './program';
 import { describeFailure } from '../workflows/failure';
 
-const INPUT_ERROR_TYPES = new Set(['CONFIG_INVALID', 'CONFIG_MISSING', 'CONFIG_UNREADABLE', 'UNKNOWN_TARGET', 'RESTORE_REFUSED']);
+const INPUT_ERROR_TYPES = new Set(['CONFIG_INVALID', 'CONFIG_MISSING', 'CONFIG_UNREADABLE', 'UNKNOWN_TARGET', 'RESTORE_REFUSED', 'RESTORE_POINT_REFUSED']);
 
 /** Bad usage, an invalid config, an unknown target or a refused restore: the person must change what they typed. */
 function isInputError(err: unknown): boolean {

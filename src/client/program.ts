@@ -15,6 +15,7 @@ import { completionScript } from './completion';
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
+import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { schedulesCommand } from './schedules';
 import { stackCommand, workerCommand } from './stack-commands';
 import { connectClient } from './temporal';
@@ -190,6 +191,18 @@ export function lifeboatCli(): LifeboatCli {
     .option('--emergency', 'the emergency approval gate, with its own roles')
     .option('--cutover', 'after verification, ask to point the application\'s DNS name at the restored instance')
     .option('--keep', 'keep what was created when the restore fails or is cancelled, for forensics');
+
+  command(program, 'restore-point', 'make a named restore point on a target\'s source, recorded so a restore to it is checked before approval', ([target, name], o) => {
+    const config = configOf(o);
+    const prepared = prepareRestorePoint(config, { target, name, reason: o.reason ?? '', as: o.as });
+    return recovery(config, o, 'restore-point', undefined, (ctx) => restorePointCommand(ctx, prepared));
+  })
+    .argument('<target>', 'the pgBackRest database target whose source gets the point')
+    .argument('<name>', 'the restore point\'s name, unique per target (restore to it with --to name:<name>)')
+    .addOption(configOption())
+    .addOption(reasonOption('on record with the restore point'))
+    .addOption(asOption('makes the restore point'))
+    .addOption(jsonOption());
 
   for (const decision of ['approve', 'reject'] as const) {
     command(program, decision, `${decision} the gate a restore waits at`, ([workflowId], o) => {
