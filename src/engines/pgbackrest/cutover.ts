@@ -16,8 +16,7 @@ import { postmasterAlive, type RestoredClusters } from './clusters';
 import { classifyPgBackRestError, lastErrorLine } from './errors';
 import { localName, readJsonFile, readTail, writeJson } from './files';
 import type { PgBackRestSetup } from './options';
-import type { InstanceFiles, RestoreRecord } from './records';
-import { readRecord } from './records';
+import { readRecord, type InstanceFiles, type RestoreRecord } from './records';
 import type { ClusterSessions } from './sessions';
 
 export class Cutover {
@@ -137,12 +136,12 @@ export class Cutover {
     const pgOptions = [`--pg1-path=${record.dataDir}`, `--pg1-port=${record.port}`, `--pg1-socket-path=${record.socketDir}`];
     const [binary, pushArgs] = cli.argv('archive-push', [`--pg1-path=${record.dataDir}`]);
     const archiveCommand = `${shellCommand([binary, ...pushArgs])} "%p"`;
-    const walFile = await this.sessions.withCluster(record.port, this.setup.host, async (c) => {
+    const walFile = await this.sessions.withCluster(record.port, host, async (c) => {
       await c.query(`ALTER SYSTEM SET archive_command = ${c.escapeLiteral(archiveCommand)}`);
       await c.query('SELECT pg_reload_conf()');
       return (await c.query<{ f: string }>('SELECT pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0].f;
     });
-    await this.sessions.waitForSetting(record.port, this.setup.host, 'archive_command', archiveCommand);
+    await this.sessions.waitForSetting(record.port, host, 'archive_command', archiveCommand);
     const timeline = parseInt(walFile.slice(0, 8), 16);
     const measures = [`WAL archived by pgBackRest (stanza ${stanza}) into every repository on timeline ${timeline}`];
     // Promoted while archiving was off, the timeline's history file was never queued; restores
@@ -159,7 +158,7 @@ export class Cutover {
       }
       measures.push(`timeline history ${history} archived`);
     }
-    const switched = await this.sessions.withCluster(record.port, this.setup.host, async (c) => (await c.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f')).rows[0].f);
+    const switched = await this.sessions.withCluster(record.port, host, async (c) => (await c.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f')).rows[0].f);
     await this.waitUntilArchived(record, switched);
     measures.push(`segment ${switched} archived`);
     record.archiving = { state: 'on', since: record.archiving?.since ?? new Date().toISOString(), owner };

@@ -74,21 +74,10 @@ export interface PgBackRestEngineOptions {
 export type Region = 'primary' | 'dr';
 
 /** The engine's options with every default applied; each part of the engine takes the fields it needs. */
-export interface PgBackRestSetup {
-  cli: PgBackRestCli;
-  source: PgBackRestSource;
-  restoresDir: string;
-  runDir: string;
-  osUser: string;
+export type PgBackRestSetup = Required<Omit<PgBackRestEngineOptions, 'pgBin' | 'timings'>> & {
   pgBin: (program: string) => string;
-  host: string;
-  portRange: { from: number; to: number };
-  primaryRepo: number;
-  drRepo: number;
-  restoreSettings: Record<string, string | number | boolean>;
-  walScanSegments: number;
   timings: PgBackRestTimings;
-}
+};
 
 /** Applies the defaults and refuses a configuration under which a restore could harm the source. */
 export function resolveSetup(options: PgBackRestEngineOptions): PgBackRestSetup {

@@ -6,7 +6,7 @@
  */
 import { LifeboatError } from '../../domain/errors';
 import type { BackupHandle } from '../../domain/ports';
-import type { PgBackRestBackupInfo } from './cli';
+import type { PgBackRestBackupInfo, PgBackRestStanzaInfo } from './cli';
 import { classifyPgBackRestError } from './errors';
 import type { PgBackRestSetup, Region } from './options';
 
@@ -17,14 +17,12 @@ export interface BackupSet extends PgBackRestBackupInfo {
   reference?: string[] | null;
 }
 
-export interface StanzaInfo {
-  name: string;
-  status: { code: number; message: string; lock?: { backup?: { held?: boolean } } };
+/** A stanza as `info --output=json` reports it, with the lock lifeboat checks and system-id kept exact. */
+export interface StanzaInfo extends Omit<PgBackRestStanzaInfo, 'status' | 'backup' | 'db'> {
+  status: PgBackRestStanzaInfo['status'] & { lock?: { backup?: { held?: boolean } } };
   backup: BackupSet[];
-  archive: Array<{ id: string; min: string | null; max: string | null; database: { id: number; 'repo-key': number } }>;
-  repo: Array<{ key: number; status: { code: number; message: string } }>;
   /** system-id is kept as a string: it does not fit a JavaScript number. */
-  db: Array<{ id: number; 'system-id': string; version: string; 'repo-key': number }>;
+  db: Array<Omit<PgBackRestStanzaInfo['db'][number], 'system-id'> & { 'system-id': string }>;
 }
 
 export class Repositories {
