@@ -49,9 +49,8 @@ export class Backups {
 
   async backupProgress(handle: BackupHandle): Promise<BackupProgress> {
     const repo = this.repositories.repoOf(handle);
-    const { name, files } = this.filesOf(repo, handle);
     // The process first, then the repository: a backup that finishes in between shows in info.
-    const pid = files ? livePid(files.pid, files.marker) : undefined;
+    const { name, files, pid } = this.processOf(repo, handle);
     const set = await this.findBackup(repo, handle);
     const what = `${name ? `backup ${name}` : `backup ${handle.backupId}`} in repo${repo} (${this.repositories.regionOfRepo(repo)})`;
     if (set) {
@@ -97,8 +96,7 @@ export class Backups {
    */
   async stopBackup(handle: BackupHandle): Promise<void> {
     const repo = this.repositories.repoOf(handle);
-    const { files } = this.filesOf(repo, handle);
-    const pid = files ? livePid(files.pid, files.marker) : undefined;
+    const { pid } = this.processOf(repo, handle);
     if (pid === undefined) return;
     const stopping = stopPid(pid, 10000);
     try {
@@ -192,9 +190,8 @@ export class Backups {
 
   async deleteBackup(handle: BackupHandle): Promise<void> {
     const repo = this.repositories.repoOf(handle);
-    const { files } = this.filesOf(repo, handle);
     // A backup still running is stopped first (a cancelled workflow compensating), then expired if it made it.
-    const pid = files ? livePid(files.pid, files.marker) : undefined;
+    const { files, pid } = this.processOf(repo, handle);
     if (pid !== undefined) await stopPid(pid);
     const info = await this.repositories.stanzaInfo(repo, 'deleting a backup');
     const set = info ? this.matchBackup(info, repo, handle) : undefined;
@@ -279,10 +276,14 @@ export class Backups {
     return { pid: `${base}.pid`, log: `${base}.log`, annotation, marker: `${annotation} --log-level-console=info backup` };
   }
 
-  /** The pid and log files of the backup a handle names (a handle holding only a pgBackRest label has none). */
-  private filesOf(repo: number, handle: BackupHandle): { name?: string; files?: BackupFiles } {
+  /**
+   * The files of the backup a handle names (a handle holding only a pgBackRest label has none),
+   * and the pid of the process making it while that process runs.
+   */
+  private processOf(repo: number, handle: BackupHandle): { name?: string; files?: BackupFiles; pid?: number } {
     const name = handle.name ?? (LABEL.test(handle.backupId) ? undefined : handle.backupId);
-    return { name, files: name ? this.backupFiles(repo, name) : undefined };
+    const files = name ? this.backupFiles(repo, name) : undefined;
+    return { name, files, pid: files ? livePid(files.pid, files.marker) : undefined };
   }
 
   private async findBackup(repo: number, handle: BackupHandle): Promise<BackupSet | undefined> {
@@ -295,7 +296,6 @@ export class Backups {
     if (handle.name) return inRepo.find((b) => b.annotation?.[BACKUP_ANNOTATION] === handle.name);
     return inRepo.find((b) => b.label === handle.backupId) ?? inRepo.find((b) => b.annotation?.[BACKUP_ANNOTATION] === handle.backupId);
   }
-
 
   /** pgBackRest reports a running backup's progress only in its text output. */
   private async runningPercent(): Promise<number | undefined> {
