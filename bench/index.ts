@@ -2,7 +2,7 @@
  * `npm run bench`: figures, never assertions. Needs the local stack running (`lifeboat stack up`).
  *
  * (a) Physical backup wall time at each size: `pgbackrest backup --type=full --repo=1` run by hand
- *     against the engine's startBackup + backupProgress loop (src/engines/pgbackrest.ts), same
+ *     against the engine's startBackup + backupProgress loop (src/engines/pgbackrest/backups.ts), same
  *     settings, same run, same data.
  * (b) Peak RSS of a process taking a logical backup (src/engines/logical-dump.ts) of the largest
  *     size, run alone in a child process (bench/logical-child.ts).
@@ -27,7 +27,7 @@ import path from 'node:path';
 import { DeleteObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import type { BackupHandle } from '../src/domain/ports';
-import { localPgBackRestEngine } from '../src/engines/pgbackrest';
+import { localPgBackRestEngine } from '../src/engines/pgbackrest/local';
 import { localPgBackRest } from '../src/stack/pgbackrest';
 import { delay, run } from '../src/stack/processes';
 import { createStack, s3ClientFor, stackStatus } from '../src/stack/stack';
