@@ -1,8 +1,9 @@
 /**
- * docs/config.md, generated from the schema so the reference cannot drift from what the
- * loader accepts. Regenerate after changing schema.ts:
- *   npx tsc -p . && node lib/src/config/docs.js          (writes docs/config.md)
- *   node lib/src/config/docs.js --check                   (exits 1 when it is out of date)
+ * docs/config.md and the JSON Schema editors validate lifeboat.config.yaml with
+ * (schema/lifeboat.config.schema.json), generated from the schema so neither can drift from
+ * what the loader accepts. Regenerate after changing schema.ts:
+ *   npx tsc -p . && node lib/src/config/docs.js          (writes both)
+ *   node lib/src/config/docs.js --check                   (exits 1 when either is out of date)
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -121,6 +122,13 @@ lifeboat.config.yaml has 2 problems; lifeboat will not run until they are fixed:
 - **Paths** are absolute, or start with \`{dataDir}\`: lifeboat's data directory (\`$LIFEBOAT_DATA_DIR\`, by default \`~/.local/share/lifeboat\`, or \`/var/lib/lifeboat\` as root).
 - **Names** of environments, targets, object stores and traffic routers are referred to elsewhere in the file; a reference to a name that is not declared is an error.
 - A map whose keys all have defaults may be left out entirely.
+
+Editors validate the file as you type with the JSON Schema in
+\`schema/lifeboat.config.schema.json\` (generated from the same declaration): editors using the
+YAML language server (VS Code's YAML extension, Neovim, JetBrains) pick it up from the first line
+of the example, \`# yaml-language-server: $schema=./schema/lifeboat.config.schema.json\`. The
+schema checks each value's type and shape; the checks across fields below run when lifeboat loads
+the file.
 `;
 
 /** docs/config.md as the schema describes it today. */
@@ -158,18 +166,56 @@ export function configDocsPath(repoRoot = path.resolve(__dirname, '../../..')): 
   return path.join(repoRoot, 'docs', 'config.md');
 }
 
-function main(argv: string[]): number {
-  const target = configDocsPath();
-  const rendered = renderConfigDocs();
-  if (argv.includes('--check')) {
-    const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
-    if (current === rendered) return 0;
-    process.stderr.write(`${target} is out of date with src/config/schema.ts: run \`node lib/src/config/docs.js\` and commit the result.\n`);
-    return 1;
+/**
+ * The JSON Schema of the file as it is written (before defaults and decoding), for editors.
+ * Cross-field checks and `{dataDir}` expansion are the loader's: a file the schema accepts can
+ * still be refused, never the other way round.
+ */
+export function renderConfigJsonSchema(): string {
+  const { $schema, ...rest } = z.toJSONSchema(configSchema, { io: 'input', target: 'draft-7', unrepresentable: 'any' });
+  return `${JSON.stringify({ $schema, title: 'lifeboat.config.yaml', ...allowInterpolation(rest) }, null, 2)}\n`;
+}
+
+/** `${NAME:-default}` anywhere in a value: the loader replaces it before checking the value. */
+const INTERPOLATED = { type: 'string', pattern: '\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}' };
+
+/**
+ * Editors see the file before interpolation, so a number or a patterned string may also be
+ * written `${NAME:-default}` (the example does that for every port): such a value is checked
+ * when lifeboat loads the file.
+ */
+function allowInterpolation<T>(node: T): T {
+  if (Array.isArray(node)) return node.map(allowInterpolation) as T;
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = Object.fromEntries(Object.entries(node).map(([key, value]) => [key, allowInterpolation(value as unknown)]));
+  const { type, pattern } = out;
+  if (type === 'integer' || type === 'number' || type === 'boolean' || (type === 'string' && pattern !== undefined)) {
+    const { description, default: written, ...value } = out;
+    return { ...(description === undefined ? {} : { description }), ...(written === undefined ? {} : { default: written }), anyOf: [value, INTERPOLATED] } as T;
   }
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  fs.writeFileSync(target, rendered);
-  process.stdout.write(`wrote ${target}\n`);
+  return out as T;
+}
+
+/** Where the published JSON Schema lives in the repository. */
+export function configJsonSchemaPath(repoRoot = path.resolve(__dirname, '../../..')): string {
+  return path.join(repoRoot, 'schema', 'lifeboat.config.schema.json');
+}
+
+function main(argv: string[]): number {
+  const outputs = [
+    { target: configDocsPath(), rendered: renderConfigDocs() },
+    { target: configJsonSchemaPath(), rendered: renderConfigJsonSchema() },
+  ];
+  if (argv.includes('--check')) {
+    const stale = outputs.filter(({ target, rendered }) => (fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '') !== rendered);
+    for (const { target } of stale) process.stderr.write(`${target} is out of date with src/config/schema.ts: run \`node lib/src/config/docs.js\` and commit the result.\n`);
+    return stale.length ? 1 : 0;
+  }
+  for (const { target, rendered } of outputs) {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, rendered);
+    process.stdout.write(`wrote ${target}\n`);
+  }
   return 0;
 }
 
