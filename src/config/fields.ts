@@ -155,9 +155,10 @@ export function unwrap(schema: z.ZodType): Unwrapped {
 }
 
 function document<T extends z.ZodType>(schema: T, doc: Partial<FieldDoc> & Pick<FieldDoc, 'description' | 'type'>, jsonSchema: Record<string, unknown> = {}): T {
-  const described = schema.meta({ description: doc.description, ...jsonSchema });
-  fieldDocs.set(described, { constraints: [], rules: [], ...doc });
-  return described;
+  // Registered in place rather than with .meta(), which clones: building the schema stays cheap at startup.
+  z.globalRegistry.add(schema, { description: doc.description, ...jsonSchema });
+  fieldDocs.set(schema, { constraints: [], rules: [], ...doc });
+  return schema;
 }
 
 // ----- messages -------------------------------------------------------------------------------
@@ -207,15 +208,15 @@ export interface Rule<T> {
 
 /** Adds `rules` to `schema` as refinements that run once the fields they read are valid. */
 function withRules<T extends z.ZodType>(schema: T, rules: readonly Rule<z.output<T>>[]): T {
-  let out = schema;
-  for (const rule of rules) {
+  if (!rules.length) return schema;
+  const checks = rules.map((rule) => {
     const inputs = rule.uses ? rule.uses.map((field) => field.split('.')) : [[]];
-    out = out.superRefine(
+    return z.superRefine<z.output<T>>(
       (value, ctx) => rule.check(value, (rel, message) => ctx.addIssue({ code: 'custom', message, path: Array.isArray(rel) ? [...(rel as PathSegment[])] : [rel as PathSegment] })),
       { when: (payload) => isMap(payload.value) && !payload.issues.some((issue) => inputs.some((input) => startsWith(issue.path ?? [], input))) },
     );
-  }
-  return out;
+  });
+  return schema.check(...checks) as T;
 }
 
 // ----- scalars --------------------------------------------------------------------------------
@@ -234,12 +235,13 @@ export interface StringOptions {
 
 function string(options: StringOptions) {
   const { pattern, hint, minLength = 1, maxLength, defines } = options;
-  let schema = z.string({ error: says((input) => `must be a string (got ${describeValue(input)})`) });
+  const checks: z.core.$ZodCheck<string>[] = [];
   if (minLength > 0) {
-    schema = schema.min(minLength, { error: says((input) => (minLength === 1 ? 'must not be empty' : `must be at least ${minLength} characters long (got ${describeValue(input)})`)) });
+    checks.push(z.minLength(minLength, { error: says((input) => (minLength === 1 ? 'must not be empty' : `must be at least ${minLength} characters long (got ${describeValue(input)})`)) }));
   }
-  if (maxLength !== undefined) schema = schema.max(maxLength, { error: says((input) => `must be at most ${maxLength} characters long (got ${String(input).length})`) });
-  if (pattern) schema = schema.regex(pattern, { error: says((input) => `must be ${hint ?? `a string matching ${pattern.source}`} (got ${describeValue(input)})`) });
+  if (maxLength !== undefined) checks.push(z.maxLength(maxLength, { error: says((input) => `must be at most ${maxLength} characters long (got ${String(input).length})`) }));
+  if (pattern) checks.push(z.regex(pattern, { error: says((input) => `must be ${hint ?? `a string matching ${pattern.source}`} (got ${describeValue(input)})`) }));
+  const schema = z.string({ error: says((input) => `must be a string (got ${describeValue(input)})`), checks });
   const constraints: string[] = [];
   if (hint) constraints.push(hint);
   else if (pattern) constraints.push(`matches \`${pattern.source}\``);
@@ -257,9 +259,10 @@ export interface NumberOptions {
 
 function integer(options: NumberOptions) {
   const { min, max } = options;
-  let schema = z.int({ error: says((input) => `must be a whole number (got ${describeValue(input)})`) });
-  if (min !== undefined) schema = schema.min(min, { error: says((input) => `must be at least ${min} (got ${String(input)})`) });
-  if (max !== undefined) schema = schema.max(max, { error: says((input) => `must be at most ${max} (got ${String(input)})`) });
+  const checks: z.core.$ZodCheck<number>[] = [];
+  if (min !== undefined) checks.push(z.gte(min, { error: says((input) => `must be at least ${min} (got ${String(input)})`) }));
+  if (max !== undefined) checks.push(z.lte(max, { error: says((input) => `must be at most ${max} (got ${String(input)})`) }));
+  const schema = z.int({ error: says((input) => `must be a whole number (got ${describeValue(input)})`) }).check(...checks);
   let constraints: string[] = [];
   if (min !== undefined && max !== undefined) constraints = [`${min} to ${max}`];
   else if (min !== undefined) constraints = [`at least ${min}`];
@@ -297,8 +300,7 @@ function duration(options: DurationOptions) {
   const min = options.minSeconds ?? 1;
   const shape = (input: unknown) => `must be a duration with a unit, like 15m, 1h, 24h or 7d (got ${describeValue(input)})`;
   const schema = z
-    .string({ error: says(shape) })
-    .regex(DURATION_SHAPE, { error: says(shape) })
+    .string({ error: says(shape), checks: [z.regex(DURATION_SHAPE, { error: says(shape) })] })
     .transform((text, ctx) => {
       const seconds = parseDuration(text);
       if (seconds === undefined) ctx.addIssue({ code: 'custom', message: shape(text) });
@@ -319,8 +321,7 @@ export interface TimeOfDay {
 function timeOfDay(description: string) {
   const message = says((input) => `must be a 24-hour UTC time written HH:MM, like "03:00" (got ${describeValue(input)})`);
   const schema = z
-    .string({ error: message })
-    .regex(/^([01]\d|2[0-3]):([0-5]\d)$/, { error: message })
+    .string({ error: message, checks: [z.regex(/^([01]\d|2[0-3]):([0-5]\d)$/, { error: message })] })
     .transform((text): TimeOfDay => ({ hour: Number(text.slice(0, 2)), minute: Number(text.slice(3, 5)) }));
   return document(schema, { description, type: 'time (HH:MM, UTC)' });
 }
@@ -342,8 +343,8 @@ function secret(description: string) {
       if (ref === undefined) return raw as SecretRef;
       if (!/^(env:[A-Za-z_][A-Za-z0-9_]*|file:\/.+)$/.test(ref)) ctx.addIssue({ code: 'custom', message: `must be env:NAME or file:/absolute/path (got ${describeValue(raw)})` });
       return ref as SecretRef;
-    })
-    .meta({ pattern: '^(env:[A-Za-z_][A-Za-z0-9_]*|file:(/.+|\\{[A-Za-z]+\\}.*))$' });
+    });
+  z.globalRegistry.add(reference, { pattern: '^(env:[A-Za-z_][A-Za-z0-9_]*|file:(/.+|\\{[A-Za-z]+\\}.*))$' });
   const schema = z
     .strictObject(
       { secretRef: reference },
@@ -414,7 +415,7 @@ export interface RefOptions extends RefTarget {
 function ref(options: RefOptions) {
   const article = /^[aeiou]/.test(options.noun) ? 'an' : 'a';
   const message = says((input) => `must be the name of ${article} ${options.noun} (got ${describeValue(input)})`);
-  const schema = z.string({ error: message }).min(1, { error: message });
+  const schema = z.string({ error: message, checks: [z.minLength(1, { error: message })] });
   return document(schema, { description: options.description, type: `${options.noun} name`, constraints: [options.where], ref: { to: options.to, noun: options.noun, where: options.where } });
 }
 
@@ -449,10 +450,11 @@ export interface ListOptions {
 
 function list<I extends z.ZodType>(item: I, options: ListOptions) {
   const { minItems = 0, unique } = options;
-  let schema = z.array(fillWhenLeftOut(item), { error: says((input) => `must be a list (got ${describeValue(input)})`) });
-  if (minItems > 0) schema = schema.min(minItems, { error: says((input) => (minItems === 1 ? 'must list at least one entry' : `must list at least ${minItems} entries (got ${(input as unknown[]).length})`)) });
+  const checks: z.core.$ZodCheck<unknown[]>[] = [];
+  if (minItems > 0) checks.push(z.minLength(minItems, { error: says((input) => (minItems === 1 ? 'must list at least one entry' : `must list at least ${minItems} entries (got ${(input as unknown[]).length})`)) }));
   if (unique) {
-    schema = schema.superRefine(
+    checks.push(
+      z.superRefine<unknown[]>(
       (entries, ctx) => {
         if (!Array.isArray(entries)) return;
         const invalid = new Set(ctx.issues.map((issue) => issue.path?.[0]));
@@ -467,8 +469,10 @@ function list<I extends z.ZodType>(item: I, options: ListOptions) {
         });
       },
       { when: () => true },
+      ),
     );
   }
+  const schema = z.array(fillWhenLeftOut(item), { error: says((input) => `must be a list (got ${describeValue(input)})`) }).check(...checks);
   const itemDoc = docOf(item);
   const constraints: string[] = [];
   if (minItems) constraints.push(`at least ${minItems} ${minItems === 1 ? 'entry' : 'entries'}`);
