@@ -132,7 +132,16 @@ export interface Unwrapped {
   fillable: boolean;
 }
 
+const unwrapped = new WeakMap<z.ZodType, Unwrapped>();
+
+/** Schemas do not change once built, so each is unwrapped once (the loader walks the file with it). */
 export function unwrap(schema: z.ZodType): Unwrapped {
+  let result = unwrapped.get(schema);
+  if (!result) unwrapped.set(schema, (result = unwrapUncached(schema)));
+  return result;
+}
+
+function unwrapUncached(schema: z.ZodType): Unwrapped {
   let core = schema;
   let optional = false;
   let hasDefault = false;
@@ -709,8 +718,31 @@ export function decode<T extends z.ZodType>(schema: T, input: unknown, options: 
 
 // ----- names and references -------------------------------------------------------------------
 
-/** Calls `visit` for every documented field of `value`, with its path (the value as parsed so far). */
+/** The schemas directly inside `core`: an object's fields, a list's item, a map's value, a union's variants. */
+function innerSchemas(core: z.ZodType): z.ZodType[] {
+  if (core instanceof z.ZodObject) return Object.values(core.shape as Record<string, z.ZodType>);
+  if (core instanceof z.ZodArray) return [core.element as z.ZodType];
+  if (core instanceof z.ZodRecord) return [core.valueType as z.ZodType];
+  if (core instanceof z.ZodDiscriminatedUnion) return core.options as z.ZodType[];
+  return [];
+}
+
+const namesInside = new WeakMap<z.ZodType, boolean>();
+
+/** Whether a name or a reference to one can be found in values of `schema` (the walk skips the rest). */
+function holdsNames(schema: z.ZodType): boolean {
+  let found = namesInside.get(schema);
+  if (found === undefined) {
+    const { core, doc } = unwrap(schema);
+    found = Boolean(doc?.defines || doc?.definesKeys || doc?.ref) || innerSchemas(core).some(holdsNames);
+    namesInside.set(schema, found);
+  }
+  return found;
+}
+
+/** Calls `visit` for every documented field of `value` that holds names or references, with its path (the value as parsed so far). */
 function visitFields(schema: z.ZodType, value: unknown, path: PathSegment[], visit: (doc: FieldDoc, value: unknown, path: PathSegment[]) => void): void {
+  if (!holdsNames(schema)) return;
   const { core, doc } = unwrap(schema);
   if (doc) visit(doc, value, path);
   if (core instanceof z.ZodObject) {
