@@ -755,8 +755,13 @@ function visitFields(schema: z.ZodType, value: unknown, path: PathSegment[], vis
   } else if (core instanceof z.ZodDiscriminatedUnion) {
     if (!isMap(value)) return;
     const d = core.def.discriminator;
-    const member = (core.options as Strict<z.ZodRawShape>[]).find((option) => (option.shape[d] as z.ZodLiteral).values.has(value[d] as never));
-    if (member) visitFields(member, value, path, visit);
+    const members = core.options as Strict<z.ZodRawShape>[];
+    const member = members.find((option) => (option.shape[d] as z.ZodLiteral).values.has(value[d] as never));
+    if (member) return visitFields(member, value, path, visit);
+    // Without a valid discriminator the keys every variant has still name things (a router's name, a target's environment).
+    for (const [key, field] of Object.entries(members[0].shape as Record<string, z.ZodType>)) {
+      if (key in value && members.every((option) => key in option.shape)) visitFields(field, value[key], [...path, key], visit);
+    }
   }
 }
 
