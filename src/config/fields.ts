@@ -176,11 +176,11 @@ type RawIssue = z.core.$ZodRawIssue;
 
 /** An error map: "is required" for a missing value, else `message` for what was written. */
 const says =
-  (message: (input: unknown, issue: RawIssue) => string) =>
+  (message: (input: unknown) => string) =>
   (issue: RawIssue): string =>
-    issue.input === undefined ? 'is required' : message(issue.input, issue);
+    issue.input === undefined ? 'is required' : message(issue.input);
 
-type AddIssue = (issue: { code: 'custom'; message: string; path?: PropertyKey[]; params?: Record<string, unknown> }) => void;
+type AddIssue = (issue: { code: 'custom'; message: string }) => void;
 
 // ----- placeholders ---------------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ type AddIssue = (issue: { code: 'custom'; message: string; path?: PropertyKey[];
 let activePlaceholders: Record<string, string> = {};
 
 /** Replaces `{name}` placeholders (such as `{dataDir}`); an unknown one is reported, giving undefined. */
-function expandPlaceholders(input: string, addIssue: AddIssue, path: PropertyKey[] = []): string | undefined {
+function expandPlaceholders(input: string, addIssue: AddIssue): string | undefined {
   const placeholders = activePlaceholders;
   let unknown: string | undefined;
   const expanded = input.replace(/\{([A-Za-z]+)\}/g, (whole, name: string) => {
@@ -198,7 +198,7 @@ function expandPlaceholders(input: string, addIssue: AddIssue, path: PropertyKey
   });
   if (unknown !== undefined) {
     const known = Object.keys(placeholders).map((k) => `{${k}}`);
-    addIssue({ code: 'custom', path, message: `uses unknown placeholder {${unknown}} (known: ${known.length ? known.join(', ') : 'none'})` });
+    addIssue({ code: 'custom', message: `uses unknown placeholder {${unknown}} (known: ${known.length ? known.join(', ') : 'none'})` });
     return undefined;
   }
   return expanded;
@@ -620,7 +620,8 @@ function union<D extends string, C extends z.ZodRawShape, V extends Record<strin
     })
     .superRefine(
       (value, ctx) => {
-        for (const issue of decodeIssues(withoutVariant.safeParse(value).error?.issues ?? [])) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+        // Its issues join the union's as they are, so decode splits and words them like any other.
+        for (const issue of withoutVariant.safeParse(value).error?.issues ?? []) ctx.addIssue({ ...issue });
       },
       { when: (payload) => isMap(payload.value) && payload.issues.some(isTagIssue) },
     );
