@@ -10,7 +10,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { checkApprover, GatePolicy } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
 import { ENV, defaultDataDir } from '../stack/settings';
-import { Issue, PathSegment, closest, decode, formatPath } from './dsl';
+import { Issue, PathSegment, closest, decode, formatPath } from './fields';
 import { BucketTarget, DatabaseTarget, GateName, LifeboatConfig, SecretRef, configSchema } from './schema';
 
 export interface ConfigProblem {

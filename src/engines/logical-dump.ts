@@ -33,7 +33,7 @@ import {
   S3Client,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import type { SecretRef } from '../config/dsl';
+import type { SecretRef } from '../config/fields';
 import { resolveSecret } from '../config/load';
 import type { BackupVerification } from '../domain/ports';
 import { LifeboatError, describeError } from '../domain/errors';
