@@ -8,8 +8,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
@@ -21,7 +20,7 @@ import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { localPgBackRest } from '../src/stack/pgbackrest';
 import { waitUntil } from '../src/stack/processes';
 import { Stack } from '../src/stack/stack';
-import { onInstance, onPrimary, recordHistory, removeAsItsOwner, runPitrRestore, uniqueId, waitForGate, WAIT_MS } from './helpers/pitr';
+import { onInstance, onPrimary, recordHistory, refusal, removeAsItsOwner, runPitrRestore, uniqueId, waitForGate, WAIT_MS } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { useTemporal } from './helpers/temporal';
 
@@ -65,13 +64,6 @@ describe('ownership: lifeboat touches only what its own run made (real worker, r
     await h.executeUpdate(approveUpdate, { args: [{ by: 'bob@example.com', reason: 'go', gate: 'restore' }] });
   };
 
-  function refusal(error: unknown): ApplicationFailure {
-    assert.ok(error instanceof WorkflowFailedError, `expected WorkflowFailedError, got ${String(error)}`);
-    assert.ok(error.cause instanceof ActivityFailure, `expected ActivityFailure, got ${String(error.cause)}`);
-    assert.ok(error.cause.cause instanceof ApplicationFailure, String(error.cause.cause));
-    assert.equal(error.cause.cause.nonRetryable, true);
-    return error.cause.cause;
-  }
 
   async function restoreRow(workflowId: string): Promise<PitrRestoreReport | undefined> {
     const rows = await ports.catalog.query<{ report: PitrRestoreReport }>('SELECT report FROM restores WHERE workflow_id = $1', [workflowId]);

@@ -218,8 +218,11 @@ describe('pgBackRest engine on the embedded stack', function () {
     assert.ok(done.startedAt && done.completedAt && done.startedAt <= done.completedAt);
     assert.ok((done.sizeBytes ?? 0) > 0);
     full = { ...started, backupId: done.backupId! };
-    // The detached process's pid and log files go once the backup set is in the repository.
-    assert.equal(fs.existsSync(path.join(engine.runDir, `pgbackrest-backup-repo1-${localName(names.full)}.pid`)), false);
+    // The detached process's pid and log files go once the set is in the repository and pgBackRest
+    // has exited: right after the set appears it may still be expiring older sets (seconds).
+    const pidFile = path.join(engine.runDir, `pgbackrest-backup-repo1-${localName(names.full)}.pid`);
+    await waitUntil('the full backup\'s pgBackRest to exit and its pid file to go', async () => (await engine.backupProgress(started)).state === 'complete' && !fs.existsSync(pidFile), { timeoutMs: 60000, intervalMs: 250 });
+    assert.equal(fs.existsSync(pidFile), false);
 
     const diffStarted = await retryWhileBusy(() => engine.startBackup({ backupName: names.diff, kind: 'diff' }));
     const diffDone = await finish(diffStarted);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { WorkflowFailedError, WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { CancelledFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
@@ -36,6 +36,7 @@ import {
   waitForGate,
   waitForStatus,
   WAIT_MS,
+  refusal,
 } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal } from './helpers/temporal';
@@ -110,15 +111,6 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
     return ports.catalog.query('SELECT gate, decision, decided_by, reason FROM approvals WHERE workflow_id = $1 ORDER BY decided_at', [workflowId]);
   }
 
-  /** The failure a refused request ends with: WorkflowFailedError -> ActivityFailure -> ApplicationFailure, not retried. */
-  function refusal(error: unknown): ApplicationFailure {
-    assert.ok(error instanceof WorkflowFailedError, `expected WorkflowFailedError, got ${String(error)}`);
-    assert.ok(error.cause instanceof ActivityFailure, `expected ActivityFailure, got ${String(error.cause)}`);
-    const app = error.cause.cause;
-    assert.ok(app instanceof ApplicationFailure, `expected ApplicationFailure, got ${String(app)}`);
-    assert.equal(app.nonRetryable, true);
-    return app;
-  }
 
   describe('the accident, undone', () => {
     let accident: Accident | undefined;

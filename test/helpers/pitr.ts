@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Client } from 'pg';
 import { historyToJson } from './history-json';
@@ -276,4 +277,14 @@ export async function runPitrRestore(opts: {
     );
     return { handle, runId, ...outcome, status: (await handle.query(statusQuery)) as WorkflowStatus };
   });
+}
+
+/** The failure a refused request ends with: WorkflowFailedError -> ActivityFailure -> ApplicationFailure, not retried. */
+export function refusal(error: unknown): ApplicationFailure {
+  assert.ok(error instanceof WorkflowFailedError, `expected WorkflowFailedError, got ${String(error)}`);
+  assert.ok(error.cause instanceof ActivityFailure, `expected ActivityFailure, got ${String(error.cause)}`);
+  const app = error.cause.cause;
+  assert.ok(app instanceof ApplicationFailure, `expected ApplicationFailure, got ${String(app)}`);
+  assert.equal(app.nonRetryable, true);
+  return app;
 }
