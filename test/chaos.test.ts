@@ -4,26 +4,15 @@
  * and restarts. Every trial must print its five invariants as ok and the run must exit 0.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseChaosArgs } from './chaos/index';
 import { Random, trialRandom } from './chaos/random';
+import { runNode } from './helpers/cli';
 import { useStack } from './helpers/stack';
 
 const ENTRY = path.resolve(__dirname, 'chaos/index.js');
-const ROOT = path.resolve(__dirname, '../..');
 
-function chaos(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [ENTRY, ...args], { cwd: ROOT, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const chaos = (args: string[]) => runNode(ENTRY, args, { LIFEBOAT_USER: process.env.LIFEBOAT_USER });
 
 describe('chaos harness (npm run chaos)', function () {
   it('refuses bad arguments in one sentence with exit 2, before touching anything', async () => {

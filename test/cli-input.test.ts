@@ -6,7 +6,6 @@
  * workflow ids, --json=false).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -19,38 +18,11 @@ import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { createLifeboatWorker } from '../src/worker';
 import { uniqueId, waitForGate } from './helpers/pitr';
 import { ensureFullBackup } from './helpers/backup-exists';
+import { CONFIG_FILE, lifeboat as runLifeboat, Run } from './helpers/cli';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
-const ROOT = path.resolve(__dirname, '../..');
-const CONFIG_FILE = path.join(ROOT, 'lifeboat.config.yaml');
-const CLI = path.join(ROOT, 'bin/lifeboat.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function lifeboat(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const childEnv: NodeJS.ProcessEnv = { ...process.env, LIFEBOAT_CONFIG: CONFIG_FILE };
-    delete childEnv.LIFEBOAT_USER;
-    for (const [k, v] of Object.entries(env)) {
-      if (v === undefined) delete childEnv[k];
-      else childEnv[k] = v;
-    }
-    const started = Date.now();
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
-  });
-}
+const lifeboat = (args: string[], env: Record<string, string | undefined> = {}): Promise<Run> => runLifeboat(args, env);
 
 /** A local port nothing listens on. */
 async function closedPort(): Promise<number> {

@@ -5,8 +5,6 @@
  * task queue of this test's own, which the CLI is pointed at through LIFEBOAT_TASK_QUEUE.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
@@ -19,19 +17,11 @@ import { localDnsRouter } from '../src/stack/powerdns';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
 import { Accident, assertNothingCreated, dropAccidentTables, recordHistory, removeAsItsOwner, snapshotTables, stageAccident, undoTestCutover, uniqueId, WAIT_MS, withDatabase } from './helpers/pitr';
+import { CONFIG_FILE, lifeboat as runLifeboat, Run } from './helpers/cli';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
-const ROOT = path.resolve(__dirname, '../..');
-const CONFIG_FILE = path.join(ROOT, 'lifeboat.config.yaml');
-const CLI = path.join(ROOT, 'bin/lifeboat.js');
 const DNS_NAME = 'db.app.lifeboat.test.';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('pitrRestore through the lifeboat CLI (child processes, real stack)', function () {
   let stack: Stack;
@@ -62,20 +52,7 @@ describe('pitrRestore through the lifeboat CLI (child processes, real stack)', f
   });
 
   /** `lifeboat <args>` as a child process, on this test's task queue. */
-  function lifeboat(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const childEnv: NodeJS.ProcessEnv = { ...process.env, LIFEBOAT_TASK_QUEUE: taskQueue, LIFEBOAT_CONFIG: CONFIG_FILE };
-      delete childEnv.LIFEBOAT_USER;
-      Object.assign(childEnv, extraEnv);
-      const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const lifeboat = (args: string[], extraEnv: Record<string, string> = {}): Promise<Run> => runLifeboat(args, { LIFEBOAT_TASK_QUEUE: taskQueue, ...extraEnv });
 
   async function statusJson(): Promise<{ state: string; status?: WorkflowStatus }> {
     const r = await lifeboat(['status', workflowId, '--json']);

@@ -5,8 +5,6 @@
  * the approval gate, with nothing created.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
@@ -18,12 +16,10 @@ import { localPgBackRest } from '../src/stack/pgbackrest';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
 import { assertNothingCreated, onInstance, onPrimary, refusal, removeAsItsOwner, runPitrRestore, uniqueId, waitForGate } from './helpers/pitr';
+import { CONFIG_FILE, lifeboat as runLifeboat } from './helpers/cli';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
-const ROOT = path.resolve(__dirname, '../..');
-const CONFIG_FILE = path.join(ROOT, 'lifeboat.config.yaml');
-const CLI = path.join(ROOT, 'bin/lifeboat.js');
 
 describe('named restore points (lifeboat restore-point, real stack)', function () {
   let stack: Stack;
@@ -50,19 +46,7 @@ describe('named restore points (lifeboat restore-point, real stack)', function (
     await ports?.close();
   });
 
-  function lifeboat(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const childEnv: NodeJS.ProcessEnv = { ...process.env, LIFEBOAT_TASK_QUEUE: taskQueue, LIFEBOAT_CONFIG: CONFIG_FILE };
-      delete childEnv.LIFEBOAT_USER;
-      const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const lifeboat = (args: string[]) => runLifeboat(args, { LIFEBOAT_TASK_QUEUE: taskQueue });
 
   const input = (restorePoint: string): PitrRestoreInput => ({
     target: 'app',
@@ -132,7 +116,7 @@ describe('named restore points (lifeboat restore-point, real stack)', function (
 
   it('refuses a malformed or too long name and a missing reason in one sentence, exit 2, before connecting', async () => {
     const cases: Array<[string[], RegExp]> = [
-      [['restore-point', 'app', ' leading space', '--reason', 'r', '--as', 'a@b.c'], /^lifeboat: " leading space" is not a restore point name pg_create_restore_point could have made: letters, digits, inner spaces and _\.:@\+-, at most 63 characters\.\n$/],
+      [['restore-point', 'app', 'drop;table', '--reason', 'r', '--as', 'a@b.c'], /^lifeboat: "drop;table" is not a restore point name pg_create_restore_point could have made: letters, digits, spaces and _\.:@\+-, at most 63 characters\.\n$/],
       [['restore-point', 'app', 'x'.repeat(64), '--reason', 'r', '--as', 'a@b.c'], /is not a restore point name .* at most 63 characters\.\n$/],
       [['restore-point', 'app', 'ok-name', '--as', 'a@b.c'], /^lifeboat: a restore point needs --reason, for the record\.\n$/],
     ];

@@ -52,12 +52,12 @@ function impossibleCalendarField(value: string): string | undefined {
 }
 
 /** PostgreSQL keeps restore point names to 63 bytes; the characters are those every layer passes through safely. */
-const RESTORE_POINT_NAME = /^[\w.:@+-][\w .:@+-]{0,62}$/;
+const RESTORE_POINT_NAME = /^[\w .:@+-]{1,63}$/;
 
 /** Why `name` cannot be a restore point's name, or undefined when it can. */
 export function restorePointNameProblem(name: string): string | undefined {
-  if (RESTORE_POINT_NAME.test(name) && name.trim() === name) return undefined;
-  return `"${name}" is not a restore point name pg_create_restore_point could have made: letters, digits, inner spaces and _.:@+-, at most 63 characters`;
+  if (RESTORE_POINT_NAME.test(name)) return undefined;
+  return `"${name}" is not a restore point name pg_create_restore_point could have made: letters, digits, spaces and _.:@+-, at most 63 characters`;
 }
 
 /** A restore point lifeboat made and recorded (`lifeboat restore-point`): where it lies in the WAL. */
