@@ -16,7 +16,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { reportCancellationAsSuch } from '../src/activities/cancellation';
 import { LifeboatError } from '../src/domain/errors';
 import { uploadFromStreams } from '../src/engines/crypto-stream';
-import { isAlive, run } from '../src/stack/processes';
+import { isAlive, run } from '../src/platform/processes';
 import { s3ClientFor } from '../src/stack/stack';
 import { useStack } from './helpers/stack';
 

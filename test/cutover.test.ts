@@ -20,7 +20,7 @@ import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { localPgBackRest } from '../src/stack/pgbackrest';
 import { localDnsRouter } from '../src/stack/powerdns';
-import { delay, run } from '../src/stack/processes';
+import { delay, run } from '../src/platform/processes';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
 import { leftovers, onPrimary, recordHistory, removeAsItsOwner, undoTestCutover, uniqueId, waitForBackup, waitForGate, withDatabase } from './helpers/pitr';

@@ -42,7 +42,7 @@ import { BACKUP_ANNOTATION, localName, PgBackRestEngine } from '../src/engines/p
 import { rdsIdentifier } from '../src/engines/rds';
 import { tableFacts, TableFacts } from '../src/engines/verifier';
 import { localPgBackRest } from '../src/stack/pgbackrest';
-import { isAlive, waitUntil } from '../src/stack/processes';
+import { isAlive, waitUntil } from '../src/platform/processes';
 import { s3ClientFor, Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
 import { recordHistory } from './helpers/pitr';

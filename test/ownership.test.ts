@@ -19,7 +19,7 @@ import { InstanceDescription, ResourceOwner } from '../src/domain/ports';
 import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { localPgBackRest } from '../src/stack/pgbackrest';
-import { waitUntil } from '../src/stack/processes';
+import { waitUntil } from '../src/platform/processes';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
 import { onInstance, onPrimary, recordHistory, removeAsItsOwner, uniqueId, waitForGate, WAIT_MS } from './helpers/pitr';

@@ -18,7 +18,7 @@ import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery, 
 import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { localPgBackRest } from '../src/stack/pgbackrest';
-import { delay } from '../src/stack/processes';
+import { delay } from '../src/platform/processes';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
 import {

@@ -40,7 +40,7 @@ import type { BackupVerification } from '../domain/ports';
 import { LifeboatError, describeError } from '../domain/errors';
 import { isAwsError, s3Error } from './aws-errors';
 import { ENCRYPTION_FORMAT, EncryptionKey, Sha256Meter, createDecryptStream, createEncryptStream, loadEncryptionKey, uploadFromStreams } from './crypto-stream';
-import { activityCancellationSignal } from '../stack/processes';
+import { activityCancellationSignal } from '../platform/processes';
 
 export const LOGICAL_DUMP_FORMAT = 'lifeboat-logical-dump/1';
 export const LOGICAL_DUMP_SUFFIX = '.dump.gz.enc';

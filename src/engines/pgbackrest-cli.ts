@@ -2,7 +2,7 @@
  * pgBackRest's command line, run as the database's OS user (its archive-push runs as that
  * user too, so logs and locks must stay theirs). The trusted tool is driven, not re-implemented.
  */
-import { run, RunResult } from '../stack/processes';
+import { run, RunResult } from '../platform/processes';
 
 export interface PgBackRestCliOptions {
   binary: string;

@@ -35,10 +35,7 @@ import type {
   RunIdentity,
   SourceFence,
 } from '../domain/ports';
-import { currentUser, delay, isAlive, livePid, portIsFree, run, startDetached, stopPid } from '../stack/processes';
-import { localPgBackRest } from '../stack/pgbackrest';
-import type { StackSettings } from '../stack/settings';
-import { createStack, type Stack } from '../stack/stack';
+import { currentUser, delay, isAlive, livePid, portIsFree, run, startDetached, stopPid } from '../platform/processes';
 import type { PgBackRestBackupInfo, PgBackRestCli } from './pgbackrest-cli';
 import { newPgClient } from './pg-client';
 import type { Client } from 'pg';
@@ -1753,37 +1750,4 @@ function startupFailure(log: string): string | undefined {
   if (!/aborting startup|startup process .* exited with exit code|PANIC:|terminated by signal/.test(since)) return undefined;
   const fatal = since.split('\n').reverse().find((l) => /\b(FATAL|PANIC):/.test(l) && !/\w+@\w+/.test(l.split(/FATAL|PANIC/)[0]));
   return fatal ? fatal.replace(/^.*?\b(FATAL|PANIC):\s*/, '') : 'the startup process failed';
-}
-
-// ---------------------------------------------------------------- the embedded stack
-
-/**
- * The engine wired for the embedded local stack: stanza `app` of the primary cluster, repo1 in the
- * primary region's MinIO and repo2 in the DR region's, restores under `<dataDir>/restores`.
- */
-export function localPgBackRestEngine(from?: Stack | StackSettings, overrides: Partial<PgBackRestEngineOptions> = {}): PgBackRestEngine {
-  const stack = from && 'ctx' in from ? from : createStack(from);
-  const { settings, paths, tools } = stack.ctx;
-  return new PgBackRestEngine({
-    cli: localPgBackRest(stack.ctx),
-    source: {
-      instanceId: 'primary',
-      host: settings.host,
-      port: settings.postgres.primaryPort,
-      database: settings.postgres.appDatabase,
-      user: settings.postgres.superuser,
-      dataDir: paths.pgData('primary'),
-      socketDir: paths.pgSocketDir,
-    },
-    restoresDir: paths.restoresDir,
-    runDir: paths.run,
-    osUser: settings.postgres.osUser,
-    pgBin: tools.pgBin,
-    host: settings.host,
-    portRange: settings.postgres.restorePorts,
-    primaryRepo: 1,
-    drRepo: 2,
-    restoreSettings: { shared_buffers: '32MB' },
-    ...overrides,
-  });
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { searchAttributeCliArgs } from '../domain/search-attributes';
 import { ComponentHealth, logFile, pidFile, StackComponent, StackContext } from './component';
 import { ENV } from './settings';
-import { livePid, portAnswers, startDetached, stopPid, tailFile, waitUntil } from './processes';
+import { livePid, portAnswers, startDetached, stopPid, tailFile, waitUntil } from '../platform/processes';
 
 export class TemporalDevServer implements StackComponent {
   readonly name = 'temporal';

@@ -18,7 +18,7 @@ import { DatabaseBackupInput } from '../../src/domain/backup';
 import { PitrRestoreInput } from '../../src/domain/restore';
 import { localPgBackRest } from '../../src/stack/pgbackrest';
 import { localDnsRouter } from '../../src/stack/powerdns';
-import { delay, tailFile } from '../../src/stack/processes';
+import { delay, tailFile } from '../../src/platform/processes';
 import { Stack, stackStatus, stackUp } from '../../src/stack/stack';
 import { describeFailure } from '../../src/workflows/failure';
 import { removeAsItsOwner, undoTestCutover } from '../helpers/pitr';

@@ -18,7 +18,7 @@ import { BackupHandle, DatabaseEngine, InstanceDescription, NewPrimaryProtection
 import type { PgBackRestEngine } from '../../src/engines/pgbackrest';
 import { localDnsRouter } from '../../src/stack/powerdns';
 import { localPgBackRest } from '../../src/stack/pgbackrest';
-import { delay } from '../../src/stack/processes';
+import { delay } from '../../src/platform/processes';
 import { Stack } from '../../src/stack/stack';
 
 export const WAIT_MS = Number(process.env.LIFEBOAT_TEST_WAIT_MS || 5 * 60 * 1000);

@@ -1,6 +1,8 @@
 /**
- * Process plumbing for the embedded stack: run a command to completion, start a server in the
- * background with a pid file, stop exactly that server again, check ports, wait for health.
+ * Child processes, the one place lifeboat spawns them: run a command to completion, start a
+ * server in the background with a pid file, stop exactly that process again, check ports, wait
+ * for health. Engines (pgBackRest, pg_dump) and the embedded stack both use it, so it lives
+ * outside both.
  */
 import { spawn, SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
