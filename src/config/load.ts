@@ -7,11 +7,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { checkApprover, GatePolicy } from '../domain/approval';
+import { checkApprover, GateName, GatePolicy } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
 import { ENV, defaultDataDir } from '../stack/settings';
 import { Issue, PathSegment, closest, decode, formatPath } from './dsl';
-import { BucketTarget, DatabaseTarget, GateName, LifeboatConfig, SecretRef, configSchema } from './schema';
+import { BucketTarget, DatabaseTarget, LifeboatConfig, SecretRef, configSchema } from './schema';
 
 export interface ConfigProblem {
   /** Where in the file: `targets.databases[1].engine`, or `(YAML)` for a syntax error. */
@@ -175,7 +175,7 @@ export function mayApprove(config: LifeboatConfig, request: { environment: strin
 
 /** The policy of one gate of one environment, as the workflow's validators apply it. */
 export function gatePolicy(config: LifeboatConfig, environment: string, gate: GateName, requestedBy: string): GatePolicy {
-  // GateName here is the config's: every gate the schema declares, the same names as the domain's.
+  // Indexing the config's gates with the domain's GateName does not compile if the schema lacks one of them.
   const env = config.environments[environment];
   if (!env) throw new LifeboatError(`environment ${environment} is not in the config: declare it under environments.`, 'UNKNOWN_ENVIRONMENT');
   const allowedRoles = env.gates[gate];
