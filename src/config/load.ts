@@ -9,7 +9,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { checkApprover, GateName, GatePolicy } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
-import { ENV, defaultDataDir } from '../stack/settings';
+import { dataDir } from '../platform/host';
 import { Issue, PathSegment, closest, decode, formatPath } from './dsl';
 import { BucketTarget, DatabaseTarget, LifeboatConfig, SecretRef, configSchema } from './schema';
 
@@ -38,8 +38,8 @@ export class ConfigError extends LifeboatError {
 
 export interface LoadOptions {
   /**
-   * What `{dataDir}` in paths stands for. Default: $LIFEBOAT_DATA_DIR, else the local stack's
-   * default data directory (the same one `lifeboat stack up` uses).
+   * What `{dataDir}` in paths stands for. Default: $LIFEBOAT_DATA_DIR, else lifeboat's default
+   * data directory (src/platform/host.ts; `lifeboat stack up` uses the same one).
    */
   dataDir?: string;
   /** Environment for `${NAME:-default}` interpolation (default: process.env). */
@@ -66,7 +66,7 @@ export function interpolateConfigText(text: string, env: NodeJS.ProcessEnv = pro
 }
 
 function resolveDataDir(options: LoadOptions): string {
-  return path.resolve(options.dataDir ?? (process.env[ENV.dataDir] || defaultDataDir()));
+  return path.resolve(options.dataDir ?? dataDir());
 }
 
 /** Parses and validates config text; `sourceName` names it in messages (usually the file name). */
