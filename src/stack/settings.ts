@@ -4,9 +4,7 @@
  * (checked by a test) all agree with these defaults and environment names.
  */
 import path from 'node:path';
-import { dataDir, defaultDataDir, defaultDbOsUser, HOST_ENV } from '../platform/host';
-
-export { defaultDataDir, defaultDbOsUser };
+import { dataDir, defaultDbOsUser, HOST_ENV } from '../platform/host';
 
 export interface RegionSettings {
   /** S3 region name MinIO announces and clients sign for. */

@@ -7,8 +7,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { onPath, postgresBinDir, PROVISION_HINT } from '../platform/host';
 
-export { postgresBinDir };
-
 interface GoTool {
   module: string;
   version: string;
