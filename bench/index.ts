@@ -2,7 +2,7 @@
  * `npm run bench`: figures, never assertions. Needs the local stack running (`lifeboat stack up`).
  *
  * (a) Physical backup wall time at each size: `pgbackrest backup --type=full --repo=1` run by hand
- *     against the engine's startBackup + backupProgress loop (src/engines/pgbackrest.ts), same
+ *     against the engine's startBackup + backupProgress loop (src/engines/pgbackrest/backups.ts), same
  *     settings, same run, same data.
  * (b) Peak RSS of a process taking a logical backup (src/engines/logical-dump.ts) of the largest
  *     size, run alone in a child process (bench/logical-child.ts).

@@ -25,6 +25,8 @@ command -v pdns_server >/dev/null || [ -x /usr/sbin/pdns_server ] || missing+=(p
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v openssl >/dev/null || missing+=(openssl)
+# Reports people read are checked in a real browser (headless, driven by playwright-core).
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing OS packages: ${missing[*]}"

@@ -445,6 +445,23 @@ describe('config', () => {
         (c) => (c.targets.databases[0].smokeQueries = [{ name: 'check', sql }]),
         [`targets.databases[0].smokeQueries[0].sql: smoke query "check" is refused because ${why}: smoke queries run against restored copies and must only read, so rewrite it as a single SELECT or remove it`],
       ]),
+      [
+        'an unknown engine, with the keys every engine has still checked',
+        (c) => Object.assign(c.targets.databases[0], { name: 'Orders_DB', environment: 'prod', engine: 'mysql' }),
+        [
+          'targets.databases[0].name: must be lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen (at most 63) (got "Orders_DB")',
+          'targets.databases[0].environment: environment "prod" is not declared in environments (known: production, staging)',
+          'targets.databases[0].engine: must be one of pgbackrest, rds (got "mysql")',
+        ],
+      ],
+      [
+        'an unknown router kind, whose name still counts',
+        (c) => {
+          c.trafficRouters = [{ name: 'dns', kind: 'bind', zone: 'acme.com' }];
+          c.targets.databases[0].cutover = { dnsName: 'db.acme.com', router: 'dns' };
+        },
+        ['trafficRouters[0].kind: must be one of powerdns, route53 (got "bind")'],
+      ],
       ['no targets at all', (c) => (c.targets = {}), ['targets: declares no database or bucket target: add at least one, or lifeboat has nothing to protect']],
       ['a wrong version', (c) => (c.version = 2), ['version: must be 1 (got 2)']],
     ];

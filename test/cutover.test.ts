@@ -10,11 +10,9 @@ import path from 'node:path';
 import { WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { loadConfig } from '../src/config';
-import { WorkflowStatus } from '../src/domain/approval';
 import { approveUpdate, rejectUpdate, statusQuery } from '../src/workflows/messages';
 import { LifeboatError } from '../src/domain/errors';
 import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
@@ -23,10 +21,9 @@ import { localPgBackRest } from '../src/stack/pgbackrest';
 import { localDnsRouter } from '../src/stack/powerdns';
 import { delay, run } from '../src/platform/processes';
 import { Stack } from '../src/stack/stack';
-import { createLifeboatWorker } from '../src/worker';
-import { leftovers, onPrimary, recordHistory, removeAsItsOwner, undoTestCutover, uniqueId, waitForBackup, waitForGate, withDatabase } from './helpers/pitr';
+import { leftovers, onPrimary, recordHistory, removeAsItsOwner, RestoreRun, runPitrRestore, undoTestCutover, uniqueId, waitForBackup, waitForGate, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
-import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
+import { useTemporal } from './helpers/temporal';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
 const ALICE = 'alice@example.com';
@@ -84,31 +81,9 @@ describe('cutover can always be undone (real worker, real stack)', function () {
     };
   }
 
-  async function runRestore(
-    workflowId: string,
-    drive: (handle: WorkflowHandle) => Promise<void>,
-    workerPorts: Ports = ports,
-  ): Promise<{ handle: WorkflowHandle; result?: PitrRestoreReport; error?: unknown; status: WorkflowStatus }> {
-    const taskQueue = uniqueTaskQueue('cutover');
+  function runRestore(workflowId: string, drive: (handle: WorkflowHandle) => Promise<void>, workerPorts: Ports = ports): Promise<RestoreRun> {
     runs.push({ workflowId, destination: destinationFor(workflowId) });
-    const worker: Worker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports: workerPorts, taskQueue, workflowBundle: await workflowBundle() });
-    const handle = await env.client.workflow.start('pitrRestore', { taskQueue, workflowId, args: [input()] });
-    return worker.runUntil(async () => {
-      try {
-        await drive(handle);
-      } catch (error) {
-        await handle.terminate('test failed').catch(() => undefined);
-        throw error;
-      }
-      let outcome: { result?: PitrRestoreReport; error?: unknown };
-      try {
-        outcome = { result: (await handle.result()) as PitrRestoreReport };
-      } catch (error) {
-        outcome = { error };
-      }
-      // Asked while this worker still runs to answer the query.
-      return { handle, ...outcome, status: await handle.query(statusQuery) };
-    });
+    return runPitrRestore({ env, config, ports: workerPorts, queuePrefix: 'cutover', workflowId, input: input(), drive });
   }
 
   /** Both gates approved; returns once the name leads to the restored instance (the settle window). */

@@ -39,7 +39,9 @@ import { LifeboatError } from '../src/domain/errors';
 import type { BackupHandle, DatabaseEngine } from '../src/domain/ports';
 import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatPhase, LifeboatTarget } from '../src/workflows/search-attributes';
 import { rpoStatus } from '../src/activities/backup';
-import { BACKUP_ANNOTATION, localName, PgBackRestEngine } from '../src/engines/pgbackrest';
+import { PgBackRestEngine } from '../src/engines/pgbackrest';
+import { BACKUP_ANNOTATION } from '../src/engines/pgbackrest/backups';
+import { localName } from '../src/engines/pgbackrest/files';
 import { rdsIdentifier } from '../src/engines/rds';
 import { tableFacts, TableFacts } from '../src/engines/verifier';
 import { localPgBackRest } from '../src/stack/pgbackrest';
@@ -425,32 +427,16 @@ describe('database backup workflow (real worker, real stack)', function () {
     const name = backupNameFor(workflowId);
     const base = path.join(engine.runDir, `pgbackrest-backup-repo1-${localName(name)}`);
     const stallTimeoutMs = 4000;
-    let pgid: number | undefined;
-    let hungAt = 0;
     // Like a storage that stops answering mid-copy: once pgBackRest has started the backup, its processes freeze.
-    let watching = true;
-    const freezer = (async () => {
-      while (watching && pgid === undefined) {
-        try {
-          if (/backup start archive/.test(fs.readFileSync(`${base}.log`, 'utf8'))) {
-            const pid = Number(fs.readFileSync(`${base}.pid`, 'utf8').trim());
-            process.kill(-pid, 'SIGSTOP');
-            pgid = pid;
-            hungAt = Date.now();
-          }
-        } catch {
-          /* not started yet */
-        }
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
+    const freezer = freezeOnceBackupStarts(base);
     const before = notes.length;
     try {
       const err = await runBackup(workflowId, { target: 'app', kind: 'full', pollIntervalMs: 300, stallTimeoutMs }).then(
         () => assert.fail('a hung backup must not complete'),
         (e: unknown) => e,
       );
-      const detectedAfter = (Date.now() - hungAt) / 1000;
+      const detectedAfter = (Date.now() - freezer.frozenAt) / 1000;
+      const pgid = freezer.pgid;
       assert.ok(pgid, 'pgBackRest was frozen');
       console.log(`      (f) pgBackRest frozen with SIGSTOP; the run failed ${detectedAfter.toFixed(1)} s later (stall time ${stallTimeoutMs / 1000} s)`);
       assert.ok(err instanceof WorkflowFailedError, String(err));
@@ -467,12 +453,7 @@ describe('database backup workflow (real worker, real stack)', function () {
       assert.match(row.failure ?? '', /^backing up: .*made no progress/);
       assert.ok(notes.slice(before).some((n) => n.includes(`[${workflowId}]`) && n.startsWith('[lifeboat critical] Backup FAILED: app (full) while backing up')));
     } finally {
-      watching = false;
-      await freezer;
-      if (pgid !== undefined && isAlive(pgid)) {
-        process.kill(-pgid, 'SIGKILL');
-        process.kill(-pgid, 'SIGCONT');
-      }
+      await freezer.release();
     }
   });
 
@@ -480,27 +461,13 @@ describe('database backup workflow (real worker, real stack)', function () {
     const workflowId = `test-dbbackup-${run}-h`;
     const name = backupNameFor(workflowId);
     const base = path.join(engine.runDir, `pgbackrest-backup-repo1-${localName(name)}`);
-    let pgid: number | undefined;
     // Frozen (as in (f)) so that it is surely still running when the cancellation arrives; no stall time in sight.
-    let watching = true;
-    const freezer = (async () => {
-      while (watching && pgid === undefined) {
-        try {
-          if (/backup start archive/.test(fs.readFileSync(`${base}.log`, 'utf8'))) {
-            pgid = Number(fs.readFileSync(`${base}.pid`, 'utf8').trim());
-            process.kill(-pgid, 'SIGSTOP');
-          }
-        } catch {
-          /* not started yet */
-        }
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
+    const freezer = freezeOnceBackupStarts(base);
     try {
       let cancelledAt = 0;
       const err = await runBackup(workflowId, { target: 'app', kind: 'full', pollIntervalMs: 300 }, {
         during: async () => {
-          await waitUntil('pgBackRest to be frozen mid-backup', async () => pgid !== undefined, { timeoutMs: 120000, intervalMs: 50 });
+          await waitUntil('pgBackRest to be frozen mid-backup', async () => freezer.pgid !== undefined, { timeoutMs: 120000, intervalMs: 50 });
           // Cancelled while the workflow waits for pgBackRest, as an operator would see it in the Web UI.
           await waitUntil(
             'the wait for the backup',
@@ -517,19 +484,14 @@ describe('database backup workflow (real worker, real stack)', function () {
       assert.ok(err instanceof WorkflowFailedError, String(err));
       // The cancellation reaches the activity with its next heartbeat (the SDK sends one per ~80% of the
       // 15 s timeout), then pgBackRest is stopped: the bound proves "stopped", the figure is printed.
-      await waitUntil('the cancelled backup\'s pgBackRest to stop', async () => !isAlive(pgid!), { timeoutMs: 90000, intervalMs: 100 });
+      await waitUntil('the cancelled backup\'s pgBackRest to stop', async () => !isAlive(freezer.pgid!), { timeoutMs: 90000, intervalMs: 100 });
       console.log(`      (h) pgBackRest stopped ${((Date.now() - cancelledAt) / 1000).toFixed(1)} s after the cancellation`);
       const [row] = await rowsOf(workflowId);
       assert.equal(row.status, 'failed');
       assert.match(row.failure ?? '', /the backup workflow was cancelled/);
       assert.deepEqual(await setsNamed(1, name), []);
     } finally {
-      watching = false;
-      await freezer;
-      if (pgid !== undefined && isAlive(pgid)) {
-        process.kill(-pgid, 'SIGKILL');
-        process.kill(-pgid, 'SIGCONT');
-      }
+      await freezer.release();
     }
   });
 
@@ -781,3 +743,45 @@ describe('database backup workflow with the RDS engine (SDK boundary mocked)', f
     assert.ok(notes.some((n) => n.startsWith('[lifeboat critical] DR copy FAILED: orders (full) while copying to the DR region') && n.includes(`[${workflowId}]`)), notes.join('\n'));
   });
 });
+
+/**
+ * Freezes (SIGSTOP) the process group of the pgBackRest backup whose files start with `base` as
+ * soon as its log says the backup started: a storage that stops answering mid-copy. `release`
+ * stops watching and kills what is still frozen.
+ */
+function freezeOnceBackupStarts(base: string): { readonly pgid: number | undefined; readonly frozenAt: number; release(): Promise<void> } {
+  let watching = true;
+  const state = { pgid: undefined as number | undefined, frozenAt: 0 };
+  const watcher = (async () => {
+    while (watching && state.pgid === undefined) {
+      try {
+        if (/backup start archive/.test(fs.readFileSync(`${base}.log`, 'utf8'))) {
+          const pid = Number(fs.readFileSync(`${base}.pid`, 'utf8').trim());
+          process.kill(-pid, 'SIGSTOP');
+          state.pgid = pid;
+          state.frozenAt = Date.now();
+        }
+      } catch {
+        /* not started yet */
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return {
+    get pgid() {
+      return state.pgid;
+    },
+    get frozenAt() {
+      return state.frozenAt;
+    },
+    async release() {
+      watching = false;
+      await watcher;
+      if (state.pgid !== undefined && isAlive(state.pgid)) {
+        process.kill(-state.pgid, 'SIGKILL');
+        process.kill(-state.pgid, 'SIGCONT');
+      }
+    },
+  };
+}
+

@@ -20,7 +20,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
-import type { SecretRef } from '../src/config/dsl';
+import type { SecretRef } from '../src/config/fields';
 import { LifeboatError } from '../src/domain/errors';
 import { DEFAULT_CHUNK_BYTES, HEADER_BYTES, createDecryptStream, createEncryptStream, loadEncryptionKey } from '../src/engines/crypto-stream';
 import { LogicalBackupResult, LogicalDumpEngine, PgConnection } from '../src/engines/logical-dump';

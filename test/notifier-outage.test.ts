@@ -14,16 +14,14 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { LifeboatConfig, loadConfig } from '../src/config';
-import { WorkflowStatus } from '../src/domain/approval';
-import { approveUpdate, rejectUpdate, statusQuery } from '../src/workflows/messages';
-import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
+import { approveUpdate, rejectUpdate } from '../src/workflows/messages';
+import { PitrRestoreInput } from '../src/domain/restore';
 import { LogAndWebhookNotifier } from '../src/engines/notifier';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
-import { createLifeboatWorker } from '../src/worker';
-import { assertNothingCreated, removeAsItsOwner, uniqueId, waitForGate, waitForStatus } from './helpers/pitr';
+import { assertNothingCreated, removeAsItsOwner, runPitrRestore, uniqueId, waitForGate, waitForStatus } from './helpers/pitr';
 import { ensureFullBackup } from './helpers/backup-exists';
 import { useStack } from './helpers/stack';
-import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
+import { useTemporal } from './helpers/temporal';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
 
@@ -146,22 +144,7 @@ describe('notifications are best effort', function () {
       const log: string[] = [];
       const ports = createPorts(config, { log: (l) => log.push(l) });
       cleanups.push(() => ports.close());
-      const taskQueue = uniqueTaskQueue('notify-outage');
-      const worker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue, workflowBundle: await workflowBundle() });
-      const handle = await env.client.workflow.start('pitrRestore', { taskQueue, workflowId, args: [input] });
-      return worker.runUntil(async () => {
-        try {
-          await drive(handle);
-        } catch (err) {
-          await handle.terminate('test failed').catch(() => undefined);
-          throw err;
-        }
-        const outcome = await handle.result().then(
-          (result) => ({ result: result as PitrRestoreReport, error: undefined }),
-          (error: unknown) => ({ result: undefined, error }),
-        );
-        return { ...outcome, log, status: (await handle.query(statusQuery)) as WorkflowStatus, ports };
-      });
+      return { ...(await runPitrRestore({ env, config, ports, queuePrefix: 'notify-outage', workflowId, input, drive })), log, ports };
     }
 
     const input = (overrides: Partial<PitrRestoreInput> = {}): PitrRestoreInput => ({

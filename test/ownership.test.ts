@@ -21,10 +21,9 @@ import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { localPgBackRest } from '../src/stack/pgbackrest';
 import { waitUntil } from '../src/platform/processes';
 import { Stack } from '../src/stack/stack';
-import { createLifeboatWorker } from '../src/worker';
-import { onInstance, onPrimary, recordHistory, removeAsItsOwner, uniqueId, waitForGate, WAIT_MS } from './helpers/pitr';
+import { onInstance, onPrimary, recordHistory, removeAsItsOwner, runPitrRestore, uniqueId, waitForGate, WAIT_MS } from './helpers/pitr';
 import { useStack } from './helpers/stack';
-import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
+import { useTemporal } from './helpers/temporal';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
 const TIMINGS = { remindAfterMs: 60000, abortAfterMs: 120000, pollIntervalMs: 250 };
@@ -58,25 +57,8 @@ describe('ownership: lifeboat touches only what its own run made (real worker, r
   }
 
   /** Runs one pitrRestore on its own task queue; `drive` talks to it while an in-process worker serves it. */
-  async function runRestore(workflowId: string, restoreInput: PitrRestoreInput, drive: (h: WorkflowHandle) => Promise<void> = async () => undefined) {
-    const taskQueue = uniqueTaskQueue('ownership');
-    const worker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue, workflowBundle: await workflowBundle() });
-    const handle = await env.client.workflow.start('pitrRestore', { taskQueue, workflowId, args: [restoreInput] });
-    return worker.runUntil(async () => {
-      try {
-        await drive(handle);
-      } catch (error) {
-        await handle.terminate('test failed').catch(() => undefined);
-        throw error;
-      }
-      const runId = (await handle.describe()).runId;
-      try {
-        return { handle, runId, result: (await handle.result()) as PitrRestoreReport, error: undefined };
-      } catch (error) {
-        return { handle, runId, result: undefined, error };
-      }
-    });
-  }
+  const runRestore = (workflowId: string, restoreInput: PitrRestoreInput, drive?: (h: WorkflowHandle) => Promise<void>) =>
+    runPitrRestore({ env, config, ports, queuePrefix: 'ownership', workflowId, input: restoreInput, drive });
 
   const approve = async (h: WorkflowHandle) => {
     await waitForGate(h, 'restore');

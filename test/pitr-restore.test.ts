@@ -10,18 +10,15 @@ import path from 'node:path';
 import { WorkflowFailedError, WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { loadConfig } from '../src/config';
-import { WorkflowStatus } from '../src/domain/approval';
-import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery } from '../src/workflows/messages';
+import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from '../src/workflows/messages';
 import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { localPgBackRest } from '../src/stack/pgbackrest';
 import { delay } from '../src/platform/processes';
 import { Stack } from '../src/stack/stack';
-import { createLifeboatWorker } from '../src/worker';
 import {
   Accident,
   assertNothingCreated,
@@ -31,6 +28,8 @@ import {
   onPrimary,
   recordHistory,
   removeAsItsOwner,
+  RestoreRun,
+  runPitrRestore,
   snapshotTables,
   stageAccident,
   uniqueId,
@@ -39,7 +38,7 @@ import {
   WAIT_MS,
 } from './helpers/pitr';
 import { useStack } from './helpers/stack';
-import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
+import { uniqueTaskQueue, useTemporal } from './helpers/temporal';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
 const ALICE = 'alice@example.com';
@@ -96,37 +95,10 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
     };
   }
 
-  async function newWorker(taskQueue: string): Promise<Worker> {
-    return createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue, workflowBundle: await workflowBundle() });
-  }
-
   /** Starts pitrRestore and runs an in-process worker while `drive` talks to it; returns the result or the failure. */
-  async function runRestore(
-    workflowId: string,
-    restoreInput: PitrRestoreInput,
-    drive: (handle: WorkflowHandle) => Promise<void> = async () => undefined,
-  ): Promise<{ handle: WorkflowHandle; result?: PitrRestoreReport; error?: unknown; status: WorkflowStatus }> {
-    const taskQueue = uniqueTaskQueue('pitr');
+  function runRestore(workflowId: string, restoreInput: PitrRestoreInput, drive?: (handle: WorkflowHandle) => Promise<void>): Promise<RestoreRun> {
     made.add(destinationFor(workflowId));
-    const worker = await newWorker(taskQueue);
-    const handle = await env.client.workflow.start('pitrRestore', { taskQueue, workflowId, args: [restoreInput] });
-    return worker.runUntil(async () => {
-      try {
-        await drive(handle);
-      } catch (error) {
-        // A failed assertion while driving must not leave the workflow waiting on a queue nobody serves.
-        await handle.terminate('test failed').catch(() => undefined);
-        throw error;
-      }
-      let outcome: { result?: PitrRestoreReport; error?: unknown };
-      try {
-        outcome = { result: (await handle.result()) as PitrRestoreReport };
-      } catch (error) {
-        outcome = { error };
-      }
-      // The final status, asked while this worker still runs to answer the query.
-      return { handle, ...outcome, status: await handle.query(statusQuery) };
-    });
+    return runPitrRestore({ env, config, ports, queuePrefix: 'pitr', workflowId, input: restoreInput, drive });
   }
 
   async function catalogRow(workflowId: string): Promise<RestoreRow | undefined> {

@@ -178,6 +178,11 @@ function serviceError(name: string, message: string, status = 400): RDSServiceEx
   return new RDSServiceException({ name, $fault: status >= 500 ? 'server' : 'client', $metadata: { ...meta, httpStatusCode: status }, message });
 }
 
+/** The members a request really sends: the SDK's paginators set unused cursor members (Marker, MaxRecords) to undefined, which never reach the wire. */
+function sent<T extends object>(input: T): Partial<T> {
+  return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
 /** Awaits a rejection and checks it is a LifeboatError with this code and retryability. */
 async function lifeboatFailure(promise: Promise<unknown>, code: string, nonRetryable: boolean): Promise<LifeboatError> {
   let caught: unknown;
@@ -492,7 +497,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
         ],
       });
       assert.deepEqual(await engine.restoreWindow(), { earliest: '2024-05-13T03:05:11.000Z', latest: '2024-05-20T11:55:00.000Z' });
-      assert.deepEqual(primary.commandCalls(DescribeDBInstanceAutomatedBackupsCommand)[0].args[0].input, { DbiResourceId: DBI });
+      assert.deepEqual(sent(primary.commandCalls(DescribeDBInstanceAutomatedBackupsCommand)[0].args[0].input), { DbiResourceId: DBI });
     });
 
     it('falls back to the retention period, bounded by the instance creation time', async () => {
@@ -516,7 +521,7 @@ describe('RdsEngine (AWS SDK boundary)', () => {
         ],
       });
       assert.deepEqual(await engine.restoreWindow('dr'), { earliest: '2024-05-14T03:12:00.000Z', latest: '2024-05-20T11:40:00.000Z' });
-      assert.deepEqual(dr.commandCalls(DescribeDBInstanceAutomatedBackupsCommand)[0].args[0].input, { DBInstanceIdentifier: SOURCE });
+      assert.deepEqual(sent(dr.commandCalls(DescribeDBInstanceAutomatedBackupsCommand)[0].args[0].input), { DBInstanceIdentifier: SOURCE });
       assert.equal(primary.calls().length, 0);
     });
 

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { DescribeDBInstancesCommand, RDSClient } from '@aws-sdk/client-rds';
-import { mockClient } from 'aws-sdk-client-mock';
+import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { rpoStatus } from '../src/activities/backup';
 import { createPorts, Ports } from '../src/activities/ports';
 import { LifeboatConfig } from '../src/config';
@@ -25,10 +25,12 @@ describe('RPO: the data lost now (WAL archive lag, or backup age for snapshot-on
   let stack: Stack;
   let config: LifeboatConfig;
   let ports: Ports;
-  const rds = mockClient(RDSClient);
+  // Stubbed for this suite's lifetime only: a stub made while files load would stand in for every RDSClient of the suites that run first.
+  let rds: AwsClientStub<RDSClient>;
 
   before(async function () {
     this.timeout(600000);
+    rds = mockClient(RDSClient);
     stack = await useStack();
     // The app database under the test's own target names, with an RPO of 5 minutes.
     config = derivedConfig((doc) => {

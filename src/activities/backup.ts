@@ -243,6 +243,8 @@ export function backupActivities(ports: Ports) {
      * work standing still for `stallMs` (a hung pgBackRest, alive but stuck), the activity stops
      * that process and fails for good with a sentence, instead of waiting out the 12-hour timeout.
      * A cancelled workflow's backup is stopped too. A failed backup is final: a new run takes a new one.
+     * Not RDS's waitUntilDBSnapshotAvailable: the wait heartbeats the engine's progress, judges
+     * stalls and serves every engine (pgBackRest too), none of which a waiter does.
      */
     async waitForDatabaseBackup(targetName: string, handle: BackupHandle, pollIntervalMs: number, stallMs: number = DEFAULT_BACKUP_STALL_MS): Promise<{ handle: BackupHandle; progress: BackupProgress }> {
       const engine = ports.database(targetName);

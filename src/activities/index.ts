@@ -12,6 +12,7 @@ import { backupActivities } from './backup';
 import { logicalBackupActivities } from './logical-backup';
 import { filesBackupActivities } from './files-backup';
 import { retentionActivities } from './retention';
+import { restorePointActivities } from './restore-points';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -44,6 +45,7 @@ export function createActivities(ports: Ports) {
     ...logicalBackupActivities(ports),
     ...filesBackupActivities(ports),
     ...retentionActivities(ports),
+    ...restorePointActivities(ports),
   });
 }
 

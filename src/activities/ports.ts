@@ -11,7 +11,7 @@ import { LifeboatError } from '../domain/errors';
 import { DatabaseEngine, TrafficRouter } from '../domain/ports';
 import { LogAndWebhookNotifier, Notifier } from '../engines/notifier';
 import { PgBackRestEngine } from '../engines/pgbackrest';
-import { PgBackRestCli } from '../engines/pgbackrest-cli';
+import { PgBackRestCli } from '../engines/pgbackrest/cli';
 import { RdsEngine } from '../engines/rds';
 import { PowerDnsRouter } from '../engines/powerdns';
 import { Route53Router } from '../engines/route53';

@@ -9,10 +9,11 @@ import { FailureType, LifeboatError } from '../domain/errors';
 import { describeOwner, destinationNameProblem, restorePointLabel } from '../domain/ownership';
 import { DnsSnapshot, InstanceDescription, NewPrimaryProtection, ResourceOwner, RunIdentity, SourceFence } from '../domain/ports';
 import { PitrRestoreInput, PitrRestoreReport, TrafficChange, ValidatedRestore } from '../domain/restore';
-import { checkInsideWindow, parseRestorePoint } from '../domain/restore-point';
+import { checkInsideWindow, checkNamedPoint, parseRestorePoint } from '../domain/restore-point';
 import { SourceFacts, VerificationSummary } from '../domain/verification';
 import { captureFacts, verifyDatabase, VerificationProgress } from '../engines/verifier';
 import { withHeartbeats } from './heartbeat';
+import { findRecordedRestorePoint } from './restore-points';
 import { Ports } from './ports';
 import { newPgClient } from '../engines/pg-client';
 
@@ -106,8 +107,10 @@ export function restoreActivities(ports: Ports) {
           if (!parsed.ok) refuse(`${parsed.reason}.`, 'INVALID_RESTORE_POINT');
           const engine = ports.database(target.name);
           const window = await engine.restoreWindow(input.fromRegion);
-          const inside = checkInsideWindow(parsed.value, window, new Date());
-          if (!inside.ok) refuse(`${inside.reason}.`, 'OUTSIDE_RESTORE_WINDOW');
+          const point = parsed.value;
+          const named = point.kind === 'name' ? { record: await findRecordedRestorePoint(ports, target.name, point.name) } : undefined;
+          const inside = point.kind === 'name' ? checkNamedPoint(point.name, target.name, named?.record, window, new Date()) : checkInsideWindow(point, window, new Date());
+          if (!inside.ok) refuse(`${inside.reason}.`, named && !named.record ? 'UNKNOWN_RESTORE_POINT' : 'OUTSIDE_RESTORE_WINDOW');
 
           const destinationId = input.destination ?? destinationFor(workflowId);
           const badName = destinationNameProblem(destinationId);
@@ -180,7 +183,11 @@ export function restoreActivities(ports: Ports) {
       return restoredTo ? { ...instance, restoredTo } : instance;
     },
 
-    /** Polls until the instance is available (WAL replayed and promoted), heartbeating its state. */
+    /**
+     * Polls until the instance is available (WAL replayed and promoted), heartbeating its state.
+     * Not RDS's waitUntilDBInstanceAvailable: a restore runs for hours and must heartbeat its
+     * status on each poll, and the wait serves every engine (a local pgBackRest restore too).
+     */
     async waitUntilAvailable(targetName: string, instanceId: string, pollIntervalMs: number): Promise<InstanceDescription> {
       const engine = ports.database(targetName);
       const ctx = Context.current();

@@ -13,11 +13,12 @@
  * refusal is a workflow_events row (kind `retention`). Legal holds are checked again just before
  * deleting: the catalog's legal_hold flag, and for file sets the bucket target's held prefixes.
  */
-import { AbortMultipartUploadCommand, DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { BucketTarget, findTarget } from '../config';
 import { describeError, LifeboatError } from '../domain/errors';
 import type { BackupHandle } from '../domain/ports';
 import { ExpiryOutcome, planRetention, RegionDeletion, RetentionCandidate, RetentionItem, RetentionPlan } from '../domain/retention';
+import { multipartUploadPages, objectVersionPages } from '../engines/aws-pagination';
 import { FileBackupEngine } from '../engines/file-backup';
 import { currentWorkflowId } from './context';
 import { withHeartbeats } from './heartbeat';
@@ -57,17 +58,12 @@ export async function deleteAllVersions(s3: S3Client, bucket: string, what: { ke
   let removed = 0;
   for (;;) {
     const found: Array<{ Key: string; VersionId?: string }> = [];
-    let keyMarker: string | undefined;
-    let versionMarker: string | undefined;
-    do {
-      const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+    for await (const page of objectVersionPages(s3, { Bucket: bucket, Prefix: prefix })) {
       for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
         if ('key' in what && v.Key !== what.key) continue;
         found.push({ Key: v.Key!, VersionId: v.VersionId });
       }
-      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
-      versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
-    } while (keyMarker);
+    }
     if (found.length === 0) return removed;
     for (const v of found) {
       await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: v.Key, ...(v.VersionId ? { VersionId: v.VersionId } : {}) }));
@@ -81,18 +77,13 @@ export async function abortIncompleteUploads(s3: S3Client, bucket: string, what:
   const prefix = 'key' in what ? what.key : what.prefix;
   if (!prefix) throw new Error('refusing to abort the uploads of a whole bucket: no key or prefix given');
   let aborted = 0;
-  let keyMarker: string | undefined;
-  let uploadIdMarker: string | undefined;
-  do {
-    const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+  for await (const page of multipartUploadPages(s3, { Bucket: bucket, Prefix: prefix })) {
     for (const u of page.Uploads ?? []) {
       if (!u.Key || !u.UploadId || ('key' in what && u.Key !== what.key)) continue;
       await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
       aborted++;
     }
-    keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
-    uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
-  } while (keyMarker);
+  }
   return aborted;
 }
 

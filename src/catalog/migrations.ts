@@ -155,6 +155,28 @@ export const MIGRATIONS: Migration[] = [
       CREATE UNIQUE INDEX target_sources_current_idx ON target_sources (target) WHERE until IS NULL;
     `,
   },
+  {
+    version: 5,
+    name: 'restore points',
+    sql: `
+      -- Named restore points lifeboat made on a source, with their LSN: what lets a restore to
+      -- name:<n> be checked against the restore window before anyone approves it.
+      CREATE TABLE restore_points (
+        id bigserial PRIMARY KEY,
+        target text NOT NULL,
+        name text NOT NULL,
+        lsn text,
+        state text NOT NULL CHECK (state IN ('creating','created')),
+        created_by text NOT NULL,
+        reason text NOT NULL,
+        workflow_id text NOT NULL,
+        run_id text NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now(),
+        created_at timestamptz,
+        UNIQUE (target, name)
+      );
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_337_001; // arbitrary, fixed: serializes concurrent migrators

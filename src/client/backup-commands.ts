@@ -10,13 +10,13 @@ import { listBackups } from '../activities/backup';
 import { findDatabaseTarget, LifeboatConfig } from '../config';
 import { WorkflowStatus } from '../domain/approval';
 import { statusQuery } from '../workflows/messages';
-import { DatabaseBackupInput, DatabaseBackupKind, DatabaseBackupResult } from '../domain/backup';
+import { BackupListEntry, DatabaseBackupInput, DatabaseBackupKind, DatabaseBackupResult } from '../domain/backup';
 import { FilesBackupInput, FilesBackupReport } from '../domain/files-backup';
 import { LogicalBackupInput, LogicalBackupReport } from '../domain/logical-backup';
 import { RetentionInput, RetentionReport } from '../domain/retention';
 import { describeFailure } from '../workflows/failure';
 import { UsageError } from './args';
-import { endProgress, line, printJson, progress } from './output';
+import { endProgress, formatTable, line, printJson, progress } from './output';
 import { formatBytes } from '../domain/format';
 
 const KINDS: DatabaseBackupKind[] = ['full', 'diff', 'incr'];
@@ -214,6 +214,21 @@ function when(iso: string | undefined): string {
   return iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-';
 }
 
+/** `lifeboat backups list` as lines: a header and a row per backup, columns as wide as their content. */
+export function backupRows(rows: readonly BackupListEntry[]): string[] {
+  return formatTable([
+    ['status', 'target', 'kind', 'size', 'completed', 'primary / dr'],
+    ...rows.map((r) => [
+      r.status,
+      r.target,
+      r.kind,
+      r.sizeBytes !== undefined ? formatBytes(r.sizeBytes) : '-',
+      when(r.completedAt),
+      `${r.primary ?? '-'} / ${r.dr ?? '-'}${r.failure ? `  (${r.failure})` : ''}`,
+    ]),
+  ]);
+}
+
 export async function backupsListCommand(config: LifeboatConfig, o: { target?: string; json: boolean; limit?: number }): Promise<number> {
   if (o.target) findDatabaseTarget(config, o.target);
   const ports = createPorts(config);
@@ -227,19 +242,7 @@ export async function backupsListCommand(config: LifeboatConfig, o: { target?: s
       line(`no database backups in the catalog${o.target ? ` for ${o.target}` : ''}; take one with \`lifeboat backup <target>\`.`);
       return 0;
     }
-    line(['status'.padEnd(9), 'target'.padEnd(10), 'kind'.padEnd(5), 'size'.padEnd(10), 'completed'.padEnd(21), 'primary / dr'].join(' '));
-    for (const r of rows) {
-      line(
-        [
-          r.status.padEnd(9),
-          r.target.padEnd(10),
-          r.kind.padEnd(5),
-          (r.sizeBytes !== undefined ? formatBytes(r.sizeBytes) : '-').padEnd(10),
-          when(r.completedAt).padEnd(21),
-          `${r.primary ?? '-'} / ${r.dr ?? '-'}${r.failure ? `  (${r.failure})` : ''}`,
-        ].join(' '),
-      );
-    }
+    for (const row of backupRows(rows)) line(row);
     return 0;
   } finally {
     await ports.close();

@@ -20,3 +20,18 @@ export function endProgress(): void {
 export function uiLink(uiBase: string, namespace: string, workflowId: string): string {
   return `${uiBase}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
+
+/**
+ * Rows as aligned columns, each as wide as its widest cell (a 60-character name widens its column
+ * instead of pushing the rest out of line); the last column is not padded, nor is trailing space kept.
+ */
+export function formatTable(rows: ReadonlyArray<readonly string[]>, gap = 2): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i])))
+      .join(' '.repeat(gap))
+      .trimEnd(),
+  );
+}

@@ -11,7 +11,7 @@ import { PitrRestoreInput, PitrRestoreReport } from '../domain/restore';
 import { parseRestorePoint } from '../domain/restore-point';
 import { LifeboatAwaitingApproval, LifeboatKind, LifeboatPhase, LifeboatTarget } from '../workflows/search-attributes';
 import { checkLength, UsageError } from './args';
-import { endProgress, line, printJson, progress, uiLink } from './output';
+import { endProgress, formatTable, line, printJson, progress, uiLink } from './output';
 import { LifeboatError } from '../domain/errors';
 import { describeFailure } from '../workflows/failure';
 import { formatDuration } from '../domain/format';
@@ -179,7 +179,7 @@ function statusLines(workflowId: string, desc: WorkflowExecutionDescription, sta
   for (const r of status?.refused ?? []) out.push(`refused decision from ${r.by} at ${r.at}: ${r.reason}`);
   if (status?.timeline.length) {
     out.push('timeline:');
-    for (const t of status.timeline) out.push(`  ${t.at}  ${t.phase.padEnd(18)} ${t.note}`);
+    out.push(...formatTable(status.timeline.map((t) => [`  ${t.at}`, t.phase, t.note])));
   }
   out.push(`Web UI: ${uiLink(uiBase, namespace, workflowId)}`);
   return out;
@@ -240,11 +240,26 @@ function summarize(result: unknown): string {
   return parts.join('\n');
 }
 
+export interface WorkflowRow {
+  workflowId: string;
+  kind?: string;
+  target?: string;
+  phase?: string;
+  awaitingApproval?: boolean;
+  state: string;
+  started: string;
+}
+
+/** `lifeboat list` as lines, columns as wide as their content (a long target name stays in its column). */
+export function workflowRows(rows: readonly WorkflowRow[]): string[] {
+  return formatTable(rows.map((r) => [r.state, r.kind ?? '', r.target ?? '', r.phase ?? '', r.awaitingApproval ? 'AWAITING APPROVAL' : '', r.workflowId]));
+}
+
 export async function listCommand(ctx: CommandContext, o: { awaitingApproval: boolean; running: boolean }): Promise<number> {
   const clauses = [`${LifeboatKind.name} IS NOT NULL`];
   if (o.awaitingApproval) clauses.push(`${LifeboatAwaitingApproval.name} = true`);
   if (o.running || o.awaitingApproval) clauses.push(`ExecutionStatus = 'Running'`);
-  const rows: Array<{ workflowId: string; kind?: string; target?: string; phase?: string; awaitingApproval?: boolean; state: string; started: string }> = [];
+  const rows: WorkflowRow[] = [];
   for await (const w of ctx.client.workflow.list({ query: clauses.join(' AND '), pageSize: 100 })) {
     rows.push({
       workflowId: w.workflowId,
@@ -259,6 +274,6 @@ export async function listCommand(ctx: CommandContext, o: { awaitingApproval: bo
   }
   if (ctx.json) printJson(rows);
   else if (rows.length === 0) line('no lifeboat workflows match.');
-  else for (const r of rows) line(`${r.state.padEnd(10)} ${(r.kind ?? '').padEnd(14)} ${(r.target ?? '').padEnd(10)} ${(r.phase ?? '').padEnd(18)}${r.awaitingApproval ? ' AWAITING APPROVAL' : ''}  ${r.workflowId}`);
+  else for (const row of workflowRows(rows)) line(row);
   return 0;
 }

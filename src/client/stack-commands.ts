@@ -1,5 +1,7 @@
 import { createStack, stackDown, stackStatus, stackUp } from '../stack/stack';
+import { startWorker, stopWorker, workerPid } from '../stack/worker-process';
 import { UsageError } from './args';
+import { formatTable, line, printJson } from './output';
 
 export async function stackCommand(sub: string | undefined, json: boolean): Promise<number> {
   const log = json ? () => undefined : (line: string) => process.stdout.write(`  ${line}\n`);
@@ -36,8 +38,32 @@ export async function stackCommand(sub: string | undefined, json: boolean): Prom
 }
 
 function printStatus(status: Awaited<ReturnType<typeof stackStatus>>): void {
-  const width = Math.max(...status.map((s) => s.name.length));
-  for (const s of status) {
-    process.stdout.write(`${s.healthy ? 'ok  ' : 'FAIL'} ${s.name.padEnd(width)}  ${s.detail}\n`);
+  for (const row of formatTable(status.map((s) => [s.healthy ? 'ok' : 'FAIL', s.name, s.detail]))) line(row);
+}
+
+/** `lifeboat worker start|stop|status`: a worker in the background, for the local stack. */
+export async function workerCommand(sub: string | undefined, json: boolean): Promise<number> {
+  const stack = createStack();
+  switch (sub) {
+    case 'start': {
+      const r = await startWorker(stack.ctx);
+      if (json) printJson(r);
+      else line(`${r.alreadyRunning ? 'worker already running' : 'worker started'} (pid ${r.pid}); log: ${r.log}`);
+      return 0;
+    }
+    case 'stop': {
+      const stopped = await stopWorker(stack.ctx);
+      if (json) printJson({ stopped });
+      else line(stopped ? 'worker stopped' : 'no worker was running');
+      return 0;
+    }
+    case 'status': {
+      const pid = workerPid(stack.ctx);
+      if (json) printJson({ running: pid !== undefined, pid });
+      else line(pid ? `worker running (pid ${pid})` : 'worker not running (start it with `lifeboat worker start`)');
+      return pid ? 0 : 1;
+    }
+    default:
+      throw new UsageError(`\`lifeboat worker\` takes start, stop or status${sub ? `, not "${sub}"` : ''}.`);
   }
 }

@@ -1,5 +1,5 @@
 /** The config file: its schema and types, the loader, and the generated reference. */
 export * from './schema';
 export * from './load';
-export { renderConfigDocs, configDocsPath } from './docs';
+export { renderConfigDocs, configDocsPath, renderConfigJsonSchema, configJsonSchemaPath } from './docs';
 export { parseDuration, formatConfigDuration } from './duration';

@@ -10,7 +10,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { checkApprover, GateName, GatePolicy } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
 import { dataDir } from '../platform/host';
-import { Issue, PathSegment, closest, decode, formatPath } from './dsl';
+import { Issue, PathSegment, closest, decode, formatPath } from './fields';
 import { BucketTarget, DatabaseTarget, LifeboatConfig, SecretRef, configSchema } from './schema';
 
 export interface ConfigProblem {

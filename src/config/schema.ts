@@ -1,10 +1,13 @@
 /**
- * The lifeboat config file, declared once. Every field's type, default, constraints and
- * description live here; validation, default filling, the TypeScript types below and
- * docs/config.md all come from this declaration (pgBackRest keeps its options the same way).
- * To add an option: declare it here, run `node lib/src/config/docs.js`, commit both.
+ * The lifeboat config file, declared once on zod (through the builders in fields.ts). Every
+ * field's type, default, constraints and description live here; validation, default filling,
+ * the TypeScript types below, docs/config.md and the JSON Schema editors use
+ * (schema/lifeboat.config.schema.json) all come from this declaration. Defaults are written as
+ * in the file ("15m", "{dataDir}/restores") and decoded like a value the user wrote.
+ * To add an option: declare it here, run `node lib/src/config/docs.js`, commit what it writes.
  */
-import { Infer, ObjectOf, PathSegment, Rule, SecretRef, TimeOfDay, t } from './dsl';
+import { z } from 'zod';
+import { PathSegment, Rule, SecretRef, TimeOfDay, t } from './fields';
 import { whyNotReadOnly } from './read-only-sql';
 
 // ----- shared shapes --------------------------------------------------------------------------
@@ -69,7 +72,7 @@ const gateRoles = (gate: string) =>
       minItems: 1,
       unique: true,
     })
-    .default(['incident-commander']);
+    .prefault(['incident-commander']);
 
 const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
 const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'] as const;
@@ -85,17 +88,17 @@ interface ScheduleDefaults {
 const schedule = (description: string, defaults: ScheduleDefaults) =>
   t.object(
     {
-      enabled: t.boolean('Whether the schedule runs; `false` keeps it declared but paused.').default(true),
-      at: t.timeOfDay('Time of day the run starts, in UTC.').default(defaults.at),
+      enabled: t.boolean('Whether the schedule runs; `false` keeps it declared but paused.').prefault(true),
+      at: t.timeOfDay('Time of day the run starts, in UTC.').prefault(defaults.at),
       daysOfWeek: t
         .list(t.oneOf(WEEKDAYS, 'A day of the week.'), { description: 'Days of the week it runs on; empty means every day.', unique: true })
-        .default(defaults.daysOfWeek ?? []),
+        .prefault(defaults.daysOfWeek ?? []),
       daysOfMonth: t
         .list(t.integer({ description: 'A day of the month.', min: 1, max: 31 }), { description: 'Days of the month it runs on; empty means every day.', unique: true })
-        .default(defaults.daysOfMonth ?? []),
+        .prefault(defaults.daysOfMonth ?? []),
       months: t
         .list(t.oneOf(MONTHS, 'A month.'), { description: 'Months it runs in; empty means every month.', unique: true })
-        .default(defaults.months ?? []),
+        .prefault(defaults.months ?? []),
     },
     {
       description,
@@ -133,14 +136,14 @@ const databaseTarget = t.union(
     name: targetName('Name of the target, used in commands, workflow ids, reports and the names of restored instances.'),
     environment: environmentRef('Environment the database belongs to; its approval rules apply to every restore and failover of it.'),
     database: t.string({ description: 'Database the checks connect to.' }),
-    user: t.string({ description: 'Database role the checks connect as.' }).default('postgres'),
+    user: t.string({ description: 'Database role the checks connect as.' }).prefault('postgres'),
     password: secretRef('Password of `user`').optional(),
     verifyUser: t
       .string({
         description:
           'Role that verifications, source facts and smoke queries connect as; it must not be a superuser. Create it once on the source (restored copies inherit it): `CREATE ROLE lifeboat_verify LOGIN; GRANT pg_read_all_data TO lifeboat_verify;`.',
       })
-      .default('lifeboat_verify'),
+      .prefault('lifeboat_verify'),
     verifyPassword: secretRef('Password of `verifyUser`').optional(),
     criticalTables: t.list(t.string({ description: 'A table.', ...TABLE }), {
       description: 'Tables whose presence, row counts and checksums every verification and drill compares with the source.',
@@ -172,13 +175,13 @@ const databaseTarget = t.union(
         ),
         { description: 'Queries run against every restored copy before it is called good.' },
       )
-      .default([]),
+      .prefault([]),
     cutover: t
       .object(
         {
           dnsName: t.string({ description: 'The DNS name applications connect to; cutover points it at the restored instance.', ...DNS_NAME }),
           router: t.ref({ description: 'Traffic router (from `trafficRouters`) that serves the name.', to: 'trafficRouters', noun: 'traffic router', where: 'declared in trafficRouters' }),
-          ttl: t.duration({ description: 'TTL of the records cutover writes.' }).default('60s'),
+          ttl: t.duration({ description: 'TTL of the records cutover writes.' }).prefault('60s'),
         },
         { description: 'How applications find the database; without it, restores and failovers of this target cannot cut over.' },
       )
@@ -188,7 +191,7 @@ const databaseTarget = t.union(
         {
           store: storeRef('The object store (from `objectStores`) logical dumps are written to, in the primary region.'),
           bucket: t.string({ description: 'Bucket the dumps are written to.', ...BUCKET }),
-          prefix: t.string({ description: 'Key prefix of the dumps; each is `<prefix><target>/<backup name>.dump.gz.enc`.', ...PREFIX, minLength: 0 }).default('logical/'),
+          prefix: t.string({ description: 'Key prefix of the dumps; each is `<prefix><target>/<backup name>.dump.gz.enc`.', ...PREFIX, minLength: 0 }).prefault('logical/'),
           encryptionKey: secretRef('The AES-256 key dumps are encrypted with (32 bytes as 64 hex characters or base64; make one with `openssl rand -hex 32`). Only its fingerprint is ever recorded'),
           dr: bucketLocation('Where each dump is copied in the disaster-recovery region, under the same prefix.'),
         },
@@ -201,12 +204,12 @@ const databaseTarget = t.union(
     pgbackrest: {
       stanza: t.string({ description: 'pgBackRest stanza of the cluster.', pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]*$/, hint: 'a pgBackRest stanza name' }),
       host: t.string({ description: 'Host (or socket directory) of the Postgres primary.' }),
-      port: t.integer({ description: 'Port of the Postgres primary.', ...PORT }).default(5432),
+      port: t.integer({ description: 'Port of the Postgres primary.', ...PORT }).prefault(5432),
       osUser: t.string({ description: 'OS user pgBackRest runs as, the owner of the cluster (default: the user the worker runs as).' }).optional(),
-      configPath: t.path({ description: 'pgBackRest configuration file.' }).default('/etc/pgbackrest/pgbackrest.conf'),
+      configPath: t.path({ description: 'pgBackRest configuration file.' }).prefault('/etc/pgbackrest/pgbackrest.conf'),
       pgDataDir: t.path({ description: "The cluster's data directory (pgBackRest's pg1-path). Restores never write here." }),
       socketDir: t.path({ description: 'Unix socket directory of the cluster, if pgBackRest reaches it through one.' }).optional(),
-      restoresDir: t.path({ description: 'Where restored clusters are created, one directory each; owned by osUser.' }).default('{dataDir}/restores'),
+      restoresDir: t.path({ description: 'Where restored clusters are created, one directory each; owned by osUser.' }).prefault('{dataDir}/restores'),
       restorePorts: t
         .object(
           {
@@ -215,9 +218,9 @@ const databaseTarget = t.union(
           },
           { description: 'Ports restored clusters listen on, each on the first free one.' },
         )
-        .default({ from: 55440, to: 55499 }),
-      primaryRepo: t.integer({ description: 'pgBackRest repository (`repoN`) in the primary region.', min: 1, max: 256 }).default(1),
-      drRepo: t.integer({ description: 'pgBackRest repository (`repoN`) in the disaster-recovery region.', min: 1, max: 256 }).default(2),
+        .prefault({ from: 55440, to: 55499 }),
+      primaryRepo: t.integer({ description: 'pgBackRest repository (`repoN`) in the primary region.', min: 1, max: 256 }).prefault(1),
+      drRepo: t.integer({ description: 'pgBackRest repository (`repoN`) in the disaster-recovery region.', min: 1, max: 256 }).prefault(2),
     },
     rds: {
       instanceId: t.string({ description: 'DBInstanceIdentifier of the protected source instance.', ...RDS_INSTANCE }),
@@ -258,7 +261,7 @@ const bucketTarget = t.object(
       {
         store: storeRef('The object store (from `objectStores`) that holds the backups.'),
         bucket: t.string({ description: 'Bucket the backups are written to.', ...BUCKET }),
-        prefix: t.string({ description: 'Key prefix of this target\'s backups in that bucket.', ...PREFIX, minLength: 0 }).default(''),
+        prefix: t.string({ description: 'Key prefix of this target\'s backups in that bucket.', ...PREFIX, minLength: 0 }).prefault(''),
       },
       { description: 'Where versioned backups of the source go.' },
     ),
@@ -284,7 +287,7 @@ const bucketTarget = t.object(
         ),
         { description: 'Objects under legal hold: retention never deletes their backups and copies carry an S3 legal hold.' },
       )
-      .default([]),
+      .prefault([]),
     ...objectiveOverride,
   },
   {
@@ -309,7 +312,7 @@ const fields = {
     t.object(
       {
         tier: t.oneOf(['production', 'non-production'], 'Production approvals always need someone other than the requester.'),
-        selfApproval: t.boolean('Whether a requester may approve their own request (never in production).').default(false),
+        selfApproval: t.boolean('Whether a requester may approve their own request (never in production).').prefault(false),
         gates: t.object(
           {
             restore: gateRoles('restore (a standard point-in-time restore into a new instance; typically backup or data owners)'),
@@ -358,8 +361,8 @@ const fields = {
   ),
   approvals: t.object(
     {
-      remindAfter: t.duration({ description: 'A pending gate sends a reminder through the notifier after this long.' }).default('15m'),
-      abortAfter: t.duration({ description: 'A gate nobody decides on aborts the workflow cleanly after this long.' }).default('2h'),
+      remindAfter: t.duration({ description: 'A pending gate sends a reminder through the notifier after this long.' }).prefault('15m'),
+      abortAfter: t.duration({ description: 'A gate nobody decides on aborts the workflow cleanly after this long.' }).prefault('2h'),
     },
     {
       description: 'Timings of the approval gates.',
@@ -377,20 +380,20 @@ const fields = {
     {
       database: t.object(
         {
-          rpo: t.duration({ description: 'Most data loss acceptable for a database.' }).default('15m'),
-          rto: t.duration({ description: 'Longest acceptable time to restore a database.' }).default('1h'),
+          rpo: t.duration({ description: 'Most data loss acceptable for a database.' }).prefault('15m'),
+          rto: t.duration({ description: 'Longest acceptable time to restore a database.' }).prefault('1h'),
         },
         { description: 'Objectives of database targets.' },
       ),
       files: t.object(
         {
-          rpo: t.duration({ description: 'Most data loss acceptable for a bucket.' }).default('24h'),
-          rto: t.duration({ description: 'Longest acceptable time to restore a bucket.' }).default('1h'),
+          rpo: t.duration({ description: 'Most data loss acceptable for a bucket.' }).prefault('24h'),
+          rto: t.duration({ description: 'Longest acceptable time to restore a bucket.' }).prefault('1h'),
         },
         { description: 'Objectives of bucket targets.' },
       ),
       fullSystem: t.object(
-        { rto: t.duration({ description: 'Longest acceptable time for a full disaster-recovery failover, every target included.' }).default('4h') },
+        { rto: t.duration({ description: 'Longest acceptable time for a full disaster-recovery failover, every target included.' }).prefault('4h') },
         { description: 'Objective of the whole system.' },
       ),
     },
@@ -409,9 +412,9 @@ const fields = {
   ),
   retention: t.object(
     {
-      daily: t.integer({ description: 'Days every backup is kept (7 keeps a week of them).', min: 1 }).default(7),
-      weekly: t.integer({ description: 'Weeks a weekly backup, the first of its ISO week (Monday to Sunday, UTC), is kept (4 keeps about a month); 0 keeps none beyond the dailies.', min: 0 }).default(4),
-      monthly: t.integer({ description: 'Calendar months a monthly backup, the first of its month (UTC), is kept (12 keeps a year); 0 keeps none beyond the weeklies.', min: 0 }).default(12),
+      daily: t.integer({ description: 'Days every backup is kept (7 keeps a week of them).', min: 1 }).prefault(7),
+      weekly: t.integer({ description: 'Weeks a weekly backup, the first of its ISO week (Monday to Sunday, UTC), is kept (4 keeps about a month); 0 keeps none beyond the dailies.', min: 0 }).prefault(4),
+      monthly: t.integer({ description: 'Calendar months a monthly backup, the first of its month (UTC), is kept (12 keeps a year); 0 keeps none beyond the weeklies.', min: 0 }).prefault(12),
     },
     {
       description:
@@ -440,18 +443,18 @@ const fields = {
   ),
   temporal: t.object(
     {
-      address: t.string({ description: 'Temporal frontend address.', ...HOST_PORT }).default('127.0.0.1:7233'),
-      namespace: t.string({ description: 'Temporal namespace.' }).default('default'),
-      taskQueue: t.string({ description: 'Task queue the workers poll.' }).default('lifeboat'),
+      address: t.string({ description: 'Temporal frontend address.', ...HOST_PORT }).prefault('127.0.0.1:7233'),
+      namespace: t.string({ description: 'Temporal namespace.' }).prefault('default'),
+      taskQueue: t.string({ description: 'Task queue the workers poll.' }).prefault('lifeboat'),
     },
     { description: 'The Temporal service lifeboat runs on.' },
   ),
   catalog: t.object(
     {
       host: t.string({ description: 'Host of the catalog database.' }),
-      port: t.integer({ description: 'Port of the catalog database.', ...PORT }).default(5432),
-      database: t.string({ description: 'Name of the catalog database.' }).default('lifeboat_catalog'),
-      user: t.string({ description: 'Role lifeboat connects as.' }).default('lifeboat'),
+      port: t.integer({ description: 'Port of the catalog database.', ...PORT }).prefault(5432),
+      database: t.string({ description: 'Name of the catalog database.' }).prefault('lifeboat_catalog'),
+      user: t.string({ description: 'Role lifeboat connects as.' }).prefault('lifeboat'),
       password: secretRef('Password of `user`').optional(),
     },
     { description: 'lifeboat\'s own records (backups, verifications, drills, approvals) in Postgres.' },
@@ -460,7 +463,7 @@ const fields = {
     {
       store: storeRef('The object store (from `objectStores`) that holds the evidence bucket.'),
       bucket: t.string({ description: 'A write-once (object lock) bucket for drill reports and approval records.', ...BUCKET }),
-      prefix: t.string({ description: 'Key prefix of everything lifeboat writes there.', ...PREFIX, minLength: 0 }).default(''),
+      prefix: t.string({ description: 'Key prefix of everything lifeboat writes there.', ...PREFIX, minLength: 0 }).prefault(''),
     },
     { description: 'Where reports and approval records are kept for auditors.' },
   ),
@@ -494,35 +497,35 @@ const fields = {
           powerdns: {
             apiUrl: t.url({ description: 'PowerDNS HTTP API base URL.', protocols: ['http', 'https'] }),
             apiKey: secretRef('PowerDNS API key'),
-            serverId: t.string({ description: 'PowerDNS server id in API paths.' }).default('localhost'),
+            serverId: t.string({ description: 'PowerDNS server id in API paths.' }).prefault('localhost'),
             dnsServer: t.object(
               {
                 host: t.string({ description: 'Address of the authoritative DNS server.' }),
-                port: t.integer({ description: 'DNS port.', ...PORT }).default(53),
+                port: t.integer({ description: 'DNS port.', ...PORT }).prefault(53),
               },
               { description: 'The authoritative server cutover asks to confirm a change is served.' },
             ),
           },
           route53: {
             hostedZoneId: t.string({ description: 'Route53 hosted zone id.', pattern: /^(\/hostedzone\/)?Z[A-Z0-9]{1,32}$/, hint: 'a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ' }),
-            region: t.string({ description: 'Region the Route53 client signs for.', ...AWS_REGION }).default('us-east-1'),
+            region: t.string({ description: 'Region the Route53 client signs for.', ...AWS_REGION }).prefault('us-east-1'),
           },
         },
         { description: 'A DNS service cutover uses.', discriminatorDescription: 'PowerDNS (HTTP API) or Amazon Route53.' },
       ),
       { description: 'DNS services that move application names during cutover.' },
     )
-    .default([]),
+    .prefault([]),
   targets: t.object(
     {
-      databases: t.list(databaseTarget, { description: 'PostgreSQL databases.' }).default([]),
-      buckets: t.list(bucketTarget, { description: 'S3 buckets.' }).default([]),
+      databases: t.list(databaseTarget, { description: 'PostgreSQL databases.' }).prefault([]),
+      buckets: t.list(bucketTarget, { description: 'S3 buckets.' }).prefault([]),
     },
     { description: 'What lifeboat protects.' },
   ),
 };
 
-type Root = ObjectOf<typeof fields>;
+type Root = z.output<z.ZodObject<typeof fields, z.core.$strict>>;
 
 const rootRules: Rule<Root>[] = [
   {
@@ -622,7 +625,7 @@ const rootRules: Rule<Root>[] = [
 ];
 
 /** The whole file. */
-export const configSchema = t.object(fields, {
+export const configSchema = t.document(fields, {
   description: 'The lifeboat config file.',
   rules: rootRules,
 });
@@ -630,7 +633,7 @@ export const configSchema = t.object(fields, {
 // ----- the loaded config's types ---------------------------------------------------------------
 
 /** A loaded config: every default filled in, durations in seconds, paths expanded. */
-export type LifeboatConfig = Infer<typeof configSchema>;
+export type LifeboatConfig = z.output<typeof configSchema>;
 export type EnvironmentConfig = LifeboatConfig['environments'][string];
 export type ApprovalTimings = LifeboatConfig['approvals'];
 export type Objectives = LifeboatConfig['objectives'];

@@ -20,8 +20,8 @@ export function parseRestorePoint(text: string, engine: string): Parsed<RestoreP
     }
     const name = value.slice(5);
     if (!name) return { ok: false, reason: 'a named restore point needs its name: name:<restore point>' };
-    // PostgreSQL keeps restore point names to 63 bytes; the characters are those the engine passes through safely.
-    if (!/^[\w .:@+-]{1,63}$/.test(name)) return { ok: false, reason: `"${name}" is not a restore point name pg_create_restore_point could have made: letters, digits, spaces and _.:@+-, at most 63 characters` };
+    const problem = restorePointNameProblem(name);
+    if (problem) return { ok: false, reason: problem };
     return { ok: true, value: { kind: 'name', name } };
   }
   if (ISO_WITHOUT_ZONE.test(value)) {
@@ -51,6 +51,41 @@ function impossibleCalendarField(value: string): string | undefined {
   return undefined;
 }
 
+/** PostgreSQL keeps restore point names to 63 bytes; the characters are those every layer passes through safely. */
+const RESTORE_POINT_NAME = /^[\w.:@+-][\w .:@+-]{0,62}$/;
+
+/** Why `name` cannot be a restore point's name, or undefined when it can. */
+export function restorePointNameProblem(name: string): string | undefined {
+  if (RESTORE_POINT_NAME.test(name) && name.trim() === name) return undefined;
+  return `"${name}" is not a restore point name pg_create_restore_point could have made: letters, digits, inner spaces and _.:@+-, at most 63 characters`;
+}
+
+/** A restore point lifeboat made and recorded (`lifeboat restore-point`): where it lies in the WAL. */
+export interface RecordedRestorePoint {
+  target: string;
+  name: string;
+  lsn: string;
+  createdAt: string;
+  createdBy: string;
+}
+
+/**
+ * A named point is checked through its record: only points lifeboat made (and so knows the LSN
+ * of) can be judged against the window before approval. A name without a record is refused
+ * rather than discovered missing after the approval, at the end of a long WAL replay.
+ */
+export function checkNamedPoint(name: string, target: string, record: RecordedRestorePoint | undefined, window: RestoreWindow, now: Date): Parsed<RestorePoint> {
+  if (!record) {
+    return {
+      ok: false,
+      reason: `lifeboat has no record of a restore point named "${name}" for ${target}, so it cannot check that point before approval: restore points made with \`lifeboat restore-point ${target} <name>\` are recorded with their LSN; for one made in SQL, restore to the LSN pg_create_restore_point returned (--to lsn:<lsn>)`,
+    };
+  }
+  const inside = checkInsideWindow({ kind: 'lsn', lsn: record.lsn }, window, now);
+  if (!inside.ok) return { ok: false, reason: `restore point "${name}" (LSN ${record.lsn}, made ${record.createdAt} by ${record.createdBy}) cannot be restored: ${inside.reason}` };
+  return { ok: true, value: { kind: 'name', name } };
+}
+
 /** An LSN as one comparable number (BigInt: LSNs are 64-bit). */
 export function lsnValue(lsn: string): bigint {
   const [hi, lo] = lsn.split('/');
@@ -59,7 +94,7 @@ export function lsnValue(lsn: string): bigint {
 
 /**
  * A time or LSN restore point must lie inside the window; `now` guards against the future.
- * A named point is not checked here: only replaying the WAL can find it (see docs/architecture.md).
+ * A named point is checked through its record (checkNamedPoint).
  */
 export function checkInsideWindow(point: RestorePoint, window: RestoreWindow, now: Date): Parsed<RestorePoint> {
   if (point.kind === 'lsn') {

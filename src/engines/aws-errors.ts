@@ -1,12 +1,14 @@
 /**
  * One place that decides what an AWS SDK error means for lifeboat.
  *
- * Transient failures (throttling, timeouts, dropped connections, 5xx) come back as a retryable
- * LifeboatError so Temporal's retry policy handles them. Failures that no retry can fix (quota,
- * KMS, bad parameters, permissions, outside the restore window, ...) come back as a
- * non-retryable LifeboatError whose message tells an operator what failed, what it means and
- * what to do, and names the AWS error.
+ * Transient failures (throttling, timeouts, dropped connections, 5xx), as the SDK's own error
+ * classification (@smithy/core/retry) sees them, come back as a retryable LifeboatError so
+ * Temporal's retry policy handles them. Failures that no retry can fix (quota, KMS, bad
+ * parameters, permissions, outside the restore window, ...) come back as a non-retryable
+ * LifeboatError whose message tells an operator what failed, what it means and what to do,
+ * and names the AWS error.
  */
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { FailureType, LifeboatError } from '../domain/errors';
 
 /** What the classifier needs to know about the call that failed. */
@@ -74,60 +76,18 @@ function awsMessage(err: unknown): string {
   return String(err);
 }
 
-function httpStatus(err: unknown): number | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const meta = (err as { $metadata?: { httpStatusCode?: unknown } }).$metadata;
-  const status = meta?.httpStatusCode;
-  return typeof status === 'number' ? status : undefined;
-}
+/** The error shape the SDK's classifiers read (name, $metadata, $retryable, $fault, code, cause). */
+type SdkError = Parameters<typeof isTransientError>[0];
 
-const THROTTLING = new Set([
-  'Throttling',
-  'ThrottlingException',
-  'ThrottledException',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'RequestLimitExceeded',
-  'TooManyRequestsException',
-  'ProvisionedThroughputExceededException',
-  'BandwidthLimitExceeded',
-  'SlowDown',
-  'EC2ThrottledException',
-  'PriorRequestNotComplete',
-]);
-
-const TRANSIENT = new Set([
-  'TimeoutError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'InternalError',
-  'InternalFailure',
-  'InternalServerError',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  'ExpiredToken',
-  'ExpiredTokenException',
-  'RequestExpired',
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'NetworkingError',
-  'AbortError',
-]);
-
-/** True for failures a later attempt can succeed on: throttling, timeouts, network, 5xx. */
+/**
+ * True for failures a later attempt can succeed on, as the SDK itself decides when it retries:
+ * throttling (by error name or a 429), transient failures (timeouts, dropped connections, 500,
+ * 502, 503, 504, errors the service marks `$retryable`), other 5xx, and server faults.
+ */
 export function isTransientAwsError(err: unknown): boolean {
-  const name = awsErrorName(err);
-  if (name && (THROTTLING.has(name) || TRANSIENT.has(name))) return true;
-  if (typeof err === 'object' && err !== null) {
-    const e = err as { $retryable?: unknown; $fault?: unknown };
-    if (e.$retryable) return true;
-    if (e.$fault === 'server') return true;
-  }
-  const status = httpStatus(err);
-  return status !== undefined && (status >= 500 || status === 429);
+  if (typeof err !== 'object' || err === null) return false;
+  const sdkError = err as SdkError;
+  return isThrottlingError(sdkError) || isTransientError(sdkError) || isServerError(sdkError) || sdkError.$fault === 'server';
 }
 
 interface Advice {

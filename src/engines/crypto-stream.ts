@@ -30,7 +30,7 @@ import type { CompleteMultipartUploadCommandOutput, S3Client } from '@aws-sdk/cl
 import { Upload } from '@aws-sdk/lib-storage';
 import { LifeboatError } from '../domain/errors';
 import { resolveSecret } from '../config/load';
-import type { SecretRef } from '../config/dsl';
+import type { SecretRef } from '../config/fields';
 import { activityCancellationSignal } from '../platform/processes';
 
 export const ENCRYPTION_FORMAT = 'lifeboat-enc-v1';

@@ -22,7 +22,7 @@ import {
   GetObjectCommand,
   GetObjectCommandOutput,
   HeadObjectCommand,
-  ListObjectsV2Command,
+  paginateListObjectsV2,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
@@ -196,17 +196,13 @@ async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promi
 
 async function listKeys(s3: S3Client, bucket: string, prefix: string, doing: string): Promise<Array<{ key: string; size: number; etag: string }>> {
   const out: Array<{ key: string; size: number; etag: string }> = [];
-  let token: string | undefined;
-  do {
-    let page;
-    try {
-      page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }));
-    } catch (err) {
-      throw s3Error(err, 'ListObjectsV2', doing, bucket);
+  try {
+    for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: bucket, Prefix: prefix || undefined })) {
+      for (const o of page.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0, etag: unquote(o.ETag) });
     }
-    for (const o of page.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0, etag: unquote(o.ETag) });
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  } catch (err) {
+    throw s3Error(err, 'ListObjectsV2', doing, bucket);
+  }
   return out;
 }
 
@@ -386,17 +382,13 @@ export class FileBackupEngine {
   async listBackups(): Promise<string[]> {
     const prefix = this.root ? `${this.root}/` : '';
     const candidates: string[] = [];
-    let token: string | undefined;
-    do {
-      let page;
-      try {
-        page = await this.store.s3.send(new ListObjectsV2Command({ Bucket: this.store.bucket, Prefix: prefix || undefined, Delimiter: '/', ContinuationToken: token }));
-      } catch (err) {
-        throw s3Error(err, 'ListObjectsV2', `listing backups of ${this.options.source.bucket}`, this.store.bucket);
+    try {
+      for await (const page of paginateListObjectsV2({ client: this.store.s3 }, { Bucket: this.store.bucket, Prefix: prefix || undefined, Delimiter: '/' })) {
+        for (const p of page.CommonPrefixes ?? []) candidates.push(p.Prefix!.slice(prefix.length, -1));
       }
-      for (const p of page.CommonPrefixes ?? []) candidates.push(p.Prefix!.slice(prefix.length, -1));
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    } catch (err) {
+      throw s3Error(err, 'ListObjectsV2', `listing backups of ${this.options.source.bucket}`, this.store.bucket);
+    }
     const complete: string[] = [];
     for (const ts of candidates.filter((c) => TIMESTAMP.test(c))) {
       const head = await this.store.s3.send(new HeadObjectCommand({ Bucket: this.store.bucket, Key: this.manifestKey(ts) })).then(

@@ -30,15 +30,15 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   HeadObjectCommandOutput,
-  ListObjectVersionsCommand,
   S3Client,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import type { SecretRef } from '../config/dsl';
+import type { SecretRef } from '../config/fields';
 import { resolveSecret } from '../config/load';
 import type { BackupVerification } from '../domain/ports';
 import { LifeboatError, describeError } from '../domain/errors';
 import { isAwsError, s3Error } from './aws-errors';
+import { objectVersionPages } from './aws-pagination';
 import { ENCRYPTION_FORMAT, EncryptionKey, Sha256Meter, createDecryptStream, createEncryptStream, loadEncryptionKey, uploadFromStreams } from './crypto-stream';
 import { activityCancellationSignal, startStreaming, type StreamingChild } from '../platform/processes';
 
@@ -540,17 +540,12 @@ export class LogicalDumpEngine {
   /** In a versioned bucket, earlier (unsealed or replaced) versions of this exact key are garbage. */
   private async dropOtherVersions(ref: LogicalBackupRef, keep: string): Promise<void> {
     const s3 = this.store.s3;
-    let keyMarker: string | undefined;
-    let versionMarker: string | undefined;
-    do {
-      const page = await s3.send(new ListObjectVersionsCommand({ Bucket: ref.bucket, Prefix: ref.key, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+    for await (const page of objectVersionPages(s3, { Bucket: ref.bucket, Prefix: ref.key })) {
       for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
         if (v.Key !== ref.key || !v.VersionId || v.VersionId === keep) continue;
         await s3.send(new DeleteObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: v.VersionId }));
       }
-      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
-      versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
-    } while (keyMarker);
+    }
   }
 
   private async requireRecord(ref: LogicalBackupRef, doing: string): Promise<LogicalBackupResult> {

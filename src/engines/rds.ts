@@ -15,10 +15,10 @@ import {
   CreateDBSnapshotCommand,
   DeleteDBInstanceCommand,
   DeleteDBSnapshotCommand,
-  DescribeDBInstanceAutomatedBackupsCommand,
   DescribeDBInstancesCommand,
   DescribeDBSnapshotsCommand,
   ModifyDBInstanceCommand,
+  paginateDescribeDBInstanceAutomatedBackups,
   RDSClient,
   RemoveTagsFromResourceCommand,
   RestoreDBInstanceToPointInTimeCommand,
@@ -822,13 +822,11 @@ export class RdsEngine implements DatabaseEngine {
 
   private async automatedBackups(region: Region, filter: { DbiResourceId?: string; DBInstanceIdentifier?: string }, doing: string): Promise<DBInstanceAutomatedBackup[]> {
     const all: DBInstanceAutomatedBackup[] = [];
-    let marker: string | undefined;
     try {
-      do {
-        const out = await this.client(region).send(new DescribeDBInstanceAutomatedBackupsCommand({ ...filter, ...(marker ? { Marker: marker } : {}) }));
-        all.push(...(out.DBInstanceAutomatedBackups ?? []));
-        marker = out.Marker;
-      } while (marker);
+      // A copy of the filter: the paginator writes its Marker into the input it is given.
+      for await (const page of paginateDescribeDBInstanceAutomatedBackups({ client: this.client(region) }, { ...filter })) {
+        all.push(...(page.DBInstanceAutomatedBackups ?? []));
+      }
     } catch (err) {
       if (isAwsError(err, 'DBInstanceAutomatedBackupNotFoundFault')) return all;
       throw classifyAwsError(err, this.ctx(region, 'DescribeDBInstanceAutomatedBackups', doing));

@@ -10,16 +10,15 @@ import { isIP } from 'node:net';
 import {
   ChangeResourceRecordSetsCommand,
   GetChangeCommand,
-  ListResourceRecordSetsCommand,
   Route53Client,
   type Change,
-  type ListResourceRecordSetsCommandOutput,
   type ResourceRecordSet,
   type RRType,
 } from '@aws-sdk/client-route-53';
 import { LifeboatError } from '../domain/errors';
 import type { DnsRecordSnapshot, DnsSnapshot, TrafficRouter } from '../domain/ports';
 import { classifyAwsError } from './aws-errors';
+import { resourceRecordSetPages } from './aws-pagination';
 
 export interface Route53RouterOptions {
   /** The hosted zone holding the names lifeboat moves: `Z0123456789ABCDEFGHIJ` or `/hostedzone/Z...`. */
@@ -40,6 +39,8 @@ export interface Route53RouterOptions {
 
 const ADDRESS_TYPES: RRType[] = ['A', 'AAAA', 'CNAME'];
 const DEFAULT_TTL = 60;
+/** One name holds a handful of record sets; more pages than this means something else is wrong. */
+const MAX_RECORD_PAGES = 20;
 
 /** Lower-case, no trailing dot: how lifeboat compares names. */
 function bareName(name: string): string {
@@ -201,7 +202,13 @@ export class Route53Router implements TrafficRouter {
     return `aws route53 change-resource-record-sets --hosted-zone-id ${this.hostedZoneId} --change-batch '${batch.replace(/'/g, `'\\''`)}'`;
   }
 
-  /** Polls GetChange until Route53 serves the change from every name server. */
+  /**
+   * Polls GetChange until Route53 serves the change from every name server. Not the SDK's
+   * waitUntilResourceRecordSetsChanged: that waiter retries on every GetChange error until its
+   * deadline (a denied permission or an unknown change would wait out the full ten minutes
+   * instead of failing at once with its advice), offers no per-poll hook for onPoll, and backs
+   * off from 30 s where a cutover wants a short, steady interval.
+   */
   private async waitInSync(changeId: string, initialStatus: string, what: string): Promise<{ changeId: string }> {
     let status = initialStatus;
     const deadline = this.now() + this.timeoutMs;
@@ -231,32 +238,20 @@ export class Route53Router implements TrafficRouter {
   private async addressRecords(name: string): Promise<ResourceRecordSet[]> {
     const want = bareName(name);
     const found: ResourceRecordSet[] = [];
-    let startName: string | undefined = `${want}.`;
-    let startType: RRType | undefined;
-    let startId: string | undefined;
+    let pages = 0;
     try {
       // Records come sorted by name then type, so stop once past the name.
-      for (let page = 0; page < 20 && startName; page++) {
-        const out: ListResourceRecordSetsCommandOutput = await this.client.send(
-          new ListResourceRecordSetsCommand({
-            HostedZoneId: this.hostedZoneId,
-            StartRecordName: startName,
-            ...(startType ? { StartRecordType: startType } : {}),
-            ...(startId ? { StartRecordIdentifier: startId } : {}),
-          }),
-        );
+      for await (const page of resourceRecordSetPages(this.client, { HostedZoneId: this.hostedZoneId, StartRecordName: `${want}.` })) {
         let past = false;
-        for (const rrs of out.ResourceRecordSets ?? []) {
+        for (const rrs of page.ResourceRecordSets ?? []) {
           if (!rrs.Name || decodeRoute53Name(rrs.Name) !== want) {
             past = true;
             break;
           }
           if (rrs.Type && ADDRESS_TYPES.includes(rrs.Type)) found.push(rrs);
         }
-        if (past || !out.IsTruncated || !out.NextRecordName || decodeRoute53Name(out.NextRecordName) !== want) break;
-        startName = out.NextRecordName;
-        startType = out.NextRecordType;
-        startId = out.NextRecordIdentifier;
+        pages += 1;
+        if (past || pages >= MAX_RECORD_PAGES || !page.NextRecordName || decodeRoute53Name(page.NextRecordName) !== want) break;
       }
     } catch (err) {
       throw classifyAwsError(err, { service: 'Route53', action: 'ListResourceRecordSets', doing: `reading the records of ${want} in hosted zone ${this.hostedZoneId}` });

@@ -3,7 +3,8 @@
  * They live here, not in src/engines, so that engines never load the stack (and the worker
  * never loads code that starts servers).
  */
-import { PgBackRestEngine, type PgBackRestEngineOptions } from '../engines/pgbackrest';
+import { PgBackRestEngine } from '../engines/pgbackrest';
+import type { PgBackRestEngineOptions } from '../engines/pgbackrest/options';
 import { localPgBackRest } from './pgbackrest';
 import type { StackSettings } from './settings';
 import { createStack, type Stack } from './stack';

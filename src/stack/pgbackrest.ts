@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { PgBackRestCli } from '../engines/pgbackrest-cli';
+import { PgBackRestCli } from '../engines/pgbackrest/cli';
 import { StackContext } from './component';
 import { ensureDir, run } from '../platform/processes';
 import { RegionSettings } from './settings';

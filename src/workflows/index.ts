@@ -5,3 +5,4 @@ export { databaseBackup } from './database-backup';
 export { logicalBackup } from './logical-backup';
 export { filesBackup } from './files-backup';
 export { retention } from './retention';
+export { createRestorePoint } from './restore-point';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { backupNameFor, drCopyNameFor } from '../../src/domain/backup';
 import { PitrRestoreReport } from '../../src/domain/restore';
-import { BACKUP_ANNOTATION } from '../../src/engines/pgbackrest';
+import { BACKUP_ANNOTATION } from '../../src/engines/pgbackrest/backups';
 import { newPgClient } from '../../src/engines/pg-client';
 import { localPgBackRest } from '../../src/stack/pgbackrest';
 import { localDnsRouter } from '../../src/stack/powerdns';

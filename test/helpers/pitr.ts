@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Client } from 'pg';
 import { historyToJson } from './history-json';
 import type { Ports } from '../../src/activities/ports';
@@ -21,6 +22,10 @@ import { localDnsRouter } from '../../src/stack/powerdns';
 import { localPgBackRest } from '../../src/stack/pgbackrest';
 import { delay } from '../../src/platform/processes';
 import { Stack } from '../../src/stack/stack';
+import type { LifeboatConfig } from '../../src/config';
+import type { PitrRestoreInput, PitrRestoreReport } from '../../src/domain/restore';
+import { createLifeboatWorker } from '../../src/worker';
+import { uniqueTaskQueue, workflowBundle } from './temporal';
 
 export const WAIT_MS = Number(process.env.LIFEBOAT_TEST_WAIT_MS || 5 * 60 * 1000);
 
@@ -229,4 +234,47 @@ async function deleteKeys(client: S3Client, bucket: string, prefix: string, matc
     if (keys.length) await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })) } }));
     token = page.NextContinuationToken;
   } while (token);
+}
+
+/** What one pitrRestore run came to: its handle and run, the result or the failure, and its last status. */
+export interface RestoreRun {
+  handle: WorkflowHandle;
+  runId: string;
+  result?: PitrRestoreReport;
+  error?: unknown;
+  status: WorkflowStatus;
+}
+
+/**
+ * Starts pitrRestore on a task queue of its own and serves it with an in-process worker while
+ * `drive` talks to it (approves, cancels, checks). A failed assertion while driving terminates
+ * the run, so it never waits on a queue nobody serves. The final status is asked while the worker
+ * still runs to answer the query.
+ */
+export async function runPitrRestore(opts: {
+  env: TestWorkflowEnvironment;
+  config: LifeboatConfig;
+  ports: Ports;
+  queuePrefix: string;
+  workflowId: string;
+  input: PitrRestoreInput;
+  drive?: (handle: WorkflowHandle) => Promise<void>;
+}): Promise<RestoreRun> {
+  const taskQueue = uniqueTaskQueue(opts.queuePrefix);
+  const worker = await createLifeboatWorker({ config: opts.config, connection: opts.env.nativeConnection, ports: opts.ports, taskQueue, workflowBundle: await workflowBundle() });
+  const handle = await opts.env.client.workflow.start('pitrRestore', { taskQueue, workflowId: opts.workflowId, args: [opts.input] });
+  return worker.runUntil(async () => {
+    try {
+      await opts.drive?.(handle);
+    } catch (error) {
+      await handle.terminate('test failed').catch(() => undefined);
+      throw error;
+    }
+    const runId = (await handle.describe()).runId;
+    const outcome = await handle.result().then(
+      (result) => ({ result: result as PitrRestoreReport }),
+      (error: unknown) => ({ error }),
+    );
+    return { handle, runId, ...outcome, status: (await handle.query(statusQuery)) as WorkflowStatus };
+  });
 }

@@ -1,8 +1,11 @@
 /**
  * pgBackRest's command line, run as the database's OS user (its archive-push runs as that
  * user too, so logs and locks must stay theirs). The trusted tool is driven, not re-implemented.
+ * This module owns how a pgBackRest command line is put together (argv) and quoted for sh (shq),
+ * and the short commands run and awaited in place; the engine's detached backups and restores
+ * take their command lines from here too.
  */
-import { run, RunResult } from '../platform/processes';
+import { run, RunResult } from '../../platform/processes';
 
 export interface PgBackRestCliOptions {
   binary: string;
@@ -35,9 +38,14 @@ export interface PgBackRestStanzaInfo {
 export class PgBackRestCli {
   constructor(readonly options: PgBackRestCliOptions) {}
 
+  /** The program and arguments of a pgBackRest command: options before the command, positional arguments after it. */
+  argv(command: string, options: string[] = [], positional: string[] = []): [string, string[]] {
+    const { binary, configPath, stanza } = this.options;
+    return [binary, [`--config=${configPath}`, `--stanza=${stanza}`, ...options, command, ...positional]];
+  }
+
   async exec(command: string, args: string[] = [], opts: { check?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
-    const { binary, configPath, stanza, osUser } = this.options;
-    return run(binary, [`--config=${configPath}`, `--stanza=${stanza}`, ...args, command], { asUser: osUser, check: opts.check, timeoutMs: opts.timeoutMs });
+    return run(...this.argv(command, args), { asUser: this.options.osUser, check: opts.check, timeoutMs: opts.timeoutMs });
   }
 
   /** `stanza-create` is idempotent in pgBackRest: it succeeds when the stanza already matches. */
@@ -70,4 +78,14 @@ export class PgBackRestCli {
     const stanzas = JSON.parse(result.stdout) as PgBackRestStanzaInfo[];
     return stanzas.find((s) => s.name === this.options.stanza);
   }
+}
+
+/** Quotes a string for POSIX sh. */
+export function shq(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A command line as one sh word list. */
+export function shellCommand(argv: string[]): string {
+  return argv.map(shq).join(' ');
 }

@@ -1,0 +1,341 @@
+/**
+ * Every `lifeboat` command, its arguments and options, declared once with commander: the same
+ * declarations drive the strict check of what was typed (args.ts), `lifeboat <command> --help`
+ * and `lifeboat completion bash`. Each action returns the exit code.
+ */
+import { Command, Option } from 'commander';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import { findTarget } from '../config';
+import type { LifeboatConfig } from '../config';
+import { loadLocatedConfig } from '../config/locate';
+import { loadStackSettings } from '../stack/settings';
+import { checkCommandLine, commandPath, UsageError } from './args';
+import { backupCommand, backupsListCommand, checkBackupOptions, retentionCommand } from './backup-commands';
+import { completionScript } from './completion';
+import { formatTable } from './output';
+import { preflightCommand } from './preflight-command';
+import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
+import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
+import { schedulesCommand } from './schedules';
+import { stackCommand, workerCommand } from './stack-commands';
+import { connectClient } from './temporal';
+
+const ABOUT = 'Backup, point-in-time restore and disaster recovery for PostgreSQL and S3, as Temporal workflows.';
+
+const NOTES = `Identity for decisions: --as, else $LIFEBOAT_USER. Times are ISO-8601 with a zone (2026-11-21T10:01:00Z).
+
+Commands that read the config take --config <file> (default $LIFEBOAT_CONFIG, then
+./lifeboat.config.yaml). Each option is given at most once; a switch also reads --json=true or
+--json=false. What was typed is checked before lifeboat connects to anything.
+Exit codes: 0 done, 1 failed or unhealthy, 2 bad usage or input (an unknown workflow id too).
+`;
+
+/** The options every command reads as this type (commander camel-cases --dry-run to dryRun). */
+interface Options {
+  config?: string;
+  json?: boolean;
+  target?: string;
+  id?: string;
+  to?: string;
+  reason?: string;
+  as?: string;
+  destination?: string;
+  fromRegion?: string;
+  incident?: string;
+  emergency?: boolean;
+  cutover?: boolean;
+  keep?: boolean;
+  gate?: string;
+  awaitingApproval?: boolean;
+  running?: boolean;
+  kind?: string;
+  logical?: boolean;
+  dryRun?: boolean;
+  prune?: boolean;
+  prefix?: string;
+}
+
+const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
+const jsonOption = () => new Option('--json', 'print JSON for scripts instead of lines for people');
+const asOption = (what: string) => new Option('--as <identity>', `who ${what} (default $LIFEBOAT_USER); compared and recorded in lower case`);
+const reasonOption = (what: string) => new Option('--reason <text>', `why, ${what} (at most 2000 characters)`);
+
+/** The config a command names (--config, $LIFEBOAT_CONFIG, ./lifeboat.config.yaml). */
+function configOf(options: Options): LifeboatConfig {
+  return loadLocatedConfig(options.config).config;
+}
+
+/** Runs `fn` with a connected client and closes it after; connecting is the last step, after every check of the input. */
+async function withClient(config: LifeboatConfig, fn: (client: Client) => Promise<number>): Promise<number> {
+  const client = await connectClient(config);
+  try {
+    return await fn(client);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** The Web UI's address: $LIFEBOAT_UI_URL, else the local stack's UI port. */
+function uiBaseFor(config: { temporal: { address: string } }): string {
+  if (process.env.LIFEBOAT_UI_URL) return process.env.LIFEBOAT_UI_URL.replace(/\/$/, '');
+  const host = config.temporal.address.split(':')[0];
+  return `http://${host}:${loadStackSettings().temporal.uiPort}`;
+}
+
+/** A recovery command run against Temporal; an unknown workflow id is the person's mistake (exit 2). */
+function recovery(config: LifeboatConfig, options: Options, command: string, workflowId: string | undefined, run: (ctx: CommandContext) => Promise<number>): Promise<number> {
+  return withClient(config, async (client) => {
+    try {
+      return await run({ config, client, json: options.json === true, uiBase: uiBaseFor(config) });
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError && workflowId) {
+        const running = command === 'approve' || command === 'reject' ? 'running ' : '';
+        throw new UsageError(`no ${running}workflow has the id "${workflowId}" in namespace ${config.temporal.namespace}: check the id with \`lifeboat list\`${running ? ' (a finished workflow takes no decisions)' : ''}.`);
+      }
+      throw err;
+    }
+  });
+}
+
+type Action = (args: string[], options: Options) => Promise<number>;
+
+/** The command tree and a way to run a command line through it. */
+export interface LifeboatCli {
+  program: Command;
+  /** Checks `argv`, runs the command, resolves to the exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+export function lifeboatCli(): LifeboatCli {
+  let exitCode = 0;
+  const program = new Command('lifeboat')
+    .description(ABOUT)
+    .usage('<command> [options]')
+    .helpOption('--help', 'show this help')
+    .helpCommand(false)
+    .configureHelp({ styleTitle: (title) => title.toLowerCase() })
+    // Nothing reaches commander's own errors (checkCommandLine runs first); should one, it is a usage error, not a crash.
+    .exitOverride((err) => {
+      throw new UsageError(err.message.replace(/^error: /, ''));
+    });
+
+  /** A command whose action sets the exit code (commander ignores an action's result). */
+  const command = (parent: Command, name: string, summary: string, action?: Action): Command => {
+    const created = parent.command(name).description(summary).helpCommand(false);
+    if (action) created.action(async (...params: unknown[]) => {
+      const self = params.at(-1) as Command;
+      exitCode = await action(self.processedArgs as string[], self.opts<Options>());
+    });
+    return created;
+  };
+
+  const stack = command(program, 'stack', 'start, stop or check the embedded local stack');
+  for (const [sub, summary] of [
+    ['up', 'start every local server lifeboat needs (harmless when running)'],
+    ['down', 'stop what `stack up` started, a worker and restored instances too'],
+    ['status', 'whether each local server is healthy (exit 1 when one is not)'],
+  ]) {
+    command(stack, sub, summary, (_, o) => stackCommand(sub, o.json === true)).addOption(jsonOption());
+  }
+
+  const worker = command(program, 'worker', 'run a lifeboat worker in the background (local stack)');
+  for (const [sub, summary] of [
+    ['start', 'start a worker in the background (harmless when running)'],
+    ['stop', 'stop the background worker'],
+    ['status', 'whether the background worker runs (exit 1 when not)'],
+  ]) {
+    command(worker, sub, summary, (_, o) => workerCommand(sub, o.json === true)).addOption(jsonOption());
+  }
+
+  command(program, 'preflight', 'prove every system a target depends on works now', (_, o) => {
+    const config = configOf(o);
+    const targets = o.target?.split(',');
+    for (const name of targets ?? []) findTarget(config, name); // refuse an unknown target before starting anything
+    return preflightCommand(config, { targets, json: o.json === true, workflowId: o.id });
+  })
+    .addOption(configOption())
+    .option('--target <names>', 'check only these targets (comma-separated); default every target')
+    .option('--id <workflow-id>', 'the preflight workflow id (default preflight-<time>)')
+    .addOption(jsonOption());
+
+  command(program, 'restore', 'point-in-time restore into a new instance, behind approval', ([target], o) => {
+    const config = configOf(o);
+    // Every check of what was typed happens here, before connecting: a usage error reads the same whether Temporal is up or not.
+    if (o.fromRegion && o.fromRegion !== 'primary' && o.fromRegion !== 'dr') throw new UsageError(`--from-region takes primary or dr, not "${o.fromRegion}".`);
+    if (!o.to) throw new UsageError('`lifeboat restore` needs --to <time|latest>: an ISO-8601 time with a zone, or latest.');
+    const prepared = prepareRestore(config, {
+      target,
+      to: o.to,
+      reason: o.reason ?? '',
+      as: o.as,
+      emergency: o.emergency === true,
+      cutover: o.cutover === true,
+      keep: o.keep === true,
+      destination: o.destination,
+      fromRegion: o.fromRegion as 'primary' | 'dr' | undefined,
+      incident: o.incident,
+      workflowId: o.id,
+    });
+    return recovery(config, o, 'restore', undefined, (ctx) => restoreCommand(ctx, prepared));
+  })
+    .argument('<target>', 'the database target to restore, as the config names it')
+    .addOption(configOption())
+    .option('--to <time|latest>', 'the restore point: an ISO-8601 time with a zone, latest, or for pgBackRest targets lsn:<lsn> or name:<restore point>')
+    .addOption(reasonOption('on record with the restore'))
+    .addOption(asOption('requests the restore'))
+    .option('--destination <name>', 'the new instance to restore into (default one named after the workflow)')
+    .option('--from-region <region>', 'restore from the primary (default) or the dr region\'s copies')
+    .option('--incident <id>', 'the incident ticket id, on record with the restore (at most 128 characters)')
+    .option('--id <workflow-id>', 'the restore workflow id (default restore-<target>-<time>)')
+    .addOption(jsonOption())
+    .option('--emergency', 'the emergency approval gate, with its own roles')
+    .option('--cutover', 'after verification, ask to point the application\'s DNS name at the restored instance')
+    .option('--keep', 'keep what was created when the restore fails or is cancelled, for forensics');
+
+  command(program, 'restore-point', 'make a named restore point on a target\'s source, recorded so a restore to it is checked before approval', ([target, name], o) => {
+    const config = configOf(o);
+    const prepared = prepareRestorePoint(config, { target, name, reason: o.reason ?? '', as: o.as });
+    return recovery(config, o, 'restore-point', undefined, (ctx) => restorePointCommand(ctx, prepared));
+  })
+    .argument('<target>', 'the pgBackRest database target whose source gets the point')
+    .argument('<name>', 'the restore point\'s name, unique per target (restore to it with --to name:<name>)')
+    .addOption(configOption())
+    .addOption(reasonOption('on record with the restore point'))
+    .addOption(asOption('makes the restore point'))
+    .addOption(jsonOption());
+
+  for (const decision of ['approve', 'reject'] as const) {
+    command(program, decision, `${decision} the gate a restore waits at`, ([workflowId], o) => {
+      const config = configOf(o);
+      const request = prepareDecision({ workflowId, gate: o.gate, reason: o.reason ?? '', as: o.as });
+      return recovery(config, o, decision, workflowId, (ctx) => decideCommand(ctx, decision, request));
+    })
+      .argument('<workflow-id>', 'the workflow waiting for a decision (see `lifeboat list --awaiting-approval`)')
+      .addOption(configOption())
+      .option('--gate <name>', 'the gate decided: restore, emergencyRestore, cutover or failover (default the pending one)')
+      .addOption(reasonOption('on record with the decision'))
+      .addOption(asOption(`${decision}s; not the requester in production`))
+      .addOption(jsonOption());
+  }
+
+  command(program, 'status', 'phase, timeline, pending gate, elapsed against the RTO target', ([workflowId], o) => {
+    const config = configOf(o);
+    return recovery(config, o, 'status', workflowId, (ctx) => statusCommand(ctx, workflowId));
+  })
+    .argument('<workflow-id>', 'the workflow to show')
+    .addOption(configOption())
+    .addOption(jsonOption());
+
+  command(program, 'watch', 'live progress until the workflow ends (exit 0 only when restored)', ([workflowId], o) => {
+    const config = configOf(o);
+    return recovery(config, o, 'watch', workflowId, (ctx) => watchCommand(ctx, workflowId));
+  })
+    .argument('<workflow-id>', 'the workflow to follow')
+    .addOption(configOption())
+    .addOption(jsonOption());
+
+  command(program, 'list', 'lifeboat workflows in Temporal', (_, o) => {
+    const config = configOf(o);
+    return recovery(config, o, 'list', undefined, (ctx) => listCommand(ctx, { awaitingApproval: o.awaitingApproval === true, running: o.running === true }));
+  })
+    .addOption(configOption())
+    .addOption(jsonOption())
+    .option('--awaiting-approval', 'only workflows waiting for a person\'s decision')
+    .option('--running', 'only workflows still running');
+
+  command(program, 'backup', 'verified backup in both regions, with progress until done', ([target], o) => {
+    const config = configOf(o);
+    const options = { target, kind: o.kind, logical: o.logical === true, json: o.json === true, workflowId: o.id, requestedBy: o.as };
+    checkBackupOptions(config, options);
+    if (options.requestedBy !== undefined) options.requestedBy = identity(options.requestedBy);
+    return withClient(config, (client) => backupCommand(config, client, options));
+  })
+    .argument('<target>', 'a database target (pgBackRest/RDS, or --logical pg_dump) or a bucket target (files)')
+    .addOption(configOption())
+    .option('--kind <kind>', 'full, diff or incr for a database (default full; RDS always full), full or incr for a bucket')
+    .option('--id <workflow-id>', 'the backup workflow id (default backup-<target>-<time>)')
+    .addOption(asOption('asks for the backup'))
+    .addOption(jsonOption())
+    .option('--logical', 'a pg_dump logical backup instead of the engine\'s physical one');
+
+  const backups = command(program, 'backups', 'backups the catalog records');
+  command(backups, 'list', 'backups the catalog records, verified or failed and why', (_, o) => {
+    const config = configOf(o);
+    return backupsListCommand(config, { target: o.target, json: o.json === true });
+  })
+    .addOption(configOption())
+    .option('--target <name>', 'only this database target\'s backups')
+    .addOption(jsonOption());
+
+  command(program, 'retention', 'expire what the retention policy says, in both regions', (_, o) => {
+    const config = configOf(o);
+    if (o.target) findTarget(config, o.target);
+    return withClient(config, (client) => retentionCommand(config, client, { target: o.target, dryRun: o.dryRun === true, json: o.json === true }));
+  })
+    .addOption(configOption())
+    .option('--target <name>', 'only this target (default every target)')
+    .addOption(jsonOption())
+    .option('--dry-run', 'say what would expire, expire nothing');
+
+  const schedules = command(program, 'schedules', 'the config\'s Temporal Schedules');
+  const prefixOption = () => new Option('--prefix <prefix>', 'schedule ids start with this (default lifeboat-)');
+  command(schedules, 'apply', 'create or update the config\'s Temporal Schedules (idempotent)', (_, o) => {
+    const config = configOf(o);
+    return withClient(config, (client) => schedulesCommand(client, config, 'apply', { json: o.json === true, dryRun: o.dryRun === true, prune: o.prune === true, prefix: o.prefix }));
+  })
+    .addOption(configOption())
+    .addOption(prefixOption())
+    .addOption(jsonOption())
+    .option('--dry-run', 'show what would change, change nothing')
+    .option('--prune', 'delete lifeboat-made schedules the config no longer has');
+  command(schedules, 'list', 'lifeboat\'s schedules with their next run times', (_, o) => {
+    const config = configOf(o);
+    return withClient(config, (client) => schedulesCommand(client, config, 'list', { json: o.json === true, dryRun: false, prune: false, prefix: o.prefix }));
+  })
+    .addOption(configOption())
+    .addOption(prefixOption())
+    .addOption(jsonOption());
+
+  command(program, 'completion', 'print a bash completion script: source <(lifeboat completion bash)', async ([shell]) => {
+    if (shell !== 'bash') throw new UsageError(`\`lifeboat completion\` takes bash, not "${shell}" (zsh reads it after \`autoload -U bashcompinit && bashcompinit\`).`);
+    process.stdout.write(completionScript(program));
+    return 0;
+  }).argument('<shell>', 'bash');
+
+  command(program, 'help', 'this list, or a command\'s options: lifeboat help <command>', async (args) => {
+    const words = (args as unknown as [string[] | undefined])[0] ?? []; // a variadic argument arrives as one array
+    const shown = checkCommandLine(program, [...words, '--help']);
+    process.stdout.write(helpText('help' in shown ? shown.help : program));
+    return 0;
+  }).argument('[command...]', 'the command to describe');
+
+  return {
+    program,
+    async run(argv) {
+      const checked = checkCommandLine(program, argv);
+      if ('help' in checked) {
+        process.stdout.write(helpText(checked.help));
+        return 0;
+      }
+      exitCode = 0;
+      await program.parseAsync(checked.argv, { from: 'user' });
+      return exitCode;
+    },
+  };
+}
+
+/** One line per command for the overview: `stack up|down|status`, `restore <target>`. */
+function synopsis(command: Command): string {
+  if (command.commands.length) return `${command.name()} ${command.commands.map((c) => c.name()).join('|')}`;
+  return [command.name(), ...command.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}${a.variadic ? '...' : ''}]`))].join(' ');
+}
+
+/** `lifeboat --help`: every command in a line; a command's help: its arguments and options. */
+export function helpText(command: Command): string {
+  if (command.parent) {
+    const switches = command.options.some((o) => o.isBoolean());
+    return `${command.helpInformation()}${switches ? '\nA switch also reads --name=true or --name=false; each option is given at most once.\n' : ''}`;
+  }
+  const rows = command.commands.map((c) => [`  ${synopsis(c)}`, c.description()]);
+  return [`usage: lifeboat <command> [options]`, '', command.description(), '', 'commands:', ...formatTable(rows, 3), '', `Run \`${commandPath(command)} <command> --help\` for a command's options.`, '', NOTES].join('\n');
+}
