@@ -27,7 +27,7 @@ export default tseslint.config(
           paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow code is replayed and must not do I/O; move this into an activity.' })),
           patterns: [
             { group: ['pg', '@aws-sdk/*', '@smithy/*', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'Workflow code must not import I/O clients; call an activity instead.' },
-            { group: ['../activities/*', '../engines/*', '../stack/*', '../catalog/*', '../client/*', '../config/*'], allowTypeImports: true, message: 'Workflows may import only types from outside src/workflows and src/domain.' },
+            { group: ['../activities/*', '../engines/*', '../stack/*', '../catalog/*', '../client/*', '../config/*', '../platform/*'], allowTypeImports: true, message: 'Workflows may import only types from outside src/workflows and src/domain.' },
           ],
         },
       ],

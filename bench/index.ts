@@ -27,9 +27,9 @@ import path from 'node:path';
 import { DeleteObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import type { BackupHandle } from '../src/domain/ports';
-import { localPgBackRestEngine } from '../src/engines/pgbackrest/local';
+import { localPgBackRestEngine } from '../src/stack/local-engines';
 import { localPgBackRest } from '../src/stack/pgbackrest';
-import { delay, run } from '../src/stack/processes';
+import { delay, run } from '../src/platform/processes';
 import { createStack, s3ClientFor, stackStatus } from '../src/stack/stack';
 
 const GB = 1024 ** 3;

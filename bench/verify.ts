@@ -22,7 +22,7 @@ import '../src/quiet-sdk-notice';
 import { Client } from 'pg';
 import { verifyDatabase } from '../src/engines/verifier';
 import { VERIFY_ROLE } from '../src/stack/sample-app';
-import { run } from '../src/stack/processes';
+import { run } from '../src/platform/processes';
 import { createStack } from '../src/stack/stack';
 
 const GB = 1024 ** 3;

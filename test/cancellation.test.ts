@@ -1,24 +1,18 @@
 /**
- * Cancellation reaches what activities spawn: a command run through `run` and a streamed upload
- * stop when their signal (inside an activity: its cancellation) fires. Real processes; the upload
- * goes to the stack's MinIO.
+ * Cancellation reaches what activities spawn: a command run through `run` stops when its signal
+ * (inside an activity: its cancellation) fires. Real processes, no server; the streamed upload's
+ * cancellation, which needs the stack's MinIO, is in cancellation-upload.test.ts.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
-import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { CancelledFailure } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { reportCancellationAsSuch } from '../src/activities/cancellation';
 import { LifeboatError } from '../src/domain/errors';
-import { uploadFromStreams } from '../src/engines/crypto-stream';
-import { isAlive, run } from '../src/stack/processes';
-import { s3ClientFor } from '../src/stack/stack';
-import { useStack } from './helpers/stack';
+import { isAlive, run } from '../src/platform/processes';
 
 describe('cancellation stops spawned processes and streams', function () {
   it('run: an aborted signal ends the command at once and rejects with the reason', async () => {
@@ -60,27 +54,6 @@ describe('cancellation stops spawned processes and streams', function () {
       fs.rmSync(pidFile, { force: true });
     }
     assert.deepEqual(outcomes, ['failed (PGBACKREST_FAILED)', 'cancelled (CANCELLED)']);
-  });
-
-  it('uploadFromStreams: an aborted signal stops the source and aborts the multipart upload', async function () {
-    this.timeout(120000);
-    const stack = await useStack();
-    const region = stack.ctx.settings.minio.primary;
-    const s3 = s3ClientFor(stack.ctx.settings, region);
-    const key = `lbtest-cancel-${randomBytes(4).toString('hex')}/stream.bin`;
-    const child = spawn('/bin/sh', ['-c', 'while :; do head -c 1048576 /dev/zero; sleep 0.05; done'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const abort = new AbortController();
-    try {
-      setTimeout(() => abort.abort(new Error('CANCELLED')), 1500);
-      const outcome = await uploadFromStreams({ s3, bucket: region.backupBucket, key, streams: [child.stdout!, new PassThrough()], partSize: 5 * 1024 * 1024, queueSize: 1, signal: abort.signal });
-      assert.equal(outcome.ok, false);
-      assert.match(String((outcome as { error: unknown }).error), /CANCELLED/);
-      const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: region.backupBucket, Prefix: key }));
-      assert.deepEqual(uploads.Uploads ?? [], [], 'no incomplete upload is left behind');
-    } finally {
-      child.kill('SIGKILL');
-      s3.destroy();
-    }
   });
 });
 

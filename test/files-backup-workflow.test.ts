@@ -11,7 +11,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { LifeboatConfig } from '../src/config';
 import { FilesBackupReport } from '../src/domain/files-backup';
-import { LifeboatBackupType } from '../src/domain/search-attributes';
+import { LifeboatBackupType } from '../src/workflows/search-attributes';
 import { FileBackupEngine, FileManifest } from '../src/engines/file-backup';
 import { ensureBucket } from '../src/engines/s3';
 import { createLifeboatWorker } from '../src/worker';

@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { createPorts, Ports } from '../src/activities/ports';
 import { findDatabaseTarget, LifeboatConfig, loadConfig } from '../src/config';
 import { LogicalBackupReport } from '../src/domain/logical-backup';
-import { LifeboatBackupType, LifeboatKind, LifeboatPhase } from '../src/domain/search-attributes';
+import { LifeboatBackupType, LifeboatKind, LifeboatPhase } from '../src/workflows/search-attributes';
 import { createDecryptStream, loadEncryptionKey } from '../src/engines/crypto-stream';
 import { stackPaths, loadStackSettings } from '../src/stack/settings';
 import { ensureLogicalBackupKey } from '../src/stack/stack';

@@ -14,7 +14,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { LifeboatConfig, loadConfig } from '../src/config';
-import { approveUpdate, rejectUpdate } from '../src/domain/approval';
+import { approveUpdate, rejectUpdate } from '../src/workflows/messages';
 import { PitrRestoreInput } from '../src/domain/restore';
 import { LogAndWebhookNotifier } from '../src/engines/notifier';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';

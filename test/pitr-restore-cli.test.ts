@@ -12,7 +12,7 @@ import { loadConfig } from '../src/config';
 import { WorkflowStatus } from '../src/domain/approval';
 import { PitrRestoreReport } from '../src/domain/restore';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
-import { delay } from '../src/stack/processes';
+import { delay } from '../src/platform/processes';
 import { localDnsRouter } from '../src/stack/powerdns';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';

@@ -13,11 +13,11 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { loadConfig } from '../src/config';
-import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from '../src/domain/approval';
+import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from '../src/workflows/messages';
 import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { localPgBackRest } from '../src/stack/pgbackrest';
-import { delay } from '../src/stack/processes';
+import { delay } from '../src/platform/processes';
 import { Stack } from '../src/stack/stack';
 import {
   Accident,

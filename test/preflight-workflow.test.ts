@@ -10,7 +10,7 @@ import { ApplicationFailure, ActivityFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { LifeboatConfig, loadConfig } from '../src/config';
-import { LifeboatKind, LifeboatPhase } from '../src/domain/search-attributes';
+import { LifeboatKind, LifeboatPhase } from '../src/workflows/search-attributes';
 import { PreflightResult } from '../src/domain/preflight';
 import { createLifeboatWorker } from '../src/worker';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';

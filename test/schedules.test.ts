@@ -26,7 +26,7 @@ import {
   viewOfDesired,
 } from '../src/client/schedule-plan';
 import { applySchedules, ApplyReport, listPrefixed, listSchedules } from '../src/client/schedules';
-import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from '../src/domain/search-attributes';
+import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from '../src/workflows/search-attributes';
 import { useTemporal } from './helpers/temporal';
 import fs from 'node:fs';
 

@@ -12,7 +12,7 @@ import { temporal } from '@temporalio/proto';
 import { createPorts, Ports } from '../src/activities/ports';
 import { loadConfig } from '../src/config';
 import { PreflightResult } from '../src/domain/preflight';
-import { delay } from '../src/stack/processes';
+import { delay } from '../src/platform/processes';
 import { createLifeboatWorker } from '../src/worker';
 import { uniqueId } from './helpers/pitr';
 import { useStack } from './helpers/stack';

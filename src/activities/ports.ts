@@ -16,8 +16,7 @@ import { RdsEngine } from '../engines/rds';
 import { PowerDnsRouter } from '../engines/powerdns';
 import { Route53Router } from '../engines/route53';
 import { createS3Client } from '../engines/s3';
-import { defaultDbOsUser } from '../stack/settings';
-import { postgresBinDir } from '../stack/tools';
+import { defaultDbOsUser, postgresBinDir } from '../platform/host';
 
 export interface Ports {
   config: LifeboatConfig;

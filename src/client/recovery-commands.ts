@@ -4,11 +4,12 @@
  */
 import { Client, WorkflowExecutionDescription, WorkflowUpdateFailedError } from '@temporalio/client';
 import { findDatabaseTarget, LifeboatConfig } from '../config';
-import { approveUpdate, Decision, MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS, normalizeIdentity, rejectUpdate, statusQuery, WorkflowStatus } from '../domain/approval';
+import { Decision, MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS, normalizeIdentity, WorkflowStatus } from '../domain/approval';
+import { approveUpdate, rejectUpdate, statusQuery } from '../workflows/messages';
 import { destinationNameProblem } from '../domain/ownership';
 import { PitrRestoreInput, PitrRestoreReport } from '../domain/restore';
 import { parseRestorePoint } from '../domain/restore-point';
-import { LifeboatAwaitingApproval, LifeboatKind, LifeboatPhase, LifeboatTarget } from '../domain/search-attributes';
+import { LifeboatAwaitingApproval, LifeboatKind, LifeboatPhase, LifeboatTarget } from '../workflows/search-attributes';
 import { checkLength, UsageError } from './args';
 import { endProgress, formatTable, line, printJson, progress, uiLink } from './output';
 import { LifeboatError } from '../domain/errors';

@@ -40,7 +40,7 @@
 import type { CalendarSpec, CalendarSpecDescription, DayOfWeek, Month, Range, ScheduleDescription, ScheduleOptions, ScheduleUpdateOptions } from '@temporalio/client';
 import type { SearchAttributePair } from '@temporalio/common';
 import type { LifeboatConfig, ScheduleConfig } from '../config';
-import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
+import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from '../workflows/search-attributes';
 
 export const DEFAULT_SCHEDULE_PREFIX = 'lifeboat-';
 export const SCHEDULE_TIMEZONE = 'UTC';

@@ -1,7 +1,7 @@
 /** Connecting to Temporal the way the config says, and start-up checks of the namespace. */
 import { Client, Connection } from '@temporalio/client';
 import { LifeboatConfig } from '../config';
-import { ALL_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
+import { ALL_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { temporal } from '@temporalio/proto';
 
 export async function connectClient(config: LifeboatConfig): Promise<Client> {

@@ -7,11 +7,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { checkApprover, GatePolicy } from '../domain/approval';
+import { checkApprover, GateName, GatePolicy } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
-import { ENV, defaultDataDir } from '../stack/settings';
+import { dataDir } from '../platform/host';
 import { Issue, PathSegment, closest, decode, formatPath } from './fields';
-import { BucketTarget, DatabaseTarget, GateName, LifeboatConfig, SecretRef, configSchema } from './schema';
+import { BucketTarget, DatabaseTarget, LifeboatConfig, SecretRef, configSchema } from './schema';
 
 export interface ConfigProblem {
   /** Where in the file: `targets.databases[1].engine`, or `(YAML)` for a syntax error. */
@@ -38,8 +38,8 @@ export class ConfigError extends LifeboatError {
 
 export interface LoadOptions {
   /**
-   * What `{dataDir}` in paths stands for. Default: $LIFEBOAT_DATA_DIR, else the local stack's
-   * default data directory (the same one `lifeboat stack up` uses).
+   * What `{dataDir}` in paths stands for. Default: $LIFEBOAT_DATA_DIR, else lifeboat's default
+   * data directory (src/platform/host.ts; `lifeboat stack up` uses the same one).
    */
   dataDir?: string;
   /** Environment for `${NAME:-default}` interpolation (default: process.env). */
@@ -66,7 +66,7 @@ export function interpolateConfigText(text: string, env: NodeJS.ProcessEnv = pro
 }
 
 function resolveDataDir(options: LoadOptions): string {
-  return path.resolve(options.dataDir ?? (process.env[ENV.dataDir] || defaultDataDir()));
+  return path.resolve(options.dataDir ?? dataDir());
 }
 
 /** Parses and validates config text; `sourceName` names it in messages (usually the file name). */
@@ -175,7 +175,7 @@ export function mayApprove(config: LifeboatConfig, request: { environment: strin
 
 /** The policy of one gate of one environment, as the workflow's validators apply it. */
 export function gatePolicy(config: LifeboatConfig, environment: string, gate: GateName, requestedBy: string): GatePolicy {
-  // GateName here is the config's: every gate the schema declares, the same names as the domain's.
+  // Indexing the config's gates with the domain's GateName does not compile if the schema lacks one of them.
   const env = config.environments[environment];
   if (!env) throw new LifeboatError(`environment ${environment} is not in the config: declare it under environments.`, 'UNKNOWN_ENVIRONMENT');
   const allowedRoles = env.gates[gate];

@@ -635,10 +635,8 @@ export const configSchema = t.document(fields, {
 /** A loaded config: every default filled in, durations in seconds, paths expanded. */
 export type LifeboatConfig = z.output<typeof configSchema>;
 export type EnvironmentConfig = LifeboatConfig['environments'][string];
-export type GateName = keyof EnvironmentConfig['gates'];
 export type ApprovalTimings = LifeboatConfig['approvals'];
 export type Objectives = LifeboatConfig['objectives'];
-export type RetentionPolicy = LifeboatConfig['retention'];
 export type ScheduleName = keyof LifeboatConfig['schedules'];
 export type ScheduleConfig = LifeboatConfig['schedules'][ScheduleName];
 export type ObjectStoreConfig = LifeboatConfig['objectStores'][number];

@@ -1,10 +1,8 @@
 /**
- * Human approval gates: the rule for who may decide, the messages that carry decisions, and the
- * record of each decision. Pure and deterministic: the workflow's update validators use the
- * same rule the CLI and config checks use.
+ * Human approval gates: the rule for who may decide and the record of each decision (the
+ * Temporal messages that carry decisions are in src/workflows/messages.ts). Pure and
+ * deterministic: the workflow's update validators use the same rule the CLI and config checks use.
  */
-import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-
 export type GateName = 'restore' | 'emergencyRestore' | 'cutover' | 'failover';
 
 /** Everything needed to judge an approver, resolved from the config when the workflow starts. */
@@ -106,10 +104,3 @@ export interface WorkflowStatus {
   /** Refused signals: a decision sent without the right to make it. */
   refused: Array<{ at: string; by: string; reason: string }>;
 }
-
-export const approveUpdate = defineUpdate<Decision, [DecisionInput]>('approve');
-export const rejectUpdate = defineUpdate<Decision, [DecisionInput]>('reject');
-/** The same decisions as signals, for `temporal workflow signal` and the Web UI's signal form. */
-export const approveSignal = defineSignal<[DecisionInput]>('approveSignal');
-export const rejectSignal = defineSignal<[DecisionInput]>('rejectSignal');
-export const statusQuery = defineQuery<WorkflowStatus>('status');

@@ -31,7 +31,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { LifeboatError } from '../domain/errors';
 import { resolveSecret } from '../config/load';
 import type { SecretRef } from '../config/fields';
-import { activityCancellationSignal } from '../stack/processes';
+import { activityCancellationSignal } from '../platform/processes';
 
 export const ENCRYPTION_FORMAT = 'lifeboat-enc-v1';
 const MAGIC = Buffer.from('LBOATENC', 'ascii');

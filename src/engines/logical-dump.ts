@@ -15,7 +15,7 @@
  * The encryption key is given by reference and resolved here, only for the stream that needs
  * it; results carry its key id (a fingerprint), never the key.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable, Transform, TransformCallback, Writable } from 'node:stream';
@@ -40,7 +40,7 @@ import { LifeboatError, describeError } from '../domain/errors';
 import { isAwsError, s3Error } from './aws-errors';
 import { objectVersionPages } from './aws-pagination';
 import { ENCRYPTION_FORMAT, EncryptionKey, Sha256Meter, createDecryptStream, createEncryptStream, loadEncryptionKey, uploadFromStreams } from './crypto-stream';
-import { activityCancellationSignal } from '../stack/processes';
+import { activityCancellationSignal, startStreaming, type StreamingChild } from '../platform/processes';
 
 export const LOGICAL_DUMP_FORMAT = 'lifeboat-logical-dump/1';
 export const LOGICAL_DUMP_SUFFIX = '.dump.gz.enc';
@@ -278,39 +278,15 @@ function newestPgBinDir(): string | undefined {
   }
 }
 
-interface PgChild {
-  child: ChildProcess;
-  /** Resolves when it exits: exit code (or 128+ for a signal) and the tail of its stderr. */
-  exited: Promise<{ code: number; stderr: string }>;
-}
-
 /** Starts a PostgreSQL client program with the connection in its environment, not on its command line. */
-function startPgProgram(binDir: string | undefined, program: string, args: string[], conn: PgConnection | undefined, stdin: 'pipe' | 'ignore'): PgChild {
+function startPgProgram(binDir: string | undefined, program: string, args: string[], conn: PgConnection | undefined, stdin: 'pipe' | 'ignore'): StreamingChild {
   const env: NodeJS.ProcessEnv = { ...process.env, PGCONNECT_TIMEOUT: '15' };
   delete env.PGPASSWORD;
   if (conn?.password) env.PGPASSWORD = resolveSecret(conn.password);
   const command = binDir ? path.join(binDir, program) : program;
   const connArgs = conn ? ['--host', conn.host, '--port', String(conn.port), '--username', conn.user, '--no-password'] : [];
-  const child = spawn(command, [...connArgs, ...args], {
-    env,
-    stdio: [stdin, 'pipe', 'pipe'],
-    // pg_dump, pg_restore and psql end with a cancelled activity instead of running on unseen.
-    signal: activityCancellationSignal(),
-    killSignal: 'SIGTERM',
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
-  const exited = new Promise<{ code: number; stderr: string }>((resolve) => {
-    child.once('error', (err: NodeJS.ErrnoException) => {
-      stderr = err.code === 'ENOENT' ? `ENOENT: ${command} is not installed` : describeError(err);
-      // 'close' does not follow a failed spawn.
-      resolve({ code: 127, stderr });
-    });
-    child.once('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stderr: stderr.trim() }));
-  });
-  return { child, exited };
+  // pg_dump, pg_restore and psql end with a cancelled activity instead of running on unseen.
+  return startStreaming(command, [...connArgs, ...args], { env, stdin });
 }
 
 /** A client program's failure as a LifeboatError: bad input and missing things are non-retryable. */

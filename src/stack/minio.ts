@@ -4,7 +4,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { ComponentHealth, logFile, pidFile, StackComponent, StackContext } from './component';
 import { ENV, RegionSettings } from './settings';
-import { livePid, startDetached, stopPid, tailFile, waitUntil } from './processes';
+import { livePid, startDetached, stopPid, tailFile, waitUntil } from '../platform/processes';
 
 export class MinioServer implements StackComponent {
   readonly name: string;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PgBackRestCli } from '../engines/pgbackrest/cli';
 import { StackContext } from './component';
-import { ensureDir, run } from './processes';
+import { ensureDir, run } from '../platform/processes';
 import { RegionSettings } from './settings';
 
 function repoSection(index: number, region: RegionSettings, ctx: StackContext): string[] {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { ComponentHealth, StackComponent, StackContext } from './component';
 import { ENV } from './settings';
-import { ensureDir, livePid, run, tailFile } from './processes';
+import { ensureDir, livePid, run, tailFile } from '../platform/processes';
 import { newPgClient } from '../engines/pg-client';
 
 export type ClusterName = 'primary' | 'catalog';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DnsRecordSet, PowerDnsRouter } from '../engines/powerdns';
 import { ComponentHealth, logFile, pidFile, StackComponent, StackContext } from './component';
 import { ENV, StackSettings } from './settings';
-import { livePid, run, startDetached, stopPid, tailFile, waitUntil } from './processes';
+import { livePid, run, startDetached, stopPid, tailFile, waitUntil } from '../platform/processes';
 import { pdnsSqliteSchema } from './tools';
 
 export function localDnsRouter(settings: StackSettings): PowerDnsRouter {

@@ -3,8 +3,8 @@
  * One source of truth: `lifeboat stack`, the worker, the tests and docker-compose.yml
  * (checked by a test) all agree with these defaults and environment names.
  */
-import os from 'node:os';
 import path from 'node:path';
+import { dataDir, defaultDbOsUser, HOST_ENV } from '../platform/host';
 
 export interface RegionSettings {
   /** S3 region name MinIO announces and clients sign for. */
@@ -46,7 +46,7 @@ export interface StackSettings {
 
 /** Environment variable for each tunable, next to its default (documented in README.md). */
 export const ENV = {
-  dataDir: 'LIFEBOAT_DATA_DIR',
+  dataDir: HOST_ENV.dataDir,
   host: 'LIFEBOAT_HOST',
   temporalPort: 'LIFEBOAT_TEMPORAL_PORT',
   temporalUiPort: 'LIFEBOAT_TEMPORAL_UI_PORT',
@@ -57,7 +57,7 @@ export const ENV = {
   minioDrPort: 'LIFEBOAT_MINIO_DR_PORT',
   pgPrimaryPort: 'LIFEBOAT_PG_PRIMARY_PORT',
   pgCatalogPort: 'LIFEBOAT_PG_CATALOG_PORT',
-  pgOsUser: 'LIFEBOAT_PG_OS_USER',
+  pgOsUser: HOST_ENV.pgOsUser,
   seedRows: 'LIFEBOAT_SEED_ROWS',
   dnsPort: 'LIFEBOAT_DNS_PORT',
   dnsApiPort: 'LIFEBOAT_DNS_API_PORT',
@@ -89,25 +89,6 @@ export const DEFAULTS = {
 /** Ports other services on lifeboat's machines already hold; the defaults stay clear of them. */
 export const RESERVED_PORTS = [5432, 3306, 6379, 5672, 1883, 4222] as const;
 
-function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
-/** Who owns and runs Postgres clusters (and so pgBackRest): never root, which Postgres refuses. */
-export function defaultDbOsUser(env: NodeJS.ProcessEnv = process.env): string {
-  return env[ENV.pgOsUser] || (isRoot() ? 'postgres' : os.userInfo().username);
-}
-
-/**
- * Root keeps the stack under /var/lib so the unprivileged Postgres user can reach it
- * (a root home directory is not traversable); everyone else under their own data home.
- */
-export function defaultDataDir(): string {
-  if (isRoot()) return '/var/lib/lifeboat';
-  const dataHome = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
-  return path.join(dataHome, 'lifeboat');
-}
-
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -131,7 +112,7 @@ export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
   }
   const minioDrPort = port('minioDrPort', DEFAULTS.minioDrPort);
   return {
-    dataDir: path.resolve(env[ENV.dataDir] || defaultDataDir()),
+    dataDir: dataDir(env),
     host: env[ENV.host] || DEFAULTS.host,
     temporal: {
       port: port('temporalPort', DEFAULTS.temporalPort),

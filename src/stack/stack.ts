@@ -15,7 +15,7 @@ import { MinioServer } from './minio';
 import { localPgBackRest, writePgBackRestConfig } from './pgbackrest';
 import { PostgresCluster } from './postgres';
 import { PowerDnsServer } from './powerdns';
-import { ensureDir, livePid, portIsFree, run } from './processes';
+import { ensureDir, livePid, portIsFree, run } from '../platform/processes';
 import { seedSampleApp } from './sample-app';
 import { loadStackSettings, RegionSettings, RESERVED_PORTS, stackPaths, StackPaths, StackSettings } from './settings';
 import { TemporalDevServer } from './temporal';

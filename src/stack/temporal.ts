@@ -1,10 +1,10 @@
 /** The Temporal dev server (SQLite persistence, Web UI), lifeboat's search attributes registered at start. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { searchAttributeCliArgs } from '../domain/search-attributes';
+import { searchAttributeCliArgs } from '../workflows/search-attributes';
 import { ComponentHealth, logFile, pidFile, StackComponent, StackContext } from './component';
 import { ENV } from './settings';
-import { livePid, portAnswers, startDetached, stopPid, tailFile, waitUntil } from './processes';
+import { livePid, portAnswers, startDetached, stopPid, tailFile, waitUntil } from '../platform/processes';
 
 export class TemporalDevServer implements StackComponent {
   readonly name = 'temporal';

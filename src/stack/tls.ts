@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { run } from './processes';
+import { run } from '../platform/processes';
 
 export async function ensureLocalCertificates(openssl: string, tlsDir: string, host: string): Promise<{ caCert: string; serverCert: string; serverKey: string }> {
   fs.mkdirSync(tlsDir, { recursive: true, mode: 0o755 });

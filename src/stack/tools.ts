@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { onPath, postgresBinDir, PROVISION_HINT } from '../platform/host';
 
 interface GoTool {
   module: string;
@@ -19,21 +20,6 @@ const pkg = require('../../../package.json') as { lifeboatTools: { temporal: GoT
 export function toolsDir(): string {
   return process.env.LIFEBOAT_TOOLS_DIR || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'lifeboat', 'tools');
 }
-
-function onPath(binary: string): string | undefined {
-  for (const dir of (process.env.PATH || '').split(':').concat(['/usr/sbin', '/sbin', '/usr/bin'])) {
-    const candidate = path.join(dir, binary);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      /* keep looking */
-    }
-  }
-  return undefined;
-}
-
-const PROVISION_HINT = 'run `npm run provision` (scripts/provision-tools.sh) to install it';
 
 function goTool(name: 'temporal' | 'minio'): string {
   const tool = pkg.lifeboatTools[name];
@@ -53,20 +39,6 @@ function osTool(binary: string, pkgName: string): string {
   const found = onPath(binary);
   if (!found) throw new Error(`${binary} is missing: ${PROVISION_HINT} (Debian package ${pkgName}).`);
   return found;
-}
-
-/** The newest installed PostgreSQL server's bin directory (Debian keeps them versioned). */
-export function postgresBinDir(): string {
-  const fromEnv = process.env.LIFEBOAT_PG_BIN_DIR;
-  if (fromEnv) return fromEnv;
-  const root = '/usr/lib/postgresql';
-  const versions = fs.existsSync(root)
-    ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a))
-    : [];
-  if (versions.length > 0) return path.join(root, versions[0], 'bin');
-  const initdb = onPath('initdb');
-  if (initdb) return path.dirname(initdb);
-  throw new Error(`the PostgreSQL server is missing: ${PROVISION_HINT} (Debian package postgresql), or set LIFEBOAT_PG_BIN_DIR.`);
 }
 
 export interface Tools {

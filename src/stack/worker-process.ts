@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StackContext } from './component';
 import { shutdownGraceFromEnv } from '../worker-shutdown';
-import { delay, isAlive, livePid, startDetached, stopPid, tailFile, waitUntil } from './processes';
+import { delay, isAlive, livePid, startDetached, stopPid, tailFile, waitUntil } from '../platform/processes';
 
 const WORKER_ENTRY = path.resolve(__dirname, '..', 'worker.js');
 

@@ -6,7 +6,8 @@
  */
 import { condition, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { approveSignal, approveUpdate, checkApprover, Decision, DecisionInput, GatePolicy, GatePrompt, MAX_REASON_CHARS, normalizeIdentity, rejectSignal, rejectUpdate } from '../domain/approval';
+import { checkApprover, Decision, DecisionInput, GatePolicy, GatePrompt, MAX_REASON_CHARS, normalizeIdentity } from '../domain/approval';
+import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from './messages';
 import { StatusBoard } from './status-board';
 
 const acts = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 10 } });

@@ -13,7 +13,7 @@ import { ActivityCancellationType, ActivityOptions, ApplicationFailure, Cancella
 import type { Activities } from '../activities';
 import { BackupLocation, BackupPreflight, BackupRecord, backupNameFor, DatabaseBackupInput, DatabaseBackupResult, drCopyNameFor, effectiveKind } from '../domain/backup';
 import type { BackupHandle, BackupVerification } from '../domain/ports';
-import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
+import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
 import { describeFailure } from './failure';
 import { formatBytes } from '../domain/format';

@@ -11,7 +11,7 @@
 import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { FilesBackupInput, FilesBackupPlan, FilesBackupReport } from '../domain/files-backup';
-import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
+import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { describeFailure, failedChecks } from './failure';
 import { StatusBoard } from './status-board';
 import { formatBytes } from '../domain/format';

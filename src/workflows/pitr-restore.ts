@@ -20,7 +20,7 @@ import type { Activities } from '../activities';
 import { Decision } from '../domain/approval';
 import { InstanceDescription, SourceFence } from '../domain/ports';
 import { PhaseDurations, PitrRestoreInput, PitrRestoreReport, RestoreOutcome, TrafficChange, TrafficOutcome, ValidatedRestore } from '../domain/restore';
-import { LifeboatEnvironment, LifeboatIncidentId, LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
+import { LifeboatEnvironment, LifeboatIncidentId, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { SourceFacts, VerificationSummary } from '../domain/verification';
 import { ApprovalGates } from './approval-gate';
 import { StatusBoard } from './status-board';

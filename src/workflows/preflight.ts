@@ -6,7 +6,7 @@
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ComponentCheck, PreflightInput, PreflightResult } from '../domain/preflight';
-import { LifeboatKind } from '../domain/search-attributes';
+import { LifeboatKind } from './search-attributes';
 import { showPhase } from './ui';
 
 const acts = proxyActivities<Activities>({

@@ -13,7 +13,7 @@
 import { continueAsNew, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ExpiryOutcome, RetentionInput, RetentionItem, RetentionReport } from '../domain/retention';
-import { LifeboatKind, LifeboatTarget } from '../domain/search-attributes';
+import { LifeboatKind, LifeboatTarget } from './search-attributes';
 import { describeFailure } from './failure';
 import { StatusBoard } from './status-board';
 

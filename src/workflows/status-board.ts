@@ -3,8 +3,9 @@
  * phase search attribute and the current-details markdown (Web UI), and a timeline.
  */
 import { setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { Decision, PendingGate, statusQuery, TimelineEntry, WorkflowStatus } from '../domain/approval';
-import { LifeboatAwaitingApproval } from '../domain/search-attributes';
+import { Decision, PendingGate, TimelineEntry, WorkflowStatus } from '../domain/approval';
+import { statusQuery } from './messages';
+import { LifeboatAwaitingApproval } from './search-attributes';
 import { showPhase } from './ui';
 import { formatDuration } from '../domain/format';
 

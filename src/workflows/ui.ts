@@ -3,7 +3,7 @@
  * (filterable in lists) and the current-details markdown (the workflow page's live summary).
  */
 import { setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
-import { LifeboatPhase } from '../domain/search-attributes';
+import { LifeboatPhase } from './search-attributes';
 
 export function showPhase(phase: string, detailsMarkdown: string): void {
   upsertSearchAttributes([{ key: LifeboatPhase, value: phase }]);

@@ -11,7 +11,7 @@ import { BACKUP_ANNOTATION } from '../../src/engines/pgbackrest/backups';
 import { newPgClient } from '../../src/engines/pg-client';
 import { localPgBackRest } from '../../src/stack/pgbackrest';
 import { localDnsRouter } from '../../src/stack/powerdns';
-import { delay } from '../../src/stack/processes';
+import { delay } from '../../src/platform/processes';
 import { Stack } from '../../src/stack/stack';
 
 export type FlightKind = 'backup' | 'restore' | 'cutover';

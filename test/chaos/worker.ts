@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StackContext } from '../../src/stack/component';
-import { delay, isAlive, livePid, startDetached, stopPid, tailFile, waitUntil } from '../../src/stack/processes';
+import { delay, isAlive, livePid, startDetached, stopPid, tailFile, waitUntil } from '../../src/platform/processes';
 
 export const WORKER_ENTRY = path.resolve(__dirname, '../../src/worker.js');
 const REPO_ROOT = path.resolve(__dirname, '../../..');

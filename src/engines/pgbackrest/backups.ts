@@ -11,7 +11,7 @@ import path from 'node:path';
 import { describeError, LifeboatError } from '../../domain/errors';
 import { formatBytes } from '../../domain/format';
 import type { BackupHandle, BackupKind, BackupProgress, BackupVerification } from '../../domain/ports';
-import { delay, isAlive, livePid, startDetached, stopPid } from '../../stack/processes';
+import { delay, isAlive, livePid, startDetached, stopPid } from '../../platform/processes';
 import { claimFile, claimStaleMs } from './claims';
 import { classifyPgBackRestError, lastErrorLine } from './errors';
 import { fileSize, fileTime, localName, readTail, removeFiles } from './files';

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import type { RunIdentity } from '../../domain/ports';
-import { isAlive } from '../../stack/processes';
+import { isAlive } from '../../platform/processes';
 import type { PgBackRestTimings } from './options';
 
 /** A start claim older than this belongs to an attempt that died while starting. */

@@ -5,7 +5,7 @@
  * and the short commands run and awaited in place; the engine's detached backups and restores
  * take their command lines from here too.
  */
-import { run, RunResult } from '../../stack/processes';
+import { run, RunResult } from '../../platform/processes';
 
 export interface PgBackRestCliOptions {
   binary: string;

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describeError, LifeboatError } from '../../domain/errors';
 import type { InstanceDescription } from '../../domain/ports';
-import { delay, livePid, portIsFree, run } from '../../stack/processes';
+import { delay, livePid, portIsFree, run } from '../../platform/processes';
 import { claimHeld, claimStaleMs } from './claims';
 import { shq } from './cli';
 import { lastErrorLine } from './errors';

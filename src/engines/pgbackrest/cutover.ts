@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describeError, LifeboatError } from '../../domain/errors';
 import type { NewPrimaryProtection, SourceFence } from '../../domain/ports';
-import { delay, run } from '../../stack/processes';
+import { delay, run } from '../../platform/processes';
 import type { Backups } from './backups';
 import { shellCommand, shq } from './cli';
 import { postmasterAlive, type RestoredClusters } from './clusters';

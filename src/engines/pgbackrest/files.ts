@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { currentUser, run } from '../../stack/processes';
+import { currentUser, run } from '../../platform/processes';
 
 /** A name used as it is for files and directories: letters, digits and _.-, starting with a letter or digit, at most 63 characters. */
 export const VALID_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;

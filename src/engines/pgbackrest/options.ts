@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { LifeboatError } from '../../domain/errors';
-import { currentUser } from '../../stack/processes';
+import { currentUser } from '../../platform/processes';
 import type { PgBackRestCli } from './cli';
 import { within } from './files';
 

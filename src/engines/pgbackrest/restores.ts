@@ -11,7 +11,7 @@ import path from 'node:path';
 import { LifeboatError } from '../../domain/errors';
 import { describeOwner, isSameRun } from '../../domain/ownership';
 import type { InstanceDescription, RestorePoint, RestoreRequest, RunIdentity } from '../../domain/ports';
-import { delay, isAlive, livePid, startDetached, stopPid } from '../../stack/processes';
+import { delay, isAlive, livePid, startDetached, stopPid } from '../../platform/processes';
 import { claimFile, claimHeld, claimOwner, claimStaleMs } from './claims';
 import { shellCommand, shq } from './cli';
 import { ARCHIVE_REFUSAL, NO_ARCHIVING_OPTIONS, postmasterAlive, RESTORE_CONF, type RestoredClusters } from './clusters';

@@ -7,7 +7,7 @@
 import type { Client } from 'pg';
 import { LifeboatError } from '../../domain/errors';
 import type { InstanceDescription } from '../../domain/ports';
-import { delay } from '../../stack/processes';
+import { delay } from '../../platform/processes';
 import { newPgClient } from '../pg-client';
 import type { PgBackRestSetup } from './options';
 

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LifeboatError } from '../../domain/errors';
 import type { RecoveryPointLag, RestoreWindow } from '../../domain/ports';
-import { isAlive, run } from '../../stack/processes';
+import { isAlive, run } from '../../platform/processes';
 import { shellCommand, shq } from './cli';
 import { chownToOsUser, ensureRestoresDir } from './files';
 import type { PgBackRestSetup, Region } from './options';

@@ -1,8 +1,10 @@
 /**
- * Process plumbing for the embedded stack: run a command to completion, start a server in the
- * background with a pid file, stop exactly that server again, check ports, wait for health.
+ * Child processes, the one place lifeboat spawns them: run a command to completion, start a
+ * server in the background with a pid file, stop exactly that process again, check ports, wait
+ * for health. Engines (pgBackRest, pg_dump) and the embedded stack both use it, so it lives
+ * outside both.
  */
-import { spawn, SpawnOptions } from 'node:child_process';
+import { ChildProcess, spawn, SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -10,8 +12,68 @@ import { Context } from '@temporalio/activity';
 
 export interface RunResult {
   code: number;
+  /** The last `maxStdoutBytes` of standard output, decoded as UTF-8. */
   stdout: string;
+  /** The last `maxStderrBytes` of standard error, decoded as UTF-8. */
   stderr: string;
+  /** Bytes cut from the start of each stream to respect its bound; 0 when nothing was cut. */
+  cutBytes: { stdout: number; stderr: number };
+}
+
+/**
+ * Standard output is what callers parse (pgBackRest's JSON, pg_waldump's listing of a whole WAL
+ * segment, tens of MiB), so its bound is generous; standard error only feeds messages.
+ */
+export const DEFAULT_MAX_STDOUT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_STDERR_BYTES = 1024 * 1024;
+
+/**
+ * The last `maxBytes` bytes of a stream, kept as bytes and decoded once at the end, so a UTF-8
+ * character split between two chunks is decoded whole and a chatty child cannot fill memory.
+ */
+export class OutputTail {
+  private chunks: Buffer[] = [];
+  private keptBytes = 0;
+  /** Bytes dropped from the start so far. */
+  cutBytes = 0;
+
+  constructor(readonly maxBytes: number) {
+    if (!(maxBytes >= 0)) throw new Error(`an output bound must be a number of bytes, 0 or more (got ${maxBytes}).`);
+  }
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.keptBytes += chunk.length;
+    while (this.keptBytes > this.maxBytes) {
+      const first = this.chunks[0];
+      const excess = this.keptBytes - this.maxBytes;
+      if (first.length <= excess) {
+        this.chunks.shift();
+        this.keptBytes -= first.length;
+        this.cutBytes += first.length;
+      } else {
+        this.chunks[0] = first.subarray(excess);
+        this.keptBytes -= excess;
+        this.cutBytes += excess;
+      }
+    }
+  }
+
+  text(): string {
+    let bytes = Buffer.concat(this.chunks, this.keptBytes);
+    if (this.cutBytes > 0) {
+      // The cut may have fallen inside a character: start at the next character's first byte.
+      let start = 0;
+      while (start < bytes.length && start < 3 && (bytes[start] & 0xc0) === 0x80) start++;
+      bytes = bytes.subarray(start);
+    }
+    return bytes.toString('utf8');
+  }
+}
+
+/** Says, in an error message, that the output it quotes is only the end of what the command wrote. */
+function cutNote(stream: string, cutBytes: number): string {
+  return cutBytes > 0 ? ` (the first ${cutBytes} bytes of ${stream} were cut)` : '';
 }
 
 export interface RunOptions {
@@ -23,6 +85,10 @@ export interface RunOptions {
   /** Fail unless the exit code is 0 (default true). */
   check?: boolean;
   timeoutMs?: number;
+  /** Keep at most this many bytes from the end of standard output (default DEFAULT_MAX_STDOUT_BYTES). */
+  maxStdoutBytes?: number;
+  /** Keep at most this many bytes from the end of standard error (default DEFAULT_MAX_STDERR_BYTES). */
+  maxStderrBytes?: number;
   /**
    * Stops the command (SIGTERM, then SIGKILL) when aborted. Inside an activity it defaults to the
    * activity's cancellation signal, so a cancelled activity leaves no pgBackRest or pg_waldump behind.
@@ -62,10 +128,10 @@ export async function run(command: string, args: string[], options: RunOptions =
       env: { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const stdout = new OutputTail(options.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES);
+    const stderr = new OutputTail(options.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES);
+    child.stdout.on('data', (d: Buffer) => stdout.push(d));
+    child.stderr.on('data', (d: Buffer) => stderr.push(d));
     const timer = options.timeoutMs
       ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs)
       : undefined;
@@ -95,16 +161,65 @@ export async function run(command: string, args: string[], options: RunOptions =
         reject(abortedBy instanceof Error ? abortedBy : new Error(`${command} was stopped: ${String(abortedBy)}`));
         return;
       }
-      const result = { code: code ?? (exitSignal ? 128 : 1), stdout, stderr };
+      const result: RunResult = {
+        code: code ?? (exitSignal ? 128 : 1),
+        stdout: stdout.text(),
+        stderr: stderr.text(),
+        cutBytes: { stdout: stdout.cutBytes, stderr: stderr.cutBytes },
+      };
       if (options.check !== false && result.code !== 0) {
-        const tail = (stderr.trim() || stdout.trim()).split('\n').slice(-8).join('\n');
-        reject(new Error(`${[command, ...args].join(' ')} exited with ${exitSignal ?? result.code}: ${tail}`));
+        const fromStderr = result.stderr.trim() !== '';
+        const tail = (fromStderr ? result.stderr : result.stdout).trim().split('\n').slice(-8).join('\n');
+        const note = fromStderr ? cutNote('standard error', stderr.cutBytes) : cutNote('standard output', stdout.cutBytes);
+        reject(new Error(`${[command, ...args].join(' ')} exited with ${exitSignal ?? result.code}${note}: ${tail}`));
       } else resolve(result);
     });
     // A child may exit before reading its input; that is its exit code's story, not a crash.
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
+}
+
+/** A child whose standard output the caller streams; its exit and the tail of its standard error. */
+export interface StreamingChild {
+  child: ChildProcess;
+  /** Resolves once: exit code (127 when it could not start, 128 for a signal) and the last of its stderr. */
+  exited: Promise<{ code: number; stderr: string; stderrCutBytes: number }>;
+}
+
+/**
+ * Starts a program whose output is a stream (pg_dump into an upload, pg_restore --list reading
+ * one): stdout stays piped for the caller, stderr is kept as a bounded tail for messages.
+ */
+export function startStreaming(
+  command: string,
+  args: string[],
+  options: {
+    /** The child's whole environment (not merged with ours), so a caller can leave variables out. */
+    env?: NodeJS.ProcessEnv;
+    stdin: 'pipe' | 'ignore';
+    /** Default: the activity's cancellation signal; the child gets SIGTERM when it fires. */
+    signal?: AbortSignal;
+    maxStderrBytes?: number;
+  },
+): StreamingChild {
+  const child = spawn(command, args, {
+    env: options.env ?? process.env,
+    stdio: [options.stdin, 'pipe', 'pipe'],
+    signal: options.signal ?? activityCancellationSignal(),
+    killSignal: 'SIGTERM',
+  });
+  const stderr = new OutputTail(options.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES);
+  child.stderr!.on('data', (d: Buffer) => stderr.push(d));
+  const exited = new Promise<{ code: number; stderr: string; stderrCutBytes: number }>((resolve) => {
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      const said = err.code === 'ENOENT' ? `ENOENT: ${command} is not installed` : err.message;
+      // 'close' does not follow a failed spawn.
+      resolve({ code: 127, stderr: said, stderrCutBytes: 0 });
+    });
+    child.once('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stderr: stderr.text().trim(), stderrCutBytes: stderr.cutBytes }));
+  });
+  return { child, exited };
 }
 
 /** Starts a long-running server detached from us, output appended to `logFile`, pid in `pidFile`. */

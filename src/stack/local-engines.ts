@@ -1,13 +1,13 @@
 /**
- * The engine wired for the embedded local stack, for tests and the bench: the one file of the
- * pgBackRest engine that loads the local stack (src/stack/stack), kept apart so the engine that
- * the worker loads does not.
+ * Engines wired for the embedded local stack, for tests, the benchmark and the chaos harness.
+ * They live here, not in src/engines, so that engines never load the stack (and the worker
+ * never loads code that starts servers).
  */
-import { localPgBackRest } from '../../stack/pgbackrest';
-import type { StackSettings } from '../../stack/settings';
-import { createStack, type Stack } from '../../stack/stack';
-import { PgBackRestEngine } from './index';
-import type { PgBackRestEngineOptions } from './options';
+import { PgBackRestEngine } from '../engines/pgbackrest';
+import type { PgBackRestEngineOptions } from '../engines/pgbackrest/options';
+import { localPgBackRest } from './pgbackrest';
+import type { StackSettings } from './settings';
+import { createStack, type Stack } from './stack';
 
 /**
  * The engine wired for the embedded local stack: stanza `app` of the primary cluster, repo1 in the
