@@ -9,13 +9,13 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { loadConfig } from '../src/config';
-import { approveUpdate } from '../src/domain/approval';
+import { approveUpdate } from '../src/workflows/messages';
 import { PitrRestoreInput } from '../src/domain/restore';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { localPgBackRest } from '../src/stack/pgbackrest';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
-import { assertNothingCreated, onInstance, onPrimary, refusal, removeAsItsOwner, runPitrRestore, uniqueId, waitForGate } from './helpers/pitr';
+import { assertNothingCreated, onInstance, onPrimary, recordHistory, refusal, removeAsItsOwner, runPitrRestore, uniqueId, waitForGate } from './helpers/pitr';
 import { CONFIG_FILE, lifeboat as runLifeboat } from './helpers/cli';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
@@ -66,8 +66,12 @@ describe('named restore points (lifeboat restore-point, real stack)', function (
       assert.equal(first.code, 0, `${first.stdout}\n${first.stderr}`);
       const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       assert.match(first.stdout, new RegExp(`^restore point "${escaped}" is at LSN [0-9A-F]+/[0-9A-F]+ on app and archived: restore to it with --to name:${escaped}\\.$`, 'm'));
-      const [row] = await ports.catalog.query<{ lsn: string; state: string; created_by: string; reason: string }>('SELECT lsn, state, created_by, reason FROM restore_points WHERE target = $1 AND name = $2', ['app', name]);
+      const [{ workflow_id: madeBy, ...row }] = await ports.catalog.query<{ lsn: string; state: string; created_by: string; reason: string; workflow_id: string }>(
+        'SELECT lsn, state, created_by, reason, workflow_id FROM restore_points WHERE target = $1 AND name = $2',
+        ['app', name],
+      );
       assert.deepEqual({ ...row, lsn: /^[0-9A-F]+\/[0-9A-F]+$/.test(row.lsn) }, { lsn: true, state: 'created', created_by: 'alice@example.com', reason: 'schema migration 42 next' });
+      await recordHistory(env.client.workflow.getHandle(madeBy), 'createRestorePoint-v1-made');
       assert.ok(first.stdout.includes(row.lsn), 'the CLI prints the LSN on record');
 
       // Written after the point: a restore to the point must not have these.
