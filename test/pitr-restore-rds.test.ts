@@ -34,15 +34,8 @@ import { createLifeboatWorker } from '../src/worker';
 import { uniqueId, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
+import { ACCOUNT, DBI, DR_KMS, DR_REGION, errorMeta as meta, PRIMARY_KMS as KMS, REGION, SOURCE } from './helpers/aws-fixtures';
 
-const ACCOUNT = '123456789012';
-const REGION = 'us-east-1';
-const DR_REGION = 'us-west-2';
-const SOURCE = 'orders-prod';
-const DBI = 'db-7XKQ3M5ZUJHVW2NPT4Y6GLARCE';
-const KMS = `arn:aws:kms:${REGION}:${ACCOUNT}:key/0f6e3b2a-8c1d-4e5f-9a7b-1c2d3e4f5a6b`;
-const DR_KMS = `arn:aws:kms:${DR_REGION}:${ACCOUNT}:key/5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d`;
-const meta = { httpStatusCode: 400, requestId: '5b7f2f1e-4c61-4d0b-9d0e-2f1f6f7c9a10', attempts: 1, totalRetryDelay: 0 };
 const minutes = (n: number) => n * 60 * 1000;
 
 describe('pitrRestore of an RDS target (mocked RDSClient, real worker)', function () {

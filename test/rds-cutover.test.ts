@@ -20,11 +20,8 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { LifeboatError } from '../src/domain/errors';
 import { RdsEngine } from '../src/engines/rds';
+import { ACCOUNT, DR_REGION, REGION, SOURCE } from './helpers/aws-fixtures';
 
-const ACCOUNT = '123456789012';
-const REGION = 'us-east-1';
-const DR_REGION = 'us-west-2';
-const SOURCE = 'orders-prod';
 const RESTORED = 'test-pitr-cutover-3f9a2c1b';
 const OWNER = { workflowId: 'pitr-orders-INC-42', runId: '0193a7c2-5d1e-7c3a-9b8f-2e4d6a8c0f13' };
 const meta = { httpStatusCode: 400, requestId: '8d3c1f2e-6a4b-4c9d-8e7f-1a2b3c4d5e6f', attempts: 1, totalRetryDelay: 0 };

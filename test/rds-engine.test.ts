@@ -28,14 +28,8 @@ import { LifeboatError } from '../src/domain/errors';
 import type { BackupHandle, BackupProgress, ResourceOwner, RestorePoint } from '../src/domain/ports';
 import { AwsOperationError } from '../src/engines/aws-errors';
 import { finalSnapshotId, RdsEngine, rdsIdentifier } from '../src/engines/rds';
+import { ACCOUNT, DBI, DR_KMS, DR_REGION, errorMeta as meta, PRIMARY_KMS, REGION, SOURCE } from './helpers/aws-fixtures';
 
-const ACCOUNT = '123456789012';
-const REGION = 'us-east-1';
-const DR_REGION = 'us-west-2';
-const SOURCE = 'orders-prod';
-const DBI = 'db-7XKQ3M5ZUJHVW2NPT4Y6GLARCE';
-const PRIMARY_KMS = `arn:aws:kms:${REGION}:${ACCOUNT}:key/0f6e3b2a-8c1d-4e5f-9a7b-1c2d3e4f5a6b`;
-const DR_KMS = `arn:aws:kms:${DR_REGION}:${ACCOUNT}:key/5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d`;
 const SNAPSHOT = 'lb-backup-orders-prod-20240520t1200z';
 const SNAPSHOT_ARN = `arn:aws:rds:${REGION}:${ACCOUNT}:snapshot:${SNAPSHOT}`;
 const COPY = 'lb-backup-orders-prod-20240520t1200z-dr';
@@ -58,7 +52,6 @@ function ownerTags(restorePoint = 'latest', run = RUN) {
   ];
 }
 
-const meta = { httpStatusCode: 400, requestId: '5b7f2f1e-4c61-4d0b-9d0e-2f1f6f7c9a10', attempts: 1, totalRetryDelay: 0 };
 
 function sourceInstance(overrides: Partial<DBInstance> = {}): DBInstance {
   return {
