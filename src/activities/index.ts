@@ -13,6 +13,7 @@ import { logicalBackupActivities } from './logical-backup';
 import { filesBackupActivities } from './files-backup';
 import { retentionActivities } from './retention';
 import { restorePointActivities } from './restore-points';
+import { drillActivities } from './drills';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -46,6 +47,7 @@ export function createActivities(ports: Ports) {
     ...filesBackupActivities(ports),
     ...retentionActivities(ports),
     ...restorePointActivities(ports),
+    ...drillActivities(ports),
   });
 }
 

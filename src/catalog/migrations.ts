@@ -177,6 +177,36 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'restore drills',
+    sql: `
+      -- Every restore drill: the backup it proved (or failed to), its measured RTO and RPO, and
+      -- the SHA-256 of each rendering of its report as written to the evidence buckets.
+      CREATE TABLE drills (
+        id bigserial PRIMARY KEY,
+        workflow_id text NOT NULL,
+        run_id text NOT NULL,
+        target text NOT NULL,
+        backup_id text NOT NULL,
+        backup_catalog_id bigint REFERENCES backups(id),
+        region text NOT NULL,
+        outcome text NOT NULL CHECK (outcome IN ('passed','failed','cancelled')),
+        rto_seconds integer NOT NULL,
+        rpo_seconds integer NOT NULL,
+        phases jsonb NOT NULL,
+        evidence jsonb NOT NULL,
+        report jsonb NOT NULL,
+        started_at timestamptz NOT NULL,
+        finished_at timestamptz NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (workflow_id, run_id)
+      );
+      CREATE INDEX drills_target_idx ON drills (target, started_at DESC);
+      -- What the newest drill of a backup found: "proven" or "restore failed".
+      ALTER TABLE backups ADD COLUMN drill_outcome text, ADD COLUMN drilled_at timestamptz;
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_337_001; // arbitrary, fixed: serializes concurrent migrators

@@ -75,7 +75,7 @@ async function pendingProgress(client: Client, workflowId: string): Promise<stri
 }
 
 /** Shows a workflow's phase and its running activity's heartbeat until it ends; resolves to its result. */
-async function follow<R>(client: Client, handle: WorkflowHandle, json: boolean, refreshMs = 1000): Promise<R> {
+export async function follow<R>(client: Client, handle: WorkflowHandle, json: boolean, refreshMs = 1000): Promise<R> {
   let done = false;
   const result = handle.result().finally(() => {
     done = true;
@@ -102,7 +102,7 @@ async function follow<R>(client: Client, handle: WorkflowHandle, json: boolean, 
 }
 
 /** The sentence to show: lifeboat's own, below the SDK's generic wrappers (the rule workflows use too). */
-function failureOf(err: unknown): string {
+export function failureOf(err: unknown): string {
   return describeFailure(err instanceof WorkflowFailedError && err.cause ? err.cause : err);
 }
 

@@ -12,6 +12,7 @@ import { loadStackSettings } from '../stack/settings';
 import { checkCommandLine, commandPath, UsageError } from './args';
 import { backupCommand, backupsListCommand, checkBackupOptions, retentionCommand } from './backup-commands';
 import { completionScript } from './completion';
+import { drillReportCommand, drillRunCommand, prepareDrill } from './drill-commands';
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
@@ -53,6 +54,9 @@ interface Options {
   dryRun?: boolean;
   prune?: boolean;
   prefix?: string;
+  backup?: string;
+  format?: string;
+  verify?: boolean;
 }
 
 const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
@@ -257,6 +261,29 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(asOption('asks for the backup'))
     .addOption(jsonOption())
     .option('--logical', 'a pg_dump logical backup instead of the engine\'s physical one');
+
+  const drill = command(program, 'drill', 'restore drills: prove a backup restores, with evidence');
+  command(drill, 'run', 'restore a verified backup into a drill instance, validate it, remove it, publish the report', ([target], o) => {
+    const config = configOf(o);
+    const prepared = prepareDrill(config, { target, backup: o.backup, fromRegion: o.fromRegion, workflowId: o.id, requestedBy: o.as !== undefined ? identity(o.as) : process.env.LIFEBOAT_USER ?? 'cli' });
+    return withClient(config, (client) => drillRunCommand(config, client, prepared, o.json === true));
+  })
+    .argument('<target>', 'the database target whose backup is drilled')
+    .addOption(configOption())
+    .option('--backup <which>', 'latest (default), random (within 30 days) or a backup\'s id')
+    .option('--from-region <region>', 'drill the primary (default) or the dr region\'s copy')
+    .option('--id <workflow-id>', 'the drill workflow id (default drill-<target>-<time>)')
+    .addOption(asOption('asks for the drill'))
+    .addOption(jsonOption());
+  command(drill, 'report', 'print a drill\'s report from the evidence buckets, or check every copy', ([workflowId], o) => {
+    const config = configOf(o);
+    return drillReportCommand(config, { workflowId, format: o.format, verify: o.verify === true, json: o.json === true });
+  })
+    .argument('<workflow-id>', 'the drill whose report to print')
+    .addOption(configOption())
+    .option('--format <format>', 'md (default), json or html')
+    .option('--verify', 'read every copy in every region back and check it against the SHA-256 on record')
+    .addOption(jsonOption());
 
   const backups = command(program, 'backups', 'backups the catalog records');
   command(backups, 'list', 'backups the catalog records, verified or failed and why', (_, o) => {

@@ -464,8 +464,23 @@ const fields = {
       store: storeRef('The object store (from `objectStores`) that holds the evidence bucket.'),
       bucket: t.string({ description: 'A write-once (object lock) bucket for drill reports and approval records.', ...BUCKET }),
       prefix: t.string({ description: 'Key prefix of everything lifeboat writes there.', ...PREFIX, minLength: 0 }).prefault(''),
+      drStore: storeRef('The object store in the disaster-recovery region that holds the second copy of every report.').optional(),
+      drBucket: t.string({ description: 'The write-once bucket in `drStore` for the second copy.', ...BUCKET }).optional(),
+      retentionDays: t.integer({ description: 'How long each report stays undeletable (object-lock retention): the compliance period.', min: 1, max: 36500 }).prefault(400),
+      lockMode: t.oneOf(['COMPLIANCE', 'GOVERNANCE'], 'COMPLIANCE: nobody can delete a report early; GOVERNANCE: privileged users can (for test stacks).').prefault('COMPLIANCE'),
     },
-    { description: 'Where reports and approval records are kept for auditors.' },
+    {
+      description: 'Where reports and approval records are kept for auditors.',
+      rules: [
+        {
+          says: 'The second copy needs both its store and its bucket.',
+          uses: ['drStore', 'drBucket'],
+          check(e, report) {
+            if ((e.drStore === undefined) !== (e.drBucket === undefined)) report(e.drStore === undefined ? 'drStore' : 'drBucket', 'is needed with the other of drStore and drBucket: the second copy of every report needs both');
+          },
+        },
+      ],
+    },
   ),
   objectStores: t.list(
     t.object(

@@ -99,9 +99,17 @@ function total(h: DrillHistoryEntry): number {
   return h.phases.reduce((sum, p) => sum + p.seconds, 0);
 }
 
+/** Steps after the data was proven (removing the drill's instance) are not part of the RTO. */
+export const AFTER_RTO_PHASES = new Set(['cleaning-up']);
+
+/** The phases of a drill that make up its RTO, as the chart and the history keep them. */
+export function rtoPhases(steps: DrillStep[]): Array<{ phase: string; seconds: number }> {
+  return steps.filter((s) => !AFTER_RTO_PHASES.has(s.phase)).map((s) => ({ phase: s.phase, seconds: s.seconds }));
+}
+
 /** The history with this drill as its last entry (the chart's rightmost bar). */
 function withThisDrill(r: DrillReport): DrillHistoryEntry[] {
-  const own: DrillHistoryEntry = { drillId: r.drillId, at: r.startedAt, passed: r.outcome === 'passed', phases: r.steps.map((s) => ({ phase: s.phase, seconds: s.seconds })) };
+  const own: DrillHistoryEntry = { drillId: r.drillId, at: r.startedAt, passed: r.outcome === 'passed', phases: rtoPhases(r.steps) };
   return [...r.history.filter((h) => h.drillId !== r.drillId), own];
 }
 

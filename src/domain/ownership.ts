@@ -27,6 +27,8 @@ export function restorePointLabel(point: RestorePoint): string {
       return `lsn:${point.lsn}`;
     case 'name':
       return `name:${point.name}`;
+    case 'backup':
+      return `backup:${point.backupId}`;
   }
 }
 

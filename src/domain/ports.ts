@@ -94,7 +94,7 @@ export interface RestoreWindow {
   latestLsn?: string;
 }
 
-export type RestorePoint = { kind: 'time'; at: string } | { kind: 'latest' } | { kind: 'lsn'; lsn: string } | { kind: 'name'; name: string };
+export type RestorePoint = { kind: 'time'; at: string } | { kind: 'latest' } | { kind: 'lsn'; lsn: string } | { kind: 'name'; name: string } | { kind: 'backup'; backupId: string };
 
 export interface RestoreRequest {
   /** New instance name: derived from the workflow id so a retried activity adopts its own work. */

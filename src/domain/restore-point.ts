@@ -12,6 +12,13 @@ const ISO_WITHOUT_ZONE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)
 export function parseRestorePoint(text: string, engine: string): Parsed<RestorePoint> {
   const value = text.trim();
   if (value === 'latest') return { ok: true, value: { kind: 'latest' } };
+  if (value.startsWith('backup:')) {
+    // A backup as it was when it ended (what a restore drill proves): pgBackRest's own set.
+    if (engine !== 'pgbackrest') return { ok: false, reason: `${engine} targets restore to a time or "latest" only, not to a backup by its id` };
+    const backupId = value.slice(7);
+    if (!/^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/.test(backupId)) return { ok: false, reason: `"${backupId}" is not a pgBackRest backup label: write it like backup:20261130-085650F (see lifeboat backups list)` };
+    return { ok: true, value: { kind: 'backup', backupId } };
+  }
   if (value.startsWith('lsn:') || value.startsWith('name:')) {
     if (engine !== 'pgbackrest') return { ok: false, reason: `${engine} targets restore to a time or "latest" only, not to ${value.startsWith('lsn:') ? 'an LSN' : 'a named restore point'}` };
     if (value.startsWith('lsn:')) {

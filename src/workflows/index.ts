@@ -6,3 +6,4 @@ export { logicalBackup } from './logical-backup';
 export { filesBackup } from './files-backup';
 export { retention } from './retention';
 export { createRestorePoint } from './restore-point';
+export { restoreDrill } from './restore-drill';

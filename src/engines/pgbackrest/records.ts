@@ -106,5 +106,7 @@ export function pointLabel(point: RestorePoint): string {
       return `LSN ${point.lsn}`;
     case 'name':
       return `restore point "${point.name}"`;
+    case 'backup':
+      return `the end of backup ${point.backupId}`;
   }
 }

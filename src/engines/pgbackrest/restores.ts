@@ -212,6 +212,9 @@ export class Restores {
         return { recovery: ['--type=lsn', `--target=${point.lsn}`, '--target-action=promote'] };
       case 'name':
         return { recovery: ['--type=name', `--target=${point.name}`, '--target-action=promote'] };
+      case 'backup':
+        // The backup as it was when it ended: its own set, replayed to its consistent point only.
+        return { recovery: ['--type=immediate', `--set=${point.backupId}`, '--target-action=promote'] };
       case 'time': {
         const at = new Date(point.at);
         const atUs = at.getTime() * 1000;
@@ -283,6 +286,9 @@ export class Restores {
 }
 
 
+/** A pgBackRest backup label: full, or differential/incremental on top of one. */
+const BACKUP_LABEL = /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/;
+
 function validatePoint(point: RestorePoint): RestorePoint {
   switch (point.kind) {
     case 'time': {
@@ -302,8 +308,11 @@ function validatePoint(point: RestorePoint): RestorePoint {
       return point;
     case 'latest':
       return point;
+    case 'backup':
+      if (!BACKUP_LABEL.test(point.backupId)) throw new LifeboatError(`"${point.backupId}" is not a pgBackRest backup label; give one such as 20261130-085650F (lifeboat backups list).`, 'INVALID_RESTORE_POINT');
+      return point;
     default:
-      throw new LifeboatError(`The restore point ${JSON.stringify(point)} is not a time, LSN, name or latest; request one of those.`, 'INVALID_RESTORE_POINT');
+      throw new LifeboatError(`The restore point ${JSON.stringify(point)} is not a time, LSN, name, backup or latest; request one of those.`, 'INVALID_RESTORE_POINT');
   }
 }
 

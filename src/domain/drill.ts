@@ -1,0 +1,51 @@
+/** A restore drill: which backup is proven, and what the run came to. */
+import type { DrillReport } from './drill-report';
+
+/** `latest`, `random` (within `randomWithinDays`, default 30), or a backup's id. */
+export type DrillBackupChoice = 'latest' | 'random' | (string & {});
+
+export interface RestoreDrillInput {
+  target: string;
+  backup?: DrillBackupChoice;
+  /** Which region's copy is restored (default primary); drills alternate so both are proven. */
+  fromRegion?: 'primary' | 'dr';
+  randomWithinDays?: number;
+  requestedBy?: string;
+  timings?: { pollIntervalMs?: number };
+}
+
+/** The backup a drill proves, as the catalog recorded it. */
+export interface DrillSelection {
+  backupId: string;
+  catalogId: string;
+  type: string;
+  region: 'primary' | 'dr';
+  takenAt: string;
+  sizeBytes?: number;
+  selectedBy: string;
+  /** How many verified backups were eligible. */
+  candidates: number;
+  target: { name: string; engine: string; environment: string };
+  rpoObjectiveSeconds: number;
+}
+
+/** Where one rendering of the report lives, with the hash the catalog keeps. */
+export interface DrillEvidence {
+  format: 'json' | 'md' | 'html';
+  key: string;
+  sha256: string;
+  bytes: number;
+  copies: Array<{ region: string; bucket: string; versionId: string; retainUntil: string }>;
+}
+
+export interface RestoreDrillResult {
+  report: DrillReport;
+  evidence: DrillEvidence[];
+}
+
+/** The drill's instance: named after the run, recognisably a drill, never a production name. */
+export function drillInstanceName(workflowId: string): string {
+  const cleaned = workflowId.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, '');
+  const name = cleaned.startsWith('drill-') ? cleaned : `drill-${cleaned}`;
+  return name.slice(0, 60).replace(/-$/, '');
+}

@@ -1,0 +1,159 @@
+/**
+ * restoreDrill: proves that a backup restores. Chooses a verified backup (latest, at random, or
+ * by id, from either region), restores it into a drill instance of its own (named drill-..., never
+ * behind a production name, never archiving), waits for WAL replay, validates the data, removes
+ * the instance whatever happened (success, failure, cancel), and publishes the report as evidence
+ * in both regions' write-once buckets with its hashes in the catalog. A failed drill is a
+ * critical notification and marks the backup "restore failed".
+ *
+ * No approval gate: a drill touches nothing but what it creates, and schedules run it unattended.
+ */
+import { ActivityCancellationType, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { drillInstanceName, DrillSelection, RestoreDrillInput, RestoreDrillResult } from '../domain/drill';
+import { DrillReport, DrillStep, DrillValidation, rtoPhases } from '../domain/drill-report';
+import type { InstanceDescription } from '../domain/ports';
+import type { ValidatedRestore } from '../domain/restore';
+import type { VerificationSummary } from '../domain/verification';
+import { describeFailure } from './failure';
+import { StatusBoard } from './status-board';
+
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' } });
+const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } });
+
+/** The workflow clock (deterministic on replay). */
+const now = () => new Date().getTime();
+
+/** How each of the verifier's checks proved what it proves, in words for the report. */
+function methodOf(check: string): string {
+  if (check.startsWith('table ')) return 'the critical table has rows and reads in full (checksum of every row, range by range)';
+  if (check.startsWith('foreign key ')) return 'no row of the child table lacks its parent';
+  if (check.startsWith('smoke query ')) return "the target's smoke query, one read-only statement, as the verify role";
+  if (check === 'accepts writes') return 'the instance left recovery and was promoted';
+  if (check === 'verification role') return 'every check ran as a role that cannot write';
+  if (check === 'compared with the source') return "row counts and checksums against the source's facts, where they describe the same point";
+  return 'as the verifier names it';
+}
+
+export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDrillResult> {
+  const info = workflowInfo();
+  const board = new StatusBoard('restore drill', input.target);
+  const startedAt = new Date().toISOString();
+  const steps: DrillStep[] = [];
+  const issues: string[] = [];
+  let current: { phase: string; startedMs: number } | undefined;
+  const begin = (phase: string, note: string) => {
+    board.enter(phase, note);
+    current = { phase, startedMs: now() };
+  };
+  const end = (detail: string) => {
+    if (!current) return;
+    steps.push({ phase: current.phase, startedAt: new Date(current.startedMs).toISOString(), seconds: Math.round((now() - current.startedMs) / 1000), detail });
+    current = undefined;
+  };
+
+  begin('selecting', `choosing the ${input.backup ?? 'latest'} verified backup of ${input.target}`);
+  const selection: DrillSelection = await quick.selectDrillBackup(input);
+  end(`backup ${selection.backupId} (${selection.type}, taken ${selection.takenAt}, ${selection.region} region) ${selection.selectedBy}`);
+
+  begin('validating', `checking that ${selection.backupId} can be restored into a drill instance`);
+  const v: ValidatedRestore = await quick.validateRestore(
+    {
+      target: input.target,
+      // pgBackRest restores the very set, to the point it ended; RDS restores to the time the snapshot was taken.
+      restorePoint: selection.target.engine === 'pgbackrest' ? `backup:${selection.backupId}` : selection.takenAt,
+      reason: `restore drill of backup ${selection.backupId}`,
+      requestedBy: input.requestedBy ?? 'lifeboat drill',
+      mode: 'standard',
+      destination: drillInstanceName(info.workflowId),
+      fromRegion: selection.region,
+      timings: { pollIntervalMs: input.timings?.pollIntervalMs ?? 2000 },
+    },
+    info.workflowId,
+  );
+  board.rtoTargetSeconds = v.rtoTargetSeconds;
+  end(`restore of ${selection.backupId} to the point it ended (${selection.takenAt}) into new instance ${v.destinationId}, from the ${selection.region} region`);
+
+  let instance: InstanceDescription | undefined;
+  let verification: VerificationSummary | undefined;
+  let failure: string | undefined;
+  let cancellation: unknown;
+  let restoreAttempted = false;
+  let provenMs: number | undefined;
+  try {
+    begin('restoring', `restoring ${selection.backupId} into ${v.destinationId}`);
+    restoreAttempted = true;
+    instance = await long.restoreIntoNewInstance.executeWithOptions(
+      { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${selection.backupId} into ${v.destinationId}` },
+      [v, selection.region],
+    );
+    end(`files of ${selection.backupId} written to ${instance.instanceId}`);
+    begin('replaying-wal', `${instance.instanceId} replays WAL to the end of the backup and starts`);
+    instance = await long.waitUntilAvailable(v.target, instance.instanceId, v.timings.pollIntervalMs);
+    end(`${instance.instanceId} available at ${instance.endpoint?.host}:${instance.endpoint?.port}`);
+    begin('validating-data', `checking the data on ${instance.instanceId}`);
+    verification = await long.verifyRestoredInstance(v.target, instance);
+    provenMs = now();
+    end(`${verification.checks.filter((c) => c.ok).length} of ${verification.checks.length} checks passed`);
+    if (!verification.ok) failure = `validation failed: ${verification.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('; ')}`;
+  } catch (err) {
+    if (isCancellation(err)) cancellation = err;
+    failure = isCancellation(err) ? 'the drill was cancelled' : describeFailure(err);
+    end(`stopped: ${failure}`);
+  }
+
+  // Cleanup, the report and its evidence happen whatever came before, cancel included.
+  const result = await CancellationScope.nonCancellable(async (): Promise<RestoreDrillResult> => {
+    const made = instance?.instanceId ?? (restoreAttempted ? v.destinationId : undefined);
+    if (made) {
+      begin('cleaning-up', `removing the drill instance ${made}`);
+      try {
+        end(await quick.removeRestoredInstance(v.target, made));
+      } catch (err) {
+        const problem = `the drill instance ${made} could not be removed (${describeFailure(err)}); the drill sweeper or \`lifeboat stack down\` removes it`;
+        issues.push(problem);
+        end(problem);
+      }
+    }
+    const outcome: DrillReport['outcome'] = cancellation ? 'cancelled' : failure ? 'failed' : 'passed';
+    if (failure && !cancellation) issues.unshift(failure);
+    const finishedAt = new Date().toISOString();
+    const rtoSeconds = Math.round(((provenMs ?? now()) - Date.parse(startedAt)) / 1000);
+    const rpoSeconds = Math.max(0, Math.round((Date.parse(startedAt) - Date.parse(selection.takenAt)) / 1000));
+    const validations: DrillValidation[] = (verification?.checks ?? []).map((c) => ({ name: c.name, method: methodOf(c.name), ok: c.ok, detail: c.detail }));
+    const recommendations: string[] = [];
+    if (rtoSeconds > v.rtoTargetSeconds) recommendations.push(`The drill took ${rtoSeconds} s to prove the data, over the RTO objective of ${v.rtoTargetSeconds} s: restore from the nearer region, add restore parallelism, or revisit the objective.`);
+    if (rpoSeconds > selection.rpoObjectiveSeconds) recommendations.push(`The backup drilled was ${rpoSeconds} s old, over the RPO objective of ${selection.rpoObjectiveSeconds} s: back up more often, or drill newer backups.`);
+    if (outcome === 'failed') recommendations.push(`Do not count on backup ${selection.backupId} until a drill of it passes; take a new backup and drill it.`);
+    const history = await quick.drillHistory(v.target);
+    const report: DrillReport = {
+      drillId: info.workflowId,
+      runId: info.runId,
+      startedAt,
+      finishedAt,
+      outcome,
+      target: { name: selection.target.name, kind: 'database', engine: selection.target.engine, environment: selection.target.environment },
+      backup: { id: selection.backupId, type: selection.type, takenAt: selection.takenAt, region: selection.region, ...(selection.sizeBytes !== undefined ? { sizeBytes: selection.sizeBytes } : {}), selectedBy: selection.selectedBy },
+      restoredInto: { name: v.destinationId, detail: instance?.endpoint ? `${instance.endpoint.host}:${instance.endpoint.port}, a drill instance of its own (archiving off), removed afterwards` : 'never became available' },
+      requestedBy: input.requestedBy ?? 'lifeboat drill',
+      steps: [...steps],
+      validations,
+      rto: { seconds: rtoSeconds, objectiveSeconds: v.rtoTargetSeconds },
+      rpo: { seconds: rpoSeconds, objectiveSeconds: selection.rpoObjectiveSeconds },
+      issues: [...issues],
+      recommendations,
+      history,
+    };
+    board.enter('reporting', `writing the report to the evidence buckets (${rtoPhases(steps).length} phases measured)`);
+    const evidence = await quick.publishDrillReport(report, selection);
+    if (outcome === 'failed') {
+      await quick
+        .notify({ severity: 'critical', title: `Restore drill FAILED: ${v.target}`, text: `Backup ${selection.backupId} did not restore cleanly: ${failure}. Report: ${evidence[0]?.key ?? '(not written)'}.`, target: v.target })
+        .catch(() => undefined);
+    }
+    board.enter(outcome === 'passed' ? 'done' : outcome, `${outcome}: RTO ${rtoSeconds} s (objective ${v.rtoTargetSeconds} s), backup age ${rpoSeconds} s; report ${evidence[0]?.key ?? ''}`);
+    return { report, evidence };
+  });
+  if (cancellation) throw cancellation;
+  return result;
+}
