@@ -141,7 +141,7 @@ describe('config', () => {
       assert.deepEqual(files.source, { store: 'primary', bucket: stack.minio.primary.filesBucket });
       assert.deepEqual(files.replica, { store: 'dr', bucket: stack.minio.dr.filesBucket });
       assert.equal(files.backup.bucket, stack.minio.primary.backupBucket);
-      assert.deepEqual(config.evidence, { store: 'primary', bucket: stack.minio.primary.evidenceBucket, prefix: '' });
+      assert.deepEqual(config.evidence, { store: 'primary', bucket: stack.minio.primary.evidenceBucket, prefix: '', drStore: 'dr', drBucket: stack.minio.dr.evidenceBucket, retentionDays: 400, lockMode: 'GOVERNANCE' });
 
       assert.deepEqual(
         { host: config.catalog.host, port: config.catalog.port, database: config.catalog.database, user: config.catalog.user },
