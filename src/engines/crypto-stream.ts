@@ -26,7 +26,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, Hash } from 'node:crypto';
 import { Readable, Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { CompleteMultipartUploadCommandOutput, S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, type CompleteMultipartUploadCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { LifeboatError } from '../domain/errors';
 import { resolveSecret } from '../config/load';
@@ -342,6 +342,12 @@ export async function uploadFromStreams(args: {
   else cancel?.addEventListener('abort', onCancel, { once: true });
   const [, uploaded] = await Promise.all([piping, uploading]).finally(() => cancel?.removeEventListener('abort', onCancel));
   const versionId = uploaded?.VersionId && uploaded.VersionId !== 'null' ? uploaded.VersionId : undefined;
-  if (first) return { ok: false, ...first, ...(versionId ? { versionId } : {}) };
+  if (first) {
+    // An abort that lands while the multipart upload is being created leaves it behind (lib-storage
+    // learns its id only afterwards): abort that one explicitly. Already aborted is fine.
+    const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
+    if (uploadId) await args.s3.send(new AbortMultipartUploadCommand({ Bucket: args.bucket, Key: args.key, UploadId: uploadId })).catch(() => undefined);
+    return { ok: false, ...first, ...(versionId ? { versionId } : {}) };
+  }
   return { ok: true, ...(versionId ? { versionId } : {}) };
 }
