@@ -528,7 +528,7 @@ describe('database backup workflow (real worker, real stack)', function () {
     // The verified primary copy counts as the last good backup.
     const rpo = await rpoStatus(ports, 'app');
     assert.equal(rpo.lastGoodBackupWorkflowId, workflowId);
-    await recordHistory(env.client.workflow.getHandle(workflowId), 'databaseBackup-v2-dr-copy-failed');
+    await recordHistory(env.client.workflow.getHandle(workflowId), 'databaseBackup-v3-dr-copy-failed');
   });
 
   it('(e) with WAL archived continuously, preflight judges the RPO by the archive\'s lag, not by the last backup\'s age', async () => {

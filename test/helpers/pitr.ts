@@ -167,9 +167,15 @@ export async function removeAsItsOwner(engine: Pick<DatabaseEngine, 'describeIns
 /** With LIFEBOAT_RECORD_HISTORIES=1, writes the run's history for the replay suite. */
 export async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
   if (!process.env.LIFEBOAT_RECORD_HISTORIES) return;
+  // A recorded history is never rewritten: a changed workflow gets a new file (a new version in its name).
+  const file = path.join(HISTORIES_DIR, `${name}.json`);
+  if (fs.existsSync(file)) {
+    console.log(`      (history ${name} is recorded already and is kept as it is; record a new version under a new name)`);
+    return;
+  }
   const history = await handle.fetchHistory();
   fs.mkdirSync(HISTORIES_DIR, { recursive: true });
-  fs.writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), historyToJson(history) + '\n');
+  fs.writeFileSync(file, historyToJson(history) + '\n', { flag: 'wx' });
 }
 
 /**
