@@ -68,6 +68,8 @@ describe('pgBackRest engine on the embedded stack', function () {
     pitr: `lbtest-${run}-pitr`,
     dr: `lbtest-${run}-dr`,
     unreachable: `lbtest-${run}-no-target`,
+    quiet: `lbtest-${run}-quiet`,
+    afterBackup: `lbtest-${run}-after-backup`,
   };
   /** The workflow run these restores are made for, as the restore activity would pass it. */
   const RUN: RunIdentity = { workflowId: `lbtest-${run}-workflow`, runId: `0193a6f2-${run}-7d4b-9a2f-5e8c1b3d4f60` };
@@ -78,6 +80,7 @@ describe('pgBackRest engine on the embedded stack', function () {
   let full: BackupHandle;
   let diff: BackupHandle;
   let incr: BackupHandle | undefined;
+  let quiet: BackupHandle | undefined;
   let pointT: string;
   let drPoint: string;
 
@@ -191,8 +194,8 @@ describe('pgBackRest engine on the embedded stack', function () {
 
   after(async function () {
     if (!engine) return;
-    for (const id of [names.pitr, names.dr, names.unreachable]) await engine.deleteInstance(id, RUN).catch((err: unknown) => console.error(`cleanup of ${id}: ${String(err)}`));
-    for (const h of [incr, diff]) if (h) await engine.deleteBackup(h).catch((err: unknown) => console.error(`cleanup of ${h.name}: ${String(err)}`));
+    for (const id of [names.pitr, names.dr, names.unreachable, names.afterBackup]) await engine.deleteInstance(id, RUN).catch((err: unknown) => console.error(`cleanup of ${id}: ${String(err)}`));
+    for (const h of [quiet, incr, diff]) if (h) await engine.deleteBackup(h).catch((err: unknown) => console.error(`cleanup of ${h.name}: ${String(err)}`));
     await sweepTestFulls();
     await onSource((c) => c.query(`DROP TABLE IF EXISTS ${table}`)).catch(() => undefined);
   });
@@ -504,6 +507,23 @@ describe('pgBackRest engine on the embedded stack', function () {
     assert.match(last?.detail ?? '', /recovery ended before configured recovery target was reached/);
     await engine.deleteInstance(names.unreachable, RUN);
     assert.equal(await engine.describeInstance(names.unreachable), undefined);
+  });
+
+  it('restores to a time just after a backup of an idle source: everything archived, not a target never reached', async () => {
+    // A backup of an idle source writes segments without a commit (its start checkpoint, its
+    // stop switch), and every check after it adds one more: more than the usual scan of the
+    // archive's end, so only the backup's own stop bounds the last commit.
+    const started = await retryWhileBusy(() => engine.startBackup({ backupName: names.quiet, kind: 'incr' }));
+    const done = await finish(started);
+    quiet = { ...started, backupId: done.backupId! };
+    for (let i = 0; i < 4; i++) await cli.check();
+    const at = new Date(Date.parse(done.completedAt!) + 1000).toISOString();
+    const window = await engine.restoreWindow('primary');
+    assert.ok(at <= window.latest, `${at} lies in ${JSON.stringify(window)}`);
+    await engine.startRestore({ destinationId: names.afterBackup, point: { kind: 'time', at }, owner: owner({ kind: 'time', at }) });
+    const d = await available(names.afterBackup);
+    assert.deepEqual(await onInstance(d, countBatches), await onSource(countBatches));
+    await engine.deleteInstance(names.afterBackup, RUN);
   });
 
   it('never deletes an instance that has served traffic', async () => {

@@ -5,7 +5,9 @@
  * the approval gate, with nothing created.
  */
 import assert from 'node:assert/strict';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
+import { restorePointActivities } from '../src/activities/restore-points';
+import { LifeboatError } from '../src/domain/errors';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { loadConfig } from '../src/config';
@@ -116,6 +118,33 @@ describe('named restore points (lifeboat restore-point, real stack)', function (
     );
     const target = config.targets.databases.find((d) => d.name === 'app');
     await assertNothingCreated(engine, target && target.engine === 'pgbackrest' ? target.restoresDir : '', workflowId);
+  });
+
+  it('never makes a name twice: a retry after an attempt died between making the point and recording it sets the name aside', async () => {
+    const name = `interrupted ${uniqueId('i').slice(2)}`;
+    const run = { workflowId: uniqueId('test-rp-interrupted'), runId: '0193a6f2-0000-7d4b-9a2f-5e8c1b3d4f60' };
+    // What the crashed attempt left: the name claimed and its making begun, no LSN recorded.
+    await ports.catalog.query(
+      "INSERT INTO restore_points (target, name, state, created_by, reason, workflow_id, run_id, attempted_at) VALUES ('app', $1, 'creating', 'alice@example.com', 'test', $2, $3, now())",
+      [name, run.workflowId, run.runId],
+    );
+    const activity = new MockActivityEnvironment({ workflowExecution: run });
+    await assert.rejects(
+      activity.run(restorePointActivities(ports).createRestorePoint, { target: 'app', name, reason: 'test', requestedBy: 'alice@example.com' }),
+      (err: unknown) => {
+        assert.ok(err instanceof LifeboatError, String(err));
+        assert.equal(err.code, 'RESTORE_POINT_UNCERTAIN');
+        assert.ok(err.nonRetryable);
+        assert.match(err.message, /may exist without lifeboat knowing where; .* make the point again under another name\.$/);
+        return true;
+      },
+    );
+    const [row] = await ports.catalog.query<{ state: string; lsn: string | null }>('SELECT state, lsn FROM restore_points WHERE target = $1 AND name = $2', ['app', name]);
+    assert.deepEqual(row, { state: 'uncertain', lsn: null });
+    // And a restore to the name is refused before approval.
+    const workflowId = uniqueId('test-rp-uncertain');
+    const { error } = await runPitrRestore({ env, config, ports, queuePrefix: 'restore-point-uncertain', workflowId, input: input(`name:${name}`) });
+    assert.equal(refusal(error).type, 'UNKNOWN_RESTORE_POINT');
   });
 
   it('refuses a malformed or too long name and a missing reason in one sentence, exit 2, before connecting', async () => {

@@ -8,7 +8,7 @@ import { MAX_REASON_CHARS } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
 import { RestorePointRequest, RestorePointResult } from '../domain/restore-point-request';
 import { lsnValue, RecordedRestorePoint, restorePointNameProblem } from '../domain/restore-point';
-import { createRestorePointOn } from '../engines/restore-points';
+import { createRestorePointOn, RestorePointNotMade } from '../engines/restore-points';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
 
@@ -16,7 +16,8 @@ interface RestorePointRow {
   target: string;
   name: string;
   lsn: string | null;
-  state: 'creating' | 'created';
+  state: 'creating' | 'created' | 'uncertain';
+  attempted_at: Date | null;
   created_by: string;
   workflow_id: string;
   created_at: Date | null;
@@ -39,7 +40,7 @@ export async function findRecordedRestorePoint(ports: Ports, target: string, nam
 
 export function restorePointActivities(ports: Ports) {
   const { config } = ports;
-  const refuse = (message: string, code: 'INVALID_RESTORE_POINT_REQUEST' | 'RESTORE_POINT_EXISTS' = 'INVALID_RESTORE_POINT_REQUEST'): never => {
+  const refuse = (message: string, code: 'INVALID_RESTORE_POINT_REQUEST' | 'RESTORE_POINT_EXISTS' | 'RESTORE_POINT_UNCERTAIN' = 'INVALID_RESTORE_POINT_REQUEST'): never => {
     throw new LifeboatError(message, code, true);
   };
 
@@ -78,10 +79,30 @@ export function restorePointActivities(ports: Ports) {
       } else {
         const source = await engine.describeSource();
         if (!source.endpoint) throw new LifeboatError(`The source ${source.instanceId} of ${target.name} has no endpoint (${source.status}), so no restore point can be made on it now; start it and try again.`, 'SOURCE_UNAVAILABLE', false);
-        made = await createRestorePointOn(
-          { host: source.endpoint.host, port: source.endpoint.port, database: target.database, user: target.user, password: target.password ? resolveSecret(target.password) : undefined },
-          request.name,
+        // Claimed once: an attempt that finds the claim taken may follow one that made the point
+        // and died before recording it, and a second point of the same name would not be the one
+        // PostgreSQL stops at. Refusing keeps every name lifeboat restores to unambiguous.
+        const claimed = await ports.catalog.query(
+          "UPDATE restore_points SET attempted_at = now() WHERE target = $1 AND name = $2 AND state = 'creating' AND attempted_at IS NULL RETURNING id",
+          [target.name, request.name],
         );
+        if (!claimed.length) {
+          await ports.catalog.query("UPDATE restore_points SET state = 'uncertain' WHERE target = $1 AND name = $2 AND state = 'creating'", [target.name, request.name]);
+          refuse(
+            `an earlier attempt to make the restore point "${request.name}" on ${target.name} stopped before its LSN was recorded, so it may exist without lifeboat knowing where; a second point of the same name would be ambiguous, so this name is set aside: make the point again under another name.`,
+            'RESTORE_POINT_UNCERTAIN',
+          );
+        }
+        try {
+          made = await createRestorePointOn(
+            { host: source.endpoint.host, port: source.endpoint.port, database: target.database, user: target.user, password: target.password ? resolveSecret(target.password) : undefined },
+            request.name,
+          );
+        } catch (err) {
+          // Nothing was made: the next attempt may claim the name again.
+          if (err instanceof RestorePointNotMade) await ports.catalog.query("UPDATE restore_points SET attempted_at = NULL WHERE target = $1 AND name = $2 AND state = 'creating'", [target.name, request.name]);
+          throw err;
+        }
         await ports.catalog.query("UPDATE restore_points SET lsn = $3, state = 'created', created_at = $4 WHERE target = $1 AND name = $2", [target.name, request.name, made.lsn, made.createdAt]);
       }
 

@@ -207,6 +207,19 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE backups ADD COLUMN drill_outcome text, ADD COLUMN drilled_at timestamptz;
     `,
   },
+  {
+    version: 11,
+    name: 'restore point attempts',
+    sql: `
+      -- When the making of a restore point began: a retry after a crash between making the point
+      -- and recording its LSN cannot tell whether the point exists, and PostgreSQL keeps
+      -- duplicate names (recovery stops at the first). Such a name is marked uncertain, never
+      -- made twice, and a restore to it is refused.
+      ALTER TABLE restore_points ADD COLUMN attempted_at timestamptz;
+      ALTER TABLE restore_points DROP CONSTRAINT restore_points_state_check;
+      ALTER TABLE restore_points ADD CONSTRAINT restore_points_state_check CHECK (state IN ('creating','created','uncertain'));
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_337_001; // arbitrary, fixed: serializes concurrent migrators

@@ -13,7 +13,7 @@ import type { CommandContext } from './recovery-commands';
 import { identity } from './recovery-commands';
 
 /** Refusals that mean the person must change what they typed (exit 2), not that something broke. */
-const REFUSED = new Set(['INVALID_RESTORE_POINT_REQUEST', 'RESTORE_POINT_EXISTS', 'UNKNOWN_TARGET']);
+const REFUSED = new Set(['INVALID_RESTORE_POINT_REQUEST', 'RESTORE_POINT_EXISTS', 'RESTORE_POINT_UNCERTAIN', 'UNKNOWN_TARGET']);
 
 /** Every check of what was typed, before connecting to anything. */
 export function prepareRestorePoint(config: LifeboatConfig, o: { target: string; name: string; reason: string; as?: string }): { request: RestorePointRequest; workflowId: string } {

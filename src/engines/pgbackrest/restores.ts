@@ -220,11 +220,16 @@ export class Restores {
         const atUs = at.getTime() * 1000;
         const tail = await this.wal.archiveTail(repo).catch(() => undefined);
         if (tail?.lastRecordLsn) {
-          const past = tail.lastCommit ? atUs >= tail.lastCommit.atUs : at >= tail.archivedAt;
+          const past = tail.lastCommit ? atUs >= tail.lastCommit.atUs : tail.noCommitSinceBackup ? at >= tail.noCommitSinceBackup.at : at >= tail.archivedAt;
           if (past) {
+            const lastCommit = tail.lastCommit
+              ? ` (${tail.lastCommit.at})`
+              : tail.noCommitSinceBackup
+                ? ` (none since backup ${tail.noCommitSinceBackup.label} stopped at ${tail.noCommitSinceBackup.at.toISOString()})`
+                : '';
             return {
               recovery: ['--type=lsn', `--target=${tail.lastRecordLsn}`, '--target-action=promote'],
-              note: `${at.toISOString()} is after the last archived commit${tail.lastCommit ? ` (${tail.lastCommit.at})` : ''}, so the restore replays everything archived, up to ${tail.lastRecordLsn} in ${tail.segment}.`,
+              note: `${at.toISOString()} is after the last archived commit${lastCommit}, so the restore replays everything archived, up to ${tail.lastRecordLsn} in ${tail.segment}.`,
             };
           }
         }

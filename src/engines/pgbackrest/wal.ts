@@ -25,7 +25,16 @@ export interface ArchiveTail {
   lastRecordLsn?: string;
   /** The newest commit or abort found in the scanned segments, in microseconds since the epoch. */
   lastCommit?: { atUs: number; at: string; lsn: string };
+  /**
+   * Set when no commit was found and the scan went back through the segment where the newest
+   * backup stopped: every commit in the archive is older than that backup's stop, so any time
+   * from `at` on means "everything archived" (the case right after a backup of an idle source).
+   */
+  noCommitSinceBackup?: { label: string; at: Date; segment: string };
 }
+
+/** However idle the source, the scan back to the newest backup's stop reads at most this many segments. */
+const MAX_SCAN_TO_BACKUP = 64;
 
 /** Scratch directories of WAL reads under the restores directory, and the age after which no live read owns one (a read takes seconds and writes into it as it goes). */
 const WAL_SCRATCH_PREFIX = '.wal-';
@@ -151,9 +160,16 @@ export class WalArchive {
       // Names its process: a later read removes the directory at once when that process is gone.
       fs.writeFileSync(path.join(tmp, WAL_SCRATCH_OWNER), `${process.pid}\n${ownProcessStart()}\n`);
       await chownToOsUser(this.setup.osUser, tmp);
+      // A few segments back, or on to the newest backup's stop segment when that is near: a
+      // backup of an idle source writes segments with no commit, and only the backup's own stop
+      // then bounds the last commit.
+      const newestSet = (info?.backup ?? [])
+        .filter((b) => b.database['repo-key'] === repo && !b.error && /^[0-9A-F]{24}$/.test(b.archive?.stop ?? ''))
+        .sort((a, b) => b.timestamp.stop - a.timestamp.stop)[0];
+      const stopSegment = newestSet && newestSet.archive.stop.slice(0, 8) === newest.segment.slice(0, 8) && newestSet.archive.stop <= newest.segment ? newestSet.archive.stop : undefined;
       let segment = newest.segment;
       let file: string | undefined = newest.file;
-      for (let i = 0; i < this.setup.walScanSegments && file; i++) {
+      for (let i = 0; file; i++) {
         const records = await this.walRecords(repo, file, segment, tmp);
         if (i === 0) tail.lastRecordLsn = records.at(-1)?.lsn;
         const commit = [...records].reverse().find((r) => r.commit);
@@ -161,7 +177,12 @@ export class WalArchive {
           tail.lastCommit = { ...commit.commit, lsn: commit.lsn };
           break;
         }
-        const prev = previousSegment(segment);
+        if (newestSet && segment === stopSegment) {
+          tail.noCommitSinceBackup = { label: newestSet.label, at: new Date(newestSet.timestamp.stop * 1000), segment };
+          break;
+        }
+        const scanOn = i + 1 < this.setup.walScanSegments || (stopSegment !== undefined && segment > stopSegment && i + 1 < MAX_SCAN_TO_BACKUP);
+        const prev = scanOn ? previousSegment(segment) : undefined;
         if (!prev) break;
         segment = prev;
         file = (await this.archiveFile(repo, newest.archiveId, segment))?.file;
