@@ -57,9 +57,12 @@ describe('files drill (no server)', () => {
   });
 
   describe('the scratch bucket at the S3 SDK boundary (AWS S3)', () => {
-    const s3mock = mockClient(S3Client);
+    // The mock of this one client: other suites' mocks of the class come and go without touching it.
     const s3 = new S3Client({ region: DR_REGION, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } });
+    let s3mock: ReturnType<typeof mockClient>;
+    before(() => (s3mock = mockClient(s3)));
     afterEach(() => s3mock.reset());
+    after(() => s3mock.restore());
 
     it('makes it in the client region, tagged with its owner run; a retry of the same run adopts it', async () => {
       s3mock.on(HeadBucketCommand).rejects(notFound());
