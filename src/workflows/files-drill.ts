@@ -16,7 +16,7 @@ import type { DrillSelection, RestoreDrillInput, RestoreDrillResult } from '../d
 import { DrillReport, DrillStep, DrillValidation, rtoPhases } from '../domain/drill-report';
 import { DrillBucket, drillBucketName, FILES_DRILL_CHECKS, FilesDrillRestore } from '../domain/files-drill';
 import { formatBytes } from '../domain/format';
-import { describeFailure } from './failure';
+import { describeFailure, failureType } from './failure';
 import type { StatusBoard } from './status-board';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' } });
@@ -93,7 +93,9 @@ export async function filesDrill(input: RestoreDrillInput, selection: DrillSelec
       try {
         end(await quick.removeFilesDrillBucket.executeWithOptions({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' }, summary: `Remove the scratch bucket ${made.bucket}` }, [made]));
       } catch (err) {
-        const problem = `the scratch bucket ${made.bucket} could not be removed (${describeFailure(err)}); the drill sweeper removes it once this run is closed`;
+        // A bucket of that name someone else owns is theirs: left alone, and not the sweeper's either.
+        const foreign = failureType(err) === 'DRILL_BUCKET_NOT_OURS';
+        const problem = `the scratch bucket ${made.bucket} could not be removed (${describeFailure(err)})${foreign ? '' : '; the drill sweeper removes it once this run is closed'}`;
         issues.push(problem);
         end(problem);
       }
