@@ -6,12 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { mockClient } from 'aws-sdk-client-mock';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
   DeleteObjectsCommand,
   GetBucketTaggingCommand,
+  GetObjectCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
   PutBucketTaggingCommand,
@@ -25,7 +30,7 @@ import { drillBucketName, DRILL_BUCKET_TAGS } from '../src/domain/files-drill';
 import { LifeboatError } from '../src/domain/errors';
 import { createDrillBucket, removeDrillBucket } from '../src/engines/drill-bucket';
 import type { ManifestEntry } from '../src/engines/file-backup';
-import { drillSample } from '../src/engines/restored-files';
+import { checkRestoredContent, checkRestoredCount, checkRestoredMetadata, drillSample } from '../src/engines/restored-files';
 import { CONFIG_FILE } from './helpers/cli';
 import { DR_REGION, errorMeta } from './helpers/aws-fixtures';
 
@@ -107,6 +112,42 @@ describe('files drill (no server)', () => {
       s3mock.reset();
       s3mock.on(HeadBucketCommand).rejects(notFound());
       assert.equal((await removeDrillBucket(s3, 'drill-x', OWNER)).removed, false);
+    });
+  });
+
+  describe('the checks of a restored bucket against the manifest, at the S3 SDK boundary', () => {
+    const s3 = new S3Client({ region: DR_REGION, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } });
+    let s3mock: ReturnType<typeof mockClient>;
+    before(() => (s3mock = mockClient(s3)));
+    afterEach(() => s3mock.reset());
+    after(() => s3mock.restore());
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+    const md5 = (text: string) => createHash('md5').update(text).digest('hex');
+    const entry = (key: string, body: string, extra: Partial<ManifestEntry> = {}): ManifestEntry => ({ key, change: 'added', size: body.length, etag: md5(body), sha256: sha(body), storedIn: 't', ...extra });
+    const manifest = [entry('a.txt', 'alpha', { contentType: 'text/plain', metadata: { author: 'alice' } }), entry('b.txt', 'bravo'), entry('c.txt', 'charlie')];
+
+    it('count and bytes: names what is missing, of another size, or not in the manifest', async () => {
+      s3mock.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'a.txt', Size: 5 }, { Key: 'b.txt', Size: 4 }, { Key: 'stray.txt', Size: 1 }], IsTruncated: false });
+      const c = await checkRestoredCount(s3, 'drill-x', manifest);
+      assert.equal(c.ok, false);
+      assert.equal(c.detail, '3 objects (10 bytes) restored where the manifest records 3 (17 bytes): missing c.txt; wrong size b.txt (4 bytes, manifest 5); not in the manifest stray.txt');
+    });
+
+    it('content: an object whose bytes differ fails with its key named; the rest pass', async () => {
+      s3mock.on(GetObjectCommand, { Key: 'a.txt' }).callsFake(async () => ({ Body: Readable.from([Buffer.from('alpha')]) }));
+      s3mock.on(GetObjectCommand, { Key: 'b.txt' }).callsFake(async () => ({ Body: Readable.from([Buffer.from('BRAVO')]) }));
+      const c = await checkRestoredContent(s3, 'drill-x', manifest.slice(0, 2), 3);
+      assert.equal(c.ok, false);
+      assert.match(c.detail, /^1 of a sample of 2 of 3 objects do not match the manifest: b\.txt: SHA-256 [0-9a-f]{16}… over 5 bytes, manifest [0-9a-f]{16}… over 5$/);
+    });
+
+    it('metadata: content type, user metadata and single-part ETag as recorded', async () => {
+      s3mock.on(HeadObjectCommand, { Key: 'a.txt' }).resolves({ ContentType: 'application/octet-stream', Metadata: {}, ContentLength: 5, ETag: `"${md5('alpha')}"` });
+      s3mock.on(HeadObjectCommand, { Key: 'b.txt' }).resolves({ ContentLength: 5, ETag: `"${md5('bravo')}"` });
+      s3mock.on(HeadObjectCommand, { Key: 'c.txt' }).resolves({ ContentLength: 7, ETag: `"${md5('charlie')}-1"` });
+      const c = await checkRestoredMetadata(s3, 'drill-x', manifest, 3);
+      assert.equal(c.ok, false);
+      assert.equal(c.detail, '1 of all 3 objects differ from the manifest: a.txt: content type application/octet-stream, manifest text/plain; metadata author=(none) (manifest alice)');
     });
   });
 
