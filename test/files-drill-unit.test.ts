@@ -16,6 +16,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListBucketsCommand,
   ListObjectsV2Command,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
@@ -28,7 +29,7 @@ import { loadConfig } from '../src/config';
 import { drillReportHtml, drillReportMarkdown, DrillReport } from '../src/domain/drill-report';
 import { drillBucketName, DRILL_BUCKET_TAGS } from '../src/domain/files-drill';
 import { LifeboatError } from '../src/domain/errors';
-import { createDrillBucket, removeDrillBucket } from '../src/engines/drill-bucket';
+import { createDrillBucket, listDrillBuckets, removeDrillBucket } from '../src/engines/drill-bucket';
 import type { ManifestEntry } from '../src/engines/file-backup';
 import { checkRestoredContent, checkRestoredCount, checkRestoredMetadata, drillSample } from '../src/engines/restored-files';
 import { CONFIG_FILE } from './helpers/cli';
@@ -93,6 +94,13 @@ describe('files drill (no server)', () => {
       s3mock.on(GetBucketTaggingCommand).rejects(Object.assign(new Error('no tags'), { name: 'NoSuchTagSet', $metadata: { ...errorMeta, httpStatusCode: 404 } }));
       await assert.rejects(removeDrillBucket(s3, 'drill-x', OWNER), /carries no drill owner tags/);
       assert.equal(s3mock.commandCalls(DeleteObjectsCommand).length + s3mock.commandCalls(DeleteBucketCommand).length, 0);
+    });
+
+    it('lists the drill buckets of a store with their owners, for the sweeper; an untagged one has none', async () => {
+      s3mock.on(ListBucketsCommand).resolves({ Buckets: [{ Name: 'app-files' }, { Name: 'drill-b' }, { Name: 'drill-a' }] });
+      s3mock.on(GetBucketTaggingCommand, { Bucket: 'drill-a' }).resolves({ TagSet: tagsOf(OWNER) });
+      s3mock.on(GetBucketTaggingCommand, { Bucket: 'drill-b' }).rejects(Object.assign(new Error('no tags'), { name: 'NoSuchTagSet', $metadata: { ...errorMeta, httpStatusCode: 404 } }));
+      assert.deepEqual(await listDrillBuckets(s3), [{ bucket: 'drill-a', owner: OWNER }, { bucket: 'drill-b' }]);
     });
 
     it('removes its own: every version, then unfinished uploads, then the bucket; gone already is fine', async () => {

@@ -12,6 +12,7 @@ import {
   DeleteObjectsCommand,
   GetBucketTaggingCommand,
   HeadBucketCommand,
+  ListBucketsCommand,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
   PutBucketTaggingCommand,
@@ -150,4 +151,24 @@ export async function removeDrillBucket(s3: S3Client, bucket: string, owner: Pic
     throw err instanceof LifeboatError ? err : s3Error(err, 'DeleteBucket', `removing the drill bucket ${bucket}`, bucket);
   }
   return { removed: true, objects, detail: `the scratch bucket ${bucket} emptied (${objects} objects) and removed` };
+}
+
+/**
+ * Every bucket of the store named like a drill's scratch bucket (`drill-...`), with the owner
+ * its tags name (undefined: no lifeboat owner tags, so not lifeboat's to remove). For the drill
+ * sweeper: it removes, through removeDrillBucket on the owner's behalf, those whose run is closed.
+ */
+export async function listDrillBuckets(s3: S3Client): Promise<Array<{ bucket: string; owner?: DrillBucketOwner }>> {
+  let names: string[];
+  try {
+    names = ((await s3.send(new ListBucketsCommand({}))).Buckets ?? []).map((b) => b.Name!).filter((n) => n.startsWith('drill-'));
+  } catch (err) {
+    throw s3Error(err, 'ListBuckets', 'looking for drill buckets', '(all)');
+  }
+  const out: Array<{ bucket: string; owner?: DrillBucketOwner }> = [];
+  for (const bucket of names.sort()) {
+    const owner = await drillBucketOwner(s3, bucket);
+    out.push(owner ? { bucket, owner } : { bucket });
+  }
+  return out;
 }
