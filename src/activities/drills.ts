@@ -9,6 +9,7 @@ import { DrillEvidence, DrillSelection, RestoreDrillInput } from '../domain/dril
 import { DrillHistoryEntry, DrillReport, drillReportHtml, drillReportJson, drillReportMarkdown, rtoPhases } from '../domain/drill-report';
 import { LifeboatError } from '../domain/errors';
 import { EvidenceLocation, EvidenceReceipt, EvidenceStore } from '../engines/evidence-store';
+import { selectFilesDrillBackup } from './files-drill';
 import { Ports } from './ports';
 
 interface BackupRow {
@@ -41,6 +42,8 @@ export function drillActivities(ports: Ports) {
   return {
     /** The verified backup a drill proves: the newest, one at random within a window, or one by id. */
     async selectDrillBackup(input: RestoreDrillInput): Promise<DrillSelection> {
+      // A bucket target's drill proves a files backup (kind: 'files', src/activities/files-drill.ts).
+      if (config.targets.buckets.some((b) => b.name === input.target)) return selectFilesDrillBackup(ports, input);
       const target = findDatabaseTarget(config, input.target);
       const region = input.fromRegion ?? 'primary';
       const rows = await ports.catalog.query<BackupRow>(

@@ -6,7 +6,7 @@
 import type { Client } from '@temporalio/client';
 import { createPorts } from '../activities/ports';
 import { drillActivities, evidenceStoreFor } from '../activities/drills';
-import { findDatabaseTarget } from '../config';
+import { findTarget } from '../config';
 import type { LifeboatConfig } from '../config';
 import type { DrillEvidence, RestoreDrillInput, RestoreDrillResult } from '../domain/drill';
 import { formatDuration } from '../domain/format';
@@ -15,12 +15,16 @@ import { failureOf, follow } from './backup-commands';
 import { line, printJson } from './output';
 
 const BACKUP_LABEL = /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/;
+const FILES_SET_ID = /^\d{8}T\d{6}Z$/;
 
 export function prepareDrill(config: LifeboatConfig, o: { target: string; backup?: string; fromRegion?: string; workflowId?: string; requestedBy: string }): { input: RestoreDrillInput; workflowId: string } {
-  const target = findDatabaseTarget(config, o.target);
+  const target = findTarget(config, o.target);
   const backup = o.backup ?? 'latest';
-  if (backup !== 'latest' && backup !== 'random' && target.engine === 'pgbackrest' && !BACKUP_LABEL.test(backup)) {
-    throw new UsageError(`--backup takes latest, random or a backup's id (like 20261130-085650F, see \`lifeboat backups list\`), not "${backup}".`);
+  if (backup !== 'latest' && backup !== 'random') {
+    // A bucket target's backups are files sets named by their time; a pgBackRest target's by their label.
+    const isBucket = !('engine' in target);
+    const wrong = isBucket ? !FILES_SET_ID.test(backup) : target.engine === 'pgbackrest' && !BACKUP_LABEL.test(backup);
+    if (wrong) throw new UsageError(`--backup takes latest, random or a backup's id (like ${isBucket ? '20260104T040000Z' : '20261130-085650F'}, see \`lifeboat backups list\`), not "${backup}".`);
   }
   if (o.fromRegion !== undefined && o.fromRegion !== 'primary' && o.fromRegion !== 'dr') throw new UsageError(`--from-region takes primary or dr, not "${o.fromRegion}".`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').toLowerCase();

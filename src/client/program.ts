@@ -263,12 +263,12 @@ export function lifeboatCli(): LifeboatCli {
     .option('--logical', 'a pg_dump logical backup instead of the engine\'s physical one');
 
   const drill = command(program, 'drill', 'restore drills: prove a backup restores, with evidence');
-  command(drill, 'run', 'restore a verified backup into a drill instance, validate it, remove it, publish the report', ([target], o) => {
+  command(drill, 'run', 'restore a verified backup into a drill instance (or scratch bucket), validate it, remove it, publish the report', ([target], o) => {
     const config = configOf(o);
     const prepared = prepareDrill(config, { target, backup: o.backup, fromRegion: o.fromRegion, workflowId: o.id, requestedBy: o.as !== undefined ? identity(o.as) : process.env.LIFEBOAT_USER ?? 'cli' });
     return withClient(config, (client) => drillRunCommand(config, client, prepared, o.json === true));
   })
-    .argument('<target>', 'the database target whose backup is drilled')
+    .argument('<target>', 'the database or bucket target whose backup is drilled')
     .addOption(configOption())
     .option('--backup <which>', 'latest (default), random (within 30 days) or a backup\'s id')
     .option('--from-region <region>', 'drill the primary (default) or the dr region\'s copy')

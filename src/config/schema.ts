@@ -288,6 +288,15 @@ const bucketTarget = t.object(
         { description: 'Objects under legal hold: retention never deletes their backups and copies carry an S3 legal hold.' },
       )
       .prefault([]),
+    drill: t
+      .object(
+        {
+          hashAllUpTo: t.integer({ description: 'A restore drill reads back and hashes every restored object when the backup set holds at most this many objects; above it, `sample` of them.', min: 0 }).prefault(1000),
+          sample: t.integer({ description: 'Objects a restore drill reads back and hashes (and whose metadata it checks) when the set is larger than `hashAllUpTo`; other objects in each drill.', min: 1 }).prefault(100),
+        },
+        { description: 'Restore drills of this bucket: how many restored objects are checked against the backup manifest.' },
+      )
+      .prefault({ hashAllUpTo: 1000, sample: 100 }),
     ...objectiveOverride,
   },
   {

@@ -43,7 +43,8 @@ export interface DrillReport {
   finishedAt: string;
   outcome: DrillOutcome;
   target: { name: string; kind: 'database' | 'bucket'; engine: string; environment: string };
-  backup: { id: string; type: string; takenAt: string; region: string; sizeBytes?: number; selectedBy: string };
+  /** `objects`: how many objects a files backup set holds (bucket targets). */
+  backup: { id: string; type: string; takenAt: string; region: string; sizeBytes?: number; objects?: number; selectedBy: string };
   restoredInto: { name: string; detail: string };
   requestedBy: string;
   steps: DrillStep[];
@@ -71,12 +72,18 @@ function mdCell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
+/** ", 12 objects, 6.0 MiB" for a files set; ", 6.0 MiB" for a database backup of known size. */
+function backupSize(r: DrillReport): string {
+  const parts = [r.backup.objects !== undefined ? `${r.backup.objects} ${r.backup.objects === 1 ? 'object' : 'objects'}` : '', r.backup.sizeBytes !== undefined ? formatBytes(r.backup.sizeBytes) : ''].filter(Boolean);
+  return parts.length ? `, ${parts.join(', ')}` : '';
+}
+
 export function drillReportMarkdown(r: DrillReport): string {
   const lines: string[] = [];
   lines.push(`# Restore drill ${r.drillId}: ${r.outcome.toUpperCase()}`, '');
   lines.push(`- Target: ${r.target.name} (${r.target.kind}, ${r.target.engine}), environment ${r.target.environment}`);
   lines.push(`- Date: ${r.startedAt} to ${r.finishedAt} (run ${r.runId}), requested by ${r.requestedBy}`);
-  lines.push(`- Backup tested: ${r.backup.id} (${r.backup.type}, taken ${r.backup.takenAt}, region ${r.backup.region}${r.backup.sizeBytes !== undefined ? `, ${formatBytes(r.backup.sizeBytes)}` : ''}), chosen ${r.backup.selectedBy}`);
+  lines.push(`- Backup tested: ${r.backup.id} (${r.backup.type}, taken ${r.backup.takenAt}, region ${r.backup.region}${backupSize(r)}), chosen ${r.backup.selectedBy}`);
   lines.push(`- Restored into: ${r.restoredInto.name}: ${r.restoredInto.detail}`);
   lines.push(`- RTO: ${formatDuration(r.rto.seconds)} against an objective of ${formatDuration(r.rto.objectiveSeconds)}: ${met(r.rto.seconds, r.rto.objectiveSeconds)}`);
   lines.push(`- RPO (age of the backup tested): ${formatDuration(r.rpo.seconds)} against an objective of ${formatDuration(r.rpo.objectiveSeconds)}: ${met(r.rpo.seconds, r.rpo.objectiveSeconds)}`, '');
@@ -196,7 +203,7 @@ svg{max-width:100%;height:auto}
 <table id="summary">
 <tr><th>Target</th><td>${e(r.target.name)} (${e(r.target.kind)}, ${e(r.target.engine)}), environment ${e(r.target.environment)}</td></tr>
 <tr><th>Date</th><td>${e(r.startedAt)} to ${e(r.finishedAt)}; run ${e(r.runId)}; requested by ${e(r.requestedBy)}</td></tr>
-<tr><th>Backup tested</th><td>${e(r.backup.id)} (${e(r.backup.type)}, taken ${e(r.backup.takenAt)}, region ${e(r.backup.region)}${r.backup.sizeBytes !== undefined ? `, ${e(formatBytes(r.backup.sizeBytes))}` : ''}), chosen ${e(r.backup.selectedBy)}</td></tr>
+<tr><th>Backup tested</th><td>${e(r.backup.id)} (${e(r.backup.type)}, taken ${e(r.backup.takenAt)}, region ${e(r.backup.region)}${e(backupSize(r))}), chosen ${e(r.backup.selectedBy)}</td></tr>
 <tr><th>Restored into</th><td>${e(r.restoredInto.name)}: ${e(r.restoredInto.detail)}</td></tr>
 ${objective('RTO', r.rto)}
 ${objective('RPO (age of the backup)', r.rpo)}

@@ -1,5 +1,6 @@
 /** A restore drill: which backup is proven, and what the run came to. */
 import type { DrillReport } from './drill-report';
+import type { FilesDrillSource } from './files-drill';
 
 /** `latest`, `random` (within `randomWithinDays`, default 30), or a backup's id. */
 export type DrillBackupChoice = 'latest' | 'random' | (string & {});
@@ -16,6 +17,8 @@ export interface RestoreDrillInput {
 
 /** The backup a drill proves, as the catalog recorded it. */
 export interface DrillSelection {
+  /** What kind of backup: a database's, or a bucket's files (a set of objects). Absent: database (histories from before files drills). */
+  kind?: 'database' | 'files';
   backupId: string;
   catalogId: string;
   type: string;
@@ -27,6 +30,8 @@ export interface DrillSelection {
   candidates: number;
   target: { name: string; engine: string; environment: string };
   rpoObjectiveSeconds: number;
+  /** Files drills only: where the set lives in the region drilled, and how the drill checks it. */
+  files?: FilesDrillSource;
 }
 
 /** Where one rendering of the report lives, with the hash the catalog keeps. */

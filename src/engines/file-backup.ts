@@ -713,12 +713,13 @@ export class FileBackupEngine {
    * Puts the objects of backup `timestamp` back into `dest` (under `prefix`, default none),
    * with their content type and user metadata; `deleted` entries are not restored. `keys`
    * limits it to those keys or key prefixes ending in `/`. Each object is hashed while it
-   * streams: a damaged copy is never written.
+   * streams: a damaged copy is never written. An aborted `signal` stops it between objects
+   * (objects in flight finish) and rejects with the signal's reason.
    */
   async restore(
     timestamp: string,
     dest: BucketLocation & { prefix?: string },
-    options: { keys?: string[]; onProgress?: (p: FileProgress) => void } = {},
+    options: { keys?: string[]; onProgress?: (p: FileProgress) => void; signal?: AbortSignal } = {},
   ): Promise<FileRestoreResult> {
     const manifest = await this.requireManifest(timestamp);
     const wanted = (key: string) => !options.keys || options.keys.some((k) => (k.endsWith('/') ? key.startsWith(k) : key === k));
@@ -727,6 +728,7 @@ export class FileBackupEngine {
     const progress = { objectsDone: 0, objectsTotal: entries.length, bytesDone: 0 };
     const report = reporter(progress, options.onProgress);
     await forEachLimit(entries, this.concurrency, async (e) => {
+      options.signal?.throwIfAborted();
       const done = await streamObject({
         from: { s3: this.store.s3, bucket: this.store.bucket, key: this.objectKey(e.storedIn, e.key) },
         to: { s3: dest.s3, bucket: dest.bucket, key: `${prefix}${e.key}` },

@@ -16,6 +16,7 @@ import type { InstanceDescription } from '../domain/ports';
 import type { ValidatedRestore } from '../domain/restore';
 import type { VerificationSummary } from '../domain/verification';
 import { describeFailure } from './failure';
+import { filesDrill } from './files-drill';
 import { StatusBoard } from './status-board';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' } });
@@ -55,6 +56,10 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
   begin('selecting', `choosing the ${input.backup ?? 'latest'} verified backup of ${input.target}`);
   const selection: DrillSelection = await quick.selectDrillBackup(input);
   end(`backup ${selection.backupId} (${selection.type}, taken ${selection.takenAt}, ${selection.region} region) ${selection.selectedBy}`);
+  // A bucket target's backup is drilled into a scratch bucket (src/workflows/files-drill.ts). No
+  // patched() marker: runs recorded before files drills existed chose database backups, whose
+  // selections carry no kind, so on replay they never take this branch.
+  if (selection.kind === 'files') return filesDrill(input, selection, { board, startedAt, steps });
 
   begin('validating', `checking that ${selection.backupId} can be restored into a drill instance`);
   const v: ValidatedRestore = await quick.validateRestore(
