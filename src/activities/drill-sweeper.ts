@@ -1,0 +1,112 @@
+/**
+ * The drill sweeper's I/O: finding drill resources (drill database instances of every database
+ * target, drill scratch buckets in every object store), asking Temporal about each one's owner
+ * run, and removing one the workflow decided to remove, as its owner, with a catalog record.
+ */
+import { Context } from '@temporalio/activity';
+import { DRILL_PREFIX, DrillBucketResource, DrillInstanceResource, DrillResource, OwnerRunState, resourceKey } from '../domain/drill-sweep';
+import { LifeboatError } from '../domain/errors';
+import type { RunIdentity } from '../domain/ports';
+import { isSameRun } from '../domain/ownership';
+import { listDrillBuckets, removeDrillBucket } from '../engines/drill-buckets';
+import { Ports } from './ports';
+
+/** The catalog's record of a removal: a workflow_events row of this kind. */
+export const DRILL_SWEEP_EVENT = { kind: 'drill-sweep', event: 'removed' } as const;
+
+/** Every bucket the config names: never a drill scratch bucket, whatever it is called. */
+function configuredBuckets(config: Ports['config']): Set<string> {
+  const names = new Set<string>([config.evidence.bucket, ...(config.evidence.drBucket ? [config.evidence.drBucket] : [])]);
+  for (const b of config.targets.buckets) {
+    names.add(b.source.bucket).add(b.backup.bucket).add(b.replica.bucket);
+    if (b.drBackup) names.add(b.drBackup.bucket);
+  }
+  for (const db of config.targets.databases) {
+    if (db.logicalBackup) names.add(db.logicalBackup.bucket).add(db.logicalBackup.dr.bucket);
+  }
+  return names;
+}
+
+export function drillSweeperActivities(ports: Ports) {
+  const { config } = ports;
+
+  return {
+    /** Drill database instances and drill scratch buckets, each with the owner run it records. */
+    async findDrillResources(): Promise<DrillResource[]> {
+      const found: DrillResource[] = [];
+      const seen = new Set<string>();
+      for (const db of config.targets.databases) {
+        const engine = ports.database(db.name);
+        if (!engine.listInstances) continue;
+        for (const i of await engine.listInstances()) {
+          // Targets sharing a restores directory list the same instances: each is looked at once.
+          const key = `${engine.kind}:${i.instanceId}`;
+          if (!i.instanceId.startsWith(DRILL_PREFIX) || seen.has(key)) continue;
+          seen.add(key);
+          const r: DrillInstanceResource = { kind: 'database-instance', target: db.name, name: i.instanceId, status: i.status, createdByLifeboat: i.createdByLifeboat };
+          if (i.owner) r.owner = { workflowId: i.owner.workflowId, runId: i.owner.runId };
+          if (i.servedTraffic) r.servedTraffic = true;
+          found.push(r);
+        }
+      }
+      const exclude = configuredBuckets(config);
+      for (const store of config.objectStores) {
+        for (const b of await listDrillBuckets(ports.objectStore(store.name), exclude)) {
+          const r: DrillBucketResource = { kind: 'bucket', store: store.name, name: b.name, createdByLifeboat: b.managed };
+          if (b.owner) r.owner = b.owner;
+          found.push(r);
+        }
+      }
+      return found;
+    },
+
+    /** Running, closed, not found, or unknown (Temporal unreachable): what Temporal says of the owner run. */
+    async describeOwnerRun(owner: RunIdentity): Promise<OwnerRunState> {
+      return ports.workflowRuns.runState(owner);
+    },
+
+    /**
+     * Removes a drill resource the sweeper found orphaned, acting as its owner run (the engines
+     * delete only what that run made, never what has served traffic), and records the removal.
+     * Idempotent: a resource already gone is success, and the record is written once.
+     */
+    async removeDrillResource(resource: DrillResource, reason: string): Promise<string> {
+      const run = Context.current().info.workflowExecution;
+      if (!run) throw new LifeboatError('the drill sweeper removes resources on behalf of a workflow run, and this activity was called outside one.', 'NO_WORKFLOW_RUN');
+      if (!resource.name.startsWith(DRILL_PREFIX) || !resource.owner) {
+        throw new LifeboatError(`Refusing to remove ${resource.name}: only resources named ${DRILL_PREFIX}... with a recorded owner run are swept.`, 'NOT_A_DRILL_RESOURCE');
+      }
+      const owner = resource.owner;
+      let detail: string;
+      if (resource.kind === 'database-instance') {
+        const engine = ports.database(resource.target);
+        const now = await engine.describeInstance(resource.name);
+        await engine.deleteInstance(resource.name, owner);
+        detail = now ? `removed ${resource.name} (was ${now.status})` : `${resource.name} was already gone`;
+      } else {
+        const s3 = ports.objectStore(resource.store);
+        // Its labels again, just before: a bucket of the same name made since by another run is not this one.
+        const [current] = (await listDrillBuckets(s3)).filter((b) => b.name === resource.name);
+        if (current && (!current.managed || !isSameRun(current.owner, owner))) {
+          throw new LifeboatError(`Refusing to remove bucket ${resource.name}: its labels changed since the sweep found it (now owned by ${current.owner ? `${current.owner.workflowId} run ${current.owner.runId}` : 'nobody'}); the next sweep decides again.`, 'NOT_OWNER');
+        }
+        const versions = current ? await removeDrillBucket(s3, resource.name, (n) => Context.current().heartbeat({ removed: n })) : 0;
+        detail = current ? `removed bucket ${resource.name} and its ${versions} object versions` : `bucket ${resource.name} was already gone`;
+      }
+      await ports.catalog.query(
+        `INSERT INTO workflow_events (workflow_id, kind, target, event, details)
+         SELECT $1, $2, $3, $4, $5::jsonb
+         WHERE NOT EXISTS (SELECT 1 FROM workflow_events WHERE workflow_id = $1 AND kind = $2 AND event = $4 AND details->>'resource' = $6)`,
+        [
+          run.workflowId,
+          DRILL_SWEEP_EVENT.kind,
+          resource.kind === 'database-instance' ? resource.target : null,
+          DRILL_SWEEP_EVENT.event,
+          JSON.stringify({ resource: resourceKey(resource), kind: resource.kind, name: resource.name, owner, reason, detail, sweeperRunId: run.runId }),
+          resourceKey(resource),
+        ],
+      );
+      return detail;
+    },
+  };
+}
