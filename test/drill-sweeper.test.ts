@@ -11,7 +11,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CreateBucketCommand, HeadBucketCommand, PutBucketTaggingCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
+import { drillSweeperActivities } from '../src/activities/drill-sweeper';
+import type { DatabaseEngine } from '../src/domain/ports';
 import { createPorts, Ports } from '../src/activities/ports';
 import { loadConfig } from '../src/config';
 import type { DatabaseBackupResult } from '../src/domain/backup';
@@ -173,6 +175,34 @@ describe('drill sweeper (real worker, real stack)', function () {
     assert.equal(status.phase, 'done');
     assert.match(status.timeline.at(-1)!.note, new RegExp(`^${result.removed.length} removed, ${result.kept.length} kept \\(their drills run\\), ${result.reported.length} reported$`));
     assert.ok(status.timeline.some((t) => t.phase === 'removing' && t.note.includes(orphanName)));
+  });
+});
+
+describe('drill sweeper listing (real stack)', function () {
+  it('a target it cannot list is notified and skipped; the object stores are still swept', async function () {
+    this.timeout(600000);
+    await useStack();
+    const config = loadConfig(CONFIG_FILE);
+    const notes: string[] = [];
+    const real = createPorts(config, { log: (l) => notes.push(l) });
+    const bucket = `drill-lbtest-${randomBytes(3).toString('hex')}-listed`;
+    const s3 = real.objectStore(config.objectStores[0].name);
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      const failing: Ports = {
+        ...real,
+        database(): DatabaseEngine {
+          throw new Error('the AWS credentials for this target are missing.');
+        },
+      };
+      const found = (await new MockActivityEnvironment().run(() => drillSweeperActivities(failing).findDrillResources())) as DrillResource[];
+      assert.ok(found.some((r) => r.kind === 'bucket' && r.name === bucket && !r.createdByLifeboat), JSON.stringify(found));
+      assert.ok(!found.some((r) => r.kind === 'database-instance'));
+      assert.ok(notes.some((l) => l.includes('Drill sweeper could not list the instances of database app') && l.includes('the AWS credentials for this target are missing.')), notes.join('\n'));
+    } finally {
+      await removeBucket(s3, bucket);
+      await real.close();
+    }
   });
 });
 

@@ -5,10 +5,11 @@
  */
 import { Context } from '@temporalio/activity';
 import { DRILL_PREFIX, DrillBucketResource, DrillInstanceResource, DrillResource, OwnerRunState, resourceKey } from '../domain/drill-sweep';
-import { LifeboatError } from '../domain/errors';
-import type { RunIdentity } from '../domain/ports';
+import { describeError, LifeboatError } from '../domain/errors';
+import type { InstanceDescription, RunIdentity } from '../domain/ports';
 import { isSameRun } from '../domain/ownership';
 import { listDrillBuckets, removeDrillBucket } from '../engines/drill-buckets';
+import { currentWorkflowId } from './context';
 import { Ports } from './ports';
 
 /** The catalog's record of a removal: a workflow_events row of this kind. */
@@ -31,16 +32,33 @@ export function drillSweeperActivities(ports: Ports) {
   const { config } = ports;
 
   return {
-    /** Drill database instances and drill scratch buckets, each with the owner run it records. */
+    /**
+     * Drill database instances and drill scratch buckets, each with the owner run it records. A
+     * target or store that cannot be listed (credentials, an outage) is notified and skipped, so
+     * it never keeps the sweeper from the others; the next sweep lists it again.
+     */
     async findDrillResources(): Promise<DrillResource[]> {
       const found: DrillResource[] = [];
       const seen = new Set<string>();
+      const unlisted = async (where: string, err: unknown) => {
+        await ports.notifier
+          .notify({ severity: 'warning', title: `Drill sweeper could not list ${where}`, text: `${describeError(err)} The next sweep tries again; drill leftovers there stay until then.`, workflowId: currentWorkflowId() })
+          .catch(() => undefined);
+      };
       for (const db of config.targets.databases) {
-        const engine = ports.database(db.name);
-        if (!engine.listInstances) continue;
-        for (const i of await engine.listInstances()) {
+        let instances: InstanceDescription[];
+        try {
+          const engine = ports.database(db.name);
+          if (!engine.listInstances) continue;
+          instances = await engine.listInstances();
+        } catch (err) {
+          await unlisted(`the instances of database ${db.name}`, err);
+          continue;
+        }
+        const kind = ports.database(db.name).kind;
+        for (const i of instances) {
           // Targets sharing a restores directory list the same instances: each is looked at once.
-          const key = `${engine.kind}:${i.instanceId}`;
+          const key = `${kind}:${i.instanceId}`;
           if (!i.instanceId.startsWith(DRILL_PREFIX) || seen.has(key)) continue;
           seen.add(key);
           const r: DrillInstanceResource = { kind: 'database-instance', target: db.name, name: i.instanceId, status: i.status, createdByLifeboat: i.createdByLifeboat };
@@ -51,7 +69,14 @@ export function drillSweeperActivities(ports: Ports) {
       }
       const exclude = configuredBuckets(config);
       for (const store of config.objectStores) {
-        for (const b of await listDrillBuckets(ports.objectStore(store.name), exclude)) {
+        let drillBuckets;
+        try {
+          drillBuckets = await listDrillBuckets(ports.objectStore(store.name), exclude);
+        } catch (err) {
+          await unlisted(`the buckets of object store ${store.name}`, err);
+          continue;
+        }
+        for (const b of drillBuckets) {
           const r: DrillBucketResource = { kind: 'bucket', store: store.name, name: b.name, createdByLifeboat: b.managed };
           if (b.owner) r.owner = b.owner;
           found.push(r);
