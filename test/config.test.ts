@@ -186,7 +186,9 @@ describe('config', () => {
         database: { enabled: true, at: { hour: 3, minute: 0 }, daysOfWeek: [], daysOfMonth: [], months: [] },
         files: { enabled: true, at: { hour: 4, minute: 0 }, daysOfWeek: [], daysOfMonth: [], months: [] },
         full: { enabled: true, at: { hour: 1, minute: 0 }, daysOfWeek: ['sunday'], daysOfMonth: [], months: [] },
-        drill: { enabled: true, at: { hour: 5, minute: 0 }, daysOfWeek: [], daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] },
+        drill: { enabled: true, at: { hour: 5, minute: 0 }, daysOfWeek: [], daysOfMonth: [1], months: [] },
+        bucketDrill: { enabled: true, at: { hour: 5, minute: 30 }, daysOfWeek: [], daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] },
+        drillSweeper: { enabled: true, minute: 20 },
       });
       assert.deepEqual(config.approvals, { remindAfter: 15 * 60, abortAfter: 2 * 3600 });
       assert.deepEqual(config.temporal, { address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'lifeboat' });
@@ -221,9 +223,11 @@ describe('config', () => {
         restorePorts: { from: 55440, to: 55499 },
         primaryRepo: 1,
         drRepo: 2,
+        drill: { alternateRegions: false },
       });
       assert.deepEqual(findBucketTarget(config, 'uploads').backup, { store: 'eu', bucket: 'acme-backups', prefix: '' });
       assert.deepEqual(findBucketTarget(config, 'uploads').legalHolds, []);
+      assert.deepEqual(findBucketTarget(config, 'uploads').drill, { alternateRegions: false, hashAllUpTo: 1000, sample: 100 });
       assert.deepEqual(config.catalog, { host: 'catalog.internal', port: 5432, database: 'lifeboat_catalog', user: 'lifeboat' });
     });
 

@@ -87,7 +87,9 @@ describe('schedules plan (config → desired Temporal Schedules → diff)', () =
     assert.deepEqual(desired.map((d) => d.scheduleId).sort(), [
       'lifeboat-database-backup-app',
       'lifeboat-database-full-backup-app',
+      'lifeboat-drill-sweeper',
       'lifeboat-files-backup-app-files',
+      'lifeboat-files-drill-app-files',
       'lifeboat-files-full-backup-app-files',
       'lifeboat-logical-backup-app',
       'lifeboat-restore-drill-app',
@@ -146,6 +148,86 @@ describe('schedules plan (config → desired Temporal Schedules → diff)', () =
     assert.deepEqual(drill.calendars[0].dayOfMonth, [1]);
     assert.equal(drill.catchupWindowMs, CATCHUP_WINDOW_MS.drill);
     assert.equal(calendarText(drill.calendars[0]), '05:00 UTC on day 1 of the month in January, April, July, October');
+  });
+
+  it('drills each kind on the procedures\' cadence by default: databases monthly, buckets quarterly, with a week\'s catch-up window', () => {
+    const text = exampleText.replace(/^  (drill|bucketDrill): .*\n/gm, '');
+    assert.doesNotMatch(text, /^  (drill|bucketDrill):/m);
+    const defaults = desiredSchedules(parseConfig(text, 'lifeboat.config.yaml', { env: {}, dataDir: '/tmp/lifeboat-test-data' }), { registeredWorkflows: ALL_WORKFLOWS });
+    const db = byId(defaults, 'restore-drill-app');
+    assert.deepEqual(db.calendars.map(calendarText), ['05:00 UTC on day 1 of the month']);
+    assert.equal(db.catchupWindowMs, 7 * 24 * 3600 * 1000);
+    const bucket = byId(defaults, 'files-drill-app-files');
+    assert.equal(bucket.action.workflowType, 'restoreDrill');
+    assert.deepEqual(bucket.action.args, [{ target: 'app-files' }]);
+    assert.deepEqual(bucket.calendars.map(calendarText), ['05:30 UTC on day 1 of the month in January, April, July, October']);
+    assert.equal(bucket.catchupWindowMs, CATCHUP_WINDOW_MS.drill);
+    assert.deepEqual(bucket.action.searchAttributes, { [LifeboatKind.name]: 'files-drill', [LifeboatTarget.name]: 'app-files', [LifeboatEnvironment.name]: 'production' });
+    // Temporal gets the same window as a policy.
+    assert.equal(toUpdateOptions(db).policies?.catchupWindow, CATCHUP_WINDOW_MS.drill);
+  });
+
+  it('lets a target drill on its own cadence, or alternate regions with two schedules splitting the months', () => {
+    const own = desiredSchedules(
+      exampleConfig((c) => {
+        c.targets.databases[0].drill.cadence = { enabled: true, at: { hour: 6, minute: 45 }, daysOfWeek: ['sunday'], daysOfMonth: [], months: [] };
+      }),
+      { registeredWorkflows: ALL_WORKFLOWS },
+    );
+    assert.deepEqual(byId(own, 'restore-drill-app').calendars.map(calendarText), ['06:45 UTC on Sunday']);
+    assert.deepEqual(byId(own, 'files-drill-app-files').calendars.map(calendarText), ['05:30 UTC on day 1 of the month in January, April, July, October'], 'the other target keeps its kind\'s');
+
+    const alternating = desiredSchedules(
+      exampleConfig((c) => {
+        c.targets.databases[0].drill.alternateRegions = true;
+        c.targets.buckets[0].drill.alternateRegions = true;
+      }),
+      { registeredWorkflows: ALL_WORKFLOWS },
+    );
+    const primary = byId(alternating, 'restore-drill-app');
+    const dr = byId(alternating, 'restore-drill-dr-app');
+    assert.deepEqual(primary.action.args, [{ target: 'app', fromRegion: 'primary' }]);
+    assert.deepEqual(dr.action.args, [{ target: 'app', fromRegion: 'dr' }]);
+    assert.deepEqual(primary.calendars.map(calendarText), ['05:00 UTC on day 1 of the month in January, July']);
+    assert.deepEqual(dr.calendars.map(calendarText), ['05:00 UTC on day 1 of the month in April, October']);
+    assert.equal(dr.action.workflowType, 'restoreDrill');
+    assert.equal(dr.action.searchAttributes[LifeboatKind.name], 'restore-drill');
+    assert.match(dr.description, /^Restore drill of database app from the DR region: /);
+    assert.deepEqual(byId(alternating, 'files-drill-dr-app-files').action.args, [{ target: 'app-files', fromRegion: 'dr' }]);
+    // Monthly alternates month by month: every month is drilled, from one region or the other.
+    const monthly = desiredSchedules(
+      exampleConfig((c) => {
+        c.targets.databases[0].drill.alternateRegions = true;
+        c.schedules.drill.months = [];
+      }),
+    );
+    const months = [byId(monthly, 'restore-drill-app'), byId(monthly, 'restore-drill-dr-app')].map((d) => d.calendars[0].month);
+    assert.deepEqual(months[0], ['JANUARY', 'MARCH', 'MAY', 'JULY', 'SEPTEMBER', 'NOVEMBER']);
+    assert.deepEqual(months[1], ['FEBRUARY', 'APRIL', 'JUNE', 'AUGUST', 'OCTOBER', 'DECEMBER']);
+  });
+
+  it('refuses alternating regions on a cadence of one month, naming the target and the way out', () => {
+    const text = exampleText.replace(/^(    - name: app\n)/m, '$1      drill: { alternateRegions: true, cadence: { months: [march] } }\n');
+    assert.notEqual(text, exampleText, 'the edit landed');
+    assert.throws(
+      () => parseConfig(text, 'lifeboat.config.yaml', { env: {}, dataDir: '/tmp/lifeboat-test-data' }),
+      /targets\.databases\[0\]\.drill\.alternateRegions.*needs a drill cadence in at least two months, and app drills only in march/s,
+    );
+  });
+
+  it('sweeps drill leftovers hourly with its own schedule and a one-hour catch-up window', () => {
+    const sweeper = byId(desired, 'drill-sweeper');
+    assert.equal(sweeper.action.workflowType, 'drillSweeper');
+    assert.deepEqual(sweeper.action.args, [{ requestedBy: 'schedule' }]);
+    assert.deepEqual(sweeper.calendars.map(calendarText), ['hourly at minute 20 UTC every day']);
+    assert.equal(sweeper.catchupWindowMs, CATCHUP_WINDOW_MS.sweeper);
+    assert.equal(sweeper.paused, false);
+    assert.deepEqual(sweeper.action.searchAttributes, { [LifeboatKind.name]: 'drill-sweeper' });
+    const off = byId(desiredSchedules(exampleConfig((c) => (c.schedules.drillSweeper.enabled = false)), { registeredWorkflows: ALL_WORKFLOWS }), 'drill-sweeper');
+    assert.equal(off.paused, true);
+    const spec = toCalendarSpec(sweeper.calendars[0]);
+    assert.deepEqual(spec.hour, [{ start: 0, end: 23, step: 1 }]);
+    assert.deepEqual(spec.minute, [{ start: 20, end: 20, step: 1 }]);
   });
 
   it('writes Temporal calendars with upper-case names and ranges of consecutive values', () => {
@@ -277,6 +359,8 @@ describe('schedules apply/list against the real Temporal dev server', function (
       'files-full-backup-app-files': 'created',
       retention: 'created',
       'restore-drill-app': 'created',
+      'files-drill-app-files': 'created',
+      'drill-sweeper': 'created',
     });
 
     const daily = await describe_('database-backup-app');
@@ -314,6 +398,16 @@ describe('schedules apply/list against the real Temporal dev server', function (
     assert.deepEqual(drill.action.args, [{ target: 'app' }]);
     assert.equal(drill.action.workflowType, 'restoreDrill');
     for (const t of drill.info.nextActionTimes) assert.ok([0, 3, 6, 9].includes(t.getUTCMonth()) && t.getUTCDate() === 1, t.toISOString());
+
+    const sweeper = await describe_('drill-sweeper');
+    assert.equal(sweeper.action.workflowType, 'drillSweeper');
+    assert.equal(sweeper.policies.catchupWindow, CATCHUP_WINDOW_MS.sweeper);
+    assert.equal(drill.policies.catchupWindow, CATCHUP_WINDOW_MS.drill);
+    // Hourly: consecutive runs an hour apart, each at minute 20.
+    const next = sweeper.info.nextActionTimes;
+    assert.ok(next.length >= 2);
+    for (const t of next) assert.equal(t.toISOString().slice(14, 19), '20:00');
+    assert.equal(next[1].getTime() - next[0].getTime(), 3600 * 1000);
 
     const full = await describe_('files-full-backup-app-files');
     assert.deepEqual(full.action.args, [{ target: 'app-files', mode: 'full' }]);

@@ -47,6 +47,8 @@ interface BackupRow {
   verified_at: Date | null;
   workflow_id: string;
   failure: string | null;
+  drill_outcome?: string | null;
+  drilled_at?: Date | null;
 }
 
 /** The newest verified backup of a target made by this engine (any region), from the catalog. */
@@ -109,7 +111,7 @@ export async function rpoStatus(ports: Ports, targetName: string, now = new Date
 export async function listBackups(ports: Ports, options: { target?: string; limit?: number } = {}): Promise<BackupListEntry[]> {
   const rows = await ports.catalog.query<BackupRow>(
     `SELECT id::text AS id, target, environment, backup_type, engine, engine_backup_id, status, locations, size_bytes::text AS size_bytes,
-            started_at, completed_at, verified_at, workflow_id, failure
+            started_at, completed_at, verified_at, workflow_id, failure, drill_outcome, drilled_at
      FROM backups WHERE ($1::text IS NULL OR target = $1) AND engine IN ('pgbackrest', 'rds')
      ORDER BY coalesce(completed_at, started_at, created_at) DESC, id DESC LIMIT $2`,
     [options.target ?? null, options.limit ?? 50],
@@ -123,6 +125,7 @@ export async function listBackups(ports: Ports, options: { target?: string; limi
     if (r.locations?.primary) e.primary = r.locations.primary.handle.backupId;
     if (r.locations?.dr) e.dr = r.locations.dr.handle.backupId;
     if (r.failure) e.failure = r.failure;
+    if (r.drill_outcome === 'proven' || r.drill_outcome === 'restore failed') e.drill = { outcome: r.drill_outcome, ...(r.drilled_at ? { at: r.drilled_at.toISOString() } : {}) };
     return e;
   });
 }

@@ -15,6 +15,7 @@ import { retentionActivities } from './retention';
 import { restorePointActivities } from './restore-points';
 import { drillActivities } from './drills';
 import { filesDrillActivities } from './files-drill';
+import { drillSweeperActivities } from './drill-sweeper';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -50,6 +51,7 @@ export function createActivities(ports: Ports) {
     ...restorePointActivities(ports),
     ...drillActivities(ports),
     ...filesDrillActivities(ports),
+    ...drillSweeperActivities(ports),
   });
 }
 

@@ -16,6 +16,7 @@ import { RdsEngine } from '../engines/rds';
 import { PowerDnsRouter } from '../engines/powerdns';
 import { Route53Router } from '../engines/route53';
 import { createS3Client } from '../engines/s3';
+import { TemporalRuns } from '../engines/temporal-runs';
 import { defaultDbOsUser, postgresBinDir } from '../platform/host';
 
 export interface Ports {
@@ -27,6 +28,8 @@ export interface Ports {
   pgbackrest(target: PgBackRestTarget): PgBackRestCli;
   /** The engine that backs up and restores a database target. */
   database(targetName: string): DatabaseEngine;
+  /** What Temporal says of a workflow run (the drill sweeper asks about owners); connects on first use. */
+  workflowRuns: Pick<TemporalRuns, 'runState'>;
   close(): Promise<void>;
 }
 
@@ -119,9 +122,12 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
     });
   });
 
+  const workflowRuns = new TemporalRuns({ address: config.temporal.address, namespace: config.temporal.namespace });
+
   return {
     config,
     catalog,
+    workflowRuns,
     database,
     notifier,
     objectStore,
@@ -129,6 +135,7 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
     pgbackrest,
     async close() {
       for (const client of stores.values()) client.destroy();
+      await workflowRuns.close();
       await catalog.close();
     },
   };

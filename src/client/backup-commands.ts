@@ -214,10 +214,17 @@ function when(iso: string | undefined): string {
   return iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-';
 }
 
+/** "proven 2026-11-30", "restore failed 2026-11-30", or "-" for a backup no drill has tested. */
+export function drillCell(drill: BackupListEntry['drill']): string {
+  if (!drill) return '-';
+  const day = drill.at ? ` ${drill.at.slice(0, 10)}` : '';
+  return drill.outcome === 'proven' ? `proven${day}` : `restore failed${day}`;
+}
+
 /** `lifeboat backups list` as lines: a header and a row per backup, columns as wide as their content. */
 export function backupRows(rows: readonly BackupListEntry[]): string[] {
   return formatTable([
-    ['status', 'target', 'kind', 'size', 'completed', 'primary / dr'],
+    ['status', 'target', 'kind', 'size', 'completed', 'primary / dr', 'drill'],
     ...rows.map((r) => [
       r.status,
       r.target,
@@ -225,6 +232,7 @@ export function backupRows(rows: readonly BackupListEntry[]): string[] {
       r.sizeBytes !== undefined ? formatBytes(r.sizeBytes) : '-',
       when(r.completedAt),
       `${r.primary ?? '-'} / ${r.dr ?? '-'}${r.failure ? `  (${r.failure})` : ''}`,
+      drillCell(r.drill),
     ]),
   ]);
 }

@@ -13,7 +13,11 @@
  * | lifeboat-files-backup-<bucket>       | schedules.files, minus full days       | filesBackup({ target, mode: 'incremental' })  |
  * | lifeboat-files-full-backup-<bucket>  | schedules.full                         | filesBackup({ target, mode: 'full' })         |
  * | lifeboat-retention                   | daily, 1h after the later of database/files | retention({})                            |
- * | lifeboat-restore-drill-<db>          | schedules.drill                        | restoreDrill({ target })                      |
+ * | lifeboat-restore-drill-<db>          | the target's drill.cadence, or schedules.drill (monthly) | restoreDrill({ target })    |
+ * | lifeboat-restore-drill-dr-<db>       | with drill.alternateRegions: every other month of the cadence; the other schedule takes the rest | restoreDrill({ target, fromRegion: 'dr' }) |
+ * | lifeboat-files-drill-<bucket>        | the target's drill.cadence, or schedules.bucketDrill (quarterly) | restoreDrill({ target }) |
+ * | lifeboat-files-drill-dr-<bucket>     | as for databases, with drill.alternateRegions | restoreDrill({ target, fromRegion: 'dr' })  |
+ * | lifeboat-drill-sweeper               | hourly at schedules.drillSweeper.minute | drillSweeper({ requestedBy: 'schedule' })    |
  *
  * Why these choices:
  * - A schedule's action has fixed arguments, so "full on the full schedule's days, diff on the
@@ -24,14 +28,19 @@
  * - Daily database backups are differential, not incremental: a restore needs the last full plus
  *   one differential (never a chain of seven incrementals), and retention can drop any daily
  *   without breaking a later one. The price is daily backups that grow through the week.
- * - `enabled: false` in the config, or a workflow type this build's worker does not register
- *   (restoreDrill until the drill ships), keeps the schedule declared but PAUSED, with a note
+ * - `enabled: false` in the config, or a workflow type this build's worker does not register,
+ *   keeps the schedule declared but PAUSED, with a note
  *   that says why; apply unpauses it once both are true. A schedule paused by hand is unpaused by
  *   the next apply: the config is the truth.
  * - Overlap SKIP (a backup still running when the next is due is not doubled), catch-up window
  *   6h for backups and retention (a server back by mid-morning still takes the night's backup),
- *   7 days for drills (a quarterly drill run late beats a skipped one), pauseOnFailure off (a
- *   failed backup must not stop tomorrow's; the workflow itself alerts).
+ *   7 days for drills (a drill missed during an outage runs late instead of never), 1 hour for
+ *   the sweeper (the next sweep covers a missed one), pauseOnFailure off (a failed backup must
+ *   not stop tomorrow's; the workflow itself alerts).
+ * - Alternating regions: a schedule's arguments are fixed, so a target that alternates gets two
+ *   drill schedules splitting its cadence's months in turn (primary Jan, Jul; DR Apr, Oct for a
+ *   quarterly one): each copy is proven on a fixed, visible calendar, and a missed drill in one
+ *   region never shifts the other's.
  * - Started workflows get the id `<scheduleId>-<timestamp>` (Temporal appends the time to the
  *   action's workflow id, which is the schedule id), typed search attributes LifeboatKind,
  *   LifeboatTarget, LifeboatEnvironment (and LifeboatBackupType for backups), a static summary
@@ -46,7 +55,7 @@ export const DEFAULT_SCHEDULE_PREFIX = 'lifeboat-';
 export const SCHEDULE_TIMEZONE = 'UTC';
 
 const HOUR_MS = 60 * 60 * 1000;
-export const CATCHUP_WINDOW_MS = { backup: 6 * HOUR_MS, retention: 6 * HOUR_MS, drill: 7 * 24 * HOUR_MS } as const;
+export const CATCHUP_WINDOW_MS = { backup: 6 * HOUR_MS, retention: 6 * HOUR_MS, drill: 7 * 24 * HOUR_MS, sweeper: HOUR_MS } as const;
 
 /** The workflow types schedules start, by name: the worker registers them under these names. */
 export const SCHEDULED_WORKFLOWS = {
@@ -55,9 +64,21 @@ export const SCHEDULED_WORKFLOWS = {
   logicalBackup: 'logicalBackup',
   retention: 'retention',
   restoreDrill: 'restoreDrill',
+  drillSweeper: 'drillSweeper',
 } as const;
 
-export type ScheduleKind = 'database-backup' | 'database-full-backup' | 'logical-backup' | 'files-backup' | 'files-full-backup' | 'retention' | 'restore-drill';
+export type ScheduleKind =
+  | 'database-backup'
+  | 'database-full-backup'
+  | 'logical-backup'
+  | 'files-backup'
+  | 'files-full-backup'
+  | 'retention'
+  | 'restore-drill'
+  | 'restore-drill-dr'
+  | 'files-drill'
+  | 'files-drill-dr'
+  | 'drill-sweeper';
 
 const DAYS: readonly DayOfWeek[] = ['SUNDAY', 'MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY'];
 const MONTH_NAMES: readonly Month[] = ['JANUARY', 'FEBRUARY', 'MARCH', 'APRIL', 'MAY', 'JUNE', 'JULY', 'AUGUST', 'SEPTEMBER', 'OCTOBER', 'NOVEMBER', 'DECEMBER'];
@@ -215,6 +236,7 @@ export function calendarText(c: Calendar): string {
   let time: string;
   if (same(c.hour, ALL.hour) && same(c.minute, ALL.minute) && same(c.second, ALL.second)) time = 'all day';
   else if (c.hour.length === 1 && c.minute.length === 1 && same(c.second, [0])) time = `${two(c.hour[0])}:${two(c.minute[0])} UTC`;
+  else if (same(c.hour, ALL.hour) && c.minute.length === 1 && same(c.second, [0])) time = `hourly at minute ${two(c.minute[0])} UTC`;
   else time = `hour ${c.hour.join(',')} minute ${c.minute.join(',')} second ${c.second.join(',')} UTC`;
   const days: string[] = [];
   if (!same(c.dayOfWeek, DAYS)) days.push(`on ${listWithRuns(c.dayOfWeek, DAYS, title)}`);
@@ -256,7 +278,7 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
   const add = (spec: {
     kind: ScheduleKind;
     target?: { name: string; environment: string };
-    config: ScheduleConfig | { enabled: true };
+    config: { enabled: boolean };
     calendar: Calendar;
     skip?: Calendar[];
     workflowType: string;
@@ -273,7 +295,7 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
     if (registered && !registered.has(spec.workflowType)) {
       reasons.push(`the ${spec.workflowType} workflow is not deployed yet (this lifeboat build's worker does not register it); run \`lifeboat schedules apply\` again after upgrading`);
     }
-    const searchAttributes: Record<string, string> = { [LifeboatKind.name]: spec.kind.replace('-full', '') };
+    const searchAttributes: Record<string, string> = { [LifeboatKind.name]: spec.kind.replace('-full', '').replace(/-dr$/, '') };
     if (spec.target) {
       searchAttributes[LifeboatTarget.name] = spec.target.name;
       searchAttributes[LifeboatEnvironment.name] = spec.target.environment;
@@ -380,19 +402,47 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
     summary: 'Retention of every target\'s backups',
     catchupWindowMs: CATCHUP_WINDOW_MS.retention,
   });
-  for (const db of config.targets.databases) {
-    add({
-      kind: 'restore-drill',
-      target: { name: db.name, environment: db.environment },
-      config: drill,
-      calendar: calendarOf(drill),
-      workflowType: SCHEDULED_WORKFLOWS.restoreDrill,
-      args: { target: db.name },
-      summary: `Restore drill of database ${db.name}`,
-      catchupWindowMs: CATCHUP_WINDOW_MS.drill,
-    });
-  }
+  // Drills: each target on its own cadence (or its kind's), from one region, or alternating months between the two.
+  const drillsOf = (kind: 'database' | 'bucket', targets: ReadonlyArray<{ name: string; environment: string; drill: { cadence?: ScheduleConfig; alternateRegions: boolean } }>, fallback: ScheduleConfig) => {
+    for (const t of targets) {
+      const cadence = t.drill.cadence ?? fallback;
+      const target = { name: t.name, environment: t.environment };
+      const what = kind === 'database' ? `Restore drill of database ${t.name}` : `Restore drill of bucket ${t.name}`;
+      const base = {
+        target,
+        config: cadence,
+        // One drill workflow for both kinds: restoreDrill goes the files way for a bucket target.
+        workflowType: SCHEDULED_WORKFLOWS.restoreDrill,
+        catchupWindowMs: CATCHUP_WINDOW_MS.drill,
+      };
+      const kinds = kind === 'database' ? (['restore-drill', 'restore-drill-dr'] as const) : (['files-drill', 'files-drill-dr'] as const);
+      if (!t.drill.alternateRegions) {
+        add({ ...base, kind: kinds[0], calendar: calendarOf(cadence), args: { target: t.name }, summary: what });
+        continue;
+      }
+      const [primaryMonths, drMonths] = alternateMonths(calendarOf(cadence).month);
+      add({ ...base, kind: kinds[0], calendar: { ...calendarOf(cadence), month: primaryMonths }, args: { target: t.name, fromRegion: 'primary' }, summary: `${what} from the primary region` });
+      add({ ...base, kind: kinds[1], calendar: { ...calendarOf(cadence), month: drMonths }, args: { target: t.name, fromRegion: 'dr' }, summary: `${what} from the DR region` });
+    }
+  };
+  drillsOf('database', config.targets.databases, drill);
+  drillsOf('bucket', config.targets.buckets, config.schedules.bucketDrill);
+  const sweeper = config.schedules.drillSweeper;
+  add({
+    kind: 'drill-sweeper',
+    config: sweeper,
+    calendar: { second: [0], minute: [sweeper.minute], hour: ALL.hour, dayOfMonth: ALL.dayOfMonth, month: [...MONTH_NAMES], year: [], dayOfWeek: [...DAYS] },
+    workflowType: SCHEDULED_WORKFLOWS.drillSweeper,
+    args: { requestedBy: 'schedule' },
+    summary: 'Drill sweeper: removes drill instances and buckets whose drill run is closed',
+    catchupWindowMs: CATCHUP_WINDOW_MS.sweeper,
+  });
   return out;
+}
+
+/** A drill cadence's months split in turn between the primary region (1st, 3rd, ...) and the DR region (2nd, 4th, ...). */
+export function alternateMonths(months: readonly Month[]): [Month[], Month[]] {
+  return [months.filter((_, i) => i % 2 === 0), months.filter((_, i) => i % 2 === 1)];
 }
 
 // ----- desired → Temporal options --------------------------------------------------------------

@@ -113,6 +113,26 @@ const schedule = (description: string, defaults: ScheduleDefaults) =>
     },
   );
 
+/** The procedures' drill cadences: databases monthly, buckets quarterly (first day, early morning UTC). */
+const DATABASE_DRILL_DEFAULTS: ScheduleDefaults = { at: '05:00', daysOfMonth: [1] };
+const BUCKET_DRILL_DEFAULTS: ScheduleDefaults = { at: '05:30', daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] };
+
+/** A target's drill settings; its kind's schedule applies unless `cadence` says otherwise. */
+const drillSettings = <Extra extends z.ZodRawShape = Record<never, never>>(kind: string, defaults: ScheduleDefaults, extra: Extra = {} as Extra) =>
+  t
+    .object(
+      {
+        ...extra,
+        cadence: schedule(`When this ${kind}'s drills run, instead of \`schedules.${kind === 'database' ? 'drill' : 'bucketDrill'}\`; fields left out take that kind's defaults.`, defaults).optional(),
+        alternateRegions: t
+          .boolean('Alternate the region drilled from: the primary copy on every other scheduled drill, the DR copy on the others (two schedules splitting the months), so both copies are proven.')
+          .prefault(false),
+      },
+      { description: `Restore drills of this ${kind}.` },
+    )
+    // Every field has its default, so an absent block is an empty one.
+    .prefault({} as never);
+
 const secretRef = (what: string) => t.secret(`${what}, read at run time from where the reference points.`);
 
 // ----- targets --------------------------------------------------------------------------------
@@ -198,6 +218,7 @@ const databaseTarget = t.union(
         { description: 'Logical backups (pg_dump, gzip, AES-256-GCM) of this database, besides its physical ones; without it, `logicalBackup` refuses the target.' },
       )
       .optional(),
+    drill: drillSettings('database', DATABASE_DRILL_DEFAULTS),
     ...objectiveOverride,
   },
   {
@@ -288,15 +309,10 @@ const bucketTarget = t.object(
         { description: 'Objects under legal hold: retention never deletes their backups and copies carry an S3 legal hold.' },
       )
       .prefault([]),
-    drill: t
-      .object(
-        {
-          hashAllUpTo: t.integer({ description: 'A restore drill reads back and hashes every restored object when the backup set holds at most this many objects; above it, `sample` of them.', min: 0 }).prefault(1000),
-          sample: t.integer({ description: 'Objects a restore drill reads back and hashes (and whose metadata it checks) when the set is larger than `hashAllUpTo`; other objects in each drill.', min: 1 }).prefault(100),
-        },
-        { description: 'Restore drills of this bucket: how many restored objects are checked against the backup manifest.' },
-      )
-      .prefault({ hashAllUpTo: 1000, sample: 100 }),
+    drill: drillSettings('bucket', BUCKET_DRILL_DEFAULTS, {
+      hashAllUpTo: t.integer({ description: 'A restore drill reads back and hashes every restored object when the backup set holds at most this many objects; above it, `sample` of them.', min: 0 }).prefault(1000),
+      sample: t.integer({ description: 'Objects a restore drill reads back and hashes (and whose metadata it checks) when the set is larger than `hashAllUpTo`; other objects in each drill.', min: 1 }).prefault(100),
+    }),
     ...objectiveOverride,
   },
   {
@@ -435,7 +451,15 @@ const fields = {
       database: schedule('Database backups.', { at: '03:00' }),
       files: schedule('Bucket backups.', { at: '04:00' }),
       full: schedule('Full backups of everything.', { at: '01:00', daysOfWeek: ['sunday'] }),
-      drill: schedule('Restore drills: restore, verify, measure, report, clean up.', { at: '05:00', daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] }),
+      drill: schedule('Restore drills of database targets (restore, verify, measure, report, clean up): monthly by default, as the procedures ask; a target\'s `drill.cadence` overrides it.', DATABASE_DRILL_DEFAULTS),
+      bucketDrill: schedule('Restore drills of bucket targets (restore into a scratch bucket, verify, report, clean up): quarterly by default, as the procedures ask; a target\'s `drill.cadence` overrides it.', BUCKET_DRILL_DEFAULTS),
+      drillSweeper: t.object(
+        {
+          enabled: t.boolean('Whether the sweeper runs; `false` keeps its schedule declared but paused.').prefault(true),
+          minute: t.integer({ description: 'Minute of every hour the sweeper starts at (UTC).', min: 0, max: 59 }).prefault(20),
+        },
+        { description: 'The hourly drill sweeper: removes drill instances and scratch buckets whose drill run is closed, and reports any whose owner it cannot tell.' },
+      ),
     },
     { description: 'When Temporal Schedules start each workflow (`lifeboat schedules apply`). All times are UTC.' },
   ),
@@ -646,6 +670,24 @@ const rootRules: Rule<Root>[] = [
       });
     },
   },
+  {
+    says: 'A target that alternates drill regions drills in at least two months (one schedule takes every other month of its cadence from each region).',
+    uses: ['targets.databases', 'targets.buckets', 'schedules.drill', 'schedules.bucketDrill'],
+    check(c, report) {
+      const kinds = [
+        ['databases', c.targets.databases, c.schedules.drill],
+        ['buckets', c.targets.buckets, c.schedules.bucketDrill],
+      ] as const;
+      for (const [kind, targets, fallback] of kinds) {
+        targets.forEach((target, i) => {
+          const months = (target.drill.cadence ?? fallback).months;
+          if (target.drill.alternateRegions && months.length === 1) {
+            report(['targets', kind, i, 'drill', 'alternateRegions'], `needs a drill cadence in at least two months, and ${target.name} drills only in ${months[0]}: add months to its drill cadence, or drop alternateRegions`);
+          }
+        });
+      }
+    },
+  },
 ];
 
 /** The whole file. */
@@ -662,7 +704,8 @@ export type EnvironmentConfig = LifeboatConfig['environments'][string];
 export type ApprovalTimings = LifeboatConfig['approvals'];
 export type Objectives = LifeboatConfig['objectives'];
 export type ScheduleName = keyof LifeboatConfig['schedules'];
-export type ScheduleConfig = LifeboatConfig['schedules'][ScheduleName];
+/** One calendar schedule (every schedule but the hourly drill sweeper's). */
+export type ScheduleConfig = LifeboatConfig['schedules']['database'];
 export type ObjectStoreConfig = LifeboatConfig['objectStores'][number];
 export type TrafficRouterConfig = LifeboatConfig['trafficRouters'][number];
 export type DatabaseTarget = LifeboatConfig['targets']['databases'][number];

@@ -129,6 +129,8 @@ export interface BackupListEntry {
   dr?: string;
   failure?: string;
   workflowId: string;
+  /** What the newest restore drill of this backup found: proven (it restored and validated) or restore failed. */
+  drill?: { outcome: 'proven' | 'restore failed'; at?: string };
 }
 
 /**

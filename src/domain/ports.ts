@@ -138,6 +138,11 @@ export interface DatabaseEngine {
   startRestore(request: RestoreRequest): Promise<InstanceDescription>;
   describeInstance(instanceId: string): Promise<InstanceDescription | undefined>;
   /**
+   * Every instance lifeboat restored for this target (restores and drills alike), each with the
+   * owner run it records: what the drill sweeper looks through. Engines that cannot list omit it.
+   */
+  listInstances?(): Promise<InstanceDescription[]>;
+  /**
    * Removes an instance the caller's workflow run created; refuses the protected source, an
    * instance another run (or nobody) owns, and one that has served traffic. Missing is success.
    */

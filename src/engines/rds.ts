@@ -19,6 +19,7 @@ import {
   DescribeDBSnapshotsCommand,
   ModifyDBInstanceCommand,
   paginateDescribeDBInstanceAutomatedBackups,
+  paginateDescribeDBInstances,
   RDSClient,
   RemoveTagsFromResourceCommand,
   RestoreDBInstanceToPointInTimeCommand,
@@ -543,6 +544,24 @@ export class RdsEngine implements DatabaseEngine {
       if (found) return this.describe(found, this.isOurs(found));
     }
     return undefined;
+  }
+
+  /** Every instance lifeboat restored from this source, in both regions (tagged managed and restored-from it). */
+  async listInstances(): Promise<InstanceDescription[]> {
+    const out: InstanceDescription[] = [];
+    for (const region of ['primary', 'dr'] as const) {
+      try {
+        for await (const page of paginateDescribeDBInstances({ client: this.client(region) }, {})) {
+          for (const instance of page.DBInstances ?? []) {
+            if (!this.isOurs(instance) || tagOf(instance.TagList, RDS_TAGS.restoredFrom) !== this.instanceId) continue;
+            out.push(this.describe(instance, true));
+          }
+        }
+      } catch (err) {
+        throw classifyAwsError(err, this.ctx(region, 'DescribeDBInstances', `listing the instances restored from ${this.instanceId}`));
+      }
+    }
+    return out;
   }
 
   async deleteInstance(instanceId: string, by: RunIdentity): Promise<void> {

@@ -145,6 +145,10 @@ export class PgBackRestEngine implements DatabaseEngine {
     return this.restores.describeInstance(instanceId);
   }
 
+  listInstances(): Promise<InstanceDescription[]> {
+    return this.restores.listInstances();
+  }
+
   deleteInstance(instanceId: string, by: RunIdentity): Promise<void> {
     return this.restores.deleteInstance(instanceId, by);
   }

@@ -149,6 +149,36 @@ export class Restores {
     return this.clusters.describe(record);
   }
 
+  /**
+   * Every instance under the restores directory: those with lifeboat's record (owner included),
+   * and directories without one (described as not lifeboat's). An instance whose restore is being
+   * started right now has no record yet and is left out until it has one.
+   */
+  async listInstances(): Promise<InstanceDescription[]> {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(this.setup.restoresDir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const names = new Set<string>();
+    for (const e of entries) {
+      if (e.isFile() && e.name.endsWith('.json')) names.add(e.name.slice(0, -'.json'.length));
+      else if (e.isDirectory() && !['sockets', 'ports'].includes(e.name) && !e.name.endsWith('.tablespaces')) names.add(e.name);
+    }
+    const out: InstanceDescription[] = [];
+    for (const name of [...names].sort()) {
+      const files = this.clusters.files(name);
+      const record = readRecord(files.record);
+      if (record) out.push(await this.clusters.describe(record));
+      else if (!claimHeld(files.claim, claimStaleMs(this.setup.timings)) && fs.existsSync(files.dataDir)) {
+        out.push({ instanceId: name, status: 'unknown', createdByLifeboat: false, detail: `${files.dataDir} exists but lifeboat has no record of it.` });
+      }
+    }
+    return out;
+  }
+
   async deleteInstance(instanceId: string, by: RunIdentity): Promise<void> {
     this.clusters.refuseSource(instanceId, 'delete');
     const files = this.clusters.files(instanceId);

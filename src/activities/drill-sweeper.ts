@@ -1,0 +1,134 @@
+/**
+ * The drill sweeper's I/O: finding drill resources (drill database instances of every database
+ * target, drill scratch buckets in every object store), asking Temporal about each one's owner
+ * run, and removing one the workflow decided to remove, as its owner, with a catalog record.
+ */
+import { Context } from '@temporalio/activity';
+import { DRILL_PREFIX, DrillBucketResource, DrillInstanceResource, DrillResource, OwnerRunState, resourceKey } from '../domain/drill-sweep';
+import { describeError, LifeboatError } from '../domain/errors';
+import type { InstanceDescription, RunIdentity } from '../domain/ports';
+import { listDrillBuckets, removeDrillBucket } from '../engines/drill-bucket';
+import { currentWorkflowId } from './context';
+import { Ports } from './ports';
+
+/** The catalog's record of a removal: a workflow_events row of this kind. */
+export const DRILL_SWEEP_EVENT = { kind: 'drill-sweep', event: 'removed' } as const;
+
+/** Every bucket the config names: never a drill scratch bucket, whatever it is called. */
+function configuredBuckets(config: Ports['config']): Set<string> {
+  const names = new Set<string>([config.evidence.bucket, ...(config.evidence.drBucket ? [config.evidence.drBucket] : [])]);
+  for (const b of config.targets.buckets) {
+    names.add(b.source.bucket).add(b.backup.bucket).add(b.replica.bucket);
+    if (b.drBackup) names.add(b.drBackup.bucket);
+  }
+  for (const db of config.targets.databases) {
+    if (db.logicalBackup) names.add(db.logicalBackup.bucket).add(db.logicalBackup.dr.bucket);
+  }
+  return names;
+}
+
+export function drillSweeperActivities(ports: Ports) {
+  const { config } = ports;
+
+  return {
+    /**
+     * Drill database instances and drill scratch buckets, each with the owner run it records. A
+     * target or store that cannot be listed (credentials, an outage) is notified and skipped, so
+     * it never keeps the sweeper from the others; the next sweep lists it again.
+     */
+    async findDrillResources(): Promise<DrillResource[]> {
+      const found: DrillResource[] = [];
+      const seen = new Set<string>();
+      const unlisted = async (where: string, err: unknown) => {
+        await ports.notifier
+          .notify({ severity: 'warning', title: `Drill sweeper could not list ${where}`, text: `${describeError(err)} The next sweep tries again; drill leftovers there stay until then.`, workflowId: currentWorkflowId() })
+          .catch(() => undefined);
+      };
+      for (const db of config.targets.databases) {
+        let instances: InstanceDescription[];
+        try {
+          const engine = ports.database(db.name);
+          if (!engine.listInstances) continue;
+          instances = await engine.listInstances();
+        } catch (err) {
+          await unlisted(`the instances of database ${db.name}`, err);
+          continue;
+        }
+        const kind = ports.database(db.name).kind;
+        for (const i of instances) {
+          // Targets sharing a restores directory list the same instances: each is looked at once.
+          const key = `${kind}:${i.instanceId}`;
+          if (!i.instanceId.startsWith(DRILL_PREFIX) || seen.has(key)) continue;
+          seen.add(key);
+          const r: DrillInstanceResource = { kind: 'database-instance', target: db.name, name: i.instanceId, status: i.status, createdByLifeboat: i.createdByLifeboat };
+          if (i.owner) r.owner = { workflowId: i.owner.workflowId, runId: i.owner.runId };
+          if (i.servedTraffic) r.servedTraffic = true;
+          found.push(r);
+        }
+      }
+      const exclude = configuredBuckets(config);
+      for (const store of config.objectStores) {
+        let drillBuckets;
+        try {
+          drillBuckets = (await listDrillBuckets(ports.objectStore(store.name))).filter((b) => !exclude.has(b.bucket));
+        } catch (err) {
+          await unlisted(`the buckets of object store ${store.name}`, err);
+          continue;
+        }
+        for (const b of drillBuckets) {
+          // Owner tags are lifeboat's label: a drill-named bucket without them is not lifeboat's.
+          const r: DrillBucketResource = { kind: 'bucket', store: store.name, name: b.bucket, createdByLifeboat: !!b.owner };
+          if (b.owner) r.owner = { workflowId: b.owner.workflowId, runId: b.owner.runId };
+          found.push(r);
+        }
+      }
+      return found;
+    },
+
+    /** Running, closed, not found, or unknown (Temporal unreachable): what Temporal says of the owner run. */
+    async describeOwnerRun(owner: RunIdentity): Promise<OwnerRunState> {
+      return ports.workflowRuns.runState(owner);
+    },
+
+    /**
+     * Removes a drill resource the sweeper found orphaned, acting as its owner run (the engines
+     * delete only what that run made, never what has served traffic), and records the removal.
+     * Idempotent: a resource already gone is success, and the record is written once.
+     */
+    async removeDrillResource(resource: DrillResource, reason: string): Promise<string> {
+      const run = Context.current().info.workflowExecution;
+      if (!run) throw new LifeboatError('the drill sweeper removes resources on behalf of a workflow run, and this activity was called outside one.', 'NO_WORKFLOW_RUN');
+      if (!resource.name.startsWith(DRILL_PREFIX) || !resource.owner) {
+        throw new LifeboatError(`Refusing to remove ${resource.name}: only resources named ${DRILL_PREFIX}... with a recorded owner run are swept.`, 'NOT_A_DRILL_RESOURCE');
+      }
+      const owner = resource.owner;
+      let detail: string;
+      if (resource.kind === 'database-instance') {
+        const engine = ports.database(resource.target);
+        const now = await engine.describeInstance(resource.name);
+        await engine.deleteInstance(resource.name, owner);
+        detail = now ? `removed ${resource.name} (was ${now.status})` : `${resource.name} was already gone`;
+      } else {
+        const s3 = ports.objectStore(resource.store);
+        // removeDrillBucket reads the owner tags again just before: a bucket of the same name made
+        // since by another run is refused, not removed.
+        const removed = await removeDrillBucket(s3, resource.name, owner);
+        detail = removed.removed ? `removed bucket ${resource.name} and its ${removed.objects} object versions` : `bucket ${resource.name} was already gone`;
+      }
+      await ports.catalog.query(
+        `INSERT INTO workflow_events (workflow_id, kind, target, event, details)
+         SELECT $1, $2, $3, $4, $5::jsonb
+         WHERE NOT EXISTS (SELECT 1 FROM workflow_events WHERE workflow_id = $1 AND kind = $2 AND event = $4 AND details->>'resource' = $6)`,
+        [
+          run.workflowId,
+          DRILL_SWEEP_EVENT.kind,
+          resource.kind === 'database-instance' ? resource.target : null,
+          DRILL_SWEEP_EVENT.event,
+          JSON.stringify({ resource: resourceKey(resource), kind: resource.kind, name: resource.name, owner, reason, detail, sweeperRunId: run.runId }),
+          resourceKey(resource),
+        ],
+      );
+      return detail;
+    },
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * The drill sweeper's rules, pure: what counts as a drill resource, and whether one may be removed.
+ * A resource is removed only when it is named as a drill (`drill-...`), labelled with the drill
+ * run that made it, and that run is closed; one whose owner cannot be determined is reported and
+ * left where it is. Shared by the sweeper workflow (decisions) and its activities (labels).
+ */
+import { DRILL_BUCKET_TAGS } from './files-drill';
+import type { ResourceOwner, RunIdentity } from './ports';
+
+/** Every drill resource's name starts with this (drillInstanceName, drill scratch buckets). */
+export const DRILL_PREFIX = 'drill-';
+
+/** The workflow types that make drill resources: an owner of another type is never swept. */
+export const DRILL_WORKFLOW_TYPES: readonly string[] = ['restoreDrill'];
+
+/** Tags a drill scratch bucket carries: made by the files drill, read by the sweeper. */
+export { DRILL_BUCKET_TAGS } from './files-drill';
+
+/** A drill database instance: the target's engine made it for a drill run. */
+export interface DrillInstanceResource {
+  kind: 'database-instance';
+  /** The database target whose engine lists and removes it. */
+  target: string;
+  name: string;
+  status: string;
+  owner?: RunIdentity;
+  servedTraffic?: boolean;
+  createdByLifeboat: boolean;
+}
+
+/** A drill scratch bucket in one of the config's object stores. */
+export interface DrillBucketResource {
+  kind: 'bucket';
+  store: string;
+  name: string;
+  owner?: RunIdentity;
+  createdByLifeboat: boolean;
+}
+
+export type DrillResource = DrillInstanceResource | DrillBucketResource;
+
+/** What Temporal says of the owner's run (by workflow id and run id). */
+export type OwnerRunState =
+  | { state: 'running'; workflowType: string }
+  | { state: 'closed'; workflowType: string; status: string; closedAt?: string }
+  | { state: 'not-found' }
+  | { state: 'unknown'; detail: string };
+
+export type SweepAction = 'remove' | 'keep' | 'report';
+
+export interface SweepVerdict {
+  action: SweepAction;
+  /** One sentence: why, naming the owner. */
+  reason: string;
+}
+
+/** One resource as the sweep left it: removed, kept (its drill runs), or reported (left for a person). */
+export interface SweptResource {
+  resource: DrillResource;
+  action: SweepAction;
+  reason: string;
+  /** For removals: what the engine did. */
+  detail?: string;
+}
+
+export interface DrillSweepInput {
+  /** Decide and report, remove nothing. */
+  dryRun?: boolean;
+  requestedBy?: string;
+}
+
+export interface DrillSweepResult {
+  startedAt: string;
+  dryRun: boolean;
+  removed: SweptResource[];
+  kept: SweptResource[];
+  reported: SweptResource[];
+}
+
+/** "drill instance drill-x of app" / "drill bucket drill-y in primary": how reports name a resource. */
+export function describeResource(r: DrillResource): string {
+  return r.kind === 'database-instance' ? `drill instance ${r.name} of ${r.target}` : `drill bucket ${r.name} in object store ${r.store}`;
+}
+
+/** A stable key per resource (the catalog record's, the workflow's bookkeeping). */
+export function resourceKey(r: DrillResource): string {
+  return r.kind === 'database-instance' ? `database-instance:${r.target}:${r.name}` : `bucket:${r.store}:${r.name}`;
+}
+
+/** The tags a drill scratch bucket is made with (for tests that stage one). */
+export function drillBucketTags(owner: Pick<ResourceOwner, 'workflowId' | 'runId' | 'createdAt'> & { target?: string }): Array<{ Key: string; Value: string }> {
+  return [
+    { Key: DRILL_BUCKET_TAGS.drill, Value: 'true' },
+    { Key: DRILL_BUCKET_TAGS.workflowId, Value: owner.workflowId },
+    { Key: DRILL_BUCKET_TAGS.runId, Value: owner.runId },
+    { Key: DRILL_BUCKET_TAGS.target, Value: owner.target ?? '' },
+    { Key: DRILL_BUCKET_TAGS.createdAt, Value: owner.createdAt },
+  ];
+}
+
+/** Whether the resource is one the sweeper may even look at: named and labelled as a drill. */
+export function isLabelledDrill(r: DrillResource): boolean {
+  return r.name.startsWith(DRILL_PREFIX) && r.createdByLifeboat;
+}
+
+/**
+ * The decision for one resource, given what Temporal says of its owner run. Removal needs all of:
+ * a drill name, lifeboat's label, a recorded owner, an owner of a drill workflow type, a closed
+ * owner run, and (instances) no traffic ever served. Anything uncertain is reported, never removed.
+ */
+export function sweepVerdict(r: DrillResource, run: OwnerRunState | undefined): SweepVerdict {
+  const what = describeResource(r);
+  if (!r.name.startsWith(DRILL_PREFIX)) return { action: 'keep', reason: `${r.name} is not named as a drill (${DRILL_PREFIX}...), so the sweeper leaves it alone` };
+  if (!r.createdByLifeboat) return { action: 'report', reason: `${what} is named like a drill but carries no lifeboat label, so lifeboat did not make it; remove it by hand if it is unwanted` };
+  if (!r.owner) return { action: 'report', reason: `${what} records no owner run, so nobody can tell whether its drill is over; remove it by hand once you know it is unused` };
+  const owner = `workflow ${r.owner.workflowId} run ${r.owner.runId}`;
+  if (r.kind === 'database-instance' && r.servedTraffic) return { action: 'report', reason: `${what} has served traffic, and lifeboat never removes such an instance automatically` };
+  if (!run || run.state === 'unknown') return { action: 'report', reason: `the owner of ${what}, ${owner}, could not be looked up in Temporal${run?.state === 'unknown' ? ` (${run.detail})` : ''}; the next sweep tries again` };
+  if (run.state === 'not-found') return { action: 'report', reason: `the owner of ${what}, ${owner}, is unknown to Temporal (its history may have passed retention, or it ran elsewhere); remove it by hand once you know it is unused` };
+  if (!DRILL_WORKFLOW_TYPES.includes(run.workflowType)) return { action: 'report', reason: `${what} belongs to ${owner}, a ${run.workflowType} workflow, not a drill; the sweeper removes only drills' resources` };
+  if (run.state === 'running') return { action: 'keep', reason: `${what} belongs to ${owner}, a ${run.workflowType} still running` };
+  return { action: 'remove', reason: `${what} outlived its owner ${owner} (${run.workflowType}, ${run.status.toLowerCase()}${run.closedAt ? ` at ${run.closedAt}` : ''})` };
+}

@@ -1,0 +1,84 @@
+/**
+ * drillSweeper: removes drill resources whose drill is over. Started hourly by its own Temporal
+ * Schedule (lifeboat-drill-sweeper), or by hand.
+ *
+ *   find drill instances and drill scratch buckets (named drill-..., labelled with their owner run)
+ *   -> ask Temporal about each owner run -> decide (src/domain/drill-sweep.ts)
+ *   -> remove those whose owner run is closed, each recorded in the catalog and notified
+ *   -> report those whose owner cannot be determined; leave running drills' resources alone
+ *
+ * A drill removes its own resources whatever happens; the sweeper catches what a drill could
+ * not (a terminated run, a worker lost with the run). It never touches anything not named and
+ * labelled as a drill, anything whose owner is still running, or anything that served traffic.
+ */
+import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { describeResource, DrillSweepInput, DrillSweepResult, OwnerRunState, resourceKey, SweptResource, sweepVerdict } from '../domain/drill-sweep';
+import { describeFailure } from './failure';
+import { LifeboatKind, LifeboatTarget } from './search-attributes';
+import { StatusBoard } from './status-board';
+
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
+const removal = proxyActivities<Activities>({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } });
+
+export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSweepResult> {
+  const board = new StatusBoard('drill sweeper', 'all targets');
+  upsertSearchAttributes([
+    { key: LifeboatKind, value: 'drill-sweeper' },
+    { key: LifeboatTarget, value: 'all' },
+  ]);
+  const dryRun = input.dryRun ?? false;
+  const result: DrillSweepResult = { startedAt: board.startedAt, dryRun, removed: [], kept: [], reported: [] };
+
+  board.enter('finding', 'looking for drill instances and drill scratch buckets');
+  const resources = await quick.findDrillResources();
+
+  // One question per owner run, however many resources it left.
+  const runs = new Map<string, OwnerRunState>();
+  board.enter('checking-owners', `${resources.length} drill resources found; asking Temporal about their owner runs`);
+  for (const r of resources) {
+    if (!r.owner || !r.createdByLifeboat) continue;
+    const key = `${r.owner.workflowId}\n${r.owner.runId}`;
+    if (!runs.has(key)) runs.set(key, await quick.describeOwnerRun(r.owner));
+  }
+
+  for (const r of resources) {
+    const verdict = sweepVerdict(r, r.owner ? runs.get(`${r.owner.workflowId}\n${r.owner.runId}`) : undefined);
+    const swept: SweptResource = { resource: r, action: verdict.action, reason: verdict.reason };
+    if (verdict.action === 'keep') {
+      result.kept.push(swept);
+      continue;
+    }
+    if (verdict.action === 'report') {
+      result.reported.push(swept);
+      board.enter('reporting', `left in place: ${verdict.reason}`);
+      await quick
+        .notify({ severity: 'warning', title: `Drill sweeper left ${r.name} in place`, text: `${verdict.reason}.`, ...(r.kind === 'database-instance' ? { target: r.target } : {}) })
+        .catch(() => undefined);
+      continue;
+    }
+    if (dryRun) {
+      result.removed.push({ ...swept, detail: 'dry run: would be removed' });
+      continue;
+    }
+    board.enter('removing', `removing ${describeResource(r)}: ${verdict.reason}`);
+    try {
+      const detail = await removal.removeDrillResource.executeWithOptions(
+        { startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' }, summary: `Remove ${resourceKey(r)}` },
+        [r, verdict.reason],
+      );
+      result.removed.push({ ...swept, detail });
+      await quick
+        .notify({ severity: 'warning', title: `Drill sweeper removed ${r.name}`, text: `${verdict.reason}; ${detail}.`, ...(r.kind === 'database-instance' ? { target: r.target } : {}) })
+        .catch(() => undefined);
+    } catch (err) {
+      const problem = `${describeResource(r)} could not be removed: ${describeFailure(err)}`;
+      result.reported.push({ resource: r, action: 'report', reason: problem });
+      await quick.notify({ severity: 'critical', title: `Drill sweeper could not remove ${r.name}`, text: `${problem}.` }).catch(() => undefined);
+    }
+  }
+
+  const summary = `${dryRun ? 'dry run: ' : ''}${result.removed.length} ${dryRun ? 'to remove' : 'removed'}, ${result.kept.length} kept (their drills run), ${result.reported.length} reported`;
+  board.enter('done', summary);
+  return result;
+}
