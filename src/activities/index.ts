@@ -14,6 +14,7 @@ import { filesBackupActivities } from './files-backup';
 import { retentionActivities } from './retention';
 import { restorePointActivities } from './restore-points';
 import { drillActivities } from './drills';
+import { drillValidationActivities } from './drill-validations';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -48,6 +49,7 @@ export function createActivities(ports: Ports) {
     ...retentionActivities(ports),
     ...restorePointActivities(ports),
     ...drillActivities(ports),
+    ...drillValidationActivities(ports),
   });
 }
 
