@@ -219,6 +219,8 @@ describe('config', () => {
         pgDataDir: '/var/lib/postgresql/15/main',
         restoresDir: `${DATA_DIR}/restores`,
         restorePorts: { from: 55440, to: 55499 },
+        drillPorts: { from: 55500, to: 55539 },
+        drill: { validationSql: [], keepFor: 0 },
         primaryRepo: 1,
         drRepo: 2,
       });

@@ -233,7 +233,7 @@ const databaseTarget = t.union(
                 name: t.string({ description: 'Name of the check in drill reports.', ...NAME }).prefault('application-check'),
                 command: t.list(t.string({ description: 'The program, then each argument.' }), {
                   description:
-                    'The command, as a list of arguments (no shell). It runs on the worker with the restored instance in PGHOST, PGPORT, PGDATABASE and PGUSER (the verify role; PGPASSWORD when `verifyPassword` is set, never shown in reports) and LIFEBOAT_DRILL_ID, and nothing else of the worker\'s environment but PATH, HOME, LANG and TZ. Exit status 0 passes.',
+                    'The command, as a list of arguments (no shell). It runs on the worker with the restored instance in PGHOST, PGPORT, PGDATABASE and PGUSER (the verify role; PGPASSWORD when `verifyPassword` is set, never shown in reports), LIFEBOAT_DRILL_ID and LIFEBOAT_DRILL_TARGET, and nothing else of the worker\'s environment but PATH, HOME, LANG and TZ. Exit status 0 passes.',
                   minItems: 1,
                 }),
                 timeout: t.duration({ description: 'How long the command may run before it is killed and the check fails.' }).prefault('5m'),
