@@ -221,9 +221,10 @@ describe('config', () => {
         pgDataDir: '/var/lib/postgresql/15/main',
         restoresDir: `${DATA_DIR}/restores`,
         restorePorts: { from: 55440, to: 55499 },
+        drillPorts: { from: 55500, to: 55539 },
+        drill: { validationSql: [], keepFor: 0, alternateRegions: false },
         primaryRepo: 1,
         drRepo: 2,
-        drill: { alternateRegions: false },
       });
       assert.deepEqual(findBucketTarget(config, 'uploads').backup, { store: 'eu', bucket: 'acme-backups', prefix: '' });
       assert.deepEqual(findBucketTarget(config, 'uploads').legalHolds, []);

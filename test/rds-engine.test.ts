@@ -560,6 +560,15 @@ describe('RdsEngine (AWS SDK boundary)', () => {
       });
     });
 
+    it("labels a restore drill's instance as a drill's, and reads the label back with its owner", async () => {
+      primary.on(RestoreDBInstanceToPointInTimeCommand).callsFake((input: { Tags?: Array<{ Key: string; Value: string }> }) => ({ DBInstance: restoredInstance(DEST, { TagList: input.Tags }) }));
+      const point: RestorePoint = { kind: 'time', at: '2024-05-20T10:30:00Z' };
+      const d = await engine.startRestore({ destinationId: DEST, point, owner: { ...ownerFor(point), purpose: 'drill' } });
+      assert.deepEqual(d.owner, { ...RUN, restorePoint: '2024-05-20T10:30:00.000Z', createdAt: '2024-05-20T12:00:01.000Z', purpose: 'drill' });
+      const tags = primary.commandCalls(RestoreDBInstanceToPointInTimeCommand)[0].args[0].input.Tags;
+      assert.deepEqual(tags?.at(-1), { Key: 'lifeboat:purpose', Value: 'drill' });
+    });
+
     it('restores to the latest restorable time with the configured network settings', async () => {
       engine = new RdsEngine({
         instanceId: SOURCE,

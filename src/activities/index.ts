@@ -16,6 +16,7 @@ import { restorePointActivities } from './restore-points';
 import { drillActivities } from './drills';
 import { filesDrillActivities } from './files-drill';
 import { drillSweeperActivities } from './drill-sweeper';
+import { drillValidationActivities } from './drill-validations';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -52,6 +53,7 @@ export function createActivities(ports: Ports) {
     ...drillActivities(ports),
     ...filesDrillActivities(ports),
     ...drillSweeperActivities(ports),
+    ...drillValidationActivities(ports),
   });
 }
 

@@ -117,6 +117,7 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
       pgBin: options.pgBinDir ?? postgresBinDir(),
       host: target.host,
       portRange: target.restorePorts,
+      drillPortRange: target.drillPorts,
       primaryRepo: target.primaryRepo,
       drRepo: target.drRepo,
     });

@@ -155,7 +155,9 @@ export function restoreActivities(ports: Ports) {
               pollIntervalMs: t.pollIntervalMs ?? 5000,
               ...(t.settleAfterCutoverMs ? { settleAfterCutoverMs: t.settleAfterCutoverMs } : {}),
             },
-            cutover: target.cutover ? { dnsName: target.cutover.dnsName, router: target.cutover.router, ttlSeconds: target.cutover.ttl } : undefined,
+            // A drill's instance is never put behind the target's production name.
+            cutover: target.cutover && input.purpose !== 'drill' ? { dnsName: target.cutover.dnsName, router: target.cutover.router, ttlSeconds: target.cutover.ttl } : undefined,
+            ...(input.purpose === 'drill' ? { purpose: input.purpose } : {}),
           };
         },
       );
@@ -172,7 +174,7 @@ export function restoreActivities(ports: Ports) {
       const ctx = Context.current();
       const started = Date.now();
       // From the activity's own context, not from its input: the owner cannot be claimed by passing another run's id.
-      const owner: ResourceOwner = { ...currentRun(), restorePoint: restorePointLabel(v.point), createdAt: new Date().toISOString() };
+      const owner: ResourceOwner = { ...currentRun(), restorePoint: restorePointLabel(v.point), createdAt: new Date().toISOString(), ...(v.purpose === 'drill' ? { purpose: v.purpose } : {}) };
       // A retry keeps the point its first attempt resolved (carried in the heartbeat), so the report names the instance's real point.
       const earlier = (ctx.info.heartbeatDetails as { restoredTo?: string } | undefined)?.restoredTo;
       const restoredTo = v.point.kind === 'latest' ? earlier ?? (await engine.restoreWindow(fromRegion)).latest : v.pointTime;

@@ -208,6 +208,19 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   {
+    version: 7,
+    name: 'row counts at backup, drill query timings',
+    sql: `
+      -- The exact row counts of the target's critical tables counted right after the backup
+      -- ended, with the position of that snapshot (BackupRowCounts), or why there are none:
+      -- what drills of this backup compare the restored counts against.
+      ALTER TABLE backups ADD COLUMN row_counts jsonb;
+      -- Each drill's timings of its smoke and validation queries on the restored instance, kept
+      -- in the report and here for the next drill to compare with.
+      ALTER TABLE drills ADD COLUMN query_timings jsonb GENERATED ALWAYS AS (report -> 'queryTimings') STORED;
+    `,
+  },
+  {
     version: 11,
     name: 'restore point attempts',
     sql: `

@@ -117,19 +117,18 @@ const schedule = (description: string, defaults: ScheduleDefaults) =>
 const DATABASE_DRILL_DEFAULTS: ScheduleDefaults = { at: '05:00', daysOfMonth: [1] };
 const BUCKET_DRILL_DEFAULTS: ScheduleDefaults = { at: '05:30', daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] };
 
-/** A target's drill settings; its kind's schedule applies unless `cadence` says otherwise. */
+/** When a target's drills run: its kind's schedule unless `cadence` says otherwise, from one region or both in turn. */
+const drillScheduleFields = (kind: string, defaults: ScheduleDefaults) => ({
+  cadence: schedule(`When this ${kind}'s drills run, instead of \`schedules.${kind === 'database' ? 'drill' : 'bucketDrill'}\`; fields left out take that kind's defaults.`, defaults).optional(),
+  alternateRegions: t
+    .boolean('Alternate the region drilled from: the primary copy on every other scheduled drill, the DR copy on the others (two schedules splitting the months), so both copies are proven.')
+    .prefault(false),
+});
+
+/** A target's drill settings: its schedule fields and what the kind's drill adds. */
 const drillSettings = <Extra extends z.ZodRawShape = Record<never, never>>(kind: string, defaults: ScheduleDefaults, extra: Extra = {} as Extra) =>
   t
-    .object(
-      {
-        ...extra,
-        cadence: schedule(`When this ${kind}'s drills run, instead of \`schedules.${kind === 'database' ? 'drill' : 'bucketDrill'}\`; fields left out take that kind's defaults.`, defaults).optional(),
-        alternateRegions: t
-          .boolean('Alternate the region drilled from: the primary copy on every other scheduled drill, the DR copy on the others (two schedules splitting the months), so both copies are proven.')
-          .prefault(false),
-      },
-      { description: `Restore drills of this ${kind}.` },
-    )
+    .object({ ...extra, ...drillScheduleFields(kind, defaults) }, { description: `Restore drills of this ${kind}.` })
     // Every field has its default, so an absent block is an empty one.
     .prefault({} as never);
 
@@ -218,7 +217,68 @@ const databaseTarget = t.union(
         { description: 'Logical backups (pg_dump, gzip, AES-256-GCM) of this database, besides its physical ones; without it, `logicalBackup` refuses the target.' },
       )
       .optional(),
-    drill: drillSettings('database', DATABASE_DRILL_DEFAULTS),
+    drill: t
+      .object(
+        {
+          validationSql: t
+            .list(
+              t.object(
+                {
+                  name: t.string({ description: 'Name of the check in drill reports and the Web UI.', ...NAME }),
+                  sql: t.string({
+                    description:
+                      'One read-only SQL statement (SELECT, WITH, VALUES or TABLE), run on the restored instance as `verifyUser` like a smoke query. It passes when it returns at least one row whose first column is not NULL, false, zero or empty text: write `SELECT count(*) FROM orders WHERE ...` (passes above zero) or `SELECT NOT EXISTS (...)` (passes when nothing is found).',
+                  }),
+                },
+                {
+                  description: 'A validation query.',
+                  rules: [
+                    {
+                      says: 'A validation query must be one statement that only reads, like a smoke query.',
+                      check(q, report) {
+                        const why = whyNotReadOnly(q.sql);
+                        if (why) report('sql', `validation query ${JSON.stringify(q.name)} is refused because ${why}: drill validation SQL runs against restored copies and must only read, so rewrite it as a single SELECT or remove it`);
+                      },
+                    },
+                  ],
+                },
+              ),
+              { description: "The target's own checks of a drill's restored data; a failing one fails the drill, and the report names it." },
+            )
+            .prefault([]),
+          applicationCheck: t
+            .object(
+              {
+                name: t.string({ description: 'Name of the check in drill reports.', ...NAME }).prefault('application-check'),
+                command: t.list(t.string({ description: 'The program, then each argument.' }), {
+                  description:
+                    'The command, as a list of arguments (no shell). It runs on the worker with the restored instance in PGHOST, PGPORT, PGDATABASE and PGUSER (the verify role; PGPASSWORD when `verifyPassword` is set, never shown in reports), LIFEBOAT_DRILL_ID and LIFEBOAT_DRILL_TARGET, and nothing else of the worker\'s environment but PATH, HOME, LANG and TZ. Exit status 0 passes.',
+                  minItems: 1,
+                }),
+                timeout: t.duration({ description: 'How long the command may run before it is killed and the check fails.' }).prefault('5m'),
+              },
+              { description: 'A command that proves the application works on the restored data (its exit status counts); its last output lines go in the report.' },
+            )
+            .optional(),
+          keepFor: t.duration({ description: 'How long the drill instance is kept after validation (for people to look at it), then removed; cancelling the drill removes it at once.', minSeconds: 0 }).prefault('0s'),
+          ...drillScheduleFields('database', DATABASE_DRILL_DEFAULTS),
+        },
+        {
+          description: "What restore drills of this target check beyond the verifier's checks and smoke queries, and how long they keep the instance.",
+          rules: [
+            {
+              says: 'Validation queries of a target have different names.',
+              uses: ['validationSql'],
+              check(d, report) {
+                d.validationSql.forEach((q, i) => {
+                  if (d.validationSql.findIndex((o) => o.name === q.name) < i) report(['validationSql', i, 'name'], `repeats ${JSON.stringify(q.name)}: each validation query needs its own name, so the report can say which failed`);
+                });
+              },
+            },
+          ],
+        },
+      )
+      .prefault({}),
     ...objectiveOverride,
   },
   {
@@ -240,6 +300,15 @@ const databaseTarget = t.union(
           { description: 'Ports restored clusters listen on, each on the first free one.' },
         )
         .prefault({ from: 55440, to: 55499 }),
+      drillPorts: t
+        .object(
+          {
+            from: t.integer({ description: "First port a restore drill's cluster may listen on.", ...PORT }),
+            to: t.integer({ description: "Last port a restore drill's cluster may listen on.", ...PORT }),
+          },
+          { description: "Ports restore drills' clusters listen on, each on the first free one: a range of their own, apart from restorePorts." },
+        )
+        .prefault({ from: 55500, to: 55539 }),
       primaryRepo: t.integer({ description: 'pgBackRest repository (`repoN`) in the primary region.', min: 1, max: 256 }).prefault(1),
       drRepo: t.integer({ description: 'pgBackRest repository (`repoN`) in the disaster-recovery region.', min: 1, max: 256 }).prefault(2),
     },
@@ -260,6 +329,15 @@ const databaseTarget = t.union(
         uses: ['engine', 'primaryRepo', 'drRepo'],
         check(db, report) {
           if (db.engine === 'pgbackrest' && db.primaryRepo === db.drRepo) report('drRepo', `must differ from primaryRepo (both are ${db.drRepo}): the DR copy needs its own repository`);
+        },
+      },
+      {
+        says: "A pgBackRest target's drill ports are apart from its restore ports.",
+        uses: ['engine', 'restorePorts', 'drillPorts'],
+        check(db, report) {
+          if (db.engine !== 'pgbackrest') return;
+          const [r, d] = [db.restorePorts, db.drillPorts];
+          if (d.from <= r.to && r.from <= d.to) report('drillPorts', `overlaps restorePorts (${r.from}-${r.to}): drills take ports from a range of their own, so give drillPorts another range`);
         },
       },
       {

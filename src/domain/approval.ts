@@ -103,4 +103,8 @@ export interface WorkflowStatus {
   timeline: TimelineEntry[];
   /** Refused signals: a decision sent without the right to make it. */
   refused: Array<{ at: string; by: string; reason: string }>;
+  /** What the run works on, when it says (a drill: the backup under test). */
+  subject?: string;
+  /** Each validation as it completed (a drill's checks), in order. */
+  validations?: Array<{ name: string; ok: boolean; detail: string; at: string }>;
 }

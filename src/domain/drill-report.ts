@@ -6,6 +6,7 @@
  * resources) whose chart shows the RTO history of the target, phase by phase, against the
  * objective. Pure: no I/O, so any layer can render it.
  */
+import type { QueryTiming } from './drill-validation';
 import { formatBytes, formatDuration } from './format';
 
 export type DrillOutcome = 'passed' | 'failed' | 'cancelled';
@@ -55,6 +56,12 @@ export interface DrillReport {
   recommendations: string[];
   /** Earlier drills of this target, oldest first; this drill is added as the last bar. */
   history: DrillHistoryEntry[];
+  /** Each smoke and validation query's time on the restored instance, beside the previous drill's (queryTimingsBefore). */
+  queryTimings?: QueryTiming[];
+  /** The drill the timings are compared with. */
+  queryTimingsBefore?: { drillId: string; at: string };
+  /** The application check's exit and the last lines of its output (its verdict is among the validations). */
+  applicationCheck?: { name: string; exitCode?: number; timedOut: boolean; seconds: number; outputTail: string };
 }
 
 export const DRILL_REPORT_VERSION = 1;
@@ -91,6 +98,15 @@ export function drillReportMarkdown(r: DrillReport): string {
   for (const s of r.steps) lines.push(`| ${mdCell(s.phase)} | ${s.startedAt} | ${formatDuration(s.seconds)} | ${mdCell(s.detail)} |`);
   lines.push('', '## Validation', '', '| check | method | result | detail |', '|---|---|---|---|');
   for (const v of r.validations) lines.push(`| ${mdCell(v.name)} | ${mdCell(v.method)} | ${v.ok ? 'passed' : '**FAILED**'} | ${mdCell(v.detail)} |`);
+  if (r.queryTimings?.length) {
+    const before = r.queryTimingsBefore ? `drill ${r.queryTimingsBefore.drillId} (${r.queryTimingsBefore.at})` : 'no earlier drill with timings';
+    lines.push('', '## Query timings', '', `On the restored instance, against ${before}.`, '', '| query | kind | this drill | previous | ratio |', '|---|---|---|---|---|');
+    for (const q of r.queryTimings) lines.push(`| ${mdCell(q.name)} | ${q.kind} | ${q.ms} ms | ${q.previousMs !== undefined ? `${q.previousMs} ms` : '-'} | ${q.ratio !== undefined ? `${q.ratio}x${q.slower ? ' **slower**' : ''}` : '-'} |`);
+  }
+  if (r.applicationCheck) {
+    const a = r.applicationCheck;
+    lines.push('', `## Application check ${a.name}`, '', `${a.timedOut ? 'Timed out' : `Exit status ${a.exitCode ?? 'none'}`} after ${formatDuration(a.seconds)}.`, '', '```', ...(a.outputTail ? a.outputTail.replace(/```/g, "'''").split('\n') : ['(no output)']), '```');
+  }
   lines.push('', '## Issues found', '', ...(r.issues.length ? r.issues.map((i) => `- ${i}`) : ['None.']));
   lines.push('', '## Recommendations', '', ...(r.recommendations.length ? r.recommendations.map((i) => `- ${i}`) : ['None.']));
   lines.push('', '## RTO history', '', '| drill | date | result | RTO |', '|---|---|---|---|');
@@ -107,7 +123,7 @@ function total(h: DrillHistoryEntry): number {
 }
 
 /** Steps after the data was proven (removing the drill's instance) are not part of the RTO. */
-export const AFTER_RTO_PHASES = new Set(['cleaning-up']);
+export const AFTER_RTO_PHASES = new Set(['kept-for-validation', 'cleaning-up']);
 
 /** The phases of a drill that make up its RTO, as the chart and the history keep them. */
 export function rtoPhases(steps: DrillStep[]): Array<{ phase: string; seconds: number }> {
@@ -180,6 +196,28 @@ export function rtoChartSvg(r: DrillReport, maxBars = 12): string {
   return parts.join('');
 }
 
+/** The query timings table and the application check's output, when the drill has them. */
+function queryTimingsHtml(r: DrillReport): string {
+  const e = escapeHtml;
+  const parts: string[] = [];
+  if (r.queryTimings?.length) {
+    const before = r.queryTimingsBefore ? `drill ${e(r.queryTimingsBefore.drillId)} (${e(r.queryTimingsBefore.at)})` : 'no earlier drill with timings';
+    parts.push(`<h2>Query timings</h2>\n<p>On the restored instance, against ${before}.</p>`);
+    parts.push('<table id="query-timings"><tr><th>query</th><th>kind</th><th>this drill</th><th>previous</th><th>ratio</th></tr>');
+    for (const q of r.queryTimings) {
+      const ratio = q.ratio !== undefined ? `${q.ratio}x${q.slower ? ' <span class="bad">slower</span>' : ''}` : '-';
+      parts.push(`<tr><td>${e(q.name)}</td><td>${q.kind}</td><td>${q.ms} ms</td><td>${q.previousMs !== undefined ? `${q.previousMs} ms` : '-'}</td><td>${ratio}</td></tr>`);
+    }
+    parts.push('</table>');
+  }
+  if (r.applicationCheck) {
+    const a = r.applicationCheck;
+    parts.push(`<h2>Application check ${e(a.name)}</h2>\n<p>${a.timedOut ? 'Timed out' : `Exit status ${a.exitCode ?? 'none'}`} after ${e(formatDuration(a.seconds))}.</p>`);
+    parts.push(`<pre id="application-output">${e(a.outputTail || '(no output)')}</pre>`);
+  }
+  return parts.join('\n');
+}
+
 export function drillReportHtml(r: DrillReport): string {
   const e = escapeHtml;
   const row = (cells: string[]) => `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
@@ -196,7 +234,7 @@ h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;width:100%;table-layout:fixed}td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f4f4f4}#summary th{width:30%}.ok{color:#006b3c;font-weight:600}.bad{color:#b00020;font-weight:700}
 .outcome-passed{border-left:6px solid #009E73;padding-left:.6rem}.outcome-failed,.outcome-cancelled{border-left:6px solid #D55E00;padding-left:.6rem}
-svg{max-width:100%;height:auto}
+svg{max-width:100%;height:auto}pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f8f8f8;padding:.5rem}
 </style></head>
 <body>
 <h1 class="outcome-${e(r.outcome)}">Restore drill ${e(r.drillId)}: <span class="${r.outcome === 'passed' ? 'ok' : 'bad'}" id="outcome">${e(r.outcome.toUpperCase())}</span></h1>
@@ -218,6 +256,7 @@ ${r.steps.map((s) => row([e(s.phase), e(s.startedAt), e(formatDuration(s.seconds
 <table id="validations"><tr><th>check</th><th>method</th><th>result</th><th>detail</th></tr>
 ${r.validations.map((v) => row([e(v.name), e(v.method), verdict(v.ok), e(v.detail)])).join('\n')}
 </table>
+${queryTimingsHtml(r)}
 <h2>Issues found</h2>
 ${list(r.issues)}
 <h2>Recommendations</h2>

@@ -12,7 +12,8 @@ export interface RestoreDrillInput {
   fromRegion?: 'primary' | 'dr';
   randomWithinDays?: number;
   requestedBy?: string;
-  timings?: { pollIntervalMs?: number };
+  /** keepForMs overrides the target's `drill.keepFor` (tests make the validation window short). */
+  timings?: { pollIntervalMs?: number; keepForMs?: number };
 }
 
 /** The backup a drill proves, as the catalog recorded it. */

@@ -38,5 +38,5 @@ export function isSameRun(owner: RunIdentity | undefined, by: RunIdentity): bool
 
 /** "workflow W (run R, restore point P, created T)": names the owner in refusals. */
 export function describeOwner(owner: ResourceOwner): string {
-  return `workflow ${owner.workflowId} (run ${owner.runId}, restore point ${owner.restorePoint}, created ${owner.createdAt})`;
+  return `${owner.purpose === 'drill' ? 'restore drill ' : ''}workflow ${owner.workflowId} (run ${owner.runId}, restore point ${owner.restorePoint}, created ${owner.createdAt})`;
 }

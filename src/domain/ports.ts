@@ -39,6 +39,11 @@ export interface ResourceOwner {
   /** The restore point as requested: an ISO time, `latest`, `lsn:<lsn>` or `name:<name>`. */
   restorePoint: string;
   createdAt: string;
+  /**
+   * `drill`: a restore drill's instance, labelled so on the instance (restore record, RDS tag),
+   * taking its port from the drill range, removed by its drill; absent for a restore's.
+   */
+  purpose?: 'drill';
 }
 
 /** The workflow run acting on a resource; it must be the one that created it. */

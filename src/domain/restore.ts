@@ -25,6 +25,8 @@ export interface PitrRestoreInput {
    * that resolvers holding the old answer drop it (default 0: the authoritative answer is checked).
    */
   timings?: { remindAfterMs?: number; abortAfterMs?: number; pollIntervalMs?: number; settleAfterCutoverMs?: number };
+  /** `drill`: the restore of a restore drill; its instance is labelled as a drill's and takes a port from the drill range. */
+  purpose?: 'drill';
 }
 
 /** A DNS change as recorded before it is made: what it replaces, and how to put that back by hand. */
@@ -65,6 +67,7 @@ export interface ValidatedRestore {
   rtoTargetSeconds: number;
   timings: { remindAfterMs: number; abortAfterMs: number; pollIntervalMs: number; settleAfterCutoverMs?: number };
   cutover?: { dnsName: string; router: string; ttlSeconds: number };
+  purpose?: 'drill';
 }
 
 export type RestoreOutcome = 'restored' | 'restored-and-cut-over' | 'rejected' | 'expired' | 'verification-failed' | 'failed' | 'cancelled';

@@ -65,6 +65,8 @@ export const RDS_TAGS = {
   servedTraffic: 'lifeboat:served-traffic',
   fencedBy: 'lifeboat:fenced-by',
   newPrimaryOf: 'lifeboat:new-primary-of',
+  /** `drill` on a restore drill's instance. */
+  purpose: 'lifeboat:purpose',
 } as const;
 
 /** The least backup retention, in days, of an instance that takes a target's traffic. */
@@ -132,6 +134,7 @@ function ownerOf(instance: DBInstance): ResourceOwner | undefined {
     runId,
     restorePoint: tagOf(instance.TagList, RDS_TAGS.restorePoint) ?? 'unknown',
     createdAt: tagOf(instance.TagList, RDS_TAGS.createdAt) ?? iso(instance.InstanceCreateTime) ?? 'unknown',
+    ...(tagOf(instance.TagList, RDS_TAGS.purpose) === 'drill' ? { purpose: 'drill' as const } : {}),
   };
 }
 
@@ -498,6 +501,7 @@ export class RdsEngine implements DatabaseEngine {
       { Key: RDS_TAGS.workflowId, Value: tagValue(request.owner.workflowId) },
       { Key: RDS_TAGS.runId, Value: tagValue(request.owner.runId) },
       { Key: RDS_TAGS.createdAt, Value: tagValue(request.owner.createdAt) },
+      ...(request.owner.purpose === 'drill' ? [{ Key: RDS_TAGS.purpose, Value: 'drill' }] : []),
     ];
 
     const ctx = this.ctx(region, 'RestoreDBInstanceToPointInTime', `restoring ${this.instanceId} to ${pointLabel} into new instance ${destinationId}`);

@@ -12,7 +12,7 @@
  */
 import { Client, QueryConfig } from 'pg';
 import { newPgClient } from './pg-client';
-import { comparability, DatabaseFacts, RECENT_TRANSACTIONS, SourceFacts, TableFacts, VerificationSummary } from '../domain/verification';
+import { comparability, DatabaseFacts, RECENT_TRANSACTIONS, RecordedRowCounts, rowCountsCheck, SnapshotPosition, SourceFacts, TableFacts, VerificationSummary } from '../domain/verification';
 
 export type { DatabaseFacts, SourceFacts, TableFacts } from '../domain/verification';
 
@@ -37,6 +37,8 @@ export interface VerificationPlan {
   smokeQueries: Array<{ name: string; sql: string }>;
   /** The source's facts for the restore point, or why there are none (reported as such). */
   expected?: SourceFacts;
+  /** The row counts recorded when the restored backup ended (drills), compared where they describe the same point. */
+  recordedCounts?: RecordedRowCounts;
 }
 
 /** What a verification is doing now, for heartbeats: the table and how far into it. */
@@ -125,6 +127,49 @@ async function tableChecksum(client: Client, table: string, options: ChecksumOpt
   return { table, rows, checksum: asChecksum(rows, total) };
 }
 
+/** Where the current transaction's snapshot sits: the transactions it sees (call it first in the transaction). */
+async function snapshotPosition(client: Client): Promise<SnapshotPosition> {
+  const where = (
+    await client.query<{ xmax: string; running: number; committed: number; taken: Date }>(
+      `SELECT s.xmax::text, s.running, s.committed, now() AS taken FROM (
+         SELECT txid_snapshot_xmax(txid_current_snapshot()) AS xmax, (SELECT count(*) FROM txid_snapshot_xip(txid_current_snapshot()))::int AS running,
+                (SELECT count(*) FROM generate_series(greatest(3, txid_snapshot_xmax(txid_current_snapshot()) - $1), txid_snapshot_xmax(txid_current_snapshot()) - 1) AS x
+                 WHERE txid_status(x) = 'committed')::int AS committed) AS s`,
+      [RECENT_TRANSACTIONS],
+    )
+  ).rows[0];
+  return { takenAt: where.taken.toISOString(), xmax: where.xmax, inProgress: where.running, recentCommitted: where.committed };
+}
+
+/**
+ * Exact row counts of the given tables at one snapshot (a read-only repeatable-read transaction),
+ * with where that snapshot sits and the WAL insert position: what a backup's drills compare with.
+ * Throws when a table cannot be counted.
+ */
+export async function countRows(endpoint: DatabaseEndpoint, tables: readonly string[]): Promise<SnapshotPosition & { lsn?: string; tables: Array<{ table: string; rows: number }> }> {
+  return withDatabase(endpoint, async (client) => {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      const position = await snapshotPosition(client);
+      // Not available to a role without pg_monitor-like rights on some servers: the LSN is for the record only.
+      const lsn = await client
+        .query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')
+        .then((r) => r.rows[0].lsn)
+        .catch(() => undefined);
+      const counted: Array<{ table: string; rows: number }> = [];
+      for (const table of tables) {
+        const relation = (await client.query<{ relation: string }>('SELECT $1::regclass::text AS relation', [table])).rows[0].relation;
+        counted.push({ table, rows: Number((await client.query<{ n: string }>(`SELECT count(*)::bigint AS n FROM ${relation}`)).rows[0].n) });
+      }
+      await client.query('COMMIT');
+      return { ...position, ...(lsn ? { lsn } : {}), tables: counted };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
 /**
  * Facts of the given tables at one snapshot (a read-only repeatable-read transaction), and where
  * that snapshot sits: the transactions it sees. A table that cannot be
@@ -134,16 +179,7 @@ export async function snapshotFacts(client: Client, tables: readonly string[], o
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     for (const setting of DETERMINISTIC_ROW_TEXT) await client.query(setting);
-    const where = (
-      await client.query<{ xmax: string; running: number; committed: number; taken: Date }>(
-        `SELECT s.xmax::text, s.running, s.committed, now() AS taken FROM (
-           SELECT txid_snapshot_xmax(txid_current_snapshot()) AS xmax, (SELECT count(*) FROM txid_snapshot_xip(txid_current_snapshot()))::int AS running,
-                  (SELECT count(*) FROM generate_series(greatest(3, txid_snapshot_xmax(txid_current_snapshot()) - $1), txid_snapshot_xmax(txid_current_snapshot()) - 1) AS x
-                   WHERE txid_status(x) = 'committed')::int AS committed) AS s`,
-        [RECENT_TRANSACTIONS],
-      )
-    ).rows[0];
-    const facts: DatabaseFacts = { takenAt: where.taken.toISOString(), xmax: where.xmax, inProgress: where.running, recentCommitted: where.committed, tables: [] };
+    const facts: DatabaseFacts = { ...(await snapshotPosition(client)), tables: [] };
     const unreadable: Array<{ table: string; reason: string }> = [];
     for (const table of tables) {
       await client.query('SAVEPOINT lifeboat_table');
@@ -209,11 +245,22 @@ async function foreignKeyChecks(client: Client): Promise<VerificationCheck[]> {
  * refuses a second statement), inside a read-only transaction that is always rolled back.
  */
 export async function runSmokeQuery(client: Client, sql: string): Promise<number> {
+  return (await runReadOnlyQuery(client, sql)).rows;
+}
+
+/**
+ * A smoke or validation query as runSmokeQuery runs it, with the first column of its first row
+ * and how long the statement alone took (milliseconds, one decimal).
+ */
+export async function runReadOnlyQuery(client: Client, sql: string): Promise<{ rows: number; first: unknown; ms: number }> {
   await client.query('BEGIN READ ONLY');
   try {
     await client.query(`SET LOCAL statement_timeout = ${SMOKE_QUERY_TIMEOUT_MS}`);
-    const result = await client.query({ text: sql, values: [], queryMode: 'extended' } as QueryConfig);
-    return result.rows.length;
+    const started = process.hrtime.bigint();
+    const result = await client.query({ text: sql, values: [], queryMode: 'extended', rowMode: 'array' } as QueryConfig);
+    const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
+    const firstRow = result.rows[0] as unknown[] | undefined;
+    return { rows: result.rows.length, first: firstRow?.[0], ms };
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
   }
@@ -258,6 +305,7 @@ export async function verifyDatabase(
       if (found) checks.push(tableCheck(found, reference?.tables.find((f) => f.table === table)));
       else checks.push({ name: `table ${table}`, ok: false, detail: `cannot read it: ${unreadable.find((u) => u.table === table)?.reason ?? 'unknown reason'}` });
     }
+    if (plan.recordedCounts) checks.push(rowCountsCheck(plan.recordedCounts, facts));
     if (expected) {
       if (!expected.available) checks.push({ name: 'compared with the source', ok: true, detail: `not possible: ${expected.reason}` });
       else if (verdict && !verdict.comparable) checks.push({ name: 'compared with the source', ok: true, detail: `not possible: ${verdict.reason}` });

@@ -80,6 +80,8 @@ export interface RunOptions {
   /** Run as this OS user (root drops privileges through runuser); undefined = the current user. */
   asUser?: string;
   env?: NodeJS.ProcessEnv;
+  /** Start from this process's environment (default true); false: the child gets `env` alone. */
+  inheritEnv?: boolean;
   cwd?: string;
   input?: string;
   /** Fail unless the exit code is 0 (default true). */
@@ -125,7 +127,7 @@ export async function run(command: string, args: string[], options: RunOptions =
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, {
       cwd: options.cwd ?? '/',
-      env: { ...process.env, ...options.env },
+      env: options.inheritEnv === false ? { ...options.env } : { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const stdout = new OutputTail(options.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES);

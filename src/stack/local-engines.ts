@@ -33,6 +33,7 @@ export function localPgBackRestEngine(from?: Stack | StackSettings, overrides: P
     pgBin: tools.pgBin,
     host: settings.host,
     portRange: settings.postgres.restorePorts,
+    drillPortRange: settings.postgres.drillPorts,
     primaryRepo: 1,
     drRepo: 2,
     restoreSettings: { shared_buffers: '32MB' },

@@ -39,6 +39,8 @@ export interface StackSettings {
     seedRows: number;
     /** Ports restored clusters take, first free one each: two stacks on one machine need two ranges. */
     restorePorts: { from: number; to: number };
+    /** Ports restore drills' clusters take, apart from the restores' (isolated, and never short of a restore's port). */
+    drillPorts: { from: number; to: number };
   };
   pgbackrest: { stanza: string };
   dns: { port: number; apiPort: number; apiKey: string; zone: string; appDbName: string };
@@ -64,6 +66,8 @@ export const ENV = {
   dnsApiKey: 'LIFEBOAT_DNS_API_KEY',
   restorePortFrom: 'LIFEBOAT_RESTORE_PORT_FROM',
   restorePortTo: 'LIFEBOAT_RESTORE_PORT_TO',
+  drillPortFrom: 'LIFEBOAT_DRILL_PORT_FROM',
+  drillPortTo: 'LIFEBOAT_DRILL_PORT_TO',
 } as const;
 
 export const DEFAULTS = {
@@ -84,6 +88,9 @@ export const DEFAULTS = {
   dnsApiKey: 'lifeboat-local-dns-key',
   restorePortFrom: 55440,
   restorePortTo: 55499,
+  // Right after the restore range.
+  drillPortFrom: 55500,
+  drillPortTo: 55539,
 } as const;
 
 /** Ports other services on lifeboat's machines already hold; the defaults stay clear of them. */
@@ -109,6 +116,15 @@ export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
   const restorePorts = { from: port('restorePortFrom', DEFAULTS.restorePortFrom), to: port('restorePortTo', DEFAULTS.restorePortTo) };
   if (restorePorts.from > restorePorts.to) {
     throw new Error(`${ENV.restorePortFrom}=${restorePorts.from} is above ${ENV.restorePortTo}=${restorePorts.to}: give a range whose start is not above its end.`);
+  }
+  const drillPorts = { from: port('drillPortFrom', DEFAULTS.drillPortFrom), to: port('drillPortTo', DEFAULTS.drillPortTo) };
+  if (drillPorts.from > drillPorts.to) {
+    throw new Error(`${ENV.drillPortFrom}=${drillPorts.from} is above ${ENV.drillPortTo}=${drillPorts.to}: give a range whose start is not above its end.`);
+  }
+  if (drillPorts.from <= restorePorts.to && restorePorts.from <= drillPorts.to) {
+    throw new Error(
+      `The drill port range ${drillPorts.from}-${drillPorts.to} (${ENV.drillPortFrom}/${ENV.drillPortTo}) overlaps the restore port range ${restorePorts.from}-${restorePorts.to}: give drills a range of their own.`,
+    );
   }
   const minioDrPort = port('minioDrPort', DEFAULTS.minioDrPort);
   return {
@@ -148,6 +164,7 @@ export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
       osUser: defaultDbOsUser(env),
       seedRows: intFrom(env, ENV.seedRows, DEFAULTS.seedRows),
       restorePorts,
+      drillPorts,
     },
     pgbackrest: { stanza: 'app' },
     dns: {

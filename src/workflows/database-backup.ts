@@ -119,6 +119,14 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
     record.locations.primary = { region: 'primary', handle: started, verified: false };
     await save('running');
     const primary = await waitFor('primary', started);
+    if (patched('record-row-counts-at-backup')) {
+      // At once, before anything else: the sooner after the backup's end, the likelier nothing committed in between (see BackupRowCounts).
+      await quick.recordBackupRowCounts.executeWithOptions({ startToCloseTimeout: '30 minutes', heartbeatTimeout, summary: `Count the critical tables of ${input.target} right after ${primary.handle.backupId}` }, [
+        input.target,
+        name,
+        primary.handle.backupId,
+      ]);
+    }
     record.locations.primary = primary;
     await save('running');
 

@@ -7,14 +7,21 @@
  * critical notification and marks the backup "restore failed".
  *
  * No approval gate: a drill touches nothing but what it creates, and schedules run it unattended.
+ *
+ * Since the patch DRILL_VALIDATIONS: the instance takes a port from the drill range and is labelled
+ * a drill's; validation adds the row counts recorded at backup time, each smoke and validation
+ * query timed against the previous drill, and the application check (drill-validations.ts); the
+ * instance is then kept for the target's validation window (`drill.keepFor`), which a cancel ends.
  */
-import { ActivityCancellationType, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, CancellationScope, isCancellation, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { drillInstanceName, DrillSelection, RestoreDrillInput, RestoreDrillResult } from '../domain/drill';
 import { DrillReport, DrillStep, DrillValidation, rtoPhases } from '../domain/drill-report';
 import type { InstanceDescription } from '../domain/ports';
 import type { ValidatedRestore } from '../domain/restore';
 import type { VerificationSummary } from '../domain/verification';
+import { formatDuration } from '../domain/format';
+import { DrillValidationOutcome, validateDrillInstance, verifierMethod } from './drill-validations';
 import { describeFailure } from './failure';
 import { filesDrill } from './files-drill';
 import { StatusBoard } from './status-board';
@@ -25,15 +32,14 @@ const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heart
 /** The workflow clock (deterministic on replay). */
 const now = () => new Date().getTime();
 
-/** How each of the verifier's checks proved what it proves, in words for the report. */
+/** Drill ports and label, row counts at backup, timed queries, application check, validation window. */
+export const DRILL_VALIDATIONS = 'drill-validations-and-window';
+
+/** How each of the verifier's checks proved what it proves, in words for the report (drills before DRILL_VALIDATIONS). */
 function methodOf(check: string): string {
-  if (check.startsWith('table ')) return 'the critical table has rows and reads in full (checksum of every row, range by range)';
-  if (check.startsWith('foreign key ')) return 'no row of the child table lacks its parent';
   if (check.startsWith('smoke query ')) return "the target's smoke query, one read-only statement, as the verify role";
-  if (check === 'accepts writes') return 'the instance left recovery and was promoted';
-  if (check === 'verification role') return 'every check ran as a role that cannot write';
   if (check === 'compared with the source') return "row counts and checksums against the source's facts, where they describe the same point";
-  return 'as the verifier names it';
+  return verifierMethod(check);
 }
 
 export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDrillResult> {
@@ -53,6 +59,8 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
     current = undefined;
   };
 
+  const validationsV2 = patched(DRILL_VALIDATIONS);
+
   begin('selecting', `choosing the ${input.backup ?? 'latest'} verified backup of ${input.target}`);
   const selection: DrillSelection = await quick.selectDrillBackup(input);
   end(`backup ${selection.backupId} (${selection.type}, taken ${selection.takenAt}, ${selection.region} region) ${selection.selectedBy}`);
@@ -60,6 +68,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
   // patched() marker: runs recorded before files drills existed chose database backups, whose
   // selections carry no kind, so on replay they never take this branch.
   if (selection.kind === 'files') return filesDrill(input, selection, { board, startedAt, steps });
+  board.subject = `backup ${selection.backupId} (${selection.type}, taken ${selection.takenAt}, ${selection.region} region), ${selection.selectedBy}`;
 
   begin('validating', `checking that ${selection.backupId} can be restored into a drill instance`);
   const v: ValidatedRestore = await quick.validateRestore(
@@ -73,6 +82,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
       destination: drillInstanceName(info.workflowId),
       fromRegion: selection.region,
       timings: { pollIntervalMs: input.timings?.pollIntervalMs ?? 2000 },
+      ...(validationsV2 ? { purpose: 'drill' as const } : {}),
     },
     info.workflowId,
   );
@@ -81,6 +91,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
 
   let instance: InstanceDescription | undefined;
   let verification: VerificationSummary | undefined;
+  let validated: DrillValidationOutcome | undefined;
   let failure: string | undefined;
   let cancellation: unknown;
   let restoreAttempted = false;
@@ -97,10 +108,29 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
     instance = await long.waitUntilAvailable(v.target, instance.instanceId, v.timings.pollIntervalMs);
     end(`${instance.instanceId} available at ${instance.endpoint?.host}:${instance.endpoint?.port}`);
     begin('validating-data', `checking the data on ${instance.instanceId}`);
-    verification = await long.verifyRestoredInstance(v.target, instance);
+    if (validationsV2) {
+      validated = await validateDrillInstance({ target: v.target, instance, backupCatalogId: selection.catalogId, drillId: info.workflowId, board });
+      const checks = validated.validations.map(({ name, ok, detail }) => ({ name, ok, detail }));
+      verification = { ok: checks.every((c) => c.ok), checks, tables: [] };
+    } else {
+      verification = await long.verifyRestoredInstance(v.target, instance);
+    }
     provenMs = now();
     end(`${verification.checks.filter((c) => c.ok).length} of ${verification.checks.length} checks passed`);
     if (!verification.ok) failure = `validation failed: ${verification.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('; ')}`;
+    const keepForMs = validated ? (input.timings?.keepForMs ?? validated.plan.keepForSeconds * 1000) : 0;
+    if (keepForMs > 0) {
+      // The validation window: people may connect and look; a cancel ends it early and the drill keeps its verdict.
+      const until = new Date(now() + keepForMs).toISOString();
+      begin('kept-for-validation', `keeping ${instance.instanceId} at ${instance.endpoint?.host}:${instance.endpoint?.port} for ${formatDuration(Math.round(keepForMs / 1000))}, until ${until}; cancel the drill to remove it now`);
+      try {
+        await sleep(keepForMs);
+        end(`kept ${formatDuration(Math.round(keepForMs / 1000))} after validation`);
+      } catch (err) {
+        if (!isCancellation(err)) throw err;
+        end('the validation window was ended early by a cancel request');
+      }
+    }
   } catch (err) {
     if (isCancellation(err)) cancellation = err;
     failure = isCancellation(err) ? 'the drill was cancelled' : describeFailure(err);
@@ -125,7 +155,8 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
     const finishedAt = new Date().toISOString();
     const rtoSeconds = Math.round(((provenMs ?? now()) - Date.parse(startedAt)) / 1000);
     const rpoSeconds = Math.max(0, Math.round((Date.parse(startedAt) - Date.parse(selection.takenAt)) / 1000));
-    const validations: DrillValidation[] = (verification?.checks ?? []).map((c) => ({ name: c.name, method: methodOf(c.name), ok: c.ok, detail: c.detail }));
+    const validations: DrillValidation[] = validated?.validations ?? (verification?.checks ?? []).map((c) => ({ name: c.name, method: methodOf(c.name), ok: c.ok, detail: c.detail }));
+    if (validated) issues.push(...validated.issues);
     const recommendations: string[] = [];
     if (rtoSeconds > v.rtoTargetSeconds) recommendations.push(`The drill took ${rtoSeconds} s to prove the data, over the RTO objective of ${v.rtoTargetSeconds} s: restore from the nearer region, add restore parallelism, or revisit the objective.`);
     if (rpoSeconds > selection.rpoObjectiveSeconds) recommendations.push(`The backup drilled was ${rpoSeconds} s old, over the RPO objective of ${selection.rpoObjectiveSeconds} s: back up more often, or drill newer backups.`);
@@ -139,7 +170,12 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
       outcome,
       target: { name: selection.target.name, kind: 'database', engine: selection.target.engine, environment: selection.target.environment },
       backup: { id: selection.backupId, type: selection.type, takenAt: selection.takenAt, region: selection.region, ...(selection.sizeBytes !== undefined ? { sizeBytes: selection.sizeBytes } : {}), selectedBy: selection.selectedBy },
-      restoredInto: { name: v.destinationId, detail: instance?.endpoint ? `${instance.endpoint.host}:${instance.endpoint.port}, a drill instance of its own (archiving off), removed afterwards` : 'never became available' },
+      restoredInto: {
+        name: v.destinationId,
+        detail: instance?.endpoint
+          ? `${instance.endpoint.host}:${instance.endpoint.port}, a drill instance of its own (${validationsV2 ? "a port of the drill range, labelled with this drill's run, " : ''}archiving off), removed afterwards`
+          : 'never became available',
+      },
       requestedBy: input.requestedBy ?? 'lifeboat drill',
       steps: [...steps],
       validations,
@@ -148,6 +184,13 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
       issues: [...issues],
       recommendations,
       history,
+      ...(validated
+        ? {
+            queryTimings: validated.queryTimings,
+            ...(validated.plan.previous ? { queryTimingsBefore: { drillId: validated.plan.previous.drillId, at: validated.plan.previous.at } } : {}),
+            ...(validated.applicationCheck ? { applicationCheck: validated.applicationCheck } : {}),
+          }
+        : {}),
     };
     board.enter('reporting', `writing the report to the evidence buckets (${rtoPhases(steps).length} phases measured)`);
     const evidence = await quick.publishDrillReport(report, selection);

@@ -2,7 +2,7 @@
  * The live state of a long-running workflow, as people see it: the `status` query (CLI), the
  * phase search attribute and the current-details markdown (Web UI), and a timeline.
  */
-import { setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { Decision, PendingGate, TimelineEntry, WorkflowStatus } from '../domain/approval';
 import { statusQuery } from './messages';
 import { LifeboatAwaitingApproval } from './search-attributes';
@@ -16,6 +16,10 @@ export class StatusBoard {
   readonly decisions: Decision[] = [];
   readonly timeline: TimelineEntry[] = [];
   readonly refused: WorkflowStatus['refused'] = [];
+  /** What the run works on, shown on top (a drill: the backup under test). */
+  subject?: string;
+  readonly validations: NonNullable<WorkflowStatus['validations']> = [];
+  private note = '';
 
   constructor(
     readonly kind: string,
@@ -29,8 +33,15 @@ export class StatusBoard {
   /** Moves to a phase: timeline entry, search attribute and the Web UI's current details. */
   enter(phase: string, note: string): void {
     this.phase = phase;
+    this.note = note;
     this.timeline.push({ at: new Date().toISOString(), phase, note });
     showPhase(phase, this.markdown(note));
+  }
+
+  /** A validation completed: listed at once in the status query and the Web UI's details (no command, so replay-safe anywhere). */
+  validated(check: { name: string; ok: boolean; detail: string }): void {
+    this.validations.push({ name: check.name, ok: check.ok, detail: check.detail, at: new Date().toISOString() });
+    setCurrentDetails(this.markdown(this.note));
   }
 
   setPendingGate(gate: PendingGate | undefined): void {
@@ -53,16 +64,27 @@ export class StatusBoard {
       decisions: [...this.decisions],
       timeline: [...this.timeline],
       refused: [...this.refused],
+      ...(this.subject ? { subject: this.subject } : {}),
+      ...(this.validations.length ? { validations: [...this.validations] } : {}),
     };
   }
 
   private markdown(note: string): string {
     const lines = [`**${this.kind}** of **${this.target}**: ${note}`, ''];
+    if (this.subject) lines.push(`Under test: ${this.subject}`, '');
     if (this.rtoTargetSeconds) {
-      // An absolute deadline stays true while the page sits unchanged; "elapsed" would freeze.
+      // An absolute deadline stays true while the page sits unchanged; the elapsed time is as of this update.
       const due = new Date(Date.parse(this.startedAt) + this.rtoTargetSeconds * 1000).toISOString();
       const elapsed = this.elapsedSeconds();
-      lines.push(`RTO target ${formatDuration(this.rtoTargetSeconds)}: recovery due by **${due}** (started ${this.startedAt})${elapsed > this.rtoTargetSeconds ? ', **over target**' : ''}.`, '');
+      lines.push(
+        `RTO target ${formatDuration(this.rtoTargetSeconds)}: recovery due by **${due}** (started ${this.startedAt}); elapsed ${formatDuration(elapsed)} at ${new Date().toISOString()}${elapsed > this.rtoTargetSeconds ? ', **over target**' : ''}.`,
+        '',
+      );
+    }
+    if (this.validations.length) {
+      lines.push(`### Validations (${this.validations.filter((v) => v.ok).length} of ${this.validations.length} passed)`, '');
+      for (const v of this.validations) lines.push(`- ${v.ok ? 'ok' : '**FAILED**'}: ${v.name}: ${v.detail}`);
+      lines.push('');
     }
     const gate = this.pendingGate;
     if (gate) {

@@ -36,7 +36,7 @@ export function postmasterAlive(dataDir: string): boolean {
 
 export class RestoredClusters {
   constructor(
-    private readonly setup: Pick<PgBackRestSetup, 'source' | 'restoresDir' | 'osUser' | 'host' | 'portRange' | 'pgBin' | 'timings'>,
+    private readonly setup: Pick<PgBackRestSetup, 'source' | 'restoresDir' | 'osUser' | 'host' | 'portRange' | 'drillPortRange' | 'pgBin' | 'timings'>,
     private readonly sessions: ClusterSessions,
   ) {}
 
@@ -139,9 +139,10 @@ export class RestoredClusters {
     }
   }
 
-  /** A free port from the range, claimed by an exclusive file so two restores never share one. */
-  async claimPort(name: string): Promise<number> {
-    const { restoresDir, portRange, source, host } = this.setup;
+  /** A free port from the range (a drill's from the drill range), claimed by an exclusive file so two restores never share one. */
+  async claimPort(name: string, purpose?: 'drill'): Promise<number> {
+    const { restoresDir, source, host } = this.setup;
+    const portRange = purpose === 'drill' ? this.setup.drillPortRange : this.setup.portRange;
     const dir = path.join(restoresDir, 'ports');
     fs.mkdirSync(dir, { recursive: true });
     for (let port = portRange.from; port <= portRange.to; port++) {
@@ -165,7 +166,7 @@ export class RestoredClusters {
       }
     }
     throw new LifeboatError(
-      `Every port from ${portRange.from} to ${portRange.to} is taken by restored instances or other servers; delete restored instances that are no longer needed or widen the port range.`,
+      `Every port from ${portRange.from} to ${portRange.to} (the ${purpose === 'drill' ? 'drill' : 'restore'} port range) is taken by restored instances or other servers; delete restored instances that are no longer needed or widen the port range.`,
       'NO_FREE_PORT',
       false,
     );

@@ -62,6 +62,8 @@ export interface PgBackRestEngineOptions {
   host?: string;
   /** Ports restored clusters may take (inclusive). */
   portRange?: { from: number; to: number };
+  /** Ports restore drills' clusters take (inclusive), apart from the restores' so a drill never takes a restore's place. */
+  drillPortRange?: { from: number; to: number };
   primaryRepo?: number;
   drRepo?: number;
   /** Extra server settings for restored clusters (for example shared_buffers). */
@@ -93,6 +95,7 @@ export function resolveSetup(options: PgBackRestEngineOptions): PgBackRestSetup 
     pgBin: typeof bin === 'function' ? bin : (program: string) => path.join(bin, program),
     host: host.startsWith('/') ? '127.0.0.1' : host,
     portRange: options.portRange ?? { from: 55440, to: 55499 },
+    drillPortRange: options.drillPortRange ?? { from: 55500, to: 55539 },
     primaryRepo: options.primaryRepo ?? 1,
     drRepo: options.drRepo ?? 2,
     restoreSettings: options.restoreSettings ?? {},
@@ -106,8 +109,8 @@ export function resolveSetup(options: PgBackRestEngineOptions): PgBackRestSetup 
   if (within(setup.restoresDir, sourceDir) || within(sourceDir, setup.restoresDir)) {
     throw new LifeboatError(`The restores directory ${setup.restoresDir} overlaps the source data directory ${sourceDir}; restores must never write into the source, so choose a separate restores directory.`, 'INVALID_CONFIG');
   }
-  if (setup.portRange.from > setup.portRange.to) {
-    throw new LifeboatError(`The port range ${setup.portRange.from}-${setup.portRange.to} for restored clusters is empty; give a range whose start is not above its end.`, 'INVALID_CONFIG');
+  for (const [range, what] of [[setup.portRange, 'restored clusters'], [setup.drillPortRange, "restore drills' clusters"]] as const) {
+    if (range.from > range.to) throw new LifeboatError(`The port range ${range.from}-${range.to} for ${what} is empty; give a range whose start is not above its end.`, 'INVALID_CONFIG');
   }
   return setup;
 }

@@ -105,7 +105,7 @@ export class Restores {
     }
 
     const { recovery, note } = await this.resolveRecovery(point, repo);
-    const port = existing?.port ?? (await this.clusters.claimPort(files.name));
+    const port = existing?.port ?? (await this.clusters.claimPort(files.name, request.owner.purpose));
     const record: RestoreRecord = {
       instanceId: request.destinationId,
       name: files.name,
