@@ -118,8 +118,8 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
   const v: ValidatedRestore = await beforeRestore(() => quick.validateRestore(
     {
       target: input.target,
-      // pgBackRest restores the very set, to the point it ended; RDS restores to the time the snapshot was taken.
-      restorePoint: selection.target.engine === 'pgbackrest' ? `backup:${selection.backupId}` : selection.takenAt,
+      // The very backup: pgBackRest's set to the point it ended, RDS's snapshot as taken (restoreDrill-v1 restored RDS to the snapshot's time).
+      restorePoint: selection.target.engine === 'pgbackrest' || patched('drill-rds-restores-the-snapshot') ? `backup:${selection.backupId}` : selection.takenAt,
       reason: `restore drill of backup ${selection.backupId}`,
       requestedBy: input.requestedBy ?? 'lifeboat drill',
       mode: 'standard',
