@@ -108,7 +108,10 @@ describe('restore drills that fail, are cancelled, lose their worker or a region
       const report = result!.report;
       assert.equal(report.outcome, 'failed', JSON.stringify(report.issues));
       assert.equal(report.backup.id, label);
-      assert.ok(report.steps.some((s) => s.phase === 'restoring' && s.detail.startsWith('stopped: ')), JSON.stringify(report.steps));
+      // pgBackRest finds the damage while it writes the files (the restore runs on after the activity starts it): the instance never starts, and the report says why.
+      const stopped = report.steps.find((s) => s.detail.startsWith('stopped: '));
+      assert.ok(stopped && ['restoring', 'replaying-wal'].includes(stopped.phase), JSON.stringify(report.steps));
+      assert.match(report.issues[0], /failed to start \(failed\): The restore of drill-test-drill-damaged-[0-9a-f]{8} from repo1 did not finish: .+/);
       assert.ok(report.recommendations.some((r) => r.startsWith(`Do not count on backup ${label}`)));
       assert.deepEqual(report.validations, []);
       await recordHistory(handle, 'restoreDrill-v2-damaged-backup');
