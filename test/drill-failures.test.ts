@@ -157,6 +157,25 @@ describe('restore drills that fail, are cancelled, lose their worker or a region
     await assertNothingLeft(workflowId);
   });
 
+  it('a drill whose restore is refused at validation reports the backup it chose, alerts, and leaves the backup unmarked (its data was never tried)', async () => {
+    const workflowId = uniqueId('test-drill-refused');
+    const [before] = await ports.catalog.query<{ drill_outcome: string | null }>('SELECT drill_outcome FROM backups WHERE id = $1', [backup.catalogId]);
+    // A request without a requester: validateRestore refuses it, as it refuses any restore without one.
+    const { handle, error } = await drill(workflowId, { target: 'app', backup: backup.primary.handle.backupId, requestedBy: '  ' });
+    assert.ok(error instanceof WorkflowFailedError && error.cause instanceof ActivityFailure && error.cause.cause instanceof ApplicationFailure, String(error));
+    await recordHistory(handle, 'restoreDrill-v2-refused-at-validation');
+    const row = await recorded(workflowId);
+    assert.equal(row.outcome, 'failed');
+    assert.equal(row.backup_id, backup.primary.handle.backupId);
+    assert.deepEqual(row.report.steps.map((s) => s.phase), ['selecting', 'validating']);
+    assert.match(row.report.steps[1].detail, /^stopped: .*identity of who asks/);
+    assert.match(row.report.recommendations[0], new RegExp(`^Do not count on backup ${backup.primary.handle.backupId} until a drill of it passes`));
+    const [after] = await ports.catalog.query<{ drill_outcome: string | null }>('SELECT drill_outcome FROM backups WHERE id = $1', [backup.catalogId]);
+    assert.equal(after.drill_outcome, before.drill_outcome);
+    assert.equal(capture.alerts.filter((a) => a.severity === 'critical' && a.text.includes(`The drill could not restore backup ${backup.primary.handle.backupId}: a restore needs the identity of who asks for it (--as or LIFEBOAT_USER). Report: drills/app/${workflowId}/report.json.`)).length, 1, JSON.stringify(capture.alerts));
+    await assertNothingLeft(workflowId);
+  });
+
   it('cancelled during its restore: the instance removed, the report says cancelled, nothing left behind', async () => {
     const workflowId = uniqueId('test-drill-cancel');
     let cancelledIn = '';

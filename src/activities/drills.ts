@@ -97,7 +97,7 @@ export function drillActivities(ports: Ports) {
      * records the drill with each rendering's SHA-256, and what it found of the backup it drilled.
      * Idempotent: a retry adopts the copies it wrote and the row it recorded.
      */
-    async publishDrillReport(report: DrillReport, selection: DrillSelection): Promise<DrillEvidence[]> {
+    async publishDrillReport(report: DrillReport, selection: DrillSelection, marksBackup = true): Promise<DrillEvidence[]> {
       const run = Context.current().info.workflowExecution;
       if (!run) throw new LifeboatError('a drill report is published on behalf of a workflow run, and this activity was called outside one.', 'NO_WORKFLOW_RUN');
       const store = evidenceStore();
@@ -142,7 +142,7 @@ export function drillActivities(ports: Ports) {
           report.finishedAt,
         ],
       );
-      if (report.outcome !== 'cancelled' && selection.catalogId) {
+      if (report.outcome !== 'cancelled' && selection.catalogId && marksBackup) {
         await ports.catalog.query('UPDATE backups SET drill_outcome = $2, drilled_at = $3 WHERE id = $1', [selection.catalogId, report.outcome === 'passed' ? 'proven' : 'restore failed', report.finishedAt]);
       }
       return evidence;
@@ -151,8 +151,9 @@ export function drillActivities(ports: Ports) {
     /**
      * The report of a drill that failed before its restore (no backup to drill, the restore
      * refused): what was asked, what was chosen if anything, each step up to the failure, and
-     * the failure as the issue found. Published and recorded like any drill's; a chosen backup
-     * is marked "restore failed".
+     * the failure as the issue found. Published and recorded like any drill's, linked to the
+     * backup chosen; that backup is not marked "restore failed", since its data was never tried
+     * (a refusal is often about the request: the report says which, and the backup stays unproven).
      */
     async publishEarlyDrillFailure(attempt: EarlyDrillFailure): Promise<DrillEvidence[]> {
       const run = Context.current().info.workflowExecution;
@@ -196,7 +197,7 @@ export function drillActivities(ports: Ports) {
           : [`${input.target} has no backup lifeboat can prove in the ${region} region: take one (lifeboat backup ${input.target}), check that it is verified, and drill again.`],
         history: known ? await activities.drillHistory(input.target) : [],
       };
-      return activities.publishDrillReport(report, chosen);
+      return activities.publishDrillReport(report, chosen, false);
     },
 
     /**

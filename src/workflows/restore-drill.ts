@@ -102,7 +102,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
           where = `(not written: ${describeFailure(problem)})`;
         }
         await quick
-          .notify({ severity: 'critical', title: `Restore drill FAILED: ${input.target}`, text: `The drill could not restore ${chosen ? `backup ${chosen.backupId}` : 'any backup'}: ${failure}. Report: ${where}.`, target: input.target })
+          .notify({ severity: 'critical', title: `Restore drill FAILED: ${input.target}`, text: `The drill could not restore ${chosen ? `backup ${chosen.backupId}` : 'any backup'}: ${failure.replace(/[.\s]+$/, '')}. Report: ${where}.`, target: input.target })
           .catch(() => undefined);
         board.enter('failed', `failed before the restore: ${failure}`);
       });
