@@ -234,6 +234,9 @@ describe('restore drills that fail, are cancelled, lose their worker or a region
         assert.equal(row.outcome, 'passed');
         assert.deepEqual(row.evidence.map((e) => e.copies.map((c) => c.region)), [['dr'], ['dr'], ['dr']]);
         assert.deepEqual(row.evidence.map((e) => e.missing?.map((m) => m.region)), [['primary'], ['primary'], ['primary']]);
+        // `drill report --verify` meanwhile: the DR copies check out, the primary ones are reported missing.
+        const during = await drillActivities(ports).verifyDrillEvidence(workflowId);
+        assert.deepEqual(during.map((c) => `${c.region} ${c.ok}`).sort(), ['dr true', 'dr true', 'dr true', 'primary false', 'primary false', 'primary false']);
         await stack.minioPrimary.start();
         restarted = true;
       });

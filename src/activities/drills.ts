@@ -229,6 +229,8 @@ export function drillActivities(ports: Ports) {
       for (const e of row.evidence) {
         const checks = await store.verify({ key: e.key, sha256: e.sha256, bytes: e.bytes, contentType: '', copies: e.copies.map((c) => ({ ...c, key: e.key, mode: config.evidence.lockMode })) });
         for (const c of checks) out.push({ format: e.format, region: c.region, ok: c.ok, detail: c.detail });
+        // A copy a region could not take yet is evidence missing, not evidence checked.
+        for (const m of e.missing ?? []) out.push({ format: e.format, region: m.region, ok: false, detail: `${m.bucket} (${m.region}) holds no copy yet (${m.problem}); the drill's run copies it there when the region answers.` });
       }
       return out;
     },
