@@ -17,6 +17,7 @@ import {
   PointInTimeRestoreNotEnabledFault,
   RDSClient,
   RDSServiceException,
+  RestoreDBInstanceFromDBSnapshotCommand,
   RestoreDBInstanceToPointInTimeCommand,
   SnapshotQuotaExceededFault,
   type DBInstance,
@@ -688,6 +689,51 @@ describe('RdsEngine (AWS SDK boundary)', () => {
     });
   });
 
+  describe('startRestore of a snapshot (what a restore drill proves)', () => {
+    const DEST = 'drill-orders-2024q2-7f3a9c';
+
+    it('restores the DR copy itself in the DR region with RestoreDBInstanceFromDBSnapshot, tagged with its owner', async () => {
+      dr.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [drCopy({ Status: 'available' })] });
+      dr.on(RestoreDBInstanceFromDBSnapshotCommand).callsFake((input: { Tags?: Array<{ Key: string; Value: string }> }) => ({ DBInstance: restoredInstance(DEST, { TagList: input.Tags }) }));
+      const point: RestorePoint = { kind: 'backup', backupId: COPY };
+      const d = await engine.startRestore({ destinationId: DEST, point, fromRegion: 'dr', owner: ownerFor(point) });
+      assert.equal(d.instanceId, DEST);
+      assert.equal(d.createdByLifeboat, true);
+      const calls = dr.commandCalls(RestoreDBInstanceFromDBSnapshotCommand);
+      assert.equal(calls.length, 1);
+      assert.deepEqual(calls[0].args[0].input, {
+        DBInstanceIdentifier: DEST,
+        DBSnapshotIdentifier: COPY,
+        DeletionProtection: false,
+        Tags: [
+          { Key: 'lifeboat:managed', Value: 'true' },
+          { Key: 'lifeboat:restored-from', Value: SOURCE },
+          { Key: 'lifeboat:restore-point', Value: `backup:${COPY}` },
+          { Key: 'lifeboat:restore-name', Value: DEST },
+          { Key: 'lifeboat:workflow-id', Value: RUN.workflowId },
+          { Key: 'lifeboat:run-id', Value: RUN.runId },
+          { Key: 'lifeboat:created-at', Value: '2024-05-20T12:00:01.000Z' },
+        ],
+      });
+      assert.equal(primary.commandCalls(RestoreDBInstanceFromDBSnapshotCommand).length, 0);
+      assert.equal(dr.commandCalls(RestoreDBInstanceToPointInTimeCommand).length, 0);
+    });
+
+    it('refuses a snapshot that is missing, of another instance, or not yet available, before restoring anything', async () => {
+      const point: RestorePoint = { kind: 'backup', backupId: SNAPSHOT };
+      const request = { destinationId: DEST, point, owner: ownerFor(point) };
+      primary
+        .on(DescribeDBSnapshotsCommand)
+        .rejectsOnce(new DBSnapshotNotFoundFault({ message: `DBSnapshot ${SNAPSHOT} not found.`, $metadata: meta }))
+        .resolvesOnce({ DBSnapshots: [snapshot({ Status: 'available', DBInstanceIdentifier: 'billing-prod' })] })
+        .resolvesOnce({ DBSnapshots: [snapshot({ Status: 'creating' })] });
+      await lifeboatFailure(engine.startRestore(request), 'SNAPSHOT_NOT_FOUND', true);
+      await lifeboatFailure(engine.startRestore(request), 'SNAPSHOT_NAME_CONFLICT', true);
+      await lifeboatFailure(engine.startRestore(request), 'SNAPSHOT_NOT_AVAILABLE', false);
+      assert.equal(primary.commandCalls(RestoreDBInstanceFromDBSnapshotCommand).length, 0);
+    });
+  });
+
   describe('describeInstance', () => {
     const DEST = 'orders-prod-drill-2024q2';
 
@@ -734,6 +780,23 @@ describe('RdsEngine (AWS SDK boundary)', () => {
       primary.on(DeleteDBInstanceCommand).resolves({ DBInstance: restoredInstance(DEST, { DBInstanceStatus: 'deleting' }) });
       await engine.deleteInstance(DEST, RUN);
       assert.deepEqual(primary.commandCalls(DeleteDBInstanceCommand)[0].args[0].input, { DBInstanceIdentifier: DEST, SkipFinalSnapshot: true, DeleteAutomatedBackups: true });
+    });
+
+    it('deletes an instance restored from a snapshot that is still there without a final snapshot, and keeps one when the snapshot is gone', async () => {
+      const fromSnapshot = restoredInstance(DEST, { DBInstanceStatus: 'available', TagList: [{ Key: 'lifeboat:managed', Value: 'true' }, { Key: 'lifeboat:restored-from', Value: SOURCE }, ...ownerTags(`backup:${SNAPSHOT}`)] });
+      primary.on(DescribeDBInstancesCommand).resolves({ DBInstances: [fromSnapshot] });
+      dr.on(DescribeDBInstancesCommand).rejects(new DBInstanceNotFoundFault({ message: `DBInstance ${DEST} not found.`, $metadata: meta }));
+      primary.on(DeleteDBInstanceCommand).resolves({ DBInstance: restoredInstance(DEST, { DBInstanceStatus: 'deleting' }) });
+      primary.on(DescribeDBSnapshotsCommand).resolvesOnce({ DBSnapshots: [snapshot({ Status: 'available' })] }).rejects(new DBSnapshotNotFoundFault({ message: `DBSnapshot ${SNAPSHOT} not found.`, $metadata: meta }));
+      await engine.deleteInstance(DEST, RUN);
+      await engine.deleteInstance(DEST, RUN);
+      assert.deepEqual(
+        primary.commandCalls(DeleteDBInstanceCommand).map((c) => c.args[0].input),
+        [
+          { DBInstanceIdentifier: DEST, SkipFinalSnapshot: true, DeleteAutomatedBackups: true },
+          { DBInstanceIdentifier: DEST, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshotId(DEST, RUN.runId), DeleteAutomatedBackups: true },
+        ],
+      );
     });
 
     it("refuses another run's instance, naming its owner, without calling DeleteDBInstance", async () => {

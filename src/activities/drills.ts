@@ -5,8 +5,8 @@
 import { Context } from '@temporalio/activity';
 import { findDatabaseTarget, objectivesFor } from '../config';
 import type { BackupLocation } from '../domain/backup';
-import { DrillEvidence, DrillSelection, RestoreDrillInput } from '../domain/drill';
-import { DrillHistoryEntry, DrillReport, drillReportHtml, drillReportJson, drillReportMarkdown, rtoPhases } from '../domain/drill-report';
+import { drillInstanceName, DrillEvidence, DrillSelection, EarlyDrillFailure, RestoreDrillInput } from '../domain/drill';
+import { DrillHistoryEntry, DrillReport, DrillStep, drillReportHtml, drillReportJson, drillReportMarkdown, rtoPhases } from '../domain/drill-report';
 import { LifeboatError } from '../domain/errors';
 import { EvidenceLocation, EvidenceReceipt, EvidenceStore } from '../engines/evidence-store';
 import { selectFilesDrillBackup } from './files-drill';
@@ -39,7 +39,7 @@ export function drillActivities(ports: Ports) {
 
   const evidenceStore = () => evidenceStoreFor(config, ports);
 
-  return {
+  const activities = {
     /** The verified backup a drill proves: the newest, one at random within a window, or one by id. */
     async selectDrillBackup(input: RestoreDrillInput): Promise<DrillSelection> {
       // A bucket target's drill proves a files backup (kind: 'files', src/activities/files-drill.ts).
@@ -100,7 +100,7 @@ export function drillActivities(ports: Ports) {
      * records the drill with each rendering's SHA-256, and what it found of the backup it drilled.
      * Idempotent: a retry adopts the copies it wrote and the row it recorded.
      */
-    async publishDrillReport(report: DrillReport, selection: DrillSelection): Promise<DrillEvidence[]> {
+    async publishDrillReport(report: DrillReport, selection: DrillSelection, marksBackup = true): Promise<DrillEvidence[]> {
       const run = Context.current().info.workflowExecution;
       if (!run) throw new LifeboatError('a drill report is published on behalf of a workflow run, and this activity was called outside one.', 'NO_WORKFLOW_RUN');
       const store = evidenceStore();
@@ -113,8 +113,16 @@ export function drillActivities(ports: Ports) {
       const evidence: DrillEvidence[] = [];
       for (const [format, text, contentType] of renderings) {
         Context.current().heartbeat({ writing: format });
-        const receipt: EvidenceReceipt = await store.put(`${base}/report.${format}`, Buffer.from(text, 'utf8'), contentType);
-        evidence.push({ format, key: receipt.key, sha256: receipt.sha256, bytes: receipt.bytes, copies: receipt.copies.map(({ region, bucket, versionId, retainUntil }) => ({ region, bucket, versionId, retainUntil })) });
+        // A region that cannot take it now is recorded as missing and copied later (completeDrillEvidence).
+        const receipt = await store.putWherePossible(`${base}/report.${format}`, Buffer.from(text, 'utf8'), contentType);
+        evidence.push({
+          format,
+          key: receipt.key,
+          sha256: receipt.sha256,
+          bytes: receipt.bytes,
+          copies: receipt.copies.map(({ region, bucket, versionId, retainUntil }) => ({ region, bucket, versionId, retainUntil })),
+          ...(receipt.missing.length ? { missing: receipt.missing } : {}),
+        });
       }
       await ports.catalog.query(
         `INSERT INTO drills (workflow_id, run_id, target, backup_id, backup_catalog_id, region, outcome, rto_seconds, rpo_seconds, phases, evidence, report, started_at, finished_at)
@@ -125,7 +133,7 @@ export function drillActivities(ports: Ports) {
           run.runId,
           report.target.name,
           selection.backupId,
-          selection.catalogId,
+          selection.catalogId || null,
           selection.region,
           report.outcome,
           report.rto.seconds,
@@ -137,9 +145,81 @@ export function drillActivities(ports: Ports) {
           report.finishedAt,
         ],
       );
-      if (report.outcome !== 'cancelled') {
+      if (report.outcome !== 'cancelled' && selection.catalogId && marksBackup) {
         await ports.catalog.query('UPDATE backups SET drill_outcome = $2, drilled_at = $3 WHERE id = $1', [selection.catalogId, report.outcome === 'passed' ? 'proven' : 'restore failed', report.finishedAt]);
       }
+      return evidence;
+    },
+
+    /**
+     * The report of a drill that failed before its restore (no backup to drill, the restore
+     * refused): what was asked, what was chosen if anything, each step up to the failure, and
+     * the failure as the issue found. Published and recorded like any drill's, linked to the
+     * backup chosen; that backup is not marked "restore failed", since its data was never tried
+     * (a refusal is often about the request: the report says which, and the backup stays unproven).
+     */
+    async publishEarlyDrillFailure(attempt: EarlyDrillFailure): Promise<DrillEvidence[]> {
+      const run = Context.current().info.workflowExecution;
+      if (!run) throw new LifeboatError('a drill report is published on behalf of a workflow run, and this activity was called outside one.', 'NO_WORKFLOW_RUN');
+      const { input, selection } = attempt;
+      const region = selection?.region ?? input.fromRegion ?? 'primary';
+      const known = config.targets.databases.find((d) => d.name === input.target);
+      const objectives = known ? objectivesFor(config, known) : config.objectives.database;
+      const finishedAt = new Date().toISOString();
+      const asked = input.backup ?? 'latest';
+      const chosen: DrillSelection = selection ?? {
+        backupId: 'none',
+        catalogId: '',
+        type: 'none',
+        region,
+        takenAt: 'never: no backup was chosen',
+        selectedBy: `nowhere: the ${asked} verified backup in the ${region} region was asked for and none could be chosen`,
+        candidates: 0,
+        target: { name: input.target, engine: known?.engine ?? 'unknown (not in the config)', environment: known?.environment ?? 'unknown' },
+        rpoObjectiveSeconds: objectives.rpo,
+      };
+      const rpoSeconds = selection ? Math.max(0, Math.round((Date.parse(attempt.startedAt) - Date.parse(selection.takenAt)) / 1000)) : 0;
+      const steps: DrillStep[] = attempt.steps;
+      const report: DrillReport = {
+        drillId: run.workflowId,
+        runId: run.runId,
+        startedAt: attempt.startedAt,
+        finishedAt,
+        outcome: 'failed',
+        target: { name: chosen.target.name, kind: 'database', engine: chosen.target.engine, environment: chosen.target.environment },
+        backup: { id: chosen.backupId, type: chosen.type, takenAt: chosen.takenAt, region, ...(chosen.sizeBytes !== undefined ? { sizeBytes: chosen.sizeBytes } : {}), selectedBy: chosen.selectedBy },
+        restoredInto: { name: drillInstanceName(run.workflowId), detail: 'never created: the drill failed before its restore' },
+        requestedBy: input.requestedBy ?? 'lifeboat drill',
+        steps,
+        validations: [],
+        rto: { seconds: Math.round((Date.parse(finishedAt) - Date.parse(attempt.startedAt)) / 1000), objectiveSeconds: objectives.rto },
+        rpo: { seconds: rpoSeconds, objectiveSeconds: chosen.rpoObjectiveSeconds },
+        issues: [`the drill failed before its restore, at ${steps.at(-1)?.phase ?? 'its start'}: ${attempt.failure}`, 'nothing was restored, so no data was validated: the RTO shown is the time to this failure, not a restore time'],
+        recommendations: selection
+          ? [`Do not count on backup ${selection.backupId} until a drill of it passes: fix what refused the restore, then drill it again (lifeboat drill run ${input.target} --backup ${selection.backupId}${region === 'dr' ? ' --from-region dr' : ''}).`]
+          : [`${input.target} has no backup lifeboat can prove in the ${region} region: take one (lifeboat backup ${input.target}), check that it is verified, and drill again.`],
+        history: known ? await activities.drillHistory(input.target) : [],
+      };
+      return activities.publishDrillReport(report, chosen, false);
+    },
+
+    /**
+     * Copies each rendering of a drill's report to the regions it is missing from (an evidence
+     * bucket that was down when the drill published), from a copy that reads back as recorded,
+     * and records the copies in the catalog. Fails (and is retried) while a region still refuses.
+     */
+    async completeDrillEvidence(workflowId: string): Promise<DrillEvidence[]> {
+      const [row] = await ports.catalog.query<{ id: string; evidence: DrillEvidence[] }>('SELECT id::text, evidence FROM drills WHERE workflow_id = $1 ORDER BY recorded_at DESC LIMIT 1', [workflowId]);
+      if (!row) throw new LifeboatError(`no drill with the workflow id "${workflowId}" is on record, so its evidence cannot be completed.`, 'UNKNOWN_DRILL');
+      const store = evidenceStore();
+      const types: Record<DrillEvidence['format'], string> = { json: 'application/json', md: 'text/markdown; charset=utf-8', html: 'text/html; charset=utf-8' };
+      const evidence: DrillEvidence[] = [];
+      for (const e of row.evidence) {
+        Context.current().heartbeat({ copying: e.format });
+        const done = await store.complete({ key: e.key, sha256: e.sha256, bytes: e.bytes, contentType: types[e.format], copies: e.copies.map((c) => ({ ...c, key: e.key, mode: config.evidence.lockMode })) });
+        evidence.push({ format: e.format, key: e.key, sha256: e.sha256, bytes: e.bytes, copies: done.copies.map(({ region, bucket, versionId, retainUntil }) => ({ region, bucket, versionId, retainUntil })) });
+      }
+      await ports.catalog.query('UPDATE drills SET evidence = $2 WHERE id = $1', [row.id, JSON.stringify(evidence)]);
       return evidence;
     },
 
@@ -152,8 +232,11 @@ export function drillActivities(ports: Ports) {
       for (const e of row.evidence) {
         const checks = await store.verify({ key: e.key, sha256: e.sha256, bytes: e.bytes, contentType: '', copies: e.copies.map((c) => ({ ...c, key: e.key, mode: config.evidence.lockMode })) });
         for (const c of checks) out.push({ format: e.format, region: c.region, ok: c.ok, detail: c.detail });
+        // A copy a region could not take yet is evidence missing, not evidence checked.
+        for (const m of e.missing ?? []) out.push({ format: e.format, region: m.region, ok: false, detail: `${m.bucket} (${m.region}) holds no copy yet (${m.problem}); the drill's run copies it there when the region answers.` });
       }
       return out;
     },
   };
+  return activities;
 }

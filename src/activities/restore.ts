@@ -199,7 +199,9 @@ export function restoreActivities(ports: Ports) {
         ctx.heartbeat({ instanceId, status: instance.status });
         if (instance.status === 'available') return instance;
         if (/fail|incompatible|error/i.test(instance.status)) {
-          throw new LifeboatError(`the restored instance ${instanceId} failed to start (${instance.status}): see its log.`, 'RESTORE_FAILED', true);
+          // The engine's reason goes into the failure: the instance (and its log) is removed afterwards, the report stays.
+          const reason = instance.detail ? `: ${instance.detail.replace(/[.\s]+$/, '')}` : '; see its log';
+          throw new LifeboatError(`the restored instance ${instanceId} failed to start (${instance.status})${reason}.`, 'RESTORE_FAILED', true);
         }
         // Stopped with no restore process left: nothing will start it, and retrying this wait reads the same state.
         if (instance.status === 'stopped') {

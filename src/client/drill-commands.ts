@@ -47,7 +47,10 @@ export async function drillRunCommand(config: LifeboatConfig, client: Client, pr
     result = await follow<RestoreDrillResult>(client, handle, json);
   } catch (err) {
     if (json) printJson({ workflowId, ok: false, failure: failureOf(err) });
-    else line(`drill FAILED before it could report: ${failureOf(err)}`);
+    else {
+      line(`Restore drill FAILED before its restore: ${failureOf(err)}`);
+      line(`  its report (a drill that fails before the restore writes one too): lifeboat drill report ${workflowId}`);
+    }
     return 1;
   }
   const r = result.report;

@@ -1,5 +1,5 @@
 /** A restore drill: which backup is proven, and what the run came to. */
-import type { DrillReport } from './drill-report';
+import type { DrillReport, DrillStep } from './drill-report';
 import type { FilesDrillSource } from './files-drill';
 
 /** `latest`, `random` (within `randomWithinDays`, default 30), or a backup's id. */
@@ -42,6 +42,23 @@ export interface DrillEvidence {
   sha256: string;
   bytes: number;
   copies: Array<{ region: string; bucket: string; versionId: string; retainUntil: string }>;
+  /** Regions whose evidence bucket could not take this rendering yet (their copy is retried), with why. */
+  missing?: Array<{ region: string; bucket: string; problem: string }>;
+}
+
+/** The regions some rendering of the report is still missing from. */
+export function missingEvidenceCopies(evidence: DrillEvidence[]): string[] {
+  return [...new Set(evidence.flatMap((e) => (e.missing ?? []).map((m) => m.region)))];
+}
+
+/** What a drill that failed before its restore had attempted, for its report. */
+export interface EarlyDrillFailure {
+  input: RestoreDrillInput;
+  startedAt: string;
+  steps: DrillStep[];
+  failure: string;
+  /** The backup chosen, when selection got that far. */
+  selection?: DrillSelection;
 }
 
 export interface RestoreDrillResult {

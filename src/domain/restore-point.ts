@@ -14,8 +14,13 @@ export function parseRestorePoint(text: string, engine: string): Parsed<RestoreP
   if (value === 'latest') return { ok: true, value: { kind: 'latest' } };
   if (value.startsWith('backup:')) {
     // A backup as it was when it ended (what a restore drill proves): pgBackRest's own set.
-    if (engine !== 'pgbackrest') return { ok: false, reason: `${engine} targets restore to a time or "latest" only, not to a backup by its id` };
     const backupId = value.slice(7);
+    if (engine === 'rds') {
+      // An RDS snapshot identifier: a letter first, then letters, digits and single hyphens.
+      if (!/^[A-Za-z](?:-?[A-Za-z0-9])*$/.test(backupId) || backupId.length > 255) return { ok: false, reason: `"${backupId}" is not an RDS snapshot identifier: write it like backup:lifeboat-orders-20261130 (see lifeboat backups list)` };
+      return { ok: true, value: { kind: 'backup', backupId } };
+    }
+    if (engine !== 'pgbackrest') return { ok: false, reason: `${engine} targets restore to a time or "latest" only, not to a backup by its id` };
     if (!/^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/.test(backupId)) return { ok: false, reason: `"${backupId}" is not a pgBackRest backup label: write it like backup:20261130-085650F (see lifeboat backups list)` };
     return { ok: true, value: { kind: 'backup', backupId } };
   }

@@ -58,6 +58,11 @@ export function sha256Hex(body: Buffer): string {
   return createHash('sha256').update(body).digest('hex');
 }
 
+function problemOf(err: unknown): string {
+  const e = err as { name?: string; message?: string; code?: string };
+  return [e.code ?? e.name, e.message].filter(Boolean).join(': ') || String(err);
+}
+
 function statusOf(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
 }
@@ -77,6 +82,42 @@ export class EvidenceStore {
     const copies: EvidenceCopy[] = [];
     for (const location of this.locations) copies.push(await this.putOne(location, key, body, contentType, sha256));
     return { key, sha256, bytes: body.length, contentType, copies };
+  }
+
+  /**
+   * Writes `body` to every region that answers: a region that cannot take it now is listed in
+   * `missing` with why, for `complete` to copy later. Fails only when no region took it.
+   */
+  async putWherePossible(key: string, body: Buffer, contentType: string): Promise<EvidenceReceipt & { missing: Array<{ region: string; bucket: string; problem: string }> }> {
+    const sha256 = sha256Hex(body);
+    const copies: EvidenceCopy[] = [];
+    const missing: Array<{ region: string; bucket: string; problem: string }> = [];
+    for (const location of this.locations) {
+      try {
+        copies.push(await this.putOne(location, key, body, contentType, sha256));
+      } catch (err) {
+        // Different bytes under the key is never a region outage: refused at once.
+        if (err instanceof LifeboatError && err.code === 'EVIDENCE_CONFLICT') throw err;
+        missing.push({ region: location.region, bucket: location.bucket, problem: problemOf(err) });
+      }
+    }
+    if (!copies.length) {
+      throw new LifeboatError(`No evidence bucket took ${key} (${missing.map((m) => `${m.bucket} (${m.region}): ${m.problem}`).join('; ')}); lifeboat retries.`, 'EVIDENCE_UNWRITABLE', false);
+    }
+    return { key, sha256, bytes: body.length, contentType, copies, missing };
+  }
+
+  /**
+   * Copies the receipt's report to every configured region that lacks a copy, from a copy that
+   * reads back as recorded (the very bytes, hash checked); an unreachable region still fails.
+   */
+  async complete(receipt: EvidenceReceipt): Promise<EvidenceReceipt> {
+    const absent = this.locations.filter((l) => !receipt.copies.some((c) => c.region === l.region && c.bucket === l.bucket));
+    if (!absent.length) return receipt;
+    const body = await this.read(receipt);
+    const copies = [...receipt.copies];
+    for (const location of absent) copies.push(await this.putOne(location, receipt.key, body, receipt.contentType || 'application/octet-stream', receipt.sha256));
+    return { ...receipt, copies };
   }
 
   /** Reads every copy of the receipt back: the same bytes, still under retention. */

@@ -22,12 +22,14 @@ import {
   paginateDescribeDBInstances,
   RDSClient,
   RemoveTagsFromResourceCommand,
+  RestoreDBInstanceFromDBSnapshotCommand,
   RestoreDBInstanceToPointInTimeCommand,
   StartDBInstanceCommand,
   StopDBInstanceCommand,
   type DBInstance,
   type DBInstanceAutomatedBackup,
   type DBSnapshot,
+  type RestoreDBInstanceFromDBSnapshotCommandInput,
   type RestoreDBInstanceToPointInTimeCommandInput,
   type Tag,
 } from '@aws-sdk/client-rds';
@@ -478,6 +480,9 @@ export class RdsEngine implements DatabaseEngine {
         input.UseLatestRestorableTime = true;
         pointLabel = 'latest';
         break;
+      case 'backup':
+        // The snapshot itself, as it was taken (what a restore drill proves), not a point in time near it.
+        return this.restoreSnapshot(request, region, destinationId, request.point.backupId);
       default:
         throw new LifeboatError(
           `RDS restores only to a point in time or to the latest restorable time, not to a ${request.point.kind}; request a time (or latest) for ${this.instanceId}.`,
@@ -517,6 +522,52 @@ export class RdsEngine implements DatabaseEngine {
         throw classifyAwsError(err, ctx);
       }
     }
+    return this.adoptRestored(request, region, destinationId, pointLabel);
+  }
+
+  /** Restores a snapshot of the region (a DR copy in the DR region) into a new instance, recording its owner. */
+  private async restoreSnapshot(request: RestoreRequest, region: Region, destinationId: string, snapshotId: string): Promise<InstanceDescription> {
+    const pointLabel = `backup:${snapshotId}`;
+    const snapshot = await this.findSnapshot(region, snapshotId, `looking up snapshot ${snapshotId} to restore`);
+    if (!snapshot) {
+      throw new LifeboatError(`Snapshot ${snapshotId} does not exist in ${this.regionName(region)}, so it cannot be restored; pick a backup from \`lifeboat backups list\`.`, 'SNAPSHOT_NOT_FOUND');
+    }
+    if (snapshot.DBInstanceIdentifier?.toLowerCase() !== this.instanceId) {
+      throw new LifeboatError(
+        `Snapshot ${snapshotId} in ${this.regionName(region)} was taken of instance ${snapshot.DBInstanceIdentifier ?? 'unknown'}, not ${this.instanceId}; lifeboat restores only backups of the target it is asked about.`,
+        'SNAPSHOT_NAME_CONFLICT',
+      );
+    }
+    if (snapshot.Status !== 'available') {
+      throw new LifeboatError(`Snapshot ${snapshotId} in ${this.regionName(region)} is ${snapshot.Status ?? 'in an unknown state'}, not available; restore it once RDS reports it available.`, 'SNAPSHOT_NOT_AVAILABLE', false);
+    }
+    const input: RestoreDBInstanceFromDBSnapshotCommandInput = {
+      DBInstanceIdentifier: destinationId,
+      DBSnapshotIdentifier: snapshotId,
+      ...this.restoreParameters(region),
+      DeletionProtection: false,
+      Tags: [
+        { Key: RDS_TAGS.managed, Value: 'true' },
+        { Key: RDS_TAGS.restoredFrom, Value: this.instanceId },
+        { Key: RDS_TAGS.restorePoint, Value: tagValue(pointLabel) },
+        { Key: RDS_TAGS.restoreName, Value: tagValue(request.destinationId) },
+        { Key: RDS_TAGS.workflowId, Value: tagValue(request.owner.workflowId) },
+        { Key: RDS_TAGS.runId, Value: tagValue(request.owner.runId) },
+        { Key: RDS_TAGS.createdAt, Value: tagValue(request.owner.createdAt) },
+      ],
+    };
+    try {
+      const out = await this.client(region).send(new RestoreDBInstanceFromDBSnapshotCommand(input));
+      if (out.DBInstance) return this.describe(out.DBInstance, true);
+      return { instanceId: destinationId, status: 'creating', createdByLifeboat: true };
+    } catch (err) {
+      if (!isAwsError(err, 'DBInstanceAlreadyExistsFault')) throw classifyAwsError(err, this.ctx(region, 'RestoreDBInstanceFromDBSnapshot', `restoring snapshot ${snapshotId} into new instance ${destinationId}`));
+    }
+    return this.adoptRestored(request, region, destinationId, pointLabel);
+  }
+
+  /** An instance of that name exists already: adopted only when this very run made it for the same point (a retried attempt). */
+  private async adoptRestored(request: RestoreRequest, region: Region, destinationId: string, pointLabel: string): Promise<InstanceDescription> {
     const existing = await this.findInstance(region, destinationId, 'adopting an existing restore');
     if (!existing) {
       throw new LifeboatError(`RDS said instance ${destinationId} already exists in ${this.regionName(region)} but it could not be found a moment later; lifeboat will retry.`, 'INSTANCE_VANISHED', false);
@@ -604,9 +655,13 @@ export class RdsEngine implements DatabaseEngine {
         // A final snapshot keeps the data recoverable even if the deletion was a mistake. RDS cannot
         // snapshot an instance whose restore failed (and it holds no usable data), so that one goes without.
         const unusable = ['failed', 'incompatible-restore', 'incompatible-network'].includes(found.DBInstanceStatus ?? '');
+        // Restored from a snapshot that is still there, and never served traffic (refused above): it
+        // holds nothing that snapshot lacks, so a final snapshot would only duplicate it (a drill's case).
+        const copyOf = tagOf(found.TagList, RDS_TAGS.restorePoint)?.match(/^backup:(.+)$/)?.[1];
+        const snapshotStillThere = copyOf ? (await this.findSnapshot(region, copyOf, `checking that snapshot ${copyOf} still holds what ${id} holds`))?.Status === 'available' : false;
         await this.client(region).send(
           new DeleteDBInstanceCommand(
-            unusable
+            unusable || snapshotStillThere
               ? { DBInstanceIdentifier: id, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }
               : { DBInstanceIdentifier: id, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: finalSnapshotId(id, by.runId), DeleteAutomatedBackups: true },
           ),

@@ -15,7 +15,7 @@
  */
 import { ActivityCancellationType, CancellationScope, isCancellation, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { drillInstanceName, DrillSelection, RestoreDrillInput, RestoreDrillResult } from '../domain/drill';
+import { DrillEvidence, drillInstanceName, DrillSelection, missingEvidenceCopies, RestoreDrillInput, RestoreDrillResult } from '../domain/drill';
 import { DrillReport, DrillStep, DrillValidation, rtoPhases } from '../domain/drill-report';
 import type { InstanceDescription } from '../domain/ports';
 import type { ValidatedRestore } from '../domain/restore';
@@ -27,6 +27,8 @@ import { filesDrill } from './files-drill';
 import { StatusBoard } from './status-board';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' } });
+/** Copies a report to a region that could not take it: retried, ever more patiently, until that region answers. */
+const evidenceRetry = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', scheduleToCloseTimeout: '7 days', retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' } });
 const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } });
 
 /** The workflow clock (deterministic on replay). */
@@ -61,8 +63,64 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
 
   const validationsV2 = patched(DRILL_VALIDATIONS);
 
+  /**
+   * Publishes the report to every region's evidence bucket. A region that cannot take it now
+   * (its object store down) does not hold back the verdict: the report lands where it can, the
+   * catalog records which copy is missing, a warning goes out, and the missing copy is written
+   * from the one that landed, retried until that region answers.
+   */
+  const publish = async (write: () => Promise<DrillEvidence[]>): Promise<DrillEvidence[]> => {
+    const evidence = await write();
+    const missing = missingEvidenceCopies(evidence);
+    if (!missing.length || !patched('drill-evidence-copy-retried')) return evidence;
+    board.enter('reporting', `the report is written to ${evidence[0]?.copies.map((c) => c.region).join(' and ')}; the copy in ${missing.join(' and ')} is retried until that region answers`);
+    await quick
+      .notify({ severity: 'warning', title: `Drill evidence incomplete: ${input.target}`, text: `The report of drill ${info.workflowId} is written to ${evidence[0]?.copies.map((c) => c.bucket).join(' and ')}, not yet to the ${missing.join(' and ')} region (${evidence[0]?.missing?.map((m) => m.problem).join('; ')}); lifeboat keeps copying it there and records the copy when it lands.`, target: input.target })
+      .catch(() => undefined);
+    try {
+      return await evidenceRetry.completeDrillEvidence(info.workflowId);
+    } catch (err) {
+      // A week without that region: the copy that landed stands, the catalog says which is missing, and a person is told.
+      await quick
+        .notify({ severity: 'critical', title: `Drill evidence still incomplete: ${input.target}`, text: `The report of drill ${info.workflowId} could not be copied to the ${missing.join(' and ')} region (${describeFailure(err)}); it is in ${evidence[0]?.copies.map((c) => c.bucket).join(' and ')} only.`, target: input.target })
+        .catch(() => undefined);
+      return evidence;
+    }
+  };
+
+  /**
+   * A drill that fails before anything is restored (no backup to drill, the restore refused) is
+   * a failed drill all the same: its report, saying what was attempted, goes to the evidence
+   * buckets and the critical alert goes out, then the run fails with the cause. restoreDrill-v1
+   * runs failed here without either.
+   */
+  const beforeRestore = async <T>(step: () => Promise<T>, chosen?: DrillSelection): Promise<T> => {
+    try {
+      return await step();
+    } catch (err) {
+      if (isCancellation(err) || !patched('drill-report-on-early-failure')) throw err;
+      const failure = describeFailure(err);
+      end(`stopped: ${failure}`);
+      await CancellationScope.nonCancellable(async () => {
+        board.enter('reporting', `the drill failed before the restore; writing its report to the evidence buckets`);
+        let where = '(not written)';
+        try {
+          const evidence = await publish(() => quick.publishEarlyDrillFailure({ input, startedAt, steps: [...steps], failure, ...(chosen ? { selection: chosen } : {}) }));
+          where = evidence[0]?.key ?? where;
+        } catch (problem) {
+          where = `(not written: ${describeFailure(problem)})`;
+        }
+        await quick
+          .notify({ severity: 'critical', title: `Restore drill FAILED: ${input.target}`, text: `The drill could not restore ${chosen ? `backup ${chosen.backupId}` : 'any backup'}: ${failure.replace(/[.\s]+$/, '')}. Report: ${where}.`, target: input.target })
+          .catch(() => undefined);
+        board.enter('failed', `failed before the restore: ${failure}`);
+      });
+      throw err;
+    }
+  };
+
   begin('selecting', `choosing the ${input.backup ?? 'latest'} verified backup of ${input.target}`);
-  const selection: DrillSelection = await quick.selectDrillBackup(input);
+  const selection: DrillSelection = await beforeRestore(() => quick.selectDrillBackup(input));
   end(`backup ${selection.backupId} (${selection.type}, taken ${selection.takenAt}, ${selection.region} region) ${selection.selectedBy}`);
   // A bucket target's backup is drilled into a scratch bucket (src/workflows/files-drill.ts). No
   // patched() marker: runs recorded before files drills existed chose database backups, whose
@@ -71,11 +129,11 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
   board.subject = `backup ${selection.backupId} (${selection.type}, taken ${selection.takenAt}, ${selection.region} region), ${selection.selectedBy}`;
 
   begin('validating', `checking that ${selection.backupId} can be restored into a drill instance`);
-  const v: ValidatedRestore = await quick.validateRestore(
+  const v: ValidatedRestore = await beforeRestore(() => quick.validateRestore(
     {
       target: input.target,
-      // pgBackRest restores the very set, to the point it ended; RDS restores to the time the snapshot was taken.
-      restorePoint: selection.target.engine === 'pgbackrest' ? `backup:${selection.backupId}` : selection.takenAt,
+      // The very backup: pgBackRest's set to the point it ended, RDS's snapshot as taken (restoreDrill-v1 restored RDS to the snapshot's time).
+      restorePoint: selection.target.engine === 'pgbackrest' || patched('drill-rds-restores-the-snapshot') ? `backup:${selection.backupId}` : selection.takenAt,
       reason: `restore drill of backup ${selection.backupId}`,
       requestedBy: input.requestedBy ?? 'lifeboat drill',
       mode: 'standard',
@@ -85,7 +143,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
       ...(validationsV2 ? { purpose: 'drill' as const } : {}),
     },
     info.workflowId,
-  );
+  ), selection);
   board.rtoTargetSeconds = v.rtoTargetSeconds;
   end(`restore of ${selection.backupId} to the point it ended (${selection.takenAt}) into new instance ${v.destinationId}, from the ${selection.region} region`);
 
@@ -193,7 +251,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
         : {}),
     };
     board.enter('reporting', `writing the report to the evidence buckets (${rtoPhases(steps).length} phases measured)`);
-    const evidence = await quick.publishDrillReport(report, selection);
+    const evidence = await publish(() => quick.publishDrillReport(report, selection));
     if (outcome === 'failed') {
       await quick
         .notify({ severity: 'critical', title: `Restore drill FAILED: ${v.target}`, text: `Backup ${selection.backupId} did not restore cleanly: ${failure}. Report: ${evidence[0]?.key ?? '(not written)'}.`, target: v.target })
