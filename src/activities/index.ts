@@ -14,6 +14,8 @@ import { filesBackupActivities } from './files-backup';
 import { retentionActivities } from './retention';
 import { restorePointActivities } from './restore-points';
 import { drillActivities } from './drills';
+import { predictionActivities } from './rto-prediction';
+import { complianceActivities } from './compliance';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -48,6 +50,8 @@ export function createActivities(ports: Ports) {
     ...retentionActivities(ports),
     ...restorePointActivities(ports),
     ...drillActivities(ports),
+    ...predictionActivities(ports),
+    ...complianceActivities(ports),
   });
 }
 

@@ -14,6 +14,7 @@
  * | lifeboat-files-full-backup-<bucket>  | schedules.full                         | filesBackup({ target, mode: 'full' })         |
  * | lifeboat-retention                   | daily, 1h after the later of database/files | retention({})                            |
  * | lifeboat-restore-drill-<db>          | schedules.drill                        | restoreDrill({ target })                      |
+ * | lifeboat-compliance                  | schedules.compliance (weekly)          | complianceReport({ requestedBy: 'schedule' }) |
  *
  * Why these choices:
  * - A schedule's action has fixed arguments, so "full on the full schedule's days, diff on the
@@ -46,7 +47,7 @@ export const DEFAULT_SCHEDULE_PREFIX = 'lifeboat-';
 export const SCHEDULE_TIMEZONE = 'UTC';
 
 const HOUR_MS = 60 * 60 * 1000;
-export const CATCHUP_WINDOW_MS = { backup: 6 * HOUR_MS, retention: 6 * HOUR_MS, drill: 7 * 24 * HOUR_MS } as const;
+export const CATCHUP_WINDOW_MS = { backup: 6 * HOUR_MS, retention: 6 * HOUR_MS, drill: 7 * 24 * HOUR_MS, compliance: 24 * HOUR_MS } as const;
 
 /** The workflow types schedules start, by name: the worker registers them under these names. */
 export const SCHEDULED_WORKFLOWS = {
@@ -55,9 +56,10 @@ export const SCHEDULED_WORKFLOWS = {
   logicalBackup: 'logicalBackup',
   retention: 'retention',
   restoreDrill: 'restoreDrill',
+  complianceReport: 'complianceReport',
 } as const;
 
-export type ScheduleKind = 'database-backup' | 'database-full-backup' | 'logical-backup' | 'files-backup' | 'files-full-backup' | 'retention' | 'restore-drill';
+export type ScheduleKind = 'database-backup' | 'database-full-backup' | 'logical-backup' | 'files-backup' | 'files-full-backup' | 'retention' | 'restore-drill' | 'compliance';
 
 const DAYS: readonly DayOfWeek[] = ['SUNDAY', 'MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY'];
 const MONTH_NAMES: readonly Month[] = ['JANUARY', 'FEBRUARY', 'MARCH', 'APRIL', 'MAY', 'JUNE', 'JULY', 'AUGUST', 'SEPTEMBER', 'OCTOBER', 'NOVEMBER', 'DECEMBER'];
@@ -249,7 +251,7 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
   const prefix = options.prefix ?? DEFAULT_SCHEDULE_PREFIX;
   const taskQueue = options.taskQueue ?? config.temporal.taskQueue;
   const registered = options.registeredWorkflows ? new Set(options.registeredWorkflows) : undefined;
-  const { database, files, full, drill } = config.schedules;
+  const { database, files, full, drill, compliance } = config.schedules;
   const fullDays = full.enabled ? [wholeDaysOf(full)] : [];
   const out: DesiredSchedule[] = [];
 
@@ -392,6 +394,15 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
       catchupWindowMs: CATCHUP_WINDOW_MS.drill,
     });
   }
+  add({
+    kind: 'compliance',
+    config: compliance,
+    calendar: calendarOf(compliance),
+    workflowType: SCHEDULED_WORKFLOWS.complianceReport,
+    args: { requestedBy: 'schedule' },
+    summary: 'Compliance report of every target',
+    catchupWindowMs: CATCHUP_WINDOW_MS.compliance,
+  });
   return out;
 }
 

@@ -427,6 +427,7 @@ const fields = {
       files: schedule('Bucket backups.', { at: '04:00' }),
       full: schedule('Full backups of everything.', { at: '01:00', daysOfWeek: ['sunday'] }),
       drill: schedule('Restore drills: restore, verify, measure, report, clean up.', { at: '05:00', daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] }),
+      compliance: schedule('The compliance report: backups against RPO, drills against their cadence, retention, open failures, predicted RTO; written to the evidence buckets.', { at: '06:00', daysOfWeek: ['monday'] }),
     },
     { description: 'When Temporal Schedules start each workflow (`lifeboat schedules apply`). All times are UTC.' },
   ),

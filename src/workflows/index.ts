@@ -7,3 +7,4 @@ export { filesBackup } from './files-backup';
 export { retention } from './retention';
 export { createRestorePoint } from './restore-point';
 export { restoreDrill } from './restore-drill';
+export { complianceReport } from './compliance-report';
