@@ -187,6 +187,7 @@ describe('config', () => {
         files: { enabled: true, at: { hour: 4, minute: 0 }, daysOfWeek: [], daysOfMonth: [], months: [] },
         full: { enabled: true, at: { hour: 1, minute: 0 }, daysOfWeek: ['sunday'], daysOfMonth: [], months: [] },
         drill: { enabled: true, at: { hour: 5, minute: 0 }, daysOfWeek: [], daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] },
+        compliance: { enabled: true, at: { hour: 6, minute: 0 }, daysOfWeek: ['monday'], daysOfMonth: [], months: [] },
       });
       assert.deepEqual(config.approvals, { remindAfter: 15 * 60, abortAfter: 2 * 3600 });
       assert.deepEqual(config.temporal, { address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'lifeboat' });
