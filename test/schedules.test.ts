@@ -85,6 +85,7 @@ describe('schedules plan (config → desired Temporal Schedules → diff)', () =
 
   it('declares one schedule per (kind, target) under the lifeboat- prefix', () => {
     assert.deepEqual(desired.map((d) => d.scheduleId).sort(), [
+      'lifeboat-compliance',
       'lifeboat-database-backup-app',
       'lifeboat-database-full-backup-app',
       'lifeboat-drill-sweeper',
@@ -281,6 +282,16 @@ describe('schedules plan (config → desired Temporal Schedules → diff)', () =
     );
   });
 
+  it('runs the compliance report weekly (Monday 06:00 UTC) over every target, with a day of catch-up', () => {
+    const compliance = byId(desired, 'compliance');
+    assert.equal(compliance.action.workflowType, 'complianceReport');
+    assert.deepEqual(compliance.action.args, [{ requestedBy: 'schedule' }]);
+    assert.equal(compliance.target, undefined);
+    assert.equal(compliance.catchupWindowMs, CATCHUP_WINDOW_MS.compliance);
+    assert.equal(calendarText(compliance.calendars[0]), '06:00 UTC on Monday');
+    assert.equal(compliance.paused, false);
+  });
+
   it('keeps a disabled schedule, or one whose workflow is not deployed, paused with a note saying why', () => {
     const noDrills = exampleConfig((c) => (c.schedules.drill.enabled = false));
     const drill = byId(desiredSchedules(noDrills, { registeredWorkflows: ALL_WORKFLOWS }), 'restore-drill-app');
@@ -361,6 +372,7 @@ describe('schedules apply/list against the real Temporal dev server', function (
       'restore-drill-app': 'created',
       'files-drill-app-files': 'created',
       'drill-sweeper': 'created',
+      compliance: 'created',
     });
 
     const daily = await describe_('database-backup-app');

@@ -8,7 +8,7 @@ import type { BackupLocation } from '../domain/backup';
 import { drillInstanceName, DrillEvidence, DrillSelection, EarlyDrillFailure, RestoreDrillInput } from '../domain/drill';
 import { DrillHistoryEntry, DrillReport, DrillStep, drillReportHtml, drillReportJson, drillReportMarkdown, rtoPhases } from '../domain/drill-report';
 import { LifeboatError } from '../domain/errors';
-import { EvidenceLocation, EvidenceReceipt, EvidenceStore } from '../engines/evidence-store';
+import { EvidenceLocation, EvidenceStore } from '../engines/evidence-store';
 import { selectFilesDrillBackup } from './files-drill';
 import { Ports } from './ports';
 

@@ -17,6 +17,8 @@ import { drillActivities } from './drills';
 import { filesDrillActivities } from './files-drill';
 import { drillSweeperActivities } from './drill-sweeper';
 import { drillValidationActivities } from './drill-validations';
+import { predictionActivities } from './rto-prediction';
+import { complianceActivities } from './compliance';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -54,6 +56,8 @@ export function createActivities(ports: Ports) {
     ...filesDrillActivities(ports),
     ...drillSweeperActivities(ports),
     ...drillValidationActivities(ports),
+    ...predictionActivities(ports),
+    ...complianceActivities(ports),
   });
 }
 

@@ -221,6 +221,27 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   {
+    version: 9,
+    name: 'compliance reports',
+    sql: `
+      -- Every compliance report: what it found (breaches), the report itself, and the SHA-256 of
+      -- each rendering as written to the evidence buckets.
+      CREATE TABLE compliance_reports (
+        id bigserial PRIMARY KEY,
+        workflow_id text NOT NULL,
+        run_id text NOT NULL,
+        generated_at timestamptz NOT NULL,
+        ok boolean NOT NULL,
+        breaches integer NOT NULL,
+        report jsonb NOT NULL,
+        evidence jsonb NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (workflow_id, run_id)
+      );
+      CREATE INDEX compliance_reports_generated_idx ON compliance_reports (generated_at DESC);
+    `,
+  },
+  {
     version: 11,
     name: 'restore point attempts',
     sql: `

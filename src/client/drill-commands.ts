@@ -1,18 +1,25 @@
 /**
  * `lifeboat drill run <target>` proves a backup restores (the restoreDrill workflow, followed to
  * its end); `lifeboat drill report <workflow-id>` prints a drill's report from the evidence
- * buckets, or with --verify reads every copy back against the hashes on record.
+ * buckets, or with --verify reads every copy back against the hashes on record;
+ * `lifeboat drills list` shows per target the last result, the RTO trend, the predicted RTO now
+ * and the next scheduled drill.
  */
 import type { Client } from '@temporalio/client';
 import { createPorts } from '../activities/ports';
 import { drillActivities, evidenceStoreFor } from '../activities/drills';
-import { findTarget } from '../config';
+import { predictionActivities } from '../activities/rto-prediction';
+import { findTarget, objectivesFor } from '../config';
 import type { LifeboatConfig } from '../config';
 import type { DrillEvidence, RestoreDrillInput, RestoreDrillResult } from '../domain/drill';
+import { describeError } from '../domain/errors';
 import { formatDuration } from '../domain/format';
+import type { RtoPrediction } from '../domain/rto-prediction';
 import { UsageError } from './args';
 import { failureOf, follow } from './backup-commands';
-import { line, printJson } from './output';
+import { formatTable, line, printJson } from './output';
+import { DEFAULT_SCHEDULE_PREFIX, SCHEDULED_WORKFLOWS } from './schedule-plan';
+import { listSchedules } from './schedules';
 
 const BACKUP_LABEL = /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/;
 const FILES_SET_ID = /^\d{8}T\d{6}Z$/;
@@ -88,4 +95,111 @@ export async function drillReportCommand(config: LifeboatConfig, o: { workflowId
   } finally {
     await ports.close();
   }
+}
+
+/** How many of a target's latest drills the RTO trend shows. */
+export const TREND_LENGTH = 5;
+
+export interface DrillListEntry {
+  target: string;
+  kind: 'database' | 'bucket';
+  rtoObjectiveSeconds: number;
+  last?: { drillId: string; outcome: string; startedAt: string; rtoSeconds: number; backupId: string; region: string };
+  /** The latest drills' RTOs, oldest first (failed ones marked). */
+  trend: Array<{ drillId: string; outcome: string; rtoSeconds: number }>;
+  prediction?: RtoPrediction;
+  predictionProblem?: string;
+  nextDrill?: { at: string; scheduleId: string; paused: boolean };
+  nextDrillProblem?: string;
+}
+
+/** "8 s → 9 s → 12 s", a failed drill's RTO marked "(failed)". */
+export function trendText(trend: DrillListEntry['trend']): string {
+  if (!trend.length) return 'no drills yet';
+  return trend.map((t) => `${formatDuration(t.rtoSeconds)}${t.outcome === 'passed' ? '' : ` (${t.outcome})`}`).join(' → ');
+}
+
+export async function drillsList(
+  config: LifeboatConfig,
+  o: { target?: string; prefix?: string; client?: () => Promise<Client> },
+): Promise<DrillListEntry[]> {
+  const targets = o.target ? [findTarget(config, o.target)] : [...config.targets.databases, ...config.targets.buckets];
+  const ports = createPorts(config);
+  let schedules: Awaited<ReturnType<typeof listSchedules>> | undefined;
+  let scheduleProblem: string | undefined;
+  if (o.client) {
+    try {
+      const client = await o.client();
+      try {
+        schedules = await listSchedules(client, o.prefix ?? DEFAULT_SCHEDULE_PREFIX);
+      } finally {
+        await client.connection.close();
+      }
+    } catch (err) {
+      scheduleProblem = `the schedules could not be read from Temporal (${describeError(err)})`;
+    }
+  }
+  try {
+    const predict = predictionActivities(ports).predictRestore;
+    const out: DrillListEntry[] = [];
+    for (const target of targets) {
+      const rows = await ports.catalog.query<{ workflow_id: string; outcome: string; started_at: Date; rto_seconds: number; backup_id: string; region: string }>(
+        'SELECT workflow_id, outcome, started_at, rto_seconds, backup_id, region FROM drills WHERE target = $1 ORDER BY started_at DESC LIMIT $2',
+        [target.name, TREND_LENGTH],
+      );
+      const entry: DrillListEntry = {
+        target: target.name,
+        kind: 'engine' in target ? 'database' : 'bucket',
+        rtoObjectiveSeconds: objectivesFor(config, target).rto,
+        trend: [...rows].reverse().map((r) => ({ drillId: r.workflow_id, outcome: r.outcome, rtoSeconds: r.rto_seconds })),
+      };
+      const last = rows[0];
+      if (last) entry.last = { drillId: last.workflow_id, outcome: last.outcome, startedAt: last.started_at.toISOString(), rtoSeconds: last.rto_seconds, backupId: last.backup_id, region: last.region };
+      try {
+        entry.prediction = await predict(target.name);
+      } catch (err) {
+        entry.predictionProblem = describeError(err);
+      }
+      if (schedules) {
+        const mine = schedules
+          .filter((s) => s.workflowType === SCHEDULED_WORKFLOWS.restoreDrill && (s.args[0] as { target?: string } | undefined)?.target === target.name)
+          .map((s) => ({ scheduleId: s.scheduleId, paused: s.paused, at: s.nextRuns[0] }))
+          .filter((s): s is { scheduleId: string; paused: boolean; at: string } => s.at !== undefined)
+          .sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+        if (mine[0]) entry.nextDrill = mine[0];
+        else entry.nextDrillProblem = `no drill schedule of ${target.name}: \`lifeboat schedules apply\` creates it`;
+      } else entry.nextDrillProblem = scheduleProblem ?? 'Temporal was not asked';
+      out.push(entry);
+    }
+    return out;
+  } finally {
+    await ports.close();
+  }
+}
+
+export async function drillsListCommand(config: LifeboatConfig, o: { target?: string; prefix?: string; json: boolean; client: () => Promise<Client> }): Promise<number> {
+  if (o.target !== undefined) findTarget(config, o.target);
+  const entries = await drillsList(config, o);
+  if (o.json) {
+    printJson(entries);
+    return 0;
+  }
+  const rows: string[][] = [['target', 'last drill', 'RTO trend', 'predicted RTO now', 'next drill']];
+  for (const e of entries) {
+    rows.push([
+      e.target,
+      e.last ? `${e.last.outcome} ${e.last.startedAt.slice(0, 16).replace('T', ' ')}` : 'never',
+      trendText(e.trend),
+      e.prediction?.predictedSeconds !== undefined ? `${formatDuration(e.prediction.predictedSeconds)} (objective ${formatDuration(e.rtoObjectiveSeconds)})${e.prediction.status === 'breach' ? ' OVER' : ''}` : 'unknown',
+      e.nextDrill ? `${e.nextDrill.at.slice(0, 16).replace('T', ' ')} UTC${e.nextDrill.paused ? ' (paused)' : ''}` : 'none scheduled',
+    ]);
+  }
+  for (const text of formatTable(rows)) line(text);
+  for (const e of entries) {
+    line();
+    line(`${e.target}: ${e.prediction ? e.prediction.summary : `no prediction: ${e.predictionProblem}`}`);
+    if (e.last) line(`  last drill ${e.last.drillId}: ${e.last.outcome}, RTO ${formatDuration(e.last.rtoSeconds)}, backup ${e.last.backupId} (${e.last.region} region)`);
+    if (!e.nextDrill) line(`  next drill: ${e.nextDrillProblem}`);
+  }
+  return 0;
 }

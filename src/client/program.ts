@@ -12,7 +12,8 @@ import { loadStackSettings } from '../stack/settings';
 import { checkCommandLine, commandPath, UsageError } from './args';
 import { backupCommand, backupsListCommand, checkBackupOptions, retentionCommand } from './backup-commands';
 import { completionScript } from './completion';
-import { drillReportCommand, drillRunCommand, prepareDrill } from './drill-commands';
+import { complianceCommand } from './compliance-command';
+import { drillReportCommand, drillRunCommand, drillsListCommand, prepareDrill } from './drill-commands';
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
@@ -57,6 +58,7 @@ interface Options {
   backup?: string;
   format?: string;
   verify?: boolean;
+  run?: boolean;
 }
 
 const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
@@ -283,6 +285,25 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(configOption())
     .option('--format <format>', 'md (default), json or html')
     .option('--verify', 'read every copy in every region back and check it against the SHA-256 on record')
+    .addOption(jsonOption());
+
+  const drills = command(program, 'drills', 'restore drills on record');
+  command(drills, 'list', 'per target: the last drill, the RTO trend, the predicted RTO now and the next scheduled drill', (_, o) => {
+    const config = configOf(o);
+    return drillsListCommand(config, { target: o.target, prefix: o.prefix, json: o.json === true, client: () => connectClient(config) });
+  })
+    .addOption(configOption())
+    .option('--target <name>', 'only this target')
+    .option('--prefix <prefix>', 'schedule ids start with this (default lifeboat-)')
+    .addOption(jsonOption());
+
+  command(program, 'compliance', 'the latest compliance report (exit 1 when it found a breach), or a new one with --run', (_, o) => {
+    const config = configOf(o);
+    return complianceCommand(config, { run: o.run === true, json: o.json === true, client: () => connectClient(config), requestedBy: o.as !== undefined ? identity(o.as) : process.env.LIFEBOAT_USER ?? 'cli' });
+  })
+    .addOption(configOption())
+    .option('--run', 'run a compliance report now (the complianceReport workflow) and print it')
+    .addOption(asOption('asks for the report'))
     .addOption(jsonOption());
 
   const backups = command(program, 'backups', 'backups the catalog records');

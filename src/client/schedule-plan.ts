@@ -18,6 +18,7 @@
  * | lifeboat-files-drill-<bucket>        | the target's drill.cadence, or schedules.bucketDrill (quarterly) | restoreDrill({ target }) |
  * | lifeboat-files-drill-dr-<bucket>     | as for databases, with drill.alternateRegions | restoreDrill({ target, fromRegion: 'dr' })  |
  * | lifeboat-drill-sweeper               | hourly at schedules.drillSweeper.minute | drillSweeper({ requestedBy: 'schedule' })    |
+ * | lifeboat-compliance                  | schedules.compliance (weekly)          | complianceReport({ requestedBy: 'schedule' }) |
  *
  * Why these choices:
  * - A schedule's action has fixed arguments, so "full on the full schedule's days, diff on the
@@ -55,7 +56,7 @@ export const DEFAULT_SCHEDULE_PREFIX = 'lifeboat-';
 export const SCHEDULE_TIMEZONE = 'UTC';
 
 const HOUR_MS = 60 * 60 * 1000;
-export const CATCHUP_WINDOW_MS = { backup: 6 * HOUR_MS, retention: 6 * HOUR_MS, drill: 7 * 24 * HOUR_MS, sweeper: HOUR_MS } as const;
+export const CATCHUP_WINDOW_MS = { backup: 6 * HOUR_MS, retention: 6 * HOUR_MS, drill: 7 * 24 * HOUR_MS, sweeper: HOUR_MS, compliance: 24 * HOUR_MS } as const;
 
 /** The workflow types schedules start, by name: the worker registers them under these names. */
 export const SCHEDULED_WORKFLOWS = {
@@ -65,6 +66,7 @@ export const SCHEDULED_WORKFLOWS = {
   retention: 'retention',
   restoreDrill: 'restoreDrill',
   drillSweeper: 'drillSweeper',
+  complianceReport: 'complianceReport',
 } as const;
 
 export type ScheduleKind =
@@ -78,7 +80,8 @@ export type ScheduleKind =
   | 'restore-drill-dr'
   | 'files-drill'
   | 'files-drill-dr'
-  | 'drill-sweeper';
+  | 'drill-sweeper'
+  | 'compliance';
 
 const DAYS: readonly DayOfWeek[] = ['SUNDAY', 'MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY'];
 const MONTH_NAMES: readonly Month[] = ['JANUARY', 'FEBRUARY', 'MARCH', 'APRIL', 'MAY', 'JUNE', 'JULY', 'AUGUST', 'SEPTEMBER', 'OCTOBER', 'NOVEMBER', 'DECEMBER'];
@@ -271,7 +274,7 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
   const prefix = options.prefix ?? DEFAULT_SCHEDULE_PREFIX;
   const taskQueue = options.taskQueue ?? config.temporal.taskQueue;
   const registered = options.registeredWorkflows ? new Set(options.registeredWorkflows) : undefined;
-  const { database, files, full, drill } = config.schedules;
+  const { database, files, full, drill, compliance } = config.schedules;
   const fullDays = full.enabled ? [wholeDaysOf(full)] : [];
   const out: DesiredSchedule[] = [];
 
@@ -436,6 +439,15 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
     args: { requestedBy: 'schedule' },
     summary: 'Drill sweeper: removes drill instances and buckets whose drill run is closed',
     catchupWindowMs: CATCHUP_WINDOW_MS.sweeper,
+  });
+  add({
+    kind: 'compliance',
+    config: compliance,
+    calendar: calendarOf(compliance),
+    workflowType: SCHEDULED_WORKFLOWS.complianceReport,
+    args: { requestedBy: 'schedule' },
+    summary: 'Compliance report of every target',
+    catchupWindowMs: CATCHUP_WINDOW_MS.compliance,
   });
   return out;
 }

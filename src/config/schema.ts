@@ -538,6 +538,7 @@ const fields = {
         },
         { description: 'The hourly drill sweeper: removes drill instances and scratch buckets whose drill run is closed, and reports any whose owner it cannot tell.' },
       ),
+      compliance: schedule('The compliance report: backups against RPO, drills against their cadence, retention, open failures, predicted RTO; written to the evidence buckets.', { at: '06:00', daysOfWeek: ['monday'] }),
     },
     { description: 'When Temporal Schedules start each workflow (`lifeboat schedules apply`). All times are UTC.' },
   ),

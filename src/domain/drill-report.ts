@@ -8,6 +8,7 @@
  */
 import type { QueryTiming } from './drill-validation';
 import { formatBytes, formatDuration } from './format';
+import { predictionMarkdown, RtoPrediction } from './rto-prediction';
 
 export type DrillOutcome = 'passed' | 'failed' | 'cancelled';
 
@@ -62,6 +63,8 @@ export interface DrillReport {
   queryTimingsBefore?: { drillId: string; at: string };
   /** The application check's exit and the last lines of its output (its verdict is among the validations). */
   applicationCheck?: { name: string; exitCode?: number; timedOut: boolean; seconds: number; outputTail: string };
+  /** The RTO a restore of the target would take now and when growth breaches the objective, from the drills so far. */
+  prediction?: RtoPrediction;
 }
 
 export const DRILL_REPORT_VERSION = 1;
@@ -111,7 +114,12 @@ export function drillReportMarkdown(r: DrillReport): string {
   lines.push('', '## Recommendations', '', ...(r.recommendations.length ? r.recommendations.map((i) => `- ${i}`) : ['None.']));
   lines.push('', '## RTO history', '', '| drill | date | result | RTO |', '|---|---|---|---|');
   for (const h of withThisDrill(r)) lines.push(`| ${mdCell(h.drillId)} | ${h.at} | ${h.passed ? 'passed' : 'failed'} | ${formatDuration(total(h))} |`);
+  if (r.prediction) lines.push('', '## RTO prediction', '', ...predictionMarkdown(r.prediction).map((l) => (l.startsWith('|') ? l : mdLine(l))));
   return `${lines.join('\n')}\n`;
+}
+
+function mdLine(text: string): string {
+  return text.replace(/\r?\n/g, ' ');
 }
 
 function escapeHtml(text: string): string {
@@ -218,6 +226,18 @@ function queryTimingsHtml(r: DrillReport): string {
   return parts.join('\n');
 }
 
+function predictionHtml(p: RtoPrediction): string {
+  const e = escapeHtml;
+  const cls = p.status === 'breach' ? 'bad' : p.status === 'within' ? 'ok' : '';
+  const rows = p.phases
+    .map((ph) => `<tr><td>${e(ph.phase)}</td><td>${e(formatDuration(ph.fixedSeconds))}</td><td>${ph.bytesPerSecond ? e(`${formatBytes(ph.bytesPerSecond)}/s`) : '-'}</td><td>${ph.predictedSeconds !== undefined ? e(formatDuration(ph.predictedSeconds)) : '-'}</td></tr>`)
+    .join('\n');
+  return `<h2>RTO prediction</h2>
+<p id="prediction" class="${cls}" data-status="${e(p.status)}">${e(p.summary)}</p>
+<ul><li>Basis: ${e(p.basis.detail)}.</li><li>Growth: ${e(p.growth.detail)}.</li></ul>
+${rows ? `<table id="prediction-phases"><tr><th>phase</th><th>fixed</th><th>rate</th><th>now</th></tr>\n${rows}\n</table>` : ''}`;
+}
+
 export function drillReportHtml(r: DrillReport): string {
   const e = escapeHtml;
   const row = (cells: string[]) => `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
@@ -248,6 +268,7 @@ ${objective('RPO (age of the backup)', r.rpo)}
 </table>
 <h2>RTO history</h2>
 ${rtoChartSvg(r)}
+${r.prediction ? predictionHtml(r.prediction) : ''}
 <h2>Steps followed</h2>
 <table id="steps"><tr><th>phase</th><th>started</th><th>took</th><th>detail</th></tr>
 ${r.steps.map((s) => row([e(s.phase), e(s.startedAt), e(formatDuration(s.seconds)), e(s.detail)])).join('\n')}

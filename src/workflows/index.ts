@@ -8,3 +8,4 @@ export { retention } from './retention';
 export { createRestorePoint } from './restore-point';
 export { restoreDrill } from './restore-drill';
 export { drillSweeper } from './drill-sweeper';
+export { complianceReport } from './compliance-report';

@@ -220,6 +220,10 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
     if (rpoSeconds > selection.rpoObjectiveSeconds) recommendations.push(`The backup drilled was ${rpoSeconds} s old, over the RPO objective of ${selection.rpoObjectiveSeconds} s: back up more often, or drill newer backups.`);
     if (outcome === 'failed') recommendations.push(`Do not count on backup ${selection.backupId} until a drill of it passes; take a new backup and drill it.`);
     const history = await quick.drillHistory(v.target);
+    // The RTO a restore would take now, from the drills so far and the source's size today; a
+    // prediction over the objective is an alert (a prediction that cannot be made is not).
+    const prediction = patched('drill-rto-prediction') ? await quick.predictRestore(v.target).catch(() => undefined) : undefined;
+    if (prediction?.status === 'breach') recommendations.push(`The predicted RTO of a restore now is over the objective (${prediction.summary}): restore from the nearer region, add restore parallelism, or revisit the objective before a real recovery finds out.`);
     const report: DrillReport = {
       drillId: info.workflowId,
       runId: info.runId,
@@ -242,6 +246,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
       issues: [...issues],
       recommendations,
       history,
+      ...(prediction ? { prediction } : {}),
       ...(validated
         ? {
             queryTimings: validated.queryTimings,
@@ -252,6 +257,11 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
     };
     board.enter('reporting', `writing the report to the evidence buckets (${rtoPhases(steps).length} phases measured)`);
     const evidence = await publish(() => quick.publishDrillReport(report, selection));
+    if (prediction?.status === 'breach') {
+      await quick
+        .notify({ severity: 'critical', title: `Predicted RTO over the objective: ${v.target}`, text: `${prediction.summary} Report: ${evidence[0]?.key ?? '(not written)'}.`, target: v.target })
+        .catch(() => undefined);
+    }
     if (outcome === 'failed') {
       await quick
         .notify({ severity: 'critical', title: `Restore drill FAILED: ${v.target}`, text: `Backup ${selection.backupId} did not restore cleanly: ${failure}. Report: ${evidence[0]?.key ?? '(not written)'}.`, target: v.target })

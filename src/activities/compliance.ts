@@ -1,0 +1,138 @@
+/**
+ * The compliance report's I/O: the facts of each target (catalog, the engine's RPO measure, the
+ * config's objectives, cadences and retention), and publishing the judged report to both
+ * regions' write-once evidence buckets with its SHA-256 in the catalog (compliance_reports).
+ */
+import { Context } from '@temporalio/activity';
+import { findTarget, objectivesFor } from '../config';
+import { cadenceSeconds, ComplianceEvidence, ComplianceReport, complianceReportJson, complianceReportMarkdown, TargetFacts } from '../domain/compliance';
+import { describeError, LifeboatError } from '../domain/errors';
+import { rpoStatus } from './backup';
+import { evidenceStoreFor } from './drills';
+import { Ports } from './ports';
+
+interface LiveBackupRow {
+  id: string;
+  engine: string;
+  engine_backup_id: string;
+  status: string;
+  completed_at: Date;
+  legal_hold: boolean;
+  details: Record<string, unknown>;
+}
+
+/** The physical/logical/file family a backup belongs to, as retention judges series. */
+const familyOf = (engine: string) => (engine === 'pg_dump' ? 'logical' : engine === 'file-backup' ? 'files' : 'physical');
+
+export function complianceActivities(ports: Ports) {
+  const { config } = ports;
+
+  return {
+    /** Every target the config declares, databases first. */
+    async complianceTargets(): Promise<Array<{ target: string; kind: 'database' | 'bucket' }>> {
+      return [...config.targets.databases.map((d) => ({ target: d.name, kind: 'database' as const })), ...config.targets.buckets.map((b) => ({ target: b.name, kind: 'bucket' as const }))];
+    },
+
+    /** What the compliance report judges of one target, read now. */
+    async complianceFacts(targetName: string): Promise<TargetFacts> {
+      const target = findTarget(config, targetName);
+      const kind: 'database' | 'bucket' = 'engine' in target ? 'database' : 'bucket';
+      const objectives = objectivesFor(config, target);
+      const engines = kind === 'database' ? ['pgbackrest', 'rds'] : ['file-backup'];
+
+      const [lastVerified] = await ports.catalog.query<{ at: Date }>(
+        `SELECT coalesce(completed_at, verified_at) AS at FROM backups WHERE target = $1 AND engine = ANY($2) AND status = 'verified' AND coalesce(completed_at, verified_at) IS NOT NULL
+         ORDER BY 1 DESC LIMIT 1`,
+        [target.name, engines],
+      );
+      let measured: TargetFacts['recoveryPoint']['measured'];
+      if (kind === 'database') {
+        try {
+          const rpo = await rpoStatus(ports, target.name);
+          if (rpo.basis === 'wal-archive') measured = { breached: rpo.breached, detail: rpo.detail };
+        } catch (err) {
+          measured = { breached: true, detail: `the RPO could not be measured (${describeError(err)})` };
+        }
+      }
+
+      // The drill cadence: the target's own (drill.cadence), else the default for its kind.
+      const own = (target as { drill?: { cadence?: unknown } }).drill?.cadence;
+      const cadence = cadenceSeconds(own, kind);
+      const [lastPassed] = await ports.catalog.query<{ workflow_id: string; finished_at: Date }>(
+        "SELECT workflow_id, finished_at FROM drills WHERE target = $1 AND outcome = 'passed' ORDER BY finished_at DESC LIMIT 1",
+        [target.name],
+      );
+
+      const live = await ports.catalog.query<LiveBackupRow>(
+        `SELECT id::text AS id, engine, engine_backup_id, status, completed_at, legal_hold, details FROM backups
+         WHERE target = $1 AND status IN ('complete','verified') AND completed_at IS NOT NULL`,
+        [target.name],
+      );
+
+      const failedBackups = await ports.catalog.query<{ engine_backup_id: string; at: Date; failure: string | null }>(
+        `SELECT engine_backup_id, coalesce(completed_at, started_at, created_at) AS at, failure FROM backups f
+         WHERE target = $1 AND engine = ANY($2) AND status = 'failed'
+           AND coalesce(completed_at, started_at, created_at) > coalesce((SELECT max(coalesce(completed_at, verified_at)) FROM backups v WHERE v.target = f.target AND v.engine = ANY($2) AND v.status = 'verified'), '-infinity')
+         ORDER BY 2`,
+        [target.name, engines],
+      );
+      const failedDrills = await ports.catalog.query<{ workflow_id: string; finished_at: Date; issue: string | null }>(
+        `SELECT workflow_id, finished_at, report->'issues'->>0 AS issue FROM drills f
+         WHERE target = $1 AND outcome = 'failed'
+           AND finished_at > coalesce((SELECT max(finished_at) FROM drills p WHERE p.target = f.target AND p.outcome = 'passed'), '-infinity')
+         ORDER BY finished_at`,
+        [target.name],
+      );
+
+      return {
+        target: target.name,
+        kind,
+        environment: target.environment,
+        recoveryPoint: { objectiveSeconds: objectives.rpo, ...(lastVerified ? { lastVerifiedBackupAt: lastVerified.at.toISOString() } : {}), ...(measured ? { measured } : {}) },
+        drill: { cadenceSeconds: cadence.seconds, cadence: cadence.cadence, ...(lastPassed ? { lastPassedAt: lastPassed.finished_at.toISOString(), lastPassedId: lastPassed.workflow_id } : {}) },
+        retention: {
+          policy: { daily: config.retention.daily, weekly: config.retention.weekly, monthly: config.retention.monthly },
+          backups: live.map((r) => ({
+            id: r.id,
+            name: r.engine_backup_id,
+            completedAt: r.completed_at.toISOString(),
+            verified: r.status === 'verified',
+            series: familyOf(r.engine),
+            ...(r.legal_hold ? { legalHold: true } : {}),
+            ...(Array.isArray(r.details?.dependsOn) ? { dependsOn: (r.details.dependsOn as unknown[]).map(String) } : {}),
+          })),
+        },
+        openFailures: {
+          backups: failedBackups.map((b) => ({ id: b.engine_backup_id, at: b.at.toISOString(), failure: b.failure ?? 'no reason recorded' })),
+          drills: failedDrills.map((d) => ({ id: d.workflow_id, at: d.finished_at.toISOString(), issue: d.issue ?? 'see its report' })),
+        },
+      };
+    },
+
+    /**
+     * Writes the report (JSON, Markdown) to every evidence bucket under object lock and records
+     * it with each rendering's SHA-256. Idempotent: a retry adopts what it wrote.
+     */
+    async publishComplianceReport(report: ComplianceReport): Promise<ComplianceEvidence[]> {
+      const run = Context.current().info.workflowExecution;
+      if (!run) throw new LifeboatError('a compliance report is published on behalf of a workflow run, and this activity was called outside one.', 'NO_WORKFLOW_RUN');
+      const store = evidenceStoreFor(config, ports);
+      const base = `${config.evidence.prefix}compliance/${report.reportId}`;
+      const evidence: ComplianceEvidence[] = [];
+      for (const [format, text, contentType] of [
+        ['json', complianceReportJson(report), 'application/json'],
+        ['md', complianceReportMarkdown(report), 'text/markdown; charset=utf-8'],
+      ] as const) {
+        Context.current().heartbeat({ writing: format });
+        const receipt = await store.put(`${base}/report.${format}`, Buffer.from(text, 'utf8'), contentType);
+        evidence.push({ format, key: receipt.key, sha256: receipt.sha256, bytes: receipt.bytes, copies: receipt.copies.map(({ region, bucket, versionId, retainUntil }) => ({ region, bucket, versionId, retainUntil })) });
+      }
+      await ports.catalog.query(
+        `INSERT INTO compliance_reports (workflow_id, run_id, generated_at, ok, breaches, report, evidence)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (workflow_id, run_id) DO NOTHING`,
+        [report.reportId, run.runId, report.generatedAt, report.ok, report.breaches, JSON.stringify(report), JSON.stringify(evidence)],
+      );
+      return evidence;
+    },
+  };
+}

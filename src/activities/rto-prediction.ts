@@ -1,0 +1,123 @@
+/**
+ * predictRestore(target): the RTO a restore of the target would take now, from its passed drills
+ * (seconds per phase, from the catalog's drills table), the size of what each drill restored, the
+ * target's size now and its growth over the last 90 days (src/domain/rto-prediction.ts models it).
+ *
+ * Sizes are the size of the database, not of the stored (compressed, differential) backup:
+ * - pgBackRest: the size of the database in each backup set, from `pgbackrest info` (the same
+ *   measure as the size now: pg_database_size over the cluster, asked of the source);
+ * - RDS and buckets: the size the catalog recorded for the backup (an RDS snapshot's full size,
+ *   a bucket backup's bytes); a bucket's size now is its newest verified backup's.
+ * A drill whose backup's size is no longer known (expired from the repository) is left out.
+ */
+import { findTarget, objectivesFor, resolveSecret } from '../config';
+import type { DrillSample, RtoPrediction, SizePoint } from '../domain/rto-prediction';
+import { GROWTH_WINDOW_DAYS, MAX_DRILLS, predictRto } from '../domain/rto-prediction';
+import { describeError } from '../domain/errors';
+import { clusterSizeBytes } from '../engines/database-size';
+import { Ports } from './ports';
+
+interface DrillRow {
+  workflow_id: string;
+  started_at: Date;
+  rto_seconds: number;
+  phases: Array<{ phase: string; seconds: number }>;
+  backup_id: string;
+  size_bytes: string | null;
+}
+
+interface BackupSizeRow {
+  engine_backup_id: string;
+  backup_id: string | null;
+  completed_at: Date;
+  size_bytes: string | null;
+}
+
+export function predictionActivities(ports: Ports) {
+  const { config } = ports;
+
+  /** Database size per backup label, as pgBackRest's info reports it (every repository). */
+  const pgBackRestSizes = async (targetName: string): Promise<Map<string, { bytes: number; at: string }>> => {
+    const target = findTarget(config, targetName);
+    const sizes = new Map<string, { bytes: number; at: string }>();
+    if (!('engine' in target) || target.engine !== 'pgbackrest') return sizes;
+    const info = await ports.pgbackrest(target).info();
+    for (const set of info?.backup ?? []) sizes.set(set.label, { bytes: set.info.size, at: new Date(set.timestamp.stop * 1000).toISOString() });
+    return sizes;
+  };
+
+  return {
+    async predictRestore(targetName: string): Promise<RtoPrediction> {
+      const target = findTarget(config, targetName);
+      const objective = objectivesFor(config, target).rto;
+      const isPgBackRest = 'engine' in target && target.engine === 'pgbackrest';
+      const now = new Date().toISOString();
+      const problems: string[] = [];
+
+      const labelSizes = isPgBackRest
+        ? await pgBackRestSizes(target.name).catch((err) => {
+            problems.push(`pgBackRest's backup info could not be read (${describeError(err)})`);
+            return new Map<string, { bytes: number; at: string }>();
+          })
+        : new Map<string, { bytes: number; at: string }>();
+
+      const drillRows = await ports.catalog.query<DrillRow>(
+        `SELECT d.workflow_id, d.started_at, d.rto_seconds, d.phases, d.backup_id, b.size_bytes::text AS size_bytes
+         FROM drills d LEFT JOIN backups b ON b.id = d.backup_catalog_id
+         WHERE d.target = $1 AND d.outcome = 'passed' ORDER BY d.started_at DESC LIMIT $2`,
+        [target.name, MAX_DRILLS * 3],
+      );
+      const drills: DrillSample[] = [];
+      for (const r of drillRows) {
+        const fromRepo = labelSizes.get(r.backup_id);
+        const sizeBytes = isPgBackRest ? fromRepo?.bytes : r.size_bytes !== null ? Number(r.size_bytes) : undefined;
+        if (!sizeBytes) continue;
+        drills.push({
+          drillId: r.workflow_id,
+          at: r.started_at.toISOString(),
+          sizeBytes,
+          sizeSource: isPgBackRest ? "pgBackRest's backup info" : 'the catalog',
+          rtoSeconds: r.rto_seconds,
+          phases: r.phases,
+        });
+      }
+
+      const since = new Date(Date.now() - GROWTH_WINDOW_DAYS * 86400000);
+      const backupRows = await ports.catalog.query<BackupSizeRow>(
+        `SELECT engine_backup_id, locations->'primary'->'handle'->>'backupId' AS backup_id, completed_at, size_bytes::text AS size_bytes
+         FROM backups WHERE target = $1 AND status IN ('verified','complete') AND completed_at >= $2 ORDER BY completed_at`,
+        [target.name, since],
+      );
+      const sizeHistory: SizePoint[] = [];
+      for (const b of backupRows) {
+        const bytes = isPgBackRest ? (labelSizes.get(b.backup_id ?? '') ?? labelSizes.get(b.engine_backup_id))?.bytes : b.size_bytes !== null ? Number(b.size_bytes) : undefined;
+        if (bytes) sizeHistory.push({ at: b.completed_at.toISOString(), sizeBytes: bytes });
+      }
+
+      let currentSizeBytes: number | undefined;
+      let currentSizeSource: string | undefined;
+      if ('engine' in target) {
+        try {
+          const source = await ports.database(target.name).describeSource();
+          if (!source.endpoint) throw new Error(`the source ${source.instanceId} has no endpoint`);
+          const database = target.engine === 'pgbackrest' ? target.database : target.database ?? 'postgres';
+          const size = await clusterSizeBytes({ host: source.endpoint.host, port: source.endpoint.port, database, user: target.user, password: target.password ? resolveSecret(target.password) : undefined });
+          currentSizeBytes = size.bytes;
+          currentSizeSource = `pg_database_size of the ${size.databases} databases on the source`;
+        } catch (err) {
+          problems.push(`the source's size could not be measured (${describeError(err)})`);
+        }
+      } else {
+        const newest = [...sizeHistory].pop();
+        if (newest) {
+          currentSizeBytes = newest.sizeBytes;
+          currentSizeSource = `its newest verified backup, ${newest.at}`;
+        }
+      }
+
+      const prediction = predictRto({ target: target.name, now, objectiveSeconds: objective, currentSizeBytes, currentSizeSource, drills, sizeHistory: currentSizeSource?.startsWith('its newest') ? sizeHistory.slice(0, -1) : sizeHistory });
+      if (problems.length) prediction.basis.detail += `; ${problems.join('; ')}`;
+      return prediction;
+    },
+  };
+}
