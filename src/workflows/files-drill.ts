@@ -147,7 +147,7 @@ export async function filesDrill(input: RestoreDrillInput, selection: DrillSelec
     const evidence = await quick.publishDrillReport(report, selection);
     if (outcome === 'failed') {
       await quick
-        .notify({ severity: 'critical', title: `Restore drill FAILED: ${selection.target.name}`, text: `Files backup ${selection.backupId} did not restore cleanly: ${failure}. Report: ${evidence[0]?.key ?? '(not written)'}.`, target: selection.target.name })
+        .notify({ severity: 'critical', title: `Restore drill FAILED: ${selection.target.name}`, text: `Files backup ${selection.backupId} did not restore cleanly: ${failure?.replace(/[.\s]+$/, '')}. Report: ${evidence[0]?.key ?? '(not written)'}.`, target: selection.target.name })
         .catch(() => undefined);
     }
     board.enter(outcome === 'passed' ? 'done' : outcome, `${outcome}: RTO ${rtoSeconds} s (objective ${rtoObjective} s), backup age ${rpoSeconds} s; report ${evidence[0]?.key ?? ''}`);

@@ -264,7 +264,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
     }
     if (outcome === 'failed') {
       await quick
-        .notify({ severity: 'critical', title: `Restore drill FAILED: ${v.target}`, text: `Backup ${selection.backupId} did not restore cleanly: ${failure}. Report: ${evidence[0]?.key ?? '(not written)'}.`, target: v.target })
+        .notify({ severity: 'critical', title: `Restore drill FAILED: ${v.target}`, text: `Backup ${selection.backupId} did not restore cleanly: ${failure?.replace(/[.\s]+$/, '')}. Report: ${evidence[0]?.key ?? '(not written)'}.`, target: v.target })
         .catch(() => undefined);
     }
     board.enter(outcome === 'passed' ? 'done' : outcome, `${outcome}: RTO ${rtoSeconds} s (objective ${v.rtoTargetSeconds} s), backup age ${rpoSeconds} s; report ${evidence[0]?.key ?? ''}`);
