@@ -161,8 +161,9 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
       { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${selection.backupId} into ${v.destinationId}` },
       [v, selection.region],
     );
-    end(`files of ${selection.backupId} written to ${instance.instanceId}`);
-    begin('replaying-wal', `${instance.instanceId} replays WAL to the end of the backup and starts`);
+    // The engine restores detached: this phase is its start; the files are written in the next.
+    end(`restore of ${selection.backupId} into ${instance.instanceId} started (${instance.status})`);
+    begin('replaying-wal', `${instance.instanceId}: the engine writes the backup's files, then PostgreSQL replays WAL to the end of the backup and starts`);
     instance = await long.waitUntilAvailable(v.target, instance.instanceId, v.timings.pollIntervalMs);
     end(`${instance.instanceId} available at ${instance.endpoint?.host}:${instance.endpoint?.port}`);
     begin('validating-data', `checking the data on ${instance.instanceId}`);
