@@ -208,7 +208,8 @@ describe('schedules plan (config → desired Temporal Schedules → diff)', () =
   });
 
   it('refuses alternating regions on a cadence of one month, naming the target and the way out', () => {
-    const text = exampleText.replace(/^(    - name: app\n)/m, '$1      drill: { alternateRegions: true, cadence: { months: [march] } }\n');
+    // Into app's own drill block (the example has one, with its validation SQL).
+    const text = exampleText.replace(/^(      drill:\n)/m, '$1        alternateRegions: true\n        cadence: { months: [march] }\n');
     assert.notEqual(text, exampleText, 'the edit landed');
     assert.throws(
       () => parseConfig(text, 'lifeboat.config.yaml', { env: {}, dataDir: '/tmp/lifeboat-test-data' }),
