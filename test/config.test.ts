@@ -591,6 +591,65 @@ describe('config', () => {
     });
   });
 
+  describe('the recovery plan (failover.steps)', () => {
+    /** minimal() with a name to move and a plan over both targets. */
+    const withPlan = (edit: (c: RawDoc) => void = () => undefined) =>
+      edited((c) => {
+        c.trafficRouters = [{ name: 'dns', kind: 'powerdns', zone: 'example.com.', drillZone: 'drill.example.com.', apiUrl: 'http://dns:8081', apiKey: { secretRef: 'env:K' }, dnsServer: { host: 'dns' } }];
+        c.targets.databases[0].cutover = { dnsName: 'db.orders.example.com.', router: 'dns' };
+        c.failover = {
+          steps: [
+            { name: 'db', kind: 'restore-database', target: 'orders' },
+            { name: 'files', kind: 'switch-bucket', target: 'uploads' },
+            { name: 'name', kind: 'move-name', target: 'orders', after: ['db'] },
+            { name: 'app', kind: 'check-application', url: 'http://app.example.com/health', servesFrom: 'orders', after: ['name', 'files'] },
+          ],
+        };
+        edit(c);
+      });
+
+    it('accepts a plan that can run, with its defaults', () => {
+      const config = parse(withPlan());
+      assert.deepEqual(config.failover?.steps.map((s) => [s.name, s.after]), [['db', []], ['files', []], ['name', ['db']], ['app', ['name', 'files']]]);
+      assert.equal(config.failover?.steps[3].kind === 'check-application' && config.failover.steps[3].timeout, 300);
+      assert.deepEqual(config.schedules.failoverDrill.months, ['march', 'september']);
+    });
+
+    it('refuses a cycle, naming the circle', () => {
+      assert.deepEqual(problemsOf(withPlan((c) => (c.failover.steps[0].after = ['app']))), [
+        'failover.steps: steps wait for each other in a circle (db -> app -> name -> db), so none of them could ever start: break the circle',
+      ]);
+    });
+
+    it('refuses a step depending on a missing step or target, or on a target of the wrong kind', () => {
+      assert.match(problemsOf(withPlan((c) => (c.failover.steps[2].after = ['dbb'])))[0], /failover.steps\[2\].after\[0\]: failover step "dbb" is not declared in failover.steps .*did you mean "db"/);
+      assert.match(problemsOf(withPlan((c) => (c.failover.steps[0].target = 'payments')))[0], /failover.steps\[0\].target: target "payments" is not declared/);
+      assert.deepEqual(problemsOf(withPlan((c) => (c.failover.steps[1].target = 'orders'))), [
+        'failover.steps[1].target: names orders, which is not a bucket target, and a switch-bucket step works on a bucket: name one of uploads',
+      ]);
+    });
+
+    it('refuses a name without a router or drill zone, and a move before its restore', () => {
+      assert.deepEqual(problemsOf(withPlan((c) => delete c.targets.databases[0].cutover)), [
+        'failover.steps[2].target: orders has no DNS name to move (no `cutover` block with dnsName and router): add one to the target, or drop this step',
+      ]);
+      assert.match(problemsOf(withPlan((c) => delete c.trafficRouters[0].drillZone)).join('\n'), /router dns, which has no drillZone, so failover drills could not rehearse this step without writing a production name/);
+      assert.deepEqual(problemsOf(withPlan((c) => (c.failover.steps[2].after = []))), [
+        'failover.steps[2].after: must wait for db (the restore of orders), or the name would move before the instance exists: add it to after',
+      ]);
+      assert.match(problemsOf(withPlan((c) => {
+            c.failover.steps.splice(0, 1);
+            c.failover.steps[1].after = [];
+          })).join('\n'), /no restore-database step restores orders: add one/);
+    });
+
+    it('refuses an application check that could run before the names move', () => {
+      assert.deepEqual(problemsOf(withPlan((c) => (c.failover.steps[3].after = ['files']))), [
+        'failover.steps[3].after: does not wait for name, so it could check the application before its names move: add them to after',
+      ]);
+    });
+  });
+
   describe('lookups', () => {
     let config: LifeboatConfig;
     before(() => {

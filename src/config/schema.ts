@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { PathSegment, Rule, SecretRef, TimeOfDay, t } from './fields';
+import { dependenciesOf, graphProblems } from '../domain/recovery-plan';
 import { whyNotReadOnly } from './read-only-sql';
 
 // ----- shared shapes --------------------------------------------------------------------------
@@ -115,6 +116,7 @@ const schedule = (description: string, defaults: ScheduleDefaults) =>
 
 /** The procedures' drill cadences: databases monthly, buckets quarterly (first day, early morning UTC). */
 const DATABASE_DRILL_DEFAULTS: ScheduleDefaults = { at: '05:00', daysOfMonth: [1] };
+const FAILOVER_DRILL_DEFAULTS: ScheduleDefaults = { at: '02:00', daysOfMonth: [1], months: ['march', 'september'] };
 const BUCKET_DRILL_DEFAULTS: ScheduleDefaults = { at: '05:30', daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] };
 
 /** When a target's drills run: its kind's schedule unless `cadence` says otherwise, from one region or both in turn. */
@@ -407,6 +409,52 @@ const bucketTarget = t.object(
   },
 );
 
+// ----- the recovery plan ------------------------------------------------------------------------
+
+const stepTarget = (description: string) => t.ref({ description, to: 'targets', noun: 'target', where: 'declared in targets' });
+
+const failoverStep = t.union(
+  'kind',
+  {
+    name: t.string({ description: 'Name of the step, shown in the plan, the Web UI and the report; other steps wait for it by this name.', ...NAME, defines: { collection: 'failoverSteps', unique: true, label: 'failover steps' } }),
+    after: t
+      .list(t.ref({ description: 'A step that must have succeeded first.', to: 'failoverSteps', noun: 'failover step', where: 'declared in failover.steps' }), {
+        description: 'Steps this one waits for; a step without any starts at once.',
+        unique: true,
+      })
+      .prefault([]),
+  },
+  {
+    'restore-database': {
+      target: stepTarget('Database target restored in the DR region from its DR copies only (pgBackRest: its `drRepo`; RDS: replicated backups or snapshot copies in `drRegion`).'),
+    },
+    'switch-bucket': {
+      target: stepTarget('Bucket target whose DR replica (`replica`) becomes the copy served; its replication lag is measured first.'),
+    },
+    'move-name': {
+      target: stepTarget('Database target whose `cutover.dnsName` moves to its DR instance (the previous records are kept so the change can be undone).'),
+    },
+    'check-application': {
+      url: t.url({ description: 'URL that must answer 2xx once the names have moved; the application reaches its database through those names.', protocols: ['http', 'https'] }),
+      servesFrom: stepTarget('Database target whose DR instance must be the one the application reached (the answer\'s `database.host`/`database.port`).').optional(),
+      timeout: t.duration({ description: 'How long the application may take to answer correctly after the step starts.' }).prefault('5m'),
+      drill: t
+        .object(
+          {
+            command: t.list(t.string({ description: 'An argument.' }), {
+              description: 'argv that starts a copy of the application against the drill names: {port} is a free drill port, {dnsServer} the router\'s DNS server (host:port), {name:<database target>} that target\'s name in the drill zone.',
+              minItems: 1,
+            }),
+            url: t.string({ description: 'URL the drill checks on its copy; {port} as in the command.' }),
+          },
+          { description: 'How a failover drill runs its own copy of the application; without it a drill checks the databases through the drill names only.' },
+        )
+        .optional(),
+    },
+  },
+  { description: 'One step of the recovery plan.', discriminatorDescription: 'What the step does: restore-database, switch-bucket, move-name or check-application.' },
+);
+
 // ----- the file -------------------------------------------------------------------------------
 
 const fields = {
@@ -538,6 +586,7 @@ const fields = {
         },
         { description: 'The hourly drill sweeper: removes drill instances and scratch buckets whose drill run is closed, and reports any whose owner it cannot tell.' },
       ),
+      failoverDrill: schedule('Failover drills of the whole recovery plan (`failover`): everything restored in the DR region into drill instances, names moved only in drill zones, the application checked, measured against the full-system RTO, cleaned up. Twice a year by default.', FAILOVER_DRILL_DEFAULTS),
       compliance: schedule('The compliance report: backups against RPO, drills against their cadence, retention, open failures, predicted RTO; written to the evidence buckets.', { at: '06:00', daysOfWeek: ['monday'] }),
     },
     { description: 'When Temporal Schedules start each workflow (`lifeboat schedules apply`). All times are UTC.' },
@@ -619,6 +668,9 @@ const fields = {
         {
           name: t.string({ description: 'Name targets refer to the router by.', ...NAME, defines: { collection: 'trafficRouters', unique: true, label: 'traffic routers' } }),
           zone: t.string({ description: 'DNS zone that holds the names this router moves.', ...DNS_NAME }),
+          drillZone: t
+            .string({ description: 'A zone of its own where failover drills write their copies of this router\'s names (db.app.<drillZone>), so a drill never writes a production name. On Route53 a separate hosted zone: see `drillHostedZoneId`.', ...DNS_NAME })
+            .optional(),
         },
         {
           powerdns: {
@@ -636,6 +688,9 @@ const fields = {
           route53: {
             hostedZoneId: t.string({ description: 'Route53 hosted zone id.', pattern: /^(\/hostedzone\/)?Z[A-Z0-9]{1,32}$/, hint: 'a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ' }),
             region: t.string({ description: 'Region the Route53 client signs for.', ...AWS_REGION }).prefault('us-east-1'),
+            drillHostedZoneId: t
+              .string({ description: 'Route53 hosted zone id of `drillZone`.', pattern: /^(\/hostedzone\/)?Z[A-Z0-9]{1,32}$/, hint: 'a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ' })
+              .optional(),
           },
         },
         { description: 'A DNS service cutover uses.', discriminatorDescription: 'PowerDNS (HTTP API) or Amazon Route53.' },
@@ -643,6 +698,17 @@ const fields = {
       { description: 'DNS services that move application names during cutover.' },
     )
     .prefault([]),
+  failover: t
+    .object(
+      {
+        steps: t.list(failoverStep, {
+          description: 'The recovery plan: what a failover (and a failover drill) does, in dependency order. Steps whose dependencies are done run in parallel.',
+          minItems: 1,
+        }),
+      },
+      { description: 'Full disaster-recovery failover: the recovery plan `lifeboat failover plan | start` runs, in the procedure\'s order (databases, file storage, names, the application).' },
+    )
+    .optional(),
   targets: t.object(
     {
       databases: t.list(databaseTarget, { description: 'PostgreSQL databases.' }).prefault([]),
@@ -769,10 +835,83 @@ const rootRules: Rule<Root>[] = [
   },
 ];
 
+/** The recovery plan can run: its graph, the kinds of targets its steps name, and what moving a name needs. */
+const planRules: Rule<Root>[] = [
+  {
+    says: 'The recovery plan\'s steps wait only for steps of the plan, never for themselves or in a circle.',
+    uses: ['failover.steps'],
+    check(c, report) {
+      if (!c.failover) return;
+      for (const problem of graphProblems(c.failover.steps)) report(['failover', 'steps'], problem);
+    },
+  },
+  {
+    says: 'Each recovery plan step names a target of the kind it works on, and restores or moves each database once.',
+    uses: ['failover.steps', 'targets.databases', 'targets.buckets'],
+    check(c, report) {
+      if (!c.failover) return;
+      const databases = new Set(c.targets.databases.map((d) => d.name));
+      const buckets = new Set(c.targets.buckets.map((b) => b.name));
+      const seen = new Map<string, string>();
+      c.failover.steps.forEach((step, i) => {
+        const where: PathSegment[] = ['failover', 'steps', i, 'target'];
+        if (step.kind === 'restore-database' || step.kind === 'move-name') {
+          if (!databases.has(step.target)) report(where, `names ${step.target}, which is not a database target, and a ${step.kind} step works on a database: name one of ${[...databases].join(', ') || '(none declared)'}`);
+        }
+        if (step.kind === 'switch-bucket' && !buckets.has(step.target)) report(where, `names ${step.target}, which is not a bucket target, and a switch-bucket step works on a bucket: name one of ${[...buckets].join(', ') || '(none declared)'}`);
+        if (step.kind === 'check-application') return;
+        const key = `${step.kind}:${step.target}`;
+        const earlier = seen.get(key);
+        if (earlier) report(where, `${step.target} already has a ${step.kind} step (${earlier}): one step per target and kind`);
+        else seen.set(key, step.name);
+      });
+    },
+  },
+  {
+    says: 'A move-name step\'s database has a DNS name and a router with a drill zone, and waits for that database\'s restore.',
+    uses: ['failover.steps', 'targets.databases', 'trafficRouters'],
+    check(c, report) {
+      if (!c.failover || graphProblems(c.failover.steps).length) return;
+      const steps = c.failover.steps;
+      steps.forEach((step, i) => {
+        if (step.kind !== 'move-name') return;
+        const db = c.targets.databases.find((d) => d.name === step.target);
+        if (!db) return;
+        if (!db.cutover) {
+          report(['failover', 'steps', i, 'target'], `${db.name} has no DNS name to move (no \`cutover\` block with dnsName and router): add one to the target, or drop this step`);
+          return;
+        }
+        const router = c.trafficRouters.find((r) => r.name === db.cutover!.router);
+        if (router && !router.drillZone) report(['failover', 'steps', i, 'target'], `${db.name}'s name is served by traffic router ${router.name}, which has no drillZone, so failover drills could not rehearse this step without writing a production name: give the router a drillZone`);
+        const restore = steps.find((s) => s.kind === 'restore-database' && s.target === step.target);
+        if (!restore) report(['failover', 'steps', i, 'target'], `moves ${db.cutover.dnsName} to the DR instance of ${db.name}, but no restore-database step restores ${db.name}: add one`);
+        else if (!dependenciesOf(steps, step.name).has(restore.name)) report(['failover', 'steps', i, 'after'], `must wait for ${restore.name} (the restore of ${db.name}), or the name would move before the instance exists: add it to after`);
+      });
+    },
+  },
+  {
+    says: 'A check-application step waits for what its application needs: the names the plan moves, and the restore of the database it must be served from.',
+    uses: ['failover.steps'],
+    check(c, report) {
+      if (!c.failover || graphProblems(c.failover.steps).length) return;
+      const steps = c.failover.steps;
+      steps.forEach((step, i) => {
+        if (step.kind !== 'check-application') return;
+        const before = dependenciesOf(steps, step.name);
+        const moves = steps.filter((s) => s.kind === 'move-name' && !before.has(s.name));
+        if (moves.length) report(['failover', 'steps', i, 'after'], `does not wait for ${moves.map((m) => m.name).join(', ')}, so it could check the application before its names move: add them to after`);
+        if (!step.servesFrom) return;
+        const restore = steps.find((s) => s.kind === 'restore-database' && s.target === step.servesFrom);
+        if (!restore) report(['failover', 'steps', i, 'servesFrom'], `${step.servesFrom} is not restored by any restore-database step of the plan: name a restored database, or add its restore`);
+      });
+    },
+  },
+];
+
 /** The whole file. */
 export const configSchema = t.document(fields, {
   description: 'The lifeboat config file.',
-  rules: rootRules,
+  rules: [...rootRules, ...planRules],
 });
 
 // ----- the loaded config's types ---------------------------------------------------------------
@@ -791,4 +930,6 @@ export type DatabaseTarget = LifeboatConfig['targets']['databases'][number];
 export type PgBackRestTarget = Extract<DatabaseTarget, { engine: 'pgbackrest' }>;
 export type RdsTarget = Extract<DatabaseTarget, { engine: 'rds' }>;
 export type BucketTarget = LifeboatConfig['targets']['buckets'][number];
+export type FailoverConfig = NonNullable<LifeboatConfig['failover']>;
+export type FailoverStepConfig = FailoverConfig['steps'][number];
 export type { SecretRef, TimeOfDay };
