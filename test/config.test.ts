@@ -190,6 +190,7 @@ describe('config', () => {
         bucketDrill: { enabled: true, at: { hour: 5, minute: 30 }, daysOfWeek: [], daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] },
         drillSweeper: { enabled: true, minute: 20 },
         compliance: { enabled: true, at: { hour: 6, minute: 0 }, daysOfWeek: ['monday'], daysOfMonth: [], months: [] },
+        failoverDrill: { enabled: true, at: { hour: 2, minute: 0 }, daysOfWeek: [], daysOfMonth: [1], months: ['march', 'september'] },
       });
       assert.deepEqual(config.approvals, { remindAfter: 15 * 60, abortAfter: 2 * 3600 });
       assert.deepEqual(config.temporal, { address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'lifeboat' });
