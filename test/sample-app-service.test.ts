@@ -71,6 +71,24 @@ class ThrowawayCluster {
     await run(this.stack.ctx.tools.pgBin('pg_ctl'), ['-D', this.dataDir, '-m', 'fast', '-w', '-t', '30', 'stop'], { asUser: this.asUser });
   }
 
+  /** As lifeboat fences a source: default_transaction_read_only, reloaded, so open sessions take it too. */
+  async setReadOnly(on: boolean): Promise<void> {
+    const c = this.client('postgres');
+    await c.connect();
+    try {
+      await c.query(on ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
+      await c.query('SELECT pg_reload_conf()');
+      // The reload reaches every backend within moments; wait until a new session sees it.
+      for (let i = 0; i < 50; i++) {
+        const now = (await c.query<{ v: string }>("SELECT current_setting('default_transaction_read_only') AS v")).rows[0].v;
+        if (now === (on ? 'on' : 'off')) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await c.end();
+    }
+  }
+
   async systemIdentifier(): Promise<string> {
     const c = this.client('postgres');
     await c.connect();
@@ -176,6 +194,14 @@ describe('sample application service', function () {
         await onOther.connect();
         const otherMax = await onOther.query<{ id: string }>('SELECT max(id) AS id FROM app_writes').finally(() => onOther.end());
         assert.equal(Number(otherMax.rows[0].id), write.body.id);
+
+        // A cluster that reads but refuses writes (a fenced source) is named in the 503.
+        await other.setReadOnly(true);
+        const readOnly = await call(appUrl, 'GET', '/health');
+        assert.equal(readOnly.status, 503, JSON.stringify(readOnly.body));
+        assert.equal(readOnly.body.error, 'cannot execute INSERT in a read-only transaction.');
+        assert.equal(readOnly.body.database.systemIdentifier, otherSystemId);
+        await other.setReadOnly(false);
 
         await other.stop();
         const down = await call(appUrl, 'GET', '/health');
