@@ -102,6 +102,8 @@ export async function seedSampleApp(client: Client, rows: number): Promise<{ see
 }
 
 const SERVICE_ENTRY = path.resolve(__dirname, 'sample-app-service.js');
+/** What its command line must mention to be ours: the file name, so another checkout's `down` still finds it. */
+const SERVICE_MARKER = path.basename(SERVICE_ENTRY);
 
 /** GET on the service; any HTTP answer counts, a refused connection does not. */
 function getJson(host: string, port: number, urlPath: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -137,7 +139,7 @@ export class SampleAppServer implements StackComponent {
   }
 
   isRunning(): boolean {
-    return livePid(pidFile(this.ctx, this.name), SERVICE_ENTRY) !== undefined;
+    return livePid(pidFile(this.ctx, this.name), SERVICE_MARKER) !== undefined;
   }
 
   async start(): Promise<void> {
@@ -165,7 +167,7 @@ export class SampleAppServer implements StackComponent {
   }
 
   async stop(): Promise<void> {
-    const pid = livePid(pidFile(this.ctx, this.name), SERVICE_ENTRY);
+    const pid = livePid(pidFile(this.ctx, this.name), SERVICE_MARKER);
     if (pid) await stopPid(pid);
   }
 
