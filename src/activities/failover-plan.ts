@@ -237,13 +237,13 @@ export function failoverPlanActivities(ports: Ports, timings: FailoverPlanTiming
     } catch (err) {
       return { readiness: { ready: false, detail: `the replica ${replicaName} cannot be read (${describeError(err)}): create it and set up replication from ${bucket.source.bucket}` } };
     }
-    const replicaNewest = replica.newest ? `newest object ${replica.newest.at.toISOString()}` : 'no objects';
+    const replicaNewest = replica.newest ? `, newest object ${replica.newest.at.toISOString()}` : '';
     const counted = (l: Listing) => `${l.keys.size}${l.complete ? '' : '+'} object${l.keys.size === 1 ? '' : 's'}`;
     if (!sourceReachable) {
       // Nothing can be compared: everything written after the replica's newest object may be lost.
       return {
         source: {
-          description: `replica ${replicaName}: ${counted(replica)}, ${replicaNewest}; primary unreachable, so its lag is counted from its newest object`,
+          description: `replica ${replicaName}: ${counted(replica)}${replicaNewest}; primary unreachable, so its lag is counted from its newest object`,
           ...(replica.newest ? { newestPoint: replica.newest.at.toISOString(), ageSeconds: secondsBetween(now, replica.newest.at) } : {}),
           replication: { replicaObjects: replica.keys.size, complete: replica.complete, sourceAnswered: false },
         },
@@ -255,7 +255,7 @@ export function failoverPlanActivities(ports: Ports, timings: FailoverPlanTiming
       source = await within(timings.probeMs, `the source bucket ${bucket.source.bucket}`, list(ports.objectStore(bucket.source.store), bucket.source.bucket));
     } catch (err) {
       return {
-        source: { description: `replica ${replicaName}: ${counted(replica)}, ${replicaNewest}; the source could not be listed (${describeError(err)})`, ...(replica.newest ? { newestPoint: replica.newest.at.toISOString(), ageSeconds: secondsBetween(now, replica.newest.at) } : {}) },
+        source: { description: `replica ${replicaName}: ${counted(replica)}${replicaNewest}; the source could not be listed (${describeError(err)})`, ...(replica.newest ? { newestPoint: replica.newest.at.toISOString(), ageSeconds: secondsBetween(now, replica.newest.at) } : {}) },
         readiness: { ready: true, detail: `replica readable (${counted(replica)}); lag not measured` },
       };
     }
@@ -268,7 +268,7 @@ export function failoverPlanActivities(ports: Ports, timings: FailoverPlanTiming
     const missingText = missing.length ? `${missing.length} object${missing.length === 1 ? '' : 's'} of the source missing from the replica` : 'every source object in the replica';
     return {
       source: {
-        description: `replica ${replicaName}: ${counted(replica)}, ${replicaNewest}; ${missingText}${bounded}; replication lag ${formatAge(lagSeconds)}`,
+        description: `replica ${replicaName}: ${counted(replica)}${replicaNewest}; ${missingText}${bounded}; replication lag ${formatAge(lagSeconds)}`,
         newestPoint: (oldestMissing ?? source.newest?.at ?? now).toISOString(),
         ageSeconds,
         replication: { replicaObjects: replica.keys.size, sourceObjects: source.keys.size, missingObjects: missing.length, lagSeconds, complete: source.complete && replica.complete, sourceAnswered: true },
