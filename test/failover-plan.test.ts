@@ -1,7 +1,8 @@
 /**
  * `lifeboat failover plan` on the real stack: after a backup that reached the DR repository, the
  * restore step's source is that DR copy with WAL to the DR repository's newest point and its age;
- * the bucket step compares the replica with its source (an object put in the source only is
+ * the restore step's predicted seconds are the RTO prediction fitted from a drill (from the DR
+ * repository's sizes alone while the primary is down); the bucket step compares the replica with its source (an object put in the source only is
  * counted missing); waves and the critical path follow the plan's graph and predicted seconds.
  * With the primary region's MinIO and PostgreSQL stopped the plan is still assessed, from the DR
  * side alone, within a bounded time, and says the primary is unreachable. The CLI prints the plan
@@ -15,8 +16,10 @@ import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { failoverPlanActivities, FAILOVER_PLAN_TIMINGS } from '../src/activities/failover-plan';
 import { createPorts, Ports } from '../src/activities/ports';
+import { predictionActivities } from '../src/activities/rto-prediction';
 import { LifeboatConfig, loadConfig, PgBackRestTarget } from '../src/config';
 import type { DatabaseBackupResult } from '../src/domain/backup';
+import type { RestoreDrillResult } from '../src/domain/drill';
 import type { AssessedPlan, PlannedStep } from '../src/domain/recovery-plan';
 import { localPgBackRest } from '../src/stack/pgbackrest';
 import { Stack } from '../src/stack/stack';
@@ -62,6 +65,13 @@ describe('failover plan (real stack)', function () {
     const taskQueue = uniqueTaskQueue('failover-plan-backup');
     const worker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue, workflowBundle: await workflowBundle() });
     backup = (await worker.runUntil(env.client.workflow.execute('databaseBackup', { taskQueue, workflowId: uniqueId('test-failover-plan-backup'), args: [{ target: 'app', kind: 'full', pollIntervalMs: 500, requestedBy: 'test' }] }))) as DatabaseBackupResult;
+    // A passed drill of that backup: what the restore step's prediction is fitted from.
+    const drillQueue = uniqueTaskQueue('failover-plan-drill');
+    const drillWorker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue: drillQueue, workflowBundle: await workflowBundle() });
+    const drill = (await drillWorker.runUntil(
+      env.client.workflow.execute('restoreDrill', { taskQueue: drillQueue, workflowId: uniqueId('test-failover-plan-drill'), args: [{ target: 'app', backup: backup.primary.handle.backupId, requestedBy: 'test', timings: { pollIntervalMs: 500 } }] }),
+    )) as RestoreDrillResult;
+    assert.equal(drill.report.outcome, 'passed', 'the drill the prediction rests on passed');
     // The stack has no replication between regions: copy what the source holds into the replica, as replication would.
     const bucket = config.targets.buckets.find((b) => b.name === 'app-files')!;
     source = ports.objectStore(bucket.source.store);
@@ -112,8 +122,11 @@ describe('failover plan (real stack)', function () {
     const range = (config.targets.databases.find((d) => d.name === 'app') as PgBackRestTarget).restorePorts;
     assert.ok(port >= range.from && port <= range.to, `port ${port} in ${range.from}-${range.to}`);
     assert.equal(fs.existsSync(path.join(stack.ctx.paths.restoresDir, 'ports', String(port))), false, 'the assessment claimed no port');
-    assert.ok(restore.predictedSeconds! > 0);
-    assert.ok(restore.predictionBasis!.length > 0);
+    // Predicted from the drill, as `drills list` predicts it (the source's size now).
+    const prediction = await predictionActivities(ports).predictRestore('app');
+    assert.ok(prediction.predictedSeconds !== undefined && prediction.basis.drills >= 1, prediction.summary);
+    assert.ok(Math.abs(restore.predictedSeconds! - prediction.predictedSeconds) <= 2, `${restore.predictedSeconds} vs ${prediction.predictedSeconds}`);
+    assert.equal(restore.predictionBasis, prediction.summary);
     assert.equal(plan.primary?.reachable, true);
   });
 
@@ -180,7 +193,12 @@ describe('failover plan (real stack)', function () {
       assert.ok(restore.source!.ageSeconds !== undefined);
       assert.equal(restore.readiness.ready, true, restore.readiness.detail);
       assert.match(restore.readiness.detail, /primary unreachable: the source 127\.0\.0\.1:\d+ does not answer/);
-      assert.ok(restore.predictedSeconds! > 0);
+      // Still the drill's prediction: sizes from the DR repository alone, the drilled backup counted through its DR copy.
+      assert.doesNotMatch(restore.predictionBasis!, /^no measurement yet/);
+      const drOnly = await predictionActivities(ports).predictRestore('app', { drOnly: true });
+      assert.ok(drOnly.basis.drills >= 1 && drOnly.predictedSeconds !== undefined, drOnly.summary);
+      assert.match(drOnly.basis.detail, new RegExp(`size now .+ \\(the newest backup in the DR repository, ${backup.dr.handle.backupId} \\(the primary region does not answer\\)\\)`));
+      assert.ok(Math.abs(restore.predictedSeconds! - drOnly.predictedSeconds) <= 2, `${restore.predictedSeconds} vs ${drOnly.predictedSeconds}`);
 
       const files = step(plan, 'switch-bucket');
       assert.equal(files.readiness.ready, true, files.readiness.detail);
