@@ -14,10 +14,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DescribeDBInstanceAutomatedBackupsCommand, RDSClient } from '@aws-sdk/client-rds';
+import { mockClient } from 'aws-sdk-client-mock';
+import { parseDocument } from 'yaml';
 import { failoverPlanActivities, FAILOVER_PLAN_TIMINGS } from '../src/activities/failover-plan';
 import { createPorts, Ports } from '../src/activities/ports';
 import { predictionActivities } from '../src/activities/rto-prediction';
-import { LifeboatConfig, loadConfig, PgBackRestTarget } from '../src/config';
+import { LifeboatConfig, loadConfig, parseConfig, PgBackRestTarget } from '../src/config';
 import type { DatabaseBackupResult } from '../src/domain/backup';
 import type { RestoreDrillResult } from '../src/domain/drill';
 import type { AssessedPlan, PlannedStep } from '../src/domain/recovery-plan';
@@ -265,5 +268,81 @@ describe('failover plan (real stack)', function () {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('failover plan of an RDS target (SDK boundary, the real catalog)', function () {
+  const SOURCE = 'orders-prod';
+  const DR_REGION = 'us-west-2';
+  const COPY = 'orders-prod-dr-20240520-0300';
+  const workflowId = `test-failover-plan-rds-${Date.now()}`;
+  let rds: ReturnType<typeof mockClient>;
+  let ports: Ports;
+
+  before(async function () {
+    this.timeout(300000);
+    await useStack();
+    // The example config with one RDS target and a plan that restores it in the DR region.
+    const doc = parseDocument(fs.readFileSync(CONFIG_FILE, 'utf8'));
+    doc.setIn(['targets', 'databases'], [
+      ...(doc.getIn(['targets', 'databases']) as { toJSON(): unknown[] }).toJSON(),
+      { name: SOURCE, environment: 'production', engine: 'rds', instanceId: SOURCE, region: 'us-east-1', drRegion: DR_REGION, drKmsKeyId: 'alias/lifeboat-dr', database: 'orders', criticalTables: ['orders'], restore: { primary: {}, dr: {} } },
+    ]);
+    doc.setIn(['failover'], { steps: [{ name: 'restore-orders', kind: 'restore-database', target: SOURCE }] });
+    ports = createPorts(parseConfig(doc.toString(), 'rds plan config'), { log: () => undefined });
+    rds = mockClient(RDSClient);
+  });
+
+  after(async function () {
+    rds?.restore();
+    await ports?.catalog.query('DELETE FROM backups WHERE workflow_id = $1', [workflowId]).catch(() => undefined);
+    await ports?.close();
+  });
+
+  beforeEach(() => rds.reset());
+
+  it('takes the replicated automated backups in the DR region as the source, restorable to their LatestTime', async function () {
+    this.timeout(60000);
+    const latest = new Date(Date.now() - 300_000);
+    rds.on(DescribeDBInstanceAutomatedBackupsCommand, { DBInstanceIdentifier: SOURCE }).resolves({
+      DBInstanceAutomatedBackups: [
+        {
+          DBInstanceIdentifier: SOURCE,
+          DBInstanceAutomatedBackupsArn: `arn:aws:rds:${DR_REGION}:123456789012:auto-backup:ab-7xkq3m5zujhvw2npt4y6glarce`,
+          Region: 'us-east-1',
+          Status: 'replicating',
+          RestoreWindow: { EarliestTime: new Date(Date.now() - 7 * 86400_000), LatestTime: latest },
+        },
+      ],
+    });
+    const plan = await failoverPlanActivities(ports).assessFailoverPlan('failover');
+    const restore = step(plan, 'restore-database');
+    assert.equal(restore.source!.description, `RDS automated backups of ${SOURCE} replicated to ${DR_REGION}, restorable to ${latest.toISOString()}`);
+    assert.equal(restore.source!.newestPoint, latest.toISOString());
+    assert.ok(Math.abs(restore.source!.ageSeconds! - 300) <= 5, `age ${restore.source!.ageSeconds}`);
+    assert.equal(restore.readiness.ready, true, restore.readiness.detail);
+    // No drill of it is on record: the restore's duration is an estimate, and says so.
+    assert.match(restore.predictionBasis!, /^no measurement yet: estimate of 15 min/);
+  });
+
+  it('without replicated backups falls back to the verified snapshot copy the catalog has in the DR region, and is not ready without one', async function () {
+    this.timeout(60000);
+    rds.on(DescribeDBInstanceAutomatedBackupsCommand).resolves({ DBInstanceAutomatedBackups: [] });
+    const none = step(await failoverPlanActivities(ports).assessFailoverPlan('failover'), 'restore-database');
+    assert.equal(none.readiness.ready, false);
+    assert.match(none.readiness.detail, new RegExp(`^nothing to restore in ${DR_REGION}: no verified snapshot copy on record and no replicated automated backups .*StartDBInstanceAutomatedBackupsReplication.*; run \`lifeboat backup ${SOURCE}\`$`));
+
+    const copiedAt = new Date(Date.now() - 3 * 3600_000);
+    const dr = { region: 'dr', handle: { engine: 'rds', backupId: COPY, location: DR_REGION, locator: `arn:aws:rds:${DR_REGION}:123456789012:snapshot:${COPY}` }, completedAt: copiedAt.toISOString(), verified: true, verifiedAt: copiedAt.toISOString() };
+    await ports.catalog.query(
+      `INSERT INTO backups (target, environment, backup_type, engine, engine_backup_id, status, locations, completed_at, verified_at, workflow_id)
+       VALUES ($1, 'production', 'full', 'rds', $2, 'verified', $3, $4, $4, $5)`,
+      [SOURCE, `${SOURCE}-20240520-0300`, JSON.stringify({ dr }), copiedAt, workflowId],
+    );
+    const copy = step(await failoverPlanActivities(ports).assessFailoverPlan('failover'), 'restore-database');
+    assert.equal(copy.readiness.ready, true, copy.readiness.detail);
+    assert.equal(copy.source!.description, `RDS snapshot copy ${COPY} in ${DR_REGION}`);
+    assert.equal(copy.source!.newestPoint, copiedAt.toISOString());
+    assert.ok(Math.abs(copy.source!.ageSeconds! - 3 * 3600) <= 5);
   });
 });
