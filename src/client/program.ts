@@ -14,6 +14,7 @@ import { backupCommand, backupsListCommand, checkBackupOptions, retentionCommand
 import { completionScript } from './completion';
 import { complianceCommand } from './compliance-command';
 import { drillReportCommand, drillRunCommand, drillsListCommand, prepareDrill } from './drill-commands';
+import { failoverPlanCommand } from './failover-commands';
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
@@ -59,6 +60,7 @@ interface Options {
   format?: string;
   verify?: boolean;
   run?: boolean;
+  drill?: boolean;
 }
 
 const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
@@ -313,6 +315,16 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(configOption())
     .option('--run', 'run a compliance report now (the complianceReport workflow) and print it')
     .addOption(asOption('asks for the report'))
+    .addOption(jsonOption());
+
+  // The disaster-recovery plan; `failover start|status|note` join this group.
+  const failover = command(program, 'failover', 'the disaster-recovery plan: assess it now, run it, follow it');
+  command(failover, 'plan', 'the recovery plan: each step\'s source and data age (RPO), readiness, predicted duration, the critical path against the full-system RTO (exit 1 when not ready)', (_, o) => {
+    const config = configOf(o);
+    return failoverPlanCommand(config, { drill: o.drill === true, json: o.json === true });
+  })
+    .addOption(configOption())
+    .option('--drill', 'assess it as a failover drill (drill ports and drill zones)')
     .addOption(jsonOption());
 
   const backups = command(program, 'backups', 'backups the catalog records');
