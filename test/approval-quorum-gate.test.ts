@@ -92,6 +92,9 @@ describe('two-person approval gates (real Temporal, real catalog)', function () 
       const one = await waitForStatus(h, 'the first approval on record', (s) => s.pendingGate?.approvals?.length === 1);
       assert.equal(one.phase, 'awaiting-approval');
       assert.deepEqual(one.pendingGate?.approvals?.map((a) => a.by), ['alice@example.com']);
+      // The Web UI's details of the run (Temporal's metadata query) say it too.
+      const details = await h.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      assert.match(details.currentDetails ?? '', /Needs 2 different people: 1 approved so far \(alice@example\.com\), 1 more needed\./);
       // Recorded in the catalog as it came, before the gate is decided.
       await waitUntil(async () => (await catalogRecord(workflowId)).approvals.length === 1, 'the first approval in the catalog');
       assert.deepEqual(await catalogRecord(workflowId), { decisions: [], approvals: [['approval 1 of 2', 'alice@example.com']] });

@@ -69,6 +69,7 @@ export class ApprovalGates {
     // One rejection ends the gate; approvals end it once enough different people gave one.
     if (decision === 'rejected' || approvals.length >= required) open.decision = { ...given, approvals, required };
     this.board.pendingGate?.approvals?.push({ by: given.by, reason: given.reason, at: given.at });
+    this.board.gateProgressed();
     return { ...given, approvals, required };
   }
 
