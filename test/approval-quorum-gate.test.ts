@@ -167,6 +167,24 @@ describe('two-person approval gates (real Temporal, real catalog)', function () 
     });
   });
 
+  it('expires with the approvals it got on record when the second person never comes', async () => {
+    const workflowId = uniqueId('test-quorum-expired');
+    const { decision, status } = await probe(
+      workflowId,
+      async (h) => {
+        await waitForGate(h, 'failover');
+        await approve(h, 'bob@example.com');
+      },
+      { timings: { remindAfterMs: 1500, abortAfterMs: 4000 } },
+    );
+    assert.equal(decision.decision, 'expired');
+    assert.equal(decision.by, 'lifeboat');
+    assert.equal(decision.reason, '1 of 2 approvals within 4 s');
+    assert.deepEqual(decision.approvals?.map((a) => a.by), ['bob@example.com']);
+    assert.equal(status.phase, 'expired');
+    assert.deepEqual(await catalogRecord(workflowId), { decisions: [['expired', 'lifeboat']], approvals: [['approval 1 of 2', 'bob@example.com']] });
+  });
+
   it('a one-person gate is unchanged: the first allowed approval decides it', async () => {
     const workflowId = uniqueId('test-quorum-single');
     const { decision, status } = await probe(
