@@ -42,6 +42,8 @@ function minimal(): RawDoc {
     people: {
       'alice@example.com': ['incident-commander'],
       'bob@example.com': ['incident-commander', 'data-owner'],
+      // A third commander: a production failover needs two approvers other than its requester.
+      'erin@example.com': ['incident-commander'],
     },
     catalog: { host: 'catalog.internal' },
     evidence: { store: 'eu', bucket: 'acme-evidence' },
@@ -203,6 +205,7 @@ describe('config', () => {
         tier: 'production',
         selfApproval: false,
         gates: { restore: ['incident-commander'], emergencyRestore: ['incident-commander'], cutover: ['incident-commander'], failover: ['incident-commander'] },
+        approvers: {},
       });
     });
 
@@ -487,6 +490,7 @@ describe('config', () => {
         'people:',
         '  alice@example.com: [incident-commander]',
         '  bob@example.com: [incident-commander]',
+        '  erin@example.com: [incident-commander]',
         'objectives:',
         '  database: { rpo: 0m }',
         'catalog: { host: db }',
@@ -510,13 +514,13 @@ describe('config', () => {
       assert.deepEqual(
         error.problems.map((p) => [p.line, `${p.path}: ${p.message}`]),
         [
-          [8, 'objectives.database.rpo: must be longer than zero (got "0m")'],
-          [16, 'targets.databases[1].engine: must be one of pgbackrest, rds (got "mysql")'],
-          [17, 'retension: unknown key; did you mean "retention"?'],
+          [9, 'objectives.database.rpo: must be longer than zero (got "0m")'],
+          [17, 'targets.databases[1].engine: must be one of pgbackrest, rds (got "mysql")'],
+          [18, 'retension: unknown key; did you mean "retention"?'],
         ],
       );
       assert.ok(error.message.startsWith('lifeboat.config.yaml has 3 problems; lifeboat will not run until they are fixed:\n'), error.message);
-      assert.ok(error.message.includes('  - targets.databases[1].engine: must be one of pgbackrest, rds (got "mysql") (lifeboat.config.yaml:16:'), error.message);
+      assert.ok(error.message.includes('  - targets.databases[1].engine: must be one of pgbackrest, rds (got "mysql") (lifeboat.config.yaml:17:'), error.message);
       assert.ok(error instanceof LifeboatError);
       assert.equal(error.code, 'CONFIG_INVALID');
       assert.equal(error.nonRetryable, true);

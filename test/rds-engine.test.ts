@@ -12,6 +12,7 @@ import {
   DescribeDBInstanceAutomatedBackupsCommand,
   DescribeDBInstancesCommand,
   DescribeDBSnapshotsCommand,
+  DescribeOrderableDBInstanceOptionsCommand,
   InvalidRestoreFault,
   KMSKeyNotAccessibleFault,
   PointInTimeRestoreNotEnabledFault,
@@ -878,6 +879,213 @@ describe('RdsEngine (AWS SDK boundary)', () => {
       const long = rdsIdentifier('x'.repeat(100), 63);
       assert.ok(long.length <= 63);
       assert.match(long, /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/);
+    });
+  });
+});
+
+/**
+ * Failover with the primary region gone: everything is asked of the DR region's client, and the
+ * primary region's client answers every command with a network failure (as an unreachable
+ * region does), so a single call to it would fail the test's restore.
+ */
+describe('RdsEngine in the DR region alone (failover, AWS SDK boundary)', () => {
+  const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'not-a-secret' };
+  const primaryClient = new RDSClient({ region: REGION, credentials });
+  const drClient = new RDSClient({ region: DR_REGION, credentials });
+  const primary = mockClient(primaryClient);
+  const dr = mockClient(drClient);
+  const DEST = 'failover-orders-prod-7f3a9c';
+  const NOW = new Date('2024-05-20T12:00:00.000Z');
+  const OLDER_COPY = 'lb-backup-orders-prod-20240519t1200z-dr';
+  let engine: RdsEngine;
+
+  /** What the SDK throws when the region's endpoint does not answer, after its own retries. */
+  function regionUnreachable(): Error {
+    return Object.assign(new Error(`connect ETIMEDOUT 52.94.228.17:443 (rds.${REGION}.amazonaws.com)`), { name: 'TimeoutError', code: 'ETIMEDOUT', $metadata: { attempts: 3, totalRetryDelay: 912 } });
+  }
+
+  const classOffered = {
+    OrderableDBInstanceOptions: [
+      {
+        Engine: 'postgres',
+        EngineVersion: '16.3',
+        DBInstanceClass: 'db.r6g.large',
+        LicenseModel: 'postgresql-license',
+        AvailabilityZoneGroup: DR_REGION,
+        AvailabilityZones: [{ Name: `${DR_REGION}a` }, { Name: `${DR_REGION}b` }, { Name: `${DR_REGION}c` }],
+        MultiAZCapable: true,
+        ReadReplicaCapable: true,
+        Vpc: true,
+        SupportsStorageEncryption: true,
+        StorageType: 'gp3',
+        SupportsIops: true,
+      },
+    ],
+  };
+
+  /** Copies in the DR region: an older and a newer one of lifeboat's, one still copying, one someone else made. */
+  function drCopies(): DBSnapshot[] {
+    return [
+      drCopy({ DBSnapshotIdentifier: OLDER_COPY, DBSnapshotArn: `arn:aws:rds:${DR_REGION}:${ACCOUNT}:snapshot:${OLDER_COPY}`, Status: 'available', OriginalSnapshotCreateTime: new Date('2024-05-19T12:00:04.000Z'), SnapshotCreateTime: new Date('2024-05-19T12:31:40.000Z') }),
+      drCopy({ Status: 'available', OriginalSnapshotCreateTime: new Date('2024-05-20T06:00:04.000Z'), SnapshotCreateTime: new Date('2024-05-20T06:40:12.000Z') }),
+      drCopy({ DBSnapshotIdentifier: 'lb-backup-orders-prod-20240520t1100z-dr', Status: 'copying', PercentProgress: 40, OriginalSnapshotCreateTime: new Date('2024-05-20T11:00:03.000Z') }),
+      drCopy({ DBSnapshotIdentifier: 'manual-before-upgrade', Status: 'available', OriginalSnapshotCreateTime: new Date('2024-05-20T11:30:00.000Z'), TagList: [{ Key: 'team', Value: 'payments' }] }),
+    ];
+  }
+
+  beforeEach(() => {
+    primary.reset();
+    dr.reset();
+    primary.onAnyCommand().rejects(regionUnreachable());
+    engine = new RdsEngine({ instanceId: SOURCE, region: REGION, drRegion: DR_REGION, drKmsKeyId: DR_KMS, clients: { primary: primaryClient, dr: drClient }, restore: { dr: { dbInstanceClass: 'db.r6g.large', dbSubnetGroupName: 'orders-dr' } } });
+  });
+
+  after(() => {
+    primary.restore();
+    dr.restore();
+  });
+
+  const request = { destinationId: DEST, owner: { ...RUN, restorePoint: 'latest', createdAt: '2024-05-20T12:00:01.000Z' } };
+
+  it('restores from the replicated automated backups to their latest restorable time, with the primary region unreachable', async () => {
+    dr.on(DescribeDBInstanceAutomatedBackupsCommand).resolves({ DBInstanceAutomatedBackups: [replicatedBackup()] });
+    dr.on(RestoreDBInstanceToPointInTimeCommand).callsFake((input: { Tags?: Array<{ Key: string; Value: string }> }) => ({ DBInstance: restoredInstance(DEST, { TagList: input.Tags, DBInstanceArn: `arn:aws:rds:${DR_REGION}:${ACCOUNT}:db:${DEST}` }) }));
+    const restored = await engine.restoreInDisasterRecoveryRegion(request, NOW);
+    assert.equal(primary.calls().length, 0);
+    assert.deepEqual(restored.source, { kind: 'replicated-automated-backup', arn: REPLICATED_BACKUPS_ARN, earliest: '2024-05-14T03:12:00.000Z', latest: '2024-05-20T11:40:00.000Z', rpoSeconds: 1200 });
+    assert.equal(restored.instance.instanceId, DEST);
+    assert.equal(restored.detail, `Automated backups of ${SOURCE} replicated to ${DR_REGION} restore up to 2024-05-20T11:40:00.000Z (RPO 1200 s now).`);
+    const input = dr.commandCalls(RestoreDBInstanceToPointInTimeCommand)[0].args[0].input;
+    assert.equal(input.SourceDBInstanceAutomatedBackupsArn, REPLICATED_BACKUPS_ARN);
+    assert.equal(input.SourceDBInstanceIdentifier, undefined);
+    assert.equal(input.UseLatestRestorableTime, true);
+    assert.equal(input.DBInstanceClass, 'db.r6g.large');
+    assert.equal(input.DBSubnetGroupName, 'orders-dr');
+    assert.equal(dr.commandCalls(RestoreDBInstanceFromDBSnapshotCommand).length, 0);
+  });
+
+  it('without replicated backups, restores the newest available copy lifeboat made there, its age being the RPO', async () => {
+    dr.on(DescribeDBInstanceAutomatedBackupsCommand).rejects(serviceError('DBInstanceAutomatedBackupNotFoundFault', `No automated backup found for ${SOURCE}`, 404));
+    dr.on(DescribeDBSnapshotsCommand, { DBInstanceIdentifier: SOURCE, SnapshotType: 'manual' }).resolves({ DBSnapshots: drCopies() });
+    dr.on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: COPY }).resolves({ DBSnapshots: [drCopies()[1]] });
+    dr.on(RestoreDBInstanceFromDBSnapshotCommand).callsFake((input: { Tags?: Array<{ Key: string; Value: string }> }) => ({ DBInstance: restoredInstance(DEST, { TagList: input.Tags }) }));
+    const restored = await engine.restoreInDisasterRecoveryRegion(request, NOW);
+    assert.equal(primary.calls().length, 0);
+    // The copy's own creation time is when it was copied; its data is from the original snapshot's time.
+    assert.deepEqual(restored.source, { kind: 'snapshot-copy', snapshotId: COPY, arn: COPY_ARN, takenAt: '2024-05-20T06:00:04.000Z', rpoSeconds: 21596 });
+    assert.match(restored.detail, /^No automated backups of orders-prod are replicated to us-west-2; its newest snapshot copy there, lb-backup-orders-prod-20240520t1200z-dr, holds data up to 2024-05-20T06:00:04\.000Z \(RPO 21596 s now\)\.$/);
+    const calls = dr.commandCalls(RestoreDBInstanceFromDBSnapshotCommand);
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0].args[0].input.DBSnapshotIdentifier, COPY);
+    assert.equal(calls[0].args[0].input.DBInstanceIdentifier, DEST);
+    assert.equal(dr.commandCalls(RestoreDBInstanceToPointInTimeCommand).length, 0);
+  });
+
+  it('stays on the source it was given (what readiness reported), so a retried restore does not switch copies', async () => {
+    dr.on(DescribeDBInstanceAutomatedBackupsCommand).resolves({ DBInstanceAutomatedBackups: [replicatedBackup()] });
+    dr.on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: OLDER_COPY }).resolves({ DBSnapshots: [drCopies()[0]] });
+    dr.on(RestoreDBInstanceFromDBSnapshotCommand).callsFake((input: { Tags?: Array<{ Key: string; Value: string }> }) => ({ DBInstance: restoredInstance(DEST, { TagList: input.Tags }) }));
+    const source = { kind: 'snapshot-copy' as const, snapshotId: OLDER_COPY, takenAt: '2024-05-19T12:00:04.000Z', rpoSeconds: 86396 };
+    const restored = await engine.restoreInDisasterRecoveryRegion({ ...request, source }, NOW);
+    assert.deepEqual(restored.source, source);
+    assert.equal(dr.commandCalls(RestoreDBInstanceFromDBSnapshotCommand)[0].args[0].input.DBSnapshotIdentifier, OLDER_COPY);
+    assert.equal(dr.commandCalls(DescribeDBInstanceAutomatedBackupsCommand).length, 0);
+    assert.equal(primary.calls().length, 0);
+  });
+
+  it('refuses, restoring nothing, when the DR region holds neither replicated backups nor a usable copy', async () => {
+    dr.on(DescribeDBInstanceAutomatedBackupsCommand).resolves({ DBInstanceAutomatedBackups: [] });
+    dr.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [drCopies()[2], drCopies()[3]] });
+    const refused = await lifeboatFailure(engine.restoreInDisasterRecoveryRegion(request, NOW), 'DR_NO_RECOVERY_SOURCE', true);
+    assert.equal(
+      refused.message,
+      `Neither automated backups replicated to ${DR_REGION} nor a snapshot copy of ${SOURCE} there exist, so it cannot be restored in the DR region; enable automated backup replication to ${DR_REGION}, or let lifeboat copy a backup there first.`,
+    );
+    assert.equal(dr.commandCalls(RestoreDBInstanceFromDBSnapshotCommand).length + dr.commandCalls(RestoreDBInstanceToPointInTimeCommand).length, 0);
+    assert.equal(primary.calls().length, 0);
+  });
+
+  describe('readiness (no side effects)', () => {
+    /** Every command readiness sent, by name: only questions, and only to the DR region. */
+    function askedOf() {
+      return dr.calls().map((c) => (c.args[0] as { constructor: { name: string } }).constructor.name);
+    }
+
+    it('is ready with replicated backups (their lag) and the DR instance class on offer for the same engine version', async () => {
+      dr.on(DescribeDBInstanceAutomatedBackupsCommand).resolves({ DBInstanceAutomatedBackups: [replicatedBackup()] });
+      dr.on(DescribeOrderableDBInstanceOptionsCommand).resolves(classOffered);
+      const ready = await engine.disasterRecoveryReadiness(NOW);
+      assert.equal(ready.ready, true);
+      assert.equal(ready.region, DR_REGION);
+      assert.equal(ready.source?.kind, 'replicated-automated-backup');
+      assert.equal(ready.source?.rpoSeconds, 1200);
+      assert.deepEqual(
+        ready.checks.map((c) => [c.name, c.ok]),
+        [
+          ['recovery-source', true],
+          ['instance-class', true],
+        ],
+      );
+      assert.equal(
+        ready.summary,
+        `${SOURCE} is ready to restore in ${DR_REGION}: automated backups of ${SOURCE} replicated to ${DR_REGION} restore up to 2024-05-20T11:40:00.000Z (RPO 1200 s now); instance class db.r6g.large is offered for PostgreSQL 16.3 in ${DR_REGION} (${DR_REGION}a, ${DR_REGION}b, ${DR_REGION}c).`,
+      );
+      assert.deepEqual(sent(dr.commandCalls(DescribeOrderableDBInstanceOptionsCommand)[0].args[0].input), { Engine: 'postgres', DBInstanceClass: 'db.r6g.large', EngineVersion: '16.3', MaxRecords: 20 });
+      assert.deepEqual(askedOf(), ['DescribeDBInstanceAutomatedBackupsCommand', 'DescribeOrderableDBInstanceOptionsCommand']);
+      assert.equal(primary.calls().length, 0);
+    });
+
+    it('is ready from the newest snapshot copy when nothing is replicated, and says how old its data is', async () => {
+      dr.on(DescribeDBInstanceAutomatedBackupsCommand).resolves({ DBInstanceAutomatedBackups: [] });
+      dr.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: drCopies() });
+      dr.on(DescribeOrderableDBInstanceOptionsCommand).resolves(classOffered);
+      const ready = await engine.disasterRecoveryReadiness(NOW);
+      assert.equal(ready.ready, true);
+      assert.deepEqual(ready.source, { kind: 'snapshot-copy', snapshotId: COPY, arn: COPY_ARN, takenAt: '2024-05-20T06:00:04.000Z', rpoSeconds: 21596 });
+      assert.match(ready.summary, /its newest snapshot copy there, lb-backup-orders-prod-20240520t1200z-dr, holds data up to 2024-05-20T06:00:04\.000Z \(RPO 21596 s now\)/);
+      assert.deepEqual(askedOf(), ['DescribeDBInstanceAutomatedBackupsCommand', 'DescribeDBSnapshotsCommand', 'DescribeOrderableDBInstanceOptionsCommand']);
+      assert.equal(primary.calls().length, 0);
+    });
+
+    it('is not ready, saying every reason, with no source and a class the DR region does not offer', async () => {
+      dr.on(DescribeDBInstanceAutomatedBackupsCommand).resolves({ DBInstanceAutomatedBackups: [] });
+      dr.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [] });
+      dr.on(DescribeOrderableDBInstanceOptionsCommand).resolves({ OrderableDBInstanceOptions: [] });
+      const ready = await engine.disasterRecoveryReadiness(NOW);
+      assert.equal(ready.ready, false);
+      assert.equal(ready.source, undefined);
+      assert.equal(
+        ready.summary,
+        `${SOURCE} is not ready to restore in ${DR_REGION} because neither automated backups replicated to ${DR_REGION} nor a snapshot copy of ${SOURCE} there exist: enable automated backup replication, or copy a backup there; and instance class db.r6g.large is not offered for PostgreSQL in ${DR_REGION}: choose another class for restore.dr.dbInstanceClass.`,
+      );
+    });
+
+    it('is not ready without a DR instance class in the config, since the source cannot be asked', async () => {
+      engine = new RdsEngine({ instanceId: SOURCE, region: REGION, drRegion: DR_REGION, drKmsKeyId: DR_KMS, clients: { primary: primaryClient, dr: drClient } });
+      dr.on(DescribeDBInstanceAutomatedBackupsCommand).resolves({ DBInstanceAutomatedBackups: [replicatedBackup()] });
+      const ready = await engine.disasterRecoveryReadiness(NOW);
+      assert.equal(ready.ready, false);
+      assert.deepEqual(ready.checks.find((c) => c.name === 'instance-class'), {
+        name: 'instance-class',
+        ok: false,
+        detail: `No instance class is set for restores in ${DR_REGION} (restore.dr.dbInstanceClass of the target), and the source's class cannot be read there without the primary region: set it, so a failover knows what it asks for.`,
+      });
+      assert.equal(dr.commandCalls(DescribeOrderableDBInstanceOptionsCommand).length, 0);
+      assert.equal(primary.calls().length, 0);
+    });
+
+    it('reports a denied question as not ready with its advice, and throws throttling so the activity retries', async () => {
+      dr.on(DescribeDBInstanceAutomatedBackupsCommand).rejects(serviceError('AccessDenied', `User: arn:aws:sts::${ACCOUNT}:assumed-role/lifeboat-worker/i-0abc is not authorized to perform: rds:DescribeDBInstanceAutomatedBackups`, 403));
+      dr.on(DescribeOrderableDBInstanceOptionsCommand).resolves(classOffered);
+      const denied = await engine.disasterRecoveryReadiness(NOW);
+      assert.equal(denied.ready, false);
+      assert.match(denied.checks[0].detail, /^RDS DescribeDBInstanceAutomatedBackups in us-west-2 failed with AccessDenied while finding the automated backups replicated to the DR region/);
+      assert.match(denied.summary, /^orders-prod is not ready to restore in us-west-2 because RDS DescribeDBInstanceAutomatedBackups in us-west-2 failed with AccessDenied/);
+
+      dr.reset();
+      dr.on(DescribeDBInstanceAutomatedBackupsCommand).rejects(serviceError('Throttling', 'Rate exceeded'));
+      const throttled = await lifeboatFailure(engine.disasterRecoveryReadiness(NOW), 'AWS_TRANSIENT', false);
+      assert.match(throttled.message, /Throttling/);
     });
   });
 });

@@ -267,4 +267,83 @@ describe('Route53Router (AWS SDK boundary)', () => {
       ]);
     });
   });
+
+  describe('a move that fails leaves the records as they were', () => {
+    const cname: ResourceRecordSet = { Name: `${NAME}.`, Type: 'CNAME', TTL: 300, ResourceRecords: [{ Value: 'orders-prod.c9akciq32xyz.us-east-1.rds.amazonaws.com.' }] };
+    const drHost = 'failover-orders-prod-7f3a9c.cx1y2z3abcde.us-west-2.rds.amazonaws.com';
+    const moved: ResourceRecordSet = { Name: `${NAME}.`, Type: 'A', TTL: 30, ResourceRecords: [{ Value: '10.20.30.40' }] };
+    const undo = { ChangeInfo: { Id: '/change/C0918273UNDO5V7EXAMPLE', Status: 'PENDING' as const, SubmittedAt: new Date('2024-05-20T12:41:09.020Z') } };
+    const getChangeDenied = () =>
+      new Route53ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { ...meta, httpStatusCode: 403 }, message: `User: arn:aws:sts::123456789012:assumed-role/lifeboat-worker/i-0abc is not authorized to perform: route53:GetChange` });
+
+    it('a refused batch is one atomic change that Route53 rejected whole: nothing is sent after it', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records(cname, txtRecord));
+      route53.on(ChangeResourceRecordSetsCommand).rejects(new InvalidChangeBatch({ message: `[Tried to delete resource record set [name='${NAME}.', type='CNAME'] but the values provided do not match the current values]`, $metadata: meta }));
+      await lifeboatFailure(router().pointAt(NAME, { host: '10.20.30.40' }, 30), 'AWS_INVALID_CHANGE_BATCH', true);
+      const changes = route53.commandCalls(ChangeResourceRecordSetsCommand);
+      assert.equal(changes.length, 1);
+      // The old CNAME's deletion and the new A record travel together: Route53 applies both or neither.
+      assert.deepEqual(changes[0].args[0].input.ChangeBatch?.Changes, [
+        { Action: 'DELETE', ResourceRecordSet: cname },
+        { Action: 'UPSERT', ResourceRecordSet: moved },
+      ]);
+      assert.equal(route53.commandCalls(GetChangeCommand).length, 0);
+    });
+
+    it('an accepted move that cannot be confirmed (GetChange denied) is undone: the previous records go back in one batch', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records(cname, txtRecord));
+      route53.on(ChangeResourceRecordSetsCommand).resolvesOnce(changeInfo('PENDING')).resolvesOnce(undo);
+      route53.on(GetChangeCommand).rejects(getChangeDenied());
+      const err = await lifeboatFailure(router().pointAt(NAME, { host: '10.20.30.40' }, 30), 'AWS_ACCESS_DENIED', true);
+      assert.match(err.message, /^Route53 GetChange failed with AccessDenied while waiting for change C0571637OZ8L5V7EXAMPLE \(db\.orders\.example\.com -> 10\.20\.30\.40\) to be served/);
+      assert.match(err.message, /; the move could not be confirmed, so lifeboat submitted the previous records of db\.orders\.example\.com again \(change C0918273UNDO5V7EXAMPLE\)\.$/);
+      const changes = route53.commandCalls(ChangeResourceRecordSetsCommand);
+      assert.equal(changes.length, 2);
+      assert.deepEqual(changes[1].args[0].input, {
+        HostedZoneId: ZONE,
+        ChangeBatch: {
+          Comment: `lifeboat: undo the unconfirmed move of ${NAME}`,
+          Changes: [
+            { Action: 'DELETE', ResourceRecordSet: moved },
+            { Action: 'UPSERT', ResourceRecordSet: cname },
+          ],
+        },
+      });
+    });
+
+    it('when the undo is refused too, the error carries the command that puts the records back by hand', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records(cname));
+      route53
+        .on(ChangeResourceRecordSetsCommand)
+        .resolvesOnce({ ChangeInfo: { ...changeInfo('PENDING').ChangeInfo, Comment: `lifeboat: point ${NAME} at ${drHost}` } })
+        .rejectsOnce(new Route53ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { ...meta, httpStatusCode: 403 }, message: 'not authorized to perform: route53:ChangeResourceRecordSets' }));
+      route53.on(GetChangeCommand).rejects(getChangeDenied());
+      const err = await lifeboatFailure(router().pointAt(NAME, { host: drHost }, 60), 'AWS_ACCESS_DENIED', true);
+      const prefix = `put them back with aws route53 change-resource-record-sets --hosted-zone-id ${ZONE} --change-batch '`;
+      const at = err.message.indexOf(prefix);
+      assert.ok(at > 0, err.message);
+      const batch = JSON.parse(err.message.slice(at + prefix.length, -1)) as { Changes: unknown[] };
+      // Same type (CNAME to CNAME): putting back is one UPSERT of the old value over the new.
+      assert.deepEqual(batch.Changes, [{ Action: 'UPSERT', ResourceRecordSet: cname }]);
+    });
+
+    it('a wait that may still succeed (GetChange throttled) is left to the activity retry, with no undo', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records(cname));
+      route53.on(ChangeResourceRecordSetsCommand).resolves(changeInfo('PENDING'));
+      route53.on(GetChangeCommand).rejects(new Route53ServiceException({ name: 'Throttling', $fault: 'client', $metadata: meta, message: 'Rate exceeded' }));
+      await lifeboatFailure(router().pointAt(NAME, { host: '10.20.30.40' }), 'AWS_TRANSIENT', false);
+      assert.equal(route53.commandCalls(ChangeResourceRecordSetsCommand).length, 1);
+    });
+
+    it('putting saved records back waits PENDING -> INSYNC before it returns', async () => {
+      route53.on(ListResourceRecordSetsCommand).resolves(records(moved));
+      route53.on(ChangeResourceRecordSetsCommand).resolves(changeInfo('PENDING'));
+      route53.on(GetChangeCommand).resolvesOnce(changeInfo('PENDING')).resolvesOnce(changeInfo('PENDING')).resolves(changeInfo('INSYNC'));
+      const polls: string[] = [];
+      const saved = { name: `${NAME}.`, records: [{ name: `${NAME}.`, type: 'CNAME', ttl: 300, values: ['orders-prod.c9akciq32xyz.us-east-1.rds.amazonaws.com.'] }], takenAt: '2024-05-20T12:40:00.000Z' };
+      assert.deepEqual(await router({ onPoll: (p) => polls.push(p.status) }).restoreSnapshot(saved), { changeId: CHANGE_ID });
+      assert.deepEqual(polls, ['PENDING', 'PENDING', 'INSYNC']);
+      assert.deepEqual(sleeps, [2000, 2000, 2000]);
+    });
+  });
 });

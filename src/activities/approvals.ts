@@ -1,14 +1,20 @@
 /** Activities behind the approval gate: the policy from the config, notifications, the record. */
 import { gatePolicy } from '../config';
-import { Decision, GateName, GatePolicy } from '../domain/approval';
+import { Decision, defaultRequiredApprovals, GateName, GatePolicy } from '../domain/approval';
 import { Notification, NotifyOutcome } from '../engines/notifier';
 import { currentWorkflowId } from './context';
 import { Ports } from './ports';
 
+/** The catalog's record of one approval of a quorum gate: a workflow_events row of this kind. */
+export const APPROVAL_EVENT_KIND = 'approval';
+
 export function approvalActivities(ports: Ports) {
   return {
+    /** The gate's rule from the config, with its quorum: `environments.<env>.approvers.<gate>`, else the default for the tier. */
     async resolveGatePolicy(environment: string, gate: GateName, requestedBy: string): Promise<GatePolicy> {
-      return gatePolicy(ports.config, environment, gate, requestedBy);
+      const policy = gatePolicy(ports.config, environment, gate, requestedBy);
+      const configured = ports.config.environments[environment]?.approvers?.[gate];
+      return { ...policy, required: configured ?? defaultRequiredApprovals(gate, policy.production) };
     },
 
     /** Best effort: resolves with whether the webhook took it, never fails the workflow that asked. */
@@ -22,6 +28,21 @@ export function approvalActivities(ports: Ports) {
         `INSERT INTO approvals (workflow_id, gate, decision, decided_by, reason, decided_at) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (workflow_id, gate) DO NOTHING`,
         [currentWorkflowId(), decision.gate, decision.decision, decision.by, decision.reason, decision.at],
+      );
+    },
+
+    /**
+     * One approval of a gate that needs several people, recorded as it comes (a workflow_events
+     * row of kind `approval`; the approvals table keeps one row per gate: its final decision).
+     * A retried activity finds the row of the same person and gate and leaves it.
+     */
+    async recordApproval(approval: Decision, progress: { received: number; required: number }): Promise<void> {
+      const workflowId = currentWorkflowId();
+      await ports.catalog.query(
+        `INSERT INTO workflow_events (workflow_id, kind, target, event, details)
+         SELECT $1, $2, NULL, $3, $4::jsonb
+         WHERE NOT EXISTS (SELECT 1 FROM workflow_events WHERE workflow_id = $1 AND kind = $2 AND details->>'gate' = $5 AND details->>'by' = $6)`,
+        [workflowId, APPROVAL_EVENT_KIND, `approval ${progress.received} of ${progress.required}`, JSON.stringify({ ...approval, ...progress }), approval.gate, approval.by],
       );
     },
   };

@@ -4,7 +4,7 @@
  */
 import { Client, WorkflowExecutionDescription, WorkflowUpdateFailedError } from '@temporalio/client';
 import { findDatabaseTarget, LifeboatConfig } from '../config';
-import { Decision, MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS, normalizeIdentity, WorkflowStatus } from '../domain/approval';
+import { Decision, describeQuorumProgress, MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS, normalizeIdentity, WorkflowStatus } from '../domain/approval';
 import { approveUpdate, rejectUpdate, statusQuery } from '../workflows/messages';
 import { destinationNameProblem } from '../domain/ownership';
 import { PitrRestoreInput, PitrRestoreReport } from '../domain/restore';
@@ -152,7 +152,11 @@ export async function decideCommand(ctx: CommandContext, decision: 'approve' | '
     throw err;
   }
   if (ctx.json) printJson(result);
-  else line(`${result.gate} gate ${result.decision} by ${result.by} at ${result.at}: ${result.reason}`);
+  else {
+    // A gate that needs several people stays open after one approval: say how far it is, not "approved".
+    const progress = describeQuorumProgress(result);
+    line(progress ? `${result.gate} gate: ${progress} (approved by ${result.approvals!.map((a) => a.by).join(', ')})` : `${result.gate} gate ${result.decision} by ${result.by} at ${result.at}: ${result.reason}`);
+  }
   return 0;
 }
 
@@ -171,7 +175,12 @@ function statusLines(workflowId: string, desc: WorkflowExecutionDescription, sta
   out.push(`elapsed ${formatDuration(elapsed)}${rto ? ` of the ${formatDuration(rto)} RTO target${elapsed > rto ? ' (OVER TARGET)' : ''}` : ''}`);
   if (status?.pendingGate) {
     const g = status.pendingGate;
-    out.push(`waiting for ${g.gate} approval since ${g.since} (any of ${g.allowedRoles.join(', ')}; reminder ${g.remindAt}, aborts ${g.abortAt})`);
+    const who = g.required && g.required > 1 ? `${g.required} different people among ${g.allowedRoles.join(', ')}` : `any of ${g.allowedRoles.join(', ')}`;
+    out.push(`waiting for ${g.gate} approval since ${g.since} (${who}; reminder ${g.remindAt}, aborts ${g.abortAt})`);
+    if (g.required && g.required > 1) {
+      const given = g.approvals ?? [];
+      out.push(`  approvals: ${given.length} of ${g.required}, ${g.required - given.length} more needed${given.length ? ` (${given.map((a) => `${a.by} at ${a.at}`).join(', ')})` : ''}`);
+    }
     for (const f of g.prompt.facts) out.push(`  ${f.label}: ${f.value}`);
     out.push(`  approve: lifeboat approve ${workflowId} --gate ${g.gate} --reason "..."`);
   }

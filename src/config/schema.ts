@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { PathSegment, Rule, SecretRef, TimeOfDay, t } from './fields';
 import { dependenciesOf, graphProblems } from '../domain/recovery-plan';
 import { whyNotReadOnly } from './read-only-sql';
+import { defaultRequiredApprovals, GateName, quorumProblem } from '../domain/approval';
 
 // ----- shared shapes --------------------------------------------------------------------------
 
@@ -74,6 +75,14 @@ const gateRoles = (gate: string) =>
       unique: true,
     })
     .prefault(['incident-commander']);
+
+const approverCount = (gate: string, byDefault = '1') =>
+  t
+    .integer({
+      description: `Distinct people who must approve the ${gate} gate, each holding one of its roles. Default: ${byDefault}.`,
+      min: 1,
+    })
+    .optional();
 
 const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
 const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'] as const;
@@ -473,6 +482,17 @@ const fields = {
           },
           { description: 'Who approves each gate of a workflow in this environment.' },
         ),
+        approvers: t
+          .object(
+            {
+              restore: approverCount('restore'),
+              emergencyRestore: approverCount('emergency restore'),
+              cutover: approverCount('cutover'),
+              failover: approverCount('failover', '2 in a production-tier environment (the incident commander is two people there), 1 elsewhere'),
+            },
+            { description: 'How many different people must approve each gate in this environment before it opens (a quorum).' },
+          )
+          .prefault({}),
       },
       {
         description: 'An environment.',
@@ -749,6 +769,25 @@ const rootRules: Rule<Root>[] = [
           if (approvers.length >= 2) continue;
           const who = approvers.length ? `only ${approvers[0]} holds` : 'no one holds';
           report(['environments', envName, 'gates', gate], `${who} a role that approves this gate (${roles.join(', ')}), and production approvals need someone other than the requester: give a second person one of these roles`);
+        }
+      }
+    },
+  },
+  {
+    says: 'Each gate\'s quorum (`approvers`, or its default) can be met: no more approvers than people holding one of its roles, less the requester wherever the requester may not approve.',
+    uses: ['environments', 'people'],
+    check(c, report) {
+      for (const [envName, env] of Object.entries(c.environments)) {
+        const production = env.tier === 'production';
+        for (const gate of Object.keys(env.gates) as GateName[]) {
+          const configured = env.approvers[gate];
+          const required = configured ?? defaultRequiredApprovals(gate, production);
+          const roles = env.gates[gate];
+          const people = Object.values(c.people).filter((held) => held.some((role) => roles.includes(role))).length;
+          const problem = quorumProblem(required, { people, requesterExcluded: production || !env.selfApproval });
+          if (!problem) continue;
+          if (configured !== undefined) report(['environments', envName, 'approvers', gate], `${problem}: lower it, or give more people one of the gate's roles`);
+          else report(['environments', envName, 'gates', gate], `${problem.replace(/^asks for/, `by default in a ${env.tier} environment asks for`)}: give another person one of these roles (${roles.join(', ')}), or set approvers.${gate} to the number you accept`);
         }
       }
     },

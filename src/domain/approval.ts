@@ -17,6 +17,12 @@ export interface GatePolicy {
   allowedRoles: string[];
   /** identity -> roles, for everyone who holds a role this gate accepts. */
   roster: Record<string, string[]>;
+  /**
+   * How many distinct people must approve (a quorum), default 1. Optional because policies
+   * recorded in workflow histories before quorums existed have no such field: read it through
+   * `requiredApprovals`.
+   */
+  required?: number;
 }
 
 export type ApproverCheck = { ok: true } | { ok: false; reason: string };
@@ -50,6 +56,57 @@ export function checkApprover(policy: GatePolicy, approverAsGiven: string): Appr
   return { ok: true };
 }
 
+/** Distinct approvals a gate needs when the config does not say: a production failover needs two people, every other gate one. */
+export function defaultRequiredApprovals(gate: GateName, production: boolean): number {
+  return gate === 'failover' && production ? 2 : 1;
+}
+
+/** The policy's quorum: 1 for a policy recorded before quorums existed. */
+export function requiredApprovals(policy: Pick<GatePolicy, 'required'>): number {
+  return policy.required ?? 1;
+}
+
+/** How many people could ever approve a gate: everyone holding an allowed role, less the requester wherever the requester may not approve their own request. */
+export function possibleApprovers(eligible: { people: number; requesterExcluded: boolean }): number {
+  return Math.max(0, eligible.people - (eligible.requesterExcluded ? 1 : 0));
+}
+
+/**
+ * Why a quorum can never be met, or undefined when it can: below one, or more than
+ * `possibleApprovers` ("only 1 can ever approve (...)", for the caller to put after what it asks).
+ */
+export function quorumProblem(required: number, eligible: { people: number; requesterExcluded: boolean }): string | undefined {
+  if (!Number.isInteger(required) || required < 1) return `must be a whole number of at least 1 (got ${required}): a gate needs someone to approve it`;
+  const able = possibleApprovers(eligible);
+  if (required <= able) return undefined;
+  const why = eligible.requesterExcluded ? `${eligible.people} people hold one of its roles, and the requester may be one of them and cannot approve` : `${eligible.people} people hold one of its roles`;
+  return `asks for ${required} approvers, but only ${able} can ever approve (${why})`;
+}
+
+/**
+ * Whether this approver may add their approval to a quorum gate's approvals so far: the role
+ * rule of `checkApprover`, and no person counted twice.
+ */
+export function checkQuorumApprover(policy: GatePolicy, approvals: ReadonlyArray<Pick<Decision, 'by'>>, approverAsGiven: string): ApproverCheck {
+  const check = checkApprover(policy, approverAsGiven);
+  if (!check.ok) return check;
+  const approver = normalizeIdentity(approverAsGiven);
+  if (approvals.some((a) => normalizeIdentity(a.by) === approver)) {
+    const remaining = requiredApprovals(policy) - approvals.length;
+    return { ok: false, reason: `${approver} has already approved the ${policy.gate} gate, which needs ${requiredApprovals(policy)} different people: ${remaining} more must come from someone else` };
+  }
+  return { ok: true };
+}
+
+/** "approval 1 of 2 recorded; waiting for one more": what a quorum gate's progress reads as, or undefined when the gate is decided. */
+export function describeQuorumProgress(decision: Pick<Decision, 'decision' | 'approvals' | 'required'>): string | undefined {
+  const required = decision.required ?? 1;
+  const received = decision.approvals?.length ?? 0;
+  if (decision.decision !== 'approved' || required <= 1 || received >= required) return undefined;
+  const remaining = required - received;
+  return `approval ${received} of ${required} recorded; waiting for ${remaining === 1 ? 'one more' : `${remaining} more`}`;
+}
+
 export interface DecisionInput {
   /** Identity of the person deciding, e.g. alice@example.com. */
   by: string;
@@ -65,6 +122,14 @@ export interface Decision {
   reason: string;
   /** ISO-8601, workflow time. */
   at: string;
+  /**
+   * A gate that needs several people: every approval so far, in order. On the gate's final
+   * decision this keeps each approver on record; on the answer to one approval of a gate still
+   * open it tells how far the gate is (see `describeQuorumProgress`).
+   */
+  approvals?: Decision[];
+  /** A gate that needs several people: how many distinct approvals it needs. */
+  required?: number;
 }
 
 /** What a pending gate will do if approved, shown in the status query and the Web UI. */
@@ -83,6 +148,9 @@ export interface PendingGate {
   remindAt: string;
   abortAt: string;
   reminded: boolean;
+  /** A gate that needs several people: how many, and the approvals given so far (absent for a one-person gate). */
+  required?: number;
+  approvals?: Array<{ by: string; reason: string; at: string }>;
 }
 
 export interface TimelineEntry {

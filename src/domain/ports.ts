@@ -171,6 +171,45 @@ export interface DatabaseEngine {
    * own timeline and a full backup of it starts (RDS: deletion protection and backup retention).
    */
   protectAsNewPrimary(instanceId: string, owner: { workflowId: string; runId: string }): Promise<NewPrimaryProtection>;
+  /** Whether the DR region alone can restore this target now, and from what (RDS); reads only, never calls the primary region. */
+  disasterRecoveryReadiness?(now?: Date): Promise<DisasterRecoveryReadiness>;
+  /** Restores in the DR region from the best source there (RDS), never calling the primary region; says which source and its RPO. */
+  restoreInDisasterRecoveryRegion?(request: Omit<RestoreRequest, 'point' | 'fromRegion'>, now?: Date): Promise<DisasterRecoveryRestore>;
+}
+
+/**
+ * What a restore in the DR region starts from, found in the DR region alone: the source's
+ * automated backups replicated there (point-in-time, up to their latest restorable time), or
+ * else the newest snapshot copy there. `rpoSeconds` is the data a restore from it would lose now.
+ */
+export type DisasterRecoverySource =
+  | { kind: 'replicated-automated-backup'; arn: string; earliest: string; latest: string; rpoSeconds: number }
+  | { kind: 'snapshot-copy'; snapshotId: string; arn?: string; takenAt: string; rpoSeconds: number };
+
+/** One check of DR readiness, for a person: what was looked at and what it showed. */
+export interface DisasterRecoveryCheck {
+  name: 'recovery-source' | 'instance-class';
+  ok: boolean;
+  detail: string;
+}
+
+/** Whether a failover of one target can restore in the DR region now (no side effects). */
+export interface DisasterRecoveryReadiness {
+  ready: boolean;
+  /** The DR region's name, e.g. us-west-2. */
+  region: string;
+  source?: DisasterRecoverySource;
+  checks: DisasterRecoveryCheck[];
+  /** "ready: ..." or "not ready because ...", one sentence. */
+  summary: string;
+}
+
+/** A restore started in the DR region, with the source chosen for it. */
+export interface DisasterRecoveryRestore {
+  instance: InstanceDescription;
+  source: DisasterRecoverySource;
+  /** One sentence: which source, why, and the RPO it gives. */
+  detail: string;
 }
 
 /** What fencing did to a source: JSON-safe, kept in history and the catalog. */

@@ -17,9 +17,11 @@ import {
   DeleteDBSnapshotCommand,
   DescribeDBInstancesCommand,
   DescribeDBSnapshotsCommand,
+  DescribeOrderableDBInstanceOptionsCommand,
   ModifyDBInstanceCommand,
   paginateDescribeDBInstanceAutomatedBackups,
   paginateDescribeDBInstances,
+  paginateDescribeDBSnapshots,
   RDSClient,
   RemoveTagsFromResourceCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
@@ -41,6 +43,10 @@ import type {
   BackupProgress,
   BackupVerification,
   DatabaseEngine,
+  DisasterRecoveryCheck,
+  DisasterRecoveryReadiness,
+  DisasterRecoveryRestore,
+  DisasterRecoverySource,
   InstanceDescription,
   NewPrimaryProtection,
   ResourceOwner,
@@ -122,6 +128,12 @@ function tagValue(value: string): string {
   return value.replace(/[^\p{L}\p{Z}\p{N}_.:/=+\-@]/gu, '_').slice(0, 256);
 }
 
+/** A sentence as a clause of a longer one: no full stop, and lower-case unless it starts with a name (RDS, an identifier). */
+function clause(sentence: string): string {
+  const body = sentence.replace(/\.+$/, '');
+  return /^[A-Z][a-z]/.test(body) ? body.charAt(0).toLowerCase() + body.slice(1) : body;
+}
+
 function tagOf(tags: Tag[] | undefined, key: string): string | undefined {
   return tags?.find((t) => t.Key === key)?.Value;
 }
@@ -144,6 +156,15 @@ function ownerOf(instance: DBInstance): ResourceOwner | undefined {
 export function finalSnapshotId(instanceId: string, runId: string): string {
   const run = createHash('sha256').update(runId).digest('hex').slice(0, 8);
   return rdsIdentifier(`${instanceId}-final-${run}`, SNAPSHOT_ID_MAX);
+}
+
+/** When a snapshot's data is from: its newest transaction when RDS says, else when it was taken (a copy keeps the original's time). */
+function snapshotDataTime(snapshot: DBSnapshot): Date | undefined {
+  return snapshot.SnapshotDatabaseTime ?? snapshot.OriginalSnapshotCreateTime ?? snapshot.SnapshotCreateTime;
+}
+
+function secondsBetween(earlier: Date, later: Date): number {
+  return Math.max(0, Math.round((later.getTime() - earlier.getTime()) / 1000));
 }
 
 function iso(date: Date | undefined): string | undefined {
@@ -592,6 +613,145 @@ export class RdsEngine implements DatabaseEngine {
     return this.describe(existing, true);
   }
 
+  // ---------------------------------------------------------------- disaster recovery (the DR region alone)
+
+  /**
+   * The best source for a restore in the DR region, found with the DR region's client alone (the
+   * primary region may be gone): the automated backups replicated there, point-in-time up to their
+   * latest restorable time; else the newest available snapshot copy lifeboat made there.
+   * Undefined when the DR region holds neither.
+   */
+  async disasterRecoverySource(now: Date = new Date()): Promise<DisasterRecoverySource | undefined> {
+    return (await this.drSourceWithEngineVersion(now)).source;
+  }
+
+  /** The DR source and the engine version a restore from it would run (for the instance class check). */
+  private async drSourceWithEngineVersion(now: Date): Promise<{ source?: DisasterRecoverySource; engineVersion?: string }> {
+    const replicated = await this.drReplicatedBackup();
+    if (replicated) {
+      const window = replicated.RestoreWindow!;
+      const source: DisasterRecoverySource = {
+        kind: 'replicated-automated-backup',
+        arn: replicated.DBInstanceAutomatedBackupsArn!,
+        earliest: window.EarliestTime!.toISOString(),
+        latest: window.LatestTime!.toISOString(),
+        rpoSeconds: secondsBetween(window.LatestTime!, now),
+      };
+      return { source, engineVersion: replicated.EngineVersion };
+    }
+    const copy = await this.newestDrSnapshotCopy();
+    if (!copy) return {};
+    const takenAt = snapshotDataTime(copy)!;
+    const source: DisasterRecoverySource = {
+      kind: 'snapshot-copy',
+      snapshotId: copy.DBSnapshotIdentifier!,
+      ...(copy.DBSnapshotArn ? { arn: copy.DBSnapshotArn } : {}),
+      takenAt: takenAt.toISOString(),
+      rpoSeconds: secondsBetween(takenAt, now),
+    };
+    return { source, engineVersion: copy.EngineVersion };
+  }
+
+  /**
+   * Whether a failover can restore this instance in the DR region now, without side effects and
+   * without the primary region: a source there (replicated backups and their lag, or the newest
+   * snapshot copy and its age) and the configured DR instance class on offer there for the
+   * source's engine version. A failure to ask a question is the answer "not ready" with the
+   * reason, except a retryable one (throttling, a timeout), which is thrown so the activity retries.
+   */
+  async disasterRecoveryReadiness(now: Date = new Date()): Promise<DisasterRecoveryReadiness> {
+    const checks: DisasterRecoveryCheck[] = [];
+    let source: DisasterRecoverySource | undefined;
+    let engineVersion: string | undefined;
+    try {
+      ({ source, engineVersion } = await this.drSourceWithEngineVersion(now));
+      checks.push({ name: 'recovery-source', ok: source !== undefined, detail: this.describeDrSource(source) });
+    } catch (err) {
+      checks.push({ name: 'recovery-source', ok: false, detail: this.unlessRetryable(err) });
+    }
+    checks.push(await this.instanceClassCheck(engineVersion));
+    const failed = checks.filter((c) => !c.ok);
+    const summary = failed.length
+      ? `${this.instanceId} is not ready to restore in ${this.drRegion} because ${failed.map((c) => clause(c.detail)).join('; and ')}.`
+      : `${this.instanceId} is ready to restore in ${this.drRegion}: ${checks.map((c) => clause(c.detail)).join('; ')}.`;
+    return { ready: failed.length === 0, region: this.drRegion, ...(source ? { source } : {}), checks, summary };
+  }
+
+  /**
+   * Starts a restore in the DR region from `request.source` (what readiness reported: a retried
+   * activity then stays on the same choice) or from the best source there now, and never calls
+   * the primary region: RestoreDBInstanceToPointInTime with the replicated backups' ARN up to the
+   * latest restorable time, or RestoreDBInstanceFromDBSnapshot of the newest DR snapshot copy.
+   */
+  async restoreInDisasterRecoveryRegion(request: Omit<RestoreRequest, 'point' | 'fromRegion'> & { source?: DisasterRecoverySource }, now: Date = new Date()): Promise<DisasterRecoveryRestore> {
+    const { source: chosen, ...restore } = request;
+    const source = chosen ?? (await this.disasterRecoverySource(now));
+    if (!source) {
+      throw new LifeboatError(
+        `Neither automated backups replicated to ${this.drRegion} nor a snapshot copy of ${this.instanceId} there exist, so it cannot be restored in the DR region; enable automated backup replication to ${this.drRegion}, or let lifeboat copy a backup there first.`,
+        'DR_NO_RECOVERY_SOURCE',
+      );
+    }
+    const instance =
+      source.kind === 'replicated-automated-backup'
+        ? await this.startRestore({ ...restore, fromRegion: 'dr', point: { kind: 'latest' } })
+        : await this.startRestore({ ...restore, fromRegion: 'dr', point: { kind: 'backup', backupId: source.snapshotId } });
+    return { instance, source, detail: this.describeDrSource(source) };
+  }
+
+  private describeDrSource(source: DisasterRecoverySource | undefined): string {
+    if (!source) return `Neither automated backups replicated to ${this.drRegion} nor a snapshot copy of ${this.instanceId} there exist: enable automated backup replication, or copy a backup there.`;
+    if (source.kind === 'replicated-automated-backup') {
+      return `Automated backups of ${this.instanceId} replicated to ${this.drRegion} restore up to ${source.latest} (RPO ${source.rpoSeconds} s now).`;
+    }
+    return `No automated backups of ${this.instanceId} are replicated to ${this.drRegion}; its newest snapshot copy there, ${source.snapshotId}, holds data up to ${source.takenAt} (RPO ${source.rpoSeconds} s now).`;
+  }
+
+  /** The DR instance class offered in the DR region for the engine version a restore there would have. */
+  private async instanceClassCheck(engineVersion: string | undefined): Promise<DisasterRecoveryCheck> {
+    const instanceClass = this.restoreSettings.dr?.dbInstanceClass;
+    if (!instanceClass) {
+      return {
+        name: 'instance-class',
+        ok: false,
+        detail: `No instance class is set for restores in ${this.drRegion} (restore.dr.dbInstanceClass of the target), and the source's class cannot be read there without the primary region: set it, so a failover knows what it asks for.`,
+      };
+    }
+    try {
+      const out = await this.dr.send(
+        new DescribeOrderableDBInstanceOptionsCommand({ Engine: 'postgres', DBInstanceClass: instanceClass, ...(engineVersion ? { EngineVersion: engineVersion } : {}), MaxRecords: 20 }),
+      );
+      const offered = (out.OrderableDBInstanceOptions ?? []).filter((o) => o.DBInstanceClass === instanceClass);
+      const version = engineVersion ? `PostgreSQL ${engineVersion}` : 'PostgreSQL';
+      if (!offered.length) return { name: 'instance-class', ok: false, detail: `Instance class ${instanceClass} is not offered for ${version} in ${this.drRegion}: choose another class for restore.dr.dbInstanceClass.` };
+      const zones = [...new Set(offered.flatMap((o) => (o.AvailabilityZones ?? []).map((z) => z.Name ?? '')).filter(Boolean))].sort();
+      return { name: 'instance-class', ok: true, detail: `Instance class ${instanceClass} is offered for ${version} in ${this.drRegion}${zones.length ? ` (${zones.join(', ')})` : ''}.` };
+    } catch (err) {
+      return { name: 'instance-class', ok: false, detail: this.unlessRetryable(classifyAwsError(err, this.ctx('dr', 'DescribeOrderableDBInstanceOptions', `checking that ${instanceClass} is offered`))) };
+    }
+  }
+
+  /** A readiness question that failed: its sentence when retrying would not help; rethrown when it would. */
+  private unlessRetryable(err: unknown): string {
+    if (err instanceof LifeboatError && err.nonRetryable) return err.message;
+    throw err;
+  }
+
+  /** The newest available snapshot copy lifeboat made of the source in the DR region (copies keep the source's instance id and tags). */
+  private async newestDrSnapshotCopy(): Promise<DBSnapshot | undefined> {
+    const all: DBSnapshot[] = [];
+    try {
+      for await (const page of paginateDescribeDBSnapshots({ client: this.dr }, { DBInstanceIdentifier: this.instanceId, SnapshotType: 'manual' })) {
+        all.push(...(page.DBSnapshots ?? []));
+      }
+    } catch (err) {
+      throw classifyAwsError(err, this.ctx('dr', 'DescribeDBSnapshots', `finding the newest snapshot copy of ${this.instanceId}`));
+    }
+    return all
+      .filter((c) => c.DBSnapshotIdentifier && c.DBInstanceIdentifier?.toLowerCase() === this.instanceId && c.Status === 'available' && tagOf(c.TagList, RDS_TAGS.managed) === 'true' && snapshotDataTime(c))
+      .sort((a, b) => snapshotDataTime(b)!.getTime() - snapshotDataTime(a)!.getTime())[0];
+  }
+
   async describeInstance(instanceId: string): Promise<InstanceDescription | undefined> {
     const id = rdsIdentifier(instanceId, INSTANCE_ID_MAX);
     for (const region of ['primary', 'dr'] as const) {
@@ -912,13 +1072,17 @@ export class RdsEngine implements DatabaseEngine {
     return all;
   }
 
+  /** The source's automated backups replicated into the DR region with a usable window (the newest), if any. */
+  private async drReplicatedBackup(): Promise<DBInstanceAutomatedBackup | undefined> {
+    const backups = await this.automatedBackups('dr', { DBInstanceIdentifier: this.instanceId }, 'finding the automated backups replicated to the DR region');
+    return backups
+      .filter((b) => b.DBInstanceIdentifier?.toLowerCase() === this.instanceId && b.DBInstanceAutomatedBackupsArn && b.RestoreWindow?.EarliestTime && b.RestoreWindow.LatestTime)
+      .sort((a, b) => b.RestoreWindow!.LatestTime!.getTime() - a.RestoreWindow!.LatestTime!.getTime())[0];
+  }
+
   /** The source's automated backups replicated into the DR region, with a usable window. */
   private async drAutomatedBackup(): Promise<DBInstanceAutomatedBackup> {
-    const backups = await this.automatedBackups('dr', { DBInstanceIdentifier: this.instanceId }, 'finding the automated backups replicated to the DR region');
-    const usable = backups
-      .filter((b) => b.DBInstanceIdentifier?.toLowerCase() === this.instanceId && b.DBInstanceAutomatedBackupsArn && b.RestoreWindow?.EarliestTime && b.RestoreWindow.LatestTime)
-      .sort((a, b) => b.RestoreWindow!.LatestTime!.getTime() - a.RestoreWindow!.LatestTime!.getTime());
-    const best = usable[0];
+    const best = await this.drReplicatedBackup();
     if (!best) {
       throw new LifeboatError(
         `No automated backups of ${this.instanceId} are replicated into ${this.drRegion}, so point-in-time restore there is not possible; enable cross-region automated backup replication for the instance (StartDBInstanceAutomatedBackupsReplication), or fail over from the latest DR snapshot copy instead.`,

@@ -123,15 +123,14 @@ export class Route53Router implements TrafficRouter {
     }
     const type = recordType(host);
     const changes: Change[] = [];
+    const before = await this.addressRecords(name);
     // The name must lead only to the new target, and a CNAME cannot coexist with other records:
     // delete address records of another kind in the same atomic batch.
-    for (const existing of await this.addressRecords(name)) {
+    for (const existing of before) {
       if (existing.Type !== type) changes.push({ Action: 'DELETE', ResourceRecordSet: existing });
     }
-    changes.push({
-      Action: 'UPSERT',
-      ResourceRecordSet: { Name: fqdn, Type: type, TTL: ttl, ResourceRecords: [{ Value: type === 'CNAME' ? `${host}.` : host }] },
-    });
+    const written: ResourceRecordSet = { Name: fqdn, Type: type, TTL: ttl, ResourceRecords: [{ Value: type === 'CNAME' ? `${host}.` : host }] };
+    changes.push({ Action: 'UPSERT', ResourceRecordSet: written });
 
     let changeId: string;
     let status: string;
@@ -148,7 +147,35 @@ export class Route53Router implements TrafficRouter {
       throw classifyAwsError(err, { service: 'Route53', action: 'ChangeResourceRecordSets', doing: `pointing ${bareName(name)} at ${host} in hosted zone ${this.hostedZoneId}` });
     }
     if (!changeId) throw new LifeboatError(`Route53 accepted the change for ${bareName(name)} but returned no change id; lifeboat will retry the cutover.`, 'ROUTE53_NO_CHANGE_ID', false);
-    return this.waitInSync(changeId, status, `${bareName(name)} -> ${host}`);
+    try {
+      return await this.waitInSync(changeId, status, `${bareName(name)} -> ${host}`);
+    } catch (err) {
+      // A retryable wait is retried (the UPSERT is harmless again). A wait that cannot succeed
+      // (GetChange denied, the change unknown) fails the move: the records must not stay moved
+      // behind a failure, so the ones read before are put back.
+      if (!(err instanceof LifeboatError) || !err.nonRetryable) throw err;
+      throw await this.undoUnconfirmedChange(err, { name: fqdn, records: before.map(toSnapshotRecord), takenAt: new Date(this.now()).toISOString() }, written);
+    }
+  }
+
+  /** Puts back the records a change replaced when that change cannot be confirmed; the error says what became of them. */
+  private async undoUnconfirmedChange(failure: LifeboatError, previous: DnsSnapshot, written: ResourceRecordSet): Promise<LifeboatError> {
+    const name = bareName(previous.name);
+    const changes = this.restoreChanges(previous, [written]);
+    try {
+      const out = await this.client.send(
+        new ChangeResourceRecordSetsCommand({ HostedZoneId: this.hostedZoneId, ChangeBatch: { Comment: `lifeboat: undo the unconfirmed move of ${name}`, Changes: changes } }),
+      );
+      const undoId = bareChangeId(out.ChangeInfo?.Id ?? '');
+      return new LifeboatError(`${failure.message.replace(/\.$/, '')}; the move could not be confirmed, so lifeboat submitted the previous records of ${name} again (change ${undoId || 'without an id'}).`, failure.code, true);
+    } catch (undoError) {
+      const repair = `aws route53 change-resource-record-sets --hosted-zone-id ${this.hostedZoneId} --change-batch '${JSON.stringify({ Comment: `lifeboat repair: ${name} back to its previous records`, Changes: changes }).replace(/'/g, `'\\''`)}'`;
+      return new LifeboatError(
+        `${failure.message.replace(/\.$/, '')}; the move could not be confirmed and putting the previous records of ${name} back failed too (${(undoError as Error).message}): put them back with ${repair}`,
+        failure.code,
+        true,
+      );
+    }
   }
 
   /** The name's address records as Route53 holds them: what a rollback puts back. */

@@ -6,7 +6,7 @@
  */
 import { condition, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { checkApprover, Decision, DecisionInput, GatePolicy, GatePrompt, MAX_REASON_CHARS, normalizeIdentity } from '../domain/approval';
+import { checkApprover, checkQuorumApprover, Decision, DecisionInput, GatePolicy, GatePrompt, MAX_REASON_CHARS, normalizeIdentity, requiredApprovals } from '../domain/approval';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from './messages';
 import { StatusBoard } from './status-board';
 
@@ -20,44 +20,61 @@ export interface GateTimings {
 interface OpenGate {
   policy: GatePolicy;
   decision?: Decision;
+  /** A gate that needs several people: the approvals so far, in order, and how many of them the catalog has. */
+  approvals: Decision[];
+  recorded: number;
 }
+
+type Verdict = 'approved' | 'rejected';
 
 export class ApprovalGates {
   private open?: OpenGate;
 
   constructor(private readonly board: StatusBoard) {
-    setHandler(approveUpdate, (input) => this.decide('approved', input), { validator: (input) => this.validate(input) });
-    setHandler(rejectUpdate, (input) => this.decide('rejected', input), { validator: (input) => this.validate(input) });
+    setHandler(approveUpdate, (input) => this.decide('approved', input), { validator: (input) => this.validate('approved', input) });
+    setHandler(rejectUpdate, (input) => this.decide('rejected', input), { validator: (input) => this.validate('rejected', input) });
     setHandler(approveSignal, (input) => this.decideBySignal('approved', input));
     setHandler(rejectSignal, (input) => this.decideBySignal('rejected', input));
   }
 
   /** Synchronous, as update validators must be: throwing rejects the update with this sentence. */
-  private validate(input: DecisionInput): void {
-    const reason = this.refusal(input);
+  private validate(verdict: Verdict, input: DecisionInput): void {
+    const reason = this.refusal(verdict, input);
     if (reason) throw new Error(reason);
   }
 
-  private refusal(input: DecisionInput): string | undefined {
+  private refusal(verdict: Verdict, input: DecisionInput): string | undefined {
     const open = this.open;
     if (!open || open.decision) return 'no approval is pending on this workflow right now: check `lifeboat status` for what it is doing';
     if (input.gate && input.gate !== open.policy.gate) return `the pending gate is ${open.policy.gate}, not ${input.gate}: check \`lifeboat status\` before deciding`;
     if (!input.by?.trim()) return 'a decision needs the identity of the person making it (--as or LIFEBOAT_USER)';
     if (!input.reason?.trim()) return 'a decision needs a reason, for the record (--reason)';
     if (input.reason.length > MAX_REASON_CHARS) return `the reason is ${input.reason.length} characters long, over the ${MAX_REASON_CHARS} kept on record: say it in a paragraph and link the details`;
-    const check = checkApprover(open.policy, input.by);
+    // A quorum counts each person once; anyone allowed may still reject, approvers included.
+    const check = verdict === 'approved' && requiredApprovals(open.policy) > 1 ? checkQuorumApprover(open.policy, open.approvals, input.by) : checkApprover(open.policy, input.by);
     return check.ok ? undefined : check.reason;
   }
 
-  private decide(decision: 'approved' | 'rejected', input: DecisionInput): Decision {
+  private decide(decision: Verdict, input: DecisionInput): Decision {
     const open = this.open!;
     // Recorded in the one form identities are compared in, whatever case the decider typed.
-    open.decision = { gate: open.policy.gate, decision, by: normalizeIdentity(input.by), reason: input.reason, at: new Date().toISOString() };
-    return open.decision;
+    const given: Decision = { gate: open.policy.gate, decision, by: normalizeIdentity(input.by), reason: input.reason, at: new Date().toISOString() };
+    const required = requiredApprovals(open.policy);
+    if (required <= 1) {
+      open.decision = given;
+      return open.decision;
+    }
+    if (decision === 'approved') open.approvals.push(given);
+    const approvals = [...open.approvals];
+    // One rejection ends the gate; approvals end it once enough different people gave one.
+    if (decision === 'rejected' || approvals.length >= required) open.decision = { ...given, approvals, required };
+    this.board.pendingGate?.approvals?.push({ by: given.by, reason: given.reason, at: given.at });
+    this.board.gateProgressed();
+    return { ...given, approvals, required };
   }
 
-  private decideBySignal(decision: 'approved' | 'rejected', input: DecisionInput): void {
-    const reason = this.refusal(input);
+  private decideBySignal(decision: Verdict, input: DecisionInput): void {
+    const reason = this.refusal(decision, input);
     if (reason) this.board.refused.push({ at: new Date().toISOString(), by: input?.by ?? '(unknown)', reason });
     else this.decide(decision, input);
   }
@@ -65,8 +82,9 @@ export class ApprovalGates {
   /** Waits for a decision on one gate; the decision (approved, rejected or expired) is recorded in the catalog. */
   async request(policy: GatePolicy, prompt: GatePrompt, timings: GateTimings): Promise<Decision> {
     const since = new Date();
-    this.open = { policy };
+    this.open = { policy, approvals: [], recorded: 0 };
     const open = this.open;
+    const required = requiredApprovals(policy);
     const at = (ms: number) => new Date(since.getTime() + ms).toISOString();
     this.board.setPendingGate({
       gate: policy.gate,
@@ -77,10 +95,11 @@ export class ApprovalGates {
       remindAt: at(timings.remindAfterMs),
       abortAt: at(timings.abortAfterMs),
       reminded: false,
+      ...(required > 1 ? { required, approvals: [] } : {}),
     });
     this.board.enter(`awaiting-approval`, `waiting for the ${policy.gate} gate: ${prompt.title}`);
 
-    let decided = await condition(() => open.decision !== undefined, timings.remindAfterMs, { summary: `Wait for the ${policy.gate} decision until the reminder` });
+    let decided = await this.waitForDecision(open, timings.remindAfterMs, `Wait for the ${policy.gate} decision until the reminder`);
     if (!decided) {
       this.board.pendingGate!.reminded = true;
       // Best effort: the notify activity does not fail on a webhook outage, and should it fail otherwise the gate goes on.
@@ -89,7 +108,7 @@ export class ApprovalGates {
           {
             severity: 'warning',
             title: `Approval still pending: ${prompt.title}`,
-            text: `The ${policy.gate} gate has waited since ${since.toISOString()}; any of ${policy.allowedRoles.join(', ')} can decide. It aborts at ${at(timings.abortAfterMs)}.`,
+            text: `The ${policy.gate} gate has waited since ${since.toISOString()}; ${required > 1 ? `${required} different people among ${policy.allowedRoles.join(', ')} must approve (${open.approvals.length} so far)` : `any of ${policy.allowedRoles.join(', ')} can decide`}. It aborts at ${at(timings.abortAfterMs)}.`,
             target: this.board.target,
           },
         ])
@@ -99,7 +118,7 @@ export class ApprovalGates {
       // A slow webhook must not hold a decision or move the expiry: the reminder goes out beside the wait.
       if (!patched('gate-reminder-beside-the-wait')) await reminder;
       else reminder.catch(() => undefined);
-      decided = await condition(() => open.decision !== undefined, Math.max(0, timings.abortAfterMs - timings.remindAfterMs), { summary: `Wait for the ${policy.gate} decision until the gate expires` });
+      decided = await this.waitForDecision(open, Math.max(0, timings.abortAfterMs - timings.remindAfterMs), `Wait for the ${policy.gate} decision until the gate expires`);
     }
     const decision: Decision = open.decision ?? {
       gate: policy.gate,
@@ -107,11 +126,34 @@ export class ApprovalGates {
       by: 'lifeboat',
       reason: `no decision within ${Math.round(timings.abortAfterMs / 1000)} s`,
       at: new Date().toISOString(),
+      ...(required > 1 ? { reason: `${open.approvals.length} of ${required} approvals within ${Math.round(timings.abortAfterMs / 1000)} s`, approvals: [...open.approvals], required } : {}),
     };
     open.decision = decision;
     this.board.setPendingGate(undefined);
     this.board.decisions.push(decision);
     await acts.recordDecision.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Record the ${policy.gate} decision` }, [decision]);
     return decision;
+  }
+
+  /**
+   * Waits up to `timeoutMs` for the gate's decision. A one-person gate waits exactly as it always
+   * has (one condition: recorded histories replay). A quorum gate also wakes for each approval,
+   * to record it in the catalog as it comes, and waits on for the rest.
+   */
+  private async waitForDecision(open: OpenGate, timeoutMs: number, summary: string): Promise<boolean> {
+    if (requiredApprovals(open.policy) <= 1) return condition(() => open.decision !== undefined, timeoutMs, { summary });
+    const deadline = new Date().getTime() + timeoutMs;
+    for (;;) {
+      const left = deadline - new Date().getTime();
+      const woke = left > 0 && (await condition(() => open.decision !== undefined || open.recorded < open.approvals.length, left, { summary }));
+      while (open.recorded < open.approvals.length) {
+        const approval = open.approvals[open.recorded];
+        const progress = { received: open.recorded + 1, required: requiredApprovals(open.policy) };
+        await acts.recordApproval.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Record approval ${progress.received} of ${progress.required} of the ${open.policy.gate} gate` }, [approval, progress]);
+        open.recorded += 1;
+      }
+      if (open.decision) return true;
+      if (!woke) return false;
+    }
   }
 }

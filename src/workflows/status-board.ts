@@ -44,6 +44,11 @@ export class StatusBoard {
     setCurrentDetails(this.markdown(this.note));
   }
 
+  /** The pending gate changed in place (an approval of several came in): the Web UI's details follow (no command, so replay-safe anywhere). */
+  gateProgressed(): void {
+    setCurrentDetails(this.markdown(this.note));
+  }
+
   setPendingGate(gate: PendingGate | undefined): void {
     this.pendingGate = gate;
     upsertSearchAttributes([{ key: LifeboatAwaitingApproval, value: gate !== undefined }]);
@@ -90,6 +95,10 @@ export class StatusBoard {
     if (gate) {
       lines.push(`### Waiting for approval: ${gate.prompt.title}`, '', ...gate.prompt.facts.map((f) => `- **${f.label}:** ${f.value}`), '');
       lines.push(`Any of: ${gate.allowedRoles.join(', ')}${gate.requestedBy ? ` (not ${gate.requestedBy})` : ''}. Reminder at ${gate.remindAt}, aborts at ${gate.abortAt}.`, '');
+      if (gate.required && gate.required > 1) {
+        const given = gate.approvals ?? [];
+        lines.push(`Needs ${gate.required} different people: ${given.length} approved so far${given.length ? ` (${given.map((a) => a.by).join(', ')})` : ''}, ${gate.required - given.length} more needed.`, '');
+      }
       lines.push('```', `lifeboat approve ${workflowInfo().workflowId} --gate ${gate.gate} --reason "..." --as <you>`, `lifeboat reject ${workflowInfo().workflowId} --reason "..." --as <you>`, '```');
     }
     for (const d of this.decisions) lines.push(`- ${d.gate}: **${d.decision}** by ${d.by} at ${d.at}: ${d.reason}`);
