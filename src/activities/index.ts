@@ -19,6 +19,7 @@ import { drillSweeperActivities } from './drill-sweeper';
 import { drillValidationActivities } from './drill-validations';
 import { predictionActivities } from './rto-prediction';
 import { complianceActivities } from './compliance';
+import { failoverDrillActivities } from './failover-drill';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -58,6 +59,7 @@ export function createActivities(ports: Ports) {
     ...drillValidationActivities(ports),
     ...predictionActivities(ports),
     ...complianceActivities(ports),
+    ...failoverDrillActivities(ports),
   });
 }
 
