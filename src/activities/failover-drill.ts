@@ -39,6 +39,8 @@ export interface FailoverDrillOptions {
   fingerprintPartTimeoutMs?: number;
   /** Route53 client for drill hosted zones (tests pass one to mock at the SDK boundary). */
   route53Client?: Route53Client;
+  /** Time between Route53 GetChange polls while a drill name change propagates. Default 5 s. */
+  route53PollIntervalMs?: number;
 }
 
 /** What the run directory records of one drill application: enough to find it again and to prove a pid is it. */
@@ -135,7 +137,7 @@ export function failoverDrillActivities(ports: Ports, options: FailoverDrillOpti
       return { router, drillZone, writer: new PowerDnsDrillZone(settings, guard) };
     }
     if (!router.drillHostedZoneId) throw new LifeboatError(`Route53 router ${name} has a drillZone but no drillHostedZoneId: create ${drillZone} as its own hosted zone and set its id.`, 'NO_DRILL_ZONE');
-    return { router, drillZone, writer: new Route53DrillZone({ hostedZoneId: router.drillHostedZoneId, zoneName: drillZone, region: router.region, client: options.route53Client }, guard) };
+    return { router, drillZone, writer: new Route53DrillZone({ hostedZoneId: router.drillHostedZoneId, zoneName: drillZone, region: router.region, client: options.route53Client, pollIntervalMs: options.route53PollIntervalMs }, guard) };
   };
 
   /** Every drill name in the router's drill zone that carries a lifeboat owner mark. */
@@ -440,10 +442,14 @@ export function failoverDrillActivities(ports: Ports, options: FailoverDrillOpti
       });
     },
 
-    /** For the drill sweeper: stops one recorded drill application (if it is still that process) and forgets it. */
-    async stopRecordedDrillApplication(key: string): Promise<string> {
+    /** For the drill sweeper: stops one recorded drill application (if it is still that owner's and that process) and forgets it. */
+    async stopRecordedDrillApplication(key: string, owner: { workflowId: string; runId: string }): Promise<string> {
       const record = readRecord(appFiles(key).record);
-      return record ? stopRecorded(record) : `drill application ${key} is no longer recorded`;
+      if (!record) return `drill application ${key} is no longer recorded`;
+      if (record.workflowId !== owner.workflowId || (record.runId && owner.runId && record.runId !== owner.runId)) {
+        return `drill application ${key} now belongs to ${record.workflowId} run ${record.runId}, so it stays`;
+      }
+      return stopRecorded(record);
     },
   };
 }

@@ -50,9 +50,8 @@ export class Route53DrillZone {
     }
     if (!name || fqdn(name) !== fqdn(this.options.zoneName)) {
       throw new LifeboatError(
-        `Route53 hosted zone ${this.hostedZoneId} is ${name ?? 'nameless'}, not the drill zone ${fqdn(this.options.zoneName)}: set drillHostedZoneId to the hosted zone of ${fqdn(this.options.zoneName)}.`,
+        `Route53 hosted zone ${this.hostedZoneId} is ${name ?? 'nameless'}, not the drill zone ${fqdn(this.options.zoneName)}: set drillHostedZoneId to the hosted zone of ${fqdn(this.options.zoneName).replace(/\.$/, '')}.`,
         'DRILL_ZONE_MISMATCH',
-        false,
       );
     }
   }
