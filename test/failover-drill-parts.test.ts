@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { promises as dns } from 'node:dns';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
@@ -225,6 +226,38 @@ describe('failover drill parts (real stack)', function () {
       await withDatabase(writer, (c) => c.query('DELETE FROM orders WHERE id = $1', [orderId]));
       await router.restoreSnapshot(snapshot);
       await s3.send(new DeleteObjectCommand({ Bucket: bucket.bucket, Key: key }));
+    }
+  });
+
+  it('says which parts are unreachable, within the part timeout, when the primary region does not answer', async () => {
+    // The primary region as a drill with the region down sees it: nothing listens where its database and object store were.
+    const closedPort = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const down = structuredClone(config);
+    const primaryStore = down.objectStores.find((o) => o.name === 'primary')!;
+    primaryStore.endpoint = `https://127.0.0.1:${closedPort}`;
+    const db = down.targets.databases[0];
+    if (db.engine === 'pgbackrest') db.port = closedPort;
+    const downPorts = createPorts(down);
+    try {
+      const drill = failoverDrillActivities(downPorts, { fingerprintPartTimeoutMs: 5000 });
+      const input = { databases: ['app'], buckets: ['app-files'], names: [{ router: 'local-dns', name: PRODUCTION_NAME }] };
+      const startedAt = Date.now();
+      const [first, second] = [await drill.fingerprintProduction(input), await drill.fingerprintProduction(input)];
+      assert.ok(Date.now() - startedAt < 90000, `two fingerprints took ${Date.now() - startedAt} ms`);
+      assert.equal(first.databases[0].database.reachable, false);
+      assert.deepEqual(first.buckets.map((b) => [b.side, b.listing.reachable]), [['source', false], ['replica', true]]);
+      assert.equal(first.names[0].records.reachable, true);
+      assert.deepEqual(compareFingerprints(first, second), [], 'unreachable both times counts as equal');
+      const unverified = unverifiedParts(first, second);
+      assert.ok(unverified.some((u) => u.startsWith('database app was unreachable both times')), unverified.join('\n'));
+      assert.ok(unverified.some((u) => u.startsWith(`bucket app-files source primary/`)), unverified.join('\n'));
+    } finally {
+      await downPorts.close();
     }
   });
 
