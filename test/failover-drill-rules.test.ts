@@ -120,6 +120,14 @@ describe('drill sweeper on failover drill leftovers (no server)', () => {
     assert.equal(sweepVerdict(name, { state: 'running', workflowType: 'drFailover' }).action, 'keep');
   });
 
+  it('removes a failover drill\'s instance (a failoverDatabase child\'s, named drill-...) but never one that served traffic or is not named as a drill', () => {
+    const instance: DrillResource = { kind: 'database-instance', target: 'app', name: 'drill-drfailover-1-app', status: 'available', owner, createdByLifeboat: true };
+    const child = { state: 'closed', workflowType: 'failoverDatabase', status: 'COMPLETED' } as const;
+    assert.equal(sweepVerdict(instance, child).action, 'remove');
+    assert.equal(sweepVerdict({ ...instance, servedTraffic: true }, child).action, 'report');
+    assert.equal(sweepVerdict({ ...instance, name: 'failover-app-1' }, child).action, 'keep');
+  });
+
   it('leaves a name outside its drill zone, and reports an owner that is not a drill', () => {
     assert.equal(sweepVerdict({ ...name, name: 'db.app.lifeboat.test.' }, closed).action, 'keep');
     assert.equal(sweepVerdict(name, { state: 'closed', workflowType: 'pitrRestore', status: 'COMPLETED' }).action, 'report');

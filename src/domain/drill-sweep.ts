@@ -11,8 +11,13 @@ import type { ResourceOwner, RunIdentity } from './ports';
 /** Every drill resource's name starts with this (drillInstanceName, drill scratch buckets). */
 export const DRILL_PREFIX = 'drill-';
 
-/** The workflow types that make drill resources: an owner of another type is never swept. */
-export const DRILL_WORKFLOW_TYPES: readonly string[] = ['restoreDrill', 'drFailover'];
+/**
+ * The workflow types that make drill resources: an owner of another type is never swept.
+ * drFailover owns a failover drill's names and application copies; failoverDatabase (its child)
+ * owns the restored instances. A real failover's instances are not named drill-... and serve
+ * traffic, so the name and traffic rules keep the sweeper off them whatever their owner's type.
+ */
+export const DRILL_WORKFLOW_TYPES: readonly string[] = ['restoreDrill', 'drFailover', 'failoverDatabase'];
 
 /** Tags a drill scratch bucket carries: made by the files drill, read by the sweeper. */
 export { DRILL_BUCKET_TAGS } from './files-drill';
