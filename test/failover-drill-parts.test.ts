@@ -119,6 +119,8 @@ describe('failover drill parts (real stack)', function () {
     await asRun(workflowId, 'run-point')(activities.pointDrillName, { workflowId, router: 'local-dns', target: 'app', productionName: PRODUCTION_NAME, endpoint: { host: '127.0.0.1', port: 21399 }, ttlSeconds: 5 });
     assert.deepEqual(await productionZone(), before, 'production records exactly as before');
     assert.deepEqual(await served(PRODUCTION_NAME), servedBefore);
+    assert.deepEqual(await activities.removeDrillNames(workflowId), [drillName]);
+    assert.equal(await served(drillName), undefined);
   });
 
   it('refuses a name outside the drill zone, at the activity and at the zone writer, writing nothing', async () => {

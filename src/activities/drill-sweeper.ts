@@ -92,7 +92,7 @@ export function drillSweeperActivities(ports: Ports, failoverDrillOptions: Failo
         if (!router.drillZone) continue;
         let names;
         try {
-          names = (await failoverDrill.listOwnedDrillNames()).filter((n) => n.router === router.name);
+          names = await failoverDrill.listOwnedDrillNames(router.name);
         } catch (err) {
           await unlisted(`the drill zone ${router.drillZone} of router ${router.name}`, err);
           continue;

@@ -422,10 +422,10 @@ export function failoverDrillActivities(ports: Ports, options: FailoverDrillOpti
       return fingerprint;
     },
 
-    /** For the drill sweeper: every drill name in every drill zone, with its owner run. */
-    async listOwnedDrillNames(): Promise<OwnedDrillName[]> {
+    /** For the drill sweeper: every drill name with its owner run, in one router's drill zone or (no router) in all of them. */
+    async listOwnedDrillNames(router?: string): Promise<OwnedDrillName[]> {
       const all: OwnedDrillName[] = [];
-      for (const r of config.trafficRouters) if (r.drillZone) all.push(...(await ownedNames(r.name)));
+      for (const r of config.trafficRouters) if (r.drillZone && (router === undefined || r.name === router)) all.push(...(await ownedNames(r.name)));
       return all;
     },
 
