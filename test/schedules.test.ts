@@ -89,6 +89,7 @@ describe('schedules plan (config → desired Temporal Schedules → diff)', () =
       'lifeboat-database-backup-app',
       'lifeboat-database-full-backup-app',
       'lifeboat-drill-sweeper',
+      'lifeboat-failover-drill',
       'lifeboat-files-backup-app-files',
       'lifeboat-files-drill-app-files',
       'lifeboat-files-full-backup-app-files',
@@ -230,6 +231,28 @@ describe('schedules plan (config → desired Temporal Schedules → diff)', () =
     const spec = toCalendarSpec(sweeper.calendars[0]);
     assert.deepEqual(spec.hour, [{ start: 0, end: 23, step: 1 }]);
     assert.deepEqual(spec.minute, [{ start: 20, end: 20, step: 1 }]);
+  });
+
+  it('rehearses the recovery plan with a drFailover drill on schedules.failoverDrill, only when the config has a failover block', () => {
+    const drill = byId(desired, 'failover-drill');
+    assert.equal(drill.action.workflowType, 'drFailover');
+    assert.deepEqual(drill.action.args, [{ mode: 'drill', requestedBy: 'lifeboat-schedule', reason: 'scheduled failover drill' }]);
+    assert.equal(drill.target, undefined);
+    assert.equal(drill.catchupWindowMs, CATCHUP_WINDOW_MS.drill);
+    // The example config's twice-a-year calendar: 1 March and 1 September at 02:00 UTC.
+    const calendar = drill.calendars[0];
+    assert.deepEqual([calendar.month, calendar.dayOfMonth, calendar.hour, calendar.minute], [['MARCH', 'SEPTEMBER'], [1], [2], [0]]);
+    assert.deepEqual(drill.action.searchAttributes, { [LifeboatKind.name]: 'failover-drill' });
+    assert.equal(drill.paused, false);
+
+    const off = byId(desiredSchedules(exampleConfig((c) => (c.schedules.failoverDrill.enabled = false)), { registeredWorkflows: ALL_WORKFLOWS }), 'failover-drill');
+    assert.equal(off.paused, true);
+    const undeployed = byId(desiredSchedules(config, { registeredWorkflows: ALL_WORKFLOWS.filter((w) => w !== 'drFailover') }), 'failover-drill');
+    assert.equal(undeployed.paused, true, 'a worker without drFailover keeps the schedule paused');
+    assert.match(undeployed.note, /drFailover workflow is not deployed yet/);
+
+    const withoutPlan = desiredSchedules(exampleConfig((c) => delete c.failover), { registeredWorkflows: ALL_WORKFLOWS });
+    assert.equal(withoutPlan.some((s) => s.kind === 'failover-drill'), false, 'no recovery plan, nothing to rehearse');
   });
 
   it('writes Temporal calendars with upper-case names and ranges of consecutive values', () => {
@@ -374,6 +397,7 @@ describe('schedules apply/list against the real Temporal dev server', function (
       'files-drill-app-files': 'created',
       'drill-sweeper': 'created',
       compliance: 'created',
+      'failover-drill': 'created',
     });
 
     const daily = await describe_('database-backup-app');

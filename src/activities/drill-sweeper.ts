@@ -4,11 +4,12 @@
  * run, and removing one the workflow decided to remove, as its owner, with a catalog record.
  */
 import { Context } from '@temporalio/activity';
-import { DRILL_PREFIX, DrillBucketResource, DrillInstanceResource, DrillResource, OwnerRunState, resourceKey } from '../domain/drill-sweep';
+import { DRILL_PREFIX, DrillBucketResource, DrillInstanceResource, DrillResource, isNamedAsDrill, OwnerRunState, resourceKey } from '../domain/drill-sweep';
 import { describeError, LifeboatError } from '../domain/errors';
 import type { InstanceDescription, RunIdentity } from '../domain/ports';
 import { listDrillBuckets, removeDrillBucket } from '../engines/drill-bucket';
 import { currentWorkflowId } from './context';
+import { failoverDrillActivities, FailoverDrillOptions } from './failover-drill';
 import { Ports } from './ports';
 
 /** The catalog's record of a removal: a workflow_events row of this kind. */
@@ -27,8 +28,13 @@ function configuredBuckets(config: Ports['config']): Set<string> {
   return names;
 }
 
-export function drillSweeperActivities(ports: Ports) {
+/** How a failover drill's record of an owner becomes the sweeper's: no recorded run id means the workflow's latest run. */
+const ownerOf = (o: { workflowId: string; runId: string }) => ({ workflowId: o.workflowId, runId: o.runId });
+
+export function drillSweeperActivities(ports: Ports, failoverDrillOptions: FailoverDrillOptions = {}) {
   const { config } = ports;
+  // Failover drills' names and application copies are found and removed by the same code that made them.
+  const failoverDrill = failoverDrillActivities(ports, failoverDrillOptions);
 
   return {
     /**
@@ -82,6 +88,21 @@ export function drillSweeperActivities(ports: Ports) {
           found.push(r);
         }
       }
+      for (const router of config.trafficRouters) {
+        if (!router.drillZone) continue;
+        let names;
+        try {
+          names = await failoverDrill.listOwnedDrillNames(router.name);
+        } catch (err) {
+          await unlisted(`the drill zone ${router.drillZone} of router ${router.name}`, err);
+          continue;
+        }
+        // Only marked names are listed: an unmarked record in a drill zone is not lifeboat's to judge.
+        for (const n of names) found.push({ kind: 'drill-name', router: n.router, zone: n.drillZone, name: n.name, owner: ownerOf(n.owner), createdByLifeboat: true });
+      }
+      for (const app of await failoverDrill.listDrillApplications()) {
+        found.push({ kind: 'drill-application', key: app.key, name: `${DRILL_PREFIX}app-${app.key}`, step: app.step, port: app.port, running: app.running, owner: ownerOf(app), createdByLifeboat: true });
+      }
       return found;
     },
 
@@ -98,8 +119,8 @@ export function drillSweeperActivities(ports: Ports) {
     async removeDrillResource(resource: DrillResource, reason: string): Promise<string> {
       const run = Context.current().info.workflowExecution;
       if (!run) throw new LifeboatError('the drill sweeper removes resources on behalf of a workflow run, and this activity was called outside one.', 'NO_WORKFLOW_RUN');
-      if (!resource.name.startsWith(DRILL_PREFIX) || !resource.owner) {
-        throw new LifeboatError(`Refusing to remove ${resource.name}: only resources named ${DRILL_PREFIX}... with a recorded owner run are swept.`, 'NOT_A_DRILL_RESOURCE');
+      if (!isNamedAsDrill(resource) || !resource.owner) {
+        throw new LifeboatError(`Refusing to remove ${resource.name}: only resources named as a drill's (${DRILL_PREFIX}..., or inside a drill zone) with a recorded owner run are swept.`, 'NOT_A_DRILL_RESOURCE');
       }
       const owner = resource.owner;
       let detail: string;
@@ -108,6 +129,12 @@ export function drillSweeperActivities(ports: Ports) {
         const now = await engine.describeInstance(resource.name);
         await engine.deleteInstance(resource.name, owner);
         detail = now ? `removed ${resource.name} (was ${now.status})` : `${resource.name} was already gone`;
+      } else if (resource.kind === 'drill-name') {
+        // The owner mark is read again just before: a name another run has rewritten since stays.
+        const removed = await failoverDrill.removeOwnedDrillName(resource.router, resource.name, owner);
+        detail = removed ? `removed drill name ${resource.name} (A and SRV records)` : `drill name ${resource.name} was already gone or no longer that run's`;
+      } else if (resource.kind === 'drill-application') {
+        detail = await failoverDrill.stopRecordedDrillApplication(resource.key, owner);
       } else {
         const s3 = ports.objectStore(resource.store);
         // removeDrillBucket reads the owner tags again just before: a bucket of the same name made

@@ -20,6 +20,7 @@ import { drillValidationActivities } from './drill-validations';
 import { predictionActivities } from './rto-prediction';
 import { complianceActivities } from './compliance';
 import { failoverPlanActivities } from './failover-plan';
+import { failoverDrillActivities } from './failover-drill';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -60,6 +61,7 @@ export function createActivities(ports: Ports) {
     ...predictionActivities(ports),
     ...complianceActivities(ports),
     ...failoverPlanActivities(ports),
+    ...failoverDrillActivities(ports),
   });
 }
 

@@ -19,6 +19,7 @@
  * | lifeboat-files-drill-dr-<bucket>     | as for databases, with drill.alternateRegions | restoreDrill({ target, fromRegion: 'dr' })  |
  * | lifeboat-drill-sweeper               | hourly at schedules.drillSweeper.minute | drillSweeper({ requestedBy: 'schedule' })    |
  * | lifeboat-compliance                  | schedules.compliance (weekly)          | complianceReport({ requestedBy: 'schedule' }) |
+ * | lifeboat-failover-drill              | schedules.failoverDrill (if `failover` set) | drFailover({ mode: 'drill', ... })       |
  *
  * Why these choices:
  * - A schedule's action has fixed arguments, so "full on the full schedule's days, diff on the
@@ -67,6 +68,7 @@ export const SCHEDULED_WORKFLOWS = {
   restoreDrill: 'restoreDrill',
   drillSweeper: 'drillSweeper',
   complianceReport: 'complianceReport',
+  drFailover: 'drFailover',
 } as const;
 
 export type ScheduleKind =
@@ -81,7 +83,8 @@ export type ScheduleKind =
   | 'files-drill'
   | 'files-drill-dr'
   | 'drill-sweeper'
-  | 'compliance';
+  | 'compliance'
+  | 'failover-drill';
 
 const DAYS: readonly DayOfWeek[] = ['SUNDAY', 'MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY'];
 const MONTH_NAMES: readonly Month[] = ['JANUARY', 'FEBRUARY', 'MARCH', 'APRIL', 'MAY', 'JUNE', 'JULY', 'AUGUST', 'SEPTEMBER', 'OCTOBER', 'NOVEMBER', 'DECEMBER'];
@@ -449,6 +452,19 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
     summary: 'Compliance report of every target',
     catchupWindowMs: CATCHUP_WINDOW_MS.compliance,
   });
+  // A failover drill rehearses the recovery plan, so there is none to schedule without one.
+  if (config.failover) {
+    const failoverDrill = config.schedules.failoverDrill;
+    add({
+      kind: 'failover-drill',
+      config: failoverDrill,
+      calendar: calendarOf(failoverDrill),
+      workflowType: SCHEDULED_WORKFLOWS.drFailover,
+      args: { mode: 'drill', requestedBy: 'lifeboat-schedule', reason: 'scheduled failover drill' },
+      summary: 'Failover drill of the whole recovery plan (drill zones and drill instances only)',
+      catchupWindowMs: CATCHUP_WINDOW_MS.drill,
+    });
+  }
   return out;
 }
 

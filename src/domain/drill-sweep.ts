@@ -5,13 +5,19 @@
  * left where it is. Shared by the sweeper workflow (decisions) and its activities (labels).
  */
 import { DRILL_BUCKET_TAGS } from './files-drill';
+import { isInsideZone } from './failover-drill';
 import type { ResourceOwner, RunIdentity } from './ports';
 
 /** Every drill resource's name starts with this (drillInstanceName, drill scratch buckets). */
 export const DRILL_PREFIX = 'drill-';
 
-/** The workflow types that make drill resources: an owner of another type is never swept. */
-export const DRILL_WORKFLOW_TYPES: readonly string[] = ['restoreDrill'];
+/**
+ * The workflow types that make drill resources: an owner of another type is never swept.
+ * drFailover owns a failover drill's names and application copies; failoverDatabase (its child)
+ * owns the restored instances. A real failover's instances are not named drill-... and serve
+ * traffic, so the name and traffic rules keep the sweeper off them whatever their owner's type.
+ */
+export const DRILL_WORKFLOW_TYPES: readonly string[] = ['restoreDrill', 'drFailover', 'failoverDatabase'];
 
 /** Tags a drill scratch bucket carries: made by the files drill, read by the sweeper. */
 export { DRILL_BUCKET_TAGS } from './files-drill';
@@ -37,7 +43,32 @@ export interface DrillBucketResource {
   createdByLifeboat: boolean;
 }
 
-export type DrillResource = DrillInstanceResource | DrillBucketResource;
+/** A failover drill's copy of a production name in a router's drill zone (its A and SRV records). */
+export interface DrillNameResource {
+  kind: 'drill-name';
+  router: string;
+  /** The drill zone it lies in: only names inside it are ever swept. */
+  zone: string;
+  name: string;
+  owner?: RunIdentity;
+  createdByLifeboat: boolean;
+}
+
+/** A failover drill's copy of the application, a process recorded in the worker's drill-apps directory. */
+export interface DrillApplicationResource {
+  kind: 'drill-application';
+  /** The record's key (run and step). */
+  key: string;
+  /** `drill-app-<key>`: how reports name it. */
+  name: string;
+  step: string;
+  port: number;
+  running: boolean;
+  owner?: RunIdentity;
+  createdByLifeboat: boolean;
+}
+
+export type DrillResource = DrillInstanceResource | DrillBucketResource | DrillNameResource | DrillApplicationResource;
 
 /** What Temporal says of the owner's run (by workflow id and run id). */
 export type OwnerRunState =
@@ -79,12 +110,35 @@ export interface DrillSweepResult {
 
 /** "drill instance drill-x of app" / "drill bucket drill-y in primary": how reports name a resource. */
 export function describeResource(r: DrillResource): string {
-  return r.kind === 'database-instance' ? `drill instance ${r.name} of ${r.target}` : `drill bucket ${r.name} in object store ${r.store}`;
+  switch (r.kind) {
+    case 'database-instance':
+      return `drill instance ${r.name} of ${r.target}`;
+    case 'bucket':
+      return `drill bucket ${r.name} in object store ${r.store}`;
+    case 'drill-name':
+      return `drill name ${r.name} of router ${r.router}`;
+    case 'drill-application':
+      return `drill application ${r.step} (${r.name}, port ${r.port}${r.running ? '' : ', not running'})`;
+  }
 }
 
 /** A stable key per resource (the catalog record's, the workflow's bookkeeping). */
 export function resourceKey(r: DrillResource): string {
-  return r.kind === 'database-instance' ? `database-instance:${r.target}:${r.name}` : `bucket:${r.store}:${r.name}`;
+  switch (r.kind) {
+    case 'database-instance':
+      return `database-instance:${r.target}:${r.name}`;
+    case 'bucket':
+      return `bucket:${r.store}:${r.name}`;
+    case 'drill-name':
+      return `drill-name:${r.router}:${r.name}`;
+    case 'drill-application':
+      return `drill-application:${r.key}`;
+  }
+}
+
+/** Named as a drill's: drill-... for instances, buckets and applications; inside its drill zone for a name. */
+export function isNamedAsDrill(r: DrillResource): boolean {
+  return r.kind === 'drill-name' ? isInsideZone(r.name, r.zone) : r.name.startsWith(DRILL_PREFIX);
 }
 
 /** The tags a drill scratch bucket is made with (for tests that stage one). */
@@ -100,7 +154,7 @@ export function drillBucketTags(owner: Pick<ResourceOwner, 'workflowId' | 'runId
 
 /** Whether the resource is one the sweeper may even look at: named and labelled as a drill. */
 export function isLabelledDrill(r: DrillResource): boolean {
-  return r.name.startsWith(DRILL_PREFIX) && r.createdByLifeboat;
+  return isNamedAsDrill(r) && r.createdByLifeboat;
 }
 
 /**
@@ -110,7 +164,9 @@ export function isLabelledDrill(r: DrillResource): boolean {
  */
 export function sweepVerdict(r: DrillResource, run: OwnerRunState | undefined): SweepVerdict {
   const what = describeResource(r);
-  if (!r.name.startsWith(DRILL_PREFIX)) return { action: 'keep', reason: `${r.name} is not named as a drill (${DRILL_PREFIX}...), so the sweeper leaves it alone` };
+  if (!isNamedAsDrill(r)) {
+    return { action: 'keep', reason: r.kind === 'drill-name' ? `${r.name} is not inside drill zone ${r.zone}, so the sweeper leaves it alone` : `${r.name} is not named as a drill (${DRILL_PREFIX}...), so the sweeper leaves it alone` };
+  }
   if (!r.createdByLifeboat) return { action: 'report', reason: `${what} is named like a drill but carries no lifeboat label, so lifeboat did not make it; remove it by hand if it is unwanted` };
   if (!r.owner) return { action: 'report', reason: `${what} records no owner run, so nobody can tell whether its drill is over; remove it by hand once you know it is unused` };
   const owner = `workflow ${r.owner.workflowId} run ${r.owner.runId}`;

@@ -196,3 +196,99 @@ export class PowerDnsRouter implements TrafficRouter {
     return { changeId: `${fqdn(this.settings.zone)}serial-${await this.zoneSerial()}` };
   }
 }
+
+/** A record set with the comments PowerDNS keeps beside it. */
+export interface CommentedRrset {
+  name: string;
+  type: string;
+  ttl: number;
+  records: string[];
+  comments: string[];
+}
+
+/**
+ * A failover drill's zone on PowerDNS: created when missing, names written with the owner run in
+ * the rrset comments, listed and removed by that owner. Every write goes through `guard`, which
+ * refuses names outside the drill zone, so this class can never change a production name.
+ */
+export class PowerDnsDrillZone {
+  readonly router: PowerDnsRouter;
+
+  constructor(
+    private readonly settings: PowerDnsSettings,
+    private readonly guard: (name: string) => void,
+  ) {
+    this.router = new PowerDnsRouter(settings);
+  }
+
+  private get serverUrl(): string {
+    return `${this.settings.apiUrl}/api/v1/servers/${this.settings.serverId ?? 'localhost'}`;
+  }
+
+  private get zoneUrl(): string {
+    return `${this.serverUrl}/zones/${encodeURIComponent(fqdn(this.settings.zone))}`;
+  }
+
+  private async call(method: string, url: string, body?: unknown): Promise<Response> {
+    try {
+      return await fetch(url, {
+        method,
+        headers: { 'X-API-Key': this.settings.apiKey, 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(10000),
+      });
+    } catch (err) {
+      throw new Error(`the PowerDNS API at ${this.settings.apiUrl} does not answer (${(err as Error).message}): check that PowerDNS runs with api=yes.`);
+    }
+  }
+
+  /** Creates the drill zone (Native, its own NS) if it is missing; an existing zone is kept as it is. */
+  async ensure(nameserverAddress: string): Promise<'created' | 'present'> {
+    const zone = fqdn(this.settings.zone);
+    const existing = await this.call('GET', this.zoneUrl);
+    if (existing.ok) return 'present';
+    if (existing.status === 401) throw new Error(`the PowerDNS API refused lifeboat's API key: set the key PowerDNS was started with.`);
+    await this.router.ensureZone([{ name: `ns1.${zone}`, type: 'A', ttl: 300, records: [nameserverAddress] }], `ns1.${zone}`);
+    const made = await this.call('GET', this.zoneUrl);
+    if (!made.ok) throw new Error(`PowerDNS did not create drill zone ${zone} (HTTP ${made.status} ${await made.text()})`);
+    return 'created';
+  }
+
+  /** Every record set of the zone with its comments (the owner marks of drill names). */
+  async recordSets(): Promise<CommentedRrset[]> {
+    const res = await this.call('GET', this.zoneUrl);
+    if (res.status === 404 || res.status === 422) return [];
+    if (!res.ok) throw new Error(`PowerDNS would not list drill zone ${this.settings.zone}: HTTP ${res.status} ${await res.text()}`);
+    const rrsets = ((await res.json()) as { rrsets?: Array<{ name: string; type: string; ttl: number; records: Array<{ content: string }>; comments?: Array<{ content: string }> }> }).rrsets ?? [];
+    return rrsets.map((r) => ({ name: r.name, type: r.type, ttl: r.ttl, records: r.records.map((x) => x.content), comments: (r.comments ?? []).map((c) => c.content) }));
+  }
+
+  /** Writes the name's A and SRV records with the owner mark as their comment, and waits until the server answers them. */
+  async writeName(name: string, target: { host: string; port: number }, ttl: number, ownerMark: string): Promise<void> {
+    this.guard(name);
+    if (!net.isIPv4(target.host)) throw new Error(`a PowerDNS drill name needs an IPv4 address for ${name}, got "${target.host}".`);
+    const comments = [{ content: ownerMark, account: 'lifeboat', modified_at: Math.floor(Date.now() / 1000) }];
+    const res = await this.call('PATCH', this.zoneUrl, {
+      rrsets: [
+        { name: fqdn(name), type: 'A', ttl, changetype: 'REPLACE', records: [{ content: target.host, disabled: false }], comments },
+        { name: srvName(name), type: 'SRV', ttl, changetype: 'REPLACE', records: [{ content: `0 0 ${target.port} ${fqdn(name)}`, disabled: false }], comments },
+      ],
+    });
+    if (!res.ok) throw new Error(`PowerDNS refused drill name ${name}: HTTP ${res.status} ${await res.text()}`);
+    const deadline = Date.now() + (this.settings.propagationTimeoutMs ?? 30000);
+    for (;;) {
+      const now = await this.router.currentTarget(name);
+      if (now?.host === target.host && now.port === target.port) return;
+      if (Date.now() > deadline) throw new Error(`PowerDNS accepted drill name ${name} but still answers ${now?.host}:${now?.port}: check its caches.`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Deletes the given record sets (each checked by the guard first); missing ones are fine. */
+  async removeRecordSets(sets: Array<{ name: string; type: string }>): Promise<void> {
+    if (sets.length === 0) return;
+    for (const s of sets) this.guard(s.name);
+    const res = await this.call('PATCH', this.zoneUrl, { rrsets: sets.map((s) => ({ name: fqdn(s.name), type: s.type, changetype: 'DELETE' })) });
+    if (!res.ok) throw new Error(`PowerDNS refused to delete drill records ${sets.map((s) => `${s.type} ${s.name}`).join(', ')}: HTTP ${res.status} ${await res.text()}`);
+  }
+}
