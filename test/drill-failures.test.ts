@@ -243,6 +243,11 @@ describe('restore drills that fail, are cancelled, lose their worker or a region
       assert.equal(error, undefined, String(error));
       assert.equal(result!.report.outcome, 'passed', JSON.stringify(result!.report.issues));
       assert.equal(result!.report.backup.region, 'dr');
+      // The RTO prediction is made from the region that answers, and says which repository did not.
+      const prediction = result!.report.prediction;
+      assert.ok(prediction, 'the report carries the RTO prediction though the primary region is down');
+      assert.match(prediction.basis.detail, /pgBackRest's backup info of repo1 \(primary\) could not be read \(.*Connect/, prediction.basis.detail);
+      assert.doesNotMatch(prediction.basis.detail, /repo2 \(dr\) could not be read/, prediction.basis.detail);
       assert.deepEqual(result!.evidence.map((e) => e.copies.map((c) => c.region)), [['dr', 'primary'], ['dr', 'primary'], ['dr', 'primary']]);
       await recordHistory(handle, 'restoreDrill-v2-evidence-copy-retried');
     } finally {

@@ -39,16 +39,44 @@ interface BackupSizeRow {
   size_bytes: string | null;
 }
 
+/**
+ * pgBackRest's io-timeout for the prediction's info reads: a few small files per repository, for
+ * which 5 s without a byte is an outage, not a slow answer; a repository that refuses connections
+ * then costs about 20 s (pgBackRest retries each of four files until the timeout), not 4 minutes.
+ */
+const PREDICTION_INFO_IO_TIMEOUT_SECONDS = 5;
+
 export function predictionActivities(ports: Ports) {
   const { config } = ports;
 
-  /** Database size per backup label, as pgBackRest's info reports it (every repository, or the DR one alone). */
-  const pgBackRestSizes = async (targetName: string, drOnly: boolean): Promise<Map<string, { bytes: number; at: string }>> => {
+  /**
+   * Database size per backup label, as pgBackRest's info reports it, read from each repository
+   * on its own and side by side: a region whose object store is down (a drill from the DR region
+   * during an outage) costs seconds and leaves the other region's sizes, instead of holding
+   * the whole read for minutes. Each repository that could not be read is named in `problems`.
+   * `drOnly` reads the DR repository alone (a failover assessment with the primary region gone).
+   */
+  const pgBackRestSizes = async (targetName: string, drOnly: boolean, problems: string[]): Promise<Map<string, { bytes: number; at: string }>> => {
     const target = findTarget(config, targetName);
     const sizes = new Map<string, { bytes: number; at: string }>();
     if (!('engine' in target) || target.engine !== 'pgbackrest') return sizes;
-    const info = await ports.pgbackrest(target).info(drOnly ? target.drRepo : undefined);
-    for (const set of info?.backup ?? []) sizes.set(set.label, { bytes: set.info.size, at: new Date(set.timestamp.stop * 1000).toISOString() });
+    const cli = ports.pgbackrest(target);
+    const repos = [
+      ...(drOnly ? [] : [{ repo: target.primaryRepo, region: 'primary' }]),
+      { repo: target.drRepo, region: 'dr' },
+    ];
+    const infos = await Promise.all(
+      repos.map(({ repo }) => cli.info(repo, { ioTimeoutSeconds: PREDICTION_INFO_IO_TIMEOUT_SECONDS }).then((info) => ({ info, err: undefined as unknown }), (err: unknown) => ({ info: undefined, err }))),
+    );
+    infos.forEach(({ info, err }, i) => {
+      const where = `repo${repos[i].repo} (${repos[i].region})`;
+      const status = info?.repo.find((r) => r.key === repos[i].repo)?.status;
+      if (err !== undefined) problems.push(`pgBackRest's backup info of ${where} could not be read (${describeError(err)})`);
+      else if (status && status.code !== 0) problems.push(`pgBackRest's backup info of ${where} could not be read (${status.message})`);
+      for (const set of info?.backup ?? []) {
+        if (set.database['repo-key'] === repos[i].repo) sizes.set(set.label, { bytes: set.info.size, at: new Date(set.timestamp.stop * 1000).toISOString() });
+      }
+    });
     return sizes;
   };
 
@@ -61,12 +89,7 @@ export function predictionActivities(ports: Ports) {
       const now = new Date().toISOString();
       const problems: string[] = [];
 
-      const labelSizes = isPgBackRest
-        ? await pgBackRestSizes(target.name, drOnly).catch((err) => {
-            problems.push(`pgBackRest's backup info could not be read (${describeError(err)})`);
-            return new Map<string, { bytes: number; at: string }>();
-          })
-        : new Map<string, { bytes: number; at: string }>();
+      const labelSizes = isPgBackRest ? await pgBackRestSizes(target.name, drOnly, problems) : new Map<string, { bytes: number; at: string }>();
 
       const drillRows = await ports.catalog.query<DrillRow>(
         `SELECT d.workflow_id, d.started_at, d.rto_seconds, d.phases, d.backup_id, b.locations->'dr'->'handle'->>'backupId' AS dr_backup_id, b.size_bytes::text AS size_bytes

@@ -73,8 +73,13 @@ export class PgBackRestCli {
     });
   }
 
-  async info(repo?: number): Promise<PgBackRestStanzaInfo | undefined> {
-    const result = await this.exec('info', ['--output=json', ...(repo ? [`--repo=${repo}`] : [])]);
+  /**
+   * `ioTimeoutSeconds` bounds each of pgBackRest's network waits: it retries a repository that
+   * refuses connections until its io-timeout (60 s by default) for each file info reads, so an
+   * object store that is down costs minutes without it.
+   */
+  async info(repo?: number, opts: { ioTimeoutSeconds?: number } = {}): Promise<PgBackRestStanzaInfo | undefined> {
+    const result = await this.exec('info', ['--output=json', ...(repo ? [`--repo=${repo}`] : []), ...(opts.ioTimeoutSeconds ? [`--io-timeout=${opts.ioTimeoutSeconds}`] : [])]);
     const stanzas = JSON.parse(result.stdout) as PgBackRestStanzaInfo[];
     return stanzas.find((s) => s.name === this.options.stanza);
   }
