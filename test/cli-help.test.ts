@@ -38,7 +38,7 @@ describe('CLI help, completion and tables', () => {
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.equal(r.stderr, '');
       assert.match(r.stdout, /^usage: lifeboat <command> \[options\]\n/);
-      for (const command of ['stack up\\|down\\|status', 'restore <target>', 'approve <workflow-id>', 'backups list', 'schedules apply\\|list', 'completion <shell>']) {
+      for (const command of ['stack up\\|down\\|status\\|region', 'restore <target>', 'approve <workflow-id>', 'backups list', 'schedules apply\\|list', 'completion <shell>']) {
         assert.match(r.stdout, new RegExp(`^ {2}${command} +\\S`, 'm'), `${args.join(' ')} lists ${command}`);
       }
     }
@@ -86,7 +86,7 @@ describe('CLI help, completion and tables', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^complete -F _lifeboat lifeboat$/m);
     assert.match(r.stdout, /^ {4}"schedules apply"\) words="--config --prefix --json --dry-run --prune --help" ;;$/m);
-    assert.match(r.stdout, /^ {4}"stack"\) words="up down status --help" ;;$/m);
+    assert.match(r.stdout, /^ {4}"stack"\) words="up down status region --help" ;;$/m);
     const refused = await lifeboat(['completion', 'fish']);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /^lifeboat: `lifeboat completion` takes bash, not "fish"/);

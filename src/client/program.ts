@@ -19,7 +19,7 @@ import { preflightCommand } from './preflight-command';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { schedulesCommand } from './schedules';
-import { stackCommand, workerCommand } from './stack-commands';
+import { stackCommand, stackRegionCommand, workerCommand } from './stack-commands';
 import { connectClient } from './temporal';
 
 const ABOUT = 'Backup, point-in-time restore and disaster recovery for PostgreSQL and S3, as Temporal workflows.';
@@ -142,6 +142,15 @@ export function lifeboatCli(): LifeboatCli {
     ['status', 'whether each local server is healthy (exit 1 when one is not)'],
   ]) {
     command(stack, sub, summary, (_, o) => stackCommand(sub, o.json === true)).addOption(jsonOption());
+  }
+  const region = command(stack, 'region', "stop or start one region's servers, for failover drills and tests");
+  for (const [sub, summary] of [
+    ['down', "stop the region's servers (primary: its MinIO and PostgreSQL; dr: its MinIO)"],
+    ['up', "start the region's servers again (harmless when running)"],
+  ]) {
+    command(region, sub, summary, ([name], o) => stackRegionCommand(sub, name, o.json === true))
+      .argument('<region>', 'primary or dr')
+      .addOption(jsonOption());
   }
 
   const worker = command(program, 'worker', 'run a lifeboat worker in the background (local stack)');

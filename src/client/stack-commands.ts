@@ -1,3 +1,4 @@
+import { isRegionName, REGION_NAMES, regionDown, regionUp } from '../stack/regions';
 import { createStack, stackDown, stackStatus, stackUp } from '../stack/stack';
 import { startWorker, stopWorker, workerPid } from '../stack/worker-process';
 import { UsageError } from './args';
@@ -35,6 +36,27 @@ export async function stackCommand(sub: string | undefined, json: boolean): Prom
     default:
       throw new UsageError(`\`lifeboat stack\` takes up, down or status${sub ? `, not "${sub}"` : ''}.`);
   }
+}
+
+/** `lifeboat stack region down|up <region>`: stop or start one region's servers, the rest left as they are. */
+export async function stackRegionCommand(action: string, region: string, json: boolean): Promise<number> {
+  // Checked before anything is read or touched: a wrong word changes nothing.
+  if (action !== 'down' && action !== 'up') throw new UsageError(`\`lifeboat stack region\` takes down or up, not "${action}".`);
+  if (!isRegionName(region)) throw new UsageError(`\`lifeboat stack region ${action}\` takes ${REGION_NAMES.join(' or ')}, not "${region}".`);
+  const log = json ? () => undefined : (line: string) => process.stdout.write(`  ${line}\n`);
+  const stack = createStack(undefined, log);
+  const change = action === 'down' ? await regionDown(stack, region) : await regionUp(stack, region);
+  const mine = change.status.filter((s) => [...change.changed, ...change.unchanged].includes(s.name));
+  // Down succeeds when the region's servers are stopped; up when they are healthy again.
+  const done = action === 'down' ? mine.every((s) => !s.running) : mine.every((s) => s.healthy);
+  if (json) printJson({ region, action, changed: change.changed, unchanged: change.unchanged, status: change.status });
+  else {
+    printStatus(change.status);
+    const verb = action === 'down' ? 'stopped' : 'started';
+    const already = action === 'down' ? 'already stopped' : 'already running';
+    line(`region ${region} ${action}: ${change.changed.length ? `${verb} ${change.changed.join(', ')}` : `nothing ${verb}`}${change.unchanged.length ? `; ${already}: ${change.unchanged.join(', ')}` : ''}`);
+  }
+  return done ? 0 : 1;
 }
 
 function printStatus(status: Awaited<ReturnType<typeof stackStatus>>): void {

@@ -1,8 +1,15 @@
 /**
  * The sample application on the primary: customers, products, orders and order lines, linked
- * by foreign keys, seeded with deterministic data so restores can be checked row for row.
+ * by foreign keys, seeded with deterministic data so restores can be checked row for row, plus
+ * `app_writes`, the counter its HTTP service (sample-app-service.ts) writes. The service runs as
+ * a stack component, `sample-app`, reaching the database only through the DNS name.
  */
+import http from 'node:http';
+import path from 'node:path';
 import { Client } from 'pg';
+import { ComponentHealth, logFile, pidFile, StackComponent, StackContext } from './component';
+import { ENV } from './settings';
+import { livePid, startDetached, stopPid, tailFile, waitUntil } from '../platform/processes';
 
 export const SAMPLE_APP_TABLES = ['customers', 'products', 'orders', 'order_items'] as const;
 
@@ -33,6 +40,11 @@ CREATE TABLE IF NOT EXISTS order_items (
   PRIMARY KEY (order_id, line_no)
 );
 CREATE INDEX IF NOT EXISTS orders_customer_idx ON orders (customer_id);
+CREATE TABLE IF NOT EXISTS app_writes (
+  id bigserial PRIMARY KEY,
+  written_at timestamptz NOT NULL DEFAULT now(),
+  written_by text NOT NULL
+);
 `;
 
 /** The role verifications connect as (the config's default `verifyUser`): it reads everything and writes nothing. */
@@ -87,4 +99,97 @@ export async function seedSampleApp(client: Client, rows: number): Promise<{ see
   }
   await client.query('ANALYZE');
   return { seeded: true };
+}
+
+const SERVICE_ENTRY = path.resolve(__dirname, 'sample-app-service.js');
+
+/** GET on the service; any HTTP answer counts, a refused connection does not. */
+function getJson(host: string, port: number, urlPath: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port, path: urlPath, timeout: 15000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> });
+        } catch (err) {
+          reject(new Error(`${urlPath} answered HTTP ${res.statusCode} with something other than JSON: ${(err as Error).message}`));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
+
+/** The sample application's HTTP service, on LIFEBOAT_APP_PORT, following the database's DNS name. */
+export class SampleAppServer implements StackComponent {
+  readonly name = 'sample-app';
+  constructor(private readonly ctx: StackContext) {}
+
+  get endpoint(): string {
+    const { host, app, dns } = this.ctx.settings;
+    return `http://${host}:${app.port} (database through ${dns.appDbName})`;
+  }
+
+  ports() {
+    return [{ port: this.ctx.settings.app.port, env: ENV.appPort, what: 'sample application (HTTP)' }];
+  }
+
+  isRunning(): boolean {
+    return livePid(pidFile(this.ctx, this.name), SERVICE_ENTRY) !== undefined;
+  }
+
+  async start(): Promise<void> {
+    const { settings } = this.ctx;
+    const log = logFile(this.ctx, this.name);
+    const args = [
+      SERVICE_ENTRY,
+      '--port', String(settings.app.port),
+      '--host', settings.host,
+      '--db-name', settings.dns.appDbName,
+      '--dns', `${settings.host}:${settings.dns.port}`,
+      '--database', settings.postgres.appDatabase,
+      '--user', settings.postgres.superuser,
+      '--instance', `sample-app:${settings.app.port}`,
+    ];
+    startDetached(process.execPath, args, { logFile: log, pidFile: pidFile(this.ctx, this.name) });
+    await waitUntil('the sample application', async () => (this.isRunning() ? (await this.accepting()) || 'not answering HTTP yet' : `exited: ${tailFile(log, 3)}`), {
+      timeoutMs: 30000,
+      hint: `see ${log}`,
+    });
+    // Serving is what starting means: where the name points is lifeboat's to change, and an
+    // unhealthy answer is reported by `stack status` rather than undoing the whole `up`.
+    const health = await this.health();
+    if (!health.healthy) this.ctx.log(`the sample application serves, but ${health.detail}`);
+  }
+
+  async stop(): Promise<void> {
+    const pid = livePid(pidFile(this.ctx, this.name), SERVICE_ENTRY);
+    if (pid) await stopPid(pid);
+  }
+
+  /** Its own GET /health: a read and a write through the DNS name. */
+  async health(): Promise<ComponentHealth> {
+    const { host, app } = this.ctx.settings;
+    try {
+      const { status, body } = await getJson(host, app.port, '/health');
+      if (status === 200 && body.ok === true) {
+        const db = body.database as { host: string; port: number; systemIdentifier: string };
+        return { healthy: true, detail: `${this.endpoint}: answered from ${db.host}:${db.port} (system ${db.systemIdentifier}), write ${String(body.lastWriteId)}` };
+      }
+      return { healthy: false, detail: `GET /health answered HTTP ${status}: ${String(body.error ?? JSON.stringify(body))}` };
+    } catch (err) {
+      return { healthy: false, detail: `no HTTP answer on ${host}:${app.port}: ${(err as Error).message}` };
+    }
+  }
+
+  /** Serving HTTP, even while its database is away: `up` leaves it running, it follows the name on its own. */
+  async accepting(): Promise<boolean> {
+    const { host, app } = this.ctx.settings;
+    return getJson(host, app.port, '/health').then(
+      () => true,
+      () => false,
+    );
+  }
 }

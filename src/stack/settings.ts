@@ -44,6 +44,8 @@ export interface StackSettings {
   };
   pgbackrest: { stanza: string };
   dns: { port: number; apiPort: number; apiKey: string; zone: string; appDbName: string };
+  /** The sample application's HTTP service. */
+  app: { port: number };
 }
 
 /** Environment variable for each tunable, next to its default (documented in README.md). */
@@ -68,6 +70,7 @@ export const ENV = {
   restorePortTo: 'LIFEBOAT_RESTORE_PORT_TO',
   drillPortFrom: 'LIFEBOAT_DRILL_PORT_FROM',
   drillPortTo: 'LIFEBOAT_DRILL_PORT_TO',
+  appPort: 'LIFEBOAT_APP_PORT',
 } as const;
 
 export const DEFAULTS = {
@@ -91,6 +94,7 @@ export const DEFAULTS = {
   // Right after the restore range.
   drillPortFrom: 55500,
   drillPortTo: 55539,
+  appPort: 18090,
 } as const;
 
 /** Ports other services on lifeboat's machines already hold; the defaults stay clear of them. */
@@ -174,6 +178,7 @@ export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
       zone: 'lifeboat.test.',
       appDbName: 'db.app.lifeboat.test.',
     },
+    app: { port: port('appPort', DEFAULTS.appPort) },
   };
 }
 

@@ -16,7 +16,7 @@ import { localPgBackRest, writePgBackRestConfig } from './pgbackrest';
 import { PostgresCluster } from './postgres';
 import { PowerDnsServer } from './powerdns';
 import { ensureDir, livePid, portIsFree, run } from '../platform/processes';
-import { seedSampleApp } from './sample-app';
+import { SampleAppServer, seedSampleApp } from './sample-app';
 import { loadStackSettings, RegionSettings, RESERVED_PORTS, stackPaths, StackPaths, StackSettings } from './settings';
 import { TemporalDevServer } from './temporal';
 import { stopWorker } from './worker-process';
@@ -31,6 +31,7 @@ export interface Stack {
   catalog: PostgresCluster;
   primary: PostgresCluster;
   dns: PowerDnsServer;
+  sampleApp: SampleAppServer;
   /** In start order. */
   components: StackComponent[];
 }
@@ -43,7 +44,8 @@ export function createStack(settings: StackSettings = loadStackSettings(), log: 
   const catalog = new PostgresCluster(ctx, 'catalog');
   const primary = new PostgresCluster(ctx, 'primary');
   const dns = new PowerDnsServer(ctx);
-  return { ctx, temporal, minioPrimary, minioDr, catalog, primary, dns, components: [temporal, minioPrimary, minioDr, catalog, primary, dns] };
+  const sampleApp = new SampleAppServer(ctx);
+  return { ctx, temporal, minioPrimary, minioDr, catalog, primary, dns, sampleApp, components: [temporal, minioPrimary, minioDr, catalog, primary, dns, sampleApp] };
 }
 
 export function s3ClientFor(settings: StackSettings, region: RegionSettings) {
@@ -87,11 +89,11 @@ export async function ensureBuckets(settings: StackSettings): Promise<void> {
   }
 }
 
-/** Every port of every component not already running must be free, or nothing starts. */
-async function checkPorts(stack: Stack): Promise<void> {
+/** Every port of every component (or of those given) not already running must be free, or nothing starts. */
+export async function checkPorts(stack: Stack, components: StackComponent[] = stack.components): Promise<void> {
   const problems: string[] = [];
   const seen = new Map<number, string>();
-  for (const component of stack.components) {
+  for (const component of components) {
     for (const claim of component.ports()) {
       const other = seen.get(claim.port);
       if (other) problems.push(`port ${claim.port} is configured for both ${other} and ${claim.what}: give one of them another port (${claim.env}).`);
@@ -189,6 +191,8 @@ export async function stackUp(stack: Stack): Promise<UpResult> {
       await pgbackrest.check();
     }
     await ensureRunning(stack.dns);
+    // Last: it reaches the primary through the name PowerDNS serves.
+    await ensureRunning(stack.sampleApp);
   } catch (err) {
     // Nothing half-started: stop what this `up` started, newest first.
     for (const component of started.reverse()) await component.stop().catch(() => undefined);
