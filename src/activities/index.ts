@@ -19,6 +19,8 @@ import { drillSweeperActivities } from './drill-sweeper';
 import { drillValidationActivities } from './drill-validations';
 import { predictionActivities } from './rto-prediction';
 import { complianceActivities } from './compliance';
+import { failoverPlanActivities } from './failover-plan';
+import { failoverActivities } from './failover';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -58,6 +60,8 @@ export function createActivities(ports: Ports) {
     ...drillValidationActivities(ports),
     ...predictionActivities(ports),
     ...complianceActivities(ports),
+    ...failoverPlanActivities(ports),
+    ...failoverActivities(ports),
   });
 }
 
