@@ -6,6 +6,7 @@
  * Gate timings and polls come from the input; nothing asserts on how long anything took.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { Client as TemporalClient, WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -23,7 +24,8 @@ import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
 import { approveUpdate, rejectUpdate, statusQuery } from '../src/workflows/messages';
 import { lifeboat } from './helpers/cli';
-import { onPrimary, recordHistory, removeAsItsOwner, uniqueId, waitForGate, withDatabase } from './helpers/pitr';
+import { historyToJson } from './helpers/history-json';
+import { HISTORIES_DIR, onPrimary, removeAsItsOwner, uniqueId, waitForGate, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
@@ -32,6 +34,18 @@ const REQUESTER = 'dave@example.com';
 /** Both incident commanders: production may ask for two people at the declare gate. */
 const COMMANDERS = ['alice@example.com', 'bob@example.com'];
 const TIMINGS = { remindAfterMs: 120000, abortAfterMs: 240000, pollIntervalMs: 250, appCheckIntervalMs: 500 };
+
+/**
+ * With LIFEBOAT_RECORD_HISTORIES=1, writes the run's history for the replay suite, with its
+ * workflow id: a failover's children are named from it, so replay must run under the same id.
+ */
+async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
+  if (!process.env.LIFEBOAT_RECORD_HISTORIES) return;
+  const file = path.join(HISTORIES_DIR, `${name}.json`);
+  if (fs.existsSync(file)) return;
+  const history = JSON.parse(historyToJson(await handle.fetchHistory())) as unknown;
+  fs.writeFileSync(file, `${JSON.stringify({ workflowId: handle.workflowId, history })}\n`, { flag: 'wx' });
+}
 
 /** Approves a gate with as many commanders as it takes (one today, two where the policy asks for two). */
 async function approveGate(handle: WorkflowHandle, gate: 'failover' | 'cutover'): Promise<void> {
