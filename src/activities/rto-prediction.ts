@@ -9,6 +9,10 @@
  * - RDS and buckets: the size the catalog recorded for the backup (an RDS snapshot's full size,
  *   a bucket backup's bytes); a bucket's size now is its newest verified backup's.
  * A drill whose backup's size is no longer known (expired from the repository) is left out.
+ *
+ * With `drOnly` (the failover plan when the primary region does not answer) nothing of the
+ * primary region is asked: sizes come from the DR repository alone (a drill of a primary backup
+ * counts through its DR copy) and the size now is the newest DR backup's.
  */
 import { findTarget, objectivesFor, resolveSecret } from '../config';
 import type { DrillSample, RtoPrediction, SizePoint } from '../domain/rto-prediction';
@@ -23,12 +27,14 @@ interface DrillRow {
   rto_seconds: number;
   phases: Array<{ phase: string; seconds: number }>;
   backup_id: string;
+  dr_backup_id: string | null;
   size_bytes: string | null;
 }
 
 interface BackupSizeRow {
   engine_backup_id: string;
   backup_id: string | null;
+  dr_backup_id: string | null;
   completed_at: Date;
   size_bytes: string | null;
 }
@@ -36,18 +42,19 @@ interface BackupSizeRow {
 export function predictionActivities(ports: Ports) {
   const { config } = ports;
 
-  /** Database size per backup label, as pgBackRest's info reports it (every repository). */
-  const pgBackRestSizes = async (targetName: string): Promise<Map<string, { bytes: number; at: string }>> => {
+  /** Database size per backup label, as pgBackRest's info reports it (every repository, or the DR one alone). */
+  const pgBackRestSizes = async (targetName: string, drOnly: boolean): Promise<Map<string, { bytes: number; at: string }>> => {
     const target = findTarget(config, targetName);
     const sizes = new Map<string, { bytes: number; at: string }>();
     if (!('engine' in target) || target.engine !== 'pgbackrest') return sizes;
-    const info = await ports.pgbackrest(target).info();
+    const info = await ports.pgbackrest(target).info(drOnly ? target.drRepo : undefined);
     for (const set of info?.backup ?? []) sizes.set(set.label, { bytes: set.info.size, at: new Date(set.timestamp.stop * 1000).toISOString() });
     return sizes;
   };
 
   return {
-    async predictRestore(targetName: string): Promise<RtoPrediction> {
+    async predictRestore(targetName: string, options: { drOnly?: boolean } = {}): Promise<RtoPrediction> {
+      const drOnly = options.drOnly === true;
       const target = findTarget(config, targetName);
       const objective = objectivesFor(config, target).rto;
       const isPgBackRest = 'engine' in target && target.engine === 'pgbackrest';
@@ -55,21 +62,22 @@ export function predictionActivities(ports: Ports) {
       const problems: string[] = [];
 
       const labelSizes = isPgBackRest
-        ? await pgBackRestSizes(target.name).catch((err) => {
+        ? await pgBackRestSizes(target.name, drOnly).catch((err) => {
             problems.push(`pgBackRest's backup info could not be read (${describeError(err)})`);
             return new Map<string, { bytes: number; at: string }>();
           })
         : new Map<string, { bytes: number; at: string }>();
 
       const drillRows = await ports.catalog.query<DrillRow>(
-        `SELECT d.workflow_id, d.started_at, d.rto_seconds, d.phases, d.backup_id, b.size_bytes::text AS size_bytes
+        `SELECT d.workflow_id, d.started_at, d.rto_seconds, d.phases, d.backup_id, b.locations->'dr'->'handle'->>'backupId' AS dr_backup_id, b.size_bytes::text AS size_bytes
          FROM drills d LEFT JOIN backups b ON b.id = d.backup_catalog_id
          WHERE d.target = $1 AND d.outcome = 'passed' ORDER BY d.started_at DESC LIMIT $2`,
         [target.name, MAX_DRILLS * 3],
       );
       const drills: DrillSample[] = [];
       for (const r of drillRows) {
-        const fromRepo = labelSizes.get(r.backup_id);
+        // The DR copy of the drilled backup holds the same database: its size stands in when only the DR repository is read.
+        const fromRepo = labelSizes.get(r.backup_id) ?? (r.dr_backup_id ? labelSizes.get(r.dr_backup_id) : undefined);
         const sizeBytes = isPgBackRest ? fromRepo?.bytes : r.size_bytes !== null ? Number(r.size_bytes) : undefined;
         if (!sizeBytes) continue;
         drills.push({
@@ -84,19 +92,30 @@ export function predictionActivities(ports: Ports) {
 
       const since = new Date(Date.now() - GROWTH_WINDOW_DAYS * 86400000);
       const backupRows = await ports.catalog.query<BackupSizeRow>(
-        `SELECT engine_backup_id, locations->'primary'->'handle'->>'backupId' AS backup_id, completed_at, size_bytes::text AS size_bytes
+        `SELECT engine_backup_id, locations->'primary'->'handle'->>'backupId' AS backup_id, locations->'dr'->'handle'->>'backupId' AS dr_backup_id, completed_at, size_bytes::text AS size_bytes
          FROM backups WHERE target = $1 AND status IN ('verified','complete') AND completed_at >= $2 ORDER BY completed_at`,
         [target.name, since],
       );
       const sizeHistory: SizePoint[] = [];
       for (const b of backupRows) {
-        const bytes = isPgBackRest ? (labelSizes.get(b.backup_id ?? '') ?? labelSizes.get(b.engine_backup_id))?.bytes : b.size_bytes !== null ? Number(b.size_bytes) : undefined;
+        const bytes = isPgBackRest ? (labelSizes.get(b.backup_id ?? '') ?? labelSizes.get(b.engine_backup_id) ?? labelSizes.get(b.dr_backup_id ?? ''))?.bytes : b.size_bytes !== null ? Number(b.size_bytes) : undefined;
         if (bytes) sizeHistory.push({ at: b.completed_at.toISOString(), sizeBytes: bytes });
       }
 
       let currentSizeBytes: number | undefined;
       let currentSizeSource: string | undefined;
-      if ('engine' in target) {
+      if ('engine' in target && drOnly) {
+        // The source is in the primary region: the newest backup the DR region holds is what a failover restores.
+        const newest = isPgBackRest ? [...labelSizes.entries()].sort((a, b) => Date.parse(b[1].at) - Date.parse(a[1].at))[0] : undefined;
+        const fromCatalog = [...sizeHistory].pop();
+        if (newest) {
+          currentSizeBytes = newest[1].bytes;
+          currentSizeSource = `the newest backup in the DR repository, ${newest[0]} (the primary region does not answer)`;
+        } else if (fromCatalog) {
+          currentSizeBytes = fromCatalog.sizeBytes;
+          currentSizeSource = `its newest verified backup, ${fromCatalog.at} (the primary region does not answer)`;
+        }
+      } else if ('engine' in target) {
         try {
           const source = await ports.database(target.name).describeSource();
           if (!source.endpoint) throw new Error(`the source ${source.instanceId} has no endpoint`);

@@ -15,6 +15,7 @@ import { completionScript } from './completion';
 import { complianceCommand } from './compliance-command';
 import { failoverNoteCommand, failoverStartCommand, failoverStatusCommand, prepareFailoverNote, prepareFailoverStart } from './failover-run-commands';
 import { drillReportCommand, drillRunCommand, drillsListCommand, prepareDrill } from './drill-commands';
+import { failoverPlanCommand } from './failover-commands';
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
@@ -317,7 +318,15 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(asOption('asks for the report'))
     .addOption(jsonOption());
 
-  const failover = command(program, 'failover', 'disaster-recovery failover: the recovery plan run in the DR region');
+  // The disaster-recovery plan; `failover start|status|note` join this group.
+  const failover = command(program, 'failover', 'the disaster-recovery plan: assess it now, run it, follow it');
+  command(failover, 'plan', 'the recovery plan: each step\'s source and data age (RPO), readiness, predicted duration, the critical path against the full-system RTO (exit 1 when not ready)', (_, o) => {
+    const config = configOf(o);
+    return failoverPlanCommand(config, { drill: o.drill === true, json: o.json === true });
+  })
+    .addOption(configOption())
+    .option('--drill', 'assess it as a failover drill (drill ports and drill zones)')
+    .addOption(jsonOption());
   command(failover, 'start', 'declare a disaster: assess the plan, then (behind the failover gate) restore in the DR region, cut over behind the cutover gate, check the application', (_, o) => {
     const config = configOf(o);
     const prepared = prepareFailoverStart(config, { drill: o.drill === true, reason: o.reason ?? '', incident: o.incident, as: o.as, workflowId: o.id });

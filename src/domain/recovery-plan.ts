@@ -40,6 +40,19 @@ export interface StepSource {
   newestPoint?: string;
   /** Seconds between newestPoint and the assessment: what would be lost if the primary were gone now. */
   ageSeconds?: number;
+  /** switch-bucket: what comparing the replica with its source found (counts within a bounded listing). */
+  replication?: {
+    replicaObjects: number;
+    sourceObjects?: number;
+    /** Keys in the source the replica lacks. */
+    missingObjects?: number;
+    /** Newest object in the source minus newest in the replica, in seconds. */
+    lagSeconds?: number;
+    /** False when a listing stopped at its limit, so some keys were not compared. */
+    complete: boolean;
+    /** False when the source (primary region) did not answer and only the replica was read. */
+    sourceAnswered: boolean;
+  };
 }
 
 /** Whether a step can run now, judged with no side effects. */
@@ -73,6 +86,8 @@ export interface AssessedPlan {
   worstRpoSeconds?: number;
   /** Every step ready. */
   ready: boolean;
+  /** Whether the primary region answered its short probes; when not, the plan was assessed from the DR side alone. */
+  primary?: { reachable: boolean; detail: string };
 }
 
 /** Problems with the dependency graph itself (unknown or repeated names, self-dependency, cycles), as sentences. */
