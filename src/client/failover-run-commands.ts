@@ -74,7 +74,7 @@ export async function failoverStartCommand(ctx: CommandContext, prepared: { inpu
 
 /** The newest failover in Temporal, when no id is given. */
 async function newestFailoverId(ctx: CommandContext): Promise<string> {
-  for await (const w of ctx.client.workflow.list({ query: `WorkflowType = 'drFailover' ORDER BY StartTime DESC` })) return w.workflowId;
+  for await (const w of ctx.client.workflow.list({ query: `WorkflowType = 'drFailover'` })) return w.workflowId;
   throw new UsageError('no failover is on record in Temporal: start one with `lifeboat failover start`.');
 }
 
