@@ -21,6 +21,7 @@ import { predictionActivities } from './rto-prediction';
 import { complianceActivities } from './compliance';
 import { failoverPlanActivities } from './failover-plan';
 import { failoverDrillActivities } from './failover-drill';
+import { failoverActivities } from './failover';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -62,6 +63,7 @@ export function createActivities(ports: Ports) {
     ...complianceActivities(ports),
     ...failoverPlanActivities(ports),
     ...failoverDrillActivities(ports),
+    ...failoverActivities(ports),
   });
 }
 

@@ -254,6 +254,32 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE restore_points ADD CONSTRAINT restore_points_state_check CHECK (state IN ('creating','created','uncertain'));
     `,
   },
+  {
+    version: 12,
+    name: 'failovers',
+    sql: `
+      -- One row per disaster-recovery failover (drFailover): its outcome, measured RTO, the whole
+      -- report, the evidence objects written for it, and the lessons added afterwards
+      -- (\`lifeboat failover note\`), each lesson also written as a new evidence object.
+      CREATE TABLE failovers (
+        workflow_id text PRIMARY KEY,
+        run_id text NOT NULL,
+        mode text NOT NULL CHECK (mode IN ('failover','drill')),
+        outcome text NOT NULL,
+        requested_by text NOT NULL,
+        reason text NOT NULL,
+        incident_id text,
+        rto_seconds integer,
+        declared_at timestamptz NOT NULL,
+        finished_at timestamptz NOT NULL,
+        report jsonb NOT NULL,
+        evidence jsonb NOT NULL DEFAULT '[]',
+        lessons jsonb NOT NULL DEFAULT '[]',
+        recorded_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX failovers_declared_idx ON failovers (declared_at DESC);
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_337_001; // arbitrary, fixed: serializes concurrent migrators

@@ -13,6 +13,7 @@ import { checkCommandLine, commandPath, UsageError } from './args';
 import { backupCommand, backupsListCommand, checkBackupOptions, retentionCommand } from './backup-commands';
 import { completionScript } from './completion';
 import { complianceCommand } from './compliance-command';
+import { failoverNoteCommand, failoverStartCommand, failoverStatusCommand, prepareFailoverNote, prepareFailoverStart } from './failover-run-commands';
 import { drillReportCommand, drillRunCommand, drillsListCommand, prepareDrill } from './drill-commands';
 import { failoverPlanCommand } from './failover-commands';
 import { formatTable } from './output';
@@ -325,6 +326,34 @@ export function lifeboatCli(): LifeboatCli {
   })
     .addOption(configOption())
     .option('--drill', 'assess it as a failover drill (drill ports and drill zones)')
+    .addOption(jsonOption());
+  command(failover, 'start', 'declare a disaster: assess the plan, then (behind the failover gate) restore in the DR region, cut over behind the cutover gate, check the application', (_, o) => {
+    const config = configOf(o);
+    const prepared = prepareFailoverStart(config, { drill: o.drill === true, reason: o.reason ?? '', incident: o.incident, as: o.as, workflowId: o.id });
+    return recovery(config, o, 'failover start', undefined, (ctx) => failoverStartCommand(ctx, prepared));
+  })
+    .addOption(configOption())
+    .option('--drill', 'a failover drill (not available yet)')
+    .addOption(reasonOption('on record with the declaration'))
+    .option('--incident <id>', 'the incident ticket id (at most 128 characters)')
+    .addOption(asOption('declares the disaster'))
+    .option('--id <workflow-id>', 'the failover workflow id (default failover-<time>)')
+    .addOption(jsonOption());
+  command(failover, 'status', 'each plan step\'s state, the RTO clock against the objective, the pending gate, the report when done', ([workflowId], o) => {
+    const config = configOf(o);
+    return recovery(config, o, 'failover status', workflowId, (ctx) => failoverStatusCommand(ctx, workflowId));
+  })
+    .argument('[workflow-id]', 'the failover to show (default the newest)')
+    .addOption(configOption())
+    .addOption(jsonOption());
+  command(failover, 'note', 'add a lesson learned to a failover\'s record (catalog and a new evidence object)', ([workflowId, text], o) => {
+    const config = configOf(o);
+    return failoverNoteCommand(config, prepareFailoverNote({ workflowId, text, as: o.as }), o.json === true);
+  })
+    .argument('<workflow-id>', 'the failover the lesson is about')
+    .argument('<lesson>', 'the lesson, in quotes')
+    .addOption(configOption())
+    .addOption(asOption('writes the lesson'))
     .addOption(jsonOption());
 
   const backups = command(program, 'backups', 'backups the catalog records');

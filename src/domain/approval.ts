@@ -175,4 +175,6 @@ export interface WorkflowStatus {
   subject?: string;
   /** Each validation as it completed (a drill's checks), in order. */
   validations?: Array<{ name: string; ok: boolean; detail: string; at: string }>;
+  /** A run of a recovery plan (drFailover): each step with its state and, when a child workflow does it, the child's id. */
+  planSteps?: Array<{ name: string; kind: string; state: string; detail?: string; childWorkflowId?: string }>;
 }

@@ -9,3 +9,5 @@ export { createRestorePoint } from './restore-point';
 export { restoreDrill } from './restore-drill';
 export { drillSweeper } from './drill-sweeper';
 export { complianceReport } from './compliance-report';
+export { drFailover } from './dr-failover';
+export { failoverDatabase } from './failover-database';

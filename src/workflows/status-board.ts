@@ -19,6 +19,8 @@ export class StatusBoard {
   /** What the run works on, shown on top (a drill: the backup under test). */
   subject?: string;
   readonly validations: NonNullable<WorkflowStatus['validations']> = [];
+  /** A recovery plan's steps (drFailover), kept current by the workflow; shown once it has any. */
+  readonly planSteps: NonNullable<WorkflowStatus['planSteps']> = [];
   private note = '';
 
   constructor(
@@ -49,6 +51,11 @@ export class StatusBoard {
     setCurrentDetails(this.markdown(this.note));
   }
 
+  /** A plan step changed state: shown at once (no command, so replay-safe anywhere). */
+  stepsChanged(): void {
+    setCurrentDetails(this.markdown(this.note));
+  }
+
   setPendingGate(gate: PendingGate | undefined): void {
     this.pendingGate = gate;
     upsertSearchAttributes([{ key: LifeboatAwaitingApproval, value: gate !== undefined }]);
@@ -71,6 +78,7 @@ export class StatusBoard {
       refused: [...this.refused],
       ...(this.subject ? { subject: this.subject } : {}),
       ...(this.validations.length ? { validations: [...this.validations] } : {}),
+      ...(this.planSteps.length ? { planSteps: this.planSteps.map((p) => ({ ...p })) } : {}),
     };
   }
 
@@ -89,6 +97,11 @@ export class StatusBoard {
     if (this.validations.length) {
       lines.push(`### Validations (${this.validations.filter((v) => v.ok).length} of ${this.validations.length} passed)`, '');
       for (const v of this.validations) lines.push(`- ${v.ok ? 'ok' : '**FAILED**'}: ${v.name}: ${v.detail}`);
+      lines.push('');
+    }
+    if (this.planSteps.length) {
+      lines.push('### Recovery plan', '', '| step | kind | state | detail |', '|---|---|---|---|');
+      for (const p of this.planSteps) lines.push(`| ${p.name} | ${p.kind} | ${p.state} | ${[p.childWorkflowId ? `child ${p.childWorkflowId}` : '', p.detail ?? ''].filter(Boolean).join(': ').replace(/\|/g, '/')} |`);
       lines.push('');
     }
     const gate = this.pendingGate;
