@@ -292,12 +292,15 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
     summary: string;
     catchupWindowMs: number;
     backupType?: string;
+    /** Why this build cannot run the schedule's workflow yet: the schedule is kept declared but paused, with this reason. */
+    notYetRunnable?: string;
   }) => {
     const scheduleId = `${prefix}${spec.kind}${spec.target ? `-${spec.target.name}` : ''}`;
     const skip = spec.skip ?? [];
     const when = calendarText(spec.calendar) + (skip.length ? `, except ${skip.map((s) => calendarText(s).replace(/^all day /, '')).join(' and ')}` : '');
     const reasons: string[] = [];
     if (!spec.config.enabled) reasons.push('disabled in the config (enabled: false)');
+    if (spec.notYetRunnable) reasons.push(spec.notYetRunnable);
     if (registered && !registered.has(spec.workflowType)) {
       reasons.push(`the ${spec.workflowType} workflow is not deployed yet (this lifeboat build's worker does not register it); run \`lifeboat schedules apply\` again after upgrading`);
     }
@@ -463,6 +466,9 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
       args: { mode: 'drill', requestedBy: 'lifeboat-schedule', reason: 'scheduled failover drill' },
       summary: 'Failover drill of the whole recovery plan (drill zones and drill instances only)',
       catchupWindowMs: CATCHUP_WINDOW_MS.drill,
+      // drFailover refuses drill mode until the drill pieces are wired into it: a schedule that
+      // could only fail twice a year would read as a drill that ran. Declared, paused, saying why.
+      notYetRunnable: 'drFailover does not run in drill mode yet (its drill zone, drill instances and application copy are built but not wired into the workflow); `lifeboat failover plan --drill` shows the plan a drill would rehearse',
     });
   }
   return out;
