@@ -3,6 +3,7 @@
  * (restored from the DR repository, the name moved, the sample application answering from the DR
  * instance through DNS, no committed write lost), rejection at each gate, and a DNS change that
  * PowerDNS refuses (every moved name put back, proven through DNS). One DR backup serves all.
+ * A failover drill with the primary up: passed, production provably untouched, everything removed.
  * Gate timings and polls come from the input; nothing asserts on how long anything took.
  */
 import assert from 'node:assert/strict';
@@ -11,12 +12,15 @@ import path from 'node:path';
 import { Client as TemporalClient, WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import { failoverDrillActivities } from '../src/activities/failover-drill';
 import { createPorts, Ports } from '../src/activities/ports';
 import { loadConfig } from '../src/config';
 import { WorkflowStatus } from '../src/domain/approval';
 import { DrFailoverInput, FailoverReport } from '../src/domain/failover';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { PowerDnsRouter } from '../src/engines/powerdns';
+import { portIsFree } from '../src/platform/processes';
 import { localPgBackRest } from '../src/stack/pgbackrest';
 import { localDnsRouter } from '../src/stack/powerdns';
 import { regionDown, regionUp } from '../src/stack/regions';
@@ -109,6 +113,104 @@ describe('drFailover workflow (real worker, real stack)', function () {
     worker?.shutdown();
     await running?.catch(() => undefined);
     await ports?.close();
+  });
+
+  /**
+   * Production as the test itself reads it (not through the drill's fingerprint): the name's
+   * records, the critical tables' rows and checksums, both repositories' backups, both buckets'
+   * object versions.
+   */
+  const production = async () => {
+    const target = config.targets.databases.find((d) => d.name === 'app')!;
+    const tables = target.engine === 'pgbackrest' ? target.criticalTables : [];
+    const database = await onPrimary(stack, async (c) => {
+      const out: Record<string, { rows: string; checksum: string }> = {};
+      for (const table of tables) {
+        out[table] = (await c.query<{ rows: string; checksum: string }>(`SELECT count(*)::text AS rows, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) AS checksum FROM ${table} t`)).rows[0];
+      }
+      return out;
+    });
+    const repositories: Record<string, unknown> = {};
+    for (const repo of [1, 2]) {
+      const info = JSON.parse((await localPgBackRest(stack.ctx).exec('info', ['--output=json', `--repo=${repo}`])).stdout) as Array<{ backup: Array<{ label: string; timestamp: { stop: number }; database: { 'repo-key': number } }> }>;
+      repositories[`repo${repo}`] = info[0].backup.filter((b) => b.database['repo-key'] === repo).map((b) => [b.label, b.timestamp.stop]);
+    }
+    const buckets: Record<string, unknown> = {};
+    for (const where of [
+      { store: 'primary', bucket: 'app-files' },
+      { store: 'dr', bucket: 'app-files-replica' },
+    ]) {
+      const versions: string[] = [];
+      let keyMarker: string | undefined;
+      let versionMarker: string | undefined;
+      for (;;) {
+        const page = await ports.objectStore(where.store).send(new ListObjectVersionsCommand({ Bucket: where.bucket, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+        versions.push(...(page.Versions ?? []).map((v) => `${v.Key} ${v.VersionId} ${v.ETag}`), ...(page.DeleteMarkers ?? []).map((m) => `${m.Key} ${m.VersionId} delete-marker`));
+        if (!page.IsTruncated) break;
+        keyMarker = page.NextKeyMarker;
+        versionMarker = page.NextVersionIdMarker;
+      }
+      buckets[`${where.store}/${where.bucket}`] = versions.sort();
+    }
+    return { dns: (await localDnsRouter(stack.ctx.settings).snapshot(appDbName())).records, database, repositories, buckets };
+  };
+
+  it('a failover drill with the primary up: passed, production untouched, the app copy answering from the drill instance through the drill name, everything removed', async () => {
+    const workflowId = uniqueId('test-failover-drill');
+    const before = await production();
+    const handle = await start(workflowId, { mode: 'drill', reason: 'test: failover drill' });
+    const report = (await handle.result()) as FailoverReport;
+    assert.equal(report.outcome, 'passed', report.failure);
+    assert.deepEqual(report.decisions, [], 'a drill has no gates');
+
+    // Production: the drill's own fingerprints agree, and so does the test's independent reading.
+    assert.deepEqual(report.drill?.productionDifferences, []);
+    assert.deepEqual(report.drill?.unverified, []);
+    assert.deepEqual(await production(), before);
+
+    // Restored into a drill-... instance on the drill ports; the name written in the drill zone only.
+    assert.deepEqual(report.steps.map((s) => [s.name, s.state]), [
+      ['restore-app-db', 'done'],
+      ['switch-app-files', 'done'],
+      ['move-app-db-name', 'done'],
+      ['check-sample-app', 'done'],
+    ]);
+    assert.match(report.steps[0].detail ?? '', /^drill-/);
+    assert.match(report.buckets[0].detail, /measured, not switched/);
+    const zone = config.trafficRouters[0].drillZone!.replace(/\.?$/, '.');
+    assert.equal(report.names.length, 1);
+    const drillName = report.names[0].name;
+    assert.ok(drillName.endsWith(`.${zone}`) && drillName.startsWith('db.app.'), drillName);
+    assert.deepEqual(report.drill?.drillNames, [drillName]);
+    const [host, port] = report.names[0].to.split(':');
+    const drillPorts = config.targets.databases.find((d) => d.name === 'app')!;
+    assert.ok(drillPorts.engine === 'pgbackrest' && Number(port) >= drillPorts.drillPorts.from && Number(port) <= drillPorts.drillPorts.to, report.names[0].to);
+
+    // The application's own copy answered, from the drill instance (checkApplication compared its database.host/port).
+    const appStep = report.steps.find((s) => s.name === 'check-sample-app')!;
+    assert.match(appStep.detail ?? '', new RegExp(`^the application's drill copy \\(pid \\d+, port \\d+\\) at http://127\\.0\\.0\\.1:\\d+/health: `));
+    assert.ok(report.rto && report.rto.seconds > 0 && report.rto.predictedSeconds !== undefined, JSON.stringify(report.rto));
+    // Measured against predicted, per step.
+    assert.ok(report.steps.every((s) => s.seconds !== undefined), JSON.stringify(report.steps));
+    assert.ok(report.steps[0].predictedSeconds !== undefined, JSON.stringify(report.steps[0]));
+
+    // Everything the drill made is gone: the names, the app copy (its port too), the instance (its port too); the child closed.
+    const drillParts = failoverDrillActivities(ports);
+    assert.deepEqual((await drillParts.listOwnedDrillNames()).filter((n) => n.owner.workflowId === workflowId), []);
+    assert.deepEqual((await drillParts.listDrillApplications()).filter((a) => a.workflowId === workflowId), []);
+    const appPort = Number(/port (\d+)\)/.exec(appStep.detail!)![1]);
+    assert.equal(await portIsFree('127.0.0.1', appPort), true, `the drill application's port ${appPort} is free`);
+    assert.equal(await portIsFree(host, Number(port)), true, `the drill instance's port ${port} is free`);
+    assert.deepEqual(await instancesOf(workflowId), []);
+    assert.equal((await client.workflow.getHandle(`${workflowId}.restore-app-db`).describe()).status.name, 'COMPLETED');
+    assert.ok(report.cleanup.some((c) => /^removed restored instance drill-/.test(c)), JSON.stringify(report.cleanup));
+
+    const row = await failoverRow(workflowId);
+    assert.equal(row.outcome, 'passed');
+    assert.equal(row.report.mode, 'drill');
+    assert.deepEqual(row.evidence.map((e) => path.basename(e.key)), ['report.json', 'report.md']);
+    await recordHistory(handle, 'drFailover-v1-drill-passed');
+    await recordHistory(client.workflow.getHandle(`${workflowId}.restore-app-db`), 'failoverDatabase-v1-drill-removed');
   });
 
   it('rejected at the declare gate: nothing is made and the report says so', async () => {

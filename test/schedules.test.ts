@@ -102,8 +102,7 @@ describe('schedules plan (config → desired Temporal Schedules → diff)', () =
       assert.equal(d.action.taskQueue, config.temporal.taskQueue);
       assert.equal(d.timezone, 'UTC');
       assert.equal(d.overlap, 'SKIP');
-      // Every schedule runs, except the failover drill this build cannot run yet (its own test says why).
-      assert.equal(d.paused, d.kind === 'failover-drill');
+      assert.equal(d.paused, false);
       assert.equal(d.action.memo.configVersion, config.version);
       assert.equal(d.memo.managedBy, 'lifeboat');
     }
@@ -244,9 +243,8 @@ describe('schedules plan (config → desired Temporal Schedules → diff)', () =
     const calendar = drill.calendars[0];
     assert.deepEqual([calendar.month, calendar.dayOfMonth, calendar.hour, calendar.minute], [['MARCH', 'SEPTEMBER'], [1], [2], [0]]);
     assert.deepEqual(drill.action.searchAttributes, { [LifeboatKind.name]: 'failover-drill' });
-    // drFailover refuses drill mode in this build: the schedule is declared but paused, saying why.
-    assert.equal(drill.paused, true);
-    assert.match(drill.note, /^Paused by lifeboat: drFailover does not run in drill mode yet/);
+    // drFailover runs drill mode unattended (no gates), so the schedule runs.
+    assert.equal(drill.paused, false);
 
     const off = byId(desiredSchedules(exampleConfig((c) => (c.schedules.failoverDrill.enabled = false)), { registeredWorkflows: ALL_WORKFLOWS }), 'failover-drill');
     assert.equal(off.paused, true);

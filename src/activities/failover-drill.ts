@@ -25,6 +25,9 @@ import { dataDir } from '../platform/host';
 import { delay, isAlive, portAnswers, portIsFree, startDetached, stopPid, tailFile } from '../platform/processes';
 import { Ports } from './ports';
 
+/** The lifeboat install directory (lib/src/activities/../../..): a drill command's relative paths, like lib/src/stack/sample-app-service.js, are relative to it, whatever the worker's cwd. */
+const INSTALL_DIR = path.resolve(__dirname, '../../..');
+
 /** Where a drill application listens and is reached. */
 const APP_HOST = '127.0.0.1';
 
@@ -329,7 +332,7 @@ export function failoverDrillActivities(ports: Ports, options: FailoverDrillOpti
       const record: DrillApplicationRecord = { key, workflowId: input.workflowId, runId: runIdOf(input.workflowId), step: input.step, argv, port, url, startedAt: new Date().toISOString() };
       // The record comes first: a worker lost between it and the start leaves nothing unattributed.
       fs.writeFileSync(files.record, JSON.stringify(record, null, 2));
-      const pid = startDetached(argv[0], argv.slice(1), { logFile: files.log, pidFile: files.pid, cwd: runDir });
+      const pid = startDetached(argv[0], argv.slice(1), { logFile: files.log, pidFile: files.pid, cwd: INSTALL_DIR });
 
       const deadline = Date.now() + (options.appStartTimeoutMs ?? 60000);
       for (;;) {

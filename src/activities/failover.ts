@@ -32,6 +32,8 @@ export interface FailoverStepSettings {
   timeoutMs?: number;
   /** switch-bucket: the replica that becomes the copy served. */
   replica?: string;
+  /** check-application in a drill: the application's own copy, and the DNS server (host:port) it resolves the drill names through. */
+  drill?: { command: string[]; url: string; dnsServer: string };
 }
 
 export interface FailoverSettings {
@@ -107,12 +109,18 @@ export async function appendFailoverLesson(ports: Ports, workflowId: string, by:
 export function failoverActivities(ports: Ports) {
   const { config } = ports;
 
+  /** host:port of the DNS server that serves the drill names: the router of the served target's name (else the first PowerDNS router). */
+  const drillDnsServer = (servesFrom?: string): string => {
+    const routerName = servesFrom ? findDatabaseTarget(config, servesFrom).cutover?.router : undefined;
+    const router = config.trafficRouters.find((r) => r.name === routerName && r.kind === 'powerdns') ?? config.trafficRouters.find((r) => r.kind === 'powerdns');
+    return router?.kind === 'powerdns' ? `${router.dnsServer.host}:${router.dnsServer.port}` : '';
+  };
+
   return {
     /** The plan as the workflow runs it, from the config; refuses what cannot run before anything happens. */
     async failoverSettings(mode: 'failover' | 'drill'): Promise<FailoverSettings> {
       const failover = config.failover;
       if (!failover) throw new LifeboatError('the config has no `failover` block, so there is no recovery plan to run: declare failover.steps (see docs/config.md).', 'NO_FAILOVER_PLAN', true);
-      if (mode === 'drill') throw new LifeboatError('failover drills are not wired into drFailover yet: run `lifeboat failover plan --drill` to see the plan, or a real failover.', 'DRILL_NOT_AVAILABLE', true);
       const environments = new Set<string>();
       const steps = failover.steps.map((s): FailoverStepSettings => {
         const base = { name: s.name, kind: s.kind, after: [...s.after] } as FailoverStepSettings;
@@ -130,6 +138,7 @@ export function failoverActivities(ports: Ports) {
           base.url = s.url;
           base.servesFrom = s.servesFrom;
           base.timeoutMs = s.timeout * 1000;
+          if (mode === 'drill' && s.drill) base.drill = { command: [...s.drill.command], url: s.drill.url, dnsServer: drillDnsServer(s.servesFrom) };
         }
         return base;
       });
@@ -160,7 +169,7 @@ export function failoverActivities(ports: Ports) {
      * answers (bounded), else from the replica alone. The bucket targets carry no name to move,
      * so what applications read from is their own configuration: the outcome says so.
      */
-    async switchBucketToReplica(step: string, targetName: string): Promise<FailoverBucketOutcome> {
+    async switchBucketToReplica(step: string, targetName: string, drill = false): Promise<FailoverBucketOutcome> {
       const target = findBucketTarget(config, targetName);
       return withHeartbeats(
         () => ({ measuring: targetName }),
@@ -168,7 +177,10 @@ export function failoverActivities(ports: Ports) {
           const replica = await newestObject(ports.objectStore(target.replica.store), target.replica.bucket);
           const source = await newestObject(ports.objectStore(target.source.store), target.source.bucket).catch((err: Error) => err);
           const replicaName = `${target.replica.bucket} (store ${target.replica.store})`;
-          const served = `${replicaName} is now the copy to serve; lifeboat has no bucket name to move for ${targetName}, so applications read it through their own configuration`;
+          // A drill only measures: nothing is served from the replica because of it.
+          const served = drill
+            ? `${replicaName} measured, not switched (a drill): the source stays the copy served`
+            : `${replicaName} is now the copy to serve; lifeboat has no bucket name to move for ${targetName}, so applications read it through their own configuration`;
           const bounded = replica.truncated ? ` (first ${replica.count} objects)` : '';
           if (source instanceof Error) {
             return { step, target: targetName, replica: replicaName, detail: `${served}. The source ${target.source.bucket} does not answer (${source.message}); the replica holds ${replica.count} objects${bounded}, newest written ${replica.newest?.toISOString() ?? 'never'}.` };

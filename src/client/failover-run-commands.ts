@@ -26,14 +26,13 @@ export interface FailoverStartOptions {
 /** Every check of what was typed, before anything connects. */
 export function prepareFailoverStart(config: LifeboatConfig, o: FailoverStartOptions): { input: DrFailoverInput; workflowId: string } {
   if (!config.failover) throw new UsageError('the config has no `failover` block, so there is no recovery plan to run: declare failover.steps (see docs/config.md).');
-  if (o.drill) throw new UsageError('failover drills are not wired into `failover start` yet: see the plan with `lifeboat failover plan --drill`, or run a real failover without --drill.');
   if (!o.reason.trim()) throw new UsageError('a failover needs --reason, for the record (what happened).');
   checkLength('--reason', o.reason, MAX_REASON_CHARS, 'say it in a paragraph and link the details');
   checkLength('--incident', o.incident, MAX_INCIDENT_ID_CHARS, 'give the ticket id, not its text');
   if (o.incident !== undefined && !o.incident.trim()) throw new UsageError('--incident is empty: give the incident ticket id, or leave the option out.');
   const requestedBy = identity(o.as);
-  const workflowId = o.workflowId ?? `failover-${new Date().toISOString().replace(/[:.]/g, '-').toLowerCase()}`;
-  return { workflowId, input: { mode: 'failover', requestedBy, reason: o.reason, ...(o.incident ? { incidentId: o.incident.trim() } : {}) } };
+  const workflowId = o.workflowId ?? `failover-${o.drill ? 'drill-' : ''}${new Date().toISOString().replace(/[:.]/g, '-').toLowerCase()}`;
+  return { workflowId, input: { mode: o.drill ? 'drill' : 'failover', requestedBy, reason: o.reason, ...(o.incident ? { incidentId: o.incident.trim() } : {}) } };
 }
 
 export async function failoverStartCommand(ctx: CommandContext, prepared: { input: DrFailoverInput; workflowId: string }): Promise<number> {
@@ -42,7 +41,7 @@ export async function failoverStartCommand(ctx: CommandContext, prepared: { inpu
     taskQueue: ctx.config.temporal.taskQueue,
     workflowId,
     args: [input],
-    staticSummary: `DISASTER-RECOVERY FAILOVER${input.incidentId ? ` (${input.incidentId})` : ''}`,
+    staticSummary: input.mode === 'drill' ? 'FAILOVER DRILL (production untouched)' : `DISASTER-RECOVERY FAILOVER${input.incidentId ? ` (${input.incidentId})` : ''}`,
     staticDetails: `Declared by ${input.requestedBy}: ${input.reason}.`,
   });
   // The assessment runs first: wait for the declare gate (or an early end) so its page shows here.

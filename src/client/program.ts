@@ -333,7 +333,7 @@ export function lifeboatCli(): LifeboatCli {
     return recovery(config, o, 'failover start', undefined, (ctx) => failoverStartCommand(ctx, prepared));
   })
     .addOption(configOption())
-    .option('--drill', 'a failover drill (not available yet)')
+    .option('--drill', 'a failover drill: no gates, drill instances and drill names only, production fingerprinted before and after')
     .addOption(reasonOption('on record with the declaration'))
     .option('--incident <id>', 'the incident ticket id (at most 128 characters)')
     .addOption(asOption('declares the disaster'))

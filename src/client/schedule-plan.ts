@@ -466,9 +466,6 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
       args: { mode: 'drill', requestedBy: 'lifeboat-schedule', reason: 'scheduled failover drill' },
       summary: 'Failover drill of the whole recovery plan (drill zones and drill instances only)',
       catchupWindowMs: CATCHUP_WINDOW_MS.drill,
-      // drFailover refuses drill mode until the drill pieces are wired into it: a schedule that
-      // could only fail twice a year would read as a drill that ran. Declared, paused, saying why.
-      notYetRunnable: 'drFailover does not run in drill mode yet (its drill zone, drill instances and application copy are built but not wired into the workflow); `lifeboat failover plan --drill` shows the plan a drill would rehearse',
     });
   }
   return out;

@@ -4,6 +4,7 @@
  * activities and the CLI share them.
  */
 import { Decision } from './approval';
+import { FingerprintDifference } from './production-fingerprint';
 import { AssessedPlan, PlanStepKind } from './recovery-plan';
 import { InstanceDescription } from './ports';
 import { VerificationSummary } from './verification';
@@ -71,6 +72,8 @@ export interface FailoverDatabaseInput {
   incidentId?: string;
   pollIntervalMs: number;
   keep?: boolean;
+  /** A failover drill's restore: a drill-... instance on the drill ports, which the drill sweeper recognises. */
+  purpose?: 'drill';
 }
 
 /** The parent's word to a child once the cutover is decided: keep the instance (it serves or may serve traffic) or remove it. */
@@ -118,7 +121,17 @@ export interface FailoverRpo {
   detail: string;
 }
 
-export type FailoverOutcome = 'failed-over' | 'rejected' | 'expired' | 'not-ready' | 'cutover-rejected' | 'failed' | 'cancelled';
+export type FailoverOutcome = 'failed-over' | 'passed' | 'rejected' | 'expired' | 'not-ready' | 'cutover-rejected' | 'failed' | 'cancelled';
+
+/** What a failover drill proves beyond the steps: production left exactly as it was. */
+export interface FailoverDrillProof {
+  /** Production before vs after the drill: must be empty for a passed drill. */
+  productionDifferences: FingerprintDifference[];
+  /** Parts of production that could not be read before or after, so are not proven untouched. */
+  unverified: string[];
+  /** The drill names written (and removed afterwards). */
+  drillNames: string[];
+}
 
 export interface FailoverReport {
   workflowId: string;
@@ -141,6 +154,7 @@ export interface FailoverReport {
   notes: string[];
   cleanup: string[];
   failure?: string;
+  drill?: FailoverDrillProof;
   lessons?: Array<{ at: string; by: string; text: string }>;
 }
 
@@ -167,6 +181,12 @@ export function failoverMarkdown(r: FailoverReport): string {
     lines.push(`- RTO: ${r.rto.seconds} s against the ${r.rto.objectiveSeconds} s objective (${r.rto.withinObjective ? 'within' : 'OVER'})${r.rto.predictedSeconds !== undefined ? `; predicted ${r.rto.predictedSeconds} s` : ''}`);
   }
   if (r.failure) lines.push(`- failure: ${r.failure}`);
+  if (r.drill) {
+    const diffs = r.drill.productionDifferences;
+    lines.push(`- production: ${diffs.length ? `CHANGED during the drill: ${diffs.map((d) => `${d.part}: ${d.change}`).join('; ')}` : 'unchanged (fingerprints before and after the drill are equal)'}`);
+    if (r.drill.unverified.length) lines.push(`- not verified (unreadable): ${r.drill.unverified.join('; ')}`);
+    if (r.drill.drillNames.length) lines.push(`- drill names: ${r.drill.drillNames.join(', ')}`);
+  }
   lines.push('', '## Steps', '', '| step | kind | state | predicted s | measured s | detail |', '|---|---|---|---|---|---|');
   for (const s of r.steps) lines.push(`| ${s.name} | ${s.kind} | ${s.state} | ${s.predictedSeconds ?? ''} | ${s.seconds ?? ''} | ${(s.detail ?? '').replace(/\|/g, '/')} |`);
   lines.push('', '## RPO', '');

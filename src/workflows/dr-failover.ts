@@ -42,6 +42,7 @@ import {
   FailoverStepState,
   rpoOf,
 } from '../domain/failover';
+import { compareFingerprints, ProductionFingerprint, unverifiedParts } from '../domain/production-fingerprint';
 import { AssessedPlan, planWaves } from '../domain/recovery-plan';
 import { TrafficChange } from '../domain/restore';
 import { ApprovalGates } from './approval-gate';
@@ -86,7 +87,6 @@ export async function drFailover(input: DrFailoverInput): Promise<FailoverReport
   /** Instances a name was pointed at: never removed automatically. */
   const servedTraffic = new Set<string>();
   // Assigned once the assessment answers; the report helper defined before that reads it.
-  // eslint-disable-next-line prefer-const
   let plan: AssessedPlan | undefined;
   let applicationServingAt: number | undefined;
   setHandler(failoverStepReadySignal, (r) => {
@@ -162,6 +162,9 @@ export async function drFailover(input: DrFailoverInput): Promise<FailoverReport
     decisions.push(decision);
     return decision;
   };
+
+  // A drill takes its own path from here: the failover's commands below stay exactly as recorded.
+  if (input.mode === 'drill') return runDrill();
 
   // 1. Assess: read only, from the DR region.
   board.enter('assessing', 'reading each step\'s DR source, its age and readiness');
@@ -263,13 +266,165 @@ export async function drFailover(input: DrFailoverInput): Promise<FailoverReport
   board.enter('done', `failed over: the application answered from the DR region ${rtoSeconds} s after the declaration (objective ${settings.objectiveSeconds} s)`);
   return finish(done);
 
+  /**
+   * The failover drill: the same plan against production left alone. No gates (it touches only what
+   * it creates, and scheduled drills run unattended, like restoreDrill). Production is fingerprinted
+   * before anything and after everything; restores are drill-... instances on the drill ports; names
+   * are written in the drill zone only; the application check runs the application's own copy
+   * against those names. Everything the drill made is removed, whatever happens.
+   */
+  async function runDrill(): Promise<FailoverReport> {
+    const drillNames: Record<string, string> = {};
+    const startedApps: string[] = [];
+    const fingerprintInput = {
+      databases: settings.steps.filter((s) => s.kind === 'restore-database').map((s) => s.target!),
+      buckets: settings.steps.filter((s) => s.kind === 'switch-bucket').map((s) => s.target!),
+      names: settings.steps.filter((s) => s.kind === 'move-name' && s.cutover).map((s) => ({ router: s.cutover!.router, name: s.cutover!.dnsName })),
+    };
+    const fingerprint = () =>
+      quick.fingerprintProduction.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', summary: 'Fingerprint production (read-only)' }, [fingerprintInput]);
+
+    board.enter('fingerprinting', 'no gates in a drill: it touches only what it creates; reading production before anything is made');
+    const before: ProductionFingerprint = await fingerprint();
+    board.enter('assessing', 'reading each step\'s DR source, its age and readiness');
+    plan = await quick.assessFailoverPlan.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', summary: 'Assess the recovery plan (no side effects)' }, [input.mode]);
+    for (const s of plan.steps) {
+      const p = progress.get(s.name);
+      if (p && s.predictedSeconds !== undefined) p.predictedSeconds = s.predictedSeconds;
+    }
+    notes.push('a drill has no gates: it restores into drill instances and writes drill names only, and production is fingerprinted before and after');
+    if (!plan.ready) {
+      const reasons = plan.steps.filter((s) => !s.readiness.ready).map((s) => `${s.name}: ${s.readiness.detail}`);
+      board.enter('not-ready', `not ready (${reasons.join('; ')}); nothing was made`);
+      return finish(report('not-ready', { failure: `the plan is not ready: ${reasons.join('; ')}` }));
+    }
+
+    let failure: string | undefined;
+    let cancelled: unknown;
+    try {
+      for (const wave of planWaves(settings.steps)) {
+        const restores = wave.map(stepOf).filter((s) => s.kind === 'restore-database');
+        if (restores.length) board.enter('restoring', `restoring ${restores.map((s) => s.target).join(', ')} from the DR copies into drill instances`);
+        await Promise.all(restores.map((s) => restoreDatabase(s)));
+        const failed = restores.filter((s) => childFailures.has(s.name));
+        if (failed.length) throw ApplicationFailure.nonRetryable(failed.map((s) => `${s.name}: ${childFailures.get(s.name)}`).join('; '), 'FAILOVER_RESTORE_FAILED');
+        const rest = wave.map(stepOf).filter((s) => s.kind !== 'restore-database');
+        const results = await Promise.allSettled(rest.map((s) => runDrillStep(s)));
+        const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (rejected) throw rejected.reason;
+      }
+    } catch (err) {
+      if (isCancellation(err)) cancelled = err;
+      failure = describeFailure(err);
+    }
+
+    // Always, and not cancellable: the application copies, the drill names, the drill instances; then production again.
+    let after: ProductionFingerprint | undefined;
+    await CancellationScope.nonCancellable(async () => {
+      board.enter('cleaning-up', 'stopping the application copies, removing the drill names and the drill instances');
+      for (const step of startedApps) cleanup.push(await quick.stopDrillApplication.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Stop the drill application of ${step}` }, [workflowId, step]));
+      const removed = await quick.removeDrillNames.executeWithOptions({ startToCloseTimeout: '5 minutes', summary: 'Remove the drill names' }, [workflowId]);
+      cleanup.push(removed.length ? `removed drill names ${removed.join(', ')}` : 'no drill names to remove');
+      await releaseChildren('the drill is over');
+      after = await fingerprint();
+    });
+    const productionDifferences = compareFingerprints(before, after!);
+    const unverified = unverifiedParts(before, after!);
+    if (!failure && productionDifferences.length) failure = `production changed during the drill: ${productionDifferences.map((d) => `${d.part}: ${d.change}`).join('; ')}`;
+    for (const s of settings.steps) if (['waiting', 'running'].includes(progress.get(s.name)!.state)) setStep(s.name, 'failed', cancelled ? 'cancelled' : 'not completed');
+    const rtoSeconds = applicationServingAt ? seconds(applicationServingAt - declaredAt) : undefined;
+    const outcome: FailoverOutcome = cancelled ? 'cancelled' : failure ? 'failed' : 'passed';
+    const r = report(outcome, {
+      ...(failure ? { failure } : {}),
+      ...(rtoSeconds !== undefined
+        ? { rto: { seconds: rtoSeconds, objectiveSeconds: settings.objectiveSeconds, withinObjective: rtoSeconds <= settings.objectiveSeconds, predictedSeconds: plan.criticalPath.seconds, applicationServingAt: new Date(applicationServingAt!).toISOString() } }
+        : {}),
+      drill: { productionDifferences, unverified, drillNames: Object.values(drillNames) },
+    });
+    board.enter(
+      outcome === 'passed' ? 'done' : outcome,
+      outcome === 'passed'
+        ? `drill passed: the application answered from the drill instances ${rtoSeconds ?? '?'} s after the start (predicted ${plan.criticalPath.seconds} s); production unchanged; everything removed`
+        : `${failure}${cleanup.length ? `; ${cleanup.join('; ')}` : ''}`,
+    );
+    if (cancelled) {
+      await CancellationScope.nonCancellable(() => finish(r));
+      throw cancelled;
+    }
+    const recorded = await finish(r);
+    if (outcome === 'failed') {
+      await quick.notify({ severity: 'warning', title: 'Failover drill failed', text: `${failure}`, target: 'recovery-plan' }).catch(() => undefined);
+      throw ApplicationFailure.nonRetryable(`the failover drill failed: ${failure}`, 'FAILOVER_DRILL_FAILED', recorded);
+    }
+    return recorded;
+
+    async function runDrillStep(s: StepSettings): Promise<void> {
+      setStep(s.name, 'running');
+      if (s.kind === 'switch-bucket') {
+        const b = await quick.switchBucketToReplica.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '30 seconds', summary: `Measure the replica of ${s.target} (a drill does not switch)` }, [s.name, s.target!, true]);
+        buckets.push(b);
+        setStep(s.name, 'done', b.detail);
+      } else if (s.kind === 'move-name') {
+        const instance = instanceOf(s.target!);
+        if (!instance?.endpoint) throw ApplicationFailure.nonRetryable(`${s.name}: ${s.target} has no drill instance to point a drill name at`, 'NO_DR_INSTANCE');
+        const cut = s.cutover!;
+        await quick.ensureDrillZone.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Make sure router ${cut.router} has its drill zone` }, [cut.router]);
+        const { drillName } = await quick.pointDrillName.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Write the drill copy of ${cut.dnsName}` }, [
+          { workflowId, router: cut.router, target: s.target!, productionName: cut.dnsName, endpoint: { host: instance.endpoint.host, port: instance.endpoint.port }, ttlSeconds: cut.ttlSeconds },
+        ]);
+        drillNames[s.target!] = drillName;
+        names.push({ step: s.name, target: s.target!, name: drillName, from: 'nothing (a drill name)', to: endpointText(instance.endpoint), state: 'moved', detail: `the drill copy of ${cut.dnsName}; the production name is not touched` });
+        const through = await quick.verifyThroughDns.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Connect through ${drillName}` }, [s.target!, { dnsName: drillName, router: cut.router }, instance.endpoint]);
+        if (!through.ok) throw ApplicationFailure.nonRetryable(`${s.name}: the drill name does not lead to the drill instance: ${through.detail}`, 'DRILL_NAME_NOT_SERVED');
+        setStep(s.name, 'done', `${drillName} -> ${endpointText(instance.endpoint)} (drill zone only); ${through.detail}`);
+      } else if (s.kind === 'check-application') {
+        const expect = s.servesFrom ? instanceOf(s.servesFrom)?.endpoint : undefined;
+        if (!s.drill) {
+          // No copy of the application to run: what can be proven is that each drill name leads to its drill instance.
+          const proofs: string[] = [];
+          for (const [target, drillName] of Object.entries(drillNames)) {
+            const move = settings.steps.find((m) => m.kind === 'move-name' && m.target === target)!;
+            const through = await quick.verifyThroughDns.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Connect through ${drillName}` }, [target, { dnsName: drillName, router: move.cutover!.router }, instanceOf(target)!.endpoint!]);
+            if (!through.ok) throw ApplicationFailure.nonRetryable(`${s.name}: ${through.detail}`, 'DRILL_NAME_NOT_SERVED');
+            proofs.push(through.detail);
+          }
+          applicationServingAt = Math.max(applicationServingAt ?? 0, now());
+          setStep(s.name, 'done', `the step has no drill block, so the application itself was not run: the databases were checked through the drill names only (${proofs.join('; ') || 'no drill names'})`);
+          return;
+        }
+        startedApps.push(s.name);
+        const app = await quick.startDrillApplication.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '30 seconds', summary: `Start the drill copy of the application for ${s.name}` }, [
+          { workflowId, step: s.name, command: s.drill.command, url: s.drill.url, names: { ...drillNames }, dnsServer: s.drill.dnsServer },
+        ]);
+        const check = await quick.checkApplication.executeWithOptions(
+          { startToCloseTimeout: (s.timeoutMs ?? 300000) + 60000, heartbeatTimeout: '1 minute', retry: { maximumAttempts: 1 }, summary: `Check the drill application at ${app.url}` },
+          [{ url: app.url, ...(expect ? { expect } : {}), timeoutMs: s.timeoutMs ?? 300000, intervalMs: t.appCheckIntervalMs ?? 2000 }],
+        );
+        if (!check.ok) throw ApplicationFailure.nonRetryable(`${s.name}: the drill application ${check.detail}`, 'APPLICATION_NOT_SERVING');
+        applicationServingAt = Math.max(applicationServingAt ?? 0, Date.parse(check.firstCorrectAt!));
+        setStep(s.name, 'done', `the application's drill copy (pid ${app.pid}, port ${app.port}) at ${app.url}: ${check.detail}`);
+      }
+    }
+  }
+
   /** Starts the step's child and waits until its instance is verified, or the child ended without one. */
   async function restoreDatabase(s: StepSettings): Promise<void> {
     const childId = `${workflowId}.${s.name}`;
     setStep(s.name, 'running', `restoring ${s.target} from the DR region`, childId);
     const handle = await startChild(failoverDatabase, {
       workflowId: childId,
-      args: [{ target: s.target!, step: s.name, requestedBy: input.requestedBy, reason: input.reason, ...(input.incidentId ? { incidentId: input.incidentId } : {}), pollIntervalMs: t.pollIntervalMs ?? 5000, ...(input.keep ? { keep: true } : {}) }],
+      args: [
+        {
+          target: s.target!,
+          step: s.name,
+          requestedBy: input.requestedBy,
+          reason: input.reason,
+          ...(input.incidentId ? { incidentId: input.incidentId } : {}),
+          pollIntervalMs: t.pollIntervalMs ?? 5000,
+          ...(input.keep ? { keep: true } : {}),
+          ...(input.mode === 'drill' ? { purpose: 'drill' as const } : {}),
+        },
+      ],
       // Should this run end without releasing it, the child is asked to cancel: it then removes its own instance.
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
     });

@@ -15,6 +15,7 @@
 import { ActivityCancellationType, ApplicationFailure, CancellationScope, condition, defineSignal, getExternalWorkflowHandle, isCancellation, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { FailoverDatabaseInput, FailoverDatabaseReady, FailoverDatabaseReport, FailoverRelease } from '../domain/failover';
+import { drillInstanceName } from '../domain/drill';
 import { InstanceDescription } from '../domain/ports';
 import { describeFailure, failedChecks } from './failure';
 import { LifeboatKind, LifeboatTarget } from './search-attributes';
@@ -54,7 +55,7 @@ export async function failoverDatabase(input: FailoverDatabaseInput): Promise<Fa
     board.enter('validating', `reading the DR restore window of ${input.target}`);
     let t = now();
     const v = await quick.validateRestore.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Validate the DR restore of ${input.target}` }, [
-      { target: input.target, restorePoint: 'latest', reason: input.reason, requestedBy: input.requestedBy, incidentId: input.incidentId, mode: 'emergency', fromRegion: 'dr', timings: { pollIntervalMs: input.pollIntervalMs } },
+      { target: input.target, restorePoint: 'latest', reason: input.reason, requestedBy: input.requestedBy, incidentId: input.incidentId, mode: 'emergency', fromRegion: 'dr', timings: { pollIntervalMs: input.pollIntervalMs }, ...(input.purpose === 'drill' ? { purpose: 'drill' as const, destination: drillInstanceName(workflowId) } : {}) },
       workflowId,
     ]);
     const validation = seconds(now() - t);
