@@ -648,6 +648,16 @@ describe('config', () => {
           })).join('\n'), /no restore-database step restores orders: add one/);
     });
 
+    it('refuses a drill command or URL with a placeholder a drill does not fill', () => {
+      const drill = (command: string[], url = 'http://127.0.0.1:{port}/health') => withPlan((c) => (c.failover.steps[3].drill = { command, url }));
+      const accepted = parse(drill(['app', '--port', '{port}', '--db', '{name:orders}', '--dns', '{dnsServer}'])).failover?.steps[3];
+      assert.deepEqual(accepted?.kind === 'check-application' && accepted.drill?.command, ['app', '--port', '{port}', '--db', '{name:orders}', '--dns', '{dnsServer}']);
+      assert.deepEqual(problemsOf(drill(['app', '--db', '{name:payments}'], 'http://127.0.0.1:{prot}/health')), [
+        'failover.steps[3].drill.command[2]: uses {name:payments}, but no move-name step of the plan moves payments, so a drill writes no drill name for it: add that step or name a moved database',
+        'failover.steps[3].drill.url: uses {prot}, but a drill fills only {port}, {dnsServer} and {name:<database>}: use one of them',
+      ]);
+    });
+
     it('refuses an application check that could run before the names move', () => {
       assert.deepEqual(problemsOf(withPlan((c) => (c.failover.steps[3].after = ['files']))), [
         'failover.steps[3].after: does not wait for name, so it could check the application before its names move: add them to after',

@@ -945,6 +945,28 @@ const planRules: Rule<Root>[] = [
       });
     },
   },
+  {
+    says: 'A check-application step\'s drill command and URL use only the placeholders a drill fills: {port}, {dnsServer}, and {name:<database>} of a database whose name the plan moves.',
+    uses: ['failover.steps'],
+    check(c, report) {
+      if (!c.failover) return;
+      const moved = new Set(c.failover.steps.filter((s) => s.kind === 'move-name').map((s) => s.target));
+      c.failover.steps.forEach((step, i) => {
+        if (step.kind !== 'check-application' || !step.drill) return;
+        const texts: Array<[Array<string | number>, string]> = [...step.drill.command.map((arg, j): [Array<string | number>, string] => [['command', j], arg]), [['url'], step.drill.url]];
+        for (const [where, text] of texts) {
+          for (const [, inner] of text.matchAll(/\{([^{}]+)\}/g)) {
+            if (inner === 'port' || inner === 'dnsServer') continue;
+            if (inner.startsWith('name:') && moved.has(inner.slice('name:'.length))) continue;
+            const why = inner.startsWith('name:')
+              ? `no move-name step of the plan moves ${inner.slice('name:'.length)}, so a drill writes no drill name for it: add that step or name a moved database`
+              : 'a drill fills only {port}, {dnsServer} and {name:<database>}: use one of them';
+            report(['failover', 'steps', i, 'drill', ...where], `uses {${inner}}, but ${why}`);
+          }
+        }
+      });
+    },
+  },
 ];
 
 /** The whole file. */
