@@ -213,6 +213,43 @@ describe('drFailover workflow (real worker, real stack)', function () {
     await recordHistory(client.workflow.getHandle(`${workflowId}.restore-app-db`), 'failoverDatabase-v1-drill-removed');
   });
 
+  it('a failover drill whose application copy cannot start: failed, and still everything removed and production untouched', async () => {
+    const workflowId = uniqueId('test-failover-drill-fail');
+    // The same plan, with an application copy that exits at once: a real process that never listens.
+    const broken = structuredClone(config);
+    const check = broken.failover!.steps.find((s) => s.kind === 'check-application')!;
+    assert.ok(check.kind === 'check-application' && check.drill);
+    check.drill.command = ['node', '-e', 'process.exit(3)', '{name:app}'];
+    const brokenPorts = createPorts(broken);
+    const queue = uniqueTaskQueue('failover-drill-fail');
+    const brokenWorker = await createLifeboatWorker({ config: broken, connection: env.nativeConnection, ports: brokenPorts, taskQueue: queue, workflowBundle: await workflowBundle() });
+    const before = await production();
+    try {
+      await brokenWorker.runUntil(async () => {
+        const handle = await start(workflowId, { mode: 'drill', reason: 'test: failover drill, broken app copy' }, queue);
+        const error = await handle.result().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        assert.ok(error instanceof WorkflowFailedError, String(error));
+        await recordHistory(handle, 'drFailover-v1-drill-failed');
+      });
+    } finally {
+      await brokenPorts.close();
+    }
+    const report = (await failoverRow(workflowId)).report;
+    assert.equal(report.outcome, 'failed');
+    assert.match(report.failure ?? '', /^the drill application of step check-sample-app exited before it listened on port \d+/);
+    assert.deepEqual(report.drill?.productionDifferences, []);
+    assert.deepEqual(await production(), before);
+    const drillParts = failoverDrillActivities(ports);
+    assert.deepEqual((await drillParts.listOwnedDrillNames()).filter((n) => n.owner.workflowId === workflowId), []);
+    assert.deepEqual((await drillParts.listDrillApplications()).filter((a) => a.workflowId === workflowId), []);
+    assert.deepEqual(await instancesOf(workflowId), []);
+    assert.ok(report.cleanup.some((c) => /^removed drill names db\.app\./.test(c)), JSON.stringify(report.cleanup));
+    assert.ok(report.cleanup.some((c) => /^removed restored instance drill-/.test(c)), JSON.stringify(report.cleanup));
+  });
+
   it('rejected at the declare gate: nothing is made and the report says so', async () => {
     const workflowId = uniqueId('test-failover-reject1');
     const handle = await start(workflowId);

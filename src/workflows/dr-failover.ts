@@ -392,8 +392,9 @@ export async function drFailover(input: DrFailoverInput): Promise<FailoverReport
           setStep(s.name, 'done', `the step has no drill block, so the application itself was not run: the databases were checked through the drill names only (${proofs.join('; ') || 'no drill names'})`);
           return;
         }
+        // Recorded first: a start that fails half-way still leaves a process the cleanup must stop. Few retries: a copy that exits on start rarely recovers.
         startedApps.push(s.name);
-        const app = await quick.startDrillApplication.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '30 seconds', summary: `Start the drill copy of the application for ${s.name}` }, [
+        const app = await quick.startDrillApplication.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '30 seconds', retry: { maximumAttempts: 3, initialInterval: '1 second' }, summary: `Start the drill copy of the application for ${s.name}` }, [
           { workflowId, step: s.name, command: s.drill.command, url: s.drill.url, names: { ...drillNames }, dnsServer: s.drill.dnsServer },
         ]);
         const check = await quick.checkApplication.executeWithOptions(
