@@ -250,7 +250,7 @@ export function failoverActivities(ports: Ports) {
           else if (check.expect && (db?.host !== check.expect.host || Number(db?.port) !== check.expect.port)) last = `answered 2xx from database ${endpointText(db?.host ? { host: db.host, port: db.port } : undefined)}, not the DR instance ${endpointText(check.expect)}`;
           else {
             const at = new Date().toISOString();
-            return { ok: true, firstCorrectAt: at, attempts, detail: `${check.url} answered HTTP ${res.status}${check.expect ? ` from the DR instance ${endpointText(check.expect)}` : ''} after ${attempts} attempt(s)` };
+            return { ok: true, firstCorrectAt: at, attempts, detail: `${check.url} answered HTTP ${res.status}${check.expect ? ` from ${endpointText(check.expect)}, the instance this run restored` : ''} after ${attempts} attempt(s)` };
           }
         } catch (err) {
           last = (err as Error).message;
