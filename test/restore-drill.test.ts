@@ -117,7 +117,7 @@ describe('restore drill (real worker, real stack)', function () {
     await worker.runUntil(async () => {
       const run = await lifeboat(['drill', 'run', 'app', '--backup', 'random', '--from-region', 'dr', '--id', workflowId, '--as', 'carol@example.com'], { LIFEBOAT_TASK_QUEUE: taskQueue });
       assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
-      assert.match(run.stdout, new RegExp(`^Restore drill PASSED: app, backup \\S+ \\(full, dr region, chosen at random among the \\d+ verified backups of the last 30 days\\)$`, 'm'));
+      assert.match(run.stdout, new RegExp(`^Restore drill PASSED: app, backup \\S+ \\((full|diff|incr), dr region, chosen at random among the \\d+ verified backups of the last 30 days\\)$`, 'm'));
       assert.match(run.stdout, /^  report: drills\/app\/test-drill-cli-\S+\/report\.\{json,md,html\} in lifeboat-evidence-primary \(primary\) and lifeboat-evidence-dr \(dr\); SHA-256 of the JSON [0-9a-f]{64}$/m);
     });
     const verified = await lifeboat(['drill', 'report', workflowId, '--verify']);
