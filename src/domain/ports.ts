@@ -171,6 +171,32 @@ export interface DatabaseEngine {
    * own timeline and a full backup of it starts (RDS: deletion protection and backup retention).
    */
   protectAsNewPrimary(instanceId: string, owner: { workflowId: string; runId: string }): Promise<NewPrimaryProtection>;
+  // ---- failback: the way home once the primary region is back, each step undoable until names move.
+  /**
+   * Re-protects the instance a failover made the target's primary: its WAL archived into the
+   * target's repositories in both regions on its own timeline, and a full backup of it in each
+   * region, waited until complete (RDS: automated backups replicated into the primary region and
+   * a snapshot copied there). Idempotent for the same owner run.
+   */
+  reprotectInBothRegions?(instanceId: string, owner: RunIdentity): Promise<Reprotection>;
+  /** Stops writes on a restored instance that serves traffic (read-only, sessions ended), so that its last WAL is final; undone by unfenceInstance. */
+  fenceInstance?(instanceId: string, owner: RunIdentity): Promise<SourceFence>;
+  unfenceInstance?(fence: SourceFence): Promise<string>;
+  /**
+   * After fenceInstance: switches WAL and waits until the last segment is in every repository;
+   * returns the position a restore must reach so that no committed transaction is lost.
+   */
+  shipFinalWal?(instanceId: string): Promise<FinalWal>;
+  /**
+   * Restores in the primary region up to the final WAL, from the re-protection's backup there,
+   * into a NEW instance (never over the old primary).
+   */
+  restoreForFailback?(request: Omit<RestoreRequest, 'point' | 'fromRegion'> & { finalWal: FinalWal; reprotection: Reprotection }): Promise<InstanceDescription>;
+  /**
+   * Removes the DR primary once a failback moved every name away from it: only an instance whose
+   * recorded owner is `failoverRun` (the failover that made it), never the source. Missing is success.
+   */
+  retireFailedOverInstance?(instanceId: string, failoverRun: RunIdentity, by: RunIdentity): Promise<string>;
   /** Whether the DR region alone can restore this target now, and from what (RDS); reads only, never calls the primary region. */
   disasterRecoveryReadiness?(now?: Date): Promise<DisasterRecoveryReadiness>;
   /** Restores in the DR region from the best source there (RDS), never calling the primary region; says which source and its RPO. */
@@ -224,6 +250,31 @@ export interface SourceFence {
   sessionsEnded?: number;
   /** The command that undoes the fence by hand, for a report whose automatic rollback failed. */
   undoCommand?: string;
+}
+
+/** What re-protection of a failed-over primary did: the backup in each region a failback restores from. */
+export interface Reprotection {
+  instanceId: string;
+  /** pgBackRest: the timeline its WAL is archived on. */
+  timeline?: number;
+  /** The completed backup in each region's repository (`primary`, `dr`). */
+  backups: { primary: BackupHandle; dr: BackupHandle };
+  measures: string[];
+}
+
+/** The last WAL of a fenced instance, shipped to every repository. */
+export interface FinalWal {
+  instanceId: string;
+  /** pgBackRest: the LSN after the last commit (what a restore replays up to, inclusive). */
+  lsn?: string;
+  /** pgBackRest: the segment holding it, archived in every repository. */
+  segment?: string;
+  timeline?: number;
+  /** RDS: the final snapshot taken after the fence, in the primary region (what the failback restores from). */
+  backup?: BackupHandle;
+  /** When it was known to be in every repository. */
+  shippedAt: string;
+  detail: string;
 }
 
 /** How a new primary is protected from the moment it takes traffic. */
