@@ -22,6 +22,7 @@ import { complianceActivities } from './compliance';
 import { failoverPlanActivities } from './failover-plan';
 import { failoverDrillActivities } from './failover-drill';
 import { failoverActivities } from './failover';
+import { failbackActivities } from './failback';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -64,6 +65,7 @@ export function createActivities(ports: Ports) {
     ...failoverPlanActivities(ports),
     ...failoverDrillActivities(ports),
     ...failoverActivities(ports),
+    ...failbackActivities(ports),
   });
 }
 

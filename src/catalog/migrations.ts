@@ -280,6 +280,30 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX failovers_declared_idx ON failovers (declared_at DESC);
     `,
   },
+  {
+    version: 13,
+    name: 'failbacks',
+    sql: `
+      -- One row per failback (the planned way home after a failover): which failover it closes,
+      -- its outcome, the proof that no committed transaction was lost, the whole report and its
+      -- evidence. At most one failback per failover ends 'failed-back'.
+      CREATE TABLE failbacks (
+        workflow_id text PRIMARY KEY,
+        run_id text NOT NULL,
+        failover_id text NOT NULL REFERENCES failovers (workflow_id),
+        outcome text NOT NULL,
+        requested_by text NOT NULL,
+        reason text NOT NULL,
+        write_outage_seconds integer,
+        started_at timestamptz NOT NULL,
+        finished_at timestamptz NOT NULL,
+        report jsonb NOT NULL,
+        evidence jsonb NOT NULL DEFAULT '[]',
+        recorded_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE UNIQUE INDEX failbacks_one_per_failover ON failbacks (failover_id) WHERE outcome = 'failed-back';
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_337_001; // arbitrary, fixed: serializes concurrent migrators

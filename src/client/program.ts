@@ -16,6 +16,7 @@ import { complianceCommand } from './compliance-command';
 import { failoverNoteCommand, failoverStartCommand, failoverStatusCommand, prepareFailoverNote, prepareFailoverStart } from './failover-run-commands';
 import { drillReportCommand, drillRunCommand, drillsListCommand, prepareDrill } from './drill-commands';
 import { failoverPlanCommand } from './failover-commands';
+import { failbackStartCommand, failbackStatusCommand, prepareFailbackStart } from './failback-commands';
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
@@ -230,7 +231,7 @@ export function lifeboatCli(): LifeboatCli {
     })
       .argument('<workflow-id>', 'the workflow waiting for a decision (see `lifeboat list --awaiting-approval`)')
       .addOption(configOption())
-      .option('--gate <name>', 'the gate decided: restore, emergencyRestore, cutover or failover (default the pending one)')
+      .option('--gate <name>', 'the gate decided: restore, emergencyRestore, cutover, failover, failback or retire (default the pending one)')
       .addOption(reasonOption('on record with the decision'))
       .addOption(asOption(`${decision}s; not the requester in production`))
       .addOption(jsonOption());
@@ -354,6 +355,28 @@ export function lifeboatCli(): LifeboatCli {
     .argument('<lesson>', 'the lesson, in quotes')
     .addOption(configOption())
     .addOption(asOption('writes the lesson'))
+    .addOption(jsonOption());
+
+  // The way home after a failover.
+  const failbackGroup = command(program, 'failback', 'the planned way home after a failover, once the primary region is back');
+  command(failbackGroup, 'start', 're-protect the DR primaries into both regions, then (behind the failback gate) fence them, restore in the primary region up to their last WAL, prove no transaction lost, move the names home; retire the DR primaries behind the retire gate', ([failoverId], o) => {
+    const config = configOf(o);
+    const prepared = prepareFailbackStart(config, { failoverId, reason: o.reason ?? '', incident: o.incident, as: o.as, workflowId: o.id });
+    return recovery(config, o, 'failback start', undefined, (ctx) => failbackStartCommand(ctx, prepared));
+  })
+    .argument('<failover-id>', 'the failover to fail back (its workflow id, see `lifeboat failover status`)')
+    .addOption(configOption())
+    .addOption(reasonOption('on record with the failback'))
+    .option('--incident <id>', 'the incident ticket id (at most 128 characters)')
+    .addOption(asOption('asks for the failback'))
+    .option('--id <workflow-id>', 'the failback workflow id (default failback-<time>)')
+    .addOption(jsonOption());
+  command(failbackGroup, 'status', 'each step\'s state, the pending gate, the report when done: the write outage, the no-lost-transaction proof, the names', ([workflowId], o) => {
+    const config = configOf(o);
+    return recovery(config, o, 'failback status', workflowId, (ctx) => failbackStatusCommand(ctx, workflowId));
+  })
+    .argument('[workflow-id]', 'the failback to show (default the newest)')
+    .addOption(configOption())
     .addOption(jsonOption());
 
   const backups = command(program, 'backups', 'backups the catalog records');

@@ -479,6 +479,8 @@ const fields = {
             emergencyRestore: gateRoles('emergency restore (a point-in-time restore during an incident; typically incident commanders)'),
             cutover: gateRoles('cutover (moving application traffic to a restored copy)'),
             failover: gateRoles('failover (declaring a disaster and restoring in the DR region)'),
+            failback: gateRoles('failback (the planned switch back to the primary region: fences the DR primary, restores it there, moves the names home)'),
+            retire: gateRoles('retire (removing the DR primary once a failback moved its traffic home)'),
           },
           { description: 'Who approves each gate of a workflow in this environment.' },
         ),
@@ -489,6 +491,8 @@ const fields = {
               emergencyRestore: approverCount('emergency restore'),
               cutover: approverCount('cutover'),
               failover: approverCount('failover', '2 in a production-tier environment (the incident commander is two people there), 1 elsewhere'),
+              failback: approverCount('failback'),
+              retire: approverCount('retire'),
             },
             { description: 'How many different people must approve each gate in this environment before it opens (a quorum).' },
           )

@@ -3,7 +3,7 @@
  * Temporal messages that carry decisions are in src/workflows/messages.ts). Pure and
  * deterministic: the workflow's update validators use the same rule the CLI and config checks use.
  */
-export type GateName = 'restore' | 'emergencyRestore' | 'cutover' | 'failover';
+export type GateName = 'restore' | 'emergencyRestore' | 'cutover' | 'failover' | 'failback' | 'retire';
 
 /** Everything needed to judge an approver, resolved from the config when the workflow starts. */
 export interface GatePolicy {

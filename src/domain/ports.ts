@@ -99,7 +99,7 @@ export interface RestoreWindow {
   latestLsn?: string;
 }
 
-export type RestorePoint = { kind: 'time'; at: string } | { kind: 'latest' } | { kind: 'lsn'; lsn: string } | { kind: 'name'; name: string } | { kind: 'backup'; backupId: string };
+export type RestorePoint = { kind: 'time'; at: string } | { kind: 'latest' } | { kind: 'lsn'; lsn: string; /** Restore from this backup set on its own timeline (a failback). */ backupId?: string } | { kind: 'name'; name: string } | { kind: 'backup'; backupId: string };
 
 export interface RestoreRequest {
   /** New instance name: derived from the workflow id so a retried activity adopts its own work. */

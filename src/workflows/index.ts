@@ -11,3 +11,4 @@ export { drillSweeper } from './drill-sweeper';
 export { complianceReport } from './compliance-report';
 export { drFailover } from './dr-failover';
 export { failoverDatabase } from './failover-database';
+export { failback } from './failback';

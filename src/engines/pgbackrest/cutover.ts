@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describeError, LifeboatError } from '../../domain/errors';
-import type { NewPrimaryProtection, SourceFence } from '../../domain/ports';
+import type { FinalWal, NewPrimaryProtection, SourceFence } from '../../domain/ports';
 import { delay, run } from '../../platform/processes';
 import type { Backups } from './backups';
 import { shellCommand, shq } from './cli';
@@ -36,10 +36,41 @@ export class Cutover {
    */
   async fenceSource(owner: { workflowId: string; runId: string }): Promise<SourceFence> {
     const s = this.setup.source;
-    const markerFile = path.join(this.setup.runDir, 'source-fence.json');
+    return this.fenceCluster({ instanceId: s.instanceId, host: s.host, port: s.port, dataDir: s.dataDir, markerFile: path.join(this.setup.runDir, 'source-fence.json') }, owner, 'the source');
+  }
+
+  /**
+   * The same fence on a restored instance that serves traffic (a failed-over primary before its
+   * failback), so that its last WAL is final. Refuses the source and anything lifeboat did not restore.
+   */
+  async fenceInstance(instanceId: string, owner: { workflowId: string; runId: string }): Promise<SourceFence> {
+    const { record } = this.cutoverRecord(instanceId);
+    if (!postmasterAlive(record.dataDir)) {
+      throw new LifeboatError(`Restored instance ${instanceId} is not running, so lifeboat cannot prove its last WAL is archived; start it (or restore from its repositories by hand), then retry.`, 'FENCE_FAILED', true);
+    }
+    return this.fenceCluster({ instanceId, host: this.setup.host, port: record.port, dataDir: record.dataDir, markerFile: this.instanceFenceMarker(record) }, owner, `instance ${instanceId}`);
+  }
+
+  async unfenceInstance(fence: SourceFence): Promise<string> {
+    if (fence.method !== 'read-only') return `nothing to undo on ${fence.instanceId}: ${fence.detail}`;
+    const { record } = this.cutoverRecord(fence.instanceId);
+    return this.unfenceCluster({ instanceId: fence.instanceId, host: this.setup.host, port: record.port, markerFile: this.instanceFenceMarker(record) }, fence);
+  }
+
+  private instanceFenceMarker(record: RestoreRecord): string {
+    return path.join(this.setup.runDir, `instance-fence-${record.name}.json`);
+  }
+
+  private async fenceCluster(
+    c0: { instanceId: string; host: string; port: number; dataDir: string; markerFile: string },
+    owner: { workflowId: string; runId: string },
+    what: string,
+  ): Promise<SourceFence> {
+    const s = this.setup.source;
+    const markerFile = c0.markerFile;
     const at = new Date().toISOString();
     try {
-      return await this.sessions.withCluster(s.port, s.host, async (c) => {
+      return await this.sessions.withCluster(c0.port, c0.host, async (c) => {
         const before = (await c.query<{ setting: string; source: string }>("SELECT setting, source FROM pg_settings WHERE name = 'default_transaction_read_only'")).rows[0];
         const marker = readJsonFile<{ owner: { workflowId: string; runId: string }; previous: Record<string, string> }>(markerFile);
         const retried = marker?.owner.workflowId === owner.workflowId && marker.owner.runId === owner.runId;
@@ -48,7 +79,7 @@ export class Cutover {
         writeJson(markerFile, { owner, previous, at });
         await c.query('ALTER SYSTEM SET default_transaction_read_only = on');
         await c.query('SELECT pg_reload_conf()');
-        await this.sessions.waitForSetting(s.port, s.host, 'default_transaction_read_only', 'on');
+        await this.sessions.waitForSetting(c0.port, c0.host, 'default_transaction_read_only', 'on');
         const ended = (
           await c.query<{ n: string }>(
             `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n FROM pg_stat_activity
@@ -56,21 +87,21 @@ export class Cutover {
           )
         ).rows[0].n;
         return {
-          instanceId: s.instanceId,
+          instanceId: c0.instanceId,
           method: 'read-only' as const,
           at,
-          detail: `${s.instanceId} at ${s.host}:${s.port} is read-only (default_transaction_read_only = on) and ${ended} client session(s) were ended`,
+          detail: `${c0.instanceId} at ${c0.host}:${c0.port} is read-only (default_transaction_read_only = on) and ${ended} client session(s) were ended`,
           previous,
           sessionsEnded: Number(ended),
-          undoCommand: `psql -h ${shq(s.host)} -p ${s.port} -U ${shq(s.user)} -d ${shq(s.database)} -c 'ALTER SYSTEM RESET default_transaction_read_only' -c 'SELECT pg_reload_conf()'`,
+          undoCommand: `psql -h ${shq(c0.host)} -p ${c0.port} -U ${shq(s.user)} -d ${shq(s.database)} -c 'ALTER SYSTEM RESET default_transaction_read_only' -c 'SELECT pg_reload_conf()'`,
         };
       });
     } catch (err) {
-      if (!postmasterAlive(s.dataDir)) {
-        return { instanceId: s.instanceId, method: 'none', at, detail: `${s.instanceId} is not running, so no client can write to it; nothing was changed` };
+      if (!postmasterAlive(c0.dataDir)) {
+        return { instanceId: c0.instanceId, method: 'none', at, detail: `${c0.instanceId} is not running, so no client can write to it; nothing was changed` };
       }
       throw new LifeboatError(
-        `lifeboat could not make the source ${s.instanceId} read-only (${describeError(err)}), so traffic was not moved: check that it answers as ${s.user} on ${s.host}:${s.port}, or stop it by hand, then retry.`,
+        `lifeboat could not make ${what} ${c0.instanceId} read-only (${describeError(err)}), so traffic was not moved: check that it answers as ${s.user} on ${c0.host}:${c0.port}, or stop it by hand, then retry.`,
         'FENCE_FAILED',
         false,
       );
@@ -80,18 +111,21 @@ export class Cutover {
   async unfenceSource(fence: SourceFence): Promise<string> {
     const s = this.setup.source;
     if (fence.method !== 'read-only') return `nothing to undo on ${fence.instanceId}: ${fence.detail}`;
-    const markerFile = path.join(this.setup.runDir, 'source-fence.json');
+    return this.unfenceCluster({ instanceId: s.instanceId, host: s.host, port: s.port, markerFile: path.join(this.setup.runDir, 'source-fence.json') }, fence);
+  }
+
+  private async unfenceCluster(c0: { instanceId: string; host: string; port: number; markerFile: string }, fence: SourceFence): Promise<string> {
     if (fence.previous?.default_transaction_read_only === 'on') {
-      fs.rmSync(markerFile, { force: true });
-      return `${s.instanceId} stays read-only, as it was before the fence`;
+      fs.rmSync(c0.markerFile, { force: true });
+      return `${c0.instanceId} stays read-only, as it was before the fence`;
     }
-    await this.sessions.withCluster(s.port, s.host, async (c) => {
+    await this.sessions.withCluster(c0.port, c0.host, async (c) => {
       await c.query('ALTER SYSTEM RESET default_transaction_read_only');
       await c.query('SELECT pg_reload_conf()');
     });
-    await this.sessions.waitForSetting(s.port, s.host, 'default_transaction_read_only', 'off');
-    if (readJsonFile<{ at: string }>(markerFile)?.at === fence.at) fs.rmSync(markerFile, { force: true });
-    return `${s.instanceId} at ${s.host}:${s.port} accepts writes again (default_transaction_read_only reset)`;
+    await this.sessions.waitForSetting(c0.port, c0.host, 'default_transaction_read_only', 'off');
+    if (readJsonFile<{ at: string }>(c0.markerFile)?.at === fence.at) fs.rmSync(c0.markerFile, { force: true });
+    return `${c0.instanceId} at ${c0.host}:${c0.port} accepts writes again (default_transaction_read_only reset)`;
   }
 
   /**
@@ -126,14 +160,25 @@ export class Cutover {
    * archive command works), and a full backup of it starts into the primary repository.
    */
   async protectAsNewPrimary(instanceId: string, owner: { workflowId: string; runId: string }): Promise<NewPrimaryProtection> {
+    const archived = await this.startArchiving(instanceId, owner);
+    const backup = await this.backups.backupInto(this.setup.primaryRepo, `new-primary-${localName(owner.workflowId)}`, 'full', archived.pgOptions);
+    return { ...archived.protection, measures: [...archived.protection.measures, `full backup ${backup.backupId} started into repo${this.setup.primaryRepo}`], backup };
+  }
+
+  /**
+   * The instance's WAL goes to the stanza's repositories on its own timeline: the timeline's
+   * history file first, then a switched segment proves the archive command works. Idempotent.
+   * Returns the pgBackRest options that point a backup at this cluster.
+   */
+  async startArchiving(instanceId: string, owner: { workflowId: string; runId: string }): Promise<{ protection: Omit<NewPrimaryProtection, 'backup'>; pgOptions: string[] }> {
     let { files, record } = this.cutoverRecord(instanceId);
     if (!record.archiving || !postmasterAlive(record.dataDir)) {
       await this.prepareToServe(instanceId);
       ({ files, record } = this.cutoverRecord(instanceId));
     }
-    const { cli, host, osUser, timings, primaryRepo } = this.setup;
+    const { cli, host, osUser, timings } = this.setup;
     const { stanza } = cli.options;
-    const pgOptions = [`--pg1-path=${record.dataDir}`, `--pg1-port=${record.port}`, `--pg1-socket-path=${record.socketDir}`];
+    const pgOptions = this.pgOptionsOf(record);
     const [binary, pushArgs] = cli.argv('archive-push', [`--pg1-path=${record.dataDir}`]);
     const archiveCommand = `${shellCommand([binary, ...pushArgs])} "%p"`;
     const walFile = await this.sessions.withCluster(record.port, host, async (c) => {
@@ -158,17 +203,49 @@ export class Cutover {
       }
       measures.push(`timeline history ${history} archived`);
     }
-    const switched = await this.sessions.withCluster(record.port, host, async (c) => (await c.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f')).rows[0].f);
-    await this.waitUntilArchived(record, switched);
-    measures.push(`segment ${switched} archived`);
+    const switched = await this.switchWal(record);
+    await this.waitUntilArchived(record, switched.segment);
+    measures.push(`segment ${switched.segment} archived`);
     record.archiving = { state: 'on', since: record.archiving?.since ?? new Date().toISOString(), owner };
     writeJson(files.record, record);
-    const backup = await this.backups.backupInto(primaryRepo, `new-primary-${localName(owner.workflowId)}`, 'full', pgOptions);
-    measures.push(`full backup ${backup.backupId} started into repo${primaryRepo}`);
-    return { instanceId, endpoint: { host, port: record.port }, dataDir: record.dataDir, timeline, measures, backup };
+    return { protection: { instanceId, endpoint: { host, port: record.port }, dataDir: record.dataDir, timeline, measures }, pgOptions };
   }
 
-  private cutoverRecord(instanceId: string): { files: InstanceFiles; record: RestoreRecord } {
+  /**
+   * After a fence: the position after the last commit, then a WAL switch, waited until the
+   * switched segment is archived (archive-push succeeds only once every repository has it).
+   */
+  async shipFinalWal(instanceId: string): Promise<FinalWal> {
+    const { record } = this.cutoverRecord(instanceId);
+    if (record.archiving?.state !== 'on') {
+      throw new LifeboatError(`Restored instance ${instanceId} does not archive its WAL yet, so its last WAL cannot be shipped; re-protect it first.`, 'NOT_REPROTECTED', true);
+    }
+    const switched = await this.switchWal(record);
+    await this.waitUntilArchived(record, switched.segment);
+    return {
+      instanceId,
+      lsn: switched.lsn,
+      segment: switched.segment,
+      timeline: parseInt(switched.segment.slice(0, 8), 16),
+      shippedAt: new Date().toISOString(),
+      detail: `the last WAL of ${instanceId} up to ${switched.lsn} (segment ${switched.segment}) is in every repository of stanza ${this.setup.cli.options.stanza}`,
+    };
+  }
+
+  pgOptionsOf(record: RestoreRecord): string[] {
+    return [`--pg1-path=${record.dataDir}`, `--pg1-port=${record.port}`, `--pg1-socket-path=${record.socketDir}`];
+  }
+
+  /** The insert position now (after every commit so far) and the segment a WAL switch just closed. */
+  private async switchWal(record: RestoreRecord): Promise<{ lsn: string; segment: string }> {
+    return this.sessions.withCluster(record.port, this.setup.host, async (c) => {
+      const lsn = (await c.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn;
+      const segment = (await c.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f')).rows[0].f;
+      return { lsn, segment };
+    });
+  }
+
+  cutoverRecord(instanceId: string): { files: InstanceFiles; record: RestoreRecord } {
     this.clusters.refuseSource(instanceId, 'cut over to');
     const files = this.clusters.files(instanceId);
     const record = readRecord(files.record);

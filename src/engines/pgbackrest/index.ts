@@ -14,6 +14,7 @@
  * - records.ts: the JSON record next to each restored cluster (its owner, port, point) and its files.
  * - wal.ts: the WAL archive: restore window, recovery point lag, last archived commit, LSN helpers.
  * - cutover.ts: fence and unfence the source, ready a restored instance, protect it as new primary.
+ * - failback.ts: re-protect a failed-over primary in both regions, restore up to its final WAL.
  * - claims.ts: start claims (one attempt at a time starts a backup or a restore).
  * - repository.ts (`info`, which repository a region or handle means), sessions.ts (SQL), cli.ts,
  *   errors.ts (classifyPgBackRestError), files.ts, proc.ts; local.ts wires the embedded stack.
@@ -26,8 +27,10 @@ import type {
   BackupVerification,
   DatabaseEngine,
   InstanceDescription,
+  FinalWal,
   NewPrimaryProtection,
   RecoveryPointLag,
+  Reprotection,
   RestoreRequest,
   RestoreWindow,
   RunIdentity,
@@ -36,6 +39,7 @@ import type {
 import { Backups } from './backups';
 import { postmasterAlive, RestoredClusters } from './clusters';
 import { Cutover } from './cutover';
+import { Failback } from './failback';
 import { resolveSetup, type PgBackRestEngineOptions, type PgBackRestSource, type PgBackRestTimings, type Region } from './options';
 import { Repositories } from './repository';
 import { Restores } from './restores';
@@ -59,6 +63,7 @@ export class PgBackRestEngine implements DatabaseEngine {
   private readonly wal: WalArchive;
   private readonly restores: Restores;
   private readonly cutover: Cutover;
+  private readonly failback: Failback;
 
   constructor(options: PgBackRestEngineOptions) {
     const setup = resolveSetup(options);
@@ -78,6 +83,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     this.wal = new WalArchive(setup, repositories, this.sessions);
     this.restores = new Restores(setup, repositories, this.clusters, this.wal);
     this.cutover = new Cutover(setup, this.sessions, this.clusters, this.backups);
+    this.failback = new Failback(setup, this.cutover, this.backups, this.restores);
   }
 
   // ---------------------------------------------------------------- source
@@ -179,5 +185,31 @@ export class PgBackRestEngine implements DatabaseEngine {
 
   protectAsNewPrimary(instanceId: string, owner: { workflowId: string; runId: string }): Promise<NewPrimaryProtection> {
     return this.cutover.protectAsNewPrimary(instanceId, owner);
+  }
+
+  // ---------------------------------------------------------------- failback (failback.ts, cutover.ts)
+
+  reprotectInBothRegions(instanceId: string, owner: RunIdentity): Promise<Reprotection> {
+    return this.failback.reprotectInBothRegions(instanceId, owner);
+  }
+
+  fenceInstance(instanceId: string, owner: RunIdentity): Promise<SourceFence> {
+    return this.cutover.fenceInstance(instanceId, owner);
+  }
+
+  unfenceInstance(fence: SourceFence): Promise<string> {
+    return this.cutover.unfenceInstance(fence);
+  }
+
+  shipFinalWal(instanceId: string): Promise<FinalWal> {
+    return this.cutover.shipFinalWal(instanceId);
+  }
+
+  restoreForFailback(request: Omit<RestoreRequest, 'point' | 'fromRegion'> & { finalWal: FinalWal; reprotection: Reprotection }): Promise<InstanceDescription> {
+    return this.failback.restoreForFailback(request);
+  }
+
+  retireFailedOverInstance(instanceId: string, failoverRun: RunIdentity, by: RunIdentity): Promise<string> {
+    return this.restores.retireFailedOverInstance(instanceId, failoverRun, by);
   }
 }

@@ -203,6 +203,34 @@ export class Restores {
       return;
     }
     refuseUnlessOwnedBy(instanceId, record, by);
+    await this.removeInstanceFiles(record, files);
+  }
+
+  /**
+   * A failback's last step: removes the instance a failover made the target's primary, once its
+   * traffic has moved home. Only the failover run recorded as its owner is accepted (the failback
+   * names it from the catalog), never the source; it has served traffic, which is why this is a
+   * separate, gated path and not deleteInstance. Missing is success.
+   */
+  async retireFailedOverInstance(instanceId: string, failoverRun: RunIdentity, by: RunIdentity): Promise<string> {
+    this.clusters.refuseSource(instanceId, 'delete');
+    const files = this.clusters.files(instanceId);
+    const record = readRecord(files.record);
+    if (!record) {
+      if (fs.existsSync(files.dataDir)) throw new LifeboatError(`Refusing to retire ${files.dataDir}: lifeboat has no record of creating it; remove it by hand if it really is a leftover.`, 'NOT_MANAGED_BY_LIFEBOAT');
+      return `${instanceId} was already gone`;
+    }
+    if (!record.owner || !isSameRun(record.owner, failoverRun)) {
+      throw new LifeboatError(
+        `Refusing to retire ${instanceId}: it belongs to ${record.owner ? describeOwner(record.owner) : 'no recorded run'}, not to failover ${failoverRun.workflowId} run ${failoverRun.runId} that this failback closes; check the failover id.`,
+        'NOT_OWNER',
+      );
+    }
+    await this.removeInstanceFiles(record, files);
+    return `retired ${instanceId} (made by failover ${failoverRun.workflowId}) for failback ${by.workflowId}: stopped and removed`;
+  }
+
+  private async removeInstanceFiles(record: RestoreRecord, files: InstanceFiles): Promise<void> {
     fs.rmSync(files.claim, { force: true });
     const restorePid = livePid(files.pid, files.script);
     if (restorePid !== undefined) await stopPid(restorePid);
@@ -239,7 +267,8 @@ export class Restores {
       case 'latest':
         return { recovery: ['--type=default'] };
       case 'lsn':
-        return { recovery: ['--type=lsn', `--target=${point.lsn}`, '--target-action=promote'] };
+        // With a backup named (a failback), its own timeline: 'latest' could follow another timeline forked later.
+        return { recovery: ['--type=lsn', `--target=${point.lsn}`, ...(point.backupId ? [`--set=${point.backupId}`, '--target-timeline=current'] : []), '--target-action=promote'] };
       case 'name':
         return { recovery: ['--type=name', `--target=${point.name}`, '--target-action=promote'] };
       case 'backup':
@@ -335,6 +364,7 @@ function validatePoint(point: RestorePoint): RestorePoint {
     }
     case 'lsn':
       if (!LSN.test(point.lsn)) throw new LifeboatError(`The restore LSN "${point.lsn}" is not a PostgreSQL LSN; give one such as 0/3000060.`, 'INVALID_RESTORE_POINT');
+      if (point.backupId !== undefined && !BACKUP_LABEL.test(point.backupId)) throw new LifeboatError(`"${point.backupId}" is not a pgBackRest backup label; give one such as 20261130-085650F (lifeboat backups list).`, 'INVALID_RESTORE_POINT');
       return point;
     case 'name':
       if (!/^[\w .:@+-]{1,63}$/.test(point.name)) {
