@@ -530,7 +530,6 @@ export class RdsEngine implements DatabaseEngine {
     const region: Region = request.fromRegion ?? 'primary';
     const destinationId = this.newInstanceId(request.destinationId);
 
-
     const input: RestoreDBInstanceToPointInTimeCommandInput = { TargetDBInstanceIdentifier: destinationId };
     let pointLabel: string;
     let restoreTime: Date | undefined;
