@@ -241,8 +241,12 @@ export interface DisasterRecoveryRestore {
 /** What fencing did to a source: JSON-safe, kept in history and the catalog. */
 export interface SourceFence {
   instanceId: string;
-  /** `read-only`: default_transaction_read_only on, client sessions ended; `stopped`: the instance was stopped; `none`: nothing could be done (unreachable). */
-  method: 'read-only' | 'stopped' | 'none';
+  /**
+   * `read-only`: default_transaction_read_only on, client sessions ended; `stopped`: the instance was stopped;
+   * `isolated`: (RDS) moved into security groups that admit no client and rebooted, so every session ended
+   * while it stays available to snapshot; `none`: nothing could be done (unreachable).
+   */
+  method: 'read-only' | 'stopped' | 'isolated' | 'none';
   at: string;
   detail: string;
   /** The settings the fence replaced, as the engine read them. */

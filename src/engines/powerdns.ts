@@ -38,6 +38,20 @@ const cutoverRecordSets = (name: string) => [
 ];
 const shellQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
 
+/** One request to the PowerDNS HTTP API with lifeboat's key: the router and the drill zone both send theirs through it. */
+async function powerDnsRequest(settings: PowerDnsSettings, method: string, url: string, body?: unknown): Promise<Response> {
+  try {
+    return await fetch(url, {
+      method,
+      headers: { 'X-API-Key': settings.apiKey, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10000),
+    });
+  } catch (err) {
+    throw new Error(`the PowerDNS API at ${settings.apiUrl} does not answer (${(err as Error).message}): check that PowerDNS runs with api=yes.`);
+  }
+}
+
 interface ZoneRrset {
   name: string;
   type: string;
@@ -58,17 +72,7 @@ export class PowerDnsRouter implements TrafficRouter {
   }
 
   private async api(method: string, url: string, body?: unknown): Promise<Response> {
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers: { 'X-API-Key': this.settings.apiKey, 'Content-Type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(10000),
-      });
-    } catch (err) {
-      throw new Error(`the PowerDNS API at ${this.settings.apiUrl} does not answer (${(err as Error).message}): check that PowerDNS runs with api=yes.`);
-    }
+    const res = await powerDnsRequest(this.settings, method, url, body);
     if (res.status === 401) throw new Error(`the PowerDNS API refused lifeboat's API key: set the key PowerDNS was started with.`);
     return res;
   }
@@ -229,17 +233,8 @@ export class PowerDnsDrillZone {
     return `${this.serverUrl}/zones/${encodeURIComponent(fqdn(this.settings.zone))}`;
   }
 
-  private async call(method: string, url: string, body?: unknown): Promise<Response> {
-    try {
-      return await fetch(url, {
-        method,
-        headers: { 'X-API-Key': this.settings.apiKey, 'Content-Type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(10000),
-      });
-    } catch (err) {
-      throw new Error(`the PowerDNS API at ${this.settings.apiUrl} does not answer (${(err as Error).message}): check that PowerDNS runs with api=yes.`);
-    }
+  private call(method: string, url: string, body?: unknown): Promise<Response> {
+    return powerDnsRequest(this.settings, method, url, body);
   }
 
   /** Creates the drill zone (Native, its own NS) if it is missing; an existing zone is kept as it is. */

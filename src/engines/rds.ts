@@ -23,9 +23,11 @@ import {
   paginateDescribeDBInstances,
   paginateDescribeDBSnapshots,
   RDSClient,
+  RebootDBInstanceCommand,
   RemoveTagsFromResourceCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
   RestoreDBInstanceToPointInTimeCommand,
+  StartDBInstanceAutomatedBackupsReplicationCommand,
   StartDBInstanceCommand,
   StopDBInstanceCommand,
   type DBInstance,
@@ -47,8 +49,10 @@ import type {
   DisasterRecoveryReadiness,
   DisasterRecoveryRestore,
   DisasterRecoverySource,
+  FinalWal,
   InstanceDescription,
   NewPrimaryProtection,
+  Reprotection,
   ResourceOwner,
   RestoreRequest,
   RecoveryPointLag,
@@ -72,6 +76,10 @@ export const RDS_TAGS = {
   createdAt: 'lifeboat:created-at',
   servedTraffic: 'lifeboat:served-traffic',
   fencedBy: 'lifeboat:fenced-by',
+  /** The security groups a fenced instance had, space-separated: what unfencing puts back. */
+  fencePreviousGroups: 'lifeboat:fence-previous-security-groups',
+  /** Set when lifeboat turned deletion protection on (a new primary): only then may it turn it off again. */
+  deletionProtectedBy: 'lifeboat:deletion-protected-by',
   newPrimaryOf: 'lifeboat:new-primary-of',
   /** `drill` on a restore drill's instance. */
   purpose: 'lifeboat:purpose',
@@ -88,6 +96,8 @@ export interface RdsRestoreSettings {
   dbParameterGroupName?: string;
   multiAZ?: boolean;
   publiclyAccessible?: boolean;
+  /** Security groups without inbound rules, in the VPC of instances restored here: what fenceInstance moves an instance into. */
+  fenceSecurityGroupIds?: string[];
 }
 
 export interface RdsEngineOptions {
@@ -101,6 +111,20 @@ export interface RdsEngineOptions {
   clients?: { primary: RDSClient; dr: RDSClient };
   /** Settings for restored instances, per region. */
   restore?: { primary?: RdsRestoreSettings; dr?: RdsRestoreSettings };
+  /**
+   * KMS key in `region` that failback copies (snapshots, replicated automated backups) are
+   * encrypted with; default: the source instance's key, when the source still exists.
+   */
+  primaryKmsKeyId?: string;
+  /** Time between polls while waiting for RDS (a snapshot, a security group change). Default 30 s. */
+  pollIntervalMs?: number;
+  /** Give up one wait after this long (what RDS is doing goes on; a retry waits again). Default 60 min. */
+  waitTimeoutMs?: number;
+  /** Called after each poll, e.g. to heartbeat the activity. */
+  onPoll?: (status: { waitingFor: string; status: string; polls: number }) => void;
+  /** Injectable clock and sleep, for tests. */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 const SNAPSHOT_ID_MAX = 255;
@@ -163,6 +187,29 @@ function snapshotDataTime(snapshot: DBSnapshot): Date | undefined {
   return snapshot.SnapshotDatabaseTime ?? snapshot.OriginalSnapshotCreateTime ?? snapshot.SnapshotCreateTime;
 }
 
+/** Snapshot states RDS never leaves for `available`. */
+function snapshotFailed(status: string): boolean {
+  return status === 'failed' || status === 'error' || status === 'deleting' || status === 'deleted' || status.startsWith('incompatible') || status.includes('fail') || status.includes('error');
+}
+
+/** The security groups an instance is in or joining (not those it is leaving), sorted. */
+function securityGroupsOf(instance: DBInstance): string[] {
+  return (instance.VpcSecurityGroups ?? [])
+    .filter((g) => g.VpcSecurityGroupId && g.Status !== 'removing')
+    .map((g) => g.VpcSecurityGroupId!)
+    .sort();
+}
+
+/** True once the instance is in exactly these security groups and RDS reports every one of them active. */
+function inExactlyGroups(instance: DBInstance, groups: string[]): boolean {
+  const memberships = instance.VpcSecurityGroups ?? [];
+  return memberships.length === groups.length && memberships.every((g) => g.Status === 'active' && groups.includes(g.VpcSecurityGroupId ?? ''));
+}
+
+function shortHash(value: string): string {
+  return createHash('sha256').update(value).digest('hex').slice(0, 8);
+}
+
 function secondsBetween(earlier: Date, later: Date): number {
   return Math.max(0, Math.round((later.getTime() - earlier.getTime()) / 1000));
 }
@@ -182,6 +229,12 @@ export class RdsEngine implements DatabaseEngine {
   private readonly primary: RDSClient;
   private readonly dr: RDSClient;
   private readonly restoreSettings: { primary?: RdsRestoreSettings; dr?: RdsRestoreSettings };
+  private readonly primaryKmsKeyId?: string;
+  private readonly pollIntervalMs: number;
+  private readonly waitTimeoutMs: number;
+  private readonly onPoll?: RdsEngineOptions['onPoll'];
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(options: RdsEngineOptions) {
     if (!options.instanceId) throw new LifeboatError('The RDS target has no instanceId; set the source DB instance identifier in the lifeboat config.', 'INVALID_CONFIG');
@@ -197,6 +250,12 @@ export class RdsEngine implements DatabaseEngine {
     this.primary = options.clients?.primary ?? new RDSClient({ region: options.region });
     this.dr = options.clients?.dr ?? new RDSClient({ region: options.drRegion });
     this.restoreSettings = options.restore ?? {};
+    if (options.primaryKmsKeyId) this.primaryKmsKeyId = options.primaryKmsKeyId;
+    this.pollIntervalMs = options.pollIntervalMs ?? 30_000;
+    this.waitTimeoutMs = options.waitTimeoutMs ?? 60 * 60 * 1000;
+    this.onPoll = options.onPoll;
+    this.now = options.now ?? (() => Date.now());
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
   // ---------------------------------------------------------------- source
@@ -276,7 +335,7 @@ export class RdsEngine implements DatabaseEngine {
           ...times,
         };
       default:
-        if (status === 'failed' || status === 'error' || status === 'deleting' || status === 'deleted' || status.startsWith('incompatible') || status.includes('fail') || status.includes('error')) {
+        if (snapshotFailed(status)) {
           return { state: 'failed', detail: `Snapshot ${handle.backupId} is ${status} in ${where}; take a new backup.`, ...times };
         }
         return { state: 'running', detail: `Snapshot ${handle.backupId} is ${status} in ${where}.`, ...times };
@@ -469,20 +528,7 @@ export class RdsEngine implements DatabaseEngine {
 
   async startRestore(request: RestoreRequest): Promise<InstanceDescription> {
     const region: Region = request.fromRegion ?? 'primary';
-    const destinationId = rdsIdentifier(request.destinationId, INSTANCE_ID_MAX);
-    if (destinationId === this.instanceId) {
-      throw new LifeboatError(
-        `Refusing to restore into ${destinationId}: that is the protected source instance, and lifeboat only restores into a new instance; choose a different destination name.`,
-        'RESTORE_OVER_SOURCE',
-      );
-    }
-    if (destinationId !== request.destinationId.toLowerCase()) {
-      // Never rewritten into another name: the caller must name the instance it means.
-      throw new LifeboatError(
-        `"${request.destinationId}" is not a valid RDS instance identifier (letters, digits and single hyphens, starting with a letter, at most ${INSTANCE_ID_MAX} characters); choose another destination name.`,
-        'INVALID_DESTINATION',
-      );
-    }
+    const destinationId = this.newInstanceId(request.destinationId);
 
     const input: RestoreDBInstanceToPointInTimeCommandInput = { TargetDBInstanceIdentifier: destinationId };
     let pointLabel: string;
@@ -546,16 +592,38 @@ export class RdsEngine implements DatabaseEngine {
     return this.adoptRestored(request, region, destinationId, pointLabel);
   }
 
-  /** Restores a snapshot of the region (a DR copy in the DR region) into a new instance, recording its owner. */
-  private async restoreSnapshot(request: RestoreRequest, region: Region, destinationId: string, snapshotId: string): Promise<InstanceDescription> {
+  /** The RDS identifier of a new instance: never the source, never rewritten into another name (the caller must name the instance it means). */
+  private newInstanceId(destination: string): string {
+    const destinationId = rdsIdentifier(destination, INSTANCE_ID_MAX);
+    if (destinationId === this.instanceId) {
+      throw new LifeboatError(
+        `Refusing to restore into ${destinationId}: that is the protected source instance, and lifeboat only restores into a new instance; choose a different destination name.`,
+        'RESTORE_OVER_SOURCE',
+      );
+    }
+    if (destinationId !== destination.toLowerCase()) {
+      throw new LifeboatError(
+        `"${destination}" is not a valid RDS instance identifier (letters, digits and single hyphens, starting with a letter, at most ${INSTANCE_ID_MAX} characters); choose another destination name.`,
+        'INVALID_DESTINATION',
+      );
+    }
+    return destinationId;
+  }
+
+  /**
+   * Restores a snapshot of the region (a DR copy in the DR region, a failback's final snapshot in
+   * the primary) into a new instance, recording its owner. `takenOf`: the instance the snapshot
+   * must be of (the source, unless a failback restores its failed-over primary's).
+   */
+  private async restoreSnapshot(request: RestoreRequest, region: Region, destinationId: string, snapshotId: string, takenOf: string = this.instanceId): Promise<InstanceDescription> {
     const pointLabel = `backup:${snapshotId}`;
     const snapshot = await this.findSnapshot(region, snapshotId, `looking up snapshot ${snapshotId} to restore`);
     if (!snapshot) {
       throw new LifeboatError(`Snapshot ${snapshotId} does not exist in ${this.regionName(region)}, so it cannot be restored; pick a backup from \`lifeboat backups list\`.`, 'SNAPSHOT_NOT_FOUND');
     }
-    if (snapshot.DBInstanceIdentifier?.toLowerCase() !== this.instanceId) {
+    if (snapshot.DBInstanceIdentifier?.toLowerCase() !== takenOf) {
       throw new LifeboatError(
-        `Snapshot ${snapshotId} in ${this.regionName(region)} was taken of instance ${snapshot.DBInstanceIdentifier ?? 'unknown'}, not ${this.instanceId}; lifeboat restores only backups of the target it is asked about.`,
+        `Snapshot ${snapshotId} in ${this.regionName(region)} was taken of instance ${snapshot.DBInstanceIdentifier ?? 'unknown'}, not ${takenOf}; lifeboat restores only backups of the target it is asked about.`,
         'SNAPSHOT_NAME_CONFLICT',
       );
     }
@@ -923,6 +991,15 @@ export class RdsEngine implements DatabaseEngine {
     if (!instance || !region) throw new LifeboatError(`The restored instance ${id} was not found in ${this.region} or ${this.drRegion}, so it cannot be protected as the new primary; check the instance.`, 'INSTANCE_NOT_FOUND');
     if (!this.isOurs(instance)) throw new LifeboatError(`Instance ${id} is not tagged ${RDS_TAGS.managed}=true, so lifeboat did not create it and will not change it.`, 'NOT_MANAGED_BY_LIFEBOAT');
     const retention = Math.max(instance.BackupRetentionPeriod ?? 0, NEW_PRIMARY_BACKUP_RETENTION_DAYS);
+    // Recorded before the change, so that a retry after it still knows lifeboat turned protection
+    // on, and retiring the instance after a failback may turn it off again (never an operator's).
+    if (!instance.DeletionProtection && instance.DBInstanceArn && !tagOf(instance.TagList, RDS_TAGS.deletionProtectedBy)) {
+      try {
+        await this.client(region).send(new AddTagsToResourceCommand({ ResourceName: instance.DBInstanceArn, Tags: [{ Key: RDS_TAGS.deletionProtectedBy, Value: tagValue(`${owner.workflowId}/${owner.runId}`) }] }));
+      } catch (err) {
+        throw classifyAwsError(err, this.ctx(region, 'AddTagsToResource', `recording that lifeboat turns on deletion protection of the new primary ${id}`));
+      }
+    }
     try {
       await this.client(region).send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: id, DeletionProtection: true, BackupRetentionPeriod: retention, ApplyImmediately: true }));
     } catch (err) {
@@ -955,6 +1032,366 @@ export class RdsEngine implements DatabaseEngine {
       measures: [`deletion protection on`, `automated backups kept ${retention} days`, `snapshot ${snapshotId} started`],
       backup: this.handle(snapshot, snapshotId, this.regionName(region)),
     };
+  }
+
+  // ---------------------------------------------------------------- failback: the way home from the DR region
+
+  /**
+   * Re-protects the primary a failover made in the DR region: automated backups on (at least 7
+   * days) and replicated into the primary region, and a snapshot of it taken in the DR region and
+   * copied into the primary region, both waited until available. Named after the failback's
+   * workflow, so a retry adopts what an earlier attempt made.
+   */
+  async reprotectInBothRegions(instanceId: string, owner: RunIdentity): Promise<Reprotection> {
+    const { id } = await this.failedOverInstance(instanceId, 're-protecting');
+    const measures: string[] = [];
+    // RDS changes an instance only while it is available (a new primary may still be taking its first snapshot).
+    const instance = await this.instanceWhen('dr', id, `${id} to be available for its re-protection`, (i) => i.DBInstanceStatus === 'available');
+    const retention = Math.max(instance.BackupRetentionPeriod ?? 0, NEW_PRIMARY_BACKUP_RETENTION_DAYS);
+    if ((instance.BackupRetentionPeriod ?? 0) < retention) {
+      try {
+        await this.dr.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: id, BackupRetentionPeriod: retention, ApplyImmediately: true }));
+      } catch (err) {
+        throw classifyAwsError(err, this.ctx('dr', 'ModifyDBInstance', `turning on ${retention}-day automated backups of ${id}`));
+      }
+      measures.push(`automated backups of ${id} turned on, kept ${retention} days`);
+    } else {
+      measures.push(`automated backups of ${id} already on, kept ${retention} days`);
+    }
+    // Replication and snapshots both want backups on and an available instance (turning backups on makes it back up first).
+    const ready = await this.instanceWhen('dr', id, `${id} to be available with automated backups on`, (i) => i.DBInstanceStatus === 'available' && (i.BackupRetentionPeriod ?? 0) >= retention);
+    measures.push(await this.replicateAutomatedBackupsHome(ready, retention));
+
+    const snapshotId = rdsIdentifier(`lifeboat-reprotect-${owner.workflowId}`, SNAPSHOT_ID_MAX);
+    await this.takeSnapshot('dr', id, snapshotId, [{ Key: RDS_TAGS.workflowId, Value: tagValue(owner.workflowId) }], `re-protecting the failed-over primary ${id}`);
+    const drSnapshot = await this.snapshotWhenAvailable('dr', snapshotId);
+    const copy = await this.copyHome(drSnapshot, snapshotId);
+    measures.push(`snapshot ${snapshotId} of ${id} available in ${this.drRegion} and copied to ${this.region}`);
+    return {
+      instanceId: id,
+      backups: { primary: this.handle(copy, snapshotId, this.region), dr: this.handle(drSnapshot, snapshotId, this.drRegion) },
+      measures,
+    };
+  }
+
+  /**
+   * Fences a failed-over primary before its final snapshot. RDS has no read-only switch, and a
+   * stopped instance cannot be snapshotted (CreateDBSnapshot wants it available); the snapshot
+   * StopDBInstance can take is made just before the stop, while clients may still commit. So the
+   * fence keeps the instance running but unreachable: its security groups are replaced by the
+   * configured fence groups (no inbound rules) and it is rebooted, which ends every session the
+   * old groups let in. Nothing can commit after that, so a snapshot then holds every committed
+   * transaction. The run and the groups it replaced are tagged first, so a retry knows both.
+   */
+  async fenceInstance(instanceId: string, owner: RunIdentity): Promise<SourceFence> {
+    const { id, region, instance: found } = await this.failedOverInstance(instanceId, 'fencing');
+    const fenceGroups = this.fenceGroups(region, id);
+    const fencedBy = tagValue(`${owner.workflowId}/${owner.runId}`);
+    const taggedBy = tagOf(found.TagList, RDS_TAGS.fencedBy);
+    if (taggedBy && taggedBy !== fencedBy) {
+      throw new LifeboatError(`Instance ${id} is already fenced by ${taggedBy}, so lifeboat will not fence it for workflow ${owner.workflowId} run ${owner.runId}; finish or roll back that run first.`, 'FENCED_BY_ANOTHER_RUN');
+    }
+    // A fence of our own (a retry) is followed through in whatever state it left the instance; a new one starts from available.
+    const instance = taggedBy ? found : await this.instanceWhen(region, id, `${id} to be available for its fence`, (i) => i.DBInstanceStatus === 'available');
+    const status = instance.DBInstanceStatus ?? 'unknown';
+    let previous = securityGroupsOf(instance);
+    if (taggedBy) {
+      previous = (tagOf(instance.TagList, RDS_TAGS.fencePreviousGroups) ?? '').split(' ').filter(Boolean);
+    } else {
+      try {
+        await this.client(region).send(
+          new AddTagsToResourceCommand({
+            ResourceName: instance.DBInstanceArn,
+            Tags: [
+              { Key: RDS_TAGS.fencedBy, Value: fencedBy },
+              { Key: RDS_TAGS.fencePreviousGroups, Value: previous.join(' ') },
+            ],
+          }),
+        );
+      } catch (err) {
+        throw classifyAwsError(err, this.ctx(region, 'AddTagsToResource', `recording the fence of ${id}`));
+      }
+    }
+    if (status === 'available' && !inExactlyGroups(instance, fenceGroups)) {
+      try {
+        await this.client(region).send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: id, VpcSecurityGroupIds: fenceGroups, ApplyImmediately: true }));
+      } catch (err) {
+        throw classifyAwsError(err, this.ctx(region, 'ModifyDBInstance', `moving ${id} into the fence security groups ${fenceGroups.join(', ')}`));
+      }
+    }
+    const isolated = await this.instanceWhen(region, id, `${id} to be in the fence security groups ${fenceGroups.join(', ')}`, (i) => i.DBInstanceStatus === 'rebooting' || (i.DBInstanceStatus === 'available' && inExactlyGroups(i, fenceGroups)));
+    // Security groups do not cut connections already open; a reboot does. A retry after the reboot reboots once more, which ends nothing new.
+    if (isolated.DBInstanceStatus !== 'rebooting') {
+      try {
+        await this.client(region).send(new RebootDBInstanceCommand({ DBInstanceIdentifier: id }));
+      } catch (err) {
+        throw classifyAwsError(err, this.ctx(region, 'RebootDBInstance', `rebooting ${id} to end the sessions opened before its fence`));
+      }
+    }
+    return {
+      instanceId: id,
+      method: 'isolated',
+      at: new Date(this.now()).toISOString(),
+      detail: `${id} was moved into the security groups ${fenceGroups.join(', ')}, which admit no client, and rebooted to end every open session`,
+      previous: { region: this.drRegion, vpcSecurityGroupIds: previous.join(' ') },
+      undoCommand: `aws rds modify-db-instance --region ${this.drRegion} --db-instance-identifier ${id} --vpc-security-group-ids ${previous.join(' ')} --apply-immediately`,
+    };
+  }
+
+  /** Puts back the security groups a fence replaced; clients can connect again once RDS applies it. */
+  async unfenceInstance(fence: SourceFence): Promise<string> {
+    if (fence.method !== 'isolated') return `nothing to undo on ${fence.instanceId}: ${fence.detail}`;
+    const id = rdsIdentifier(fence.instanceId, INSTANCE_ID_MAX);
+    const previous = (fence.previous?.vpcSecurityGroupIds ?? '').split(' ').filter(Boolean);
+    if (!previous.length) {
+      throw new LifeboatError(`The fence of ${id} recorded no security groups to put back, so lifeboat cannot undo it; run by hand: ${fence.undoCommand ?? 'aws rds modify-db-instance with the groups the instance had'}.`, 'UNFENCE_FAILED');
+    }
+    const instance = await this.findInstance('dr', id, `unfencing ${id}`);
+    if (!instance) return `${id} no longer exists in ${this.drRegion}; there is no fence to undo`;
+    const status = instance.DBInstanceStatus ?? 'unknown';
+    if (!inExactlyGroups(instance, previous)) {
+      if (status !== 'available') throw new LifeboatError(`Instance ${id} is ${status}, so its security groups cannot be put back yet; lifeboat will retry.`, 'UNFENCE_NOT_YET', false);
+      try {
+        await this.dr.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: id, VpcSecurityGroupIds: previous, ApplyImmediately: true }));
+      } catch (err) {
+        throw classifyAwsError(err, this.ctx('dr', 'ModifyDBInstance', `putting ${id} back into its security groups ${previous.join(', ')}`));
+      }
+    }
+    try {
+      await this.dr.send(new RemoveTagsFromResourceCommand({ ResourceName: instance.DBInstanceArn, TagKeys: [RDS_TAGS.fencedBy, RDS_TAGS.fencePreviousGroups] }));
+    } catch (err) {
+      throw classifyAwsError(err, this.ctx('dr', 'RemoveTagsFromResource', `removing the fence tags of ${id}`));
+    }
+    return `${id} is back in its security groups ${previous.join(', ')}; clients can connect again once RDS applies the change`;
+  }
+
+  /**
+   * RDS has no WAL to ship: the final state of a fenced instance is a snapshot taken after the
+   * fence (the instance available again after its reboot, still in the fence groups), copied into
+   * the primary region and waited until available there. Named after the fence's run.
+   */
+  async shipFinalWal(instanceId: string): Promise<FinalWal> {
+    const { id, region, instance } = await this.failedOverInstance(instanceId, 'taking the final snapshot of');
+    const fenceGroups = this.fenceGroups(region, id);
+    const fencedBy = tagOf(instance.TagList, RDS_TAGS.fencedBy);
+    const stillFenced = (i: DBInstance) => i.DBInstanceStatus !== 'available' || inExactlyGroups(i, fenceGroups);
+    if (!fencedBy || !stillFenced(instance)) {
+      throw new LifeboatError(`Instance ${id} is not fenced, so a snapshot of it now could miss transactions committed after it; fence it first and take its final snapshot then.`, 'NOT_FENCED');
+    }
+    const fenced = await this.instanceWhen(region, id, `${id} to be available again after its fence`, (i) => i.DBInstanceStatus === 'available');
+    if (!stillFenced(fenced)) {
+      throw new LifeboatError(`Instance ${id} left its fence security groups before its final snapshot, so clients may have written to it since; fence it again and take its final snapshot then.`, 'NOT_FENCED');
+    }
+    const snapshotId = rdsIdentifier(`${id}-failback-final-${shortHash(fencedBy)}`, SNAPSHOT_ID_MAX);
+    await this.takeSnapshot('dr', id, snapshotId, [{ Key: RDS_TAGS.fencedBy, Value: fencedBy }], `taking the final snapshot of the fenced instance ${id}`);
+    const final = await this.snapshotWhenAvailable('dr', snapshotId);
+    const copy = await this.copyHome(final, snapshotId);
+    const takenAt = iso(final.SnapshotCreateTime);
+    return {
+      instanceId: id,
+      backup: this.handle(copy, snapshotId, this.region),
+      shippedAt: new Date(this.now()).toISOString(),
+      detail: `Final snapshot ${snapshotId} of ${id}, taken${takenAt ? ` at ${takenAt}` : ''} after its fence so it holds every committed transaction, is available in ${this.region}.`,
+    };
+  }
+
+  /** Restores the final snapshot's copy in the primary region into a NEW instance, tagged with its owner like every restore. */
+  async restoreForFailback(request: Omit<RestoreRequest, 'point' | 'fromRegion'> & { finalWal: FinalWal; reprotection: Reprotection }): Promise<InstanceDescription> {
+    const final = request.finalWal.backup;
+    if (!final) {
+      throw new LifeboatError(`The final state of ${request.finalWal.instanceId} names no snapshot, and RDS fails back only from one; take it with shipFinalWal after the fence and restore from what that returns.`, 'FINAL_SNAPSHOT_MISSING');
+    }
+    if (this.regionOf(final) !== 'primary') {
+      throw new LifeboatError(`The final snapshot ${final.backupId} lives in ${final.location}, but a failback restores in ${this.region}; restore from the copy there that shipFinalWal returned.`, 'INVALID_BACKUP_HANDLE');
+    }
+    const destinationId = this.newInstanceId(request.destinationId);
+    const restore: RestoreRequest = { destinationId: request.destinationId, owner: request.owner, point: { kind: 'backup', backupId: final.backupId }, fromRegion: 'primary' };
+    return this.restoreSnapshot(restore, 'primary', destinationId, final.backupId, rdsIdentifier(request.finalWal.instanceId, INSTANCE_ID_MAX));
+  }
+
+  /**
+   * Deletes the DR primary once a failback moved every name away from it: only an instance whose
+   * owner tags name `failoverRun`. Deletion protection is turned off first only when lifeboat
+   * turned it on; a final snapshot is always kept (it served traffic), and its automated backups
+   * are retained for their retention period. Missing (or already deleting) is success.
+   */
+  async retireFailedOverInstance(instanceId: string, failoverRun: RunIdentity, by: RunIdentity): Promise<string> {
+    const id = rdsIdentifier(instanceId, INSTANCE_ID_MAX);
+    if (id === this.instanceId) {
+      throw new LifeboatError(`Refusing to retire ${id}: it is the protected source instance, and a failback retires only the instance its failover restored; check which instance the failback was asked to retire.`, 'RETIRE_SOURCE_REFUSED');
+    }
+    for (const region of ['primary', 'dr'] as const) {
+      const found = await this.findInstance(region, id, `retiring the failed-over instance ${id}`);
+      if (!found) continue;
+      const where = this.regionName(region);
+      if (found.DBInstanceStatus === 'deleting') return `${id} in ${where} is already being deleted`;
+      if (!this.isOurs(found)) {
+        throw new LifeboatError(`Refusing to retire ${id} in ${where}: it is not tagged ${RDS_TAGS.managed}=true, so lifeboat did not create it; delete it by hand if it really is unwanted.`, 'NOT_MANAGED_BY_LIFEBOAT');
+      }
+      const owner = ownerOf(found);
+      const recorded = { workflowId: tagOf(found.TagList, RDS_TAGS.workflowId) ?? '', runId: tagOf(found.TagList, RDS_TAGS.runId) ?? '' };
+      if (!owner || !isSameRun(recorded, { workflowId: tagValue(failoverRun.workflowId), runId: tagValue(failoverRun.runId) })) {
+        const whose = owner ? describeOwner(owner) : 'a lifeboat run from before owners were recorded';
+        throw new LifeboatError(
+          `Refusing to retire ${id} in ${where}: it belongs to ${whose}, not to the failover workflow ${failoverRun.workflowId} run ${failoverRun.runId}; check which failover this failback undoes.`,
+          'NOT_OWNER',
+        );
+      }
+      if (found.DeletionProtection) {
+        if (!tagOf(found.TagList, RDS_TAGS.deletionProtectedBy)) {
+          throw new LifeboatError(`Refusing to retire ${id} in ${where}: its deletion protection was turned on by someone other than lifeboat; turn it off by hand if the instance really should go, then retry.`, 'DELETION_PROTECTED');
+        }
+        try {
+          await this.client(region).send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: id, DeletionProtection: false, ApplyImmediately: true }));
+        } catch (err) {
+          throw classifyAwsError(err, this.ctx(region, 'ModifyDBInstance', `turning off the deletion protection lifeboat turned on for ${id}`));
+        }
+      }
+      const snapshotId = finalSnapshotId(id, by.runId);
+      try {
+        // Automated backups are kept (their window ends with their retention): the instance served traffic.
+        await this.client(region).send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: snapshotId, DeleteAutomatedBackups: false }));
+      } catch (err) {
+        if (isAwsError(err, 'DBInstanceNotFoundFault')) return `${id} no longer exists; nothing to retire`;
+        throw classifyAwsError(err, this.ctx(region, 'DeleteDBInstance', `retiring the failed-over instance ${id} with final snapshot ${snapshotId}`));
+      }
+      return `${id} in ${where} is being deleted (DeleteDBInstance); its final snapshot ${snapshotId} is kept`;
+    }
+    return `${id} no longer exists; nothing to retire`;
+  }
+
+  /** The failed-over primary: in the DR region, restored by lifeboat, never the source. */
+  private async failedOverInstance(instanceId: string, doing: string): Promise<{ id: string; region: Region; instance: DBInstance }> {
+    const id = rdsIdentifier(instanceId, INSTANCE_ID_MAX);
+    if (id === this.instanceId) {
+      throw new LifeboatError(`Refusing to fail back from ${id}: it is the source itself; a failback starts from the instance a failover restored in ${this.drRegion}.`, 'FAILBACK_FROM_SOURCE_REFUSED');
+    }
+    const instance = await this.findInstance('dr', id, `${doing} the failed-over instance ${id}`);
+    if (!instance) {
+      throw new LifeboatError(`There is no instance ${id} in ${this.drRegion}, so it cannot be failed back from; give the instance the failover restored there.`, 'INSTANCE_NOT_FOUND');
+    }
+    if (!this.isOurs(instance)) {
+      throw new LifeboatError(`Instance ${id} in ${this.drRegion} is not tagged ${RDS_TAGS.managed}=true, so lifeboat did not create it and will not change it; give the instance the failover restored.`, 'NOT_MANAGED_BY_LIFEBOAT');
+    }
+    return { id, region: 'dr', instance };
+  }
+
+  private fenceGroups(region: Region, id: string): string[] {
+    const groups = [...(this.restoreSettings[region]?.fenceSecurityGroupIds ?? [])].sort();
+    if (!groups.length) {
+      throw new LifeboatError(
+        `No fence security groups are set for ${this.regionName(region)}, and RDS can fence ${id} only by moving it into groups that admit no client; create a security group without inbound rules in its VPC and set it as restore.${region}.fenceSecurityGroupIds of the target.`,
+        'FENCE_NOT_CONFIGURED',
+      );
+    }
+    return groups;
+  }
+
+  /** Starts replicating the instance's automated backups into the primary region, unless they already are. */
+  private async replicateAutomatedBackupsHome(instance: DBInstance, retention: number): Promise<string> {
+    const id = instance.DBInstanceIdentifier ?? 'unknown';
+    const done = `automated backups of ${id} replicated into ${this.region}`;
+    if ((instance.DBInstanceAutomatedBackupsReplications ?? []).some((r) => r.DBInstanceAutomatedBackupsArn?.includes(`:${this.region}:`))) return `${done} (already)`;
+    const kmsKeyId = instance.StorageEncrypted ? await this.primaryKmsKey(id) : undefined;
+    try {
+      // Sent in the destination region; the source ARN names the DR region the backups come from.
+      await this.primary.send(new StartDBInstanceAutomatedBackupsReplicationCommand({ SourceDBInstanceArn: instance.DBInstanceArn, BackupRetentionPeriod: retention, ...(kmsKeyId ? { KmsKeyId: kmsKeyId } : {}) }));
+    } catch (err) {
+      // An earlier attempt started it and the instance does not show it yet.
+      const already = isAwsError(err, 'InvalidDBInstanceAutomatedBackupStateFault') && instance.DbiResourceId && (await this.automatedBackups('primary', { DbiResourceId: instance.DbiResourceId }, `checking whether the backups of ${id} already replicate`)).length > 0;
+      if (!already) throw classifyAwsError(err, this.ctx('primary', 'StartDBInstanceAutomatedBackupsReplication', `replicating the automated backups of ${id} into ${this.region}`));
+    }
+    return done;
+  }
+
+  /** The KMS key copies into the primary region are encrypted with: the configured one, else the source's. */
+  private async primaryKmsKey(what: string): Promise<string> {
+    if (this.primaryKmsKeyId) return this.primaryKmsKeyId;
+    const source = await this.findInstance('primary', this.instanceId, `reading the KMS key of ${this.instanceId} to encrypt copies of ${what} with`);
+    if (source?.KmsKeyId) return source.KmsKeyId;
+    throw new LifeboatError(
+      `${what} is encrypted and no KMS key in ${this.region} is known to encrypt its copy there (the source ${this.instanceId} is gone or unencrypted); set primaryKmsKeyId of the target to a key in ${this.region}.`,
+      'KMS_KEY_NOT_CONFIGURED',
+    );
+  }
+
+  /** Takes a snapshot of `instanceId`, or adopts the one an earlier attempt took under that name. */
+  private async takeSnapshot(region: Region, instanceId: string, snapshotId: string, extraTags: Tag[], doing: string): Promise<void> {
+    try {
+      await this.client(region).send(
+        new CreateDBSnapshotCommand({
+          DBSnapshotIdentifier: snapshotId,
+          DBInstanceIdentifier: instanceId,
+          Tags: [{ Key: RDS_TAGS.managed, Value: 'true' }, { Key: RDS_TAGS.backupKind, Value: 'snapshot' }, { Key: RDS_TAGS.sourceInstance, Value: instanceId }, ...extraTags],
+        }),
+      );
+      return;
+    } catch (err) {
+      if (!isAwsError(err, 'DBSnapshotAlreadyExistsFault')) throw classifyAwsError(err, this.ctx(region, 'CreateDBSnapshot', `${doing} (snapshot ${snapshotId})`));
+    }
+    const existing = await this.findSnapshot(region, snapshotId, `adopting snapshot ${snapshotId}`);
+    if (!existing) {
+      throw new LifeboatError(`RDS said snapshot ${snapshotId} already exists in ${this.regionName(region)} but it could not be found a moment later; lifeboat will retry.`, 'SNAPSHOT_VANISHED', false);
+    }
+    if (existing.DBInstanceIdentifier?.toLowerCase() !== instanceId) {
+      throw new LifeboatError(
+        `Snapshot ${snapshotId} already exists in ${this.regionName(region)} but was taken of instance ${existing.DBInstanceIdentifier ?? 'unknown'}, not ${instanceId}; lifeboat will not adopt it, so delete or rename that snapshot.`,
+        'SNAPSHOT_NAME_CONFLICT',
+      );
+    }
+  }
+
+  /** Copies an available DR snapshot into the primary region under the same name (or adopts an earlier attempt's copy) and waits until it is available. */
+  private async copyHome(snapshot: DBSnapshot, copyId: string): Promise<DBSnapshot> {
+    const sourceArn = snapshot.DBSnapshotArn;
+    if (!sourceArn) throw new LifeboatError(`RDS described snapshot ${copyId} in ${this.drRegion} without its ARN, so it cannot be copied to ${this.region}; lifeboat will retry.`, 'SNAPSHOT_WITHOUT_ARN', false);
+    const kmsKeyId = snapshot.Encrypted ? await this.primaryKmsKey(`snapshot ${copyId}`) : undefined;
+    try {
+      // SDK v3 derives the source region from the ARN to presign the cross-region request.
+      await this.primary.send(new CopyDBSnapshotCommand({ SourceDBSnapshotIdentifier: sourceArn, TargetDBSnapshotIdentifier: copyId, ...(kmsKeyId ? { KmsKeyId: kmsKeyId } : {}), CopyTags: true }));
+    } catch (err) {
+      if (!isAwsError(err, 'DBSnapshotAlreadyExistsFault')) throw classifyAwsError(err, this.ctx('primary', 'CopyDBSnapshot', `copying snapshot ${copyId} from ${this.drRegion} to ${this.region}`));
+      const existing = await this.findSnapshot('primary', copyId, `adopting the copy ${copyId}`);
+      if (existing?.SourceDBSnapshotIdentifier && existing.SourceDBSnapshotIdentifier !== sourceArn) {
+        throw new LifeboatError(
+          `Snapshot ${copyId} already exists in ${this.region} but is a copy of ${existing.SourceDBSnapshotIdentifier}, not of ${sourceArn}; lifeboat will not adopt it, so delete or rename that snapshot.`,
+          'SNAPSHOT_NAME_CONFLICT',
+        );
+      }
+    }
+    return this.snapshotWhenAvailable('primary', copyId);
+  }
+
+  private async snapshotWhenAvailable(region: Region, snapshotId: string): Promise<DBSnapshot> {
+    const where = this.regionName(region);
+    return this.waitFor(`snapshot ${snapshotId} in ${where} to be available`, async () => {
+      const snapshot = await this.findSnapshot(region, snapshotId, 'waiting for a snapshot to be available');
+      const status = snapshot?.Status ?? 'not visible yet';
+      if (snapshot && snapshotFailed(status)) throw new LifeboatError(`Snapshot ${snapshotId} in ${where} is ${status}, so it can never be used; delete it and run the failback again.`, 'SNAPSHOT_FAILED');
+      return { status, value: status === 'available' ? snapshot : undefined };
+    });
+  }
+
+  private async instanceWhen(region: Region, id: string, waitingFor: string, ready: (instance: DBInstance) => boolean): Promise<DBInstance> {
+    return this.waitFor(waitingFor, async () => {
+      const instance = await this.findInstance(region, id, `waiting for ${waitingFor}`);
+      if (!instance) throw new LifeboatError(`Instance ${id} disappeared from ${this.regionName(region)} while lifeboat waited for it; check who deleted it before retrying.`, 'INSTANCE_NOT_FOUND');
+      return { status: instance.DBInstanceStatus ?? 'unknown', value: ready(instance) ? instance : undefined };
+    });
+  }
+
+  /** Polls until `poll` returns a value, reporting each poll to onPoll (the activity's heartbeat); a timeout is retryable. */
+  private async waitFor<T>(waitingFor: string, poll: () => Promise<{ status: string; value?: T }>): Promise<T> {
+    const deadline = this.now() + this.waitTimeoutMs;
+    for (let polls = 1; ; polls++) {
+      const { status, value } = await poll();
+      this.onPoll?.({ waitingFor, status, polls });
+      if (value !== undefined) return value;
+      if (this.now() >= deadline) {
+        throw new LifeboatError(`Lifeboat waited ${Math.round(this.waitTimeoutMs / 60000)} min for ${waitingFor} and it is still ${status}; RDS carries on, and the retry waits again without redoing anything.`, 'RDS_WAIT_TIMEOUT', false);
+      }
+      await this.sleep(this.pollIntervalMs);
+    }
   }
 
   // ---------------------------------------------------------------- helpers

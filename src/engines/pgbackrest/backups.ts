@@ -133,8 +133,11 @@ export class Backups {
             : 'pgBackRest did not check page checksums for this backup.',
     });
 
-    // `verify --set` reads back every file of the set and the WAL in the archive. pgBackRest 2.45
-    // documents --set of verify as internal; should a version refuse it, the whole repository is verified.
+    // `verify` reads files back from the repository and checks them. pgBackRest 2.45 accepts --set
+    // (documented as internal) but ignores it: every backup set and all the WAL in the repository
+    // are re-read, so the time grows with the repository, and summarizeVerify picks this set's own
+    // counts out of the report. --set is passed for versions that honour it; should one refuse it,
+    // verify runs without it (the same whole-repository check).
     const verifyArgs = [`--repo=${repo}`, '--output=text', '--verbose', '--log-level-console=warn'];
     const runVerify = (extra: string[]) =>
       this.setup.cli.exec('verify', [...verifyArgs, ...extra], { check: false, timeoutMs: this.setup.timings.commandTimeoutMs }).catch((err: unknown) => ({ code: -1, stdout: '', stderr: describeError(err) }));
