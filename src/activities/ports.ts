@@ -95,7 +95,15 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
   const database = memo((targetName: string): DatabaseEngine => {
     const target = findDatabaseTarget(config, targetName);
     if (target.engine === 'rds') {
-      return new RdsEngine({ instanceId: target.instanceId, region: target.region, drRegion: target.drRegion, drKmsKeyId: target.drKmsKeyId, restore: target.restore });
+      return new RdsEngine({
+        instanceId: target.instanceId,
+        region: target.region,
+        drRegion: target.drRegion,
+        drKmsKeyId: target.drKmsKeyId,
+        ...(target.primaryKmsKeyId ? { primaryKmsKeyId: target.primaryKmsKeyId } : {}),
+        // Long RDS waits (snapshots, copies, fences) need no onPoll: the activities that ask run them inside withHeartbeats.
+        restore: target.restore,
+      });
     }
     const osUser = target.osUser ?? defaultDbOsUser();
     return new PgBackRestEngine({

@@ -156,6 +156,11 @@ const rdsRestoreSettings = (region: string) =>
       dbParameterGroupName: t.string({ description: 'Parameter group of restored instances.' }).optional(),
       multiAZ: t.boolean('Restore as a Multi-AZ instance.').optional(),
       publiclyAccessible: t.boolean('Give restored instances a public address.').optional(),
+      fenceSecurityGroupIds: t
+        .list(t.string({ description: 'A security group id.' }), {
+          description: 'Security groups without inbound rules, in the VPC of instances restored here: a failback fences the DR primary by moving it into them (RDS has no read-only switch).',
+        })
+        .optional(),
     },
     { description: `Where and how instances restored in the ${region} region are created.` },
   );
@@ -328,6 +333,7 @@ const databaseTarget = t.union(
       region: t.string({ description: 'AWS region of the source instance.', ...AWS_REGION }),
       drRegion: t.string({ description: 'AWS region snapshots are copied to and failover restores into.', ...AWS_REGION }),
       drKmsKeyId: t.string({ description: 'KMS key (ARN, id or alias) in the DR region that snapshot copies are encrypted with.' }),
+      primaryKmsKeyId: t.string({ description: "KMS key (ARN, id or alias) in the primary region that a failback's copies are encrypted with (default: the source instance's key, while the source exists)." }).optional(),
       restore: t.object({ primary: rdsRestoreSettings('primary'), dr: rdsRestoreSettings('DR') }, { description: 'Settings of restored instances, per region.' }),
     },
   },
