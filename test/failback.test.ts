@@ -24,7 +24,7 @@ import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
 import { approveUpdate, rejectUpdate, statusQuery } from '../src/workflows/messages';
 import { lifeboat } from './helpers/cli';
-import { recordHistory, removeAsItsOwner, uniqueId, waitForGate, withDatabase } from './helpers/pitr';
+import { forgetFailbackLineage, recordHistory, removeAsItsOwner, uniqueId, waitForGate, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
@@ -130,6 +130,10 @@ describe('failback (real worker, real stack, after a real failover)', function (
     // The suites after this one expect the name at the primary and no instance of this file.
     await localDnsRouter(stack.ctx.settings).pointAt(appDbName(), primaryEndpoint(), 30);
     for (const id of made) await removeAsItsOwner(engine, id).catch((err: Error) => console.log(`      (could not remove ${id}: ${err.message})`));
+    // The DR primary's and the new primary's backups and timelines leave the stanza: later suites restore the configured primary's lineage.
+    await forgetFailbackLineage(stack, ports, ['reprotect-test-failback', 'new-primary-test-failback'], async () => {
+      await client.workflow.execute('databaseBackup', { taskQueue, workflowId: uniqueId('test-failback-reset'), args: [{ target: 'app', kind: 'full', pollIntervalMs: 500, requestedBy: 'test' }] });
+    }).catch((err: Error) => console.log(`      (could not forget the failback's lineage: ${err.message})`));
     worker?.shutdown();
     await running?.catch(() => undefined);
     await ports?.close();

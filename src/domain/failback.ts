@@ -51,6 +51,8 @@ export interface NoLossProof {
   tables: Array<{ table: string; drPrimaryRows: number; restoredRows: number }>;
   /** Every table equal, and the verification's comparison passed. */
   ok: boolean;
+  /** `compared`: every user table read on both sides; `final-snapshot` (RDS): the fenced instance cannot be read, the restore is from its final snapshot. */
+  basis: 'compared' | 'final-snapshot';
   detail: string;
 }
 
@@ -100,7 +102,7 @@ export function noLossProof(tables: NoLossProof['tables'], verification: { ok: b
     : differing.length
       ? `DATA DIFFERS: ${differing.map((t) => `${t.table} has ${t.restoredRows} rows, the fenced DR primary ${t.drPrimaryRows}`).join('; ')}`
       : `the verification failed: ${verification.failed ?? 'see its checks'}`;
-  return { tables, ok, detail };
+  return { tables, ok, basis: 'compared', detail };
 }
 
 export function failbackMarkdown(r: FailbackReport): string {

@@ -233,7 +233,7 @@ export async function waitForBackup(engine: PgBackRestEngine, handle: BackupHand
   }
 }
 
-async function deleteKeys(client: S3Client, bucket: string, prefix: string, match: RegExp): Promise<void> {
+export async function deleteKeys(client: S3Client, bucket: string, prefix: string, match: RegExp | { test(key: string): boolean }): Promise<void> {
   let token: string | undefined;
   do {
     const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
@@ -294,4 +294,43 @@ export function refusal(error: unknown): ApplicationFailure {
   assert.ok(app instanceof ApplicationFailure, `expected ApplicationFailure, got ${String(app)}`);
   assert.equal(app.nonRetryable, true);
   return app;
+}
+
+/**
+ * Test cleanup after a failback, once its instances are gone: the stanza as the suites after it
+ * expect it, the configured primary its only lineage. Backups whose annotation starts with one of
+ * `annotations` (the DR primary's re-protection, the new primary's first backup) are expired
+ * from each repository, after `freshBackup` put one of the primary on top of both (pgBackRest
+ * never expires the newest full backup); then the WAL and history of their timelines go from both buckets.
+ */
+export async function forgetFailbackLineage(stack: Stack, ports: Ports, annotations: string[], freshBackup: () => Promise<void>): Promise<void> {
+  const s = stack.ctx.settings;
+  const cli = localPgBackRest(stack.ctx);
+  const ours = async () => {
+    const found: Array<{ repo: number; label: string }> = [];
+    for (const repo of [1, 2]) {
+      const info = JSON.parse((await cli.exec('info', ['--output=json', `--repo=${repo}`])).stdout) as Array<{ backup: Array<{ label: string; annotation?: Record<string, string>; database: { 'repo-key': number } }> }>;
+      for (const b of info[0]?.backup ?? []) {
+        const name = b.annotation?.['lifeboat-backup'] ?? '';
+        if (b.database['repo-key'] === repo && annotations.some((a) => name.startsWith(a))) found.push({ repo, label: b.label });
+      }
+    }
+    return found;
+  };
+  const sets = await ours();
+  if (sets.length) await freshBackup();
+  for (const set of sets) await cli.exec('expire', [`--repo=${set.repo}`, `--set=${set.label}`, '--log-level-console=warn']);
+  // Every timeline above the primary's own came from the failover's lineage (the DR primary's, the new primary's): WAL and history go.
+  const primaryTimeline = await onPrimary(stack, async (c) => (await c.query<{ tl: number }>('SELECT timeline_id AS tl FROM pg_control_checkpoint()')).rows[0].tl);
+  const above = new RegExp(`/(([0-9A-F]{8})[0-9A-F]{8}/|([0-9A-F]{8})\\.history$)`);
+  const foreign = (key: string) => {
+    const m = above.exec(key);
+    return m !== null && parseInt(m[2] ?? m[3], 16) > primaryTimeline;
+  };
+  for (const [store, bucket] of [
+    ['primary', s.minio.primary.backupBucket],
+    ['dr', s.minio.dr.backupBucket],
+  ]) {
+    await deleteKeys(ports.objectStore(store), bucket, `pgbackrest/archive/${s.pgbackrest.stanza}/`, { test: foreign });
+  }
 }
