@@ -123,6 +123,16 @@ describe('CLI input: refused with one sentence and exit 2 before anything happen
         sentence: '--gate takes restore, emergencyRestore, cutover, failover, failback, retire, not "restor".',
       },
       {
+        name: 'a failback of something that is no workflow id',
+        args: ['failback', 'start', 'not an id', '--reason', 'back', '--as', 'alice@example.com'],
+        sentence: '"not an id" is not a failover workflow id: give the id `lifeboat failover status` shows.',
+      },
+      {
+        name: 'a failback without a reason',
+        args: ['failback', 'start', 'failover-1', '--as', 'alice@example.com'],
+        sentence: 'a failback needs --reason, for the record (why now).',
+      },
+      {
         name: 'no identity',
         args: ['approve', 'some-id', '--reason', 'ok'],
         sentence: 'who are you? pass --as <identity> or set LIFEBOAT_USER, so the decision is on record.',

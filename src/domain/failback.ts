@@ -98,7 +98,7 @@ export function noLossProof(tables: NoLossProof['tables'], verification: { ok: b
   const ok = differing.length === 0 && verification.ok;
   const counts = tables.map((t) => `${t.table} ${t.restoredRows}/${t.drPrimaryRows}`).join(', ');
   const detail = ok
-    ? `no committed transaction lost: every critical table holds exactly what the fenced DR primary held (${counts || 'no critical tables'}), and the checksums match`
+    ? `no committed transaction lost: every table holds exactly what the fenced DR primary held (${counts || 'no critical tables'}), and the checksums match`
     : differing.length
       ? `DATA DIFFERS: ${differing.map((t) => `${t.table} has ${t.restoredRows} rows, the fenced DR primary ${t.drPrimaryRows}`).join('; ')}`
       : `the verification failed: ${verification.failed ?? 'see its checks'}`;
