@@ -119,6 +119,7 @@ describe('drFailover resilience (real worker processes, real stack)', function (
     const destination = destinationFor(childId);
     const queue = uniqueTaskQueue('failover-kill');
     const dnsBefore = await dnsNow();
+    const instancesBefore = (await engine.listInstances()).map((i) => i.instanceId);
     const first = await startWorkerProcess(queue, CONFIG_FILE);
     processes.push(first);
     const handle = await start(workflowId, {}, queue);
@@ -152,10 +153,12 @@ describe('drFailover resilience (real worker processes, real stack)', function (
       // Exactly one DR instance: the child's, under its one name; one record, one data directory, one port claimed.
       const instances = await instancesOf(workflowId);
       assert.deepEqual(instances.map((i) => [i.instanceId, i.owner?.workflowId]), [[destination, childId]]);
+      assert.deepEqual((await engine.listInstances()).map((i) => i.instanceId).filter((id) => !instancesBefore.includes(id)), [destination], 'no other instance appeared, owned or not');
       const port = instances[0].endpoint!.port;
       assert.deepEqual(leftovers(engine.restoresDir, destination).filter((f) => f === destination || f.endsWith('.json') || f.startsWith('ports/')).sort(), [destination, `${destination}.json`, `ports/${port}`].sort());
       const retried = ((await child.fetchHistory()).events ?? []).filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
       assert.ok(retried.length > 0, `the ${killedDuring} the killed worker ran was retried on the new one`);
+      console.log(`      killed the worker while ${killedDuring} ran; ${retried.map((e) => `${e.activityTaskStartedEventAttributes?.identity} took attempt ${e.activityTaskStartedEventAttributes?.attempt}`).join(', ')}`);
 
       await handle.executeUpdate(rejectUpdate, { args: [{ by: COMMANDERS[0], reason: 'test: only the crash was of interest', gate: 'cutover' }] });
       const report = (await handle.result()) as FailoverReport;
