@@ -12,11 +12,9 @@ import path from 'node:path';
 import { Client as TemporalClient, WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { failoverDrillActivities } from '../src/activities/failover-drill';
 import { createPorts, Ports } from '../src/activities/ports';
 import { loadConfig } from '../src/config';
-import { WorkflowStatus } from '../src/domain/approval';
 import { DrFailoverInput, FailoverReport } from '../src/domain/failover';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { PowerDnsRouter } from '../src/engines/powerdns';
@@ -26,18 +24,15 @@ import { localDnsRouter } from '../src/stack/powerdns';
 import { regionDown, regionUp } from '../src/stack/regions';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
-import { approveUpdate, rejectUpdate, statusQuery } from '../src/workflows/messages';
+import { rejectUpdate } from '../src/workflows/messages';
 import { lifeboat } from './helpers/cli';
+import { approveGate, COMMANDERS, FAILOVER_TIMINGS, failoverInstancesOf, readFailoverRow, readProduction, REQUESTER } from './helpers/failover';
 import { historyToJson } from './helpers/history-json';
 import { HISTORIES_DIR, onPrimary, removeAsItsOwner, uniqueId, waitForGate, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
-const REQUESTER = 'dave@example.com';
-/** Both incident commanders: production may ask for two people at the declare gate. */
-const COMMANDERS = ['alice@example.com', 'bob@example.com'];
-const TIMINGS = { remindAfterMs: 120000, abortAfterMs: 240000, pollIntervalMs: 250, appCheckIntervalMs: 500 };
 
 /**
  * With LIFEBOAT_RECORD_HISTORIES=1, writes the run's history for the replay suite, with its
@@ -49,22 +44,6 @@ async function recordHistory(handle: WorkflowHandle, name: string): Promise<void
   if (fs.existsSync(file)) return;
   const history = JSON.parse(historyToJson(await handle.fetchHistory())) as unknown;
   fs.writeFileSync(file, `${JSON.stringify({ workflowId: handle.workflowId, history })}\n`, { flag: 'wx' });
-}
-
-/** Approves a gate with as many commanders as it takes (one today, two where the policy asks for two). */
-async function approveGate(handle: WorkflowHandle, gate: 'failover' | 'cutover'): Promise<void> {
-  await waitForGate(handle, gate);
-  for (const by of COMMANDERS) {
-    const status = (await handle.query(statusQuery)) as WorkflowStatus;
-    if (status.pendingGate?.gate !== gate || status.pendingGate.prompt === undefined) return;
-    try {
-      await handle.executeUpdate(approveUpdate, { args: [{ by, reason: `test: ${gate} confirmed on the bridge`, gate }] });
-    } catch (err) {
-      // The first approval was enough: the gate closed before this one.
-      if (/no approval is pending|pending gate is/.test(String((err as Error).message) + String((err as { cause?: Error }).cause?.message))) return;
-      throw err;
-    }
-  }
 }
 
 describe('drFailover workflow (real worker, real stack)', function () {
@@ -81,9 +60,9 @@ describe('drFailover workflow (real worker, real stack)', function () {
   const made: string[] = [];
 
   const start = (workflowId: string, input: Partial<DrFailoverInput> = {}, queue = taskQueue) =>
-    client.workflow.start('drFailover', { taskQueue: queue, workflowId, args: [{ mode: 'failover', requestedBy: REQUESTER, reason: 'test: primary region lost', timings: TIMINGS, ...input } satisfies DrFailoverInput] });
-  const failoverRow = async (workflowId: string) => (await ports.catalog.query<{ outcome: string; report: FailoverReport; evidence: Array<{ key: string }>; lessons: unknown[] }>('SELECT outcome, report, evidence, lessons FROM failovers WHERE workflow_id = $1', [workflowId]))[0];
-  const instancesOf = async (workflowId: string) => (await engine.listInstances()).filter((i) => i.owner?.workflowId.startsWith(`${workflowId}.`));
+    client.workflow.start('drFailover', { taskQueue: queue, workflowId, args: [{ mode: 'failover', requestedBy: REQUESTER, reason: 'test: primary region lost', timings: FAILOVER_TIMINGS, ...input } satisfies DrFailoverInput] });
+  const failoverRow = (workflowId: string) => readFailoverRow(ports, workflowId);
+  const instancesOf = (workflowId: string) => failoverInstancesOf(engine, workflowId);
   const appDbName = () => stack.ctx.settings.dns.appDbName;
   const dnsNow = () => localDnsRouter(stack.ctx.settings).currentTarget(appDbName());
   const primaryEndpoint = () => ({ host: stack.ctx.settings.host, port: stack.ctx.settings.postgres.primaryPort });
@@ -115,45 +94,7 @@ describe('drFailover workflow (real worker, real stack)', function () {
     await ports?.close();
   });
 
-  /**
-   * Production as the test itself reads it (not through the drill's fingerprint): the name's
-   * records, the critical tables' rows and checksums, both repositories' backups, both buckets'
-   * object versions.
-   */
-  const production = async () => {
-    const target = config.targets.databases.find((d) => d.name === 'app')!;
-    const tables = target.engine === 'pgbackrest' ? target.criticalTables : [];
-    const database = await onPrimary(stack, async (c) => {
-      const out: Record<string, { rows: string; checksum: string }> = {};
-      for (const table of tables) {
-        out[table] = (await c.query<{ rows: string; checksum: string }>(`SELECT count(*)::text AS rows, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) AS checksum FROM ${table} t`)).rows[0];
-      }
-      return out;
-    });
-    const repositories: Record<string, unknown> = {};
-    for (const repo of [1, 2]) {
-      const info = JSON.parse((await localPgBackRest(stack.ctx).exec('info', ['--output=json', `--repo=${repo}`])).stdout) as Array<{ backup: Array<{ label: string; timestamp: { stop: number }; database: { 'repo-key': number } }> }>;
-      repositories[`repo${repo}`] = info[0].backup.filter((b) => b.database['repo-key'] === repo).map((b) => [b.label, b.timestamp.stop]);
-    }
-    const buckets: Record<string, unknown> = {};
-    for (const where of [
-      { store: 'primary', bucket: 'app-files' },
-      { store: 'dr', bucket: 'app-files-replica' },
-    ]) {
-      const versions: string[] = [];
-      let keyMarker: string | undefined;
-      let versionMarker: string | undefined;
-      for (;;) {
-        const page = await ports.objectStore(where.store).send(new ListObjectVersionsCommand({ Bucket: where.bucket, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
-        versions.push(...(page.Versions ?? []).map((v) => `${v.Key} ${v.VersionId} ${v.ETag}`), ...(page.DeleteMarkers ?? []).map((m) => `${m.Key} ${m.VersionId} delete-marker`));
-        if (!page.IsTruncated) break;
-        keyMarker = page.NextKeyMarker;
-        versionMarker = page.NextVersionIdMarker;
-      }
-      buckets[`${where.store}/${where.bucket}`] = versions.sort();
-    }
-    return { dns: (await localDnsRouter(stack.ctx.settings).snapshot(appDbName())).records, database, repositories, buckets };
-  };
+  const production = () => readProduction(stack, config, ports);
 
   it('a failover drill with the primary up: passed, production untouched, the app copy answering from the drill instance through the drill name, everything removed', async () => {
     const workflowId = uniqueId('test-failover-drill');

@@ -5,7 +5,7 @@
  * nothing asserts on how long anything took.
  */
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { WorkflowFailedError, WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
@@ -40,6 +40,7 @@ import {
 } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal } from './helpers/temporal';
+import { startWorkerProcess, stopWorkerProcess } from './helpers/worker-process';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
 const ALICE = 'alice@example.com';
@@ -373,27 +374,14 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
     let child: ChildProcess | undefined;
     const children: ChildProcess[] = [];
     after(async () => {
-      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      for (const c of children) await stopWorkerProcess(c);
       await dropAccidentTables(stack, accident);
     });
 
-    /** A real worker process (lib/src/worker.js) on its own task queue; resolves once it polls. */
-    async function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
-      const proc = spawn(process.execPath, [path.resolve(__dirname, '../src/worker.js')], {
-        cwd: path.resolve(__dirname, '../..'),
-        env: { ...process.env, LIFEBOAT_TASK_QUEUE: taskQueue, LIFEBOAT_CONFIG: CONFIG_FILE },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+    /** A real worker process on its own task queue (test/helpers/worker-process.ts), stopped after the suite. */
+    async function startSuiteWorker(taskQueue: string): Promise<ChildProcess> {
+      const proc = await startWorkerProcess(taskQueue, CONFIG_FILE);
       children.push(proc);
-      let output = '';
-      proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-      proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-      const deadline = Date.now() + 120000;
-      while (!output.includes(`lifeboat worker: task queue ${taskQueue} `)) {
-        if (proc.exitCode !== null) throw new Error(`the worker exited: ${output}`);
-        if (Date.now() > deadline) throw new Error(`the worker did not start: ${output}`);
-        await delay(100);
-      }
       return proc;
     }
 
@@ -404,17 +392,16 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
       const workflowId = uniqueId('test-pitr-crash');
       const destination = destinationFor(workflowId);
       made.add(destination);
-      child = await startWorkerProcess(taskQueue);
+      child = await startSuiteWorker(taskQueue);
       const handle = await env.client.workflow.start('pitrRestore', { taskQueue, workflowId, args: [input({ restorePoint: a.pointT, timings: { ...TIMINGS, pollIntervalMs: 500 } })] });
       await waitForGate(handle, 'restore');
       await handle.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'go' }] });
       const during = await waitForStatus(handle, 'the restore', (s) => ['restoring', 'replaying-wal', 'verifying', 'done'].includes(s.phase), WAIT_MS, 50);
       assert.ok(['restoring', 'replaying-wal'].includes(during.phase), `killed during ${during.phase}`);
-      child.kill('SIGKILL');
-      await new Promise((resolve) => (child!.exitCode !== null || child!.signalCode !== null ? resolve(undefined) : child!.once('exit', resolve)));
+      await stopWorkerProcess(child);
 
       // Another worker takes over once the server gives up on the dead one's activity (its heartbeat timeout).
-      child = await startWorkerProcess(taskQueue);
+      child = await startSuiteWorker(taskQueue);
       const result = (await handle.result()) as PitrRestoreReport;
       assert.equal(result.outcome, 'restored');
       assert.equal(result.destination?.instanceId, destination);
@@ -433,7 +420,7 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
       const taskQueue = uniqueTaskQueue('pitr-kill-short');
       const workflowId = uniqueId('test-pitr-kill-short');
       // Two workers, as in production: when one dies the other takes over; no new process to wait for.
-      const workers = [await startWorkerProcess(taskQueue), await startWorkerProcess(taskQueue)];
+      const workers = [await startSuiteWorker(taskQueue), await startSuiteWorker(taskQueue)];
       const handle = await env.client.workflow.start('pitrRestore', { taskQueue, workflowId, args: [input()] });
       let holder = '';
       const seenBy = Date.now() + 30000;

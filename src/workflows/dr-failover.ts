@@ -11,7 +11,8 @@
  *
  * Undo: a failure or cancel after names moved points every moved name back (reverse order,
  * proven through DNS); instances a name led clients to are never removed automatically; every
- * other instance is removed by the child that made it (non-cancellable). A rejected cutover
+ * other instance is removed by the child that made it (non-cancellable). A cancel of the run
+ * reaches its children only through that release, never directly. A rejected cutover
  * removes the instances and leaves every name as it was.
  */
 import {
@@ -22,6 +23,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -56,6 +58,8 @@ type StepSettings = Settings['steps'][number];
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: '15 seconds', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const QUICK_WRITE = '15 seconds';
+/** Patch: children start outside the run's cancellation scope and are released (kept, removed or cancelled) by the run alone. */
+const CHILDREN_RELEASED_NOT_CANCELLED = 'failover-children-released-not-cancelled';
 
 const now = () => new Date().getTime();
 const seconds = (ms: number) => Math.round(ms / 1000);
@@ -412,23 +416,28 @@ export async function drFailover(input: DrFailoverInput): Promise<FailoverReport
   async function restoreDatabase(s: StepSettings): Promise<void> {
     const childId = `${workflowId}.${s.name}`;
     setStep(s.name, 'running', `restoring ${s.target} from the DR region`, childId);
-    const handle = await startChild(failoverDatabase, {
-      workflowId: childId,
-      args: [
-        {
-          target: s.target!,
-          step: s.name,
-          requestedBy: input.requestedBy,
-          reason: input.reason,
-          ...(input.incidentId ? { incidentId: input.incidentId } : {}),
-          pollIntervalMs: t.pollIntervalMs ?? 5000,
-          ...(input.keep ? { keep: true } : {}),
-          ...(input.mode === 'drill' ? { purpose: 'drill' as const } : {}),
-        },
-      ],
-      // Should this run end without releasing it, the child is asked to cancel: it then removes its own instance.
-      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    });
+    const start = () =>
+      startChild(failoverDatabase, {
+        workflowId: childId,
+        args: [
+          {
+            target: s.target!,
+            step: s.name,
+            requestedBy: input.requestedBy,
+            reason: input.reason,
+            ...(input.incidentId ? { incidentId: input.incidentId } : {}),
+            pollIntervalMs: t.pollIntervalMs ?? 5000,
+            ...(input.keep ? { keep: true } : {}),
+            ...(input.mode === 'drill' ? { purpose: 'drill' as const } : {}),
+          },
+        ],
+        // Should this run end without releasing it, the child is asked to cancel: it then removes its own instance.
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+      });
+    // Started outside this run's cancellation: a cancel of the run would otherwise cancel the child at the same
+    // moment releaseChildren releases it, so the release could find it closed (failing the cleanup) and its report
+    // of what it removed would be lost. releaseChildren tells every child what to do, a cancelled run's too.
+    const handle = patched(CHILDREN_RELEASED_NOT_CANCELLED) ? await CancellationScope.nonCancellable(start) : await start();
     const result = handle.result().then(
       (r) => r,
       (err: unknown) => {
