@@ -7,9 +7,8 @@
  * Gate timings and polls come from the input; nothing asserts on how long anything took.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
-import { Client as TemporalClient, WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
+import { Client as TemporalClient, WorkflowFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { failoverDrillActivities } from '../src/activities/failover-drill';
@@ -26,25 +25,12 @@ import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
 import { rejectUpdate } from '../src/workflows/messages';
 import { lifeboat } from './helpers/cli';
-import { approveGate, COMMANDERS, FAILOVER_TIMINGS, failoverInstancesOf, readFailoverRow, readProduction, REQUESTER } from './helpers/failover';
-import { historyToJson } from './helpers/history-json';
-import { HISTORIES_DIR, onPrimary, removeAsItsOwner, uniqueId, waitForGate, withDatabase } from './helpers/pitr';
+import { approveGate, COMMANDERS, FAILOVER_TIMINGS, failoverInstancesOf, readFailoverRow, readProduction, recordFailoverHistory, REQUESTER } from './helpers/failover';
+import { onPrimary, removeAsItsOwner, uniqueId, waitForGate, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
-
-/**
- * With LIFEBOAT_RECORD_HISTORIES=1, writes the run's history for the replay suite, with its
- * workflow id: a failover's children are named from it, so replay must run under the same id.
- */
-async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
-  if (!process.env.LIFEBOAT_RECORD_HISTORIES) return;
-  const file = path.join(HISTORIES_DIR, `${name}.json`);
-  if (fs.existsSync(file)) return;
-  const history = JSON.parse(historyToJson(await handle.fetchHistory())) as unknown;
-  fs.writeFileSync(file, `${JSON.stringify({ workflowId: handle.workflowId, history })}\n`, { flag: 'wx' });
-}
 
 describe('drFailover workflow (real worker, real stack)', function () {
   this.timeout(900000);
@@ -150,8 +136,8 @@ describe('drFailover workflow (real worker, real stack)', function () {
     assert.equal(row.outcome, 'passed');
     assert.equal(row.report.mode, 'drill');
     assert.deepEqual(row.evidence.map((e) => path.basename(e.key)), ['report.json', 'report.md']);
-    await recordHistory(handle, 'drFailover-v1-drill-passed');
-    await recordHistory(client.workflow.getHandle(`${workflowId}.restore-app-db`), 'failoverDatabase-v1-drill-removed');
+    await recordFailoverHistory(handle, 'drFailover-v1-drill-passed');
+    await recordFailoverHistory(client.workflow.getHandle(`${workflowId}.restore-app-db`), 'failoverDatabase-v1-drill-removed');
   });
 
   it('a failover drill whose application copy cannot start: failed, and still everything removed and production untouched', async () => {
@@ -173,7 +159,7 @@ describe('drFailover workflow (real worker, real stack)', function () {
           (e: unknown) => e,
         );
         assert.ok(error instanceof WorkflowFailedError, String(error));
-        await recordHistory(handle, 'drFailover-v1-drill-failed');
+        await recordFailoverHistory(handle, 'drFailover-v1-drill-failed');
       });
     } finally {
       await brokenPorts.close();
@@ -206,7 +192,7 @@ describe('drFailover workflow (real worker, real stack)', function () {
     assert.ok(report.steps.every((s) => s.state === 'waiting'), JSON.stringify(report.steps));
     assert.deepEqual(await instancesOf(workflowId), []);
     assert.equal((await failoverRow(workflowId)).outcome, 'rejected');
-    await recordHistory(handle, 'drFailover-v1-rejected');
+    await recordFailoverHistory(handle, 'drFailover-v1-rejected');
   });
 
   it('with the primary region stopped: restored from the DR copies, the name moved, the application serving from the DR instance, no committed write lost', async () => {
@@ -269,8 +255,8 @@ describe('drFailover workflow (real worker, real stack)', function () {
     const status = await lifeboat(['failover', 'status', workflowId]);
     assert.equal(status.code, 0, status.stderr + status.stdout);
     assert.match(status.stdout, /outcome: failed-over; RTO \d+ s/);
-    await recordHistory(handle, 'drFailover-v1-failed-over');
-    await recordHistory(client.workflow.getHandle(`${workflowId}.restore-app-db`), 'failoverDatabase-v1-kept');
+    await recordFailoverHistory(handle, 'drFailover-v1-failed-over');
+    await recordFailoverHistory(client.workflow.getHandle(`${workflowId}.restore-app-db`), 'failoverDatabase-v1-kept');
 
     // Undo for the next suites: the primary back, the name back at it (the workflow never does this itself).
     await regionUp(stack, 'primary');
@@ -291,8 +277,8 @@ describe('drFailover workflow (real worker, real stack)', function () {
     assert.ok(report.cleanup.some((c) => /^removed restored instance /.test(c)), JSON.stringify(report.cleanup));
     assert.deepEqual(await dnsNow(), before);
     assert.deepEqual(report.names, []);
-    await recordHistory(handle, 'drFailover-v1-cutover-rejected');
-    await recordHistory(client.workflow.getHandle(`${workflowId}.restore-app-db`), 'failoverDatabase-v1-removed');
+    await recordFailoverHistory(handle, 'drFailover-v1-cutover-rejected');
+    await recordFailoverHistory(client.workflow.getHandle(`${workflowId}.restore-app-db`), 'failoverDatabase-v1-removed');
   });
 
   it('a DNS change PowerDNS refuses (a wrong API key when the name moves): the name is put back, proven through DNS; the instance is kept', async () => {
@@ -319,7 +305,7 @@ describe('drFailover workflow (real worker, real stack)', function () {
         (e: unknown) => e,
       );
       assert.ok(error instanceof WorkflowFailedError, String(error));
-      await recordHistory(handle, 'drFailover-v1-name-rolled-back');
+      await recordFailoverHistory(handle, 'drFailover-v1-name-rolled-back');
       return (await failoverRow(workflowId)).report;
     });
     const instance = (await instancesOf(workflowId))[0];

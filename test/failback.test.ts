@@ -14,7 +14,6 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createPorts, Ports } from '../src/activities/ports';
 import { loadConfig } from '../src/config';
-import { WorkflowStatus } from '../src/domain/approval';
 import { FailbackInput, FailbackReport } from '../src/domain/failback';
 import { DrFailoverInput, FailoverReport } from '../src/domain/failover';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
@@ -22,28 +21,15 @@ import { localPgBackRest } from '../src/stack/pgbackrest';
 import { localDnsRouter } from '../src/stack/powerdns';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
-import { approveUpdate, rejectUpdate, statusQuery } from '../src/workflows/messages';
+import { rejectUpdate } from '../src/workflows/messages';
 import { lifeboat } from './helpers/cli';
+import { approveGate, COMMANDERS, FAILOVER_TIMINGS, REQUESTER } from './helpers/failover';
 import { forgetFailbackLineage, recordHistory, removeAsItsOwner, uniqueId, waitForGate, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
-const REQUESTER = 'dave@example.com';
-const COMMANDERS = ['alice@example.com', 'bob@example.com'];
-const TIMINGS = { remindAfterMs: 120000, abortAfterMs: 240000, pollIntervalMs: 250, appCheckIntervalMs: 500 };
-
-/** Approves a gate with as many commanders as its quorum asks. */
-async function approveGate(handle: WorkflowHandle, gate: string): Promise<void> {
-  await waitForGate(handle, gate);
-  for (const by of COMMANDERS) {
-    const status = (await handle.query(statusQuery)) as WorkflowStatus;
-    if (status.pendingGate?.gate !== gate) return;
-    await handle.executeUpdate(approveUpdate, { args: [{ by, reason: `test: ${gate} confirmed`, gate: gate as never }] }).catch((err: Error) => {
-      if (!/no approval is pending|pending gate is/.test(`${err.message} ${(err as { cause?: Error }).cause?.message ?? ''}`)) throw err;
-    });
-  }
-}
+const TIMINGS = FAILOVER_TIMINGS;
 
 /** The application's writes through its DNS name, as a client sees them: every 201 is a committed transaction. */
 function startWriter(appUrl: string) {

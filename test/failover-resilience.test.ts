@@ -29,7 +29,7 @@ import { regionDown, regionUp } from '../src/stack/regions';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
 import { rejectUpdate } from '../src/workflows/messages';
-import { approveGate, COMMANDERS, FAILOVER_TIMINGS, failoverInstancesOf, readFailoverRow, readProduction, REQUESTER } from './helpers/failover';
+import { approveGate, COMMANDERS, FAILOVER_TIMINGS, failoverInstancesOf, readFailoverRow, readProduction, recordFailoverHistory, REQUESTER } from './helpers/failover';
 import { leftovers, removeAsItsOwner, uniqueId, waitForGate, waitForStatus } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
@@ -263,6 +263,8 @@ describe('drFailover resilience (real worker processes, real stack)', function (
           () => undefined,
           (e: unknown) => e,
         );
+        // The children started outside the run's cancellation (patch failover-children-released-not-cancelled).
+        await recordFailoverHistory(handle, 'drFailover-v2-drill-cancelled');
         return { error: failure, madeBeforeCancel: made };
       });
       assert.ok(error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure, `cancelled, not ${String(error)}`);

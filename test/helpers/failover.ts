@@ -3,6 +3,8 @@
  * gate with as many commanders as its policy asks, production as the test itself reads it, a
  * run's instances and its catalog row.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { WorkflowHandle } from '@temporalio/client';
 import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import type { Ports } from '../../src/activities/ports';
@@ -14,7 +16,8 @@ import { localPgBackRest } from '../../src/stack/pgbackrest';
 import { localDnsRouter } from '../../src/stack/powerdns';
 import { Stack } from '../../src/stack/stack';
 import { approveUpdate, statusQuery } from '../../src/workflows/messages';
-import { onPrimary, waitForGate } from './pitr';
+import { historyToJson } from './history-json';
+import { HISTORIES_DIR, onPrimary, waitForGate } from './pitr';
 
 export const REQUESTER = 'dave@example.com';
 /** Both incident commanders: production may ask for two people at the declare gate. */
@@ -23,7 +26,7 @@ export const COMMANDERS = ['alice@example.com', 'bob@example.com'];
 export const FAILOVER_TIMINGS = { remindAfterMs: 120000, abortAfterMs: 240000, pollIntervalMs: 250, appCheckIntervalMs: 500 };
 
 /** Approves a gate with as many commanders as it takes (one today, two where the policy asks for two). */
-export async function approveGate(handle: WorkflowHandle, gate: 'failover' | 'cutover'): Promise<void> {
+export async function approveGate(handle: WorkflowHandle, gate: 'failover' | 'cutover' | 'failback' | 'retire'): Promise<void> {
   await waitForGate(handle, gate);
   for (const by of COMMANDERS) {
     const status = (await handle.query(statusQuery)) as WorkflowStatus;
@@ -86,4 +89,16 @@ export async function failoverInstancesOf(engine: { listInstances(): Promise<Ins
 /** The failover's row in the catalog, with its report. */
 export async function readFailoverRow(ports: Ports, workflowId: string) {
   return (await ports.catalog.query<{ outcome: string; report: FailoverReport; evidence: Array<{ key: string }>; lessons: unknown[] }>('SELECT outcome, report, evidence, lessons FROM failovers WHERE workflow_id = $1', [workflowId]))[0];
+}
+
+/**
+ * With LIFEBOAT_RECORD_HISTORIES=1, writes the run's history for the replay suite, with its
+ * workflow id: a failover's children are named from it, so replay must run under the same id.
+ */
+export async function recordFailoverHistory(handle: WorkflowHandle, name: string): Promise<void> {
+  if (!process.env.LIFEBOAT_RECORD_HISTORIES) return;
+  const file = path.join(HISTORIES_DIR, `${name}.json`);
+  if (fs.existsSync(file)) return;
+  const history = JSON.parse(historyToJson(await handle.fetchHistory())) as unknown;
+  fs.writeFileSync(file, `${JSON.stringify({ workflowId: handle.workflowId, history })}\n`, { flag: 'wx' });
 }
