@@ -30,7 +30,7 @@ type FailbackEngine = Required<Pick<DatabaseEngine, 'reprotectInBothRegions' | '
 function failbackEngine(ports: Ports, target: string): FailbackEngine {
   const engine = ports.database(target);
   const missing = (['reprotectInBothRegions', 'fenceInstance', 'unfenceInstance', 'shipFinalWal', 'restoreForFailback', 'retireFailedOverInstance', 'listInstances'] as const).filter((m) => typeof engine[m] !== 'function');
-  if (missing.length) throw new LifeboatError(`the ${engine.kind} engine of ${target} cannot fail back yet (it lacks ${missing.join(', ')}): fail back by hand as docs/runbook describes.`, 'FAILBACK_UNSUPPORTED');
+  if (missing.length) throw new LifeboatError(`the ${engine.kind} engine of ${target} cannot fail back yet (it lacks ${missing.join(', ')}): fail back by hand: restore the DR primary's newest backup in the primary region, then move the names with \`lifeboat restore --cutover\`.`, 'FAILBACK_UNSUPPORTED');
   return engine as FailbackEngine;
 }
 
@@ -103,7 +103,6 @@ export function failbackActivities(ports: Ports) {
           drEndpoint: instance.endpoint,
           failoverRun: { workflowId: instance.owner!.workflowId, runId: instance.owner!.runId },
           names,
-          criticalTables: [...target.criticalTables],
         });
       }
       if (!databases.length) throw new LifeboatError(`the recovery plan restores no database, so failover ${failoverId} has nothing to fail back.`, 'NOTHING_TO_FAIL_BACK');

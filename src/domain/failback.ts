@@ -30,8 +30,6 @@ export interface FailbackDatabase {
   failoverRun: { workflowId: string; runId: string };
   /** The names the failover moved to it, with their routers. */
   names: Array<{ dnsName: string; router: string; ttlSeconds: number }>;
-  /** The critical tables compared between the fenced DR primary and the restored instance. */
-  criticalTables: string[];
 }
 
 export interface FailbackSettings {

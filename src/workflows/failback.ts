@@ -233,7 +233,7 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
         try {
           cleanup.push(await quick.unfenceDrPrimary.executeWithOptions({ summary: `Unfence ${fence.instanceId}` }, [target, fence]));
         } catch (unfenceErr) {
-          cleanup.push(`UNFENCE FAILED for ${fence.instanceId} (${describeFailure(unfenceErr)}); undo it with: ${fence.undoCommand ?? 'see the runbook'}`);
+          cleanup.push(`UNFENCE FAILED for ${fence.instanceId} (${describeFailure(unfenceErr)}); undo it with: ${fence.undoCommand ?? `make ${fence.instanceId} writable again by hand`}`);
         }
       }
       // An instance a name led to is never removed automatically (the engine refuses); the rest go.

@@ -62,15 +62,15 @@ export class Cutover {
   }
 
   private async fenceCluster(
-    c0: { instanceId: string; host: string; port: number; dataDir: string; markerFile: string },
+    cluster: { instanceId: string; host: string; port: number; dataDir: string; markerFile: string },
     owner: { workflowId: string; runId: string },
     what: string,
   ): Promise<SourceFence> {
     const s = this.setup.source;
-    const markerFile = c0.markerFile;
+    const markerFile = cluster.markerFile;
     const at = new Date().toISOString();
     try {
-      return await this.sessions.withCluster(c0.port, c0.host, async (c) => {
+      return await this.sessions.withCluster(cluster.port, cluster.host, async (c) => {
         const before = (await c.query<{ setting: string; source: string }>("SELECT setting, source FROM pg_settings WHERE name = 'default_transaction_read_only'")).rows[0];
         const marker = readJsonFile<{ owner: { workflowId: string; runId: string }; previous: Record<string, string> }>(markerFile);
         const retried = marker?.owner.workflowId === owner.workflowId && marker.owner.runId === owner.runId;
@@ -79,7 +79,7 @@ export class Cutover {
         writeJson(markerFile, { owner, previous, at });
         await c.query('ALTER SYSTEM SET default_transaction_read_only = on');
         await c.query('SELECT pg_reload_conf()');
-        await this.sessions.waitForSetting(c0.port, c0.host, 'default_transaction_read_only', 'on');
+        await this.sessions.waitForSetting(cluster.port, cluster.host, 'default_transaction_read_only', 'on');
         const ended = (
           await c.query<{ n: string }>(
             `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n FROM pg_stat_activity
@@ -87,21 +87,21 @@ export class Cutover {
           )
         ).rows[0].n;
         return {
-          instanceId: c0.instanceId,
+          instanceId: cluster.instanceId,
           method: 'read-only' as const,
           at,
-          detail: `${c0.instanceId} at ${c0.host}:${c0.port} is read-only (default_transaction_read_only = on) and ${ended} client session(s) were ended`,
+          detail: `${cluster.instanceId} at ${cluster.host}:${cluster.port} is read-only (default_transaction_read_only = on) and ${ended} client session(s) were ended`,
           previous,
           sessionsEnded: Number(ended),
-          undoCommand: `psql -h ${shq(c0.host)} -p ${c0.port} -U ${shq(s.user)} -d ${shq(s.database)} -c 'ALTER SYSTEM RESET default_transaction_read_only' -c 'SELECT pg_reload_conf()'`,
+          undoCommand: `psql -h ${shq(cluster.host)} -p ${cluster.port} -U ${shq(s.user)} -d ${shq(s.database)} -c 'ALTER SYSTEM RESET default_transaction_read_only' -c 'SELECT pg_reload_conf()'`,
         };
       });
     } catch (err) {
-      if (!postmasterAlive(c0.dataDir)) {
-        return { instanceId: c0.instanceId, method: 'none', at, detail: `${c0.instanceId} is not running, so no client can write to it; nothing was changed` };
+      if (!postmasterAlive(cluster.dataDir)) {
+        return { instanceId: cluster.instanceId, method: 'none', at, detail: `${cluster.instanceId} is not running, so no client can write to it; nothing was changed` };
       }
       throw new LifeboatError(
-        `lifeboat could not make ${what} ${c0.instanceId} read-only (${describeError(err)}), so traffic was not moved: check that it answers as ${s.user} on ${c0.host}:${c0.port}, or stop it by hand, then retry.`,
+        `lifeboat could not make ${what} ${cluster.instanceId} read-only (${describeError(err)}), so traffic was not moved: check that it answers as ${s.user} on ${cluster.host}:${cluster.port}, or stop it by hand, then retry.`,
         'FENCE_FAILED',
         false,
       );
@@ -114,18 +114,18 @@ export class Cutover {
     return this.unfenceCluster({ instanceId: s.instanceId, host: s.host, port: s.port, markerFile: path.join(this.setup.runDir, 'source-fence.json') }, fence);
   }
 
-  private async unfenceCluster(c0: { instanceId: string; host: string; port: number; markerFile: string }, fence: SourceFence): Promise<string> {
+  private async unfenceCluster(cluster: { instanceId: string; host: string; port: number; markerFile: string }, fence: SourceFence): Promise<string> {
     if (fence.previous?.default_transaction_read_only === 'on') {
-      fs.rmSync(c0.markerFile, { force: true });
-      return `${c0.instanceId} stays read-only, as it was before the fence`;
+      fs.rmSync(cluster.markerFile, { force: true });
+      return `${cluster.instanceId} stays read-only, as it was before the fence`;
     }
-    await this.sessions.withCluster(c0.port, c0.host, async (c) => {
+    await this.sessions.withCluster(cluster.port, cluster.host, async (c) => {
       await c.query('ALTER SYSTEM RESET default_transaction_read_only');
       await c.query('SELECT pg_reload_conf()');
     });
-    await this.sessions.waitForSetting(c0.port, c0.host, 'default_transaction_read_only', 'off');
-    if (readJsonFile<{ at: string }>(c0.markerFile)?.at === fence.at) fs.rmSync(c0.markerFile, { force: true });
-    return `${c0.instanceId} at ${c0.host}:${c0.port} accepts writes again (default_transaction_read_only reset)`;
+    await this.sessions.waitForSetting(cluster.port, cluster.host, 'default_transaction_read_only', 'off');
+    if (readJsonFile<{ at: string }>(cluster.markerFile)?.at === fence.at) fs.rmSync(cluster.markerFile, { force: true });
+    return `${cluster.instanceId} at ${cluster.host}:${cluster.port} accepts writes again (default_transaction_read_only reset)`;
   }
 
   /**
