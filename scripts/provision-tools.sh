@@ -27,6 +27,8 @@ command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v openssl >/dev/null || missing+=(openssl)
 # Reports people read are checked in a real browser (headless, driven by playwright-core).
 command -v chromium >/dev/null || missing+=(chromium)
+# The Temporal TLS test puts a real mutual-TLS endpoint in front of the dev server.
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing OS packages: ${missing[*]}"

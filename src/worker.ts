@@ -1,16 +1,19 @@
 /**
- * The lifeboat worker: runs every workflow and activity on the task queue the config names.
- * Stateless: durable state lives in Temporal, records in the catalog. Run many for scale.
+ * The lifeboat worker. A central worker runs every workflow and the activities that need no
+ * particular host, on the task queue the config names; run several for scale, they share it.
+ * An agent (`--agent <name>`) runs on a database host and registers only the host-bound
+ * activities (pgBackRest), on that host's queue. Stateless: durable state lives in Temporal,
+ * records in the catalog.
  */
 import './quiet-sdk-notice';
-import { Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, WorkerOptions } from '@temporalio/worker';
-import { createActivities } from './activities';
+import { createActivities, createHostBoundActivities } from './activities';
 import { reportCancellationAsSuch } from './activities/cancellation';
 import { createPorts, Ports } from './activities/ports';
-import { ensureSearchAttributes } from './client/temporal';
+import { connectTemporal, connectWorkerConnection, ensureSearchAttributes } from './client/temporal';
 import { LifeboatConfig } from './config';
 import { loadLocatedConfig } from './config/locate';
+import { agentTaskQueue } from './domain/agents';
 import { DEFAULT_SHUTDOWN_GRACE_MS, shutdownGraceFromEnv } from './worker-shutdown';
 
 export interface LifeboatWorkerOptions {
@@ -18,20 +21,29 @@ export interface LifeboatWorkerOptions {
   connection: NativeConnection;
   ports: Ports;
   taskQueue?: string;
+  /** Run as this agent: host-bound activities only, on its queue (`taskQueue` is then ignored), no workflows. */
+  agent?: string;
   /** A prebuilt bundle (tests build it once); default: bundle src/workflows at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** How long a shutting-down worker lets running activities finish before it cancels them (ms). */
   shutdownGraceMs?: number;
+  /** The worker's identity in history (default: the SDK's pid@host). */
+  identity?: string;
 }
 
 export async function createLifeboatWorker(options: LifeboatWorkerOptions): Promise<Worker> {
-  const { config, connection, ports } = options;
+  const { config, connection, ports, agent } = options;
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
-    taskQueue: options.taskQueue ?? config.temporal.taskQueue,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
-    activities: createActivities(ports),
+    ...(options.identity ? { identity: options.identity } : {}),
+    ...(agent
+      ? { taskQueue: agentTaskQueue(agent), activities: createHostBoundActivities(ports) }
+      : {
+          taskQueue: options.taskQueue ?? config.temporal.taskQueue,
+          ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
+          activities: createActivities(ports),
+        }),
     interceptors: { activity: [reportCancellationAsSuch] },
     // Backups and restores are few and long: a couple of slots each is plenty on 2 cores.
     maxConcurrentActivityTaskExecutions: 8,
@@ -40,28 +52,48 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
   });
 }
 
+const AGENT_NAME = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** `--agent <name>` or $LIFEBOAT_AGENT: run as that agent; bad input is one sentence and exit 2. */
+export function agentFromArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const at = argv.findIndex((a) => a === '--agent' || a.startsWith('--agent='));
+  const raw = at < 0 ? env.LIFEBOAT_AGENT || undefined : argv[at].includes('=') ? argv[at].slice('--agent='.length) : argv[at + 1];
+  if (at >= 0 && (raw === undefined || raw.startsWith('--'))) throw Object.assign(new Error('--agent needs a name: the agent named in targets.databases[].agent.'), { exitCode: 2 });
+  if (raw !== undefined && !AGENT_NAME.test(raw)) throw Object.assign(new Error(`agent name ${JSON.stringify(raw)} is not valid: use lowercase letters, digits and hyphens, as in targets.databases[].agent.`), { exitCode: 2 });
+  return raw;
+}
+
 async function main(): Promise<void> {
+  const agent = agentFromArgs(process.argv.slice(2));
   const shutdownGraceMs = shutdownGraceFromEnv();
   // lifeboat handles the signals itself (below), so a stop is logged and drains instead of racing the SDK's own handler.
   Runtime.install({ shutdownSignals: [] });
   const { file, config } = loadLocatedConfig(process.env.LIFEBOAT_CONFIG);
-  const connection = await NativeConnection.connect({ address: config.temporal.address }).catch((err: Error) => {
-    throw new Error(`cannot reach Temporal at ${config.temporal.address} (${err.message}): start it with \`lifeboat stack up\` or fix temporal.address in ${file}.`);
-  });
-  const clientConnection = await Connection.connect({ address: config.temporal.address });
-  const added = await ensureSearchAttributes(clientConnection, config.temporal.namespace);
-  await clientConnection.close();
+  if (agent && !config.targets.databases.some((d) => d.engine === 'pgbackrest' && d.agent === agent)) {
+    throw Object.assign(new Error(`no target in ${file} names agent ${agent}: set targets.databases[].agent to it, or start the agent under the name a target gives.`), { exitCode: 2 });
+  }
+  const { connection, settings } = await connectWorkerConnection(config);
+  // The environment or a Temporal profile may name another namespace than the file: the worker uses what it connected with.
+  config.temporal.namespace = settings.namespace;
+  let added: string[] = [];
+  if (!agent) {
+    const client = await connectTemporal(config);
+    added = await ensureSearchAttributes(client.connection, settings.namespace);
+    await client.connection.close();
+  }
   const ports = createPorts(config);
-  const { applied } = await ports.catalog.migrate();
-  const worker = await createLifeboatWorker({ config, connection, ports, shutdownGraceMs });
+  // The catalog's schema is the central workers' to migrate; an agent only uses it.
+  const { applied } = agent ? { applied: [] as string[] } : await ports.catalog.migrate();
+  const worker = await createLifeboatWorker({ config, connection, ports, shutdownGraceMs, agent });
   const stop = (signal: NodeJS.Signals) => {
     if (worker.getState() !== 'RUNNING') return;
     process.stdout.write(`lifeboat worker: ${signal} received: no new tasks; running activities get ${Math.round(shutdownGraceMs / 1000)} s to finish\n`);
     worker.shutdown();
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, stop);
+  const queue = agent ? agentTaskQueue(agent) : config.temporal.taskQueue;
   process.stdout.write(
-    `lifeboat worker: task queue ${config.temporal.taskQueue} on ${config.temporal.address} (namespace ${config.temporal.namespace}), config ${file}` +
+    `lifeboat worker: task queue ${queue}${agent ? ` (agent ${agent}: host-bound activities only)` : ''} on ${settings.summary}, config ${file}` +
       `${added.length ? `, added search attributes ${added.join(', ')}` : ''}${applied.length ? `, catalog migrations ${applied.join(', ')} applied` : ''}\n`,
   );
   try {
@@ -76,6 +108,6 @@ async function main(): Promise<void> {
 if (require.main === module) {
   main().then(() => process.exit(0), (err: unknown) => {
     process.stderr.write(`lifeboat worker: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
+    process.exit((err as { exitCode?: number }).exitCode ?? 1);
   });
 }

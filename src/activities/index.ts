@@ -23,6 +23,8 @@ import { failoverPlanActivities } from './failover-plan';
 import { failoverDrillActivities } from './failover-drill';
 import { failoverActivities } from './failover';
 import { failbackActivities } from './failback';
+import { agentActivities } from './agents';
+import { HOST_BOUND_ACTIVITIES, HostBoundActivity } from '../domain/agents';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -66,7 +68,14 @@ export function createActivities(ports: Ports) {
     ...failoverDrillActivities(ports),
     ...failoverActivities(ports),
     ...failbackActivities(ports),
+    ...agentActivities(ports),
   });
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/** What an agent worker registers: the host-bound activities alone (a name that is not an activity does not compile). */
+export function createHostBoundActivities(ports: Ports): Pick<Activities, HostBoundActivity> {
+  const all = createActivities(ports);
+  return Object.fromEntries(HOST_BOUND_ACTIVITIES.map((name) => [name, all[name]])) as Pick<Activities, HostBoundActivity>;
+}

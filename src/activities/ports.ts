@@ -131,7 +131,7 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
     });
   });
 
-  const workflowRuns = new TemporalRuns({ address: config.temporal.address, namespace: config.temporal.namespace });
+  const workflowRuns = new TemporalRuns(config.temporal);
 
   return {
     config,

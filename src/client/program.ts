@@ -38,6 +38,7 @@ Exit codes: 0 done, 1 failed or unhealthy, 2 bad usage or input (an unknown work
 /** The options every command reads as this type (commander camel-cases --dry-run to dryRun). */
 interface Options {
   config?: string;
+  agent?: string;
   json?: boolean;
   target?: string;
   id?: string;
@@ -69,6 +70,16 @@ const configOption = () => new Option('--config <file>', 'the config file (defau
 const jsonOption = () => new Option('--json', 'print JSON for scripts instead of lines for people');
 const asOption = (what: string) => new Option('--as <identity>', `who ${what} (default $LIFEBOAT_USER); compared and recorded in lower case`);
 const reasonOption = (what: string) => new Option('--reason <text>', `why, ${what} (at most 2000 characters)`);
+
+/** The agents the located config names; none when it cannot be read (the worker then says why). */
+function agentsOfLocatedConfig(): string[] {
+  try {
+    const { config } = loadLocatedConfig(undefined);
+    return [...new Set(config.targets.databases.flatMap((d) => (d.engine === 'pgbackrest' && d.agent ? [d.agent] : [])))];
+  } catch {
+    return [];
+  }
+}
 
 /** The config a command names (--config, $LIFEBOAT_CONFIG, ./lifeboat.config.yaml). */
 function configOf(options: Options): LifeboatConfig {
@@ -159,11 +170,13 @@ export function lifeboatCli(): LifeboatCli {
 
   const worker = command(program, 'worker', 'run a lifeboat worker in the background (local stack)');
   for (const [sub, summary] of [
-    ['start', 'start a worker in the background (harmless when running)'],
-    ['stop', 'stop the background worker'],
-    ['status', 'whether the background worker runs (exit 1 when not)'],
+    ['start', 'start the central worker and the agents the config names in the background, or one agent with --agent (harmless when running)'],
+    ['stop', 'stop the background workers, or one agent with --agent'],
+    ['status', 'whether the background worker (or --agent) runs (exit 1 when not)'],
   ]) {
-    command(worker, sub, summary, (_, o) => workerCommand(sub, o.json === true)).addOption(jsonOption());
+    command(worker, sub, summary, (_, o) => workerCommand(sub, o.json === true, { agent: o.agent, configAgents: agentsOfLocatedConfig }))
+      .addOption(jsonOption())
+      .addOption(new Option('--agent <name>', 'an agent: the worker on a database host that runs its host-bound activities (targets.databases[].agent)'));
   }
 
   command(program, 'preflight', 'prove every system a target depends on works now', (_, o) => {

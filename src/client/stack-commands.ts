@@ -1,6 +1,6 @@
 import { isRegionName, REGION_NAMES, regionDown, regionUp } from '../stack/regions';
 import { createStack, stackDown, stackStatus, stackUp } from '../stack/stack';
-import { startWorker, stopWorker, workerPid } from '../stack/worker-process';
+import { knownAgents, startWorker, stopWorker, workerPid } from '../stack/worker-process';
 import { UsageError } from './args';
 import { formatTable, line, printJson } from './output';
 
@@ -63,26 +63,42 @@ function printStatus(status: Awaited<ReturnType<typeof stackStatus>>): void {
   for (const row of formatTable(status.map((s) => [s.healthy ? 'ok' : 'FAIL', s.name, s.detail]))) line(row);
 }
 
-/** `lifeboat worker start|stop|status`: a worker in the background, for the local stack. */
-export async function workerCommand(sub: string | undefined, json: boolean): Promise<number> {
+/**
+ * `lifeboat worker start|stop|status [--agent <name>]`: workers in the background, for the local
+ * stack. Without --agent, start runs the central worker and an agent for each agent the config
+ * names (all on this machine), and stop stops them all.
+ */
+export async function workerCommand(sub: string | undefined, json: boolean, options: { agent?: string; configAgents?: () => string[] } = {}): Promise<number> {
+  const { agent } = options;
+  if (agent !== undefined && !/^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(agent)) {
+    throw new UsageError(`agent name ${JSON.stringify(agent)} is not valid: use the name a target gives in targets.databases[].agent (lowercase letters, digits and hyphens).`);
+  }
   const stack = createStack();
+  const label = (a?: string) => (a ? `agent ${a}` : 'worker');
   switch (sub) {
     case 'start': {
-      const r = await startWorker(stack.ctx);
-      if (json) printJson(r);
-      else line(`${r.alreadyRunning ? 'worker already running' : 'worker started'} (pid ${r.pid}); log: ${r.log}`);
+      const wanted: Array<string | undefined> = agent ? [agent] : [undefined, ...(options.configAgents?.() ?? [])];
+      const results = [];
+      for (const a of wanted) {
+        const r = await startWorker(stack.ctx, {}, a);
+        results.push({ ...(a ? { agent: a } : {}), ...r });
+        if (!json) line(`${label(a)} ${r.alreadyRunning ? 'already running' : 'started'} (pid ${r.pid}); log: ${r.log}`);
+      }
+      if (json) printJson(agent ? results[0] : results.length === 1 ? results[0] : results);
       return 0;
     }
     case 'stop': {
-      const stopped = await stopWorker(stack.ctx);
-      if (json) printJson({ stopped });
-      else line(stopped ? 'worker stopped' : 'no worker was running');
+      const wanted: Array<string | undefined> = agent ? [agent] : [undefined, ...knownAgents(stack.ctx)];
+      const stopped: string[] = [];
+      for (const a of wanted) if (await stopWorker(stack.ctx, a)) stopped.push(label(a));
+      if (json) printJson(agent || wanted.length === 1 ? { stopped: stopped.length > 0 } : { stopped: stopped.length > 0, which: stopped });
+      else line(stopped.length ? `${stopped.join(' and ')} stopped` : `no ${label(agent)} was running`);
       return 0;
     }
     case 'status': {
-      const pid = workerPid(stack.ctx);
+      const pid = workerPid(stack.ctx, agent);
       if (json) printJson({ running: pid !== undefined, pid });
-      else line(pid ? `worker running (pid ${pid})` : 'worker not running (start it with `lifeboat worker start`)');
+      else line(pid ? `${label(agent)} running (pid ${pid})` : `${label(agent)} not running (start it with \`lifeboat worker start${agent ? ` --agent ${agent}` : ''}\`)`);
       return pid ? 0 : 1;
     }
     default:

@@ -1,17 +1,40 @@
-/** Connecting to Temporal the way the config says, and start-up checks of the namespace. */
+/**
+ * Connecting to Temporal the way the config and the environment say (see
+ * src/engines/temporal-connection.ts for where each setting comes from), and start-up checks of
+ * the namespace. Every lifeboat client and worker connects through here.
+ */
 import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import { LifeboatConfig } from '../config';
 import { ALL_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { temporal } from '@temporalio/proto';
+import { connectionOptions, describeConnectFailure, resolveTemporalConnection, TemporalConnectionSettings } from '../config/temporal-connection';
 
-export async function connectClient(config: LifeboatConfig): Promise<Client> {
-  let connection: Connection;
+export { resolveTemporalConnection, type TemporalConnectionSettings } from '../config/temporal-connection';
+
+/** A client connection (the CLI, start-up checks); fails with one sentence saying what to fix. */
+export async function connectTemporal(config: LifeboatConfig, env: NodeJS.ProcessEnv = process.env): Promise<{ connection: Connection; settings: TemporalConnectionSettings }> {
+  const settings = resolveTemporalConnection(config.temporal, env);
   try {
-    connection = await Connection.connect({ address: config.temporal.address, connectTimeout: 5000 });
+    return { connection: await Connection.connect({ ...connectionOptions(settings), connectTimeout: 5000 }), settings };
   } catch (err) {
-    throw new Error(`cannot reach Temporal at ${config.temporal.address} (${(err as Error).message}): start it with \`lifeboat stack up\` or fix temporal.address in the config.`);
+    throw new Error(describeConnectFailure(settings, err));
   }
-  return new Client({ connection, namespace: config.temporal.namespace });
+}
+
+export async function connectClient(config: LifeboatConfig, env: NodeJS.ProcessEnv = process.env): Promise<Client> {
+  const { connection, settings } = await connectTemporal(config, env);
+  return new Client({ connection, namespace: settings.namespace });
+}
+
+/** A worker's connection, with the same settings as the client's. */
+export async function connectWorkerConnection(config: LifeboatConfig, env: NodeJS.ProcessEnv = process.env): Promise<{ connection: NativeConnection; settings: TemporalConnectionSettings }> {
+  const settings = resolveTemporalConnection(config.temporal, env);
+  try {
+    return { connection: await NativeConnection.connect(connectionOptions(settings)), settings };
+  } catch (err) {
+    throw new Error(describeConnectFailure(settings, err));
+  }
 }
 
 const INDEXED_TYPE: Record<string, temporal.api.enums.v1.IndexedValueType> = {

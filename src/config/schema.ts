@@ -299,6 +299,13 @@ const databaseTarget = t.union(
   },
   {
     pgbackrest: {
+      agent: t
+        .string({
+          description:
+            'The agent on the database host (`lifeboat worker start --agent <name>`): pgBackRest runs there, on task queue `lifeboat-agent-<name>`. Without it, that work runs on the central workers, which then need pgBackRest and the repositories.',
+          ...NAME,
+        })
+        .optional(),
       stanza: t.string({ description: 'pgBackRest stanza of the cluster.', pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]*$/, hint: 'a pgBackRest stanza name' }),
       host: t.string({ description: 'Host (or socket directory) of the Postgres primary.' }),
       port: t.integer({ description: 'Port of the Postgres primary.', ...PORT }).prefault(5432),
@@ -636,9 +643,39 @@ const fields = {
     {
       address: t.string({ description: 'Temporal frontend address.', ...HOST_PORT }).prefault('127.0.0.1:7233'),
       namespace: t.string({ description: 'Temporal namespace.' }).prefault('default'),
-      taskQueue: t.string({ description: 'Task queue the workers poll.' }).prefault('lifeboat'),
+      taskQueue: t.string({ description: 'Task queue of the central workers: orchestration, catalog, AWS and DNS work. Host-bound work goes to agents (`targets.databases[].agent`).' }).prefault('lifeboat'),
+      profile: t
+        .string({ description: "Profile of the temporal CLI's config file (`TEMPORAL_CONFIG_FILE`, default ~/.config/temporalio/temporal.toml) to read connection settings from; `TEMPORAL_PROFILE` overrides it. Without it, the file's `default` profile is read when there is one." })
+        .optional(),
+      tls: t
+        .object(
+          {
+            enabled: t.boolean('Connect over TLS (on when this section is present; `false` turns it off).').prefault(true),
+            serverCaFile: t.path({ description: "PEM file of the CA that signed the server's certificate (default: the system's CAs)." }).optional(),
+            serverName: t.string({ description: "Name to check the server's certificate against, when it differs from the address's host." }).optional(),
+            clientCertFile: t.path({ description: 'PEM client certificate for mutual TLS.' }).optional(),
+            clientKey: secretRef('PEM private key of `clientCertFile`').optional(),
+          },
+          {
+            description: 'TLS to the Temporal frontend, mutual TLS with a client certificate.',
+            rules: [
+              {
+                says: 'A client certificate needs its key, and a key its certificate.',
+                uses: ['clientCertFile', 'clientKey'],
+                check(tls, report) {
+                  if ((tls.clientCertFile === undefined) !== (tls.clientKey === undefined)) report(tls.clientCertFile === undefined ? 'clientCertFile' : 'clientKey', 'is needed with the other of clientCertFile and clientKey: mutual TLS needs both the certificate and its key');
+                },
+              },
+            ],
+          },
+        )
+        .optional(),
+      apiKey: secretRef('API key (Temporal Cloud); sent as a bearer token, and turns TLS on').optional(),
     },
-    { description: 'The Temporal service lifeboat runs on.' },
+    {
+      description:
+        'The Temporal service lifeboat runs on. Every setting can also come from the temporal CLI\'s environment variables (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS*`) and profile file; precedence per setting: environment, then profile, then this section, then the defaults.',
+    },
   ),
   catalog: t.object(
     {

@@ -7,25 +7,26 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { describeError } from '../domain/errors';
 import type { OwnerRunState } from '../domain/drill-sweep';
 import type { RunIdentity } from '../domain/ports';
-
-export interface TemporalRunsOptions {
-  address: string;
-  namespace: string;
-}
+import type { LifeboatConfig } from '../config';
+import { connectionOptions, describeConnectFailure, resolveTemporalConnection } from '../config/temporal-connection';
 
 export class TemporalRuns {
   private client?: Promise<Client>;
 
-  constructor(private readonly options: TemporalRunsOptions) {}
+  constructor(private readonly section: LifeboatConfig['temporal']) {}
 
   private connect(): Promise<Client> {
-    this.client ??= Connection.connect({ address: this.options.address, connectTimeout: 5000 }).then(
-      (connection) => new Client({ connection, namespace: this.options.namespace }),
-      (err: unknown) => {
-        this.client = undefined;
-        throw err;
-      },
-    );
+    this.client ??= (async () => {
+      // Resolved on first use: TLS files and secrets are read when needed, like every other secret.
+      const settings = resolveTemporalConnection(this.section);
+      const connection = await Connection.connect({ ...connectionOptions(settings), connectTimeout: 5000 }).catch((err: unknown) => {
+        throw new Error(describeConnectFailure(settings, err));
+      });
+      return new Client({ connection, namespace: settings.namespace });
+    })().catch((err: unknown) => {
+      this.client = undefined;
+      throw err;
+    });
     return this.client;
   }
 
@@ -35,7 +36,7 @@ export class TemporalRuns {
     try {
       client = await this.connect();
     } catch (err) {
-      return { state: 'unknown', detail: `Temporal at ${this.options.address} is unreachable: ${describeError(err)}` };
+      return { state: 'unknown', detail: describeError(err) };
     }
     try {
       const d = await client.workflow.getHandle(run.workflowId, run.runId).describe();

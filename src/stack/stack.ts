@@ -19,7 +19,7 @@ import { ensureDir, livePid, portIsFree, run } from '../platform/processes';
 import { SampleAppServer, seedSampleApp } from './sample-app';
 import { loadStackSettings, RegionSettings, RESERVED_PORTS, stackPaths, StackPaths, StackSettings } from './settings';
 import { TemporalDevServer } from './temporal';
-import { stopWorker } from './worker-process';
+import { knownAgents, stopWorker } from './worker-process';
 import { ensureLocalCertificates } from './tls';
 import { resolveTools } from './tools';
 
@@ -205,6 +205,7 @@ export async function stackDown(stack: Stack): Promise<string[]> {
   const stopped: string[] = [];
   // A worker started with `lifeboat worker start` goes first: it would only retry against a stopped stack.
   if (await stopWorker(stack.ctx)) stopped.push('worker');
+  for (const agent of knownAgents(stack.ctx)) if (await stopWorker(stack.ctx, agent)) stopped.push(`agent ${agent}`);
   // Restored instances are clusters of this data directory too; they keep their data and can be started again.
   for (const name of await stopRestoredInstances(stack.ctx)) stopped.push(`restored instance ${name}`);
   for (const component of [...stack.components].reverse()) {

@@ -18,14 +18,16 @@ import { StatusBoard } from './status-board';
 import { describeFailure } from './failure';
 import { formatBytes } from '../domain/format';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '1 second' } });
-const long = proxyActivities<Activities>({
+const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '1 second' } };
+const LONG: ActivityOptions = {
   startToCloseTimeout: '12 hours',
   heartbeatTimeout: '15 seconds',
   // pgBackRest busy with another backup of the stanza is retried: it waits its turn. The first
   // retry comes at once: after a crashed worker every second of backoff adds to the backup.
   retry: { maximumAttempts: 20, initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+};
+const quick = proxyActivities<Activities>(QUICK);
+const long = proxyActivities<Activities>(LONG);
 /** Catalog writes take milliseconds: a worker killed during one must not hold the backup for minutes. */
 const RECORD_TIMEOUT = '15 seconds';
 
@@ -57,7 +59,7 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
   };
   /** Verifies one region's copy; a failed check fails the workflow with the checks that failed. */
   const verify = async (region: 'primary' | 'dr', handle: BackupHandle): Promise<BackupVerification> => {
-    const result = await long.verifyDatabaseBackup.executeWithOptions(
+    const result = await hostLong.verifyDatabaseBackup.executeWithOptions(
       { ...waiting, summary: `Verify ${handle.backupId} in the ${region === 'dr' ? 'DR' : 'primary'} region` },
       [input.target, handle],
     );
@@ -75,7 +77,7 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
   };
   /** Waits for a backup in one region, heartbeating progress; returns where it ended up. */
   const waitFor = async (region: 'primary' | 'dr', handle: BackupHandle): Promise<BackupLocation> => {
-    const done = await long.waitForDatabaseBackup.executeWithOptions(
+    const done = await hostLong.waitForDatabaseBackup.executeWithOptions(
       {
         ...waiting,
         // On cancel the activity stops pgBackRest: the failure is recorded once that is done.
@@ -94,10 +96,21 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
   let phase = 'preflight';
   let preflight: BackupPreflight | undefined;
   let primaryVerified = false;
+  // pgBackRest work runs on the target's agent when it has one (the task queue is not part of
+  // replay's checks, the lookup is: hence the patch); everything else stays on this queue.
+  let hostQuick = quick;
+  let hostLong = long;
   try {
+    if (patched('host-work-on-agents')) {
+      const agentQueue = await quick.hostTaskQueueOf.executeWithOptions({ startToCloseTimeout: RECORD_TIMEOUT, summary: `Find the agent of ${input.target}` }, [input.target]);
+      if (agentQueue) {
+        hostQuick = proxyActivities<Activities>({ ...QUICK, taskQueue: agentQueue });
+        hostLong = proxyActivities<Activities>({ ...LONG, taskQueue: agentQueue });
+      }
+    }
     // 1. Preflight: reachable, healthy, and how far behind the RPO the target already is.
     board.enter('preflight', `checking ${input.target}, its backup repositories and the age of its last good backup`);
-    preflight = await quick.preflightDatabaseBackup.executeWithOptions(
+    preflight = await hostQuick.preflightDatabaseBackup.executeWithOptions(
       { startToCloseTimeout: '5 minutes', heartbeatTimeout, summary: `Preflight of ${input.target}` },
       [input.target],
     );
@@ -115,7 +128,7 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
     // 2. Start, and wait for the backup in the primary region.
     phase = 'backing up';
     board.enter('backing-up', `taking ${kind === 'incr' ? 'an' : 'a'} ${kind} backup ${name} of ${input.target}${preflight.rpo.breached ? ` (RPO breached: ${preflight.rpo.detail})` : ''}`);
-    const started = await long.startDatabaseBackup.executeWithOptions({ ...waiting, startToCloseTimeout: '30 minutes', summary: `Start ${kind} backup ${name}` }, [input.target, name, kind]);
+    const started = await hostLong.startDatabaseBackup.executeWithOptions({ ...waiting, startToCloseTimeout: '30 minutes', summary: `Start ${kind} backup ${name}` }, [input.target, name, kind]);
     record.locations.primary = { region: 'primary', handle: started, verified: false };
     await save('running');
     const primary = await waitFor('primary', started);
@@ -143,7 +156,7 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
     // 4. Copy it to the DR region, wait, verify the copy.
     phase = 'copying to the DR region';
     board.enter('copying-to-dr', `copying ${primary.handle.backupId} to the DR region as ${copyName}`);
-    const copyStarted = await long.copyDatabaseBackupToDr.executeWithOptions(
+    const copyStarted = await hostLong.copyDatabaseBackupToDr.executeWithOptions(
       { ...waiting, startToCloseTimeout: '30 minutes', summary: `Copy ${primary.handle.backupId} to the DR region` },
       [input.target, primary.handle, copyName],
     );
