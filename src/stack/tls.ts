@@ -31,3 +31,22 @@ export async function ensureLocalCertificates(openssl: string, tlsDir: string, h
   fs.chmodSync(serverKey, 0o600);
   return { caCert, serverCert, serverKey };
 }
+
+/**
+ * A client certificate signed by the local CA in `tlsDir` (made by ensureLocalCertificates), for
+ * mutual TLS: `<name>.crt` and `<name>.key` (mode 600) in `outDir`. The subject's CN is `name`.
+ */
+export async function issueClientCertificate(openssl: string, tlsDir: string, outDir: string, name: string): Promise<{ cert: string; key: string }> {
+  fs.mkdirSync(outDir, { recursive: true, mode: 0o700 });
+  const key = path.join(outDir, `${name}.key`);
+  const cert = path.join(outDir, `${name}.crt`);
+  const csr = path.join(outDir, `${name}.csr`);
+  const ext = path.join(outDir, `${name}.ext`);
+  await run(openssl, ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', key, '-out', csr]);
+  fs.writeFileSync(ext, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n');
+  await run(openssl, ['x509', '-req', '-in', csr, '-CA', path.join(tlsDir, 'ca.crt'), '-CAkey', path.join(tlsDir, 'ca.key'), '-CAcreateserial', '-days', '30', '-extfile', ext, '-out', cert]);
+  fs.rmSync(csr);
+  fs.rmSync(ext);
+  fs.chmodSync(key, 0o600);
+  return { cert, key };
+}
