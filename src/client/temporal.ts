@@ -8,7 +8,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { LifeboatConfig } from '../config';
 import { ALL_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { temporal } from '@temporalio/proto';
-import { connectionOptions, describeConnectFailure, resolveTemporalConnection, TemporalConnectionSettings } from '../config/temporal-connection';
+import { connectionOptions, explainConnectFailure, resolveTemporalConnection, TemporalConnectionSettings } from '../config/temporal-connection';
 
 export { resolveTemporalConnection, type TemporalConnectionSettings } from '../config/temporal-connection';
 
@@ -18,7 +18,7 @@ export async function connectTemporal(config: LifeboatConfig, env: NodeJS.Proces
   try {
     return { connection: await Connection.connect({ ...connectionOptions(settings), connectTimeout: 5000 }), settings };
   } catch (err) {
-    throw new Error(describeConnectFailure(settings, err));
+    throw new Error(await explainConnectFailure(settings, err));
   }
 }
 
@@ -33,7 +33,7 @@ export async function connectWorkerConnection(config: LifeboatConfig, env: NodeJ
   try {
     return { connection: await NativeConnection.connect(connectionOptions(settings)), settings };
   } catch (err) {
-    throw new Error(describeConnectFailure(settings, err));
+    throw new Error(await explainConnectFailure(settings, err));
   }
 }
 

@@ -14,6 +14,7 @@
  * envconfig package, so the names and the file format are exactly the CLI's.
  */
 import fs from 'node:fs';
+import tls from 'node:tls';
 import { loadClientConfigProfile } from '@temporalio/envconfig';
 import type { ClientConfigProfile, ConfigDataSource } from '@temporalio/envconfig';
 import type { LifeboatConfig } from './schema';
@@ -152,4 +153,53 @@ export function describeConnectFailure(settings: TemporalConnectionSettings, err
     : from.startsWith('profile ') ? `fix the address of ${from} in the temporal CLI's config file`
     : 'set temporal.address in the config';
   return `cannot reach ${where} (${message}): start it with \`lifeboat stack up\` or ${fix}.`;
+}
+
+/**
+ * Why a TLS connection failed, asked of the server directly: under TLS 1.3 a server refuses a
+ * client certificate only after the handshake, so gRPC sees a closed connection and no reason.
+ * A plain TLS connection with the same settings hears the server's alert. Undefined when the
+ * probe connects and the server keeps it open (the failure lies elsewhere).
+ */
+export function probeTls(settings: TemporalConnectionSettings, timeoutMs = 3000): Promise<string | undefined> {
+  const t = settings.tls;
+  if (!t) return Promise.resolve(undefined);
+  const [host, port] = splitAddress(settings.address);
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (why: string | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(why);
+    };
+    const socket = tls.connect({
+      host,
+      port,
+      servername: t.serverNameOverride ?? (/^[\d.]+$|:/.test(host) ? undefined : host),
+      ALPNProtocols: ['h2'],
+      ...(t.serverRootCACertificate ? { ca: t.serverRootCACertificate } : {}),
+      ...(t.clientCertPair ? { cert: t.clientCertPair.crt, key: t.clientCertPair.key } : {}),
+    });
+    // After the handshake the server has the certificate; its refusal follows within a round trip.
+    socket.on('secureConnect', () => setTimeout(() => done(undefined), 500));
+    // OpenSSL's messages carry the alert in the middle of a library trace: keep the alert.
+    socket.on('error', (err) => done(/alert ([a-z0-9 ]+)/i.exec(err.message)?.[1].trim().replace(/^/, 'the server sent TLS alert: ') ?? err.message.replace(/\s+/g, ' ').trim()));
+    socket.on('end', () => done('the server closed the connection right after the TLS handshake (it refused the client certificate, or TLS is not what it expects)'));
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+  });
+}
+
+function splitAddress(address: string): [string, number] {
+  const at = address.lastIndexOf(':');
+  return [address.slice(0, at).replace(/^\[|\]$/g, ''), Number(address.slice(at + 1))];
+}
+
+/** describeConnectFailure, with the server's own reason when TLS is on and gRPC gave none. */
+export async function explainConnectFailure(settings: TemporalConnectionSettings, err: unknown): Promise<string> {
+  const first = describeConnectFailure(settings, err);
+  if (!settings.tls || !first.startsWith('cannot reach')) return first;
+  const why = await probeTls(settings).catch(() => undefined);
+  return why ? describeConnectFailure(settings, new Error(why)) : first;
 }

@@ -8,7 +8,7 @@ import { describeError } from '../domain/errors';
 import type { OwnerRunState } from '../domain/drill-sweep';
 import type { RunIdentity } from '../domain/ports';
 import type { LifeboatConfig } from '../config';
-import { connectionOptions, describeConnectFailure, resolveTemporalConnection } from '../config/temporal-connection';
+import { connectionOptions, explainConnectFailure, resolveTemporalConnection } from '../config/temporal-connection';
 
 export class TemporalRuns {
   private client?: Promise<Client>;
@@ -19,8 +19,8 @@ export class TemporalRuns {
     this.client ??= (async () => {
       // Resolved on first use: TLS files and secrets are read when needed, like every other secret.
       const settings = resolveTemporalConnection(this.section);
-      const connection = await Connection.connect({ ...connectionOptions(settings), connectTimeout: 5000 }).catch((err: unknown) => {
-        throw new Error(describeConnectFailure(settings, err));
+      const connection = await Connection.connect({ ...connectionOptions(settings), connectTimeout: 5000 }).catch(async (err: unknown) => {
+        throw new Error(await explainConnectFailure(settings, err));
       });
       return new Client({ connection, namespace: settings.namespace });
     })().catch((err: unknown) => {
