@@ -23,6 +23,7 @@ import { failoverPlanActivities } from './failover-plan';
 import { failoverDrillActivities } from './failover-drill';
 import { failoverActivities } from './failover';
 import { failbackActivities } from './failback';
+import { backupDeletionActivities } from './backup-deletion';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -66,6 +67,7 @@ export function createActivities(ports: Ports) {
     ...failoverDrillActivities(ports),
     ...failoverActivities(ports),
     ...failbackActivities(ports),
+    ...backupDeletionActivities(ports),
   });
 }
 
