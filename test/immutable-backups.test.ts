@@ -18,7 +18,7 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { mockClient } from 'aws-sdk-client-mock';
+import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { ConfigError } from '../src/config';
 import { defaultRequiredApprovals } from '../src/domain/approval';
 import { deletionRefusal, DeletionSubject, SeriesMember } from '../src/domain/backup-deletion';
@@ -32,13 +32,15 @@ const NOW = new Date('2026-12-01T00:00:00Z');
 
 describe('immutable backups', () => {
   describe('S3 Object Lock calls (SDK boundary)', () => {
-    const s3 = mockClient(S3Client);
-    afterEach(() => s3.reset());
+    // Mocked per test: another suite's restore() must not leave this one with a real client.
+    let s3: AwsClientStub<S3Client>;
+    beforeEach(() => (s3 = mockClient(S3Client)));
+    afterEach(() => s3.restore());
 
     it('reads a bucket lock, and a bucket without one as not enabled', async () => {
       s3.on(GetObjectLockConfigurationCommand, { Bucket: 'locked' }).resolves({ ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 7 } } } });
       s3.on(GetObjectLockConfigurationCommand, { Bucket: 'plain' }).rejects(s3Error('ObjectLockConfigurationNotFoundError', 404));
-      const client = new S3Client({ region: 'eu-west-1' });
+      const client = new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
       assert.deepEqual(await readBucketLock(client, 'locked'), { enabled: true, mode: 'COMPLIANCE', days: 7 });
       assert.deepEqual(await readBucketLock(client, 'plain'), { enabled: false });
     });
@@ -49,7 +51,7 @@ describe('immutable backups', () => {
       s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
       s3.on(GetObjectLockConfigurationCommand).resolves({ ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled' } });
       s3.on(PutObjectLockConfigurationCommand).resolves({});
-      await ensureBucket(new S3Client({ region: 'eu-west-1' }), { name: 'backups', versioning: true, objectLock: { mode: 'COMPLIANCE', days: 7 } });
+      await ensureBucket(new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }), { name: 'backups', versioning: true, objectLock: { mode: 'COMPLIANCE', days: 7 } });
       assert.deepEqual(s3.commandCalls(CreateBucketCommand)[0].args[0].input, { Bucket: 'backups', ObjectLockEnabledForBucket: true });
       assert.equal(s3.commandCalls(PutBucketVersioningCommand).length, 0);
       assert.deepEqual(s3.commandCalls(PutObjectLockConfigurationCommand)[0].args[0].input, {
@@ -72,16 +74,16 @@ describe('immutable backups', () => {
 
     it('finds which versions are still under retention, and until when', async () => {
       twoVersions();
-      const found = await versionsUnderLock(new S3Client({ region: 'eu-west-1' }), 'b', { key: 'logical/db/a.dump.gz.enc' }, NOW);
+      const found = await versionsUnderLock(new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }), 'b', { key: 'logical/db/a.dump.gz.enc' }, NOW);
       assert.deepEqual(found, { versions: 2, locked: [{ key: 'logical/db/a.dump.gz.enc', versionId: 'v2', mode: 'GOVERNANCE', until: '2026-12-05T00:00:00.000Z' }], lockedUntil: '2026-12-05T00:00:00.000Z', mode: 'GOVERNANCE' });
       // A retention that ended is no lock.
-      const later = await versionsUnderLock(new S3Client({ region: 'eu-west-1' }), 'b', { key: 'logical/db/a.dump.gz.enc' }, new Date('2026-12-06T00:00:00Z'));
+      const later = await versionsUnderLock(new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }), 'b', { key: 'logical/db/a.dump.gz.enc' }, new Date('2026-12-06T00:00:00Z'));
       assert.deepEqual(later.locked, []);
     });
 
     it('removes only what the lock allows: the unlocked version goes, the locked one stays behind a delete marker, never with a bypass', async () => {
       twoVersions();
-      const r = await removeAsLockAllows(new S3Client({ region: 'eu-west-1' }), 'b', { key: 'logical/db/a.dump.gz.enc' }, NOW, { bypassGovernance: false });
+      const r = await removeAsLockAllows(new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }), 'b', { key: 'logical/db/a.dump.gz.enc' }, NOW, { bypassGovernance: false });
       assert.deepEqual(r, { removed: 1, kept: 1, markers: 1, lockedUntil: '2026-12-05T00:00:00.000Z' });
       assert.deepEqual(
         s3.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input),
@@ -102,7 +104,7 @@ describe('immutable backups', () => {
         ],
       });
       s3.on(GetObjectRetentionCommand, { VersionId: 'v3' }).resolves({ Retention: { Mode: 'COMPLIANCE', RetainUntilDate: new Date('2027-01-01T00:00:00Z') } });
-      const r = await removeAsLockAllows(new S3Client({ region: 'eu-west-1' }), 'b', { prefix: 'k' }, NOW, { bypassGovernance: true });
+      const r = await removeAsLockAllows(new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }), 'b', { prefix: 'k' }, NOW, { bypassGovernance: true });
       const deletes = s3.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input);
       assert.deepEqual(deletes.slice(0, 2), [
         { Bucket: 'b', Key: 'k', VersionId: 'v2', BypassGovernanceRetention: true },
