@@ -247,7 +247,7 @@ export function backupRemoval(ports: Ports) {
   /**
    * pgBackRest removes a set with plain DeleteObject calls: in a versioned, locked repository bucket
    * they only add delete markers, and the set's files stay as noncurrent versions under the lock
-   * (seen on MinIO, see test/backup-deletion.test.ts). Said here, with when the lock ends.
+   * (measured on MinIO, see docs/architecture.md). Said here, with when the lock ends.
    */
   const repositoryLockNote = (row: BackupRecord, region: string): { note: string; lockedUntil?: string } | undefined => {
     const target = config.targets.databases.find((d) => d.name === row.target);
