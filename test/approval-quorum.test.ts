@@ -124,12 +124,14 @@ describe('approval quorum (two-person gates)', () => {
           delete d.people['erin@example.com'];
         }),
         [
+          // A backup deletion by hand is a two-person gate in production too, with the same default role.
+          'environments.production.gates.backupDeletion: by default in a production environment asks for 2 approvers, but only 1 can ever approve (2 people hold one of its roles, and the requester may be one of them and cannot approve): give another person one of these roles (incident-commander), or set approvers.backupDeletion to the number you accept',
           'environments.production.gates.failover: by default in a production environment asks for 2 approvers, but only 1 can ever approve (2 people hold one of its roles, and the requester may be one of them and cannot approve): give another person one of these roles (incident-commander), or set approvers.failover to the number you accept',
         ],
       );
       // Saying one is enough is a decision the config can make, on record.
       const accepted = parseEdited((d) => {
-        d.environments.production.approvers = { failover: 1 };
+        d.environments.production.approvers = { failover: 1, backupDeletion: 1 };
         delete d.people['erin@example.com'];
       });
       assert.equal(accepted.environments.production.approvers.failover, 1);

@@ -38,7 +38,7 @@ describe('CLI help, completion and tables', () => {
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.equal(r.stderr, '');
       assert.match(r.stdout, /^usage: lifeboat <command> \[options\]\n/);
-      for (const command of ['stack up\\|down\\|status\\|region', 'restore <target>', 'approve <workflow-id>', 'backups list', 'schedules apply\\|list', 'completion <shell>']) {
+      for (const command of ['stack up\\|down\\|status\\|region', 'restore <target>', 'approve <workflow-id>', 'backups list\\|delete', 'schedules apply\\|list', 'completion <shell>']) {
         assert.match(r.stdout, new RegExp(`^ {2}${command} +\\S`, 'm'), `${args.join(' ')} lists ${command}`);
       }
     }
@@ -56,6 +56,7 @@ describe('CLI help, completion and tables', () => {
     list: ['--config', '--json', '--awaiting-approval', '--running', '--help'],
     backup: ['--config', '--kind', '--id', '--as', '--json', '--logical', '--help'],
     'backups list': ['--config', '--target', '--json', '--help'],
+    'backups delete': ['--config', '--reason', '--incident', '--as', '--bypass-governance', '--id', '--json', '--help'],
     retention: ['--config', '--target', '--json', '--dry-run', '--help'],
     'schedules apply': ['--config', '--prefix', '--json', '--dry-run', '--prune', '--help'],
     'schedules list': ['--config', '--prefix', '--json', '--help'],

@@ -204,7 +204,7 @@ describe('config', () => {
       assert.deepEqual(config.environments.production, {
         tier: 'production',
         selfApproval: false,
-        gates: { restore: ['incident-commander'], emergencyRestore: ['incident-commander'], cutover: ['incident-commander'], failover: ['incident-commander'], failback: ['incident-commander'], retire: ['incident-commander'] },
+        gates: { restore: ['incident-commander'], emergencyRestore: ['incident-commander'], cutover: ['incident-commander'], failover: ['incident-commander'], failback: ['incident-commander'], retire: ['incident-commander'], backupDeletion: ['incident-commander'] },
         approvers: {},
       });
     });

@@ -25,6 +25,7 @@ import { failoverActivities } from './failover';
 import { failbackActivities } from './failback';
 import { agentActivities } from './agents';
 import { HOST_BOUND_ACTIVITIES, HostBoundActivity } from '../domain/agents';
+import { backupDeletionActivities } from './backup-deletion';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -69,6 +70,7 @@ export function createActivities(ports: Ports) {
     ...failoverActivities(ports),
     ...failbackActivities(ports),
     ...agentActivities(ports),
+    ...backupDeletionActivities(ports),
   });
 }
 

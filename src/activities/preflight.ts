@@ -9,6 +9,8 @@ import { currentWorkflowId } from './context';
 import { Ports } from './ports';
 import { newPgClient } from '../engines/pg-client';
 import { ensureAbortIncompleteUploadsRule } from '../engines/s3';
+import { readBucketLock } from '../engines/object-lock';
+import { describeLock, lockProblem } from '../domain/object-lock';
 
 /** The secrets among `refs` that cannot be read now, each as `what (why)`. */
 function unreadableSecrets(refs: Array<[string, SecretRef | undefined]>): string[] {
@@ -142,6 +144,8 @@ export function preflightActivities(ports: Ports) {
         for (const loc of [b.source, b.backup, b.replica]) if (loc.store === name) buckets.add(loc.bucket);
       }
       if (config.evidence?.store === name) buckets.add(config.evidence.bucket);
+      const locked = config.backupBuckets.filter((b) => b.store === name);
+      for (const b of locked) buckets.add(b.bucket);
       const missing: string[] = [];
       for (const bucket of buckets) {
         try {
@@ -166,6 +170,19 @@ export function preflightActivities(ports: Ports) {
           refused.push(`${bucket} (${describeError(err) || (err as { name?: string }).name})`);
         }
       }
+      // A bucket the config calls write-once must really be: its backups' safety rests on it.
+      const lockProblems: string[] = [];
+      for (const b of locked) {
+        try {
+          const found = await readBucketLock(s3, b.bucket);
+          const problem = lockProblem(b.bucket, b.objectLock, found);
+          if (problem) lockProblems.push(problem);
+          else rules.push(`${b.bucket}: ${describeLock(found)} as configured`);
+        } catch (err) {
+          lockProblems.push(`cannot read the object lock of ${b.bucket} (${describeError(err) || (err as { name?: string }).name}): grant s3:GetBucketObjectLockConfiguration`);
+        }
+      }
+      if (lockProblems.length) return { component: `object store ${name}`, ok: false, detail: lockProblems.join('; ') };
       if (refused.length) {
         return {
           component: `object store ${name}`,

@@ -12,20 +12,29 @@
  * A backup is marked `expired` in the catalog only once every copy is gone; each expiry and each
  * refusal is a workflow_events row (kind `retention`). Legal holds are checked again just before
  * deleting: the catalog's legal_hold flag, and for file sets the bucket target's held prefixes.
+ *
+ * Object lock (`backupBuckets`): a copy with a version still under retention is not touched; it
+ * is reported "locked until ..." and a later run deletes it. pgBackRest deletes through its own
+ * S3 calls without version ids, so in a locked repository bucket an expired set's files stay as
+ * noncurrent versions until their lock ends: the outcome says so, with the date.
+ *
+ * `backupRemoval` is shared with `lifeboat backups delete` (src/activities/backup-deletion.ts),
+ * which removes what the lock allows and hides the rest behind delete markers.
  */
 import { AbortMultipartUploadCommand, DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { BucketTarget, findTarget } from '../config';
+import { BucketTarget, findTarget, LifeboatConfig } from '../config';
 import { describeError, LifeboatError } from '../domain/errors';
 import type { BackupHandle } from '../domain/ports';
 import { ExpiryOutcome, planRetention, RegionDeletion, RetentionCandidate, RetentionItem, RetentionPlan } from '../domain/retention';
 import { multipartUploadPages, objectVersionPages } from '../engines/aws-pagination';
 import { FileBackupEngine } from '../engines/file-backup';
+import { removeAsLockAllows, versionsUnderLock } from '../engines/object-lock';
 import { currentWorkflowId } from './context';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
 import { insertWorkflowEvent } from '../catalog/catalog';
 
-interface BackupRecord {
+export interface BackupRecord {
   id: string;
   target: string;
   backup_type: string;
@@ -40,9 +49,9 @@ interface BackupRecord {
 
 const LIVE = ['complete', 'verified'];
 /** What retention judges: live backups, and failed ones whose leftovers it removes. */
-const JUDGED = [...LIVE, 'failed'];
+export const JUDGED = [...LIVE, 'failed'];
 const REGIONS = ['primary', 'dr'] as const;
-const SELECT = `SELECT id::text AS id, target, backup_type, engine, engine_backup_id, status, locations, completed_at, legal_hold, details FROM backups`;
+export const SELECT_BACKUPS = `SELECT id::text AS id, target, backup_type, engine, engine_backup_id, status, locations, completed_at, legal_hold, details FROM backups`;
 
 /** Which family a catalog row belongs to; retention judges each target's families separately. */
 export function backupFamily(row: { backup_type: string; engine: string }): 'files' | 'logical' | `database:${string}` {
@@ -87,7 +96,21 @@ export async function abortIncompleteUploads(s3: S3Client, bucket: string, what:
   return aborted;
 }
 
-export function retentionActivities(ports: Ports) {
+/** How a removal treats locked copies: retention skips them; a deletion by hand removes what the lock allows. */
+export interface RemovalMode {
+  byHand: boolean;
+  /** Only after a gate approved it: governance-locked versions go too. */
+  bypassGovernance: boolean;
+  now: Date;
+}
+
+/** The configured lock of a bucket, if `backupBuckets` declares it. */
+export function configuredLock(config: LifeboatConfig, store: string, bucket: string) {
+  return config.backupBuckets.find((b) => b.store === store && b.bucket === bucket);
+}
+
+/** Removing one backup's copies in each region: the parts retention and a deletion by hand share. */
+export function backupRemoval(ports: Ports) {
   const { config } = ports;
 
   const bucketTargetOf = (name: string): BucketTarget | undefined => config.targets.buckets.find((b) => b.name === name);
@@ -113,6 +136,164 @@ export function retentionActivities(ports: Ports) {
     }
     return `its manifest cannot be read in any region, so lifeboat cannot rule out objects under legal hold (${target.legalHolds.map((h) => h.prefix).join(', ')})`;
   };
+
+  /**
+   * One region's copy in a bucket declared locked. Retention touches nothing while any version is
+   * under retention; a deletion by hand removes what the lock allows and hides the rest.
+   */
+  const removeLocked = async (
+    s3: S3Client,
+    where: { region: string; store: string; bucket: string; shown: string },
+    selections: Array<{ key: string } | { prefix: string }>,
+    mode: RemovalMode,
+  ): Promise<RegionDeletion> => {
+    const path = `${where.store}/${where.bucket}/${where.shown}`;
+    if (!mode.byHand) {
+      let versions = 0;
+      const locked: Array<{ until: string; mode: string }> = [];
+      for (const sel of selections) {
+        const found = await versionsUnderLock(s3, where.bucket, sel, mode.now);
+        versions += found.versions;
+        locked.push(...found.locked);
+      }
+      if (locked.length) {
+        const until = locked.map((l) => l.until).sort().at(-1)!;
+        const modes = [...new Set(locked.map((l) => l.mode))].join(' and ');
+        return { region: where.region, outcome: 'refused', lockedUntil: until, detail: `locked until ${until}: ${locked.length} of ${versions} versions of ${path} are under ${modes} retention, so nothing was deleted; a retention run after that date deletes it` };
+      }
+    }
+    let removed = 0;
+    let kept = 0;
+    let markers = 0;
+    let parts = 0;
+    let until: string | undefined;
+    for (const sel of selections) {
+      const r = await removeAsLockAllows(s3, where.bucket, sel, mode.now, { bypassGovernance: mode.bypassGovernance });
+      removed += r.removed;
+      kept += r.kept;
+      markers += r.markers;
+      if (r.lockedUntil && (!until || r.lockedUntil > until)) until = r.lockedUntil;
+      parts += await abortIncompleteUploads(s3, where.bucket, sel);
+    }
+    const uploads = parts ? `, ${parts} incomplete upload${parts > 1 ? 's' : ''} aborted` : '';
+    if (kept) {
+      return {
+        region: where.region,
+        outcome: 'deleted',
+        lockedUntil: until,
+        detail: `removed ${removed} versions of ${path}${uploads}; ${kept} locked versions stay until ${until} (object lock: lifeboat does not remove them early${mode.bypassGovernance ? ', and compliance retention cannot be bypassed' : ''}), hidden behind ${markers} new delete markers`,
+      };
+    }
+    return { region: where.region, outcome: removed + parts ? 'deleted' : 'absent', detail: removed + parts ? `removed ${path} (${removed} versions${uploads})` : `${path} was already gone` };
+  };
+
+  /** S3 copies (logical dumps, file sets) in each region the row names. */
+  const deleteObjects = async (row: BackupRecord, family: 'files' | 'logical', mode: RemovalMode = { byHand: false, bypassGovernance: false, now: new Date() }): Promise<RegionDeletion[]> => {
+    const out: RegionDeletion[] = [];
+    for (const region of REGIONS) {
+      const loc = row.locations[region];
+      if (!loc) continue;
+      const store = String(loc.store ?? '');
+      const bucket = String(loc.bucket ?? '');
+      const s3 = ports.objectStore(store);
+      const lock = configuredLock(config, store, bucket);
+      if (family === 'logical') {
+        const key = String(loc.key ?? '');
+        if (!key.endsWith('.dump.gz.enc')) {
+          out.push({ region, outcome: 'refused', detail: `the catalog's key ${JSON.stringify(key)} is not a logical dump object; fix the catalog row` });
+          continue;
+        }
+        if (lock) {
+          out.push(await removeLocked(s3, { region, store, bucket, shown: key }, [{ key }], mode));
+          continue;
+        }
+        const n = await deleteAllVersions(s3, bucket, { key });
+        // A dump whose worker died mid-upload left parts, not an object.
+        const parts = await abortIncompleteUploads(s3, bucket, { key });
+        const uploads = parts ? ` and aborted ${parts} incomplete upload${parts > 1 ? 's' : ''}` : '';
+        out.push({
+          region,
+          outcome: n + parts ? 'deleted' : 'absent',
+          detail: n || parts ? `removed ${store}/${bucket}/${key} (${n} versions)${uploads}` : `${store}/${bucket}/${key} was already gone`,
+        });
+      } else {
+        const manifestKey = String(loc.manifestKey ?? '');
+        const suffix = `${row.engine_backup_id}/manifest.json`;
+        if (!manifestKey.endsWith(`/${suffix}`) && manifestKey !== suffix) {
+          out.push({ region, outcome: 'refused', detail: `the catalog's manifest key ${JSON.stringify(manifestKey)} does not name set ${row.engine_backup_id}; fix the catalog row` });
+          continue;
+        }
+        const prefix = manifestKey.slice(0, -'manifest.json'.length);
+        if (lock) {
+          // The manifest first, as below: a half-removed set never reads as complete.
+          out.push(await removeLocked(s3, { region, store, bucket, shown: prefix }, [{ key: manifestKey }, { prefix }], mode));
+          continue;
+        }
+        const first = await deleteAllVersions(s3, bucket, { key: manifestKey });
+        const rest = await deleteAllVersions(s3, bucket, { prefix });
+        const parts = await abortIncompleteUploads(s3, bucket, { prefix });
+        const uploads = parts ? `, ${parts} incomplete upload${parts > 1 ? 's' : ''} aborted` : '';
+        out.push({
+          region,
+          outcome: first + rest + parts ? 'deleted' : 'absent',
+          detail: first + rest + parts ? `removed set ${store}/${bucket}/${prefix} (${first + rest} object versions${uploads})` : `set ${store}/${bucket}/${prefix} was already gone`,
+        });
+      }
+    }
+    return out;
+  };
+
+  /** Database backups through their engine, one handle per region. Refusals are reported per region. */
+  /**
+   * pgBackRest removes a set with plain DeleteObject calls: in a versioned, locked repository bucket
+   * they only add delete markers, and the set's files stay as noncurrent versions under the lock
+   * (measured on MinIO, see docs/architecture.md). Said here, with when the lock ends.
+   */
+  const repositoryLockNote = (row: BackupRecord, region: string): { note: string; lockedUntil?: string } | undefined => {
+    const target = config.targets.databases.find((d) => d.name === row.target);
+    if (!target || target.engine !== 'pgbackrest') return undefined;
+    const repo = region === 'dr' ? target.drRepo : target.primaryRepo;
+    const bucket = config.backupBuckets.find((b) => b.pgbackrestRepo === repo);
+    if (!bucket) return undefined;
+    const completed = row.completed_at ?? new Date();
+    const until = new Date(completed.getTime() + bucket.objectLock.days * 86_400_000).toISOString();
+    return {
+      ...(until > new Date().toISOString() ? { lockedUntil: until } : {}),
+      note: `repo${repo} is in object-locked bucket ${bucket.store}/${bucket.bucket}: pgBackRest's deletes only added delete markers, and the set's files stay as noncurrent versions until about ${until} (${bucket.objectLock.mode}, ${bucket.objectLock.days} days from the backup); a noncurrent-version lifecycle rule removes them after that`,
+    };
+  };
+
+  const deleteDatabaseBackups = async (row: BackupRecord): Promise<RegionDeletion[]> => {
+    const engine = ports.database(row.target);
+    const handles: Array<{ region: string; handle: BackupHandle }> = [];
+    for (const region of REGIONS) {
+      // The databaseBackup workflow records { region, handle, ... } per region; a bare handle is accepted too.
+      const loc = row.locations[region];
+      const handle = (loc && typeof loc.handle === 'object' && loc.handle ? loc.handle : loc) as Partial<BackupHandle> | undefined;
+      if (handle && typeof handle.backupId === 'string') handles.push({ region, handle: { engine: row.engine as BackupHandle['engine'], location: region, ...handle } as BackupHandle });
+    }
+    if (handles.length === 0) handles.push({ region: 'primary', handle: { engine: row.engine as BackupHandle['engine'], backupId: row.engine_backup_id, location: 'primary' } });
+    const out: RegionDeletion[] = [];
+    for (const { region, handle } of handles) {
+      const what = `${handle.name ?? handle.backupId} (${handle.locator ?? handle.location})`;
+      try {
+        await engine.deleteBackup(handle);
+        const lock = repositoryLockNote(row, region);
+        out.push({ region, outcome: 'deleted', detail: `expired ${what}${lock ? `; ${lock.note}` : ''}`, ...(lock?.lockedUntil ? { lockedUntil: lock.lockedUntil } : {}) });
+      } catch (err) {
+        if (err instanceof LifeboatError && err.nonRetryable) out.push({ region, outcome: 'refused', detail: `${err.code}: ${err.message}` });
+        else throw err;
+      }
+    }
+    return out;
+  };
+
+  return { fileSetHold, deleteObjects, deleteDatabaseBackups };
+}
+
+export function retentionActivities(ports: Ports) {
+  const { config } = ports;
+  const { fileSetHold, deleteObjects, deleteDatabaseBackups } = backupRemoval(ports);
 
   const candidatesOf = (rows: BackupRecord[], holds: Map<string, string>): RetentionCandidate[] => {
     const seriesOf = (r: BackupRecord) => `${r.target}/${backupFamily(r)}`;
@@ -154,76 +335,6 @@ export function retentionActivities(ports: Ports) {
     });
   };
 
-  /** S3 copies (logical dumps, file sets) in each region the row names. */
-  const deleteObjects = async (row: BackupRecord, family: 'files' | 'logical'): Promise<RegionDeletion[]> => {
-    const out: RegionDeletion[] = [];
-    for (const region of REGIONS) {
-      const loc = row.locations[region];
-      if (!loc) continue;
-      const store = String(loc.store ?? '');
-      const bucket = String(loc.bucket ?? '');
-      const s3 = ports.objectStore(store);
-      if (family === 'logical') {
-        const key = String(loc.key ?? '');
-        if (!key.endsWith('.dump.gz.enc')) {
-          out.push({ region, outcome: 'refused', detail: `the catalog's key ${JSON.stringify(key)} is not a logical dump object; fix the catalog row` });
-          continue;
-        }
-        const n = await deleteAllVersions(s3, bucket, { key });
-        // A dump whose worker died mid-upload left parts, not an object.
-        const parts = await abortIncompleteUploads(s3, bucket, { key });
-        const uploads = parts ? ` and aborted ${parts} incomplete upload${parts > 1 ? 's' : ''}` : '';
-        out.push({
-          region,
-          outcome: n + parts ? 'deleted' : 'absent',
-          detail: n || parts ? `removed ${store}/${bucket}/${key} (${n} versions)${uploads}` : `${store}/${bucket}/${key} was already gone`,
-        });
-      } else {
-        const manifestKey = String(loc.manifestKey ?? '');
-        const suffix = `${row.engine_backup_id}/manifest.json`;
-        if (!manifestKey.endsWith(`/${suffix}`) && manifestKey !== suffix) {
-          out.push({ region, outcome: 'refused', detail: `the catalog's manifest key ${JSON.stringify(manifestKey)} does not name set ${row.engine_backup_id}; fix the catalog row` });
-          continue;
-        }
-        const prefix = manifestKey.slice(0, -'manifest.json'.length);
-        const first = await deleteAllVersions(s3, bucket, { key: manifestKey });
-        const rest = await deleteAllVersions(s3, bucket, { prefix });
-        const parts = await abortIncompleteUploads(s3, bucket, { prefix });
-        const uploads = parts ? `, ${parts} incomplete upload${parts > 1 ? 's' : ''} aborted` : '';
-        out.push({
-          region,
-          outcome: first + rest + parts ? 'deleted' : 'absent',
-          detail: first + rest + parts ? `removed set ${store}/${bucket}/${prefix} (${first + rest} object versions${uploads})` : `set ${store}/${bucket}/${prefix} was already gone`,
-        });
-      }
-    }
-    return out;
-  };
-
-  /** Database backups through their engine, one handle per region. Refusals are reported per region. */
-  const deleteDatabaseBackups = async (row: BackupRecord): Promise<RegionDeletion[]> => {
-    const engine = ports.database(row.target);
-    const handles: Array<{ region: string; handle: BackupHandle }> = [];
-    for (const region of REGIONS) {
-      // The databaseBackup workflow records { region, handle, ... } per region; a bare handle is accepted too.
-      const loc = row.locations[region];
-      const handle = (loc && typeof loc.handle === 'object' && loc.handle ? loc.handle : loc) as Partial<BackupHandle> | undefined;
-      if (handle && typeof handle.backupId === 'string') handles.push({ region, handle: { engine: row.engine as BackupHandle['engine'], location: region, ...handle } as BackupHandle });
-    }
-    if (handles.length === 0) handles.push({ region: 'primary', handle: { engine: row.engine as BackupHandle['engine'], backupId: row.engine_backup_id, location: 'primary' } });
-    const out: RegionDeletion[] = [];
-    for (const { region, handle } of handles) {
-      const what = `${handle.name ?? handle.backupId} (${handle.locator ?? handle.location})`;
-      try {
-        await engine.deleteBackup(handle);
-        out.push({ region, outcome: 'deleted', detail: `expired ${what}` });
-      } catch (err) {
-        if (err instanceof LifeboatError && err.nonRetryable) out.push({ region, outcome: 'refused', detail: `${err.code}: ${err.message}` });
-        else throw err;
-      }
-    }
-    return out;
-  };
 
   return {
     /** Reads the catalog's live backups of the targets and decides each by the policy. Writes nothing. */
@@ -231,7 +342,7 @@ export function retentionActivities(ports: Ports) {
       const targets = targetName ? [findTarget(config, targetName).name] : [...config.targets.databases, ...config.targets.buckets].map((t) => t.name);
       const at = new Date(now);
       if (Number.isNaN(at.getTime())) throw new LifeboatError(`"${now}" is not a time: give retention an ISO-8601 time such as 2026-01-21T04:00:00Z.`, 'BAD_INPUT');
-      const rows = await ports.catalog.query<BackupRecord>(`${SELECT} WHERE status = ANY($1) AND target = ANY($2) ORDER BY id`, [JUDGED, targets]);
+      const rows = await ports.catalog.query<BackupRecord>(`${SELECT_BACKUPS} WHERE status = ANY($1) AND target = ANY($2) ORDER BY id`, [JUDGED, targets]);
       const policy = { daily: config.retention.daily, weekly: config.retention.weekly, monthly: config.retention.monthly };
       const holds = new Map<string, string>();
       let decisions = planRetention(candidatesOf(rows, holds), policy, at);
@@ -264,7 +375,7 @@ export function retentionActivities(ports: Ports) {
      * copies already gone count as deleted, a row already expired is skipped.
      */
     async expireBackup(catalogId: string, reason: string): Promise<ExpiryOutcome> {
-      const [row] = await ports.catalog.query<BackupRecord>(`${SELECT} WHERE id = $1`, [catalogId]);
+      const [row] = await ports.catalog.query<BackupRecord>(`${SELECT_BACKUPS} WHERE id = $1`, [catalogId]);
       if (!row) throw new LifeboatError(`There is no backup ${catalogId} in the catalog to expire; plan retention again.`, 'BACKUP_NOT_FOUND');
       const base = { catalogId, target: row.target, backupType: row.backup_type, engineBackupId: row.engine_backup_id };
       if (!JUDGED.includes(row.status)) return { ...base, outcome: 'skipped', regions: [], detail: `its status is ${row.status}, not complete, verified or failed: nothing to do` };
@@ -299,9 +410,10 @@ export function retentionActivities(ports: Ports) {
         },
       );
       const refused = regions.filter((r) => r.outcome === 'refused');
+      const lockedUntil = regions.map((r) => r.lockedUntil).filter((u): u is string => u !== undefined).sort().at(-1);
       const outcome: ExpiryOutcome = refused.length
-        ? { ...base, outcome: 'refused', regions, detail: refused.map((r) => `${r.region}: ${r.detail}`).join('; ') }
-        : { ...base, outcome: 'expired', regions, detail: regions.map((r) => `${r.region}: ${r.detail}`).join('; ') || 'no copies were recorded' };
+        ? { ...base, outcome: 'refused', regions, detail: refused.map((r) => `${r.region}: ${r.detail}`).join('; '), ...(lockedUntil ? { lockedUntil } : {}) }
+        : { ...base, outcome: 'expired', regions, detail: regions.map((r) => `${r.region}: ${r.detail}`).join('; ') || 'no copies were recorded', ...(lockedUntil ? { lockedUntil } : {}) };
       await record(row, outcome, reason);
       return outcome;
     },

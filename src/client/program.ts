@@ -17,6 +17,7 @@ import { failoverNoteCommand, failoverStartCommand, failoverStatusCommand, prepa
 import { drillReportCommand, drillRunCommand, drillsListCommand, prepareDrill } from './drill-commands';
 import { failoverPlanCommand } from './failover-commands';
 import { failbackStartCommand, failbackStatusCommand, prepareFailbackStart } from './failback-commands';
+import { backupDeleteCommand, prepareBackupDelete } from './backup-deletion-commands';
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
@@ -57,6 +58,7 @@ interface Options {
   kind?: string;
   logical?: boolean;
   dryRun?: boolean;
+  bypassGovernance?: boolean;
   prune?: boolean;
   prefix?: string;
   backup?: string;
@@ -244,7 +246,7 @@ export function lifeboatCli(): LifeboatCli {
     })
       .argument('<workflow-id>', 'the workflow waiting for a decision (see `lifeboat list --awaiting-approval`)')
       .addOption(configOption())
-      .option('--gate <name>', 'the gate decided: restore, emergencyRestore, cutover, failover, failback or retire (default the pending one)')
+      .option('--gate <name>', 'the gate decided: restore, emergencyRestore, cutover, failover, failback, retire or backupDeletion (default the pending one)')
       .addOption(reasonOption('on record with the decision'))
       .addOption(asOption(`${decision}s; not the requester in production`))
       .addOption(jsonOption());
@@ -399,6 +401,19 @@ export function lifeboatCli(): LifeboatCli {
   })
     .addOption(configOption())
     .option('--target <name>', 'only this database target\'s backups')
+    .addOption(jsonOption());
+  command(backups, 'delete', 'delete one backup by hand in every region, behind the backupDeletion gate (two people in production); never the newest or only verified backup, nothing under legal hold; locked copies stay until their lock ends', ([backupId], o) => {
+    const config = configOf(o);
+    const prepared = prepareBackupDelete({ backupId, reason: o.reason ?? '', incident: o.incident, as: o.as, bypassGovernance: o.bypassGovernance === true, workflowId: o.id });
+    return recovery(config, o, 'backups delete', undefined, (ctx) => backupDeleteCommand(ctx, prepared));
+  })
+    .argument('<backup-id>', 'the catalog id or backup name (see `lifeboat backups list`)')
+    .addOption(configOption())
+    .addOption(reasonOption('on record with the deletion'))
+    .option('--incident <id>', 'the incident or ticket id (at most 128 characters)')
+    .addOption(asOption('asks for the deletion'))
+    .option('--bypass-governance', 'also remove versions under GOVERNANCE object lock (shown at the gate; needs s3:BypassGovernanceRetention); COMPLIANCE locks are never bypassed')
+    .option('--id <workflow-id>', 'the workflow id (default backup-deletion-<backup>-<time>)')
     .addOption(jsonOption());
 
   command(program, 'retention', 'expire what the retention policy says, in both regions', (_, o) => {

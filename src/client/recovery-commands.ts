@@ -131,7 +131,7 @@ export interface DecisionRequest {
   by: string;
 }
 
-const GATES: Array<Decision['gate']> = ['restore', 'emergencyRestore', 'cutover', 'failover', 'failback', 'retire'];
+const GATES: Array<Decision['gate']> = ['restore', 'emergencyRestore', 'cutover', 'failover', 'failback', 'retire', 'backupDeletion'];
 
 /** A decision as the CLI can check it before connecting: who, why, and a gate that exists. */
 export function prepareDecision(o: { workflowId: string; gate?: string; reason: string; as?: string }): DecisionRequest {

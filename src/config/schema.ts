@@ -494,6 +494,7 @@ const fields = {
             failover: gateRoles('failover (declaring a disaster and restoring in the DR region)'),
             failback: gateRoles('failback (the planned switch back to the primary region: fences the DR primary, restores it there, moves the names home)'),
             retire: gateRoles('retire (removing the DR primary once a failback moved its traffic home)'),
+            backupDeletion: gateRoles('backup deletion (`lifeboat backups delete`: removing one backup by hand, outside the retention policy)'),
           },
           { description: 'Who approves each gate of a workflow in this environment.' },
         ),
@@ -506,6 +507,7 @@ const fields = {
               failover: approverCount('failover', '2 in a production-tier environment (the incident commander is two people there), 1 elsewhere'),
               failback: approverCount('failback'),
               retire: approverCount('retire'),
+              backupDeletion: approverCount('backup deletion', '2 in a production-tier environment (nobody destroys a backup alone), 1 elsewhere'),
             },
             { description: 'How many different people must approve each gate in this environment before it opens (a quorum).' },
           )
@@ -710,6 +712,26 @@ const fields = {
       ],
     },
   ),
+  backupBuckets: t
+    .list(
+      t.object(
+        {
+          store: storeRef('The object store (from `objectStores`) that holds the bucket: the region.'),
+          bucket: t.string({ description: 'A bucket backups are written to (a logical dump bucket, a bucket target\'s backup or DR copy bucket, a pgBackRest repository bucket).', ...BUCKET }),
+          objectLock: t.object(
+            {
+              mode: t.oneOf(['governance', 'compliance'], 'compliance: nobody, not even the account root, can delete or shorten a locked version before its date; governance: only someone allowed to bypass governance retention can (lifeboat never does).'),
+              days: t.integer({ description: 'Default retention of every object version written to the bucket, in days: the lock the bucket applies by itself. At most `retention.daily`, so every backup the policy expires is already unlocked.', min: 1, max: 36500 }),
+            },
+            { description: 'S3 Object Lock on the bucket (write-once backups). The lock can only be turned on when the bucket is created; `lifeboat preflight` checks it is on with this mode and retention.' },
+          ),
+          pgbackrestRepo: t.integer({ description: 'The pgBackRest repository (`repoN`, as in database targets\' primaryRepo/drRepo) stored in this bucket, so retention and `lifeboat backups delete` can say how long its expired sets stay under the lock.', min: 1, max: 256 }).optional(),
+        },
+        { description: 'A backup bucket and its object lock.' },
+      ),
+      { description: 'Backup buckets that are write-once (S3 Object Lock). Retention and `lifeboat backups delete` never delete a locked version before its retain-until date (they report it) and never bypass governance retention.' },
+    )
+    .prefault([]),
   objectStores: t.list(
     t.object(
       {
@@ -837,6 +859,29 @@ const rootRules: Rule<Root>[] = [
           else report(['environments', envName, 'gates', gate], `${problem.replace(/^asks for/, `by default in a ${env.tier} environment asks for`)}: give another person one of these roles (${roles.join(', ')}), or set approvers.${gate} to the number you accept`);
         }
       }
+    },
+  },
+  {
+    says: 'A locked backup bucket\'s retention is at most what the retention policy keeps every backup, so expiry is never held up by the lock.',
+    uses: ['backupBuckets', 'retention.daily'],
+    check(c, report) {
+      c.backupBuckets.forEach((b, i) => {
+        if (b.objectLock.days > c.retention.daily) {
+          report(['backupBuckets', i, 'objectLock', 'days'], `is ${b.objectLock.days}, longer than retention.daily (${c.retention.daily}): backups the policy expires would still be locked; lower the lock, or raise retention.daily to keep every backup as long as it is locked`);
+        }
+      });
+    },
+  },
+  {
+    says: 'A backup bucket is declared once per object store.',
+    uses: ['backupBuckets'],
+    check(c, report) {
+      const seen = new Set<string>();
+      c.backupBuckets.forEach((b, i) => {
+        const key = `${b.store}/${b.bucket}`;
+        if (seen.has(key)) report(['backupBuckets', i, 'bucket'], `declares ${b.bucket} in ${b.store} a second time: keep one entry per bucket`);
+        seen.add(key);
+      });
     },
   },
   {

@@ -3,7 +3,7 @@
  * Temporal messages that carry decisions are in src/workflows/messages.ts). Pure and
  * deterministic: the workflow's update validators use the same rule the CLI and config checks use.
  */
-export type GateName = 'restore' | 'emergencyRestore' | 'cutover' | 'failover' | 'failback' | 'retire';
+export type GateName = 'restore' | 'emergencyRestore' | 'cutover' | 'failover' | 'failback' | 'retire' | 'backupDeletion';
 
 /** Everything needed to judge an approver, resolved from the config when the workflow starts. */
 export interface GatePolicy {
@@ -56,9 +56,13 @@ export function checkApprover(policy: GatePolicy, approverAsGiven: string): Appr
   return { ok: true };
 }
 
-/** Distinct approvals a gate needs when the config does not say: a production failover needs two people, every other gate one. */
+/**
+ * Distinct approvals a gate needs when the config does not say: in production a failover and a
+ * backup deletion by hand need two people (the procedures' "backup deletion requires MFA": one
+ * person alone can never destroy a backup), every other gate one.
+ */
 export function defaultRequiredApprovals(gate: GateName, production: boolean): number {
-  return gate === 'failover' && production ? 2 : 1;
+  return (gate === 'failover' || gate === 'backupDeletion') && production ? 2 : 1;
 }
 
 /** The policy's quorum: 1 for a policy recorded before quorums existed. */

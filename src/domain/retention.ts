@@ -255,6 +255,8 @@ export interface RegionDeletion {
   /** `deleted`: removed now; `absent`: already gone; `refused`: the engine or a rule said no. */
   outcome: 'deleted' | 'absent' | 'refused';
   detail: string;
+  /** A copy in an object-locked bucket: when its last locked version may be deleted (kept until then). */
+  lockedUntil?: string;
 }
 
 export interface ExpiryOutcome {
@@ -269,6 +271,8 @@ export interface ExpiryOutcome {
   outcome: 'expired' | 'refused' | 'skipped' | 'failed';
   regions: RegionDeletion[];
   detail: string;
+  /** Some copy is (or stays, for a pgBackRest set) under object lock until then. */
+  lockedUntil?: string;
 }
 
 export interface RetentionReport {

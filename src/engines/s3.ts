@@ -51,10 +51,13 @@ export interface BucketSpec {
   versioning: boolean;
   /** Write-once evidence: object lock with a default retention in days (GOVERNANCE mode). */
   objectLockDays?: number;
+  /** Write-once backups: object lock with this default retention (overrides objectLockDays). */
+  objectLock?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number };
 }
 
 /** Creates the bucket if needed and makes its settings match; "already mine" is adopted. */
 export async function ensureBucket(s3: S3Client, spec: BucketSpec): Promise<void> {
+  const lock = spec.objectLock ?? (spec.objectLockDays ? { mode: 'GOVERNANCE' as const, days: spec.objectLockDays } : undefined);
   let exists = true;
   try {
     await s3.send(new HeadBucketCommand({ Bucket: spec.name }));
@@ -65,25 +68,24 @@ export async function ensureBucket(s3: S3Client, spec: BucketSpec): Promise<void
   }
   if (!exists) {
     try {
-      await s3.send(new CreateBucketCommand({ Bucket: spec.name, ObjectLockEnabledForBucket: spec.objectLockDays ? true : undefined }));
+      await s3.send(new CreateBucketCommand({ Bucket: spec.name, ObjectLockEnabledForBucket: lock ? true : undefined }));
     } catch (err) {
       if (!(err instanceof BucketAlreadyOwnedByYou) && !(err instanceof BucketAlreadyExists)) throw err;
     }
   }
-  if (spec.versioning || spec.objectLockDays) {
+  if (spec.versioning || lock) {
     const current = await s3.send(new GetBucketVersioningCommand({ Bucket: spec.name }));
     if (current.Status !== 'Enabled') {
       await s3.send(new PutBucketVersioningCommand({ Bucket: spec.name, VersioningConfiguration: { Status: 'Enabled' } }));
     }
   }
-  if (spec.objectLockDays) {
-    const lock = await s3.send(new GetObjectLockConfigurationCommand({ Bucket: spec.name }));
-    const days = lock.ObjectLockConfiguration?.Rule?.DefaultRetention?.Days;
-    if (days !== spec.objectLockDays) {
+  if (lock) {
+    const current = (await s3.send(new GetObjectLockConfigurationCommand({ Bucket: spec.name }))).ObjectLockConfiguration?.Rule?.DefaultRetention;
+    if (current?.Days !== lock.days || current?.Mode !== lock.mode) {
       await s3.send(
         new PutObjectLockConfigurationCommand({
           Bucket: spec.name,
-          ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: spec.objectLockDays } } },
+          ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: lock.mode, Days: lock.days } } },
         }),
       );
     }

@@ -12,3 +12,4 @@ export { complianceReport } from './compliance-report';
 export { drFailover } from './dr-failover';
 export { failoverDatabase } from './failover-database';
 export { failback } from './failback';
+export { backupDeletion } from './backup-deletion';
