@@ -8,7 +8,7 @@ import { NativeConnection, Runtime, Worker, WorkerOptions } from '@temporalio/wo
 import { createActivities } from './activities';
 import { reportCancellationAsSuch } from './activities/cancellation';
 import { createPorts, Ports } from './activities/ports';
-import { ensureSearchAttributes } from './client/temporal';
+import { ensureSearchAttributes, lifeboatDataConverter } from './client/temporal';
 import { LifeboatConfig } from './config';
 import { loadLocatedConfig } from './config/locate';
 import { DEFAULT_SHUTDOWN_GRACE_MS, shutdownGraceFromEnv } from './worker-shutdown';
@@ -32,6 +32,7 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
     taskQueue: options.taskQueue ?? config.temporal.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: createActivities(ports),
+    dataConverter: lifeboatDataConverter(config),
     interceptors: { activity: [reportCancellationAsSuch] },
     // Backups and restores are few and long: a couple of slots each is plenty on 2 cores.
     maxConcurrentActivityTaskExecutions: 8,
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
   const ports = createPorts(config);
   const { applied } = await ports.catalog.migrate();
   const worker = await createLifeboatWorker({ config, connection, ports, shutdownGraceMs });
+  if (!config.temporal.encryption) process.stdout.write('lifeboat worker: temporal.encryption is not configured: workflow histories are stored in plaintext\n');
   const stop = (signal: NodeJS.Signals) => {
     if (worker.getState() !== 'RUNNING') return;
     process.stdout.write(`lifeboat worker: ${signal} received: no new tasks; running activities get ${Math.round(shutdownGraceMs / 1000)} s to finish\n`);

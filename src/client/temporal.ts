@@ -1,6 +1,8 @@
 /** Connecting to Temporal the way the config says, and start-up checks of the namespace. */
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { LifeboatConfig } from '../config';
+import { AesGcmPayloadCodec, loadKeyring } from '../engines/payload-codec';
 import { ALL_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { temporal } from '@temporalio/proto';
 
@@ -11,7 +13,22 @@ export async function connectClient(config: LifeboatConfig): Promise<Client> {
   } catch (err) {
     throw new Error(`cannot reach Temporal at ${config.temporal.address} (${(err as Error).message}): start it with \`lifeboat stack up\` or fix temporal.address in the config.`);
   }
-  return new Client({ connection, namespace: config.temporal.namespace });
+  return new Client({ connection, namespace: config.temporal.namespace, dataConverter: lifeboatDataConverter(config) });
+}
+
+/** Module the failure converter is loaded from (the workflow sandbox loads it by path, too). */
+export const FAILURE_CONVERTER_PATH = require.resolve('../workflows/failure-converter');
+
+/**
+ * How every lifeboat client and worker encodes payloads: encrypted with the config's keyring when
+ * it has one (`temporal.encryption`), failure messages inside the encoded part either way.
+ */
+export function lifeboatDataConverter(config: LifeboatConfig): DataConverter {
+  const encryption = config.temporal.encryption;
+  return {
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    ...(encryption ? { payloadCodecs: [new AesGcmPayloadCodec(loadKeyring(encryption))] } : {}),
+  };
 }
 
 const INDEXED_TYPE: Record<string, temporal.api.enums.v1.IndexedValueType> = {

@@ -40,6 +40,7 @@ const RDS_INSTANCE = {
 };
 const HOST_PORT = { pattern: /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/, hint: 'host:port, such as 127.0.0.1:7233' };
 const PORT = { min: 1, max: 65535 };
+const KEY_ID = { pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, hint: 'a key id: letters, digits, dots, underscores and hyphens, such as 2026-11 (at most 64)' };
 
 const stripDot = (name: string) => name.replace(/\.$/, '').toLowerCase();
 
@@ -637,8 +638,60 @@ const fields = {
       address: t.string({ description: 'Temporal frontend address.', ...HOST_PORT }).prefault('127.0.0.1:7233'),
       namespace: t.string({ description: 'Temporal namespace.' }).prefault('default'),
       taskQueue: t.string({ description: 'Task queue the workers poll.' }).prefault('lifeboat'),
+      encryption: t
+        .object(
+          {
+            currentKey: t.string({ description: 'Id of the key new payloads are encrypted with; one of `keys`.', ...KEY_ID }),
+            keys: t.dict(
+              secretRef('An AES-256 key: 32 bytes as 64 hex characters or base64 (make one with `openssl rand -hex 32`)'),
+              {
+                description: 'Every key a retained history may be encrypted with, by key id. To rotate: add a new key, make it `currentKey`, and keep the old one as long as histories it encrypted are kept.',
+                keyPattern: KEY_ID.pattern,
+                keyHint: KEY_ID.hint,
+                keyLabel: 'key id',
+                minEntries: 1,
+              },
+            ),
+          },
+          {
+            description:
+              'Encryption of workflow inputs, results, signals, queries, memos and failure messages in Temporal (AES-256-GCM, each payload naming its key id). Every lifeboat client and worker uses it; search attributes stay readable (see the README, "Encrypted history"). Left out, histories are plaintext.',
+            rules: [
+              {
+                says: '`currentKey` is one of `keys`.',
+                uses: ['currentKey', 'keys'],
+                check(e, report) {
+                  if (!(e.currentKey in e.keys)) report('currentKey', `is ${JSON.stringify(e.currentKey)}, which is not in keys (${Object.keys(e.keys).join(', ')}): add it there or name one of those`);
+                },
+              },
+            ],
+          },
+        )
+        .optional(),
+      codecServer: t
+        .object(
+          {
+            host: t.string({ description: 'Address `lifeboat codec-server` listens on.' }).prefault('127.0.0.1'),
+            port: t.integer({ description: 'Port `lifeboat codec-server` listens on.', ...PORT }).prefault(8234),
+            uiOrigin: t.url({ description: 'Origin of the Temporal Web UI (scheme, host and port, such as https://temporal.example.com): the only origin browsers may call the codec server from (CORS).', protocols: ['http', 'https'] }),
+            token: secretRef('Bearer token every /encode and /decode request must carry (`Authorization: Bearer <token>`, or the `/t/<token>` path prefix for a Web UI that cannot send headers)'),
+          },
+          { description: 'The codec server that lets the Temporal Web UI (and `temporal --codec-endpoint`) show encrypted payloads decoded: `lifeboat codec-server`. Needs `encryption`.' },
+        )
+        .optional(),
     },
-    { description: 'The Temporal service lifeboat runs on.' },
+    {
+      description: 'The Temporal service lifeboat runs on.',
+      rules: [
+        {
+          says: 'A codec server needs `encryption`: it serves that keyring.',
+          uses: ['codecServer', 'encryption'],
+          check(c, report) {
+            if (c.codecServer && !c.encryption) report('codecServer', 'needs temporal.encryption: a codec server serves that keyring, so declare the keys or remove codecServer');
+          },
+        },
+      ],
+    },
   ),
   catalog: t.object(
     {

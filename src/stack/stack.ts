@@ -118,6 +118,17 @@ export function writeLocalSecrets(settings: StackSettings, paths: StackPaths): v
     fs.writeFileSync(paths.secret(name as keyof typeof secrets), value + '\n', { mode: 0o600 });
   }
   ensureLogicalBackupKey(path.dirname(paths.secret('dns-api-key')));
+  // Made once and never replaced: histories encrypted with the key need it, and the UI holds the token.
+  writeOnce(paths.secret('history-key-local-1'), randomBytes(32).toString('hex'));
+  writeOnce(paths.secret('codec-server-token'), randomBytes(24).toString('base64url'));
+}
+
+function writeOnce(file: string, value: string): void {
+  try {
+    fs.writeFileSync(file, value + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }
 
 /**
