@@ -35,6 +35,7 @@ import { rtoPhases } from '../src/domain/drill-report';
 import { formatBytes, formatDuration } from '../src/domain/format';
 import { predictRto, RtoPrediction } from '../src/domain/rto-prediction';
 import { createLifeboatWorker } from '../src/worker';
+import { lifeboatDataConverter } from '../src/client/temporal';
 
 export interface RtoBenchOptions {
   config: LifeboatConfig;
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
   const { config } = loadLocatedConfig(process.env.LIFEBOAT_CONFIG);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
-  const client = new TemporalClient({ connection: clientConnection, namespace: config.temporal.namespace });
+  const client = new TemporalClient({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter: lifeboatDataConverter(config) });
   const ports = createPorts(config, { log: () => undefined });
   try {
     await runRtoPredictionBench({

@@ -10,7 +10,7 @@ import { NativeConnection, Runtime, Worker, WorkerOptions } from '@temporalio/wo
 import { createActivities, createHostBoundActivities } from './activities';
 import { reportCancellationAsSuch } from './activities/cancellation';
 import { createPorts, Ports } from './activities/ports';
-import { connectTemporal, connectWorkerConnection, ensureSearchAttributes } from './client/temporal';
+import { connectTemporal, connectWorkerConnection, ensureSearchAttributes, lifeboatDataConverter } from './client/temporal';
 import { LifeboatConfig } from './config';
 import { loadLocatedConfig } from './config/locate';
 import { agentTaskQueue } from './domain/agents';
@@ -44,6 +44,7 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
           ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
           activities: createActivities(ports),
         }),
+    dataConverter: lifeboatDataConverter(config),
     interceptors: { activity: [reportCancellationAsSuch] },
     // Backups and restores are few and long: a couple of slots each is plenty on 2 cores.
     maxConcurrentActivityTaskExecutions: 8,
@@ -85,6 +86,7 @@ async function main(): Promise<void> {
   // The catalog's schema is the central workers' to migrate; an agent only uses it.
   const { applied } = agent ? { applied: [] as string[] } : await ports.catalog.migrate();
   const worker = await createLifeboatWorker({ config, connection, ports, shutdownGraceMs, agent });
+  if (!config.temporal.encryption) process.stdout.write('lifeboat worker: temporal.encryption is not configured: workflow histories are stored in plaintext\n');
   const stop = (signal: NodeJS.Signals) => {
     if (worker.getState() !== 'RUNNING') return;
     process.stdout.write(`lifeboat worker: ${signal} received: no new tasks; running activities get ${Math.round(shutdownGraceMs / 1000)} s to finish\n`);

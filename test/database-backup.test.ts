@@ -49,6 +49,7 @@ import { isAlive, waitUntil } from '../src/platform/processes';
 import { s3ClientFor, Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
 import { recordHistory } from './helpers/pitr';
+import { payloadValue, recordableHistory } from './helpers/history-json';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
@@ -156,7 +157,7 @@ describe('database backup workflow (real worker, real stack)', function () {
             if (!desc || desc.status.name !== 'RUNNING') break;
             for (const a of desc.raw.pendingActivities ?? []) {
               const p = a.heartbeatDetails?.payloads?.[0];
-              if (a.activityType?.name === 'waitForDatabaseBackup' && p) heartbeats.push(defaultPayloadConverter.fromPayload(p));
+              if (a.activityType?.name === 'waitForDatabaseBackup' && p) heartbeats.push((await payloadValue(env.client, p)) as Record<string, unknown>);
             }
             await new Promise((r) => setTimeout(r, 150));
           }
@@ -231,7 +232,7 @@ describe('database backup workflow (real worker, real stack)', function () {
       status.timeline.map((t) => t.phase),
       ['preflight', 'backing-up', 'verifying', 'copying-to-dr', 'verifying-dr-copy', 'recording', 'done'],
     );
-    const history = await handle.fetchHistory();
+    const history = await recordableHistory(handle);
     const summaries = (history.events ?? [])
       .filter((e) => e.activityTaskScheduledEventAttributes)
       .map((e) => (e.userMetadata?.summary ? String(defaultPayloadConverter.fromPayload(e.userMetadata.summary)) : ''));

@@ -35,7 +35,7 @@ describe('stack lifecycle', function () {
     try {
       // Every port free except the DNS API's, so the refusal is about exactly that one.
       const env: NodeJS.ProcessEnv = { [ENV.dataDir]: dataDir, [ENV.dnsApiPort]: String(taken) };
-      for (const name of [ENV.temporalPort, ENV.temporalUiPort, ENV.pgPrimaryPort, ENV.pgCatalogPort, ENV.dnsPort, ENV.appPort] as const) env[name] = String(await freePort());
+      for (const name of [ENV.temporalPort, ENV.temporalUiPort, ENV.codecServerPort, ENV.pgPrimaryPort, ENV.pgCatalogPort, ENV.dnsPort, ENV.appPort] as const) env[name] = String(await freePort());
       // MinIO uses port and port+1 (console): pick a free pair.
       for (const name of [ENV.minioPrimaryPort, ENV.minioDrPort] as const) {
         let p = await freePort();

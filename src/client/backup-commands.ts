@@ -4,7 +4,6 @@
  * the catalog says was backed up, verified, or failed.
  */
 import { Client, WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import { createPorts } from '../activities/ports';
 import { listBackups } from '../activities/backup';
 import { findDatabaseTarget, LifeboatConfig } from '../config';
@@ -60,7 +59,11 @@ async function pendingProgress(client: Client, workflowId: string): Promise<stri
     const payload = activity.heartbeatDetails?.payloads?.[0];
     if (!payload) continue;
     try {
-      const details = defaultPayloadConverter.fromPayload<Record<string, unknown>>(payload);
+      // Heartbeats are encrypted like every payload: decode with the client's codecs first.
+      const { payloadCodecs, payloadConverter } = client.options.loadedDataConverter;
+      let decoded = payload;
+      for (const codec of [...payloadCodecs].reverse()) [decoded] = await codec.decode([decoded]);
+      const details = payloadConverter.fromPayload<Record<string, unknown>>(decoded);
       if (details && typeof details === 'object') {
         const percent = typeof details.percent === 'number' ? `${details.percent}% ` : '';
         if (typeof details.detail === 'string') return `${percent}${details.detail}`;

@@ -25,6 +25,7 @@ import { prepareRestorePoint, restorePointCommand } from './restore-point-comman
 import { schedulesCommand } from './schedules';
 import { stackCommand, stackRegionCommand, workerCommand } from './stack-commands';
 import { connectClient } from './temporal';
+import { runCodecServer } from '../codec-server';
 
 const ABOUT = 'Backup, point-in-time restore and disaster recovery for PostgreSQL and S3, as Temporal workflows.';
 
@@ -444,6 +445,15 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(configOption())
     .addOption(prefixOption())
     .addOption(jsonOption());
+
+  command(program, 'codec-server', 'serve the history keyring to the Temporal Web UI (Temporal\'s codec protocol, CORS for temporal.codecServer.uiOrigin, a bearer token) until stopped', async (_, o) => {
+    const config = configOf(o);
+    if (!config.temporal.encryption || !config.temporal.codecServer) {
+      throw new UsageError('the config has no temporal.encryption or no temporal.codecServer: declare both (see docs/config.md, temporal) to run a codec server.');
+    }
+    await runCodecServer(config);
+    return 0;
+  }).addOption(configOption());
 
   command(program, 'completion', 'print a bash completion script: source <(lifeboat completion bash)', async ([shell]) => {
     if (shell !== 'bash') throw new UsageError(`\`lifeboat completion\` takes bash, not "${shell}" (zsh reads it after \`autoload -U bashcompinit && bashcompinit\`).`);

@@ -4,8 +4,10 @@
  * the namespace. Every lifeboat client and worker connects through here.
  */
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection } from '@temporalio/worker';
 import { LifeboatConfig } from '../config';
+import { AesGcmPayloadCodec, loadKeyring } from '../engines/payload-codec';
 import { ALL_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { temporal } from '@temporalio/proto';
 import { connectionOptions, explainConnectFailure, resolveTemporalConnection, TemporalConnectionSettings } from '../config/temporal-connection';
@@ -24,7 +26,7 @@ export async function connectTemporal(config: LifeboatConfig, env: NodeJS.Proces
 
 export async function connectClient(config: LifeboatConfig, env: NodeJS.ProcessEnv = process.env): Promise<Client> {
   const { connection, settings } = await connectTemporal(config, env);
-  return new Client({ connection, namespace: settings.namespace });
+  return new Client({ connection, namespace: settings.namespace, dataConverter: lifeboatDataConverter(config) });
 }
 
 /** A worker's connection, with the same settings as the client's. */
@@ -35,6 +37,21 @@ export async function connectWorkerConnection(config: LifeboatConfig, env: NodeJ
   } catch (err) {
     throw new Error(await explainConnectFailure(settings, err));
   }
+}
+
+/** Module the failure converter is loaded from (the workflow sandbox loads it by path, too). */
+export const FAILURE_CONVERTER_PATH = require.resolve('../workflows/failure-converter');
+
+/**
+ * How every lifeboat client and worker encodes payloads: encrypted with the config's keyring when
+ * it has one (`temporal.encryption`), failure messages inside the encoded part either way.
+ */
+export function lifeboatDataConverter(config: LifeboatConfig): DataConverter {
+  const encryption = config.temporal.encryption;
+  return {
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    ...(encryption ? { payloadCodecs: [new AesGcmPayloadCodec(loadKeyring(encryption))] } : {}),
+  };
 }
 
 const INDEXED_TYPE: Record<string, temporal.api.enums.v1.IndexedValueType> = {

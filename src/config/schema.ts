@@ -40,6 +40,7 @@ const RDS_INSTANCE = {
 };
 const HOST_PORT = { pattern: /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/, hint: 'host:port, such as 127.0.0.1:7233' };
 const PORT = { min: 1, max: 65535 };
+const KEY_ID = { pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, hint: 'a key id: letters, digits, dots, underscores and hyphens, such as 2026-11 (at most 64)' };
 
 const stripDot = (name: string) => name.replace(/\.$/, '').toLowerCase();
 
@@ -672,11 +673,61 @@ const fields = {
           },
         )
         .optional(),
+      encryption: t
+        .object(
+          {
+            currentKey: t.string({ description: 'Id of the key new payloads are encrypted with; one of `keys`.', ...KEY_ID }),
+            keys: t.dict(
+              secretRef('An AES-256 key: 32 bytes as 64 hex characters or base64 (make one with `openssl rand -hex 32`)'),
+              {
+                description: 'Every key a retained history may be encrypted with, by key id. To rotate: add a new key, make it `currentKey`, and keep the old one as long as histories it encrypted are kept.',
+                keyPattern: KEY_ID.pattern,
+                keyHint: KEY_ID.hint,
+                keyLabel: 'key id',
+                minEntries: 1,
+              },
+            ),
+          },
+          {
+            description:
+              'Encryption of workflow inputs, results, signals, queries, memos and failure messages in Temporal (AES-256-GCM, each payload naming its key id). Every lifeboat client and worker uses it; search attributes stay readable (see the README, "Encrypted history"). Left out, histories are plaintext.',
+            rules: [
+              {
+                says: '`currentKey` is one of `keys`.',
+                uses: ['currentKey', 'keys'],
+                check(e, report) {
+                  if (!(e.currentKey in e.keys)) report('currentKey', `is ${JSON.stringify(e.currentKey)}, which is not in keys (${Object.keys(e.keys).join(', ')}): add it there or name one of those`);
+                },
+              },
+            ],
+          },
+        )
+        .optional(),
       apiKey: secretRef('API key (Temporal Cloud); sent as a bearer token, and turns TLS on').optional(),
+      codecServer: t
+        .object(
+          {
+            host: t.string({ description: 'Address `lifeboat codec-server` listens on.' }).prefault('127.0.0.1'),
+            port: t.integer({ description: 'Port `lifeboat codec-server` listens on.', ...PORT }).prefault(8234),
+            uiOrigin: t.url({ description: 'Origin of the Temporal Web UI (scheme, host and port, such as https://temporal.example.com): the only origin browsers may call the codec server from (CORS).', protocols: ['http', 'https'] }),
+            token: secretRef('Bearer token every /encode and /decode request must carry (`Authorization: Bearer <token>`, or the `/t/<token>` path prefix for a Web UI that cannot send headers)'),
+          },
+          { description: 'The codec server that lets the Temporal Web UI (and `temporal --codec-endpoint`) show encrypted payloads decoded: `lifeboat codec-server`. Needs `encryption`.' },
+        )
+        .optional(),
     },
     {
       description:
         'The Temporal service lifeboat runs on. Every setting can also come from the temporal CLI\'s environment variables (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS*`) and profile file; precedence per setting: environment, then profile, then this section, then the defaults.',
+      rules: [
+        {
+          says: 'A codec server needs `encryption`: it serves that keyring.',
+          uses: ['codecServer', 'encryption'],
+          check(c, report) {
+            if (c.codecServer && !c.encryption) report('codecServer', 'needs temporal.encryption: a codec server serves that keyring, so declare the keys or remove codecServer');
+          },
+        },
+      ],
     },
   ),
   catalog: t.object(

@@ -23,7 +23,7 @@ export interface StackSettings {
   dataDir: string;
   /** Loopback address every server binds to. */
   host: string;
-  temporal: { port: number; uiPort: number; namespace: string };
+  temporal: { port: number; uiPort: number; namespace: string; /** `lifeboat codec-server`, which the Web UI decodes payloads through. */ codecPort: number };
   minio: { accessKey: string; secretKey: string; primary: RegionSettings; dr: RegionSettings };
   postgres: {
     primaryPort: number;
@@ -55,6 +55,7 @@ export const ENV = {
   temporalPort: 'LIFEBOAT_TEMPORAL_PORT',
   temporalUiPort: 'LIFEBOAT_TEMPORAL_UI_PORT',
   temporalNamespace: 'LIFEBOAT_TEMPORAL_NAMESPACE',
+  codecServerPort: 'LIFEBOAT_CODEC_SERVER_PORT',
   minioAccessKey: 'LIFEBOAT_MINIO_ACCESS_KEY',
   minioSecretKey: 'LIFEBOAT_MINIO_SECRET_KEY',
   minioPrimaryPort: 'LIFEBOAT_MINIO_PRIMARY_PORT',
@@ -78,6 +79,7 @@ export const DEFAULTS = {
   temporalPort: 7233,
   temporalUiPort: 8233,
   temporalNamespace: 'default',
+  codecServerPort: 8234,
   // Local-only credentials of the embedded MinIO servers; production reads real ones from the environment.
   minioAccessKey: 'lifeboat',
   minioSecretKey: 'lifeboat-local-secret',
@@ -138,6 +140,7 @@ export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
       port: port('temporalPort', DEFAULTS.temporalPort),
       uiPort: port('temporalUiPort', DEFAULTS.temporalUiPort),
       namespace: env[ENV.temporalNamespace] || DEFAULTS.temporalNamespace,
+      codecPort: port('codecServerPort', DEFAULTS.codecServerPort),
     },
     minio: {
       accessKey: env[ENV.minioAccessKey] || DEFAULTS.minioAccessKey,
@@ -202,7 +205,7 @@ export function stackPaths(s: StackSettings) {
     pdnsDir: path.join(d, 'pdns'),
     pdnsDb: path.join(d, 'pdns', 'pdns.sqlite3'),
     /** Local-stack credentials as files, for the config's `file:` secret references. */
-    secret: (name: 'minio-access-key' | 'minio-secret-key' | 'dns-api-key') => path.join(d, 'secrets', name),
+    secret: (name: 'minio-access-key' | 'minio-secret-key' | 'dns-api-key' | 'history-key-local-1' | 'codec-server-token') => path.join(d, 'secrets', name),
   };
 }
 export type StackPaths = ReturnType<typeof stackPaths>;

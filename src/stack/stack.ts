@@ -10,6 +10,7 @@ import path from 'node:path';
 import { migrateCatalog } from '../catalog/migrations';
 import { createS3Client, ensureAbortIncompleteUploadsRule, ensureBucket } from '../engines/s3';
 import { PutObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { CodecServerProcess } from './codec-server';
 import { ComponentHealth, StackComponent, StackContext } from './component';
 import { MinioServer } from './minio';
 import { localPgBackRest, writePgBackRestConfig } from './pgbackrest';
@@ -32,20 +33,22 @@ export interface Stack {
   primary: PostgresCluster;
   dns: PowerDnsServer;
   sampleApp: SampleAppServer;
+  codecServer: CodecServerProcess;
   /** In start order. */
   components: StackComponent[];
 }
 
 export function createStack(settings: StackSettings = loadStackSettings(), log: (line: string) => void = () => undefined): Stack {
   const ctx: StackContext = { settings, paths: stackPaths(settings), tools: resolveTools(), log };
-  const temporal = new TemporalDevServer(ctx);
+  const codecServer = new CodecServerProcess(ctx);
+  const temporal = new TemporalDevServer(ctx, codecServer);
   const minioPrimary = new MinioServer(ctx, settings.minio.primary);
   const minioDr = new MinioServer(ctx, settings.minio.dr);
   const catalog = new PostgresCluster(ctx, 'catalog');
   const primary = new PostgresCluster(ctx, 'primary');
   const dns = new PowerDnsServer(ctx);
   const sampleApp = new SampleAppServer(ctx);
-  return { ctx, temporal, minioPrimary, minioDr, catalog, primary, dns, sampleApp, components: [temporal, minioPrimary, minioDr, catalog, primary, dns, sampleApp] };
+  return { ctx, temporal, minioPrimary, minioDr, catalog, primary, dns, sampleApp, codecServer, components: [codecServer, temporal, minioPrimary, minioDr, catalog, primary, dns, sampleApp] };
 }
 
 export function s3ClientFor(settings: StackSettings, region: RegionSettings) {
@@ -118,6 +121,17 @@ export function writeLocalSecrets(settings: StackSettings, paths: StackPaths): v
     fs.writeFileSync(paths.secret(name as keyof typeof secrets), value + '\n', { mode: 0o600 });
   }
   ensureLogicalBackupKey(path.dirname(paths.secret('dns-api-key')));
+  // Made once and never replaced: histories encrypted with the key need it, and the UI holds the token.
+  writeOnce(paths.secret('history-key-local-1'), randomBytes(32).toString('hex'));
+  writeOnce(paths.secret('codec-server-token'), randomBytes(24).toString('base64url'));
+}
+
+function writeOnce(file: string, value: string): void {
+  try {
+    fs.writeFileSync(file, value + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }
 
 /**
@@ -175,7 +189,7 @@ export async function stackUp(stack: Stack): Promise<UpResult> {
 
   try {
     // Temporal and MinIO are independent: start them side by side.
-    await Promise.all([ensureRunning(stack.temporal), ensureRunning(stack.minioPrimary), ensureRunning(stack.minioDr)]);
+    await Promise.all([ensureRunning(stack.codecServer), ensureRunning(stack.temporal), ensureRunning(stack.minioPrimary), ensureRunning(stack.minioDr)]);
     await ensureBuckets(settings);
     await ensureRunning(stack.catalog);
     await stack.catalog.withClient(settings.postgres.catalogDatabase, (c) => migrateCatalog(c));

@@ -2,13 +2,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { searchAttributeCliArgs } from '../workflows/search-attributes';
+import type { CodecServerProcess } from './codec-server';
 import { ComponentHealth, logFile, pidFile, StackComponent, StackContext } from './component';
 import { ENV } from './settings';
 import { livePid, portAnswers, startDetached, stopPid, tailFile, waitUntil } from '../platform/processes';
 
 export class TemporalDevServer implements StackComponent {
   readonly name = 'temporal';
-  constructor(private readonly ctx: StackContext) {}
+  constructor(
+    private readonly ctx: StackContext,
+    /** The Web UI decodes payloads through it (its endpoint is fixed when the server starts). */
+    private readonly codecServer?: CodecServerProcess,
+  ) {}
 
   get endpoint(): string {
     const { host, temporal } = this.ctx.settings;
@@ -38,6 +43,7 @@ export class TemporalDevServer implements StackComponent {
       '--db-filename', paths.temporalDb,
       '--namespace', settings.temporal.namespace,
       '--log-level', 'warn',
+      ...(this.codecServer ? ['--ui-codec-endpoint', this.codecServer.uiEndpoint()] : []),
       ...searchAttributeCliArgs(),
     ];
     startDetached(tools.temporal, args, { logFile: logFile(this.ctx, this.name), pidFile: pidFile(this.ctx, this.name) });

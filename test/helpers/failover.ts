@@ -16,7 +16,7 @@ import { localPgBackRest } from '../../src/stack/pgbackrest';
 import { localDnsRouter } from '../../src/stack/powerdns';
 import { Stack } from '../../src/stack/stack';
 import { approveUpdate, statusQuery } from '../../src/workflows/messages';
-import { historyToJson } from './history-json';
+import { historyToJson, recordableHistory } from './history-json';
 import { HISTORIES_DIR, onPrimary, waitForGate } from './pitr';
 
 export const REQUESTER = 'dave@example.com';
@@ -99,6 +99,6 @@ export async function recordFailoverHistory(handle: WorkflowHandle, name: string
   if (!process.env.LIFEBOAT_RECORD_HISTORIES) return;
   const file = path.join(HISTORIES_DIR, `${name}.json`);
   if (fs.existsSync(file)) return;
-  const history = JSON.parse(historyToJson(await handle.fetchHistory())) as unknown;
+  const history = JSON.parse(historyToJson(await recordableHistory(handle))) as unknown;
   fs.writeFileSync(file, `${JSON.stringify({ workflowId: handle.workflowId, history })}\n`, { flag: 'wx' });
 }

@@ -8,7 +8,13 @@
  */
 import path from 'node:path';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { lifeboatDataConverter } from '../../src/client/temporal';
+import { loadConfig } from '../../src/config';
+import { ENCRYPTED_ENCODING } from '../../src/engines/payload-codec';
+import { EXAMPLE_CONFIG_FILE } from './temporal';
 
 type History = temporal.api.history.v1.IHistory;
 const History = temporal.api.history.v1.History;
@@ -52,4 +58,38 @@ export function historyFromJson(json: unknown): History {
     const message = p.fromJson(p.type, json, { ignoreUnknownFields: true });
     return History.decode(p.type.encode(message).finish());
   }
+}
+
+/**
+ * The history with every encrypted payload decoded, for recording: test/histories must replay on
+ * any machine, and each stack has a key of its own. Payloads not encrypted stay as they are.
+ */
+export async function plaintextHistory(history: History, codecs: PayloadCodec[]): Promise<History> {
+  const visit = async (node: unknown): Promise<void> => {
+    if (!node || typeof node !== 'object' || node instanceof Uint8Array) return;
+    const entries: Array<[string | number, unknown]> = Array.isArray(node) ? node.map((v, i) => [i, v]) : Object.entries(node);
+    for (const [key, value] of entries) {
+      const encoding = (value as Payload | null)?.metadata?.encoding;
+      if (encoding instanceof Uint8Array && Buffer.from(encoding).toString() === ENCRYPTED_ENCODING) {
+        let decoded = value as Payload;
+        for (const codec of [...codecs].reverse()) [decoded] = await codec.decode([decoded]);
+        (node as Record<string | number, unknown>)[key] = decoded;
+      } else await visit(value);
+    }
+  };
+  await visit(history);
+  return history;
+}
+
+/** The run's history as test/histories keeps it: fetched, then decoded with the stack's keyring. */
+export async function recordableHistory(handle: WorkflowHandle): Promise<History> {
+  return plaintextHistory(await handle.fetchHistory(), lifeboatDataConverter(loadConfig(EXAMPLE_CONFIG_FILE)).payloadCodecs ?? []);
+}
+
+/** A payload read raw from the server (heartbeat details, a summary) as the client's data converter reads it. */
+export async function payloadValue(client: Client, payload: Payload): Promise<unknown> {
+  const { payloadCodecs, payloadConverter } = client.options.loadedDataConverter;
+  let decoded = payload;
+  for (const codec of [...payloadCodecs].reverse()) [decoded] = await codec.decode([decoded]);
+  return payloadConverter.fromPayload(decoded);
 }

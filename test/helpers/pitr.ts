@@ -12,7 +12,7 @@ import { WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Client } from 'pg';
-import { historyToJson } from './history-json';
+import { historyToJson, recordableHistory } from './history-json';
 import type { Ports } from '../../src/activities/ports';
 import { destinationFor } from '../../src/activities/restore';
 import { WorkflowStatus } from '../../src/domain/approval';
@@ -173,7 +173,7 @@ export async function recordHistory(handle: WorkflowHandle, name: string): Promi
     console.log(`      (history ${name} is recorded already and is kept as it is; record a new version under a new name)`);
     return;
   }
-  const history = await handle.fetchHistory();
+  const history = await recordableHistory(handle);
   fs.mkdirSync(HISTORIES_DIR, { recursive: true });
   fs.writeFileSync(file, historyToJson(history) + '\n', { flag: 'wx' });
 }

@@ -6,7 +6,12 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { FAILURE_CONVERTER_PATH, lifeboatDataConverter } from '../../src/client/temporal';
+import { loadConfig } from '../../src/config';
 import { useStack } from './stack';
+
+/** The example config, which describes the embedded stack: its keyring is the stack's local key. */
+export const EXAMPLE_CONFIG_FILE = path.resolve(__dirname, '../../../lifeboat.config.yaml');
 
 let env: Promise<TestWorkflowEnvironment> | undefined;
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -15,13 +20,15 @@ export async function useTemporal(): Promise<TestWorkflowEnvironment> {
   env ??= (async () => {
     const stack = await useStack();
     const { host, temporal } = stack.ctx.settings;
-    return TestWorkflowEnvironment.createFromExistingServer({ address: `${host}:${temporal.port}`, namespace: temporal.namespace });
+    // The test client encodes and decodes like the CLI: workers built from the example config encrypt.
+    const dataConverter = lifeboatDataConverter(loadConfig(EXAMPLE_CONFIG_FILE));
+    return TestWorkflowEnvironment.createFromExistingServer({ address: `${host}:${temporal.port}`, namespace: temporal.namespace, client: { dataConverter } });
   })();
   return env;
 }
 
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../src/workflows'), logger: quietLogger });
+  bundle ??= bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../src/workflows'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietLogger });
   return bundle;
 }
 
