@@ -21,7 +21,7 @@
  */
 import '../src/quiet-sdk-notice';
 import { randomUUID } from 'node:crypto';
-import { Client as TemporalClient, Connection } from '@temporalio/client';
+import { Client as TemporalClient } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Client } from 'pg';
@@ -35,7 +35,7 @@ import { rtoPhases } from '../src/domain/drill-report';
 import { formatBytes, formatDuration } from '../src/domain/format';
 import { predictRto, RtoPrediction } from '../src/domain/rto-prediction';
 import { createLifeboatWorker } from '../src/worker';
-import { lifeboatDataConverter } from '../src/client/temporal';
+import { connectTemporal, connectWorkerConnection, lifeboatDataConverter } from '../src/client/temporal';
 
 export interface RtoBenchOptions {
   config: LifeboatConfig;
@@ -182,9 +182,10 @@ export async function runRtoPredictionBench(o: RtoBenchOptions): Promise<RtoBenc
 
 async function main(): Promise<void> {
   const { config } = loadLocatedConfig(process.env.LIFEBOAT_CONFIG);
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const clientConnection = await Connection.connect({ address: config.temporal.address });
-  const client = new TemporalClient({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter: lifeboatDataConverter(config) });
+  // The same connection settings (TLS, API key, environment, profile) as the CLI and the worker.
+  const { connection } = await connectWorkerConnection(config);
+  const { connection: clientConnection, settings } = await connectTemporal(config);
+  const client = new TemporalClient({ connection: clientConnection, namespace: settings.namespace, dataConverter: lifeboatDataConverter(config) });
   const ports = createPorts(config, { log: () => undefined });
   try {
     await runRtoPredictionBench({
