@@ -63,6 +63,8 @@ interface Options {
   verify?: boolean;
   run?: boolean;
   drill?: boolean;
+  key?: string;
+  expiresIn?: string;
 }
 
 const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
@@ -226,7 +228,7 @@ export function lifeboatCli(): LifeboatCli {
   for (const decision of ['approve', 'reject'] as const) {
     command(program, decision, `${decision} the gate a restore waits at`, ([workflowId], o) => {
       const config = configOf(o);
-      const request = prepareDecision({ workflowId, gate: o.gate, reason: o.reason ?? '', as: o.as });
+      const request = prepareDecision({ workflowId, gate: o.gate, reason: o.reason ?? '', as: o.as, key: o.key, expiresIn: o.expiresIn });
       return recovery(config, o, decision, workflowId, (ctx) => decideCommand(ctx, decision, request));
     })
       .argument('<workflow-id>', 'the workflow waiting for a decision (see `lifeboat list --awaiting-approval`)')
@@ -234,6 +236,8 @@ export function lifeboatCli(): LifeboatCli {
       .option('--gate <name>', 'the gate decided: restore, emergencyRestore, cutover, failover, failback or retire (default the pending one)')
       .addOption(reasonOption('on record with the decision'))
       .addOption(asOption(`${decision}s; not the requester in production`))
+      .option('--key <file|env:NAME>', 'your Ed25519 private key (PEM or OpenSSH): signs the decision, required in production (default $LIFEBOAT_SIGNING_KEY)')
+      .option('--expires-in <duration>', 'how long the signature stays good, such as 10m (at most 24h; default 10m)')
       .addOption(jsonOption());
   }
 
