@@ -122,6 +122,7 @@ describe('approval quorum (two-person gates)', () => {
         problems((d) => {
           delete d.environments.production.approvers;
           delete d.people['erin@example.com'];
+          delete (d as { publicKeys?: Record<string, string> }).publicKeys?.['erin@example.com'];
         }),
         [
           'environments.production.gates.failover: by default in a production environment asks for 2 approvers, but only 1 can ever approve (2 people hold one of its roles, and the requester may be one of them and cannot approve): give another person one of these roles (incident-commander), or set approvers.failover to the number you accept',
@@ -131,6 +132,7 @@ describe('approval quorum (two-person gates)', () => {
       const accepted = parseEdited((d) => {
         d.environments.production.approvers = { failover: 1 };
         delete d.people['erin@example.com'];
+        delete (d as { publicKeys?: Record<string, string> }).publicKeys?.['erin@example.com'];
       });
       assert.equal(accepted.environments.production.approvers.failover, 1);
     });

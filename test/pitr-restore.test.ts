@@ -185,6 +185,8 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
         ['validating', 'awaiting-approval', 'restoring', 'replaying-wal', 'verifying', 'done'],
       );
       await recordHistory(handle, 'pitrRestore-approved');
+      // The same run under signed decisions: the signature in the update, the decision's evidence written (patch signed-decisions-evidence).
+      await recordHistory(handle, 'pitrRestore-v3-signed-approval');
 
       // Removing it (the compensation's own activity path) leaves nothing behind.
       await removeAsItsOwner(engine, destinationFor(workflowId));

@@ -113,7 +113,7 @@ describe('signed decisions', () => {
 
   describe('config', () => {
     const text = fs.readFileSync(EXAMPLE, 'utf8').replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1');
-    const problems = (edit: (doc: Record<string, any>) => void): string[] => {
+    const problems = (edit: (doc: { environments: Record<string, Record<string, unknown>>; people: Record<string, string[]>; publicKeys: Record<string, string> }) => void): string[] => {
       const doc = YAML.parse(text);
       edit(doc);
       try {
@@ -126,7 +126,7 @@ describe('signed decisions', () => {
     };
 
     it('keeps configs without keys valid (people stay role lists)', () => {
-      assert.deepEqual(problems((d) => delete d.publicKeys), []);
+      assert.deepEqual(problems((d) => delete (d as Partial<typeof d>).publicKeys), []);
     });
     it('refuses unsignedDecisions: allow in a production environment', () => {
       assert.deepEqual(problems((d) => (d.environments.production.unsignedDecisions = 'allow')), ['environments.production.unsignedDecisions: must be refuse in a production environment: every production decision is signed with the decider\'s key']);

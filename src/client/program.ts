@@ -19,6 +19,7 @@ import { failoverPlanCommand } from './failover-commands';
 import { failbackStartCommand, failbackStatusCommand, prepareFailbackStart } from './failback-commands';
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
+import { auditVerifyCommand } from './audit-command';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { schedulesCommand } from './schedules';
@@ -302,6 +303,15 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(configOption())
     .option('--format <format>', 'md (default), json or html')
     .option('--verify', 'read every copy in every region back and check it against the SHA-256 on record')
+    .addOption(jsonOption());
+
+  const audit = command(program, 'audit', 'check the record of decisions');
+  command(audit, 'verify', 're-check every signed decision of a workflow from the evidence buckets: who approved what, when, against which facts (exit 1 if any fails)', ([workflowId], o) => {
+    const config = configOf(o);
+    return auditVerifyCommand(config, { workflowId, json: o.json === true });
+  })
+    .argument('<workflow-id>', 'the workflow whose decisions to check')
+    .addOption(configOption())
     .addOption(jsonOption());
 
   const drills = command(program, 'drills', 'restore drills on record');
