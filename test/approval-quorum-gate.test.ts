@@ -13,12 +13,13 @@ import { createPorts, Ports } from '../src/activities/ports';
 import { LifeboatConfig, loadConfig } from '../src/config';
 import { Decision, WorkflowStatus } from '../src/domain/approval';
 import { createLifeboatWorker } from '../src/worker';
-import { approveSignal, approveUpdate, rejectUpdate, statusQuery } from '../src/workflows/messages';
+import { approveSignal, statusQuery } from '../src/workflows/messages';
 import { lifeboat } from './helpers/cli';
 import { uniqueId, waitForGate, waitForStatus } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal } from './helpers/temporal';
 import type { GateProbeInput } from './workflows/quorum-gate';
+import { approveSigned, rejectSigned, signedInput } from './helpers/signing';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
 
@@ -60,7 +61,7 @@ describe('two-person approval gates (real Temporal, real catalog)', function () 
     });
   }
 
-  const approve = (h: WorkflowHandle, by: string, reason = 'primary region is gone') => h.executeUpdate(approveUpdate, { args: [{ by, reason, gate: 'failover' }] });
+  const approve = (h: WorkflowHandle, by: string, reason = 'primary region is gone') => approveSigned(h, { by, reason, gate: 'failover' });
 
   async function refusalOf(promise: Promise<unknown>): Promise<string> {
     const error = await promise.then(
@@ -124,7 +125,7 @@ describe('two-person approval gates (real Temporal, real catalog)', function () 
     const { decision } = await probe(workflowId, async (h) => {
       await waitForGate(h, 'failover');
       await approve(h, 'alice@example.com');
-      const answer = await h.executeUpdate(rejectUpdate, { args: [{ by: 'erin@example.com', reason: 'the primary answers again', gate: 'failover' }] });
+      const answer = await rejectSigned(h, { by: 'erin@example.com', reason: 'the primary answers again', gate: 'failover' });
       assert.equal(answer.decision, 'rejected');
     });
     assert.equal(decision.decision, 'rejected');
@@ -137,10 +138,12 @@ describe('two-person approval gates (real Temporal, real catalog)', function () 
     const workflowId = uniqueId('test-quorum-signals');
     const { decision, status } = await probe(workflowId, async (h) => {
       await waitForGate(h, 'failover');
-      await h.signal(approveSignal, { by: 'erin@example.com', reason: 'declared from the Web UI' });
-      await h.signal(approveSignal, { by: 'erin@example.com', reason: 'pressed twice' });
+      // Production takes signed decisions only, as updates or as signals.
+      const signal = async (by: string, reason: string) => h.signal(approveSignal, await signedInput(h, 'approved', { by, reason, gate: 'failover' }));
+      await signal('erin@example.com', 'declared from the Web UI');
+      await signal('erin@example.com', 'pressed twice');
       await waitForStatus(h, 'the refused second signal', (s) => s.refused.length === 1);
-      await h.signal(approveSignal, { by: 'alice@example.com', reason: 'second commander' });
+      await signal('alice@example.com', 'second commander');
     });
     assert.equal(decision.decision, 'approved');
     assert.deepEqual(decision.approvals?.map((a) => a.by), ['erin@example.com', 'alice@example.com']);
@@ -192,7 +195,7 @@ describe('two-person approval gates (real Temporal, real catalog)', function () 
       async (h) => {
         const pending = await waitForGate(h, 'cutover');
         assert.equal(pending.pendingGate?.required, undefined);
-        const answer = await h.executeUpdate(approveUpdate, { args: [{ by: 'alice@example.com', reason: 'move traffic', gate: 'cutover' }] });
+        const answer = await approveSigned(h, { by: 'alice@example.com', reason: 'move traffic', gate: 'cutover' });
         assert.equal(answer.approvals, undefined);
       },
       { gate: 'cutover' },

@@ -122,6 +122,7 @@ describe('approval quorum (two-person gates)', () => {
         problems((d) => {
           delete d.environments.production.approvers;
           delete d.people['erin@example.com'];
+          delete (d as { publicKeys?: Record<string, string> }).publicKeys?.['erin@example.com'];
         }),
         [
           // A backup deletion by hand is a two-person gate in production too, with the same default role.
@@ -133,6 +134,7 @@ describe('approval quorum (two-person gates)', () => {
       const accepted = parseEdited((d) => {
         d.environments.production.approvers = { failover: 1, backupDeletion: 1 };
         delete d.people['erin@example.com'];
+        delete (d as { publicKeys?: Record<string, string> }).publicKeys?.['erin@example.com'];
       });
       assert.equal(accepted.environments.production.approvers.failover, 1);
     });

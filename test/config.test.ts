@@ -204,6 +204,7 @@ describe('config', () => {
       assert.deepEqual(config.environments.production, {
         tier: 'production',
         selfApproval: false,
+        unsignedDecisions: 'refuse',
         gates: { restore: ['incident-commander'], emergencyRestore: ['incident-commander'], cutover: ['incident-commander'], failover: ['incident-commander'], failback: ['incident-commander'], retire: ['incident-commander'], backupDeletion: ['incident-commander'] },
         approvers: {},
       });

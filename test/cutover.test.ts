@@ -13,7 +13,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { loadConfig } from '../src/config';
-import { approveUpdate, rejectUpdate, statusQuery } from '../src/workflows/messages';
+import { statusQuery } from '../src/workflows/messages';
 import { LifeboatError } from '../src/domain/errors';
 import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
@@ -24,6 +24,7 @@ import { Stack } from '../src/stack/stack';
 import { leftovers, onPrimary, recordHistory, removeAsItsOwner, RestoreRun, runPitrRestore, undoTestCutover, uniqueId, waitForBackup, waitForGate, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { useTemporal } from './helpers/temporal';
+import { approveSigned, rejectSigned } from './helpers/signing';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
 const ALICE = 'alice@example.com';
@@ -89,11 +90,11 @@ describe('cutover can always be undone (real worker, real stack)', function () {
   /** Both gates approved; returns once the name leads to the restored instance (the settle window). */
   async function approveAndWaitForTraffic(h: WorkflowHandle, destination: string): Promise<{ host: string; port: number }> {
     await waitForGate(h, 'restore');
-    await h.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'restore it', gate: 'restore' }] });
+    await approveSigned(h, { by: BOB, reason: 'restore it', gate: 'restore' });
     await waitForGate(h, 'cutover');
     // Not fenced before the gate says so.
     await assertWritable('the source before the cutover gate is approved');
-    await h.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'move traffic', gate: 'cutover' }] });
+    await approveSigned(h, { by: BOB, reason: 'move traffic', gate: 'cutover' });
     const restored = await engine.describeInstance(destination);
     assert.ok(restored?.endpoint);
     const deadline = Date.now() + 120000;
@@ -268,9 +269,9 @@ describe('cutover can always be undone (real worker, real stack)', function () {
     const workflowId = uniqueId('test-cutover-rejected');
     const { result, error } = await runRestore(workflowId, async (h) => {
       await waitForGate(h, 'restore');
-      await h.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'restore it', gate: 'restore' }] });
+      await approveSigned(h, { by: BOB, reason: 'restore it', gate: 'restore' });
       await waitForGate(h, 'cutover');
-      await h.executeUpdate(rejectUpdate, { args: [{ by: BOB, reason: 'not yet' }] });
+      await rejectSigned(h, { by: BOB, reason: 'not yet' });
     });
     assert.equal(error, undefined, String(error));
     assert.equal(result?.outcome, 'restored');

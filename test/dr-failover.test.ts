@@ -23,12 +23,12 @@ import { localDnsRouter } from '../src/stack/powerdns';
 import { regionDown, regionUp } from '../src/stack/regions';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
-import { rejectUpdate } from '../src/workflows/messages';
 import { lifeboat } from './helpers/cli';
 import { approveGate, COMMANDERS, FAILOVER_TIMINGS, failoverInstancesOf, readFailoverRow, readProduction, recordFailoverHistory, REQUESTER } from './helpers/failover';
 import { onPrimary, removeAsItsOwner, uniqueId, waitForGate, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
+import { rejectSigned } from './helpers/signing';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
 
@@ -186,7 +186,7 @@ describe('drFailover workflow (real worker, real stack)', function () {
     assert.match(facts['names moved'], /db\.app\.lifeboat\.test\. -> the DR instance of app/);
     assert.match(facts['instances created'], /app restored from its DR copies/);
     assert.match(facts['the old primary'], /not fenced/);
-    await handle.executeUpdate(rejectUpdate, { args: [{ by: COMMANDERS[0], reason: 'test: not a disaster', gate: 'failover' }] });
+    await rejectSigned(handle, { by: COMMANDERS[0], reason: 'test: not a disaster', gate: 'failover' });
     const report = (await handle.result()) as FailoverReport;
     assert.equal(report.outcome, 'rejected');
     assert.ok(report.steps.every((s) => s.state === 'waiting'), JSON.stringify(report.steps));
@@ -270,7 +270,7 @@ describe('drFailover workflow (real worker, real stack)', function () {
     await approveGate(handle, 'failover');
     await waitForGate(handle, 'cutover');
     assert.equal((await instancesOf(workflowId)).length, 1);
-    await handle.executeUpdate(rejectUpdate, { args: [{ by: COMMANDERS[1], reason: 'test: the primary is coming back', gate: 'cutover' }] });
+    await rejectSigned(handle, { by: COMMANDERS[1], reason: 'test: the primary is coming back', gate: 'cutover' });
     const report = (await handle.result()) as FailoverReport;
     assert.equal(report.outcome, 'cutover-rejected');
     assert.deepEqual(await instancesOf(workflowId), []);

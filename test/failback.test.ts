@@ -21,12 +21,12 @@ import { localPgBackRest } from '../src/stack/pgbackrest';
 import { localDnsRouter } from '../src/stack/powerdns';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
-import { rejectUpdate } from '../src/workflows/messages';
 import { lifeboat } from './helpers/cli';
 import { approveGate, COMMANDERS, FAILOVER_TIMINGS, REQUESTER } from './helpers/failover';
 import { forgetFailbackLineage, recordHistory, removeAsItsOwner, uniqueId, waitForGate, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
+import { rejectSigned } from './helpers/signing';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
 const TIMINGS = FAILOVER_TIMINGS;
@@ -149,7 +149,7 @@ describe('failback (real worker, real stack, after a real failover)', function (
     const reprotect = status.planSteps!.find((s) => s.name === 'reprotect-app')!;
     assert.equal(reprotect.state, 'done');
     assert.match(reprotect.detail ?? '', /complete in repo1 \(primary\).*complete in repo2 \(dr\)/);
-    await handle.executeUpdate(rejectUpdate, { args: [{ by: COMMANDERS[0], reason: 'test: not tonight', gate: 'failback' }] });
+    await rejectSigned(handle, { by: COMMANDERS[0], reason: 'test: not tonight', gate: 'failback' });
     const report = (await handle.result()) as FailbackReport;
     assert.equal(report.outcome, 'rejected');
     assert.equal(report.databases[0].fence, undefined);

@@ -28,12 +28,12 @@ import { localDnsRouter } from '../src/stack/powerdns';
 import { regionDown, regionUp } from '../src/stack/regions';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
-import { rejectUpdate } from '../src/workflows/messages';
 import { approveGate, COMMANDERS, FAILOVER_TIMINGS, failoverInstancesOf, readFailoverRow, readProduction, recordFailoverHistory, REQUESTER } from './helpers/failover';
 import { leftovers, removeAsItsOwner, uniqueId, waitForGate, waitForStatus } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 import { startWorkerProcess, stopWorkerProcess } from './helpers/worker-process';
+import { rejectSigned } from './helpers/signing';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
 const RESTORE_STEP = 'restore-app-db';
@@ -160,7 +160,7 @@ describe('drFailover resilience (real worker processes, real stack)', function (
       assert.ok(retried.length > 0, `the ${killedDuring} the killed worker ran was retried on the new one`);
       console.log(`      killed the worker while ${killedDuring} ran; ${retried.map((e) => `${e.activityTaskStartedEventAttributes?.identity} took attempt ${e.activityTaskStartedEventAttributes?.attempt}`).join(', ')}`);
 
-      await handle.executeUpdate(rejectUpdate, { args: [{ by: COMMANDERS[0], reason: 'test: only the crash was of interest', gate: 'cutover' }] });
+      await rejectSigned(handle, { by: COMMANDERS[0], reason: 'test: only the crash was of interest', gate: 'cutover' });
       const report = (await handle.result()) as FailoverReport;
       assert.equal(report.outcome, 'cutover-rejected');
       assert.ok(report.cleanup.some((c) => c.startsWith(`removed restored instance ${destination}`)), JSON.stringify(report.cleanup));

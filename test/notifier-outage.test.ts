@@ -14,7 +14,6 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { LifeboatConfig, loadConfig } from '../src/config';
-import { approveUpdate, rejectUpdate } from '../src/workflows/messages';
 import { PitrRestoreInput } from '../src/domain/restore';
 import { LogAndWebhookNotifier } from '../src/engines/notifier';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
@@ -22,6 +21,7 @@ import { assertNothingCreated, removeAsItsOwner, runPitrRestore, uniqueId, waitF
 import { ensureFullBackup } from './helpers/backup-exists';
 import { useStack } from './helpers/stack';
 import { useTemporal } from './helpers/temporal';
+import { approveSigned, rejectSigned } from './helpers/signing';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
 
@@ -187,7 +187,7 @@ describe('notifications are best effort', function () {
         while (hook.requests() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
         assert.ok(hook.requests() >= 1, 'the reminder reached the hanging webhook');
         const t0 = Date.now();
-        await h.executeUpdate(rejectUpdate, { args: [{ by: 'carol@example.com', reason: 'not needed' }] });
+        await rejectSigned(h, { by: 'carol@example.com', reason: 'not needed' });
         await h.result();
         decidedInMs = Date.now() - t0;
       });
@@ -207,7 +207,7 @@ describe('notifications are best effort', function () {
       made.push(destinationFor(workflowId));
       const { error, log } = await run(noCutover, workflowId, input({ cutover: true, timings: { remindAfterMs: 60000, abortAfterMs: 120000, pollIntervalMs: 250 } }), async (h) => {
         await waitForGate(h, 'restore');
-        await h.executeUpdate(approveUpdate, { args: [{ by: 'bob@example.com', reason: 'go' }] });
+        await approveSigned(h, { by: 'bob@example.com', reason: 'go' });
       });
       assert.ok(error instanceof WorkflowFailedError, String(error));
       const cause = error.cause;

@@ -13,7 +13,6 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { loadConfig } from '../src/config';
-import { approveUpdate } from '../src/workflows/messages';
 import { InstanceDescription, ResourceOwner } from '../src/domain/ports';
 import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
@@ -23,6 +22,7 @@ import { Stack } from '../src/stack/stack';
 import { onInstance, onPrimary, recordHistory, refusal, removeAsItsOwner, runPitrRestore, uniqueId, waitForGate, WAIT_MS } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { useTemporal } from './helpers/temporal';
+import { approveSigned } from './helpers/signing';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
 const TIMINGS = { remindAfterMs: 60000, abortAfterMs: 120000, pollIntervalMs: 250 };
@@ -61,7 +61,7 @@ describe('ownership: lifeboat touches only what its own run made (real worker, r
 
   const approve = async (h: WorkflowHandle) => {
     await waitForGate(h, 'restore');
-    await h.executeUpdate(approveUpdate, { args: [{ by: 'bob@example.com', reason: 'go', gate: 'restore' }] });
+    await approveSigned(h, { by: 'bob@example.com', reason: 'go', gate: 'restore' });
   };
 
 

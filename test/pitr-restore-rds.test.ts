@@ -35,6 +35,7 @@ import { uniqueId, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 import { ACCOUNT, DBI, DR_KMS, DR_REGION, errorMeta as meta, PRIMARY_KMS as KMS, REGION, SOURCE } from './helpers/aws-fixtures';
+import { approveSigned } from './helpers/signing';
 
 const minutes = (n: number) => n * 60 * 1000;
 
@@ -211,7 +212,7 @@ describe('pitrRestore of an RDS target (mocked RDSClient, real worker)', functio
             if (desc.status.name !== 'RUNNING') return;
             const status = await handle.query('status').catch(() => undefined);
             if ((status as { pendingGate?: unknown } | undefined)?.pendingGate) {
-              await handle.executeUpdate('approve', { args: [{ by: 'carol@example.com', reason: 'data owner agrees' }] });
+              await approveSigned(handle, { by: 'carol@example.com', reason: 'data owner agrees' });
               return;
             }
             await new Promise((r) => setTimeout(r, 100));

@@ -13,7 +13,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { loadConfig } from '../src/config';
-import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from '../src/workflows/messages';
+import { approveSignal, rejectSignal } from '../src/workflows/messages';
 import { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { localPgBackRest } from '../src/stack/pgbackrest';
@@ -41,6 +41,7 @@ import {
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal } from './helpers/temporal';
 import { startWorkerProcess, stopWorkerProcess } from './helpers/worker-process';
+import { approveSigned, rejectSigned, signedInput } from './helpers/signing';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
 const ALICE = 'alice@example.com';
@@ -130,7 +131,7 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
         const facts = Object.fromEntries(waiting.pendingGate!.prompt.facts.map((f) => [f.label, f.value]));
         assert.match(facts['restore point'], new RegExp(`^${a.pointT.replace(/[.]/g, '\\.')}`));
         assert.match(facts.destination, new RegExp(destinationFor(workflowId)));
-        const decision = await h.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'data owner: restore it', gate: 'restore' }] });
+        const decision = await approveSigned(h, { by: BOB, reason: 'data owner: restore it', gate: 'restore' });
         assert.equal(decision.decision, 'approved');
         assert.equal(decision.by, BOB);
       });
@@ -184,6 +185,8 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
         ['validating', 'awaiting-approval', 'restoring', 'replaying-wal', 'verifying', 'done'],
       );
       await recordHistory(handle, 'pitrRestore-approved');
+      // The same run under signed decisions: the signature in the update, the decision's evidence written (patch signed-decisions-evidence).
+      await recordHistory(handle, 'pitrRestore-v3-signed-approval');
 
       // Removing it (the compensation's own activity path) leaves nothing behind.
       await removeAsItsOwner(engine, destinationFor(workflowId));
@@ -196,7 +199,7 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
       const workflowId = uniqueId('test-pitr-rejected');
       const { handle, result, error, status } = await runRestore(workflowId, input(), async (h) => {
         await waitForGate(h, 'restore');
-        await h.executeUpdate(rejectUpdate, { args: [{ by: CAROL, reason: 'wrong restore point: ask again with T-5min' }] });
+        await rejectSigned(h, { by: CAROL, reason: 'wrong restore point: ask again with T-5min' });
       });
       assert.equal(error, undefined);
       assert.equal(result?.outcome, 'rejected');
@@ -264,7 +267,7 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
           [CAROL, `${CAROL} does not hold a role that approves the emergencyRestore gate in production (incident-commander)`],
           [MALLORY, `${MALLORY} does not hold a role that approves the emergencyRestore gate in production (incident-commander)`],
         ]) {
-          const refused = await h.executeUpdate(approveUpdate, { args: [{ by: who, reason: 'looks fine to me' }] }).then(
+          const refused = await approveSigned(h, { by: who, reason: 'looks fine to me' }).then(
             () => assert.fail(`${who} must not be able to approve`),
             (e: unknown) => e,
           );
@@ -272,12 +275,12 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
           assert.equal((refused.cause as Error).message, reason);
         }
         // A decision for another gate than the pending one is refused too.
-        const wrongGate = await h.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'ok', gate: 'cutover' }] }).catch((e: unknown) => e);
+        const wrongGate = await approveSigned(h, { by: BOB, reason: 'ok', gate: 'cutover' }).catch((e: unknown) => e);
         assert.equal(((wrongGate as WorkflowUpdateFailedError).cause as Error).message, 'the pending gate is emergencyRestore, not cutover: check `lifeboat status` before deciding');
         const still = await waitForGate(h, 'emergencyRestore');
         assert.equal(still.phase, 'awaiting-approval');
         assert.deepEqual(still.decisions, []);
-        await h.executeUpdate(rejectUpdate, { args: [{ by: BOB, reason: 'not an emergency after all' }] });
+        await rejectSigned(h, { by: BOB, reason: 'not an emergency after all' });
       });
       assert.equal(error, undefined);
       assert.equal(result?.outcome, 'rejected');
@@ -289,11 +292,11 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
       const workflowId = uniqueId('test-pitr-self');
       const { result, error } = await runRestore(workflowId, input({ requestedBy: ALICE }), async (h) => {
         await waitForGate(h, 'restore');
-        const refused = await h.executeUpdate(approveUpdate, { args: [{ by: ALICE, reason: 'I am sure' }] }).catch((e: unknown) => e);
+        const refused = await approveSigned(h, { by: ALICE, reason: 'I am sure' }).catch((e: unknown) => e);
         assert.ok(refused instanceof WorkflowUpdateFailedError, String(refused));
         assert.equal((refused.cause as Error).message, `${ALICE} requested this and cannot approve it in production: someone else must`);
         assert.equal((await waitForGate(h, 'restore')).decisions.length, 0);
-        await h.executeUpdate(rejectUpdate, { args: [{ by: CAROL, reason: 'needs a second look' }] });
+        await rejectSigned(h, { by: CAROL, reason: 'needs a second look' });
       });
       assert.equal(error, undefined);
       assert.equal(result?.outcome, 'rejected');
@@ -310,11 +313,19 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
         assert.equal(status.refused[0].by, MALLORY);
         assert.equal(status.refused[0].reason, `${MALLORY} does not hold a role that approves the restore gate in production (backup-owner, data-owner)`);
         assert.equal(status.pendingGate?.gate, 'restore');
+        // Production refuses an unsigned decision even from someone with the role, and keeps it on record.
         await h.signal(rejectSignal, { by: CAROL, reason: 'rejected from the UI' });
+        const unsigned = await waitForStatus(h, 'the unsigned signal', (s) => s.refused.length > 1);
+        assert.equal(unsigned.refused[1].by, CAROL);
+        assert.equal(unsigned.refused[1].reason, 'unsigned decisions are refused in production: sign it with your Ed25519 key (lifeboat reject --key <file>)');
+        assert.equal(unsigned.pendingGate?.gate, 'restore');
+        // A signed signal counts.
+        await h.signal(rejectSignal, await signedInput(h, 'rejected', { by: CAROL, reason: 'rejected, signed' }));
       });
       assert.equal(error, undefined);
       assert.equal(result?.outcome, 'rejected');
       assert.deepEqual(result?.decisions.map((d) => [d.decision, d.by]), [['rejected', CAROL]]);
+      assert.ok(result?.decisions[0].signed, 'the decision keeps its signature');
       assert.equal(final.phase, 'rejected');
       assert.equal(final.refused[0].by, MALLORY);
       await assertNothingCreated(engine, restoresDir, workflowId);
@@ -395,7 +406,7 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
       child = await startSuiteWorker(taskQueue);
       const handle = await env.client.workflow.start('pitrRestore', { taskQueue, workflowId, args: [input({ restorePoint: a.pointT, timings: { ...TIMINGS, pollIntervalMs: 500 } })] });
       await waitForGate(handle, 'restore');
-      await handle.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'go' }] });
+      await approveSigned(handle, { by: BOB, reason: 'go' });
       const during = await waitForStatus(handle, 'the restore', (s) => ['restoring', 'replaying-wal', 'verifying', 'done'].includes(s.phase), WAIT_MS, 50);
       assert.ok(['restoring', 'replaying-wal'].includes(during.phase), `killed during ${during.phase}`);
       await stopWorkerProcess(child);
@@ -453,7 +464,7 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
         );
         assert.equal(attempt, 2, 'the validation was retried once');
         assert.ok(validatedAfter - validationTook < 30, `a killed worker added ${(validatedAfter - validationTook).toFixed(1)} s to the validation (limit 30 s, not the 2-minute start-to-close timeout)`);
-        await handle.executeUpdate(rejectUpdate, { args: [{ by: CAROL, reason: 'test: only the crash was of interest' }] });
+        await rejectSigned(handle, { by: CAROL, reason: 'test: only the crash was of interest' });
         assert.equal(((await handle.result()) as PitrRestoreReport).outcome, 'rejected');
         await assertNothingCreated(engine, restoresDir, workflowId);
       } finally {
@@ -467,7 +478,7 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
       const destination = destinationFor(workflowId);
       const { error } = await runRestore(workflowId, input({ restorePoint: 'latest' }), async (h) => {
         await waitForGate(h, 'restore');
-        await h.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'go' }] });
+        await approveSigned(h, { by: BOB, reason: 'go' });
         await waitForStatus(h, 'the restore', (s) => s.phase === 'restoring', WAIT_MS, 50);
         await h.cancel();
       });
@@ -489,7 +500,7 @@ describe('pitrRestore workflow (real worker, real stack)', function () {
     async function restoreAndVerify(workflowId: string, restorePoint: string) {
       const run = await runRestore(workflowId, input({ restorePoint }), async (h) => {
         await waitForGate(h, 'restore');
-        await h.executeUpdate(approveUpdate, { args: [{ by: BOB, reason: 'go', gate: 'restore' }] });
+        await approveSigned(h, { by: BOB, reason: 'go', gate: 'restore' });
       });
       assert.equal(run.error, undefined, `the restore failed: ${String(run.error)}`);
       const checks = new Map(run.result!.verification!.checks.map((c) => [c.name, c]));

@@ -11,7 +11,6 @@ import { LifeboatError } from '../src/domain/errors';
 import { createPorts, Ports } from '../src/activities/ports';
 import { destinationFor } from '../src/activities/restore';
 import { loadConfig } from '../src/config';
-import { approveUpdate } from '../src/workflows/messages';
 import { PitrRestoreInput } from '../src/domain/restore';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { localPgBackRest } from '../src/stack/pgbackrest';
@@ -21,6 +20,7 @@ import { assertNothingCreated, onInstance, onPrimary, recordHistory, refusal, re
 import { CONFIG_FILE, lifeboat as runLifeboat } from './helpers/cli';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
+import { approveSigned } from './helpers/signing';
 
 
 describe('named restore points (lifeboat restore-point, real stack)', function () {
@@ -97,7 +97,7 @@ describe('named restore points (lifeboat restore-point, real stack)', function (
       drive: async (h) => {
         const gate = await waitForGate(h, 'restore');
         assert.equal(gate.pendingGate?.prompt.facts.find((f) => f.label === 'restore point')?.value, `name:${name}`);
-        await h.executeUpdate(approveUpdate, { args: [{ by: 'bob@example.com', reason: 'go', gate: 'restore' }] });
+        await approveSigned(h, { by: 'bob@example.com', reason: 'go', gate: 'restore' });
       },
     });
     assert.equal(run.error, undefined, String(run.error));

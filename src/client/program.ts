@@ -20,6 +20,7 @@ import { failbackStartCommand, failbackStatusCommand, prepareFailbackStart } fro
 import { backupDeleteCommand, prepareBackupDelete } from './backup-deletion-commands';
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
+import { auditVerifyCommand } from './audit-command';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { schedulesCommand } from './schedules';
@@ -67,6 +68,8 @@ interface Options {
   verify?: boolean;
   run?: boolean;
   drill?: boolean;
+  key?: string;
+  expiresIn?: string;
 }
 
 const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
@@ -242,7 +245,7 @@ export function lifeboatCli(): LifeboatCli {
   for (const decision of ['approve', 'reject'] as const) {
     command(program, decision, `${decision} the gate a restore waits at`, ([workflowId], o) => {
       const config = configOf(o);
-      const request = prepareDecision({ workflowId, gate: o.gate, reason: o.reason ?? '', as: o.as });
+      const request = prepareDecision({ workflowId, gate: o.gate, reason: o.reason ?? '', as: o.as, key: o.key, expiresIn: o.expiresIn });
       return recovery(config, o, decision, workflowId, (ctx) => decideCommand(ctx, decision, request));
     })
       .argument('<workflow-id>', 'the workflow waiting for a decision (see `lifeboat list --awaiting-approval`)')
@@ -250,6 +253,8 @@ export function lifeboatCli(): LifeboatCli {
       .option('--gate <name>', 'the gate decided: restore, emergencyRestore, cutover, failover, failback, retire or backupDeletion (default the pending one)')
       .addOption(reasonOption('on record with the decision'))
       .addOption(asOption(`${decision}s; not the requester in production`))
+      .option('--key <file|env:NAME>', 'your Ed25519 private key (PEM or OpenSSH): signs the decision, required in production (default $LIFEBOAT_SIGNING_KEY)')
+      .option('--expires-in <duration>', 'how long the signature stays good, such as 10m (at most 24h; default 10m)')
       .addOption(jsonOption());
   }
 
@@ -314,6 +319,15 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(configOption())
     .option('--format <format>', 'md (default), json or html')
     .option('--verify', 'read every copy in every region back and check it against the SHA-256 on record')
+    .addOption(jsonOption());
+
+  const audit = command(program, 'audit', 'check the record of decisions');
+  command(audit, 'verify', 're-check every signed decision of a workflow from the evidence buckets: who approved what, when, against which facts (exit 1 if any fails)', ([workflowId], o) => {
+    const config = configOf(o);
+    return auditVerifyCommand(config, { workflowId, json: o.json === true });
+  })
+    .argument('<workflow-id>', 'the workflow whose decisions to check')
+    .addOption(configOption())
     .addOption(jsonOption());
 
   const drills = command(program, 'drills', 'restore drills on record');

@@ -4,7 +4,11 @@
  */
 import { Client, WorkflowExecutionDescription, WorkflowUpdateFailedError } from '@temporalio/client';
 import { findDatabaseTarget, LifeboatConfig } from '../config';
-import { Decision, describeQuorumProgress, MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS, normalizeIdentity, WorkflowStatus } from '../domain/approval';
+import { KeyObject } from 'node:crypto';
+import { parseDuration } from '../config/duration';
+import { DEFAULT_SIGNATURE_LIFETIME_MS, MAX_SIGNATURE_LIFETIME_MS } from '../domain/signed-decision';
+import { loadSigningKey, signDecision } from './decision-signing';
+import { Decision, DecisionInput, describeQuorumProgress, MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS, normalizeIdentity, WorkflowStatus } from '../domain/approval';
 import { approveUpdate, rejectUpdate, statusQuery } from '../workflows/messages';
 import { destinationNameProblem } from '../domain/ownership';
 import { PitrRestoreInput, PitrRestoreReport } from '../domain/restore';
@@ -129,24 +133,51 @@ export interface DecisionRequest {
   gate?: Decision['gate'];
   reason: string;
   by: string;
+  /** The decider's private key, when the decision is signed. */
+  key?: KeyObject;
+  signatureLifetimeMs: number;
 }
 
 const GATES: Array<Decision['gate']> = ['restore', 'emergencyRestore', 'cutover', 'failover', 'failback', 'retire', 'backupDeletion'];
 
 /** A decision as the CLI can check it before connecting: who, why, and a gate that exists. */
-export function prepareDecision(o: { workflowId: string; gate?: string; reason: string; as?: string }): DecisionRequest {
+export function prepareDecision(o: { workflowId: string; gate?: string; reason: string; as?: string; key?: string; expiresIn?: string }): DecisionRequest {
   if (o.gate !== undefined && !GATES.includes(o.gate as Decision['gate'])) throw new UsageError(`--gate takes ${GATES.join(', ')}, not "${o.gate}".`);
   if (!o.reason.trim()) throw new UsageError(`--reason is required: every decision is on record with why.`);
   checkLength('--reason', o.reason, MAX_REASON_CHARS, 'say it in a paragraph and link the details');
-  return { workflowId: o.workflowId, gate: o.gate as Decision['gate'] | undefined, reason: o.reason, by: identity(o.as) };
+  const by = identity(o.as);
+  let lifetimeMs = DEFAULT_SIGNATURE_LIFETIME_MS;
+  if (o.expiresIn !== undefined) {
+    const seconds = parseDuration(o.expiresIn);
+    if (seconds === undefined || seconds < 1 || seconds * 1000 > MAX_SIGNATURE_LIFETIME_MS) throw new UsageError(`--expires-in takes a duration from 1s to 24h, such as 10m, not "${o.expiresIn}".`);
+    lifetimeMs = seconds * 1000;
+  }
+  const keyRef = o.key ?? (process.env.LIFEBOAT_SIGNING_KEY || undefined);
+  return { workflowId: o.workflowId, gate: o.gate as Decision['gate'] | undefined, reason: o.reason, by, signatureLifetimeMs: lifetimeMs, ...(keyRef ? { key: loadSigningKey(keyRef) } : {}) };
+}
+
+/**
+ * The decision as sent: signed over exactly what the pending gate shows now (its prompt, read
+ * from the workflow), this run and an expiry, when the decider gave a key.
+ */
+async function decisionInput(ctx: CommandContext, verdict: 'approved' | 'rejected', o: DecisionRequest): Promise<DecisionInput> {
+  const input: DecisionInput = { by: o.by, reason: o.reason, gate: o.gate };
+  if (!o.key) return input;
+  const handle = ctx.client.workflow.getHandle(o.workflowId);
+  const [desc, status] = await Promise.all([handle.describe(), handle.query(statusQuery)]);
+  const pending = status.pendingGate;
+  if (!pending) throw new UsageError(`no approval is pending on ${o.workflowId} right now: check \`lifeboat status ${o.workflowId}\` for what it is doing.`);
+  if (o.gate && o.gate !== pending.gate) throw new UsageError(`the pending gate is ${pending.gate}, not ${o.gate}: check \`lifeboat status ${o.workflowId}\` before deciding.`);
+  const signed = signDecision(o.key, { workflowId: o.workflowId, runId: desc.runId, gate: pending.gate, prompt: pending.prompt, decision: verdict, by: o.by, reason: o.reason, lifetimeMs: o.signatureLifetimeMs });
+  return { ...input, gate: pending.gate, signed };
 }
 
 export async function decideCommand(ctx: CommandContext, decision: 'approve' | 'reject', o: DecisionRequest): Promise<number> {
-  const by = o.by;
   const handle = ctx.client.workflow.getHandle(o.workflowId);
+  const input = await decisionInput(ctx, decision === 'approve' ? 'approved' : 'rejected', o);
   let result: Decision;
   try {
-    result = await handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [{ by, reason: o.reason, gate: o.gate }] });
+    result = await handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [input] });
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw new UsageError(`${decision} refused: ${describeFailure(err)}.`);
     throw err;
@@ -184,8 +215,9 @@ function statusLines(workflowId: string, desc: WorkflowExecutionDescription, sta
     for (const f of g.prompt.facts) out.push(`  ${f.label}: ${f.value}`);
     out.push(`  approve: lifeboat approve ${workflowId} --gate ${g.gate} --reason "..."`);
   }
-  for (const d of status?.decisions ?? []) out.push(`decision: ${d.gate} ${d.decision} by ${d.by} at ${d.at}: ${d.reason}`);
+  for (const d of status?.decisions ?? []) out.push(`decision: ${d.gate} ${d.decision} by ${d.by} at ${d.at}${d.signed || d.approvals?.some((a) => a.signed) ? ' (signed)' : ''}: ${d.reason}`);
   for (const r of status?.refused ?? []) out.push(`refused decision from ${r.by} at ${r.at}: ${r.reason}`);
+  if (status?.refusedOverflow) out.push(`... and ${status.refusedOverflow} more refused decisions, counted but not kept`);
   if (status?.timeline.length) {
     out.push('timeline:');
     out.push(...formatTable(status.timeline.map((t) => [`  ${t.at}`, t.phase, t.note])));

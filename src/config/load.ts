@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { checkApprover, GateName, GatePolicy } from '../domain/approval';
+import { checkApprover, GateName, GatePolicy, normalizeIdentity } from '../domain/approval';
+import { parseEd25519PublicKey } from './public-key';
 import { LifeboatError } from '../domain/errors';
 import { dataDir } from '../platform/host';
 import { Issue, PathSegment, closest, decode, formatPath } from './fields';
@@ -180,7 +181,24 @@ export function gatePolicy(config: LifeboatConfig, environment: string, gate: Ga
   if (!env) throw new LifeboatError(`environment ${environment} is not in the config: declare it under environments.`, 'UNKNOWN_ENVIRONMENT');
   const allowedRoles = env.gates[gate];
   const roster = Object.fromEntries(Object.entries(config.people).filter(([, held]) => held.some((role) => allowedRoles.includes(role))));
-  return { gate, environment, production: env.tier === 'production', selfApproval: env.selfApproval, requestedBy, allowedRoles: [...allowedRoles], roster };
+  const approvers = new Set(Object.keys(roster).map(normalizeIdentity));
+  // The keys of everyone who may decide this gate, decoded to the raw form the gate's verifier takes.
+  const keys: Record<string, string> = {};
+  for (const [who, text] of Object.entries(config.publicKeys ?? {})) {
+    const parsed = parseEd25519PublicKey(text);
+    if (parsed.ok && approvers.has(normalizeIdentity(who))) keys[normalizeIdentity(who)] = parsed.hex;
+  }
+  const production = env.tier === 'production';
+  return {
+    gate,
+    environment,
+    production,
+    selfApproval: env.selfApproval,
+    requestedBy,
+    allowedRoles: [...allowedRoles],
+    roster,
+    signing: { unsignedDecisions: production ? 'refuse' : (env.unsignedDecisions ?? 'refuse'), keys },
+  };
 }
 
 /** Reads the secret a reference points at, when it is needed (never at load, never into history). */

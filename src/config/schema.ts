@@ -10,7 +10,8 @@ import { z } from 'zod';
 import { PathSegment, Rule, SecretRef, TimeOfDay, t } from './fields';
 import { dependenciesOf, graphProblems } from '../domain/recovery-plan';
 import { whyNotReadOnly } from './read-only-sql';
-import { defaultRequiredApprovals, GateName, quorumProblem } from '../domain/approval';
+import { defaultRequiredApprovals, GateName, normalizeIdentity, quorumProblem } from '../domain/approval';
+import { parseEd25519PublicKey } from './public-key';
 
 // ----- shared shapes --------------------------------------------------------------------------
 
@@ -487,6 +488,9 @@ const fields = {
       {
         tier: t.oneOf(['production', 'non-production'], 'Production approvals always need someone other than the requester.'),
         selfApproval: t.boolean('Whether a requester may approve their own request (never in production).').prefault(false),
+        unsignedDecisions: t
+          .oneOf(['refuse', 'allow'], 'Whether a decision without an Ed25519 signature (a Web UI signal, `lifeboat approve` without `--key`) counts: `refuse` records and ignores it; `allow` is for non-production environments only.')
+          .prefault('refuse'),
         gates: t.object(
           {
             restore: gateRoles('restore (a standard point-in-time restore into a new instance; typically backup or data owners)'),
@@ -524,6 +528,13 @@ const fields = {
               if (env.tier === 'production' && env.selfApproval) report('selfApproval', 'must be false in a production environment: production approvals need someone other than the requester');
             },
           },
+          {
+            says: 'A production environment never takes unsigned decisions.',
+            uses: ['tier', 'unsignedDecisions'],
+            check(env, report) {
+              if (env.tier === 'production' && env.unsignedDecisions === 'allow') report('unsignedDecisions', 'must be refuse in a production environment: every production decision is signed with the decider\'s key');
+            },
+          },
         ],
       },
     ),
@@ -550,6 +561,17 @@ const fields = {
       minEntries: 1,
     },
   ),
+  publicKeys: t
+    .dict(
+      t.string({ description: 'The person\'s Ed25519 public key: the `ssh-ed25519 AAAA…` line of their .pub file, or a PEM `BEGIN PUBLIC KEY` block.' }),
+      {
+        description: 'Each person\'s Ed25519 public key: `lifeboat approve|reject --key` signs decisions with the private half, and the gate checks the signature with this one.',
+        keyPattern: IDENTITY.pattern,
+        keyHint: IDENTITY.hint,
+        keyLabel: 'identity',
+      },
+    )
+    .prefault({}),
   approvals: t.object(
     {
       remindAfter: t.duration({ description: 'A pending gate sends a reminder through the notifier after this long.' }).prefault('15m'),
@@ -861,6 +883,32 @@ const fields = {
 type Root = z.output<z.ZodObject<typeof fields, z.core.$strict>>;
 
 const rootRules: Rule<Root>[] = [
+  {
+    says: 'No two people differ only in the case or spacing of their identity (identities are compared case-insensitively).',
+    uses: ['people', 'publicKeys'],
+    check(c, report) {
+      for (const field of ['people', 'publicKeys'] as const) {
+        const seen = new Map<string, string>();
+        for (const who of Object.keys(c[field])) {
+          const earlier = seen.get(normalizeIdentity(who));
+          if (earlier !== undefined) report([field, who], `is the same identity as ${earlier} (identities are compared case-insensitively): keep one entry`);
+          else seen.set(normalizeIdentity(who), who);
+        }
+      }
+    },
+  },
+  {
+    says: 'Every public key is a valid Ed25519 key of someone in `people`.',
+    uses: ['people', 'publicKeys'],
+    check(c, report) {
+      const people = new Set(Object.keys(c.people).map(normalizeIdentity));
+      for (const [who, key] of Object.entries(c.publicKeys)) {
+        if (!people.has(normalizeIdentity(who))) report(['publicKeys', who], `is not in people: add the person there, or remove the key`);
+        const parsed = parseEd25519PublicKey(key);
+        if (!parsed.ok) report(['publicKeys', who], parsed.problem);
+      }
+    },
+  },
   {
     says: 'The file declares at least one target.',
     uses: ['targets.databases', 'targets.buckets'],

@@ -3,6 +3,8 @@
  * Temporal messages that carry decisions are in src/workflows/messages.ts). Pure and
  * deterministic: the workflow's update validators use the same rule the CLI and config checks use.
  */
+import type { SignedDecision, SigningPolicy } from './signed-decision';
+
 export type GateName = 'restore' | 'emergencyRestore' | 'cutover' | 'failover' | 'failback' | 'retire' | 'backupDeletion';
 
 /** Everything needed to judge an approver, resolved from the config when the workflow starts. */
@@ -23,12 +25,20 @@ export interface GatePolicy {
    * `requiredApprovals`.
    */
   required?: number;
+  /**
+   * How decisions must be signed, and everyone's public key. Absent in policies recorded before
+   * signed decisions existed: those gates check roles only, as they did.
+   */
+  signing?: SigningPolicy;
 }
 
 export type ApproverCheck = { ok: true } | { ok: false; reason: string };
 
 /** Longest reason lifeboat keeps on record (restore requests and decisions): a paragraph, not a pasted log. */
 export const MAX_REASON_CHARS = 2000;
+/** Refused decisions a workflow keeps in its state; more are only counted. */
+export const MAX_REFUSED = 50;
+
 /** Longest incident id: ticket ids are short. */
 export const MAX_INCIDENT_ID_CHARS = 128;
 
@@ -117,6 +127,8 @@ export interface DecisionInput {
   reason: string;
   /** Which gate this decision is for; defaults to the pending one. Guards against deciding a later gate by accident. */
   gate?: GateName;
+  /** The decision signed with the decider's Ed25519 key (`lifeboat approve|reject --key`). */
+  signed?: SignedDecision;
 }
 
 export interface Decision {
@@ -134,6 +146,8 @@ export interface Decision {
   approvals?: Decision[];
   /** A gate that needs several people: how many distinct approvals it needs. */
   required?: number;
+  /** The signed statement this decision was made with, when it was signed. */
+  signed?: SignedDecision;
 }
 
 /** What a pending gate will do if approved, shown in the status query and the Web UI. */
@@ -175,6 +189,8 @@ export interface WorkflowStatus {
   timeline: TimelineEntry[];
   /** Refused signals: a decision sent without the right to make it. */
   refused: Array<{ at: string; by: string; reason: string }>;
+  /** Refused signals beyond the MAX_REFUSED kept: counted, not kept (a flood cannot grow the state without limit). */
+  refusedOverflow?: number;
   /** What the run works on, when it says (a drill: the backup under test). */
   subject?: string;
   /** Each validation as it completed (a drill's checks), in order. */

@@ -4,9 +4,10 @@
  * a refused signal is recorded, never silently dropped). Pending too long: a reminder through
  * the notifier; longer still: the gate expires and the workflow ends cleanly.
  */
-import { condition, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, isCancellation, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { checkApprover, checkQuorumApprover, Decision, DecisionInput, GatePolicy, GatePrompt, MAX_REASON_CHARS, normalizeIdentity, requiredApprovals } from '../domain/approval';
+import { checkApprover, checkQuorumApprover, Decision, DecisionInput, GatePolicy, GatePrompt, MAX_REASON_CHARS, MAX_REFUSED, normalizeIdentity, requiredApprovals } from '../domain/approval';
+import { DecisionEvidence, factsDigest, signatureProblem } from '../domain/signed-decision';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from './messages';
 import { StatusBoard } from './status-board';
 
@@ -19,6 +20,9 @@ export interface GateTimings {
 
 interface OpenGate {
   policy: GatePolicy;
+  prompt: GatePrompt;
+  /** How many refusals were on record when the gate opened: the ones after it belong to its evidence. */
+  refusedBefore: number;
   decision?: Decision;
   /** A gate that needs several people: the approvals so far, in order, and how many of them the catalog has. */
   approvals: Decision[];
@@ -29,6 +33,8 @@ type Verdict = 'approved' | 'rejected';
 
 export class ApprovalGates {
   private open?: OpenGate;
+  /** Nonces of the signatures this workflow has counted: a signature counts once, ever. */
+  private readonly usedNonces = new Set<string>();
 
   constructor(private readonly board: StatusBoard) {
     setHandler(approveUpdate, (input) => this.decide('approved', input), { validator: (input) => this.validate('approved', input) });
@@ -52,13 +58,24 @@ export class ApprovalGates {
     if (input.reason.length > MAX_REASON_CHARS) return `the reason is ${input.reason.length} characters long, over the ${MAX_REASON_CHARS} kept on record: say it in a paragraph and link the details`;
     // A quorum counts each person once; anyone allowed may still reject, approvers included.
     const check = verdict === 'approved' && requiredApprovals(open.policy) > 1 ? checkQuorumApprover(open.policy, open.approvals, input.by) : checkApprover(open.policy, input.by);
-    return check.ok ? undefined : check.reason;
+    if (!check.ok) return check.reason;
+    // A policy recorded before signed decisions existed has no signing rule: roles alone, as then.
+    const signing = open.policy.signing;
+    if (!signing) return undefined;
+    const info = workflowInfo();
+    return signatureProblem(
+      { signing, environment: open.policy.environment, production: open.policy.production, workflowId: info.workflowId, runId: info.runId, gate: open.policy.gate, prompt: open.prompt, now: new Date().getTime(), usedNonces: this.usedNonces },
+      verdict,
+      input,
+      normalizeIdentity,
+    );
   }
 
   private decide(decision: Verdict, input: DecisionInput): Decision {
     const open = this.open!;
     // Recorded in the one form identities are compared in, whatever case the decider typed.
-    const given: Decision = { gate: open.policy.gate, decision, by: normalizeIdentity(input.by), reason: input.reason, at: new Date().toISOString() };
+    const given: Decision = { gate: open.policy.gate, decision, by: normalizeIdentity(input.by), reason: input.reason, at: new Date().toISOString(), ...(input.signed ? { signed: input.signed } : {}) };
+    if (input.signed) this.usedNonces.add(input.signed.statement.nonce);
     const required = requiredApprovals(open.policy);
     if (required <= 1) {
       open.decision = given;
@@ -75,14 +92,16 @@ export class ApprovalGates {
 
   private decideBySignal(decision: Verdict, input: DecisionInput): void {
     const reason = this.refusal(decision, input);
-    if (reason) this.board.refused.push({ at: new Date().toISOString(), by: input?.by ?? '(unknown)', reason });
-    else this.decide(decision, input);
+    if (!reason) this.decide(decision, input);
+    // Bounded: a flood of refused signals is counted, not kept (the first MAX_REFUSED say who tried what).
+    else if (this.board.refused.length < MAX_REFUSED) this.board.refused.push({ at: new Date().toISOString(), by: String(input?.by ?? '(unknown)').slice(0, 200), reason });
+    else this.board.refusedOverflow += 1;
   }
 
   /** Waits for a decision on one gate; the decision (approved, rejected or expired) is recorded in the catalog. */
   async request(policy: GatePolicy, prompt: GatePrompt, timings: GateTimings): Promise<Decision> {
     const since = new Date();
-    this.open = { policy, approvals: [], recorded: 0 };
+    this.open = { policy, prompt, refusedBefore: this.board.refused.length, approvals: [], recorded: 0 };
     const open = this.open;
     const required = requiredApprovals(policy);
     const at = (ms: number) => new Date(since.getTime() + ms).toISOString();
@@ -132,7 +151,36 @@ export class ApprovalGates {
     this.board.setPendingGate(undefined);
     this.board.decisions.push(decision);
     await acts.recordDecision.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Record the ${policy.gate} decision` }, [decision]);
+    if (patched('signed-decisions-evidence')) await this.writeEvidence(open, decision);
     return decision;
+  }
+
+  /**
+   * The decision, its signatures and the facts they were made against, to the write-once evidence
+   * bucket, for `lifeboat audit verify`. Best effort: an evidence outage is noted on the timeline,
+   * never holds a restore at the worst hour.
+   */
+  private async writeEvidence(open: OpenGate, decision: Decision): Promise<void> {
+    const info = workflowInfo();
+    const signers = [decision, ...(decision.approvals ?? [])].map((d) => d.by);
+    const evidence: DecisionEvidence = {
+      kind: 'lifeboat-decision-evidence/v1',
+      workflowId: info.workflowId,
+      runId: info.runId,
+      sequence: this.board.decisions.length,
+      environment: open.policy.environment,
+      production: open.policy.production,
+      requestedBy: open.policy.requestedBy,
+      gate: open.policy.gate,
+      prompt: open.prompt,
+      factsSha256: factsDigest(open.policy.gate, open.prompt),
+      unsignedDecisions: open.policy.signing?.unsignedDecisions ?? 'allow',
+      publicKeys: Object.fromEntries(Object.entries(open.policy.signing?.keys ?? {}).filter(([who]) => signers.includes(who))),
+      decision,
+      refused: this.board.refused.slice(open.refusedBefore),
+    };
+    const outcome = await acts.recordDecisionEvidence.executeWithOptions({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 3 }, summary: `Write the ${open.policy.gate} decision to the evidence bucket` }, [evidence]);
+    if (outcome.problem) this.board.enter(this.board.phase, `the ${open.policy.gate} decision is not in the evidence bucket: ${outcome.problem}`);
   }
 
   /**

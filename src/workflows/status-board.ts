@@ -16,6 +16,8 @@ export class StatusBoard {
   readonly decisions: Decision[] = [];
   readonly timeline: TimelineEntry[] = [];
   readonly refused: WorkflowStatus['refused'] = [];
+  /** Refused signals beyond the MAX_REFUSED kept in `refused`. */
+  refusedOverflow = 0;
   /** What the run works on, shown on top (a drill: the backup under test). */
   subject?: string;
   readonly validations: NonNullable<WorkflowStatus['validations']> = [];
@@ -76,6 +78,7 @@ export class StatusBoard {
       decisions: [...this.decisions],
       timeline: [...this.timeline],
       refused: [...this.refused],
+      ...(this.refusedOverflow ? { refusedOverflow: this.refusedOverflow } : {}),
       ...(this.subject ? { subject: this.subject } : {}),
       ...(this.validations.length ? { validations: [...this.validations] } : {}),
       ...(this.planSteps.length ? { planSteps: this.planSteps.map((p) => ({ ...p })) } : {}),

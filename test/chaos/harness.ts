@@ -14,7 +14,7 @@ import type { PgBackRestEngine } from '../../src/engines/pgbackrest';
 import { connectClient } from '../../src/client/temporal';
 import { LifeboatConfig } from '../../src/config';
 import { WorkflowStatus } from '../../src/domain/approval';
-import { approveUpdate, statusQuery } from '../../src/workflows/messages';
+import { statusQuery } from '../../src/workflows/messages';
 import { DatabaseBackupInput } from '../../src/domain/backup';
 import { PitrRestoreInput } from '../../src/domain/restore';
 import { localPgBackRest } from '../../src/stack/pgbackrest';
@@ -26,6 +26,7 @@ import { removeAsItsOwner, undoTestCutover } from '../helpers/pitr';
 import { Check, checkInvariants, Flight, FlightKind, ownedInstances, restoresListing, SourceFacts, sourceFacts } from './invariants';
 import { Random, trialRandom } from './random';
 import { ChaosWorker } from './worker';
+import { approveSigned } from '../helpers/signing';
 
 export const SCENARIOS = ['kill-worker-backup', 'kill-worker-restore', 'kill-worker-cutover', 'restart-temporal', 'stop-dr-minio', 'restart-catalog'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -259,7 +260,7 @@ export class ChaosHarness {
   private async approve(w: Watched, gate: string): Promise<void> {
     for (let attempt = 0; attempt < 30 && !w.closed; attempt++) {
       try {
-        await withTimeout(w.handle.executeUpdate(approveUpdate, { args: [{ by: APPROVER, reason: 'chaos trial: approved', gate: gate as 'restore' | 'cutover' }] }), 20000);
+        await withTimeout(approveSigned(w.handle, { by: APPROVER, reason: 'chaos trial: approved', gate: gate as 'restore' | 'cutover' }), 20000);
         return;
       } catch (err) {
         const status = await withTimeout(w.handle.query(statusQuery), 3000).catch(() => undefined);

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { testKeyFile } from './signing';
 
 export const ROOT = path.resolve(__dirname, '../../..');
 export const CLI = path.join(ROOT, 'bin/lifeboat.js');
@@ -37,7 +38,18 @@ export function runNode(entry: string, args: string[], env: Record<string, strin
   });
 }
 
-/** `lifeboat <args>` with the example config (and, when given, a task queue of the test's own). */
+/**
+ * `lifeboat <args>` with the example config (and, when given, a task queue of the test's own).
+ * `approve` and `reject` sign with the decider's TEST key (test/fixtures/keys), as a person with
+ * their key in LIFEBOAT_SIGNING_KEY would; a test passes LIFEBOAT_SIGNING_KEY: '' to send unsigned.
+ */
 export function lifeboat(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  return runNode(CLI, args, { LIFEBOAT_CONFIG: CONFIG_FILE, ...env });
+  const signing: Record<string, string> = {};
+  if ((args[0] === 'approve' || args[0] === 'reject') && !('LIFEBOAT_SIGNING_KEY' in env) && !args.includes('--key')) {
+    const as = args.indexOf('--as');
+    const who = as >= 0 ? args[as + 1] : env.LIFEBOAT_USER;
+    const file = who ? testKeyFile(who) : undefined;
+    if (file) signing.LIFEBOAT_SIGNING_KEY = file;
+  }
+  return runNode(CLI, args, { LIFEBOAT_CONFIG: CONFIG_FILE, ...signing, ...env });
 }

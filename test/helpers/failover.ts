@@ -15,9 +15,10 @@ import type { InstanceDescription } from '../../src/domain/ports';
 import { localPgBackRest } from '../../src/stack/pgbackrest';
 import { localDnsRouter } from '../../src/stack/powerdns';
 import { Stack } from '../../src/stack/stack';
-import { approveUpdate, statusQuery } from '../../src/workflows/messages';
+import { statusQuery } from '../../src/workflows/messages';
 import { historyToJson, recordableHistory } from './history-json';
 import { HISTORIES_DIR, onPrimary, waitForGate } from './pitr';
+import { approveSigned } from './signing';
 
 export const REQUESTER = 'dave@example.com';
 /** Both incident commanders: production may ask for two people at the declare gate. */
@@ -32,7 +33,7 @@ export async function approveGate(handle: WorkflowHandle, gate: 'failover' | 'cu
     const status = (await handle.query(statusQuery)) as WorkflowStatus;
     if (status.pendingGate?.gate !== gate || status.pendingGate.prompt === undefined) return;
     try {
-      await handle.executeUpdate(approveUpdate, { args: [{ by, reason: `test: ${gate} confirmed on the bridge`, gate }] });
+      await approveSigned(handle, { by, reason: `test: ${gate} confirmed on the bridge`, gate });
     } catch (err) {
       // The first approval was enough: the gate closed before this one.
       if (/no approval is pending|pending gate is/.test(String((err as Error).message) + String((err as { cause?: Error }).cause?.message))) return;

@@ -1,0 +1,125 @@
+/**
+ * Signed approvals end to end on the real stack (Temporal, catalog, MinIO's write-once evidence
+ * buckets), through the test-only one-gate workflow (test/workflows/quorum-gate.ts) in the
+ * example config's production environment: unsigned and forged decisions are refused and kept on
+ * record, a signed `lifeboat approve` opens the gate, the decision and its signature land in the
+ * evidence bucket, and `lifeboat audit verify` passes on it, then fails once the record is tampered with.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DECISION_EVIDENCE_EVENT_KIND } from '../src/activities/approvals';
+import { createPorts, Ports } from '../src/activities/ports';
+import { LifeboatConfig, loadConfig } from '../src/config';
+import { Decision, WorkflowStatus } from '../src/domain/approval';
+import { canonicalJson, DecisionEvidence, factsDigest } from '../src/domain/signed-decision';
+import { createLifeboatWorker } from '../src/worker';
+import { approveSignal, statusQuery } from '../src/workflows/messages';
+import { lifeboat } from './helpers/cli';
+import { uniqueId, waitForGate, waitForStatus } from './helpers/pitr';
+import { approveSigned } from './helpers/signing';
+import { useStack } from './helpers/stack';
+import { uniqueTaskQueue, useTemporal } from './helpers/temporal';
+import type { GateProbeInput } from './workflows/quorum-gate';
+
+const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
+
+describe('signed approvals (real Temporal, catalog and evidence buckets)', function () {
+  let env: TestWorkflowEnvironment;
+  let config: LifeboatConfig;
+  let ports: Ports;
+  let bundle: WorkflowBundleWithSourceMap;
+
+  before(async function () {
+    this.timeout(600000);
+    await useStack();
+    env = await useTemporal();
+    config = loadConfig(CONFIG_FILE);
+    ports = createPorts(config);
+    await ports.catalog.migrate();
+    bundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../test/workflows/quorum-gate.ts'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => process.stderr.write(`${m}\n`) } });
+  });
+  after(async () => {
+    await ports?.close();
+  });
+
+  async function refusalOf(promise: Promise<unknown>): Promise<string> {
+    const error = await promise.then(() => undefined, (err: unknown) => err);
+    assert.ok(error instanceof WorkflowUpdateFailedError, `expected a refused update, got ${String(error)}`);
+    return String(error.cause?.message);
+  }
+
+  it('refuses unsigned and forged decisions on record, opens on a signed CLI approval, and audit verify checks it (and catches tampering)', async () => {
+    const workflowId = uniqueId('test-signed-approval');
+    const taskQueue = uniqueTaskQueue('signed');
+    const input: GateProbeInput = { environment: 'production', gate: 'restore', requestedBy: 'alice@example.com', timings: { remindAfterMs: 60000, abortAfterMs: 120000 } };
+    const worker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue, workflowBundle: bundle });
+    const handle: WorkflowHandle = await env.client.workflow.start('gateProbe', { taskQueue, workflowId, args: [input] });
+    const { decision, status } = await worker.runUntil(async () => {
+      try {
+        await waitForGate(handle, 'restore');
+        // The Web UI's signal: unsigned, from someone who holds the role. Refused, and on record.
+        await handle.signal(approveSignal, { by: 'carol@example.com', reason: 'from the Web UI' });
+        const refused = await waitForStatus(handle, 'the unsigned signal on record', (s) => s.refused.length === 1);
+        assert.equal(refused.refused[0].reason, 'unsigned decisions are refused in production: sign it with your Ed25519 key (lifeboat approve --key <file>)');
+        // Forgeries through the update: someone else's key, an expired signature, `lifeboat approve` without a key.
+        assert.match(await refusalOf(approveSigned(handle, { by: 'carol@example.com', reason: 'go' }, { keyOf: 'mallory@example.com' })), /signed with a key that is not carol@example\.com's/);
+        assert.match(await refusalOf(approveSigned(handle, { by: 'carol@example.com', reason: 'go' }, { now: new Date(Date.now() - 3600000), lifetimeMs: 60000 })), /^the signature expired at /);
+        const unsigned = await lifeboat(['approve', workflowId, '--reason', 'go', '--as', 'carol@example.com'], { LIFEBOAT_SIGNING_KEY: '' });
+        assert.equal(unsigned.code, 2, unsigned.stderr);
+        assert.match(unsigned.stderr, /approve refused: unsigned decisions are refused in production/);
+        // The signed CLI approval opens the gate.
+        const approved = await lifeboat(['approve', workflowId, '--reason', 'data owner agrees', '--as', 'carol@example.com']);
+        assert.equal(approved.code, 0, approved.stderr);
+        assert.match(approved.stdout, /^restore gate approved by carol@example\.com at \S+: data owner agrees$/m);
+        const d = (await handle.result()) as Decision;
+        return { decision: d, status: (await handle.query(statusQuery)) as WorkflowStatus };
+      } catch (error) {
+        await handle.terminate('test failed').catch(() => undefined);
+        throw error;
+      }
+    });
+    assert.equal(decision.decision, 'approved');
+    assert.equal(decision.signed?.statement.by, 'carol@example.com');
+    assert.equal(status.refused.length, 1);
+
+    // In the evidence bucket, pointed at by the catalog.
+    const [row] = await ports.catalog.query<{ details: { key: string; sha256: string; copies: Array<{ region: string; bucket: string; versionId: string; retainUntil: string }> } }>(
+      `SELECT details FROM workflow_events WHERE workflow_id = $1 AND kind = $2`,
+      [workflowId, DECISION_EVIDENCE_EVENT_KIND],
+    );
+    assert.ok(row, 'the decision evidence is on record in the catalog');
+    assert.equal(row.details.copies.length, 2, 'both regions hold a copy');
+
+    const audit = await lifeboat(['audit', 'verify', workflowId]);
+    assert.equal(audit.code, 0, audit.stdout + audit.stderr);
+    assert.match(audit.stdout, /ok {4}approved by carol@example\.com at \S+, signed: signature verifies with carol@example\.com's key/);
+    assert.match(audit.stdout, /facts \(SHA-256 [0-9a-f]{64}\): changes: nothing: a test/);
+    assert.match(audit.stdout, /1 refused decision on record while the gate was open/);
+
+    // Tampering: someone with write access to the bucket and the catalog stores a record with other
+    // facts as a new version and points the catalog at it. The hashes agree; the signature does not.
+    const s3 = ports.objectStore(config.evidence.store);
+    const original = await s3.send(new GetObjectCommand({ Bucket: config.evidence.bucket, Key: row.details.key }));
+    const evidence = JSON.parse(Buffer.from(await original.Body!.transformToByteArray()).toString('utf8')) as DecisionEvidence;
+    evidence.prompt.facts[0].value = 'everything: the source is overwritten';
+    evidence.factsSha256 = factsDigest(evidence.gate, evidence.prompt);
+    const body = Buffer.from(canonicalJson(evidence));
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const put = await s3.send(new PutObjectCommand({ Bucket: config.evidence.bucket, Key: row.details.key, Body: body, Metadata: { 'lifeboat-sha256': sha256 } }));
+    const primary = row.details.copies.find((c) => c.bucket === config.evidence.bucket)!;
+    await ports.catalog.query(`UPDATE workflow_events SET details = $3::jsonb WHERE workflow_id = $1 AND kind = $2`, [
+      workflowId,
+      DECISION_EVIDENCE_EVENT_KIND,
+      JSON.stringify({ ...row.details, sha256, bytes: body.length, copies: [{ ...primary, versionId: put.VersionId }] }),
+    ]);
+    const tampered = await lifeboat(['audit', 'verify', workflowId]);
+    assert.equal(tampered.code, 1, tampered.stdout + tampered.stderr);
+    assert.match(tampered.stdout, /FAIL {2}approved by carol@example\.com .*signed against other facts than the gate showed/);
+    assert.match(tampered.stdout, /AUDIT FAILED/);
+  });
+});
