@@ -223,6 +223,7 @@ describe('config', () => {
         verifyUser: 'lifeboat_verify',
         criticalTables: ['public.orders'],
         smokeQueries: [],
+        sslMode: 'verify-full',
         configPath: '/etc/pgbackrest/pgbackrest.conf',
         pgDataDir: '/var/lib/postgresql/15/main',
         restoresDir: `${DATA_DIR}/restores`,
@@ -235,7 +236,7 @@ describe('config', () => {
       assert.deepEqual(findBucketTarget(config, 'uploads').backup, { store: 'eu', bucket: 'acme-backups', prefix: '' });
       assert.deepEqual(findBucketTarget(config, 'uploads').legalHolds, []);
       assert.deepEqual(findBucketTarget(config, 'uploads').drill, { alternateRegions: false, hashAllUpTo: 1000, sample: 100 });
-      assert.deepEqual(config.catalog, { host: 'catalog.internal', port: 5432, database: 'lifeboat_catalog', user: 'lifeboat' });
+      assert.deepEqual(config.catalog, { host: 'catalog.internal', port: 5432, database: 'lifeboat_catalog', user: 'lifeboat', sslMode: 'verify-full' });
     });
 
     it('lets a target override the objectives of its kind', () => {
@@ -601,7 +602,7 @@ describe('config', () => {
     /** minimal() with a name to move and a plan over both targets. */
     const withPlan = (edit: (c: RawDoc) => void = () => undefined) =>
       edited((c) => {
-        c.trafficRouters = [{ name: 'dns', kind: 'powerdns', zone: 'example.com.', drillZone: 'drill.example.com.', apiUrl: 'http://dns:8081', apiKey: { secretRef: 'env:K' }, dnsServer: { host: 'dns' } }];
+        c.trafficRouters = [{ name: 'dns', kind: 'powerdns', zone: 'example.com.', drillZone: 'drill.example.com.', apiUrl: 'https://dns:8081', apiKey: { secretRef: 'env:K' }, dnsServer: { host: 'dns' } }];
         c.targets.databases[0].cutover = { dnsName: 'db.orders.example.com.', router: 'dns' };
         c.failover = {
           steps: [
@@ -698,7 +699,7 @@ describe('config', () => {
       assert.throws(() => resolveSecret('env:LB_TEST_SECRET', {}), { message: "The secret reference env:LB_TEST_SECRET points at an unset environment variable: set LB_TEST_SECRET in the worker's environment." });
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-config-'));
       try {
-        fs.writeFileSync(path.join(dir, 'token'), 'from-file\n');
+        fs.writeFileSync(path.join(dir, 'token'), 'from-file\n', { mode: 0o600 });
         assert.equal(resolveSecret(`file:${dir}/token`), 'from-file');
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });

@@ -67,7 +67,7 @@ describe('preflight workflow (real worker, real stack)', function () {
     const missing = path.join(os.tmpdir(), `lifeboat-missing-${Date.now()}`);
     const broken = {
       ...config,
-      notifications: { webhook: { url: 'env:LIFEBOAT_TEST_UNSET_WEBHOOK' } },
+      notifications: { webhook: { url: 'env:LIFEBOAT_TEST_UNSET_WEBHOOK', allowInsecure: false } },
       trafficRouters: config.trafficRouters.map((r) => (r.kind === 'powerdns' ? { ...r, apiKey: `file:${missing}/dns-api-key` } : r)),
       targets: {
         ...config.targets,

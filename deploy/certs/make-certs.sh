@@ -33,6 +33,14 @@ fi
 cp "$dir/server.crt" "$dir/minio/public.crt"
 cp "$dir/server.key" "$dir/minio/private.key"
 cp "$dir/ca.crt" "$dir/minio/CAs/ca.crt"
+# Postgres (uid 999 in deploy/postgres) serves the same certificate and must own its key.
+mkdir -p "$dir/postgres"
+cp "$dir/server.crt" "$dir/postgres/server.crt"
+cp "$dir/server.key" "$dir/postgres/server.key"
+chown 999:999 "$dir/postgres/server.key"
+chmod 0755 "$dir/postgres"
+chmod 0644 "$dir/postgres/server.crt"
+chmod 0600 "$dir/postgres/server.key"
 # Keys stay root-only (MinIO runs as root); the CA is world-readable for the postgres and worker users.
 chmod 0755 "$dir" "$dir/minio" "$dir/minio/CAs"
 chmod 0600 "$dir/ca.key" "$dir/server.key" "$dir/minio/private.key"

@@ -31,6 +31,14 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   echo "host all all samenet trust" >>"$PGDATA/pg_hba.conf"
 fi
 
+# TLS with the stack's local CA (deploy/certs), as src/stack/postgres.ts does: the certificate and
+# key are copied into the data directory, so backups carry them and restored instances serve them.
+tls_dir=${LIFEBOAT_TLS_DIR:-/var/lib/lifeboat/tls}/postgres
+if [ -s "$tls_dir/server.crt" ] && [ -s "$tls_dir/server.key" ]; then
+  install -m 0644 "$tls_dir/server.crt" "$PGDATA/server.crt"
+  install -m 0600 "$tls_dir/server.key" "$PGDATA/server.key"
+fi
+
 # Rewritten at every start, so a changed port applies on the next `docker compose up`.
 {
   echo "listen_addresses = '*'"
@@ -39,6 +47,11 @@ fi
   echo "max_connections = 100"
   echo "shared_buffers = '128MB'"
   echo "log_line_prefix = '%m [%p] %q%u@%d '"
+  if [ -s "$PGDATA/server.key" ]; then
+    echo "ssl = on"
+    echo "ssl_cert_file = 'server.crt'"
+    echo "ssl_key_file = 'server.key'"
+  fi
   if [ "$role" = primary ]; then
     echo "wal_level = replica"
     echo "archive_mode = on"

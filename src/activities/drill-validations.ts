@@ -15,7 +15,7 @@ import type { BackupRowCounts, RecordedRowCounts, VerificationSummary } from '..
 import { countRows, DatabaseEndpoint, runReadOnlyQuery, verifyDatabase, VerificationProgress, withDatabase } from '../engines/verifier';
 import { run } from '../platform/processes';
 import { cancellationByWorkflow, withHeartbeats } from './heartbeat';
-import { Ports } from './ports';
+import { pgTlsOf, Ports } from './ports';
 
 /** What the application check's output may keep: enough for the last lines, bounded whatever it prints. */
 const CHECK_OUTPUT_BYTES = 16 * 1024;
@@ -32,6 +32,7 @@ export function drillValidationActivities(ports: Ports) {
     database: target.engine === 'pgbackrest' ? target.database : (target.database ?? 'postgres'),
     user: target.verifyUser,
     password: target.verifyPassword ? resolveSecret(target.verifyPassword) : undefined,
+    tls: pgTlsOf(target),
   });
 
   const endpointOf = (instance: InstanceDescription) => {
@@ -181,7 +182,7 @@ export function drillValidationActivities(ports: Ports) {
         () => ({ running: check.name, seconds: Math.round((Date.now() - started) / 1000) }),
         async (): Promise<ApplicationCheckResult> => {
           try {
-            const result = await run(program, args, { env, inheritEnv: false, check: false, timeoutMs, maxStdoutBytes: CHECK_OUTPUT_BYTES, maxStderrBytes: CHECK_OUTPUT_BYTES });
+            const result = await run(program, args, { env, inheritEnv: 'none', check: false, timeoutMs, maxStdoutBytes: CHECK_OUTPUT_BYTES, maxStderrBytes: CHECK_OUTPUT_BYTES });
             const ms = Date.now() - started;
             const timedOut = ms >= timeoutMs && result.code !== 0;
             const tail = outputTail([result.stdout, result.stderr].filter((s) => s.trim()).join('\n'), secrets);

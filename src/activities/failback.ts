@@ -14,7 +14,7 @@ import { captureFacts, withDatabase } from '../engines/verifier';
 import { EvidenceReceipt } from '../engines/evidence-store';
 import { evidenceStoreFor } from './drills';
 import { withHeartbeats } from './heartbeat';
-import { Ports } from './ports';
+import { pgTlsOf, Ports } from './ports';
 
 function currentRun(): RunIdentity {
   const run = Context.current().info.workflowExecution;
@@ -57,7 +57,7 @@ export function failbackActivities(ports: Ports) {
     const database = t.engine === 'pgbackrest' ? t.database : t.database ?? 'postgres';
     const user = as === 'verify' ? t.verifyUser : t.user;
     const secret = as === 'verify' ? t.verifyPassword : t.password;
-    return { host: endpoint.host, port: endpoint.port, database, user, password: secret ? resolveSecret(secret) : undefined };
+    return { host: endpoint.host, port: endpoint.port, database, user, password: secret ? resolveSecret(secret) : undefined, tls: pgTlsOf(t) };
   };
 
   return {

@@ -23,7 +23,7 @@ import { Route53DrillZone } from '../engines/route53-drill-zone';
 import { snapshotFacts, withDatabase } from '../engines/verifier';
 import { dataDir } from '../platform/host';
 import { delay, isAlive, portAnswers, portIsFree, startDetached, stopPid, tailFile } from '../platform/processes';
-import { Ports } from './ports';
+import { pgTlsOf, Ports } from './ports';
 
 /** The lifeboat install directory (lib/src/activities/../../..): a drill command's relative paths, like lib/src/stack/sample-app-service.js, are relative to it, whatever the worker's cwd. */
 const INSTALL_DIR = path.resolve(__dirname, '../../..');
@@ -379,7 +379,7 @@ export function failoverDrillActivities(ports: Ports, options: FailoverDrillOpti
         const target = findDatabaseTarget(config, name);
         const database = await part(partTimeoutMs, `database ${name}`, async (): Promise<DatabaseFingerprint> => {
           if (target.engine !== 'pgbackrest') throw new Error(`fingerprints of ${target.engine} targets are not read yet`);
-          const endpoint = { host: target.host, port: target.port, database: target.database, user: target.verifyUser, password: target.verifyPassword ? resolveSecret(target.verifyPassword) : undefined };
+          const endpoint = { host: target.host, port: target.port, database: target.database, user: target.verifyUser, password: target.verifyPassword ? resolveSecret(target.verifyPassword) : undefined, tls: pgTlsOf(target) };
           return withDatabase(endpoint, async (client) => {
             const control = await client.query<{ system_identifier: string; timeline_id: number }>(
               'SELECT s.system_identifier::text AS system_identifier, c.timeline_id FROM pg_control_system() s, pg_control_checkpoint() c',

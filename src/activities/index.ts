@@ -3,6 +3,7 @@
  * see only the type (`import type`), so no activity code reaches the workflow bundle.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { redactDeep, redactError } from '../config/secrets';
 import { LifeboatError } from '../domain/errors';
 import { Ports } from './ports';
 import { approvalActivities } from './approvals';
@@ -30,15 +31,18 @@ import { backupDeletionActivities } from './backup-deletion';
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
  * retryable or not as it says (bad input, permission, outside the window are not); any other
- * error is retried as it is.
+ * error is retried as it is. Whatever leaves an activity (its result, its failure's message,
+ * stack and causes) goes into workflow history and from there into the catalog and reports, so
+ * every secret value the worker has resolved is replaced by the name of its reference first.
  */
-function classifyFailures<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
+export function classifyFailures<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
   const wrapped: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(activities)) {
     wrapped[name] = async (...args: never[]) => {
       try {
-        return await fn(...args);
-      } catch (err) {
+        return redactDeep(await fn(...args));
+      } catch (caught) {
+        const err = redactError(caught);
         if (err instanceof LifeboatError) {
           throw ApplicationFailure.create({ message: err.message, type: err.code, nonRetryable: err.nonRetryable, cause: err });
         }

@@ -12,7 +12,7 @@ import { DumpProgress, LogicalBackupResult, LogicalDumpEngine, logicalDumpKey, P
 import { recordBackupRow } from './catalog-records';
 import { currentWorkflowId } from './context';
 import { withHeartbeats } from './heartbeat';
-import { Ports } from './ports';
+import { pgTlsOf, Ports } from './ports';
 
 type Region = 'primary' | 'dr';
 
@@ -60,10 +60,10 @@ export function logicalBackupActivities(ports: Ports) {
 
   /** Where pg_dump connects: the configured host for pgBackRest targets, the instance's endpoint on RDS. */
   const sourceOf = async (target: DatabaseTarget): Promise<PgConnection> => {
-    if (target.engine === 'pgbackrest') return { host: target.host, port: target.port, database: target.database, user: target.user, password: target.password };
+    if (target.engine === 'pgbackrest') return { host: target.host, port: target.port, database: target.database, user: target.user, password: target.password, tls: pgTlsOf(target) };
     const source = await ports.database(target.name).describeSource();
     if (!source.endpoint) throw new LifeboatError(`The RDS instance ${target.instanceId} has no endpoint (status ${source.status}), so it cannot be dumped now; lifeboat will retry.`, 'NO_ENDPOINT', false);
-    return { host: source.endpoint.host, port: source.endpoint.port, database: target.database, user: target.user, password: target.password };
+    return { host: source.endpoint.host, port: source.endpoint.port, database: target.database, user: target.user, password: target.password, tls: pgTlsOf(target) };
   };
 
   const progressHeartbeat = <T>(phase: string, everyMs: number | undefined, work: (onProgress: (p: DumpProgress) => void) => Promise<T>) => {

@@ -6,11 +6,12 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { Catalog } from '../catalog/catalog';
 import path from 'node:path';
-import { findDatabaseTarget, LifeboatConfig, PgBackRestTarget, resolveSecret } from '../config';
+import { findDatabaseTarget, LifeboatConfig, PgBackRestTarget, resolveSecret, resolveSecretUrl } from '../config';
 import { LifeboatError } from '../domain/errors';
 import { DatabaseEngine, TrafficRouter } from '../domain/ports';
 import { LogAndWebhookNotifier, Notifier } from '../engines/notifier';
 import { PgBackRestEngine } from '../engines/pgbackrest';
+import { PgTls, pgSslOption } from '../engines/pg-tls';
 import { PgBackRestCli } from '../engines/pgbackrest/cli';
 import { RdsEngine } from '../engines/rds';
 import { PowerDnsRouter } from '../engines/powerdns';
@@ -18,6 +19,11 @@ import { Route53Router } from '../engines/route53';
 import { createS3Client } from '../engines/s3';
 import { TemporalRuns } from '../engines/temporal-runs';
 import { defaultDbOsUser, postgresBinDir } from '../platform/host';
+
+/** The TLS settings of a catalog or database target, for its connections. */
+export function pgTlsOf(settings: { sslMode: PgTls['sslMode']; sslRootCert?: string }): PgTls {
+  return { sslMode: settings.sslMode, ...(settings.sslRootCert ? { sslRootCert: settings.sslRootCert } : {}) };
+}
 
 export interface Ports {
   config: LifeboatConfig;
@@ -46,15 +52,22 @@ function memo<T>(make: (name: string) => T): (name: string) => T {
 }
 
 export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?: string; pgBinDir?: string; log?: (line: string) => void } = {}): Ports {
+  const catalogPassword = config.catalog.password;
   const catalog = new Catalog({
     host: config.catalog.host,
     port: config.catalog.port,
     database: config.catalog.database,
     user: config.catalog.user,
-    password: config.catalog.password ? resolveSecret(config.catalog.password) : undefined,
+    password: catalogPassword ? () => resolveSecret(catalogPassword) : undefined,
+    ssl: pgSslOption(pgTlsOf(config.catalog), config.catalog.host),
   });
   const webhook = config.notifications?.webhook;
-  const notifier = new LogAndWebhookNotifier({ webhookUrl: webhook ? () => resolveSecret(webhook.url) : undefined, log: options.log });
+  const notifier = new LogAndWebhookNotifier({
+    // Resolved and checked at each notification: a rotated URL is used at once, a bad one is named by its reference.
+    webhookUrl: webhook ? () => resolveSecretUrl(webhook.url, 'webhook URL', { allowInsecure: webhook.allowInsecure, allowInsecureKey: 'notifications.webhook.allowInsecure' }) : undefined,
+    webhookReference: webhook?.url,
+    log: options.log,
+  });
   const stores = new Map<string, S3Client>();
 
   const objectStore = (name: string): S3Client => {
@@ -62,12 +75,12 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
     if (existing) return existing;
     const store = config.objectStores.find((s) => s.name === name);
     if (!store) throw new LifeboatError(`object store "${name}" is not in the config: declare it under objectStores.`, 'UNKNOWN_STORE');
+    const credentials = store.credentials;
     const client = createS3Client({
       region: store.region,
       endpoint: store.endpoint,
       caFile: store.caFile,
-      accessKeyId: store.credentials ? resolveSecret(store.credentials.accessKeyId) : undefined,
-      secretAccessKey: store.credentials ? resolveSecret(store.credentials.secretAccessKey) : undefined,
+      readCredentials: store.credentials ? () => ({ accessKeyId: resolveSecret(credentials!.accessKeyId, process.env, { redact: false }), secretAccessKey: resolveSecret(credentials!.secretAccessKey) }) : undefined,
     });
     stores.set(name, client);
     return client;
@@ -79,7 +92,7 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
     if (r.kind === 'powerdns') {
       // A repair command printed for a person names where the key is, never the key.
       const apiKeyReference = r.apiKey.startsWith('env:') ? `$${r.apiKey.slice('env:'.length)}` : `$(cat '${r.apiKey.slice('file:'.length)}')`;
-      return new PowerDnsRouter({ apiUrl: r.apiUrl, apiKey: resolveSecret(r.apiKey), zone: r.zone, dnsServer: r.dnsServer, serverId: r.serverId, apiKeyReference });
+      return new PowerDnsRouter({ apiUrl: r.apiUrl, apiKey: () => resolveSecret(r.apiKey), zone: r.zone, dnsServer: r.dnsServer, serverId: r.serverId, apiKeyReference });
     }
     return new Route53Router({ hostedZoneId: r.hostedZoneId, region: r.region });
   });
@@ -106,6 +119,7 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
       });
     }
     const osUser = target.osUser ?? defaultDbOsUser();
+    const targetPassword = target.password;
     return new PgBackRestEngine({
       cli: pgbackrest(target),
       source: {
@@ -114,7 +128,8 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
         port: target.port,
         database: target.database,
         user: target.user,
-        password: target.password ? resolveSecret(target.password) : undefined,
+        password: targetPassword ? () => resolveSecret(targetPassword) : undefined,
+        tls: pgTlsOf(target),
         dataDir: target.pgDataDir,
         socketDir: target.socketDir,
       },

@@ -6,7 +6,7 @@ import { describeError } from '../domain/errors';
 import { ComponentCheck, PreflightPlan, PreflightResult } from '../domain/preflight';
 import { rpoStatus } from './backup';
 import { currentWorkflowId } from './context';
-import { Ports } from './ports';
+import { pgTlsOf, Ports } from './ports';
 import { newPgClient } from '../engines/pg-client';
 import { ensureAbortIncompleteUploadsRule } from '../engines/s3';
 import { readBucketLock } from '../engines/object-lock';
@@ -102,6 +102,7 @@ export function preflightActivities(ports: Ports) {
         database: target.database,
         user: target.user,
         password: target.password ? readSecretOrUndefined(target.password) : undefined,
+        tls: pgTlsOf(target),
         connectionTimeoutMillis: 5000,
       });
       try {

@@ -10,7 +10,7 @@ import { RestorePointRequest, RestorePointResult } from '../domain/restore-point
 import { lsnValue, RecordedRestorePoint, restorePointNameProblem } from '../domain/restore-point';
 import { createRestorePointOn, RestorePointNotMade } from '../engines/restore-points';
 import { withHeartbeats } from './heartbeat';
-import { Ports } from './ports';
+import { pgTlsOf, Ports } from './ports';
 
 interface RestorePointRow {
   target: string;
@@ -95,7 +95,7 @@ export function restorePointActivities(ports: Ports) {
         }
         try {
           made = await createRestorePointOn(
-            { host: source.endpoint.host, port: source.endpoint.port, database: target.database, user: target.user, password: target.password ? resolveSecret(target.password) : undefined },
+            { host: source.endpoint.host, port: source.endpoint.port, database: target.database, user: target.user, password: target.password ? resolveSecret(target.password) : undefined, tls: pgTlsOf(target) },
             request.name,
           );
         } catch (err) {

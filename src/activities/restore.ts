@@ -14,8 +14,9 @@ import { SourceFacts, VerificationSummary } from '../domain/verification';
 import { captureFacts, verifyDatabase, VerificationProgress } from '../engines/verifier';
 import { withHeartbeats } from './heartbeat';
 import { findRecordedRestorePoint } from './restore-points';
-import { Ports } from './ports';
+import { pgTlsOf, Ports } from './ports';
 import { newPgClient } from '../engines/pg-client';
+import type { PgTls } from '../engines/pg-tls';
 
 /** A new instance's name, derived from the workflow id so a retried activity adopts its own work. */
 export function destinationFor(workflowId: string): string {
@@ -41,7 +42,7 @@ export function restoreActivities(ports: Ports) {
   const databaseEndpoint = (targetName: string, endpoint: { host: string; port: number }) => {
     const target = findDatabaseTarget(config, targetName);
     const database = target.engine === 'pgbackrest' ? target.database : target.database ?? 'postgres';
-    return { host: endpoint.host, port: endpoint.port, database, user: target.user, password: target.password ? resolveSecret(target.password) : undefined };
+    return { host: endpoint.host, port: endpoint.port, database, user: target.user, password: target.password ? resolveSecret(target.password) : undefined, tls: pgTlsOf(target) };
   };
 
   /** Verification reads as its own role, never as the target's (possibly superuser) `user`. */
@@ -51,7 +52,7 @@ export function restoreActivities(ports: Ports) {
   };
 
   /** Who answers at an endpoint: the server's start time and port tell two instances apart even when they share a system id. */
-  const fingerprint = async (conn: { host: string; port: number; database: string; user: string; password?: string }) => {
+  const fingerprint = async (conn: { host: string; port: number; database: string; user: string; password?: string; tls?: PgTls }) => {
     const client = newPgClient({ ...conn, connectionTimeoutMillis: 5000 });
     await client.connect();
     try {

@@ -19,7 +19,7 @@ import type { DrillSample, RtoPrediction, SizePoint } from '../domain/rto-predic
 import { GROWTH_WINDOW_DAYS, MAX_DRILLS, predictRto } from '../domain/rto-prediction';
 import { describeError } from '../domain/errors';
 import { clusterSizeBytes } from '../engines/database-size';
-import { Ports } from './ports';
+import { pgTlsOf, Ports } from './ports';
 
 interface DrillRow {
   workflow_id: string;
@@ -143,7 +143,7 @@ export function predictionActivities(ports: Ports) {
           const source = await ports.database(target.name).describeSource();
           if (!source.endpoint) throw new Error(`the source ${source.instanceId} has no endpoint`);
           const database = target.engine === 'pgbackrest' ? target.database : target.database ?? 'postgres';
-          const size = await clusterSizeBytes({ host: source.endpoint.host, port: source.endpoint.port, database, user: target.user, password: target.password ? resolveSecret(target.password) : undefined });
+          const size = await clusterSizeBytes({ host: source.endpoint.host, port: source.endpoint.port, database, user: target.user, password: target.password ? resolveSecret(target.password) : undefined, tls: pgTlsOf(target) });
           currentSizeBytes = size.bytes;
           currentSizeSource = `pg_database_size of the ${size.databases} databases on the source`;
         } catch (err) {

@@ -3,6 +3,7 @@
  * who and when. Writes are idempotent by workflow id, so a retried activity never doubles a row.
  */
 import { Pool, PoolClient } from 'pg';
+import type { ClientConfig } from 'pg';
 import { migrateCatalog } from './migrations';
 
 export interface CatalogConnection {
@@ -10,7 +11,10 @@ export interface CatalogConnection {
   port: number;
   database: string;
   user: string;
-  password?: string;
+  /** The password, or how to read it at each new connection (a rotated password needs no restart). */
+  password?: string | (() => string);
+  /** node-postgres's TLS option (the worker builds it from the config's sslMode and sslRootCert). */
+  ssl?: ClientConfig['ssl'];
 }
 
 export interface PreflightRecord {

@@ -12,7 +12,7 @@ import { parseEd25519PublicKey } from './public-key';
 import { LifeboatError } from '../domain/errors';
 import { dataDir } from '../platform/host';
 import { Issue, PathSegment, closest, decode, formatPath } from './fields';
-import { BucketTarget, DatabaseTarget, LifeboatConfig, SecretRef, configSchema } from './schema';
+import { BucketTarget, DatabaseTarget, LifeboatConfig, configSchema } from './schema';
 
 export interface ConfigProblem {
   /** Where in the file: `targets.databases[1].engine`, or `(YAML)` for a syntax error. */
@@ -201,18 +201,5 @@ export function gatePolicy(config: LifeboatConfig, environment: string, gate: Ga
   };
 }
 
-/** Reads the secret a reference points at, when it is needed (never at load, never into history). */
-export function resolveSecret(ref: SecretRef, env: NodeJS.ProcessEnv = process.env): string {
-  if (ref.startsWith('env:')) {
-    const name = ref.slice('env:'.length);
-    const value = env[name];
-    if (value === undefined || value === '') throw new LifeboatError(`The secret reference ${ref} points at an unset environment variable: set ${name} in the worker's environment.`, 'SECRET_MISSING');
-    return value;
-  }
-  const file = ref.slice('file:'.length);
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new LifeboatError(`The secret reference ${ref} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): create the file or fix the reference.`, 'SECRET_MISSING');
-  }
-}
+// Secrets are read at run time by ./secrets (re-exported here for the modules that import them from the loader).
+export { resolveSecret } from './secrets';

@@ -145,6 +145,20 @@ const drillSettings = <Extra extends z.ZodRawShape = Record<never, never>>(kind:
     // Every field has its default, so an absent block is an empty one.
     .prefault({} as never);
 
+/** TLS to a Postgres server: libpq's sslmode and root certificate, for node-postgres and libpq programs alike. */
+const pgTlsFields = (server: string) => ({
+  sslMode: t
+    .oneOf(
+      ['disable', 'require', 'verify-ca', 'verify-full'],
+      `TLS to ${server}, as libpq's sslmode: verify-full checks the certificate chains to \`sslRootCert\` and names the host; verify-ca skips the name; require encrypts without checking; disable is plain text. allow and prefer (plain-text fallbacks) are not offered.`,
+    )
+    .prefault('verify-full'),
+  sslRootCert: t.path({ description: `PEM file of the CA that signs ${server}'s certificate (default: the system's CAs).` }).optional(),
+});
+
+/** `allowInsecure: true` on an endpoint is the only way to use plain http there. */
+const allowInsecure = (what: string) => t.boolean(`Allow plain http for ${what}; without it an http URL is refused. For local test stacks only.`).prefault(false);
+
 const secretRef = (what: string) => t.secret(`${what}, read at run time from where the reference points.`);
 
 // ----- targets --------------------------------------------------------------------------------
@@ -182,6 +196,7 @@ const databaseTarget = t.union(
       })
       .prefault('lifeboat_verify'),
     verifyPassword: secretRef('Password of `verifyUser`').optional(),
+    ...pgTlsFields('the database (its source, and the instances restored from it, which serve the certificate their backup holds)'),
     criticalTables: t.list(t.string({ description: 'A table.', ...TABLE }), {
       description: 'Tables whose presence, row counts and checksums every verification and drill compares with the source.',
       minItems: 1,
@@ -657,7 +672,10 @@ const fields = {
     {
       webhook: t
         .object(
-          { url: secretRef('The webhook URL (Slack, PagerDuty or any endpoint taking JSON); it carries a token, so it is a secret') },
+          {
+            url: secretRef('The webhook URL (Slack, PagerDuty or any endpoint taking JSON); it carries a token, so it is a secret. Checked when read: https, unless `allowInsecure`'),
+            allowInsecure: allowInsecure('the webhook'),
+          },
           { description: 'JSON webhook every notification is posted to, besides the log.' },
         )
         .optional(),
@@ -759,6 +777,7 @@ const fields = {
       database: t.string({ description: 'Name of the catalog database.' }).prefault('lifeboat_catalog'),
       user: t.string({ description: 'Role lifeboat connects as.' }).prefault('lifeboat'),
       password: secretRef('Password of `user`').optional(),
+      ...pgTlsFields('the catalog database'),
     },
     { description: 'lifeboat\'s own records (backups, verifications, drills, approvals) in Postgres.' },
   ),
@@ -812,6 +831,7 @@ const fields = {
         region: t.string({ description: 'Region the store signs requests for and lives in (an AWS region, or a MinIO region name).' }),
         endpoint: t.url({ description: 'S3 endpoint; leave out for AWS S3 itself.', protocols: ['http', 'https'] }).optional(),
         caFile: t.path({ description: 'PEM file of a CA to trust for the endpoint, besides the system\'s.' }).optional(),
+        allowInsecure: allowInsecure('this endpoint'),
         credentials: t
           .object(
             { accessKeyId: secretRef('Access key id'), secretAccessKey: secretRef('Secret access key') },
@@ -819,7 +839,18 @@ const fields = {
           )
           .optional(),
       },
-      { description: 'An S3-compatible object store in one region.' },
+      {
+        description: 'An S3-compatible object store in one region.',
+        rules: [
+          {
+            says: 'An http endpoint needs allowInsecure.',
+            uses: ['endpoint', 'allowInsecure'],
+            check(store, report) {
+              if (store.endpoint?.startsWith('http:') && !store.allowInsecure) report('endpoint', 'is plain http: use https, or set allowInsecure: true on this object store to accept an unencrypted endpoint');
+            },
+          },
+        ],
+      },
     ),
     { description: 'Object stores (S3 regions or MinIO servers) buckets and backups live in.', minItems: 1 },
   ),
@@ -838,6 +869,7 @@ const fields = {
           powerdns: {
             apiUrl: t.url({ description: 'PowerDNS HTTP API base URL.', protocols: ['http', 'https'] }),
             apiKey: secretRef('PowerDNS API key'),
+            allowInsecure: allowInsecure('the API (`apiUrl`)'),
             serverId: t.string({ description: 'PowerDNS server id in API paths.' }).prefault('localhost'),
             dnsServer: t.object(
               {
@@ -855,7 +887,19 @@ const fields = {
               .optional(),
           },
         },
-        { description: 'A DNS service cutover uses.', discriminatorDescription: 'PowerDNS (HTTP API) or Amazon Route53.' },
+        {
+          description: 'A DNS service cutover uses.',
+          discriminatorDescription: 'PowerDNS (HTTP API) or Amazon Route53.',
+          rules: [
+            {
+              says: 'A PowerDNS API over http needs allowInsecure.',
+              uses: ['kind', 'apiUrl', 'allowInsecure'],
+              check(r, report) {
+                if (r.kind === 'powerdns' && r.apiUrl.startsWith('http:') && !r.allowInsecure) report('apiUrl', 'is plain http: use https, or set allowInsecure: true on this router to send its API key unencrypted');
+              },
+            },
+          ],
+        },
       ),
       { description: 'DNS services that move application names during cutover.' },
     )

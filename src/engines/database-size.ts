@@ -4,6 +4,7 @@
  * of a backup, so a drill's size and the size now compare like with like.
  */
 import { newPgClient } from './pg-client';
+import type { PgTls } from './pg-tls';
 
 export interface SizeConnection {
   host: string;
@@ -11,6 +12,7 @@ export interface SizeConnection {
   database: string;
   user: string;
   password?: string;
+  tls?: PgTls;
 }
 
 export async function clusterSizeBytes(conn: SizeConnection): Promise<{ bytes: number; databases: number }> {

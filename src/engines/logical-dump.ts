@@ -35,6 +35,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { SecretRef } from '../config/fields';
 import { resolveSecret } from '../config/load';
+import { libpqTlsEnv, PgTls } from './pg-tls';
 import type { BackupVerification } from '../domain/ports';
 import { LifeboatError, describeError } from '../domain/errors';
 import { isAwsError, s3Error } from './aws-errors';
@@ -52,6 +53,8 @@ export interface PgConnection {
   database: string;
   user: string;
   password?: SecretRef;
+  /** TLS for pg_dump, pg_restore and psql (PGSSLMODE, PGSSLROOTCERT). */
+  tls?: PgTls;
 }
 
 /** A bucket (and key prefix) in one object store. */
@@ -280,8 +283,8 @@ function newestPgBinDir(): string | undefined {
 
 /** Starts a PostgreSQL client program with the connection in its environment, not on its command line. */
 function startPgProgram(binDir: string | undefined, program: string, args: string[], conn: PgConnection | undefined, stdin: 'pipe' | 'ignore'): StreamingChild {
-  const env: NodeJS.ProcessEnv = { ...process.env, PGCONNECT_TIMEOUT: '15' };
-  delete env.PGPASSWORD;
+  // Only what this call needs: startStreaming adds the allowlisted basics, never the worker's secrets or PG* settings.
+  const env: NodeJS.ProcessEnv = { PGCONNECT_TIMEOUT: '15', ...libpqTlsEnv(conn?.tls) };
   if (conn?.password) env.PGPASSWORD = resolveSecret(conn.password);
   const command = binDir ? path.join(binDir, program) : program;
   const connArgs = conn ? ['--host', conn.host, '--port', String(conn.port), '--username', conn.user, '--no-password'] : [];

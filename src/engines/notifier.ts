@@ -1,3 +1,5 @@
+import { redactSecrets } from '../config/secrets';
+
 /**
  * The Notifier port: every notification is logged, and posted as JSON to a webhook when one is
  * configured (Slack, PagerDuty or any endpoint that takes JSON). Delivery is retried a few
@@ -43,31 +45,51 @@ export class LogAndWebhookNotifier implements Notifier {
   private readonly delivery: WebhookDelivery;
 
   constructor(
-    private readonly options: { webhookUrl?: () => string; log?: (line: string) => void; delivery?: Partial<WebhookDelivery> } = {},
+    private readonly options: {
+      webhookUrl?: () => URL | string;
+      /** Names the secret the URL comes from in messages (never the URL: it carries a token). */
+      webhookReference?: string;
+      log?: (line: string) => void;
+      delivery?: Partial<WebhookDelivery>;
+      /** Scrubs secret values from what is logged and returned (default: lifeboat's registry of resolved secrets). */
+      redact?: (text: string) => string;
+    } = {},
   ) {
     this.delivery = { attempts: 3, timeoutMs: 5000, backoffMs: 1000, ...options.delivery };
   }
 
   async notify(n: Notification): Promise<NotifyOutcome> {
-    const log = this.options.log ?? ((line: string) => process.stdout.write(line + '\n'));
+    const redact = this.options.redact ?? redactSecrets;
+    const write = this.options.log ?? ((line: string) => process.stdout.write(line + '\n'));
+    const log = (line: string) => write(redact(line));
     log(`[lifeboat ${n.severity}] ${n.title}${n.target ? ` (target ${n.target})` : ''}${n.workflowId ? ` [${n.workflowId}]` : ''}: ${n.text}`);
     if (!this.options.webhookUrl) return { delivered: true, detail: 'logged (no webhook configured)' };
+    const where = this.options.webhookReference ? `the webhook URL (${this.options.webhookReference})` : 'notifications.webhook.url';
+    let url: URL | string;
+    try {
+      url = this.options.webhookUrl();
+    } catch (err) {
+      // A URL that does not resolve or is refused is not worth retrying; its message names the reference only.
+      const detail = redact(`the notification "${n.title}" was not posted: ${err instanceof Error ? err.message : String(err)} The notification is in this log only.`);
+      log(`[lifeboat warning] ${detail}${n.workflowId ? ` [${n.workflowId}]` : ''}`);
+      return { delivered: false, detail };
+    }
     let problem = '';
     for (let attempt = 1; attempt <= this.delivery.attempts; attempt++) {
       if (attempt > 1) await new Promise((r) => setTimeout(r, this.delivery.backoffMs * 2 ** (attempt - 2)));
       try {
-        await this.post(this.options.webhookUrl(), n);
+        await this.post(url, n);
         return { delivered: true, detail: `posted to the webhook${attempt > 1 ? ` on attempt ${attempt}` : ''}` };
       } catch (err) {
-        problem = err instanceof Error ? err.message : String(err);
+        problem = describeFetchFailure(err);
       }
     }
-    const detail = `the notification webhook did not take "${n.title}" after ${this.delivery.attempts} attempts (${problem}): check notifications.webhook.url; the notification is in this log only`;
+    const detail = redact(`the notification webhook did not take "${n.title}" after ${this.delivery.attempts} attempts (${problem}): check ${where}; the notification is in this log only`);
     log(`[lifeboat warning] ${detail}${n.workflowId ? ` [${n.workflowId}]` : ''}`);
     return { delivered: false, detail };
   }
 
-  private async post(url: string, n: Notification): Promise<void> {
+  private async post(url: URL | string, n: Notification): Promise<void> {
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -79,4 +101,10 @@ export class LogAndWebhookNotifier implements Notifier {
     await res.arrayBuffer().catch(() => undefined);
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
   }
+}
+
+/** Why a post failed, without the URL: some fetch messages quote the whole URL, token included. */
+function describeFetchFailure(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, '<the webhook URL>');
 }

@@ -9,7 +9,8 @@ import { DnsRecordSnapshot, DnsSnapshot, TrafficRouter } from '../domain/ports';
 
 export interface PowerDnsSettings {
   apiUrl: string;
-  apiKey: string;
+  /** The key, or how to read it at each request (so a rotated key is used at once). */
+  apiKey: string | (() => string);
   /** Zone that holds the names, with the trailing dot. */
   zone: string;
   dnsServer: { host: string; port: number };
@@ -43,7 +44,7 @@ async function powerDnsRequest(settings: PowerDnsSettings, method: string, url: 
   try {
     return await fetch(url, {
       method,
-      headers: { 'X-API-Key': settings.apiKey, 'Content-Type': 'application/json' },
+      headers: { 'X-API-Key': typeof settings.apiKey === 'function' ? settings.apiKey() : settings.apiKey, 'Content-Type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(10000),
     });

@@ -4,9 +4,9 @@
  * segment, so the point reaches the archive (and so the restore window) within the archiver's
  * next run instead of whenever the segment fills up.
  */
-import { ClientConfig } from 'pg';
+
 import { LifeboatError } from '../domain/errors';
-import { newPgClient } from './pg-client';
+import { newPgClient, PgClientConfig } from './pg-client';
 
 export interface CreatedRestorePoint {
   lsn: string;
@@ -21,7 +21,7 @@ export interface CreatedRestorePoint {
  */
 export class RestorePointNotMade extends LifeboatError {}
 
-export async function createRestorePointOn(conn: ClientConfig, name: string): Promise<CreatedRestorePoint> {
+export async function createRestorePointOn(conn: PgClientConfig, name: string): Promise<CreatedRestorePoint> {
   const client = newPgClient({ ...conn, connectionTimeoutMillis: 10000 });
   let asked = false;
   try {

@@ -26,6 +26,11 @@ export interface ObjectStoreSettings {
   endpoint?: string;
   accessKeyId?: string;
   secretAccessKey?: string;
+  /**
+   * Reads the static credentials when the SDK asks (instead of accessKeyId/secretAccessKey), so a
+   * rotated key is picked up within a minute without a restart.
+   */
+  readCredentials?: () => { accessKeyId: string; secretAccessKey: string };
   /** PEM file of a CA to trust in addition to the system's. */
   caFile?: string;
 }
@@ -36,14 +41,24 @@ export function createS3Client(settings: ObjectStoreSettings): S3Client {
     region: settings.region,
     endpoint: settings.endpoint,
     forcePathStyle: settings.endpoint !== undefined,
-    credentials:
-      settings.accessKeyId && settings.secretAccessKey
+    credentials: settings.readCredentials
+      ? rereadCredentials(settings.readCredentials)
+      : settings.accessKeyId && settings.secretAccessKey
         ? { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey }
         : undefined,
     requestHandler: ca ? new NodeHttpHandler({ httpsAgent: new https.Agent({ ca, keepAlive: true }) }) : undefined,
     // Throttling and 5xx are retried by the SDK; activities add their own retries on top.
     maxAttempts: 4,
   });
+}
+
+/**
+ * A credential provider the SDK calls again once what it returned expires. The SDK renews
+ * credentials 5 minutes before their expiration, so this one "expires" 5.5 minutes out: read
+ * again every 30 s or so.
+ */
+function rereadCredentials(read: () => { accessKeyId: string; secretAccessKey: string }) {
+  return async () => ({ ...read(), expiration: new Date(Date.now() + 330_000) });
 }
 
 export interface BucketSpec {

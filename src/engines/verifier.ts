@@ -11,6 +11,7 @@
  * whose rows sit elsewhere on disk (a logical restore) has the same checksum.
  */
 import { Client, QueryConfig } from 'pg';
+import type { PgTls } from './pg-tls';
 import { newPgClient } from './pg-client';
 import { comparability, DatabaseFacts, RECENT_TRANSACTIONS, RecordedRowCounts, rowCountsCheck, SnapshotPosition, SourceFacts, TableFacts, VerificationSummary } from '../domain/verification';
 
@@ -22,6 +23,7 @@ export interface DatabaseEndpoint {
   database: string;
   user: string;
   password?: string;
+  tls?: PgTls;
 }
 
 export interface VerificationCheck {

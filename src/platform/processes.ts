@@ -76,12 +76,46 @@ function cutNote(stream: string, cutBytes: number): string {
   return cutBytes > 0 ? ` (the first ${cutBytes} bytes of ${stream} were cut)` : '';
 }
 
+/**
+ * What a child may see of the worker's environment: where programs are, who and where it runs,
+ * its language and time zone. Nothing else: the worker's environment holds secrets
+ * (secretRef env:NAME), and pgBackRest and libpq read PGBACKREST_* and PG* variables as settings,
+ * so those reach a child only when lifeboat sets them for that call.
+ */
+export const INHERITED_ENV_NAMES = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'TERM'] as const;
+
+/** The allowlisted part of `base` (default: this process's environment), with `set` on top. */
+export function childEnvironment(set: NodeJS.ProcessEnv = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(base)) {
+    if (value !== undefined && ((INHERITED_ENV_NAMES as readonly string[]).includes(name) || name.startsWith('LC_'))) env[name] = value;
+  }
+  for (const [name, value] of Object.entries(set)) if (value !== undefined) env[name] = value;
+  return env;
+}
+
+/** How a child's environment is made from ours. */
+export type EnvInheritance =
+  /** childEnvironment: the allowlist, plus `env` (the default). */
+  | 'allowlisted'
+  /** `env` alone. */
+  | 'none'
+  /** Everything we have, plus `env`: only for lifeboat's own processes (the stack's worker) that resolve secrets themselves. */
+  | 'all';
+
+function environmentFor(inherit: EnvInheritance | undefined, env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  if (inherit === 'none') return { ...env };
+  if (inherit === 'all') return { ...process.env, ...env };
+  return childEnvironment(env);
+}
+
 export interface RunOptions {
   /** Run as this OS user (root drops privileges through runuser); undefined = the current user. */
   asUser?: string;
+  /** Variables set for this call, on top of what `inheritEnv` keeps. */
   env?: NodeJS.ProcessEnv;
-  /** Start from this process's environment (default true); false: the child gets `env` alone. */
-  inheritEnv?: boolean;
+  /** Default 'allowlisted' (see childEnvironment); 'none': the child gets `env` alone. */
+  inheritEnv?: EnvInheritance;
   cwd?: string;
   input?: string;
   /** Fail unless the exit code is 0 (default true). */
@@ -127,7 +161,7 @@ export async function run(command: string, args: string[], options: RunOptions =
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, {
       cwd: options.cwd ?? '/',
-      env: options.inheritEnv === false ? { ...options.env } : { ...process.env, ...options.env },
+      env: environmentFor(options.inheritEnv, options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const stdout = new OutputTail(options.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES);
@@ -197,7 +231,7 @@ export function startStreaming(
   command: string,
   args: string[],
   options: {
-    /** The child's whole environment (not merged with ours), so a caller can leave variables out. */
+    /** Variables set for this call, on top of the allowlisted ones (see childEnvironment). */
     env?: NodeJS.ProcessEnv;
     stdin: 'pipe' | 'ignore';
     /** Default: the activity's cancellation signal; the child gets SIGTERM when it fires. */
@@ -206,7 +240,7 @@ export function startStreaming(
   },
 ): StreamingChild {
   const child = spawn(command, args, {
-    env: options.env ?? process.env,
+    env: childEnvironment(options.env),
     stdio: [options.stdin, 'pipe', 'pipe'],
     signal: options.signal ?? activityCancellationSignal(),
     killSignal: 'SIGTERM',
@@ -228,13 +262,13 @@ export function startStreaming(
 export function startDetached(
   command: string,
   args: string[],
-  opts: { logFile: string; pidFile: string; env?: NodeJS.ProcessEnv; cwd?: string; asUser?: string },
+  opts: { logFile: string; pidFile: string; env?: NodeJS.ProcessEnv; cwd?: string; asUser?: string; inheritEnv?: EnvInheritance },
 ): number {
   const [cmd, argv] = asUserCommand(opts.asUser, command, args);
   const log = fs.openSync(opts.logFile, 'a');
   const spawnOptions: SpawnOptions = {
     cwd: opts.cwd ?? '/',
-    env: { ...process.env, ...opts.env },
+    env: environmentFor(opts.inheritEnv, opts.env),
     detached: true,
     stdio: ['ignore', log, log],
   };

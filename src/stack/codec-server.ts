@@ -36,7 +36,8 @@ export class CodecServerProcess implements StackComponent {
 
   async start(): Promise<void> {
     const log = logFile(this.ctx, this.name);
-    startDetached(process.execPath, [CODEC_SERVER_ENTRY], { logFile: log, pidFile: pidFile(this.ctx, this.name), cwd: process.cwd() });
+    // It reads the same config (and its environment: data dir, ports) as the stack that starts it.
+    startDetached(process.execPath, [CODEC_SERVER_ENTRY], { logFile: log, pidFile: pidFile(this.ctx, this.name), cwd: process.cwd(), inheritEnv: 'all' });
     await waitUntil('the codec server', async () => (this.isRunning() ? (await this.health()).healthy || 'not answering HTTP yet' : `exited: ${tailFile(log, 3)}`), {
       timeoutMs: 30000,
       hint: `see ${log}`,

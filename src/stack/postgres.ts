@@ -57,6 +57,12 @@ export class PostgresCluster implements StackComponent {
       `max_connections = 100`,
       `shared_buffers = '128MB'`,
       `log_line_prefix = '%m [%p] %q%u@%d '`,
+      // TLS with the stack's local CA. The files sit in the data directory (relative paths are
+      // read from there), so every backup carries them and an instance restored from it serves
+      // the same certificate: verify-full works for restored instances on this host too.
+      `ssl = on`,
+      `ssl_cert_file = 'server.crt'`,
+      `ssl_key_file = 'server.key'`,
     ];
     if (this.cluster === 'primary') {
       lines.push(
@@ -86,7 +92,12 @@ export class PostgresCluster implements StackComponent {
     if (!conf.includes("include_if_exists = 'lifeboat.conf'")) fs.appendFileSync(confFile, "\ninclude_if_exists = 'lifeboat.conf'\n");
     const lifeboatConf = path.join(this.dataDir, 'lifeboat.conf');
     fs.writeFileSync(lifeboatConf, this.serverSettings());
-    await run('chown', [`${osUser}:`, lifeboatConf, confFile]).catch(() => undefined);
+    const [cert, key] = [path.join(this.dataDir, 'server.crt'), path.join(this.dataDir, 'server.key')];
+    fs.copyFileSync(path.join(paths.tls, 'server.crt'), cert);
+    fs.copyFileSync(path.join(paths.tls, 'server.key'), key);
+    // Postgres refuses a key file that others can read, or that it does not own.
+    fs.chmodSync(key, 0o600);
+    await run('chown', [`${osUser}:`, lifeboatConf, confFile, cert, key]).catch(() => undefined);
     const started = await run(tools.pgBin('pg_ctl'), ['-D', this.dataDir, '-l', this.logPath, '-w', '-t', '60', 'start'], { asUser: osUser, check: false });
     if (started.code !== 0) {
       throw new Error(`PostgreSQL ${this.cluster} did not start on port ${this.port}: ${tailFile(this.logPath, 3) || started.stderr.trim()} (log: ${this.logPath}).`);

@@ -33,7 +33,7 @@ export async function startWorker(ctx: StackContext, env: NodeJS.ProcessEnv = {}
   fs.mkdirSync(path.dirname(f.log), { recursive: true });
   fs.mkdirSync(path.dirname(f.pid), { recursive: true });
   const logStart = fs.existsSync(f.log) ? fs.statSync(f.log).size : 0;
-  const pid = startDetached(process.execPath, [WORKER_ENTRY, ...(agent ? ['--agent', agent] : [])], { logFile: f.log, pidFile: f.pid, env, cwd: process.cwd() });
+  const pid = startDetached(process.execPath, [WORKER_ENTRY, ...(agent ? ['--agent', agent] : [])], { logFile: f.log, pidFile: f.pid, env, cwd: process.cwd(), inheritEnv: 'all' });
   await waitUntil(
     agent ? `lifeboat agent ${agent}` : 'the lifeboat worker',
     async () => {

@@ -40,6 +40,8 @@ export class ChaosWorker {
       pidFile: this.pidFile,
       cwd: REPO_ROOT,
       env: { LIFEBOAT_TASK_QUEUE: this.taskQueue, LIFEBOAT_CONFIG: this.configFile },
+      // A lifeboat worker: it needs the environment its secret references point into.
+      inheritEnv: 'all',
     });
     this.pid = pid;
     await waitUntil(

@@ -9,6 +9,7 @@ import { LifeboatError } from '../../domain/errors';
 import { currentUser } from '../../platform/processes';
 import type { PgBackRestCli } from './cli';
 import { within } from './files';
+import type { PgTls } from '../pg-tls';
 
 /** The protected source cluster. */
 export interface PgBackRestSource {
@@ -18,7 +19,10 @@ export interface PgBackRestSource {
   port: number;
   database: string;
   user: string;
-  password?: string;
+  /** The password, or how to read it at each connection (a rotated password needs no restart). */
+  password?: string | (() => string);
+  /** TLS to the source, and to clusters restored from it (they serve the certificate their backup holds). */
+  tls?: PgTls;
   /** The cluster's data directory (pgBackRest's pg1-path): restores never write here. */
   dataDir: string;
   socketDir?: string;

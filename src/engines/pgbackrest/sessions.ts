@@ -63,6 +63,7 @@ export class ClusterSessions {
       user: s.user,
       password: s.password,
       database: s.database,
+      tls: s.tls,
       connectionTimeoutMillis: this.setup.timings.connectTimeoutMs,
       ...(applicationName ? { application_name: applicationName } : {}),
     });
