@@ -79,12 +79,12 @@ describe('history encryption (payload codec)', () => {
   it('loads the keyring from secret references, hex or base64, and refuses a key that is not 32 bytes', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-keyring-'));
     try {
-      fs.writeFileSync(path.join(dir, 'a'), k1.toString('hex') + '\n');
+      fs.writeFileSync(path.join(dir, 'a'), k1.toString('hex') + '\n', { mode: 0o600 });
       const ring = loadKeyring({ currentKey: 'b', keys: { a: `file:${dir}/a`, b: 'env:LB_TEST_KEY_B' } }, { LB_TEST_KEY_B: k2.toString('base64') });
       assert.deepEqual(ring.keys.get('a'), k1);
       assert.deepEqual(ring.keys.get('b'), k2);
       assert.equal(ring.currentKeyId, 'b');
-      fs.writeFileSync(path.join(dir, 'short'), 'abcd');
+      fs.writeFileSync(path.join(dir, 'short'), 'abcd', { mode: 0o600 });
       assert.throws(() => loadKeyring({ currentKey: 's', keys: { s: `file:${dir}/short` } }), {
         message: `the history encryption key at file:${dir}/short is not 32 bytes written as 64 hex characters or base64: put a key made with \`openssl rand -hex 32\` there.`,
       });
