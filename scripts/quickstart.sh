@@ -31,7 +31,9 @@ lifeboat schedules apply
 step "a point-in-time restore of app to now, into a new instance, approved by a second person"
 id="restore-app-quickstart-$(date -u +%Y%m%dT%H%M%SZ | tr 'A-Z' 'a-z')"
 lifeboat restore app --to latest --reason "quickstart: prove restores work" --as alice@example.com --id "$id"
-lifeboat approve "$id" --gate restore --reason "quickstart approval by a second person" --as bob@example.com
+# Production decisions are signed. The example config trusts the TEST-ONLY keys of test/fixtures/keys:
+# a real deployment lists its own people's public keys in publicKeys (README, "Signed approvals").
+lifeboat approve "$id" --gate restore --reason "quickstart approval by a second person" --as bob@example.com --key test/fixtures/keys/bob.pem
 lifeboat watch "$id"
 
 ui_port=${LIFEBOAT_TEMPORAL_UI_PORT:-8233}
