@@ -68,7 +68,7 @@ export async function backupDeleteCommand(ctx: CommandContext, prepared: { input
   line(`backup:  ${plan.engineBackupId} of ${plan.target} (${plan.backupType}, catalog id ${plan.catalogId}, ${plan.status})`);
   for (const c of plan.copies) line(`copy:    ${c}`);
   for (const l of plan.locks) line(`locked:  ${l}: locked versions stay until their retain-until date`);
-  line(`next: the backupDeletion gate: lifeboat approve ${workflowId} --gate backupDeletion --reason "..." --as <identity> (two different people in production)`);
+  line(`next: the backupDeletion gate: lifeboat approve ${workflowId} --gate backupDeletion --reason "..." --as <identity> --key <your private key> (two different people in production)`);
   line(`status: lifeboat status ${workflowId}`);
   line(`Web UI: ${link}`);
   return 0;

@@ -85,7 +85,7 @@ export async function failbackStartCommand(ctx: CommandContext, prepared: { inpu
   }
   line(`failback started: ${workflowId} (closes failover ${input.failoverId})`);
   if (status) line(`phase: ${status.phase}`);
-  line(`next: re-protection into both regions, then the failback gate: lifeboat approve ${workflowId} --gate failback --reason "..." --as <identity>`);
+  line(`next: re-protection into both regions, then the failback gate: lifeboat approve ${workflowId} --gate failback --reason "..." --as <identity> --key <your private key>`);
   line(`status:   lifeboat failback status ${workflowId}`);
   line(`Web UI:   ${link}`);
   return 0;
@@ -122,7 +122,7 @@ export async function failbackStatusCommand(ctx: CommandContext, workflowId: str
     line(`failback ${id}: ${desc.status.name.toLowerCase()}${status ? `, phase ${status.phase}` : ''}`);
     if (status) {
       for (const s of status.planSteps ?? []) line(`  ${s.state.padEnd(11)} ${s.name} (${s.kind})${s.detail ? `: ${s.detail}` : ''}`);
-      if (status.pendingGate) line(`waiting for the ${status.pendingGate.gate} gate: lifeboat approve ${id} --gate ${status.pendingGate.gate} --reason "..." --as <identity>`);
+      if (status.pendingGate) line(`waiting for the ${status.pendingGate.gate} gate: lifeboat approve ${id} --gate ${status.pendingGate.gate} --reason "..." --as <identity> --key <your private key>`);
     }
     if (report) {
       line(`outcome: ${report.outcome}${report.writeOutageSeconds !== undefined ? `; writes refused for ${formatDuration(report.writeOutageSeconds)}` : ''}${report.failure ? `; ${report.failure}` : ''}`);

@@ -63,8 +63,8 @@ export async function failoverStartCommand(ctx: CommandContext, prepared: { inpu
   if (g) {
     line(`waiting for the ${g.gate} gate: ${g.prompt.title}`);
     for (const f of g.prompt.facts) line(`  ${f.label}: ${f.value}`);
-    line(`approve:  lifeboat approve ${workflowId} --gate ${g.gate} --reason "..." --as <identity>   (any of: ${g.allowedRoles.join(', ')}; not ${g.requestedBy})`);
-    line(`reject:   lifeboat reject ${workflowId} --reason "..." --as <identity>`);
+    line(`approve:  lifeboat approve ${workflowId} --gate ${g.gate} --reason "..." --as <identity> --key <your private key>   (any of: ${g.allowedRoles.join(', ')}; not ${g.requestedBy})`);
+    line(`reject:   lifeboat reject ${workflowId} --reason "..." --as <identity> --key <your private key>`);
   } else if (status) line(`phase: ${status.phase}`);
   line(`status:   lifeboat failover status ${workflowId}`);
   line(`Web UI:   ${link}`);
@@ -98,7 +98,7 @@ export async function failoverStatusCommand(ctx: CommandContext, workflowId: str
       const elapsed = Math.round(((desc.closeTime ?? new Date()).getTime() - Date.parse(status.startedAt)) / 1000);
       if (status.rtoTargetSeconds) line(`RTO clock: ${formatDuration(elapsed)} since the declaration, objective ${formatDuration(status.rtoTargetSeconds)}${elapsed > status.rtoTargetSeconds ? ' (OVER)' : ''}`);
       for (const s of status.planSteps ?? []) line(`  ${s.state.padEnd(11)} ${s.name} (${s.kind})${s.childWorkflowId ? ` [child ${s.childWorkflowId}]` : ''}${s.detail ? `: ${s.detail}` : ''}`);
-      if (status.pendingGate) line(`waiting for the ${status.pendingGate.gate} gate: lifeboat approve ${id} --gate ${status.pendingGate.gate} --reason "..." --as <identity>`);
+      if (status.pendingGate) line(`waiting for the ${status.pendingGate.gate} gate: lifeboat approve ${id} --gate ${status.pendingGate.gate} --reason "..." --as <identity> --key <your private key>`);
     }
     if (report) {
       line(`outcome: ${report.outcome}${report.rto ? `; RTO ${report.rto.seconds} s (objective ${report.rto.objectiveSeconds} s, predicted ${report.rto.predictedSeconds ?? '?'} s)` : ''}`);

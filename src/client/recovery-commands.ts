@@ -118,8 +118,8 @@ export async function restoreCommand(ctx: CommandContext, prepared: { input: Pit
     const g = status.pendingGate;
     line(`waiting for approval (${g.gate}) by any of: ${g.allowedRoles.join(', ')}${g.requestedBy ? `, not ${g.requestedBy}` : ''}`);
     for (const f of g.prompt.facts) line(`  ${f.label}: ${f.value}`);
-    line(`approve:  lifeboat approve ${workflowId} --gate ${g.gate} --reason "..." --as <identity>`);
-    line(`reject:   lifeboat reject ${workflowId} --reason "..." --as <identity>`);
+    line(`approve:  lifeboat approve ${workflowId} --gate ${g.gate} --reason "..." --as <identity> --key <your private key>`);
+    line(`reject:   lifeboat reject ${workflowId} --reason "..." --as <identity> --key <your private key>`);
   } else if (status) {
     line(`phase: ${status.phase}`);
   }
