@@ -137,7 +137,7 @@ describe('notifications are best effort', function () {
     /** The stack's config with the webhook pointed at `url` (through an env secret of this test's own). */
     function withWebhook(url: string, variable: string): LifeboatConfig {
       process.env[variable] = url;
-      return { ...base, notifications: { webhook: { url: `env:${variable}` } } } as LifeboatConfig;
+      return { ...base, notifications: { webhook: { url: `env:${variable}`, allowInsecure: true } } } as LifeboatConfig;
     }
 
     async function run(config: LifeboatConfig, workflowId: string, input: PitrRestoreInput, drive: (h: WorkflowHandle) => Promise<void>) {
