@@ -13,12 +13,12 @@ import { readBucketLock } from '../engines/object-lock';
 import { describeLock, lockProblem } from '../domain/object-lock';
 
 /** The secrets among `refs` that cannot be read now, each as `what (why)`. */
-function unreadableSecrets(refs: Array<[string, SecretRef | undefined]>): string[] {
+function unreadableSecrets(refs: Array<[string, SecretRef | undefined] | [string, SecretRef | undefined, { redact: false }]>): string[] {
   const problems: string[] = [];
-  for (const [what, ref] of refs) {
+  for (const [what, ref, options] of refs) {
     if (!ref) continue;
     try {
-      if (!resolveSecret(ref)) problems.push(`${what} (${ref} is empty)`);
+      if (!resolveSecret(ref, process.env, options)) problems.push(`${what} (${ref} is empty)`);
     } catch (err) {
       problems.push(`${what} (${describeError(err)})`);
     }
@@ -135,7 +135,8 @@ export function preflightActivities(ports: Ports) {
     async checkObjectStore(name: string): Promise<ComponentCheck> {
       const store = config.objectStores.find((o) => o.name === name);
       const unreadable = unreadableSecrets([
-        [`the access key id of ${name}`, store?.credentials?.accessKeyId],
+        // An access key id only identifies (S3 shows it in its own errors), so it is not redacted: see resolveSecret.
+        [`the access key id of ${name}`, store?.credentials?.accessKeyId, { redact: false }],
         [`the secret access key of ${name}`, store?.credentials?.secretAccessKey],
       ]);
       if (unreadable.length) return { component: `object store ${name}`, ok: false, detail: `cannot read ${unreadable.join('; ')}` };

@@ -39,6 +39,8 @@ export function resolveSecret(ref: SecretRef, env: NodeJS.ProcessEnv = process.e
     value = readSecretFile(ref, ref.slice('file:'.length));
   }
   if (options.redact !== false) remember(value, ref);
+  // Once read as an identifier, the value stays readable even if another path remembered it first.
+  else known.delete(value);
   return value;
 }
 
