@@ -101,6 +101,8 @@ describe('restoreDrill of an RDS target (mocked RDSClient, real worker)', functi
         drKmsKeyId: DR_KMS,
         database,
         user: 'lifeboat',
+        // The mocked instance's endpoint is the stack's Postgres, which serves the local CA's certificate.
+        sslRootCert: '{dataDir}/tls/ca.crt',
         criticalTables: ['ledger'],
         smokeQueries: [{ name: 'latest-entries', sql: 'SELECT id FROM ledger ORDER BY booked_at DESC LIMIT 5' }],
         restore: { primary: { dbInstanceClass: 'db.r6g.large', dbSubnetGroupName: 'restores' } },

@@ -268,6 +268,8 @@ describe('failback of an RDS target (mocked RDSClient in both regions, real work
         primaryKmsKeyId: PRIMARY_KMS,
         database: 'postgres',
         user: 'lifeboat',
+        // The mocked instance's endpoint is the stack's Postgres, which serves the local CA's certificate.
+        sslRootCert: '{dataDir}/tls/ca.crt',
         criticalTables: ['ledger'],
         cutover: { dnsName: DNS_NAME, router: 'local-dns', ttl: '30s' },
         restore: {

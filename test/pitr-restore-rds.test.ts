@@ -64,6 +64,8 @@ describe('pitrRestore of an RDS target (mocked RDSClient, real worker)', functio
       `      drKmsKeyId: ${DR_KMS}`,
       `      database: ${database}`,
       '      user: lifeboat',
+      // The mocked instance's endpoint is the stack's Postgres, which serves the local CA's certificate.
+      '      sslRootCert: "{dataDir}/tls/ca.crt"',
       `      criticalTables: [${criticalTables.join(', ')}]`,
       '      smokeQueries:',
       '        - name: latest-entries',
