@@ -9,6 +9,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { checkApprover, GateName, GatePolicy, normalizeIdentity } from '../domain/approval';
 import { parseEd25519PublicKey } from './public-key';
+import { markIdentifierReference } from './secrets';
 import { LifeboatError } from '../domain/errors';
 import { dataDir } from '../platform/host';
 import { Issue, PathSegment, closest, decode, formatPath } from './fields';
@@ -106,6 +107,7 @@ export function parseConfig(rawText: string, sourceName = 'config', options: Loa
       .sort((a, b) => (a.p.line ?? Infinity) - (b.p.line ?? Infinity) || (a.p.column ?? 0) - (b.p.column ?? 0) || a.i - b.i);
     throw new ConfigError(sourceName, ordered.map(({ p }) => p));
   }
+  for (const store of value.objectStores) if (store.credentials) markIdentifierReference(store.credentials.accessKeyId);
   return value;
 }
 

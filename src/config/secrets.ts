@@ -11,13 +11,24 @@ import type { SecretRef } from './fields';
 
 /** Value -> the reference it was read from. Old values stay after a rotation: they are still secrets. */
 const known = new Map<string, SecretRef>();
+/**
+ * References whose values only identify (S3 access key ids, which S3 shows in its own errors and
+ * which may be an ordinary word such as the local stack's "lifeboat"), and the values read from
+ * them: never redacted, whichever code path reads them. The config registers them when it loads.
+ */
+const identifierRefs = new Set<SecretRef>();
+const identifierValues = new Set<string>();
+
+export function markIdentifierReference(ref: SecretRef): void {
+  identifierRefs.add(ref);
+}
 /** Bounds the registry should something resolve an endless stream of values. */
 const MAX_REMEMBERED = 1000;
 /** Shorter values would redact ordinary words and numbers; no real secret is this short. */
 const MIN_REDACTED_LENGTH = 8;
 
 function remember(value: string, ref: SecretRef): void {
-  if (value.length < MIN_REDACTED_LENGTH || known.has(value)) return;
+  if (value.length < MIN_REDACTED_LENGTH || known.has(value) || identifierValues.has(value)) return;
   if (known.size >= MAX_REMEMBERED) known.delete(known.keys().next().value as string);
   known.set(value, ref);
 }
@@ -38,9 +49,12 @@ export function resolveSecret(ref: SecretRef, env: NodeJS.ProcessEnv = process.e
   } else {
     value = readSecretFile(ref, ref.slice('file:'.length));
   }
-  if (options.redact !== false) remember(value, ref);
-  // Once read as an identifier, the value stays readable even if another path remembered it first.
-  else known.delete(value);
+  if (options.redact !== false && !identifierRefs.has(ref)) remember(value, ref);
+  else {
+    // Once read as an identifier, the value stays readable even if another path remembered it first.
+    identifierValues.add(value);
+    known.delete(value);
+  }
   return value;
 }
 
