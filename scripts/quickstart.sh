@@ -33,7 +33,11 @@ id="restore-app-quickstart-$(date -u +%Y%m%dT%H%M%SZ | tr 'A-Z' 'a-z')"
 lifeboat restore app --to latest --reason "quickstart: prove restores work" --as alice@example.com --id "$id"
 # Production decisions are signed. The example config trusts the TEST-ONLY keys of test/fixtures/keys:
 # a real deployment lists its own people's public keys in publicKeys (README, "Signed approvals").
-lifeboat approve "$id" --gate restore --reason "quickstart approval by a second person" --as bob@example.com --key test/fixtures/keys/bob.pem
+# git checks the key out readable by all, and lifeboat refuses such a key file: sign with a private copy.
+bob_key="$(mktemp)"
+trap 'rm -f "$bob_key"' EXIT
+install -m 600 test/fixtures/keys/bob.pem "$bob_key"
+lifeboat approve "$id" --gate restore --reason "quickstart approval by a second person" --as bob@example.com --key "$bob_key"
 lifeboat watch "$id"
 
 ui_port=${LIFEBOAT_TEMPORAL_UI_PORT:-8233}

@@ -13,11 +13,11 @@ import { ConfigError, gatePolicy, parseConfig } from '../src/config';
 import { parseEd25519PublicKey } from '../src/config/public-key';
 import { GatePrompt, normalizeIdentity } from '../src/domain/approval';
 import { auditDecisionEvidence, canonicalJson, DecisionEvidence, factsDigest, SignatureContext, signatureProblem } from '../src/domain/signed-decision';
-import { TEST_KEYS_DIR } from './helpers/signing';
+import { privateTestKey } from './helpers/signing';
 
 const ROOT = path.resolve(__dirname, '../..');
 const EXAMPLE = path.join(ROOT, 'lifeboat.config.yaml');
-const key = (file: string) => loadSigningKey(path.join(TEST_KEYS_DIR, file));
+const key = (file: string) => loadSigningKey(privateTestKey(file));
 
 describe('signed decisions', () => {
   const config = parseConfig(fs.readFileSync(EXAMPLE, 'utf8').replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1'), 'lifeboat.config.yaml', { dataDir: '/srv/lifeboat-test' });

@@ -3,7 +3,7 @@
  * gate (two people in production). What was typed and what the catalog says are checked here,
  * before anything starts (exit 2); the workflow checks again before it deletes.
  */
-import { LifeboatConfig } from '../config';
+import { LifeboatConfig, requesterProblem } from '../config';
 import { BackupDeletionInput, BackupDeletionPlan } from '../domain/backup-deletion';
 import { MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
@@ -52,6 +52,9 @@ async function planOrRefuse(config: LifeboatConfig, backupId: string): Promise<B
 export async function backupDeleteCommand(ctx: CommandContext, prepared: { input: BackupDeletionInput; workflowId: string }): Promise<number> {
   const { input, workflowId } = prepared;
   const plan = await planOrRefuse(ctx.config, input.backupId);
+  // Which environment the backup belongs to is the catalog's answer: checked here, before the workflow starts.
+  const unknownRequester = requesterProblem(ctx.config, [plan.environment], input.requestedBy);
+  if (unknownRequester) throw new UsageError(`${unknownRequester}.`);
   await ctx.client.workflow.start('backupDeletion', {
     taskQueue: ctx.config.temporal.taskQueue,
     workflowId,

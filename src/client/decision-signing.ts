@@ -1,15 +1,17 @@
 /**
  * The signer's side of signed decisions: reads a person's Ed25519 private key (`--key`: a file,
  * `env:NAME` or `file:/path`; a PEM PKCS#8 key from openssl or an unencrypted OpenSSH key from
- * ssh-keygen) and signs the statement of one decision with node:crypto. The gate checks it with
+ * ssh-keygen) and signs the statement of one decision with node:crypto, or has the running
+ * ssh-agent sign it (`--key ssh-agent[:<fingerprint or comment>]`). The gate checks it with
  * src/domain/signed-decision.ts.
  */
 import crypto, { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import { GateName, GatePrompt, normalizeIdentity } from '../domain/approval';
-import { DECISION_PURPOSE, DecisionStatement, factsDigest, SignedDecision, statementBytes } from '../domain/signed-decision';
+import { DECISION_PURPOSE, DecisionStatement, factsDigest, SignedDecision, signatureVerifies, statementBytes } from '../domain/signed-decision';
 import { sshString } from '../config/public-key';
 import { UsageError } from './args';
+import { AgentKey, agentKeys, agentSignEd25519, SshAgentError } from './ssh-agent';
 
 /** DER prefix of an Ed25519 PKCS#8 private key around its 32-byte seed. */
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -22,10 +24,19 @@ function keyText(ref: string): string {
     return value;
   }
   const file = ref.startsWith('file:') ? ref.slice(5) : ref;
+  let fd: number;
   try {
-    return fs.readFileSync(file, 'utf8');
+    fd = fs.openSync(file, 'r');
   } catch (err) {
     throw new UsageError(`--key ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): give the path of your Ed25519 private key.`);
+  }
+  try {
+    // Judged on the open file, like secret files: a private key others can read is no longer only yours.
+    const mode = fs.fstatSync(fd).mode & 0o777;
+    if ((mode & 0o077) !== 0) throw new UsageError(`--key ${file} is open to other users (mode ${mode.toString(8).padStart(3, '0')}), so lifeboat refuses to sign with it: run chmod 600 ${file}.`);
+    return fs.readFileSync(fd, 'utf8');
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -90,9 +101,9 @@ export interface DecisionToSign {
   now?: Date;
 }
 
-export function signDecision(key: KeyObject, d: DecisionToSign): SignedDecision {
+function statementOf(d: DecisionToSign): DecisionStatement {
   const now = d.now ?? new Date();
-  const statement: DecisionStatement = {
+  return {
     purpose: DECISION_PURPOSE,
     workflowId: d.workflowId,
     runId: d.runId,
@@ -105,6 +116,78 @@ export function signDecision(key: KeyObject, d: DecisionToSign): SignedDecision 
     issuedAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + d.lifetimeMs).toISOString(),
   };
+}
+
+export function signDecision(key: KeyObject, d: DecisionToSign): SignedDecision {
+  const statement = statementOf(d);
   const signature = crypto.sign(null, Buffer.from(statementBytes(statement)), key).toString('hex');
   return { statement, signature, publicKey: publicKeyHex(key) };
+}
+
+/** Whatever signs a decision: a private key lifeboat read, or a key held by the ssh-agent. */
+export interface DecisionSigner {
+  /** The raw 32-byte public key, hex. */
+  publicKeyHex: string;
+  sign(d: DecisionToSign): Promise<SignedDecision>;
+}
+
+export function keySigner(key: KeyObject): DecisionSigner {
+  return { publicKeyHex: publicKeyHex(key), sign: async (d) => signDecision(key, d) };
+}
+
+/** `--key ssh-agent` or `--key ssh-agent:<fingerprint or comment>`: the agent holds the key (a file named ssh-agent is `./ssh-agent`). */
+export const SSH_AGENT_KEY = 'ssh-agent';
+
+export function isSshAgentRef(ref: string): boolean {
+  return ref === SSH_AGENT_KEY || ref.startsWith(`${SSH_AGENT_KEY}:`);
+}
+
+/**
+ * The running ssh-agent's Ed25519 key for `by`: the one `selector` names (an `SHA256:` fingerprint,
+ * as `ssh-add -l` prints it, or the key's comment), else the one whose public key is `by`'s in
+ * the config. Refused in one sentence when no agent runs or none of its keys fits, so nothing is
+ * sent to the workflow.
+ */
+export async function sshAgentSigner(o: { selector?: string; by: string; configuredKeyHex?: string; socketPath?: string }): Promise<DecisionSigner> {
+  const socketPath = o.socketPath ?? process.env.SSH_AUTH_SOCK;
+  if (!socketPath) throw new UsageError('--key ssh-agent needs a running ssh-agent, but SSH_AUTH_SOCK is not set: start one (eval "$(ssh-agent)") and add your key (ssh-add <key file>).');
+  let keys: AgentKey[];
+  try {
+    keys = await agentKeys(socketPath);
+  } catch (err) {
+    if (err instanceof SshAgentError) throw new UsageError(`--key ssh-agent cannot reach the agent: ${err.message}; start one (eval "$(ssh-agent)") and add your key (ssh-add <key file>).`);
+    throw err;
+  }
+  const ed25519 = keys.filter((k) => k.ed25519Hex);
+  let chosen: AgentKey | undefined;
+  if (o.selector) {
+    const wanted = o.selector.startsWith('SHA256:') ? o.selector : undefined;
+    const named = keys.filter((k) => (wanted ? k.fingerprint === wanted : k.comment === o.selector));
+    if (!named.length) throw new UsageError(`the ssh-agent holds no key ${wanted ? 'with fingerprint' : 'with the comment'} ${o.selector} (it holds ${keys.length} key${keys.length === 1 ? '' : 's'}): check \`ssh-add -l\` and name one of them.`);
+    chosen = named.find((k) => k.ed25519Hex);
+    if (!chosen) throw new UsageError(`the ssh-agent's key ${o.selector} is an ${named[0].type} key: decisions are signed with Ed25519 keys (ssh-keygen -t ed25519).`);
+    if (o.configuredKeyHex && chosen.ed25519Hex !== o.configuredKeyHex.toLowerCase()) throw new UsageError(`the ssh-agent's key ${o.selector} is not ${o.by}'s key in the config (publicKeys), so the gate would refuse it: name ${o.by}'s own key.`);
+  } else {
+    if (!o.configuredKeyHex) throw new UsageError(`${o.by} has no public key in the config (publicKeys), so lifeboat cannot tell which ssh-agent key is theirs: add it there, or name the key with --key ssh-agent:<fingerprint>.`);
+    chosen = ed25519.find((k) => k.ed25519Hex === o.configuredKeyHex!.toLowerCase());
+    if (!chosen) throw new UsageError(`the ssh-agent holds none of ${o.by}'s key (the Ed25519 key in publicKeys; it holds ${keys.length} key${keys.length === 1 ? '' : 's'}): add it with ssh-add <key file>.`);
+  }
+  const key = chosen;
+  return {
+    publicKeyHex: key.ed25519Hex!,
+    async sign(d) {
+      const statement = statementOf(d);
+      let raw: Buffer;
+      try {
+        raw = await agentSignEd25519(socketPath, key, statementBytes(statement));
+      } catch (err) {
+        if (err instanceof SshAgentError) throw new UsageError(`--key ssh-agent: ${err.message}.`);
+        throw err;
+      }
+      const signed = { statement, signature: raw.toString('hex'), publicKey: key.ed25519Hex! };
+      // An agent that signs with something else would only be found out at the gate: say it here.
+      if (!signatureVerifies(signed, key.ed25519Hex!)) throw new UsageError(`the ssh-agent's signature with ${key.fingerprint} does not verify with that key: check the agent (ssh-add -l).`);
+      return signed;
+    },
+  };
 }

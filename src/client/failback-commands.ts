@@ -4,7 +4,7 @@
  * re-protects; its gates (`failback`, `retire`) are decided with `lifeboat approve / reject`.
  */
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import { LifeboatConfig } from '../config';
+import { failoverEnvironments, LifeboatConfig, requesterProblem } from '../config';
 import { MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS, WorkflowStatus } from '../domain/approval';
 import { FailbackInput, FailbackReport } from '../domain/failback';
 import { formatDuration } from '../domain/format';
@@ -33,6 +33,8 @@ export function prepareFailbackStart(config: LifeboatConfig, o: FailbackStartOpt
   checkLength('--incident', o.incident, MAX_INCIDENT_ID_CHARS, 'give the ticket id, not its text');
   if (o.incident !== undefined && !o.incident.trim()) throw new UsageError('--incident is empty: give the incident ticket id, or leave the option out.');
   const requestedBy = identity(o.as);
+  const unknownRequester = requesterProblem(config, failoverEnvironments(config), requestedBy);
+  if (unknownRequester) throw new UsageError(`${unknownRequester}.`);
   const workflowId = o.workflowId ?? `failback-${new Date().toISOString().replace(/[:.]/g, '-').toLowerCase()}`;
   return { workflowId, input: { failoverId: o.failoverId, requestedBy, reason: o.reason, ...(o.incident ? { incidentId: o.incident.trim() } : {}) } };
 }

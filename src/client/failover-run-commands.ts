@@ -4,7 +4,7 @@
  * Decisions at its gates are the usual `lifeboat approve / reject`.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { LifeboatConfig } from '../config';
+import { failoverEnvironments, LifeboatConfig, requesterProblem } from '../config';
 import { MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS, WorkflowStatus } from '../domain/approval';
 import { DrFailoverInput, FailoverReport } from '../domain/failover';
 import { formatDuration } from '../domain/format';
@@ -31,6 +31,9 @@ export function prepareFailoverStart(config: LifeboatConfig, o: FailoverStartOpt
   checkLength('--incident', o.incident, MAX_INCIDENT_ID_CHARS, 'give the ticket id, not its text');
   if (o.incident !== undefined && !o.incident.trim()) throw new UsageError('--incident is empty: give the incident ticket id, or leave the option out.');
   const requestedBy = identity(o.as);
+  // A drill moves nothing and has no gate; a real failover is decided by people, so it is requested by one.
+  const unknownRequester = o.drill ? undefined : requesterProblem(config, failoverEnvironments(config), requestedBy);
+  if (unknownRequester) throw new UsageError(`${unknownRequester}.`);
   const workflowId = o.workflowId ?? `failover-${o.drill ? 'drill-' : ''}${new Date().toISOString().replace(/[:.]/g, '-').toLowerCase()}`;
   return { workflowId, input: { mode: o.drill ? 'drill' : 'failover', requestedBy, reason: o.reason, ...(o.incident ? { incidentId: o.incident.trim() } : {}) } };
 }

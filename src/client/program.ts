@@ -21,7 +21,7 @@ import { backupDeleteCommand, prepareBackupDelete } from './backup-deletion-comm
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { auditVerifyCommand } from './audit-command';
-import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
+import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { schedulesCommand } from './schedules';
 import { stackCommand, stackRegionCommand, workerCommand } from './stack-commands';
@@ -243,9 +243,9 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(jsonOption());
 
   for (const decision of ['approve', 'reject'] as const) {
-    command(program, decision, `${decision} the gate a restore waits at`, ([workflowId], o) => {
+    command(program, decision, `${decision} the gate a restore waits at`, async ([workflowId], o) => {
       const config = configOf(o);
-      const request = prepareDecision({ workflowId, gate: o.gate, reason: o.reason ?? '', as: o.as, key: o.key, expiresIn: o.expiresIn });
+      const request = await resolveDecisionSigner(config, prepareDecision({ workflowId, gate: o.gate, reason: o.reason ?? '', as: o.as, key: o.key, expiresIn: o.expiresIn }));
       return recovery(config, o, decision, workflowId, (ctx) => decideCommand(ctx, decision, request));
     })
       .argument('<workflow-id>', 'the workflow waiting for a decision (see `lifeboat list --awaiting-approval`)')
@@ -253,7 +253,7 @@ export function lifeboatCli(): LifeboatCli {
       .option('--gate <name>', 'the gate decided: restore, emergencyRestore, cutover, failover, failback, retire or backupDeletion (default the pending one)')
       .addOption(reasonOption('on record with the decision'))
       .addOption(asOption(`${decision}s; not the requester in production`))
-      .option('--key <file|env:NAME>', 'your Ed25519 private key (PEM or OpenSSH): signs the decision, required in production (default $LIFEBOAT_SIGNING_KEY)')
+      .option('--key <file|env:NAME|ssh-agent[:<key>]>', 'your Ed25519 private key (PEM or OpenSSH, mode 600), or ssh-agent: the running agent signs with your key in publicKeys (or the one ssh-agent:<SHA256 fingerprint or comment> names); signs the decision, required in production (default $LIFEBOAT_SIGNING_KEY)')
       .option('--expires-in <duration>', 'how long the signature stays good, such as 10m (at most 24h; default 10m)')
       .addOption(jsonOption());
   }
@@ -322,9 +322,9 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(jsonOption());
 
   const audit = command(program, 'audit', 'check the record of decisions');
-  command(audit, 'verify', 're-check every signed decision of a workflow from the evidence buckets: who approved what, when, against which facts (exit 1 if any fails)', ([workflowId], o) => {
+  command(audit, 'verify', 're-check every signed decision of a workflow from the evidence buckets, and against its history in Temporal: who approved what, when, against which facts (exit 1 if any fails)', ([workflowId], o) => {
     const config = configOf(o);
-    return auditVerifyCommand(config, { workflowId, json: o.json === true });
+    return auditVerifyCommand(config, { workflowId, json: o.json === true, client: () => connectClient(config) });
   })
     .argument('<workflow-id>', 'the workflow whose decisions to check')
     .addOption(configOption())

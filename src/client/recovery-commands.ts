@@ -3,11 +3,11 @@
  * approve or reject a gate, see where things stand, watch until done, list what is in flight.
  */
 import { Client, WorkflowExecutionDescription, WorkflowUpdateFailedError } from '@temporalio/client';
-import { findDatabaseTarget, LifeboatConfig } from '../config';
-import { KeyObject } from 'node:crypto';
+import { findDatabaseTarget, LifeboatConfig, requesterProblem } from '../config';
 import { parseDuration } from '../config/duration';
 import { DEFAULT_SIGNATURE_LIFETIME_MS, MAX_SIGNATURE_LIFETIME_MS } from '../domain/signed-decision';
-import { loadSigningKey, signDecision } from './decision-signing';
+import { parseEd25519PublicKey } from '../config/public-key';
+import { DecisionSigner, isSshAgentRef, keySigner, loadSigningKey, SSH_AGENT_KEY, sshAgentSigner } from './decision-signing';
 import { Decision, DecisionInput, describeQuorumProgress, MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS, normalizeIdentity, WorkflowStatus } from '../domain/approval';
 import { approveUpdate, rejectUpdate, statusQuery } from '../workflows/messages';
 import { destinationNameProblem } from '../domain/ownership';
@@ -68,6 +68,8 @@ export function prepareRestore(config: LifeboatConfig, o: RestoreOptions): { inp
   checkLength('--incident', o.incident, MAX_INCIDENT_ID_CHARS, 'give the ticket id, not its text');
   if (o.incident !== undefined && !o.incident.trim()) throw new UsageError('--incident is empty: give the incident ticket id, or leave the option out.');
   const requestedBy = identity(o.as);
+  const unknownRequester = requesterProblem(config, [target.environment], requestedBy);
+  if (unknownRequester) throw new UsageError(`${unknownRequester}.`);
   const workflowId = o.workflowId ?? `restore-${o.target}-${new Date().toISOString().replace(/[:.]/g, '-').toLowerCase()}`;
   const input: PitrRestoreInput = {
     target: o.target,
@@ -133,8 +135,10 @@ export interface DecisionRequest {
   gate?: Decision['gate'];
   reason: string;
   by: string;
-  /** The decider's private key, when the decision is signed. */
-  key?: KeyObject;
+  /** What signs the decision, when it is signed: a private key read from --key, or the ssh-agent (resolveDecisionSigner). */
+  signer?: DecisionSigner;
+  /** `--key ssh-agent[:<selector>]`, until resolveDecisionSigner has asked the agent. */
+  sshAgent?: { selector?: string };
   signatureLifetimeMs: number;
 }
 
@@ -153,7 +157,26 @@ export function prepareDecision(o: { workflowId: string; gate?: string; reason: 
     lifetimeMs = seconds * 1000;
   }
   const keyRef = o.key ?? (process.env.LIFEBOAT_SIGNING_KEY || undefined);
-  return { workflowId: o.workflowId, gate: o.gate as Decision['gate'] | undefined, reason: o.reason, by, signatureLifetimeMs: lifetimeMs, ...(keyRef ? { key: loadSigningKey(keyRef) } : {}) };
+  const base = { workflowId: o.workflowId, gate: o.gate as Decision['gate'] | undefined, reason: o.reason, by, signatureLifetimeMs: lifetimeMs };
+  if (!keyRef) return base;
+  if (isSshAgentRef(keyRef)) {
+    const selector = keyRef.slice(SSH_AGENT_KEY.length + 1).trim();
+    if (keyRef.includes(':') && !selector) throw new UsageError('--key ssh-agent: names no key: give its fingerprint (SHA256:..., see `ssh-add -l`) or comment, or write --key ssh-agent for the key publicKeys gives you.');
+    return { ...base, sshAgent: selector ? { selector } : {} };
+  }
+  return { ...base, signer: keySigner(loadSigningKey(keyRef)) };
+}
+
+/**
+ * `--key ssh-agent`: asks the running agent for the decider's key, before lifeboat connects to
+ * Temporal, so no agent or no fitting key is refused (exit 2) with nothing sent.
+ */
+export async function resolveDecisionSigner(config: LifeboatConfig, request: DecisionRequest): Promise<DecisionRequest> {
+  if (!request.sshAgent) return request;
+  const configured = Object.entries(config.publicKeys ?? {}).find(([who]) => normalizeIdentity(who) === request.by)?.[1];
+  const parsed = configured === undefined ? undefined : parseEd25519PublicKey(configured);
+  const signer = await sshAgentSigner({ selector: request.sshAgent.selector, by: request.by, configuredKeyHex: parsed?.ok ? parsed.hex : undefined });
+  return { ...request, sshAgent: undefined, signer };
 }
 
 /**
@@ -162,13 +185,13 @@ export function prepareDecision(o: { workflowId: string; gate?: string; reason: 
  */
 async function decisionInput(ctx: CommandContext, verdict: 'approved' | 'rejected', o: DecisionRequest): Promise<DecisionInput> {
   const input: DecisionInput = { by: o.by, reason: o.reason, gate: o.gate };
-  if (!o.key) return input;
+  if (!o.signer) return input;
   const handle = ctx.client.workflow.getHandle(o.workflowId);
   const [desc, status] = await Promise.all([handle.describe(), handle.query(statusQuery)]);
   const pending = status.pendingGate;
   if (!pending) throw new UsageError(`no approval is pending on ${o.workflowId} right now: check \`lifeboat status ${o.workflowId}\` for what it is doing.`);
   if (o.gate && o.gate !== pending.gate) throw new UsageError(`the pending gate is ${pending.gate}, not ${o.gate}: check \`lifeboat status ${o.workflowId}\` before deciding.`);
-  const signed = signDecision(o.key, { workflowId: o.workflowId, runId: desc.runId, gate: pending.gate, prompt: pending.prompt, decision: verdict, by: o.by, reason: o.reason, lifetimeMs: o.signatureLifetimeMs });
+  const signed = await o.signer.sign({ workflowId: o.workflowId, runId: desc.runId, gate: pending.gate, prompt: pending.prompt, decision: verdict, by: o.by, reason: o.reason, lifetimeMs: o.signatureLifetimeMs });
   return { ...input, gate: pending.gate, signed };
 }
 

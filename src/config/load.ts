@@ -176,6 +176,30 @@ export function mayApprove(config: LifeboatConfig, request: { environment: strin
   return checkApprover(gatePolicy(config, request.environment, request.gate, request.requester), request.approver);
 }
 
+/**
+ * Why `requestedBy` may not ask for a gated workflow (a restore, a failover or failback, a backup
+ * deletion) in these environments, or undefined when they may: in a production tier the requester
+ * must be someone in `people` (the four-eyes rule compares people, so a requester nobody knows
+ * would make it hollow). Identities compare trimmed and case-insensitively.
+ */
+export function requesterProblem(config: LifeboatConfig, environments: string[], requestedBy: string): string | undefined {
+  const production = environments.find((e) => config.environments[e]?.tier === 'production');
+  if (!production) return undefined;
+  const who = normalizeIdentity(requestedBy);
+  if (Object.keys(config.people).some((p) => normalizeIdentity(p) === who)) return undefined;
+  return `${who} is not in the config's people, and a request in the production environment ${production} must come from a known person: pass your own identity with --as (or LIFEBOAT_USER), or add yourself to people`;
+}
+
+/** The environments a failover's recovery plan touches: those of the targets its steps name. */
+export function failoverEnvironments(config: LifeboatConfig): string[] {
+  const environments = new Set<string>();
+  for (const step of config.failover?.steps ?? []) {
+    if (step.kind === 'restore-database' || step.kind === 'move-name') environments.add(findDatabaseTarget(config, step.target).environment);
+    else if (step.kind === 'switch-bucket') environments.add(findBucketTarget(config, step.target).environment);
+  }
+  return [...environments];
+}
+
 /** The policy of one gate of one environment, as the workflow's validators apply it. */
 export function gatePolicy(config: LifeboatConfig, environment: string, gate: GateName, requestedBy: string): GatePolicy {
   // Indexing the config's gates with the domain's GateName does not compile if the schema lacks one of them.

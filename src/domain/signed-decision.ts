@@ -182,8 +182,7 @@ export interface AuditedSignature {
 export function auditDecisionEvidence(e: DecisionEvidence, normalize: (who: string) => string, keysNow?: Record<string, string>): AuditedSignature[] {
   const out: AuditedSignature[] = [];
   const digest = factsDigest(e.gate, e.prompt);
-  const decisions = e.decision.approvals?.length ? [...e.decision.approvals, ...(e.decision.decision === 'rejected' ? [e.decision] : [])] : [e.decision];
-  for (const d of decisions) {
+  for (const d of recordedDecisions(e)) {
     const base = { gate: e.gate, decision: d.decision, by: d.by, at: d.at, signed: Boolean(d.signed) };
     if (d.decision === 'expired') {
       out.push({ ...base, ok: true, detail: 'expired: nobody decided' });
@@ -207,4 +206,76 @@ export function auditDecisionEvidence(e: DecisionEvidence, normalize: (who: stri
     out.push({ ...base, ok: problems.length === 0, detail: problems.length ? problems.join('; ') : d.signed ? `signature verifies with ${d.by}'s key; facts ${digest.slice(0, 12)}…` : `unsigned (allowed in ${e.environment})` });
   }
   return out;
+}
+
+/** A decision as the workflow's history carries it: an accepted approve/reject update (with the decision it returned) or a decision signal. */
+export interface HistoryDecision {
+  runId: string;
+  /** `update`: the gate accepted it (the update completed with this decision); `signal`: delivered, the gate may have refused it. */
+  via: 'update' | 'signal';
+  gate?: GateName;
+  decision: 'approved' | 'rejected';
+  by: string;
+  reason: string;
+  at?: string;
+  /** The signature's nonce, when the decision was signed. */
+  nonce?: string;
+}
+
+/** One decision of an evidence record, with whether its audit held. */
+export interface EvidenceDecision {
+  runId: string;
+  gate: GateName;
+  decision: 'approved' | 'rejected';
+  by: string;
+  reason: string;
+  at: string;
+  nonce?: string;
+  verifies: boolean;
+}
+
+/** Every decision of an evidence record, in the order auditDecisionEvidence checks them: a quorum's approvals, then a rejection. */
+function recordedDecisions(e: DecisionEvidence): Decision[] {
+  return e.decision.approvals?.length ? [...e.decision.approvals, ...(e.decision.decision === 'rejected' ? [e.decision] : [])] : [e.decision];
+}
+
+/**
+ * Every person's decision in an evidence record (never an expiry), each with whether its audit
+ * held: `audited` is auditDecisionEvidence's answer for the record, `recordOk` whether the record
+ * itself belongs where it was found.
+ */
+export function evidenceDecisions(e: DecisionEvidence, audited: AuditedSignature[], recordOk: boolean): EvidenceDecision[] {
+  return recordedDecisions(e).flatMap((d, i) =>
+    d.decision === 'expired' ? [] : [{ runId: e.runId, gate: e.gate, decision: d.decision, by: d.by, reason: d.reason, at: d.at, nonce: d.signed?.statement?.nonce, verifies: recordOk && audited[i]?.ok === true }],
+  );
+}
+
+/**
+ * Evidence against history, both ways: every decision the history accepted (a completed update)
+ * has evidence whose signature verifies, and every decision the evidence claims is one the
+ * history has (an update, or a signal the gate took). Decisions are matched by run, gate,
+ * verdict, person and the signature's nonce (the reason, for an unsigned one). Each mismatch is
+ * one sentence.
+ */
+export function crossCheckHistory(history: HistoryDecision[], evidence: EvidenceDecision[], normalize: (who: string) => string): string[] {
+  const key = (d: { runId: string; gate?: string; decision: string; by: string; reason: string; nonce?: string }, gate = d.gate) =>
+    [d.runId, gate, d.decision, normalize(d.by), d.nonce ? `nonce:${d.nonce}` : `unsigned:${d.reason}`].join('\u0000');
+  const evidenceByKey = new Map<string, EvidenceDecision>();
+  for (const e of evidence) evidenceByKey.set(key(e), e);
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const h of history) {
+    // A signal names its gate only when the sender did; it is for the gate its evidence says.
+    const match = h.gate ? evidenceByKey.get(key(h)) : evidence.find((e) => key(e) === key(h, e.gate));
+    const what = `${h.decision === 'approved' ? 'approval' : 'rejection'}${h.gate ? ` of the ${h.gate} gate` : ''} by ${normalize(h.by)}${h.at ? ` at ${h.at}` : ''} (run ${h.runId})`;
+    if (match) {
+      seen.add(key(match));
+      if (!match.verifies) problems.push(`the history accepted the ${what}, but its evidence does not verify`);
+    } else if (h.via === 'update') problems.push(`the history accepted the ${what}, but no evidence record holds it`);
+    // A signal without evidence is one the gate refused (refusals are on record in the evidence, not matched here).
+  }
+  for (const e of evidence) {
+    if (!seen.has(key(e))) problems.push(`the evidence claims the ${e.decision === 'approved' ? 'approval' : 'rejection'} of the ${e.gate} gate by ${normalize(e.by)} at ${e.at} (run ${e.runId}), which the workflow's history does not have`);
+  }
+  return problems;
 }

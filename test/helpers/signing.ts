@@ -5,6 +5,7 @@
  */
 import { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { loadSigningKey, signDecision } from '../../src/client/decision-signing';
@@ -14,10 +15,26 @@ import { approveUpdate, rejectUpdate, statusQuery } from '../../src/workflows/me
 
 export const TEST_KEYS_DIR = path.resolve(__dirname, '../../../test/fixtures/keys');
 
-/** The private key file of a test person (alice's is in OpenSSH form, the others PEM), or undefined for someone without one. */
+let privateDir: string | undefined;
+
+/**
+ * A private copy (mode 600, in a mode-700 directory) of a file of test/fixtures/keys: git checks
+ * the keys out 644, and lifeboat refuses a private key others can read, as a person's would be.
+ */
+export function privateTestKey(file: string): string {
+  privateDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-test-keys-'));
+  const copy = path.join(privateDir, file);
+  if (!fs.existsSync(copy)) {
+    fs.writeFileSync(copy, fs.readFileSync(path.join(TEST_KEYS_DIR, file)), { mode: 0o600 });
+    fs.chmodSync(copy, 0o600); // whatever the umask
+  }
+  return copy;
+}
+
+/** The private key file of a test person (alice's is in OpenSSH form, the others PEM; a mode-600 copy), or undefined for someone without one. */
 export function testKeyFile(who: string): string | undefined {
   const name = normalizeIdentity(who).split('@')[0];
-  for (const file of [`${name}.key`, `${name}.pem`]) if (fs.existsSync(path.join(TEST_KEYS_DIR, file))) return path.join(TEST_KEYS_DIR, file);
+  for (const file of [`${name}.key`, `${name}.pem`]) if (fs.existsSync(path.join(TEST_KEYS_DIR, file))) return privateTestKey(file);
   return undefined;
 }
 
