@@ -14,14 +14,15 @@ import { bundleWorkflowCode, WorkflowBundleWithSourceMap } from '@temporalio/wor
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DECISION_EVIDENCE_EVENT_KIND } from '../src/activities/approvals';
 import { createPorts, Ports } from '../src/activities/ports';
-import { LifeboatConfig, loadConfig } from '../src/config';
+import { gatePolicy, LifeboatConfig, loadConfig } from '../src/config';
 import { Decision, WorkflowStatus } from '../src/domain/approval';
 import { canonicalJson, DecisionEvidence, factsDigest } from '../src/domain/signed-decision';
 import { createLifeboatWorker } from '../src/worker';
 import { approveSignal, statusQuery } from '../src/workflows/messages';
 import { lifeboat } from './helpers/cli';
 import { uniqueId, waitForGate, waitForStatus } from './helpers/pitr';
-import { approveSigned } from './helpers/signing';
+import { approveSigned, privateTestKey } from './helpers/signing';
+import { sshKeygen, startSshAgent } from './helpers/ssh-agent';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal } from './helpers/temporal';
 import type { GateProbeInput } from './workflows/quorum-gate';
@@ -100,6 +101,7 @@ describe('signed approvals (real Temporal, catalog and evidence buckets)', funct
     assert.match(audit.stdout, /ok {4}approved by carol@example\.com at \S+, signed: signature verifies with carol@example\.com's key/);
     assert.match(audit.stdout, /facts \(SHA-256 [0-9a-f]{64}\): changes: nothing: a test/);
     assert.match(audit.stdout, /1 refused decision on record while the gate was open/);
+    assert.match(audit.stdout, /^ok {4}history: the 1 decision the workflow's history accepted is the evidence's, no more and no fewer$/m);
 
     // Tampering: someone with write access to the bucket and the catalog stores a record with other
     // facts as a new version and points the catalog at it. The hashes agree; the signature does not.
@@ -121,5 +123,53 @@ describe('signed approvals (real Temporal, catalog and evidence buckets)', funct
     assert.equal(tampered.code, 1, tampered.stdout + tampered.stderr);
     assert.match(tampered.stdout, /FAIL {2}approved by carol@example\.com .*signed against other facts than the gate showed/);
     assert.match(tampered.stdout, /AUDIT FAILED/);
+  });
+
+  it('signs through a real ssh-agent (--key ssh-agent): refused with nothing sent while the agent lacks the key, accepted once it holds it; audit verify holds the evidence against the history', async () => {
+    const workflowId = uniqueId('test-agent-approval');
+    const taskQueue = uniqueTaskQueue('agent');
+    const input: GateProbeInput = { environment: 'production', gate: 'restore', requestedBy: 'carol@example.com', timings: { remindAfterMs: 60000, abortAfterMs: 120000 } };
+    const agent = await startSshAgent();
+    const worker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue, workflowBundle: bundle });
+    const handle: WorkflowHandle = await env.client.workflow.start('gateProbe', { taskQueue, workflowId, args: [input] });
+    try {
+      const decision = await worker.runUntil(async () => {
+        try {
+          await waitForGate(handle, 'restore');
+          const approve = (as: string) => lifeboat(['approve', workflowId, '--reason', 'backup owner agrees', '--as', as, '--key', 'ssh-agent'], { SSH_AUTH_SOCK: agent.socket });
+          agent.add(sshKeygen('ed25519', 'not-alice@example.com').file);
+          const lacking = await approve('alice@example.com');
+          assert.equal(lacking.code, 2, lacking.stderr);
+          assert.match(lacking.stderr, /^lifeboat: the ssh-agent holds none of alice@example\.com's key/);
+          const untouched = (await handle.query(statusQuery)) as WorkflowStatus;
+          assert.equal(untouched.pendingGate?.gate, 'restore', 'the gate is still open');
+          assert.deepEqual(untouched.refused, [], 'nothing reached the workflow');
+          agent.add(privateTestKey('alice.key'));
+          const approved = await approve('Alice@Example.com');
+          assert.equal(approved.code, 0, approved.stderr);
+          assert.match(approved.stdout, /^restore gate approved by alice@example\.com at \S+: backup owner agrees$/m);
+          return (await handle.result()) as Decision;
+        } catch (error) {
+          await handle.terminate('test failed').catch(() => undefined);
+          throw error;
+        }
+      });
+      assert.equal(decision.signed?.publicKey, gatePolicy(config, 'production', 'restore', 'carol@example.com').signing!.keys['alice@example.com']);
+    } finally {
+      await agent.stop();
+    }
+
+    const audit = await lifeboat(['audit', 'verify', workflowId]);
+    assert.equal(audit.code, 0, audit.stdout + audit.stderr);
+    assert.match(audit.stdout, /ok {4}approved by alice@example\.com at \S+, signed: signature verifies with alice@example\.com's key/);
+    assert.match(audit.stdout, /^ok {4}history: the 1 decision the workflow's history accepted is the evidence's, no more and no fewer$/m);
+
+    // The catalog forgets the decision (the bucket cannot: it is write-once): the history still has it.
+    await ports.catalog.query(`DELETE FROM workflow_events WHERE workflow_id = $1 AND kind = $2`, [workflowId, DECISION_EVIDENCE_EVENT_KIND]);
+    const hidden = await lifeboat(['audit', 'verify', workflowId]);
+    assert.equal(hidden.code, 1, hidden.stdout + hidden.stderr);
+    assert.match(hidden.stdout, /in the evidence bucket but not on record in the catalog/);
+    assert.match(hidden.stdout, /^FAIL {2}history: the history accepted the approval of the restore gate by alice@example\.com at \S+ \(run [0-9a-f-]+\), but no evidence record holds it$/m);
+    assert.match(hidden.stdout, /AUDIT FAILED/);
   });
 });

@@ -12,7 +12,7 @@ import { loadSigningKey, signDecision, DecisionToSign } from '../src/client/deci
 import { ConfigError, gatePolicy, parseConfig } from '../src/config';
 import { parseEd25519PublicKey } from '../src/config/public-key';
 import { GatePrompt, normalizeIdentity } from '../src/domain/approval';
-import { auditDecisionEvidence, canonicalJson, DecisionEvidence, factsDigest, SignatureContext, signatureProblem } from '../src/domain/signed-decision';
+import { auditDecisionEvidence, canonicalJson, crossCheckHistory, DecisionEvidence, EvidenceDecision, factsDigest, HistoryDecision, SignatureContext, signatureProblem } from '../src/domain/signed-decision';
 import { privateTestKey } from './helpers/signing';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -109,6 +109,24 @@ describe('signed decisions', () => {
     assert.match(auditDecisionEvidence(tampered, normalizeIdentity)[0].detail, /recorded facts do not give the recorded digest/);
     const unsigned = { ...evidence, decision: { ...evidence.decision, signed: undefined } };
     assert.match(auditDecisionEvidence(unsigned, normalizeIdentity)[0].detail, /^unsigned, in an environment that refuses unsigned decisions/);
+  });
+
+  it('holds evidence against history both ways: an accepted decision without verifying evidence, and evidence the history does not have', () => {
+    const h = (over: Partial<HistoryDecision> = {}): HistoryDecision => ({ runId: 'run-1', via: 'update', gate: 'restore', decision: 'approved', by: 'carol@example.com', reason: 'ok', at: '2026-11-30T12:00:00.000Z', nonce: 'n1', ...over });
+    const e = (over: Partial<EvidenceDecision> = {}): EvidenceDecision => ({ runId: 'run-1', gate: 'restore', decision: 'approved', by: 'carol@example.com', reason: 'ok', at: '2026-11-30T12:00:00.000Z', nonce: 'n1', verifies: true, ...over });
+    assert.deepEqual(crossCheckHistory([h()], [e()], normalizeIdentity), []);
+    // The same person in another case on either side; a quorum's second approval.
+    assert.deepEqual(crossCheckHistory([h({ by: 'Carol@Example.com' }), h({ by: 'dave@example.com', nonce: 'n2' })], [e(), e({ by: 'DAVE@example.com', nonce: 'n2' })], normalizeIdentity), []);
+    assert.deepEqual(crossCheckHistory([h()], [], normalizeIdentity), ['the history accepted the approval of the restore gate by carol@example.com at 2026-11-30T12:00:00.000Z (run run-1), but no evidence record holds it']);
+    assert.deepEqual(crossCheckHistory([h()], [e({ verifies: false })], normalizeIdentity), ['the history accepted the approval of the restore gate by carol@example.com at 2026-11-30T12:00:00.000Z (run run-1), but its evidence does not verify']);
+    assert.deepEqual(crossCheckHistory([], [e({ decision: 'rejected' })], normalizeIdentity), ['the evidence claims the rejection of the restore gate by carol@example.com at 2026-11-30T12:00:00.000Z (run run-1), which the workflow\'s history does not have']);
+    // Another signature (nonce), another run: not the same decision.
+    assert.equal(crossCheckHistory([h({ nonce: 'n9' })], [e()], normalizeIdentity).length, 2);
+    assert.equal(crossCheckHistory([h({ runId: 'run-2' })], [e()], normalizeIdentity).length, 2);
+    // A signal: matched to evidence when the gate took it (here unsigned, where allowed); one the gate refused has none, and that is no mismatch.
+    const signal = h({ via: 'signal', gate: undefined, at: undefined, nonce: undefined, reason: 'from the UI' });
+    assert.deepEqual(crossCheckHistory([signal], [e({ nonce: undefined, reason: 'from the UI' })], normalizeIdentity), []);
+    assert.deepEqual(crossCheckHistory([signal], [], normalizeIdentity), []);
   });
 
   describe('config', () => {
