@@ -23,6 +23,7 @@ interface Service {
   image?: string;
   build?: string | { context?: string; dockerfile?: string; args?: Record<string, string> };
   command?: string | string[];
+  entrypoint?: string | string[];
   environment?: Record<string, string | number | boolean | null> | string[];
   ports?: PortEntry[];
   volumes?: VolumeEntry[];
@@ -204,6 +205,8 @@ function expectedPorts(s: StackSettings): ExpectedPort[] {
     { component: 'temporal', what: 'Temporal frontend', port: s.temporal.port, protocol: 'tcp', env: ENV.temporalPort },
     // The Web UI image listens on 8080 in its own container.
     { component: 'temporal-ui', what: 'Temporal Web UI', port: s.temporal.uiPort, protocol: 'tcp', env: ENV.temporalUiPort, target: 8080 },
+    // The browser calls the codec server itself (the UI hands it the endpoint), so it is published too.
+    { component: 'codec-server', what: 'codec server', port: s.temporal.codecPort, protocol: 'tcp', env: ENV.codecServerPort },
     { component: 'minio-primary', what: 'MinIO primary S3', port: s.minio.primary.port, protocol: 'tcp', env: ENV.minioPrimaryPort },
     { component: 'minio-primary', what: 'MinIO primary console', port: s.minio.primary.consolePort, protocol: 'tcp' },
     { component: 'minio-dr', what: 'MinIO dr S3', port: s.minio.dr.port, protocol: 'tcp', env: ENV.minioDrPort },
@@ -247,7 +250,7 @@ describe('docker-compose.yml', () => {
   const resolved = resolveDeep(services, {});
   const defaults = loadStackSettings({});
   const envNames = new Set<string>(Object.values(ENV));
-  const components = ['temporal', 'temporal-ui', 'temporal-postgresql', 'minio-primary', 'minio-dr', 'postgres-primary', 'postgres-catalog', 'powerdns', 'worker'];
+  const components = ['temporal', 'temporal-ui', 'codec-server', 'temporal-postgresql', 'minio-primary', 'minio-dr', 'postgres-primary', 'postgres-catalog', 'powerdns', 'worker'];
 
   it('runs every component of the stack, from pinned images or local builds', () => {
     for (const name of [...components, 'certs']) assert.ok(services[name], `service ${name} is missing`);
@@ -307,6 +310,7 @@ describe('docker-compose.yml', () => {
       [ENV.host]: '127.0.0.2',
       [ENV.temporalPort]: '17233',
       [ENV.temporalUiPort]: '18233',
+      [ENV.codecServerPort]: '18234',
       [ENV.minioPrimaryPort]: '19100',
       [ENV.minioDrPort]: '19300',
       [ENV.pgPrimaryPort]: '56432',
@@ -501,7 +505,7 @@ describe('docker-compose.yml', () => {
     };
     for (const name of Object.keys(services)) assert.ok(!closure(name).has(name), `${name} depends on itself`);
     const workerNeeds = closure('worker');
-    for (const name of components.filter((c) => c !== 'worker' && c !== 'temporal-ui')) assert.ok(workerNeeds.has(name), `the worker starts before ${name}`);
+    for (const name of components.filter((c) => c !== 'worker' && c !== 'temporal-ui' && c !== 'codec-server')) assert.ok(workerNeeds.has(name), `the worker starts before ${name}`);
     assert.equal(dependsOn(services.worker).temporal?.condition, 'service_healthy');
   });
 
@@ -517,5 +521,48 @@ describe('docker-compose.yml', () => {
     // Node reports a missing named export (e.g. a renamed function) as a SyntaxError at import.
     const result = spawnSync(process.execPath, ['--no-warnings', '--input-type=module', '-e', imports.join('\n')], { cwd: path.dirname(file), encoding: 'utf8', timeout: 30000 });
     assert.equal(result.status, 0, `importing what stack-init imports failed:\n${result.stderr}`);
+  });
+
+  it('runs `lifeboat codec-server` with the stack\'s keyring and points the Web UI at it, the token in the endpoint\'s path', () => {
+    const codec = resolved['codec-server'];
+    assert.ok(codec, 'the codec-server service is missing');
+    // The worker image, its compiled codec server, the config the worker reads.
+    assert.deepEqual(buildOf(services['codec-server']), buildOf(services.worker));
+    assert.deepEqual(argv(codec), ['node', 'lib/src/codec-server.js']);
+    assert.ok(fs.existsSync(path.join(repoRoot, 'lib/src/codec-server.js')), 'lib/src/codec-server.js is not built');
+    const env = envOf(codec);
+    const cs = loadStackSettings(env);
+    const config = parseConfig(fs.readFileSync(path.join(repoRoot, 'lifeboat.config.yaml'), 'utf8'), 'lifeboat.config.yaml', { env });
+    assert.ok(config.temporal.encryption && config.temporal.codecServer, 'the config declares the keyring and the codec server');
+    // It listens on every address of the shared namespace (a published port does not reach its loopback), on the published port.
+    assert.equal(config.temporal.codecServer.host, '0.0.0.0');
+    assert.equal(config.temporal.codecServer.port, cs.temporal.codecPort);
+    assert.equal(publisherOf(services, 'codec-server'), publisherOf(services, 'worker'));
+    // CORS lets the browser call it from the UI's published origin only.
+    const ui = resolved['temporal-ui'];
+    const uiBinding = bindings(services, {}).find((b) => b.service === 'temporal-ui');
+    assert.ok(uiBinding);
+    assert.equal(config.temporal.codecServer.uiOrigin, `http://${uiBinding.hostIp}:${uiBinding.published}`);
+    // The keys and the token are the data volume's, where stack-init writes them.
+    assert.ok(stackPaths(cs).secret('codec-server-token').startsWith(`${cs.dataDir}/`));
+    assert.ok(mounts(codec).some((m) => m.source === 'lifeboat-data' && m.target === cs.dataDir), `the codec server reads its keys under ${cs.dataDir}`);
+    assert.equal(dependsOn(codec)['stack-init']?.condition, 'service_completed_successfully');
+    assert.ok(codec.healthcheck?.test, 'the codec server has a healthcheck');
+
+    // The Web UI waits for it and gets its endpoint, with the token read from the one file it is given.
+    assert.equal(dependsOn(ui)['codec-server']?.condition, 'service_healthy');
+    const entry = Array.isArray(ui.entrypoint) ? ui.entrypoint.join(' ') : String(ui.entrypoint ?? '');
+    const endpoint = /export TEMPORAL_CODEC_ENDPOINT="([^"]+)" && exec \.\/start-ui-server\.sh$/.exec(entry);
+    assert.ok(endpoint, `the UI's entrypoint sets TEMPORAL_CODEC_ENDPOINT and starts the UI: ${entry}`);
+    const tokenFile = /^http:\/\/127\.0\.0\.1:(\d+)\/t\/\$\(cat (\S+)\)$/.exec(endpoint[1]);
+    assert.ok(tokenFile, `the endpoint is the codec server's, the token in its path: ${endpoint[1]}`);
+    assert.equal(Number(tokenFile[1]), cs.temporal.codecPort);
+    const uiMount = mounts(ui).find((m) => tokenFile[2].startsWith(`${m.target}/`));
+    assert.ok(uiMount && uiMount.readOnly, 'the UI reads the token from a read-only volume');
+    assert.ok(!mounts(ui).some((m) => m.source === 'lifeboat-data'), 'the UI never mounts the data volume (the history keys)');
+    assert.ok(mounts(resolved['stack-init']).some((m) => m.source === uiMount.source && !m.readOnly), 'stack-init writes that volume');
+    const init = fs.readFileSync(path.join(repoRoot, 'deploy/worker/stack-init.mjs'), 'utf8');
+    assert.ok(init.includes(`'${tokenFile[2]}'`) && init.includes("paths.secret('codec-server-token')"), 'stack-init copies the codec server\'s token to the file the UI reads');
+    assert.match(dockerfileText(services.worker), new RegExp(`chown -R postgres:postgres .*${uiMount.target.replace(/[/.-]/g, '\\$&')}`), 'the worker image owns the mount point, so stack-init may write it');
   });
 });

@@ -3,6 +3,7 @@
 // the search attributes are left to the worker, which ensures both at every start. Every step
 // adopts what already exists, so it runs again on each `docker compose up`.
 // Runs in the worker image, inside the shared network namespace, with the worker's environment.
+import fs from 'node:fs';
 import pg from 'pg';
 import { localPgBackRest, writePgBackRestConfig } from '../../lib/src/stack/pgbackrest.js';
 import { appZoneRecords, localDnsRouter } from '../../lib/src/stack/powerdns.js';
@@ -15,6 +16,9 @@ const paths = stackPaths(settings);
 const log = (line) => console.log(`stack-init: ${line}`);
 // The two things of a StackContext the pgBackRest helpers use; the image has pgbackrest on PATH.
 const ctx = { settings, paths, tools: { pgbackrest: 'pgbackrest' }, log };
+// The Web UI's codec endpoint carries the codec server's token in its path (that UI has no login):
+// the UI container gets this one file through the `ui-codec` volume, not the data volume.
+const UI_CODEC_TOKEN = '/var/lib/lifeboat-ui/codec-token';
 
 /** Healthchecks say a server listens, not that it is ready for everything: retry each step a while. */
 async function step(what, fn, attempts = 60) {
@@ -43,6 +47,9 @@ async function withPg(port, database, fn) {
 
 try {
   writeLocalSecrets(settings, paths);
+  // Readable by the UI's own user (another uid); it is the value the UI hands every browser anyway.
+  fs.writeFileSync(UI_CODEC_TOKEN, fs.readFileSync(paths.secret('codec-server-token'), 'utf8'));
+  fs.chmodSync(UI_CODEC_TOKEN, 0o644);
   await step('buckets', () => ensureBuckets(settings));
   await step('sample application', () => withPg(settings.postgres.primaryPort, settings.postgres.appDatabase, (c) => seedSampleApp(c, settings.postgres.seedRows)));
   await step('pgBackRest stanza', async () => {

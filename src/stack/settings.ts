@@ -56,6 +56,8 @@ export const ENV = {
   temporalUiPort: 'LIFEBOAT_TEMPORAL_UI_PORT',
   temporalNamespace: 'LIFEBOAT_TEMPORAL_NAMESPACE',
   codecServerPort: 'LIFEBOAT_CODEC_SERVER_PORT',
+  /** Read by lifeboat.config.yaml (temporal.codecServer.host), not by the stack: docker-compose.yml's codec server listens on 0.0.0.0. */
+  codecServerHost: 'LIFEBOAT_CODEC_SERVER_HOST',
   minioAccessKey: 'LIFEBOAT_MINIO_ACCESS_KEY',
   minioSecretKey: 'LIFEBOAT_MINIO_SECRET_KEY',
   minioPrimaryPort: 'LIFEBOAT_MINIO_PRIMARY_PORT',
@@ -80,6 +82,7 @@ export const DEFAULTS = {
   temporalUiPort: 8233,
   temporalNamespace: 'default',
   codecServerPort: 8234,
+  codecServerHost: '127.0.0.1',
   // Local-only credentials of the embedded MinIO servers; production reads real ones from the environment.
   minioAccessKey: 'lifeboat',
   minioSecretKey: 'lifeboat-local-secret',
