@@ -146,14 +146,14 @@ const drillSettings = <Extra extends z.ZodRawShape = Record<never, never>>(kind:
     .prefault({} as never);
 
 /** TLS to a Postgres server: libpq's sslmode and root certificate, for node-postgres and libpq programs alike. */
-const pgTlsFields = (server: string) => ({
+const pgTlsFields = (server: string, rootCertNote = '') => ({
   sslMode: t
     .oneOf(
       ['disable', 'require', 'verify-ca', 'verify-full'],
       `TLS to ${server}, as libpq's sslmode: verify-full checks the certificate chains to \`sslRootCert\` and names the host; verify-ca skips the name; require encrypts without checking; disable is plain text. allow and prefer (plain-text fallbacks) are not offered.`,
     )
     .prefault('verify-full'),
-  sslRootCert: t.path({ description: `PEM file of the CA that signs ${server}'s certificate (default: the system's CAs).` }).optional(),
+  sslRootCert: t.path({ description: `PEM file of the CA that signs ${server}'s certificate (default: the system's CAs).${rootCertNote}` }).optional(),
 });
 
 /** `allowInsecure: true` on an endpoint is the only way to use plain http there. */
@@ -196,7 +196,11 @@ const databaseTarget = t.union(
       })
       .prefault('lifeboat_verify'),
     verifyPassword: secretRef('Password of `verifyUser`').optional(),
-    ...pgTlsFields('the database (its source, and the instances restored from it, which serve the certificate their backup holds)'),
+    ...pgTlsFields(
+      'the database (its source, and the instances restored from it, which serve the certificate their backup holds)',
+      // The system's CAs do not include Amazon's RDS CAs, so the default verify-full fails on every RDS connection without it.
+      ' An `rds` target under `verify-full` or `verify-ca` needs it: the system\'s CAs do not include the RDS certificate authorities, so set it to the RDS CA bundle, the global one (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem, every region\'s CAs: a failover restores in the DR region). RDS serves a certificate naming the instance endpoint, which is what lifeboat connects to, so verify-full holds.',
+    ),
     criticalTables: t.list(t.string({ description: 'A table.', ...TABLE }), {
       description: 'Tables whose presence, row counts and checksums every verification and drill compares with the source.',
       minItems: 1,
