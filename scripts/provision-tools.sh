@@ -29,6 +29,8 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v chromium >/dev/null || missing+=(chromium)
 # The Temporal TLS test puts a real mutual-TLS endpoint in front of the dev server.
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+# Decisions signed through ssh-agent are tested with a real agent (ssh-agent, ssh-add, ssh-keygen).
+{ command -v ssh-agent >/dev/null && command -v ssh-add >/dev/null && command -v ssh-keygen >/dev/null; } || missing+=(openssh-client)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing OS packages: ${missing[*]}"
