@@ -132,13 +132,17 @@ describe('immutable backups (object lock on MinIO, retention, backups delete beh
     assert.deepEqual(events.map((e) => e.event), ['backup-expiry-refused', 'backup-expiry-refused']);
   });
 
-  it('backups delete refuses the newest backup and an unknown one with exit 2, before anything starts', async () => {
+  it('backups delete refuses the newest backup, an unknown one and an unknown requester with exit 2, before anything starts', async () => {
     const newest = await lifeboat(['backups', 'delete', rowId.get('L3')!, '--reason', 'test', '--as', REQUESTER], { LIFEBOAT_TASK_QUEUE: taskQueue });
     assert.equal(newest.code, 2, newest.stdout + newest.stderr);
     assert.match(newest.stderr, new RegExp(`backup ${target}-L3 of ${target} is its newest backup, the one the RPO rests on: take a new backup first, then delete this one\\.`));
     const unknown = await lifeboat(['backups', 'delete', `${target}-nope`, '--reason', 'test', '--as', REQUESTER], { LIFEBOAT_TASK_QUEUE: taskQueue });
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /there is no backup "lbtest-lock-\w+-nope" in the catalog: give a catalog id or backup name that `lifeboat backups list` shows\./);
+    // A deletable backup, asked for by someone the production config does not know.
+    const stranger = await lifeboat(['backups', 'delete', `${target}-L2`, '--reason', 'test', '--as', 'Mallory@Example.com'], { LIFEBOAT_TASK_QUEUE: taskQueue });
+    assert.equal(stranger.code, 2, stranger.stdout + stranger.stderr);
+    assert.equal(stranger.stderr, "lifeboat: mallory@example.com is not in the config's people, and a request in the production environment production must come from a known person: pass your own identity with --as (or LIFEBOAT_USER), or add yourself to people.\n");
     for await (const w of env.client.workflow.list({ query: `WorkflowType = 'backupDeletion' AND ExecutionStatus = 'Running' AND TaskQueue = '${taskQueue}'` })) assert.fail(`a deletion started on bad input: ${w.workflowId}`);
   });
 
