@@ -7,7 +7,7 @@
  * who approved what, when, against which facts; exit 1 if anything fails.
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, isGrpcServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import { decisionEvidenceKey, DECISION_EVIDENCE_EVENT_KIND } from '../activities/approvals';
 import { evidenceStoreFor } from '../activities/drills';
 import { createPorts } from '../activities/ports';
@@ -63,7 +63,8 @@ async function historyCheck(client: Client, workflowId: string, evidence: Eviden
     try {
       history.push(...(await decisionsInHistory(client, workflowId, runId)));
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) unknownRuns.push(runId);
+      // fetchHistory passes the server's NOT_FOUND (gRPC code 5) through as it came.
+      if (err instanceof WorkflowNotFoundError || (isGrpcServiceError(err) && err.code === 5)) unknownRuns.push(runId);
       else throw err;
     }
   }
