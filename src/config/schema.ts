@@ -573,7 +573,8 @@ const fields = {
       unique: true,
     }),
     {
-      description: 'Who holds which roles (backup-owner, data-owner, incident-commander, ...). Approvals check the approver\'s identity against this map.',
+      description:
+        'Who holds which roles (backup-owner, data-owner, incident-commander, ...). Approvals check the approver\'s identity against this map, and in a production-tier environment whoever requests a restore, failover, failback or backup deletion must be in it. Identities compare trimmed and case-insensitively, so two entries that differ only in case are refused.',
       keyPattern: IDENTITY.pattern,
       keyHint: IDENTITY.hint,
       keyLabel: 'identity',
@@ -584,7 +585,8 @@ const fields = {
     .dict(
       t.string({ description: 'The person\'s Ed25519 public key: the `ssh-ed25519 AAAA…` line of their .pub file, or a PEM `BEGIN PUBLIC KEY` block.' }),
       {
-        description: 'Each person\'s Ed25519 public key: `lifeboat approve|reject --key` signs decisions with the private half, and the gate checks the signature with this one.',
+        description:
+          'Each person\'s Ed25519 public key: `lifeboat approve|reject --key` signs decisions with the private half (a key file, or `--key ssh-agent`: the agent\'s key matching this one), and the gate checks the signature with this one.',
         keyPattern: IDENTITY.pattern,
         keyHint: IDENTITY.hint,
         keyLabel: 'identity',
