@@ -12,7 +12,7 @@ import { loadSigningKey, signDecision, DecisionToSign } from '../src/client/deci
 import { ConfigError, gatePolicy, parseConfig } from '../src/config';
 import { parseEd25519PublicKey } from '../src/config/public-key';
 import { GatePrompt, normalizeIdentity } from '../src/domain/approval';
-import { auditDecisionEvidence, canonicalJson, crossCheckHistory, DecisionEvidence, EvidenceDecision, factsDigest, HistoryDecision, SignatureContext, signatureProblem } from '../src/domain/signed-decision';
+import { auditDecisionEvidence, canonicalJson, crossCheckHistory, DecisionEvidence, EvidenceDecision, evidenceDecisions, factsDigest, HistoryDecision, SignatureContext, signatureProblem } from '../src/domain/signed-decision';
 import { privateTestKey } from './helpers/signing';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -127,6 +127,31 @@ describe('signed decisions', () => {
     const signal = h({ via: 'signal', gate: undefined, at: undefined, nonce: undefined, reason: 'from the UI' });
     assert.deepEqual(crossCheckHistory([signal], [e({ nonce: undefined, reason: 'from the UI' })], normalizeIdentity), []);
     assert.deepEqual(crossCheckHistory([signal], [], normalizeIdentity), []);
+  });
+
+  it('lists every person\'s decision of a record with its audit: a quorum\'s approvals and the rejection that ended it, never an expiry', () => {
+    const approval = signDecision(key('bob.pem'), decision('bob@example.com'));
+    const rejection = signDecision(key('carol.pem'), decision('carol@example.com', { decision: 'rejected' }));
+    const at = new Date(now).toISOString();
+    const evidence: DecisionEvidence = {
+      kind: 'lifeboat-decision-evidence/v1', workflowId: 'wf-1', runId: 'run-1', sequence: 0, environment: 'production', production: true, requestedBy: 'alice@example.com',
+      gate: 'restore', prompt, factsSha256: factsDigest('restore', prompt), unsignedDecisions: 'refuse', publicKeys: { 'bob@example.com': policy.signing!.keys['bob@example.com'] },
+      decision: {
+        gate: 'restore', decision: 'rejected', by: 'carol@example.com', reason: 'data owner agrees', at, signed: rejection, required: 2,
+        approvals: [{ gate: 'restore', decision: 'approved', by: 'bob@example.com', reason: 'data owner agrees', at, signed: approval }],
+      },
+      refused: [],
+    };
+    const audited = auditDecisionEvidence(evidence, normalizeIdentity);
+    // Carol's key is not on this record: her rejection does not verify, bob's approval does.
+    assert.deepEqual(evidenceDecisions(evidence, audited, true).map((d) => [d.decision, d.by, d.nonce, d.verifies]), [
+      ['approved', 'bob@example.com', approval.statement.nonce, true],
+      ['rejected', 'carol@example.com', rejection.statement.nonce, false],
+    ]);
+    // A record found where it does not belong verifies nothing.
+    assert.deepEqual(evidenceDecisions(evidence, audited, false).map((d) => d.verifies), [false, false]);
+    const expired: DecisionEvidence = { ...evidence, decision: { gate: 'restore', decision: 'expired', by: 'lifeboat', reason: 'nobody decided', at } };
+    assert.deepEqual(evidenceDecisions(expired, auditDecisionEvidence(expired, normalizeIdentity), true), []);
   });
 
   describe('config', () => {
