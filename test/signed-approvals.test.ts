@@ -137,7 +137,9 @@ describe('signed approvals (real Temporal, catalog and evidence buckets)', funct
         try {
           await waitForGate(handle, 'restore');
           const approve = (as: string) => lifeboat(['approve', workflowId, '--reason', 'backup owner agrees', '--as', as, '--key', 'ssh-agent'], { SSH_AUTH_SOCK: agent.socket });
-          agent.add(sshKeygen('ed25519', 'not-alice@example.com').file);
+          const notAlices = sshKeygen('ed25519', 'not-alice@example.com');
+          agent.add(notAlices.file);
+          notAlices.remove(); // the agent holds its own copy
           const lacking = await approve('alice@example.com');
           assert.equal(lacking.code, 2, lacking.stderr);
           assert.match(lacking.stderr, /^lifeboat: the ssh-agent holds none of alice@example\.com's key/);

@@ -43,6 +43,8 @@ describe('signing through ssh-agent (a real OpenSSH agent)', () => {
   });
   after(async () => {
     await agent?.stop();
+    other.remove();
+    rsa.remove();
   });
   beforeEach(() => agent.removeAll());
 

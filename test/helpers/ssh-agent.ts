@@ -43,12 +43,12 @@ export async function startSshAgent(): Promise<TestSshAgent> {
   };
 }
 
-/** A fresh key pair made with ssh-keygen (no passphrase), mode 600: its private key file and its `.pub` line. */
-export function sshKeygen(type: 'ed25519' | 'rsa', comment: string): { file: string; publicLine: string } {
+/** A fresh key pair made with ssh-keygen (no passphrase), mode 600: its private key file, its `.pub` line, and `remove` for after. */
+export function sshKeygen(type: 'ed25519' | 'rsa', comment: string): { file: string; publicLine: string; remove(): void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-ssh-key-'));
   const file = path.join(dir, `id_${type}`);
   execFileSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', comment, '-f', file], { stdio: 'pipe' });
-  return { file, publicLine: fs.readFileSync(`${file}.pub`, 'utf8').trim() };
+  return { file, publicLine: fs.readFileSync(`${file}.pub`, 'utf8').trim(), remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** `ssh-keygen -lf`'s SHA256 fingerprint of a public key file. */
