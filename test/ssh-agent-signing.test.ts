@@ -120,6 +120,7 @@ describe('signing through ssh-agent (a real OpenSSH agent)', () => {
       }
       fs.chmodSync(file, 0o600);
       assert.equal(loadSigningKey(file).asymmetricKeyType, 'ed25519');
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
     });
   });
 });
