@@ -188,6 +188,22 @@ describe('two-person approval gates (real Temporal, real catalog)', function () 
     assert.deepEqual(await catalogRecord(workflowId), { decisions: [['expired', 'lifeboat']], approvals: [['approval 1 of 2', 'bob@example.com']] });
   });
 
+  it('a production request from someone outside people (a run started past the CLI) cannot be approved, only rejected', async () => {
+    const workflowId = uniqueId('test-quorum-unknown-requester');
+    let refusal = '';
+    const { decision } = await probe(
+      workflowId,
+      async (h) => {
+        await waitForGate(h, 'failover');
+        refusal = await refusalOf(approve(h, 'erin@example.com'));
+        await rejectSigned(h, { by: 'alice@example.com', reason: 'nobody we know asked for this', gate: 'failover' });
+      },
+      { requestedBy: ' Mallory@Example.com' },
+    );
+    assert.equal(refusal, "mallory@example.com requested this, and is not in the config's people: in production only a known person's request can be approved, so reject it and ask them to request it again as themselves");
+    assert.equal(decision.decision, 'rejected');
+  });
+
   it('a one-person gate is unchanged: the first allowed approval decides it', async () => {
     const workflowId = uniqueId('test-quorum-single');
     const { decision, status } = await probe(

@@ -77,6 +77,12 @@ describe('identities', () => {
       assert.equal(requesterProblem(config, [], 'mallory@example.com'), undefined);
     });
 
+    it('a gate of a run started past the CLI knows its requester is unknown (production only), so nobody can approve it', () => {
+      assert.equal(gatePolicy(config, 'production', 'restore', ' Mallory@Example.com').unknownRequester, 'mallory@example.com');
+      assert.equal(gatePolicy(config, 'production', 'restore', 'ALICE@example.com').unknownRequester, undefined);
+      assert.equal(gatePolicy(config, 'staging', 'restore', 'mallory@example.com').unknownRequester, undefined);
+    });
+
     it('restore, failover and failback are refused before they start; a failover drill (no gate) is not', () => {
       const restore = (as: string) => prepareRestore(config, { target: 'app', to: 'latest', reason: 'test', as, emergency: false, cutover: false, keep: false });
       assert.throws(() => restore('mallory@example.com'), { message: `${UNKNOWN}.` });

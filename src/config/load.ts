@@ -224,6 +224,7 @@ export function gatePolicy(config: LifeboatConfig, environment: string, gate: Ga
     allowedRoles: [...allowedRoles],
     roster,
     signing: { unsignedDecisions: production ? 'refuse' : (env.unsignedDecisions ?? 'refuse'), keys },
+    ...(requesterProblem(config, [environment], requestedBy) ? { unknownRequester: normalizeIdentity(requestedBy) } : {}),
   };
 }
 

@@ -30,6 +30,12 @@ export interface GatePolicy {
    * signed decisions existed: those gates check roles only, as they did.
    */
   signing?: SigningPolicy;
+  /**
+   * Set when a production request names a requester who is not in `people` (a workflow started
+   * by hand, past the CLI's check): nobody may approve it, anyone allowed may reject it. Absent
+   * in policies recorded before this rule, which then behave as they did.
+   */
+  unknownRequester?: string;
 }
 
 export type ApproverCheck = { ok: true } | { ok: false; reason: string };

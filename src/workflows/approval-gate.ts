@@ -56,6 +56,10 @@ export class ApprovalGates {
     if (!input.by?.trim()) return 'a decision needs the identity of the person making it (--as or LIFEBOAT_USER)';
     if (!input.reason?.trim()) return 'a decision needs a reason, for the record (--reason)';
     if (input.reason.length > MAX_REASON_CHARS) return `the reason is ${input.reason.length} characters long, over the ${MAX_REASON_CHARS} kept on record: say it in a paragraph and link the details`;
+    // The CLI refuses an unknown requester in production; a run started another way still cannot be approved.
+    if (verdict === 'approved' && open.policy.unknownRequester) {
+      return `${open.policy.unknownRequester} requested this, and is not in the config's people: in production only a known person's request can be approved, so reject it and ask them to request it again as themselves`;
+    }
     // A quorum counts each person once; anyone allowed may still reject, approvers included.
     const check = verdict === 'approved' && requiredApprovals(open.policy) > 1 ? checkQuorumApprover(open.policy, open.approvals, input.by) : checkApprover(open.policy, input.by);
     if (!check.ok) return check.reason;
