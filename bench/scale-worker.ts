@@ -5,7 +5,7 @@
  * each activity attempt's own run time with an interceptor, reported when it stops.
  *
  * - mode `lifeboat`: `createLifeboatWorker` exactly as `lifeboat worker start` builds it (every
- *   workflow and activity, 8 activity slots), with every RDSClient in this process answered at
+ *   workflow and activity, 8 activity slots unless the run asks for others), with every RDSClient in this process answered at
  *   the SDK boundary by test/helpers/rds-snapshots.ts (its snapshots in a directory both worker
  *   processes share, as they share one RDS): RDS targets back up in milliseconds, the
  *   catalog writes and the row counts on the source's endpoint (the stack's Postgres) are real.
@@ -20,7 +20,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { createPorts, Ports } from '../src/activities/ports';
 import { connectWorkerConnection, lifeboatDataConverter } from '../src/client/temporal';
 import { parseConfig } from '../src/config';
-import { CENTRAL_WORKER_ACTIVITY_SLOTS, createLifeboatWorker } from '../src/worker';
+import { createLifeboatWorker } from '../src/worker';
 import { answerSnapshotsLikeRds } from '../test/helpers/rds-snapshots';
 import { ownRunTimeKey } from './scale-figures';
 
@@ -36,6 +36,7 @@ export interface WorkerStart {
   describesUntilAvailable: number;
   /** The directory both workers keep the mocked RDS's snapshots in (one starts a snapshot, the other may wait for it). */
   rdsStateDir: string;
+  activitySlots: number;
 }
 
 export type WorkerReport = { kind: 'ready' } | { kind: 'stopped'; runTimes: Array<[string, number]> } | { kind: 'error'; message: string };
@@ -67,7 +68,7 @@ async function serve(start: WorkerStart): Promise<void> {
     answerSnapshotsLikeRds(mockClient(RDSClient), { endpoint: start.endpoint, describesUntilAvailable: start.describesUntilAvailable, stateDir: start.rdsStateDir });
     // The notifier's log lines (a backup complete, an RPO warning) would be a thousand lines of output: dropped.
     ports = createPorts(config, { log: () => undefined });
-    worker = await createLifeboatWorker({ config, connection, ports, taskQueue: start.taskQueue, identity: start.identity, workflowBundle: { codePath: start.bundlePath }, activityInterceptors: [timing] });
+    worker = await createLifeboatWorker({ config, connection, ports, taskQueue: start.taskQueue, identity: start.identity, workflowBundle: { codePath: start.bundlePath }, activityInterceptors: [timing], activitySlots: start.activitySlots });
   } else {
     worker = await Worker.create({
       connection,
@@ -78,7 +79,7 @@ async function serve(start: WorkerStart): Promise<void> {
       activities: { noopStep: async () => 1 },
       dataConverter: lifeboatDataConverter(config),
       interceptors: { activity: [timing] },
-      maxConcurrentActivityTaskExecutions: CENTRAL_WORKER_ACTIVITY_SLOTS,
+      maxConcurrentActivityTaskExecutions: start.activitySlots,
     });
   }
   process.on('message', (message: { kind?: string }) => {

@@ -15,7 +15,7 @@
  *
  * Environment (see bench/README.md): LIFEBOAT_BENCH_WORKFLOWS (500), LIFEBOAT_BENCH_STEP_RUNS (20),
  * LIFEBOAT_BENCH_POLL_MS (100), LIFEBOAT_BENCH_SNAPSHOT_DESCRIBES (1), LIFEBOAT_BENCH_NOOP_STEPS (16),
- * LIFEBOAT_BENCH_SKIP_BASELINE (1 skips it), LIFEBOAT_BENCH_KEEP (1 keeps catalog rows and the database).
+ * LIFEBOAT_BENCH_ACTIVITY_SLOTS (8, as deployed), LIFEBOAT_BENCH_SKIP_BASELINE (1 skips it), LIFEBOAT_BENCH_KEEP (1 keeps catalog rows and the database).
  */
 import '../src/quiet-sdk-notice';
 import { ChildProcess, execFileSync, fork } from 'node:child_process';
@@ -34,8 +34,9 @@ import type { DatabaseBackupInput } from '../src/domain/backup';
 import { livePid } from '../src/platform/processes';
 import type { StackPaths } from '../src/stack/settings';
 import { createStack, stackStatus } from '../src/stack/stack';
+import { CENTRAL_WORKER_ACTIVITY_SLOTS } from '../src/worker';
 import { rdsTargetYaml, withDatabaseTarget } from '../test/helpers/rds-snapshots';
-import { Distribution, historyFigures, HistoryFigures, OwnRunTimes, RunFigures, runFigures } from './scale-figures';
+import { distribution, Distribution, historyFigures, HistoryFigures, OwnRunTimes, RunFigures, runFigures } from './scale-figures';
 import type { WorkerReport, WorkerStart } from './scale-worker';
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
@@ -56,6 +57,7 @@ const STEP_RUNS = intFromEnv('LIFEBOAT_BENCH_STEP_RUNS', 20, 0);
 const POLL_MS = intFromEnv('LIFEBOAT_BENCH_POLL_MS', 100, 1);
 const DESCRIBES = intFromEnv('LIFEBOAT_BENCH_SNAPSHOT_DESCRIBES', 1, 0);
 const NOOP_STEPS = intFromEnv('LIFEBOAT_BENCH_NOOP_STEPS', 16, 1);
+const ACTIVITY_SLOTS = intFromEnv('LIFEBOAT_BENCH_ACTIVITY_SLOTS', CENTRAL_WORKER_ACTIVITY_SLOTS, 1);
 const SKIP_BASELINE = process.env.LIFEBOAT_BENCH_SKIP_BASELINE === '1';
 const KEEP = process.env.LIFEBOAT_BENCH_KEEP === '1';
 const WORKER_COUNT = 2;
@@ -165,6 +167,10 @@ interface SideFigures {
   /** CPU seconds each process used while the workflows started at once ran. */
   cpu: Array<{ what: string; seconds: number }>;
   activitiesPerWorkflow: number;
+  /** The activity functions' own run times while the workflows started at once ran. */
+  activityRunTime: Distribution;
+  /** Their sum over the activity slots' time: the least share of the slots the activities kept busy. */
+  slotsBusyByRunTime: number;
 }
 
 async function runSide(client: TemporalClient, side: Side, configText: string, endpoint: { host: string; port: number }, tmp: string, paths: StackPaths): Promise<SideFigures> {
@@ -177,7 +183,7 @@ async function runSide(client: TemporalClient, side: Side, configText: string, e
     client.workflow.start(side.workflowType, { taskQueue, workflowId, args, workflowExecutionTimeout: '30 minutes' }).then((h) => (started.push(h), h));
   try {
     for (let i = 1; i <= WORKER_COUNT; i++) {
-      workers.push(await startWorker({ kind: 'start', mode: side.mode, taskQueue, identity: `central-${i}@${side.mode}-${runId}`, configText, bundlePath: side.bundlePath, endpoint, describesUntilAvailable: DESCRIBES, rdsStateDir }));
+      workers.push(await startWorker({ kind: 'start', mode: side.mode, taskQueue, identity: `central-${i}@${side.mode}-${runId}`, configText, bundlePath: side.bundlePath, endpoint, describesUntilAvailable: DESCRIBES, rdsStateDir, activitySlots: ACTIVITY_SLOTS }));
     }
     say(`  ${side.name}: ${WORKER_COUNT} worker processes poll ${taskQueue}`);
     // Warm-up, not measured: each worker loads the workflow bundle into its first isolate.
@@ -224,6 +230,7 @@ async function runSide(client: TemporalClient, side: Side, configText: string, e
     const histories = async (ids: string[]) =>
       inBatches(ids, 16, async (id): Promise<HistoryFigures> => historyFigures(id, (await client.workflow.getHandle(id).fetchHistory()).events ?? [], ownRunTimes));
     const load = await histories(loadIds);
+    const loadRunTimes = [...ownRunTimes].filter(([key]) => key.includes('-load-')).map(([, v]) => v);
     const steps = STEP_RUNS ? runFigures(await histories(stepIds)) : undefined;
     const loadFigures = runFigures(load);
     return {
@@ -233,6 +240,8 @@ async function runSide(client: TemporalClient, side: Side, configText: string, e
       loadAverage: { before, max: maxLoad, after },
       cpu,
       activitiesPerWorkflow: loadFigures.activityScheduleToStart.count / Math.max(1, loadFigures.workflows),
+      activityRunTime: distribution(loadRunTimes),
+      slotsBusyByRunTime: loadRunTimes.reduce((n, v) => n + v, 0) / (WORKER_COUNT * ACTIVITY_SLOTS * wallMs),
     };
   } finally {
     for (const w of workers) w.child.kill('SIGTERM');
@@ -271,6 +280,8 @@ function print(baseline: SideFigures | undefined, lifeboat: SideFigures): void {
       ['activities per workflow', ...sides.map((s) => s.f.activitiesPerWorkflow.toFixed(1))],
       ['workflow task schedule-to-start', ...sides.map((s) => dist(s.f.load.workflowTaskScheduleToStart))],
       ['activity schedule-to-start', ...sides.map((s) => dist(s.f.load.activityScheduleToStart))],
+      ['activity run time (the function alone)', ...sides.map((s) => dist(s.f.activityRunTime))],
+      [`share of the ${WORKER_COUNT} × ${ACTIVITY_SLOTS} activity slots' time spent running activities`, ...sides.map((s) => `${(100 * s.f.slotsBusyByRunTime).toFixed(1)} %`)],
       ['throughput (first start to last close)', ...sides.map((s) => `${s.f.load.throughputPerSecond.toFixed(1)} workflows/s over ${ms(s.f.load.spanMs)}`)],
       ['wall time seen by the client', ...sides.map((s) => ms(s.f.wallMs))],
       ['activities taken by', ...sides.map((s) => splitText(s.f.load.activitySplit))],
@@ -323,7 +334,7 @@ async function main(): Promise<void> {
   const configText = withDatabaseTarget(fs.readFileSync(configFile, 'utf8'), rdsTargetYaml(TARGET, DATABASE, ['ledger']));
   const config = parseConfig(configText, `${configFile} + the bench's RDS target`);
   const endpoint = { host: settings.host, port: settings.postgres.primaryPort };
-  say(`scale benchmark ${runId}: ${WORKFLOWS} workflows at once, ${STEP_RUNS} one at a time, ${WORKER_COUNT} central worker processes, Temporal ${config.temporal.address}, payload codec ${config.temporal.encryption ? 'on' : 'off'}`);
+  say(`scale benchmark ${runId}: ${WORKFLOWS} workflows at once, ${STEP_RUNS} one at a time, ${WORKER_COUNT} central worker processes with ${ACTIVITY_SLOTS} activity slots each, Temporal ${config.temporal.address}, payload codec ${config.temporal.encryption ? 'on' : 'off'}`);
   say(`  load average now: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} cores`);
 
   // The RDS source's data: a small table on the stack's primary, counted once per backup.

@@ -31,6 +31,8 @@ export interface LifeboatWorkerOptions {
   identity?: string;
   /** More activity interceptors, after lifeboat's own (the scale benchmark times each activity with one). */
   activityInterceptors?: ActivityInterceptorsFactory[];
+  /** Activities run at once (default CENTRAL_WORKER_ACTIVITY_SLOTS; the scale benchmark tries others). */
+  activitySlots?: number;
 }
 
 /** Activity slots of one central worker: backups and restores are few and long, a couple each is plenty on 2 cores. */
@@ -51,7 +53,7 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
         }),
     dataConverter: lifeboatDataConverter(config),
     interceptors: { activity: [reportCancellationAsSuch, ...(options.activityInterceptors ?? [])] },
-    maxConcurrentActivityTaskExecutions: CENTRAL_WORKER_ACTIVITY_SLOTS,
+    maxConcurrentActivityTaskExecutions: options.activitySlots ?? CENTRAL_WORKER_ACTIVITY_SLOTS,
     // On shutdown, running activities get this long to finish; then they are cancelled (heartbeating ones see it and stop).
     shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
   });
