@@ -6,7 +6,7 @@
  * records in the catalog.
  */
 import './quiet-sdk-notice';
-import { NativeConnection, Runtime, Worker, WorkerOptions } from '@temporalio/worker';
+import { ActivityInterceptorsFactory, NativeConnection, Runtime, Worker, WorkerOptions } from '@temporalio/worker';
 import { createActivities, createHostBoundActivities } from './activities';
 import { reportCancellationAsSuch } from './activities/cancellation';
 import { createPorts, Ports } from './activities/ports';
@@ -29,7 +29,14 @@ export interface LifeboatWorkerOptions {
   shutdownGraceMs?: number;
   /** The worker's identity in history (default: the SDK's pid@host). */
   identity?: string;
+  /** More activity interceptors, after lifeboat's own (the scale benchmark times each activity with one). */
+  activityInterceptors?: ActivityInterceptorsFactory[];
+  /** Activities run at once (default CENTRAL_WORKER_ACTIVITY_SLOTS; the scale benchmark tries others). */
+  activitySlots?: number;
 }
+
+/** Activity slots of one central worker: backups and restores are few and long, a couple each is plenty on 2 cores. */
+export const CENTRAL_WORKER_ACTIVITY_SLOTS = 8;
 
 export async function createLifeboatWorker(options: LifeboatWorkerOptions): Promise<Worker> {
   const { config, connection, ports, agent } = options;
@@ -45,9 +52,8 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
           activities: createActivities(ports),
         }),
     dataConverter: lifeboatDataConverter(config),
-    interceptors: { activity: [reportCancellationAsSuch] },
-    // Backups and restores are few and long: a couple of slots each is plenty on 2 cores.
-    maxConcurrentActivityTaskExecutions: 8,
+    interceptors: { activity: [reportCancellationAsSuch, ...(options.activityInterceptors ?? [])] },
+    maxConcurrentActivityTaskExecutions: options.activitySlots ?? CENTRAL_WORKER_ACTIVITY_SLOTS,
     // On shutdown, running activities get this long to finish; then they are cancelled (heartbeating ones see it and stop).
     shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
   });
