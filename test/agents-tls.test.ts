@@ -18,6 +18,7 @@ import { connectClient, connectWorkerConnection } from '../src/client/temporal';
 import { LifeboatConfig, loadConfig } from '../src/config';
 import { agentTaskQueue, BACKUP_HOST_ACTIVITIES, LOGICAL_BACKUP_HOST_ACTIVITIES } from '../src/domain/agents';
 import type { DatabaseBackupResult } from '../src/domain/backup';
+import type { DrFailoverInput, FailoverReport } from '../src/domain/failover';
 import type { RestoreDrillResult } from '../src/domain/drill';
 import type { LogicalBackupReport } from '../src/domain/logical-backup';
 import type { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
@@ -25,6 +26,7 @@ import { delay, waitUntil } from '../src/platform/processes';
 import { ensureLocalCertificates, issueClientCertificate } from '../src/stack/tls';
 import { createLifeboatWorker } from '../src/worker';
 import { activityRuns, assertRouted } from './helpers/agents';
+import { FAILOVER_TIMINGS, recordFailoverHistory, REQUESTER } from './helpers/failover';
 import { recordHistory, removeAsItsOwner, waitForGate } from './helpers/pitr';
 import { approveSigned } from './helpers/signing';
 import { useStack } from './helpers/stack';
@@ -236,6 +238,32 @@ describe('Temporal over mutual TLS, and host work on the agent (real HAProxy, re
           assertRouted(await activityRuns(dump), where(), LOGICAL_BACKUP_HOST_ACTIVITIES);
           await recordHistory(drill, 'restoreDrill-v3-agent-routed');
           await recordHistory(dump, 'logicalBackup-v2-agent-routed');
+        }),
+      );
+    } finally {
+      await close();
+    }
+  });
+
+  it("runs a failover drill with its database's restore from the DR repository on the agent alone, and the plan's orchestration central", async function () {
+    this.timeout(300000);
+    const { client, centralWorker, agentWorker, close } = await workers();
+    try {
+      await centralWorker.runUntil(() =>
+        agentWorker.runUntil(async () => {
+          const handle = await client.workflow.start('drFailover', {
+            taskQueue: config.temporal.taskQueue,
+            workflowId: `agents-tls-failover-drill-${run}`,
+            args: [{ mode: 'drill', requestedBy: REQUESTER, reason: 'agents test: failover drill', timings: FAILOVER_TIMINGS } satisfies DrFailoverInput],
+          });
+          const report = (await handle.result()) as FailoverReport;
+          assert.equal(report.outcome, 'passed', report.failure);
+          const child = client.workflow.getHandle(`${handle.workflowId}.restore-app-db`);
+          assertRouted(await activityRuns(child), where(), ['validateRestore', 'restoreIntoNewInstance', 'waitUntilAvailable', 'removeRestoredInstance']);
+          // The parent moves drill names, starts the app's copy and checks it: nothing of it runs on the host.
+          assertRouted(await activityRuns(handle), where(), []);
+          await recordFailoverHistory(handle, 'drFailover-v3-drill-agent-routed');
+          await recordFailoverHistory(child, 'failoverDatabase-v2-drill-agent-routed');
         }),
       );
     } finally {
