@@ -35,9 +35,16 @@ export const RESTORE_HOST_ACTIVITIES = [
 export const LOGICAL_BACKUP_HOST_ACTIVITIES = ['dumpDatabase', 'verifyDump'] as const;
 
 /**
+ * A failback (besides the restore activities above, on the instances it restores and readies):
+ * the failed-over primary found in the host's records, re-protected, fenced, unfenced, its final
+ * WAL shipped and it retired there, and the cluster restored in the primary region made there.
+ */
+export const FAILBACK_HOST_ACTIVITIES = ['findDrPrimary', 'reprotectDrPrimary', 'fenceDrPrimary', 'unfenceDrPrimary', 'shipFinalWal', 'restoreInPrimaryRegion', 'retireDrPrimary'] as const;
+
+/**
  * The activities an agent runs. A workflow sends these, and only these, to the target's agent when
  * it has one; an agent worker registers these alone, so nothing else can land on the host.
  */
-export const HOST_BOUND_ACTIVITIES = [...BACKUP_HOST_ACTIVITIES, ...RESTORE_HOST_ACTIVITIES, ...LOGICAL_BACKUP_HOST_ACTIVITIES] as const;
+export const HOST_BOUND_ACTIVITIES = [...BACKUP_HOST_ACTIVITIES, ...RESTORE_HOST_ACTIVITIES, ...LOGICAL_BACKUP_HOST_ACTIVITIES, ...FAILBACK_HOST_ACTIVITIES] as const;
 
 export type HostBoundActivity = (typeof HOST_BOUND_ACTIVITIES)[number];
