@@ -16,5 +16,13 @@ export function agentActivities(ports: Ports) {
     async hostTaskQueueOf(targetName: string): Promise<string | null> {
       return hostTaskQueueIn(ports.config, targetName);
     },
+
+    /** Every database target that has an agent, with its queue: what a sweep over all targets asks each host about. */
+    async targetsOnAgents(): Promise<Array<{ target: string; queue: string }>> {
+      return ports.config.targets.databases.flatMap((d) => {
+        const queue = hostTaskQueueIn(ports.config, d.name);
+        return queue ? [{ target: d.name, queue }] : [];
+      });
+    },
   };
 }

@@ -41,10 +41,13 @@ export const LOGICAL_BACKUP_HOST_ACTIVITIES = ['dumpDatabase', 'verifyDump'] as 
  */
 export const FAILBACK_HOST_ACTIVITIES = ['findDrPrimary', 'reprotectDrPrimary', 'fenceDrPrimary', 'unfenceDrPrimary', 'shipFinalWal', 'restoreInPrimaryRegion', 'retireDrPrimary'] as const;
 
+/** The drill sweeper: a host's drill clusters listed and removed there (buckets, names and app copies stay central). */
+export const DRILL_SWEEPER_HOST_ACTIVITIES = ['findDrillInstances', 'removeDrillInstance'] as const;
+
 /**
  * The activities an agent runs. A workflow sends these, and only these, to the target's agent when
  * it has one; an agent worker registers these alone, so nothing else can land on the host.
  */
-export const HOST_BOUND_ACTIVITIES = [...BACKUP_HOST_ACTIVITIES, ...RESTORE_HOST_ACTIVITIES, ...LOGICAL_BACKUP_HOST_ACTIVITIES, ...FAILBACK_HOST_ACTIVITIES] as const;
+export const HOST_BOUND_ACTIVITIES = [...BACKUP_HOST_ACTIVITIES, ...RESTORE_HOST_ACTIVITIES, ...LOGICAL_BACKUP_HOST_ACTIVITIES, ...FAILBACK_HOST_ACTIVITIES, ...DRILL_SWEEPER_HOST_ACTIVITIES] as const;
 
 export type HostBoundActivity = (typeof HOST_BOUND_ACTIVITIES)[number];
