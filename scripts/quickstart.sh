@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's first command: installs what lifeboat needs, starts the embedded stack and a
-# worker, and runs lifeboat's main job on it: preflight, a verified backup in both regions, the
+# The README's first command: installs what lifeboat needs, starts the embedded stack, a central
+# worker and the sample database host's agent, and runs lifeboat's main job on it: preflight, a verified backup in both regions, the
 # backup schedules, and a point-in-time restore requested by one person and approved by another.
 # Safe to run again: it reuses what is there.
 set -euo pipefail
@@ -15,7 +15,11 @@ npm run build --silent   # a few seconds; keeps lib/ in step with src/ after a p
 lifeboat() { node bin/lifeboat.js "$@"; }
 step() { printf '\n== %s\n' "$*"; }
 
-step "the embedded stack"
+step "the embedded stack, a central worker, and the agent of the sample database's host"
+# A deployment's shape: the central worker orchestrates (catalog, DNS, approvals); the agent runs
+# what must run on the database host (pgBackRest, pg_dump, restored clusters). The example config
+# names the agent of target app from LIFEBOAT_APP_AGENT, and `worker start` starts both.
+export LIFEBOAT_APP_AGENT="${LIFEBOAT_APP_AGENT:-app-host}"
 lifeboat stack up
 lifeboat worker start
 
@@ -47,5 +51,6 @@ lifeboat is running on the embedded stack.
   Temporal Web UI:  http://127.0.0.1:${ui_port}   (workflows, schedules, the restore's timeline)
   what ran:         npx lifeboat list
   backups:          npx lifeboat backups list
-  stop everything:  npx lifeboat stack down        (also stops the worker and restored instances)
+  the agent:        npx lifeboat worker status --agent ${LIFEBOAT_APP_AGENT}   (pgBackRest, pg_dump and restored clusters run there)
+  stop everything:  npx lifeboat stack down        (also stops the workers and restored instances)
 MSG

@@ -2,8 +2,8 @@
  * The lifeboat worker. A central worker runs every workflow and the activities that need no
  * particular host, on the task queue the config names; run several for scale, they share it.
  * An agent (`--agent <name>`) runs on a database host and registers only the host-bound
- * activities (pgBackRest), on that host's queue. Stateless: durable state lives in Temporal,
- * records in the catalog.
+ * activities (pgBackRest, pg_dump, the clusters restores make there), on that host's queue.
+ * Stateless: durable state lives in Temporal, records in the catalog.
  */
 import './quiet-sdk-notice';
 import { ActivityInterceptorsFactory, NativeConnection, Runtime, Worker, WorkerOptions } from '@temporalio/worker';

@@ -257,6 +257,9 @@ describe('drFailover workflow (real worker, real stack)', function () {
     assert.match(status.stdout, /outcome: failed-over; RTO \d+ s/);
     await recordFailoverHistory(handle, 'drFailover-v1-failed-over');
     await recordFailoverHistory(client.workflow.getHandle(`${workflowId}.restore-app-db`), 'failoverDatabase-v1-kept');
+    // Since patch host-work-on-agents: each looks up the target's agent (none here) before its host work.
+    await recordFailoverHistory(handle, 'drFailover-v3-failed-over');
+    await recordFailoverHistory(client.workflow.getHandle(`${workflowId}.restore-app-db`), 'failoverDatabase-v2-kept');
 
     // Undo for the next suites: the primary back, the name back at it (the workflow never does this itself).
     await regionUp(stack, 'primary');

@@ -23,7 +23,9 @@ import type { WorkflowStatus } from '../src/domain/approval';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { statusQuery } from '../src/workflows/messages';
 import { createLifeboatWorker } from '../src/worker';
+import { agentTaskQueue } from '../src/domain/agents';
 import { CONFIG_FILE } from './helpers/cli';
+import { activityRuns, assertRouted } from './helpers/agents';
 import { recordHistory, removeAsItsOwner, uniqueId } from './helpers/pitr';
 import { removeBucket } from './helpers/scratch';
 import { useStack } from './helpers/stack';
@@ -125,16 +127,26 @@ describe('drill sweeper (real worker, real stack)', function () {
     await drillBucket(orphanBucket, { workflowId: orphanId, runId: orphanRun });
     await drillBucket(unlabelledBucket);
 
+    // The sweep runs as deployed: app's drill instances are listed and removed by its agent, everything else centrally.
     const sweepQueue = uniqueTaskQueue('sweep');
-    const sweeper = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue: sweepQueue, workflowBundle: await workflowBundle() });
+    const agent = `sweep-host-${tag}`;
+    const withAgent = { ...config, targets: { ...config.targets, databases: config.targets.databases.map((d) => (d.name === 'app' && d.engine === 'pgbackrest' ? { ...d, agent } : d)) } };
+    const sweepPorts = createPorts(withAgent, { log: (l) => notes.push(l) });
+    const sweeper = await createLifeboatWorker({ config: withAgent, connection: env.nativeConnection, ports: sweepPorts, taskQueue: sweepQueue, workflowBundle: await workflowBundle(), identity: `central-${tag}` });
+    const agentWorker = await createLifeboatWorker({ config: withAgent, connection: env.nativeConnection, ports: sweepPorts, agent, identity: `agent-${tag}` });
     const sweepId = uniqueId('test-drill-sweeper');
-    const { result, status } = await sweeper.runUntil(async () => {
-      const handle = await env.client.workflow.start('drillSweeper', { taskQueue: sweepQueue, workflowId: sweepId, args: [{ requestedBy: 'test' }] });
-      const out = (await handle.result()) as DrillSweepResult;
-      const board = (await handle.query(statusQuery)) as WorkflowStatus;
-      await recordHistory(handle, 'drillSweeper-v1-removed-orphans');
-      return { result: out, status: board };
-    });
+    const { result, status } = await sweeper.runUntil(() =>
+      agentWorker.runUntil(async () => {
+        const handle = await env.client.workflow.start('drillSweeper', { taskQueue: sweepQueue, workflowId: sweepId, args: [{ requestedBy: 'test' }] });
+        const out = (await handle.result()) as DrillSweepResult;
+        const board = (await handle.query(statusQuery)) as WorkflowStatus;
+        assertRouted(await activityRuns(handle), { agentQueue: agentTaskQueue(agent), agentIdentity: `agent-${tag}`, centralQueue: sweepQueue, centralIdentity: `central-${tag}` }, ['findDrillInstances', 'removeDrillInstance']);
+        await recordHistory(handle, 'drillSweeper-v1-removed-orphans');
+        await recordHistory(handle, 'drillSweeper-v2-agent-routed');
+        return { result: out, status: board };
+      }),
+    );
+    await sweepPorts.close();
     await running.terminate('test over');
 
     const names = (list: DrillSweepResult['removed']) => list.map((s) => s.resource.name);

@@ -1,5 +1,7 @@
 /**
- * failback on the real stack through a real worker, after a real drFailover: the application
+ * failback on the real stack through a real central worker and the target's agent, after a real
+ * drFailover: every activity on the host (the DR primary's and the new instance's) runs on the
+ * agent, nothing else does; the application
  * writes through the DNS name the whole time; a failback rejected at its gate leaves the DR
  * primary serving (re-protected, never fenced); the next one fences it, ships its last WAL,
  * restores in the primary region up to it, proves every table equal, moves the name home, and
@@ -14,6 +16,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createPorts, Ports } from '../src/activities/ports';
 import { loadConfig } from '../src/config';
+import { agentTaskQueue } from '../src/domain/agents';
 import { FailbackInput, FailbackReport } from '../src/domain/failback';
 import { DrFailoverInput, FailoverReport } from '../src/domain/failover';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
@@ -22,7 +25,8 @@ import { localDnsRouter } from '../src/stack/powerdns';
 import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
 import { lifeboat } from './helpers/cli';
-import { approveGate, COMMANDERS, FAILOVER_TIMINGS, REQUESTER } from './helpers/failover';
+import { activityRuns, assertRouted } from './helpers/agents';
+import { approveGate, COMMANDERS, FAILOVER_TIMINGS, recordFailoverHistory, REQUESTER } from './helpers/failover';
 import { forgetFailbackLineage, recordHistory, removeAsItsOwner, uniqueId, waitForGate, withDatabase } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
@@ -67,11 +71,17 @@ describe('failback (real worker, real stack, after a real failover)', function (
   let ports: Ports;
   let engine: PgBackRestEngine;
   let worker: Worker;
+  let agentWorker: Worker;
   let running: Promise<void>;
+  let agentRunning: Promise<void>;
   let taskQueue: string;
   let failoverId: string;
   let drInstance: { instanceId: string; endpoint: { host: string; port: number } };
-  const config = loadConfig(CONFIG_FILE);
+  // The sample target's host work goes to its agent, which this file runs in-process beside the central worker.
+  const agent = `failback-host-${Math.random().toString(36).slice(2, 8)}`;
+  const base = loadConfig(CONFIG_FILE);
+  const config = { ...base, targets: { ...base.targets, databases: base.targets.databases.map((d) => (d.name === 'app' && d.engine === 'pgbackrest' ? { ...d, agent } : d)) } };
+  const where = () => ({ agentQueue: agentTaskQueue(agent), agentIdentity: `agent-${agent}`, centralQueue: taskQueue, centralIdentity: `central-${agent}` });
   const made: string[] = [];
   const appDbName = () => stack.ctx.settings.dns.appDbName;
   const dnsNow = () => localDnsRouter(stack.ctx.settings).currentTarget(appDbName());
@@ -88,8 +98,10 @@ describe('failback (real worker, real stack, after a real failover)', function (
     ports = createPorts(config);
     engine = ports.database('app') as PgBackRestEngine;
     taskQueue = uniqueTaskQueue('failback');
-    worker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue, workflowBundle: await workflowBundle() });
+    worker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue, workflowBundle: await workflowBundle(), identity: `central-${agent}` });
+    agentWorker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, agent, identity: `agent-${agent}` });
     running = worker.run();
+    agentRunning = agentWorker.run();
     await localDnsRouter(stack.ctx.settings).pointAt(appDbName(), primaryEndpoint(), 30);
     // A verified backup with its DR copy, then a real failover: the failback starts where a real one would.
     await client.workflow.execute('databaseBackup', { taskQueue, workflowId: uniqueId('test-failback-backup'), args: [{ target: 'app', kind: 'full', pollIntervalMs: 500, requestedBy: 'test' }] });
@@ -104,6 +116,10 @@ describe('failback (real worker, real stack, after a real failover)', function (
     await approveGate(handle, 'cutover');
     const failover = (await handle.result()) as FailoverReport;
     assert.equal(failover.outcome, 'failed-over', failover.failure);
+    // The DR primary is marked as serving traffic in its record on the host; its child restored it there.
+    assertRouted(await activityRuns(handle), where(), ['markServedTraffic']);
+    assertRouted(await activityRuns(client.workflow.getHandle(`${failoverId}.restore-app-db`)), where(), ['validateRestore', 'restoreIntoNewInstance', 'waitUntilAvailable']);
+    await recordFailoverHistory(handle, 'drFailover-v3-failed-over-agent-routed');
     const instance = (await engine.listInstances()).find((i) => i.owner?.workflowId === `${failoverId}.restore-app-db`);
     assert.ok(instance?.endpoint, 'the failover kept its DR primary');
     made.push(instance.instanceId);
@@ -121,7 +137,9 @@ describe('failback (real worker, real stack, after a real failover)', function (
       await client.workflow.execute('databaseBackup', { taskQueue, workflowId: uniqueId('test-failback-reset'), args: [{ target: 'app', kind: 'full', pollIntervalMs: 500, requestedBy: 'test' }] });
     }).catch((err: Error) => console.log(`      (could not forget the failback's lineage: ${err.message})`));
     worker?.shutdown();
+    agentWorker?.shutdown();
     await running?.catch(() => undefined);
+    await agentRunning?.catch(() => undefined);
     await ports?.close();
   });
 
@@ -163,7 +181,9 @@ describe('failback (real worker, real stack, after a real failover)', function (
     const write = await fetch(`${appUrl()}/writes`, { method: 'POST' });
     assert.equal(write.status, 201, await write.text());
     assert.deepEqual(await dnsNow().then((d) => ({ host: d?.host, port: d?.port })), drInstance.endpoint);
+    assertRouted(await activityRuns(handle), where(), ['findDrPrimary', 'reprotectDrPrimary']);
     await recordHistory(handle, 'failback-v1-rejected');
+    await recordHistory(handle, 'failback-v2-rejected-agent-routed');
   });
 
   it('approved: fenced, final WAL shipped, restored in the primary region, every table equal, the name home, the DR primary retired; no acknowledged write lost', async () => {
@@ -229,6 +249,21 @@ describe('failback (real worker, real stack, after a real failover)', function (
     const again = await lifeboat(['failback', 'start', failoverId, '--reason', 'test: again', '--as', REQUESTER]);
     assert.equal(again.code, 2);
     assert.match(again.stderr, new RegExp(`failover ${failoverId} was already failed back by ${workflowId}`));
+    // Everything done to the DR primary and the new instance ran on the agent; names, proof, gates and report centrally.
+    assertRouted(await activityRuns(handle!), where(), [
+      'findDrPrimary',
+      'reprotectDrPrimary',
+      'fenceDrPrimary',
+      'shipFinalWal',
+      'restoreInPrimaryRegion',
+      'waitUntilAvailable',
+      'prepareToServe',
+      'markServedTraffic',
+      'protectAsNewPrimary',
+      'waitForDatabaseBackup',
+      'retireDrPrimary',
+    ]);
     await recordHistory(handle!, 'failback-v1-failed-back');
+    await recordHistory(handle!, 'failback-v2-failed-back-agent-routed');
   });
 });

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LifeboatConfig } from '../src/config';
+import { hostTaskQueueIn } from '../src/activities/agents';
+import { LifeboatConfig, loadConfig } from '../src/config';
 import { describeConnectFailure, resolveTemporalConnection } from '../src/config/temporal-connection';
 import { agentTaskQueue, HOST_BOUND_ACTIVITIES } from '../src/domain/agents';
 import { agentFromArgs } from '../src/worker';
@@ -105,6 +106,30 @@ describe('agents', () => {
     assert.equal(agentTaskQueue('db-eu-1'), 'lifeboat-agent-db-eu-1');
     assert.ok(HOST_BOUND_ACTIVITIES.includes('startDatabaseBackup'));
     assert.ok(!(HOST_BOUND_ACTIVITIES as readonly string[]).includes('recordDatabaseBackup'), 'catalog writes stay central');
+  });
+
+  it('take what must run on the host (pgBackRest, pg_dump, the restored clusters) and nothing that needs no particular host', () => {
+    const hostBound: readonly string[] = HOST_BOUND_ACTIVITIES;
+    for (const a of ['validateRestore', 'restoreIntoNewInstance', 'waitUntilAvailable', 'removeRestoredInstance', 'markServedTraffic', 'fenceSource', 'protectAsNewPrimary', 'dumpDatabase', 'verifyDump', 'findDrPrimary', 'restoreInPrimaryRegion', 'retireDrPrimary']) {
+      assert.ok(hostBound.includes(a), `${a} runs on the host`);
+    }
+    // Over the network, in the catalog, at AWS or DNS, or a person's: central.
+    for (const a of ['hostTaskQueueOf', 'verifyRestoredInstance', 'captureSourceFacts', 'recordRestoreReport', 'moveTraffic', 'verifyThroughDns', 'resolveGatePolicy', 'notify', 'copyDumpToDr', 'proveNoLostTransactions', 'failbackSettings', 'failbackTargets', 'selectDrillBackup', 'publishDrillReport']) {
+      assert.ok(!hostBound.includes(a), `${a} stays central`);
+    }
+    assert.equal(new Set(hostBound).size, hostBound.length, 'each once');
+  });
+
+  it("route a pgBackRest target's host work to its agent's queue, and any other target's to the central queue", () => {
+    const example = loadConfig(path.resolve(__dirname, '../../lifeboat.config.yaml'), { env: {} });
+    const app = example.targets.databases.find((d) => d.name === 'app')!;
+    assert.ok(app.engine === 'pgbackrest' && !app.agent, 'the example names no agent unless LIFEBOAT_APP_AGENT does');
+    assert.equal(hostTaskQueueIn(example, 'app'), null);
+    const withAgent = loadConfig(path.resolve(__dirname, '../../lifeboat.config.yaml'), { env: { LIFEBOAT_APP_AGENT: 'app-host' } });
+    assert.equal(hostTaskQueueIn(withAgent, 'app'), 'lifeboat-agent-app-host');
+    assert.equal(hostTaskQueueIn(withAgent, 'no-such-target'), null, 'the workflow refuses an unknown target in its own words');
+    const rds = { ...withAgent, targets: { ...withAgent.targets, databases: withAgent.targets.databases.map((d) => ({ ...d, engine: 'rds' })) } } as unknown as LifeboatConfig;
+    assert.equal(hostTaskQueueIn(rds, 'app'), null);
   });
 
   it('read --agent or LIFEBOAT_AGENT, and refuse a missing or malformed name with exit 2', () => {

@@ -1,14 +1,28 @@
 /** Where a target's host-bound work runs: its agent's task queue, read from the config when the workflow asks. */
-import { findDatabaseTarget } from '../config';
+import { LifeboatConfig } from '../config';
 import { agentTaskQueue } from '../domain/agents';
 import { Ports } from './ports';
+
+/** The agent task queue of a database target, or null: its host work then runs on the central queue. */
+export function hostTaskQueueIn(config: LifeboatConfig, targetName: string): string | null {
+  // A name the config does not declare has no agent: the workflow's next step refuses it in its own words.
+  const target = config.targets.databases.find((d) => d.name === targetName);
+  return target?.engine === 'pgbackrest' && target.agent ? agentTaskQueue(target.agent) : null;
+}
 
 export function agentActivities(ports: Ports) {
   return {
     /** The agent task queue of a database target, or null: its host work then runs on the central queue. */
     async hostTaskQueueOf(targetName: string): Promise<string | null> {
-      const target = findDatabaseTarget(ports.config, targetName);
-      return target.engine === 'pgbackrest' && target.agent ? agentTaskQueue(target.agent) : null;
+      return hostTaskQueueIn(ports.config, targetName);
+    },
+
+    /** Every database target that has an agent, with its queue: what a sweep over all targets asks each host about. */
+    async targetsOnAgents(): Promise<Array<{ target: string; queue: string }>> {
+      return ports.config.targets.databases.flatMap((d) => {
+        const queue = hostTaskQueueIn(ports.config, d.name);
+        return queue ? [{ target: d.name, queue }] : [];
+      });
     },
   };
 }

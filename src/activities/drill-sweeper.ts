@@ -36,41 +36,87 @@ export function drillSweeperActivities(ports: Ports, failoverDrillOptions: Failo
   // Failover drills' names and application copies are found and removed by the same code that made them.
   const failoverDrill = failoverDrillActivities(ports, failoverDrillOptions);
 
+  const unlisted = async (where: string, err: unknown) => {
+    await ports.notifier
+      .notify({ severity: 'warning', title: `Drill sweeper could not list ${where}`, text: `${describeError(err)} The next sweep tries again; drill leftovers there stay until then.`, workflowId: currentWorkflowId() })
+      .catch(() => undefined);
+  };
+
+  /** The drill instances of one database target, from the records where this worker runs; one a shared restores directory listed already (`seen`) is skipped. */
+  const drillInstancesOf = async (targetName: string, seen: Set<string>): Promise<DrillInstanceResource[]> => {
+    let instances: InstanceDescription[];
+    let kind: string;
+    try {
+      const engine = ports.database(targetName);
+      if (!engine.listInstances) return [];
+      kind = engine.kind;
+      instances = await engine.listInstances();
+    } catch (err) {
+      await unlisted(`the instances of database ${targetName}`, err);
+      return [];
+    }
+    const found: DrillInstanceResource[] = [];
+    for (const i of instances) {
+      // Targets sharing a restores directory list the same instances: each is looked at once.
+      const key = `${kind}:${i.instanceId}`;
+      if (!i.instanceId.startsWith(DRILL_PREFIX) || seen.has(key)) continue;
+      seen.add(key);
+      const r: DrillInstanceResource = { kind: 'database-instance', target: targetName, name: i.instanceId, status: i.status, createdByLifeboat: i.createdByLifeboat };
+      if (i.owner) r.owner = { workflowId: i.owner.workflowId, runId: i.owner.runId };
+      if (i.servedTraffic) r.servedTraffic = true;
+      found.push(r);
+    }
+    return found;
+  };
+
+  /** The sweeper's run, as Temporal says, and the refusal of anything not named and owned as a drill's. */
+  const sweepingRun = (resource: DrillResource): RunIdentity => {
+    const run = Context.current().info.workflowExecution;
+    if (!run) throw new LifeboatError('the drill sweeper removes resources on behalf of a workflow run, and this activity was called outside one.', 'NO_WORKFLOW_RUN');
+    if (!isNamedAsDrill(resource) || !resource.owner) {
+      throw new LifeboatError(`Refusing to remove ${resource.name}: only resources named as a drill's (${DRILL_PREFIX}..., or inside a drill zone) with a recorded owner run are swept.`, 'NOT_A_DRILL_RESOURCE');
+    }
+    return { workflowId: run.workflowId, runId: run.runId };
+  };
+
+  /** Removes a drill instance as its owner run (the engine deletes only what that run made, never what served traffic). */
+  const removeInstance = async (resource: DrillInstanceResource, owner: RunIdentity): Promise<string> => {
+    const engine = ports.database(resource.target);
+    const now = await engine.describeInstance(resource.name);
+    await engine.deleteInstance(resource.name, owner);
+    return now ? `removed ${resource.name} (was ${now.status})` : `${resource.name} was already gone`;
+  };
+
+  /** The removal on record, once per resource and sweeper workflow. */
+  const recordRemoval = async (run: RunIdentity, resource: DrillResource, owner: RunIdentity, reason: string, detail: string): Promise<void> => {
+    await ports.catalog.query(
+      `INSERT INTO workflow_events (workflow_id, kind, target, event, details)
+       SELECT $1, $2, $3, $4, $5::jsonb
+       WHERE NOT EXISTS (SELECT 1 FROM workflow_events WHERE workflow_id = $1 AND kind = $2 AND event = $4 AND details->>'resource' = $6)`,
+      [
+        run.workflowId,
+        DRILL_SWEEP_EVENT.kind,
+        resource.kind === 'database-instance' ? resource.target : null,
+        DRILL_SWEEP_EVENT.event,
+        JSON.stringify({ resource: resourceKey(resource), kind: resource.kind, name: resource.name, owner, reason, detail, sweeperRunId: run.runId }),
+        resourceKey(resource),
+      ],
+    );
+  };
+
   return {
     /**
      * Drill database instances and drill scratch buckets, each with the owner run it records. A
      * target or store that cannot be listed (credentials, an outage) is notified and skipped, so
      * it never keeps the sweeper from the others; the next sweep lists it again.
      */
-    async findDrillResources(): Promise<DrillResource[]> {
+    async findDrillResources(onAgents: string[] = []): Promise<DrillResource[]> {
       const found: DrillResource[] = [];
       const seen = new Set<string>();
-      const unlisted = async (where: string, err: unknown) => {
-        await ports.notifier
-          .notify({ severity: 'warning', title: `Drill sweeper could not list ${where}`, text: `${describeError(err)} The next sweep tries again; drill leftovers there stay until then.`, workflowId: currentWorkflowId() })
-          .catch(() => undefined);
-      };
       for (const db of config.targets.databases) {
-        let instances: InstanceDescription[];
-        try {
-          const engine = ports.database(db.name);
-          if (!engine.listInstances) continue;
-          instances = await engine.listInstances();
-        } catch (err) {
-          await unlisted(`the instances of database ${db.name}`, err);
-          continue;
-        }
-        const kind = ports.database(db.name).kind;
-        for (const i of instances) {
-          // Targets sharing a restores directory list the same instances: each is looked at once.
-          const key = `${kind}:${i.instanceId}`;
-          if (!i.instanceId.startsWith(DRILL_PREFIX) || seen.has(key)) continue;
-          seen.add(key);
-          const r: DrillInstanceResource = { kind: 'database-instance', target: db.name, name: i.instanceId, status: i.status, createdByLifeboat: i.createdByLifeboat };
-          if (i.owner) r.owner = { workflowId: i.owner.workflowId, runId: i.owner.runId };
-          if (i.servedTraffic) r.servedTraffic = true;
-          found.push(r);
-        }
+        // A target on an agent keeps its clusters on its host: the workflow asks the agent (findDrillInstances).
+        if (onAgents.includes(db.name)) continue;
+        found.push(...(await drillInstancesOf(db.name, seen)));
       }
       const exclude = configuredBuckets(config);
       for (const store of config.objectStores) {
@@ -106,6 +152,20 @@ export function drillSweeperActivities(ports: Ports, failoverDrillOptions: Failo
       return found;
     },
 
+    /** The drill instances of one target, listed on its host (its agent): what findDrillResources leaves to it. */
+    async findDrillInstances(targetName: string): Promise<DrillInstanceResource[]> {
+      return drillInstancesOf(targetName, new Set());
+    },
+
+    /** removeDrillResource for a drill instance, on the host that holds it (its agent): nothing else of the sweeper runs there. */
+    async removeDrillInstance(resource: DrillInstanceResource, reason: string): Promise<string> {
+      const run = sweepingRun(resource);
+      if (resource.kind !== 'database-instance') throw new LifeboatError(`removeDrillInstance removes drill instances only, not the ${resource.kind} ${resource.name}.`, 'NOT_A_DRILL_RESOURCE');
+      const detail = await removeInstance(resource, resource.owner!);
+      await recordRemoval(run, resource, resource.owner!, reason, detail);
+      return detail;
+    },
+
     /** Running, closed, not found, or unknown (Temporal unreachable): what Temporal says of the owner run. */
     async describeOwnerRun(owner: RunIdentity): Promise<OwnerRunState> {
       return ports.workflowRuns.runState(owner);
@@ -117,18 +177,11 @@ export function drillSweeperActivities(ports: Ports, failoverDrillOptions: Failo
      * Idempotent: a resource already gone is success, and the record is written once.
      */
     async removeDrillResource(resource: DrillResource, reason: string): Promise<string> {
-      const run = Context.current().info.workflowExecution;
-      if (!run) throw new LifeboatError('the drill sweeper removes resources on behalf of a workflow run, and this activity was called outside one.', 'NO_WORKFLOW_RUN');
-      if (!isNamedAsDrill(resource) || !resource.owner) {
-        throw new LifeboatError(`Refusing to remove ${resource.name}: only resources named as a drill's (${DRILL_PREFIX}..., or inside a drill zone) with a recorded owner run are swept.`, 'NOT_A_DRILL_RESOURCE');
-      }
-      const owner = resource.owner;
+      const run = sweepingRun(resource);
+      const owner = resource.owner!;
       let detail: string;
       if (resource.kind === 'database-instance') {
-        const engine = ports.database(resource.target);
-        const now = await engine.describeInstance(resource.name);
-        await engine.deleteInstance(resource.name, owner);
-        detail = now ? `removed ${resource.name} (was ${now.status})` : `${resource.name} was already gone`;
+        detail = await removeInstance(resource, owner);
       } else if (resource.kind === 'drill-name') {
         // The owner mark is read again just before: a name another run has rewritten since stays.
         const removed = await failoverDrill.removeOwnedDrillName(resource.router, resource.name, owner);
@@ -142,19 +195,7 @@ export function drillSweeperActivities(ports: Ports, failoverDrillOptions: Failo
         const removed = await removeDrillBucket(s3, resource.name, owner);
         detail = removed.removed ? `removed bucket ${resource.name} and its ${removed.objects} object versions` : `bucket ${resource.name} was already gone`;
       }
-      await ports.catalog.query(
-        `INSERT INTO workflow_events (workflow_id, kind, target, event, details)
-         SELECT $1, $2, $3, $4, $5::jsonb
-         WHERE NOT EXISTS (SELECT 1 FROM workflow_events WHERE workflow_id = $1 AND kind = $2 AND event = $4 AND details->>'resource' = $6)`,
-        [
-          run.workflowId,
-          DRILL_SWEEP_EVENT.kind,
-          resource.kind === 'database-instance' ? resource.target : null,
-          DRILL_SWEEP_EVENT.event,
-          JSON.stringify({ resource: resourceKey(resource), kind: resource.kind, name: resource.name, owner, reason, detail, sweeperRunId: run.runId }),
-          resourceKey(resource),
-        ],
-      );
+      await recordRemoval(run, resource, owner, reason, detail);
       return detail;
     },
   };

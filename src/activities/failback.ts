@@ -66,7 +66,7 @@ export function failbackActivities(ports: Ports) {
      * rejected), no failback of it completed, each kept DR primary exists and was made by that
      * failover's child, and each name the plan moves still points at it. Refuses in one sentence.
      */
-    async failbackSettings(failoverId: string): Promise<FailbackSettings> {
+    async failbackSettings(failoverId: string, drPrimaries?: Record<string, InstanceDescription | null>): Promise<FailbackSettings> {
       await checkFailoverToFailBack(ports, failoverId);
       const plan = config.failover;
       if (!plan) throw new LifeboatError('the config has no `failover` block, so the failback cannot know which names to move home: restore the recovery plan the failover ran.', 'NO_FAILOVER_PLAN');
@@ -78,7 +78,8 @@ export function failbackActivities(ports: Ports) {
         environments.add(target.environment);
         const engine = failbackEngine(ports, target.name);
         const childId = `${failoverId}.${step.name}`;
-        const instance = (await engine.listInstances()).find((i) => i.owner?.workflowId === childId);
+        // Found on the target's host (findDrPrimary, on its agent) when the workflow asked there; else here.
+        const instance = drPrimaries ? drPrimaries[target.name] ?? undefined : (await engine.listInstances()).find((i) => i.owner?.workflowId === childId);
         if (!instance) throw new LifeboatError(`no instance made by ${childId} exists for ${target.name}, so there is no DR primary to fail back from: check \`lifeboat failover status ${failoverId}\`.`, 'NO_DR_PRIMARY');
         if (!instance.servedTraffic) throw new LifeboatError(`${instance.instanceId} (made by ${childId}) never served traffic, so it is not the DR primary: check \`lifeboat failover status ${failoverId}\`.`, 'NO_DR_PRIMARY');
         if (instance.status !== 'available' || !instance.endpoint) {
@@ -116,6 +117,23 @@ export function failbackActivities(ports: Ports) {
           .map((s) => ({ step: s.name, url: s.url!, ...(s.servesFrom ? { servesFrom: s.servesFrom } : {}), timeoutMs: s.timeout * 1000 })),
         gateTimings: { remindAfterMs: config.approvals.remindAfter * 1000, abortAfterMs: config.approvals.abortAfter * 1000 },
       };
+    },
+
+    /**
+     * Which database targets the failover restored, and the child run of each that made its DR
+     * primary: what the workflow then asks each target's host for. Refuses first, as failbackSettings does.
+     */
+    async failbackTargets(failoverId: string): Promise<Array<{ target: string; madeBy: string }>> {
+      await checkFailoverToFailBack(ports, failoverId);
+      const plan = config.failover;
+      if (!plan) throw new LifeboatError('the config has no `failover` block, so the failback cannot know which names to move home: restore the recovery plan the failover ran.', 'NO_FAILOVER_PLAN');
+      return plan.steps.filter((s) => s.kind === 'restore-database').map((s) => ({ target: findDatabaseTarget(config, s.target!).name, madeBy: `${failoverId}.${s.name}` }));
+    },
+
+    /** The instance the failover's child `madeBy` made for `targetName`, from the records of the host that made it, or null. */
+    async findDrPrimary(targetName: string, madeBy: string): Promise<InstanceDescription | null> {
+      const engine = failbackEngine(ports, targetName);
+      return (await engine.listInstances()).find((i) => i.owner?.workflowId === madeBy) ?? null;
     },
 
     async reprotectDrPrimary(targetName: string, instanceId: string): Promise<Reprotection> {

@@ -148,7 +148,8 @@ function unwrapUncached(schema: z.ZodType): Unwrapped {
   let fillable = false;
   let defaultInput: unknown;
   for (;;) {
-    if (core instanceof z.ZodOptional) {
+    if (core instanceof z.ZodOptional || core instanceof z.ZodNullable) {
+      // Nullable: the JSON Schema then lets an editor's file say `key:` (what `${NAME:-}` leaves), which loads as left out.
       optional = true;
       core = core.unwrap() as z.ZodType;
     } else if (core instanceof z.ZodPrefault) {

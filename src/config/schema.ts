@@ -323,9 +323,10 @@ const databaseTarget = t.union(
       agent: t
         .string({
           description:
-            'The agent on the database host (`lifeboat worker start --agent <name>`): pgBackRest runs there, on task queue `lifeboat-agent-<name>`. Without it, that work runs on the central workers, which then need pgBackRest and the repositories.',
+            'The agent on the database host (`lifeboat worker start --agent <name>`), on task queue `lifeboat-agent-<name>`. What must run where the database is runs there: pgBackRest (backups, their checks and copies, restore windows), pg_dump of logical backups, and the clusters restores, drills and failovers of this target make in `restoresDir` (made, started, watched, readied for traffic and removed on that host). Orchestration, the catalog, verification over the network, DNS, AWS, approvals and notifications stay on the central workers. Without it, all of that runs on the central workers, which then need pgBackRest, the repositories and `restoresDir`. Left empty (`agent:`), as when `${NAME:-}` is unset, it is not set.',
           ...NAME,
         })
+        .nullable()
         .optional(),
       stanza: t.string({ description: 'pgBackRest stanza of the cluster.', pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]*$/, hint: 'a pgBackRest stanza name' }),
       host: t.string({ description: 'Host (or socket directory) of the Postgres primary.' }),

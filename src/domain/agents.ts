@@ -1,7 +1,8 @@
 /**
- * Agents: workers on a database host. Work that must run where the database is (pgBackRest and
- * the files it reads) goes to the host's own task queue; everything else (orchestration, the
- * catalog, AWS, DNS) stays on the central queue, where any number of central workers share it.
+ * Agents: workers on a database host. Work that must run where the database is (pgBackRest, the
+ * files it reads, pg_dump, and the clusters a restore makes on that host) goes to the host's own
+ * task queue; everything else (orchestration, the catalog, AWS, DNS, approvals, notifications,
+ * checks over the network) stays on the central queue, where any number of central workers share it.
  */
 
 /** The task queue of the agent called `agent` (`targets.databases[].agent`). */
@@ -9,17 +10,44 @@ export function agentTaskQueue(agent: string): string {
   return `lifeboat-agent-${agent}`;
 }
 
+/** A backup (databaseBackup): pgBackRest's check, backup, progress, verify and copy to the DR repository. */
+export const BACKUP_HOST_ACTIVITIES = ['preflightDatabaseBackup', 'startDatabaseBackup', 'waitForDatabaseBackup', 'verifyDatabaseBackup', 'copyDatabaseBackupToDr'] as const;
+
 /**
- * The activities an agent runs: each calls pgBackRest on the database host. A workflow sends
- * these, and only these, to the target's agent when it has one; an agent worker registers these
- * alone, so nothing else can land on the host.
+ * A restore into a new cluster on the host (pitrRestore, restoreDrill, failoverDatabase, and a
+ * drFailover's move): the restore window (pgBackRest info) and the restores directory's records are
+ * read there, pgBackRest writes the cluster there, pg_ctl starts, stops and removes it there, and a
+ * cutover fences the source, readies the new cluster and sets up its archiving there.
  */
-export const HOST_BOUND_ACTIVITIES = [
-  'preflightDatabaseBackup',
-  'startDatabaseBackup',
-  'waitForDatabaseBackup',
-  'verifyDatabaseBackup',
-  'copyDatabaseBackupToDr',
+export const RESTORE_HOST_ACTIVITIES = [
+  'validateRestore',
+  'restoreIntoNewInstance',
+  'waitUntilAvailable',
+  'removeRestoredInstance',
+  'markServedTraffic',
+  'prepareToServe',
+  'fenceSource',
+  'unfenceSource',
+  'protectAsNewPrimary',
 ] as const;
+
+/** A logical backup (logicalBackup): pg_dump of the source, and pg_restore --list of each stored copy. */
+export const LOGICAL_BACKUP_HOST_ACTIVITIES = ['dumpDatabase', 'verifyDump'] as const;
+
+/**
+ * A failback (besides the restore activities above, on the instances it restores and readies):
+ * the failed-over primary found in the host's records, re-protected, fenced, unfenced, its final
+ * WAL shipped and it retired there, and the cluster restored in the primary region made there.
+ */
+export const FAILBACK_HOST_ACTIVITIES = ['findDrPrimary', 'reprotectDrPrimary', 'fenceDrPrimary', 'unfenceDrPrimary', 'shipFinalWal', 'restoreInPrimaryRegion', 'retireDrPrimary'] as const;
+
+/** The drill sweeper: a host's drill clusters listed and removed there (buckets, names and app copies stay central). */
+export const DRILL_SWEEPER_HOST_ACTIVITIES = ['findDrillInstances', 'removeDrillInstance'] as const;
+
+/**
+ * The activities an agent runs. A workflow sends these, and only these, to the target's agent when
+ * it has one; an agent worker registers these alone, so nothing else can land on the host.
+ */
+export const HOST_BOUND_ACTIVITIES = [...BACKUP_HOST_ACTIVITIES, ...RESTORE_HOST_ACTIVITIES, ...LOGICAL_BACKUP_HOST_ACTIVITIES, ...FAILBACK_HOST_ACTIVITIES, ...DRILL_SWEEPER_HOST_ACTIVITIES] as const;
 
 export type HostBoundActivity = (typeof HOST_BOUND_ACTIVITIES)[number];

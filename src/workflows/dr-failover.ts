@@ -16,6 +16,7 @@
  * removes the instances and leaves every name as it was.
  */
 import {
+  ActivityOptions,
   ApplicationFailure,
   CancellationScope,
   ChildWorkflowHandle,
@@ -50,13 +51,15 @@ import { TrafficChange } from '../domain/restore';
 import { ApprovalGates } from './approval-gate';
 import { failoverDatabase, failoverReleaseSignal, failoverStepReadySignal } from './failover-database';
 import { describeFailure } from './failure';
+import { agentQueueOf, onHost } from './host-work';
 import { LifeboatEnvironment, LifeboatIncidentId, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
 
 type Settings = Awaited<ReturnType<Activities['failoverSettings']>>;
 type StepSettings = Settings['steps'][number];
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: '15 seconds', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
+const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', heartbeatTimeout: '15 seconds', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
+const quick = proxyActivities<Activities>(QUICK);
 const QUICK_WRITE = '15 seconds';
 /** Patch: children start outside the run's cancellation scope and are released (kept, removed or cancelled) by the run alone. */
 const CHILDREN_RELEASED_NOT_CANCELLED = 'failover-children-released-not-cancelled';
@@ -488,8 +491,10 @@ export async function drFailover(input: DrFailoverInput): Promise<FailoverReport
       const endpoint = instance.endpoint;
       const cut = s.cutover!;
       const change = await quick.recordTrafficBefore.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Record what ${cut.dnsName} points at now` }, [s.target!, cut, endpoint]);
-      // Before the name moves: from now on nothing removes this instance automatically.
-      await quick.markServedTraffic.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Mark ${instance.instanceId} as serving traffic` }, [s.target!, instance.instanceId]);
+      // Before the name moves: from now on nothing removes this instance automatically. The mark is
+      // in the instance's record, on the host that made it (its agent, patch host-work-on-agents).
+      const onTargetHost = onHost(QUICK, await agentQueueOf(s.target!));
+      await onTargetHost.markServedTraffic.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Mark ${instance.instanceId} as serving traffic` }, [s.target!, instance.instanceId]);
       servedTraffic.add(instance.instanceId);
       moved.push({ step: s, change });
       const outcome: FailoverNameOutcome = { step: s.name, target: s.target!, name: cut.dnsName, from: endpointText(change.previous.endpoint), to: endpointText(endpoint), state: 'not-moved', detail: 'recorded', repairCommand: change.repairCommand };

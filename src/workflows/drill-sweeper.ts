@@ -11,15 +11,17 @@
  * not (a terminated run, a worker lost with the run). It never touches anything not named and
  * labelled as a drill, anything whose owner is still running, or anything that served traffic.
  */
-import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { ActivityOptions, patched, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { describeResource, DrillSweepInput, DrillSweepResult, OwnerRunState, resourceKey, SweptResource, sweepVerdict } from '../domain/drill-sweep';
+import { describeResource, DrillInstanceResource, DrillResource, DrillSweepInput, DrillSweepResult, OwnerRunState, resourceKey, SweptResource, sweepVerdict } from '../domain/drill-sweep';
 import { describeFailure } from './failure';
+import { HOST_WORK_ON_AGENTS, onHost } from './host-work';
 import { LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
-const removal = proxyActivities<Activities>({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } });
+const REMOVAL: ActivityOptions = { startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } };
+const removal = proxyActivities<Activities>(REMOVAL);
 
 export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSweepResult> {
   const board = new StatusBoard('drill sweeper', 'all targets');
@@ -31,7 +33,25 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
   const result: DrillSweepResult = { startedAt: board.startedAt, dryRun, removed: [], kept: [], reported: [] };
 
   board.enter('finding', 'looking for drill instances and drill scratch buckets');
-  const resources = await quick.findDrillResources();
+  // A target with an agent keeps its drill clusters on its host: listed and removed there (patch
+  // host-work-on-agents); the rest is found here. An agent that is down holds its part of the sweep.
+  const hostQueues = new Map<string, string>();
+  let resources: DrillResource[];
+  if (patched(HOST_WORK_ON_AGENTS)) {
+    for (const { target, queue } of await quick.targetsOnAgents()) hostQueues.set(target, queue);
+    resources = await quick.findDrillResources([...hostQueues.keys()]);
+    const listed = new Set<string>();
+    for (const [target, queue] of hostQueues) {
+      for (const r of await onHost(REMOVAL, queue).findDrillInstances.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `List the drill instances of ${target} on its agent` }, [target])) {
+        // Targets on one host sharing a restores directory list the same instance: each is looked at once.
+        if (listed.has(`${queue}:${r.name}`)) continue;
+        listed.add(`${queue}:${r.name}`);
+        resources.push(r);
+      }
+    }
+  } else {
+    resources = await quick.findDrillResources();
+  }
 
   // One question per owner run, however many resources it left.
   const runs = new Map<string, OwnerRunState>();
@@ -63,10 +83,13 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
     }
     board.enter('removing', `removing ${describeResource(r)}: ${verdict.reason}`);
     try {
-      const detail = await removal.removeDrillResource.executeWithOptions(
-        { startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' }, summary: `Remove ${resourceKey(r)}` },
-        [r, verdict.reason],
-      );
+      const onAgent = r.kind === 'database-instance' ? hostQueues.get(r.target) : undefined;
+      const detail = onAgent
+        ? await onHost(REMOVAL, onAgent).removeDrillInstance.executeWithOptions({ summary: `Remove ${resourceKey(r)} on its agent` }, [r as DrillInstanceResource, verdict.reason])
+        : await removal.removeDrillResource.executeWithOptions(
+            { startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' }, summary: `Remove ${resourceKey(r)}` },
+            [r, verdict.reason],
+          );
       result.removed.push({ ...swept, detail });
       await quick
         .notify({ severity: 'warning', title: `Drill sweeper removed ${r.name}`, text: `${verdict.reason}; ${detail}.`, ...(r.kind === 'database-instance' ? { target: r.target } : {}) })

@@ -13,19 +13,23 @@
  * the instance this run restored; a rejected retire keeps the DR primary, fenced and unnamed.
  * The old primary (the configured source) is never touched: the report says what to do with it.
  */
-import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityOptions, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { Decision } from '../domain/approval';
 import { FailbackDatabase, FailbackDatabaseReport, FailbackInput, FailbackOutcome, FailbackReport } from '../domain/failback';
 import type { FailoverStepState } from '../domain/failover';
+import type { InstanceDescription } from '../domain/ports';
 import { TrafficChange } from '../domain/restore';
 import { ApprovalGates } from './approval-gate';
 import { describeFailure } from './failure';
+import { agentQueueOf, HOST_WORK_ON_AGENTS, onHost } from './host-work';
 import { LifeboatEnvironment, LifeboatIncidentId, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '30 seconds', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
-const long = proxyActivities<Activities>({ startToCloseTimeout: '12 hours', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } });
+const QUICK: ActivityOptions = { startToCloseTimeout: '5 minutes', heartbeatTimeout: '30 seconds', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
+const LONG: ActivityOptions = { startToCloseTimeout: '12 hours', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
+const quick = proxyActivities<Activities>(QUICK);
+const long = proxyActivities<Activities>(LONG);
 
 const now = () => new Date().getTime();
 const seconds = (ms: number) => Math.round(ms / 1000);
@@ -57,7 +61,21 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
   let fencedAt: number | undefined;
   let applicationServingAt: number | undefined;
 
-  const settings = await quick.failbackSettings.executeWithOptions({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 3 }, summary: `Read what failover ${input.failoverId} left` }, [input.failoverId]);
+  // Each database's DR primary and the instance restored home live on its host: that work runs on
+  // the target's agent when it has one (patch host-work-on-agents), found there first; the names,
+  // the proof over the network, the gates and the report stay here.
+  const hostQueues = new Map<string, string | undefined>();
+  const host = (target: string) => ({ quick: onHost(QUICK, hostQueues.get(target)), long: onHost(LONG, hostQueues.get(target)) });
+  let drPrimaries: Record<string, InstanceDescription | null> | undefined;
+  if (patched(HOST_WORK_ON_AGENTS)) {
+    drPrimaries = {};
+    const targets = await quick.failbackTargets.executeWithOptions({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 3 }, summary: `Find the databases failover ${input.failoverId} restored` }, [input.failoverId]);
+    for (const { target, madeBy } of targets) {
+      hostQueues.set(target, await agentQueueOf(target));
+      drPrimaries[target] = await host(target).quick.findDrPrimary.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Find the DR primary ${madeBy} made for ${target}` }, [target, madeBy]);
+    }
+  }
+  const settings = await quick.failbackSettings.executeWithOptions({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 3 }, summary: `Read what failover ${input.failoverId} left` }, drPrimaries ? [input.failoverId, drPrimaries] : [input.failoverId]);
   upsertSearchAttributes([{ key: LifeboatEnvironment, value: settings.environment }]);
   const step = (name: string, kind: string) => board.planSteps.push({ name, kind, state: 'waiting' });
   for (const db of settings.databases) {
@@ -116,7 +134,7 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
       const r = reports.get(db.target)!;
       setStep(`reprotect-${db.target}`, 'running');
       const began = now();
-      r.reprotection = await long.reprotectDrPrimary.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '2 minutes', summary: `Re-protect ${db.drInstanceId} into both regions` }, [db.target, db.drInstanceId]);
+      r.reprotection = await host(db.target).long.reprotectDrPrimary.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '2 minutes', summary: `Re-protect ${db.drInstanceId} into both regions` }, [db.target, db.drInstanceId]);
       r.seconds.reprotect = seconds(now() - began);
       setStep(`reprotect-${db.target}`, 'done', r.reprotection.measures.join('; '));
     }
@@ -157,16 +175,16 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
       setStep(`restore-${db.target}`, 'running', `fencing ${db.drInstanceId}`);
       board.enter('fencing', `making ${db.drInstanceId} read-only: writes stop here until the names move home`);
       fencedAt ??= now();
-      r.fence = await quick.fenceDrPrimary.executeWithOptions({ summary: `Fence ${db.drInstanceId}` }, [db.target, db.drInstanceId]);
+      r.fence = await host(db.target).quick.fenceDrPrimary.executeWithOptions({ summary: `Fence ${db.drInstanceId}` }, [db.target, db.drInstanceId]);
       fences.set(db.target, r.fence);
       board.enter('shipping-wal', `shipping the last WAL of ${db.drInstanceId} to both regions`);
-      r.finalWal = await quick.shipFinalWal.executeWithOptions({ summary: `Ship the final WAL of ${db.drInstanceId}` }, [db.target, db.drInstanceId]);
+      r.finalWal = await host(db.target).quick.shipFinalWal.executeWithOptions({ summary: `Ship the final WAL of ${db.drInstanceId}` }, [db.target, db.drInstanceId]);
       const destination = failbackInstanceName(workflowId, db.target);
       restored.set(db.target, { instanceId: destination, attempted: true });
       board.enter('restoring', `restoring ${db.target} in the primary region into ${destination}, up to ${r.finalWal.lsn ?? 'the final snapshot'}`);
       const began = now();
-      const started = await long.restoreInPrimaryRegion.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Restore ${db.target} into ${destination} in the primary region` }, [db.target, destination, r.finalWal, r.reprotection!]);
-      const available = await long.waitUntilAvailable.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', summary: `Wait for ${destination}` }, [db.target, started.instanceId, t.pollIntervalMs ?? 5000]);
+      const started = await host(db.target).long.restoreInPrimaryRegion.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Restore ${db.target} into ${destination} in the primary region` }, [db.target, destination, r.finalWal, r.reprotection!]);
+      const available = await host(db.target).long.waitUntilAvailable.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', summary: `Wait for ${destination}` }, [db.target, started.instanceId, t.pollIntervalMs ?? 5000]);
       r.seconds.restore = seconds(now() - began);
       r.restoredInstanceId = available.instanceId;
       r.restoredEndpoint = available.endpoint;
@@ -183,10 +201,10 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
       const r = reports.get(db.target)!;
       const endpoint = r.restoredEndpoint!;
       setStep(`move-${db.target}`, 'running');
-      await quick.prepareToServe.executeWithOptions({ summary: `Ready ${r.restoredInstanceId} to take traffic` }, [db.target, r.restoredInstanceId!]);
+      await host(db.target).quick.prepareToServe.executeWithOptions({ summary: `Ready ${r.restoredInstanceId} to take traffic` }, [db.target, r.restoredInstanceId!]);
       for (const name of db.names) {
         const change = await quick.recordTrafficBefore.executeWithOptions({ summary: `Record what ${name.dnsName} points at now` }, [db.target, name, endpoint]);
-        await quick.markServedTraffic.executeWithOptions({ summary: `Mark ${r.restoredInstanceId} as serving traffic` }, [db.target, r.restoredInstanceId!]);
+        await host(db.target).quick.markServedTraffic.executeWithOptions({ summary: `Mark ${r.restoredInstanceId} as serving traffic` }, [db.target, r.restoredInstanceId!]);
         moved.push({ db, change });
         const outcome: FailbackDatabaseReport['names'][number] = { name: name.dnsName, from: endpointText(change.previous.endpoint), to: endpointText(endpoint), state: 'not-moved', detail: 'recorded', change };
         r.names.push(outcome);
@@ -231,7 +249,7 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
       }
       for (const [target, fence] of fences) {
         try {
-          cleanup.push(await quick.unfenceDrPrimary.executeWithOptions({ summary: `Unfence ${fence.instanceId}` }, [target, fence]));
+          cleanup.push(await host(target).quick.unfenceDrPrimary.executeWithOptions({ summary: `Unfence ${fence.instanceId}` }, [target, fence]));
         } catch (unfenceErr) {
           cleanup.push(`UNFENCE FAILED for ${fence.instanceId} (${describeFailure(unfenceErr)}); undo it with: ${fence.undoCommand ?? `make ${fence.instanceId} writable again by hand`}`);
         }
@@ -239,7 +257,7 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
       // An instance a name led to is never removed automatically (the engine refuses); the rest go.
       for (const [target, made] of restored) {
         if (!made.attempted) continue;
-        cleanup.push(await quick.removeRestoredInstance.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Remove ${made.instanceId}` }, [target, made.instanceId]).catch((e: unknown) => `${made.instanceId} not removed: ${describeFailure(e)}`));
+        cleanup.push(await host(target).quick.removeRestoredInstance.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Remove ${made.instanceId}` }, [target, made.instanceId]).catch((e: unknown) => `${made.instanceId} not removed: ${describeFailure(e)}`));
       }
       for (const s of board.planSteps) if (['waiting', 'running'].includes(s.state)) setStep(s.name, 'failed', cancelled ? 'cancelled' : 'not completed');
       board.enter(cancelled ? 'cancelled' : 'failed', `${failure}; ${cleanup.join('; ')}`);
@@ -257,11 +275,11 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
   // 8. The new primaries protected: WAL archived on their timeline, a full backup started.
   for (const db of settings.databases) {
     const r = reports.get(db.target)!;
-    const protection = await quick.protectAsNewPrimary.executeWithOptions({ startToCloseTimeout: '30 minutes', summary: `Protect ${r.restoredInstanceId} as the new primary` }, [db.target, r.restoredInstanceId!]);
+    const protection = await host(db.target).quick.protectAsNewPrimary.executeWithOptions({ startToCloseTimeout: '30 minutes', summary: `Protect ${r.restoredInstanceId} as the new primary` }, [db.target, r.restoredInstanceId!]);
     r.protection = [...protection.measures];
     if (protection.backup) {
       // Waited for: the new primary is not protected until its first backup is whole.
-      const done = await long.waitForDatabaseBackup.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '2 minutes', summary: `Wait for the first backup of ${r.restoredInstanceId}` }, [db.target, protection.backup, t.pollIntervalMs ?? 5000]);
+      const done = await host(db.target).long.waitForDatabaseBackup.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '2 minutes', summary: `Wait for the first backup of ${r.restoredInstanceId}` }, [db.target, protection.backup, t.pollIntervalMs ?? 5000]);
       r.protection.push(`first full backup ${done.handle.backupId} complete`);
     }
   }
@@ -281,7 +299,7 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
       continue;
     }
     setStep(`retire-${db.target}`, 'running');
-    r.retired = await quick.retireDrPrimary.executeWithOptions({ startToCloseTimeout: '15 minutes', summary: `Retire ${db.drInstanceId}` }, [db.target, db.drInstanceId, db.failoverRun]);
+    r.retired = await host(db.target).quick.retireDrPrimary.executeWithOptions({ startToCloseTimeout: '15 minutes', summary: `Retire ${db.drInstanceId}` }, [db.target, db.drInstanceId, db.failoverRun]);
     setStep(`retire-${db.target}`, 'done', r.retired);
   }
   const r = report('failed-back');

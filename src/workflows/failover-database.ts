@@ -12,17 +12,19 @@
  * removed by the run that made it: on rejection, on failure, on cancel (non-cancellable), never
  * once the parent keeps it for traffic.
  */
-import { ActivityCancellationType, ApplicationFailure, CancellationScope, condition, defineSignal, getExternalWorkflowHandle, isCancellation, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityOptions, ApplicationFailure, CancellationScope, condition, defineSignal, getExternalWorkflowHandle, isCancellation, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { FailoverDatabaseInput, FailoverDatabaseReady, FailoverDatabaseReport, FailoverRelease } from '../domain/failover';
 import { drillInstanceName } from '../domain/drill';
 import { InstanceDescription } from '../domain/ports';
 import { describeFailure, failedChecks } from './failure';
+import { agentQueueOf, onHost } from './host-work';
 import { LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: '15 seconds', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
-const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } });
+const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', heartbeatTimeout: '15 seconds', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
+const LONG: ActivityOptions = { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
+const long = proxyActivities<Activities>(LONG);
 
 /** Child -> parent: the step's instance is restored and verified (or the child ended without one). */
 export const failoverStepReadySignal = defineSignal<[FailoverDatabaseReady]>('failoverStepReady');
@@ -50,11 +52,18 @@ export async function failoverDatabase(input: FailoverDatabaseInput): Promise<Fa
   let destinationId: string | undefined;
   let restoreAttempted = false;
   let ready: FailoverDatabaseReady | undefined;
+  // The DR repository is read, and the new cluster made, watched and removed, on the target's host:
+  // on its agent when it has one (patch host-work-on-agents). Verification stays here.
+  let hostQuick = onHost(QUICK, undefined);
+  let hostLong = long;
 
   try {
+    const hostQueue = await agentQueueOf(input.target);
+    hostQuick = onHost(QUICK, hostQueue);
+    hostLong = onHost(LONG, hostQueue);
     board.enter('validating', `reading the DR restore window of ${input.target}`);
     let t = now();
-    const v = await quick.validateRestore.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Validate the DR restore of ${input.target}` }, [
+    const v = await hostQuick.validateRestore.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Validate the DR restore of ${input.target}` }, [
       { target: input.target, restorePoint: 'latest', reason: input.reason, requestedBy: input.requestedBy, incidentId: input.incidentId, mode: 'emergency', fromRegion: 'dr', timings: { pollIntervalMs: input.pollIntervalMs }, ...(input.purpose === 'drill' ? { purpose: 'drill' as const, destination: drillInstanceName(workflowId) } : {}) },
       workflowId,
     ]);
@@ -64,7 +73,7 @@ export async function failoverDatabase(input: FailoverDatabaseInput): Promise<Fa
     board.enter('restoring', `restoring ${input.target} from the DR repository into ${v.destinationId}`);
     t = now();
     restoreAttempted = true;
-    instance = await long.restoreIntoNewInstance.executeWithOptions(
+    instance = await hostLong.restoreIntoNewInstance.executeWithOptions(
       { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${input.target} from the DR region into ${v.destinationId}` },
       [v, 'dr'],
     );
@@ -72,7 +81,7 @@ export async function failoverDatabase(input: FailoverDatabaseInput): Promise<Fa
     const restoredTo = instance.restoredTo ?? v.pointTime;
     board.enter('replaying-wal', `${instance.instanceId} is replaying the DR region's WAL`);
     t = now();
-    instance = await long.waitUntilAvailable.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', summary: `Wait for ${v.destinationId} to be available` }, [input.target, instance.instanceId, input.pollIntervalMs]);
+    instance = await hostLong.waitUntilAvailable.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', summary: `Wait for ${v.destinationId} to be available` }, [input.target, instance.instanceId, input.pollIntervalMs]);
     const walReplay = seconds(now() - t);
 
     board.enter('verifying', `checking ${instance.instanceId}`);
@@ -91,7 +100,7 @@ export async function failoverDatabase(input: FailoverDatabaseInput): Promise<Fa
       const made = instance?.instanceId ?? (restoreAttempted ? destinationId : undefined);
       if (made && !input.keep) {
         board.enter('cleaning-up', `removing ${made}`);
-        cleanup.push(await quick.removeRestoredInstance.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Remove ${made}` }, [input.target, made]));
+        cleanup.push(await hostQuick.removeRestoredInstance.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Remove ${made}` }, [input.target, made]));
       } else if (made) cleanup.push(`kept ${made} as asked (keep)`);
       board.enter(isCancellation(err) ? 'cancelled' : 'failed', `${failure}${cleanup.length ? `; ${cleanup.join('; ')}` : ''}`);
     });
@@ -106,7 +115,7 @@ export async function failoverDatabase(input: FailoverDatabaseInput): Promise<Fa
   }
   await CancellationScope.nonCancellable(async () => {
     board.enter('cleaning-up', `removing ${ready!.instance.instanceId}: ${r.reason}`);
-    cleanup.push(await quick.removeRestoredInstance.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Remove ${ready!.instance.instanceId}` }, [input.target, ready!.instance.instanceId]));
+    cleanup.push(await hostQuick.removeRestoredInstance.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Remove ${ready!.instance.instanceId}` }, [input.target, ready!.instance.instanceId]));
   });
   board.enter('done', `removed: ${r.reason}`);
   return { step: input.step, target: input.target, outcome: 'removed', ready, cleanup };

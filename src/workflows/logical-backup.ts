@@ -8,20 +8,22 @@
  * The encryption key is referred to by the config, never passed. A failure after planning is
  * recorded in the catalog as a failed backup and notified, then rethrown.
  */
-import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityOptions, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { LogicalBackupInput, LogicalBackupPlan, LogicalBackupReport } from '../domain/logical-backup';
 import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { describeFailure, failedChecks } from './failure';
+import { agentQueueOf, onHost } from './host-work';
 import { StatusBoard } from './status-board';
 import { formatBytes } from '../domain/format';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
-const long = proxyActivities<Activities>({
+const LONG: ActivityOptions = {
   startToCloseTimeout: '12 hours',
   heartbeatTimeout: '1 minute',
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
-});
+};
+const long = proxyActivities<Activities>(LONG);
 
 
 export async function logicalBackup(input: LogicalBackupInput): Promise<LogicalBackupReport> {
@@ -42,11 +44,14 @@ export async function logicalBackup(input: LogicalBackupInput): Promise<LogicalB
   report.backupName = plan.backupName;
 
   try {
+    // pg_dump and pg_restore --list run on the target's host: on its agent when it has one (patch
+    // host-work-on-agents), with that host's client tools; the copy between buckets stays here.
+    const onTargetHost = onHost(LONG, await agentQueueOf(plan.target));
     board.enter('dumping', `pg_dump of ${plan.source} into ${plan.primary.store}/${plan.primary.bucket}, gzip and AES-256-GCM on the way`);
-    report.primary = await long.dumpDatabase.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Dump ${plan.source} into ${plan.primary.store}` }, [plan, hb]);
+    report.primary = await onTargetHost.dumpDatabase.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Dump ${plan.source} into ${plan.primary.store}` }, [plan, hb]);
 
     board.enter('verifying', `reading ${report.primary.key} back: SHA-256, decryption, gzip, pg_restore --list`);
-    const primaryCheck = await long.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the dump in ${plan.primary.store}` }, [plan, 'primary', hb]);
+    const primaryCheck = await onTargetHost.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the dump in ${plan.primary.store}` }, [plan, 'primary', hb]);
     report.verifications.push(primaryCheck);
     failIfBad(primaryCheck, 'the dump');
 
@@ -54,7 +59,7 @@ export async function logicalBackup(input: LogicalBackupInput): Promise<LogicalB
     report.dr = await long.copyDumpToDr.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Copy the dump to ${plan.dr.store}` }, [plan, hb]);
 
     board.enter('verifying-copy', `reading the DR copy back end to end`);
-    const drCheck = await long.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the copy in ${plan.dr.store}` }, [plan, 'dr', hb]);
+    const drCheck = await onTargetHost.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the copy in ${plan.dr.store}` }, [plan, 'dr', hb]);
     report.verifications.push(drCheck);
     failIfBad(drCheck, 'the DR copy');
 

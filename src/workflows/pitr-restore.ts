@@ -15,7 +15,7 @@
  * rollback itself fails nothing is removed or unfenced, and the report says how to repair by hand.
  * Reporting and notifying (patch `best-effort-report`) never undo work that succeeded.
  */
-import { ActivityCancellationType, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityOptions, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { Decision } from '../domain/approval';
 import { InstanceDescription, SourceFence } from '../domain/ports';
@@ -25,13 +25,16 @@ import { SourceFacts, VerificationSummary } from '../domain/verification';
 import { ApprovalGates } from './approval-gate';
 import { StatusBoard } from './status-board';
 import { describeFailure, failureType } from './failure';
+import { agentQueueOf, onHost } from './host-work';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
-const long = proxyActivities<Activities>({
+const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
+const LONG: ActivityOptions = {
   startToCloseTimeout: '6 hours',
   heartbeatTimeout: '1 minute',
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
-});
+};
+const quick = proxyActivities<Activities>(QUICK);
+const long = proxyActivities<Activities>(LONG);
 
 /**
  * Short activities heartbeat (withHeartbeats) under this timeout, so a worker killed during one
@@ -134,10 +137,16 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     }
   };
 
+  // The restore window, the new cluster and a cutover's fence run on the target's host: on its
+  // agent when it has one (patch host-work-on-agents); verification, DNS and the catalog stay here.
+  const hostQueue = await agentQueueOf(input.target);
+  const hostQuick = onHost(QUICK, hostQueue);
+  const hostLong = onHost(LONG, hostQueue);
+
   // 1. Validate: nothing exists yet, so a refusal ends the workflow with nothing to clean up.
   board.enter('validating', `checking ${input.restorePoint} against the restore window of ${input.target}`);
   let t = now();
-  validated = await quick.validateRestore.executeWithOptions({ startToCloseTimeout: '2 minutes', heartbeatTimeout: SHORT_HEARTBEAT, summary: `Validate the request (${input.restorePoint})` }, [input, workflowId]);
+  validated = await hostQuick.validateRestore.executeWithOptions({ startToCloseTimeout: '2 minutes', heartbeatTimeout: SHORT_HEARTBEAT, summary: `Validate the request (${input.restorePoint})` }, [input, workflowId]);
   phases.validation = seconds(now() - t);
   upsertSearchAttributes([{ key: LifeboatEnvironment, value: validated.environment }]);
   const v = validated;
@@ -176,7 +185,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     board.enter('restoring', `restoring into new instance ${v.destinationId}`);
     t = now();
     restoreAttempted = true;
-    instance = await long.restoreIntoNewInstance.executeWithOptions(
+    instance = await hostLong.restoreIntoNewInstance.executeWithOptions(
       {
         startToCloseTimeout: '6 hours',
         heartbeatTimeout: '1 minute',
@@ -190,7 +199,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     restoredTo = instance.restoredTo ?? v.pointTime;
     board.enter('replaying-wal', `instance ${instance.instanceId} is replaying WAL to the restore point`);
     t = now();
-    instance = await long.waitUntilAvailable.executeWithOptions(
+    instance = await hostLong.waitUntilAvailable.executeWithOptions(
       { startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', summary: `Wait for ${v.destinationId} to be available` },
       [v.target, instance.instanceId, v.timings.pollIntervalMs],
     );
@@ -225,14 +234,14 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
         const name = v.cutover.dnsName;
         board.enter('preparing-cutover', `readying ${instance.instanceId} to take traffic`);
         t = now();
-        await quick.prepareToServe.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: SHORT_HEARTBEAT, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Ready ${instance.instanceId} to take traffic` }, [v.target, instance.instanceId]);
+        await hostQuick.prepareToServe.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: SHORT_HEARTBEAT, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Ready ${instance.instanceId} to take traffic` }, [v.target, instance.instanceId]);
         board.enter('fencing', `making the source ${v.source.instanceId} unwritable before traffic moves`);
-        fence = await quick.fenceSource.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: SHORT_HEARTBEAT, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Fence the source ${v.source.instanceId}` }, [v.target]);
+        fence = await hostQuick.fenceSource.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: SHORT_HEARTBEAT, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Fence the source ${v.source.instanceId}` }, [v.target]);
         traffic = await quick.recordTrafficBefore.executeWithOptions({ startToCloseTimeout: '2 minutes', heartbeatTimeout: SHORT_HEARTBEAT, summary: `Record what ${name} points at now` }, [v.target, v.cutover, endpoint]);
         trafficOutcome = { name, previous: endpointText(traffic.previous.endpoint), state: 'applied', fence };
         board.enter('cutting-over', `pointing ${name} (now ${trafficOutcome.previous}) at ${endpoint.host}:${endpoint.port}`);
         // Before the name moves: from now on nothing removes this instance automatically.
-        if (patched('mark-served-traffic')) await quick.markServedTraffic.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Mark ${instance.instanceId} as serving traffic` }, [v.target, instance.instanceId]);
+        if (patched('mark-served-traffic')) await hostQuick.markServedTraffic.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Mark ${instance.instanceId} as serving traffic` }, [v.target, instance.instanceId]);
         servedTraffic = true;
         await quick.moveTraffic.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: SHORT_HEARTBEAT, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Point ${name} at ${instance.instanceId}` }, [traffic]);
         if (v.timings.settleAfterCutoverMs) await sleep(v.timings.settleAfterCutoverMs);
@@ -240,7 +249,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
         const through = await quick.verifyThroughDns.executeWithOptions({ startToCloseTimeout: '2 minutes', heartbeatTimeout: SHORT_HEARTBEAT, summary: `Connect through ${name}` }, [v.target, v.cutover, endpoint]);
         if (!through.ok) throw ApplicationFailure.nonRetryable(`cutover did not take: ${through.detail}`, 'CUTOVER_NOT_SERVED');
         board.enter('protecting', `archiving the WAL of ${instance.instanceId} and starting its first full backup`);
-        trafficOutcome.protection = await quick.protectAsNewPrimary.executeWithOptions(
+        trafficOutcome.protection = await hostQuick.protectAsNewPrimary.executeWithOptions(
           { startToCloseTimeout: '10 minutes', heartbeatTimeout: SHORT_HEARTBEAT, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Protect ${instance.instanceId} as the new primary` },
           [v.target, instance.instanceId],
         );
@@ -249,7 +258,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
       } else if (cutoverDecision.decision === 'approved') {
         board.enter('cutting-over', `pointing ${v.cutover.dnsName} at ${endpoint.host}:${endpoint.port}`);
         t = now();
-        if (patched('mark-served-traffic')) await quick.markServedTraffic.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Mark ${instance.instanceId} as serving traffic` }, [v.target, instance.instanceId]);
+        if (patched('mark-served-traffic')) await hostQuick.markServedTraffic.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Mark ${instance.instanceId} as serving traffic` }, [v.target, instance.instanceId]);
         await quick.pointDnsAt.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Point ${v.cutover.dnsName} at ${instance.instanceId}` }, [v.cutover, endpoint]);
         const through = await quick.verifyThroughDns.executeWithOptions({ startToCloseTimeout: '2 minutes', heartbeatTimeout: SHORT_HEARTBEAT, summary: `Connect through ${v.cutover.dnsName}` }, [v.target, v.cutover, endpoint]);
         phases.cutover = seconds(now() - t);
@@ -287,7 +296,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
         cleanup.push(`kept ${made}: the name led clients to it, so lifeboat never removes it automatically`);
       } else if (made && !input.keep) {
         board.enter('cleaning-up', `removing ${made}`);
-        cleanup.push(await quick.removeRestoredInstance.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Remove ${made}` }, [v.target, made]));
+        cleanup.push(await hostQuick.removeRestoredInstance.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Remove ${made}` }, [v.target, made]));
       } else if (made) {
         cleanup.push(`kept ${made} as asked (--keep)`);
       }
@@ -345,7 +354,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
       board.enter('unfencing', `letting clients write to ${v.source.instanceId} again`);
       let unfenced: string;
       try {
-        unfenced = await quick.unfenceSource.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Unfence the source ${v.source.instanceId}` }, [v.target, fence]);
+        unfenced = await hostQuick.unfenceSource.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Unfence the source ${v.source.instanceId}` }, [v.target, fence]);
       } catch (unfenceErr) {
         unfenced = `UNFENCE FAILED: the source ${v.source.instanceId} still refuses writes (${describeFailure(unfenceErr)})${fence.undoCommand ? `; undo the fence with: ${fence.undoCommand}` : ''}`;
       }

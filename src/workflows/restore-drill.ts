@@ -13,7 +13,7 @@
  * query timed against the previous drill, and the application check (drill-validations.ts); the
  * instance is then kept for the target's validation window (`drill.keepFor`), which a cancel ends.
  */
-import { ActivityCancellationType, CancellationScope, isCancellation, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityOptions, CancellationScope, isCancellation, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { DrillEvidence, drillInstanceName, DrillSelection, missingEvidenceCopies, RestoreDrillInput, RestoreDrillResult } from '../domain/drill';
 import { DrillReport, DrillStep, DrillValidation, rtoPhases } from '../domain/drill-report';
@@ -24,12 +24,15 @@ import { formatDuration } from '../domain/format';
 import { DrillValidationOutcome, validateDrillInstance, verifierMethod } from './drill-validations';
 import { describeFailure } from './failure';
 import { filesDrill } from './files-drill';
+import { agentQueueOf, onHost } from './host-work';
 import { StatusBoard } from './status-board';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' } });
+const QUICK: ActivityOptions = { startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' } };
+const quick = proxyActivities<Activities>(QUICK);
 /** Copies a report to a region that could not take it: retried, ever more patiently, until that region answers. */
 const evidenceRetry = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', scheduleToCloseTimeout: '7 days', retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' } });
-const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } });
+const LONG: ActivityOptions = { startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } };
+const long = proxyActivities<Activities>(LONG);
 
 /** The workflow clock (deterministic on replay). */
 const now = () => new Date().getTime();
@@ -127,9 +130,14 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
   // selections carry no kind, so on replay they never take this branch.
   if (selection.kind === 'files') return filesDrill(input, selection, { board, startedAt, steps });
   board.subject = `backup ${selection.backupId} (${selection.type}, taken ${selection.takenAt}, ${selection.region} region), ${selection.selectedBy}`;
+  // The drill's cluster is made, watched and removed on the target's host: on its agent when it
+  // has one (patch host-work-on-agents); the data's validation, the report and alerts stay here.
+  const hostQueue = await beforeRestore(() => agentQueueOf(input.target), selection);
+  const hostQuick = onHost(QUICK, hostQueue);
+  const hostLong = onHost(LONG, hostQueue);
 
   begin('validating', `checking that ${selection.backupId} can be restored into a drill instance`);
-  const v: ValidatedRestore = await beforeRestore(() => quick.validateRestore(
+  const v: ValidatedRestore = await beforeRestore(() => hostQuick.validateRestore(
     {
       target: input.target,
       // The very backup: pgBackRest's set to the point it ended, RDS's snapshot as taken (restoreDrill-v1 restored RDS to the snapshot's time).
@@ -157,14 +165,14 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
   try {
     begin('restoring', `restoring ${selection.backupId} into ${v.destinationId}`);
     restoreAttempted = true;
-    instance = await long.restoreIntoNewInstance.executeWithOptions(
+    instance = await hostLong.restoreIntoNewInstance.executeWithOptions(
       { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${selection.backupId} into ${v.destinationId}` },
       [v, selection.region],
     );
     // The engine restores detached: this phase is its start; the files are written in the next.
     end(`restore of ${selection.backupId} into ${instance.instanceId} started (${instance.status})`);
     begin('replaying-wal', `${instance.instanceId}: the engine writes the backup's files, then PostgreSQL replays WAL to the end of the backup and starts`);
-    instance = await long.waitUntilAvailable(v.target, instance.instanceId, v.timings.pollIntervalMs);
+    instance = await hostLong.waitUntilAvailable(v.target, instance.instanceId, v.timings.pollIntervalMs);
     end(`${instance.instanceId} available at ${instance.endpoint?.host}:${instance.endpoint?.port}`);
     begin('validating-data', `checking the data on ${instance.instanceId}`);
     if (validationsV2) {
@@ -202,7 +210,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
     if (made) {
       begin('cleaning-up', `removing the drill instance ${made}`);
       try {
-        end(await quick.removeRestoredInstance(v.target, made));
+        end(await hostQuick.removeRestoredInstance(v.target, made));
       } catch (err) {
         const problem = `the drill instance ${made} could not be removed (${describeFailure(err)}); the drill sweeper or \`lifeboat stack down\` removes it`;
         issues.push(problem);
