@@ -245,7 +245,7 @@ export function describeSetCheck(result: SetCheckResult, label: string, where: s
   }
   const shown = result.problems.slice(0, 3).map((p) => `${p.what} ${p.detail}`);
   const more = result.problems.length > shown.length ? `; and ${result.problems.length - shown.length} more problems` : '';
-  return `${label} is damaged in ${where}: ${shown.join('; ')}${more}. Restore from another backup and take a new one.`;
+  return `${label} is damaged in ${where}: ${shown.join('; ')}${more}. Take a new backup, and restore from another one meanwhile.`;
 }
 
 async function repoGetText(options: SetCheckOptions, file: string): Promise<{ text?: string; error?: string }> {
@@ -348,12 +348,12 @@ async function checkObject(options: SetCheckOptions, object: StoredObject, decom
   try {
     for await (const chunk of get.child.stdout!) {
       for (const part of stored.take(chunk as Buffer)) {
-        if (sink) {
-          if (!sink.write(part)) await new Promise<void>((resolve) => sink.once('drain', resolve).once('close', resolve));
-        } else splitter.push(part);
+        if (!sink) splitter.push(part);
+        // A decompressor that stopped (damaged input) takes no more: the rest is read and dropped.
+        else if (!sink.destroyed && !sink.write(part) && !sink.destroyed) await drained(sink);
       }
     }
-    sink?.end();
+    if (sink && !sink.destroyed) sink.end();
     const [got, unpackedExit] = await Promise.all([get.exited, unpack?.exited, unpacked]);
     if (got.code !== 0) {
       problems.push({ what: where, detail: `could not be read from the repository (${lastLine(got.stderr) || `exit code ${got.code}`})` });
@@ -364,7 +364,7 @@ async function checkObject(options: SetCheckOptions, object: StoredObject, decom
     const storedProblems = stored.problems(where);
     if (storedProblems.length) problems.push(...storedProblems);
     else if (unpackedExit && unpackedExit.code !== 0) {
-      problems.push({ what: where, detail: `does not decompress${splitter.current ? ` from ${splitter.current} on` : ''} (${decompress![0]}: ${lastLine(unpackedExit.stderr) || `exit code ${unpackedExit.code}`})` });
+      problems.push({ what: where, detail: `does not decompress${splitter.current && splitter.current !== where ? ` from ${splitter.current} on` : ''} (${decompress![0]}: ${lastLine(unpackedExit.stderr) || `exit code ${unpackedExit.code}`})` });
     } else problems.push(...splitter.finish());
     return splitter.bytes;
   } finally {
@@ -472,6 +472,17 @@ class ContentSplitter {
     this.got = 0;
     this.hash = createHash('sha1');
   }
+}
+
+/** Resolves when `sink` takes more input, or can take none any more. */
+function drained(sink: Writable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      sink.off('drain', done).off('close', done).off('error', done);
+      resolve();
+    };
+    sink.on('drain', done).on('close', done).on('error', done);
+  });
 }
 
 async function inParallel(tasks: Array<() => Promise<void>>, concurrency: number): Promise<void> {
