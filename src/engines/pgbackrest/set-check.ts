@@ -241,7 +241,7 @@ export function describeSetCheck(result: SetCheckResult, label: string, where: s
   const reused = result.referenced.length ? ` (with the files it reuses from ${result.referenced.join(', ')})` : '';
   const wal = result.walSegments ? `; the ${result.walSegments} WAL segment${result.walSegments === 1 ? '' : 's'} it needs to be consistent` : '';
   if (result.problems.length === 0) {
-    return `Read the ${result.files} files of ${label}${reused} back from ${where}, ${formatBytes(result.bytes)} in ${result.objects} objects, and found each of the size and SHA-1 its manifest records${wal ? `${wal} are archived and valid` : ''}.`;
+    return `Read the ${result.files} files of ${label}${reused} back from ${where}, ${formatBytes(result.bytes)} in ${result.objects} objects, and found each of the size and SHA-1 its manifest records${wal ? `${wal} ${result.walSegments === 1 ? 'is' : 'are'} archived and valid` : ''}.`;
   }
   const shown = result.problems.slice(0, 3).map((p) => `${p.what} ${p.detail}`);
   const more = result.problems.length > shown.length ? `; and ${result.problems.length - shown.length} more problems` : '';
