@@ -329,7 +329,8 @@ export function segmentsBetween(start: string, stop: string, found: string[]): s
  * (a WAL segment) is the whole rest of the stream. Returns the bytes of content read.
  */
 async function checkObject(options: SetCheckOptions, object: StoredObject, decompress: [string, string[]] | undefined, problems: SetProblem[]): Promise<number> {
-  const where = object.pieces.some((p) => p.file.bundleId !== undefined) ? object.path : object.pieces[0].file.name;
+  // What a problem with the whole object is said of: the bundle, or the one file (or WAL segment) it holds.
+  const where = object.pieces.some((p) => p.file.bundleId !== undefined) ? `bundle ${object.path}` : object.pieces[0].file.name;
   const get = startStreaming(...asUserCommand(options.osUser, ...options.cli.argv('repo-get', [`--repo=${options.repo}`, '--log-level-console=warn'], [object.path])), { stdin: 'ignore' });
   const unpack = decompress ? startStreaming(decompress[0], decompress[1], { stdin: 'pipe' }) : undefined;
   const timer = setTimeout(() => {
@@ -361,7 +362,7 @@ async function checkObject(options: SetCheckOptions, object: StoredObject, decom
     }
     // Stored bytes that differ from what pgBackRest wrote name the damaged file exactly; the
     // content check after them would only add the files the damage pushed out of alignment.
-    const storedProblems = stored.problems(where);
+    const storedProblems = stored.problems(object.path);
     if (storedProblems.length) problems.push(...storedProblems);
     else if (unpackedExit && unpackedExit.code !== 0) {
       problems.push({ what: where, detail: `does not decompress${splitter.current && splitter.current !== where ? ` from ${splitter.current} on` : ''} (${decompress![0]}: ${lastLine(unpackedExit.stderr) || `exit code ${unpackedExit.code}`})` });
