@@ -10,11 +10,14 @@
  * Environment:
  *   LIFEBOAT_BENCH_REPO_SETS   set counts to measure at (default 1,10,30; a quick run: 1,3)
  *   LIFEBOAT_BENCH_RUNS        timed runs of each method per count (default 1; the best is kept)
+ *   LIFEBOAT_BENCH_REPO_GROW_MB  first grow the app database by a scratch table of this many MiB
+ *                              (default 0; dropped at the end), so each set holds more than the sample
  *   LIFEBOAT_BENCH_KEEP_BACKUPS  1: keep the bench's backups (default: all but the newest expired)
  */
 import '../src/quiet-sdk-notice';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
 import type { BackupHandle } from '../src/domain/ports';
 import { BACKUP_ANNOTATION } from '../src/engines/pgbackrest/backups';
 import { checkBackupSet } from '../src/engines/pgbackrest/set-check';
@@ -29,6 +32,8 @@ const counts = (process.env.LIFEBOAT_BENCH_REPO_SETS || '1,10,30')
   .filter((n) => Number.isInteger(n) && n > 0)
   .sort((a, b) => a - b);
 const runs = Math.max(1, Number(process.env.LIFEBOAT_BENCH_RUNS || 1));
+const growMb = Math.max(0, Number(process.env.LIFEBOAT_BENCH_REPO_GROW_MB || 0));
+const SCRATCH = 'lifeboat_bench_verify_repo';
 const runId = `bench-verify-repo-${randomBytes(3).toString('hex')}`;
 
 const stack = createStack();
@@ -53,6 +58,27 @@ async function whenFree<T>(attempt: () => Promise<T>): Promise<T> {
       await delay(5000);
     }
   }
+}
+
+async function withApp<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = new Client({ host: settings.host, port: settings.postgres.primaryPort, user: settings.postgres.superuser, database: settings.postgres.appDatabase });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Hex text (it compresses about 2:1, like real data rather than a run of zeros). */
+async function grow(mb: number): Promise<void> {
+  await withApp(async (c) => {
+    await c.query(`CREATE TABLE IF NOT EXISTS ${SCRATCH} (id bigserial PRIMARY KEY, payload text NOT NULL)`);
+    const payload = Array.from({ length: 8 }, () => 'md5(random()::text)').join(' || ');
+    while (Number((await c.query<{ b: string }>(`SELECT pg_total_relation_size('${SCRATCH}') AS b`)).rows[0].b) < mb * 1024 ** 2) {
+      await c.query(`INSERT INTO ${SCRATCH} (payload) SELECT ${payload} FROM generate_series(1, 100000)`);
+    }
+  });
 }
 
 async function repoSets() {
@@ -102,6 +128,10 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const mine: string[] = [];
   try {
+    if (growMb) {
+      await grow(growMb);
+      say(`  the app database grown by a ${growMb} MiB scratch table (${SCRATCH})`);
+    }
     for (const count of counts) {
       for (let { sets } = await repoSets(); sets.length < count; { sets } = await repoSets()) {
         const name = `${runId}-${sets.length + 1}`;
@@ -137,6 +167,7 @@ async function main(): Promise<void> {
       say(`  [${sets.length} sets] pgbackrest verify ${secs(oldMs)} (${oldOk}); lifeboat set check ${secs(newMs)}; engine.verifyBackup ${secs(engineMs)}`);
     }
   } finally {
+    if (growMb) await withApp((c) => c.query(`DROP TABLE IF EXISTS ${SCRATCH}`));
     if (process.env.LIFEBOAT_BENCH_KEEP_BACKUPS !== '1' && mine.length > 1) {
       // The newest stays: expiring the newest full would make pgBackRest refuse diffs until the next full.
       const expire = mine.slice(0, -1);
