@@ -168,11 +168,16 @@ export class Backups {
   private async verifySetContent(repo: number, where: string, set: BackupSet, info: StanzaInfo): Promise<{ name: string; ok: boolean; detail: string }> {
     const archiveId = info.archive.find((a) => a.database.id === set.database.id && a.database['repo-key'] === repo)?.id;
     const options = { cli: this.setup.cli, osUser: this.setup.osUser, repo, timeoutMs: this.setup.timings.commandTimeoutMs };
+    // An encrypted repository is known from info alone: its manifests need the cipher to be read.
+    const cipher = info.repo.find((r) => r.key === repo)?.cipher;
     let result: Awaited<ReturnType<typeof checkBackupSet>>;
-    try {
-      result = await checkBackupSet(options, set.label, archiveId);
-    } catch (err) {
-      return { name: 'repository-verify', ok: false, detail: `${set.label} could not be read back from ${where}: ${describeError(err)}` };
+    if (cipher && cipher !== 'none') result = { unreadable: `the repository is encrypted (${cipher})` };
+    else {
+      try {
+        result = await checkBackupSet(options, set.label, archiveId);
+      } catch (err) {
+        return { name: 'repository-verify', ok: false, detail: `${set.label} could not be read back from ${where}: ${describeError(err)}` };
+      }
     }
     if (!('unreadable' in result)) return { name: 'repository-verify', ok: result.problems.length === 0, detail: describeSetCheck(result, set.label, where) };
     const verifyArgs = [`--repo=${repo}`, '--output=text', '--verbose', '--log-level-console=warn'];
