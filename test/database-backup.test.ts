@@ -309,7 +309,8 @@ describe('database backup workflow (real worker, real stack)', function () {
       console.log(`      (c) corrupted ${corrupted.key}`);
       assert.ok(err instanceof WorkflowFailedError, String(err));
       const failure = err.cause!;
-      assert.match(failure.message, new RegExp(`^Backup of app failed while verifying: Verification of ${corrupted.label} in the primary region failed \\(.*repository-verify: pgbackrest verify found ${corrupted.label} invalid`));
+      // The damaged file is named, with where it is stored and the SHA-1 its manifest records.
+      assert.match(failure.message, new RegExp(`^Backup of app failed while verifying: Verification of ${corrupted.label} in the primary region failed \\(.*repository-verify: ${corrupted.label} is damaged in repo1 \\(primary\\): pg_data/\\S+ is stored in backup/app/${corrupted.label}/\\S+ with SHA-1 [0-9a-f]{40} where the manifest records [0-9a-f]{40}`));
 
       const [row, ...more] = await rowsOf(workflowId);
       assert.equal(more.length, 0);
@@ -336,6 +337,10 @@ describe('database backup workflow (real worker, real stack)', function () {
           if (p.state === 'failed') throw new Error(p.detail);
           return p.state === 'complete' ? true : p.detail;
         }, { timeoutMs: 300000, intervalMs: 300 });
+        // Verifying a newer set reads none of the damaged older one (pgBackRest's verify re-read
+        // every set and all the WAL each time, and failed on damage anywhere in the archive).
+        const replacement = await engine.verifyBackup(fresh);
+        assert.equal(replacement.ok, true, JSON.stringify(replacement.checks));
         await retryWhileBusy(() => engine.deleteBackup({ engine: 'pgbackrest', backupId: corrupted!.label, name, location: 'primary', locator: 'repo1' }));
         assert.deepEqual(await setsNamed(1, name), []);
       }

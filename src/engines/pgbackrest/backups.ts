@@ -17,6 +17,7 @@ import { classifyPgBackRestError, lastErrorLine } from './errors';
 import { fileSize, fileTime, localName, readTail, removeFiles } from './files';
 import type { PgBackRestSetup } from './options';
 import { processGroupWork } from './proc';
+import { checkBackupSet, describeSetCheck } from './set-check';
 import type { BackupSet, Repositories, StanzaInfo } from './repository';
 import type { ClusterSessions } from './sessions';
 
@@ -133,17 +134,7 @@ export class Backups {
             : 'pgBackRest did not check page checksums for this backup.',
     });
 
-    // `verify` reads files back from the repository and checks them. pgBackRest 2.45 accepts --set
-    // (documented as internal) but ignores it: every backup set and all the WAL in the repository
-    // are re-read, so the time grows with the repository, and summarizeVerify picks this set's own
-    // counts out of the report. --set is passed for versions that honour it; should one refuse it,
-    // verify runs without it (the same whole-repository check).
-    const verifyArgs = [`--repo=${repo}`, '--output=text', '--verbose', '--log-level-console=warn'];
-    const runVerify = (extra: string[]) =>
-      this.setup.cli.exec('verify', [...verifyArgs, ...extra], { check: false, timeoutMs: this.setup.timings.commandTimeoutMs }).catch((err: unknown) => ({ code: -1, stdout: '', stderr: describeError(err) }));
-    let verify = await runVerify([`--set=${set.label}`]);
-    if (verify.code !== 0 && /option '?set'? .*(not valid|invalid)|invalid option '--set'/i.test(`${verify.stdout}${verify.stderr}`)) verify = await runVerify([]);
-    checks.push(summarizeVerify(verify, set.label));
+    checks.push(await this.verifySetContent(repo, where, set, info));
 
     // The backup must be of the source's data: compare system identifiers when the source answers.
     const db = info.db.find((d) => d.id === set.database.id && d['repo-key'] === set.database['repo-key']);
@@ -165,6 +156,38 @@ export class Backups {
             : `Taken of the cluster with system identifier ${db['system-id']}, but the source now has ${sourceId}: the source was re-initialized since.`,
     });
     return { ok: checks.every((c) => c.ok), checks };
+  }
+
+  /**
+   * Reads this set's files (and those it reuses) and the WAL it needs back from the repository
+   * and checks each against its manifest: time proportional to the set, not to the repository
+   * (see set-check.ts). A set lifeboat cannot read itself (an encrypted repository) is checked by
+   * pgBackRest's `verify`, which in 2.45 ignores --set and re-reads the whole repository;
+   * summarizeVerify then picks this set's own counts out of its report.
+   */
+  private async verifySetContent(repo: number, where: string, set: BackupSet, info: StanzaInfo): Promise<{ name: string; ok: boolean; detail: string }> {
+    const archiveId = info.archive.find((a) => a.database.id === set.database.id && a.database['repo-key'] === repo)?.id;
+    const options = { cli: this.setup.cli, osUser: this.setup.osUser, repo, timeoutMs: this.setup.timings.commandTimeoutMs };
+    // An encrypted repository is known from info alone: its manifests need the cipher to be read.
+    const cipher = info.repo.find((r) => r.key === repo)?.cipher;
+    let result: Awaited<ReturnType<typeof checkBackupSet>>;
+    if (cipher && cipher !== 'none') result = { unreadable: `the repository is encrypted (${cipher})` };
+    else {
+      try {
+        result = await checkBackupSet(options, set.label, archiveId);
+      } catch (err) {
+        return { name: 'repository-verify', ok: false, detail: `${set.label} could not be read back from ${where}: ${describeError(err)}` };
+      }
+    }
+    if (!('unreadable' in result)) return { name: 'repository-verify', ok: result.problems.length === 0, detail: describeSetCheck(result, set.label, where) };
+    const verifyArgs = [`--repo=${repo}`, '--output=text', '--verbose', '--log-level-console=warn'];
+    const runVerify = (extra: string[]) =>
+      this.setup.cli.exec('verify', [...verifyArgs, ...extra], { check: false, timeoutMs: this.setup.timings.commandTimeoutMs }).catch((err: unknown) => ({ code: -1, stdout: '', stderr: describeError(err) }));
+    // --set is passed for versions that honour it; should one refuse it, verify runs without it.
+    let verify = await runVerify([`--set=${set.label}`]);
+    if (verify.code !== 0 && /option '?set'? .*(not valid|invalid)|invalid option '--set'/i.test(`${verify.stdout}${verify.stderr}`)) verify = await runVerify([]);
+    const summary = summarizeVerify(verify, set.label);
+    return { ...summary, detail: `${summary.detail} (lifeboat cannot read this set itself: ${result.unreadable}, so pgBackRest verified the whole repository)` };
   }
 
   /**

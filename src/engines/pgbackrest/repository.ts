@@ -18,8 +18,10 @@ export interface BackupSet extends PgBackRestBackupInfo {
 }
 
 /** A stanza as `info --output=json` reports it, with the lock lifeboat checks and system-id kept exact. */
-export interface StanzaInfo extends Omit<PgBackRestStanzaInfo, 'status' | 'backup' | 'db'> {
+export interface StanzaInfo extends Omit<PgBackRestStanzaInfo, 'status' | 'backup' | 'db' | 'repo'> {
   status: PgBackRestStanzaInfo['status'] & { lock?: { backup?: { held?: boolean } } };
+  /** The repositories, each with its cipher type (`none` when not encrypted). */
+  repo: Array<PgBackRestStanzaInfo['repo'][number] & { cipher?: string }>;
   backup: BackupSet[];
   /** system-id is kept as a string: it does not fit a JavaScript number. */
   db: Array<Omit<PgBackRestStanzaInfo['db'][number], 'system-id'> & { 'system-id': string }>;

@@ -85,7 +85,11 @@ export class WalArchive {
     const earliest = new Date(sets[0].timestamp.stop * 1000);
     let latest = new Date(sets[sets.length - 1].timestamp.stop * 1000);
     const tail = await this.archiveTail(repo, info).catch(() => undefined);
-    if (tail && tail.archivedAt > latest) latest = tail.archivedAt;
+    // repo-ls times are whole seconds, cut down: the segment arrived before the end of that second,
+    // so a time picked within it (a `now()` just before a WAL switch) is inside the window too.
+    // (Never later than now: a window ending in the future would refuse its own end.)
+    const arrivedBy = tail ? new Date(Math.min(tail.archivedAt.getTime() + 999, Date.now())) : undefined;
+    if (arrivedBy && arrivedBy > latest) latest = arrivedBy;
     // The repository keeps whole seconds: the last commit can be later than the segment's time.
     if (tail?.lastCommit && tail.lastCommit.atUs > latest.getTime() * 1000) latest = new Date(Math.ceil(tail.lastCommit.atUs / 1000));
     // In WAL positions: a restore stops no earlier than its backup's end, and no later than the last archived record.
