@@ -254,7 +254,7 @@ describe('pgBackRest engine on the embedded stack', function () {
     assert.equal(result.ok, true, JSON.stringify(result.checks));
     assert.deepEqual(result.checks.map((c) => c.name), ['backup-set', 'page-checksums', 'repository-verify', 'source-identity']);
     assert.ok(result.checks.every((c) => c.ok && c.detail.length > 0));
-    assert.match(result.checks[2].detail, new RegExp(`^Read the \\d+ files of ${full.backupId} back from repo1 \\(primary\\), .* and found each of the size and SHA-1 its manifest records; the \\d+ WAL segments? it needs to be consistent (is|are) archived and valid\\.$`));
+    assert.match(result.checks[2].detail, new RegExp(`^Read the \\d+ files of ${full.backupId} back from repo1 \\(primary\\), .* and found each of the size and SHA-1 its manifest records; the \\d+ WAL segments? (it needs to be consistent|from the previous backup's end \\([0-9A-F]{24}\\) to its own, which point-in-time restores between them replay,) (is|are) archived and valid\\.$`));
     // An incremental set is read with the files it reuses from its full.
     assert.ok(incr, 'needs the incremental backup of the test before');
     const ofIncr = await engine.verifyBackup(incr);

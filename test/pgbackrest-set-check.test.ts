@@ -140,6 +140,13 @@ describe('pgBackRest set check: what it reports', () => {
     );
   });
 
+  it('says when its WAL check began at the previous backup, so the WAL between two backups is checked once', () => {
+    assert.equal(
+      describeSetCheck({ ...base, referenced: [], walSegments: 3, walSince: '000000010000000000000004', problems: [] }, '20261201-002349F', 'repo2 (dr)'),
+      "Read the 1294 files of 20261201-002349F back from repo2 (dr), 36.5 MiB in 5 objects, and found each of the size and SHA-1 its manifest records; the 3 WAL segments from the previous backup's end (000000010000000000000004) to its own, which point-in-time restores between them replay, are archived and valid.",
+    );
+  });
+
   it('names the damaged files first, at most three, and what to do', () => {
     const problems = ['a', 'b', 'c', 'd'].map((n) => ({ what: `pg_data/${n}`, detail: 'is stored in backup/app/X/bundle/1 with SHA-1 1 where the manifest records 2' }));
     const detail = describeSetCheck({ ...base, problems }, 'X', 'repo1 (primary)');

@@ -174,7 +174,7 @@ export class Backups {
     if (cipher && cipher !== 'none') result = { unreadable: `the repository is encrypted (${cipher})` };
     else {
       try {
-        result = await checkBackupSet(options, set.label, archiveId);
+        result = await checkBackupSet(options, set.label, archiveId, this.previousSetWalStop(info, repo, set));
       } catch (err) {
         return { name: 'repository-verify', ok: false, detail: `${set.label} could not be read back from ${where}: ${describeError(err)}` };
       }
@@ -188,6 +188,14 @@ export class Backups {
     if (verify.code !== 0 && /option '?set'? .*(not valid|invalid)|invalid option '--set'/i.test(`${verify.stdout}${verify.stderr}`)) verify = await runVerify([]);
     const summary = summarizeVerify(verify, set.label);
     return { ...summary, detail: `${summary.detail} (lifeboat cannot read this set itself: ${result.unreadable}, so pgBackRest verified the whole repository)` };
+  }
+
+  /** The last WAL segment of the set taken before `set` in the same repository and database, if any. */
+  private previousSetWalStop(info: StanzaInfo, repo: number, set: BackupSet): string | undefined {
+    const earlier = info.backup
+      .filter((b) => b.database['repo-key'] === repo && b.database.id === set.database.id && b.label !== set.label && b.timestamp.stop <= set.timestamp.start)
+      .sort((a, b) => a.timestamp.stop - b.timestamp.stop);
+    return earlier[earlier.length - 1]?.archive?.stop;
   }
 
   /**

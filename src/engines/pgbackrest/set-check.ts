@@ -175,6 +175,8 @@ export interface SetCheckResult {
   /** Sets other than this one whose files it reuses. */
   referenced: string[];
   walSegments: number;
+  /** Where the WAL check began when it began before this set: the previous set's last segment. */
+  walSince?: string;
   problems: SetProblem[];
 }
 
@@ -192,7 +194,7 @@ export interface SetCheckOptions {
  * the WAL segments from its archive start to its archive stop in archive `archiveId`.
  * Returns `{ unreadable }` when this module cannot read the set (see unreadableReason).
  */
-export async function checkBackupSet(options: SetCheckOptions, label: string, archiveId: string | undefined): Promise<SetCheckResult | { unreadable: string }> {
+export async function checkBackupSet(options: SetCheckOptions, label: string, archiveId: string | undefined, walSince?: string): Promise<SetCheckResult | { unreadable: string }> {
   const stanza = options.cli.options.stanza;
   const manifestPath = `backup/${stanza}/${label}/backup.manifest`;
   const [main, copy] = await Promise.all([repoGetText(options, manifestPath), repoGetText(options, `${manifestPath}.copy`)]);
@@ -219,7 +221,11 @@ export async function checkBackupSet(options: SetCheckOptions, label: string, ar
   }
   let bytes = 0;
   const decompress = COMPRESSION[manifest.compressType].decompress;
-  const walSegments = manifest.archiveStart && manifest.archiveStop && archiveId ? await walToCheck(options, archiveId, manifest.archiveStart, manifest.archiveStop, problems) : [];
+  // From the previous set's last segment when the caller names it (same timeline, earlier): the
+  // WAL between two backups is what a point-in-time restore between them replays, and checking it
+  // here checks each segment once over the life of the repository.
+  const walFrom = manifest.archiveStart && walSince && walSince.slice(0, 8) === manifest.archiveStart.slice(0, 8) && walSince < manifest.archiveStart ? walSince : manifest.archiveStart;
+  const walSegments = walFrom && manifest.archiveStop && archiveId ? await walToCheck(options, archiveId, walFrom, manifest.archiveStop, problems) : [];
   const tasks: Array<() => Promise<void>> = [
     ...objects.map((object) => async () => {
       const read = await checkObject(options, object, decompress, problems);
@@ -233,13 +239,14 @@ export async function checkBackupSet(options: SetCheckOptions, label: string, ar
   await inParallel(tasks, options.concurrency ?? 4);
   if (manifest.archiveStart && manifest.archiveStop && !archiveId) problems.push({ what: 'WAL', detail: `the repository has no archive for this set's database, so WAL ${manifest.archiveStart} to ${manifest.archiveStop} cannot be read` });
   const referenced = [...new Set(manifest.files.map((f) => f.reference).filter((r): r is string => !!r && r !== label))].sort();
-  return { files: manifest.files.length, objects: objects.length, bytes, referenced, walSegments: walSegments.length, problems };
+  return { files: manifest.files.length, objects: objects.length, bytes, referenced, walSegments: walSegments.length, ...(walFrom !== manifest.archiveStart ? { walSince: walFrom } : {}), problems };
 }
 
 /** A checked set in one sentence, for the verification check's detail. */
 export function describeSetCheck(result: SetCheckResult, label: string, where: string): string {
   const reused = result.referenced.length ? ` (with the files it reuses from ${result.referenced.join(', ')})` : '';
-  const wal = result.walSegments ? `; the ${result.walSegments} WAL segment${result.walSegments === 1 ? '' : 's'} it needs to be consistent` : '';
+  const segments = `${result.walSegments} WAL segment${result.walSegments === 1 ? '' : 's'}`;
+  const wal = !result.walSegments ? '' : result.walSince ? `; the ${segments} from the previous backup's end (${result.walSince}) to its own, which point-in-time restores between them replay,` : `; the ${segments} it needs to be consistent`;
   if (result.problems.length === 0) {
     return `Read the ${result.files} files of ${label}${reused} back from ${where}, ${formatBytes(result.bytes)} in ${result.objects} objects, and found each of the size and SHA-1 its manifest records${wal ? `${wal} ${result.walSegments === 1 ? 'is' : 'are'} archived and valid` : ''}.`;
   }
