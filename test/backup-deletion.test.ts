@@ -46,6 +46,8 @@ describe('immutable backups (object lock on MinIO, retention, backups delete beh
   let worker: Awaited<ReturnType<typeof createLifeboatWorker>> | undefined;
   let running: Promise<void> | undefined;
   const rowId = new Map<string, string>();
+  /** When the first version of L1 leaves its retention (MinIO keeps whole seconds: wait a little past it). */
+  let firstL1Unlocked = new Date();
   const keyOf = (name: string) => `logical/${target}/${name}.dump.gz.enc`;
 
   async function seed(name: string, completedAt: string) {
@@ -79,7 +81,8 @@ describe('immutable backups (object lock on MinIO, retention, backups delete beh
     await ensureBucket(s3, { name: bucket, versioning: true, objectLock: { mode: 'GOVERNANCE', days: 1 } });
     // L1 gets a first version whose own retention ends in a second (overriding the bucket's
     // default), then a second version under the default lock: one removable, one not.
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keyOf('L1'), Body: 'first version', ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: new Date(Date.now() + 1000) }));
+    firstL1Unlocked = new Date(Date.now() + 1000);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keyOf('L1'), Body: 'first version', ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: firstL1Unlocked }));
     await seed('L1', '2028-03-01T02:00:00Z');
     await seed('L2', '2028-03-02T02:00:00Z');
     await seed('L3', '2028-03-03T02:00:00Z');
@@ -118,6 +121,9 @@ describe('immutable backups (object lock on MinIO, retention, backups delete beh
     this.timeout(120000);
     const workflowId = uniqueId('test-lock-retention');
     workflowIds.push(workflowId);
+    // A fast machine gets here within L1's first second: the test is of one removable version and one locked.
+    const wait = firstL1Unlocked.getTime() + 1500 - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     const report = (await env.client.workflow.execute('retention', { taskQueue, workflowId, args: [{ target, now: '2030-06-15T12:00:00Z' }] })) as RetentionReport;
     // The policy expires L1 and L2 (L3 is the last verified); the lock keeps both.
     assert.deepEqual(report.toExpire.map((i) => i.engineBackupId).sort(), [`${target}-L1`, `${target}-L2`]);

@@ -263,10 +263,10 @@ describe('CLI input: refused with one sentence and exit 2 before anything happen
         const afterId = uniqueId('test-cli-lsn-after');
         const after = await onQueue(['restore', 'app', '--to', 'lsn:FFFFFFFF/0', '--reason', 'lsn test', '--as', 'alice@example.com', '--id', afterId]);
         assertRefused(after, /^lifeboat: restore refused: LSN FFFFFFFF\/0 is past the last archived WAL record; the restore window is LSN .*: pick an LSN inside it, or "latest"\.$/, 'lsn after');
-        // Refused in validation: no gate was ever opened.
+        // Refused in validation: no gate was ever opened (the first step only asks where the target's host work runs).
         const events = (await env.client.workflow.getHandle(afterId).fetchHistory()).events ?? [];
         const activities = events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
-        assert.deepEqual(activities, ['validateRestore']);
+        assert.deepEqual(activities, ['hostTaskQueueOf', 'validateRestore']);
       });
     });
   });

@@ -259,7 +259,7 @@ describe('pgBackRest engine on the embedded stack', function () {
     assert.ok(incr, 'needs the incremental backup of the test before');
     const ofIncr = await engine.verifyBackup(incr);
     assert.equal(ofIncr.ok, true, JSON.stringify(ofIncr.checks));
-    assert.match(ofIncr.checks[2].detail, new RegExp(`files of ${incr.backupId} \\(with the files it reuses from ${full.backupId}\\)`));
+    assert.match(ofIncr.checks[2].detail, new RegExp(`files of ${incr.backupId} \\(with the files it reuses from ${full.backupId}[,)]`));
 
     const missing = await engine.verifyBackup({ engine: 'pgbackrest', backupId: `lbtest-${run}-never-taken`, name: `lbtest-${run}-never-taken`, location: 'primary', locator: 'repo1' });
     assert.equal(missing.ok, false);
