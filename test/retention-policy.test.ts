@@ -3,7 +3,7 @@
  * the windows, and the protections (last verified, legal hold, dependencies). No stack needed.
  */
 import assert from 'node:assert/strict';
-import { isoWeekOf, monthOf, monthsBefore, planRetention, RetentionCandidate, RetentionDecision } from '../src/domain/retention';
+import { isDatabaseSet, isoWeekOf, monthOf, monthsBefore, planRetention, RetentionCandidate, RetentionDecision } from '../src/domain/retention';
 
 const POLICY = { daily: 7, weekly: 4, monthly: 12 };
 const NOW = new Date('2026-03-31T12:00:00Z'); // a Tuesday
@@ -130,5 +130,10 @@ describe('retention policy (pure rules)', () => {
     assert.throws(() => planRetention([], { daily: 7, weekly: -1, monthly: 12 }, NOW), /retention.weekly/);
     const c = { id: 'x', series: 's', completedAt: NOW.toISOString(), verified: true };
     assert.throws(() => planRetention([c, c], POLICY, NOW), /listed twice/);
+  });
+
+  it("tells a database set (removed on its target's host) from a dump or a file set (S3 objects, removed centrally)", () => {
+    for (const t of ['full', 'diff', 'incr', 'snapshot']) assert.equal(isDatabaseSet(t), true, t);
+    for (const t of ['logical', 'files-full', 'files-incremental']) assert.equal(isDatabaseSet(t), false, t);
   });
 });

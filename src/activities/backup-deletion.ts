@@ -130,57 +130,71 @@ export function backupDeletionActivities(ports: Ports) {
     });
   };
 
+  /**
+   * Deletes the approved backup in every region. The refusal rules run again first (a newer
+   * backup may have failed, a hold may have come while the gate waited). A row already deleted
+   * by an earlier attempt of this activity is reported as it stands.
+   * `databaseOnly`: the caller is the target's agent, which removes pgBackRest sets and nothing else.
+   */
+  const deleteByHand = async (catalogId: string, request: DeletionRequest, databaseOnly: boolean): Promise<BackupDeletionResult> => {
+    const [current] = await ports.catalog.query<BackupRecord>(`${SELECT_BACKUPS} WHERE id = $1`, [catalogId]);
+    if (!current) throw new LifeboatError(`backup ${catalogId} is no longer in the catalog: nothing to delete`, 'BACKUP_NOT_FOUND');
+    if (databaseOnly && !backupFamily(current).startsWith('database:')) {
+      throw new LifeboatError(`deleteDatabaseBackupByHand removes database sets on a target's host only, not the ${current.backup_type} backup ${current.engine_backup_id}: deleteBackupByHand removes it centrally.`, 'NOT_A_DATABASE_SET');
+    }
+    if (current.status === 'deleted' && (current.details?.deletion as { workflowId?: string } | undefined)?.workflowId === currentWorkflowId()) {
+      const d = current.details.deletion as { regions: BackupDeletionResult['regions']; lockedUntil?: string };
+      return { outcome: d.lockedUntil ? 'deleted-locked-copies-remain' : 'deleted', regions: d.regions, detail: 'deleted by an earlier attempt of this run', ...(d.lockedUntil ? { lockedUntil: d.lockedUntil } : {}) };
+    }
+    const found = await findBackup(ports, catalogId);
+    const refuse = async (detail: string): Promise<BackupDeletionResult> => {
+      const result: BackupDeletionResult = { outcome: 'refused', regions: [], detail };
+      await record(current, result, request);
+      return result;
+    };
+    const refusal = refusalOf(found);
+    if (refusal) return refuse(refusal);
+    const family = backupFamily(current);
+    if (family === 'files') {
+      const hold = await fileSetHold(current);
+      if (hold) return refuse(`backup ${current.engine_backup_id} holds objects under legal hold: ${hold}`);
+    }
+    const regions = await withHeartbeats(
+      () => ({ phase: 'deleting', backup: `${current.target} ${current.backup_type} ${current.engine_backup_id}` }),
+      async () => {
+        try {
+          return family.startsWith('database:')
+            ? await deleteDatabaseBackups(current)
+            : await deleteObjects(current, family as 'files' | 'logical', { byHand: true, bypassGovernance: request.bypassGovernance, now: new Date() });
+        } catch (err) {
+          if (err instanceof LifeboatError) throw err;
+          throw new LifeboatError(`Deleting backup ${current.engine_backup_id} of ${current.target} failed (${describeError(err)}); lifeboat will retry.`, 'DELETE_FAILED', false);
+        }
+      },
+    );
+    const refused = regions.filter((r) => r.outcome === 'refused');
+    const lockedUntil = regions.map((r) => r.lockedUntil).filter((u): u is string => u !== undefined).sort().at(-1);
+    const lines = regions.map((r) => `${r.region}: ${r.detail}`).join('; ') || 'no copies were recorded';
+    const result: BackupDeletionResult = refused.length
+      ? { outcome: 'refused', regions, detail: refused.map((r) => `${r.region}: ${r.detail}`).join('; ') }
+      : { outcome: lockedUntil ? 'deleted-locked-copies-remain' : 'deleted', regions, detail: lines, ...(lockedUntil ? { lockedUntil } : {}) };
+    await record(current, result, request);
+    return result;
+  };
+
   return {
     async planBackupDeletion(backupId: string): Promise<BackupDeletionPlan> {
       return checkBackupDeletion(ports, backupId);
     },
 
-    /**
-     * Deletes the approved backup in every region. The refusal rules run again first (a newer
-     * backup may have failed, a hold may have come while the gate waited). A row already deleted
-     * by an earlier attempt of this activity is reported as it stands.
-     */
+    /** Deletes the approved backup in every region (`deleteByHand`). */
     async deleteBackupByHand(catalogId: string, request: DeletionRequest): Promise<BackupDeletionResult> {
-      const [current] = await ports.catalog.query<BackupRecord>(`${SELECT_BACKUPS} WHERE id = $1`, [catalogId]);
-      if (!current) throw new LifeboatError(`backup ${catalogId} is no longer in the catalog: nothing to delete`, 'BACKUP_NOT_FOUND');
-      if (current.status === 'deleted' && (current.details?.deletion as { workflowId?: string } | undefined)?.workflowId === currentWorkflowId()) {
-        const d = current.details.deletion as { regions: BackupDeletionResult['regions']; lockedUntil?: string };
-        return { outcome: d.lockedUntil ? 'deleted-locked-copies-remain' : 'deleted', regions: d.regions, detail: 'deleted by an earlier attempt of this run', ...(d.lockedUntil ? { lockedUntil: d.lockedUntil } : {}) };
-      }
-      const found = await findBackup(ports, catalogId);
-      const refuse = async (detail: string): Promise<BackupDeletionResult> => {
-        const result: BackupDeletionResult = { outcome: 'refused', regions: [], detail };
-        await record(current, result, request);
-        return result;
-      };
-      const refusal = refusalOf(found);
-      if (refusal) return refuse(refusal);
-      const family = backupFamily(current);
-      if (family === 'files') {
-        const hold = await fileSetHold(current);
-        if (hold) return refuse(`backup ${current.engine_backup_id} holds objects under legal hold: ${hold}`);
-      }
-      const regions = await withHeartbeats(
-        () => ({ phase: 'deleting', backup: `${current.target} ${current.backup_type} ${current.engine_backup_id}` }),
-        async () => {
-          try {
-            return family.startsWith('database:')
-              ? await deleteDatabaseBackups(current)
-              : await deleteObjects(current, family as 'files' | 'logical', { byHand: true, bypassGovernance: request.bypassGovernance, now: new Date() });
-          } catch (err) {
-            if (err instanceof LifeboatError) throw err;
-            throw new LifeboatError(`Deleting backup ${current.engine_backup_id} of ${current.target} failed (${describeError(err)}); lifeboat will retry.`, 'DELETE_FAILED', false);
-          }
-        },
-      );
-      const refused = regions.filter((r) => r.outcome === 'refused');
-      const lockedUntil = regions.map((r) => r.lockedUntil).filter((u): u is string => u !== undefined).sort().at(-1);
-      const lines = regions.map((r) => `${r.region}: ${r.detail}`).join('; ') || 'no copies were recorded';
-      const result: BackupDeletionResult = refused.length
-        ? { outcome: 'refused', regions, detail: refused.map((r) => `${r.region}: ${r.detail}`).join('; ') }
-        : { outcome: lockedUntil ? 'deleted-locked-copies-remain' : 'deleted', regions, detail: lines, ...(lockedUntil ? { lockedUntil } : {}) };
-      await record(current, result, request);
-      return result;
+      return deleteByHand(catalogId, request, false);
+    },
+
+    /** deleteBackupByHand of a database set, on its target's host (its agent): the same checks and records; dumps and file sets stay central. */
+    async deleteDatabaseBackupByHand(catalogId: string, request: DeletionRequest): Promise<BackupDeletionResult> {
+      return deleteByHand(catalogId, request, true);
     },
   };
 }

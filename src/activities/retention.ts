@@ -336,6 +336,58 @@ export function retentionActivities(ports: Ports) {
   };
 
 
+  /**
+   * Deletes one backup in every region that holds it, and records what happened. Idempotent:
+   * copies already gone count as deleted, a row already expired is skipped. `databaseOnly`: the
+   * caller is the target's agent, which removes pgBackRest sets and nothing else.
+   */
+  const expire = async (catalogId: string, reason: string, databaseOnly: boolean): Promise<ExpiryOutcome> => {
+    const [row] = await ports.catalog.query<BackupRecord>(`${SELECT_BACKUPS} WHERE id = $1`, [catalogId]);
+    if (!row) throw new LifeboatError(`There is no backup ${catalogId} in the catalog to expire; plan retention again.`, 'BACKUP_NOT_FOUND');
+    const base = { catalogId, target: row.target, backupType: row.backup_type, engineBackupId: row.engine_backup_id };
+    if (!JUDGED.includes(row.status)) return { ...base, outcome: 'skipped', regions: [], detail: `its status is ${row.status}, not complete, verified or failed: nothing to do` };
+    const family = backupFamily(row);
+    if (databaseOnly && !family.startsWith('database:')) {
+      throw new LifeboatError(`expireDatabaseBackup removes database sets on a target's host only, not the ${row.backup_type} backup ${row.engine_backup_id}: expireBackup removes it centrally.`, 'NOT_A_DATABASE_SET');
+    }
+
+    const refuse = async (detail: string): Promise<ExpiryOutcome> => {
+      const outcome: ExpiryOutcome = { ...base, outcome: 'refused', regions: [], detail };
+      await record(row, outcome, reason);
+      return outcome;
+    };
+    // Holds and dependents are checked again here: they may have appeared since the plan.
+    if (row.legal_hold) return refuse('the catalog marks it legal_hold');
+    if (family === 'files') {
+      const hold = await fileSetHold(row);
+      if (hold) return refuse(`legal hold: ${hold}`);
+      const dependents = await ports.catalog.query<{ id: string; engine_backup_id: string }>(
+        `SELECT id::text AS id, engine_backup_id FROM backups WHERE target = $1 AND backup_type LIKE 'files-%' AND status IN ('running','complete','verified') AND id <> $2 AND details->'dependsOn' ? $3`,
+        [row.target, row.id, row.engine_backup_id],
+      );
+      if (dependents.length) return refuse(`backup sets ${dependents.map((d) => d.engine_backup_id).join(', ')} still use objects stored in it`);
+    }
+
+    const regions = await withHeartbeats(
+      () => ({ phase: 'expiring', backup: `${row.target} ${row.backup_type} ${row.engine_backup_id}` }),
+      async () => {
+        try {
+          return family.startsWith('database:') ? await deleteDatabaseBackups(row) : await deleteObjects(row, family as 'files' | 'logical');
+        } catch (err) {
+          if (err instanceof LifeboatError) throw err;
+          throw new LifeboatError(`Deleting backup ${row.engine_backup_id} of ${row.target} failed (${describeError(err)}); lifeboat will retry.`, 'DELETE_FAILED', false);
+        }
+      },
+    );
+    const refused = regions.filter((r) => r.outcome === 'refused');
+    const lockedUntil = regions.map((r) => r.lockedUntil).filter((u): u is string => u !== undefined).sort().at(-1);
+    const outcome: ExpiryOutcome = refused.length
+      ? { ...base, outcome: 'refused', regions, detail: refused.map((r) => `${r.region}: ${r.detail}`).join('; '), ...(lockedUntil ? { lockedUntil } : {}) }
+      : { ...base, outcome: 'expired', regions, detail: regions.map((r) => `${r.region}: ${r.detail}`).join('; ') || 'no copies were recorded', ...(lockedUntil ? { lockedUntil } : {}) };
+    await record(row, outcome, reason);
+    return outcome;
+  };
+
   return {
     /** Reads the catalog's live backups of the targets and decides each by the policy. Writes nothing. */
     async planRetention(targetName: string | undefined, now: string): Promise<RetentionPlan> {
@@ -370,52 +422,18 @@ export function retentionActivities(ports: Ports) {
       return { now: at.toISOString(), policy, targets, items };
     },
 
-    /**
-     * Deletes one backup in every region that holds it, and records what happened. Idempotent:
-     * copies already gone count as deleted, a row already expired is skipped.
-     */
+    /** Deletes one backup in every region that holds it, and records what happened (`expire`). */
     async expireBackup(catalogId: string, reason: string): Promise<ExpiryOutcome> {
-      const [row] = await ports.catalog.query<BackupRecord>(`${SELECT_BACKUPS} WHERE id = $1`, [catalogId]);
-      if (!row) throw new LifeboatError(`There is no backup ${catalogId} in the catalog to expire; plan retention again.`, 'BACKUP_NOT_FOUND');
-      const base = { catalogId, target: row.target, backupType: row.backup_type, engineBackupId: row.engine_backup_id };
-      if (!JUDGED.includes(row.status)) return { ...base, outcome: 'skipped', regions: [], detail: `its status is ${row.status}, not complete, verified or failed: nothing to do` };
-      const family = backupFamily(row);
+      return expire(catalogId, reason, false);
+    },
 
-      const refuse = async (detail: string): Promise<ExpiryOutcome> => {
-        const outcome: ExpiryOutcome = { ...base, outcome: 'refused', regions: [], detail };
-        await record(row, outcome, reason);
-        return outcome;
-      };
-      // Holds and dependents are checked again here: they may have appeared since the plan.
-      if (row.legal_hold) return refuse('the catalog marks it legal_hold');
-      if (family === 'files') {
-        const hold = await fileSetHold(row);
-        if (hold) return refuse(`legal hold: ${hold}`);
-        const dependents = await ports.catalog.query<{ id: string; engine_backup_id: string }>(
-          `SELECT id::text AS id, engine_backup_id FROM backups WHERE target = $1 AND backup_type LIKE 'files-%' AND status IN ('running','complete','verified') AND id <> $2 AND details->'dependsOn' ? $3`,
-          [row.target, row.id, row.engine_backup_id],
-        );
-        if (dependents.length) return refuse(`backup sets ${dependents.map((d) => d.engine_backup_id).join(', ')} still use objects stored in it`);
-      }
-
-      const regions = await withHeartbeats(
-        () => ({ phase: 'expiring', backup: `${row.target} ${row.backup_type} ${row.engine_backup_id}` }),
-        async () => {
-          try {
-            return family.startsWith('database:') ? await deleteDatabaseBackups(row) : await deleteObjects(row, family as 'files' | 'logical');
-          } catch (err) {
-            if (err instanceof LifeboatError) throw err;
-            throw new LifeboatError(`Deleting backup ${row.engine_backup_id} of ${row.target} failed (${describeError(err)}); lifeboat will retry.`, 'DELETE_FAILED', false);
-          }
-        },
-      );
-      const refused = regions.filter((r) => r.outcome === 'refused');
-      const lockedUntil = regions.map((r) => r.lockedUntil).filter((u): u is string => u !== undefined).sort().at(-1);
-      const outcome: ExpiryOutcome = refused.length
-        ? { ...base, outcome: 'refused', regions, detail: refused.map((r) => `${r.region}: ${r.detail}`).join('; '), ...(lockedUntil ? { lockedUntil } : {}) }
-        : { ...base, outcome: 'expired', regions, detail: regions.map((r) => `${r.region}: ${r.detail}`).join('; ') || 'no copies were recorded', ...(lockedUntil ? { lockedUntil } : {}) };
-      await record(row, outcome, reason);
-      return outcome;
+    /**
+     * expireBackup of a database set, on its target's host (its agent), where pgBackRest and the
+     * repositories' configuration are: the same checks and records. Dumps and file sets are S3
+     * objects, removed centrally: refused here.
+     */
+    async expireDatabaseBackup(catalogId: string, reason: string): Promise<ExpiryOutcome> {
+      return expire(catalogId, reason, true);
     },
   };
 }

@@ -45,9 +45,16 @@ export const FAILBACK_HOST_ACTIVITIES = ['findDrPrimary', 'reprotectDrPrimary', 
 export const DRILL_SWEEPER_HOST_ACTIVITIES = ['findDrillInstances', 'removeDrillInstance'] as const;
 
 /**
+ * Removing pgBackRest sets (retention's expiry and `backups delete`): pgBackRest expires them
+ * where its configuration names the repositories, with the catalog's checks and records as
+ * centrally; dumps and file sets are S3 objects and stay central.
+ */
+export const BACKUP_REMOVAL_HOST_ACTIVITIES = ['expireDatabaseBackup', 'deleteDatabaseBackupByHand'] as const;
+
+/**
  * The activities an agent runs. A workflow sends these, and only these, to the target's agent when
  * it has one; an agent worker registers these alone, so nothing else can land on the host.
  */
-export const HOST_BOUND_ACTIVITIES = [...BACKUP_HOST_ACTIVITIES, ...RESTORE_HOST_ACTIVITIES, ...LOGICAL_BACKUP_HOST_ACTIVITIES, ...FAILBACK_HOST_ACTIVITIES, ...DRILL_SWEEPER_HOST_ACTIVITIES] as const;
+export const HOST_BOUND_ACTIVITIES = [...BACKUP_HOST_ACTIVITIES, ...RESTORE_HOST_ACTIVITIES, ...LOGICAL_BACKUP_HOST_ACTIVITIES, ...FAILBACK_HOST_ACTIVITIES, ...DRILL_SWEEPER_HOST_ACTIVITIES, ...BACKUP_REMOVAL_HOST_ACTIVITIES] as const;
 
 export type HostBoundActivity = (typeof HOST_BOUND_ACTIVITIES)[number];

@@ -8,16 +8,19 @@
  * until when they stay. Governance retention is bypassed only when the request asked for it and
  * the gate showed that before it was approved.
  */
-import { ApplicationFailure, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityOptions, ApplicationFailure, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { BackupDeletionInput, BackupDeletionPlan, BackupDeletionReport } from '../domain/backup-deletion';
+import { isDatabaseSet } from '../domain/retention';
 import { ApprovalGates } from './approval-gate';
 import { describeFailure } from './failure';
+import { agentQueueOf, onHost } from './host-work';
 import { LifeboatEnvironment, LifeboatIncidentId, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
-const long = proxyActivities<Activities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } });
+const LONG: ActivityOptions = { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
+const long = proxyActivities<Activities>(LONG);
 
 export async function backupDeletion(input: BackupDeletionInput): Promise<BackupDeletionReport> {
   const { workflowId } = workflowInfo();
@@ -71,10 +74,14 @@ export async function backupDeletion(input: BackupDeletionInput): Promise<Backup
 
   board.enter('deleting', `deleting backup ${plan.engineBackupId} of ${plan.target} in every region`);
   const approvedBy = (decision.approvals ?? [decision]).map((d) => d.by);
-  const result = await long.deleteBackupByHand.executeWithOptions({ startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', summary: `Delete backup ${plan.engineBackupId} of ${plan.target}` }, [
-    plan.catalogId,
-    { reason: input.reason, requestedBy: input.requestedBy, approvedBy, bypassGovernance: input.bypassGovernance === true },
-  ]);
+  // A database set of a target on an agent is removed by pgBackRest on that host (patch
+  // host-work-on-agents); dumps, file sets and targets without an agent stay here.
+  const queue = isDatabaseSet(plan.backupType) ? await agentQueueOf(plan.target) : undefined;
+  const request = { reason: input.reason, requestedBy: input.requestedBy, approvedBy, bypassGovernance: input.bypassGovernance === true };
+  const options: ActivityOptions = { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', summary: `Delete backup ${plan.engineBackupId} of ${plan.target}${queue ? ' on its agent' : ''}` };
+  const result = queue
+    ? await onHost(LONG, queue).deleteDatabaseBackupByHand.executeWithOptions(options, [plan.catalogId, request])
+    : await long.deleteBackupByHand.executeWithOptions(options, [plan.catalogId, request]);
   const outcome = result.outcome;
   const detail =
     outcome === 'refused'

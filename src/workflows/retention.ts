@@ -10,19 +10,21 @@
  * anything under legal hold; an engine's refusal (a pgBackRest set others depend on, the newest
  * full) is reported and recorded, never overridden. Every deletion is recorded in the catalog.
  */
-import { continueAsNew, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityOptions, continueAsNew, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { ExpiryOutcome, RetentionInput, RetentionItem, RetentionReport } from '../domain/retention';
+import { ExpiryOutcome, isDatabaseSet, RetentionInput, RetentionItem, RetentionReport } from '../domain/retention';
 import { LifeboatKind, LifeboatTarget } from './search-attributes';
 import { describeFailure } from './failure';
+import { agentQueueOf, onHost } from './host-work';
 import { StatusBoard } from './status-board';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
-const long = proxyActivities<Activities>({
+const LONG: ActivityOptions = {
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '1 minute',
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
-});
+};
+const long = proxyActivities<Activities>(LONG);
 
 /** Expiries per run before continuing as new (each adds a few events to the history). */
 const DEFAULT_BATCH_SIZE = 100;
@@ -62,6 +64,12 @@ export async function retention(input: RetentionInput = {}): Promise<RetentionRe
       return report;
     }
   }
+  // Each target's agent is asked once per run.
+  const hostQueues = new Map<string, string | undefined>();
+  const hostQueueOf = async (target: string): Promise<string | undefined> => {
+    if (!hostQueues.has(target)) hostQueues.set(target, await agentQueueOf(target));
+    return hostQueues.get(target);
+  };
   const doneBefore = carried?.done ?? 0;
   const total = doneBefore + toExpire.length;
 
@@ -90,10 +98,13 @@ export async function retention(input: RetentionInput = {}): Promise<RetentionRe
     board.enter('expiring', `${doneBefore + n + 1} of ${total}: ${item.target} ${item.backupType} ${item.engineBackupId} in ${item.regions.join(' and ') || 'no recorded region'}`);
     let outcome: ExpiryOutcome;
     try {
-      outcome = await long.expireBackup.executeWithOptions(
-        { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', summary: `Expire ${item.target} ${item.backupType} ${item.engineBackupId}` },
-        [item.catalogId, item.reasons.join('; ')],
-      );
+      // A database set of a target on an agent is expired by pgBackRest on that host (patch
+      // host-work-on-agents); dumps, file sets and targets without an agent stay here.
+      const queue = isDatabaseSet(item.backupType) ? await hostQueueOf(item.target) : undefined;
+      const options: ActivityOptions = { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', summary: `Expire ${item.target} ${item.backupType} ${item.engineBackupId}${queue ? ' on its agent' : ''}` };
+      outcome = queue
+        ? await onHost(LONG, queue).expireDatabaseBackup.executeWithOptions(options, [item.catalogId, item.reasons.join('; ')])
+        : await long.expireBackup.executeWithOptions(options, [item.catalogId, item.reasons.join('; ')]);
     } catch (err) {
       if (isCancellation(err)) throw err;
       // One backup that cannot be deleted (a store gone from the config, retries used up) does not keep the rest.
