@@ -16,18 +16,26 @@ import { temporal } from '@temporalio/proto';
 import { createPorts, Ports } from '../src/activities/ports';
 import { connectClient, connectWorkerConnection } from '../src/client/temporal';
 import { LifeboatConfig, loadConfig } from '../src/config';
-import { agentTaskQueue, BACKUP_HOST_ACTIVITIES, LOGICAL_BACKUP_HOST_ACTIVITIES } from '../src/domain/agents';
+import { agentTaskQueue, BACKUP_HOST_ACTIVITIES, BACKUP_REMOVAL_HOST_ACTIVITIES, LOGICAL_BACKUP_HOST_ACTIVITIES } from '../src/domain/agents';
+import type { BackupDeletionReport } from '../src/domain/backup-deletion';
+import { LifeboatError } from '../src/domain/errors';
+import type { BackupHandle } from '../src/domain/ports';
+import type { RetentionReport } from '../src/domain/retention';
 import type { DatabaseBackupResult } from '../src/domain/backup';
 import type { DrFailoverInput, FailoverReport } from '../src/domain/failover';
 import type { RestoreDrillResult } from '../src/domain/drill';
 import type { LogicalBackupReport } from '../src/domain/logical-backup';
 import type { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
 import { delay, waitUntil } from '../src/platform/processes';
+import { BACKUP_ANNOTATION } from '../src/engines/pgbackrest/backups';
+import { localPgBackRestEngine } from '../src/stack/local-engines';
+import { localPgBackRest } from '../src/stack/pgbackrest';
 import { ensureLocalCertificates, issueClientCertificate } from '../src/stack/tls';
 import { createLifeboatWorker } from '../src/worker';
 import { activityRuns, assertRouted } from './helpers/agents';
 import { FAILOVER_TIMINGS, recordFailoverHistory, REQUESTER } from './helpers/failover';
 import { recordHistory, removeAsItsOwner, waitForGate } from './helpers/pitr';
+import { removeCatalogRows } from './helpers/scratch';
 import { approveSigned } from './helpers/signing';
 import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, workflowBundle } from './helpers/temporal';
@@ -140,12 +148,12 @@ describe('Temporal over mutual TLS, and host work on the agent (real HAProxy, re
   });
 
   /** A central worker and the agent, each on its own connection through the endpoint and with its own identity; not yet running. */
-  async function workers() {
-    const client: Client = await connectClient(config, env);
-    const central = await connectWorkerConnection(config, env);
-    const onHost = await connectWorkerConnection(config, env);
-    const centralWorker = await createLifeboatWorker({ config, connection: central.connection, ports, workflowBundle: await workflowBundle(), identity: `central-${run}` });
-    const agentWorker = await createLifeboatWorker({ config, connection: onHost.connection, ports, agent, identity: `agent-${run}` });
+  async function workers(config_ = config, ports_ = ports) {
+    const client: Client = await connectClient(config_, env);
+    const central = await connectWorkerConnection(config_, env);
+    const onHost = await connectWorkerConnection(config_, env);
+    const centralWorker = await createLifeboatWorker({ config: config_, connection: central.connection, ports: ports_, workflowBundle: await workflowBundle(), identity: `central-${run}` });
+    const agentWorker = await createLifeboatWorker({ config: config_, connection: onHost.connection, ports: ports_, agent, identity: `agent-${run}` });
     const close = async () => {
       await client.connection.close();
       await central.connection.close();
@@ -268,6 +276,95 @@ describe('Temporal over mutual TLS, and host work on the agent (real HAProxy, re
       );
     } finally {
       await close();
+    }
+  });
+
+  it("removes a target's pgBackRest sets on its agent alone, by hand after the gate and by retention, with the catalog's checks and records central", async function () {
+    this.timeout(300000);
+    // A staging copy of app on the agent, with three differentials of its own dated 2028: a
+    // deletion by hand takes the oldest, retention as of 2030 the next, and keeps the newest
+    // (the last verified). Other tests' backups of app are not this target's, so never touched.
+    const target = `agents-db-${run}`;
+    const seed = `agents-tls-removal-seed-${run}`;
+    const app = config.targets.databases.find((d) => d.name === 'app')!;
+    const caseConfig: LifeboatConfig = { ...config, targets: { ...config.targets, databases: [...config.targets.databases, { ...app, name: target, environment: 'staging', cutover: undefined }] } };
+    const casePorts = createPorts(caseConfig, { log: () => undefined });
+    const stack = await useStack();
+    const pg = localPgBackRestEngine(stack, { timings: { startWatchMs: 3000, pollMs: 100 } });
+    const handles = new Map<string, BackupHandle>();
+    const rowIds = new Map<string, string>();
+    const setsNamed = async (name: string) =>
+      ((await localPgBackRest(stack.ctx).info(1))?.backup ?? []).filter((b) => (b as { annotation?: Record<string, string> }).annotation?.[BACKUP_ANNOTATION] === name).map((b) => b.label);
+    const { client, centralWorker, agentWorker, close } = await workers(caseConfig, casePorts);
+    try {
+      // A differential needs a full in the repository (a fresh stack has none): one is made then, and left as its base.
+      const hasFull = ((await localPgBackRest(stack.ctx).info(1))?.backup ?? []).some((b) => b.database['repo-key'] === 1 && b.type === 'full');
+      for (const [n, name] of [...(hasFull ? [] : ['F']), 'D1', 'D2', 'D3'].entries()) {
+        let handle: BackupHandle | undefined;
+        for (let i = 0; !handle; i++) {
+          handle = await pg.startBackup({ backupName: `lbtest-agents-${run}-${name}`, kind: name === 'F' ? 'full' : 'diff' }).catch(async (err: unknown) => {
+            // Another suite's backup holds the stanza's lock: wait for it.
+            if (!(err instanceof LifeboatError) || err.code !== 'PGBACKREST_BUSY' || i > 120) throw err;
+            await delay(1000);
+            return undefined;
+          });
+        }
+        for (;;) {
+          const p = await pg.backupProgress(handle);
+          if (p.state === 'failed') throw new Error(`backup ${name} failed: ${p.detail}`);
+          if (p.state === 'complete') {
+            handle = { ...handle, backupId: p.backupId ?? handle.backupId };
+            break;
+          }
+          await delay(300);
+        }
+        if (name === 'F') continue;
+        handles.set(name, handle);
+        const completedAt = `2028-03-0${n + 1}T03:00:00Z`; // n: 1-3 with a full first, 0-2 without: dated in order either way
+        const [row] = await casePorts.catalog.query<{ id: string }>(
+          `INSERT INTO backups (target, environment, backup_type, engine, engine_backup_id, status, locations, completed_at, verified_at, workflow_id, details)
+           VALUES ($1, 'staging', 'diff', 'pgbackrest', $2, 'verified', $3, $4, $4, $5, '{}') RETURNING id::text AS id`,
+          [target, handle.name, JSON.stringify({ primary: { region: 'primary', handle } }), completedAt, seed],
+        );
+        rowIds.set(name, row.id);
+      }
+      const taskQueue = caseConfig.temporal.taskQueue;
+      const { deletion, retention } = await centralWorker.runUntil(() =>
+        agentWorker.runUntil(async () => {
+          const deletion = await client.workflow.start('backupDeletion', {
+            taskQueue,
+            workflowId: `agents-tls-deletion-${run}`,
+            args: [{ backupId: rowIds.get('D1')!, requestedBy: 'alice@example.com', reason: 'agents test: removed on the host' }],
+          });
+          await waitForGate(deletion, 'backupDeletion');
+          await approveSigned(deletion, { by: 'bob@example.com', reason: 'agents test: approved', gate: 'backupDeletion' });
+          const deleted = (await deletion.result()) as BackupDeletionReport;
+          assert.equal(deleted.outcome, 'deleted', deleted.detail);
+          const retention = await client.workflow.start('retention', { taskQueue, workflowId: `agents-tls-retention-${run}`, args: [{ target, now: '2030-06-15T12:00:00Z' }] });
+          const report = (await retention.result()) as RetentionReport;
+          assert.deepEqual(
+            report.outcomes.map((o) => [o.engineBackupId, o.outcome]),
+            [[handles.get('D2')!.name, 'expired']],
+          );
+          assert.deepEqual(report.kept.map((k) => k.catalogId), [rowIds.get('D3')]);
+          return { deletion, retention };
+        }),
+      );
+      // pgBackRest really removed them (on the agent's host), and the catalog says so.
+      assert.deepEqual(await setsNamed(handles.get('D1')!.name!), []);
+      assert.deepEqual(await setsNamed(handles.get('D2')!.name!), []);
+      assert.equal((await setsNamed(handles.get('D3')!.name!)).length, 1, 'the last verified set stays');
+      const rows = await casePorts.catalog.query<{ id: string; status: string }>('SELECT id::text AS id, status FROM backups WHERE workflow_id = $1 ORDER BY id', [seed]);
+      assert.deepEqual(rows.map((r) => r.status), ['deleted', 'expired', 'verified']);
+      assertRouted(await activityRuns(deletion), where(), BACKUP_REMOVAL_HOST_ACTIVITIES.filter((a) => a === 'deleteDatabaseBackupByHand'));
+      assertRouted(await activityRuns(retention), where(), BACKUP_REMOVAL_HOST_ACTIVITIES.filter((a) => a === 'expireDatabaseBackup'));
+      await recordHistory(deletion, 'backupDeletion-v2-agent-routed');
+      await recordHistory(retention, 'retention-v3-agent-routed');
+    } finally {
+      await close();
+      for (const handle of [...handles.values()].reverse()) await pg.deleteBackup(handle).catch(() => undefined);
+      await removeCatalogRows(casePorts.catalog, [seed]);
+      await casePorts.close();
     }
   });
 });
