@@ -16,7 +16,7 @@ import { temporal } from '@temporalio/proto';
 import { createPorts, Ports } from '../src/activities/ports';
 import { connectClient, connectWorkerConnection } from '../src/client/temporal';
 import { LifeboatConfig, loadConfig } from '../src/config';
-import { agentTaskQueue, BACKUP_HOST_ACTIVITIES, BACKUP_REMOVAL_HOST_ACTIVITIES, LOGICAL_BACKUP_HOST_ACTIVITIES } from '../src/domain/agents';
+import { agentTaskQueue, BACKUP_HOST_ACTIVITIES, BACKUP_REMOVAL_HOST_ACTIVITIES, LOGICAL_BACKUP_HOST_ACTIVITIES, PREFLIGHT_HOST_ACTIVITIES } from '../src/domain/agents';
 import type { BackupDeletionReport } from '../src/domain/backup-deletion';
 import { LifeboatError } from '../src/domain/errors';
 import type { BackupHandle } from '../src/domain/ports';
@@ -25,6 +25,7 @@ import type { DatabaseBackupResult } from '../src/domain/backup';
 import type { DrFailoverInput, FailoverReport } from '../src/domain/failover';
 import type { RestoreDrillResult } from '../src/domain/drill';
 import type { LogicalBackupReport } from '../src/domain/logical-backup';
+import type { PreflightResult } from '../src/domain/preflight';
 import type { PitrRestoreInput, PitrRestoreReport } from '../src/domain/restore';
 import { delay, waitUntil } from '../src/platform/processes';
 import { BACKUP_ANNOTATION } from '../src/engines/pgbackrest/backups';
@@ -365,6 +366,28 @@ describe('Temporal over mutual TLS, and host work on the agent (real HAProxy, re
       for (const handle of [...handles.values()].reverse()) await pg.deleteBackup(handle).catch(() => undefined);
       await removeCatalogRows(casePorts.catalog, [seed]);
       await casePorts.close();
+    }
+  });
+
+  it("runs a preflight with the target's pgbackrest check of both repositories on its agent alone, its database, RPO and the rest central, in one check's order", async function () {
+    this.timeout(120000);
+    const { client, centralWorker, agentWorker, close } = await workers();
+    try {
+      await centralWorker.runUntil(() =>
+        agentWorker.runUntil(async () => {
+          const handle = await client.workflow.start('preflight', { taskQueue: config.temporal.taskQueue, workflowId: `agents-tls-preflight-${run}`, args: [{ targets: ['app'] }] });
+          const result = (await handle.result()) as PreflightResult;
+          assert.equal(result.ok, true, result.problems.join('\n'));
+          assert.deepEqual(
+            result.checks.map((c) => c.component).filter((c) => / app\b/.test(c)),
+            ['secrets of app', 'database app', 'pgbackrest app repo1 (primary)', 'pgbackrest app repo2 (dr)', 'rpo app'],
+          );
+          assertRouted(await activityRuns(handle), where(), PREFLIGHT_HOST_ACTIVITIES);
+          await recordHistory(handle, 'preflight-v2-agent-routed');
+        }),
+      );
+    } finally {
+      await close();
     }
   });
 });

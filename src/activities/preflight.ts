@@ -2,7 +2,7 @@
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { findDatabaseTarget, findTarget, resolveSecret, SecretRef } from '../config';
-import { describeError } from '../domain/errors';
+import { describeError, LifeboatError } from '../domain/errors';
 import { ComponentCheck, PreflightPlan, PreflightResult } from '../domain/preflight';
 import { rpoStatus } from './backup';
 import { currentWorkflowId } from './context';
@@ -71,6 +71,17 @@ export function preflightActivities(ports: Ports) {
     ];
   };
 
+  /** `pgbackrest check` of each repository of a pgBackRest target, one check per repository. */
+  const repositoryChecks = async (target: Extract<ReturnType<typeof findDatabaseTarget>, { engine: 'pgbackrest' }>): Promise<ComponentCheck[]> => {
+    Context.current().heartbeat('pgbackrest check');
+    const regionOf = (repo: number) => (repo === target.primaryRepo ? 'primary' : 'dr');
+    return (await ports.pgbackrest(target).checkEachRepo([target.primaryRepo, target.drRepo])).map((repo) => ({
+      component: `pgbackrest ${target.name} repo${repo.repo} (${regionOf(repo.repo)})`,
+      ok: repo.ok,
+      detail: repo.detail,
+    }));
+  };
+
   return {
     /** Which components the named targets depend on (all targets when none are named). */
     async planPreflight(targets: string[] | undefined): Promise<PreflightPlan> {
@@ -88,7 +99,11 @@ export function preflightActivities(ports: Ports) {
       };
     },
 
-    async checkDatabaseTarget(name: string): Promise<ComponentCheck[]> {
+    /**
+     * The database, its secrets, its pgBackRest repositories and its RPO. `repositoriesOnHost`:
+     * the target's agent checks the repositories (checkRepositories), so they are left out here.
+     */
+    async checkDatabaseTarget(name: string, repositoriesOnHost = false): Promise<ComponentCheck[]> {
       const target = findDatabaseTarget(config, name);
       if (target.engine !== 'pgbackrest') {
         return [{ component: `database ${name}`, ok: false, detail: `preflight of ${target.engine} targets is not wired into this worker yet` }];
@@ -116,11 +131,7 @@ export function preflightActivities(ports: Ports) {
       } finally {
         await client.end().catch(() => undefined);
       }
-      Context.current().heartbeat('pgbackrest check');
-      const regionOf = (repo: number) => (repo === target.primaryRepo ? 'primary' : 'dr');
-      for (const repo of await ports.pgbackrest(target).checkEachRepo([target.primaryRepo, target.drRepo])) {
-        checks.push({ component: `pgbackrest ${name} repo${repo.repo} (${regionOf(repo.repo)})`, ok: repo.ok, detail: repo.detail });
-      }
+      if (!repositoriesOnHost) checks.push(...(await repositoryChecks(target)));
       Context.current().heartbeat('rpo');
       // The data the target would lose now (WAL archive lag), not the age of its last backup.
       try {
@@ -130,6 +141,13 @@ export function preflightActivities(ports: Ports) {
         checks.push({ component: `rpo ${name}`, ok: false, advisory: true, detail: `the RPO of ${name} cannot be judged: ${describeError(err)}` });
       }
       return checks;
+    },
+
+    /** `pgbackrest check` of each repository of a target, on its host (its agent), where pgBackRest's configuration names them. */
+    async checkRepositories(name: string): Promise<ComponentCheck[]> {
+      const target = findDatabaseTarget(config, name);
+      if (target.engine !== 'pgbackrest') throw new LifeboatError(`checkRepositories checks pgBackRest repositories, and ${name} is a ${target.engine} target.`, 'BAD_INPUT');
+      return repositoryChecks(target);
     },
 
     async checkObjectStore(name: string): Promise<ComponentCheck> {

@@ -3,17 +3,36 @@
  * pgBackRest repositories, object stores, DNS, catalog) and records the result. Cheap enough
  * to run before every drill and on demand; never changes anything but its catalog row.
  */
-import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { ActivityOptions, patched, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ComponentCheck, PreflightInput, PreflightResult } from '../domain/preflight';
+import { agentQueueOf, HOST_WORK_ON_AGENTS, onHost } from './host-work';
 import { LifeboatKind } from './search-attributes';
 import { showPhase } from './ui';
 
-const acts = proxyActivities<Activities>({
+const CHECKS: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '1 minute',
   retry: { maximumAttempts: 3, initialInterval: '1 second' },
-});
+};
+const acts = proxyActivities<Activities>(CHECKS);
+
+/**
+ * One database target's checks. On an agent, its repositories are checked there (pgBackRest's
+ * configuration names them on the host) while the rest is checked here, and the lines keep the
+ * order of one check: the database, its repositories, its RPO.
+ */
+async function databaseChecks(name: string): Promise<ComponentCheck[]> {
+  const queue = await agentQueueOf(name);
+  const central: ActivityOptions = { startToCloseTimeout: '3 minutes', heartbeatTimeout: '1 minute', summary: `Check database ${name}${queue ? '' : ' and its repositories'}` };
+  if (!queue) return acts.checkDatabaseTarget.executeWithOptions(central, [name]);
+  const [own, repositories] = await Promise.all([
+    acts.checkDatabaseTarget.executeWithOptions(central, [name, true]),
+    onHost(CHECKS, queue).checkRepositories.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '1 minute', summary: `Check the repositories of ${name} on its agent` }, [name]),
+  ]);
+  const rpoAt = own.findIndex((c) => c.component.startsWith('rpo '));
+  return rpoAt < 0 ? [...own, ...repositories] : [...own.slice(0, rpoAt), ...repositories, ...own.slice(rpoAt)];
+}
 
 export async function preflight(input: PreflightInput = {}): Promise<PreflightResult> {
   upsertSearchAttributes([{ key: LifeboatKind, value: 'preflight' }]);
@@ -21,9 +40,14 @@ export async function preflight(input: PreflightInput = {}): Promise<PreflightRe
   const plan = await acts.planPreflight.executeWithOptions({ startToCloseTimeout: '30 seconds', summary: 'Plan the checks' }, [input.targets]);
 
   showPhase('checking', `Checking ${plan.databases.length} database(s), ${plan.objectStores.length} object store(s), ${plan.dnsNames.length} DNS name(s) and the catalog.`);
+  // Patch host-work-on-agents: a target's repositories are checked on its agent. Asked before the
+  // checks start, because a run from before it scheduled them all at once, in this order.
+  const routed = patched(HOST_WORK_ON_AGENTS);
   const checks: ComponentCheck[] = (
     await Promise.all([
-      ...plan.databases.map((name) => acts.checkDatabaseTarget.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '1 minute', summary: `Check database ${name} and its repositories` }, [name])),
+      ...plan.databases.map((name) =>
+        routed ? databaseChecks(name) : acts.checkDatabaseTarget.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '1 minute', summary: `Check database ${name} and its repositories` }, [name]),
+      ),
       ...plan.objectStores.map((name) => acts.checkObjectStore.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Check object store ${name}` }, [name]).then((c) => [c])),
       ...plan.dnsNames.map((d) => acts.checkDnsName.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Resolve ${d.dnsName}` }, [d]).then((c) => [c])),
       acts.checkCatalog.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Check the catalog' }, []).then((c) => [c]),
