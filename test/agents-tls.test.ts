@@ -16,8 +16,9 @@ import { temporal } from '@temporalio/proto';
 import { createPorts, Ports } from '../src/activities/ports';
 import { connectClient, connectWorkerConnection } from '../src/client/temporal';
 import { LifeboatConfig, loadConfig } from '../src/config';
-import { agentTaskQueue, BACKUP_HOST_ACTIVITIES, BACKUP_REMOVAL_HOST_ACTIVITIES, LOGICAL_BACKUP_HOST_ACTIVITIES, PREFLIGHT_HOST_ACTIVITIES } from '../src/domain/agents';
+import { agentTaskQueue, BACKUP_HOST_ACTIVITIES, BACKUP_REMOVAL_HOST_ACTIVITIES, LOGICAL_BACKUP_HOST_ACTIVITIES, PREDICTION_HOST_ACTIVITIES, PREFLIGHT_HOST_ACTIVITIES } from '../src/domain/agents';
 import type { BackupDeletionReport } from '../src/domain/backup-deletion';
+import type { ComplianceReportResult } from '../src/domain/compliance';
 import { LifeboatError } from '../src/domain/errors';
 import type { BackupHandle } from '../src/domain/ports';
 import type { RetentionReport } from '../src/domain/retention';
@@ -230,7 +231,7 @@ describe('Temporal over mutual TLS, and host work on the agent (real HAProxy, re
     }
   });
 
-  it('runs a restore drill and a logical backup with their host work on the agent alone: the drill cluster and pg_dump there, validation, copies and reports central', async function () {
+  it("runs a restore drill and a logical backup with their host work on the agent alone: the drill cluster, pgBackRest's sizes for the RTO prediction and pg_dump there, validation, copies and reports central", async function () {
     this.timeout(300000);
     const { client, centralWorker, agentWorker, close } = await workers();
     try {
@@ -242,10 +243,11 @@ describe('Temporal over mutual TLS, and host work on the agent (real HAProxy, re
           const [drilled, dumped] = await Promise.all([drill.result() as Promise<RestoreDrillResult>, dump.result() as Promise<LogicalBackupReport>]);
           assert.equal(drilled.report.outcome, 'passed', JSON.stringify(drilled.report.issues));
           assert.equal(dumped.outcome, 'verified', dumped.failure);
-          assertRouted(await activityRuns(drill), where(), ['validateRestore', 'restoreIntoNewInstance', 'waitUntilAvailable', 'removeRestoredInstance']);
+          assertRouted(await activityRuns(drill), where(), ['validateRestore', 'restoreIntoNewInstance', 'waitUntilAvailable', 'removeRestoredInstance', 'readBackupSizes']);
+          assert.ok(drilled.report.prediction, "the RTO prediction was made, from the sizes the agent read");
           assert.equal(await ports.database('app').describeInstance(drilled.report.restoredInto.name), undefined, 'the agent removed the drill cluster');
           assertRouted(await activityRuns(dump), where(), LOGICAL_BACKUP_HOST_ACTIVITIES);
-          await recordHistory(drill, 'restoreDrill-v3-agent-routed');
+          await recordHistory(drill, 'restoreDrill-v4-agent-routed-prediction');
           await recordHistory(dump, 'logicalBackup-v2-agent-routed');
         }),
       );
@@ -384,6 +386,27 @@ describe('Temporal over mutual TLS, and host work on the agent (real HAProxy, re
           );
           assertRouted(await activityRuns(handle), where(), PREFLIGHT_HOST_ACTIVITIES);
           await recordHistory(handle, 'preflight-v2-agent-routed');
+        }),
+      );
+    } finally {
+      await close();
+    }
+  });
+
+  it("runs a compliance report with the target's pgBackRest backup sizes for its RTO prediction read on its agent alone, the facts, prediction and evidence central", async function () {
+    this.timeout(120000);
+    const { client, centralWorker, agentWorker, close } = await workers();
+    try {
+      await centralWorker.runUntil(() =>
+        agentWorker.runUntil(async () => {
+          const handle = await client.workflow.start('complianceReport', { taskQueue: config.temporal.taskQueue, workflowId: `agents-tls-compliance-${run}`, args: [{ requestedBy: 'agents-tls-test' }] });
+          const { report } = (await handle.result()) as ComplianceReportResult;
+          const app = report.targets.find((t) => t.target === 'app');
+          assert.ok(app?.checks.some((c) => c.name === 'predicted RTO'), `app has an RTO prediction: ${JSON.stringify(app?.checks)}`);
+          const runs = await activityRuns(handle);
+          assertRouted(runs, where(), PREDICTION_HOST_ACTIVITIES);
+          assert.equal(runs.filter((r) => r.activity === 'readBackupSizes').length, 1, 'read once, for app, the only target on the agent');
+          await recordHistory(handle, 'complianceReport-v2-agent-routed');
         }),
       );
     } finally {

@@ -110,11 +110,11 @@ describe('agents', () => {
 
   it('take what must run on the host (pgBackRest, pg_dump, the restored clusters) and nothing that needs no particular host', () => {
     const hostBound: readonly string[] = HOST_BOUND_ACTIVITIES;
-    for (const a of ['validateRestore', 'restoreIntoNewInstance', 'waitUntilAvailable', 'removeRestoredInstance', 'markServedTraffic', 'fenceSource', 'protectAsNewPrimary', 'dumpDatabase', 'verifyDump', 'findDrPrimary', 'restoreInPrimaryRegion', 'retireDrPrimary', 'expireDatabaseBackup', 'deleteDatabaseBackupByHand', 'checkRepositories']) {
+    for (const a of ['validateRestore', 'restoreIntoNewInstance', 'waitUntilAvailable', 'removeRestoredInstance', 'markServedTraffic', 'fenceSource', 'protectAsNewPrimary', 'dumpDatabase', 'verifyDump', 'findDrPrimary', 'restoreInPrimaryRegion', 'retireDrPrimary', 'expireDatabaseBackup', 'deleteDatabaseBackupByHand', 'checkRepositories', 'readBackupSizes']) {
       assert.ok(hostBound.includes(a), `${a} runs on the host`);
     }
     // Over the network, in the catalog, at AWS or DNS, or a person's: central.
-    for (const a of ['hostTaskQueueOf', 'verifyRestoredInstance', 'captureSourceFacts', 'recordRestoreReport', 'moveTraffic', 'verifyThroughDns', 'resolveGatePolicy', 'notify', 'copyDumpToDr', 'proveNoLostTransactions', 'failbackSettings', 'failbackTargets', 'selectDrillBackup', 'publishDrillReport', 'expireBackup', 'deleteBackupByHand', 'planRetention', 'planBackupDeletion', 'checkDatabaseTarget', 'checkObjectStore']) {
+    for (const a of ['hostTaskQueueOf', 'verifyRestoredInstance', 'captureSourceFacts', 'recordRestoreReport', 'moveTraffic', 'verifyThroughDns', 'resolveGatePolicy', 'notify', 'copyDumpToDr', 'proveNoLostTransactions', 'failbackSettings', 'failbackTargets', 'selectDrillBackup', 'publishDrillReport', 'expireBackup', 'deleteBackupByHand', 'planRetention', 'planBackupDeletion', 'checkDatabaseTarget', 'checkObjectStore', 'predictRestore']) {
       assert.ok(!hostBound.includes(a), `${a} stays central`);
     }
     assert.equal(new Set(hostBound).size, hostBound.length, 'each once');

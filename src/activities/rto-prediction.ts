@@ -46,6 +46,12 @@ interface BackupSizeRow {
  */
 const PREDICTION_INFO_IO_TIMEOUT_SECONDS = 5;
 
+/** Database size per backup label from pgBackRest's info, and the repositories that could not be read: what a target's agent reads for a prediction. */
+export interface BackupSizesRead {
+  sizes: Record<string, { bytes: number; at: string }>;
+  problems: string[];
+}
+
 export function predictionActivities(ports: Ports) {
   const { config } = ports;
 
@@ -81,7 +87,18 @@ export function predictionActivities(ports: Ports) {
   };
 
   return {
-    async predictRestore(targetName: string, options: { drOnly?: boolean } = {}): Promise<RtoPrediction> {
+    /** pgBackRest's backup sizes of a target, read on its host (its agent), where its configuration names the repositories. */
+    async readBackupSizes(targetName: string, drOnly = false): Promise<BackupSizesRead> {
+      const problems: string[] = [];
+      const sizes = await pgBackRestSizes(targetName, drOnly, problems);
+      return { sizes: Object.fromEntries(sizes), problems };
+    },
+
+    /**
+     * The RTO a restore of the target would take now. `sizesRead`: pgBackRest's sizes as its
+     * agent read them (readBackupSizes); without it they are read here.
+     */
+    async predictRestore(targetName: string, options: { drOnly?: boolean; sizesRead?: BackupSizesRead } = {}): Promise<RtoPrediction> {
       const drOnly = options.drOnly === true;
       const target = findTarget(config, targetName);
       const objective = objectivesFor(config, target).rto;
@@ -89,7 +106,12 @@ export function predictionActivities(ports: Ports) {
       const now = new Date().toISOString();
       const problems: string[] = [];
 
-      const labelSizes = isPgBackRest ? await pgBackRestSizes(target.name, drOnly, problems) : new Map<string, { bytes: number; at: string }>();
+      if (options.sizesRead) problems.push(...options.sizesRead.problems);
+      const labelSizes = !isPgBackRest
+        ? new Map<string, { bytes: number; at: string }>()
+        : options.sizesRead
+          ? new Map(Object.entries(options.sizesRead.sizes))
+          : await pgBackRestSizes(target.name, drOnly, problems);
 
       const drillRows = await ports.catalog.query<DrillRow>(
         `SELECT d.workflow_id, d.started_at, d.rto_seconds, d.phases, d.backup_id, b.locations->'dr'->'handle'->>'backupId' AS dr_backup_id, b.size_bytes::text AS size_bytes

@@ -5,13 +5,15 @@
  * writes the report to both regions' write-once evidence buckets with its hashes in the catalog,
  * and raises a critical alert when anything is in breach. Read-only towards every target.
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityOptions, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { buildComplianceReport, ComplianceReportInput, ComplianceReportResult, TargetFacts } from '../domain/compliance';
 import { describeFailure } from './failure';
+import { agentQueueOf, onHost } from './host-work';
 import { StatusBoard } from './status-board';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' } });
+const QUICK: ActivityOptions = { startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' } };
+const quick = proxyActivities<Activities>(QUICK);
 
 export async function complianceReport(input: ComplianceReportInput = {}): Promise<ComplianceReportResult> {
   const info = workflowInfo();
@@ -23,8 +25,11 @@ export async function complianceReport(input: ComplianceReportInput = {}): Promi
     board.enter('gathering', `reading the facts of ${t.target}`);
     const f = await quick.complianceFacts(t.target);
     if (t.kind === 'database') {
+      // A target on an agent has pgBackRest's sizes read there (patch host-work-on-agents); the prediction is made here.
+      const queue = await agentQueueOf(t.target);
       try {
-        f.prediction = await quick.predictRestore(t.target);
+        const sizesRead = queue ? await onHost(QUICK, queue).readBackupSizes.executeWithOptions({ summary: `Read the backup sizes of ${t.target} on its agent` }, [t.target]) : undefined;
+        f.prediction = await quick.predictRestore(t.target, ...(sizesRead ? [{ sizesRead }] : []));
       } catch (err) {
         // A prediction that cannot be made is not a breach: the report says why there is none.
         f.prediction = undefined;

@@ -231,7 +231,16 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
     const history = await quick.drillHistory(v.target);
     // The RTO a restore would take now, from the drills so far and the source's size today; a
     // prediction over the objective is an alert (a prediction that cannot be made is not).
-    const prediction = patched('drill-rto-prediction') ? await quick.predictRestore(v.target).catch(() => undefined) : undefined;
+    // On an agent, pgBackRest's sizes are read there (patch drill-rto-prediction-on-agent: this
+    // workflow's histories already ask host-work-on-agents, before this point).
+    const prediction = patched('drill-rto-prediction')
+      ? hostQueue && patched('drill-rto-prediction-on-agent')
+        ? await hostQuick.readBackupSizes
+            .executeWithOptions({ summary: `Read the backup sizes of ${v.target} on its agent` }, [v.target])
+            .then((sizesRead) => quick.predictRestore(v.target, { sizesRead }))
+            .catch(() => undefined)
+        : await quick.predictRestore(v.target).catch(() => undefined)
+      : undefined;
     if (prediction?.status === 'breach') recommendations.push(`The predicted RTO of a restore now is over the objective (${prediction.summary}): restore from the nearer region, add restore parallelism, or revisit the objective before a real recovery finds out.`);
     const report: DrillReport = {
       drillId: info.workflowId,
