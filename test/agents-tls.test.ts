@@ -2,7 +2,9 @@
  * A deployment's shape on the local stack: Temporal reached only through a mutual-TLS endpoint
  * (HAProxy, from Debian, in front of the dev server, trusting the stack's local CA), a central
  * worker and an agent connecting through it with client certificates, and a backup, a restore, a
- * drill and a logical backup whose host work runs on the target's agent alone.
+ * drill and a logical backup whose host work runs on the target's agent alone; so do the removal
+ * of pgBackRest sets (backups delete, retention), preflight's repository check and the backup
+ * sizes behind the compliance report's RTO prediction.
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
