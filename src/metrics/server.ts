@@ -1,0 +1,137 @@
+/**
+ * The worker's Prometheus endpoint: GET /metrics answers lifeboat's own metrics (catalog and
+ * pending approvals, read at most once per cache period however many scrapers ask) followed by
+ * the Temporal SDK's runtime metrics, which the SDK's Rust core serves on a loopback port of its
+ * own and this server fetches per scrape. One endpoint per worker: one scrape job, one port to
+ * open, and both sets under the same `instance` label.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { declaredFamilies, MetricFamily, renderExposition } from './exposition';
+import { METRICS } from './definitions';
+
+export const EXPOSITION_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** One source of families; a failing source is reported as down (lifeboat_metrics_source_up 0), the others still answer. */
+export interface MetricSource {
+  name: string;
+  collect(): Promise<MetricFamily[]>;
+}
+
+export interface MetricsServerOptions {
+  host: string;
+  port: number;
+  sources: MetricSource[];
+  cacheMs: number;
+  /** The SDK's own endpoint (http://127.0.0.1:<port>/metrics), appended to each answer. */
+  sdkMetricsUrl?: string;
+  /** Told once per source that starts or stops failing (the worker logs it). */
+  onSourceProblem?: (source: string, problem: string | undefined) => void;
+}
+
+export interface MetricsServer {
+  url: string;
+  /** The text a scrape gets now. */
+  scrape(): Promise<string>;
+  close(): Promise<void>;
+}
+
+async function fetchText(url: string, timeoutMs: number): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+  return res.text();
+}
+
+/** The SDK's families, minus any name lifeboat already declared (the exposition format forbids a name twice). */
+export function withoutFamilies(text: string, taken: Set<string>): string {
+  if (taken.size === 0) return text;
+  const clash = [...declaredFamilies(text)].filter((name) => taken.has(name));
+  if (clash.length === 0) return text;
+  return text
+    .split('\n')
+    .filter((line) => !clash.some((name) => line.startsWith(`${name} `) || line.startsWith(`${name}{`) || line.startsWith(`# HELP ${name} `) || line.startsWith(`# TYPE ${name} `)))
+    .join('\n');
+}
+
+export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
+  let cached: { at: number; text: Promise<string> } | undefined;
+  const problems = new Map<string, string>();
+
+  const note = (source: string, problem: string | undefined) => {
+    if (problems.get(source) === problem) return;
+    if (problem === undefined) problems.delete(source);
+    else problems.set(source, problem);
+    options.onSourceProblem?.(source, problem);
+  };
+
+  const readOwn = async (): Promise<string> => {
+    const up: Array<{ labels: { source: string }; value: number }> = [];
+    const families: MetricFamily[] = [];
+    for (const source of options.sources) {
+      try {
+        families.push(...(await source.collect()));
+        up.push({ labels: { source: source.name }, value: 1 });
+        note(source.name, undefined);
+      } catch (err) {
+        up.push({ labels: { source: source.name }, value: 0 });
+        note(source.name, err instanceof Error ? err.message : String(err));
+      }
+    }
+    return renderExposition([...families, { name: METRICS.sourceUp.name, help: METRICS.sourceUp.help, type: 'gauge', samples: up }]);
+  };
+
+  const own = (): Promise<string> => {
+    const now = Date.now();
+    if (!cached || now - cached.at >= options.cacheMs) {
+      const text = readOwn();
+      cached = { at: now, text };
+      // A reading that failed as a whole is not kept: the next scrape tries again.
+      text.catch(() => (cached = undefined));
+    }
+    return cached.text;
+  };
+
+  const scrape = async (): Promise<string> => {
+    const mine = await own();
+    if (!options.sdkMetricsUrl) return mine;
+    let sdk: string;
+    let sdkUp = 1;
+    try {
+      sdk = withoutFamilies(await fetchText(options.sdkMetricsUrl, 2000), declaredFamilies(mine));
+      note('temporal-sdk', undefined);
+    } catch (err) {
+      sdk = '';
+      sdkUp = 0;
+      note('temporal-sdk', err instanceof Error ? err.message : String(err));
+    }
+    // lifeboat_metrics_source_up already closed its family: the SDK's line joins it there.
+    const line = `${METRICS.sourceUp.name}{source="temporal-sdk"} ${sdkUp}\n`;
+    const marker = `# TYPE ${METRICS.sourceUp.name} gauge\n`;
+    const at = mine.indexOf(marker);
+    const joined = at < 0 ? mine : mine.slice(0, at + marker.length) + line + mine.slice(at + marker.length);
+    return joined + (sdk.endsWith('\n') || sdk === '' ? sdk : `${sdk}\n`);
+  };
+
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('lifeboat serves its metrics at GET /metrics\n');
+      return;
+    }
+    scrape().then(
+      (text) => res.writeHead(200, { 'content-type': EXPOSITION_CONTENT_TYPE }).end(text),
+      (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`lifeboat metrics: ${err instanceof Error ? err.message : String(err)}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}/metrics`,
+    scrape,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

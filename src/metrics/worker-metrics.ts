@@ -1,0 +1,63 @@
+/**
+ * What a worker or an agent serves on `metrics.port`: a central worker serves lifeboat's metrics
+ * (catalog, pending approvals) and the SDK's; an agent only the SDK's, since every central worker
+ * already answers for the catalog and the same figures twice per target would only confuse sums.
+ */
+import net from 'node:net';
+import type { Client } from '@temporalio/client';
+import type { Catalog } from '../catalog/catalog';
+import { LifeboatConfig } from '../config';
+import { approvalFamilies, listPendingApprovals } from './approval-metrics';
+import { collectCatalogMetrics } from './catalog-metrics';
+import { MetricSource, MetricsServer, startMetricsServer } from './server';
+
+/** The port to serve on: $LIFEBOAT_METRICS_PORT, else `metrics.port`, else none (no endpoint). */
+export function metricsPortFrom(config: LifeboatConfig, env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.LIFEBOAT_METRICS_PORT;
+  if (raw === undefined || raw === '') return config.metrics.port;
+  const port = Number(raw);
+  if (!/^\d+$/.test(raw) || port < 1 || port > 65535) {
+    throw Object.assign(new Error(`LIFEBOAT_METRICS_PORT is ${JSON.stringify(raw)}, which is not a port: set it to a number from 1 to 65535, or unset it to use metrics.port.`), { exitCode: 2 });
+  }
+  return port;
+}
+
+/** A free loopback port for the SDK's own exporter (asked of the kernel, then handed to the SDK). */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export interface WorkerMetricsOptions {
+  config: LifeboatConfig;
+  port: number;
+  /** Central workers: the catalog and a Temporal client; an agent passes neither. */
+  catalog?: Pick<Catalog, 'query'>;
+  client?: Client;
+  sdkMetricsUrl?: string;
+  log?: (line: string) => void;
+}
+
+export function lifeboatMetricSources(config: LifeboatConfig, catalog?: Pick<Catalog, 'query'>, client?: Client): MetricSource[] {
+  const sources: MetricSource[] = [];
+  if (catalog) sources.push({ name: 'catalog', collect: () => collectCatalogMetrics(catalog, config) });
+  if (client) sources.push({ name: 'temporal', collect: async () => approvalFamilies(await listPendingApprovals(client)) });
+  return sources;
+}
+
+export function startWorkerMetrics(o: WorkerMetricsOptions): Promise<MetricsServer> {
+  return startMetricsServer({
+    host: o.config.metrics.host,
+    port: o.port,
+    cacheMs: o.config.metrics.cacheSeconds * 1000,
+    sources: lifeboatMetricSources(o.config, o.catalog, o.client),
+    ...(o.sdkMetricsUrl ? { sdkMetricsUrl: o.sdkMetricsUrl } : {}),
+    onSourceProblem: (source, problem) => o.log?.(problem === undefined ? `lifeboat worker: metrics: ${source} answers again\n` : `lifeboat worker: metrics: ${source} could not be read: ${problem}\n`),
+  });
+}
