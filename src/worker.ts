@@ -107,7 +107,8 @@ async function main(): Promise<void> {
       : await startWorkerMetrics({
           config,
           port: metricsPort,
-          ...(agent ? {} : { catalog: ports.catalog, client: metricsClient }),
+          ...(agent ? { agent } : { catalog: ports.catalog, client: metricsClient }),
+          engineOf: (target) => ports.database(target),
           ...(sdkMetricsPort ? { sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` } : {}),
           log: (line) => process.stdout.write(line),
         });

@@ -27,6 +27,8 @@ export const METRICS = {
   phaseDuration: define('lifeboat_backup_phase_duration_seconds', 'histogram', ['target', 'kind', 'phase'], 'Duration of each phase of successful backups: backup, verify, dr-copy, dr-verify, total.'),
   lastVerifiedAge: define('lifeboat_last_verified_backup_age_seconds', 'gauge', ['target'], 'Age of the newest verified backup of the target (+Inf when it has none).'),
   lastVerifiedTimestamp: define('lifeboat_last_verified_backup_timestamp_seconds', 'gauge', ['target'], 'When the newest verified backup of the target finished (Unix time; absent when it has none).'),
+  recoveryPointLag: define('lifeboat_recovery_point_lag_seconds', 'gauge', ['target'], 'Writes the target would lose if its source failed now: the age of the newest WAL segment in the primary repository (0 when every write is archived), or for RDS the time since LatestRestorableTime. Served by the process that runs the target\'s pgBackRest (its agent, else the central workers).'),
+  continuousArchiving: define('lifeboat_continuous_archiving', 'gauge', ['target'], 'Whether the target\'s RPO is kept by continuous archiving (1: WAL archive or RDS automated backups, judged by the recovery point lag) or by backups alone (0: the last verified backup\'s age is the RPO figure).'),
   rpoObjective: define('lifeboat_rpo_objective_seconds', 'gauge', ['target'], "The target's recovery point objective from the config."),
   rtoObjective: define('lifeboat_rto_objective_seconds', 'gauge', ['target'], "The target's recovery time objective from the config."),
   drills: define('lifeboat_drills_total', 'counter', ['target', 'outcome'], 'Restore drills recorded in the catalog: outcome passed, failed or cancelled.'),
@@ -37,9 +39,9 @@ export const METRICS = {
   predictedRto: define('lifeboat_rto_predicted_seconds', 'gauge', ['target'], 'RTO a restore would take now, as predicted by the newest drill report that made a prediction.'),
   approvalsPending: define('lifeboat_approvals_pending', 'gauge', ['kind', 'target', 'gate'], 'Running workflows waiting at an approval gate.'),
   approvalOldestAge: define('lifeboat_approval_pending_oldest_age_seconds', 'gauge', ['kind', 'target', 'gate'], 'How long the longest-waiting of those workflows has waited at its gate.'),
-  retentionDeletions: define('lifeboat_retention_deletions_total', 'counter', ['target', 'outcome'], 'Backups retention expired (outcome expired) or had to leave (outcome refused: legal hold, object lock, dependants), from the catalog.'),
-  backupDeletions: define('lifeboat_backup_deletions_total', 'counter', ['target', 'outcome'], 'Backups removed on request by `lifeboat backups delete` (outcome deleted) or refused (outcome refused).'),
-  sourceUp: define('lifeboat_metrics_source_up', 'gauge', ['source'], 'Whether the last reading of a source succeeded: catalog, temporal (pending approvals), temporal-sdk (the SDK metrics appended).'),
+  retentionDeletions: define('lifeboat_retention_deletions_total', 'counter', ['target', 'outcome'], 'Retention decisions on record: a backup expired (outcome expired), or one it had to leave although due (outcome refused: object lock, legal hold, dependants; counted at each retention run that leaves it).'),
+  backupDeletions: define('lifeboat_backup_deletions_total', 'counter', ['target', 'outcome'], 'Requests of `lifeboat backups delete`: the backup deleted (outcome deleted), or the request refused (outcome refused).'),
+  sourceUp: define('lifeboat_metrics_source_up', 'gauge', ['source'], 'Whether the last reading of a source succeeded: catalog, temporal (pending approvals), recovery-point (the WAL archives), temporal-sdk (the SDK metrics appended).'),
 } as const;
 
 export const METRIC_NAMES: readonly string[] = Object.values(METRICS).map((m) => m.name);

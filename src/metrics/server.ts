@@ -16,6 +16,8 @@ export const EXPOSITION_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 export interface MetricSource {
   name: string;
   collect(): Promise<MetricFamily[]>;
+  /** How long one reading serves (default the server's cacheMs); a failed reading also serves that long, so a dead source is not hammered. */
+  cacheMs?: number;
 }
 
 export interface MetricsServerOptions {
@@ -54,7 +56,7 @@ export function withoutFamilies(text: string, taken: Set<string>): string {
 }
 
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
-  let cached: { at: number; text: Promise<string> } | undefined;
+  const cache = new Map<string, { at: number; reading: Promise<MetricFamily[]> }>();
   const problems = new Map<string, string>();
 
   const note = (source: string, problem: string | undefined) => {
@@ -64,12 +66,22 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     options.onSourceProblem?.(source, problem);
   };
 
-  const readOwn = async (): Promise<string> => {
+  /** The source's families, read at most once per its cache period (concurrent scrapes share one reading). */
+  const read = (source: MetricSource): Promise<MetricFamily[]> => {
+    const now = Date.now();
+    const cached = cache.get(source.name);
+    if (cached && now - cached.at < (source.cacheMs ?? options.cacheMs)) return cached.reading;
+    const reading = source.collect();
+    cache.set(source.name, { at: now, reading });
+    return reading;
+  };
+
+  const own = async (): Promise<string> => {
     const up: Array<{ labels: { source: string }; value: number }> = [];
     const families: MetricFamily[] = [];
     for (const source of options.sources) {
       try {
-        families.push(...(await source.collect()));
+        families.push(...(await read(source)));
         up.push({ labels: { source: source.name }, value: 1 });
         note(source.name, undefined);
       } catch (err) {
@@ -78,17 +90,6 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       }
     }
     return renderExposition([...families, { name: METRICS.sourceUp.name, help: METRICS.sourceUp.help, type: 'gauge', samples: up }]);
-  };
-
-  const own = (): Promise<string> => {
-    const now = Date.now();
-    if (!cached || now - cached.at >= options.cacheMs) {
-      const text = readOwn();
-      cached = { at: now, text };
-      // A reading that failed as a whole is not kept: the next scrape tries again.
-      text.catch(() => (cached = undefined));
-    }
-    return cached.text;
   };
 
   const scrape = async (): Promise<string> => {

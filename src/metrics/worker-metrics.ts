@@ -1,14 +1,17 @@
 /**
  * What a worker or an agent serves on `metrics.port`: a central worker serves lifeboat's metrics
- * (catalog, pending approvals) and the SDK's; an agent only the SDK's, since every central worker
- * already answers for the catalog and the same figures twice per target would only confuse sums.
+ * (catalog, pending approvals, the recovery point of targets without an agent) and the SDK's; an
+ * agent the recovery point of its own targets (its pgBackRest reads them) and the SDK's. The
+ * catalog's figures come from the central workers alone: every one of them reports the same.
  */
 import net from 'node:net';
 import type { Client } from '@temporalio/client';
 import type { Catalog } from '../catalog/catalog';
 import { LifeboatConfig } from '../config';
+import type { DatabaseEngine } from '../domain/ports';
 import { approvalFamilies, listPendingApprovals } from './approval-metrics';
 import { collectCatalogMetrics } from './catalog-metrics';
+import { collectRecoveryPointMetrics, recoveryPointTargets } from './recovery-point-metrics';
 import { MetricSource, MetricsServer, startMetricsServer } from './server';
 
 /** The port to serve on: $LIFEBOAT_METRICS_PORT, else `metrics.port`, else none (no endpoint). */
@@ -40,14 +43,23 @@ export interface WorkerMetricsOptions {
   /** Central workers: the catalog and a Temporal client; an agent passes neither. */
   catalog?: Pick<Catalog, 'query'>;
   client?: Client;
+  /** The engines of the database targets (the worker's ports), for their recovery point lag. */
+  engineOf?: (target: string) => DatabaseEngine;
+  /** Running as this agent. */
+  agent?: string;
   sdkMetricsUrl?: string;
   log?: (line: string) => void;
 }
 
-export function lifeboatMetricSources(config: LifeboatConfig, catalog?: Pick<Catalog, 'query'>, client?: Client): MetricSource[] {
+export function lifeboatMetricSources(o: Omit<WorkerMetricsOptions, 'port' | 'sdkMetricsUrl' | 'log'>): MetricSource[] {
+  const { config, catalog, client, engineOf } = o;
   const sources: MetricSource[] = [];
   if (catalog) sources.push({ name: 'catalog', collect: () => collectCatalogMetrics(catalog, config) });
   if (client) sources.push({ name: 'temporal', collect: async () => approvalFamilies(await listPendingApprovals(client)) });
+  const lagTargets = recoveryPointTargets(config.targets.databases, o.agent);
+  if (engineOf && lagTargets.length > 0) {
+    sources.push({ name: 'recovery-point', cacheMs: config.metrics.recoveryPointSeconds * 1000, collect: () => collectRecoveryPointMetrics(lagTargets, engineOf) });
+  }
   return sources;
 }
 
@@ -56,7 +68,7 @@ export function startWorkerMetrics(o: WorkerMetricsOptions): Promise<MetricsServ
     host: o.config.metrics.host,
     port: o.port,
     cacheMs: o.config.metrics.cacheSeconds * 1000,
-    sources: lifeboatMetricSources(o.config, o.catalog, o.client),
+    sources: lifeboatMetricSources(o),
     ...(o.sdkMetricsUrl ? { sdkMetricsUrl: o.sdkMetricsUrl } : {}),
     onSourceProblem: (source, problem) => o.log?.(problem === undefined ? `lifeboat worker: metrics: ${source} answers again\n` : `lifeboat worker: metrics: ${source} could not be read: ${problem}\n`),
   });
