@@ -58,6 +58,14 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
     bytesByRegion.set(key, entry);
   }
 
+  const newestOutcomes = await catalog.query<{ target: string; kind: string; ok: boolean }>(
+    `SELECT DISTINCT ON (b.target, b.backup_type) b.target, b.backup_type AS kind,
+            b.status <> 'failed' AND NOT EXISTS (SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof(b.locations) = 'object' THEN b.locations ELSE '{}'::jsonb END) l
+                                                 WHERE l.key IN ('primary', 'dr') AND coalesce(l.value->>'failed', 'false') = 'true') AS ok
+     FROM backups b WHERE b.status <> 'running'
+     ORDER BY b.target, b.backup_type, coalesce(b.completed_at, b.started_at, b.created_at) DESC, b.id DESC`,
+  );
+
   const stored = await catalog.query<{ target: string; region: string; bytes: number }>(
     `SELECT b.target, l.key AS region, sum(${COPY_BYTES})::float8 AS bytes
      FROM backups b ${LOCATIONS}
@@ -117,6 +125,7 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
 
   return [
     backups,
+    family(METRICS.lastBackupSuccess, newestOutcomes.map((r) => ({ labels: { target: r.target, kind: r.kind }, value: r.ok ? 1 : 0 }))),
     family(METRICS.backupBytes, [...bytesByRegion.values()]),
     family(METRICS.storedBytes, stored.map((r) => ({ labels: { target: r.target, region: r.region }, value: r.bytes }))),
     {

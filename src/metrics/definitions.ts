@@ -22,6 +22,7 @@ const define = <N extends string>(name: N, type: MetricType, labels: readonly st
 
 export const METRICS = {
   backups: define('lifeboat_backups_total', 'counter', ['target', 'kind', 'region', 'outcome'], 'Finished backups recorded in the catalog, per copy: outcome success or failure; region primary, dr, or none for a backup that failed before any copy was made.'),
+  lastBackupSuccess: define('lifeboat_last_backup_success', 'gauge', ['target', 'kind'], 'Whether the newest finished backup of the target and kind succeeded in every region: 1, or 0 when it failed or one of its copies did.'),
   backupBytes: define('lifeboat_backup_bytes_total', 'counter', ['target', 'region'], 'Bytes of successful backup copies recorded in the catalog, per region.'),
   storedBytes: define('lifeboat_backup_stored_bytes', 'gauge', ['target', 'region'], 'Bytes of the backups that are live now (verified or complete, not expired or deleted), per region.'),
   phaseDuration: define('lifeboat_backup_phase_duration_seconds', 'histogram', ['target', 'kind', 'phase'], 'Duration of each phase of successful backups: backup, verify, dr-copy, dr-verify, total.'),
