@@ -12,7 +12,8 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts } from '../src/activities/ports';
 import { findDatabaseTarget, loadConfig, objectivesFor } from '../src/config';
 import { DatabaseBackupInput, DatabaseBackupResult } from '../src/domain/backup';
-import { declaredFamilies, sampleValue } from '../src/metrics/exposition';
+import { collectCatalogMetrics } from '../src/metrics/catalog-metrics';
+import { declaredFamilies, renderExposition, sampleValue } from '../src/metrics/exposition';
 import { EXPOSITION_CONTENT_TYPE } from '../src/metrics/server';
 import { freeLoopbackPort } from '../src/metrics/worker-metrics';
 import { Stack } from '../src/stack/stack';
@@ -89,6 +90,83 @@ describe('metrics endpoint (real worker process, real stack)', function () {
     const completed = text.split('\n').filter((l) => l.startsWith('temporal_workflow_completed{') && l.includes(`task_queue="${taskQueue}"`) && l.includes('workflow_type="databaseBackup"'));
     assert.equal(completed.length, 1, completed.join('\n'));
     assert.ok(Number(completed[0].split(' ').pop()) >= 1);
+  });
+
+  it('computes each figure from catalog rows of every shape: failed before any copy, a failed DR copy, running, expired (inside a transaction rolled back)', async () => {
+    const target = `fixture-${randomBytes(3).toString('hex')}`;
+    const app = findDatabaseTarget(config, 'app');
+    // The collector reports per-target gauges for the config's targets: this one joins them for the reading.
+    const withFixture = { ...config, targets: { databases: [{ ...app, name: target }], buckets: [] } } as typeof config;
+    const at = (s: number) => new Date(Date.parse('2026-11-20T10:00:00Z') + s * 1000).toISOString();
+    const now = new Date(at(3600));
+    const ports = createPorts(config);
+    try {
+      const text = await ports.catalog.withClient(async (c) => {
+        await c.query('BEGIN');
+        try {
+          const row = async (name: string, kind: string, status: string, locations: object, times: { started?: number; completed?: number; verified?: number }, sizeBytes: number | null) =>
+            c.query(
+              `INSERT INTO backups (target, environment, backup_type, engine, engine_backup_id, status, locations, size_bytes, started_at, completed_at, verified_at, workflow_id)
+               VALUES ($1, 'production', $2, 'pgbackrest', $3, $4, $5, $6, $7, $8, $9, $3)`,
+              [target, kind, name, status, JSON.stringify(locations), sizeBytes, times.started === undefined ? null : at(times.started), times.completed === undefined ? null : at(times.completed), times.verified === undefined ? null : at(times.verified)],
+            );
+          const copy = (region: string, sizeBytes: number, t: number[], extra: object = {}) => ({ region, handle: { backupId: `${region}-${t[0]}` }, sizeBytes, startedAt: at(t[0]), completedAt: at(t[1]), ...(t[2] !== undefined ? { verified: true, verifiedAt: at(t[2]) } : {}), ...extra });
+          // A full verified in both regions: backup 60 s, verify 30 s, DR copy 60 s, DR verify 30 s, 185 s in all.
+          await row('full-1', 'full', 'verified', { primary: copy('primary', 100, [0, 60, 90]), dr: copy('dr', 90, [95, 155, 185]) }, { started: 0, completed: 60, verified: 185 }, 100);
+          // An incremental verified in the primary region whose DR copy failed: the newest incremental, so not a success.
+          await row('incr-1', 'incr', 'verified', { primary: copy('primary', 10, [1000, 1020, 1025]), dr: copy('dr', 0, [1030, 1040], { failed: true }) }, { started: 1000, completed: 1020, verified: 1025 }, 10);
+          // A full that failed before any copy (older than full-1); one still running; an older full since expired.
+          await row('full-failed', 'full', 'failed', {}, { started: -100 }, null);
+          await row('full-running', 'full', 'running', { primary: { region: 'primary', handle: { backupId: 'r' } } }, { started: 2000 }, null);
+          await row('full-old', 'full', 'expired', { primary: { region: 'primary', handle: { backupId: 'o' } } }, { started: -9000, completed: -8880, verified: -8850 }, 50);
+          for (const [kind, event] of [['retention', 'backup-expired'], ['retention', 'backup-expired'], ['retention', 'backup-expiry-refused'], ['backup-deletion', 'backup-deleted'], ['retention', 'retention-run']]) {
+            await c.query('INSERT INTO workflow_events (workflow_id, kind, target, event) VALUES ($1, $2, $3, $4)', [`wf-${event}`, kind, target, event]);
+          }
+          const drill = (id: string, outcome: string, rto: number, finished: number, report: object) =>
+            c.query(
+              `INSERT INTO drills (workflow_id, run_id, target, backup_id, region, outcome, rto_seconds, rpo_seconds, phases, evidence, report, started_at, finished_at)
+               VALUES ($1, 'run', $2, 'full-1', 'primary', $3, $4, 0, '[]', '[]', $5, $6, $7)`,
+              [id, target, outcome, rto, JSON.stringify(report), at(finished - rto), at(finished)],
+            );
+          await drill('drill-passed', 'passed', 600, 1800, { prediction: { predictedSeconds: 700 } });
+          await drill('drill-failed', 'failed', 0, 3000, {});
+          await drill('drill-cancelled', 'cancelled', 0, 3300, {});
+          const families = await collectCatalogMetrics({ query: async (sql: string, params: unknown[] = []) => (await c.query(sql, params)).rows }, withFixture, now);
+          return renderExposition(families);
+        } finally {
+          await c.query('ROLLBACK');
+        }
+      });
+      const v = (name: string, labels: Record<string, string>) => sampleValue(text, name, { target, ...labels });
+      assert.equal(v('lifeboat_backups_total', { kind: 'full', region: 'primary', outcome: 'success' }), 2);
+      assert.equal(v('lifeboat_backups_total', { kind: 'full', region: 'dr', outcome: 'success' }), 1);
+      assert.equal(v('lifeboat_backups_total', { kind: 'full', region: 'none', outcome: 'failure' }), 1);
+      assert.equal(v('lifeboat_backups_total', { kind: 'incr', region: 'primary', outcome: 'success' }), 1);
+      assert.equal(v('lifeboat_backups_total', { kind: 'incr', region: 'dr', outcome: 'failure' }), 1);
+      assert.equal(v('lifeboat_last_backup_success', { kind: 'full' }), 1);
+      assert.equal(v('lifeboat_last_backup_success', { kind: 'incr' }), 0);
+      assert.equal(v('lifeboat_backup_bytes_total', { region: 'primary' }), 160);
+      assert.equal(v('lifeboat_backup_bytes_total', { region: 'dr' }), 90);
+      assert.equal(v('lifeboat_backup_stored_bytes', { region: 'primary' }), 110);
+      assert.equal(v('lifeboat_backup_stored_bytes', { region: 'dr' }), 90);
+      const phase = (kind: string, p: string, series: string, le?: string) => v(`lifeboat_backup_phase_duration_seconds_${series}`, { kind, phase: p, ...(le ? { le } : {}) });
+      assert.deepEqual([phase('full', 'backup', 'count'), phase('full', 'backup', 'sum'), phase('full', 'backup', 'bucket', '60'), phase('full', 'backup', 'bucket', '120')], [2, 180, 1, 2]);
+      assert.deepEqual([phase('full', 'verify', 'sum'), phase('full', 'dr-copy', 'sum'), phase('full', 'dr-verify', 'sum'), phase('full', 'total', 'sum')], [30, 60, 30, 185 + 150]);
+      // The incremental's DR copy failed: its primary phases count, its DR phases and its total do not.
+      assert.deepEqual([phase('incr', 'backup', 'sum'), phase('incr', 'verify', 'sum'), phase('incr', 'dr-copy', 'count'), phase('incr', 'total', 'count')], [20, 5, undefined, undefined]);
+      assert.equal(v('lifeboat_last_verified_backup_timestamp_seconds', {}), Date.parse(at(1020)) / 1000);
+      assert.equal(v('lifeboat_last_verified_backup_age_seconds', {}), 3600 - 1020);
+      assert.deepEqual([v('lifeboat_drills_total', { outcome: 'passed' }), v('lifeboat_drills_total', { outcome: 'failed' }), v('lifeboat_drills_total', { outcome: 'cancelled' })], [1, 1, 1]);
+      assert.equal(v('lifeboat_drill_last_success', {}), 0);
+      assert.equal(v('lifeboat_drill_last_passed_age_seconds', {}), 3600 - 1800);
+      assert.equal(v('lifeboat_drill_measured_rto_seconds', {}), 600);
+      assert.equal(v('lifeboat_rto_predicted_seconds', {}), 700);
+      assert.deepEqual([v('lifeboat_retention_deletions_total', { outcome: 'expired' }), v('lifeboat_retention_deletions_total', { outcome: 'refused' }), v('lifeboat_backup_deletions_total', { outcome: 'deleted' })], [2, 1, 1]);
+      // Rolled back: nothing of the fixture is left in the catalog.
+      assert.deepEqual(await ports.catalog.query('SELECT 1 FROM backups WHERE target = $1 UNION ALL SELECT 1 FROM drills WHERE target = $1', [target]), []);
+    } finally {
+      await ports.close();
+    }
   });
 
   it('passes promtool check metrics', function () {

@@ -73,7 +73,14 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
      GROUP BY 1, 2 ORDER BY 1, 2`,
   );
 
-  const phaseRows = BACKUP_PHASES.map((p) => `SELECT b.target, b.backup_type AS kind, '${p}' AS phase, extract(epoch FROM (${PHASE_BOUNDS[p][1]}) - (${PHASE_BOUNDS[p][0]}))::float8 AS s FROM backups b WHERE ${SUCCEEDED}`);
+  // A copy that failed has no duration worth trending; `total` only counts backups whole in both regions.
+  const copyOk = (region: string) => `coalesce(b.locations->'${region}'->>'failed', 'false') <> 'true'`;
+  const phaseRegions: Record<(typeof BACKUP_PHASES)[number], string[]> = { backup: ['primary'], verify: ['primary'], 'dr-copy': ['dr'], 'dr-verify': ['dr'], total: ['primary', 'dr'] };
+  const phaseRows = BACKUP_PHASES.map(
+    (p) =>
+      `SELECT b.target, b.backup_type AS kind, '${p}' AS phase, extract(epoch FROM (${PHASE_BOUNDS[p][1]}) - (${PHASE_BOUNDS[p][0]}))::float8 AS s
+       FROM backups b WHERE ${SUCCEEDED} AND ${phaseRegions[p].map(copyOk).join(' AND ')}`,
+  );
   const durations = await catalog.query<{ target: string; kind: string; phase: string; n: number; total: number; le: number[] }>(
     `WITH d AS (${phaseRows.join(' UNION ALL ')})
      SELECT target, kind, phase, count(*)::int AS n, sum(s)::float8 AS total,
