@@ -8,19 +8,26 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts } from '../src/activities/ports';
 import { findDatabaseTarget, loadConfig, objectivesFor } from '../src/config';
 import { DatabaseBackupInput, DatabaseBackupResult } from '../src/domain/backup';
+import { approvalFamilies, listPendingApprovals, PendingApproval } from '../src/metrics/approval-metrics';
 import { collectCatalogMetrics } from '../src/metrics/catalog-metrics';
 import { declaredFamilies, renderExposition, sampleValue } from '../src/metrics/exposition';
 import { EXPOSITION_CONTENT_TYPE } from '../src/metrics/server';
 import { freeLoopbackPort } from '../src/metrics/worker-metrics';
+import { waitUntil } from '../src/platform/processes';
 import { Stack } from '../src/stack/stack';
+import { createLifeboatWorker } from '../src/worker';
 import { ensureFullBackup } from './helpers/backup-exists';
+import { waitForGate } from './helpers/pitr';
 import { useStack } from './helpers/stack';
 import { EXAMPLE_CONFIG_FILE, uniqueTaskQueue, useTemporal } from './helpers/temporal';
 import { startWorkerProcess, stopWorkerProcess } from './helpers/worker-process';
+import type { GateProbeInput } from './workflows/quorum-gate';
 
 describe('metrics endpoint (real worker process, real stack)', function () {
   const config = loadConfig(EXAMPLE_CONFIG_FILE);
@@ -165,6 +172,36 @@ describe('metrics endpoint (real worker process, real stack)', function () {
       // Rolled back: nothing of the fixture is left in the catalog.
       assert.deepEqual(await ports.catalog.query('SELECT 1 FROM backups WHERE target = $1 UNION ALL SELECT 1 FROM drills WHERE target = $1', [target]), []);
     } finally {
+      await ports.close();
+    }
+  });
+
+  it('counts a workflow waiting at an approval gate, with its gate and how long it has waited (visibility and the status query)', async () => {
+    // A test-only workflow holding one gate and nothing else (test/workflows/quorum-gate.ts).
+    const bundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, 'workflows/quorum-gate.ts'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => process.stderr.write(`${m}\n`) } });
+    const ports = createPorts(config);
+    const gateQueue = uniqueTaskQueue('metrics-gate');
+    const gateWorker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue: gateQueue, workflowBundle: bundle });
+    const input: GateProbeInput = { environment: 'production', gate: 'failover', requestedBy: 'carol@example.com', timings: { remindAfterMs: 600000, abortAfterMs: 1200000 } };
+    const handle = await env.client.workflow.start('gateProbe', { taskQueue: gateQueue, workflowId: `metrics-gate-${randomBytes(3).toString('hex')}`, args: [input] });
+    try {
+      await gateWorker.runUntil(async () => {
+        const status = await waitForGate(handle, 'failover');
+        // Visibility follows the search attribute a moment later.
+        let mine: PendingApproval | undefined;
+        await waitUntil('the waiting workflow in visibility', async () => {
+          mine = (await listPendingApprovals(env.client)).find((p) => p.workflowId === handle.workflowId);
+          return mine ? true : 'not listed yet';
+        }, { timeoutMs: 20000, intervalMs: 250 });
+        assert.deepEqual({ gate: mine!.gate, since: mine!.since }, { gate: 'failover', since: status.pendingGate!.since });
+        const later = new Date(Date.parse(status.pendingGate!.since) + 90_000);
+        const text = renderExposition(approvalFamilies([mine!], later));
+        // gateProbe sets no LifeboatKind or LifeboatTarget: its kind reads "unknown", its target is empty.
+        assert.equal(sampleValue(text, 'lifeboat_approvals_pending', { kind: 'unknown', target: '', gate: 'failover' }), 1);
+        assert.equal(sampleValue(text, 'lifeboat_approval_pending_oldest_age_seconds', { kind: 'unknown', target: '', gate: 'failover' }), 90);
+      });
+    } finally {
+      await handle.terminate('metrics test done').catch(() => undefined);
       await ports.close();
     }
   });

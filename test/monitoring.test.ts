@@ -146,9 +146,9 @@ describe('monitoring: the exposition text', () => {
     { name: METRICS.phaseDuration.name, help: METRICS.phaseDuration.help, type: 'histogram', buckets: [5, 60], histograms: [{ labels: { target: 'app', kind: 'full', phase: 'total' }, bucketCounts: [1, 2], count: 3, sum: 250.5 }] },
     ...approvalFamilies(
       [
-        { kind: 'pitr-restore', target: 'app', gate: 'restore', since: '2026-12-01T00:00:00Z', startedAt: '2026-11-30T23:59:00Z' },
-        { kind: 'pitr-restore', target: 'app', gate: 'restore', since: '2026-12-01T00:20:00Z', startedAt: '2026-12-01T00:19:00Z' },
-        { kind: 'backup-deletion', target: 'app', gate: 'unknown', startedAt: '2026-12-01T00:50:00Z' },
+        { workflowId: 'r1', kind: 'pitr-restore', target: 'app', gate: 'restore', since: '2026-12-01T00:00:00Z', startedAt: '2026-11-30T23:59:00Z' },
+        { workflowId: 'r2', kind: 'pitr-restore', target: 'app', gate: 'restore', since: '2026-12-01T00:20:00Z', startedAt: '2026-12-01T00:19:00Z' },
+        { workflowId: 'd1', kind: 'backup-deletion', target: 'app', gate: 'unknown', startedAt: '2026-12-01T00:50:00Z' },
       ],
       new Date('2026-12-01T01:00:00Z'),
     ),
@@ -168,7 +168,7 @@ describe('monitoring: the exposition text', () => {
     assert.equal(sampleValue(families, 'lifeboat_approvals_pending', { kind: 'pitr-restore', target: 'app', gate: 'restore' }), 2);
     assert.equal(sampleValue(families, 'lifeboat_approval_pending_oldest_age_seconds', { kind: 'pitr-restore', target: 'app', gate: 'restore' }), 3600);
     // A wait whose gate could not be asked counts from the workflow's start.
-    assert.equal(sampleValue(families, 'lifeboat_approval_pending_oldest_age_seconds', { kind: 'backup-deletion', target: 'app', gate: 'unknown' }), 600);
+    assert.equal(sampleValue(families, 'lifeboat_approval_pending_oldest_age_seconds', { workflowId: 'd1', kind: 'backup-deletion', target: 'app', gate: 'unknown' }), 600);
   });
 
   it("drops a family of the SDK's text whose name lifeboat already declared, keeping the rest", () => {

@@ -14,6 +14,8 @@ import { METRICS } from './definitions';
 export const MAX_PENDING = 100;
 
 export interface PendingApproval {
+  /** Not a label (unbounded): for people and tests reading the list. */
+  workflowId: string;
   kind: string;
   target: string;
   gate: string;
@@ -38,7 +40,7 @@ export async function listPendingApprovals(client: Client, queryTimeoutMs = 5000
         // The gate closed between the listing and the query, or no worker answers: counted with what visibility said.
       }
       const gate = status?.pendingGate;
-      return { kind: w.kind, target: w.target, gate: gate?.gate ?? 'unknown', startedAt: w.startedAt, ...(gate ? { since: gate.since } : {}) };
+      return { workflowId: w.workflowId, kind: w.kind, target: w.target, gate: gate?.gate ?? 'unknown', startedAt: w.startedAt, ...(gate ? { since: gate.since } : {}) };
     }),
   );
 }
