@@ -3,7 +3,7 @@
  * with LIFEBOAT_METRICS_PORT set takes a real incremental backup of `app` through pgBackRest into
  * both MinIO regions; one scrape of its endpoint over HTTP then carries lifeboat's figures for it,
  * read from the catalog and the WAL archive, and the Temporal SDK's own metrics of that very run.
- * About 20 s: the worker's start (it bundles the workflows) and one incremental backup.
+ * About 15 s: the worker's start (it bundles the workflows) and one incremental backup.
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, spawnSync } from 'node:child_process';
@@ -178,7 +178,7 @@ describe('metrics endpoint (real worker process, real stack)', function () {
 
   it('counts a workflow waiting at an approval gate, with its gate and how long it has waited (visibility and the status query)', async () => {
     // A test-only workflow holding one gate and nothing else (test/workflows/quorum-gate.ts).
-    const bundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, 'workflows/quorum-gate.ts'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => process.stderr.write(`${m}\n`) } });
+    const bundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../test/workflows/quorum-gate.ts'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => process.stderr.write(`${m}\n`) } });
     const ports = createPorts(config);
     const gateQueue = uniqueTaskQueue('metrics-gate');
     const gateWorker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue: gateQueue, workflowBundle: bundle });
