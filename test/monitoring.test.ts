@@ -168,7 +168,7 @@ describe('monitoring: the exposition text', () => {
     assert.equal(sampleValue(families, 'lifeboat_approvals_pending', { kind: 'pitr-restore', target: 'app', gate: 'restore' }), 2);
     assert.equal(sampleValue(families, 'lifeboat_approval_pending_oldest_age_seconds', { kind: 'pitr-restore', target: 'app', gate: 'restore' }), 3600);
     // A wait whose gate could not be asked counts from the workflow's start.
-    assert.equal(sampleValue(families, 'lifeboat_approval_pending_oldest_age_seconds', { workflowId: 'd1', kind: 'backup-deletion', target: 'app', gate: 'unknown' }), 600);
+    assert.equal(sampleValue(families, 'lifeboat_approval_pending_oldest_age_seconds', { kind: 'backup-deletion', target: 'app', gate: 'unknown' }), 600);
   });
 
   it("drops a family of the SDK's text whose name lifeboat already declared, keeping the rest", () => {
