@@ -96,11 +96,9 @@ async function main(): Promise<void> {
     await client.connection.close();
   }
   const ports = createPorts(config);
-  // The catalog's schema is the central workers' to migrate; an agent only uses it.
-  const { applied } = agent ? { applied: [] as string[] } : await ports.catalog.migrate();
-  const worker = await createLifeboatWorker({ config, connection, ports, shutdownGraceMs, agent });
   // Pending approvals are read through visibility: a central worker keeps a client for that.
   const metricsClient = metricsPort !== undefined && !agent ? await connectClient(config) : undefined;
+  // Listening comes before the migrations and the worker: a port in use stops the start before anything changes.
   const metrics =
     metricsPort === undefined
       ? undefined
@@ -112,6 +110,9 @@ async function main(): Promise<void> {
           ...(sdkMetricsPort ? { sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` } : {}),
           log: (line) => process.stdout.write(line),
         });
+  // The catalog's schema is the central workers' to migrate; an agent only uses it.
+  const { applied } = agent ? { applied: [] as string[] } : await ports.catalog.migrate();
+  const worker = await createLifeboatWorker({ config, connection, ports, shutdownGraceMs, agent });
   if (!config.temporal.encryption) process.stdout.write('lifeboat worker: temporal.encryption is not configured: workflow histories are stored in plaintext\n');
   const stop = (signal: NodeJS.Signals) => {
     if (worker.getState() !== 'RUNNING') return;

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -17,8 +18,8 @@ import { approvalFamilies } from '../src/metrics/approval-metrics';
 import { METRICS, seriesNames } from '../src/metrics/definitions';
 import { declaredFamilies, renderExposition, sampleValue } from '../src/metrics/exposition';
 import { recoveryPointTargets } from '../src/metrics/recovery-point-metrics';
-import { withoutFamilies } from '../src/metrics/server';
-import { metricsPortFrom } from '../src/metrics/worker-metrics';
+import { MetricsServer, startMetricsServer, withoutFamilies } from '../src/metrics/server';
+import { freeLoopbackPort, metricsPortFrom } from '../src/metrics/worker-metrics';
 
 const repoRoot = path.resolve(__dirname, '../..');
 const monitoring = path.join(repoRoot, 'monitoring');
@@ -176,6 +177,73 @@ describe('monitoring: the exposition text', () => {
     const kept = withoutFamilies(sdk, declaredFamilies(families));
     assert.deepEqual([...declaredFamilies(kept)], ['temporal_request']);
     assert.equal(sampleValue(kept, 'temporal_request', { a: 'b' }), 1);
+  });
+});
+
+describe('monitoring: the endpoint (loopback HTTP, no stack)', () => {
+  const servers: MetricsServer[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.close();
+  });
+
+  it('reads each source once per its cache period, reports a failing one as down and the others still, and answers 404 elsewhere', async () => {
+    let catalogReads = 0;
+    let lagReads = 0;
+    const problems: string[] = [];
+    const server = await startMetricsServer({
+      host: '127.0.0.1',
+      port: await freeLoopbackPort(),
+      cacheMs: 60000,
+      sources: [
+        { name: 'catalog', collect: async () => [{ name: METRICS.rpoObjective.name, help: METRICS.rpoObjective.help, type: 'gauge', samples: [{ labels: { target: 'app' }, value: 900 + catalogReads++ }] }] },
+        {
+          name: 'recovery-point',
+          cacheMs: 0,
+          collect: async () => {
+            lagReads += 1;
+            throw new Error('repository unreachable');
+          },
+        },
+      ],
+      onSourceProblem: (source, problem) => problems.push(`${source}: ${problem ?? 'answers again'}`),
+    });
+    servers.push(server);
+    const [first, second] = [await (await fetch(server.url)).text(), await (await fetch(server.url)).text()];
+    assert.equal(sampleValue(first, 'lifeboat_rpo_objective_seconds', { target: 'app' }), 900);
+    assert.equal(sampleValue(second, 'lifeboat_rpo_objective_seconds', { target: 'app' }), 900, 'the second scrape is served from the first reading');
+    assert.equal(catalogReads, 1);
+    assert.equal(lagReads, 2, 'a source with cacheMs 0 is read at every scrape');
+    assert.equal(sampleValue(second, 'lifeboat_metrics_source_up', { source: 'catalog' }), 1);
+    assert.equal(sampleValue(second, 'lifeboat_metrics_source_up', { source: 'recovery-point' }), 0);
+    // Told once when it starts failing, not at every scrape.
+    assert.deepEqual(problems, ['recovery-point: repository unreachable']);
+    assert.equal((await fetch(server.url.replace('/metrics', '/'))).status, 404);
+  });
+
+  it("appends the SDK's text, and reports temporal-sdk down when its endpoint does not answer", async () => {
+    const sdkPort = await freeLoopbackPort();
+    const sdk = http.createServer((_, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('# HELP temporal_request requests\n# TYPE temporal_request counter\ntemporal_request{operation="Poll"} 7\n'));
+    await new Promise<void>((resolve) => sdk.listen(sdkPort, '127.0.0.1', resolve));
+    try {
+      const server = await startMetricsServer({ host: '127.0.0.1', port: await freeLoopbackPort(), cacheMs: 1000, sources: [], sdkMetricsUrl: `http://127.0.0.1:${sdkPort}/metrics` });
+      servers.push(server);
+      const text = await server.scrape();
+      assert.equal(sampleValue(text, 'temporal_request', { operation: 'Poll' }), 7);
+      assert.equal(sampleValue(text, 'lifeboat_metrics_source_up', { source: 'temporal-sdk' }), 1);
+    } finally {
+      await new Promise((resolve) => sdk.close(resolve));
+    }
+    const orphan = await startMetricsServer({ host: '127.0.0.1', port: await freeLoopbackPort(), cacheMs: 1000, sources: [], sdkMetricsUrl: `http://127.0.0.1:${sdkPort}/metrics` });
+    servers.push(orphan);
+    assert.equal(sampleValue(await orphan.scrape(), 'lifeboat_metrics_source_up', { source: 'temporal-sdk' }), 0);
+  });
+
+  it('a port in use is one sentence naming it and the settings that move it', async () => {
+    const port = await freeLoopbackPort();
+    servers.push(await startMetricsServer({ host: '127.0.0.1', port, cacheMs: 1000, sources: [] }));
+    await assert.rejects(startMetricsServer({ host: '127.0.0.1', port, cacheMs: 1000, sources: [] }), {
+      message: `the metrics endpoint cannot listen on 127.0.0.1:${port} (EADDRINUSE): free that port, or set another with metrics.port or LIFEBOAT_METRICS_PORT (and metrics.host for the address).`,
+    });
   });
 });
 

@@ -125,7 +125,13 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL'
+          ? new Error(`the metrics endpoint cannot listen on ${options.host}:${options.port} (${err.code}): free that port, or set another with metrics.port or LIFEBOAT_METRICS_PORT (and metrics.host for the address).`)
+          : err,
+      ),
+    );
     server.listen(options.port, options.host, () => resolve());
   });
   const address = server.address() as AddressInfo;
@@ -133,6 +139,11 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   return {
     url: `http://${host}:${address.port}/metrics`,
     scrape,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Prometheus keeps its connection open between scrapes: an idle one must not hold the shutdown.
+        server.closeIdleConnections();
+      }),
   };
 }
