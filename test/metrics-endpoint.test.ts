@@ -132,8 +132,8 @@ describe('metrics endpoint (real worker process, real stack)', function () {
           const drill = (id: string, outcome: string, rto: number, finished: number, report: object) =>
             c.query(
               `INSERT INTO drills (workflow_id, run_id, target, backup_id, region, outcome, rto_seconds, rpo_seconds, phases, evidence, report, started_at, finished_at)
-               VALUES ($1, 'run', $2, 'full-1', 'primary', $3, $4, 0, '[]', '[]', $5, $6, $7)`,
-              [id, target, outcome, rto, JSON.stringify(report), at(finished - rto), at(finished)],
+               VALUES ($1, 'run', $2, 'full-1', 'primary', $3, $4, 0, $5, '[]', $6, $7, $8)`,
+              [id, target, outcome, rto, JSON.stringify([{ phase: 'restoring', seconds: rto * 0.75 }, { phase: 'validating', seconds: rto * 0.25 }]), JSON.stringify(report), at(finished - rto), at(finished)],
             );
           await drill('drill-passed', 'passed', 600, 1800, { prediction: { predictedSeconds: 700 } });
           await drill('drill-failed', 'failed', 0, 3000, {});
@@ -167,6 +167,9 @@ describe('metrics endpoint (real worker process, real stack)', function () {
       assert.equal(v('lifeboat_drill_last_success', {}), 0);
       assert.equal(v('lifeboat_drill_last_passed_age_seconds', {}), 3600 - 1800);
       assert.equal(v('lifeboat_drill_measured_rto_seconds', {}), 600);
+      // Phases of passed drills only: the passed one's 450 s restore and 150 s validation.
+      assert.deepEqual([v('lifeboat_drill_phase_duration_seconds_count', { phase: 'restoring' }), v('lifeboat_drill_phase_duration_seconds_sum', { phase: 'restoring' }), v('lifeboat_drill_phase_duration_seconds_bucket', { phase: 'restoring', le: '300' }), v('lifeboat_drill_phase_duration_seconds_bucket', { phase: 'restoring', le: '600' })], [1, 450, 0, 1]);
+      assert.equal(v('lifeboat_drill_phase_duration_seconds_sum', { phase: 'validating' }), 150);
       assert.equal(v('lifeboat_rto_predicted_seconds', {}), 700);
       assert.deepEqual([v('lifeboat_retention_deletions_total', { outcome: 'expired' }), v('lifeboat_retention_deletions_total', { outcome: 'refused' }), v('lifeboat_backup_deletions_total', { outcome: 'deleted' })], [2, 1, 1]);
       // Rolled back: nothing of the fixture is left in the catalog.

@@ -88,6 +88,14 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
      FROM d WHERE s IS NOT NULL AND s >= 0 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
   );
 
+  const drillPhases = await catalog.query<{ target: string; phase: string; n: number; total: number; le: number[] }>(
+    `SELECT d.target, p->>'phase' AS phase, count(*)::int AS n, sum((p->>'seconds')::float8)::float8 AS total,
+            ARRAY[${DURATION_BUCKETS.map((le) => `count(*) FILTER (WHERE (p->>'seconds')::float8 <= ${le})::int`).join(', ')}] AS le
+     FROM drills d, jsonb_array_elements(CASE WHEN jsonb_typeof(d.phases) = 'array' THEN d.phases ELSE '[]'::jsonb END) p
+     WHERE d.outcome = 'passed' AND jsonb_typeof(p->'seconds') = 'number' AND p->>'phase' IS NOT NULL
+     GROUP BY 1, 2 ORDER BY 1, 2`,
+  );
+
   const lastVerified = new Map(
     (
       await catalog.query<{ target: string; at: Date }>(
@@ -157,6 +165,11 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
       return passed === undefined ? Infinity : Math.max(0, Math.round(nowS - passed.at));
     }),
     perTarget(METRICS.drillCadence, (t) => cadenceSeconds((t.target as { drill?: { cadence?: unknown } }).drill?.cadence, t.kind).seconds),
+    {
+      ...family(METRICS.drillPhaseDuration),
+      buckets: DURATION_BUCKETS,
+      histograms: drillPhases.map((r) => ({ labels: { target: r.target, phase: r.phase }, bucketCounts: r.le, count: r.n, sum: r.total })),
+    },
     perTarget(METRICS.drillMeasuredRto, (t) => newestPassed.get(t.target.name)?.rto),
     perTarget(METRICS.predictedRto, (t) => predicted.get(t.target.name)),
     family(
