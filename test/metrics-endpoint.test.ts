@@ -138,6 +138,10 @@ describe('metrics endpoint (real worker process, real stack)', function () {
           await drill('drill-passed', 'passed', 600, 1800, { prediction: { predictedSeconds: 700 } });
           await drill('drill-failed', 'failed', 0, 3000, {});
           await drill('drill-cancelled', 'cancelled', 0, 3300, {});
+          const restore = (id: string, outcome: string, rto: object | undefined) =>
+            c.query(`INSERT INTO restores (workflow_id, target, outcome, restore_point, requested_by, report) VALUES ($1, $2, $3, 'latest', 'metrics-test', $4)`, [id, target, outcome, JSON.stringify({ outcome, ...(rto ? { rto } : {}) })]);
+          await restore(`restore-ok-${target}`, 'restored', { seconds: 175, targetSeconds: 3600, withinTarget: true, phases: { validation: 5, waitingForApproval: 100, restore: 40, walReplay: 20, verification: 10, cutover: 0 } });
+          await restore(`restore-no-${target}`, 'rejected', undefined);
           const families = await collectCatalogMetrics({ query: async (sql: string, params: unknown[] = []) => (await c.query(sql, params)).rows }, withFixture, now);
           return renderExposition(families);
         } finally {
@@ -172,8 +176,12 @@ describe('metrics endpoint (real worker process, real stack)', function () {
       assert.equal(v('lifeboat_drill_phase_duration_seconds_sum', { phase: 'validating' }), 150);
       assert.equal(v('lifeboat_rto_predicted_seconds', {}), 700);
       assert.deepEqual([v('lifeboat_retention_deletions_total', { outcome: 'expired' }), v('lifeboat_retention_deletions_total', { outcome: 'refused' }), v('lifeboat_backup_deletions_total', { outcome: 'deleted' })], [2, 1, 1]);
+      assert.deepEqual([v('lifeboat_restores_total', { outcome: 'restored' }), v('lifeboat_restores_total', { outcome: 'rejected' })], [1, 1]);
+      const restorePhase = (p: string) => v('lifeboat_restore_phase_duration_seconds_sum', { phase: p });
+      assert.deepEqual([restorePhase('waitingForApproval'), restorePhase('restore'), restorePhase('walReplay'), restorePhase('cutover'), restorePhase('total')], [100, 40, 20, 0, 175]);
+      assert.equal(v('lifeboat_restore_phase_duration_seconds_count', { phase: 'total' }), 1, 'the rejected restore measured no RTO');
       // Rolled back: nothing of the fixture is left in the catalog.
-      assert.deepEqual(await ports.catalog.query('SELECT 1 FROM backups WHERE target = $1 UNION ALL SELECT 1 FROM drills WHERE target = $1', [target]), []);
+      assert.deepEqual(await ports.catalog.query('SELECT 1 FROM backups WHERE target = $1 UNION ALL SELECT 1 FROM drills WHERE target = $1 UNION ALL SELECT 1 FROM restores WHERE target = $1', [target]), []);
     } finally {
       await ports.close();
     }

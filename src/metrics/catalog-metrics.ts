@@ -96,6 +96,21 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
      GROUP BY 1, 2 ORDER BY 1, 2`,
   );
 
+  const restoreCounts = await catalog.query<{ target: string; outcome: string; n: number }>(`SELECT target, outcome, count(*)::int AS n FROM restores GROUP BY 1, 2 ORDER BY 1, 2`);
+  // Each phase of a restore's measured RTO (report.rto.phases), and the whole RTO as phase "total".
+  const restorePhases = await catalog.query<{ target: string; phase: string; n: number; total: number; le: number[] }>(
+    `WITH p AS (
+       SELECT r.target, ph.key AS phase, (ph.value #>> '{}')::float8 AS s
+       FROM restores r, jsonb_each(CASE WHEN jsonb_typeof(r.report->'rto'->'phases') = 'object' THEN r.report->'rto'->'phases' ELSE '{}'::jsonb END) ph
+       WHERE jsonb_typeof(ph.value) = 'number'
+       UNION ALL
+       SELECT r.target, 'total', (r.report->'rto'->>'seconds')::float8 FROM restores r WHERE jsonb_typeof(r.report->'rto'->'seconds') = 'number'
+     )
+     SELECT target, phase, count(*)::int AS n, sum(s)::float8 AS total,
+            ARRAY[${DURATION_BUCKETS.map((le) => `count(*) FILTER (WHERE s <= ${le})::int`).join(', ')}] AS le
+     FROM p WHERE s >= 0 GROUP BY 1, 2 ORDER BY 1, 2`,
+  );
+
   const lastVerified = new Map(
     (
       await catalog.query<{ target: string; at: Date }>(
@@ -172,6 +187,12 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
     },
     perTarget(METRICS.drillMeasuredRto, (t) => newestPassed.get(t.target.name)?.rto),
     perTarget(METRICS.predictedRto, (t) => predicted.get(t.target.name)),
+    family(METRICS.restores, restoreCounts.map((r) => ({ labels: { target: r.target, outcome: r.outcome }, value: r.n }))),
+    {
+      ...family(METRICS.restorePhaseDuration),
+      buckets: DURATION_BUCKETS,
+      histograms: restorePhases.map((r) => ({ labels: { target: r.target, phase: r.phase }, bucketCounts: r.le, count: r.n, sum: r.total })),
+    },
     family(
       METRICS.retentionDeletions,
       deletions.filter((r) => r.kind === 'retention' && deletionOutcome[r.event]).map((r) => ({ labels: { target: r.target, outcome: deletionOutcome[r.event] }, value: r.n })),
