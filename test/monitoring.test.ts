@@ -238,6 +238,23 @@ describe('monitoring: the endpoint (loopback HTTP, no stack)', () => {
     assert.equal(sampleValue(await orphan.scrape(), 'lifeboat_metrics_source_up', { source: 'temporal-sdk' }), 0);
   });
 
+  it('serves a family two sources emit as one (a pgBackRest target from the config, an RDS one from its reading)', async () => {
+    const archiving = (target: string, value: number) => [{ name: METRICS.continuousArchiving.name, help: METRICS.continuousArchiving.help, type: 'gauge' as const, samples: [{ labels: { target }, value }] }];
+    const server = await startMetricsServer({
+      host: '127.0.0.1',
+      port: await freeLoopbackPort(),
+      cacheMs: 1000,
+      sources: [
+        { name: 'catalog', collect: async () => archiving('app', 1) },
+        { name: 'recovery-point', collect: async () => archiving('orders-rds', 0) },
+      ],
+    });
+    servers.push(server);
+    const text = await server.scrape();
+    assert.equal(text.split('\n').filter((l) => l === `# TYPE ${METRICS.continuousArchiving.name} gauge`).length, 1);
+    assert.deepEqual([sampleValue(text, METRICS.continuousArchiving.name, { target: 'app' }), sampleValue(text, METRICS.continuousArchiving.name, { target: 'orders-rds' })], [1, 0]);
+  });
+
   it('a port in use is one sentence naming it and the settings that move it', async () => {
     const port = await freeLoopbackPort();
     servers.push(await startMetricsServer({ host: '127.0.0.1', port, cacheMs: 1000, sources: [] }));

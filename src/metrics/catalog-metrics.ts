@@ -168,6 +168,11 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
       return at === undefined ? Infinity : Math.max(0, Math.round(nowS - at));
     }),
     perTarget(METRICS.lastVerifiedTimestamp, (t) => lastVerified.get(t.target.name)),
+    // pgBackRest archives WAL continuously, always: said here from the config, where every central worker knows it.
+    family(
+      METRICS.continuousArchiving,
+      config.targets.databases.filter((d) => d.engine === 'pgbackrest').map((d) => ({ labels: { target: d.name }, value: 1 })),
+    ),
     perTarget(METRICS.rpoObjective, (t) => objectivesFor(config, t.target).rpo),
     perTarget(METRICS.rtoObjective, (t) => objectivesFor(config, t.target).rto),
     family(METRICS.drills, drillCounts.map((r) => ({ labels: { target: r.target, outcome: r.outcome }, value: r.n }))),

@@ -15,10 +15,11 @@ export function recoveryPointTargets(databases: readonly DatabaseTarget[], agent
 }
 
 /**
- * One reading per target. A target whose archive answers gets its lag and archiving 1; one with no
- * archived WAL (or RDS without automated backups) archiving 0; a pgBackRest target whose archive
- * cannot be read archiving 1 and no lag, so "RPO unknown" can be told from "RPO met". Throws only
- * when every target failed (the source is then down as a whole).
+ * One reading per target: its lag when its archive answers. Whether an RDS target archives at all
+ * (automated backups on) is learnt here too: archiving 1 with its lag, 0 without. A pgBackRest
+ * target always archives WAL, which the catalog source says from the config on the central
+ * workers (so an agent that is down leaves "archiving, lag unknown", not "no archiving"). Throws
+ * only when every target failed (the source is then down as a whole).
  */
 export async function collectRecoveryPointMetrics(targets: readonly DatabaseTarget[], engineOf: (target: string) => DatabaseEngine, now: Date = new Date()): Promise<MetricFamily[]> {
   const lag: Sample[] = [];
@@ -30,15 +31,10 @@ export async function collectRecoveryPointMetrics(targets: readonly DatabaseTarg
       try {
         const engine = engineOf(t.name);
         const reading = engine.recoveryPointLag ? await engine.recoveryPointLag(now) : undefined;
-        if (reading?.basis === 'wal-archive') {
-          lag.push({ labels, value: reading.seconds });
-          archiving.push({ labels, value: 1 });
-        } else {
-          archiving.push({ labels, value: 0 });
-        }
+        if (reading?.basis === 'wal-archive') lag.push({ labels, value: reading.seconds });
+        if (t.engine !== 'pgbackrest') archiving.push({ labels, value: reading?.basis === 'wal-archive' ? 1 : 0 });
       } catch (err) {
         problems.push(`${t.name}: ${err instanceof Error ? err.message : String(err)}`);
-        if (t.engine === 'pgbackrest') archiving.push({ labels, value: 1 });
       }
     }),
   );

@@ -55,6 +55,20 @@ export function withoutFamilies(text: string, taken: Set<string>): string {
     .join('\n');
 }
 
+/** Families of the same name from several sources as one (a name may be declared once per exposition). */
+export function mergeFamilies(families: readonly MetricFamily[]): MetricFamily[] {
+  const byName = new Map<string, MetricFamily>();
+  for (const f of families) {
+    const seen = byName.get(f.name);
+    if (!seen) byName.set(f.name, { ...f, samples: [...(f.samples ?? [])], histograms: [...(f.histograms ?? [])] });
+    else {
+      seen.samples!.push(...(f.samples ?? []));
+      seen.histograms!.push(...(f.histograms ?? []));
+    }
+  }
+  return [...byName.values()];
+}
+
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const cache = new Map<string, { at: number; reading: Promise<MetricFamily[]> }>();
   const problems = new Map<string, string>();
@@ -89,7 +103,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
         note(source.name, err instanceof Error ? err.message : String(err));
       }
     }
-    return renderExposition([...families, { name: METRICS.sourceUp.name, help: METRICS.sourceUp.help, type: 'gauge', samples: up }]);
+    return renderExposition(mergeFamilies([...families, { name: METRICS.sourceUp.name, help: METRICS.sourceUp.help, type: 'gauge', samples: up }]));
   };
 
   const scrape = async (): Promise<string> => {
