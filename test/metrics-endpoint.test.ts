@@ -125,6 +125,12 @@ describe('metrics endpoint (real worker process, real stack)', function () {
           // A full that failed before any copy (older than full-1); one still running; an older full since expired.
           await row('full-failed', 'full', 'failed', {}, { started: -100 }, null);
           await row('full-running', 'full', 'running', { primary: { region: 'primary', handle: { backupId: 'r' } } }, { started: 2000 }, null);
+          // A failure retention has since cleaned up: still a failure.
+          await c.query(
+            `INSERT INTO backups (target, environment, backup_type, engine, engine_backup_id, status, locations, started_at, workflow_id, failure)
+             VALUES ($1, 'production', 'full', 'pgbackrest', 'full-failed-expired', 'expired', $2, $3, 'full-failed-expired', 'verifying: checksum mismatch')`,
+            [target, JSON.stringify({ primary: { region: 'primary', handle: { backupId: 'fx' }, sizeBytes: 70 } }), at(-20000)],
+          );
           await row('full-old', 'full', 'expired', { primary: { region: 'primary', handle: { backupId: 'o' } } }, { started: -9000, completed: -8880, verified: -8850 }, 50);
           for (const [kind, event] of [['retention', 'backup-expired'], ['retention', 'backup-expired'], ['retention', 'backup-expiry-refused'], ['backup-deletion', 'backup-deleted'], ['retention', 'retention-run']]) {
             await c.query('INSERT INTO workflow_events (workflow_id, kind, target, event) VALUES ($1, $2, $3, $4)', [`wf-${event}`, kind, target, event]);
@@ -152,6 +158,7 @@ describe('metrics endpoint (real worker process, real stack)', function () {
       assert.equal(v('lifeboat_backups_total', { kind: 'full', region: 'primary', outcome: 'success' }), 2);
       assert.equal(v('lifeboat_backups_total', { kind: 'full', region: 'dr', outcome: 'success' }), 1);
       assert.equal(v('lifeboat_backups_total', { kind: 'full', region: 'none', outcome: 'failure' }), 1);
+      assert.equal(v('lifeboat_backups_total', { kind: 'full', region: 'primary', outcome: 'failure' }), 1);
       assert.equal(v('lifeboat_backups_total', { kind: 'incr', region: 'primary', outcome: 'success' }), 1);
       assert.equal(v('lifeboat_backups_total', { kind: 'incr', region: 'dr', outcome: 'failure' }), 1);
       assert.equal(v('lifeboat_last_backup_success', { kind: 'full' }), 1);

@@ -28,9 +28,15 @@ const PHASE_BOUNDS: Record<(typeof BACKUP_PHASES)[number], [string, string]> = {
   total: ['b.started_at', 'b.verified_at'],
 };
 
-/** A backup that ended well: verified, or complete, or since expired or deleted (which only a good one can be). */
-const SUCCEEDED = `b.status IN ('verified', 'complete', 'expired', 'deleted')`;
-const COPY_FAILED = `(b.status = 'failed' OR coalesce(l.value->>'failed', 'false') = 'true')`;
+/**
+ * A backup that failed, including one retention has since expired or a person deleted: those keep
+ * their failure and were never verified (retention removes what failed runs left, too). Without
+ * this, cleaning up a failure would turn it into a success and the counters would go backwards.
+ */
+const FAILED_ROW = `(b.status = 'failed' OR (b.status IN ('expired', 'deleted') AND b.verified_at IS NULL AND b.failure IS NOT NULL))`;
+/** A backup that ended well: verified or complete, possibly expired or deleted since. */
+const SUCCEEDED = `(b.status IN ('verified', 'complete', 'expired', 'deleted') AND NOT ${FAILED_ROW})`;
+const COPY_FAILED = `(${FAILED_ROW} OR coalesce(l.value->>'failed', 'false') = 'true')`;
 const COPY_BYTES = `coalesce(CASE WHEN jsonb_typeof(l.value->'sizeBytes') = 'number' THEN (l.value->>'sizeBytes')::numeric END, b.size_bytes, 0)`;
 const LOCATIONS = `LEFT JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(b.locations) = 'object' THEN b.locations ELSE '{}'::jsonb END) l ON l.key IN ('primary', 'dr')`;
 
@@ -60,7 +66,7 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
 
   const newestOutcomes = await catalog.query<{ target: string; kind: string; ok: boolean }>(
     `SELECT DISTINCT ON (b.target, b.backup_type) b.target, b.backup_type AS kind,
-            b.status <> 'failed' AND NOT EXISTS (SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof(b.locations) = 'object' THEN b.locations ELSE '{}'::jsonb END) l
+            NOT ${FAILED_ROW} AND NOT EXISTS (SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof(b.locations) = 'object' THEN b.locations ELSE '{}'::jsonb END) l
                                                  WHERE l.key IN ('primary', 'dr') AND coalesce(l.value->>'failed', 'false') = 'true') AS ok
      FROM backups b WHERE b.status <> 'running'
      ORDER BY b.target, b.backup_type, coalesce(b.completed_at, b.started_at, b.created_at) DESC, b.id DESC`,
