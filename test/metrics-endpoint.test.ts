@@ -15,7 +15,7 @@ import { createPorts } from '../src/activities/ports';
 import { findDatabaseTarget, loadConfig, objectivesFor } from '../src/config';
 import { DatabaseBackupInput, DatabaseBackupResult } from '../src/domain/backup';
 import { approvalFamilies, listPendingApprovals, PendingApproval } from '../src/metrics/approval-metrics';
-import { collectCatalogMetrics } from '../src/metrics/catalog-metrics';
+import { collectCatalogDurations, collectCatalogMetrics } from '../src/metrics/catalog-metrics';
 import { declaredFamilies, renderExposition, sampleValue } from '../src/metrics/exposition';
 import { EXPOSITION_CONTENT_TYPE } from '../src/metrics/server';
 import { freeLoopbackPort } from '../src/metrics/worker-metrics';
@@ -91,7 +91,7 @@ describe('metrics endpoint (real worker process, real stack)', function () {
   });
 
   it("serves the Temporal SDK's metrics of the same run beside lifeboat's, every source up", () => {
-    for (const source of ['catalog', 'temporal', 'recovery-point', 'temporal-sdk']) assert.equal(sampleValue(text, 'lifeboat_metrics_source_up', { source }), 1, source);
+    for (const source of ['catalog', 'catalog-durations', 'temporal', 'recovery-point', 'temporal-sdk']) assert.equal(sampleValue(text, 'lifeboat_metrics_source_up', { source }), 1, source);
     const families = declaredFamilies(text);
     assert.ok(families.has('temporal_workflow_completed'), [...families].filter((f) => f.startsWith('temporal_')).join(', '));
     const completed = text.split('\n').filter((l) => l.startsWith('temporal_workflow_completed{') && l.includes(`task_queue="${taskQueue}"`) && l.includes('workflow_type="databaseBackup"'));
@@ -148,8 +148,8 @@ describe('metrics endpoint (real worker process, real stack)', function () {
             c.query(`INSERT INTO restores (workflow_id, target, outcome, restore_point, requested_by, report) VALUES ($1, $2, $3, 'latest', 'metrics-test', $4)`, [id, target, outcome, JSON.stringify({ outcome, ...(rto ? { rto } : {}) })]);
           await restore(`restore-ok-${target}`, 'restored', { seconds: 175, targetSeconds: 3600, withinTarget: true, phases: { validation: 5, waitingForApproval: 100, restore: 40, walReplay: 20, verification: 10, cutover: 0 } });
           await restore(`restore-no-${target}`, 'rejected', undefined);
-          const families = await collectCatalogMetrics({ query: async (sql: string, params: unknown[] = []) => (await c.query(sql, params)).rows }, withFixture, now);
-          return renderExposition(families);
+          const inTransaction = { query: async (sql: string, params: unknown[] = []) => (await c.query(sql, params)).rows };
+          return renderExposition([...(await collectCatalogMetrics(inTransaction, withFixture, now)), ...(await collectCatalogDurations(inTransaction))]);
         } finally {
           await c.query('ROLLBACK');
         }

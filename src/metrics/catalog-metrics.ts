@@ -79,44 +79,7 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
      GROUP BY 1, 2 ORDER BY 1, 2`,
   );
 
-  // A copy that failed has no duration worth trending; `total` only counts backups whole in both regions.
-  const copyOk = (region: string) => `coalesce(b.locations->'${region}'->>'failed', 'false') <> 'true'`;
-  const phaseRegions: Record<(typeof BACKUP_PHASES)[number], string[]> = { backup: ['primary'], verify: ['primary'], 'dr-copy': ['dr'], 'dr-verify': ['dr'], total: ['primary', 'dr'] };
-  const phaseRows = BACKUP_PHASES.map(
-    (p) =>
-      `SELECT b.target, b.backup_type AS kind, '${p}' AS phase, extract(epoch FROM (${PHASE_BOUNDS[p][1]}) - (${PHASE_BOUNDS[p][0]}))::float8 AS s
-       FROM backups b WHERE ${SUCCEEDED} AND ${phaseRegions[p].map(copyOk).join(' AND ')}`,
-  );
-  const durations = await catalog.query<{ target: string; kind: string; phase: string; n: number; total: number; le: number[] }>(
-    `WITH d AS (${phaseRows.join(' UNION ALL ')})
-     SELECT target, kind, phase, count(*)::int AS n, sum(s)::float8 AS total,
-            ARRAY[${DURATION_BUCKETS.map((le) => `count(*) FILTER (WHERE s <= ${le})::int`).join(', ')}] AS le
-     FROM d WHERE s IS NOT NULL AND s >= 0 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
-  );
-
-  const drillPhases = await catalog.query<{ target: string; phase: string; n: number; total: number; le: number[] }>(
-    `SELECT d.target, p->>'phase' AS phase, count(*)::int AS n, sum((p->>'seconds')::float8)::float8 AS total,
-            ARRAY[${DURATION_BUCKETS.map((le) => `count(*) FILTER (WHERE (p->>'seconds')::float8 <= ${le})::int`).join(', ')}] AS le
-     FROM drills d, jsonb_array_elements(CASE WHEN jsonb_typeof(d.phases) = 'array' THEN d.phases ELSE '[]'::jsonb END) p
-     WHERE d.outcome = 'passed' AND jsonb_typeof(p->'seconds') = 'number' AND p->>'phase' IS NOT NULL
-     GROUP BY 1, 2 ORDER BY 1, 2`,
-  );
-
   const restoreCounts = await catalog.query<{ target: string; outcome: string; n: number }>(`SELECT target, outcome, count(*)::int AS n FROM restores GROUP BY 1, 2 ORDER BY 1, 2`);
-  // Each phase of a restore's measured RTO (report.rto.phases), and the whole RTO as phase "total".
-  const restorePhases = await catalog.query<{ target: string; phase: string; n: number; total: number; le: number[] }>(
-    `WITH p AS (
-       SELECT r.target, ph.key AS phase, (ph.value #>> '{}')::float8 AS s
-       FROM restores r, jsonb_each(CASE WHEN jsonb_typeof(r.report->'rto'->'phases') = 'object' THEN r.report->'rto'->'phases' ELSE '{}'::jsonb END) ph
-       WHERE jsonb_typeof(ph.value) = 'number'
-       UNION ALL
-       SELECT r.target, 'total', (r.report->'rto'->>'seconds')::float8 FROM restores r WHERE jsonb_typeof(r.report->'rto'->'seconds') = 'number'
-     )
-     SELECT target, phase, count(*)::int AS n, sum(s)::float8 AS total,
-            ARRAY[${DURATION_BUCKETS.map((le) => `count(*) FILTER (WHERE s <= ${le})::int`).join(', ')}] AS le
-     FROM p WHERE s >= 0 GROUP BY 1, 2 ORDER BY 1, 2`,
-  );
-
   const lastVerified = new Map(
     (
       await catalog.query<{ target: string; at: Date }>(
@@ -164,11 +127,6 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
     family(METRICS.lastBackupSuccess, newestOutcomes.map((r) => ({ labels: { target: r.target, kind: r.kind }, value: r.ok ? 1 : 0 }))),
     family(METRICS.backupBytes, [...bytesByRegion.values()]),
     family(METRICS.storedBytes, stored.map((r) => ({ labels: { target: r.target, region: r.region }, value: r.bytes }))),
-    {
-      ...family(METRICS.phaseDuration),
-      buckets: DURATION_BUCKETS,
-      histograms: durations.map((r) => ({ labels: { target: r.target, kind: r.kind, phase: r.phase }, bucketCounts: r.le, count: r.n, sum: r.total })),
-    },
     perTarget(METRICS.lastVerifiedAge, (t) => {
       const at = lastVerified.get(t.target.name);
       return at === undefined ? Infinity : Math.max(0, Math.round(nowS - at));
@@ -191,19 +149,9 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
       return passed === undefined ? Infinity : Math.max(0, Math.round(nowS - passed.at));
     }),
     perTarget(METRICS.drillCadence, (t) => cadenceSeconds((t.target as { drill?: { cadence?: unknown } }).drill?.cadence, t.kind).seconds),
-    {
-      ...family(METRICS.drillPhaseDuration),
-      buckets: DURATION_BUCKETS,
-      histograms: drillPhases.map((r) => ({ labels: { target: r.target, phase: r.phase }, bucketCounts: r.le, count: r.n, sum: r.total })),
-    },
     perTarget(METRICS.drillMeasuredRto, (t) => newestPassed.get(t.target.name)?.rto),
     perTarget(METRICS.predictedRto, (t) => predicted.get(t.target.name)),
     family(METRICS.restores, restoreCounts.map((r) => ({ labels: { target: r.target, outcome: r.outcome }, value: r.n }))),
-    {
-      ...family(METRICS.restorePhaseDuration),
-      buckets: DURATION_BUCKETS,
-      histograms: restorePhases.map((r) => ({ labels: { target: r.target, phase: r.phase }, bucketCounts: r.le, count: r.n, sum: r.total })),
-    },
     family(
       METRICS.retentionDeletions,
       deletions.filter((r) => r.kind === 'retention' && deletionOutcome[r.event]).map((r) => ({ labels: { target: r.target, outcome: deletionOutcome[r.event] }, value: r.n })),
@@ -212,5 +160,67 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
       METRICS.backupDeletions,
       deletions.filter((r) => r.kind === 'backup-deletion' && deletionOutcome[r.event]).map((r) => ({ labels: { target: r.target, outcome: deletionOutcome[r.event] }, value: r.n })),
     ),
+  ];
+}
+
+/**
+ * The duration histograms (backup, drill and restore phases) over the catalog's whole history: the
+ * costliest reading (every row's timings parsed from JSON), and one that changes only when a run
+ * ends, so the worker reads it less often than the rest (DURATIONS_CACHE_FACTOR).
+ */
+export async function collectCatalogDurations(catalog: Queryable): Promise<MetricFamily[]> {
+  // A copy that failed has no duration worth trending; `total` only counts backups whole in both regions.
+  const copyOk = (region: string) => `coalesce(b.locations->'${region}'->>'failed', 'false') <> 'true'`;
+  const phaseRegions: Record<(typeof BACKUP_PHASES)[number], string[]> = { backup: ['primary'], verify: ['primary'], 'dr-copy': ['dr'], 'dr-verify': ['dr'], total: ['primary', 'dr'] };
+  const phaseRows = BACKUP_PHASES.map(
+    (p) =>
+      `SELECT b.target, b.backup_type AS kind, '${p}' AS phase, extract(epoch FROM (${PHASE_BOUNDS[p][1]}) - (${PHASE_BOUNDS[p][0]}))::float8 AS s
+       FROM backups b WHERE ${SUCCEEDED} AND ${phaseRegions[p].map(copyOk).join(' AND ')}`,
+  );
+  const durations = await catalog.query<{ target: string; kind: string; phase: string; n: number; total: number; le: number[] }>(
+    `WITH d AS (${phaseRows.join(' UNION ALL ')})
+     SELECT target, kind, phase, count(*)::int AS n, sum(s)::float8 AS total,
+            ARRAY[${DURATION_BUCKETS.map((le) => `count(*) FILTER (WHERE s <= ${le})::int`).join(', ')}] AS le
+     FROM d WHERE s IS NOT NULL AND s >= 0 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+  );
+
+  const drillPhases = await catalog.query<{ target: string; phase: string; n: number; total: number; le: number[] }>(
+    `SELECT d.target, p->>'phase' AS phase, count(*)::int AS n, sum((p->>'seconds')::float8)::float8 AS total,
+            ARRAY[${DURATION_BUCKETS.map((le) => `count(*) FILTER (WHERE (p->>'seconds')::float8 <= ${le})::int`).join(', ')}] AS le
+     FROM drills d, jsonb_array_elements(CASE WHEN jsonb_typeof(d.phases) = 'array' THEN d.phases ELSE '[]'::jsonb END) p
+     WHERE d.outcome = 'passed' AND jsonb_typeof(p->'seconds') = 'number' AND p->>'phase' IS NOT NULL
+     GROUP BY 1, 2 ORDER BY 1, 2`,
+  );
+
+  // Each phase of a restore's measured RTO (report.rto.phases), and the whole RTO as phase "total".
+  const restorePhases = await catalog.query<{ target: string; phase: string; n: number; total: number; le: number[] }>(
+    `WITH p AS (
+       SELECT r.target, ph.key AS phase, (ph.value #>> '{}')::float8 AS s
+       FROM restores r, jsonb_each(CASE WHEN jsonb_typeof(r.report->'rto'->'phases') = 'object' THEN r.report->'rto'->'phases' ELSE '{}'::jsonb END) ph
+       WHERE jsonb_typeof(ph.value) = 'number'
+       UNION ALL
+       SELECT r.target, 'total', (r.report->'rto'->>'seconds')::float8 FROM restores r WHERE jsonb_typeof(r.report->'rto'->'seconds') = 'number'
+     )
+     SELECT target, phase, count(*)::int AS n, sum(s)::float8 AS total,
+            ARRAY[${DURATION_BUCKETS.map((le) => `count(*) FILTER (WHERE s <= ${le})::int`).join(', ')}] AS le
+     FROM p WHERE s >= 0 GROUP BY 1, 2 ORDER BY 1, 2`,
+  );
+
+  return [
+    {
+      ...family(METRICS.phaseDuration),
+      buckets: DURATION_BUCKETS,
+      histograms: durations.map((r) => ({ labels: { target: r.target, kind: r.kind, phase: r.phase }, bucketCounts: r.le, count: r.n, sum: r.total })),
+    },
+    {
+      ...family(METRICS.drillPhaseDuration),
+      buckets: DURATION_BUCKETS,
+      histograms: drillPhases.map((r) => ({ labels: { target: r.target, phase: r.phase }, bucketCounts: r.le, count: r.n, sum: r.total })),
+    },
+    {
+      ...family(METRICS.restorePhaseDuration),
+      buckets: DURATION_BUCKETS,
+      histograms: restorePhases.map((r) => ({ labels: { target: r.target, phase: r.phase }, bucketCounts: r.le, count: r.n, sum: r.total })),
+    },
   ];
 }

@@ -45,7 +45,7 @@ export const METRICS = {
   approvalOldestAge: define('lifeboat_approval_pending_oldest_age_seconds', 'gauge', ['kind', 'target', 'gate'], 'How long the longest-waiting of those workflows has waited at its gate.'),
   retentionDeletions: define('lifeboat_retention_deletions_total', 'counter', ['target', 'outcome'], 'Retention decisions on record: a backup expired (outcome expired), or one it had to leave although due (outcome refused: object lock, legal hold, dependants; counted at each retention run that leaves it).'),
   backupDeletions: define('lifeboat_backup_deletions_total', 'counter', ['target', 'outcome'], 'Requests of `lifeboat backups delete`: the backup deleted (outcome deleted), or the request refused (outcome refused).'),
-  sourceUp: define('lifeboat_metrics_source_up', 'gauge', ['source'], 'Whether the last reading of a source succeeded: catalog, temporal (pending approvals), recovery-point (the WAL archives), temporal-sdk (the SDK metrics appended).'),
+  sourceUp: define('lifeboat_metrics_source_up', 'gauge', ['source'], 'Whether the last reading of a source succeeded: catalog, catalog-durations (the duration histograms), temporal (pending approvals), recovery-point (the WAL archives), temporal-sdk (the SDK metrics appended).'),
 } as const;
 
 export const METRIC_NAMES: readonly string[] = Object.values(METRICS).map((m) => m.name);
