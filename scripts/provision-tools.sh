@@ -31,6 +31,8 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 # Decisions signed through ssh-agent are tested with a real agent (ssh-agent, ssh-add, ssh-keygen).
 { command -v ssh-agent >/dev/null && command -v ssh-add >/dev/null && command -v ssh-keygen >/dev/null; } || missing+=(openssh-client)
+# The shipped alert rules are tested with promtool (Debian's prometheus package carries it).
+command -v promtool >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing OS packages: ${missing[*]}"

@@ -10,10 +10,11 @@ import { ActivityInterceptorsFactory, NativeConnection, Runtime, Worker, WorkerO
 import { createActivities, createHostBoundActivities } from './activities';
 import { reportCancellationAsSuch } from './activities/cancellation';
 import { createPorts, Ports } from './activities/ports';
-import { connectTemporal, connectWorkerConnection, ensureSearchAttributes, lifeboatDataConverter } from './client/temporal';
+import { connectClient, connectTemporal, connectWorkerConnection, ensureSearchAttributes, lifeboatDataConverter } from './client/temporal';
 import { LifeboatConfig } from './config';
 import { loadLocatedConfig } from './config/locate';
 import { agentTaskQueue } from './domain/agents';
+import { freeLoopbackPort, metricsPortFrom, startWorkerMetrics } from './metrics/worker-metrics';
 import { DEFAULT_SHUTDOWN_GRACE_MS, shutdownGraceFromEnv } from './worker-shutdown';
 
 export interface LifeboatWorkerOptions {
@@ -73,9 +74,15 @@ export function agentFromArgs(argv: string[], env: NodeJS.ProcessEnv = process.e
 async function main(): Promise<void> {
   const agent = agentFromArgs(process.argv.slice(2));
   const shutdownGraceMs = shutdownGraceFromEnv();
-  // lifeboat handles the signals itself (below), so a stop is logged and drains instead of racing the SDK's own handler.
-  Runtime.install({ shutdownSignals: [] });
   const { file, config } = loadLocatedConfig(process.env.LIFEBOAT_CONFIG);
+  const metricsPort = metricsPortFrom(config);
+  // The SDK's Rust core serves its own metrics on a loopback port; lifeboat's endpoint appends them (one endpoint per worker).
+  const sdkMetricsPort = metricsPort !== undefined && config.metrics.temporalSdk ? await freeLoopbackPort() : undefined;
+  // lifeboat handles the signals itself (below), so a stop is logged and drains instead of racing the SDK's own handler.
+  Runtime.install({
+    shutdownSignals: [],
+    ...(sdkMetricsPort ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${sdkMetricsPort}`, useSecondsForDurations: true } } } } : {}),
+  });
   if (agent && !config.targets.databases.some((d) => d.engine === 'pgbackrest' && d.agent === agent)) {
     throw Object.assign(new Error(`no target in ${file} names agent ${agent}: set targets.databases[].agent to it, or start the agent under the name a target gives.`), { exitCode: 2 });
   }
@@ -89,6 +96,20 @@ async function main(): Promise<void> {
     await client.connection.close();
   }
   const ports = createPorts(config);
+  // Pending approvals are read through visibility: a central worker keeps a client for that.
+  const metricsClient = metricsPort !== undefined && !agent ? await connectClient(config) : undefined;
+  // Listening comes before the migrations and the worker: a port in use stops the start before anything changes.
+  const metrics =
+    metricsPort === undefined
+      ? undefined
+      : await startWorkerMetrics({
+          config,
+          port: metricsPort,
+          ...(agent ? { agent } : { catalog: ports.catalog, client: metricsClient }),
+          engineOf: (target) => ports.database(target),
+          ...(sdkMetricsPort ? { sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` } : {}),
+          log: (line) => process.stdout.write(line),
+        });
   // The catalog's schema is the central workers' to migrate; an agent only uses it.
   const { applied } = agent ? { applied: [] as string[] } : await ports.catalog.migrate();
   const worker = await createLifeboatWorker({ config, connection, ports, shutdownGraceMs, agent });
@@ -102,12 +123,15 @@ async function main(): Promise<void> {
   const queue = agent ? agentTaskQueue(agent) : config.temporal.taskQueue;
   process.stdout.write(
     `lifeboat worker: task queue ${queue}${agent ? ` (agent ${agent}: host-bound activities only)` : ''} on ${settings.summary}, config ${file}` +
-      `${added.length ? `, added search attributes ${added.join(', ')}` : ''}${applied.length ? `, catalog migrations ${applied.join(', ')} applied` : ''}\n`,
+      `${added.length ? `, added search attributes ${added.join(', ')}` : ''}${applied.length ? `, catalog migrations ${applied.join(', ')} applied` : ''}` +
+      `${metrics ? `, metrics at ${metrics.url}` : ''}\n`,
   );
   try {
     await worker.run(); // returns after SIGINT/SIGTERM once in-flight tasks finish
     process.stdout.write('lifeboat worker: stopped after draining its tasks\n');
   } finally {
+    await metrics?.close();
+    await metricsClient?.connection.close();
     await ports.close();
     await connection.close();
   }

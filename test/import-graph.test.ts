@@ -87,8 +87,10 @@ export const RULES: Record<string, { layers: string[]; typeOnlyLayers?: string[]
   workflows: { layers: [], typeOnlyLayers: ['activities'], allowedPackages: /^@temporalio\/(workflow|common)$/ },
   // The embedded local stack: starts servers, and wires engines to them.
   stack: { layers: ['platform', 'catalog', 'engines', 'workflows', 'worker'] },
-  client: { layers: ['platform', 'config', 'catalog', 'engines', 'activities', 'workflows', 'stack', 'worker'] },
-  worker: { layers: ['platform', 'config', 'activities', 'client'] },
+  client: { layers: ['platform', 'config', 'catalog', 'engines', 'activities', 'workflows', 'stack', 'worker', 'metrics'] },
+  // The Prometheus endpoint: figures read from the catalog, pending approvals from Temporal (the status query).
+  metrics: { layers: ['config', 'catalog', 'workflows'] },
+  worker: { layers: ['platform', 'config', 'activities', 'client', 'metrics'] },
 };
 
 /** The broken rules among `edges`, one sentence each, with file and line. */

@@ -8,6 +8,7 @@ import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { findTarget } from '../config';
 import type { LifeboatConfig } from '../config';
 import { loadLocatedConfig } from '../config/locate';
+import { metricsPortFrom } from '../metrics/worker-metrics';
 import { loadStackSettings } from '../stack/settings';
 import { checkCommandLine, commandPath, UsageError } from './args';
 import { backupCommand, backupsListCommand, checkBackupOptions, retentionCommand } from './backup-commands';
@@ -78,6 +79,21 @@ const asOption = (what: string) => new Option('--as <identity>', `who ${what} (d
 const reasonOption = (what: string) => new Option('--reason <text>', `why, ${what} (at most 2000 characters)`);
 
 /** The agents the located config names; none when it cannot be read (the worker then says why). */
+/** The metrics port a background worker would serve on ($LIFEBOAT_METRICS_PORT, else metrics.port), if any. */
+function metricsPortOfLocatedConfig(): number | undefined {
+  let config;
+  try {
+    config = loadLocatedConfig(undefined).config;
+  } catch {
+    return undefined; // the worker itself reports a config it cannot load
+  }
+  try {
+    return metricsPortFrom(config);
+  } catch (err) {
+    throw new UsageError((err as Error).message); // a bad LIFEBOAT_METRICS_PORT: one sentence, exit 2, nothing started
+  }
+}
+
 function agentsOfLocatedConfig(): string[] {
   try {
     const { config } = loadLocatedConfig(undefined);
@@ -180,7 +196,7 @@ export function lifeboatCli(): LifeboatCli {
     ['stop', 'stop the background workers, or one agent with --agent'],
     ['status', 'whether the background worker (or --agent) runs (exit 1 when not)'],
   ]) {
-    command(worker, sub, summary, (_, o) => workerCommand(sub, o.json === true, { agent: o.agent, configAgents: agentsOfLocatedConfig }))
+    command(worker, sub, summary, (_, o) => workerCommand(sub, o.json === true, { agent: o.agent, configAgents: agentsOfLocatedConfig, metricsPort: metricsPortOfLocatedConfig }))
       .addOption(jsonOption())
       .addOption(new Option('--agent <name>', 'an agent: the worker on a database host that runs its host-bound activities (targets.databases[].agent)'));
   }

@@ -68,7 +68,11 @@ function printStatus(status: Awaited<ReturnType<typeof stackStatus>>): void {
  * stack. Without --agent, start runs the central worker and an agent for each agent the config
  * names (all on this machine), and stop stops them all.
  */
-export async function workerCommand(sub: string | undefined, json: boolean, options: { agent?: string; configAgents?: () => string[] } = {}): Promise<number> {
+export async function workerCommand(
+  sub: string | undefined,
+  json: boolean,
+  options: { agent?: string; configAgents?: () => string[]; metricsPort?: () => number | undefined } = {},
+): Promise<number> {
   const { agent } = options;
   if (agent !== undefined && !/^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(agent)) {
     throw new UsageError(`agent name ${JSON.stringify(agent)} is not valid: use the name a target gives in targets.databases[].agent (lowercase letters, digits and hyphens).`);
@@ -79,10 +83,13 @@ export async function workerCommand(sub: string | undefined, json: boolean, opti
     case 'start': {
       const wanted: Array<string | undefined> = agent ? [agent] : [undefined, ...(options.configAgents?.() ?? [])];
       const results = [];
-      for (const a of wanted) {
-        const r = await startWorker(stack.ctx, {}, a);
-        results.push({ ...(a ? { agent: a } : {}), ...r });
-        if (!json) line(`${label(a)} ${r.alreadyRunning ? 'already running' : 'started'} (pid ${r.pid}); log: ${r.log}`);
+      // All on this one machine: with a metrics port, the worker takes it and each agent the next one.
+      const metricsPort = agent ? undefined : options.metricsPort?.();
+      for (const [i, a] of wanted.entries()) {
+        const port = metricsPort === undefined ? undefined : metricsPort + i;
+        const r = await startWorker(stack.ctx, port === undefined ? {} : { LIFEBOAT_METRICS_PORT: String(port) }, a);
+        results.push({ ...(a ? { agent: a } : {}), ...r, ...(port === undefined ? {} : { metricsPort: port }) });
+        if (!json) line(`${label(a)} ${r.alreadyRunning ? 'already running' : 'started'} (pid ${r.pid}); log: ${r.log}${port === undefined || r.alreadyRunning ? '' : `; metrics on port ${port}`}`);
       }
       if (json) printJson(agent ? results[0] : results.length === 1 ? results[0] : results);
       return 0;

@@ -689,6 +689,26 @@ const fields = {
     },
     { description: 'Where notifications go. They are always logged.' },
   ),
+  metrics: t.object(
+    {
+      port: t
+        .integer({
+          description:
+            "Port of the worker's Prometheus endpoint (`http://<host>:<port>/metrics`): lifeboat's metrics, computed from the catalog (see docs/metrics.md), followed by the Temporal SDK's own. Left out, no endpoint is served. An agent serves the recovery point lag of its own targets and the SDK's metrics, on the same port: give it another with `LIFEBOAT_METRICS_PORT` when it shares a host with a worker.",
+          ...PORT,
+        })
+        .optional(),
+      host: t.string({ description: 'Address the metrics endpoint listens on; 0.0.0.0 for a Prometheus on another host.' }).prefault('127.0.0.1'),
+      cacheSeconds: t
+        .integer({ description: 'How long one reading of the catalog and of the pending approvals serves scrapes: several Prometheus servers, or a short scrape interval, cost one reading per period.', min: 1, max: 300 })
+        .prefault(15),
+      recoveryPointSeconds: t
+        .integer({ description: "How long one reading of the targets' recovery point lag (pgBackRest's WAL archive, RDS's LatestRestorableTime) serves scrapes: each reading runs pgBackRest or calls AWS once per target.", min: 10, max: 3600 })
+        .prefault(60),
+      temporalSdk: t.boolean("Include the Temporal SDK's runtime metrics (workflow and activity task latencies, slots, sticky cache, polls), prefixed `temporal_`.").prefault(true),
+    },
+    { description: 'The Prometheus endpoint of the workers and agents (`docs/metrics.md` lists every metric; `monitoring/` holds the alert rules and a Grafana dashboard).' },
+  ),
   temporal: t.object(
     {
       address: t.string({ description: 'Temporal frontend address.', ...HOST_PORT }).prefault('127.0.0.1:7233'),

@@ -9,11 +9,11 @@ import { delay } from '../../src/platform/processes';
 const WORKER_ENTRY = path.resolve(__dirname, '../../src/worker.js');
 const REPO_ROOT = path.resolve(__dirname, '../../..');
 
-/** Starts the worker with the test's environment (its stack ports); resolves once it polls `taskQueue`. */
-export async function startWorkerProcess(taskQueue: string, configFile: string): Promise<ChildProcess> {
+/** Starts the worker with the test's environment (its stack ports) and `extraEnv`; resolves once it polls `taskQueue`. */
+export async function startWorkerProcess(taskQueue: string, configFile: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
   const proc = spawn(process.execPath, [WORKER_ENTRY], {
     cwd: REPO_ROOT,
-    env: { ...process.env, LIFEBOAT_TASK_QUEUE: taskQueue, LIFEBOAT_CONFIG: configFile },
+    env: { ...process.env, ...extraEnv, LIFEBOAT_TASK_QUEUE: taskQueue, LIFEBOAT_CONFIG: configFile },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
