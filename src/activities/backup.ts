@@ -3,6 +3,8 @@
  * progress heartbeats, verify, copy to the DR region, record in the catalog, notify.
  * Every name derives from the workflow id, so a retried activity adopts its own backup.
  */
+import { resolveAlerts } from './alerts';
+import { RESOLVED_BY_GOOD_BACKUP } from '../domain/alerts';
 import { Context } from '@temporalio/activity';
 import { findDatabaseTarget, objectivesFor } from '../config';
 import {
@@ -345,6 +347,8 @@ export function backupActivities(ports: Ports) {
         workflowId: currentWorkflowId(),
         fields: { kind: summary.kind, sizeBytes: summary.sizeBytes ?? -1, primary: summary.primaryId, dr: summary.drId },
       });
+      // A verified backup in both regions clears an open "backup failed" alert of the target: its channels hear it resolved.
+      await resolveAlerts(summary.target, RESOLVED_BY_GOOD_BACKUP, `backup ${summary.primaryId} of ${summary.target} verified in both regions (${currentWorkflowId()})`);
     },
 
     /**

@@ -10,6 +10,9 @@ import { findDatabaseTarget, LifeboatConfig, PgBackRestTarget, resolveSecret, re
 import { LifeboatError } from '../domain/errors';
 import { DatabaseEngine, TrafficRouter } from '../domain/ports';
 import { LogAndWebhookNotifier, Notifier } from '../engines/notifier';
+import { NotificationChannels } from '../engines/notify/channels';
+import { RoutingNotifier, workflowLink } from '../engines/notify/routing';
+import { raiseAlert } from './alerts';
 import { PgBackRestEngine } from '../engines/pgbackrest';
 import { PgTls, pgSslOption } from '../engines/pg-tls';
 import { PgBackRestCli } from '../engines/pgbackrest/cli';
@@ -25,10 +28,20 @@ export function pgTlsOf(settings: { sslMode: PgTls['sslMode']; sslRootCert?: str
   return { sslMode: settings.sslMode, ...(settings.sslRootCert ? { sslRootCert: settings.sslRootCert } : {}) };
 }
 
+/** The Temporal Web UI alerts link to: notifications.webUiUrl, else $LIFEBOAT_UI_URL, else port 8233 on the frontend's host. */
+export function webUiBase(config: LifeboatConfig, env: NodeJS.ProcessEnv = process.env): string {
+  const configured = config.notifications?.webUiUrl ?? env.LIFEBOAT_UI_URL;
+  if (configured) return configured.replace(/\/+$/, '');
+  const host = config.temporal.address.replace(/:\d+$/, '');
+  return `http://${host}:8233`;
+}
+
 export interface Ports {
   config: LifeboatConfig;
   catalog: Catalog;
   notifier: Notifier;
+  /** The configured notification channels (`notifications.channels`), for the alertEscalation workflow's deliveries. */
+  alertChannels: NotificationChannels;
   objectStore(name: string): S3Client;
   router(name: string): TrafficRouter;
   pgbackrest(target: PgBackRestTarget): PgBackRestCli;
@@ -62,12 +75,27 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
     ssl: pgSslOption(pgTlsOf(config.catalog), config.catalog.host),
   });
   const webhook = config.notifications?.webhook;
-  const notifier = new LogAndWebhookNotifier({
+  const logAndWebhook = new LogAndWebhookNotifier({
     // Resolved and checked at each notification: a rotated URL is used at once, a bad one is named by its reference.
     webhookUrl: webhook ? () => resolveSecretUrl(webhook.url, 'webhook URL', { allowInsecure: webhook.allowInsecure, allowInsecureKey: 'notifications.webhook.allowInsecure' }) : undefined,
     webhookReference: webhook?.url,
     log: options.log,
   });
+  const alertChannels = new NotificationChannels(config.notifications?.channels ?? []);
+  const routes: Partial<Record<'info' | 'warning' | 'critical', string[]>> = config.notifications?.routes ?? {};
+  const escalates = (routes.critical?.length ?? 0) > 0 || (config.notifications?.escalation?.steps.length ?? 0) > 0;
+  const uiBase = webUiBase(config);
+  const notifier: Notifier = config.notifications?.channels?.length
+    ? new RoutingNotifier({
+        base: logAndWebhook,
+        channels: alertChannels,
+        routes,
+        escalates,
+        raise: (alert, occurrence) => raiseAlert(config, alert, occurrence),
+        link: (workflowId) => workflowLink(uiBase, config.temporal.namespace, workflowId),
+        log: options.log,
+      })
+    : logAndWebhook;
   const stores = new Map<string, S3Client>();
 
   const objectStore = (name: string): S3Client => {
@@ -154,6 +182,7 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
     workflowRuns,
     database,
     notifier,
+    alertChannels,
     objectStore,
     router,
     pgbackrest,

@@ -304,6 +304,40 @@ export const MIGRATIONS: Migration[] = [
       CREATE UNIQUE INDEX failbacks_one_per_failover ON failbacks (failover_id) WHERE outcome = 'failed-back';
     `,
   },
+  {
+    version: 14,
+    name: 'alerts',
+    // One row per alert (one alertEscalation run): what it is about, how far it escalated, who took it.
+    // The steps themselves are workflow_events rows of kind 'alert' under the escalation's workflow id.
+    sql: `
+      CREATE TABLE alerts (
+        id bigserial PRIMARY KEY,
+        dedup_key text NOT NULL,
+        workflow_id text NOT NULL,
+        run_id text NOT NULL,
+        severity text NOT NULL,
+        target text,
+        title text NOT NULL,
+        text text NOT NULL,
+        source_workflow_id text,
+        next_step text NOT NULL,
+        status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acknowledged', 'resolved', 'closed')),
+        level integer NOT NULL DEFAULT 0,
+        level_name text NOT NULL,
+        occurrences integer NOT NULL DEFAULT 1,
+        opened_at timestamptz NOT NULL DEFAULT now(),
+        last_seen_at timestamptz NOT NULL DEFAULT now(),
+        acknowledged_by text,
+        acknowledged_at timestamptz,
+        acknowledge_note text,
+        resolved_at timestamptz,
+        resolved_because text,
+        closed_at timestamptz,
+        UNIQUE (workflow_id, run_id)
+      );
+      CREATE INDEX alerts_open_idx ON alerts (dedup_key) WHERE status IN ('open', 'acknowledged');
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_337_001; // arbitrary, fixed: serializes concurrent migrators

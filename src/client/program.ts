@@ -22,6 +22,7 @@ import { backupDeleteCommand, prepareBackupDelete } from './backup-deletion-comm
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { auditVerifyCommand } from './audit-command';
+import { ackCommand, alertsListCommand, prepareAck } from './alert-commands';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { schedulesCommand } from './schedules';
@@ -71,6 +72,9 @@ interface Options {
   drill?: boolean;
   key?: string;
   expiresIn?: string;
+  by?: string;
+  note?: string;
+  all?: boolean;
 }
 
 const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
@@ -445,6 +449,25 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(asOption('asks for the deletion'))
     .option('--bypass-governance', 'also remove versions under GOVERNANCE object lock (shown at the gate; needs s3:BypassGovernanceRetention); COMPLIANCE locks are never bypassed')
     .option('--id <workflow-id>', 'the workflow id (default backup-deletion-<backup>-<time>)')
+    .addOption(jsonOption());
+
+  const alerts = command(program, 'alerts', 'alerts raised by critical notifications, their escalation and who took them');
+  command(alerts, 'list', 'open alerts (and acknowledged ones still taking repeats); --all for every alert on record', (_, o) => {
+    const config = configOf(o);
+    return alertsListCommand(config, { all: o.all === true, json: o.json === true });
+  })
+    .addOption(configOption())
+    .option('--all', 'also resolved and closed alerts')
+    .addOption(jsonOption());
+  command(program, 'ack', 'acknowledge an alert: its escalation stops, who and when go on record', ([alertId], o) => {
+    const config = configOf(o);
+    const ack = prepareAck(alertId, { by: o.by, note: o.note });
+    return ackCommand(config, ack, { json: o.json === true, uiBase: uiBaseFor(config), client: () => connectClient(config) });
+  })
+    .argument('<alert-id>', 'the alert, as `lifeboat alerts list` shows it')
+    .addOption(configOption())
+    .option('--by <person>', 'who takes the alert (default $LIFEBOAT_USER)')
+    .option('--note <text>', 'a note on record with the acknowledgement (at most 2000 characters)')
     .addOption(jsonOption());
 
   command(program, 'retention', 'expire what the retention policy says, in both regions', (_, o) => {

@@ -453,6 +453,54 @@ const bucketTarget = t.object(
   },
 );
 
+// ----- notifications ---------------------------------------------------------------------------
+
+const channelRef = t.ref({ description: 'A notification channel.', to: 'notificationChannels', noun: 'notification channel', where: 'declared in notifications.channels' });
+const channelList = (description: string) => t.list(channelRef, { description, unique: true }).prefault([]);
+
+const notificationChannel = t.union(
+  'kind',
+  {
+    name: t.string({ description: 'Name routes and escalation levels send to.', ...NAME, defines: { collection: 'notificationChannels', unique: true, label: 'notification channels' } }),
+  },
+  {
+    slack: {
+      url: secretRef('The incoming-webhook URL (Slack or any Slack-compatible chat); it carries a token, so it is a secret. Checked when read: https, unless `allowInsecure`'),
+      allowInsecure: allowInsecure('this webhook'),
+    },
+    pagerduty: {
+      routingKey: secretRef("The integration key of the PagerDuty service (Events API v2), sent as `routing_key`"),
+      url: t.url({ description: "PagerDuty's Events API v2 endpoint; another only for a proxy or a test receiver.", protocols: ['https', 'http'] }).prefault('https://events.pagerduty.com/v2/enqueue'),
+      allowInsecure: allowInsecure('the Events API endpoint'),
+    },
+    email: {
+      host: t.string({ description: 'SMTP relay host.' }),
+      port: t.integer({ description: 'SMTP port: 587 for STARTTLS submission, 465 for implicit TLS.', ...PORT }).prefault(587),
+      security: t.oneOf(['starttls', 'implicit', 'none'], 'How the connection is encrypted: STARTTLS (587), TLS from the start (465), or none (only with `allowInsecure`).').prefault('starttls'),
+      caFile: t.path({ description: "PEM file of the CA that signed the relay's certificate, when it is not a public one." }).optional(),
+      user: t.string({ description: 'User to authenticate as; without it no AUTH is sent.' }).optional(),
+      password: secretRef('Password of `user`').optional(),
+      from: t.string({ description: 'Sender address.', ...IDENTITY }),
+      to: t.list(t.string({ description: 'A recipient address.', ...IDENTITY }), { description: 'Recipients of every alert sent to this channel.', minItems: 1, unique: true }),
+      allowInsecure: allowInsecure('this relay (security: none)'),
+    },
+  },
+  {
+    description: 'One place alerts go: a Slack-compatible webhook, a PagerDuty service, or email recipients.',
+    discriminatorDescription: 'What the channel is: slack, pagerduty or email.',
+    rules: [
+      {
+        says: 'A channel that would send in the clear (a PagerDuty endpoint over http, email with security none) needs allowInsecure; an email password needs its user.',
+        check(c, report) {
+          if (c.kind === 'pagerduty' && c.url.startsWith('http:') && !c.allowInsecure) report('url', 'uses plain http: make it https, or set allowInsecure: true for a local test receiver');
+          if (c.kind === 'email' && c.security === 'none' && !c.allowInsecure) report('security', 'is none, which sends alerts (and any password) unencrypted: use starttls or implicit, or set allowInsecure: true for a local relay');
+          if (c.kind === 'email' && c.password && !c.user) report('password', 'is set without user: name the user it belongs to');
+        },
+      },
+    ],
+  },
+);
+
 // ----- the recovery plan ------------------------------------------------------------------------
 
 const stepTarget = (description: string) => t.ref({ description, to: 'targets', noun: 'target', where: 'declared in targets' });
@@ -683,7 +731,54 @@ const fields = {
             url: secretRef('The webhook URL (Slack, PagerDuty or any endpoint taking JSON); it carries a token, so it is a secret. Checked when read: https, unless `allowInsecure`'),
             allowInsecure: allowInsecure('the webhook'),
           },
-          { description: 'JSON webhook every notification is posted to, besides the log.' },
+          { description: 'JSON webhook every notification is posted to as it happens, besides the log (not grouped, not escalated: for that, use `channels`, `routes` and `escalation`).' },
+        )
+        .optional(),
+      webUiUrl: t
+        .url({
+          description:
+            "Base address of the Temporal Web UI (such as https://temporal.example.com): every alert links to the workflow it is about there. Left out, `$LIFEBOAT_UI_URL`, else port 8233 on `temporal.address`'s host.",
+          protocols: ['http', 'https'],
+        })
+        .optional(),
+      channels: t
+        .list(notificationChannel, {
+          description: 'Where alerts can go, each named once; `routes` and `escalation` send to them by name.',
+        })
+        .optional(),
+      routes: t
+        .object(
+          {
+            info: channelList('Channels told of every info notification (a backup completed).'),
+            warning: channelList('Channels told of every warning (RPO breached, approval still pending).'),
+            critical: channelList(
+              'Channels told first of a critical alert (a backup or drill failed): level 0 of its escalation. A repeat of the same target and cause while the alert is open joins it instead of paging again.',
+            ),
+          },
+          { description: 'Which channels each severity goes to.' },
+        )
+        .optional(),
+      escalation: t
+        .object(
+          {
+            steps: t
+              .list(
+                t.object(
+                  {
+                    name: t.string({ description: 'Who this level reaches, as people say it (backup administrators, the on-call manager).' }),
+                    after: t.duration({ description: 'How long after the previous level an alert nobody acknowledged reaches this one.' }).prefault('30m'),
+                    channels: t.list(channelRef, { description: 'Channels this level sends the alert to.', minItems: 1, unique: true }),
+                  },
+                  { description: 'One level of the escalation path.' },
+                ),
+                { description: 'The levels after `routes.critical`, in order: operations first, backup administrators after 30 minutes, a manager after another 30, for example. Empty: no escalation beyond level 0.' },
+              )
+              .prefault([]),
+            holdAcknowledged: t
+              .duration({ description: 'How long an acknowledged alert stays open, taking repeats of its cause without paging, unless its cause clears first.' })
+              .prefault('24h'),
+          },
+          { description: 'The `alertEscalation` workflow every critical alert runs: each level in turn until someone runs `lifeboat ack <alert>`.' },
         )
         .optional(),
     },

@@ -5,7 +5,9 @@ import { redactSecrets } from '../config/secrets';
  * configured (Slack, PagerDuty or any endpoint that takes JSON). Delivery is retried a few
  * times within the call and then given up with a logged warning: never an error to the caller.
  */
-export type Severity = 'info' | 'warning' | 'critical';
+import type { Severity } from '../domain/alerts';
+
+export type { Severity };
 
 export interface Notification {
   severity: Severity;
@@ -15,6 +17,10 @@ export interface Notification {
   workflowId?: string;
   target?: string;
   fields?: Record<string, string | number | boolean>;
+  /** Groups repeats with the target: same target and cause, same alert (default: the title before its first colon). */
+  cause?: string;
+  /** What the person who reads it does first (default: by cause, else the runbook). */
+  nextStep?: string;
 }
 
 export interface NotifyOutcome {
