@@ -32,7 +32,8 @@ export async function alertEscalation(input: AlertEscalationInput): Promise<Aler
     { key: LifeboatTarget, value: input.alert.target ?? 'lifeboat' },
     { key: LifeboatPhase, value: 'open' },
   ]);
-  let alertId: string | undefined;
+  // Known once the catalog row exists; handlers that need it wait for it.
+  let alertId: string | undefined = undefined;
   let occurrences = 0;
   let level = 0;
   let levelName = FIRST_LEVEL_NAME;
