@@ -16,6 +16,8 @@ import { destinationFor } from '../src/activities/restore';
 import { LifeboatConfig, loadConfig } from '../src/config';
 import { PitrRestoreInput } from '../src/domain/restore';
 import { LogAndWebhookNotifier } from '../src/engines/notifier';
+import { NotificationChannels } from '../src/engines/notify/channels';
+import { RoutingNotifier } from '../src/engines/notify/routing';
 import { PgBackRestEngine } from '../src/engines/pgbackrest';
 import { assertNothingCreated, removeAsItsOwner, runPitrRestore, uniqueId, waitForGate, waitForStatus } from './helpers/pitr';
 import { ensureFullBackup } from './helpers/backup-exists';
@@ -109,6 +111,61 @@ describe('notifications are best effort', function () {
       }).notify(note);
       assert.equal(outcome.delivered, false);
       assert.match(log[1], /env:NOPE points at an unset environment variable/);
+    });
+  });
+
+  describe('every notification channel down at once (Slack-compatible webhook, PagerDuty, SMTP)', () => {
+    const delivery = { attempts: 2, timeoutMs: 500, backoffMs: 50 };
+
+    it('resolves undelivered with each channel named and logged, within a bounded time, never throws', async () => {
+      const slack = await closedPortUrl();
+      const pagerDuty = await webhookServer('error');
+      const mailPort = Number(new URL(await closedPortUrl()).port);
+      const hangingMail = net.createServer(() => undefined); // accepts, never greets: the SMTP timeout ends it
+      await new Promise<void>((r) => hangingMail.listen(0, '127.0.0.1', r));
+      process.env.LIFEBOAT_TEST_OUTAGE_SLACK = slack;
+      process.env.LIFEBOAT_TEST_OUTAGE_PD = 'R0UT1NGKEY0123456789abcdefABCDEF';
+      const mail = (name: string, port: number) => ({ name, kind: 'email' as const, host: '127.0.0.1', port, security: 'none' as const, from: 'lifeboat@example.com', to: ['ops@example.com'], allowInsecure: true });
+      const log: string[] = [];
+      try {
+        const notifier = new RoutingNotifier({
+          base: new LogAndWebhookNotifier({ log: (l) => log.push(l) }),
+          channels: new NotificationChannels(
+            [
+              { name: 'chat', kind: 'slack', url: 'env:LIFEBOAT_TEST_OUTAGE_SLACK', allowInsecure: true },
+              { name: 'pager', kind: 'pagerduty', routingKey: 'env:LIFEBOAT_TEST_OUTAGE_PD', url: pagerDuty.url, allowInsecure: true },
+              mail('mail-refused', mailPort),
+              mail('mail-silent', (hangingMail.address() as net.AddressInfo).port),
+              // A secret that does not resolve is a channel failure too, named by its reference.
+              { name: 'chat-unset', kind: 'slack', url: 'env:LIFEBOAT_TEST_OUTAGE_UNSET', allowInsecure: true },
+            ],
+            { delivery },
+          ),
+          routes: { critical: ['chat', 'pager', 'mail-refused', 'mail-silent', 'chat-unset'] },
+          escalates: true,
+          raise: async () => {
+            throw new Error('Temporal is unreachable');
+          },
+          log: (l) => log.push(l),
+        });
+        const t0 = Date.now();
+        const outcome = await notifier.notify({ severity: 'critical', title: 'Backup FAILED: app (full) while verifying', text: 'damaged', target: 'app', workflowId: 'wf-2' });
+        const ms = Date.now() - t0;
+        assert.equal(outcome.delivered, false);
+        assert.equal(outcome.detail, 'logged (no webhook configured); not taken by chat, pager, mail-refused, mail-silent, chat-unset');
+        assert.ok(ms < 4000, `took ${ms} ms`);
+        assert.equal(pagerDuty.requests(), 2);
+        assert.equal(log[0], '[lifeboat critical] Backup FAILED: app (full) while verifying (target app) [wf-2]: damaged');
+        assert.match(log[1], /could not start its escalation \(Temporal is unreachable\); sending it to chat, pager, mail-refused, mail-silent, chat-unset directly \[wf-2\]$/);
+        assert.match(log[2], /^\[lifeboat warning\] slack channel "chat" did not take .*: fetch failed; the notification is in this log \[wf-2\]$/);
+        assert.match(log[3], /pagerduty channel "pager" did not take .*: HTTP 500: internal error/);
+        assert.match(log[4], /email channel "mail-refused" did not take .*: SMTP 127\.0\.0\.1:\d+ failed at connecting: connect ECONNREFUSED/);
+        assert.match(log[5], /email channel "mail-silent" did not take .*: SMTP 127\.0\.0\.1:\d+ failed at connecting: no answer within 1000 ms/);
+        assert.match(log[6], /slack channel "chat-unset" did not take .*env:LIFEBOAT_TEST_OUTAGE_UNSET/);
+      } finally {
+        await pagerDuty.close();
+        await new Promise((r) => hangingMail.close(r));
+      }
     });
   });
 
