@@ -462,16 +462,17 @@ const notificationChannel = t.union(
   'kind',
   {
     name: t.string({ description: 'Name routes and escalation levels send to.', ...NAME, defines: { collection: 'notificationChannels', unique: true, label: 'notification channels' } }),
+    allowInsecure: t
+      .boolean('Allow sending in the clear: an http URL (slack, pagerduty) or `security: none` (email); without it they are refused. For local test receivers only.')
+      .prefault(false),
   },
   {
     slack: {
       url: secretRef('The incoming-webhook URL (Slack or any Slack-compatible chat); it carries a token, so it is a secret. Checked when read: https, unless `allowInsecure`'),
-      allowInsecure: allowInsecure('this webhook'),
     },
     pagerduty: {
       routingKey: secretRef("The integration key of the PagerDuty service (Events API v2), sent as `routing_key`"),
       url: t.url({ description: "PagerDuty's Events API v2 endpoint; another only for a proxy or a test receiver.", protocols: ['https', 'http'] }).prefault('https://events.pagerduty.com/v2/enqueue'),
-      allowInsecure: allowInsecure('the Events API endpoint'),
     },
     email: {
       host: t.string({ description: 'SMTP relay host.' }),
@@ -482,7 +483,6 @@ const notificationChannel = t.union(
       password: secretRef('Password of `user`').optional(),
       from: t.string({ description: 'Sender address.', ...IDENTITY }),
       to: t.list(t.string({ description: 'A recipient address.', ...IDENTITY }), { description: 'Recipients of every alert sent to this channel.', minItems: 1, unique: true }),
-      allowInsecure: allowInsecure('this relay (security: none)'),
     },
   },
   {
