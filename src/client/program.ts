@@ -25,6 +25,7 @@ import { auditVerifyCommand } from './audit-command';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { schedulesCommand } from './schedules';
+import { storageCommand } from './storage-command';
 import { stackCommand, stackRegionCommand, workerCommand } from './stack-commands';
 import { connectClient } from './temporal';
 import { runCodecServer } from '../codec-server';
@@ -71,6 +72,7 @@ interface Options {
   drill?: boolean;
   key?: string;
   expiresIn?: string;
+  region?: string;
 }
 
 const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
@@ -363,6 +365,14 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(configOption())
     .option('--run', 'run a compliance report now (the complianceReport workflow) and print it')
     .addOption(asOption('asks for the report'))
+    .addOption(jsonOption());
+
+  command(program, 'storage', 'bytes per region, target and storage class, growth, budget forecasts, the cost of retention and DR copy lag (exit 1 over a budget or lag limit)', (_, o) =>
+    storageCommand(configOf(o), { target: o.target, region: o.region, json: o.json === true }),
+  )
+    .addOption(configOption())
+    .option('--target <name>', 'only this target')
+    .option('--region <region>', 'only this region: primary or dr')
     .addOption(jsonOption());
 
   // The disaster-recovery plan; `failover start|status|note` join this group.
