@@ -73,6 +73,7 @@ interface Options {
   key?: string;
   expiresIn?: string;
   region?: string;
+  withPrometheus?: boolean;
 }
 
 const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
@@ -180,7 +181,8 @@ export function lifeboatCli(): LifeboatCli {
     ['down', 'stop what `stack up` started, a worker and restored instances too'],
     ['status', 'whether each local server is healthy (exit 1 when one is not)'],
   ]) {
-    command(stack, sub, summary, (_, o) => stackCommand(sub, o.json === true)).addOption(jsonOption());
+    const created = command(stack, sub, summary, (_, o) => stackCommand(sub, o.json === true, { withPrometheus: o.withPrometheus === true, agents: () => agentsOfLocatedConfig().length })).addOption(jsonOption());
+    if (sub === 'up') created.option('--with-prometheus', 'also start a Prometheus scraping the worker and agents (LIFEBOAT_METRICS_PORT and the next ports) with the shipped alert rules');
   }
   const region = command(stack, 'region', "stop or start one region's servers, for failover drills and tests");
   for (const [sub, summary] of [
