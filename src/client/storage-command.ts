@@ -22,7 +22,8 @@ export function checkStorageOptions(config: LifeboatConfig, o: { target?: string
   if (o.target !== undefined) findTarget(config, o.target);
 }
 
-const money = (v: number) => v.toFixed(2);
+/** Two decimals, or two significant digits for what a small test stack costs (0.000073). */
+const money = (v: number) => (v === 0 || v >= 0.01 ? v.toFixed(2) : v.toPrecision(2));
 const signed = (bytes: number) => (bytes > 0 ? `+${formatBytes(bytes)}` : bytes < 0 ? formatBytes(bytes) : '0 B');
 const classes = (byClass: Record<string, number>) =>
   Object.entries(byClass)
@@ -37,7 +38,7 @@ function budgetText(b: BudgetForecast): string {
     case 'over':
       return `OVER its budget of ${formatBytes(b.budgetBytes)}`;
     case 'no-history':
-      return `budget ${formatBytes(b.budgetBytes)}; too little history to forecast`;
+      return `budget ${formatBytes(b.budgetBytes)}; under two days of backups, too little to forecast`;
     case 'not-growing':
       return `budget ${formatBytes(b.budgetBytes)}; not growing, never reached at this rate`;
     case 'reached-at':
@@ -57,7 +58,8 @@ export function printStorageReport(r: StorageReport): void {
   const p = r.retention.policy;
   line(`Retention (daily ${p.daily}, weekly ${p.weekly}, monthly ${p.monthly}) in steady state:`);
   const itemRows = [['target', 'region', 'series', 'one every', 'kept', 'average', 'steady state'], ...r.retention.items.map((i) => [i.target, i.region, i.series, `${formatDuration(i.intervalDays * 86400)}${i.intervalBasis === 'assumed-daily' ? ' (assumed)' : ''}`, String(i.keptBackups), formatBytes(i.averageBackupBytes), formatBytes(i.steadyStateBytes)])];
-  for (const row of formatTable(itemRows)) line(`  ${row}`);
+  if (r.retention.items.length === 0) line('  no successful backup in the last 90 days to estimate from');
+  else for (const row of formatTable(itemRows)) line(`  ${row}`);
   for (const g of r.retention.regions) line(`  ${g.region}: ${formatBytes(g.steadyStateBytes)} in steady state (WAL now ${formatBytes(g.walBytes)}), ${money(g.monthlyCost)} a month${g.unpriced.length ? ` plus unpriced ${g.unpriced.join(', ')}` : ''}`);
   const priced = Object.keys(r.retention.prices).length > 0;
   line(

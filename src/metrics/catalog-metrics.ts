@@ -12,6 +12,7 @@ import { Labels, MetricFamily, Sample } from './exposition';
 import { BACKUP_PHASES, DURATION_BUCKETS, MetricDefinition, METRICS } from './definitions';
 import { DAY_SECONDS, fitLine } from '../domain/storage';
 import { replicaLags, storedHistory } from '../storage/catalog-storage';
+import { dailyTotals } from '../storage/report';
 
 type Queryable = Pick<Catalog, 'query'>;
 
@@ -119,9 +120,8 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
   // Daily live bytes per region over 90 days, fitted over the last 7 and the whole 90.
   const history = await storedHistory(catalog, now, 90);
   const growth: Sample[] = [];
-  const ats = [...new Set(history.map((h) => h.at))].sort((a, b) => a - b);
   for (const region of ['primary', 'dr', 'all']) {
-    const daily = ats.map((at) => ({ at, bytes: history.filter((h) => h.at === at && (region === 'all' || h.region === region)).reduce((a, h) => a + h.bytes, 0) }));
+    const daily = dailyTotals(history, (h) => region === 'all' || h.region === region);
     for (const [window, days] of [['7d', 7], ['90d', 90]] as const) {
       const fit = fitLine(daily.filter((p) => p.at >= nowS - days * DAY_SECONDS));
       if (fit) growth.push({ labels: { region, window }, value: fit.slopePerDay });

@@ -25,9 +25,15 @@ export interface StoredDay {
   bytes: number;
 }
 
+export interface StoredHistory {
+  /** Every point asked for (Unix seconds), whether anything was stored then or not. */
+  points: number[];
+  rows: StoredDay[];
+}
+
 /** Bytes of live copies per target and region at the end of each of the last `days` days, and now. */
-export async function storedHistory(catalog: Queryable, now: Date, days = 90): Promise<StoredDay[]> {
-  const rows = await catalog.query<{ at: Date; target: string; region: string; bytes: number }>(
+export async function storedHistory(catalog: Queryable, now: Date, days = 90): Promise<StoredHistory> {
+  const rows = await catalog.query<{ at: Date; target: string | null; region: string | null; bytes: number | null }>(
     `WITH copies AS (
        SELECT b.target, l.key AS region, ${COPY_BYTES} AS bytes, b.completed_at AS since, ${REMOVED_AT} AS until
        FROM backups b ${LOCATIONS}
@@ -37,11 +43,15 @@ export async function storedHistory(catalog: Queryable, now: Date, days = 90): P
        UNION SELECT $1::timestamptz
      )
      SELECT p.at, c.target, c.region, sum(c.bytes)::float8 AS bytes
-     FROM points p JOIN copies c ON c.since <= p.at AND (c.until IS NULL OR c.until > p.at)
+     FROM points p LEFT JOIN copies c ON c.since <= p.at AND (c.until IS NULL OR c.until > p.at)
      GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
     [now.toISOString(), days],
   );
-  return rows.map((r) => ({ at: r.at.getTime() / 1000, target: r.target, region: r.region, bytes: r.bytes }));
+  const points = [...new Set(rows.map((r) => r.at.getTime() / 1000))].sort((a, b) => a - b);
+  return {
+    points,
+    rows: rows.flatMap((r) => (r.target && r.region ? [{ at: r.at.getTime() / 1000, target: r.target, region: r.region, bytes: r.bytes ?? 0 }] : [])),
+  };
 }
 
 export interface SeriesCadence {

@@ -16,7 +16,7 @@ import type { Catalog } from '../catalog/catalog';
 import type { LifeboatConfig } from '../config';
 import { BudgetForecast, bytesAt, DailyPoint, DAY_SECONDS, fitLine, forecastBudget, monthlyCost, steadyStateKept } from '../domain/storage';
 import { bytesUnderPrefix, StorageLocation, storageLocations } from '../engines/storage-usage';
-import { replicaLags, seriesCadence, storedHistory } from './catalog-storage';
+import { replicaLags, seriesCadence, StoredHistory, storedHistory } from './catalog-storage';
 
 export const STORAGE_METHODS = {
   objectStores: 'every object version (current and noncurrent) under each target\'s prefixes, summed per storage class',
@@ -116,19 +116,24 @@ export async function readObjectStores(s: StorageSources, only?: { target?: stri
   return { readings, problems };
 }
 
+/** primary before dr, then any other region by name. */
+const regionOrder = (region: string) => (region === 'primary' ? 0 : region === 'dr' ? 1 : 2);
 const add = (into: Record<string, number>, from: Record<string, number>) => {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
   return into;
 };
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
 
-/** Daily totals of the history rows that pass `keep`. */
-function dailyTotals(history: Awaited<ReturnType<typeof storedHistory>>, keep: (row: { target: string; region: string }) => boolean): DailyPoint[] {
+/**
+ * Daily totals of the history rows that pass `keep`, from the first day anything was stored on: a
+ * day with nothing stored after that is a 0, the days before it are no history (the forecast is
+ * not dragged down by the time before lifeboat took its first backup).
+ */
+export function dailyTotals(history: StoredHistory, keep: (row: { target: string; region: string }) => boolean): DailyPoint[] {
   const byAt = new Map<number, number>();
-  for (const h of history) if (keep(h)) byAt.set(h.at, (byAt.get(h.at) ?? 0) + h.bytes);
-  // Days with nothing stored are points too (0 bytes): the history's days all appear in byAt only when something was stored.
-  const ats = [...new Set(history.map((h) => h.at))].sort((a, b) => a - b);
-  return ats.map((at) => ({ at, bytes: byAt.get(at) ?? 0 }));
+  for (const h of history.rows) if (keep(h)) byAt.set(h.at, (byAt.get(h.at) ?? 0) + h.bytes);
+  const first = history.points.findIndex((at) => byAt.has(at));
+  return first < 0 ? [] : history.points.slice(first).map((at) => ({ at, bytes: byAt.get(at) ?? 0 }));
 }
 
 export async function buildStorageReport(s: StorageSources, options: { now?: Date; target?: string; region?: string } = {}): Promise<StorageReport> {
@@ -152,9 +157,9 @@ export async function buildStorageReport(s: StorageSources, options: { now?: Dat
   // Per target and region.
   const pairs = new Map<string, { target: string; region: string }>();
   for (const r of stores.readings) pairs.set(`${r.location.target}\u0000${r.location.region}`, { target: r.location.target, region: r.location.region });
-  for (const h of history) if (inScope(h)) pairs.set(`${h.target}\u0000${h.region}`, { target: h.target, region: h.region });
+  for (const h of history.rows) if (inScope(h)) pairs.set(`${h.target}\u0000${h.region}`, { target: h.target, region: h.region });
   const targets: TargetStorage[] = [...pairs.values()]
-    .sort((a, b) => a.target.localeCompare(b.target) || a.region.localeCompare(b.region))
+    .sort((a, b) => a.target.localeCompare(b.target) || regionOrder(a.region) - regionOrder(b.region))
     .map(({ target, region }) => {
       const byClass = stores.readings.filter((r) => r.location.target === target && r.location.region === region).reduce((acc, r) => add(acc, r.bytes), {} as Record<string, number>);
       const g = growth(dailyTotals(history, (h) => h.target === target && h.region === region));
@@ -195,6 +200,7 @@ export async function buildStorageReport(s: StorageSources, options: { now?: Dat
       items.push({ target: c.target, region, series: c.series, intervalDays, intervalBasis: observed ? 'observed' : 'assumed-daily', keptBackups, averageBackupBytes, steadyStateBytes: keptBackups * averageBackupBytes });
     }
   }
+  items.sort((a, b) => a.target.localeCompare(b.target) || regionOrder(a.region) - regionOrder(b.region) || a.series.localeCompare(b.series));
   const prices = config.storage.pricePerGbMonth;
   const retentionRegions = regions.map((r) => {
     const walBytes = stores.readings.filter((x) => x.location.region === r.region && x.location.what === 'pgbackrest-wal').reduce((a, x) => a + sum(x.bytes), 0);
