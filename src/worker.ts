@@ -105,7 +105,7 @@ async function main(): Promise<void> {
       : await startWorkerMetrics({
           config,
           port: metricsPort,
-          ...(agent ? { agent } : { catalog: ports.catalog, client: metricsClient }),
+          ...(agent ? { agent } : { catalog: ports.catalog, client: metricsClient, objectStore: (name: string) => ports.objectStore(name) }),
           engineOf: (target) => ports.database(target),
           ...(sdkMetricsPort ? { sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` } : {}),
           log: (line) => process.stdout.write(line),

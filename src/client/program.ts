@@ -26,6 +26,7 @@ import { ackCommand, alertsListCommand, prepareAck } from './alert-commands';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { schedulesCommand } from './schedules';
+import { storageCommand } from './storage-command';
 import { stackCommand, stackRegionCommand, workerCommand } from './stack-commands';
 import { connectClient } from './temporal';
 import { runCodecServer } from '../codec-server';
@@ -75,6 +76,8 @@ interface Options {
   by?: string;
   note?: string;
   all?: boolean;
+  region?: string;
+  withPrometheus?: boolean;
 }
 
 const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
@@ -182,7 +185,8 @@ export function lifeboatCli(): LifeboatCli {
     ['down', 'stop what `stack up` started, a worker and restored instances too'],
     ['status', 'whether each local server is healthy (exit 1 when one is not)'],
   ]) {
-    command(stack, sub, summary, (_, o) => stackCommand(sub, o.json === true)).addOption(jsonOption());
+    const created = command(stack, sub, summary, (_, o) => stackCommand(sub, o.json === true, { withPrometheus: o.withPrometheus === true, agents: () => agentsOfLocatedConfig().length })).addOption(jsonOption());
+    if (sub === 'up') created.option('--with-prometheus', 'also start a Prometheus scraping the worker and agents (LIFEBOAT_METRICS_PORT and the next ports) with the shipped alert rules');
   }
   const region = command(stack, 'region', "stop or start one region's servers, for failover drills and tests");
   for (const [sub, summary] of [
@@ -367,6 +371,14 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(configOption())
     .option('--run', 'run a compliance report now (the complianceReport workflow) and print it')
     .addOption(asOption('asks for the report'))
+    .addOption(jsonOption());
+
+  command(program, 'storage', 'bytes per region, target and storage class, growth, budget forecasts, the cost of retention and DR copy lag (exit 1 over a budget or lag limit)', (_, o) =>
+    storageCommand(configOf(o), { target: o.target, region: o.region, json: o.json === true }),
+  )
+    .addOption(configOption())
+    .option('--target <name>', 'only this target')
+    .option('--region <region>', 'only this region: primary or dr')
     .addOption(jsonOption());
 
   // The disaster-recovery plan; `failover start|status|note` join this group.

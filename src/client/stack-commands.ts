@@ -4,9 +4,9 @@ import { knownAgents, startWorker, stopWorker, workerPid } from '../stack/worker
 import { UsageError } from './args';
 import { formatTable, line, printJson } from './output';
 
-export async function stackCommand(sub: string | undefined, json: boolean): Promise<number> {
+export async function stackCommand(sub: string | undefined, json: boolean, options: { withPrometheus?: boolean; agents?: () => number } = {}): Promise<number> {
   const log = json ? () => undefined : (line: string) => process.stdout.write(`  ${line}\n`);
-  const stack = createStack(undefined, log);
+  const stack = createStack(undefined, log, { withPrometheus: options.withPrometheus === true, agents: options.agents?.() ?? 0 });
   const { settings } = stack.ctx;
   switch (sub) {
     case 'up': {

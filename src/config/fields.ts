@@ -280,6 +280,17 @@ function integer(options: NumberOptions) {
   return document(schema, { description: options.description, type: 'integer', constraints });
 }
 
+/** A decimal number (a price), with optional bounds. */
+function decimal(options: NumberOptions) {
+  const { min, max } = options;
+  const checks: z.core.$ZodCheck<number>[] = [];
+  if (min !== undefined) checks.push(z.gte(min, { error: says((input) => `must be at least ${min} (got ${String(input)})`) }));
+  if (max !== undefined) checks.push(z.lte(max, { error: says((input) => `must be at most ${max} (got ${String(input)})`) }));
+  const schema = z.number({ error: says((input) => `must be a number (got ${describeValue(input)})`) }).check(...checks);
+  const constraints = min !== undefined && max !== undefined ? [`${min} to ${max}`] : min !== undefined ? [`at least ${min}`] : max !== undefined ? [`at most ${max}`] : [];
+  return document(schema, { description: options.description, type: 'number', constraints });
+}
+
 function boolean(description: string) {
   return document(z.boolean({ error: says((input) => `must be true or false (got ${describeValue(input)})`) }), { description, type: 'boolean' });
 }
@@ -815,6 +826,7 @@ function documentRoot<S extends z.ZodRawShape>(shape: S, options: ObjectOptions<
 export const t = {
   string,
   integer,
+  decimal,
   boolean,
   oneOf,
   duration,

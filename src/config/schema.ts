@@ -804,6 +804,37 @@ const fields = {
     },
     { description: 'The Prometheus endpoint of the workers and agents (`docs/metrics.md` lists every metric; `monitoring/` holds the alert rules and a Grafana dashboard).' },
   ),
+  storage: t.object(
+    {
+      budgetBytes: t
+        .integer({ description: 'Bytes all backups may take in every region together (object stores: backup sets, WAL, noncurrent versions). `lifeboat storage` forecasts when this is reached; left out, no global budget is forecast.', min: 1 })
+        .optional(),
+      regionBudgetBytes: t
+        .dict(t.integer({ description: 'Bytes the backups may take in this region.', min: 1 }), {
+          description: 'A budget per region (`primary`, `dr`), forecast like `budgetBytes`.',
+          keyPattern: /^(primary|dr)$/,
+          keyHint: 'primary or dr',
+          keyLabel: 'region',
+        })
+        .prefault({}),
+      pricePerGbMonth: t
+        .dict(t.decimal({ description: 'Price of one GiB stored for a month in this storage class, in your currency.', min: 0 }), {
+          description:
+            'What one GiB-month costs per S3 storage class (`STANDARD`, `STANDARD_IA`, `GLACIER_IR`, ...; MinIO reports `STANDARD`), for the cost of the retention policy in `lifeboat storage`. A class without a price is reported as unpriced, never guessed.',
+          keyPattern: /^[A-Z][A-Z0-9_]*$/,
+          keyHint: 'an S3 storage class in capitals, such as STANDARD or STANDARD_IA',
+          keyLabel: 'storage class',
+        })
+        .prefault({}),
+      replicaLagLimit: t
+        .duration({ description: 'How far the newest backup copy in the DR region may lag the newest in the primary region (`lifeboat_replica_lag_seconds`) before `LifeboatReplicaLagOverLimit` fires.' })
+        .prefault('1h'),
+      objectStoreSeconds: t
+        .integer({ description: "How long one listing of the backup buckets (bytes per target, region and storage class) serves the metrics endpoint's scrapes: each reading lists every object version under the targets' prefixes.", min: 60, max: 86400 })
+        .prefault(600),
+    },
+    { description: 'Storage budgets, prices and replication limits: `lifeboat storage` and the storage metrics (docs/metrics.md).' },
+  ),
   temporal: t.object(
     {
       address: t.string({ description: 'Temporal frontend address.', ...HOST_PORT }).prefault('127.0.0.1:7233'),

@@ -10,6 +10,9 @@ import type { Catalog } from '../catalog/catalog';
 import { cadenceSeconds } from '../domain/compliance';
 import { Labels, MetricFamily, Sample } from './exposition';
 import { BACKUP_PHASES, DURATION_BUCKETS, MetricDefinition, METRICS } from './definitions';
+import { DAY_SECONDS, fitLine } from '../domain/storage';
+import { replicaLags, storedHistory } from '../storage/catalog-storage';
+import { dailyTotals } from '../storage/report';
 
 type Queryable = Pick<Catalog, 'query'>;
 
@@ -113,6 +116,20 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
   );
   const deletionOutcome: Record<string, string> = { 'backup-expired': 'expired', 'backup-expiry-refused': 'refused', 'backup-deleted': 'deleted', 'backup-deletion-refused': 'refused' };
 
+  const lags = await replicaLags(catalog);
+  // Daily live bytes per region over 90 days, fitted over the last 7 and the whole 90.
+  const history = await storedHistory(catalog, now, 90);
+  const growth: Sample[] = [];
+  for (const region of ['primary', 'dr', 'all']) {
+    const daily = dailyTotals(history, (h) => region === 'all' || h.region === region);
+    for (const [window, days] of [['7d', 7], ['90d', 90]] as const) {
+      const fit = fitLine(daily.filter((p) => p.at >= nowS - days * DAY_SECONDS));
+      if (fit) growth.push({ labels: { region, window }, value: fit.slopePerDay });
+    }
+  }
+  const budgets: Sample[] = Object.entries(config.storage.regionBudgetBytes).map(([region, bytes]) => ({ labels: { region }, value: bytes }));
+  if (config.storage.budgetBytes !== undefined) budgets.push({ labels: { region: 'all' }, value: config.storage.budgetBytes });
+
   const perTarget = (def: MetricDefinition, value: (t: (typeof targets)[number]) => number | undefined) =>
     family(
       def,
@@ -152,6 +169,10 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
     perTarget(METRICS.drillMeasuredRto, (t) => newestPassed.get(t.target.name)?.rto),
     perTarget(METRICS.predictedRto, (t) => predicted.get(t.target.name)),
     family(METRICS.restores, restoreCounts.map((r) => ({ labels: { target: r.target, outcome: r.outcome }, value: r.n }))),
+    family(METRICS.replicaLag, lags.map((l) => ({ labels: { target: l.target }, value: Math.round(l.seconds) }))),
+    family(METRICS.replicaLagLimit, [{ labels: {}, value: config.storage.replicaLagLimit }]),
+    family(METRICS.storageGrowth, growth),
+    family(METRICS.storageBudget, budgets),
     family(
       METRICS.retentionDeletions,
       deletions.filter((r) => r.kind === 'retention' && deletionOutcome[r.event]).map((r) => ({ labels: { target: r.target, outcome: deletionOutcome[r.event] }, value: r.n })),

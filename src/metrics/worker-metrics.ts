@@ -13,6 +13,8 @@ import { approvalFamilies, listPendingApprovals } from './approval-metrics';
 import { collectCatalogDurations, collectCatalogMetrics } from './catalog-metrics';
 import { collectRecoveryPointMetrics, recoveryPointTargets } from './recovery-point-metrics';
 import { MetricSource, MetricsServer, startMetricsServer } from './server';
+import { collectStorageMetrics } from './storage-metrics';
+import type { S3Client } from '@aws-sdk/client-s3';
 
 /**
  * The duration histograms are read once per this many cache periods (5 min by default): they
@@ -50,6 +52,8 @@ export interface WorkerMetricsOptions {
   /** Central workers: the catalog and a Temporal client; an agent passes neither. */
   catalog?: Pick<Catalog, 'query'>;
   client?: Client;
+  /** The object stores (central workers), for the storage listing. */
+  objectStore?: (name: string) => S3Client;
   /** The engines of the database targets (the worker's ports), for their recovery point lag. */
   engineOf?: (target: string) => DatabaseEngine;
   /** Running as this agent. */
@@ -59,11 +63,14 @@ export interface WorkerMetricsOptions {
 }
 
 export function lifeboatMetricSources(o: Omit<WorkerMetricsOptions, 'port' | 'sdkMetricsUrl' | 'log'>): MetricSource[] {
-  const { config, catalog, client, engineOf } = o;
+  const { config, catalog, client, engineOf, objectStore } = o;
   const sources: MetricSource[] = [];
   if (catalog) {
     sources.push({ name: 'catalog', collect: () => collectCatalogMetrics(catalog, config) });
     sources.push({ name: 'catalog-durations', cacheMs: config.metrics.cacheSeconds * 1000 * DURATIONS_CACHE_FACTOR, collect: () => collectCatalogDurations(catalog) });
+  }
+  if (catalog && objectStore) {
+    sources.push({ name: 'object-stores', cacheMs: config.storage.objectStoreSeconds * 1000, collect: () => collectStorageMetrics(config, catalog, objectStore) });
   }
   if (client) sources.push({ name: 'temporal', collect: async () => approvalFamilies(await listPendingApprovals(client)) });
   const lagTargets = recoveryPointTargets(config.targets.databases, o.agent);

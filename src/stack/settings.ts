@@ -46,6 +46,8 @@ export interface StackSettings {
   dns: { port: number; apiPort: number; apiKey: string; zone: string; appDbName: string };
   /** The sample application's HTTP service. */
   app: { port: number };
+  /** `stack up --with-prometheus`: a real Prometheus scraping the workers' metrics endpoints. */
+  prometheus: { port: number; /** The worker's metrics port it scrapes (agents: the next ones, as `lifeboat worker start` gives them). */ metricsPort: number; scrapeIntervalSeconds: number };
 }
 
 /** Environment variable for each tunable, next to its default (documented in README.md). */
@@ -74,6 +76,9 @@ export const ENV = {
   drillPortFrom: 'LIFEBOAT_DRILL_PORT_FROM',
   drillPortTo: 'LIFEBOAT_DRILL_PORT_TO',
   appPort: 'LIFEBOAT_APP_PORT',
+  prometheusPort: 'LIFEBOAT_PROMETHEUS_PORT',
+  /** Also read by the worker (it overrides metrics.port): the stack's Prometheus scrapes this port. */
+  metricsPort: 'LIFEBOAT_METRICS_PORT',
 } as const;
 
 export const DEFAULTS = {
@@ -100,6 +105,10 @@ export const DEFAULTS = {
   drillPortFrom: 55500,
   drillPortTo: 55539,
   appPort: 18090,
+  // Clear of Prometheus' own 9090 and the exporters' 91xx, which a machine may already run.
+  prometheusPort: 19090,
+  // The port OpenTelemetry's Prometheus exporter uses by convention.
+  metricsPort: 9464,
 } as const;
 
 /** Ports other services on lifeboat's machines already hold; the defaults stay clear of them. */
@@ -185,6 +194,7 @@ export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
       appDbName: 'db.app.lifeboat.test.',
     },
     app: { port: port('appPort', DEFAULTS.appPort) },
+    prometheus: { port: port('prometheusPort', DEFAULTS.prometheusPort), metricsPort: port('metricsPort', DEFAULTS.metricsPort), scrapeIntervalSeconds: 5 },
   };
 }
 
@@ -207,6 +217,7 @@ export function stackPaths(s: StackSettings) {
     restoresDir: path.join(d, 'restores'),
     pdnsDir: path.join(d, 'pdns'),
     pdnsDb: path.join(d, 'pdns', 'pdns.sqlite3'),
+    prometheusDir: path.join(d, 'prometheus'),
     /** Local-stack credentials as files, for the config's `file:` secret references. */
     secret: (name: 'minio-access-key' | 'minio-secret-key' | 'dns-api-key' | 'history-key-local-1' | 'codec-server-token') => path.join(d, 'secrets', name),
   };

@@ -16,6 +16,7 @@ import { MinioServer } from './minio';
 import { localPgBackRest, writePgBackRestConfig } from './pgbackrest';
 import { PostgresCluster } from './postgres';
 import { PowerDnsServer } from './powerdns';
+import { PrometheusServer } from './prometheus';
 import { ensureDir, livePid, portIsFree, run } from '../platform/processes';
 import { SampleAppServer, seedSampleApp } from './sample-app';
 import { loadStackSettings, RegionSettings, RESERVED_PORTS, stackPaths, StackPaths, StackSettings } from './settings';
@@ -34,11 +35,20 @@ export interface Stack {
   dns: PowerDnsServer;
   sampleApp: SampleAppServer;
   codecServer: CodecServerProcess;
+  /** Part of `components` only when asked for (`stack up --with-prometheus`) or already running. */
+  prometheus: PrometheusServer;
   /** In start order. */
   components: StackComponent[];
 }
 
-export function createStack(settings: StackSettings = loadStackSettings(), log: (line: string) => void = () => undefined): Stack {
+export interface StackOptions {
+  /** Start a Prometheus too (`stack up --with-prometheus`); a running one is always managed. */
+  withPrometheus?: boolean;
+  /** Agents `lifeboat worker start` runs beside the worker: Prometheus scrapes one port each after the worker's. */
+  agents?: number;
+}
+
+export function createStack(settings: StackSettings = loadStackSettings(), log: (line: string) => void = () => undefined, options: StackOptions = {}): Stack {
   const ctx: StackContext = { settings, paths: stackPaths(settings), tools: resolveTools(), log };
   const codecServer = new CodecServerProcess(ctx);
   const temporal = new TemporalDevServer(ctx, codecServer);
@@ -48,7 +58,10 @@ export function createStack(settings: StackSettings = loadStackSettings(), log: 
   const primary = new PostgresCluster(ctx, 'primary');
   const dns = new PowerDnsServer(ctx);
   const sampleApp = new SampleAppServer(ctx);
-  return { ctx, temporal, minioPrimary, minioDr, catalog, primary, dns, sampleApp, codecServer, components: [codecServer, temporal, minioPrimary, minioDr, catalog, primary, dns, sampleApp] };
+  const prometheus = new PrometheusServer(ctx, options.agents ?? 0);
+  const components: StackComponent[] = [codecServer, temporal, minioPrimary, minioDr, catalog, primary, dns, sampleApp];
+  if (options.withPrometheus || prometheus.isRunning()) components.push(prometheus);
+  return { ctx, temporal, minioPrimary, minioDr, catalog, primary, dns, sampleApp, codecServer, prometheus, components };
 }
 
 export function s3ClientFor(settings: StackSettings, region: RegionSettings) {
@@ -207,6 +220,12 @@ export async function stackUp(stack: Stack): Promise<UpResult> {
     await ensureRunning(stack.dns);
     // Last: it reaches the primary through the name PowerDNS serves.
     await ensureRunning(stack.sampleApp);
+    if (stack.components.includes(stack.prometheus)) {
+      const wasRunning = stack.prometheus.isRunning();
+      await ensureRunning(stack.prometheus);
+      // Running already: the scrape targets may have changed (another metrics port, more agents).
+      if (wasRunning && alreadyRunning.includes(stack.prometheus.name)) await stack.prometheus.reload();
+    }
   } catch (err) {
     // Nothing half-started: stop what this `up` started, newest first.
     for (const component of started.reverse()) await component.stop().catch(() => undefined);

@@ -72,3 +72,8 @@ export function pdnsSqliteSchema(): string {
   if (!found) throw new Error(`the PowerDNS sqlite3 backend is missing: ${PROVISION_HINT} (Debian package pdns-backend-sqlite3).`);
   return found;
 }
+
+/** Prometheus, for `stack up --with-prometheus` only: resolved when asked for, so the stack runs without it. */
+export function prometheusBinary(): string {
+  return process.env.LIFEBOAT_PROMETHEUS_BIN || osTool('prometheus', 'prometheus');
+}
