@@ -910,4 +910,26 @@ export class LogicalDumpEngine {
       ...(counted ? { archiveRowCounts: await counted } : {}),
     };
   }
+
+  /**
+   * Copies one schema, definitions and data, from one database into another where it does not
+   * exist yet: pg_dump of that schema piped into pg_restore in a single transaction, so the
+   * destination gets all of it or nothing. Used to move restored tables next to live ones.
+   */
+  async copySchema(from: PgConnection, to: PgConnection, schema: string): Promise<void> {
+    const doing = `copying schema ${schema} from ${describeConnection(from)} into ${describeConnection(to)}`;
+    const dump = startPgProgram(this.pgBinDir, 'pg_dump', ['--format=custom', '--compress=0', '--schema', schema, '--no-owner', '--no-privileges', '--dbname', from.database], from, 'ignore');
+    const load = startPgProgram(this.pgBinDir, 'pg_restore', ['--dbname', to.database, '--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction'], to, 'pipe');
+    load.child.stdin!.on('error', () => undefined);
+    let streamError: unknown;
+    try {
+      await pipeline(dump.child.stdout!, load.child.stdin!);
+    } catch (err) {
+      streamError = err;
+    }
+    const [dumped, loaded] = await Promise.all([dump.exited, load.exited]);
+    if (dumped.code !== 0) throw pgProgramError('pg_dump', from, dumped, doing);
+    if (loaded.code !== 0) throw pgProgramError('pg_restore', to, loaded, doing);
+    if (streamError) throw new LifeboatError(`Streaming failed while ${doing} (${describeError(streamError)}); lifeboat will retry.`, 'STREAM_FAILED', false);
+  }
 }
