@@ -228,10 +228,15 @@ describe('logicalRestore (real worker, real stack, real CLI)', function () {
     const saved = `${backup.primary!.key}.saved-${id}`;
     objects.push({ store: lb.store, bucket: lb.bucket, key: saved });
     await copy(backup.primary!.key, saved);
-    // The other dump's bytes (and record) where this backup's object should be.
-    await copy(other.key, backup.primary!.key);
+    // The other dump's bytes (and record) where this backup's object should be, and the catalog
+    // pointing at them, as a swap in a bucket without versioning would leave it.
+    const swapped = await copy(other.key, backup.primary!.key);
+    const pinned = backup.primary!.versionId;
+    const pin = (versionId: string | undefined) =>
+      ports.catalog.query(`UPDATE backups SET locations = CASE WHEN $1::text IS NULL THEN locations #- '{primary,versionId}' ELSE jsonb_set(locations, '{primary,versionId}', to_jsonb($1::text)) END WHERE id = $2::bigint`, [versionId ?? null, backup.catalogId]);
+    await pin(swapped.VersionId && swapped.VersionId !== 'null' ? swapped.VersionId : undefined);
     try {
-      const h = await begin({ intoDatabase: `lr_${id}_swapped` });
+      const h = await begin({ intoDatabase: `lr_${id}_swapped`, timings: { pollIntervalMs: 500, abortAfterMs: 20000, remindAfterMs: 15000 } });
       const err = await h.result().then(
         () => assert.fail('a swapped dump must be refused'),
         (e: unknown) => e,
@@ -256,6 +261,7 @@ describe('logicalRestore (real worker, real stack, real CLI)', function () {
       assert.equal(r.stdout, '');
     } finally {
       await copy(saved, backup.primary!.key);
+      await pin(pinned);
     }
   });
 

@@ -233,7 +233,8 @@ export function logicalRestoreActivities(ports: Ports) {
     async restoreLogicalDump(v: ValidatedLogicalRestore): Promise<LogicalRestoreDone> {
       const { target } = settingsOf(v.target);
       const engine = engineFor(v.target, v.backup.store, v.backup.bucket);
-      const ref = { bucket: v.backup.bucket, key: v.backup.key };
+      // The version the catalog names: what was verified, not whatever the key holds now.
+      const ref = { bucket: v.backup.bucket, key: v.backup.key, ...(v.backup.versionId ? { versionId: v.backup.versionId } : {}) };
       const admin = await serverOf(target, target.database);
       const expect = { target: v.target, backupName: v.backup.backupName };
       const tables = v.tables === 'all' ? undefined : v.tables;

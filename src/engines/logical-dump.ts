@@ -242,9 +242,9 @@ function isNotFound(err: unknown): boolean {
   return status === 404 || isAwsError(err, 'NotFound', 'NoSuchKey');
 }
 
-async function headObject(s3: S3Client, ref: LogicalBackupRef): Promise<HeadObjectCommandOutput | undefined> {
+async function headObject(s3: S3Client, ref: LogicalBackupRef & { versionId?: string }): Promise<HeadObjectCommandOutput | undefined> {
   try {
-    return await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
+    return await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(ref.versionId ? { VersionId: ref.versionId } : {}) }));
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw s3Error(err, 'HeadObject', `looking up ${ref.key}`, ref.bucket);
@@ -430,7 +430,7 @@ export class LogicalDumpEngine {
   }
 
   /** The complete record of a stored dump, or undefined when there is none (or it is incomplete). */
-  async describe(ref: LogicalBackupRef): Promise<LogicalBackupResult | undefined> {
+  async describe(ref: LogicalBackupRef & { versionId?: string }): Promise<LogicalBackupResult | undefined> {
     const head = await headObject(this.store.s3, ref);
     const record = head && recordFrom(head, ref, this.store.name);
     return record ? { ...record, adopted: true } : undefined;
@@ -574,7 +574,7 @@ export class LogicalDumpEngine {
     }
   }
 
-  private async requireRecord(ref: LogicalBackupRef, doing: string): Promise<LogicalBackupResult> {
+  private async requireRecord(ref: LogicalBackupRef & { versionId?: string }, doing: string): Promise<LogicalBackupResult> {
     const record = await this.describe(ref);
     if (record) return record;
     const exists = (await headObject(this.store.s3, ref)) !== undefined;
@@ -838,7 +838,7 @@ export class LogicalDumpEngine {
    * itself (a second pg_restore turning the same stream into COPY text), to check the restore against.
    */
   async restoreTo(
-    ref: LogicalBackupRef,
+    ref: LogicalBackupRef & { versionId?: string },
     destination: PgConnection,
     options: { tables?: string[]; clean?: boolean; singleTransaction?: boolean; countRows?: boolean; expect?: DumpBinding; onProgress?: (p: DumpProgress) => void } = {},
   ): Promise<LogicalRestoreResult> {
