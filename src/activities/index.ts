@@ -11,6 +11,7 @@ import { preflightActivities } from './preflight';
 import { restoreActivities } from './restore';
 import { backupActivities } from './backup';
 import { logicalBackupActivities } from './logical-backup';
+import { logicalRestoreActivities } from './logical-restore';
 import { filesBackupActivities } from './files-backup';
 import { retentionActivities } from './retention';
 import { restorePointActivities } from './restore-points';
@@ -61,6 +62,7 @@ export function createActivities(ports: Ports) {
     ...restoreActivities(ports),
     ...backupActivities(ports),
     ...logicalBackupActivities(ports),
+    ...logicalRestoreActivities(ports),
     ...filesBackupActivities(ports),
     ...retentionActivities(ports),
     ...restorePointActivities(ports),

@@ -25,6 +25,7 @@ import { auditVerifyCommand } from './audit-command';
 import { ackCommand, alertsListCommand, prepareAck } from './alert-commands';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
+import { decryptCommand, logicalRestoreCommand, prepareLogicalRestore } from './logical-restore-commands';
 import { schedulesCommand } from './schedules';
 import { storageCommand } from './storage-command';
 import { stackCommand, stackRegionCommand, workerCommand } from './stack-commands';
@@ -61,7 +62,14 @@ interface Options {
   awaitingApproval?: boolean;
   running?: boolean;
   kind?: string;
-  logical?: boolean;
+  /** `backup --logical` is a switch; `restore --logical <backup>` names the dump. */
+  logical?: boolean | string;
+  tables?: string;
+  intoDatabase?: string;
+  intoSchema?: string;
+  in?: string;
+  out?: string;
+  keyId?: boolean;
   dryRun?: boolean;
   bypassGovernance?: boolean;
   prune?: boolean;
@@ -224,7 +232,28 @@ export function lifeboatCli(): LifeboatCli {
     const config = configOf(o);
     // Every check of what was typed happens here, before connecting: a usage error reads the same whether Temporal is up or not.
     if (o.fromRegion && o.fromRegion !== 'primary' && o.fromRegion !== 'dr') throw new UsageError(`--from-region takes primary or dr, not "${o.fromRegion}".`);
-    if (!o.to) throw new UsageError('`lifeboat restore` needs --to <time|latest>: an ISO-8601 time with a zone, or latest.');
+    if (typeof o.logical === 'string') {
+      if (o.to !== undefined) throw new UsageError('give --to (a point in time) or --logical (a logical dump), not both.');
+      for (const option of ['destination', 'cutover', 'emergency'] as const) if (o[option] !== undefined) throw new UsageError(`--${option} applies to point-in-time restores, not to --logical ones.`);
+      const logical = prepareLogicalRestore(config, {
+        target,
+        backup: o.logical,
+        tables: o.tables,
+        intoDatabase: o.intoDatabase,
+        intoSchema: o.intoSchema,
+        fromRegion: o.fromRegion,
+        reason: o.reason ?? '',
+        as: o.as,
+        incident: o.incident,
+        keep: o.keep === true,
+        workflowId: o.id,
+      });
+      return recovery(config, o, 'restore', undefined, (ctx) => logicalRestoreCommand(ctx, logical));
+    }
+    for (const option of ['tables', 'intoDatabase', 'intoSchema'] as const) {
+      if (o[option] !== undefined) throw new UsageError(`--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to --logical restores.`);
+    }
+    if (!o.to) throw new UsageError('`lifeboat restore` needs --to <time|latest>: an ISO-8601 time with a zone, or latest (or --logical <backup-id|latest> for a logical dump).');
     const prepared = prepareRestore(config, {
       target,
       to: o.to,
@@ -252,7 +281,21 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(jsonOption())
     .option('--emergency', 'the emergency approval gate, with its own roles')
     .option('--cutover', 'after verification, ask to point the application\'s DNS name at the restored instance')
-    .option('--keep', 'keep what was created when the restore fails or is cancelled, for forensics');
+    .option('--keep', 'keep what was created when the restore fails or is cancelled, for forensics')
+    .option('--logical <backup-id|latest>', 'restore a logical dump (catalog id, backup name or latest) into a new database instead of a point in time')
+    .option('--tables <a,b>', 'with --logical: only these tables (orders or public.orders, comma-separated)')
+    .option('--into-database <name>', 'with --logical: the new database to restore into (default restored_<target>_<8 hex>)')
+    .option('--into-schema <name>', 'with --logical and --tables: a new schema of the target\'s own database to restore the tables into');
+
+  command(program, 'decrypt', 'decrypt a lifeboat-encrypted object (a logical dump) with nothing but its key: no config, Temporal or catalog', (_, o) =>
+    decryptCommand({ key: o.key, in: o.in, out: o.out, target: o.target, backup: o.backup, keyId: o.keyId === true }),
+  )
+    .option('--key <refs>', 'the key as file:/path or env:NAME; several, comma-separated, form a keyring')
+    .option('--in <file>', 'the encrypted object (default stdin)')
+    .option('--out <file>', 'where the plaintext goes, a new file (default stdout); a logical dump decrypts to gzip of a pg_dump archive')
+    .option('--target <name>', 'with --backup: refuse an object not bound to this target')
+    .option('--backup <name>', 'with --target: refuse an object not bound to this backup name')
+    .option('--key-id', 'print the id of each key instead of decrypting (what a keyring entry\'s keyId is)');
 
   command(program, 'restore-point', 'make a named restore point on a target\'s source, recorded so a restore to it is checked before approval', ([target, name], o) => {
     const config = configOf(o);

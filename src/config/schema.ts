@@ -248,7 +248,19 @@ const databaseTarget = t.union(
           store: storeRef('The object store (from `objectStores`) logical dumps are written to, in the primary region.'),
           bucket: t.string({ description: 'Bucket the dumps are written to.', ...BUCKET }),
           prefix: t.string({ description: 'Key prefix of the dumps; each is `<prefix><target>/<backup name>.dump.gz.enc`.', ...PREFIX, minLength: 0 }).prefault('logical/'),
-          encryptionKey: secretRef('The AES-256 key dumps are encrypted with (32 bytes as 64 hex characters or base64; make one with `openssl rand -hex 32`). Only its fingerprint is ever recorded'),
+          encryptionKey: secretRef('The AES-256 key dumps are encrypted with (32 bytes as 64 hex characters or base64; make one with `openssl rand -hex 32`): the keyring\'s current key, which every new dump is written with. Only its fingerprint (key id) is ever recorded'),
+          previousEncryptionKeys: t
+            .list(
+              t.object(
+                {
+                  keyId: t.string({ description: 'The key\'s id: the 16 hex characters `lifeboat decrypt --key-id` prints for it and dumps record; checked against the key when it is loaded.', pattern: /^[0-9a-f]{16}$/, hint: '16 lowercase hex characters, such as 3f2a9c0d1b4e5a67' }),
+                  key: secretRef('The retired key (32 bytes as 64 hex characters or base64)'),
+                },
+                { description: 'A key dumps were once written with.' },
+              ),
+              { description: 'The rest of the keyring: keys rotated out of `encryptionKey`, kept so dumps written with them stay readable (restores, verification, `lifeboat decrypt`). New dumps never use them.' },
+            )
+            .prefault([]),
           dr: bucketLocation('Where each dump is copied in the disaster-recovery region, under the same prefix.'),
         },
         { description: 'Logical backups (pg_dump, gzip, AES-256-GCM) of this database, besides its physical ones; without it, `logicalBackup` refuses the target.' },

@@ -34,6 +34,9 @@ export const RESTORE_HOST_ACTIVITIES = [
 /** A logical backup (logicalBackup): pg_dump of the source, and pg_restore --list of each stored copy. */
 export const LOGICAL_BACKUP_HOST_ACTIVITIES = ['dumpDatabase', 'verifyDump'] as const;
 
+/** A logical restore: pg_restore (and the schema copy) run where the database is. */
+export const LOGICAL_RESTORE_HOST_ACTIVITIES = ['restoreLogicalDump'] as const;
+
 /**
  * A failback (besides the restore activities above, on the instances it restores and readies):
  * the failed-over primary found in the host's records, re-protected, fenced, unfenced, its final
@@ -61,6 +64,6 @@ export const PREDICTION_HOST_ACTIVITIES = ['readBackupSizes'] as const;
  * The activities an agent runs. A workflow sends these, and only these, to the target's agent when
  * it has one; an agent worker registers these alone, so nothing else can land on the host.
  */
-export const HOST_BOUND_ACTIVITIES = [...BACKUP_HOST_ACTIVITIES, ...RESTORE_HOST_ACTIVITIES, ...LOGICAL_BACKUP_HOST_ACTIVITIES, ...FAILBACK_HOST_ACTIVITIES, ...DRILL_SWEEPER_HOST_ACTIVITIES, ...BACKUP_REMOVAL_HOST_ACTIVITIES, ...PREFLIGHT_HOST_ACTIVITIES, ...PREDICTION_HOST_ACTIVITIES] as const;
+export const HOST_BOUND_ACTIVITIES = [...BACKUP_HOST_ACTIVITIES, ...RESTORE_HOST_ACTIVITIES, ...LOGICAL_BACKUP_HOST_ACTIVITIES, ...LOGICAL_RESTORE_HOST_ACTIVITIES, ...FAILBACK_HOST_ACTIVITIES, ...DRILL_SWEEPER_HOST_ACTIVITIES, ...BACKUP_REMOVAL_HOST_ACTIVITIES, ...PREFLIGHT_HOST_ACTIVITIES, ...PREDICTION_HOST_ACTIVITIES] as const;
 
 export type HostBoundActivity = (typeof HOST_BOUND_ACTIVITIES)[number];

@@ -40,7 +40,8 @@ import type { BackupVerification } from '../domain/ports';
 import { LifeboatError, describeError } from '../domain/errors';
 import { isAwsError, s3Error } from './aws-errors';
 import { objectVersionPages } from './aws-pagination';
-import { ENCRYPTION_FORMAT, EncryptionKey, Sha256Meter, createDecryptStream, createEncryptStream, loadEncryptionKey, uploadFromStreams } from './crypto-stream';
+import { DumpBinding, ENCRYPTION_FORMAT, EncryptionKey, Keyring, Sha256Meter, createDecryptStream, createEncryptStream, keyForHeader, keyringOf, loadEncryptionKey, parseHeader, uploadFromStreams, HEADER_BYTES, MAX_BINDING_BYTES } from './crypto-stream';
+import { countRowsFrom, fanOut } from './archive-rows';
 import { activityCancellationSignal, startStreaming, type StreamingChild } from '../platform/processes';
 
 export const LOGICAL_DUMP_FORMAT = 'lifeboat-logical-dump/1';
@@ -69,8 +70,10 @@ export interface DumpStore {
 
 export interface LogicalDumpOptions {
   store: DumpStore;
-  /** `file:/path` or `env:NAME` holding 32 bytes as 64 hex characters or base64. */
+  /** `file:/path` or `env:NAME` holding 32 bytes as 64 hex characters or base64: the key new dumps are written with. */
   encryptionKey: SecretRef;
+  /** Older keys, read only: dumps written before a key rotation stay readable. */
+  previousEncryptionKeys?: Array<{ keyId: string; key: SecretRef }>;
   /** Directory of pg_dump and pg_restore; default $LIFEBOAT_PG_BIN_DIR, the newest /usr/lib/postgresql/N/bin, then PATH. */
   pgBinDir?: string;
   /** Multipart part size in bytes (default 8 MiB, at least 5 MiB). */
@@ -139,6 +142,8 @@ export interface LogicalRestoreResult {
   tables: string[] | 'all';
   dumpBytes: number;
   durationMs: number;
+  /** Rows per table in the archive (pg_restore's names, e.g. public.orders), when counted. */
+  archiveRowCounts?: Record<string, number>;
 }
 
 /** The object's metadata record; S3 lowercases user metadata keys. */
@@ -160,6 +165,8 @@ const CONTENT_TYPE = 'application/octet-stream';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 const MIB = 1024 * 1024;
 const PROGRESS_INTERVAL_MS = 250;
+/** Enough bytes for any header: the fixed part and the longest binding. */
+const HEADER_PROBE_BYTES = HEADER_BYTES + 2 + MAX_BINDING_BYTES;
 
 function checkName(what: string, value: string): void {
   if (!NAME.test(value)) {
@@ -176,6 +183,14 @@ export function logicalDumpKey(prefix: string | undefined, target: string, backu
   checkName('backup name', backupName);
   const base = (prefix ?? '').replace(/^\/+|\/+$/g, '');
   return `${base ? `${base}/` : ''}${target}/${backupName}${LOGICAL_DUMP_SUFFIX}`;
+}
+
+/** What the object at `key` must be: its target and backup name, from where it is stored (never from its own metadata). */
+export function bindingOfKey(key: string): DumpBinding | undefined {
+  const parts = key.split('/');
+  const file = parts[parts.length - 1] ?? '';
+  if (parts.length < 2 || !file.endsWith(LOGICAL_DUMP_SUFFIX)) return undefined;
+  return { target: parts[parts.length - 2], backupName: file.slice(0, -LOGICAL_DUMP_SUFFIX.length) };
 }
 
 function describeConnection(c: PgConnection): string {
@@ -227,9 +242,9 @@ function isNotFound(err: unknown): boolean {
   return status === 404 || isAwsError(err, 'NotFound', 'NoSuchKey');
 }
 
-async function headObject(s3: S3Client, ref: LogicalBackupRef): Promise<HeadObjectCommandOutput | undefined> {
+async function headObject(s3: S3Client, ref: LogicalBackupRef & { versionId?: string }): Promise<HeadObjectCommandOutput | undefined> {
   try {
-    return await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
+    return await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(ref.versionId ? { VersionId: ref.versionId } : {}) }));
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw s3Error(err, 'HeadObject', `looking up ${ref.key}`, ref.bucket);
@@ -376,7 +391,7 @@ function parseToc(listing: string): { entries: number; tables: Set<string>; tabl
 
 /** Which stage of reading a dump an error came from, for the check that reports it. */
 function failedStage(err: unknown): 'decryption' | 'decompression' | 'read' {
-  if (err instanceof LifeboatError && ['BACKUP_DAMAGED', 'WRONG_KEY', 'NOT_A_BACKUP', 'UNSUPPORTED_FORMAT'].includes(err.code)) return 'decryption';
+  if (err instanceof LifeboatError && ['BACKUP_DAMAGED', 'BACKUP_MISMATCH', 'WRONG_KEY', 'NOT_A_BACKUP', 'UNSUPPORTED_FORMAT'].includes(err.code)) return 'decryption';
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && code.startsWith('Z_')) return 'decompression';
   return 'read';
@@ -401,13 +416,21 @@ export class LogicalDumpEngine {
     return this.options.store;
   }
 
+  /** The current key and the retired ones, resolved now (a missing or mislabelled key fails here). */
+  keyring(): Keyring {
+    return keyringOf(
+      loadEncryptionKey(this.options.encryptionKey),
+      (this.options.previousEncryptionKeys ?? []).map((k) => loadEncryptionKey(k.key, k.keyId)),
+    );
+  }
+
   /** Where `backup` puts (or finds) this target's backup of that name. */
   refFor(target: string, backupName: string): LogicalBackupRef {
     return { bucket: this.store.bucket, key: logicalDumpKey(this.store.prefix, target, backupName) };
   }
 
   /** The complete record of a stored dump, or undefined when there is none (or it is incomplete). */
-  async describe(ref: LogicalBackupRef): Promise<LogicalBackupResult | undefined> {
+  async describe(ref: LogicalBackupRef & { versionId?: string }): Promise<LogicalBackupResult | undefined> {
     const head = await headObject(this.store.s3, ref);
     const record = head && recordFrom(head, ref, this.store.name);
     return record ? { ...record, adopted: true } : undefined;
@@ -419,7 +442,7 @@ export class LogicalDumpEngine {
    */
   async backup(request: { target: string; backupName: string; source: PgConnection; onProgress?: (p: DumpProgress) => void }): Promise<LogicalBackupResult> {
     const ref = this.refFor(request.target, request.backupName);
-    const key = loadEncryptionKey(this.options.encryptionKey);
+    const key = this.keyring().current;
     const existing = await this.describe(ref);
     if (existing) return existing;
 
@@ -444,7 +467,7 @@ export class LogicalDumpEngine {
         exitGate(dump.exited, pgFailure),
         rawMeter,
         zlib.createGzip({ level: this.options.gzipLevel ?? 6 }),
-        createEncryptStream(key, { chunkBytes: this.options.chunkBytes }),
+        createEncryptStream(key, { chunkBytes: this.options.chunkBytes, binding: { target: request.target, backupName: request.backupName } }),
         storedMeter,
       ],
       partSize: this.partSize,
@@ -551,7 +574,7 @@ export class LogicalDumpEngine {
     }
   }
 
-  private async requireRecord(ref: LogicalBackupRef, doing: string): Promise<LogicalBackupResult> {
+  private async requireRecord(ref: LogicalBackupRef & { versionId?: string }, doing: string): Promise<LogicalBackupResult> {
     const record = await this.describe(ref);
     if (record) return record;
     const exists = (await headObject(this.store.s3, ref)) !== undefined;
@@ -568,10 +591,10 @@ export class LogicalDumpEngine {
    * if any chunk does not authenticate or the gzip data is damaged.
    */
   async dumpStream(ref: LogicalBackupRef): Promise<Readable> {
-    const key = loadEncryptionKey(this.options.encryptionKey);
+    const keys = this.keyring();
     const body = await getBody(this.store.s3, ref);
     const out = new PassThrough();
-    pipeline(body, createDecryptStream(key), zlib.createGunzip(), out).catch((err: Error) => out.destroy(err));
+    pipeline(body, createDecryptStream(keys, { expect: bindingOfKey(ref.key) }), zlib.createGunzip(), out).catch((err: Error) => out.destroy(err));
     return out;
   }
 
@@ -613,9 +636,10 @@ export class LogicalDumpEngine {
     );
     if (!record) return finish();
 
-    let key: EncryptionKey;
+    let keys: Keyring;
+    let usedKey: EncryptionKey | undefined;
     try {
-      key = loadEncryptionKey(this.options.encryptionKey);
+      keys = this.keyring();
     } catch (err) {
       checks.push({ name: 'decryption', ok: false, detail: describeError(err) });
       return finish();
@@ -624,7 +648,7 @@ export class LogicalDumpEngine {
     const progress = throttled(options.onProgress);
     const storedMeter = new Sha256Meter((bytes) => progress.tick({ dumpBytes: plainMeter.bytes, storedBytes: bytes }));
     const plainMeter = new Sha256Meter();
-    const decrypt = createDecryptStream(key);
+    const decrypt = createDecryptStream(keys, { expect: bindingOfKey(ref.key), onHeader: (h) => (usedKey = keys.current.keyId === h.keyId ? keys.current : keys.previous.find((k) => k.keyId === h.keyId)) });
     const gunzip = zlib.createGunzip();
     const list = startPgProgram(this.pgBinDir, 'pg_restore', ['--list'], undefined, 'pipe');
     let listing = '';
@@ -650,7 +674,7 @@ export class LogicalDumpEngine {
       return finish();
     }
     progress.final({ dumpBytes: plainMeter.bytes, storedBytes: storedMeter.bytes });
-    checks.push({ name: 'decryption', ok: true, detail: `every chunk authenticated with key ${key.keyId}` });
+    checks.push({ name: 'decryption', ok: true, detail: `every chunk authenticated with key ${usedKey?.keyId ?? record.keyId}` });
     checks.push({ name: 'decompression', ok: true, detail: `gzip stream intact, ${plainMeter.bytes} bytes` });
     checks.push(
       plainMeter.sha256 === record.dumpSha256
@@ -754,15 +778,69 @@ export class LogicalDumpEngine {
   }
 
   /**
-   * Restores the dump with pg_restore into an existing database, all of it or only `tables`
-   * (names, optionally schema-qualified; their definitions and data, without indexes or
-   * constraints). Refuses the database the dump was taken from: restore elsewhere and copy.
-   * By default one transaction, so a failed restore leaves nothing behind.
+   * Reads only the object's header (one ranged GET): the format version, the key it needs (which
+   * must be in the keyring) and its binding (which must be `expect`, by default what its key
+   * says). Lets a restore refuse a swapped, foreign or unreadable dump before anything is made.
+   */
+  async checkHeader(ref: LogicalBackupRef & { versionId?: string }, expect: DumpBinding | undefined = bindingOfKey(ref.key)): Promise<{ version: number; keyId: string; binding: string }> {
+    let head: Buffer;
+    try {
+      const out = await this.store.s3.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId, Range: `bytes=0-${HEADER_PROBE_BYTES - 1}` }));
+      head = Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+    } catch (err) {
+      if (isNotFound(err)) throw new LifeboatError(`The backup ${ref.key} is not in bucket ${ref.bucket}: check the backup id with \`lifeboat backups list\`.`, 'BACKUP_NOT_FOUND');
+      throw s3Error(err, 'GetObject', `reading the header of ${ref.key}`, ref.bucket);
+    }
+    const header = parseHeader(head);
+    if (!header) throw new LifeboatError(`The encrypted backup ${ref.key} ends inside its header: it is damaged; restore from another copy.`, 'BACKUP_DAMAGED');
+    keyForHeader(header, this.keyring(), expect);
+    return { version: header.version, keyId: header.keyId, binding: header.binding };
+  }
+
+  /**
+   * The archive's table of contents: `pg_restore --list` over the start of the stream. The
+   * table of contents comes first in a custom-format archive, so the download stops as soon as
+   * pg_restore has it, whatever the dump's size.
+   */
+  async listArchive(ref: LogicalBackupRef & { versionId?: string }): Promise<{ entries: number; tables: string[]; tablesWithData: string[] }> {
+    const keys = this.keyring();
+    const list = startPgProgram(this.pgBinDir, 'pg_restore', ['--list'], undefined, 'pipe');
+    let listing = '';
+    list.child.stdout!.on('data', (d: Buffer) => (listing += d.toString()));
+    list.child.stdin!.on('error', () => undefined);
+    const body = await getBody(this.store.s3, ref);
+    const stop = new AbortController();
+    void list.exited.then(() => stop.abort());
+    let streamError: unknown;
+    try {
+      await pipeline(body, createDecryptStream(keys, { expect: bindingOfKey(ref.key) }), zlib.createGunzip(), list.child.stdin!, { signal: stop.signal });
+    } catch (err) {
+      if (!stop.signal.aborted) streamError = err;
+    }
+    body.destroy();
+    if (streamError && list.child.exitCode === null) list.child.kill('SIGTERM');
+    const exit = await list.exited;
+    if (streamError instanceof LifeboatError) throw streamError;
+    if (exit.code !== 0) {
+      throw new LifeboatError(`pg_restore could not read the table of contents of ${ref.key} (${exit.stderr.split('\n').slice(-2).join(' / ') || `exit code ${exit.code}`}): verify the backup, or restore another one.`, 'BACKUP_DAMAGED');
+    }
+    const toc = parseToc(listing);
+    return { entries: toc.entries, tables: [...toc.tables].sort(), tablesWithData: [...toc.tableData].sort() };
+  }
+
+  /**
+   * Restores the dump with pg_restore into an existing (new, empty) database, all of it or only
+   * `tables` (schema-qualified; their definitions, data, indexes and constraints). Streamed:
+   * download → decrypt → gunzip → pg_restore's stdin, never landing on disk; a custom-format
+   * archive read from a pipe restores with one pg_restore (its -j needs a seekable file).
+   * Refuses the database the dump was taken from. One transaction by default, so a failed
+   * restore leaves an empty database. `countRows` also counts every table's rows in the archive
+   * itself (a second pg_restore turning the same stream into COPY text), to check the restore against.
    */
   async restoreTo(
-    ref: LogicalBackupRef,
+    ref: LogicalBackupRef & { versionId?: string },
     destination: PgConnection,
-    options: { tables?: string[]; clean?: boolean; singleTransaction?: boolean; onProgress?: (p: DumpProgress) => void } = {},
+    options: { tables?: string[]; clean?: boolean; singleTransaction?: boolean; countRows?: boolean; expect?: DumpBinding; onProgress?: (p: DumpProgress) => void } = {},
   ): Promise<LogicalRestoreResult> {
     const started = Date.now();
     const record = await this.requireRecord(ref, 'a restore');
@@ -770,10 +848,8 @@ export class LogicalDumpEngine {
     if (where === record.source) {
       throw new LifeboatError(`Refusing to restore ${ref.key} into ${where}, the database it was taken from: restore into a new database and copy what you need from there.`, 'RESTORE_INTO_SOURCE');
     }
-    const key = loadEncryptionKey(this.options.encryptionKey);
-    const args = ['--dbname', destination.database, '--no-owner', '--no-privileges', '--exit-on-error'];
-    if (options.singleTransaction !== false) args.push('--single-transaction');
-    if (options.clean) args.push('--clean', '--if-exists');
+    const keys = this.keyring();
+    const selection: string[] = [];
     const tables = options.tables?.map((t) => {
       if (!/^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/.test(t)) {
         throw new LifeboatError(`"${t}" is not a table name: give names like orders or public.orders.`, 'BAD_INPUT');
@@ -781,9 +857,12 @@ export class LogicalDumpEngine {
       return t.includes('.') ? { schema: t.split('.')[0], name: t.split('.')[1] } : { schema: undefined, name: t };
     });
     if (tables?.length) {
-      for (const schema of new Set(tables.map((t) => t.schema).filter((s): s is string => !!s))) args.push('--schema', schema);
-      for (const t of tables) args.push('--table', t.name);
+      for (const schema of new Set(tables.map((t) => t.schema).filter((s): s is string => !!s))) selection.push('--schema', schema);
+      for (const t of tables) selection.push('--table', t.name);
     }
+    const args = ['--dbname', destination.database, '--no-owner', '--no-privileges', '--exit-on-error', ...selection];
+    if (options.singleTransaction !== false) args.push('--single-transaction');
+    if (options.clean) args.push('--clean', '--if-exists');
 
     const doing = `restoring ${ref.key} into ${where}`;
     const progress = throttled(options.onProgress);
@@ -791,14 +870,28 @@ export class LogicalDumpEngine {
     const plainMeter = new Sha256Meter();
     const restore = startPgProgram(this.pgBinDir, 'pg_restore', args, destination, 'pipe');
     restore.child.stdin!.on('error', () => undefined);
+    // The counter reads the same bytes as the restore, so it counts what was restored, not a second download.
+    const counter = options.countRows ? startPgProgram(this.pgBinDir, 'pg_restore', ['--data-only', '--file=-', ...selection], undefined, 'pipe') : undefined;
+    counter?.child.stdin!.on('error', () => undefined);
+    const counted = counter ? countRowsFrom(counter.child) : undefined;
+    counted?.catch(() => undefined);
+    const sink = counter ? fanOut([restore.child.stdin!, counter.child.stdin!]) : restore.child.stdin!;
     let streamError: unknown;
     try {
-      await pipeline(await getBody(this.store.s3, { ...ref, versionId: record.versionId }), storedMeter, createDecryptStream(key), zlib.createGunzip(), plainMeter, restore.child.stdin!);
+      await pipeline(
+        await getBody(this.store.s3, { ...ref, versionId: record.versionId }),
+        storedMeter,
+        createDecryptStream(keys, { expect: options.expect ?? bindingOfKey(ref.key) }),
+        zlib.createGunzip(),
+        plainMeter,
+        sink,
+      );
     } catch (err) {
       streamError = err;
       if (restore.child.exitCode === null) restore.child.kill('SIGTERM');
+      if (counter && counter.child.exitCode === null) counter.child.kill('SIGTERM');
     }
-    const exit = await restore.exited;
+    const [exit, countExit] = await Promise.all([restore.exited, counter?.exited]);
     // pg_restore's own complaint explains a broken pipe better than the pipe does.
     if (exit.code !== 0 && !(streamError instanceof LifeboatError)) throw pgProgramError('pg_restore', destination, exit, doing);
     if (streamError instanceof LifeboatError) throw streamError;
@@ -806,6 +899,7 @@ export class LogicalDumpEngine {
     if (storedMeter.sha256 !== record.sha256) {
       throw new LifeboatError(`The restored backup ${ref.key} hashes to ${storedMeter.sha256}, not ${record.sha256} as recorded: its record was altered; check the restored data and the backup's history.`, 'BACKUP_DAMAGED');
     }
+    if (countExit && countExit.code !== 0) throw new LifeboatError(`Counting the rows in ${ref.key} failed (${countExit.stderr.split('\n').slice(-2).join(' / ')}); lifeboat will retry.`, 'PG_PROGRAM_FAILED', false);
     progress.final({ dumpBytes: plainMeter.bytes, storedBytes: storedMeter.bytes });
     return {
       key: ref.key,
@@ -813,6 +907,29 @@ export class LogicalDumpEngine {
       tables: tables?.length ? options.tables! : 'all',
       dumpBytes: plainMeter.bytes,
       durationMs: Date.now() - started,
+      ...(counted ? { archiveRowCounts: await counted } : {}),
     };
+  }
+
+  /**
+   * Copies one schema, definitions and data, from one database into another where it does not
+   * exist yet: pg_dump of that schema piped into pg_restore in a single transaction, so the
+   * destination gets all of it or nothing. Used to move restored tables next to live ones.
+   */
+  async copySchema(from: PgConnection, to: PgConnection, schema: string): Promise<void> {
+    const doing = `copying schema ${schema} from ${describeConnection(from)} into ${describeConnection(to)}`;
+    const dump = startPgProgram(this.pgBinDir, 'pg_dump', ['--format=custom', '--compress=0', '--schema', schema, '--no-owner', '--no-privileges', '--dbname', from.database], from, 'ignore');
+    const load = startPgProgram(this.pgBinDir, 'pg_restore', ['--dbname', to.database, '--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction'], to, 'pipe');
+    load.child.stdin!.on('error', () => undefined);
+    let streamError: unknown;
+    try {
+      await pipeline(dump.child.stdout!, load.child.stdin!);
+    } catch (err) {
+      streamError = err;
+    }
+    const [dumped, loaded] = await Promise.all([dump.exited, load.exited]);
+    if (dumped.code !== 0) throw pgProgramError('pg_dump', from, dumped, doing);
+    if (loaded.code !== 0) throw pgProgramError('pg_restore', to, loaded, doing);
+    if (streamError) throw new LifeboatError(`Streaming failed while ${doing} (${describeError(streamError)}); lifeboat will retry.`, 'STREAM_FAILED', false);
   }
 }

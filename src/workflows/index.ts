@@ -14,3 +14,4 @@ export { failoverDatabase } from './failover-database';
 export { failback } from './failback';
 export { backupDeletion } from './backup-deletion';
 export { alertEscalation } from './alert-escalation';
+export { logicalRestore } from './logical-restore';
