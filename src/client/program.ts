@@ -22,7 +22,7 @@ import { backupDeleteCommand, prepareBackupDelete } from './backup-deletion-comm
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { auditVerifyCommand } from './audit-command';
-import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
+import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, prepareTableRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { schedulesCommand } from './schedules';
 import { stackCommand, stackRegionCommand, workerCommand } from './stack-commands';
@@ -55,6 +55,8 @@ interface Options {
   emergency?: boolean;
   cutover?: boolean;
   keep?: boolean;
+  tables?: string;
+  intoSchema?: string;
   gate?: string;
   awaitingApproval?: boolean;
   running?: boolean;
@@ -217,7 +219,7 @@ export function lifeboatCli(): LifeboatCli {
     // Every check of what was typed happens here, before connecting: a usage error reads the same whether Temporal is up or not.
     if (o.fromRegion && o.fromRegion !== 'primary' && o.fromRegion !== 'dr') throw new UsageError(`--from-region takes primary or dr, not "${o.fromRegion}".`);
     if (!o.to) throw new UsageError('`lifeboat restore` needs --to <time|latest>: an ISO-8601 time with a zone, or latest.');
-    const prepared = prepareRestore(config, {
+    const options = {
       target,
       to: o.to,
       reason: o.reason ?? '',
@@ -229,7 +231,8 @@ export function lifeboatCli(): LifeboatCli {
       fromRegion: o.fromRegion as 'primary' | 'dr' | undefined,
       incident: o.incident,
       workflowId: o.id,
-    });
+    };
+    const prepared = o.tables !== undefined || o.intoSchema !== undefined ? prepareTableRestore(config, { ...options, tables: o.tables, intoSchema: o.intoSchema }) : prepareRestore(config, options);
     return recovery(config, o, 'restore', undefined, (ctx) => restoreCommand(ctx, prepared));
   })
     .argument('<target>', 'the database target to restore, as the config names it')
@@ -244,7 +247,9 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(jsonOption())
     .option('--emergency', 'the emergency approval gate, with its own roles')
     .option('--cutover', 'after verification, ask to point the application\'s DNS name at the restored instance')
-    .option('--keep', 'keep what was created when the restore fails or is cancelled, for forensics');
+    .option('--keep', 'keep what was created when the restore fails or is cancelled, for forensics')
+    .option('--tables <table,...>', 'restore only these tables (table or schema.table, comma-separated): restored in a temporary instance, copied into --into-schema, checked, the instance removed')
+    .option('--into-schema <name>', 'with --tables: the NEW schema of the live database the tables are copied into (refused if it exists)');
 
   command(program, 'restore-point', 'make a named restore point on a target\'s source, recorded so a restore to it is checked before approval', ([target, name], o) => {
     const config = configOf(o);

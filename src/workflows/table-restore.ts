@@ -54,6 +54,8 @@ export async function tableRestore(input: TableRestoreInput): Promise<TableResto
   const decisions: Decision[] = [];
   const cleanup: string[] = [];
   let plan: TableCopyPlan[] = [];
+  // Assigned once validation answers; the report helper defined before that reads it.
+  // eslint-disable-next-line prefer-const
   let validated: ValidatedRestore | undefined;
   let instance: InstanceDescription | undefined;
   let restoredTo: string | undefined;
