@@ -230,9 +230,10 @@ export async function copyTablesIntoNewSchema(opts: {
                 done(null, chunk);
               },
             });
-            // COPY <table> TO reads only that table's own rows (not inheritance children), as the fingerprint does; a partitioned table needs the query form.
-            const source = s.relkind === 'p' ? `(SELECT * FROM ${qualified(p.sourceSchema, p.table)})` : qualified(p.sourceSchema, p.table);
-            const reading = restored.query(copyTo(`COPY ${source} TO STDOUT (FORMAT binary)`));
+            // The query form: COPY <table> TO leaves generated columns out, the copy holds their values as plain columns.
+            // ONLY: the table's own rows, not inheritance children's, as the fingerprint reads them; a partitioned table is read whole.
+            const source = `${s.relkind === 'p' ? '' : 'ONLY '}${qualified(p.sourceSchema, p.table)}`;
+            const reading = restored.query(copyTo(`COPY (SELECT * FROM ${source}) TO STDOUT (FORMAT binary)`));
             const writing = live.query(copyFrom(`COPY ${into} FROM STDIN (FORMAT binary)`));
             await pipeline(reading, counted, writing);
             const rows = writing.rowCount ?? 0;
