@@ -9,6 +9,7 @@ import { Ports } from './ports';
 import { approvalActivities } from './approvals';
 import { preflightActivities } from './preflight';
 import { restoreActivities } from './restore';
+import { tableRestoreActivities } from './table-restore';
 import { backupActivities } from './backup';
 import { logicalBackupActivities } from './logical-backup';
 import { logicalRestoreActivities } from './logical-restore';
@@ -60,6 +61,7 @@ export function createActivities(ports: Ports) {
     ...preflightActivities(ports),
     ...approvalActivities(ports),
     ...restoreActivities(ports),
+    ...tableRestoreActivities(ports),
     ...backupActivities(ports),
     ...logicalBackupActivities(ports),
     ...logicalRestoreActivities(ports),

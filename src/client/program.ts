@@ -23,7 +23,7 @@ import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { auditVerifyCommand } from './audit-command';
 import { ackCommand, alertsListCommand, prepareAck } from './alert-commands';
-import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
+import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, prepareTableRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { decryptCommand, logicalRestoreCommand, prepareLogicalRestore } from './logical-restore-commands';
 import { schedulesCommand } from './schedules';
@@ -58,6 +58,8 @@ interface Options {
   emergency?: boolean;
   cutover?: boolean;
   keep?: boolean;
+  tables?: string;
+  intoSchema?: string;
   gate?: string;
   awaitingApproval?: boolean;
   running?: boolean;
@@ -250,11 +252,9 @@ export function lifeboatCli(): LifeboatCli {
       });
       return recovery(config, o, 'restore', undefined, (ctx) => logicalRestoreCommand(ctx, logical));
     }
-    for (const option of ['tables', 'intoDatabase', 'intoSchema'] as const) {
-      if (o[option] !== undefined) throw new UsageError(`--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to --logical restores.`);
-    }
+    if (o.intoDatabase !== undefined) throw new UsageError('--into-database applies to --logical restores; a point-in-time restore of whole databases goes to a new instance (--destination), of some tables into a new schema (--tables with --into-schema).');
     if (!o.to) throw new UsageError('`lifeboat restore` needs --to <time|latest>: an ISO-8601 time with a zone, or latest (or --logical <backup-id|latest> for a logical dump).');
-    const prepared = prepareRestore(config, {
+    const options = {
       target,
       to: o.to,
       reason: o.reason ?? '',
@@ -266,7 +266,8 @@ export function lifeboatCli(): LifeboatCli {
       fromRegion: o.fromRegion as 'primary' | 'dr' | undefined,
       incident: o.incident,
       workflowId: o.id,
-    });
+    };
+    const prepared = o.tables !== undefined || o.intoSchema !== undefined ? prepareTableRestore(config, { ...options, tables: o.tables, intoSchema: o.intoSchema }) : prepareRestore(config, options);
     return recovery(config, o, 'restore', undefined, (ctx) => restoreCommand(ctx, prepared));
   })
     .argument('<target>', 'the database target to restore, as the config names it')
@@ -283,9 +284,9 @@ export function lifeboatCli(): LifeboatCli {
     .option('--cutover', 'after verification, ask to point the application\'s DNS name at the restored instance')
     .option('--keep', 'keep what was created when the restore fails or is cancelled, for forensics')
     .option('--logical <backup-id|latest>', 'restore a logical dump (catalog id, backup name or latest) into a new database instead of a point in time')
-    .option('--tables <a,b>', 'with --logical: only these tables (orders or public.orders, comma-separated)')
+    .option('--tables <table,...>', 'only these tables (table or schema.table, comma-separated): with --to, restored in a temporary instance, copied into --into-schema, checked, the instance removed; with --logical, restored from the dump')
     .option('--into-database <name>', 'with --logical: the new database to restore into (default restored_<target>_<8 hex>)')
-    .option('--into-schema <name>', 'with --logical and --tables: a new schema of the target\'s own database to restore the tables into');
+    .option('--into-schema <name>', 'with --tables: the NEW schema of the live database the tables go into (refused if it exists)');
 
   command(program, 'decrypt', 'decrypt a lifeboat-encrypted object (a logical dump) with nothing but its key: no config, Temporal or catalog', (_, o) =>
     decryptCommand({ key: o.key, in: o.in, out: o.out, target: o.target, backup: o.backup, keyId: o.keyId === true }),

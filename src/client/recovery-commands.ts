@@ -12,6 +12,7 @@ import { Decision, DecisionInput, describeQuorumProgress, MAX_INCIDENT_ID_CHARS,
 import { approveUpdate, rejectUpdate, statusQuery } from '../workflows/messages';
 import { destinationNameProblem } from '../domain/ownership';
 import { PitrRestoreInput, PitrRestoreReport } from '../domain/restore';
+import { intoSchemaProblem, planTableCopies, TableRestoreInput, TableRestoreReport } from '../domain/table-restore';
 import { parseRestorePoint } from '../domain/restore-point';
 import { LifeboatAwaitingApproval, LifeboatKind, LifeboatPhase, LifeboatTarget } from '../workflows/search-attributes';
 import { checkLength, UsageError } from './args';
@@ -87,13 +88,35 @@ export function prepareRestore(config: LifeboatConfig, o: RestoreOptions): { inp
   return { input, workflowId };
 }
 
-export async function restoreCommand(ctx: CommandContext, prepared: { input: PitrRestoreInput; workflowId: string }): Promise<number> {
+/**
+ * `restore --tables ... --into-schema ...`: the request as the tableRestore workflow takes it,
+ * or a UsageError. What needs the live database (the tables exist, the schema does not) the
+ * workflow checks before anything is created.
+ */
+export function prepareTableRestore(config: LifeboatConfig, o: RestoreOptions & { tables?: string; intoSchema?: string }): { input: TableRestoreInput; workflowId: string } {
+  if (o.tables === undefined && o.intoSchema === undefined) throw new UsageError('a table restore needs --tables and --into-schema.');
+  if (o.intoSchema === undefined) throw new UsageError('--tables needs --into-schema <new schema>: the tables are copied into a new schema of the live database, never over the tables there.');
+  if (o.tables === undefined) throw new UsageError('--into-schema needs --tables <table,...>: name the tables to restore into it.');
+  if (o.cutover) throw new UsageError('--cutover moves traffic to a restored instance; a table restore copies tables next to production and removes its instance: leave out --cutover or --tables.');
+  const badSchema = intoSchemaProblem(o.intoSchema);
+  if (badSchema) throw new UsageError(badSchema);
+  const planned = planTableCopies(o.tables.split(','), o.intoSchema);
+  if (!planned.ok) throw new UsageError(planned.reason);
+  const base = prepareRestore(config, { ...o, workflowId: o.workflowId ?? `restore-tables-${o.target}-${new Date().toISOString().replace(/[:.]/g, '-').toLowerCase()}` });
+  const { cutover: _cutover, ...rest } = base.input;
+  return { input: { ...rest, tables: planned.plan.map((p) => p.source), intoSchema: o.intoSchema }, workflowId: base.workflowId };
+}
+
+export async function restoreCommand(ctx: CommandContext, prepared: { input: PitrRestoreInput | TableRestoreInput; workflowId: string }): Promise<number> {
   const { input, workflowId } = prepared;
-  const handle = await ctx.client.workflow.start('pitrRestore', {
+  const tables = 'tables' in input ? input : undefined;
+  const handle = await ctx.client.workflow.start(tables ? 'tableRestore' : 'pitrRestore', {
     taskQueue: ctx.config.temporal.taskQueue,
     workflowId,
     args: [input],
-    staticSummary: `${input.mode === 'emergency' ? 'EMERGENCY ' : ''}restore ${input.target} to ${input.restorePoint}`,
+    staticSummary: tables
+      ? `${input.mode === 'emergency' ? 'EMERGENCY ' : ''}restore ${tables.tables.join(', ')} of ${input.target} as at ${input.restorePoint} into schema ${tables.intoSchema}`
+      : `${input.mode === 'emergency' ? 'EMERGENCY ' : ''}restore ${input.target} to ${input.restorePoint}`,
     staticDetails: `Requested by ${input.requestedBy}: ${input.reason}${input.incidentId ? ` (incident ${input.incidentId})` : ''}.`,
   });
   // Wait briefly for validation, so a refusal shows here rather than only in the UI.
@@ -300,6 +323,9 @@ function summarize(result: unknown): string {
   if (r.rto) parts.push(`RTO ${formatDuration(r.rto.seconds)} (target ${formatDuration(r.rto.targetSeconds)})`);
   if (r.rpo) parts.push(`RPO ${formatDuration(r.rpo.seconds)} (restore point ${r.rpo.restorePoint}, latest recoverable ${r.rpo.latestRecoverable})`);
   if (r.cutover) parts.push(`${r.cutover.dnsName} -> ${r.cutover.pointsAt}`);
+  const t = result as Partial<TableRestoreReport>;
+  for (const c of t.checks ?? []) parts.push(`${c.source} -> ${c.into}: ${c.copy.rows} rows, ${c.ok ? 'count and checksum match the restored instance' : `DIFFERS from the restored instance (${c.restored.rows} rows there)`}`);
+  if (t.phases) parts.push(`phases: restore ${formatDuration(t.phases.restore)}, copy ${formatDuration(t.phases.copy)}, verify ${formatDuration(t.phases.verify)}, cleanup ${formatDuration(t.phases.cleanup)}`);
   if (r.cleanup?.length) parts.push(r.cleanup.join('; '));
   return parts.join('\n');
 }

@@ -15,3 +15,4 @@ export { failback } from './failback';
 export { backupDeletion } from './backup-deletion';
 export { alertEscalation } from './alert-escalation';
 export { logicalRestore } from './logical-restore';
+export { tableRestore } from './table-restore';

@@ -1,0 +1,175 @@
+/**
+ * `npm run bench:table-restore`: a table-level restore's phases, and its copy phase side by side
+ * with the same table copied by hand. Figures, never assertions. Needs the local stack running
+ * (`lifeboat stack up`) with a full backup in it.
+ *
+ * 1. A scratch table `lifeboat_bench_tables_<run>` of LIFEBOAT_BENCH_TABLE_MB (default 64) MiB
+ *    of rows is made in the primary's `app` database and archived (`pgbackrest check`).
+ * 2. lifeboat, end to end: the real `tableRestore` workflow on an in-process worker (approved
+ *    with the embedded stack's test key of bob@example.com): restore of a temporary instance,
+ *    copy into a new schema of `app`, verify, cleanup; the report's phases and the wall time.
+ * 3. The copy phase alone, side by side, from the primary into a scratch database of the same
+ *    server (so neither side pays for the restore), each into an empty place:
+ *    - lifeboat: copyTablesIntoNewSchema (src/engines/table-copy.ts), exactly what the copy
+ *      activity runs: structure, binary COPY TO STDOUT piped into COPY FROM STDIN, keys and indexes;
+ *    - by hand: `pg_dump -t public.<table> app | psql <scratch database>`.
+ *    Then the ratio (by hand / lifeboat: at least 0.8 is the issue's goal).
+ *
+ * Environment: LIFEBOAT_BENCH_TABLE_MB (table size), LIFEBOAT_BENCH_SKIP_WORKFLOW=1 (only step 3),
+ * LIFEBOAT_CONFIG (default the example config).
+ */
+import '../src/quiet-sdk-notice';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { Client as TemporalClient } from '@temporalio/client';
+import { Client } from 'pg';
+import { createPorts } from '../src/activities/ports';
+import { connectTemporal, connectWorkerConnection, lifeboatDataConverter } from '../src/client/temporal';
+import { loadConfig } from '../src/config';
+import { planTableCopies, TableRestoreReport } from '../src/domain/table-restore';
+import { copyTablesIntoNewSchema, fingerprintTable } from '../src/engines/table-copy';
+import { postgresBinDir } from '../src/platform/host';
+import { delay } from '../src/platform/processes';
+import { localPgBackRest } from '../src/stack/pgbackrest';
+import { createStack } from '../src/stack/stack';
+import { statusQuery } from '../src/workflows/messages';
+import { createLifeboatWorker } from '../src/worker';
+import { approveSigned } from '../test/helpers/signing';
+
+const MB = 1024 ** 2;
+const sizeMb = Number(process.env.LIFEBOAT_BENCH_TABLE_MB || 64);
+const run = randomBytes(3).toString('hex');
+const table = `lifeboat_bench_tables_${run}`;
+const scratchDb = `lifeboat_bench_copy_${run}`;
+
+const stack = createStack();
+const { settings } = stack.ctx;
+const say = (text: string) => process.stdout.write(`${text}\n`);
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const conn = (database: string) => ({ host: settings.host, port: settings.postgres.primaryPort, user: settings.postgres.superuser, database });
+
+async function withDb<T>(database: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = new Client({ ...conn(database), statement_timeout: 0 });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+function shell(command: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-o', 'pipefail', '-c', command], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${command} exited ${code}: ${err}`))));
+  });
+}
+
+async function makeTable(): Promise<{ rows: number; bytes: number }> {
+  await withDb(settings.postgres.appDatabase, async (c) => {
+    await c.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, customer int NOT NULL, label text NOT NULL, total numeric(12,2) CHECK (total >= 0), placed timestamptz NOT NULL DEFAULT now())`);
+    await c.query(`CREATE INDEX ON ${table} (customer)`);
+    // About 130 bytes a row on disk with its indexes; grown in batches until the table reaches the size.
+    let next = 1;
+    for (;;) {
+      const size = Number((await c.query<{ b: string }>(`SELECT pg_table_size('${table}') AS b`)).rows[0].b);
+      if (size >= sizeMb * MB) break;
+      await c.query(`INSERT INTO ${table} SELECT g, g % 10007, md5(g::text) || md5((g * 7)::text), (g % 100000) / 100.0, '2026-01-01'::timestamptz + g * interval '1 second' FROM generate_series($1::bigint, $2::bigint) g`, [next, next + 199_999]);
+      next += 200_000;
+    }
+  });
+  return withDb(settings.postgres.appDatabase, async (c) => {
+    const r = (await c.query<{ n: string; b: string }>(`SELECT count(*) AS n, pg_table_size('${table}') AS b FROM ${table}`)).rows[0];
+    return { rows: Number(r.n), bytes: Number(r.b) };
+  });
+}
+
+async function workflowPhases(): Promise<void> {
+  const config = loadConfig(process.env.LIFEBOAT_CONFIG ?? path.resolve(__dirname, '../../lifeboat.config.yaml'));
+  const { connection } = await connectWorkerConnection(config);
+  const { connection: clientConnection, settings: temporal } = await connectTemporal(config);
+  const client = new TemporalClient({ connection: clientConnection, namespace: temporal.namespace, dataConverter: lifeboatDataConverter(config) });
+  const ports = createPorts(config, { log: () => undefined });
+  const taskQueue = `bench-table-restore-${run}`;
+  const intoSchema = `bench_recovered_${run}`;
+  try {
+    const worker = await createLifeboatWorker({ config, connection, ports, taskQueue });
+    const pointT = await withDb(settings.postgres.appDatabase, async (c) => (await c.query<{ t: Date }>('SELECT now() AS t')).rows[0].t.toISOString());
+    await localPgBackRest(stack.ctx).check();
+    const started = Date.now();
+    const report = await worker.runUntil(async () => {
+      const handle = await client.workflow.start('tableRestore', {
+        taskQueue,
+        workflowId: `bench-table-restore-${run}`,
+        args: [{ target: 'app', restorePoint: pointT, reason: 'benchmark', requestedBy: 'alice@example.com', mode: 'standard', tables: [table], intoSchema, timings: { remindAfterMs: 600000, abortAfterMs: 1200000, pollIntervalMs: 250 } }],
+      });
+      for (;;) {
+        const status = await handle.query(statusQuery);
+        if (status.pendingGate) break;
+        await delay(200);
+      }
+      await approveSigned(handle, { by: 'bob@example.com', reason: 'benchmark', gate: 'restore' });
+      return (await handle.result()) as TableRestoreReport;
+    });
+    const wall = Date.now() - started;
+    const p = report.phases;
+    say(`lifeboat tableRestore, end to end (${report.outcome}): ${secs(wall)} wall, of which restore ${p.restore} s, copy ${p.copy} s, verify ${p.verify} s, cleanup ${p.cleanup} s (the report's whole seconds)`);
+    for (const c of report.checks ?? []) say(`  ${c.source} -> ${c.into}: ${c.copy.rows} rows, ${c.ok ? 'count and checksum match' : 'DIFFERENT'}`);
+    await withDb(settings.postgres.appDatabase, (c) => c.query(`DROP SCHEMA IF EXISTS ${intoSchema} CASCADE`));
+  } finally {
+    await ports.close();
+    await clientConnection.close();
+    await connection.close();
+  }
+}
+
+async function copySideBySide(): Promise<void> {
+  const app = settings.postgres.appDatabase;
+  await withDb(app, (c) => c.query(`CREATE DATABASE ${scratchDb}`));
+  try {
+    const plan = planTableCopies([table], 'lifeboat_copy');
+    if (!plan.ok) throw new Error(plan.reason);
+    // By hand first, so lifeboat's copy gets the warmer cache (it is the one measured against the goal).
+    const bin = postgresBinDir();
+    const s = settings;
+    const libpq = `-h ${s.host} -p ${s.postgres.primaryPort} -U ${s.postgres.superuser}`;
+    await withDb(app, (c) => c.query('CHECKPOINT'));
+    let t = Date.now();
+    await shell(`${bin}/pg_dump ${libpq} -d ${app} -t public.${table} | ${bin}/psql ${libpq} -d ${scratchDb} -q -v ON_ERROR_STOP=1`);
+    const byHand = Date.now() - t;
+    await withDb(app, (c) => c.query('CHECKPOINT'));
+    t = Date.now();
+    const copied = await copyTablesIntoNewSchema({ restored: conn(app), live: conn(scratchDb), plan: plan.plan, intoSchema: 'lifeboat_copy', owner: { workflowId: 'bench', runId: run, restorePoint: 'bench', createdAt: new Date().toISOString() } });
+    const lifeboat = Date.now() - t;
+    t = Date.now();
+    const [a, b] = await Promise.all([fingerprintTable(conn(app), 'public', table), fingerprintTable(conn(scratchDb), 'lifeboat_copy', table)]);
+    const verify = Date.now() - t;
+    say(`copy phase, ${copied[0].rows} rows, ${(copied[0].bytes / MB).toFixed(0)} MiB of COPY data:`);
+    say(`  lifeboat (binary COPY piped, keys and indexes after): ${secs(lifeboat)}`);
+    say(`  by hand (pg_dump -t | psql):                          ${secs(byHand)}`);
+    say(`  lifeboat's speed relative to by hand: ${(byHand / lifeboat).toFixed(2)}x (goal: at least 0.8x)`);
+    say(`  verify (count and checksum, both sides at once): ${secs(verify)}, ${a.rows === b.rows && a.checksum === b.checksum ? 'match' : 'DIFFERENT'}`);
+  } finally {
+    await withDb(app, (c) => c.query(`DROP DATABASE IF EXISTS ${scratchDb}`));
+  }
+}
+
+async function main(): Promise<void> {
+  say(`table restore benchmark, run ${run}: a ${sizeMb} MiB table (LIFEBOAT_BENCH_TABLE_MB)`);
+  const made = await makeTable();
+  say(`scratch table ${table}: ${made.rows} rows, ${(made.bytes / MB).toFixed(0)} MiB`);
+  try {
+    await copySideBySide();
+    if (process.env.LIFEBOAT_BENCH_SKIP_WORKFLOW !== '1') await workflowPhases();
+  } finally {
+    await withDb(settings.postgres.appDatabase, (c) => c.query(`DROP TABLE IF EXISTS ${table}`));
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});
