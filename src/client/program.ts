@@ -22,6 +22,7 @@ import { backupDeleteCommand, prepareBackupDelete } from './backup-deletion-comm
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { auditVerifyCommand } from './audit-command';
+import { filesRestoreCommand, prepareFilesRestore } from './files-restore-command';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { schedulesCommand } from './schedules';
@@ -71,6 +72,10 @@ interface Options {
   drill?: boolean;
   key?: string;
   expiresIn?: string;
+  keysFrom?: string;
+  intoBucket?: string;
+  inPlace?: boolean;
+  mirror?: boolean;
 }
 
 const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
@@ -212,8 +217,28 @@ export function lifeboatCli(): LifeboatCli {
     .option('--id <workflow-id>', 'the preflight workflow id (default preflight-<time>)')
     .addOption(jsonOption());
 
-  command(program, 'restore', 'point-in-time restore into a new instance, behind approval', ([target], o) => {
+  command(program, 'restore', 'point-in-time restore into a new instance, behind approval; a bucket target\'s objects into a new bucket, or in place behind approval', ([target], o) => {
     const config = configOf(o);
+    if (config.targets.buckets.some((b) => b.name === target)) {
+      const databaseOnly = (['destination', 'fromRegion', 'incident', 'emergency', 'cutover', 'keep'] as const).find((k) => o[k] !== undefined);
+      if (databaseOnly) throw new UsageError(`--${databaseOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to database targets; ${target} is a bucket target (see \`lifeboat restore --help\`).`);
+      const prepared = prepareFilesRestore(config, {
+        target,
+        backup: o.backup,
+        to: o.to,
+        prefix: o.prefix,
+        keysFrom: o.keysFrom,
+        intoBucket: o.intoBucket,
+        inPlace: o.inPlace === true,
+        mirror: o.mirror === true,
+        reason: o.reason ?? '',
+        as: o.as,
+        workflowId: o.id,
+      });
+      return recovery(config, o, 'restore', undefined, (ctx) => filesRestoreCommand(ctx, prepared));
+    }
+    const bucketOnly = (['backup', 'prefix', 'keysFrom', 'intoBucket', 'inPlace', 'mirror'] as const).find((k) => o[k] !== undefined);
+    if (bucketOnly) throw new UsageError(`--${bucketOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to bucket targets (a files restore); ${target} is not one.`);
     // Every check of what was typed happens here, before connecting: a usage error reads the same whether Temporal is up or not.
     if (o.fromRegion && o.fromRegion !== 'primary' && o.fromRegion !== 'dr') throw new UsageError(`--from-region takes primary or dr, not "${o.fromRegion}".`);
     if (!o.to) throw new UsageError('`lifeboat restore` needs --to <time|latest>: an ISO-8601 time with a zone, or latest.');
@@ -232,9 +257,9 @@ export function lifeboatCli(): LifeboatCli {
     });
     return recovery(config, o, 'restore', undefined, (ctx) => restoreCommand(ctx, prepared));
   })
-    .argument('<target>', 'the database target to restore, as the config names it')
+    .argument('<target>', 'the database or bucket target to restore, as the config names it')
     .addOption(configOption())
-    .option('--to <time|latest>', 'the restore point: an ISO-8601 time with a zone, latest, or for pgBackRest targets lsn:<lsn> or name:<restore point>')
+    .option('--to <time|latest>', 'the restore point: an ISO-8601 time with a zone, latest, or for pgBackRest targets lsn:<lsn> or name:<restore point>; for a bucket target, the time to restore its object versions as of')
     .addOption(reasonOption('on record with the restore'))
     .addOption(asOption('requests the restore'))
     .option('--destination <name>', 'the new instance to restore into (default one named after the workflow)')
@@ -244,7 +269,13 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(jsonOption())
     .option('--emergency', 'the emergency approval gate, with its own roles')
     .option('--cutover', 'after verification, ask to point the application\'s DNS name at the restored instance')
-    .option('--keep', 'keep what was created when the restore fails or is cancelled, for forensics');
+    .option('--keep', 'keep what was created when the restore fails or is cancelled, for forensics')
+    .option('--backup <id|latest>', 'bucket targets: restore from this files backup set (its id or catalog id, or latest)')
+    .option('--prefix <prefix>', 'bucket targets: only the objects whose keys start with this (such as photos/)')
+    .option('--keys-from <file>', 'bucket targets: only the object keys listed in this file, one per line')
+    .option('--into-bucket <new>', 'bucket targets: the NEW bucket to restore into (default restore-<workflow id>); refused if it exists')
+    .option('--in-place', 'bucket targets: restore into the source bucket itself, behind the restore gate (versioned buckets only; newer objects stay)')
+    .option('--mirror', 'with --in-place: also delete the objects the backup does not have (listed at the gate; each keeps its versions)');
 
   command(program, 'restore-point', 'make a named restore point on a target\'s source, recorded so a restore to it is checked before approval', ([target, name], o) => {
     const config = configOf(o);
