@@ -54,7 +54,7 @@ describe('CLI help, completion and tables', () => {
     status: ['--config', '--json', '--help'],
     watch: ['--config', '--json', '--help'],
     list: ['--config', '--json', '--awaiting-approval', '--running', '--help'],
-    backup: ['--config', '--kind', '--id', '--as', '--json', '--logical', '--help'],
+    backup: ['--config', '--kind', '--id', '--as', '--json', '--logical', '--wait', '--help'],
     'backups list': ['--config', '--target', '--json', '--help'],
     'backups delete': ['--config', '--reason', '--incident', '--as', '--bypass-governance', '--id', '--json', '--help'],
     retention: ['--config', '--target', '--json', '--dry-run', '--help'],

@@ -12,6 +12,7 @@ import { metricsPortFrom } from '../metrics/worker-metrics';
 import { loadStackSettings } from '../stack/settings';
 import { checkCommandLine, commandPath, UsageError } from './args';
 import { backupCommand, backupsListCommand, checkBackupOptions, retentionCommand } from './backup-commands';
+import { backupWaitCommand } from './backup-wait';
 import { completionScript } from './completion';
 import { complianceCommand } from './compliance-command';
 import { failoverNoteCommand, failoverStartCommand, failoverStatusCommand, prepareFailoverNote, prepareFailoverStart } from './failover-run-commands';
@@ -76,6 +77,7 @@ interface Options {
   intoBucket?: string;
   inPlace?: boolean;
   mirror?: boolean;
+  wait?: boolean;
 }
 
 const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
@@ -335,6 +337,8 @@ export function lifeboatCli(): LifeboatCli {
     const options = { target, kind: o.kind, logical: o.logical === true, json: o.json === true, workflowId: o.id, requestedBy: o.as };
     checkBackupOptions(config, options);
     if (options.requestedBy !== undefined) options.requestedBy = identity(options.requestedBy);
+    if (o.wait && o.json) throw new UsageError('--wait prints only the backup id on stdout, for scripts; leave out --json (or --wait: --json prints the whole result).');
+    if (o.wait) return withClient(config, (client) => backupWaitCommand(config, client, options));
     return withClient(config, (client) => backupCommand(config, client, options));
   })
     .argument('<target>', 'a database target (pgBackRest/RDS, or --logical pg_dump) or a bucket target (files)')
@@ -343,7 +347,8 @@ export function lifeboatCli(): LifeboatCli {
     .option('--id <workflow-id>', 'the backup workflow id (default backup-<target>-<time>)')
     .addOption(asOption('asks for the backup'))
     .addOption(jsonOption())
-    .option('--logical', 'a pg_dump logical backup instead of the engine\'s physical one');
+    .option('--logical', 'a pg_dump logical backup instead of the engine\'s physical one')
+    .option('--wait', 'for CI/CD: block until the backup is verified in both regions, then print only its id on stdout (exit 0); progress and any failure on stderr (exit 1)');
 
   const drill = command(program, 'drill', 'restore drills: prove a backup restores, with evidence');
   command(drill, 'run', 'restore a verified backup into a drill instance (or scratch bucket), validate it, remove it, publish the report', ([target], o) => {
