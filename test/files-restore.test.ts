@@ -266,6 +266,31 @@ describe('files restore of a bucket target (real worker, real stack, real CLI)',
     assert.equal(await versionsOf('docs/new.txt'), 1, 'the deleted object keeps its version under a delete marker');
   });
 
+  it('in place, rejected at the gate: nothing is written; `lifeboat watch` says rejected and exits 1', async function () {
+    this.timeout(300000);
+    const workflowId = `test-frest-rejected-${id}`;
+    workflowIds.push(workflowId);
+    const w = await worker('frest-rejected');
+    const before = await snapshot(sourceBucket);
+    const versions = async () => ((await primary.send(new ListObjectVersionsCommand({ Bucket: sourceBucket }))).Versions ?? []).length;
+    const versionsBefore = await versions();
+    await w.runUntil(async () => {
+      const run = await cli(['restore', target, '--to', beforeChanges, '--in-place', '--reason', 'roll the bucket back', '--as', 'carol@example.com', '--id', workflowId], w.options.taskQueue);
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+      assert.match(run.stdout, /^ {2}from: the versions of primary\/\S+ as they were at \S+$/m);
+      const watching = cli(['watch', workflowId], w.options.taskQueue);
+      const reject = await cli(['reject', workflowId, '--reason', 'restore into a new bucket first', '--as', 'alice@example.com'], w.options.taskQueue);
+      assert.equal(reject.code, 0, `${reject.stdout}\n${reject.stderr}`);
+      const watched = await watching;
+      assert.equal(watched.code, 1, watched.stdout);
+      assert.match(watched.stdout, /^outcome: rejected$/m);
+      assert.equal(((await env.client.workflow.getHandle(workflowId).result()) as FilesRestoreReport).outcome, 'rejected');
+      await recordHistory(env.client.workflow.getHandle(workflowId), 'filesRestore-v1-in-place-rejected');
+    });
+    assert.deepEqual(sorted(await snapshot(sourceBucket)), sorted(before));
+    assert.equal(await versions(), versionsBefore, 'no version was written');
+  });
+
   it('cancelled mid-restore: the new bucket this run made is removed, nothing else is touched', async function () {
     this.timeout(300000);
     const workflowId = `test-frest-cancel-${id}`;

@@ -53,7 +53,7 @@ export function checkBackupOptions(config: LifeboatConfig, o: Pick<BackupCommand
 }
 
 /** The heartbeat details of the workflow's running activity, when it has any (progress of a wait). */
-async function pendingProgress(client: Client, workflowId: string): Promise<string | undefined> {
+export async function pendingProgress(client: Client, workflowId: string): Promise<string | undefined> {
   const desc = await client.workflow.getHandle(workflowId).describe();
   for (const activity of desc.raw.pendingActivities ?? []) {
     const payload = activity.heartbeatDetails?.payloads?.[0];
