@@ -206,12 +206,13 @@ export function filesRestoreActivities(ports: Ports) {
       let overwrite = 0;
       let create = 0;
       let unchanged = 0;
-      for (const i of items) {
+      await forEachLimit(items, 8, async (i) => {
         const current = nowByKey.get(i.key);
         if (!current) create++;
-        else if (current.etag === i.etag && current.size === i.size) unchanged++;
+        // Equal only with the same bytes and the same content type and metadata: what the restore leaves alone.
+        else if (current.etag === i.etag && current.size === i.size && (await sameHeaders(source, target.source.bucket, i, ports.objectStore(origin.store)))) unchanged++;
         else overwrite++;
-      }
+      });
       const newer = now.filter((o) => !restoring.has(o.key)).map((o) => o.key);
       const mirror = input.destination.mirror;
       if (mirror && newer.length > MAX_MIRROR_DELETES) {
