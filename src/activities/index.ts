@@ -18,6 +18,7 @@ import { retentionActivities } from './retention';
 import { restorePointActivities } from './restore-points';
 import { drillActivities } from './drills';
 import { filesDrillActivities } from './files-drill';
+import { filesRestoreActivities } from './files-restore';
 import { drillSweeperActivities } from './drill-sweeper';
 import { drillValidationActivities } from './drill-validations';
 import { predictionActivities } from './rto-prediction';
@@ -70,6 +71,7 @@ export function createActivities(ports: Ports) {
     ...restorePointActivities(ports),
     ...drillActivities(ports),
     ...filesDrillActivities(ports),
+    ...filesRestoreActivities(ports),
     ...drillSweeperActivities(ports),
     ...drillValidationActivities(ports),
     ...predictionActivities(ports),

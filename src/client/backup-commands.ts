@@ -53,7 +53,7 @@ export function checkBackupOptions(config: LifeboatConfig, o: Pick<BackupCommand
 }
 
 /** The heartbeat details of the workflow's running activity, when it has any (progress of a wait). */
-async function pendingProgress(client: Client, workflowId: string): Promise<string | undefined> {
+export async function pendingProgress(client: Client, workflowId: string): Promise<string | undefined> {
   const desc = await client.workflow.getHandle(workflowId).describe();
   for (const activity of desc.raw.pendingActivities ?? []) {
     const payload = activity.heartbeatDetails?.payloads?.[0];
@@ -77,8 +77,8 @@ async function pendingProgress(client: Client, workflowId: string): Promise<stri
   return undefined;
 }
 
-/** Shows a workflow's phase and its running activity's heartbeat until it ends; resolves to its result. */
-export async function follow<R>(client: Client, handle: WorkflowHandle, json: boolean, refreshMs = 1000): Promise<R> {
+/** Shows a workflow's phase and its running activity's heartbeat until it ends (through `show` when given); resolves to its result. */
+export async function follow<R>(client: Client, handle: WorkflowHandle, json: boolean, refreshMs = 1000, show?: (text: string) => void): Promise<R> {
   let done = false;
   const result = handle.result().finally(() => {
     done = true;
@@ -92,7 +92,8 @@ export async function follow<R>(client: Client, handle: WorkflowHandle, json: bo
         const note = status.timeline.at(-1)?.note ?? '';
         const detail = await pendingProgress(client, handle.workflowId).catch(() => undefined);
         const shown = `${status.phase}: ${detail ?? note}`;
-        if (process.stdout.isTTY || shown !== lastShown) progress(shown);
+        if (show) show(shown);
+        else if (process.stdout.isTTY || shown !== lastShown) progress(shown);
         lastShown = shown;
       } catch {
         /* the workflow may not have started its first task yet */
@@ -100,7 +101,7 @@ export async function follow<R>(client: Client, handle: WorkflowHandle, json: bo
     }
     await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, refreshMs))]);
   }
-  if (!json) endProgress();
+  if (!json && !show) endProgress();
   return result;
 }
 

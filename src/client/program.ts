@@ -12,6 +12,7 @@ import { metricsPortFrom } from '../metrics/worker-metrics';
 import { loadStackSettings } from '../stack/settings';
 import { checkCommandLine, commandPath, UsageError } from './args';
 import { backupCommand, backupsListCommand, checkBackupOptions, retentionCommand } from './backup-commands';
+import { backupWaitCommand } from './backup-wait';
 import { completionScript } from './completion';
 import { complianceCommand } from './compliance-command';
 import { failoverNoteCommand, failoverStartCommand, failoverStatusCommand, prepareFailoverNote, prepareFailoverStart } from './failover-run-commands';
@@ -23,6 +24,7 @@ import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { auditVerifyCommand } from './audit-command';
 import { ackCommand, alertsListCommand, prepareAck } from './alert-commands';
+import { filesRestoreCommand, prepareFilesRestore } from './files-restore-command';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, prepareTableRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { decryptCommand, logicalRestoreCommand, prepareLogicalRestore } from './logical-restore-commands';
@@ -88,6 +90,11 @@ interface Options {
   all?: boolean;
   region?: string;
   withPrometheus?: boolean;
+  keysFrom?: string;
+  intoBucket?: string;
+  inPlace?: boolean;
+  mirror?: boolean;
+  wait?: boolean;
 }
 
 const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
@@ -230,8 +237,28 @@ export function lifeboatCli(): LifeboatCli {
     .option('--id <workflow-id>', 'the preflight workflow id (default preflight-<time>)')
     .addOption(jsonOption());
 
-  command(program, 'restore', 'point-in-time restore into a new instance, behind approval', ([target], o) => {
+  command(program, 'restore', 'point-in-time restore into a new instance, behind approval; a bucket target\'s objects into a new bucket, or in place behind approval', ([target], o) => {
     const config = configOf(o);
+    if (config.targets.buckets.some((b) => b.name === target)) {
+      const databaseOnly = (['destination', 'fromRegion', 'incident', 'emergency', 'cutover', 'keep', 'logical', 'tables', 'intoDatabase', 'intoSchema'] as const).find((k) => o[k] !== undefined);
+      if (databaseOnly) throw new UsageError(`--${databaseOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to database targets; ${target} is a bucket target (see \`lifeboat restore --help\`).`);
+      const prepared = prepareFilesRestore(config, {
+        target,
+        backup: o.backup,
+        to: o.to,
+        prefix: o.prefix,
+        keysFrom: o.keysFrom,
+        intoBucket: o.intoBucket,
+        inPlace: o.inPlace === true,
+        mirror: o.mirror === true,
+        reason: o.reason ?? '',
+        as: o.as,
+        workflowId: o.id,
+      });
+      return recovery(config, o, 'restore', undefined, (ctx) => filesRestoreCommand(ctx, prepared));
+    }
+    const bucketOnly = (['backup', 'prefix', 'keysFrom', 'intoBucket', 'inPlace', 'mirror'] as const).find((k) => o[k] !== undefined);
+    if (bucketOnly) throw new UsageError(`--${bucketOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to bucket targets (a files restore); ${target} is not one.`);
     // Every check of what was typed happens here, before connecting: a usage error reads the same whether Temporal is up or not.
     if (o.fromRegion && o.fromRegion !== 'primary' && o.fromRegion !== 'dr') throw new UsageError(`--from-region takes primary or dr, not "${o.fromRegion}".`);
     if (typeof o.logical === 'string') {
@@ -270,9 +297,9 @@ export function lifeboatCli(): LifeboatCli {
     const prepared = o.tables !== undefined || o.intoSchema !== undefined ? prepareTableRestore(config, { ...options, tables: o.tables, intoSchema: o.intoSchema }) : prepareRestore(config, options);
     return recovery(config, o, 'restore', undefined, (ctx) => restoreCommand(ctx, prepared));
   })
-    .argument('<target>', 'the database target to restore, as the config names it')
+    .argument('<target>', 'the database or bucket target to restore, as the config names it')
     .addOption(configOption())
-    .option('--to <time|latest>', 'the restore point: an ISO-8601 time with a zone, latest, or for pgBackRest targets lsn:<lsn> or name:<restore point>')
+    .option('--to <time|latest>', 'the restore point: an ISO-8601 time with a zone, latest, or for pgBackRest targets lsn:<lsn> or name:<restore point>; for a bucket target, the time to restore its object versions as of')
     .addOption(reasonOption('on record with the restore'))
     .addOption(asOption('requests the restore'))
     .option('--destination <name>', 'the new instance to restore into (default one named after the workflow)')
@@ -286,7 +313,13 @@ export function lifeboatCli(): LifeboatCli {
     .option('--logical <backup-id|latest>', 'restore a logical dump (catalog id, backup name or latest) into a new database instead of a point in time')
     .option('--tables <table,...>', 'only these tables (table or schema.table, comma-separated): with --to, restored in a temporary instance, copied into --into-schema, checked, the instance removed; with --logical, restored from the dump')
     .option('--into-database <name>', 'with --logical: the new database to restore into (default restored_<target>_<8 hex>)')
-    .option('--into-schema <name>', 'with --tables: the NEW schema of the live database the tables go into (refused if it exists)');
+    .option('--into-schema <name>', 'with --tables: the NEW schema of the live database the tables go into (refused if it exists)')
+    .option('--backup <id|latest>', 'bucket targets: restore from this files backup set (its id or catalog id, or latest)')
+    .option('--prefix <prefix>', 'bucket targets: only the objects whose keys start with this (such as photos/)')
+    .option('--keys-from <file>', 'bucket targets: only the object keys listed in this file, one per line')
+    .option('--into-bucket <new>', 'bucket targets: the NEW bucket to restore into (default restore-<workflow id>); refused if it exists')
+    .option('--in-place', 'bucket targets: restore into the source bucket itself, behind the restore gate (versioned buckets only; newer objects stay)')
+    .option('--mirror', 'with --in-place: also delete the objects the backup does not have (listed at the gate; each keeps its versions)');
 
   command(program, 'decrypt', 'decrypt a lifeboat-encrypted object (a logical dump) with nothing but its key: no config, Temporal or catalog', (_, o) =>
     decryptCommand({ key: o.key, in: o.in, out: o.out, target: o.target, backup: o.backup, keyId: o.keyId === true }),
@@ -356,6 +389,8 @@ export function lifeboatCli(): LifeboatCli {
     const options = { target, kind: o.kind, logical: o.logical === true, json: o.json === true, workflowId: o.id, requestedBy: o.as };
     checkBackupOptions(config, options);
     if (options.requestedBy !== undefined) options.requestedBy = identity(options.requestedBy);
+    if (o.wait && o.json) throw new UsageError('--wait prints only the backup id on stdout, for scripts; leave out --json (or --wait: --json prints the whole result).');
+    if (o.wait) return withClient(config, (client) => backupWaitCommand(config, client, options));
     return withClient(config, (client) => backupCommand(config, client, options));
   })
     .argument('<target>', 'a database target (pgBackRest/RDS, or --logical pg_dump) or a bucket target (files)')
@@ -364,7 +399,8 @@ export function lifeboatCli(): LifeboatCli {
     .option('--id <workflow-id>', 'the backup workflow id (default backup-<target>-<time>)')
     .addOption(asOption('asks for the backup'))
     .addOption(jsonOption())
-    .option('--logical', 'a pg_dump logical backup instead of the engine\'s physical one');
+    .option('--logical', 'a pg_dump logical backup instead of the engine\'s physical one')
+    .option('--wait', 'for CI/CD: block until the backup is verified in both regions, then print only its id on stdout (exit 0); progress and any failure on stderr (exit 1)');
 
   const drill = command(program, 'drill', 'restore drills: prove a backup restores, with evidence');
   command(drill, 'run', 'restore a verified backup into a drill instance (or scratch bucket), validate it, remove it, publish the report', ([target], o) => {

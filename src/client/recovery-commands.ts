@@ -20,6 +20,7 @@ import { endProgress, formatTable, line, printJson, progress, uiLink } from './o
 import { LifeboatError } from '../domain/errors';
 import { describeFailure } from '../workflows/failure';
 import { formatDuration } from '../domain/format';
+import { pendingProgress } from './backup-commands';
 
 export interface CommandContext {
   config: LifeboatConfig;
@@ -290,7 +291,9 @@ export async function watchCommand(ctx: CommandContext, workflowId: string, inte
     const rto = status?.rtoTargetSeconds ? ` / RTO ${formatDuration(status.rtoTargetSeconds)}` : '';
     const phase = status?.phase ?? desc.status.name.toLowerCase();
     const note = status?.timeline.at(-1)?.note ?? '';
-    const shown = `${phase}: ${note}`;
+    // The running activity's progress (objects and bytes of a files restore, a backup's percent) when it heartbeats any.
+    const detail = desc.status.name === 'RUNNING' ? await pendingProgress(ctx.client, workflowId).catch(() => undefined) : undefined;
+    const shown = `${phase}: ${detail ?? note}`;
     // A terminal gets one line that ticks; a log gets a line per change, not one every poll.
     if (!ctx.json && (process.stdout.isTTY || shown !== lastShown)) {
       if (phase !== lastPhase && lastPhase && process.stdout.isTTY) endProgress();

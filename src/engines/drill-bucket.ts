@@ -2,6 +2,8 @@
  * Scratch buckets of restore drills, owned like every drill resource: created tagged with the
  * workflow run that made them (DRILL_BUCKET_TAGS), adopted only by that run, emptied and deleted
  * only on behalf of that owner (the run itself, or the drill sweeper once the run is closed).
+ * A files restore's new bucket is owned the same way under its own marker tag (`marker`), so the
+ * drill sweeper, which looks for the drill marker, never takes it for a drill's.
  * S3 only: AWS S3 in production, MinIO locally.
  */
 import {
@@ -43,7 +45,7 @@ async function bucketExists(s3: S3Client, bucket: string): Promise<boolean> {
 }
 
 /** The owner the bucket's tags name; undefined when it carries no lifeboat owner tags (or does not exist). */
-export async function drillBucketOwner(s3: S3Client, bucket: string): Promise<DrillBucketOwner | undefined> {
+export async function drillBucketOwner(s3: S3Client, bucket: string, marker: string = DRILL_BUCKET_TAGS.drill): Promise<DrillBucketOwner | undefined> {
   let tags: Record<string, string>;
   try {
     const out = await s3.send(new GetBucketTaggingCommand({ Bucket: bucket }));
@@ -54,7 +56,7 @@ export async function drillBucketOwner(s3: S3Client, bucket: string): Promise<Dr
   }
   const workflowId = tags[DRILL_BUCKET_TAGS.workflowId];
   const runId = tags[DRILL_BUCKET_TAGS.runId];
-  if (tags[DRILL_BUCKET_TAGS.drill] !== 'true' || !workflowId || !runId) return undefined;
+  if (tags[marker] !== 'true' || !workflowId || !runId) return undefined;
   return { workflowId, runId, target: tags[DRILL_BUCKET_TAGS.target] ?? '', createdAt: tags[DRILL_BUCKET_TAGS.createdAt] ?? '' };
 }
 
@@ -66,9 +68,9 @@ async function isEmpty(s3: S3Client, bucket: string): Promise<boolean> {
   return !(page.Versions?.length || page.DeleteMarkers?.length);
 }
 
-async function tag(s3: S3Client, bucket: string, owner: DrillBucketOwner): Promise<void> {
+async function tag(s3: S3Client, bucket: string, owner: DrillBucketOwner, marker: string): Promise<void> {
   const TagSet = [
-    { Key: DRILL_BUCKET_TAGS.drill, Value: 'true' },
+    { Key: marker, Value: 'true' },
     { Key: DRILL_BUCKET_TAGS.workflowId, Value: owner.workflowId },
     { Key: DRILL_BUCKET_TAGS.runId, Value: owner.runId },
     { Key: DRILL_BUCKET_TAGS.target, Value: owner.target },
@@ -87,12 +89,12 @@ async function tag(s3: S3Client, bucket: string, owner: DrillBucketOwner): Promi
  * the owner. An empty bucket without owner tags is adopted and tagged: that is this run's own
  * bucket after a crash between creating and tagging it (the name comes from the workflow id).
  */
-export async function createDrillBucket(s3: S3Client, bucket: string, owner: DrillBucketOwner): Promise<{ adopted: boolean }> {
+export async function createDrillBucket(s3: S3Client, bucket: string, owner: DrillBucketOwner, marker: string = DRILL_BUCKET_TAGS.drill): Promise<{ adopted: boolean }> {
   if (!(await bucketExists(s3, bucket))) {
     const region = await s3.config.region();
     try {
       await s3.send(new CreateBucketCommand({ Bucket: bucket, ...(region && region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}) }));
-      await tag(s3, bucket, owner);
+      await tag(s3, bucket, owner, marker);
       return { adopted: false };
     } catch (err) {
       // Someone else's bucket of that name (in AWS, names are global) falls through to the owner check.
@@ -101,10 +103,10 @@ export async function createDrillBucket(s3: S3Client, bucket: string, owner: Dri
       }
     }
   }
-  const found = await drillBucketOwner(s3, bucket).catch(() => undefined);
+  const found = await drillBucketOwner(s3, bucket, marker).catch(() => undefined);
   if (sameRun(found, owner)) return { adopted: true };
   if (!found && (await isEmpty(s3, bucket).catch(() => false))) {
-    await tag(s3, bucket, owner);
+    await tag(s3, bucket, owner, marker);
     return { adopted: true };
   }
   throw new LifeboatError(
@@ -118,9 +120,15 @@ export async function createDrillBucket(s3: S3Client, bucket: string, owner: Dri
  * and unfinished multipart upload, then the bucket. Refuses a bucket whose tags name another
  * owner, or none. A bucket already gone is fine (idempotent). Returns what it did, in words.
  */
-export async function removeDrillBucket(s3: S3Client, bucket: string, owner: Pick<DrillBucketOwner, 'workflowId' | 'runId'>): Promise<{ removed: boolean; objects: number; detail: string }> {
-  if (!(await bucketExists(s3, bucket))) return { removed: false, objects: 0, detail: `the scratch bucket ${bucket} was not there (never made, or removed already)` };
-  const found = await drillBucketOwner(s3, bucket);
+export async function removeDrillBucket(
+  s3: S3Client,
+  bucket: string,
+  owner: Pick<DrillBucketOwner, 'workflowId' | 'runId'>,
+  marker: string = DRILL_BUCKET_TAGS.drill,
+): Promise<{ removed: boolean; objects: number; detail: string }> {
+  const what = marker === DRILL_BUCKET_TAGS.drill ? 'the scratch bucket' : 'the restore bucket';
+  if (!(await bucketExists(s3, bucket))) return { removed: false, objects: 0, detail: `${what} ${bucket} was not there (never made, or removed already)` };
+  const found = await drillBucketOwner(s3, bucket, marker);
   if (!sameRun(found, owner)) {
     throw new LifeboatError(
       `The bucket ${bucket} ${found ? `belongs to ${ownerText(found)}` : 'carries no drill owner tags'}, not to workflow ${owner.workflowId} (run ${owner.runId}), so it is left as it is: check who made it before removing it by hand.`,
@@ -147,10 +155,10 @@ export async function removeDrillBucket(s3: S3Client, bucket: string, owner: Pic
     }
     await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
   } catch (err) {
-    if (isAwsError(err, 'NoSuchBucket')) return { removed: true, objects, detail: `the scratch bucket ${bucket} emptied (${objects} objects) and removed` };
+    if (isAwsError(err, 'NoSuchBucket')) return { removed: true, objects, detail: `${what} ${bucket} emptied (${objects} objects) and removed` };
     throw err instanceof LifeboatError ? err : s3Error(err, 'DeleteBucket', `removing the drill bucket ${bucket}`, bucket);
   }
-  return { removed: true, objects, detail: `the scratch bucket ${bucket} emptied (${objects} objects) and removed` };
+  return { removed: true, objects, detail: `${what} ${bucket} emptied (${objects} objects) and removed` };
 }
 
 /**

@@ -177,7 +177,7 @@ function isNotFound(err: unknown): boolean {
 }
 
 /** Runs `fn` over the items, at most `limit` at once; the first failure stops new work and is thrown. */
-async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failure: { err: unknown } | undefined;
   const worker = async () => {
@@ -213,7 +213,7 @@ const sink = () => new Writable({ write: (_c, _e, done) => done() });
  * meter refuses to end on a mismatch, so the upload is aborted rather than completed with bad
  * bytes. Returns undefined when the source object no longer exists.
  */
-async function streamObject(args: {
+export async function streamObject(args: {
   from: { s3: S3Client; bucket: string; key: string; versionId?: string };
   to: { s3: S3Client; bucket: string; key: string };
   params: (source: GetObjectCommandOutput) => { contentType?: string; metadata?: Record<string, string> };

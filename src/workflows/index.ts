@@ -16,3 +16,4 @@ export { backupDeletion } from './backup-deletion';
 export { alertEscalation } from './alert-escalation';
 export { logicalRestore } from './logical-restore';
 export { tableRestore } from './table-restore';
+export { filesRestore } from './files-restore';
