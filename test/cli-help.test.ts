@@ -125,16 +125,16 @@ describe('CLI help, completion and tables', () => {
 
     it('lifeboat backups list keeps its columns aligned with a 60-character target name', () => {
       const lines = backupRows([
-        { id: '1', target: 'app', environment: 'local', kind: 'full', engine: 'pgbackrest', name: 'b1', status: 'verified', sizeBytes: 1048576, completedAt: '2026-11-21T10:01:00.000Z', primary: 'p1', dr: 'd1', workflowId: 'w1', drill: { outcome: 'proven', at: '2026-11-30T05:12:00.000Z' } },
+        { id: '1', target: 'app', environment: 'local', kind: 'full', engine: 'pgbackrest', name: 'b1', status: 'verified', sizeBytes: 1048576, completedAt: '2026-11-21T10:01:00.000Z', primary: 'p1', dr: 'd1', drLagSeconds: 42, drCopyMode: 'repository-copy', workflowId: 'w1', drill: { outcome: 'proven', at: '2026-11-30T05:12:00.000Z' } },
         { id: '2', target: longName, environment: 'local', kind: 'incr', engine: 'pgbackrest', name: 'b2', status: 'failed', workflowId: 'w2', failure: 'disk full' },
         { id: '3', target: 'app', environment: 'local', kind: 'diff', engine: 'pgbackrest', name: 'b3', status: 'verified', primary: 'p3', dr: 'd3', workflowId: 'w3', drill: { outcome: 'restore failed', at: '2026-12-01T05:03:00.000Z' } },
       ]);
       assert.equal(lines.length, 4);
-      const columns = ['status', 'target', 'kind', 'size', 'completed', 'primary / dr', 'drill'];
+      const columns = ['status', 'target', 'kind', 'size', 'completed', 'dr lag', 'primary / dr', 'drill'];
       const header = starts(lines[0], columns);
-      assert.deepEqual(starts(lines[1], ['verified', 'app', 'full', '1.0 MiB', '2026-11-21 10:01:00Z', 'p1 / d1', 'proven 2026-11-30']), header, lines.join('\n'));
-      assert.deepEqual(starts(lines[2], ['failed', longName, 'incr', '-', '-', '- / -  (disk full)', '-']), header, lines.join('\n'));
-      assert.deepEqual(starts(lines[3], ['verified', 'app', 'diff', '-', '-', 'p3 / d3', 'restore failed 2026-12-01']), header, lines.join('\n'));
+      assert.deepEqual(starts(lines[1], ['verified', 'app', 'full', '1.0 MiB', '2026-11-21 10:01:00Z', '42 s', 'p1 / d1', 'proven 2026-11-30']), header, lines.join('\n'));
+      assert.deepEqual(starts(lines[2], ['failed', longName, 'incr', '-', '-', '-', '- / -  (disk full)', '-']), header, lines.join('\n'));
+      assert.deepEqual(starts(lines[3], ['verified', 'app', 'diff', '-', '-', '-', 'p3 / d3', 'restore failed 2026-12-01']), header, lines.join('\n'));
     });
   });
 });

@@ -126,6 +126,8 @@ export async function listBackups(ports: Ports, options: { target?: string; limi
     if (r.verified_at) e.verifiedAt = r.verified_at.toISOString();
     if (r.locations?.primary) e.primary = r.locations.primary.handle.backupId;
     if (r.locations?.dr) e.dr = r.locations.dr.handle.backupId;
+    if (typeof r.locations?.dr?.lagSeconds === 'number') e.drLagSeconds = r.locations.dr.lagSeconds;
+    if (r.locations?.dr?.copyMode) e.drCopyMode = r.locations.dr.copyMode;
     if (r.failure) e.failure = r.failure;
     if (r.drill_outcome === 'proven' || r.drill_outcome === 'restore failed') e.drill = { outcome: r.drill_outcome, ...(r.drilled_at ? { at: r.drilled_at.toISOString() } : {}) };
     return e;
@@ -306,7 +308,12 @@ export function backupActivities(ports: Ports) {
     /** Starts the DR copy (adopting one already started under copyName); wait for it with waitForDatabaseBackup. */
     async copyDatabaseBackupToDr(targetName: string, handle: BackupHandle, copyName: string): Promise<BackupHandle> {
       const engine = ports.database(targetName);
-      return withHeartbeats(() => ({ copying: handle.backupId, as: copyName }), () => engine.copyToDisasterRecovery(handle, { copyName }));
+      // A copy the engine makes in place (drCopy: repository-copy) reports how far it got in each heartbeat.
+      let progress: unknown;
+      return withHeartbeats(
+        () => ({ copying: handle.backupId, as: copyName, ...(progress ? { progress } : {}) }),
+        () => engine.copyToDisasterRecovery(handle, { copyName, onProgress: (p) => (progress = { ...(p as object) }) }),
+      );
     },
 
     /** Writes the backup's catalog row (one per run, keyed by workflow id and name); returns its id. */

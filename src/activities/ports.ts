@@ -171,6 +171,7 @@ export function createPorts(config: LifeboatConfig, options: { pgbackrestBinary?
       drillPortRange: target.drillPorts,
       primaryRepo: target.primaryRepo,
       drRepo: target.drRepo,
+      drCopy: target.drCopy,
     });
   });
 

@@ -228,13 +228,14 @@ export function drillCell(drill: BackupListEntry['drill']): string {
 /** `lifeboat backups list` as lines: a header and a row per backup, columns as wide as their content. */
 export function backupRows(rows: readonly BackupListEntry[]): string[] {
   return formatTable([
-    ['status', 'target', 'kind', 'size', 'completed', 'primary / dr', 'drill'],
+    ['status', 'target', 'kind', 'size', 'completed', 'dr lag', 'primary / dr', 'drill'],
     ...rows.map((r) => [
       r.status,
       r.target,
       r.kind,
       r.sizeBytes !== undefined ? formatBytes(r.sizeBytes) : '-',
       when(r.completedAt),
+      r.drLagSeconds !== undefined ? `${r.drLagSeconds} s` : '-',
       `${r.primary ?? '-'} / ${r.dr ?? '-'}${r.failure ? `  (${r.failure})` : ''}`,
       drillCell(r.drill),
     ]),

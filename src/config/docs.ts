@@ -180,7 +180,7 @@ export function renderConfigJsonSchema(): string {
 const INTERPOLATED = { type: 'string', pattern: '\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}' };
 
 /**
- * Editors see the file before interpolation, so a number or a patterned string may also be
+ * Editors see the file before interpolation, so a number, a patterned string or one of a set may also be
  * written `${NAME:-default}` (the example does that for every port): such a value is checked
  * when lifeboat loads the file.
  */
@@ -189,7 +189,7 @@ function allowInterpolation<T>(node: T): T {
   if (typeof node !== 'object' || node === null) return node;
   const out: Record<string, unknown> = Object.fromEntries(Object.entries(node).map(([key, value]) => [key, allowInterpolation(value as unknown)]));
   const { type, pattern } = out;
-  if (type === 'integer' || type === 'number' || type === 'boolean' || (type === 'string' && pattern !== undefined)) {
+  if (type === 'integer' || type === 'number' || type === 'boolean' || (type === 'string' && (pattern !== undefined || Array.isArray(out.enum)))) {
     const { description, default: written, ...value } = out;
     return { ...(description === undefined ? {} : { description }), ...(written === undefined ? {} : { default: written }), anyOf: [value, INTERPOLATED] } as T;
   }

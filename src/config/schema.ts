@@ -368,6 +368,12 @@ const databaseTarget = t.union(
         .prefault({ from: 55500, to: 55539 }),
       primaryRepo: t.integer({ description: 'pgBackRest repository (`repoN`) in the primary region.', min: 1, max: 256 }).prefault(1),
       drRepo: t.integer({ description: 'pgBackRest repository (`repoN`) in the disaster-recovery region.', min: 1, max: 256 }).prefault(2),
+      drCopy: t
+        .oneOf(
+          ['repository-copy', 'second-backup'],
+          "How the DR copy is made. repository-copy: lifeboat streams the new set's objects and its WAL from primaryRepo's bucket to drRepo's and pgBackRest registers the set there (the source is read once; both repositories S3 and unencrypted). second-backup: a second backup of the source into drRepo (a second full read of the source).",
+        )
+        .prefault('second-backup'),
     },
     rds: {
       instanceId: t.string({ description: 'DBInstanceIdentifier of the protected source instance.', ...RDS_INSTANCE }),

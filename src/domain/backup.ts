@@ -79,6 +79,13 @@ export interface BackupLocation {
   verifiedAt?: string;
   /** This copy failed after the other was verified (a DR copy that broke): retention removes what it left. */
   failed?: boolean;
+  /**
+   * The DR copy's lag: seconds from the primary copy's completion to this copy's verification,
+   * i.e. how long the DR region had no verified copy of this backup. DR locations only.
+   */
+  lagSeconds?: number;
+  /** How the DR copy was made: the repository copied (source read once) or a second backup of the source. */
+  copyMode?: 'repository-copy' | 'second-backup';
 }
 
 export type BackupRowStatus = 'running' | 'verified' | 'failed';
@@ -127,6 +134,9 @@ export interface BackupListEntry {
   verifiedAt?: string;
   primary?: string;
   dr?: string;
+  /** The DR copy's lag (see BackupLocation.lagSeconds) and how it was made, when recorded. */
+  drLagSeconds?: number;
+  drCopyMode?: string;
   failure?: string;
   workflowId: string;
   /** What the newest restore drill of this backup found: proven (it restored and validated) or restore failed. */

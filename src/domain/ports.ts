@@ -65,6 +65,23 @@ export interface BackupHandle {
    * engine resolves the backup by it.
    */
   name?: string;
+  /** How a DR copy was made, when the engine copied it itself (pgBackRest `drCopy: repository-copy`). */
+  copy?: DrCopyReport;
+}
+
+/** A DR copy the engine made by copying the repository (not a second backup of the source). */
+export interface DrCopyReport {
+  mode: 'repository-copy';
+  startedAt: string;
+  completedAt: string;
+  /** Objects and bytes written to the DR repository by the attempt that finished, and those already there whole. */
+  copiedObjects: number;
+  copiedBytes: number;
+  presentObjects: number;
+  presentBytes: number;
+  /** The sets copied: the backup's own, and any set it builds on the DR repository lacked. */
+  sets: string[];
+  walSegments: number;
 }
 
 export interface BackupProgress {
@@ -134,7 +151,8 @@ export interface DatabaseEngine {
   verifyBackup(handle: BackupHandle): Promise<BackupVerification>;
   /** Stops a running backup's own process (hung, or its workflow cancelled); engines that run none omit it. */
   stopBackup?(handle: BackupHandle): Promise<void>;
-  copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string }): Promise<BackupHandle>;
+  /** Starts (or, copying the repository itself, makes) the DR copy; onProgress hears of a copy the engine makes in place. */
+  copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string; onProgress?: (progress: unknown) => void }): Promise<BackupHandle>;
   deleteBackup(handle: BackupHandle): Promise<void>;
   restoreWindow(fromRegion?: 'primary' | 'dr'): Promise<RestoreWindow>;
   /** Creates a NEW instance, or adopts one only its own workflow run made for the same point; refuses anything else naming its owner. */

@@ -91,6 +91,13 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
     ).map((r) => [r.target, r.at.getTime() / 1000]),
   );
 
+  // The newest backup whose DR copy verified and recorded its lag (backups from before the lag was recorded have none).
+  const drLags = await catalog.query<{ target: string; mode: string; lag: number }>(
+    `SELECT DISTINCT ON (target) target, coalesce(locations->'dr'->>'copyMode', 'second-backup') AS mode, (locations->'dr'->>'lagSeconds')::float8 AS lag
+     FROM backups WHERE status IN ('verified', 'complete') AND jsonb_typeof(locations->'dr'->'lagSeconds') = 'number' AND coalesce(locations->'dr'->>'verified', 'false') = 'true'
+     ORDER BY target, coalesce(completed_at, verified_at, created_at) DESC, id DESC`,
+  );
+
   const drillCounts = await catalog.query<{ target: string; outcome: string; n: number }>(`SELECT target, outcome, count(*)::int AS n FROM drills GROUP BY 1, 2 ORDER BY 1, 2`);
   const newestDrill = new Map(
     (await catalog.query<{ target: string; outcome: string }>(`SELECT DISTINCT ON (target) target, outcome FROM drills WHERE outcome <> 'cancelled' ORDER BY target, finished_at DESC`)).map((r) => [r.target, r.outcome]),
@@ -149,6 +156,7 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
       return at === undefined ? Infinity : Math.max(0, Math.round(nowS - at));
     }),
     perTarget(METRICS.lastVerifiedTimestamp, (t) => lastVerified.get(t.target.name)),
+    family(METRICS.drCopyLag, drLags.map((r) => ({ labels: { target: r.target, mode: r.mode }, value: r.lag }))),
     // pgBackRest archives WAL continuously, always: said here from the config, where every central worker knows it.
     family(
       METRICS.continuousArchiving,

@@ -4,6 +4,11 @@
  *   preflight (source, engine, RPO) -> start backup -> wait (heartbeats with progress)
  *     -> verify -> copy to the DR region -> wait -> verify the copy -> record -> notify
  *
+ * The DR copy is the engine's: pgBackRest either copies the set's objects between the repositories
+ * (drCopy: repository-copy, the source read once; the copy activity returns it finished) or takes
+ * a second backup into the DR repository. Either way the copy is verified in the DR region and its
+ * lag (primary copy complete -> DR copy verified) is recorded with the backup.
+ *
  * Names derive from the workflow id, so a retried activity or a restarted worker adopts the
  * backup it started. On any failure the catalog row says failed with the reason, the notifier
  * says what failed and how old the last good backup is, and the workflow fails: it never
@@ -155,18 +160,29 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
 
     // 4. Copy it to the DR region, wait, verify the copy.
     phase = 'copying to the DR region';
-    board.enter('copying-to-dr', `copying ${primary.handle.backupId} to the DR region as ${copyName}`);
+    // A repository copy runs inside the copy activity (heartbeating), for as long as the set takes to stream.
+    const measureLag = patched('dr-copy-lag-and-repository-copy');
+    board.enter('copying-to-dr', `copying ${primary.handle.backupId} to the DR region${measureLag ? '' : ` as ${copyName}`}`);
     const copyStarted = await hostLong.copyDatabaseBackupToDr.executeWithOptions(
-      { ...waiting, startToCloseTimeout: '30 minutes', summary: `Copy ${primary.handle.backupId} to the DR region` },
+      { ...waiting, startToCloseTimeout: measureLag ? '12 hours' : '30 minutes', summary: `Copy ${primary.handle.backupId} to the DR region` },
       [input.target, primary.handle, copyName],
     );
     record.locations.dr = { region: 'dr', handle: copyStarted, verified: false };
     await save('running');
     const dr = await waitFor('dr', copyStarted);
+    if (measureLag) {
+      // A copied set carries the primary's own times: the copy's are what the DR copy took.
+      dr.copyMode = copyStarted.copy?.mode ?? 'second-backup';
+      if (copyStarted.copy) {
+        dr.startedAt = copyStarted.copy.startedAt;
+        dr.completedAt = copyStarted.copy.completedAt;
+      }
+    }
     record.locations.dr = dr;
     phase = 'verifying the DR copy';
-    board.enter('verifying-dr-copy', `verifying ${dr.handle.backupId} in the DR region`);
+    board.enter('verifying-dr-copy', `verifying ${dr.handle.backupId} in the DR region${copyStarted.copy ? ` (copied from the primary repository: ${copyStarted.copy.copiedObjects} objects, ${formatBytes(copyStarted.copy.copiedBytes)})` : ''}`);
     const drVerification = await verify('dr', dr.handle);
+    if (measureLag && primary.completedAt && dr.verifiedAt) dr.lagSeconds = Math.max(0, Math.round((Date.parse(dr.verifiedAt) - Date.parse(primary.completedAt)) / 1000));
 
     // 5. Record and notify.
     phase = 'recording';
@@ -177,7 +193,10 @@ export async function databaseBackup(input: DatabaseBackupInput): Promise<Databa
     await quick.notifyDatabaseBackupComplete.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Notify: backup complete' }, [
       { target: input.target, kind, sizeBytes: primary.sizeBytes, primaryId: primary.handle.backupId, drId: dr.handle.backupId, durationSeconds },
     ]);
-    board.enter('done', `backup complete: ${primary.handle.backupId} (${formatBytes(primary.sizeBytes)}) and its DR copy ${dr.handle.backupId}, verified in ${durationSeconds} s`);
+    board.enter(
+      'done',
+      `backup complete: ${primary.handle.backupId} (${formatBytes(primary.sizeBytes)}) and its DR copy ${dr.handle.backupId}, verified in ${durationSeconds} s${dr.lagSeconds !== undefined ? `; DR copy lag ${dr.lagSeconds} s (${dr.copyMode})` : ''}`,
+    );
     return {
       workflowId,
       target: input.target,

@@ -17,6 +17,7 @@ import { classifyPgBackRestError, lastErrorLine } from './errors';
 import { fileSize, fileTime, localName, readTail, removeFiles } from './files';
 import type { PgBackRestSetup } from './options';
 import { processGroupWork } from './proc';
+import { RepositoryCopier, type RepositoryCopyProgress } from './repository-copy';
 import { checkBackupSet, describeSetCheck } from './set-check';
 import type { BackupSet, Repositories, StanzaInfo } from './repository';
 import type { ClusterSessions } from './sessions';
@@ -37,10 +38,14 @@ interface BackupFiles {
 
 export class Backups {
   constructor(
-    private readonly setup: Pick<PgBackRestSetup, 'cli' | 'source' | 'runDir' | 'osUser' | 'primaryRepo' | 'drRepo' | 'timings'>,
+    private readonly setup: Pick<PgBackRestSetup, 'cli' | 'source' | 'runDir' | 'osUser' | 'primaryRepo' | 'drRepo' | 'timings'> & Partial<Pick<PgBackRestSetup, 'drCopy'>>,
     private readonly repositories: Repositories,
     private readonly sessions: ClusterSessions,
-  ) {}
+  ) {
+    this.copier = new RepositoryCopier(setup, repositories);
+  }
+
+  private readonly copier: RepositoryCopier;
 
   async startBackup(request: { backupName: string; kind: BackupKind }): Promise<BackupHandle> {
     // pgBackRest's smallest self-contained backup is a full one; an RDS-style "snapshot" is a full.
@@ -201,12 +206,16 @@ export class Backups {
   /**
    * pgBackRest 2.45 cannot copy a backup set from one repository to another. What the DR region
    * needs is a complete, restorable backup set in its own repository plus the WAL after it; the
-   * WAL is already archived to every repository by archive-push. So the "copy" is a second backup
-   * of the source, of the same type, taken straight into the DR repository and annotated with
-   * copyName (a diff or incr becomes a full when the DR repository has no full yet). It is a
-   * backup of the source as of now, not a byte copy of the primary one, and it needs the source up.
+   * WAL is already archived to every repository by archive-push. Two ways, per target (drCopy):
+   * - repository-copy: lifeboat copies the set's objects and its WAL from the primary repository's
+   *   bucket to the DR one and pgBackRest registers it there (repository-copy.ts). The same set,
+   *   same label and annotation; the source is not read again. Done in place: the handle returned
+   *   names the finished copy.
+   * - second-backup: a second backup of the source, of the same type, taken straight into the DR
+   *   repository and annotated with copyName (a diff or incr becomes a full when the DR repository
+   *   has no full yet): a second full read of the source, and it needs the source up.
    */
-  async copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string }): Promise<BackupHandle> {
+  async copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string; onProgress?: (progress: RepositoryCopyProgress) => void }): Promise<BackupHandle> {
     const repo = this.repositories.repoOf(handle);
     if (repo === this.setup.drRepo) {
       throw new LifeboatError(`Backup ${handle.name ?? handle.backupId} is already in the DR repository repo${repo}; only backups in the primary repository repo${this.setup.primaryRepo} are copied.`, 'INVALID_BACKUP_HANDLE');
@@ -219,7 +228,18 @@ export class Backups {
       }
       throw new LifeboatError(`Backup ${handle.name ?? handle.backupId} does not exist in repo${repo}, so it cannot be copied to the DR repository; take a new backup.`, 'BACKUP_NOT_FOUND');
     }
-    return this.backupInto(this.setup.drRepo, request.copyName, original.type);
+    if (this.setup.drCopy !== 'repository-copy') return this.backupInto(this.setup.drRepo, request.copyName, original.type);
+    const startedAt = new Date().toISOString();
+    const done = await this.copier.copySet(original.label, request.onProgress);
+    const name = original.annotation?.[BACKUP_ANNOTATION];
+    return {
+      engine: 'pgbackrest',
+      backupId: original.label,
+      ...(name ? { name } : {}),
+      location: 'dr',
+      locator: `repo${this.setup.drRepo}`,
+      copy: { mode: 'repository-copy', startedAt, completedAt: new Date().toISOString(), ...done },
+    };
   }
 
   async deleteBackup(handle: BackupHandle): Promise<void> {

@@ -7,7 +7,7 @@
  *
  * Where things live:
  * - backups.ts: backups annotated `lifeboat-backup=<name>`, run detached and adopted on retry;
- *   verify; the DR copy (a second backup into the DR repository); expire.
+ *   verify; the DR copy (repository-copy.ts copying the set, or a second backup); expire.
  * - restores.ts: point-in-time restores into a NEW cluster under `restoresDir` (the detached
  *   restore script, which ends by starting the cluster); describe, delete, mark served traffic.
  * - clusters.ts: restored clusters' ports, pg_ctl start and stop, their state, the source guard.
@@ -40,8 +40,9 @@ import { Backups } from './backups';
 import { postmasterAlive, RestoredClusters } from './clusters';
 import { Cutover } from './cutover';
 import { Failback } from './failback';
-import { resolveSetup, type PgBackRestEngineOptions, type PgBackRestSource, type PgBackRestTimings, type Region } from './options';
+import { resolveSetup, type DrCopyMode, type PgBackRestEngineOptions, type PgBackRestSource, type PgBackRestTimings, type Region } from './options';
 import { Repositories } from './repository';
+import type { RepositoryCopyProgress } from './repository-copy';
 import { Restores } from './restores';
 import { ClusterSessions } from './sessions';
 import { WalArchive } from './wal';
@@ -56,6 +57,7 @@ export class PgBackRestEngine implements DatabaseEngine {
   readonly portRange: { from: number; to: number };
   readonly primaryRepo: number;
   readonly drRepo: number;
+  readonly drCopy: DrCopyMode;
   readonly timings: PgBackRestTimings;
   private readonly sessions: ClusterSessions;
   private readonly clusters: RestoredClusters;
@@ -75,6 +77,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     this.portRange = setup.portRange;
     this.primaryRepo = setup.primaryRepo;
     this.drRepo = setup.drRepo;
+    this.drCopy = setup.drCopy;
     this.timings = setup.timings;
     const repositories = new Repositories(setup);
     this.sessions = new ClusterSessions(setup);
@@ -122,7 +125,7 @@ export class PgBackRestEngine implements DatabaseEngine {
     return this.backups.verifyBackup(handle);
   }
 
-  copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string }): Promise<BackupHandle> {
+  copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string; onProgress?: (progress: RepositoryCopyProgress) => void }): Promise<BackupHandle> {
     return this.backups.copyToDisasterRecovery(handle, request);
   }
 

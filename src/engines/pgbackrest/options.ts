@@ -70,6 +70,12 @@ export interface PgBackRestEngineOptions {
   drillPortRange?: { from: number; to: number };
   primaryRepo?: number;
   drRepo?: number;
+  /**
+   * How the DR copy is made: `second-backup` (a second backup of the source into drRepo: reads the
+   * source again) or `repository-copy` (the set's objects and WAL copied from primaryRepo's bucket
+   * to drRepo's: the source is read once). Default second-backup.
+   */
+  drCopy?: DrCopyMode;
   /** Extra server settings for restored clusters (for example shared_buffers). */
   restoreSettings?: Record<string, string | number | boolean>;
   /** How many of the newest archived WAL segments are scanned for the last commit (default 4). */
@@ -78,6 +84,8 @@ export interface PgBackRestEngineOptions {
 }
 
 export type Region = 'primary' | 'dr';
+
+export type DrCopyMode = 'repository-copy' | 'second-backup';
 
 /** The engine's options with every default applied; each part of the engine takes the fields it needs. */
 export type PgBackRestSetup = Required<Omit<PgBackRestEngineOptions, 'pgBin' | 'timings'>> & {
@@ -102,6 +110,7 @@ export function resolveSetup(options: PgBackRestEngineOptions): PgBackRestSetup 
     drillPortRange: options.drillPortRange ?? { from: 55500, to: 55539 },
     primaryRepo: options.primaryRepo ?? 1,
     drRepo: options.drRepo ?? 2,
+    drCopy: options.drCopy ?? 'second-backup',
     restoreSettings: options.restoreSettings ?? {},
     walScanSegments: options.walScanSegments ?? 4,
     timings: { ...DEFAULT_TIMINGS, ...options.timings },
