@@ -27,6 +27,7 @@ import { failbackActivities } from './failback';
 import { agentActivities } from './agents';
 import { HOST_BOUND_ACTIVITIES, HostBoundActivity } from '../domain/agents';
 import { backupDeletionActivities } from './backup-deletion';
+import { restoredInstanceActivities } from './restored-instances';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -75,6 +76,7 @@ export function createActivities(ports: Ports) {
     ...failbackActivities(ports),
     ...agentActivities(ports),
     ...backupDeletionActivities(ports),
+    ...restoredInstanceActivities(ports),
   });
 }
 

@@ -266,7 +266,7 @@ export function lifeboatCli(): LifeboatCli {
     })
       .argument('<workflow-id>', 'the workflow waiting for a decision (see `lifeboat list --awaiting-approval`)')
       .addOption(configOption())
-      .option('--gate <name>', 'the gate decided: restore, emergencyRestore, cutover, failover, failback, retire or backupDeletion (default the pending one)')
+      .option('--gate <name>', 'the gate decided: restore, emergencyRestore, cutover, failover, failback, retire, backupDeletion or instanceRemoval (default the pending one)')
       .addOption(reasonOption('on record with the decision'))
       .addOption(asOption(`${decision}s; not the requester in production`))
       .option('--key <file|env:NAME|ssh-agent[:<key>]>', 'your Ed25519 private key (PEM or OpenSSH, mode 600), or ssh-agent: the running agent signs with your key in publicKeys (or the one ssh-agent:<SHA256 fingerprint or comment> names); signs the decision, required in production (default $LIFEBOAT_SIGNING_KEY)')

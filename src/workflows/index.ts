@@ -13,3 +13,4 @@ export { drFailover } from './dr-failover';
 export { failoverDatabase } from './failover-database';
 export { failback } from './failback';
 export { backupDeletion } from './backup-deletion';
+export { instanceExpiry, instanceRemoval } from './restored-instances';
