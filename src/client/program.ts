@@ -19,6 +19,7 @@ import { drillReportCommand, drillRunCommand, drillsListCommand, prepareDrill } 
 import { failoverPlanCommand } from './failover-commands';
 import { failbackStartCommand, failbackStatusCommand, prepareFailbackStart } from './failback-commands';
 import { backupDeleteCommand, prepareBackupDelete } from './backup-deletion-commands';
+import { instanceRemoveCommand, instancesExtendCommand, instancesListCommand, prepareExtend, prepareInstanceRemove } from './instance-commands';
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { auditVerifyCommand } from './audit-command';
@@ -71,6 +72,8 @@ interface Options {
   drill?: boolean;
   key?: string;
   expiresIn?: string;
+  by?: string;
+  all?: boolean;
 }
 
 const configOption = () => new Option('--config <file>', 'the config file (default $LIFEBOAT_CONFIG, then ./lifeboat.config.yaml)');
@@ -445,6 +448,38 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(asOption('asks for the deletion'))
     .option('--bypass-governance', 'also remove versions under GOVERNANCE object lock (shown at the gate; needs s3:BypassGovernanceRetention); COMPLIANCE locks are never bypassed')
     .option('--id <workflow-id>', 'the workflow id (default backup-deletion-<backup>-<time>)')
+    .addOption(jsonOption());
+
+  const instances = command(program, 'instances', 'instances restores left standing: list, extend, remove');
+  command(instances, 'list', 'kept restored instances: what, data as of when, made by which workflow, age, expiry, endpoint, whether they took traffic', (_, o) => {
+    const config = configOf(o);
+    return instancesListCommand(config, { json: o.json === true, all: o.all === true });
+  })
+    .addOption(configOption())
+    .option('--all', 'also the removed ones')
+    .addOption(jsonOption());
+  command(instances, 'extend', 'move the expiry of a kept restored instance on (its notice is sent again before the new expiry)', ([instanceId], o) => {
+    const config = configOf(o);
+    const prepared = prepareExtend({ instanceId, by: o.by, reason: o.reason, as: o.as });
+    return instancesExtendCommand(config, prepared, o.json === true);
+  })
+    .argument('<instance-id>', 'the instance, as `lifeboat instances list` shows it')
+    .addOption(configOption())
+    .option('--by <duration>', 'how much longer to keep it: 12h, 3d, 2w (from its expiry, or from now when that has passed)')
+    .addOption(reasonOption('on record with the extension'))
+    .addOption(asOption('extends it'))
+    .addOption(jsonOption());
+  command(instances, 'remove', 'remove a kept restored instance now, behind the instanceRemoval gate in production; never one that has taken traffic', ([instanceId], o) => {
+    const config = configOf(o);
+    const prepared = prepareInstanceRemove({ instanceId, reason: o.reason, incident: o.incident, as: o.as, workflowId: o.id });
+    return recovery(config, o, 'instances remove', undefined, (ctx) => instanceRemoveCommand(ctx, prepared));
+  })
+    .argument('<instance-id>', 'the instance, as `lifeboat instances list` shows it')
+    .addOption(configOption())
+    .addOption(reasonOption('on record with the removal'))
+    .option('--incident <id>', 'the incident or ticket id (at most 128 characters)')
+    .addOption(asOption('asks for the removal'))
+    .option('--id <workflow-id>', 'the workflow id (default instance-removal-<instance>-<time>)')
     .addOption(jsonOption());
 
   command(program, 'retention', 'expire what the retention policy says, in both regions', (_, o) => {
