@@ -161,7 +161,7 @@ describe('restored instances: list, extend, expiry, removal (real stack, CLI as 
     assert.equal(extended.code, 0, extended.stderr);
     const after = (await row(ids.byHand))!;
     assert.ok(Date.parse(after.expiresAt) >= Date.parse(before.expiresAt) + 3 * 86_400_000, `${after.expiresAt} is at least 3 days after ${before.expiresAt}`);
-    assert.equal(extended.stdout.trim(), `${ids.byHand} now expires at ${after.expiresAt} (in 3 d); extended by 3 d by ${ALICE}`);
+    assert.equal(extended.stdout.trim(), `${ids.byHand} now expires at ${after.expiresAt} (in 3.0 days); extended by 3.0 days by ${ALICE}`);
     const events = await ports.catalog.query<{ event: string; details: { by: string; seconds: number } }>(`SELECT event, details FROM workflow_events WHERE kind = 'restored-instance' AND details->>'instanceId' = $1`, [ids.byHand]);
     assert.deepEqual(events.map((e) => [e.event, e.details.by, e.details.seconds]), [['extended', ALICE, 3 * 86_400]]);
   });

@@ -95,7 +95,7 @@ export async function instancesExtendCommand(config: LifeboatConfig, prepared: R
     printJson(updated);
     return 0;
   }
-  line(`${updated.instanceId} now expires at ${updated.expiresAt} (${until(updated.expiresAt, Date.now())}); extended by ${formatDuration(prepared.seconds)} by ${prepared.by}`);
+  line(`${updated.instanceId} now expires at ${updated.expiresAt} (${until(updated.expiresAt, Date.now())}); extended by ${formatDuration(prepared.seconds, { coarse: true })} by ${prepared.by}`);
   if (updated.servedTraffic) line(`${updated.instanceId} has taken traffic: lifeboat never removes it, whatever its expiry.`);
   return 0;
 }
