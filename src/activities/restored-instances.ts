@@ -189,9 +189,9 @@ export function restoredInstanceActivities(ports: Ports) {
       return { noticeBeforeMs: notice, instances: rows.map(fromRow) };
     },
 
-    /** Sent: the instance may be removed at its expiry from the next sweep on (an extension clears it). */
+    /** Sent: the instance may be removed at its expiry from the next sweep on (an extension clears it, and a notice for an expiry since moved is not noted). */
     async markExpiryNoticeSent(instanceId: string, expiresAt: string): Promise<void> {
-      await ports.catalog.query(`UPDATE restored_instances SET notice_sent_at = now() WHERE instance_id = $1 AND expires_at = $2 AND notice_sent_at IS NULL`, [instanceId, expiresAt]);
+      await ports.catalog.query(`UPDATE restored_instances SET notice_sent_at = now() WHERE instance_id = $1 AND date_trunc('milliseconds', expires_at) = $2::timestamptz AND notice_sent_at IS NULL`, [instanceId, expiresAt]);
     },
 
     /** The catalog's answer right before a removal: refused (one sentence) when unknown, removed, or it took traffic. */
