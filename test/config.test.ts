@@ -191,10 +191,12 @@ describe('config', () => {
         drill: { enabled: true, at: { hour: 5, minute: 0 }, daysOfWeek: [], daysOfMonth: [1], months: [] },
         bucketDrill: { enabled: true, at: { hour: 5, minute: 30 }, daysOfWeek: [], daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] },
         drillSweeper: { enabled: true, minute: 20 },
+        instanceExpiry: { enabled: true, minute: 50 },
         compliance: { enabled: true, at: { hour: 6, minute: 0 }, daysOfWeek: ['monday'], daysOfMonth: [], months: [] },
         failoverDrill: { enabled: true, at: { hour: 2, minute: 0 }, daysOfWeek: [], daysOfMonth: [1], months: ['march', 'september'] },
       });
       assert.deepEqual(config.approvals, { remindAfter: 15 * 60, abortAfter: 2 * 3600 });
+      assert.deepEqual(config.restoredInstances, { lifetime: 7 * 86400, noticeBefore: 86400 });
       assert.deepEqual(config.temporal, { address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'lifeboat' });
       assert.deepEqual(config.notifications, {});
       assert.deepEqual(config.trafficRouters, []);
@@ -205,7 +207,7 @@ describe('config', () => {
         tier: 'production',
         selfApproval: false,
         unsignedDecisions: 'refuse',
-        gates: { restore: ['incident-commander'], emergencyRestore: ['incident-commander'], cutover: ['incident-commander'], failover: ['incident-commander'], failback: ['incident-commander'], retire: ['incident-commander'], backupDeletion: ['incident-commander'] },
+        gates: { restore: ['incident-commander'], emergencyRestore: ['incident-commander'], cutover: ['incident-commander'], failover: ['incident-commander'], failback: ['incident-commander'], retire: ['incident-commander'], backupDeletion: ['incident-commander'], instanceRemoval: ['incident-commander'] },
         approvers: {},
       });
     });

@@ -93,6 +93,7 @@ describe('schedules plan (config → desired Temporal Schedules → diff)', () =
       'lifeboat-files-backup-app-files',
       'lifeboat-files-drill-app-files',
       'lifeboat-files-full-backup-app-files',
+      'lifeboat-instance-expiry',
       'lifeboat-logical-backup-app',
       'lifeboat-restore-drill-app',
       'lifeboat-retention',
@@ -397,6 +398,7 @@ describe('schedules apply/list against the real Temporal dev server', function (
       'restore-drill-app': 'created',
       'files-drill-app-files': 'created',
       'drill-sweeper': 'created',
+      'instance-expiry': 'created',
       compliance: 'created',
       'failover-drill': 'created',
     });

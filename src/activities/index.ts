@@ -31,6 +31,7 @@ import { agentActivities } from './agents';
 import { HOST_BOUND_ACTIVITIES, HostBoundActivity } from '../domain/agents';
 import { backupDeletionActivities } from './backup-deletion';
 import { alertActivities } from './alerts';
+import { restoredInstanceActivities } from './restored-instances';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -83,6 +84,7 @@ export function createActivities(ports: Ports) {
     ...agentActivities(ports),
     ...backupDeletionActivities(ports),
     ...alertActivities(ports),
+    ...restoredInstanceActivities(ports),
   });
 }
 

@@ -13,6 +13,7 @@ import { checkInsideWindow, checkNamedPoint, parseRestorePoint } from '../domain
 import { SourceFacts, VerificationSummary } from '../domain/verification';
 import { captureFacts, verifyDatabase, VerificationProgress } from '../engines/verifier';
 import { withHeartbeats } from './heartbeat';
+import { recordKeptInstance } from './restored-instances';
 import { findRecordedRestorePoint } from './restore-points';
 import { pgTlsOf, Ports } from './ports';
 import { newPgClient } from '../engines/pg-client';
@@ -437,6 +438,8 @@ export function restoreActivities(ports: Ports) {
          ON CONFLICT (workflow_id) DO UPDATE SET outcome = EXCLUDED.outcome, destination = EXCLUDED.destination, report = EXCLUDED.report`,
         [report.workflowId, report.target, report.outcome, report.restorePoint, report.destination?.instanceId ?? null, report.requestedBy, JSON.stringify(report)],
       );
+      // An instance the restore leaves standing gets its row, with its expiry (`lifeboat instances list`).
+      await recordKeptInstance(ports, report);
     },
   };
 }

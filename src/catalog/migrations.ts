@@ -338,6 +338,38 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX alerts_open_idx ON alerts (dedup_key) WHERE status IN ('open', 'acknowledged');
     `,
   },
+  {
+    version: 17,
+    name: 'restored instances',
+    sql: `
+      -- Every instance a restore left standing (restored, or kept on failure): what it is, which
+      -- run made it (the owner its own record on the host must match before removal), when it
+      -- expires, whether its expiry notice went out, whether it took traffic (then lifeboat never
+      -- removes it), and how it ended. Filled when pitrRestore records its report.
+      CREATE TABLE restored_instances (
+        instance_id text PRIMARY KEY,
+        target text NOT NULL,
+        engine text NOT NULL,
+        made_by text NOT NULL,
+        owner_workflow_id text NOT NULL,
+        owner_run_id text NOT NULL,
+        restore_point text NOT NULL,
+        restored_from text NOT NULL,
+        endpoint text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL,
+        notice_sent_at timestamptz,
+        served_traffic boolean NOT NULL DEFAULT false,
+        served_traffic_at timestamptz,
+        state text NOT NULL DEFAULT 'kept' CHECK (state IN ('kept','removed')),
+        removed_at timestamptz,
+        removed_by text,
+        removal_detail text,
+        extensions jsonb NOT NULL DEFAULT '[]'::jsonb
+      );
+      CREATE INDEX restored_instances_expiry_idx ON restored_instances (expires_at) WHERE state = 'kept';
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_337_001; // arbitrary, fixed: serializes concurrent migrators

@@ -20,6 +20,7 @@ import { drillReportCommand, drillRunCommand, drillsListCommand, prepareDrill } 
 import { failoverPlanCommand } from './failover-commands';
 import { failbackStartCommand, failbackStatusCommand, prepareFailbackStart } from './failback-commands';
 import { backupDeleteCommand, prepareBackupDelete } from './backup-deletion-commands';
+import { instanceRemoveCommand, instancesExtendCommand, instancesListCommand, prepareExtend, prepareInstanceRemove } from './instance-commands';
 import { formatTable } from './output';
 import { preflightCommand } from './preflight-command';
 import { auditVerifyCommand } from './audit-command';
@@ -351,7 +352,7 @@ export function lifeboatCli(): LifeboatCli {
     })
       .argument('<workflow-id>', 'the workflow waiting for a decision (see `lifeboat list --awaiting-approval`)')
       .addOption(configOption())
-      .option('--gate <name>', 'the gate decided: restore, emergencyRestore, cutover, failover, failback, retire or backupDeletion (default the pending one)')
+      .option('--gate <name>', 'the gate decided: restore, emergencyRestore, cutover, failover, failback, retire, backupDeletion or instanceRemoval (default the pending one)')
       .addOption(reasonOption('on record with the decision'))
       .addOption(asOption(`${decision}s; not the requester in production`))
       .option('--key <file|env:NAME|ssh-agent[:<key>]>', 'your Ed25519 private key (PEM or OpenSSH, mode 600), or ssh-agent: the running agent signs with your key in publicKeys (or the one ssh-agent:<SHA256 fingerprint or comment> names); signs the decision, required in production (default $LIFEBOAT_SIGNING_KEY)')
@@ -560,6 +561,38 @@ export function lifeboatCli(): LifeboatCli {
     .addOption(configOption())
     .option('--by <person>', 'who takes the alert (default $LIFEBOAT_USER)')
     .option('--note <text>', 'a note on record with the acknowledgement (at most 2000 characters)')
+    .addOption(jsonOption());
+
+  const instances = command(program, 'instances', 'instances restores left standing: list, extend, remove');
+  command(instances, 'list', 'kept restored instances: what, data as of when, made by which workflow, age, expiry, endpoint, whether they took traffic', (_, o) => {
+    const config = configOf(o);
+    return instancesListCommand(config, { json: o.json === true, all: o.all === true });
+  })
+    .addOption(configOption())
+    .option('--all', 'also the removed ones')
+    .addOption(jsonOption());
+  command(instances, 'extend', 'move the expiry of a kept restored instance on (its notice is sent again before the new expiry)', ([instanceId], o) => {
+    const config = configOf(o);
+    const prepared = prepareExtend({ instanceId, by: o.by, reason: o.reason, as: o.as });
+    return instancesExtendCommand(config, prepared, o.json === true);
+  })
+    .argument('<instance-id>', 'the instance, as `lifeboat instances list` shows it')
+    .addOption(configOption())
+    .option('--by <duration>', 'how much longer to keep it: 12h, 3d, 2w (from its expiry, or from now when that has passed)')
+    .addOption(reasonOption('on record with the extension'))
+    .addOption(asOption('extends it'))
+    .addOption(jsonOption());
+  command(instances, 'remove', 'remove a kept restored instance now, behind the instanceRemoval gate in production; never one that has taken traffic', ([instanceId], o) => {
+    const config = configOf(o);
+    const prepared = prepareInstanceRemove({ instanceId, reason: o.reason, incident: o.incident, as: o.as, workflowId: o.id });
+    return recovery(config, o, 'instances remove', undefined, (ctx) => instanceRemoveCommand(ctx, prepared));
+  })
+    .argument('<instance-id>', 'the instance, as `lifeboat instances list` shows it')
+    .addOption(configOption())
+    .addOption(reasonOption('on record with the removal'))
+    .option('--incident <id>', 'the incident or ticket id (at most 128 characters)')
+    .addOption(asOption('asks for the removal'))
+    .option('--id <workflow-id>', 'the workflow id (default instance-removal-<instance>-<time>)')
     .addOption(jsonOption());
 
   command(program, 'retention', 'expire what the retention policy says, in both regions', (_, o) => {

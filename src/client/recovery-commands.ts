@@ -166,7 +166,7 @@ export interface DecisionRequest {
   signatureLifetimeMs: number;
 }
 
-const GATES: Array<Decision['gate']> = ['restore', 'emergencyRestore', 'cutover', 'failover', 'failback', 'retire', 'backupDeletion'];
+const GATES: Array<Decision['gate']> = ['restore', 'emergencyRestore', 'cutover', 'failover', 'failback', 'retire', 'backupDeletion', 'instanceRemoval'];
 
 /** A decision as the CLI can check it before connecting: who, why, and a gate that exists. */
 export function prepareDecision(o: { workflowId: string; gate?: string; reason: string; as?: string; key?: string; expiresIn?: string }): DecisionRequest {

@@ -18,6 +18,7 @@
  * | lifeboat-files-drill-<bucket>        | the target's drill.cadence, or schedules.bucketDrill (quarterly) | restoreDrill({ target }) |
  * | lifeboat-files-drill-dr-<bucket>     | as for databases, with drill.alternateRegions | restoreDrill({ target, fromRegion: 'dr' })  |
  * | lifeboat-drill-sweeper               | hourly at schedules.drillSweeper.minute | drillSweeper({ requestedBy: 'schedule' })    |
+ * | lifeboat-instance-expiry             | hourly at schedules.instanceExpiry.minute | instanceExpiry({ requestedBy: 'schedule' }) |
  * | lifeboat-compliance                  | schedules.compliance (weekly)          | complianceReport({ requestedBy: 'schedule' }) |
  * | lifeboat-failover-drill              | schedules.failoverDrill (if `failover` set) | drFailover({ mode: 'drill', ... })       |
  *
@@ -57,7 +58,7 @@ export const DEFAULT_SCHEDULE_PREFIX = 'lifeboat-';
 export const SCHEDULE_TIMEZONE = 'UTC';
 
 const HOUR_MS = 60 * 60 * 1000;
-export const CATCHUP_WINDOW_MS = { backup: 6 * HOUR_MS, retention: 6 * HOUR_MS, drill: 7 * 24 * HOUR_MS, sweeper: HOUR_MS, compliance: 24 * HOUR_MS } as const;
+export const CATCHUP_WINDOW_MS = { backup: 6 * HOUR_MS, retention: 6 * HOUR_MS, drill: 7 * 24 * HOUR_MS, sweeper: HOUR_MS, expiry: HOUR_MS, compliance: 24 * HOUR_MS } as const;
 
 /** The workflow types schedules start, by name: the worker registers them under these names. */
 export const SCHEDULED_WORKFLOWS = {
@@ -67,6 +68,7 @@ export const SCHEDULED_WORKFLOWS = {
   retention: 'retention',
   restoreDrill: 'restoreDrill',
   drillSweeper: 'drillSweeper',
+  instanceExpiry: 'instanceExpiry',
   complianceReport: 'complianceReport',
   drFailover: 'drFailover',
 } as const;
@@ -83,6 +85,7 @@ export type ScheduleKind =
   | 'files-drill'
   | 'files-drill-dr'
   | 'drill-sweeper'
+  | 'instance-expiry'
   | 'compliance'
   | 'failover-drill';
 
@@ -445,6 +448,16 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
     args: { requestedBy: 'schedule' },
     summary: 'Drill sweeper: removes drill instances and buckets whose drill run is closed',
     catchupWindowMs: CATCHUP_WINDOW_MS.sweeper,
+  });
+  const expiry = config.schedules.instanceExpiry;
+  add({
+    kind: 'instance-expiry',
+    config: expiry,
+    calendar: { second: [0], minute: [expiry.minute], hour: ALL.hour, dayOfMonth: ALL.dayOfMonth, month: [...MONTH_NAMES], year: [], dayOfWeek: [...DAYS] },
+    workflowType: SCHEDULED_WORKFLOWS.instanceExpiry,
+    args: { requestedBy: 'schedule' },
+    summary: 'Restored instance expiry: notifies, then removes kept instances past their expiry (never one that took traffic)',
+    catchupWindowMs: CATCHUP_WINDOW_MS.expiry,
   });
   add({
     kind: 'compliance',

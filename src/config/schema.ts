@@ -586,6 +586,7 @@ const fields = {
             failback: gateRoles('failback (the planned switch back to the primary region: fences the DR primary, restores it there, moves the names home)'),
             retire: gateRoles('retire (removing the DR primary once a failback moved its traffic home)'),
             backupDeletion: gateRoles('backup deletion (`lifeboat backups delete`: removing one backup by hand, outside the retention policy)'),
+            instanceRemoval: gateRoles('instance removal (`lifeboat instances remove`: removing an instance a restore left standing, in a production-tier environment)'),
           },
           { description: 'Who approves each gate of a workflow in this environment.' },
         ),
@@ -599,6 +600,7 @@ const fields = {
               failback: approverCount('failback'),
               retire: approverCount('retire'),
               backupDeletion: approverCount('backup deletion', '2 in a production-tier environment (nobody destroys a backup alone), 1 elsewhere'),
+              instanceRemoval: approverCount('instance removal'),
             },
             { description: 'How many different people must approve each gate in this environment before it opens (a quorum).' },
           )
@@ -736,11 +738,27 @@ const fields = {
         },
         { description: 'The hourly drill sweeper: removes drill instances and scratch buckets whose drill run is closed, and reports any whose owner it cannot tell.' },
       ),
+      instanceExpiry: t.object(
+        {
+          enabled: t.boolean('Whether the expiry runs; `false` keeps its schedule declared but paused.').prefault(true),
+          minute: t.integer({ description: 'Minute of every hour the expiry starts at (UTC).', min: 0, max: 59 }).prefault(50),
+        },
+        { description: 'The hourly expiry of restored instances (`instanceExpiry`): sends each kept instance its notice, then removes those past their expiry; never one that has taken traffic.' },
+      ),
       failoverDrill: schedule('Failover drills of the whole recovery plan (`failover`): everything restored in the DR region into drill instances, names moved only in drill zones, the application checked, measured against the full-system RTO, cleaned up. Twice a year by default.', FAILOVER_DRILL_DEFAULTS),
       compliance: schedule('The compliance report: backups against RPO, drills against their cadence, retention, open failures, predicted RTO; written to the evidence buckets.', { at: '06:00', daysOfWeek: ['monday'] }),
     },
     { description: 'When Temporal Schedules start each workflow (`lifeboat schedules apply`). All times are UTC.' },
   ),
+  restoredInstances: t
+    .object(
+      {
+        lifetime: t.duration({ description: 'How long an instance a restore leaves standing is kept before the hourly expiry removes it (`lifeboat instances extend` moves it on). Never one that has taken traffic.', minSeconds: 1 }).prefault('7d'),
+        noticeBefore: t.duration({ description: 'How long before its removal the expiry notifies (through the notifier); an instance is never removed before its notice went out.', minSeconds: 0 }).prefault('1d'),
+      },
+      { description: 'The life of restored instances after their restore: listed by `lifeboat instances list`, removed on expiry after a notice.' },
+    )
+    .prefault({}),
   notifications: t.object(
     {
       webhook: t

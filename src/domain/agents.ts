@@ -47,6 +47,9 @@ export const FAILBACK_HOST_ACTIVITIES = ['findDrPrimary', 'reprotectDrPrimary', 
 /** The drill sweeper: a host's drill clusters listed and removed there (buckets, names and app copies stay central). */
 export const DRILL_SWEEPER_HOST_ACTIVITIES = ['findDrillInstances', 'removeDrillInstance'] as const;
 
+/** Removing a kept restored instance (its expiry, or `instances remove`): the cluster lives on the target's host. */
+export const RESTORED_INSTANCE_HOST_ACTIVITIES = ['removeKeptInstance'] as const;
+
 /**
  * Removing pgBackRest sets (retention's expiry and `backups delete`): pgBackRest expires them
  * where its configuration names the repositories, with the catalog's checks and records as
@@ -64,6 +67,6 @@ export const PREDICTION_HOST_ACTIVITIES = ['readBackupSizes'] as const;
  * The activities an agent runs. A workflow sends these, and only these, to the target's agent when
  * it has one; an agent worker registers these alone, so nothing else can land on the host.
  */
-export const HOST_BOUND_ACTIVITIES = [...BACKUP_HOST_ACTIVITIES, ...RESTORE_HOST_ACTIVITIES, ...LOGICAL_BACKUP_HOST_ACTIVITIES, ...LOGICAL_RESTORE_HOST_ACTIVITIES, ...FAILBACK_HOST_ACTIVITIES, ...DRILL_SWEEPER_HOST_ACTIVITIES, ...BACKUP_REMOVAL_HOST_ACTIVITIES, ...PREFLIGHT_HOST_ACTIVITIES, ...PREDICTION_HOST_ACTIVITIES] as const;
+export const HOST_BOUND_ACTIVITIES = [...BACKUP_HOST_ACTIVITIES, ...RESTORE_HOST_ACTIVITIES, ...LOGICAL_BACKUP_HOST_ACTIVITIES, ...LOGICAL_RESTORE_HOST_ACTIVITIES, ...FAILBACK_HOST_ACTIVITIES, ...DRILL_SWEEPER_HOST_ACTIVITIES, ...RESTORED_INSTANCE_HOST_ACTIVITIES, ...BACKUP_REMOVAL_HOST_ACTIVITIES, ...PREFLIGHT_HOST_ACTIVITIES, ...PREDICTION_HOST_ACTIVITIES] as const;
 
 export type HostBoundActivity = (typeof HOST_BOUND_ACTIVITIES)[number];

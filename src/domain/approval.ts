@@ -5,7 +5,7 @@
  */
 import type { SignedDecision, SigningPolicy } from './signed-decision';
 
-export type GateName = 'restore' | 'emergencyRestore' | 'cutover' | 'failover' | 'failback' | 'retire' | 'backupDeletion';
+export type GateName = 'restore' | 'emergencyRestore' | 'cutover' | 'failover' | 'failback' | 'retire' | 'backupDeletion' | 'instanceRemoval';
 
 /** Everything needed to judge an approver, resolved from the config when the workflow starts. */
 export interface GatePolicy {

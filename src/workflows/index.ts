@@ -17,3 +17,4 @@ export { alertEscalation } from './alert-escalation';
 export { logicalRestore } from './logical-restore';
 export { tableRestore } from './table-restore';
 export { filesRestore } from './files-restore';
+export { instanceExpiry, instanceRemoval } from './restored-instances';
