@@ -61,8 +61,6 @@ interface Options {
   emergency?: boolean;
   cutover?: boolean;
   keep?: boolean;
-  tables?: string;
-  intoSchema?: string;
   gate?: string;
   awaitingApproval?: boolean;
   running?: boolean;
