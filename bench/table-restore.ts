@@ -23,6 +23,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Client as TemporalClient } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Client } from 'pg';
 import { createPorts } from '../src/activities/ports';
 import { connectTemporal, connectWorkerConnection, lifeboatDataConverter } from '../src/client/temporal';
@@ -94,6 +95,8 @@ async function workflowPhases(): Promise<void> {
   const client = new TemporalClient({ connection: clientConnection, namespace: temporal.namespace, dataConverter: lifeboatDataConverter(config) });
   const ports = createPorts(config, { log: () => undefined });
   const taskQueue = `bench-table-restore-${run}`;
+  // The worker's state changes are not figures.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   const intoSchema = `bench_recovered_${run}`;
   try {
     const worker = await createLifeboatWorker({ config, connection, ports, taskQueue });
