@@ -89,14 +89,14 @@ async function makeTable(): Promise<{ rows: number; bytes: number }> {
 }
 
 async function workflowPhases(): Promise<void> {
+  // The worker's state changes are not figures (installed before the first connection makes the runtime).
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   const config = loadConfig(process.env.LIFEBOAT_CONFIG ?? path.resolve(__dirname, '../../lifeboat.config.yaml'));
   const { connection } = await connectWorkerConnection(config);
   const { connection: clientConnection, settings: temporal } = await connectTemporal(config);
   const client = new TemporalClient({ connection: clientConnection, namespace: temporal.namespace, dataConverter: lifeboatDataConverter(config) });
   const ports = createPorts(config, { log: () => undefined });
   const taskQueue = `bench-table-restore-${run}`;
-  // The worker's state changes are not figures.
-  Runtime.install({ logger: new DefaultLogger('WARN') });
   const intoSchema = `bench_recovered_${run}`;
   try {
     const worker = await createLifeboatWorker({ config, connection, ports, taskQueue });
