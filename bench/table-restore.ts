@@ -23,6 +23,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Client as TemporalClient } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Client } from 'pg';
 import { createPorts } from '../src/activities/ports';
 import { connectTemporal, connectWorkerConnection, lifeboatDataConverter } from '../src/client/temporal';
@@ -88,6 +89,8 @@ async function makeTable(): Promise<{ rows: number; bytes: number }> {
 }
 
 async function workflowPhases(): Promise<void> {
+  // The worker's state changes are not figures (installed before the first connection makes the runtime).
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   const config = loadConfig(process.env.LIFEBOAT_CONFIG ?? path.resolve(__dirname, '../../lifeboat.config.yaml'));
   const { connection } = await connectWorkerConnection(config);
   const { connection: clientConnection, settings: temporal } = await connectTemporal(config);
