@@ -124,6 +124,12 @@ describe('pitrRestore through the lifeboat CLI (child processes, real stack)', f
     assert.ok((report.rto?.phases.cutover ?? -1) >= 0);
     // Traffic went there, so nothing removes it automatically from now on.
     assert.equal((await engine.describeInstance(destination))?.servedTraffic, true);
+    // The catalog lists it as having taken traffic: the expiry and `instances remove` leave it alone.
+    const listed = await ports.catalog.query<{ served_traffic: boolean; state: string }>('SELECT served_traffic, state FROM restored_instances WHERE instance_id = $1', [destination]);
+    assert.deepEqual(listed, [{ served_traffic: true, state: 'kept' }]);
+    const refusedRemoval = await lifeboat(['instances', 'remove', destination, '--reason', 'done', '--as', 'alice@example.com']);
+    assert.equal(refusedRemoval.code, 2, refusedRemoval.stdout);
+    assert.match(refusedRemoval.stderr, new RegExp(`^lifeboat: ${destination} has taken traffic`));
 
     // The name resolves to the restored instance, and a connection through it sees the data at T.
     const s = stack.ctx.settings;
