@@ -67,7 +67,9 @@ export async function raiseAlert(config: LifeboatConfig, alert: AlertMessage, oc
  * Tells the open alert of a target and cause that its cause cleared (the next verified backup of
  * the target clears "backup failed"). Nothing open: nothing to do. Never fails the caller.
  */
-export async function resolveAlerts(target: string, causes: readonly string[], reason: string): Promise<string[]> {
+export async function resolveAlerts(config: LifeboatConfig, target: string, causes: readonly string[], reason: string): Promise<string[]> {
+  // Without channels no alert is ever raised: nothing to ask Temporal about.
+  if (!config.notifications?.channels?.length) return [];
   const client = activityClient();
   if (!client) return [];
   const resolved: string[] = [];

@@ -355,7 +355,7 @@ export function backupActivities(ports: Ports) {
         fields: { kind: summary.kind, sizeBytes: summary.sizeBytes ?? -1, primary: summary.primaryId, dr: summary.drId },
       });
       // A verified backup in both regions clears an open "backup failed" alert of the target: its channels hear it resolved.
-      await resolveAlerts(summary.target, RESOLVED_BY_GOOD_BACKUP, `backup ${summary.primaryId} of ${summary.target} verified in both regions (${currentWorkflowId()})`);
+      await resolveAlerts(ports.config, summary.target, RESOLVED_BY_GOOD_BACKUP, `backup ${summary.primaryId} of ${summary.target} verified in both regions (${currentWorkflowId()})`);
     },
 
     /**

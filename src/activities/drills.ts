@@ -2,6 +2,8 @@
  * Restore drills: choosing the backup to prove, the drill history of a target, and publishing
  * the report as evidence (both regions' write-once buckets, hashes in the catalog).
  */
+import { resolveAlerts } from './alerts';
+import { RESOLVED_BY_PASSED_DRILL } from '../domain/alerts';
 import { Context } from '@temporalio/activity';
 import { findDatabaseTarget, objectivesFor } from '../config';
 import type { BackupLocation } from '../domain/backup';
@@ -148,6 +150,8 @@ export function drillActivities(ports: Ports) {
       if (report.outcome !== 'cancelled' && selection.catalogId && marksBackup) {
         await ports.catalog.query('UPDATE backups SET drill_outcome = $2, drilled_at = $3 WHERE id = $1', [selection.catalogId, report.outcome === 'passed' ? 'proven' : 'restore failed', report.finishedAt]);
       }
+      // A passed drill clears an open "restore drill failed" alert of the target.
+      if (report.outcome === 'passed') await resolveAlerts(ports.config, report.target.name, RESOLVED_BY_PASSED_DRILL, `drill ${report.drillId} of ${report.target.name} passed`);
       return evidence;
     },
 

@@ -34,6 +34,8 @@ interface AlertRow {
 
 const COLUMNS = `id::text AS id, status, severity, target, title, level, level_name, occurrences, opened_at, last_seen_at, acknowledged_by, acknowledged_at, resolved_because, workflow_id, run_id, source_workflow_id`;
 
+const ACK_WAIT_MS = 60_000;
+
 export interface AckOptions {
   alertId: string;
   by: string;
@@ -98,7 +100,17 @@ export async function ackCommand(config: LifeboatConfig, ack: AckOptions, o: { j
   const client = await o.client();
   let result: AlertAcknowledgement;
   try {
-    result = await client.workflow.getHandle(row.workflow_id, row.run_id).executeUpdate<AlertAcknowledgement, [{ by: string; note?: string }]>(ACKNOWLEDGE_ALERT_UPDATE, { args: [{ by: ack.by, ...(ack.note ? { note: ack.note } : {}) }] });
+    const update = client.workflow.getHandle(row.workflow_id, row.run_id).executeUpdate<AlertAcknowledgement, [{ by: string; note?: string }]>(ACKNOWLEDGE_ALERT_UPDATE, { args: [{ by: ack.by, ...(ack.note ? { note: ack.note } : {}) }] });
+    // The update needs a worker to run it: without one the CLI says so instead of waiting forever.
+    let timer: NodeJS.Timeout | undefined;
+    const noWorker = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`alert ${ack.alertId}'s escalation (${row!.workflow_id}) did not answer within ${ACK_WAIT_MS / 1000} s: check a lifeboat worker runs on task queue ${config.temporal.taskQueue}, then run the ack again.`)), ACK_WAIT_MS);
+    });
+    try {
+      result = await Promise.race([update, noWorker]);
+    } finally {
+      clearTimeout(timer);
+    }
   } catch (err) {
     // The run ended or refused (acknowledged a moment ago by someone else, or resolved): the person's input no longer applies.
     if (err instanceof WorkflowNotFoundError) throw new UsageError(`alert ${ack.alertId}'s escalation (${row.workflow_id}) is no longer running: nothing to acknowledge.`);

@@ -60,6 +60,8 @@ export function alertWorkflowId(dedupKey: string): string {
 
 /** Causes whose alert the next good run of the same target closes (`resolve` to every channel told). */
 export const RESOLVED_BY_GOOD_BACKUP = ['backup-failed', 'dr-copy-failed'] as const;
+/** Causes a passed drill of the same target closes. */
+export const RESOLVED_BY_PASSED_DRILL = ['restore-drill-failed'] as const;
 
 /** The first thing to do, when the sender did not say: by cause, else the runbook. */
 export function defaultNextStep(n: { title: string; cause?: string; target?: string }): string {
