@@ -323,7 +323,8 @@ describe('logical dump engine (pg_dump → gzip → AES-256-GCM → S3)', functi
       const stored = await objectBytes(primary, PRIMARY_BUCKET, appBackup.key);
       const head = await primary.send(new HeadObjectCommand({ Bucket: PRIMARY_BUCKET, Key: appBackup.key }));
       stored[Math.floor(stored.length / 2)] ^= 0x40;
-      const tamperedKey = `${prefix}/tampered/nightly-1.dump.gz.enc`;
+      // Same target and backup name (the binding holds), another place: only the flipped bit is wrong.
+      const tamperedKey = `${prefix}/tampered/app/nightly-1.dump.gz.enc`;
       await primary.send(new PutObjectCommand({ Bucket: PRIMARY_BUCKET, Key: tamperedKey, Body: stored, Metadata: head.Metadata }));
       const v = await engine.verify({ bucket: PRIMARY_BUCKET, key: tamperedKey });
       assert.equal(v.ok, false);

@@ -151,6 +151,7 @@ describe('logicalRestore (real worker, real stack, real CLI)', function () {
     const facts = Object.fromEntries(waiting.pendingGate!.prompt.facts.map((f) => [f.label, f.value]));
     assert.equal(facts.tables, `public.${orders}, public.${items}`);
     assert.match(facts.destination, new RegExp(`^new schema ${schema} in database app on `));
+    assert.equal(await schemaExists(schema), false, 'nothing is made before approval');
     await approveSigned(h, { by: BOB, reason: 'put the rows back next to the live ones', gate: 'restore' });
     const report = (await h.result()) as LogicalRestoreReport;
     assert.equal(report.outcome, 'restored', JSON.stringify(report));

@@ -55,7 +55,7 @@ export function logicalBackupActivities(ports: Ports) {
   const engineFor = (targetName: string, region: Region) => {
     const { lb } = settingsOf(targetName);
     const where = region === 'primary' ? lb : lb.dr;
-    return new LogicalDumpEngine({ store: { s3: ports.objectStore(where.store), bucket: where.bucket, prefix: lb.prefix, name: where.store }, encryptionKey: lb.encryptionKey });
+    return new LogicalDumpEngine({ store: { s3: ports.objectStore(where.store), bucket: where.bucket, prefix: lb.prefix, name: where.store }, encryptionKey: lb.encryptionKey, previousEncryptionKeys: lb.previousEncryptionKeys });
   };
 
   /** Where pg_dump connects: the configured host for pgBackRest targets, the instance's endpoint on RDS. */
@@ -152,7 +152,7 @@ export function logicalBackupActivities(ports: Ports) {
           workflowId: currentWorkflowId(),
           runId: info.workflowExecution?.runId,
           failure: copyFailed ? `DR copy failed: ${report.failure ?? 'unknown reason'}` : report.failure,
-          details: { source: plan.source, dumpBytes: report.primary?.dumpBytes, format: 'pg_dump custom, gzip, lifeboat-enc-v1 (AES-256-GCM)' },
+          details: { source: plan.source, dumpBytes: report.primary?.dumpBytes, format: 'pg_dump custom, gzip, lifeboat-enc-v2 (AES-256-GCM)' },
         },
         report.verifications.map((v) => ({ subject: `logical dump ${v.store}:${v.key}`, result: { ok: v.ok, checks: v.checks } })),
       );

@@ -830,7 +830,7 @@ export class LogicalDumpEngine {
 
   /**
    * Restores the dump with pg_restore into an existing (new, empty) database, all of it or only
-   * `tables` (schema-qualified; their definitions, data, indexes and constraints). Streamed:
+   * `tables` (schema-qualified; with pg_restore -t, their definitions and data, not their indexes or constraints). Streamed:
    * download → decrypt → gunzip → pg_restore's stdin, never landing on disk; a custom-format
    * archive read from a pipe restores with one pg_restore (its -j needs a seekable file).
    * Refuses the database the dump was taken from. One transaction by default, so a failed
