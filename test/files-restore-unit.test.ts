@@ -82,7 +82,8 @@ describe('files restore: rules without a server', () => {
   });
 
   it('the CLI refuses before connecting (Temporal unreachable): exit 2, one sentence', async function () {
-    this.timeout(60000);
+    // Six CLI processes, each starting Node: a loaded machine takes its time.
+    this.timeout(300000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-frest-unit-'));
     const empty = path.join(dir, 'empty.txt');
     fs.writeFileSync(empty, '# nothing\n\n');

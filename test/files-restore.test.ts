@@ -291,6 +291,55 @@ describe('files restore of a bucket target (real worker, real stack, real CLI)',
     assert.equal(await versions(), versionsBefore, 'no version was written');
   });
 
+  it('in place, cancelled mid-restore: nothing deleted, the overwritten version stays, and the status names the undo', async function () {
+    this.timeout(300000);
+    const workflowId = `test-frest-inplace-cancel-${id}`;
+    workflowIds.push(workflowId);
+    await primary.send(new PutObjectCommand({ Bucket: sourceBucket, Key: 'docs/a.txt', Body: 'rewritten once more\n', ContentType: 'text/plain' }));
+    const keys = path.join(dir, 'one-key.txt');
+    fs.writeFileSync(keys, 'docs/a.txt\n');
+    const gated = createPorts(config, { log: () => undefined });
+    let reached!: () => void;
+    const writing = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    gated.objectStore('primary').middlewareStack.add(
+      (next, context) => async (args) => {
+        if ((args.input as { Bucket?: string }).Bucket === sourceBucket && ['PutObjectCommand', 'CreateMultipartUploadCommand'].includes(context.commandName ?? '')) {
+          reached();
+          await released;
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'holdInPlaceWrites' },
+    );
+    const versions = async () => ((await primary.send(new ListObjectVersionsCommand({ Bucket: sourceBucket, Prefix: 'docs/a.txt' }))).Versions ?? []).map((v) => v.VersionId);
+    const versionsBefore = await versions();
+    const w = await worker('frest-inplace-cancel', gated);
+    try {
+      await w.runUntil(async () => {
+        const run = await cli(['restore', target, '--backup', 'latest', '--in-place', '--keys-from', keys, '--reason', 'one file back', '--as', 'carol@example.com', '--id', workflowId], w.options.taskQueue);
+        assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+        const approve = await cli(['approve', workflowId, '--reason', 'go', '--as', 'alice@example.com'], w.options.taskQueue);
+        assert.equal(approve.code, 0, `${approve.stdout}\n${approve.stderr}`);
+        await writing;
+        const handle = env.client.workflow.getHandle(workflowId);
+        await handle.cancel();
+        release();
+        const err = await handle.result().then(() => assert.fail('a cancelled restore does not complete'), (e: unknown) => e);
+        assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, String(err));
+        const status = await cli(['status', workflowId], w.options.taskQueue);
+        assert.match(status.stdout, new RegExp(`nothing deleted in ${sourceBucket}: the objects written before the stop are new versions, each over its previous version, which stays; to put them back: lifeboat restore ${target} --to \\S+Z --in-place --keys-from \\S+one-key\\.txt`), status.stdout);
+        await recordHistory(handle, 'filesRestore-v1-in-place-cancelled');
+      });
+    } finally {
+      release();
+      await gated.close();
+    }
+    const after = await versions();
+    assert.ok(versionsBefore.every((v) => after.includes(v)), 'every version from before the restore is still there');
+  });
+
   it('cancelled mid-restore: the new bucket this run made is removed, nothing else is touched', async function () {
     this.timeout(300000);
     const workflowId = `test-frest-cancel-${id}`;
