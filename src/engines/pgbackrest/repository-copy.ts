@@ -21,7 +21,7 @@
  * repository's own backup.info, so the bytes of one encrypted repository mean nothing in another.
  */
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { describeError, LifeboatError } from '../../domain/errors';
 import { createS3Client } from '../s3';
@@ -50,6 +50,8 @@ interface StoredObject {
 
 /** Objects copied at once: enough to keep both stores busy, few enough for a small worker's memory. */
 const PARALLEL = 4;
+/** Objects up to this size go in one streamed PUT; larger ones (a relation segment of up to 1 GiB) in parts. */
+const SINGLE_PUT_BYTES = 256 * 1024 * 1024;
 /** Part size of multipart uploads (the SDK buffers up to queueSize parts per upload). */
 const PART_BYTES = 8 * 1024 * 1024;
 
@@ -220,6 +222,11 @@ async function listAll(s3: S3Client, bucket: string, prefix: string, delimiter?:
 async function copyObject(s3From: S3Client, fromBucket: string, object: StoredObject, s3To: S3Client, toBucket: string, toKey: string): Promise<void> {
   try {
     const got = await s3From.send(new GetObjectCommand({ Bucket: fromBucket, Key: object.key }));
+    if (object.size <= SINGLE_PUT_BYTES) {
+      // One request, streamed straight through: no parts to buffer, create or complete.
+      await s3To.send(new PutObjectCommand({ Bucket: toBucket, Key: toKey, Body: got.Body as Readable, ContentLength: object.size }));
+      return;
+    }
     const upload = new Upload({ client: s3To, params: { Bucket: toBucket, Key: toKey, Body: got.Body as Readable, ContentLength: object.size }, partSize: PART_BYTES, queueSize: 2, leavePartsOnError: false });
     await upload.done();
   } catch (err) {
