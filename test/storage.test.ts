@@ -12,7 +12,7 @@ import { loadConfig } from '../src/config';
 import { planRetention } from '../src/domain/retention';
 import { DAY_SECONDS, fitLine, forecastBudget, formatBytes, GIB, monthlyCost, steadyStateKept } from '../src/domain/storage';
 import { bytesUnderPrefix, parsePgBackRestConfig, storageLocations, storeOfRepo } from '../src/engines/storage-usage';
-import { dailyTotals } from '../src/storage/report';
+import { dailyTotals } from '../src/metrics/storage-report';
 import { CONFIG_FILE as EXAMPLE_CONFIG_FILE, lifeboat } from './helpers/cli';
 
 const NOW = new Date('2026-12-01T12:00:00Z');
