@@ -45,7 +45,7 @@ describe('CLI help, completion and tables', () => {
   });
 
   const expected: Record<string, string[]> = {
-    'stack up': ['--json', '--help'],
+    'stack up': ['--json', '--with-prometheus', '--help'],
     'worker status': ['--json', '--agent', '--help'],
     preflight: ['--config', '--target', '--id', '--json', '--help'],
     restore: ['--config', '--to', '--reason', '--as', '--destination', '--from-region', '--incident', '--id', '--json', '--emergency', '--cutover', '--keep', '--logical', '--tables', '--into-database', '--into-schema', '--backup', '--prefix', '--keys-from', '--into-bucket', '--in-place', '--mirror', '--help'],

@@ -88,8 +88,8 @@ export const RULES: Record<string, { layers: string[]; typeOnlyLayers?: string[]
   // The embedded local stack: starts servers, and wires engines to them.
   stack: { layers: ['platform', 'catalog', 'engines', 'workflows', 'worker'] },
   client: { layers: ['platform', 'config', 'catalog', 'engines', 'activities', 'workflows', 'stack', 'worker', 'metrics'] },
-  // The Prometheus endpoint: figures read from the catalog, pending approvals from Temporal (the status query).
-  metrics: { layers: ['config', 'catalog', 'workflows'] },
+  // The Prometheus endpoint (and `lifeboat storage`'s report): figures read from the catalog, pending approvals from Temporal (the status query), the object stores' listing (engines/storage-usage).
+  metrics: { layers: ['config', 'catalog', 'workflows', 'engines'] },
   worker: { layers: ['platform', 'config', 'activities', 'client', 'metrics'] },
 };
 

@@ -91,7 +91,7 @@ describe('metrics endpoint (real worker process, real stack)', function () {
   });
 
   it("serves the Temporal SDK's metrics of the same run beside lifeboat's, every source up", () => {
-    for (const source of ['catalog', 'catalog-durations', 'temporal', 'recovery-point', 'temporal-sdk']) assert.equal(sampleValue(text, 'lifeboat_metrics_source_up', { source }), 1, source);
+    for (const source of ['catalog', 'catalog-durations', 'temporal', 'recovery-point', 'object-stores', 'temporal-sdk']) assert.equal(sampleValue(text, 'lifeboat_metrics_source_up', { source }), 1, source);
     const families = declaredFamilies(text);
     assert.ok(families.has('temporal_workflow_completed'), [...families].filter((f) => f.startsWith('temporal_')).join(', '));
     const completed = text.split('\n').filter((l) => l.startsWith('temporal_workflow_completed{') && l.includes(`task_queue="${taskQueue}"`) && l.includes('workflow_type="databaseBackup"'));

@@ -29,7 +29,7 @@ import { freeLoopbackPort } from '../src/metrics/worker-metrics';
 import { waitUntil } from '../src/platform/processes';
 import { loadStackSettings } from '../src/stack/settings';
 import { createStack, Stack } from '../src/stack/stack';
-import type { StorageReport } from '../src/storage/report';
+import type { StorageReport } from '../src/metrics/storage-report';
 import { createLifeboatWorker } from '../src/worker';
 import { ensureFullBackup } from './helpers/backup-exists';
 import { lifeboat, ROOT } from './helpers/cli';

@@ -12,6 +12,7 @@ import { loadConfig } from '../src/config';
 import { planRetention } from '../src/domain/retention';
 import { DAY_SECONDS, fitLine, forecastBudget, formatBytes, GIB, monthlyCost, steadyStateKept } from '../src/domain/storage';
 import { bytesUnderPrefix, parsePgBackRestConfig, storageLocations, storeOfRepo } from '../src/engines/storage-usage';
+import { dailyTotals } from '../src/metrics/storage-report';
 import { CONFIG_FILE as EXAMPLE_CONFIG_FILE, lifeboat } from './helpers/cli';
 
 const NOW = new Date('2026-12-01T12:00:00Z');
@@ -32,6 +33,24 @@ describe('storage arithmetic', () => {
     assert.equal(forecastBudget(100, { slopePerDay: -5, points: 9 }, 2000, NOW).state, 'not-growing');
     assert.equal(forecastBudget(100, undefined, 2000, NOW).state, 'no-history');
     assert.deepEqual(forecastBudget(100, fit, undefined, NOW), { state: 'no-budget' });
+  });
+
+  it('counts the history from the first day anything was stored: a later empty day is 0, the days before are no history', () => {
+    const d = (n: number) => nowS - n * DAY_SECONDS;
+    const history = {
+      points: [d(4), d(3), d(2), d(1), d(0)],
+      rows: [
+        { at: d(3), target: 'app', region: 'primary', bytes: 100 },
+        { at: d(3), target: 'app', region: 'dr', bytes: 90 },
+        { at: d(1), target: 'app', region: 'primary', bytes: 300 },
+        { at: d(0), target: 'files', region: 'primary', bytes: 50 },
+      ],
+    };
+    assert.deepEqual(
+      dailyTotals(history, (r) => r.region === 'primary').map((p) => p.bytes),
+      [100, 0, 300, 50],
+    );
+    assert.deepEqual(dailyTotals(history, (r) => r.target === 'none'), []);
   });
 
   it("keeps in steady state what lifeboat's retention keeps, counted by hand for the default policy", () => {

@@ -8,7 +8,7 @@ import { createPorts } from '../activities/ports';
 import { findTarget, LifeboatConfig } from '../config';
 import { BudgetForecast, formatBytes } from '../domain/storage';
 import { formatDuration } from '../domain/format';
-import { buildStorageReport, StorageReport } from '../storage/report';
+import { buildStorageReport, StorageReport } from '../metrics/storage-report';
 import { UsageError } from './args';
 import { formatTable, line, printJson } from './output';
 

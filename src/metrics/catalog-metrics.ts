@@ -11,8 +11,8 @@ import { cadenceSeconds } from '../domain/compliance';
 import { Labels, MetricFamily, Sample } from './exposition';
 import { BACKUP_PHASES, DURATION_BUCKETS, MetricDefinition, METRICS } from './definitions';
 import { DAY_SECONDS, fitLine } from '../domain/storage';
-import { replicaLags, storedHistory } from '../storage/catalog-storage';
-import { dailyTotals } from '../storage/report';
+import { replicaLags, storedHistory } from './storage-history';
+import { dailyTotals } from './storage-report';
 
 type Queryable = Pick<Catalog, 'query'>;
 

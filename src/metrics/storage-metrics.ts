@@ -8,7 +8,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Catalog } from '../catalog/catalog';
 import type { LifeboatConfig } from '../config';
 import { DAY_SECONDS } from '../domain/storage';
-import { buildStorageReport } from '../storage/report';
+import { buildStorageReport } from './storage-report';
 import { MetricFamily, Sample } from './exposition';
 import { METRICS } from './definitions';
 

@@ -16,7 +16,7 @@ import type { Catalog } from '../catalog/catalog';
 import type { LifeboatConfig } from '../config';
 import { BudgetForecast, bytesAt, DailyPoint, DAY_SECONDS, fitLine, forecastBudget, monthlyCost, steadyStateKept } from '../domain/storage';
 import { bytesUnderPrefix, StorageLocation, storageLocations } from '../engines/storage-usage';
-import { replicaLags, seriesCadence, StoredHistory, storedHistory } from './catalog-storage';
+import { replicaLags, seriesCadence, StoredHistory, storedHistory } from './storage-history';
 
 export const STORAGE_METHODS = {
   objectStores: 'every object version (current and noncurrent) under each target\'s prefixes, summed per storage class',
