@@ -120,7 +120,7 @@ describe('CLI input: refused with one sentence and exit 2 before anything happen
       {
         name: 'an unknown gate',
         args: ['approve', 'some-id', '--gate', 'restor', '--reason', 'ok', '--as', 'bob@example.com'],
-        sentence: '--gate takes restore, emergencyRestore, cutover, failover, failback, retire, backupDeletion, not "restor".',
+        sentence: '--gate takes restore, emergencyRestore, cutover, failover, failback, retire, backupDeletion, instanceRemoval, not "restor".',
       },
       {
         name: 'a failback of something that is no workflow id',
