@@ -102,7 +102,7 @@ describe('drill schedules (real Temporal Schedules, real worker, real stack)', f
     const list = await lifeboat(['backups', 'list', '--target', 'app']);
     assert.equal(list.code, 0, list.stderr);
     const lines = list.stdout.trimEnd().split('\n');
-    assert.match(lines[0], /^status +target +kind +size +completed +primary \/ dr +drill$/);
+    assert.match(lines[0], /^status +target +kind +size +completed +dr lag +primary \/ dr +drill$/);
     const row = lines.find((l) => l.includes(`${backup.primary.handle.backupId} / `));
     assert.ok(row, list.stdout);
     const today = new Date().toISOString().slice(0, 10);
