@@ -87,7 +87,7 @@ describe('embedded stack', function () {
       const second = await migrateCatalog(client);
       assert.deepEqual(second.applied, []);
       const tables = await client.query<{ table_name: string }>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
-      assert.deepEqual(tables.rows.map((r) => r.table_name), ['approvals', 'backups', 'compliance_reports', 'drills', 'failbacks', 'failovers', 'preflight_checks', 'restore_points', 'restores', 'schema_migrations', 'source_fences', 'target_sources', 'traffic_changes', 'verifications', 'workflow_events']);
+      assert.deepEqual(tables.rows.map((r) => r.table_name), ['alerts', 'approvals', 'backups', 'compliance_reports', 'drills', 'failbacks', 'failovers', 'preflight_checks', 'restore_points', 'restored_instances', 'restores', 'schema_migrations', 'source_fences', 'target_sources', 'traffic_changes', 'verifications', 'workflow_events']);
       const versions = await client.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
       assert.deepEqual(versions.rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
     } finally {
