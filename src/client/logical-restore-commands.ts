@@ -15,8 +15,8 @@ import { createDecryptStream, EncryptedHeader, keyringOf, loadEncryptionKey } fr
 import { describeFailure } from '../workflows/failure';
 import { statusQuery } from '../workflows/messages';
 import { checkLength, UsageError } from './args';
-import { line, printJson, uiLink } from './output';
-import { CommandContext, identity } from './recovery-commands';
+import { line } from './output';
+import { CommandContext, identity, printRestoreStarted } from './recovery-commands';
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/;
 const PG_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -103,24 +103,7 @@ export async function logicalRestoreCommand(ctx: CommandContext, prepared: { inp
     // Refused before anything was made: the person's input, so exit 2 with the workflow's sentence.
     throw new UsageError(`restore refused: ${describeFailure(err)}`);
   }
-  const link = uiLink(ctx.uiBase, ctx.config.temporal.namespace, workflowId);
-  if (ctx.json) {
-    printJson({ workflowId, status, ui: link });
-    return 0;
-  }
-  line(`restore started: ${workflowId}`);
-  if (status?.pendingGate) {
-    const g = status.pendingGate;
-    line(`waiting for approval (${g.gate}) by any of: ${g.allowedRoles.join(', ')}${g.requestedBy ? `, not ${g.requestedBy}` : ''}`);
-    for (const f of g.prompt.facts) line(`  ${f.label}: ${f.value}`);
-    line(`approve:  lifeboat approve ${workflowId} --gate ${g.gate} --reason "..." --as <identity> --key <your private key>`);
-    line(`reject:   lifeboat reject ${workflowId} --reason "..." --as <identity> --key <your private key>`);
-  } else if (status) {
-    line(`phase: ${status.phase}`);
-  }
-  line(`watch:    lifeboat watch ${workflowId}`);
-  line(`Web UI:   ${link}`);
-  return 0;
+  return printRestoreStarted(ctx, workflowId, status);
 }
 
 export interface DecryptOptions {

@@ -134,6 +134,11 @@ export async function restoreCommand(ctx: CommandContext, prepared: { input: Pit
     const err = await handle.result().catch((e: unknown) => e);
     throw new LifeboatError(`restore refused: ${describeFailure(err)}`, 'RESTORE_REFUSED');
   }
+  return printRestoreStarted(ctx, workflowId, status);
+}
+
+/** What `lifeboat restore` prints once its workflow waits at the gate (or has gone past it): the same for every kind of restore. */
+export function printRestoreStarted(ctx: CommandContext, workflowId: string, status: WorkflowStatus | undefined): number {
   const link = uiLink(ctx.uiBase, ctx.config.temporal.namespace, workflowId);
   if (ctx.json) {
     printJson({ workflowId, status, ui: link });
