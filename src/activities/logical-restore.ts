@@ -89,6 +89,10 @@ export function logicalRestoreActivities(ports: Ports) {
    */
   const makeDatabase = async (admin: Client, name: string, marker: string): Promise<void> => {
     const comment = await databaseComment(admin, name);
+    if (comment === null) {
+      // CREATE DATABASE and its COMMENT cannot share a transaction: a worker killed between them leaves it unmarked.
+      refuse(`The database ${name} exists without any restore's marker (perhaps an earlier attempt of this restore was killed between creating and marking it): lifeboat does not restore over an unmarked database; check that it holds nothing you need, drop it by hand, then start the restore again.`, 'DESTINATION_EXISTS');
+    }
     if (comment !== undefined && comment !== marker) {
       refuse(`The database ${name} appeared after the restore was approved and is not this restore's: lifeboat does not restore over it; start the restore again with another name.`, 'DESTINATION_EXISTS');
     }
