@@ -7,6 +7,8 @@ import { Ports } from './ports';
 export function hostTaskQueueIn(config: LifeboatConfig, targetName: string): string | null {
   // A name the config does not declare has no agent: the workflow's next step refuses it in its own words.
   const target = config.targets.databases.find((d) => d.name === targetName);
+  const directory = config.targets.directories.find((d) => d.name === targetName);
+  if (directory) return directory.agent ? agentTaskQueue(directory.agent) : null;
   return target?.engine === 'pgbackrest' && target.agent ? agentTaskQueue(target.agent) : null;
 }
 

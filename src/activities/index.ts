@@ -32,6 +32,8 @@ import { HOST_BOUND_ACTIVITIES, HostBoundActivity } from '../domain/agents';
 import { backupDeletionActivities } from './backup-deletion';
 import { alertActivities } from './alerts';
 import { restoredInstanceActivities } from './restored-instances';
+import { directoryBackupActivities } from './directory-backup';
+import { directoryRestoreActivities } from './directory-restore';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -85,6 +87,8 @@ export function createActivities(ports: Ports) {
     ...backupDeletionActivities(ports),
     ...alertActivities(ports),
     ...restoredInstanceActivities(ports),
+    ...directoryBackupActivities(ports),
+    ...directoryRestoreActivities(ports),
   });
 }
 

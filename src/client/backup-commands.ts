@@ -3,6 +3,7 @@
  * shows its progress until done (exit 0 only when it completed). `lifeboat backups list`: what
  * the catalog says was backed up, verified, or failed.
  */
+import { checkDirectoryBackupOptions, directoryBackupCommand, isDirectoryTarget } from './directory-commands';
 import { Client, WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
 import { createPorts } from '../activities/ports';
 import { listBackups } from '../activities/backup';
@@ -41,6 +42,7 @@ export function parseBackupKind(kind: string | undefined): DatabaseBackupKind | 
 
 /** What `lifeboat backup` can refuse before it connects to Temporal (the same rules the command applies). */
 export function checkBackupOptions(config: LifeboatConfig, o: Pick<BackupCommandOptions, 'target' | 'kind' | 'logical'>): void {
+  if (isDirectoryTarget(config, o.target)) return checkDirectoryBackupOptions(o);
   const bucket = config.targets.buckets.find((b) => b.name === o.target);
   if (bucket) {
     if (o.logical) throw new UsageError(`${o.target} is a bucket target; --logical applies to database targets.`);
@@ -119,6 +121,7 @@ export async function backupCommand(config: LifeboatConfig, client: Client, o: B
   const requestedBy = o.requestedBy ?? process.env.LIFEBOAT_USER ?? 'cli';
   const bucket = config.targets.buckets.find((b) => b.name === o.target);
   if (bucket) return filesBackupCommand(config, client, o, stamp);
+  if (isDirectoryTarget(config, o.target)) return directoryBackupCommand(config, client, o, stamp);
   const target = findDatabaseTarget(config, o.target);
   if (o.logical) return logicalBackupCommand(config, client, o, stamp);
   const kind = parseBackupKind(o.kind);

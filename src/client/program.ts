@@ -26,6 +26,7 @@ import { preflightCommand } from './preflight-command';
 import { auditVerifyCommand } from './audit-command';
 import { ackCommand, alertsListCommand, prepareAck } from './alert-commands';
 import { filesRestoreCommand, prepareFilesRestore } from './files-restore-command';
+import { directoryRestoreCommand, isDirectoryTarget, prepareDirectoryRestore } from './directory-commands';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, prepareTableRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { decryptCommand, logicalRestoreCommand, prepareLogicalRestore } from './logical-restore-commands';
@@ -91,6 +92,8 @@ interface Options {
   withPrometheus?: boolean;
   keysFrom?: string;
   intoBucket?: string;
+  /** `restore <directory target> --into <dir>`. */
+  into?: string;
   inPlace?: boolean;
   mirror?: boolean;
   wait?: boolean;
@@ -238,6 +241,12 @@ export function lifeboatCli(): LifeboatCli {
 
   command(program, 'restore', 'point-in-time restore into a new instance, behind approval; a bucket target\'s objects into a new bucket, or in place behind approval', ([target], o) => {
     const config = configOf(o);
+    if (isDirectoryTarget(config, target)) {
+      const others = (['to', 'destination', 'fromRegion', 'incident', 'emergency', 'cutover', 'keep', 'logical', 'tables', 'intoDatabase', 'intoSchema', 'prefix', 'keysFrom', 'intoBucket', 'mirror'] as const).filter((k) => o[k] !== undefined).map((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
+      const prepared = prepareDirectoryRestore(config, { target, backup: o.backup, into: o.into, inPlace: o.inPlace === true, reason: o.reason ?? '', as: o.as, workflowId: o.id, others });
+      return recovery(config, o, 'restore', undefined, (ctx) => directoryRestoreCommand(ctx, prepared));
+    }
+    if (o.into !== undefined) throw new UsageError(`--into applies to directory targets; ${target} is not one.`);
     if (config.targets.buckets.some((b) => b.name === target)) {
       const databaseOnly = (['destination', 'fromRegion', 'incident', 'emergency', 'cutover', 'keep', 'logical', 'tables', 'intoDatabase', 'intoSchema'] as const).find((k) => o[k] !== undefined);
       if (databaseOnly) throw new UsageError(`--${databaseOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to database targets; ${target} is a bucket target (see \`lifeboat restore --help\`).`);
@@ -317,6 +326,7 @@ export function lifeboatCli(): LifeboatCli {
     .option('--prefix <prefix>', 'bucket targets: only the objects whose keys start with this (such as photos/)')
     .option('--keys-from <file>', 'bucket targets: only the object keys listed in this file, one per line')
     .option('--into-bucket <new>', 'bucket targets: the NEW bucket to restore into (default restore-<workflow id>); refused if it exists')
+    .option('--into <dir>', 'directory targets: the NEW directory to restore into (default <path>.restored-<workflow id>); refused if it exists and is not empty')
     .option('--in-place', 'bucket targets: restore into the source bucket itself, behind the restore gate (versioned buckets only; newer objects stay)')
     .option('--mirror', 'with --in-place: also delete the objects the backup does not have (listed at the gate; each keeps its versions)');
 

@@ -13,7 +13,7 @@ import { markIdentifierReference } from './secrets';
 import { LifeboatError } from '../domain/errors';
 import { dataDir } from '../platform/host';
 import { Issue, PathSegment, closest, decode, formatPath } from './fields';
-import { BucketTarget, DatabaseTarget, LifeboatConfig, configSchema } from './schema';
+import { BucketTarget, DatabaseTarget, DirectoryTarget, LifeboatConfig, configSchema } from './schema';
 
 export interface ConfigProblem {
   /** Where in the file: `targets.databases[1].engine`, or `(YAML)` for a syntax error. */
@@ -125,8 +125,8 @@ export function loadConfig(file: string, options: LoadOptions = {}): LifeboatCon
 
 // ----- lookups --------------------------------------------------------------------------------
 
-function unknownTarget(kind: 'database' | 'bucket' | 'database or bucket', name: string, known: string[], otherKind: string[]): LifeboatError {
-  const otherLabel = kind === 'database' ? 'bucket' : 'database';
+function unknownTarget(kind: 'database' | 'bucket' | 'database or bucket' | 'directory', name: string, known: string[], otherKind: string[]): LifeboatError {
+  const otherLabel = kind === 'directory' ? 'database or bucket' : kind === 'database' ? 'bucket' : 'database';
   if (otherKind.includes(name)) {
     return new LifeboatError(`"${name}" is a ${otherLabel} target, not a ${kind} target; the ${kind} targets are: ${known.join(', ') || 'none'}.`, 'UNKNOWN_TARGET');
   }
@@ -148,6 +148,13 @@ export function findBucketTarget(config: LifeboatConfig, name: string): BucketTa
   const found = config.targets.buckets.find((b) => b.name === name);
   if (found) return found;
   throw unknownTarget('bucket', name, config.targets.buckets.map((b) => b.name), config.targets.databases.map((d) => d.name));
+}
+
+/** The directory target called `name`; an unknown name throws a one-sentence error listing the known ones. */
+export function findDirectoryTarget(config: LifeboatConfig, name: string): DirectoryTarget {
+  const found = config.targets.directories.find((d) => d.name === name);
+  if (found) return found;
+  throw unknownTarget('directory', name, config.targets.directories.map((d) => d.name), [...config.targets.databases, ...config.targets.buckets].map((t) => t.name));
 }
 
 /** A database or bucket target by name; an unknown name throws the one-sentence error listing all targets. */

@@ -471,6 +471,64 @@ const bucketTarget = t.object(
   },
 );
 
+/** The procedures back up application and system configuration daily at 05:00. */
+const DIRECTORY_BACKUP_DEFAULTS: ScheduleDefaults = { at: '05:00' };
+
+const directoryTarget = t.object(
+  {
+    name: targetName('Name of the target, used in commands, workflow ids, reports and object keys.'),
+    environment: environmentRef('Environment the directory belongs to; its approval rules apply to in-place restores of it.'),
+    agent: t
+      .string({
+        description:
+          'The agent on the host where the directory lives (`lifeboat worker start --agent <name>`, task queue `lifeboat-agent-<name>`): the archive, its verification and every restore of the directory run there. Without it they run on the central workers, which then must see the directory. Left empty (`agent:`) it is not set.',
+        ...NAME,
+      })
+      .nullable()
+      .optional(),
+    host: t.string({ description: 'Name of the host the directory lives on, for reports and the manifest (default: the agent\'s, else the worker\'s hostname).' }).optional(),
+    path: t.path({ description: 'The directory, an absolute path on that host (such as /etc/nginx). Backups only read it; only an in-place restore behind the gate writes there.' }),
+    encryptionKey: secretRef('The AES-256 key archives are encrypted with (32 bytes as 64 hex characters or base64; make one with `openssl rand -hex 32`). Only its fingerprint (key id) is ever recorded'),
+    store: storeRef('The object store (from `objectStores`) archives are written to, in the primary region.'),
+    bucket: t.string({ description: 'Bucket the archives are written to.', ...BUCKET }),
+    prefix: t.string({ description: 'Key prefix of the archives; each is `<prefix><target>/<backup id>.lbdir.gz.enc`.', ...PREFIX, minLength: 0 }).prefault('directories/'),
+    dr: bucketLocation('Where each archive is copied in the disaster-recovery region, under the same prefix.'),
+    criticalFiles: t
+      .list(t.string({ description: 'A path relative to the directory, such as nginx.conf or conf.d/app.conf.', pattern: /^(?!\/)(?!.*(^|\/)\.\.?(\/|$)).+$/, hint: 'a relative path inside the directory, without "." or ".." parts' }), {
+        description: 'Files that must be in every backup and every restore (preflight checks them on the host; a restore without one fails verification).',
+        unique: true,
+      })
+      .prefault([]),
+    syntaxCheck: t
+      .object(
+        {
+          command: t.list(t.string({ description: 'The program, then each argument; `{dir}` is replaced by the restored directory.' }), {
+            description: 'The command, as a list of arguments (no shell), run against the restored directory (such as `[nginx, -t, -p, "{dir}", -c, "{dir}/nginx.conf"]`). It runs in that directory with LIFEBOAT_RESTORED_DIR set to it; exit status 0 passes, and its output goes in the report.',
+            minItems: 1,
+          }),
+          timeout: t.duration({ description: 'How long the command may run before it is killed and the check fails.' }).prefault('1m'),
+        },
+        { description: 'A check that the restored configuration parses, run by every restore and drill before it is called good.' },
+      )
+      .optional(),
+    schedule: schedule('When this directory is backed up: daily at 05:00 UTC by default, as the procedures ask.', DIRECTORY_BACKUP_DEFAULTS).prefault({}),
+    ...objectiveOverride,
+  },
+  {
+    description: 'A configuration directory on a host (application or system configuration), archived with a manifest of path, type, mode, owner, mtime and SHA-256, encrypted, stored in both regions.',
+    rules: [
+      {
+        says: 'A directory target names an absolute path other than /.',
+        uses: ['path'],
+        check(d, report) {
+          if (!d.path.startsWith('/')) report('path', `${JSON.stringify(d.path)} is not absolute: give the directory's full path on its host, such as /etc/nginx`);
+          else if (d.path.replace(/\/+$/, '') === '') report('path', 'is /, the whole file system: name the configuration directory itself, such as /etc/nginx');
+        },
+      },
+    ],
+  },
+);
+
 // ----- notifications ---------------------------------------------------------------------------
 
 const channelRef = t.ref({ description: 'A notification channel.', to: 'notificationChannels', noun: 'notification channel', where: 'declared in notifications.channels' });
@@ -1108,6 +1166,7 @@ const fields = {
     {
       databases: t.list(databaseTarget, { description: 'PostgreSQL databases.' }).prefault([]),
       buckets: t.list(bucketTarget, { description: 'S3 buckets.' }).prefault([]),
+      directories: t.list(directoryTarget, { description: 'Configuration directories on hosts.' }).prefault([]),
     },
     { description: 'What lifeboat protects.' },
   ),
@@ -1144,9 +1203,9 @@ const rootRules: Rule<Root>[] = [
   },
   {
     says: 'The file declares at least one target.',
-    uses: ['targets.databases', 'targets.buckets'],
+    uses: ['targets.databases', 'targets.buckets', 'targets.directories'],
     check(c, report) {
-      if (!c.targets.databases.length && !c.targets.buckets.length) report('targets', 'declares no database or bucket target: add at least one, or lifeboat has nothing to protect');
+      if (!c.targets.databases.length && !c.targets.buckets.length && !c.targets.directories.length) report('targets', 'declares no database or bucket target: add at least one, or lifeboat has nothing to protect');
     },
   },
   {
@@ -1415,6 +1474,7 @@ export type DatabaseTarget = LifeboatConfig['targets']['databases'][number];
 export type PgBackRestTarget = Extract<DatabaseTarget, { engine: 'pgbackrest' }>;
 export type RdsTarget = Extract<DatabaseTarget, { engine: 'rds' }>;
 export type BucketTarget = LifeboatConfig['targets']['buckets'][number];
+export type DirectoryTarget = LifeboatConfig['targets']['directories'][number];
 export type FailoverConfig = NonNullable<LifeboatConfig['failover']>;
 export type FailoverStepConfig = FailoverConfig['steps'][number];
 export type { SecretRef, TimeOfDay };
