@@ -114,7 +114,7 @@ export async function listBackups(ports: Ports, options: { target?: string; limi
   const rows = await ports.catalog.query<BackupRow>(
     `SELECT id::text AS id, target, environment, backup_type, engine, engine_backup_id, status, locations, size_bytes::text AS size_bytes,
             started_at, completed_at, verified_at, workflow_id, failure, drill_outcome, drilled_at
-     FROM backups WHERE ($1::text IS NULL OR target = $1) AND engine IN ('pgbackrest', 'rds')
+     FROM backups WHERE ($1::text IS NULL OR target = $1) AND engine IN ('pgbackrest', 'rds', 'directory-archive')
      ORDER BY coalesce(completed_at, started_at, created_at) DESC, id DESC LIMIT $2`,
     [options.target ?? null, options.limit ?? 50],
   );
@@ -124,8 +124,9 @@ export async function listBackups(ports: Ports, options: { target?: string; limi
     if (r.started_at) e.startedAt = r.started_at.toISOString();
     if (r.completed_at) e.completedAt = r.completed_at.toISOString();
     if (r.verified_at) e.verifiedAt = r.verified_at.toISOString();
-    if (r.locations?.primary) e.primary = r.locations.primary.handle.backupId;
-    if (r.locations?.dr) e.dr = r.locations.dr.handle.backupId;
+    // A directory archive's location is its object, not an engine handle.
+    if (r.locations?.primary) e.primary = r.locations.primary.handle?.backupId ?? (r.locations.primary as { key?: string }).key ?? '';
+    if (r.locations?.dr) e.dr = r.locations.dr.handle?.backupId ?? (r.locations.dr as { key?: string }).key ?? '';
     if (typeof r.locations?.dr?.lagSeconds === 'number') e.drLagSeconds = r.locations.dr.lagSeconds;
     if (r.locations?.dr?.copyMode) e.drCopyMode = r.locations.dr.copyMode;
     if (r.failure) e.failure = r.failure;

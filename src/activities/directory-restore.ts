@@ -42,6 +42,17 @@ interface DirectoryRow {
   checksums: { sha256?: string; manifestSha256?: string; keyId?: string };
 }
 
+/** Whether what is at `p` (lstat `st`) is the manifest's entry: type, content or link, mode, owner, mtime. */
+async function sameAsEntry(p: string, st: fs.Stats, e: DirectoryEntry, owners: boolean): Promise<boolean> {
+  if (e.type === 'file' ? !st.isFile() : e.type === 'symlink' ? !st.isSymbolicLink() : !st.isDirectory()) return false;
+  if (owners && (st.uid !== e.uid || st.gid !== e.gid)) return false;
+  if (e.type !== 'symlink' && (st.mode & 0o7777) !== e.mode) return false;
+  if (e.type === 'dir') return true;
+  if (Number((await fsp.lstat(p, { bigint: true })).mtimeNs / 1000000n) !== e.mtimeMs) return false;
+  if (e.type === 'symlink') return (await fsp.readlink(p)) === e.linkTarget;
+  return st.size === e.size && (await sha256OfFile(p)).sha256 === e.sha256;
+}
+
 function runOf(): { workflowId: string; runId: string } {
   const run = Context.current().info.workflowExecution;
   if (!run) throw new LifeboatError('a directory restore belongs to a workflow run, and this activity was called outside one.', 'NO_WORKFLOW_RUN');
@@ -213,15 +224,9 @@ export function directoryRestoreActivities(ports: Ports) {
             st = undefined;
           }
           if (!st) create.push(e.path);
-          else if (e.type === 'file') {
-            const same = st.isFile() && st.size === e.size && (await sha256OfFile(here)).sha256 === e.sha256;
-            if (same) unchanged++;
-            else overwrite.push(e.path);
-          } else if (e.type === 'symlink') {
-            if (st.isSymbolicLink() && (await fsp.readlink(here)) === e.linkTarget) unchanged++;
-            else overwrite.push(e.path);
-          } else if (!st.isDirectory()) overwrite.push(e.path);
-          else unchanged++;
+          // A directory keeps its content: only its owner, mode and mtime are set again.
+          else if (e.type === 'dir' ? st.isDirectory() : await sameAsEntry(here, st, e, chownable())) unchanged++;
+          else overwrite.push(e.path);
         }
         plan.inPlace = { overwrite, create, unchanged, backupDir: path.join(path.dirname(t.path), `.${path.basename(t.path)}.lifeboat-undo-${runId.slice(0, 36)}`) };
       }
@@ -315,12 +320,7 @@ export function directoryRestoreActivities(ports: Ports) {
         }
         if (!fs.existsSync(staged) && !(await fsp.lstat(staged).catch(() => undefined))) continue; // moved by an earlier attempt
         if (st) {
-          const equal =
-            e.type === 'file' ? st.isFile() && st.size === e.size && (await sha256OfFile(dest)).sha256 === e.sha256 : st.isSymbolicLink() && (await fsp.readlink(dest)) === e.linkTarget;
-          if (equal) {
-            await applyAttributes(t.path, [e], chown);
-            continue;
-          }
+          if (await sameAsEntry(dest, st, e, chown)) continue;
           const kept = path.join(undo, e.path);
           await fsp.mkdir(path.dirname(kept), { recursive: true });
           if (!fs.existsSync(kept)) await fsp.rename(dest, kept);

@@ -246,7 +246,7 @@ export function backupRows(rows: readonly BackupListEntry[]): string[] {
 }
 
 export async function backupsListCommand(config: LifeboatConfig, o: { target?: string; json: boolean; limit?: number }): Promise<number> {
-  if (o.target) findDatabaseTarget(config, o.target);
+  if (o.target && !isDirectoryTarget(config, o.target)) findDatabaseTarget(config, o.target);
   const ports = createPorts(config);
   try {
     const rows = await listBackups(ports, { target: o.target, limit: o.limit });

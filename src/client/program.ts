@@ -266,6 +266,8 @@ export function lifeboatCli(): LifeboatCli {
       return recovery(config, o, 'restore', undefined, (ctx) => filesRestoreCommand(ctx, prepared));
     }
     const bucketOnly = (['backup', 'prefix', 'keysFrom', 'intoBucket', 'inPlace', 'mirror'] as const).find((k) => o[k] !== undefined);
+    const known = [...config.targets.databases, ...config.targets.buckets, ...config.targets.directories].map((t) => t.name);
+    if (bucketOnly && !known.includes(target)) throw new UsageError(`No database, bucket or directory target is named "${target}"; the config declares ${known.join(', ')}.`);
     if (bucketOnly) throw new UsageError(`--${bucketOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to bucket targets (a files restore); ${target} is not one.`);
     // Every check of what was typed happens here, before connecting: a usage error reads the same whether Temporal is up or not.
     if (o.fromRegion && o.fromRegion !== 'primary' && o.fromRegion !== 'dr') throw new UsageError(`--from-region takes primary or dr, not "${o.fromRegion}".`);
