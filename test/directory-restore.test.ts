@@ -18,6 +18,7 @@ import YAML from 'yaml';
 import { createPorts, Ports } from '../src/activities/ports';
 import { interpolateConfigText, LifeboatConfig, loadConfig } from '../src/config';
 import type { DirectoryRestoreReport } from '../src/domain/directory-backup';
+import type { PreflightResult } from '../src/domain/preflight';
 import { createLifeboatWorker } from '../src/worker';
 import { lifeboat } from './helpers/cli';
 import { recordHistory } from './helpers/pitr';
@@ -161,6 +162,19 @@ describe('directory targets: backup, restore into a new directory and in place, 
     assert.equal(list.code, 0, list.stderr);
     const listed = JSON.parse(list.stdout) as Array<{ kind: string; name: string; status: string }>;
     assert.deepEqual(listed.map((r) => [r.kind, r.name, r.status]), [['directory', backupId, 'verified']]);
+  });
+
+  it('preflight checks the directory on its host: readable, critical files present, the key loads', async function () {
+    this.timeout(300000);
+    const w = await worker('dir-preflight');
+    const workflowId = `test-dir-preflight-${id}`;
+    await w.runUntil(async () => {
+      const r = (await env.client.workflow.execute('preflight', { taskQueue: w.options.taskQueue, workflowId, args: [{ targets: [target] }] })) as PreflightResult;
+      const mine = r.checks.filter((c) => c.component.startsWith(`directory ${target} `));
+      assert.deepEqual(mine.map((c) => [c.component.split(' ').pop(), c.ok]), [['directory-readable', true], ['critical-files', true], ['encryption-key', true]]);
+      assert.match(mine[1].detail, /^2 present$/);
+      await recordHistory(env.client.workflow.getHandle(workflowId), 'preflight-v3-directory-targets');
+    });
   });
 
   it('refuses bad input with one sentence and exit 2, before anything is made', async function () {

@@ -87,8 +87,10 @@ export function preflightActivities(ports: Ports) {
     async planPreflight(targets: string[] | undefined): Promise<PreflightPlan> {
       const dbs = config.targets.databases.filter((d) => !targets || targets.includes(d.name));
       const buckets = config.targets.buckets.filter((b) => !targets || targets.includes(b.name));
-      for (const name of targets ?? []) findTarget(config, name); // an unknown name fails here, non-retryable, in one sentence
+      const directories = config.targets.directories.filter((d) => !targets || targets.includes(d.name));
+      for (const name of targets ?? []) if (!directories.some((d) => d.name === name)) findTarget(config, name); // an unknown name fails here, non-retryable, in one sentence
       const stores = new Set<string>();
+      for (const d of directories) [d.store, d.dr.store].forEach((s) => stores.add(s));
       for (const b of buckets) [b.source.store, b.backup.store, b.replica.store].forEach((s) => stores.add(s));
       if (config.evidence) stores.add(config.evidence.store);
       if (dbs.length > 0) config.objectStores.forEach((s) => stores.add(s.name));
@@ -96,6 +98,7 @@ export function preflightActivities(ports: Ports) {
         databases: dbs.map((d) => d.name),
         objectStores: [...stores].sort(),
         dnsNames: dbs.flatMap((d) => (d.cutover ? [{ target: d.name, router: d.cutover.router, dnsName: d.cutover.dnsName }] : [])),
+        ...(directories.length ? { directories: directories.map((d) => d.name) } : {}),
       };
     },
 

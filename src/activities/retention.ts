@@ -57,6 +57,8 @@ export const SELECT_BACKUPS = `SELECT id::text AS id, target, backup_type, engin
 export function backupFamily(row: { backup_type: string; engine: string }): 'files' | 'logical' | `database:${string}` {
   if (row.backup_type.startsWith('files-')) return 'files';
   if (row.backup_type === 'logical') return 'logical';
+  // A directory archive is, like a dump, one encrypted object per region (its target has no other family).
+  if (row.backup_type === 'directory') return 'logical';
   return `database:${row.engine}`;
 }
 
@@ -199,7 +201,7 @@ export function backupRemoval(ports: Ports) {
       const lock = configuredLock(config, store, bucket);
       if (family === 'logical') {
         const key = String(loc.key ?? '');
-        if (!key.endsWith('.dump.gz.enc')) {
+        if (!key.endsWith('.dump.gz.enc') && !(row.backup_type === 'directory' && key.endsWith('.lbdir.gz.enc'))) {
           out.push({ region, outcome: 'refused', detail: `the catalog's key ${JSON.stringify(key)} is not a logical dump object; fix the catalog row` });
           continue;
         }
@@ -391,7 +393,8 @@ export function retentionActivities(ports: Ports) {
   return {
     /** Reads the catalog's live backups of the targets and decides each by the policy. Writes nothing. */
     async planRetention(targetName: string | undefined, now: string): Promise<RetentionPlan> {
-      const targets = targetName ? [findTarget(config, targetName).name] : [...config.targets.databases, ...config.targets.buckets].map((t) => t.name);
+      const directory = targetName ? config.targets.directories.find((d) => d.name === targetName) : undefined;
+      const targets = targetName ? [directory?.name ?? findTarget(config, targetName).name] : [...config.targets.databases, ...config.targets.buckets, ...config.targets.directories].map((t) => t.name);
       const at = new Date(now);
       if (Number.isNaN(at.getTime())) throw new LifeboatError(`"${now}" is not a time: give retention an ISO-8601 time such as 2026-01-21T04:00:00Z.`, 'BAD_INPUT');
       const rows = await ports.catalog.query<BackupRecord>(`${SELECT_BACKUPS} WHERE status = ANY($1) AND target = ANY($2) ORDER BY id`, [JUDGED, targets]);

@@ -12,6 +12,7 @@
  * | lifeboat-logical-backup-<db>         | schedules.full (if logicalBackup set)  | logicalBackup({ target })                     |
  * | lifeboat-files-backup-<bucket>       | schedules.files, minus full days       | filesBackup({ target, mode: 'incremental' })  |
  * | lifeboat-files-full-backup-<bucket>  | schedules.full                         | filesBackup({ target, mode: 'full' })         |
+ * | lifeboat-directory-backup-<dir>     | the target's schedule (daily 05:00)    | directoryBackup({ target })                   |
  * | lifeboat-retention                   | daily, 1h after the later of database/files | retention({})                            |
  * | lifeboat-restore-drill-<db>          | the target's drill.cadence, or schedules.drill (monthly) | restoreDrill({ target })    |
  * | lifeboat-restore-drill-dr-<db>       | with drill.alternateRegions: every other month of the cadence; the other schedule takes the rest | restoreDrill({ target, fromRegion: 'dr' }) |
@@ -64,6 +65,7 @@ export const CATCHUP_WINDOW_MS = { backup: 6 * HOUR_MS, retention: 6 * HOUR_MS, 
 export const SCHEDULED_WORKFLOWS = {
   databaseBackup: 'databaseBackup',
   filesBackup: 'filesBackup',
+  directoryBackup: 'directoryBackup',
   logicalBackup: 'logicalBackup',
   retention: 'retention',
   restoreDrill: 'restoreDrill',
@@ -79,6 +81,7 @@ export type ScheduleKind =
   | 'logical-backup'
   | 'files-backup'
   | 'files-full-backup'
+  | 'directory-backup'
   | 'retention'
   | 'restore-drill'
   | 'restore-drill-dr'
@@ -403,6 +406,19 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
       summary: `Full backup of bucket ${bucket.name}`,
       catchupWindowMs: CATCHUP_WINDOW_MS.backup,
       backupType: 'files-full',
+    });
+  }
+  for (const dir of config.targets.directories) {
+    add({
+      kind: 'directory-backup',
+      target: { name: dir.name, environment: dir.environment },
+      config: dir.schedule,
+      calendar: calendarOf(dir.schedule),
+      workflowType: SCHEDULED_WORKFLOWS.directoryBackup,
+      args: { target: dir.name },
+      summary: `Backup of configuration directory ${dir.name}`,
+      catchupWindowMs: CATCHUP_WINDOW_MS.backup,
+      backupType: 'directory',
     });
   }
   add({

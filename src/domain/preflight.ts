@@ -17,6 +17,8 @@ export interface PreflightPlan {
   databases: string[];
   objectStores: string[];
   dnsNames: Array<{ target: string; router: string; dnsName: string }>;
+  /** Directory targets, each checked on its host (absent in plans from before directory targets). */
+  directories?: string[];
 }
 
 export interface PreflightResult {

@@ -34,6 +34,15 @@ async function databaseChecks(name: string): Promise<ComponentCheck[]> {
   return rpoAt < 0 ? [...own, ...repositories] : [...own.slice(0, rpoAt), ...repositories, ...own.slice(rpoAt)];
 }
 
+/** Patch: directory targets are checked on their hosts (the directory readable, its critical files present, its key). */
+export const PREFLIGHT_DIRECTORIES = 'preflight-directory-targets';
+
+/** One directory target's checks, on its agent when it has one. */
+async function directoryChecks(name: string): Promise<ComponentCheck[]> {
+  const r = await onHost(CHECKS, await agentQueueOf(name)).checkDirectory.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '1 minute', summary: `Check directory ${name} on its host` }, [name]);
+  return r.checks.map((c) => ({ component: `directory ${name} ${c.name}`, ok: c.ok, detail: c.detail }));
+}
+
 export async function preflight(input: PreflightInput = {}): Promise<PreflightResult> {
   upsertSearchAttributes([{ key: LifeboatKind, value: 'preflight' }]);
   showPhase('planning', 'Working out which systems the targets depend on.');
@@ -43,6 +52,7 @@ export async function preflight(input: PreflightInput = {}): Promise<PreflightRe
   // Patch host-work-on-agents: a target's repositories are checked on its agent. Asked before the
   // checks start, because a run from before it scheduled them all at once, in this order.
   const routed = patched(HOST_WORK_ON_AGENTS);
+  const directories = plan.directories?.length && patched(PREFLIGHT_DIRECTORIES) ? plan.directories : [];
   const checks: ComponentCheck[] = (
     await Promise.all([
       ...plan.databases.map((name) =>
@@ -51,6 +61,7 @@ export async function preflight(input: PreflightInput = {}): Promise<PreflightRe
       ...plan.objectStores.map((name) => acts.checkObjectStore.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Check object store ${name}` }, [name]).then((c) => [c])),
       ...plan.dnsNames.map((d) => acts.checkDnsName.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Resolve ${d.dnsName}` }, [d]).then((c) => [c])),
       acts.checkCatalog.executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Check the catalog' }, []).then((c) => [c]),
+      ...directories.map((name) => directoryChecks(name)),
     ])
   ).flat();
 
