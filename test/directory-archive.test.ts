@@ -13,6 +13,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { DirectoryManifest } from '../src/domain/directory-backup';
+import { prepareDirectoryRestore } from '../src/client/directory-commands';
+import { derivedConfig } from './helpers/scratch';
 import { archiveStream, checkArchive, compareTree, DIRECTORY_ARCHIVE_FORMAT, extractArchive, isSafeRelative, manifestSha256, readManifest, scanDirectory } from '../src/engines/directory-archive';
 import { createDecryptStream, createEncryptStream, keyIdOf } from '../src/engines/crypto-stream';
 
@@ -124,5 +126,20 @@ describe('directory archive (lifeboat-dir-v1)', () => {
     const len = Buffer.alloc(4);
     len.writeUInt32BE(json.length);
     await assert.rejects(readManifest(Readable.from([Buffer.concat([Buffer.from('LBOATDIR1\n'), len, json])])), /leaves the directory/);
+  });
+
+  it('the CLI refuses what needs no server, in one sentence each', () => {
+    const config = derivedConfig((doc) => {
+      doc.targets.directories = [{ name: 'app-config', environment: 'staging', path: '/etc/app', encryptionKey: { secretRef: 'env:NO_SUCH_KEY' }, store: 'primary', bucket: 'lifeboat-backups-primary', dr: { store: 'dr', bucket: 'lifeboat-backups-dr' } }];
+    });
+    const base = { target: 'app-config', inPlace: false, reason: 'r', as: 'carol@example.com' };
+    assert.throws(() => prepareDirectoryRestore(config, { ...base }), { message: 'restoring the directory target app-config needs --backup <id|latest>: pick one from `lifeboat backups list --target app-config`.' });
+    assert.throws(() => prepareDirectoryRestore(config, { ...base, backup: 'latest', into: 'relative/dir' }), { message: "--into relative/dir is not an absolute path: give the new directory's full path on the host." });
+    assert.throws(() => prepareDirectoryRestore(config, { ...base, backup: 'latest', into: '/tmp/x', inPlace: true }), { message: 'give --into <new dir> or --in-place, not both.' });
+    assert.throws(() => prepareDirectoryRestore(config, { ...base, backup: 'latest', reason: ' ' }), { message: 'a restore needs --reason, for the record.' });
+    assert.throws(() => prepareDirectoryRestore(config, { ...base, backup: 'latest', others: ['prefix'] }), /^Error: --prefix does not apply to a directory target; /);
+    const ok = prepareDirectoryRestore(config, { ...base, backup: 'latest', into: '/srv/restored/app' });
+    assert.deepEqual(ok.input.destination, { kind: 'new-dir', path: '/srv/restored/app' });
+    assert.match(ok.workflowId, /^restore-directory-app-config-/);
   });
 });

@@ -20,6 +20,7 @@ import { interpolateConfigText, LifeboatConfig, loadConfig } from '../src/config
 import type { DirectoryRestoreReport } from '../src/domain/directory-backup';
 import type { PreflightResult } from '../src/domain/preflight';
 import { createLifeboatWorker } from '../src/worker';
+import { statusQuery } from '../src/workflows/messages';
 import { lifeboat } from './helpers/cli';
 import { recordHistory } from './helpers/pitr';
 import { EXAMPLE_CONFIG, purge, removeCatalogRows } from './helpers/scratch';
@@ -114,7 +115,8 @@ describe('directory targets: backup, restore into a new directory and in place, 
         dr: { store: 'dr', bucket: 'lifeboat-backups-dr' },
         criticalFiles: ['app.conf', 'conf.d/site.conf'],
         // The syntax check: the main file names what it includes, and that must be there.
-        syntaxCheck: { command: ['sh', '-c', 'grep -q "^listen " "{dir}/app.conf" && ls {dir}/conf.d/*.conf && echo syntax ok'] },
+        // A flag file beside the tree makes it fail, to prove a failed verification leaves nothing behind.
+        syntaxCheck: { command: ['sh', '-c', `test ! -e ${path.join(root, 'fail-syntax')} && grep -q "^listen " "{dir}/app.conf" && ls {dir}/conf.d/*.conf && echo syntax ok || { echo "app.conf: syntax error" >&2; exit 3; }`] },
       },
     ];
     fs.writeFileSync(configFile, YAML.stringify(doc));
@@ -193,9 +195,7 @@ describe('directory targets: backup, restore into a new directory and in place, 
     const base = ['--reason', 'test', '--as', 'carol@example.com'];
     await w.runUntil(async () => {
       await expectRefused(['restore', `lbtest-nosuch-${id}`, '--backup', 'latest', ...base], /^lifeboat: No database, bucket or directory target is named "lbtest-nosuch-\w+"; the config declares .*lbtest-dir-/);
-      await expectRefused(['restore', target, ...base], /^lifeboat: restoring the directory target \S+ needs --backup <id\|latest>: /);
-      await expectRefused(['restore', target, '--backup', 'latest', '--into', 'relative/dir', ...base], /^lifeboat: --into relative\/dir is not an absolute path: /);
-      await expectRefused(['restore', target, '--backup', 'latest', '--into', '/tmp/x', '--in-place', ...base], /^lifeboat: give --into <new dir> or --in-place, not both\.$/);
+      // What needs no server (a missing --backup, a relative --into, --into with --in-place, --to) is refused by prepareDirectoryRestore: see test/directory-archive.test.ts.
       await expectRefused(['restore', target, '--backup', 'latest', '--to', '2026-01-01T00:00:00Z', ...base], /^lifeboat: --to does not apply to a directory target; /);
       const refusedId = `test-dir-occupied-${id}`;
       workflowIds.push(refusedId);
@@ -223,6 +223,30 @@ describe('directory targets: backup, restore into a new directory and in place, 
     });
     assert.deepEqual([...snapshot(into)], [...original]);
     // No staging directory left beside it.
+    assert.deepEqual(fs.readdirSync(root).filter((n) => n.includes('lifeboat-restore')), []);
+  });
+
+  it('a restore whose verification fails leaves nothing: no destination, no staging directory (removed because it carries the run\'s mark)', async function () {
+    this.timeout(300000);
+    const w = await worker('dir-failed');
+    const into = path.join(root, 'never-made');
+    const workflowId = `test-dir-failed-${id}`;
+    workflowIds.push(workflowId);
+    fs.writeFileSync(path.join(root, 'fail-syntax'), '');
+    try {
+      await w.runUntil(async () => {
+        const run = await cli(['restore', target, '--backup', 'latest', '--into', into, '--reason', 'a bad restore', '--as', 'carol@example.com', '--id', workflowId], w.options.taskQueue);
+        assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+        assert.match(run.stdout, /directory restore FAILED: verification of \S+ failed \(syntax-check: sh -c .* exited 3\)/);
+        const status = await env.client.workflow.getHandle(workflowId).query(statusQuery);
+        assert.equal(status.phase, 'verification-failed');
+        assert.match(status.timeline[status.timeline.length - 1].note, /removed \S+lifeboat-restore-\S+, which this run made/);
+        await recordHistory(env.client.workflow.getHandle(workflowId), 'directoryRestore-v1-verification-failed');
+      });
+    } finally {
+      fs.rmSync(path.join(root, 'fail-syntax'));
+    }
+    assert.equal(fs.existsSync(into), false);
     assert.deepEqual(fs.readdirSync(root).filter((n) => n.includes('lifeboat-restore')), []);
   });
 
@@ -281,11 +305,10 @@ describe('directory targets: backup, restore into a new directory and in place, 
     const workflowId = `test-dir-drill-${id}`;
     workflowIds.push(workflowId);
     await w.runUntil(async () => {
-      const r = (await env.client.workflow.execute('directoryRestore', {
-        taskQueue: w.options.taskQueue,
-        workflowId,
-        args: [{ target, backup: 'latest', destination: { kind: 'new-dir' }, requestedBy: 'carol@example.com', reason: 'drill', drill: true }],
-      })) as DirectoryRestoreReport;
+      const run = await cli(['drill', 'run', target, '--id', workflowId, '--as', 'carol@example.com'], w.options.taskQueue);
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+      assert.match(run.stdout, /Directory restore RESTORED: .* into \S+lifeboat-drill-/);
+      const r = (await env.client.workflow.getHandle(workflowId).result()) as DirectoryRestoreReport;
       assert.equal(r.outcome, 'restored', r.failure);
       assert.equal(r.plan!.into.kind, 'drill');
       assert.deepEqual(r.checks.map((c) => [c.name, c.ok]), [['manifest', true], ['critical-files', true], ['syntax-check', true]]);

@@ -26,7 +26,7 @@ import { preflightCommand } from './preflight-command';
 import { auditVerifyCommand } from './audit-command';
 import { ackCommand, alertsListCommand, prepareAck } from './alert-commands';
 import { filesRestoreCommand, prepareFilesRestore } from './files-restore-command';
-import { directoryRestoreCommand, isDirectoryTarget, prepareDirectoryRestore } from './directory-commands';
+import { directoryDrillCommand, directoryRestoreCommand, isDirectoryTarget, prepareDirectoryRestore } from './directory-commands';
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, prepareTableRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { decryptCommand, logicalRestoreCommand, prepareLogicalRestore } from './logical-restore-commands';
@@ -416,6 +416,10 @@ export function lifeboatCli(): LifeboatCli {
   const drill = command(program, 'drill', 'restore drills: prove a backup restores, with evidence');
   command(drill, 'run', 'restore a verified backup into a drill instance (or scratch bucket), validate it, remove it, publish the report', ([target], o) => {
     const config = configOf(o);
+    if (isDirectoryTarget(config, target)) {
+      const requestedBy = o.as !== undefined ? identity(o.as) : process.env.LIFEBOAT_USER ?? 'cli';
+      return withClient(config, (client) => directoryDrillCommand(config, client, { target, backup: o.backup, fromRegion: o.fromRegion, workflowId: o.id, requestedBy, json: o.json === true }));
+    }
     const prepared = prepareDrill(config, { target, backup: o.backup, fromRegion: o.fromRegion, workflowId: o.id, requestedBy: o.as !== undefined ? identity(o.as) : process.env.LIFEBOAT_USER ?? 'cli' });
     return withClient(config, (client) => drillRunCommand(config, client, prepared, o.json === true));
   })
