@@ -27,6 +27,7 @@ import {
 import { applyAttributes, compareTree, extractArchive, mtimeToSet, readManifest, sha256OfFile } from '../engines/directory-archive';
 import { loadEncryptionKey } from '../engines/crypto-stream';
 import { directoryBinding, openArchive } from './directory-backup';
+import { activityCancellationSignal } from '../platform/processes';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
 
@@ -249,7 +250,7 @@ export function directoryRestoreActivities(ports: Ports) {
         () => ({ phase: 'restoring into the staging directory', bytes, bytesTotal: plan.bytes }),
         async () => {
           const { plain } = await openArchive(ports.objectStore(plan.from.store), plan.from, loadEncryptionKey(t.encryptionKey), directoryBinding(plan.target, plan.backupId));
-          const r = await extractArchive(plain, plan.staging, { chown: chownable(), onFile: (b) => (bytes = b) });
+          const r = await extractArchive(plain, plan.staging, { chown: chownable(), onFile: (b) => (bytes = b), signal: activityCancellationSignal() });
           if (r.mismatches.length) throw new LifeboatError(`The restored files ${firstFew(r.mismatches, 5)} do not match the manifest's SHA-256: the backup is damaged, so restore from another one.`, 'VERIFICATION_FAILED');
           return { files: r.files, bytes: r.bytes };
         },

@@ -270,7 +270,7 @@ export async function checkArchive(source: AsyncIterable<Buffer>): Promise<{ man
  * last and deepest first so writing inside them does not move their mtimes. `chown` false skips
  * ownership (a worker that is not root cannot give files away).
  */
-export async function extractArchive(source: AsyncIterable<Buffer>, dir: string, options: { chown: boolean; onFile?: (bytes: number) => void } = { chown: true }): Promise<{ manifest: DirectoryManifest; files: number; bytes: number; mismatches: string[] }> {
+export async function extractArchive(source: AsyncIterable<Buffer>, dir: string, options: { chown: boolean; onFile?: (bytes: number) => void; signal?: AbortSignal } = { chown: true }): Promise<{ manifest: DirectoryManifest; files: number; bytes: number; mismatches: string[] }> {
   let files = 0;
   let bytes = 0;
   const mismatches: string[] = [];
@@ -282,6 +282,8 @@ export async function extractArchive(source: AsyncIterable<Buffer>, dir: string,
       }
     },
     async file(e, chunks) {
+      // A cancelled activity stops between files; the workflow's compensation removes what was written.
+      if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new Error('cancelled');
       const hash = createHash('sha256');
       const handle = await fsp.open(where(e), 'wx', 0o600);
       try {
