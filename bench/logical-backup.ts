@@ -11,7 +11,10 @@
  *   3. lifeboat: the logicalBackup workflow of target `app` (dump → zstd → AES-256-GCM →
  *      multipart upload, verify, copy to the DR region, verify the copy, catalog), run by a
  *      `lifeboat worker` process (started here if none runs; the target's agent when it has
- *      one), whose VmRSS is sampled from /proc every 100 ms.
+ *      one), whose VmRSS is sampled from /proc every 100 ms;
+ *   4. the dump step alone: LogicalDumpEngine.backup in a child Node process of its own
+ *      (bench/logical-child.ts), so its memory is the dump's, not a whole worker's (an agent's
+ *      dump activity adds this much to the agent's idle footprint).
  * Reported: time, throughput (pg_dump's output bytes per second), compression ratio, peak RSS of
  * the process doing the dump, and the workflow's phases from its history (each activity's
  * scheduled → completed time). The scratch table, the bench's objects and catalog row go at the end.
@@ -19,11 +22,14 @@
  * Environment:
  *   LIFEBOAT_BENCH_LOGICAL_MB   size of the app database to reach, in MiB (default 256)
  *   LIFEBOAT_BENCH_KEEP         1 keeps the scratch table (a second run then skips the seeding)
+ *   LIFEBOAT_BENCH_ENGINE_ALONE 0 skips step 4
  */
 import '../src/quiet-sdk-notice';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { Client as PgClient } from 'pg';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { createPorts } from '../src/activities/ports';
@@ -103,6 +109,28 @@ async function byHand(pgBin: string, compressor: string, file: string): Promise<
   return { ms, bytes };
 }
 
+/** bench/logical-child.ts: one engine backup in a process of its own; its figures and the sampled peak VmRSS. */
+async function engineAlone(prefix: string): Promise<{ wallMs: number; baselineRssKb: number; vmHwmKb?: number; peakKb: number; storedBytes: number }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-bench-lb-key-'));
+  const keyFile = path.join(dir, 'key');
+  fs.writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+  try {
+    const child = spawn(process.execPath, [path.join(__dirname, 'logical-child.js')], {
+      env: { ...process.env, LIFEBOAT_BENCH_DUMP_PREFIX: prefix, LIFEBOAT_BENCH_DUMP_NAME: 'engine-alone', LIFEBOAT_BENCH_KEY_FILE: keyFile },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const rss = sampleRss(child.pid!);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const { peakKb } = rss.stop();
+    if (code !== 0) throw new Error(`the engine's child process exited with ${code}`);
+    return { ...(JSON.parse(out.trim().split('\n').pop()!) as { wallMs: number; baselineRssKb: number; vmHwmKb?: number; storedBytes: number }), peakKb };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const { config } = loadLocatedConfig(undefined);
   const ports = createPorts(config, { log: () => undefined });
@@ -157,6 +185,7 @@ async function main(): Promise<void> {
     const dumpPhase = phases.find((p) => p.name === 'dumpDatabase');
     const raw = report.primary!.dumpBytes;
     await client.connection.close();
+    const alone = process.env.LIFEBOAT_BENCH_ENGINE_ALONE === '0' ? undefined : await engineAlone(`bench-lb-${process.pid}/`);
 
     say('');
     say(`pg_dump -Fc -Z0 output: ${mib(raw)} (lifeboat's record of the same database)`);
@@ -171,6 +200,9 @@ async function main(): Promise<void> {
     for (const p of phases) say(`  ${p.name.padEnd(24)} ${secs(p.ms)}`);
     say('');
     say(`peak RSS of the ${agent ? `agent ${agent}` : 'worker'} (pid ${pid}): ${(memory.peakKb / 1024).toFixed(0)} MiB (${(memory.startKb / 1024).toFixed(0)} MiB before the run; goal < 256 MiB)`);
+    if (alone) {
+      say(`the dump step alone in its own process: ${secs(alone.wallMs)} (${rate(raw, alone.wallMs)}), RSS ${(alone.baselineRssKb / 1024).toFixed(0)} MiB at start, peak ${(Math.max(alone.peakKb, alone.vmHwmKb ?? 0) / 1024).toFixed(0)} MiB`);
+    }
     if (dumpPhase) say(`lifeboat's dump step / by hand with zstd: ${(zstd.ms / dumpPhase.ms).toFixed(2)}x the throughput (goal ≥ 0.90x)`);
     say(`lifeboat's whole workflow / by hand with zstd: ${(zstd.ms / lifeboatMs).toFixed(2)}x; / by hand with gzip: ${(gzip.ms / lifeboatMs).toFixed(2)}x`);
   } finally {
@@ -178,9 +210,14 @@ async function main(): Promise<void> {
     if (startedWorker) await stopWorker(stack.ctx, agent).catch(() => undefined);
     if (process.env.LIFEBOAT_BENCH_KEEP !== '1') await withApp((c) => c.query(`DROP TABLE IF EXISTS ${TABLE}`)).catch(() => undefined);
     // The bench's dump in both regions and its catalog row: nothing of it stays behind.
-    for (const where of [lb, lb.dr]) {
+    const leftovers = [
+      { where: lb, prefix: `${lb.prefix ?? ''}app/${workflowId}` },
+      { where: lb.dr, prefix: `${lb.prefix ?? ''}app/${workflowId}` },
+      { where: { store: 'primary', bucket: settings.minio.primary.backupBucket }, prefix: `bench-lb-${process.pid}/` },
+    ];
+    for (const { where, prefix } of leftovers) {
       const s3 = ports.objectStore(where.store);
-      for await (const page of objectVersionPages(s3, { Bucket: where.bucket, Prefix: `${lb.prefix ?? ''}app/${workflowId}` })) {
+      for await (const page of objectVersionPages(s3, { Bucket: where.bucket, Prefix: prefix })) {
         for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) await s3.send(new DeleteObjectCommand({ Bucket: where.bucket, Key: v.Key, VersionId: v.VersionId })).catch(() => undefined);
       }
     }
