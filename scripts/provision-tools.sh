@@ -2,7 +2,7 @@
 # Installs what the embedded stack runs, idempotently:
 #   - the Temporal CLI (dev server + Web UI) and MinIO, built with `go install` at the versions
 #     pinned in package.json ("lifeboatTools"), cached outside the clone and keyed by version;
-#   - pgBackRest, PowerDNS, the PostgreSQL server, sqlite3 and openssl from the OS packages.
+#   - pgBackRest, PowerDNS, the PostgreSQL server, sqlite3, openssl and zstd from the OS packages.
 # A binary named by its environment variable (LIFEBOAT_TEMPORAL_BIN, LIFEBOAT_MINIO_BIN) or
 # already on PATH wins. Prints the resolved paths; a second run costs seconds.
 set -euo pipefail
@@ -25,6 +25,8 @@ command -v pdns_server >/dev/null || [ -x /usr/sbin/pdns_server ] || missing+=(p
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v openssl >/dev/null || missing+=(openssl)
+# Logical dumps are compressed by the zstd program (multithreaded; Node's zlib has no zstd).
+command -v zstd >/dev/null || missing+=(zstd)
 # Reports people read are checked in a real browser (headless, driven by playwright-core).
 command -v chromium >/dev/null || missing+=(chromium)
 # The Temporal TLS test puts a real mutual-TLS endpoint in front of the dev server.

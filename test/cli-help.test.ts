@@ -52,7 +52,7 @@ describe('CLI help, completion and tables', () => {
     approve: ['--config', '--gate', '--reason', '--as', '--key', '--expires-in', '--json', '--help'],
     reject: ['--config', '--gate', '--reason', '--as', '--key', '--expires-in', '--json', '--help'],
     status: ['--config', '--json', '--help'],
-    decrypt: ['--key', '--in', '--out', '--target', '--backup', '--key-id', '--help'],
+    decrypt: ['--key', '--in', '--out', '--decompress', '--target', '--backup', '--key-id', '--help'],
     watch: ['--config', '--json', '--help'],
     list: ['--config', '--json', '--awaiting-approval', '--running', '--help'],
     backup: ['--config', '--kind', '--id', '--as', '--json', '--logical', '--wait', '--help'],

@@ -10,8 +10,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { LifeboatError } from '../src/domain/errors';
 import { createDecryptStream, createEncryptStream, EncryptionKey, keyIdOf, keyringOf, loadEncryptionKey } from '../src/engines/crypto-stream';
+import { createAutoDecompressStream } from '../src/engines/compression';
 import { CLI, ROOT, runNode } from './helpers/cli';
 
 const FIXTURES = path.join(ROOT, 'test/fixtures/encryption');
@@ -121,6 +123,46 @@ describe('encryption format (docs/encryption.md, test vectors)', () => {
     assert.equal(decryptBySpecification(empty, Buffer.from(v.keyHex, 'hex')).plaintext.length, 0);
   });
 
+  it('decrypts the v2 zstd vector: the binding declares compression=zstd, the expected binding is still target and backup, and the plaintext decompresses to the archive', async () => {
+    const v = vector('v2-zstd.json') as Vector & { decompressed: { bytes: number; sha256: string } };
+    const object = fixture(v.ciphertextFile);
+    assert.equal(sha256(object), v.ciphertextSha256);
+    assert.equal(object.subarray(0, 51 + Buffer.byteLength(v.binding!)).toString('hex'), v.headerHex);
+    const expect = { target: 'app', backupName: 'logical-app-2026-12-01t09-00-00-000z' };
+    let declared: string | undefined;
+    const plain = await readAll(Readable.from([object]).pipe(createDecryptStream(keyOf(v.keyHex), { expect, onHeader: (h) => (declared = h.compression) })));
+    assert.equal(declared, 'zstd');
+    assert.equal(sha256(plain), v.plaintext.sha256);
+    const bySpec = decryptBySpecification(object, Buffer.from(v.keyHex, 'hex'));
+    assert.deepEqual(bySpec.plaintext, plain);
+    assert.equal(bySpec.binding, v.binding);
+    assert.ok(bySpec.binding.endsWith('\ncompression=zstd'));
+    // Three frames: two of 1024 + 16 bytes and the rest.
+    assert.equal(object.length, 51 + Buffer.byteLength(v.binding!) + 2 * 1040 + (v.plaintext.bytes - 2048) + 16);
+    const archive = await readAll(Readable.from([plain]).pipe(createAutoDecompressStream({ declared: () => 'zstd' })));
+    assert.deepEqual({ bytes: archive.length, sha256: sha256(archive) }, { bytes: v.decompressed.bytes, sha256: v.decompressed.sha256 });
+
+    const fixedRandom = { salt: Buffer.from(v.salt!, 'hex'), nonceBase: Buffer.from(v.nonceBase!, 'hex') };
+    const again = await readAll(Readable.from([plain]).pipe(createEncryptStream(keyOf(v.keyHex), { chunkBytes: 1024, binding: expect, compression: 'zstd', fixedRandom })));
+    assert.deepEqual(again, object);
+    // The older vectors declare nothing: their dumps are gzip.
+    let olderDeclared: string | undefined;
+    await readAll(Readable.from([fixture('v2-three-chunks.enc')]).pipe(createDecryptStream(keyOf(v.keyHex), { onHeader: (h) => (olderDeclared = h.compression) })));
+    assert.equal(olderDeclared, 'gzip');
+    // Data that is not what the header declares is refused, not fed to the wrong decompressor.
+    await assert.rejects(readAll(Readable.from([gzipSync(archive)]).pipe(createAutoDecompressStream({ declared: () => 'zstd' }))), (err: LifeboatError) => {
+      assert.equal(err.code, 'DECOMPRESSION_FAILED');
+      assert.match(err.message, /header declares zstd but the data is gzip/);
+      return true;
+    });
+    // Another backup's zstd object is still refused by name, the compression line aside.
+    await assert.rejects(readAll(Readable.from([object]).pipe(createDecryptStream(keyOf(v.keyHex), { expect: { target: 'app', backupName: 'other' } }))), (err: LifeboatError) => {
+      assert.equal(err.code, 'BACKUP_MISMATCH');
+      assert.match(err.message, /^The encrypted object is bound to target app, backup logical-app-2026-12-01t09-00-00-000z, not to target app, backup other as expected/);
+      return true;
+    });
+  });
+
   it('refuses an object bound to another backup with one sentence, and an altered binding fails authentication', async () => {
     const v = vector('v2-three-chunks.json');
     const object = fixture(v.ciphertextFile);
@@ -191,6 +233,13 @@ describe('encryption format (docs/encryption.md, test vectors)', () => {
     assert.equal(swapped.code, 2);
     assert.match(swapped.stderr, /^lifeboat: The encrypted object is bound to target app, backup logical-app-2026-12-01t03-00-00-000z, not to target app, backup other as expected/);
     assert.ok(!fs.existsSync(out2), 'nothing is written for a refused object');
+
+    const z = vector('v2-zstd.json') as Vector & { decompressed: { bytes: number; sha256: string } };
+    const zOut = path.join(dir, 'archive.bin');
+    const zstdRun = await runNode(CLI, ['decrypt', '--key', key, '--in', path.join(FIXTURES, z.ciphertextFile), '--out', zOut, '--decompress', '--target', 'app', '--backup', 'logical-app-2026-12-01t09-00-00-000z'], noConfig);
+    assert.equal(zstdRun.code, 0, zstdRun.stderr);
+    assert.equal(sha256(fs.readFileSync(zOut)), z.decompressed.sha256);
+    assert.equal(zstdRun.stderr, `decrypted: lifeboat-enc-v2, key ${v.keyId}, bound to kind=logical-dump, target=app, backup=logical-app-2026-12-01t09-00-00-000z, compression=zstd; zstd decompressed\n`);
 
     const ids = await runNode(CLI, ['decrypt', '--key', key, '--key-id'], noConfig);
     assert.equal(ids.stdout, `${v.keyId}  ${key}\n`);

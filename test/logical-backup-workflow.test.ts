@@ -8,7 +8,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import zlib from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
@@ -19,6 +18,8 @@ import { findDatabaseTarget, LifeboatConfig, loadConfig } from '../src/config';
 import { LogicalBackupReport } from '../src/domain/logical-backup';
 import { LifeboatBackupType, LifeboatKind, LifeboatPhase } from '../src/workflows/search-attributes';
 import { createDecryptStream, loadEncryptionKey } from '../src/engines/crypto-stream';
+import { createAutoDecompressStream } from '../src/engines/compression';
+import { recordHistory } from './helpers/pitr';
 import { stackPaths, loadStackSettings } from '../src/stack/settings';
 import { ensureLogicalBackupKey } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
@@ -88,7 +89,7 @@ describe('logicalBackup workflow (real worker, real stack)', function () {
       assert.ok(v.checks.some((c) => c.name === 'expected tables' && c.ok), JSON.stringify(v.checks));
     }
 
-    // Byte for byte: the stored object hashes as recorded, and decrypts and gunzips to pg_dump's output as recorded.
+    // Byte for byte: the stored object hashes as recorded, and decrypts and decompresses (zstd; gzip before) to pg_dump's output as recorded.
     const target = findDatabaseTarget(config, 'app');
     const key = loadEncryptionKey(target.logicalBackup!.encryptionKey);
     assert.equal(report.primary.keyId, key.keyId);
@@ -96,13 +97,15 @@ describe('logicalBackup workflow (real worker, real stack)', function () {
       const s3 = ports.objectStore(copy.store);
       const stored = await sha256Of((await s3.send(new GetObjectCommand({ Bucket: copy.bucket, Key: copy.key }))).Body as Readable);
       assert.deepEqual(stored, { sha256: report.primary.sha256, bytes: report.primary.sizeBytes });
-      const plain = await sha256Of((await s3.send(new GetObjectCommand({ Bucket: copy.bucket, Key: copy.key }))).Body as Readable, createDecryptStream(key), zlib.createGunzip());
+      const plain = await sha256Of((await s3.send(new GetObjectCommand({ Bucket: copy.bucket, Key: copy.key }))).Body as Readable, createDecryptStream(key), createAutoDecompressStream());
       assert.deepEqual(plain, { sha256: report.primary.dumpSha256, bytes: report.primary.dumpBytes });
       // The custom-format archive's magic: pg_dump's own bytes, not a double compression.
       const head = await s3.send(new HeadObjectCommand({ Bucket: copy.bucket, Key: copy.key }));
       assert.equal(head.Metadata?.['lifeboat-dump-sha256'], report.primary.dumpSha256);
     }
-    assert.ok(report.primary.sizeBytes < report.primary.dumpBytes, 'gzip makes the dump smaller');
+    assert.ok(report.primary.sizeBytes < report.primary.dumpBytes, 'compression makes the dump smaller');
+    assert.equal(report.primary.compression, 'zstd');
+    await recordHistory(env.client.workflow.getHandle(workflowId), 'logicalBackup-v3-copy-beside-verify');
 
     // The catalog row and one verification per region.
     const rows = await ports.catalog.query<{ id: string; backup_type: string; engine: string; status: string; locations: Record<string, { key: string; bucket: string }>; checksums: Record<string, string>; size_bytes: string; verified_at: Date | null }>(

@@ -419,6 +419,41 @@ describe('logical dump engine (pg_dump → gzip → AES-256-GCM → S3)', functi
     });
   });
 
+  describe('compression: zstd for new dumps, gzip dumps still read', function () {
+    it('a gzip dump (the format before zstd) verifies, lists and restores as before; the new default is zstd, declared in header and record', async function () {
+      // A gzip dump as lifeboat wrote them before zstd: no compression line in the binding, no compression metadata.
+      const gzipEngine = new LogicalDumpEngine({ store: { s3: primary, bucket: PRIMARY_BUCKET, prefix, name: 'primary' }, encryptionKey: keyRef, pgBinDir: PG_BIN, compression: 'gzip' });
+      const old = await gzipEngine.backup({ target: 'static', backupName: 'gzip-era', source: conn(staticDb) });
+      const head = await primary.send(new HeadObjectCommand({ Bucket: old.bucket, Key: old.key }));
+      assert.equal(head.Metadata?.['lifeboat-compression'], undefined);
+      const first = (await primary.send(new GetObjectCommand({ Bucket: old.bucket, Key: old.key, Range: 'bytes=0-511' }))).Body as Readable;
+      assert.ok(!(await readAll(first)).includes(Buffer.from('compression=')), 'a gzip dump carries no compression line');
+      // Read by today's engine (zstd by default): every path takes gzip.
+      assert.equal(engine.compression(), 'zstd');
+      const described = await engine.describe(old);
+      assert.equal(described?.compression, 'gzip');
+      const v = await engine.verify(old, { expectedTables: ['widgets'] });
+      assert.ok(v.ok, JSON.stringify(v.checks));
+      assert.match(v.checks.find((c) => c.name === 'decompression')!.detail, /^gzip stream intact/);
+      assert.ok((await engine.listArchive(old)).tablesWithData.includes('public.widgets'));
+      assert.equal(sha256(await readAll(await engine.dumpStream(old))), old.dumpSha256);
+      const scratch = `${dbPrefix}_gzip`;
+      scratchDbs.push(scratch);
+      await createDatabase(scratch);
+      const restored = await engine.restoreTo(old, conn(scratch), { countRows: true });
+      assert.ok((restored.archiveRowCounts?.['public.widgets'] ?? 0) > 0, JSON.stringify(restored.archiveRowCounts));
+      await dropDatabase(scratch);
+
+      // The new default: zstd, in the record, the metadata and the authenticated binding.
+      const current = await engine.describe(engine.refFor('static', 'roundtrip'));
+      assert.equal(current?.compression, 'zstd');
+      const fresh = await primary.send(new HeadObjectCommand({ Bucket: PRIMARY_BUCKET, Key: engine.refFor('static', 'roundtrip').key }));
+      assert.equal(fresh.Metadata?.['lifeboat-compression'], 'zstd');
+      const v2 = await engine.verify(engine.refFor('static', 'roundtrip'));
+      assert.match(v2.checks.find((c) => c.name === 'decompression')!.detail, /^zstd stream intact/);
+    });
+  });
+
   describe('failures', function () {
     it('a failing pg_dump leaves no object and says why', async function () {
       const ref = engine.refFor('app', 'no-such-db');

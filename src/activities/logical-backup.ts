@@ -33,6 +33,7 @@ function storedDump(r: LogicalBackupResult, store: string): StoredDump {
     dumpBytes: r.dumpBytes,
     dumpSha256: r.dumpSha256,
     keyId: r.keyId,
+    ...(r.compression ? { compression: r.compression } : {}),
     createdAt: r.createdAt,
     adopted: r.adopted,
   };
@@ -94,7 +95,7 @@ export function logicalBackupActivities(ports: Ports) {
       };
     },
 
-    /** pg_dump → gzip → AES-256-GCM → multipart upload; heartbeats carry the bytes so far. */
+    /** pg_dump → zstd (gzip without the zstd program) → AES-256-GCM → multipart upload; heartbeats carry the bytes so far. */
     async dumpDatabase(plan: LogicalBackupPlan, heartbeatMs?: number): Promise<StoredDump> {
       const { target } = settingsOf(plan.target);
       const source = await sourceOf(target);
@@ -103,7 +104,7 @@ export function logicalBackupActivities(ports: Ports) {
       return storedDump(result, plan.primary.store);
     },
 
-    /** Reads a copy back end to end (hashes, decryption, gzip, pg_restore --list, expected tables). */
+    /** Reads a copy back end to end (hashes, decryption, decompression, pg_restore --list, expected tables). */
     async verifyDump(plan: LogicalBackupPlan, region: Region, heartbeatMs?: number): Promise<DumpVerification> {
       const engine = engineFor(plan.target, region);
       const ref = engine.refFor(plan.target, plan.backupName);
@@ -111,12 +112,16 @@ export function logicalBackupActivities(ports: Ports) {
       return { ok: v.ok, checks: v.checks, store: region === 'primary' ? plan.primary.store : plan.dr.store, key: v.key, tocEntries: v.tocEntries, tables: v.tables.length, durationMs: v.durationMs };
     },
 
-    /** Streams the dump to the DR region's bucket; the engine hashes the copy as it reads it back. */
+    /**
+     * Streams the dump to the DR region's bucket; the source bytes are hashed on the way and a copy
+     * that does not match the record is never completed. The copy is not read back here: the
+     * workflow's next step verifies it end to end (SHA-256, decryption, decompression, pg_restore --list).
+     */
     async copyDumpToDr(plan: LogicalBackupPlan, heartbeatMs?: number): Promise<StoredDump> {
       const { lb } = settingsOf(plan.target);
       const engine = engineFor(plan.target, 'primary');
       const dest = { s3: ports.objectStore(lb.dr.store), bucket: lb.dr.bucket, prefix: lb.prefix, name: lb.dr.store };
-      const result = await progressHeartbeat('copying to the DR region', heartbeatMs, (onProgress) => engine.copyToRegion(engine.refFor(plan.target, plan.backupName), dest, { onProgress }));
+      const result = await progressHeartbeat('copying to the DR region', heartbeatMs, (onProgress) => engine.copyToRegion(engine.refFor(plan.target, plan.backupName), dest, { onProgress, readBack: false }));
       return storedDump(result, lb.dr.store);
     },
 
@@ -152,7 +157,7 @@ export function logicalBackupActivities(ports: Ports) {
           workflowId: currentWorkflowId(),
           runId: info.workflowExecution?.runId,
           failure: copyFailed ? `DR copy failed: ${report.failure ?? 'unknown reason'}` : report.failure,
-          details: { source: plan.source, dumpBytes: report.primary?.dumpBytes, format: 'pg_dump custom, gzip, lifeboat-enc-v2 (AES-256-GCM)' },
+          details: { source: plan.source, dumpBytes: report.primary?.dumpBytes, compression: report.primary?.compression ?? 'gzip', format: `pg_dump custom, ${report.primary?.compression ?? 'gzip'}, lifeboat-enc-v2 (AES-256-GCM)` },
         },
         report.verifications.map((v) => ({ subject: `logical dump ${v.store}:${v.key}`, result: { ok: v.ok, checks: v.checks } })),
       );

@@ -12,6 +12,7 @@ import { LifeboatError } from '../domain/errors';
 import type { SecretRef } from '../config/fields';
 import { LogicalRestoreInput } from '../domain/logical-restore';
 import { createDecryptStream, EncryptedHeader, keyringOf, loadEncryptionKey } from '../engines/crypto-stream';
+import { createAutoDecompressStream } from '../engines/compression';
 import { describeFailure } from '../workflows/failure';
 import { statusQuery } from '../workflows/messages';
 import { checkLength, UsageError } from './args';
@@ -116,12 +117,16 @@ export interface DecryptOptions {
   backup?: string;
   /** Print the keys' ids instead of decrypting. */
   keyId?: boolean;
+  /** Also decompress a logical dump (zstd or gzip, as its header declares): the output is the pg_dump archive. */
+  decompress?: boolean;
 }
 
 /**
  * `lifeboat decrypt`: the container (any version lifeboat wrote) from --in or stdin to --out or
- * stdout, authenticated chunk by chunk. The output of a logical dump is gzip of a pg_dump
- * archive: `lifeboat decrypt ... | gunzip | pg_restore ...`. Needs only the keys.
+ * stdout, authenticated chunk by chunk. The output of a logical dump is zstd (dumps written
+ * before zstd: gzip) of a pg_dump archive, as the header's binding declares and the note on
+ * stderr says: `lifeboat decrypt ... | zstd -d | pg_restore ...`, or `--decompress` for the
+ * archive itself. Needs only the keys.
  */
 export async function decryptCommand(o: DecryptOptions): Promise<number> {
   if (!o.key?.trim()) throw new UsageError('`lifeboat decrypt` needs --key <ref>: file:/path/to/key or env:NAME (several, comma-separated, for a keyring).');
@@ -152,6 +157,7 @@ export async function decryptCommand(o: DecryptOptions): Promise<number> {
         ...(o.target !== undefined && o.backup !== undefined ? { expect: { target: o.target, backupName: o.backup } } : {}),
         onHeader: (h) => (header = h),
       }),
+      ...(o.decompress ? [createAutoDecompressStream({ declared: () => header?.compression })] : []),
       output,
     );
   } catch (err) {
@@ -165,7 +171,9 @@ export async function decryptCommand(o: DecryptOptions): Promise<number> {
   if (temp !== undefined && o.out !== undefined) fs.renameSync(temp, o.out);
   if (header) {
     const bound = header.binding ? `bound to ${header.binding.split('\n').join(', ')}` : 'no binding';
-    process.stderr.write(`decrypted: lifeboat-enc-v${header.version}, key ${header.keyId}, ${bound}\n`);
+    // Dumps before zstd printed no compression note (gzip was the only one): they still print none.
+    const packed = o.decompress && header.compression ? `; ${header.compression} decompressed` : header.compression === 'zstd' ? '; the plaintext is zstd: pipe it through `zstd -d`, or use --decompress' : '';
+    process.stderr.write(`decrypted: lifeboat-enc-v${header.version}, key ${header.keyId}, ${bound}${packed}\n`);
   }
   return 0;
 }

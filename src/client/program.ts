@@ -74,6 +74,7 @@ interface Options {
   in?: string;
   out?: string;
   keyId?: boolean;
+  decompress?: boolean;
   dryRun?: boolean;
   bypassGovernance?: boolean;
   prune?: boolean;
@@ -333,11 +334,12 @@ export function lifeboatCli(): LifeboatCli {
     .option('--mirror', 'with --in-place: also delete the objects the backup does not have (listed at the gate; each keeps its versions)');
 
   command(program, 'decrypt', 'decrypt a lifeboat-encrypted object (a logical dump) with nothing but its key: no config, Temporal or catalog', (_, o) =>
-    decryptCommand({ key: o.key, in: o.in, out: o.out, target: o.target, backup: o.backup, keyId: o.keyId === true }),
+    decryptCommand({ key: o.key, in: o.in, out: o.out, target: o.target, backup: o.backup, keyId: o.keyId === true, decompress: o.decompress === true }),
   )
     .option('--key <refs>', 'the key as file:/path or env:NAME; several, comma-separated, form a keyring')
     .option('--in <file>', 'the encrypted object (default stdin)')
-    .option('--out <file>', 'where the plaintext goes, a new file (default stdout); a logical dump decrypts to gzip of a pg_dump archive')
+    .option('--out <file>', 'where the plaintext goes, a new file (default stdout); a logical dump decrypts to zstd (older dumps: gzip) of a pg_dump archive')
+    .option('--decompress', 'a logical dump: also decompress (zstd or gzip, as its header says), writing the pg_dump archive itself')
     .option('--target <name>', 'with --backup: refuse an object not bound to this target')
     .option('--backup <name>', 'with --target: refuse an object not bound to this backup name')
     .option('--key-id', 'print the id of each key instead of decrypting (what a keyring entry\'s keyId is)');

@@ -263,7 +263,7 @@ const databaseTarget = t.union(
             .prefault([]),
           dr: bucketLocation('Where each dump is copied in the disaster-recovery region, under the same prefix.'),
         },
-        { description: 'Logical backups (pg_dump, gzip, AES-256-GCM) of this database, besides its physical ones; without it, `logicalBackup` refuses the target.' },
+        { description: 'Logical backups (pg_dump, zstd, AES-256-GCM) of this database, besides its physical ones; without it, `logicalBackup` refuses the target.' },
       )
       .optional(),
     drill: t

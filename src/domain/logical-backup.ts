@@ -1,5 +1,5 @@
 /**
- * Inputs and results of the logicalBackup workflow: pg_dump (custom format) → gzip → AES-256-GCM
+ * Inputs and results of the logicalBackup workflow: pg_dump (custom format) → zstd (gzip before) → AES-256-GCM
  * into the primary region's bucket, verified, copied to the DR region's bucket and verified
  * again, recorded in the catalog. JSON-safe; keys are referred to by fingerprint only.
  */
@@ -26,6 +26,8 @@ export interface StoredDump {
   dumpSha256: string;
   /** Fingerprint of the encryption key, never the key. */
   keyId: string;
+  /** How pg_dump's output is compressed: zstd, or gzip (results recorded without it are gzip). */
+  compression?: 'gzip' | 'zstd';
   createdAt: string;
   /** True when an earlier attempt had already stored it. */
   adopted: boolean;

@@ -16,7 +16,8 @@
  *   v2 only:
  *   49      2     binding length L (0 .. 4096)
  *   51      L     binding: UTF-8 text naming what the object is (for a logical dump
- *                 "kind=logical-dump\ntarget=<target>\nbackup=<backup name>")
+ *                 "kind=logical-dump\ntarget=<target>\nbackup=<backup name>", followed by
+ *                 "\ncompression=zstd" when the plaintext is zstd; without it, gzip)
  *   then chunks: AES-256-GCM of up to C bytes each, followed by its 16-byte tag
  *
  * Every chunk but the last holds exactly C bytes; the last holds 0..C bytes and is always
@@ -64,9 +65,26 @@ export interface DumpBinding {
   kind?: string;
 }
 
+/** How a logical dump's plaintext is compressed: gzip (every dump before zstd, no binding line) or zstd. */
+export type DumpCompression = 'gzip' | 'zstd';
+export const DUMP_COMPRESSIONS: readonly DumpCompression[] = ['gzip', 'zstd'];
+
 /** The binding text of a logical dump: fixed field order, one `name=value` per line. */
 export function bindingText(b: DumpBinding): string {
   return `kind=${b.kind ?? 'logical-dump'}\ntarget=${b.target}\nbackup=${b.backupName}`;
+}
+
+/** The binding written for a dump: its identity, then `compression=<c>` for anything but gzip (the historical default). */
+export function bindingTextWith(b: DumpBinding, compression: DumpCompression | undefined): string {
+  return compression && compression !== 'gzip' ? `${bindingText(b)}\ncompression=${compression}` : bindingText(b);
+}
+
+const COMPRESSION_LINE = /\ncompression=([^\n]*)$/;
+
+/** A header binding split into what the object is (compared with the expected binding) and how its plaintext is compressed. */
+export function splitBinding(text: string): { identity: string; compression?: string } {
+  const m = COMPRESSION_LINE.exec(text);
+  return m ? { identity: text.slice(0, m.index), compression: m[1] } : { identity: text };
 }
 
 function describeBinding(text: string): string {
@@ -184,6 +202,8 @@ export interface EncryptOptions {
   chunkBytes?: number;
   /** What the object is; readers that expect another binding refuse it. */
   binding?: DumpBinding;
+  /** How the plaintext is compressed, written into the binding (only with `binding`; gzip writes no line, as before). */
+  compression?: DumpCompression;
   /** @internal Fixed salt and nonce base: only for writing the test vectors. */
   fixedRandom?: { salt: Buffer; nonceBase: Buffer };
 }
@@ -195,7 +215,7 @@ export function createEncryptStream(keys: EncryptionKey | Keyring, options: Encr
   if (!Number.isInteger(chunkBytes) || chunkBytes < MIN_CHUNK || chunkBytes > MAX_CHUNK) {
     throw new LifeboatError(`Encryption chunk size ${chunkBytes} is out of range: use a whole number of bytes from ${MIN_CHUNK} to ${MAX_CHUNK}.`, 'BAD_INPUT');
   }
-  const binding = Buffer.from(options.binding ? bindingText(options.binding) : '', 'utf8');
+  const binding = Buffer.from(options.binding ? bindingTextWith(options.binding, options.compression) : '', 'utf8');
   if (binding.length > MAX_BINDING_BYTES) throw new LifeboatError(`The object's binding is ${binding.length} bytes, over the ${MAX_BINDING_BYTES} the format allows: use shorter target and backup names.`, 'BAD_INPUT');
   const salt = options.fixedRandom?.salt ?? randomBytes(16);
   const nonceBase = options.fixedRandom?.nonceBase ?? randomBytes(12);
@@ -249,6 +269,12 @@ export interface EncryptedHeader {
   keyId: string;
   /** The binding text ('' for v1 and unbound objects). */
   binding: string;
+  /**
+   * The plaintext's compression a logical dump's binding declares (`compression=zstd`); gzip
+   * when a dump's binding has no such line (all dumps written before zstd); undefined when the
+   * object is not bound to a dump (v1, unbound).
+   */
+  compression?: DumpCompression;
   /** Header bytes, binding included. */
   length: number;
 }
@@ -273,12 +299,18 @@ export function parseHeader(head: Buffer): EncryptedHeader | undefined {
   const bindingBytes = version === 1 ? 0 : head.readUInt16BE(HEADER_BYTES);
   if (bindingBytes > MAX_BINDING_BYTES) throw damaged(`its header declares a binding of ${bindingBytes} bytes`);
   if (head.length < fixed + bindingBytes) return undefined;
+  const binding = head.subarray(fixed, fixed + bindingBytes).toString('utf8');
+  const declared = splitBinding(binding).compression;
+  if (declared !== undefined && !DUMP_COMPRESSIONS.includes(declared as DumpCompression)) {
+    throw new LifeboatError(`The backup's plaintext is compressed with "${declared}", which this lifeboat does not read: upgrade lifeboat to restore it.`, 'UNSUPPORTED_FORMAT');
+  }
   return {
     version,
     chunkBytes,
     keyId: head.subarray(13, 21).toString('hex'),
-    binding: head.subarray(fixed, fixed + bindingBytes).toString('utf8'),
+    binding,
     length: fixed + bindingBytes,
+    ...(binding.startsWith('kind=logical-dump\n') ? { compression: (declared as DumpCompression | undefined) ?? 'gzip' } : {}),
   };
 }
 
@@ -297,7 +329,8 @@ export function keyForHeader(header: EncryptedHeader, keys: EncryptionKey | Keyr
   const ring = asKeyring(keys);
   if (expect && header.version >= 2) {
     const wanted = bindingText(expect);
-    if (header.binding !== wanted) {
+    // The compression line says how the plaintext is packed, not which backup it is.
+    if (splitBinding(header.binding).identity !== wanted) {
       throw new LifeboatError(
         `The encrypted object is bound to ${describeBinding(header.binding)}, not to ${describeBinding(wanted)} as expected: it was swapped or copied over another backup, so it is refused; restore from that backup's own object or another copy.`,
         'BACKUP_MISMATCH',

@@ -1,12 +1,15 @@
 /**
- * Logical backups of a PostgreSQL database: `pg_dump --format=custom` streamed through gzip and
+ * Logical backups of a PostgreSQL database: `pg_dump --format=custom` streamed through zstd (the
+ * program, all cores; gzip for dumps written before, and where zstd is not installed) and
  * client-side AES-256-GCM (crypto-stream.ts) into S3 by bounded multipart upload, never held in
  * memory whole. pgBackRest stays the tool for physical backups and PITR; these dumps serve
  * table-level restores, portability across major versions and a second, independent copy.
  *
- * Stored object: `<bucket>/<prefix>/<target>/<backupName>.dump.gz.enc`, whose bytes are
- * encrypt(gzip(pg_dump output)). pg_dump's own compression is off (`--compress=0`) so the data
- * is compressed once, by the gzip layer. The object's user metadata is its record (see
+ * Stored object: `<bucket>/<prefix>/<target>/<backupName>.dump.gz.enc` (the suffix is historical:
+ * it names every dump, whatever its compression), whose bytes are encrypt(zstd(pg_dump output)),
+ * or encrypt(gzip(...)) for older dumps. The compression is declared in the encrypted header's
+ * authenticated binding and in the metadata record; readers also tell it by its magic bytes.
+ * pg_dump's own compression is off (`--compress=0`) so the data is compressed once. The object's user metadata is its record (see
  * META below). The SHA-256 of the stored bytes is only known once the upload has finished, so
  * the record is completed by a server-side copy of the object onto itself ("sealing"): an object
  * without a complete record is an interrupted backup, and a retry replaces it. A complete record
@@ -20,7 +23,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable, Transform, TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import zlib from 'node:zlib';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -40,7 +42,8 @@ import type { BackupVerification } from '../domain/ports';
 import { LifeboatError, describeError } from '../domain/errors';
 import { isAwsError, s3Error } from './aws-errors';
 import { objectVersionPages } from './aws-pagination';
-import { DumpBinding, ENCRYPTION_FORMAT, EncryptionKey, Keyring, Sha256Meter, createDecryptStream, createEncryptStream, keyForHeader, keyringOf, loadEncryptionKey, parseHeader, uploadFromStreams, HEADER_BYTES, MAX_BINDING_BYTES } from './crypto-stream';
+import { createAutoDecompressStream, createCompressStream, zstdAvailable } from './compression';
+import { DumpBinding, DumpCompression, ENCRYPTION_FORMAT, EncryptionKey, Keyring, Sha256Meter, createDecryptStream, createEncryptStream, keyForHeader, keyringOf, loadEncryptionKey, parseHeader, uploadFromStreams, HEADER_BYTES, MAX_BINDING_BYTES } from './crypto-stream';
 import { countRowsFrom, fanOut } from './archive-rows';
 import { activityCancellationSignal, startStreaming, type StreamingChild } from '../platform/processes';
 
@@ -80,8 +83,14 @@ export interface LogicalDumpOptions {
   partSize?: number;
   /** Parts uploaded at once (default 2). Memory in flight is about partSize × (queueSize + 1). */
   queueSize?: number;
-  /** gzip level 1..9 (default 6). */
+  /** Compression of new dumps: zstd (default, when the zstd program is installed) or gzip (Node's zlib, the format before zstd). */
+  compression?: DumpCompression;
+  /** gzip level 1..9 (default 6), when compressing with gzip. */
   gzipLevel?: number;
+  /** zstd level 1..19 (default 3). */
+  zstdLevel?: number;
+  /** zstd worker threads (default 0: one per core). */
+  zstdThreads?: number;
   /** Plaintext bytes per encrypted chunk (default 256 KiB). */
   chunkBytes?: number;
   /** Objects larger than this are sealed by multipart copy (S3's CopyObject stops at 5 GiB). */
@@ -112,6 +121,8 @@ export interface LogicalBackupResult extends LogicalBackupRef {
   dumpSha256: string;
   /** Fingerprint of the key it is encrypted with (not the key). */
   keyId: string;
+  /** How pg_dump's output is compressed inside the encryption: zstd, or gzip (all dumps before zstd; records without the field are gzip). */
+  compression?: DumpCompression;
   createdAt: string;
   versionId?: string;
   /** True when an earlier attempt had already stored it completely. */
@@ -160,6 +171,8 @@ const META = {
   dumpBytes: 'lifeboat-dump-bytes',
   createdAt: 'lifeboat-created-at',
 } as const;
+/** Metadata that records written before it existed lack: absent means gzip. */
+const META_COMPRESSION = 'lifeboat-compression';
 
 const CONTENT_TYPE = 'application/octet-stream';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
@@ -216,6 +229,7 @@ function recordFrom(head: HeadObjectCommandOutput, ref: LogicalBackupRef, store:
     dumpBytes: Number(m[META.dumpBytes]),
     dumpSha256: m[META.dumpSha256],
     keyId: m[META.keyId],
+    compression: m[META_COMPRESSION] === 'zstd' ? 'zstd' : 'gzip',
     createdAt: m[META.createdAt],
     ...(head.VersionId && head.VersionId !== 'null' ? { versionId: head.VersionId } : {}),
   };
@@ -234,6 +248,7 @@ function metadataOf(r: Omit<LogicalBackupResult, 'adopted' | 'bucket' | 'key'>):
     [META.dumpSha256]: r.dumpSha256,
     [META.dumpBytes]: String(r.dumpBytes),
     [META.createdAt]: r.createdAt,
+    ...(r.compression && r.compression !== 'gzip' ? { [META_COMPRESSION]: r.compression } : {}),
   };
 }
 
@@ -393,7 +408,7 @@ function parseToc(listing: string): { entries: number; tables: Set<string>; tabl
 function failedStage(err: unknown): 'decryption' | 'decompression' | 'read' {
   if (err instanceof LifeboatError && ['BACKUP_DAMAGED', 'BACKUP_MISMATCH', 'WRONG_KEY', 'NOT_A_BACKUP', 'UNSUPPORTED_FORMAT'].includes(err.code)) return 'decryption';
   const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && code.startsWith('Z_')) return 'decompression';
+  if (typeof code === 'string' && (code.startsWith('Z_') || code === 'DECOMPRESSION_FAILED')) return 'decompression';
   return 'read';
 }
 
@@ -422,6 +437,12 @@ export class LogicalDumpEngine {
       loadEncryptionKey(this.options.encryptionKey),
       (this.options.previousEncryptionKeys ?? []).map((k) => loadEncryptionKey(k.key, k.keyId)),
     );
+  }
+
+  /** The compression new dumps get: the configured one; zstd by default when its program is installed, else gzip. */
+  compression(): DumpCompression {
+    if (this.options.compression) return this.options.compression;
+    return zstdAvailable() ? 'zstd' : 'gzip';
   }
 
   /** Where `backup` puts (or finds) this target's backup of that name. */
@@ -453,6 +474,7 @@ export class LogicalDumpEngine {
     const dump = startPgProgram(this.pgBinDir, 'pg_dump', ['--format=custom', '--compress=0', '--dbname', source.database], source, 'ignore');
     const pgFailure = async () => pgProgramError('pg_dump', source, await dump.exited, doing);
 
+    const compression = this.compression();
     const rawMeter = new Sha256Meter();
     const storedMeter = new Sha256Meter((bytes) => progress.tick({ dumpBytes: rawMeter.bytes, storedBytes: bytes }));
     const outcome = await uploadFromStreams({
@@ -466,8 +488,9 @@ export class LogicalDumpEngine {
         dump.child.stdout!,
         exitGate(dump.exited, pgFailure),
         rawMeter,
-        zlib.createGzip({ level: this.options.gzipLevel ?? 6 }),
-        createEncryptStream(key, { chunkBytes: this.options.chunkBytes, binding: { target: request.target, backupName: request.backupName } }),
+        // zstd compresses on every core in its own process, beside pg_dump; encryption and the upload's parts overlap with both.
+        createCompressStream(compression, compression === 'zstd' ? { level: this.options.zstdLevel ?? 3, threads: this.options.zstdThreads ?? 0 } : { level: this.options.gzipLevel ?? 6 }) as Transform,
+        createEncryptStream(key, { chunkBytes: this.options.chunkBytes, binding: { target: request.target, backupName: request.backupName }, compression }),
         storedMeter,
       ],
       partSize: this.partSize,
@@ -498,6 +521,7 @@ export class LogicalDumpEngine {
       dumpBytes: rawMeter.bytes,
       dumpSha256: rawMeter.sha256,
       keyId: key.keyId,
+      compression,
       createdAt: new Date().toISOString(),
     };
     progress.final({ dumpBytes: rawMeter.bytes, storedBytes: storedMeter.bytes });
@@ -588,13 +612,14 @@ export class LogicalDumpEngine {
 
   /**
    * The decrypted, decompressed pg_dump archive, exactly as pg_dump wrote it. The stream fails
-   * if any chunk does not authenticate or the gzip data is damaged.
+   * if any chunk does not authenticate or the compressed (zstd or gzip) data is damaged.
    */
   async dumpStream(ref: LogicalBackupRef): Promise<Readable> {
     const keys = this.keyring();
     const body = await getBody(this.store.s3, ref);
     const out = new PassThrough();
-    pipeline(body, createDecryptStream(keys, { expect: bindingOfKey(ref.key) }), zlib.createGunzip(), out).catch((err: Error) => out.destroy(err));
+    let declared: DumpCompression | undefined;
+    pipeline(body, createDecryptStream(keys, { expect: bindingOfKey(ref.key), onHeader: (h) => (declared = h.compression) }), createAutoDecompressStream({ declared: () => declared }), out).catch((err: Error) => out.destroy(err));
     return out;
   }
 
@@ -648,15 +673,23 @@ export class LogicalDumpEngine {
     const progress = throttled(options.onProgress);
     const storedMeter = new Sha256Meter((bytes) => progress.tick({ dumpBytes: plainMeter.bytes, storedBytes: bytes }));
     const plainMeter = new Sha256Meter();
-    const decrypt = createDecryptStream(keys, { expect: bindingOfKey(ref.key), onHeader: (h) => (usedKey = keys.current.keyId === h.keyId ? keys.current : keys.previous.find((k) => k.keyId === h.keyId)) });
-    const gunzip = zlib.createGunzip();
+    let declared: DumpCompression | undefined;
+    let detected: DumpCompression | undefined;
+    const decrypt = createDecryptStream(keys, {
+      expect: bindingOfKey(ref.key),
+      onHeader: (h) => {
+        usedKey = keys.current.keyId === h.keyId ? keys.current : keys.previous.find((k) => k.keyId === h.keyId);
+        declared = h.compression;
+      },
+    });
+    const decompress = createAutoDecompressStream({ declared: () => declared, onDetected: (c) => (detected = c) });
     const list = startPgProgram(this.pgBinDir, 'pg_restore', ['--list'], undefined, 'pipe');
     let listing = '';
     list.child.stdout!.on('data', (d: Buffer) => (listing += d.toString()));
 
     let streamError: unknown;
     try {
-      await pipeline(await getBody(this.store.s3, ref), storedMeter, decrypt, gunzip, plainMeter, drainingSink(list.child));
+      await pipeline(await getBody(this.store.s3, ref), storedMeter, decrypt, decompress, plainMeter, drainingSink(list.child));
     } catch (err) {
       streamError = err;
     }
@@ -675,7 +708,7 @@ export class LogicalDumpEngine {
     }
     progress.final({ dumpBytes: plainMeter.bytes, storedBytes: storedMeter.bytes });
     checks.push({ name: 'decryption', ok: true, detail: `every chunk authenticated with key ${usedKey?.keyId ?? record.keyId}` });
-    checks.push({ name: 'decompression', ok: true, detail: `gzip stream intact, ${plainMeter.bytes} bytes` });
+    checks.push({ name: 'decompression', ok: true, detail: `${detected ?? 'gzip'} stream intact, ${plainMeter.bytes} bytes` });
     checks.push(
       plainMeter.sha256 === record.dumpSha256
         ? { name: 'dump SHA-256', ok: true, detail: `pg_dump output ${plainMeter.sha256} matches the record` }
@@ -712,8 +745,11 @@ export class LogicalDumpEngine {
    * separate S3 endpoints), streaming with bounded multipart upload. The copy carries the same
    * record; bytes whose hash does not match are never completed, and the copy is read back and
    * hashed before it counts. Idempotent: a complete copy with the same hash is adopted.
+   * `readBack: false` leaves the read-back to the caller, for one that verifies the copy end to
+   * end right after (the logicalBackup workflow does: stored SHA-256, decryption, decompression,
+   * pg_restore --list), so the copy is not downloaded twice.
    */
-  async copyToRegion(ref: LogicalBackupRef, dest: DumpStore, options: { onProgress?: (p: DumpProgress) => void } = {}): Promise<LogicalBackupResult & { verifiedSha256: string }> {
+  async copyToRegion(ref: LogicalBackupRef, dest: DumpStore, options: { onProgress?: (p: DumpProgress) => void; readBack?: boolean } = {}): Promise<LogicalBackupResult & { verifiedSha256?: string }> {
     const record = await this.requireRecord(ref, 'a cross-region copy');
     const destRef = { bucket: dest.bucket, key: logicalDumpKey(dest.prefix, record.target, record.backupName) };
     const doing = `copying ${ref.key} to ${dest.name ?? 'the other store'} ${destRef.bucket}/${destRef.key}`;
@@ -754,6 +790,16 @@ export class LogicalDumpEngine {
       progress.final({ dumpBytes: 0, storedBytes: meter.bytes });
     }
 
+    const { store: _sourceStore, versionId: _sourceVersion, ...rest } = record;
+    const result = {
+      ...rest,
+      bucket: destRef.bucket,
+      key: destRef.key,
+      ...(dest.name ? { store: dest.name } : {}),
+      ...(versionId ? { versionId } : {}),
+      adopted,
+    };
+    if (options.readBack === false) return result;
     // Read back what the other store now serves: that copy is what a failover would restore.
     const readBack = new Sha256Meter();
     try {
@@ -765,16 +811,7 @@ export class LogicalDumpEngine {
       if (versionId) await dest.s3.send(new DeleteObjectCommand({ Bucket: destRef.bucket, Key: destRef.key, VersionId: versionId })).catch(() => undefined);
       throw new LifeboatError(`The copy ${destRef.key} reads back as ${readBack.sha256}, not ${record.sha256}, so it was removed while ${doing}; lifeboat will retry.`, 'COPY_MISMATCH', false);
     }
-    const { store: _sourceStore, versionId: _sourceVersion, ...rest } = record;
-    return {
-      ...rest,
-      bucket: destRef.bucket,
-      key: destRef.key,
-      ...(dest.name ? { store: dest.name } : {}),
-      ...(versionId ? { versionId } : {}),
-      adopted,
-      verifiedSha256: readBack.sha256,
-    };
+    return { ...result, verifiedSha256: readBack.sha256 };
   }
 
   /**
@@ -812,8 +849,9 @@ export class LogicalDumpEngine {
     const stop = new AbortController();
     void list.exited.then(() => stop.abort());
     let streamError: unknown;
+    let declared: DumpCompression | undefined;
     try {
-      await pipeline(body, createDecryptStream(keys, { expect: bindingOfKey(ref.key) }), zlib.createGunzip(), list.child.stdin!, { signal: stop.signal });
+      await pipeline(body, createDecryptStream(keys, { expect: bindingOfKey(ref.key), onHeader: (h) => (declared = h.compression) }), createAutoDecompressStream({ declared: () => declared }), list.child.stdin!, { signal: stop.signal });
     } catch (err) {
       if (!stop.signal.aborted) streamError = err;
     }
@@ -831,7 +869,7 @@ export class LogicalDumpEngine {
   /**
    * Restores the dump with pg_restore into an existing (new, empty) database, all of it or only
    * `tables` (schema-qualified; with pg_restore -t, their definitions and data, not their indexes or constraints). Streamed:
-   * download → decrypt → gunzip → pg_restore's stdin, never landing on disk; a custom-format
+   * download → decrypt → zstd -d (or gunzip, for older dumps) → pg_restore's stdin, never landing on disk; a custom-format
    * archive read from a pipe restores with one pg_restore (its -j needs a seekable file).
    * Refuses the database the dump was taken from. One transaction by default, so a failed
    * restore leaves an empty database. `countRows` also counts every table's rows in the archive
@@ -877,12 +915,13 @@ export class LogicalDumpEngine {
     counted?.catch(() => undefined);
     const sink = counter ? fanOut([restore.child.stdin!, counter.child.stdin!]) : restore.child.stdin!;
     let streamError: unknown;
+    let declared: DumpCompression | undefined;
     try {
       await pipeline(
         await getBody(this.store.s3, { ...ref, versionId: record.versionId }),
         storedMeter,
-        createDecryptStream(keys, { expect: options.expect ?? bindingOfKey(ref.key) }),
-        zlib.createGunzip(),
+        createDecryptStream(keys, { expect: options.expect ?? bindingOfKey(ref.key), onHeader: (h) => (declared = h.compression) }),
+        createAutoDecompressStream({ declared: () => declared }),
         plainMeter,
         sink,
       );

@@ -1,14 +1,15 @@
 /**
  * logicalBackup: an encrypted pg_dump of a database target, in both regions, verified.
  *
- *   plan (config, key, source) -> dump (pg_dump custom → gzip → AES-256-GCM → S3 multipart,
- *   SHA-256 recorded) -> verify (read back, pg_restore --list) -> copy to the DR bucket -> verify
- *   the copy -> catalog row (backup_type 'logical') -> notify
+ *   plan (config, key, source) -> dump (pg_dump custom → zstd → AES-256-GCM → S3 multipart,
+ *   SHA-256 recorded) -> verify (read back, pg_restore --list) beside the copy to the DR bucket
+ *   (one after the other before patch logical-backup-copy-beside-verify) -> verify the copy ->
+ *   catalog row (backup_type 'logical') -> notify
  *
  * The encryption key is referred to by the config, never passed. A failure after planning is
  * recorded in the catalog as a failed backup and notified, then rethrown.
  */
-import { ActivityOptions, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityOptions, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { LogicalBackupInput, LogicalBackupPlan, LogicalBackupReport } from '../domain/logical-backup';
 import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from './search-attributes';
@@ -24,6 +25,8 @@ const LONG: ActivityOptions = {
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
 };
 const long = proxyActivities<Activities>(LONG);
+/** Patch: the DR copy runs beside the primary copy's verification instead of after it (issue 13). */
+export const COPY_BESIDE_VERIFY = 'logical-backup-copy-beside-verify';
 
 
 export async function logicalBackup(input: LogicalBackupInput): Promise<LogicalBackupReport> {
@@ -47,16 +50,30 @@ export async function logicalBackup(input: LogicalBackupInput): Promise<LogicalB
     // pg_dump and pg_restore --list run on the target's host: on its agent when it has one (patch
     // host-work-on-agents), with that host's client tools; the copy between buckets stays here.
     const onTargetHost = onHost(LONG, await agentQueueOf(plan.target));
-    board.enter('dumping', `pg_dump of ${plan.source} into ${plan.primary.store}/${plan.primary.bucket}, gzip and AES-256-GCM on the way`);
+    board.enter('dumping', `pg_dump of ${plan.source} into ${plan.primary.store}/${plan.primary.bucket}, compression and AES-256-GCM on the way`);
     report.primary = await onTargetHost.dumpDatabase.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Dump ${plan.source} into ${plan.primary.store}` }, [plan, hb]);
 
-    board.enter('verifying', `reading ${report.primary.key} back: SHA-256, decryption, gzip, pg_restore --list`);
-    const primaryCheck = await onTargetHost.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the dump in ${plan.primary.store}` }, [plan, 'primary', hb]);
-    report.verifications.push(primaryCheck);
-    failIfBad(primaryCheck, 'the dump');
+    const verifyPrimary = () => onTargetHost.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the dump in ${plan.primary.store}` }, [plan, 'primary', hb]);
+    const copyToDr = () => long.copyDumpToDr.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Copy the dump to ${plan.dr.store}` }, [plan, hb]);
+    if (patched(COPY_BESIDE_VERIFY)) {
+      // Both only read the sealed primary object: the copy runs while the primary copy is verified.
+      // A copy of a dump whose verification then fails is marked failed in the catalog with the run.
+      board.enter('verifying', `reading ${report.primary.key} back (SHA-256, decryption, decompression, pg_restore --list) while copying ${formatBytes(report.primary.sizeBytes)} to ${plan.dr.store}/${plan.dr.bucket}`);
+      const [checked, copied] = await Promise.allSettled([verifyPrimary(), copyToDr()]);
+      if (checked.status === 'rejected') throw checked.reason;
+      report.verifications.push(checked.value);
+      if (copied.status === 'fulfilled') report.dr = copied.value;
+      failIfBad(checked.value, 'the dump');
+      if (copied.status === 'rejected') throw copied.reason;
+    } else {
+      board.enter('verifying', `reading ${report.primary.key} back: SHA-256, decryption, gzip, pg_restore --list`);
+      const primaryCheck = await verifyPrimary();
+      report.verifications.push(primaryCheck);
+      failIfBad(primaryCheck, 'the dump');
 
-    board.enter('copying', `copying ${formatBytes(report.primary.sizeBytes)} to ${plan.dr.store}/${plan.dr.bucket}`);
-    report.dr = await long.copyDumpToDr.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Copy the dump to ${plan.dr.store}` }, [plan, hb]);
+      board.enter('copying', `copying ${formatBytes(report.primary.sizeBytes)} to ${plan.dr.store}/${plan.dr.bucket}`);
+      report.dr = await copyToDr();
+    }
 
     board.enter('verifying-copy', `reading the DR copy back end to end`);
     const drCheck = await onTargetHost.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the copy in ${plan.dr.store}` }, [plan, 'dr', hb]);
