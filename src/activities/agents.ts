@@ -7,6 +7,8 @@ import { Ports } from './ports';
 export function hostTaskQueueIn(config: LifeboatConfig, targetName: string): string | null {
   // A name the config does not declare has no agent: the workflow's next step refuses it in its own words.
   const target = config.targets.databases.find((d) => d.name === targetName);
+  const sqlite = config.targets.sqlite.find((q) => q.name === targetName);
+  if (sqlite) return sqlite.agent ? agentTaskQueue(sqlite.agent) : null;
   return target?.engine === 'pgbackrest' && target.agent ? agentTaskQueue(target.agent) : null;
 }
 

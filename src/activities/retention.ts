@@ -54,7 +54,8 @@ const REGIONS = ['primary', 'dr'] as const;
 export const SELECT_BACKUPS = `SELECT id::text AS id, target, backup_type, engine, engine_backup_id, status, locations, completed_at, legal_hold, details FROM backups`;
 
 /** Which family a catalog row belongs to; retention judges each target's families separately. */
-export function backupFamily(row: { backup_type: string; engine: string }): 'files' | 'logical' | `database:${string}` {
+export function backupFamily(row: { backup_type: string; engine: string }): 'files' | 'logical' | 'sqlite' | `database:${string}` {
+  if (row.backup_type === 'sqlite') return 'sqlite';
   if (row.backup_type.startsWith('files-')) return 'files';
   if (row.backup_type === 'logical') return 'logical';
   return `database:${row.engine}`;
@@ -188,7 +189,7 @@ export function backupRemoval(ports: Ports) {
   };
 
   /** S3 copies (logical dumps, file sets) in each region the row names. */
-  const deleteObjects = async (row: BackupRecord, family: 'files' | 'logical', mode: RemovalMode = { byHand: false, bypassGovernance: false, now: new Date() }): Promise<RegionDeletion[]> => {
+  const deleteObjects = async (row: BackupRecord, family: 'files' | 'logical' | 'sqlite', mode: RemovalMode = { byHand: false, bypassGovernance: false, now: new Date() }): Promise<RegionDeletion[]> => {
     const out: RegionDeletion[] = [];
     for (const region of REGIONS) {
       const loc = row.locations[region];
@@ -197,10 +198,10 @@ export function backupRemoval(ports: Ports) {
       const bucket = String(loc.bucket ?? '');
       const s3 = ports.objectStore(store);
       const lock = configuredLock(config, store, bucket);
-      if (family === 'logical') {
+      if (family === 'logical' || family === 'sqlite') {
         const key = String(loc.key ?? '');
-        if (!key.endsWith('.dump.gz.enc')) {
-          out.push({ region, outcome: 'refused', detail: `the catalog's key ${JSON.stringify(key)} is not a logical dump object; fix the catalog row` });
+        if (!key.endsWith(family === 'logical' ? '.dump.gz.enc' : '.sqlite.gz.enc')) {
+          out.push({ region, outcome: 'refused', detail: `the catalog's key ${JSON.stringify(key)} is not a ${family === 'logical' ? 'logical dump' : 'SQLite backup'} object; fix the catalog row` });
           continue;
         }
         if (lock) {
@@ -372,7 +373,7 @@ export function retentionActivities(ports: Ports) {
       () => ({ phase: 'expiring', backup: `${row.target} ${row.backup_type} ${row.engine_backup_id}` }),
       async () => {
         try {
-          return family.startsWith('database:') ? await deleteDatabaseBackups(row) : await deleteObjects(row, family as 'files' | 'logical');
+          return family.startsWith('database:') ? await deleteDatabaseBackups(row) : await deleteObjects(row, family as 'files' | 'logical' | 'sqlite');
         } catch (err) {
           if (err instanceof LifeboatError) throw err;
           throw new LifeboatError(`Deleting backup ${row.engine_backup_id} of ${row.target} failed (${describeError(err)}); lifeboat will retry.`, 'DELETE_FAILED', false);
@@ -391,7 +392,8 @@ export function retentionActivities(ports: Ports) {
   return {
     /** Reads the catalog's live backups of the targets and decides each by the policy. Writes nothing. */
     async planRetention(targetName: string | undefined, now: string): Promise<RetentionPlan> {
-      const targets = targetName ? [findTarget(config, targetName).name] : [...config.targets.databases, ...config.targets.buckets].map((t) => t.name);
+      const sqlite = targetName ? config.targets.sqlite.find((q) => q.name === targetName) : undefined;
+      const targets = targetName ? [sqlite?.name ?? findTarget(config, targetName).name] : [...config.targets.databases, ...config.targets.buckets, ...config.targets.sqlite].map((t) => t.name);
       const at = new Date(now);
       if (Number.isNaN(at.getTime())) throw new LifeboatError(`"${now}" is not a time: give retention an ISO-8601 time such as 2026-01-21T04:00:00Z.`, 'BAD_INPUT');
       const rows = await ports.catalog.query<BackupRecord>(`${SELECT_BACKUPS} WHERE status = ANY($1) AND target = ANY($2) ORDER BY id`, [JUDGED, targets]);

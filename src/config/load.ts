@@ -13,7 +13,7 @@ import { markIdentifierReference } from './secrets';
 import { LifeboatError } from '../domain/errors';
 import { dataDir } from '../platform/host';
 import { Issue, PathSegment, closest, decode, formatPath } from './fields';
-import { BucketTarget, DatabaseTarget, LifeboatConfig, configSchema } from './schema';
+import { BucketTarget, DatabaseTarget, LifeboatConfig, SqliteTarget, configSchema } from './schema';
 
 export interface ConfigProblem {
   /** Where in the file: `targets.databases[1].engine`, or `(YAML)` for a syntax error. */
@@ -148,6 +148,23 @@ export function findBucketTarget(config: LifeboatConfig, name: string): BucketTa
   const found = config.targets.buckets.find((b) => b.name === name);
   if (found) return found;
   throw unknownTarget('bucket', name, config.targets.buckets.map((b) => b.name), config.targets.databases.map((d) => d.name));
+}
+
+/** The SQLite target called `name`, or undefined (callers that know only SQLite refuse it in their own words). */
+export function sqliteTargetNamed(config: LifeboatConfig, name: string): SqliteTarget | undefined {
+  return config.targets.sqlite.find((q) => q.name === name);
+}
+
+/** The SQLite target called `name`; an unknown name throws one sentence listing the SQLite targets. */
+export function findSqliteTarget(config: LifeboatConfig, name: string): SqliteTarget {
+  const found = sqliteTargetNamed(config, name);
+  if (found) return found;
+  const known = config.targets.sqlite.map((q) => q.name);
+  const other = [...config.targets.databases, ...config.targets.buckets].some((x) => x.name === name);
+  throw new LifeboatError(
+    other ? `"${name}" is not a SQLite target; the SQLite targets are: ${known.join(', ') || 'none'}.` : `No SQLite target is named "${name}"; the config declares ${known.join(', ') || 'none'} (see targets.sqlite).`,
+    'UNKNOWN_TARGET',
+  );
 }
 
 /** A database or bucket target by name; an unknown name throws the one-sentence error listing all targets. */

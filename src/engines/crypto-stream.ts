@@ -60,11 +60,13 @@ export interface EncryptionKey {
 export interface DumpBinding {
   target: string;
   backupName: string;
+  /** What kind of backup the object is (default `logical-dump`; a SQLite backup is `sqlite`). */
+  kind?: string;
 }
 
-/** The binding text of a logical dump: fixed field order, one `name=value` per line. */
+/** The binding text of an object: fixed field order, one `name=value` per line. */
 export function bindingText(b: DumpBinding): string {
-  return `kind=logical-dump\ntarget=${b.target}\nbackup=${b.backupName}`;
+  return `kind=${b.kind ?? 'logical-dump'}\ntarget=${b.target}\nbackup=${b.backupName}`;
 }
 
 function describeBinding(text: string): string {

@@ -18,3 +18,5 @@ export { logicalRestore } from './logical-restore';
 export { tableRestore } from './table-restore';
 export { filesRestore } from './files-restore';
 export { instanceExpiry, instanceRemoval } from './restored-instances';
+export { sqliteBackup } from './sqlite-backup';
+export { sqliteRestore } from './sqlite-restore';
