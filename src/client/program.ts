@@ -247,6 +247,7 @@ export function lifeboatCli(): LifeboatCli {
       const prepared = prepareSqliteRestore(config, { target, backup: o.backup, into: o.into, fromRegion: o.fromRegion, reason: o.reason ?? '', as: o.as, workflowId: o.id });
       return recovery(config, o, 'restore', undefined, (ctx) => sqliteRestoreCommand(ctx, prepared));
     }
+    if (o.into !== undefined) findTarget(config, target); // an unknown name is refused as such first
     if (o.into !== undefined) throw new UsageError(`--into applies to SQLite targets (a new file to restore into); ${target} is not one.`);
     if (config.targets.buckets.some((b) => b.name === target)) {
       const databaseOnly = (['destination', 'fromRegion', 'incident', 'emergency', 'cutover', 'keep', 'logical', 'tables', 'intoDatabase', 'intoSchema'] as const).find((k) => o[k] !== undefined);

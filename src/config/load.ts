@@ -171,7 +171,8 @@ export function findSqliteTarget(config: LifeboatConfig, name: string): SqliteTa
 export function findTarget(config: LifeboatConfig, name: string): DatabaseTarget | BucketTarget {
   const found = config.targets.databases.find((d) => d.name === name) ?? config.targets.buckets.find((b) => b.name === name);
   if (found) return found;
-  const all = [...config.targets.databases, ...config.targets.buckets].map((t) => t.name);
+  const all = [...config.targets.databases, ...config.targets.buckets, ...config.targets.sqlite].map((t) => t.name);
+  if (config.targets.sqlite.some((q) => q.name === name)) throw new LifeboatError(`"${name}" is a SQLite target, which this command does not take; the database and bucket targets are: ${all.filter((n) => n !== name).join(', ') || 'none'}.`, 'UNKNOWN_TARGET');
   throw unknownTarget('database or bucket', name, all, []);
 }
 
