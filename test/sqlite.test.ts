@@ -15,7 +15,6 @@ import { createPorts, Ports } from '../src/activities/ports';
 import { findSqliteTarget, LifeboatConfig, loadConfig } from '../src/config';
 import { BackupListEntry } from '../src/domain/backup';
 import { restoreMarker, SqliteBackupReport, SqliteRestoreInput, SqliteRestoreReport } from '../src/domain/sqlite';
-import { Stack } from '../src/stack/stack';
 import { createLifeboatWorker } from '../src/worker';
 import { failureOf } from '../src/client/backup-commands';
 import { lifeboat } from './helpers/cli';
@@ -37,7 +36,6 @@ function rows(file: string, sql: string): unknown[] {
 const scalar = (file: string, sql: string) => Number(Object.values(rows(file, sql)[0] as Record<string, unknown>)[0]);
 
 describe('SQLite targets (real worker, real stack, real CLI)', function () {
-  let stack: Stack;
   let env: TestWorkflowEnvironment;
   let ports: Ports;
   let config: LifeboatConfig;
@@ -84,7 +82,7 @@ describe('SQLite targets (real worker, real stack, real CLI)', function () {
 
   before(async function () {
     this.timeout(900000);
-    stack = await useStack();
+    await useStack();
     env = await useTemporal();
     config = loadConfig(path.join(path.resolve(__dirname, '../..'), 'lifeboat.config.yaml'));
     ports = createPorts(config, { log: () => undefined });
