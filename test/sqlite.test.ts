@@ -14,6 +14,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { findSqliteTarget, LifeboatConfig, loadConfig } from '../src/config';
 import { BackupListEntry } from '../src/domain/backup';
+import { PreflightInput, PreflightResult } from '../src/domain/preflight';
 import { restoreMarker, SqliteBackupReport, SqliteRestoreInput, SqliteRestoreReport } from '../src/domain/sqlite';
 import { createLifeboatWorker } from '../src/worker';
 import { failureOf } from '../src/client/backup-commands';
@@ -219,5 +220,19 @@ describe('SQLite targets (real worker, real stack, real CLI)', function () {
     await assert.rejects(h.result(), (err: unknown) => err instanceof WorkflowFailedError && /already exists: a SQLite restore only makes a new file/.test(failureOf(err)));
     assert.deepEqual(fs.readdirSync(scratch), ['restored.db'], 'nothing was made');
     await recordHistory(h, 'sqliteRestore-v1-destination-exists');
+  });
+
+  it('preflight checks the file where it is: it exists, is a SQLite database and reads', async function () {
+    this.timeout(300000);
+    const workflowId = uniqueId('test-sqlite-preflight');
+    workflowIds.push(workflowId);
+    const h = await env.client.workflow.start('preflight', { taskQueue, workflowId, args: [{ targets: [TARGET] } satisfies PreflightInput] });
+    const result = (await h.result()) as PreflightResult;
+    const check = result.checks.find((c) => c.component === `sqlite ${TARGET}`);
+    assert.ok(check, JSON.stringify(result.checks));
+    assert.equal(check.ok, true, check.detail);
+    assert.equal(check.detail, `${source} reads as a SQLite database (3 tables)`);
+    assert.ok(result.checks.some((c) => c.component.startsWith('object store dr')), 'its DR store is checked too');
+    await recordHistory(h, 'preflight-v3-sqlite-target');
   });
 });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { findSqliteTarget, SqliteTarget } from '../config';
 import { LifeboatError } from '../domain/errors';
+import type { ComponentCheck } from '../domain/preflight';
 import {
   ChosenSqliteBackup,
   SqliteBackupPlan,
@@ -281,16 +282,17 @@ export function sqliteActivities(ports: Ports) {
       );
     },
 
-    /** Preflight, on the target's host: the file exists, is a SQLite database and reads (a quick_check of it, read-only). */
-    async checkSqliteSource(targetName: string): Promise<SqliteCheck> {
+    /** Preflight, on the target's host: the file exists, is a SQLite database, and its tables can be read and counted. */
+    async checkSqliteSource(targetName: string): Promise<ComponentCheck> {
       const target = findSqliteTarget(config, targetName);
+      const component = `sqlite ${target.name}`;
       const problem = await sqliteFileProblem(target.path);
-      if (problem) return { name: `sqlite file ${target.name}`, ok: false, detail: `${problem}: fix targets.sqlite path or the file's permissions` };
+      if (problem) return { component, ok: false, detail: `${problem}: fix the target's path in targets.sqlite, or the file's permissions` };
       try {
         const tables = await countRows(target.path);
-        return { name: `sqlite file ${target.name}`, ok: true, detail: `${target.path} reads as a SQLite database (${Object.keys(tables).length} tables)` };
+        return { component, ok: true, detail: `${target.path} reads as a SQLite database (${Object.keys(tables).length} tables)` };
       } catch (err) {
-        return { name: `sqlite file ${target.name}`, ok: false, detail: (err as Error).message };
+        return { component, ok: false, detail: (err as Error).message };
       }
     },
   };

@@ -34,6 +34,15 @@ async function databaseChecks(name: string): Promise<ComponentCheck[]> {
   return rpoAt < 0 ? [...own, ...repositories] : [...own.slice(0, rpoAt), ...repositories, ...own.slice(rpoAt)];
 }
 
+/** Patch: SQLite targets' files are checked (where each file is), after the other checks were scheduled. */
+export const SQLITE_TARGETS_IN_PREFLIGHT = 'sqlite-targets-in-preflight';
+
+/** One SQLite target's file, checked on its host. */
+async function sqliteCheck(name: string): Promise<ComponentCheck[]> {
+  const check = await onHost(CHECKS, await agentQueueOf(name)).checkSqliteSource.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Check the SQLite file of ${name}` }, [name]);
+  return [check];
+}
+
 export async function preflight(input: PreflightInput = {}): Promise<PreflightResult> {
   upsertSearchAttributes([{ key: LifeboatKind, value: 'preflight' }]);
   showPhase('planning', 'Working out which systems the targets depend on.');
@@ -43,8 +52,10 @@ export async function preflight(input: PreflightInput = {}): Promise<PreflightRe
   // Patch host-work-on-agents: a target's repositories are checked on its agent. Asked before the
   // checks start, because a run from before it scheduled them all at once, in this order.
   const routed = patched(HOST_WORK_ON_AGENTS);
+  const sqlite = plan.sqlite?.length && patched(SQLITE_TARGETS_IN_PREFLIGHT) ? plan.sqlite : [];
   const checks: ComponentCheck[] = (
     await Promise.all([
+      ...sqlite.map((name) => sqliteCheck(name)),
       ...plan.databases.map((name) =>
         routed ? databaseChecks(name) : acts.checkDatabaseTarget.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '1 minute', summary: `Check database ${name} and its repositories` }, [name]),
       ),
