@@ -23,6 +23,7 @@ command -v pgbackrest >/dev/null || missing+=(pgbackrest)
 command -v pdns_server >/dev/null || [ -x /usr/sbin/pdns_server ] || missing+=(pdns-server)
 [ -e /usr/lib/x86_64-linux-gnu/pdns/libgsqlite3backend.so ] || ls /usr/lib/*/pdns/libgsqlite3backend.so >/dev/null 2>&1 || missing+=(pdns-backend-sqlite3)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
+# sqlite3: PowerDNS's zone database, and SQLite targets (the online copy is its `.backup`, SQLite's backup API).
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v openssl >/dev/null || missing+=(openssl)
 # Logical dumps are compressed by the zstd program (multithreaded; Node's zlib has no zstd).

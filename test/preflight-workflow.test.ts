@@ -47,6 +47,7 @@ describe('preflight workflow (real worker, real stack)', function () {
       'pgbackrest app repo2 (dr)',
       'rpo app',
       'secrets of app',
+      'sqlite app-sqlite',
     ]);
     // The RPO line is the WAL archive's lag (pgbackrest check has just archived): reported, never failing the preflight.
     const rpo = result.checks.find((c) => c.component === 'rpo app')!;
@@ -97,6 +98,6 @@ describe('preflight workflow (real worker, real stack)', function () {
     assert.ok(err.cause instanceof ActivityFailure);
     assert.ok(err.cause.cause instanceof ApplicationFailure);
     assert.equal(err.cause.cause.nonRetryable, true);
-    assert.equal(err.cause.cause.message, 'No database or bucket target is named "payroll"; the config declares app, app-files.');
+    assert.equal(err.cause.cause.message, 'No database or bucket target is named "payroll"; the config declares app, app-files, app-sqlite.');
   });
 });

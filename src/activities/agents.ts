@@ -9,6 +9,8 @@ export function hostTaskQueueIn(config: LifeboatConfig, targetName: string): str
   const target = config.targets.databases.find((d) => d.name === targetName);
   const directory = config.targets.directories.find((d) => d.name === targetName);
   if (directory) return directory.agent ? agentTaskQueue(directory.agent) : null;
+  const sqlite = config.targets.sqlite.find((q) => q.name === targetName);
+  if (sqlite) return sqlite.agent ? agentTaskQueue(sqlite.agent) : null;
   return target?.engine === 'pgbackrest' && target.agent ? agentTaskQueue(target.agent) : null;
 }
 

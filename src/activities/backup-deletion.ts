@@ -165,7 +165,7 @@ export function backupDeletionActivities(ports: Ports) {
         try {
           return family.startsWith('database:')
             ? await deleteDatabaseBackups(current)
-            : await deleteObjects(current, family as 'files' | 'logical', { byHand: true, bypassGovernance: request.bypassGovernance, now: new Date() });
+            : await deleteObjects(current, family as 'files' | 'logical' | 'sqlite', { byHand: true, bypassGovernance: request.bypassGovernance, now: new Date() });
         } catch (err) {
           if (err instanceof LifeboatError) throw err;
           throw new LifeboatError(`Deleting backup ${current.engine_backup_id} of ${current.target} failed (${describeError(err)}); lifeboat will retry.`, 'DELETE_FAILED', false);

@@ -110,11 +110,17 @@ export async function rpoStatus(ports: Ports, targetName: string, now = new Date
   };
 }
 
+/** A backup stored as one object (a SQLite backup): `store/bucket/key`, or `failed` where its copy failed. */
+function objectCell(loc: unknown): string {
+  const o = loc as { store?: string; bucket?: string; key?: string; failed?: boolean };
+  return o.failed ? 'failed' : `${o.store}/${o.bucket}/${o.key}`;
+}
+
 export async function listBackups(ports: Ports, options: { target?: string; limit?: number } = {}): Promise<BackupListEntry[]> {
   const rows = await ports.catalog.query<BackupRow>(
     `SELECT id::text AS id, target, environment, backup_type, engine, engine_backup_id, status, locations, size_bytes::text AS size_bytes,
             started_at, completed_at, verified_at, workflow_id, failure, drill_outcome, drilled_at
-     FROM backups WHERE ($1::text IS NULL OR target = $1) AND engine IN ('pgbackrest', 'rds', 'directory-archive')
+     FROM backups WHERE ($1::text IS NULL OR target = $1) AND engine IN ('pgbackrest', 'rds', 'directory-archive', 'sqlite3')
      ORDER BY coalesce(completed_at, started_at, created_at) DESC, id DESC LIMIT $2`,
     [options.target ?? null, options.limit ?? 50],
   );
@@ -124,9 +130,9 @@ export async function listBackups(ports: Ports, options: { target?: string; limi
     if (r.started_at) e.startedAt = r.started_at.toISOString();
     if (r.completed_at) e.completedAt = r.completed_at.toISOString();
     if (r.verified_at) e.verifiedAt = r.verified_at.toISOString();
-    // A directory archive's location is its object, not an engine handle.
-    if (r.locations?.primary) e.primary = r.locations.primary.handle?.backupId ?? (r.locations.primary as { key?: string }).key ?? '';
-    if (r.locations?.dr) e.dr = r.locations.dr.handle?.backupId ?? (r.locations.dr as { key?: string }).key ?? '';
+    // A directory archive's or SQLite backup's location is its object, not an engine handle.
+    if (r.locations?.primary) e.primary = r.locations.primary.handle?.backupId ?? objectCell(r.locations.primary);
+    if (r.locations?.dr) e.dr = r.locations.dr.handle?.backupId ?? objectCell(r.locations.dr);
     if (typeof r.locations?.dr?.lagSeconds === 'number') e.drLagSeconds = r.locations.dr.lagSeconds;
     if (r.locations?.dr?.copyMode) e.drCopyMode = r.locations.dr.copyMode;
     if (r.failure) e.failure = r.failure;

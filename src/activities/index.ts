@@ -34,6 +34,7 @@ import { alertActivities } from './alerts';
 import { restoredInstanceActivities } from './restored-instances';
 import { directoryBackupActivities } from './directory-backup';
 import { directoryRestoreActivities } from './directory-restore';
+import { sqliteActivities } from './sqlite';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -89,6 +90,7 @@ export function createActivities(ports: Ports) {
     ...restoredInstanceActivities(ports),
     ...directoryBackupActivities(ports),
     ...directoryRestoreActivities(ports),
+    ...sqliteActivities(ports),
   });
 }
 

@@ -88,17 +88,20 @@ export function preflightActivities(ports: Ports) {
       const dbs = config.targets.databases.filter((d) => !targets || targets.includes(d.name));
       const buckets = config.targets.buckets.filter((b) => !targets || targets.includes(b.name));
       const directories = config.targets.directories.filter((d) => !targets || targets.includes(d.name));
-      for (const name of targets ?? []) if (!directories.some((d) => d.name === name)) findTarget(config, name); // an unknown name fails here, non-retryable, in one sentence
+      const sqlite = config.targets.sqlite.filter((q) => !targets || targets.includes(q.name));
+      for (const name of targets ?? []) if (!directories.some((d) => d.name === name) && !sqlite.some((q) => q.name === name)) findTarget(config, name); // an unknown name fails here, non-retryable, in one sentence
       const stores = new Set<string>();
       for (const d of directories) [d.store, d.dr.store].forEach((s) => stores.add(s));
       for (const b of buckets) [b.source.store, b.backup.store, b.replica.store].forEach((s) => stores.add(s));
       if (config.evidence) stores.add(config.evidence.store);
       if (dbs.length > 0) config.objectStores.forEach((s) => stores.add(s.name));
+      for (const q of sqlite) [q.store, q.dr.store].forEach((st) => stores.add(st));
       return {
         databases: dbs.map((d) => d.name),
         objectStores: [...stores].sort(),
         dnsNames: dbs.flatMap((d) => (d.cutover ? [{ target: d.name, router: d.cutover.router, dnsName: d.cutover.dnsName }] : [])),
         ...(directories.length ? { directories: directories.map((d) => d.name) } : {}),
+        ...(sqlite.length ? { sqlite: sqlite.map((q) => q.name) } : {}),
       };
     },
 

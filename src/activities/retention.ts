@@ -54,7 +54,8 @@ const REGIONS = ['primary', 'dr'] as const;
 export const SELECT_BACKUPS = `SELECT id::text AS id, target, backup_type, engine, engine_backup_id, status, locations, completed_at, legal_hold, details FROM backups`;
 
 /** Which family a catalog row belongs to; retention judges each target's families separately. */
-export function backupFamily(row: { backup_type: string; engine: string }): 'files' | 'logical' | `database:${string}` {
+export function backupFamily(row: { backup_type: string; engine: string }): 'files' | 'logical' | 'sqlite' | `database:${string}` {
+  if (row.backup_type === 'sqlite') return 'sqlite';
   if (row.backup_type.startsWith('files-')) return 'files';
   if (row.backup_type === 'logical') return 'logical';
   // A directory archive is, like a dump, one encrypted object per region (its target has no other family).
@@ -190,7 +191,7 @@ export function backupRemoval(ports: Ports) {
   };
 
   /** S3 copies (logical dumps, file sets) in each region the row names. */
-  const deleteObjects = async (row: BackupRecord, family: 'files' | 'logical', mode: RemovalMode = { byHand: false, bypassGovernance: false, now: new Date() }): Promise<RegionDeletion[]> => {
+  const deleteObjects = async (row: BackupRecord, family: 'files' | 'logical' | 'sqlite', mode: RemovalMode = { byHand: false, bypassGovernance: false, now: new Date() }): Promise<RegionDeletion[]> => {
     const out: RegionDeletion[] = [];
     for (const region of REGIONS) {
       const loc = row.locations[region];
@@ -199,10 +200,12 @@ export function backupRemoval(ports: Ports) {
       const bucket = String(loc.bucket ?? '');
       const s3 = ports.objectStore(store);
       const lock = configuredLock(config, store, bucket);
-      if (family === 'logical') {
+      if (family === 'logical' || family === 'sqlite') {
         const key = String(loc.key ?? '');
-        if (!key.endsWith('.dump.gz.enc') && !(row.backup_type === 'directory' && key.endsWith('.lbdir.gz.enc'))) {
-          out.push({ region, outcome: 'refused', detail: `the catalog's key ${JSON.stringify(key)} is not a logical dump object; fix the catalog row` });
+        // Each kind's object has its own suffix: a catalog row pointing anywhere else is refused, not deleted.
+        const [suffix, what] = family === 'sqlite' ? ['.sqlite.gz.enc', 'SQLite backup'] : row.backup_type === 'directory' ? ['.lbdir.gz.enc', 'directory archive'] : ['.dump.gz.enc', 'logical dump'];
+        if (!key.endsWith(suffix)) {
+          out.push({ region, outcome: 'refused', detail: `the catalog's key ${JSON.stringify(key)} is not a ${what} object; fix the catalog row` });
           continue;
         }
         if (lock) {
@@ -374,7 +377,7 @@ export function retentionActivities(ports: Ports) {
       () => ({ phase: 'expiring', backup: `${row.target} ${row.backup_type} ${row.engine_backup_id}` }),
       async () => {
         try {
-          return family.startsWith('database:') ? await deleteDatabaseBackups(row) : await deleteObjects(row, family as 'files' | 'logical');
+          return family.startsWith('database:') ? await deleteDatabaseBackups(row) : await deleteObjects(row, family as 'files' | 'logical' | 'sqlite');
         } catch (err) {
           if (err instanceof LifeboatError) throw err;
           throw new LifeboatError(`Deleting backup ${row.engine_backup_id} of ${row.target} failed (${describeError(err)}); lifeboat will retry.`, 'DELETE_FAILED', false);
@@ -393,8 +396,8 @@ export function retentionActivities(ports: Ports) {
   return {
     /** Reads the catalog's live backups of the targets and decides each by the policy. Writes nothing. */
     async planRetention(targetName: string | undefined, now: string): Promise<RetentionPlan> {
-      const directory = targetName ? config.targets.directories.find((d) => d.name === targetName) : undefined;
-      const targets = targetName ? [directory?.name ?? findTarget(config, targetName).name] : [...config.targets.databases, ...config.targets.buckets, ...config.targets.directories].map((t) => t.name);
+      const other = targetName ? [...config.targets.directories, ...config.targets.sqlite].find((t) => t.name === targetName) : undefined;
+      const targets = targetName ? [other?.name ?? findTarget(config, targetName).name] : [...config.targets.databases, ...config.targets.buckets, ...config.targets.directories, ...config.targets.sqlite].map((t) => t.name);
       const at = new Date(now);
       if (Number.isNaN(at.getTime())) throw new LifeboatError(`"${now}" is not a time: give retention an ISO-8601 time such as 2026-01-21T04:00:00Z.`, 'BAD_INPUT');
       const rows = await ports.catalog.query<BackupRecord>(`${SELECT_BACKUPS} WHERE status = ANY($1) AND target = ANY($2) ORDER BY id`, [JUDGED, targets]);

@@ -7,7 +7,8 @@ import { checkDirectoryBackupOptions, directoryBackupCommand, isDirectoryTarget 
 import { Client, WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
 import { createPorts } from '../activities/ports';
 import { listBackups } from '../activities/backup';
-import { findDatabaseTarget, LifeboatConfig } from '../config';
+import { findDatabaseTarget, LifeboatConfig, sqliteTargetNamed } from '../config';
+import { checkSqliteBackupOptions, sqliteBackupCommand } from './sqlite-commands';
 import { WorkflowStatus } from '../domain/approval';
 import { statusQuery } from '../workflows/messages';
 import { BackupListEntry, DatabaseBackupInput, DatabaseBackupKind, DatabaseBackupResult } from '../domain/backup';
@@ -43,6 +44,8 @@ export function parseBackupKind(kind: string | undefined): DatabaseBackupKind | 
 /** What `lifeboat backup` can refuse before it connects to Temporal (the same rules the command applies). */
 export function checkBackupOptions(config: LifeboatConfig, o: Pick<BackupCommandOptions, 'target' | 'kind' | 'logical'>): void {
   if (isDirectoryTarget(config, o.target)) return checkDirectoryBackupOptions(o);
+  const sqlite = sqliteTargetNamed(config, o.target);
+  if (sqlite) return checkSqliteBackupOptions(sqlite, o);
   const bucket = config.targets.buckets.find((b) => b.name === o.target);
   if (bucket) {
     if (o.logical) throw new UsageError(`${o.target} is a bucket target; --logical applies to database targets.`);
@@ -122,6 +125,7 @@ export async function backupCommand(config: LifeboatConfig, client: Client, o: B
   const bucket = config.targets.buckets.find((b) => b.name === o.target);
   if (bucket) return filesBackupCommand(config, client, o, stamp);
   if (isDirectoryTarget(config, o.target)) return directoryBackupCommand(config, client, o, stamp);
+  if (sqliteTargetNamed(config, o.target)) return sqliteBackupCommand(config, client, { ...o, requestedBy });
   const target = findDatabaseTarget(config, o.target);
   if (o.logical) return logicalBackupCommand(config, client, o, stamp);
   const kind = parseBackupKind(o.kind);
@@ -246,7 +250,7 @@ export function backupRows(rows: readonly BackupListEntry[]): string[] {
 }
 
 export async function backupsListCommand(config: LifeboatConfig, o: { target?: string; json: boolean; limit?: number }): Promise<number> {
-  if (o.target && !isDirectoryTarget(config, o.target)) findDatabaseTarget(config, o.target);
+  if (o.target && !isDirectoryTarget(config, o.target) && !sqliteTargetNamed(config, o.target)) findDatabaseTarget(config, o.target);
   const ports = createPorts(config);
   try {
     const rows = await listBackups(ports, { target: o.target, limit: o.limit });

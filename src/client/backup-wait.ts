@@ -6,7 +6,8 @@
  * of a failure go to stderr, and any outcome short of verified in both regions is nonzero.
  */
 import { Client } from '@temporalio/client';
-import { findDatabaseTarget, LifeboatConfig } from '../config';
+import { findDatabaseTarget, LifeboatConfig, sqliteTargetNamed } from '../config';
+import { runSqliteBackup } from './sqlite-commands';
 import { DatabaseBackupInput, DatabaseBackupResult } from '../domain/backup';
 import { LifeboatError } from '../domain/errors';
 import { FilesBackupInput, FilesBackupReport } from '../domain/files-backup';
@@ -52,7 +53,18 @@ export async function verifiedBackup(config: LifeboatConfig, client: Client, o: 
   let workflowId: string;
   let run: () => Promise<VerifiedBackup>;
   const show = o.onProgress;
-  if (bucket) {
+  const sqlite = sqliteTargetNamed(config, o.target);
+  if (sqlite) {
+    workflowId = o.workflowId ?? `sqlite-backup-${sqlite.name}-${stamp}`;
+    const id = workflowId;
+    run = async () => {
+      const started = await runSqliteBackup(config, client, { target: sqlite.name, workflowId: id, requestedBy, json: !show, show });
+      const r = await started.report;
+      const bothOk = r.verifications.length === 2 && r.verifications.every((v) => v.ok);
+      if (r.outcome !== 'verified' || !r.dr || !bothOk || !r.catalogId) throw new BackupNotVerifiedError(`SQLite backup ${id} of ${sqlite.name} ended ${r.outcome}${r.failure ? `: ${r.failure}` : ''}`, id);
+      return { target: sqlite.name, id: r.catalogId, name: r.backupName ?? id, workflowId: id };
+    };
+  } else if (bucket) {
     const input: FilesBackupInput = { target: bucket.name, ...(o.kind ? { mode: o.kind === 'full' ? 'full' : 'incremental' } : {}) };
     workflowId = o.workflowId ?? `files-backup-${bucket.name}-${stamp}`;
     const id = workflowId;

@@ -5,7 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
-import { findTarget } from '../config';
+import { findTarget, sqliteTargetNamed } from '../config';
 import type { LifeboatConfig } from '../config';
 import { loadLocatedConfig } from '../config/locate';
 import { metricsPortFrom } from '../metrics/worker-metrics';
@@ -30,6 +30,7 @@ import { directoryDrillCommand, directoryRestoreCommand, isDirectoryTarget, prep
 import { CommandContext, decideCommand, identity, listCommand, prepareDecision, prepareRestore, prepareTableRestore, resolveDecisionSigner, restoreCommand, statusCommand, watchCommand } from './recovery-commands';
 import { prepareRestorePoint, restorePointCommand } from './restore-point-command';
 import { decryptCommand, logicalRestoreCommand, prepareLogicalRestore } from './logical-restore-commands';
+import { prepareSqliteRestore, sqliteRestoreCommand } from './sqlite-commands';
 import { schedulesCommand } from './schedules';
 import { storageCommand } from './storage-command';
 import { stackCommand, stackRegionCommand, workerCommand } from './stack-commands';
@@ -94,6 +95,7 @@ interface Options {
   keysFrom?: string;
   intoBucket?: string;
   /** `restore <directory target> --into <dir>`. */
+  /** SQLite targets: the new file a restore makes. */
   into?: string;
   inPlace?: boolean;
   mirror?: boolean;
@@ -232,7 +234,7 @@ export function lifeboatCli(): LifeboatCli {
   command(program, 'preflight', 'prove every system a target depends on works now', (_, o) => {
     const config = configOf(o);
     const targets = o.target?.split(',');
-    for (const name of targets ?? []) if (!isDirectoryTarget(config, name)) findTarget(config, name); // refuse an unknown target before starting anything
+    for (const name of targets ?? []) if (!isDirectoryTarget(config, name) && !sqliteTargetNamed(config, name)) findTarget(config, name); // refuse an unknown target before starting anything
     return preflightCommand(config, { targets, json: o.json === true, workflowId: o.id });
   })
     .addOption(configOption())
@@ -247,7 +249,14 @@ export function lifeboatCli(): LifeboatCli {
       const prepared = prepareDirectoryRestore(config, { target, backup: o.backup, into: o.into, inPlace: o.inPlace === true, reason: o.reason ?? '', as: o.as, workflowId: o.id, others });
       return recovery(config, o, 'restore', undefined, (ctx) => directoryRestoreCommand(ctx, prepared));
     }
-    if (o.into !== undefined) throw new UsageError(`--into applies to directory targets; ${target} is not one.`);
+    if (sqliteTargetNamed(config, target)) {
+      const notSqlite = (['to', 'destination', 'incident', 'emergency', 'cutover', 'keep', 'logical', 'tables', 'intoDatabase', 'intoSchema', 'prefix', 'keysFrom', 'intoBucket', 'inPlace', 'mirror'] as const).find((k) => o[k] !== undefined);
+      if (notSqlite) throw new UsageError(`--${notSqlite.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} does not apply to ${target}, a SQLite target: restore it with --backup <id|latest> --into <new path> (see \`lifeboat restore --help\`).`);
+      const prepared = prepareSqliteRestore(config, { target, backup: o.backup, into: o.into, fromRegion: o.fromRegion, reason: o.reason ?? '', as: o.as, workflowId: o.id });
+      return recovery(config, o, 'restore', undefined, (ctx) => sqliteRestoreCommand(ctx, prepared));
+    }
+    if (o.into !== undefined) findTarget(config, target); // an unknown name is refused as such first
+    if (o.into !== undefined) throw new UsageError(`--into applies to directory targets (a new directory) and SQLite targets (a new file); ${target} is neither.`);
     if (config.targets.buckets.some((b) => b.name === target)) {
       const databaseOnly = (['destination', 'fromRegion', 'incident', 'emergency', 'cutover', 'keep', 'logical', 'tables', 'intoDatabase', 'intoSchema'] as const).find((k) => o[k] !== undefined);
       if (databaseOnly) throw new UsageError(`--${databaseOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to database targets; ${target} is a bucket target (see \`lifeboat restore --help\`).`);
@@ -325,13 +334,14 @@ export function lifeboatCli(): LifeboatCli {
     .option('--tables <table,...>', 'only these tables (table or schema.table, comma-separated): with --to, restored in a temporary instance, copied into --into-schema, checked, the instance removed; with --logical, restored from the dump')
     .option('--into-database <name>', 'with --logical: the new database to restore into (default restored_<target>_<8 hex>)')
     .option('--into-schema <name>', 'with --tables: the NEW schema of the live database the tables go into (refused if it exists)')
-    .option('--backup <id|latest>', 'bucket targets: restore from this files backup set (its id or catalog id, or latest)')
+    .option('--backup <id|latest>', 'bucket targets: restore from this files backup set (its id or catalog id, or latest); SQLite targets: this backup (catalog id, name or latest)')
     .option('--prefix <prefix>', 'bucket targets: only the objects whose keys start with this (such as photos/)')
     .option('--keys-from <file>', 'bucket targets: only the object keys listed in this file, one per line')
     .option('--into-bucket <new>', 'bucket targets: the NEW bucket to restore into (default restore-<workflow id>); refused if it exists')
-    .option('--into <dir>', 'directory targets: the NEW directory to restore into (default <path>.restored-<workflow id>); refused if it exists and is not empty')
+    .option('--into <path>', 'directory targets: the NEW directory to restore into (default <path>.restored-<workflow id>; refused if it exists and is not empty); SQLite targets (with --backup): the NEW file to restore into (refused if anything is there, never the source)')
     .option('--in-place', 'bucket targets: restore into the source bucket itself, behind the restore gate (versioned buckets only; newer objects stay)')
-    .option('--mirror', 'with --in-place: also delete the objects the backup does not have (listed at the gate; each keeps its versions)');
+    .option('--mirror', 'with --in-place: also delete the objects the backup does not have (listed at the gate; each keeps its versions)')
+;
 
   command(program, 'decrypt', 'decrypt a lifeboat-encrypted object (a logical dump) with nothing but its key: no config, Temporal or catalog', (_, o) =>
     decryptCommand({ key: o.key, in: o.in, out: o.out, target: o.target, backup: o.backup, keyId: o.keyId === true, decompress: o.decompress === true }),

@@ -13,6 +13,7 @@
  * | lifeboat-files-backup-<bucket>       | schedules.files, minus full days       | filesBackup({ target, mode: 'incremental' })  |
  * | lifeboat-files-full-backup-<bucket>  | schedules.full                         | filesBackup({ target, mode: 'full' })         |
  * | lifeboat-directory-backup-<dir>     | the target's schedule (daily 05:00)    | directoryBackup({ target })                   |
+ * | lifeboat-sqlite-backup-<sqlite>      | the target's `schedule` (if set)       | sqliteBackup({ target })                      |
  * | lifeboat-retention                   | daily, 1h after the later of database/files | retention({})                            |
  * | lifeboat-restore-drill-<db>          | the target's drill.cadence, or schedules.drill (monthly) | restoreDrill({ target })    |
  * | lifeboat-restore-drill-dr-<db>       | with drill.alternateRegions: every other month of the cadence; the other schedule takes the rest | restoreDrill({ target, fromRegion: 'dr' }) |
@@ -67,6 +68,7 @@ export const SCHEDULED_WORKFLOWS = {
   filesBackup: 'filesBackup',
   directoryBackup: 'directoryBackup',
   logicalBackup: 'logicalBackup',
+  sqliteBackup: 'sqliteBackup',
   retention: 'retention',
   restoreDrill: 'restoreDrill',
   drillSweeper: 'drillSweeper',
@@ -82,6 +84,7 @@ export type ScheduleKind =
   | 'files-backup'
   | 'files-full-backup'
   | 'directory-backup'
+  | 'sqlite-backup'
   | 'retention'
   | 'restore-drill'
   | 'restore-drill-dr'
@@ -419,6 +422,21 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
       summary: `Backup of configuration directory ${dir.name}`,
       catchupWindowMs: CATCHUP_WINDOW_MS.backup,
       backupType: 'directory',
+    });
+  }
+  // SQLite targets: only those with a schedule of their own (the main use is on demand, before a risky change).
+  for (const q of config.targets.sqlite) {
+    if (!q.schedule) continue;
+    add({
+      kind: 'sqlite-backup',
+      target: { name: q.name, environment: q.environment },
+      config: q.schedule,
+      calendar: calendarOf(q.schedule),
+      workflowType: SCHEDULED_WORKFLOWS.sqliteBackup,
+      args: { target: q.name, requestedBy: 'schedule' },
+      summary: `Backup of SQLite database ${q.name}`,
+      catchupWindowMs: CATCHUP_WINDOW_MS.backup,
+      backupType: 'sqlite',
     });
   }
   add({

@@ -13,7 +13,7 @@ import { markIdentifierReference } from './secrets';
 import { LifeboatError } from '../domain/errors';
 import { dataDir } from '../platform/host';
 import { Issue, PathSegment, closest, decode, formatPath } from './fields';
-import { BucketTarget, DatabaseTarget, DirectoryTarget, LifeboatConfig, configSchema } from './schema';
+import { BucketTarget, DatabaseTarget, DirectoryTarget, LifeboatConfig, SqliteTarget, configSchema } from './schema';
 
 export interface ConfigProblem {
   /** Where in the file: `targets.databases[1].engine`, or `(YAML)` for a syntax error. */
@@ -157,11 +157,31 @@ export function findDirectoryTarget(config: LifeboatConfig, name: string): Direc
   throw unknownTarget('directory', name, config.targets.directories.map((d) => d.name), [...config.targets.databases, ...config.targets.buckets].map((t) => t.name));
 }
 
+/** The SQLite target called `name`, or undefined (callers that know only SQLite refuse it in their own words). */
+export function sqliteTargetNamed(config: LifeboatConfig, name: string): SqliteTarget | undefined {
+  return config.targets.sqlite.find((q) => q.name === name);
+}
+
+/** The SQLite target called `name`; an unknown name throws one sentence listing the SQLite targets. */
+export function findSqliteTarget(config: LifeboatConfig, name: string): SqliteTarget {
+  const found = sqliteTargetNamed(config, name);
+  if (found) return found;
+  const known = config.targets.sqlite.map((q) => q.name);
+  const other = [...config.targets.databases, ...config.targets.buckets].some((x) => x.name === name);
+  throw new LifeboatError(
+    other ? `"${name}" is not a SQLite target; the SQLite targets are: ${known.join(', ') || 'none'}.` : `No SQLite target is named "${name}"; the config declares ${known.join(', ') || 'none'} (see targets.sqlite).`,
+    'UNKNOWN_TARGET',
+  );
+}
+
 /** A database or bucket target by name; an unknown name throws the one-sentence error listing all targets. */
 export function findTarget(config: LifeboatConfig, name: string): DatabaseTarget | BucketTarget {
   const found = config.targets.databases.find((d) => d.name === name) ?? config.targets.buckets.find((b) => b.name === name);
   if (found) return found;
-  const all = [...config.targets.databases, ...config.targets.buckets].map((t) => t.name);
+  const all = [...config.targets.databases, ...config.targets.buckets, ...config.targets.directories, ...config.targets.sqlite].map((t) => t.name);
+  const other = config.targets.sqlite.some((q) => q.name === name) ? 'a SQLite target' : config.targets.directories.some((d) => d.name === name) ? 'a directory target' : undefined;
+  const databasesAndBuckets = [...config.targets.databases, ...config.targets.buckets].map((t) => t.name);
+  if (other) throw new LifeboatError(`"${name}" is ${other}, which this command does not take; the database and bucket targets are: ${databasesAndBuckets.join(', ') || 'none'}.`, 'UNKNOWN_TARGET');
   throw unknownTarget('database or bucket', name, all, []);
 }
 

@@ -529,6 +529,32 @@ const directoryTarget = t.object(
   },
 );
 
+// ----- SQLite targets (pre-operation backups) ------------------------------------------------
+
+const sqliteTarget = t.object(
+  {
+    name: targetName('Name of the target, used in commands (`lifeboat backup <name> --wait` before a risky change), workflow ids and reports.'),
+    environment: environmentRef('Environment the database belongs to; its approval rules apply to every restore of it.'),
+    agent: t
+      .string({
+        description:
+          'The agent on the host that holds the file (`lifeboat worker start --agent <name>`): the online copy, its integrity check, the read-back checks and restores run there, with its `sqlite3`. Without it, they run on the central workers, which then need the file. Left empty (`agent:`), it is not set.',
+        ...NAME,
+      })
+      .nullable()
+      .optional(),
+    path: t.path({ description: 'The database file. lifeboat only reads it (the `sqlite3` command-line shell opens it read-only and copies it with SQLite\'s online backup API), and never restores over it.' }),
+    store: storeRef('The object store (from `objectStores`) backups are written to, in the primary region.'),
+    bucket: t.string({ description: 'Bucket the backups are written to.', ...BUCKET }),
+    prefix: t.string({ description: 'Key prefix of the backups; each is `<prefix><target>/<backup name>.sqlite.gz.enc`.', ...PREFIX, minLength: 0 }).prefault('sqlite/'),
+    encryptionKey: secretRef('The AES-256 key backups are encrypted with (32 bytes as 64 hex characters or base64; `openssl rand -hex 32`), in the format of docs/encryption.md, each bound to kind `sqlite`, its target and its backup name. Only its key id is recorded'),
+    dr: bucketLocation('Where each backup is copied in the disaster-recovery region, under the same prefix.'),
+    schedule: schedule('When scheduled backups of this database run (`lifeboat schedules apply`); left out, it is backed up only on demand (`lifeboat backup <name>`, as before a migration).', { at: '02:30' }).optional(),
+  },
+  { description: 'A SQLite database file lifeboat backs up (online, consistent, checked) and restores to a new path.' },
+);
+
+
 // ----- notifications ---------------------------------------------------------------------------
 
 const channelRef = t.ref({ description: 'A notification channel.', to: 'notificationChannels', noun: 'notification channel', where: 'declared in notifications.channels' });
@@ -1167,6 +1193,7 @@ const fields = {
       databases: t.list(databaseTarget, { description: 'PostgreSQL databases.' }).prefault([]),
       buckets: t.list(bucketTarget, { description: 'S3 buckets.' }).prefault([]),
       directories: t.list(directoryTarget, { description: 'Configuration directories on hosts.' }).prefault([]),
+      sqlite: t.list(sqliteTarget, { description: 'SQLite database files (pre-operation backups, restores to a new path).' }).prefault([]),
     },
     { description: 'What lifeboat protects.' },
   ),
@@ -1203,9 +1230,9 @@ const rootRules: Rule<Root>[] = [
   },
   {
     says: 'The file declares at least one target.',
-    uses: ['targets.databases', 'targets.buckets', 'targets.directories'],
+    uses: ['targets.databases', 'targets.buckets', 'targets.directories', 'targets.sqlite'],
     check(c, report) {
-      if (!c.targets.databases.length && !c.targets.buckets.length && !c.targets.directories.length) report('targets', 'declares no database or bucket target: add at least one, or lifeboat has nothing to protect');
+      if (!c.targets.databases.length && !c.targets.buckets.length && !c.targets.directories.length && !c.targets.sqlite.length) report('targets', 'declares no database or bucket target: add at least one, or lifeboat has nothing to protect');
     },
   },
   {
@@ -1318,6 +1345,20 @@ const rootRules: Rule<Root>[] = [
         if (b.drBackup && sameRegion(b.backup.store, b.drBackup.store)) {
           report(['targets', 'buckets', i, 'drBackup', 'store'], `is in region ${regionOf.get(b.backup.store)} like backup.store: a copy in the same region does not survive losing it`);
         }
+      });
+    },
+  },
+  {
+    says: "A SQLite target's DR copy (`dr`) lives in another region than its backups, and no two SQLite targets share a file.",
+    uses: ['targets.sqlite', 'objectStores'],
+    check(c, report) {
+      const regionOf = new Map(c.objectStores.map((s) => [s.name, s.region]));
+      c.targets.sqlite.forEach((q, i) => {
+        if (regionOf.get(q.store) !== undefined && regionOf.get(q.store) === regionOf.get(q.dr.store)) {
+          report(['targets', 'sqlite', i, 'dr', 'store'], `is in region ${regionOf.get(q.store)} like store: a copy in the same region does not survive losing it`);
+        }
+        const first = c.targets.sqlite.findIndex((o) => o.path === q.path);
+        if (first < i) report(['targets', 'sqlite', i, 'path'], `is the file of targets.sqlite[${first}] (${c.targets.sqlite[first].name}) too: declare each database file once`);
       });
     },
   },
@@ -1475,6 +1516,7 @@ export type PgBackRestTarget = Extract<DatabaseTarget, { engine: 'pgbackrest' }>
 export type RdsTarget = Extract<DatabaseTarget, { engine: 'rds' }>;
 export type BucketTarget = LifeboatConfig['targets']['buckets'][number];
 export type DirectoryTarget = LifeboatConfig['targets']['directories'][number];
+export type SqliteTarget = LifeboatConfig['targets']['sqlite'][number];
 export type FailoverConfig = NonNullable<LifeboatConfig['failover']>;
 export type FailoverStepConfig = FailoverConfig['steps'][number];
 export type { SecretRef, TimeOfDay };

@@ -1,6 +1,6 @@
 /** Inputs and results of the preflight workflow: can lifeboat do its job right now? */
 export interface PreflightInput {
-  /** Database and bucket targets to check; default every target in the config. */
+  /** Database, bucket and SQLite targets to check; default every target in the config. */
   targets?: string[];
 }
 
@@ -19,6 +19,8 @@ export interface PreflightPlan {
   dnsNames: Array<{ target: string; router: string; dnsName: string }>;
   /** Directory targets, each checked on its host (absent in plans from before directory targets). */
   directories?: string[];
+  /** SQLite targets, each checked where its file is (patch `sqlite-targets-in-preflight`). */
+  sqlite?: string[];
 }
 
 export interface PreflightResult {

@@ -234,7 +234,7 @@ export interface RetentionContinuation {
 /** One catalog backup with its decision. */
 /** A database set (pgBackRest and the like), not a dump or a file set: what a target's host removes. */
 export function isDatabaseSet(backupType: string): boolean {
-  return !backupType.startsWith('files-') && backupType !== 'logical';
+  return !backupType.startsWith('files-') && backupType !== 'logical' && backupType !== 'sqlite';
 }
 
 export interface RetentionItem extends RetentionDecision {

@@ -61,7 +61,7 @@ export interface EncryptionKey {
 export interface DumpBinding {
   target: string;
   backupName: string;
-  /** What kind of backup the object is (default logical-dump); a directory archive is `directory`. */
+  /** What kind of backup the object is (default `logical-dump`; a directory archive is `directory`, a SQLite backup `sqlite`). */
   kind?: string;
 }
 

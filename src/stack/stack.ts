@@ -162,6 +162,23 @@ export function ensureLogicalBackupKey(secretsDir: string): string {
   return file;
 }
 
+/**
+ * The example config's SQLite target (`app-sqlite`, `{dataDir}/sqlite/app.db`): a small WAL
+ * database made once by the `sqlite3` shell, so preflight and `lifeboat backup app-sqlite` find
+ * it; never replaced (tests and people may have written to it).
+ */
+export async function ensureSampleSqlite(root: string): Promise<void> {
+  const file = path.join(root, 'sqlite', 'app.db');
+  if (fs.existsSync(file)) return;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  await run('sqlite3', [
+    file,
+    'PRAGMA journal_mode = WAL',
+    'CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)',
+    "INSERT OR IGNORE INTO settings VALUES ('schema_version', '1'), ('feature_flags', '{}')",
+  ]);
+}
+
 export interface UpResult {
   started: string[];
   alreadyRunning: string[];
@@ -178,6 +195,7 @@ export async function stackUp(stack: Stack): Promise<UpResult> {
   for (const dir of [paths.logs, paths.run]) fs.mkdirSync(dir, { recursive: true });
   await ensureDir(paths.restoresDir, { owner: settings.postgres.osUser, mode: 0o755 });
   writeLocalSecrets(settings, paths);
+  await ensureSampleSqlite(paths.root);
   await ensureLocalCertificates(tools.openssl, paths.tls, settings.host);
   await writePgBackRestConfig(ctx);
 

@@ -20,3 +20,5 @@ export { filesRestore } from './files-restore';
 export { instanceExpiry, instanceRemoval } from './restored-instances';
 export { directoryBackup } from './directory-backup';
 export { directoryRestore } from './directory-restore';
+export { sqliteBackup } from './sqlite-backup';
+export { sqliteRestore } from './sqlite-restore';

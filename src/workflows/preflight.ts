@@ -43,6 +43,15 @@ async function directoryChecks(name: string): Promise<ComponentCheck[]> {
   return r.checks.map((c) => ({ component: `directory ${name} ${c.name}`, ok: c.ok, detail: c.detail }));
 }
 
+/** Patch: SQLite targets' files are checked (where each file is), after the other checks were scheduled. */
+export const SQLITE_TARGETS_IN_PREFLIGHT = 'sqlite-targets-in-preflight';
+
+/** One SQLite target's file, checked on its host. */
+async function sqliteCheck(name: string): Promise<ComponentCheck[]> {
+  const check = await onHost(CHECKS, await agentQueueOf(name)).checkSqliteSource.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Check the SQLite file of ${name}` }, [name]);
+  return [check];
+}
+
 export async function preflight(input: PreflightInput = {}): Promise<PreflightResult> {
   upsertSearchAttributes([{ key: LifeboatKind, value: 'preflight' }]);
   showPhase('planning', 'Working out which systems the targets depend on.');
@@ -53,8 +62,10 @@ export async function preflight(input: PreflightInput = {}): Promise<PreflightRe
   // checks start, because a run from before it scheduled them all at once, in this order.
   const routed = patched(HOST_WORK_ON_AGENTS);
   const directories = plan.directories?.length && patched(PREFLIGHT_DIRECTORIES) ? plan.directories : [];
+  const sqlite = plan.sqlite?.length && patched(SQLITE_TARGETS_IN_PREFLIGHT) ? plan.sqlite : [];
   const checks: ComponentCheck[] = (
     await Promise.all([
+      ...sqlite.map((name) => sqliteCheck(name)),
       ...plan.databases.map((name) =>
         routed ? databaseChecks(name) : acts.checkDatabaseTarget.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '1 minute', summary: `Check database ${name} and its repositories` }, [name]),
       ),
