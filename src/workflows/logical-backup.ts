@@ -16,6 +16,7 @@ import { describeFailure, failedChecks } from './failure';
 import { agentQueueOf, onHost } from './host-work';
 import { StatusBoard } from './status-board';
 import { formatBytes } from '../domain/format';
+import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const LONG: ActivityOptions = {
@@ -48,18 +49,18 @@ export async function logicalBackup(input: LogicalBackupInput): Promise<LogicalB
     // host-work-on-agents), with that host's client tools; the copy between buckets stays here.
     const onTargetHost = onHost(LONG, await agentQueueOf(plan.target));
     board.enter('dumping', `pg_dump of ${plan.source} into ${plan.primary.store}/${plan.primary.bucket}, gzip and AES-256-GCM on the way`);
-    report.primary = await onTargetHost.dumpDatabase.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Dump ${plan.source} into ${plan.primary.store}` }, [plan, hb]);
+    report.primary = await onTargetHost.dumpDatabase.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Dump ${plan.source} into ${plan.primary.store}` }, [plan, hb]);
 
     board.enter('verifying', `reading ${report.primary.key} back: SHA-256, decryption, gzip, pg_restore --list`);
-    const primaryCheck = await onTargetHost.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the dump in ${plan.primary.store}` }, [plan, 'primary', hb]);
+    const primaryCheck = await onTargetHost.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Verify the dump in ${plan.primary.store}` }, [plan, 'primary', hb]);
     report.verifications.push(primaryCheck);
     failIfBad(primaryCheck, 'the dump');
 
     board.enter('copying', `copying ${formatBytes(report.primary.sizeBytes)} to ${plan.dr.store}/${plan.dr.bucket}`);
-    report.dr = await long.copyDumpToDr.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Copy the dump to ${plan.dr.store}` }, [plan, hb]);
+    report.dr = await long.copyDumpToDr.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Copy the dump to ${plan.dr.store}` }, [plan, hb]);
 
     board.enter('verifying-copy', `reading the DR copy back end to end`);
-    const drCheck = await onTargetHost.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the copy in ${plan.dr.store}` }, [plan, 'dr', hb]);
+    const drCheck = await onTargetHost.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Verify the copy in ${plan.dr.store}` }, [plan, 'dr', hb]);
     report.verifications.push(drCheck);
     failIfBad(drCheck, 'the DR copy');
 
