@@ -333,7 +333,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     if (traffic && instance?.endpoint) {
       board.enter('rolling-back', `pointing ${name} back at ${endpointText(traffic.previous.endpoint)}`);
       try {
-        const detail = await quick.rollBackTraffic.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Point ${name} back at ${endpointText(traffic.previous.endpoint)}` }, [
+        const detail = await quick.rollBackTraffic.executeWithOptions({ startToCloseTimeout: '10 minutes', retry: { initialInterval: input.timings?.rollbackRetryMs ?? '2 seconds' }, summary: `Point ${name} back at ${endpointText(traffic.previous.endpoint)}` }, [
           v.target,
           traffic,
           instance.endpoint,
