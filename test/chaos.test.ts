@@ -9,6 +9,7 @@ import { parseChaosArgs } from './chaos/index';
 import { Random, trialRandom } from './chaos/random';
 import { runNode } from './helpers/cli';
 import { useStack } from './helpers/stack';
+import { workflowBundle } from './helpers/temporal';
 
 const ENTRY = path.resolve(__dirname, 'chaos/index.js');
 
@@ -51,6 +52,7 @@ describe('chaos harness (npm run chaos)', function () {
   it(`runs ${TRIALS} trial${TRIALS === 1 ? '' : 's'} with a fixed seed on the real stack (${TRIALS === 1 ? 'Temporal restarted during a flight' : 'a worker killed mid-backup, Temporal restarted mid-restore'}): every invariant holds`, async function () {
     this.timeout(600000);
     await useStack();
+    await workflowBundle(); // the harness's worker processes take it ($LIFEBOAT_WORKFLOW_BUNDLE) and start without bundling
     const scenarios = TRIALS === 1 ? 'restart-temporal' : CI_SCENARIOS;
     const r = await chaos(['--trials', String(TRIALS), '--seed', CI_SEED, '--scenarios', scenarios]);
     const out = `${r.stdout}\n${r.stderr}`;
