@@ -53,13 +53,13 @@ describe('chaos harness (npm run chaos)', function () {
     this.timeout(600000);
     await useStack();
     await workflowBundle(); // the harness's worker processes take it ($LIFEBOAT_WORKFLOW_BUNDLE) and start without bundling
-    const scenarios = TRIALS === 1 ? 'restart-temporal' : CI_SCENARIOS;
-    const r = await chaos(['--trials', String(TRIALS), '--seed', CI_SEED, '--scenarios', scenarios]);
+    const [seed, scenarios] = TRIALS === 1 ? [ONE_TRIAL_SEED, 'restart-temporal'] : [CI_SEED, CI_SCENARIOS];
+    const r = await chaos(['--trials', String(TRIALS), '--seed', seed, '--scenarios', scenarios]);
     const out = `${r.stdout}\n${r.stderr}`;
     process.stderr.write(r.stdout.split('\n').map((l) => `      ${l}`).join('\n') + '\n');
-    assert.match(r.stdout, new RegExp(`^chaos: ${TRIALS} trials?, seed ${CI_SEED}, `, 'm'));
+    assert.match(r.stdout, new RegExp(`^chaos: ${TRIALS} trials?, seed ${seed}, `, 'm'));
     if (TRIALS === 1) {
-      assert.match(r.stdout, new RegExp(`^trial 1/1 \\(seed ${CI_SEED}\\) restart-temporal: Temporal restarted `, 'm'), out);
+      assert.match(r.stdout, new RegExp(`^trial 1/1 \\(seed ${seed}\\) restart-temporal: Temporal restarted `, 'm'), out);
     } else {
       assert.match(r.stdout, new RegExp(`^trial 1/${TRIALS} \\(seed ${CI_SEED}\\) kill-worker-backup: worker killed -9 `, 'm'), out);
       assert.match(r.stdout, new RegExp(`^trial 2/${TRIALS} \\(seed ${CI_SEED}\\) restart-temporal: Temporal restarted `, 'm'), out);
@@ -81,3 +81,5 @@ describe('chaos harness (npm run chaos)', function () {
  */
 const CI_SEED = '19';
 const CI_SCENARIOS = 'kill-worker-backup,restart-temporal';
+/** One trial (CI): seed 88 aims Temporal's restart at the WAL replay of a restore, as seed 19's second trial does (seed 19 alone would aim at a backup's last phase, often already over). */
+const ONE_TRIAL_SEED = '88';
