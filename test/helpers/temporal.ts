@@ -41,6 +41,14 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   return bundle;
 }
 
+let gateProbe: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** The test-only gate workflow (test/workflows/quorum-gate.ts), bundled once per run for the files that hold a gate with it. */
+export function gateProbeBundle(): Promise<WorkflowBundleWithSourceMap> {
+  gateProbe ??= bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../workflows/quorum-gate.ts'), logger: quietLogger });
+  return gateProbe;
+}
+
 export function uniqueTaskQueue(name: string): string {
   return `test-${name}-${randomUUID().slice(0, 8)}`;
 }
