@@ -45,7 +45,7 @@ let gateProbe: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 /** The test-only gate workflow (test/workflows/quorum-gate.ts), bundled once per run for the files that hold a gate with it. */
 export function gateProbeBundle(): Promise<WorkflowBundleWithSourceMap> {
-  gateProbe ??= bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../workflows/quorum-gate.ts'), logger: quietLogger });
+  gateProbe ??= bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../../test/workflows/quorum-gate.ts'), logger: quietLogger });
   return gateProbe;
 }
 
