@@ -471,8 +471,7 @@ describe('database backup workflow (real worker, real stack)', function () {
     const freezer = freezeOnceBackupStarts(base);
     try {
       let cancelledAt = 0;
-      // A 5 s heartbeat timeout (injectable; production's is 15 s): the cancellation rides the next heartbeat sooner.
-      const err = await runBackup(workflowId, { target: 'app', kind: 'full', pollIntervalMs: 300, heartbeatTimeoutMs: 5000 }, {
+      const err = await runBackup(workflowId, { target: 'app', kind: 'full', pollIntervalMs: 300 }, {
         during: async () => {
           await waitUntil('pgBackRest to be frozen mid-backup', async () => freezer.pgid !== undefined, { timeoutMs: 120000, intervalMs: 50 });
           // Cancelled while the workflow waits for pgBackRest, as an operator would see it in the Web UI.
@@ -490,7 +489,7 @@ describe('database backup workflow (real worker, real stack)', function () {
       );
       assert.ok(err instanceof WorkflowFailedError, String(err));
       // The cancellation reaches the activity with its next heartbeat (the SDK sends one per ~80% of the
-      // heartbeat timeout, 5 s here), then pgBackRest is stopped: the bound proves "stopped", the figure is printed.
+      // 15 s timeout), then pgBackRest is stopped: the bound proves "stopped", the figure is printed.
       await waitUntil('the cancelled backup\'s pgBackRest to stop', async () => !isAlive(freezer.pgid!), { timeoutMs: 90000, intervalMs: 100 });
       console.log(`      (h) pgBackRest stopped ${((Date.now() - cancelledAt) / 1000).toFixed(1)} s after the cancellation`);
       const [row] = await rowsOf(workflowId);
