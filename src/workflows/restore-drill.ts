@@ -173,7 +173,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
     // The engine restores detached: this phase is its start; the files are written in the next.
     end(`restore of ${selection.backupId} into ${instance.instanceId} started (${instance.status})`);
     begin('replaying-wal', `${instance.instanceId}: the engine writes the backup's files, then PostgreSQL replays WAL to the end of the backup and starts`);
-    instance = await hostLong.waitUntilAvailable.executeWithOptions({ heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY }, [v.target, instance.instanceId, v.timings.pollIntervalMs]);
+    instance = await hostLong.waitUntilAvailable.executeWithOptions({ heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Wait for ${instance.instanceId} to be available` }, [v.target, instance.instanceId, v.timings.pollIntervalMs]);
     end(`${instance.instanceId} available at ${instance.endpoint?.host}:${instance.endpoint?.port}`);
     begin('validating-data', `checking the data on ${instance.instanceId}`);
     if (validationsV2) {
@@ -181,7 +181,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
       const checks = validated.validations.map(({ name, ok, detail }) => ({ name, ok, detail }));
       verification = { ok: checks.every((c) => c.ok), checks, tables: [] };
     } else {
-      verification = await long.verifyRestoredInstance.executeWithOptions({ heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY }, [v.target, instance]);
+      verification = await long.verifyRestoredInstance.executeWithOptions({ heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Verify ${instance.instanceId}` }, [v.target, instance]);
     }
     provenMs = now();
     end(`${verification.checks.filter((c) => c.ok).length} of ${verification.checks.length} checks passed`);
