@@ -49,7 +49,7 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
       ? { taskQueue: agentTaskQueue(agent), activities: createHostBoundActivities(ports) }
       : {
           taskQueue: options.taskQueue ?? config.temporal.taskQueue,
-          ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
+          ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : prebuiltBundleFromEnv() ?? { workflowsPath: require.resolve('./workflows') }),
           activities: createActivities(ports),
         }),
     dataConverter: lifeboatDataConverter(config),
@@ -58,6 +58,16 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
     // On shutdown, running activities get this long to finish; then they are cancelled (heartbeating ones see it and stop).
     shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
   });
+}
+
+/**
+ * $LIFEBOAT_WORKFLOW_BUNDLE: a file holding the workflow bundle already built from these same
+ * sources (bundleWorkflowCode's code, as the tests write it once per run): the worker then starts
+ * without bundling src/workflows, which takes several seconds on a busy host. Unset, it bundles.
+ */
+function prebuiltBundleFromEnv(env: NodeJS.ProcessEnv = process.env): { workflowBundle: { codePath: string } } | undefined {
+  const codePath = env.LIFEBOAT_WORKFLOW_BUNDLE;
+  return codePath ? { workflowBundle: { codePath } } : undefined;
 }
 
 const AGENT_NAME = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;

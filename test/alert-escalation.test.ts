@@ -77,7 +77,7 @@ describe('alert escalation (real worker, real stack)', function () {
             { name: 'backup administrators', after: 10, channels: ['admins-mail'] },
             { name: 'manager', after: 60, channels: ['manager-mail'] },
           ],
-          holdAcknowledged: 20,
+          holdAcknowledged: 5,
         },
       },
     };
@@ -176,7 +176,7 @@ describe('alert escalation (real worker, real stack)', function () {
       assert.match(ackChat.body.text as string, /\nAcknowledged by alice@example\.com at \S+: on it: ghost target removed from the schedule; escalation stopped at level 1 \(backup administrators\)\.\n/);
       await smtp.waitFor((m) => m.to.includes('backup-admins@example.com') && m.subject.startsWith('[lifeboat CRITICAL] ACKNOWLEDGED'));
 
-      // The hold ends (20 s here) and the escalation closes at level 1: the manager is never paged.
+      // The hold ends (5 s here: long enough to see the acks go out, short for CI) and the escalation closes at level 1: the manager is never paged.
       const result = (await env.client.workflow.getHandle(alertWorkflow).result()) as AlertEscalationResult;
       assert.equal(smtp.mails.filter((m) => m.to.includes('manager@example.com')).length, 0, 'no page after the ack');
       assert.deepEqual({ ...result, acknowledged: { ...result.acknowledged, at: 'T' } }, {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { APPROVAL_EVENT_KIND } from '../src/activities/approvals';
 import { createPorts, Ports } from '../src/activities/ports';
 import { LifeboatConfig, loadConfig } from '../src/config';
@@ -17,7 +17,7 @@ import { approveSignal, statusQuery } from '../src/workflows/messages';
 import { lifeboat } from './helpers/cli';
 import { uniqueId, waitForGate, waitForStatus } from './helpers/pitr';
 import { useStack } from './helpers/stack';
-import { uniqueTaskQueue, useTemporal } from './helpers/temporal';
+import { uniqueTaskQueue, useTemporal, gateProbeBundle } from './helpers/temporal';
 import type { GateProbeInput } from './workflows/quorum-gate';
 import { approveSigned, rejectSigned, signedInput } from './helpers/signing';
 
@@ -36,7 +36,7 @@ describe('two-person approval gates (real Temporal, real catalog)', function () 
     config = loadConfig(CONFIG_FILE);
     ports = createPorts(config);
     await ports.catalog.migrate();
-    bundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../test/workflows/quorum-gate.ts'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => process.stderr.write(`${m}\n`) } });
+    bundle = await gateProbeBundle();
   });
   after(async () => {
     await ports?.close();

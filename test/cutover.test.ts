@@ -77,7 +77,7 @@ describe('cutover can always be undone (real worker, real stack)', function () {
       requestedBy: ALICE,
       mode: 'standard',
       cutover: true,
-      timings: { remindAfterMs: 60000, abortAfterMs: 120000, pollIntervalMs: 250, settleAfterCutoverMs: SETTLE_MS },
+      timings: { remindAfterMs: 60000, abortAfterMs: 120000, pollIntervalMs: 250, settleAfterCutoverMs: SETTLE_MS, rollbackRetryMs: 200 },
       ...overrides,
     };
   }

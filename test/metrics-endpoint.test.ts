@@ -8,8 +8,6 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts } from '../src/activities/ports';
 import { findDatabaseTarget, loadConfig, objectivesFor } from '../src/config';
@@ -25,7 +23,7 @@ import { createLifeboatWorker } from '../src/worker';
 import { ensureFullBackup } from './helpers/backup-exists';
 import { waitForGate } from './helpers/pitr';
 import { useStack } from './helpers/stack';
-import { EXAMPLE_CONFIG_FILE, uniqueTaskQueue, useTemporal } from './helpers/temporal';
+import { EXAMPLE_CONFIG_FILE, uniqueTaskQueue, useTemporal, gateProbeBundle } from './helpers/temporal';
 import { startWorkerProcess, stopWorkerProcess } from './helpers/worker-process';
 import type { GateProbeInput } from './workflows/quorum-gate';
 
@@ -196,7 +194,7 @@ describe('metrics endpoint (real worker process, real stack)', function () {
 
   it('counts a workflow waiting at an approval gate, with its gate and how long it has waited (visibility and the status query)', async () => {
     // A test-only workflow holding one gate and nothing else (test/workflows/quorum-gate.ts).
-    const bundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../test/workflows/quorum-gate.ts'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => process.stderr.write(`${m}\n`) } });
+    const bundle = await gateProbeBundle();
     const ports = createPorts(config);
     const gateQueue = uniqueTaskQueue('metrics-gate');
     const gateWorker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue: gateQueue, workflowBundle: bundle });

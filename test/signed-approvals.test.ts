@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DECISION_EVIDENCE_EVENT_KIND } from '../src/activities/approvals';
 import { createPorts, Ports } from '../src/activities/ports';
@@ -24,7 +24,7 @@ import { uniqueId, waitForGate, waitForStatus } from './helpers/pitr';
 import { approveSigned, privateTestKey } from './helpers/signing';
 import { sshKeygen, startSshAgent } from './helpers/ssh-agent';
 import { useStack } from './helpers/stack';
-import { uniqueTaskQueue, useTemporal } from './helpers/temporal';
+import { uniqueTaskQueue, useTemporal, gateProbeBundle } from './helpers/temporal';
 import type { GateProbeInput } from './workflows/quorum-gate';
 
 const CONFIG_FILE = path.resolve(__dirname, '../../lifeboat.config.yaml');
@@ -42,7 +42,7 @@ describe('signed approvals (real Temporal, catalog and evidence buckets)', funct
     config = loadConfig(CONFIG_FILE);
     ports = createPorts(config);
     await ports.catalog.migrate();
-    bundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../test/workflows/quorum-gate.ts'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => process.stderr.write(`${m}\n`) } });
+    bundle = await gateProbeBundle();
   });
   after(async () => {
     await ports?.close();

@@ -37,6 +37,7 @@ describe('worker shutdown drains in-flight activities (real worker process, real
   it('SIGTERM while an activity runs: the activity completes on that worker, and the process exits 0', async () => {
     const taskQueue = uniqueTaskQueue('drain');
     const workflowId = uniqueId('test-worker-drain');
+    await workflowBundle(); // the process takes it ($LIFEBOAT_WORKFLOW_BUNDLE) and starts without bundling
     const proc = spawn(process.execPath, [path.join(ROOT, 'lib/src/worker.js')], {
       cwd: ROOT,
       env: { ...process.env, LIFEBOAT_TASK_QUEUE: taskQueue, LIFEBOAT_CONFIG: CONFIG_FILE, LIFEBOAT_WORKER_SHUTDOWN_GRACE_SECONDS: '60' },

@@ -195,27 +195,33 @@ export function restoreActivities(ports: Ports) {
     async waitUntilAvailable(targetName: string, instanceId: string, pollIntervalMs: number): Promise<InstanceDescription> {
       const engine = ports.database(targetName);
       const ctx = Context.current();
-      for (;;) {
-        const instance = await engine.describeInstance(instanceId);
-        if (!instance) throw new LifeboatError(`the restored instance ${instanceId} disappeared while starting: check the engine's logs.`, 'INSTANCE_LOST', false);
-        ctx.heartbeat({ instanceId, status: instance.status });
-        if (instance.status === 'available') return instance;
-        if (/fail|incompatible|error/i.test(instance.status)) {
-          // The engine's reason goes into the failure: the instance (and its log) is removed afterwards, the report stays.
-          const reason = instance.detail ? `: ${instance.detail.replace(/[.\s]+$/, '')}` : '; see its log';
-          throw new LifeboatError(`the restored instance ${instanceId} failed to start (${instance.status})${reason}.`, 'RESTORE_FAILED', true);
+      // Beats on a timer too, not only once per poll: a poll interval or a slow describe longer
+      // than the heartbeat timeout (15 s, so a crashed worker is noticed fast) must not fail the wait.
+      let status = 'unknown';
+      return withHeartbeats(() => ({ instanceId, status }), async () => {
+        for (;;) {
+          const instance = await engine.describeInstance(instanceId);
+          if (!instance) throw new LifeboatError(`the restored instance ${instanceId} disappeared while starting: check the engine's logs.`, 'INSTANCE_LOST', false);
+          status = instance.status;
+          ctx.heartbeat({ instanceId, status: instance.status });
+          if (instance.status === 'available') return instance;
+          if (/fail|incompatible|error/i.test(instance.status)) {
+            // The engine's reason goes into the failure: the instance (and its log) is removed afterwards, the report stays.
+            const reason = instance.detail ? `: ${instance.detail.replace(/[.\s]+$/, '')}` : '; see its log';
+            throw new LifeboatError(`the restored instance ${instanceId} failed to start (${instance.status})${reason}.`, 'RESTORE_FAILED', true);
+          }
+          // Stopped with no restore process left: nothing will start it, and retrying this wait reads the same state.
+          if (instance.status === 'stopped') {
+            const reason = (instance.detail ?? 'the engine gives no reason').replace(/[.\s]+$/, '');
+            throw new LifeboatError(
+              `The restored instance ${instanceId} stopped before it became available: ${reason}; read its log, then delete it and run the restore again.`,
+              'RESTORED_INSTANCE_STOPPED',
+              true,
+            );
+          }
+          await ctx.sleep(pollIntervalMs);
         }
-        // Stopped with no restore process left: nothing will start it, and retrying this wait reads the same state.
-        if (instance.status === 'stopped') {
-          const reason = (instance.detail ?? 'the engine gives no reason').replace(/[.\s]+$/, '');
-          throw new LifeboatError(
-            `The restored instance ${instanceId} stopped before it became available: ${reason}; read its log, then delete it and run the restore again.`,
-            'RESTORED_INSTANCE_STOPPED',
-            true,
-          );
-        }
-        await ctx.sleep(pollIntervalMs);
-      }
+      });
     },
 
     /**

@@ -23,8 +23,10 @@ export interface PitrRestoreInput {
    * Overrides of the config's gate timings and the polling interval, in ms (tests, drills).
    * settleAfterCutoverMs: how long the name stays pointed before it is verified through DNS, so
    * that resolvers holding the old answer drop it (default 0: the authoritative answer is checked).
+   * rollbackRetryMs: the wait before the first retry of a rollback of the name that failed
+   * (default 2 s; each retry waits twice the last, five attempts in all).
    */
-  timings?: { remindAfterMs?: number; abortAfterMs?: number; pollIntervalMs?: number; settleAfterCutoverMs?: number };
+  timings?: { remindAfterMs?: number; abortAfterMs?: number; pollIntervalMs?: number; settleAfterCutoverMs?: number; rollbackRetryMs?: number };
   /** `drill`: the restore of a restore drill; its instance is labelled as a drill's and takes a port from the drill range. */
   purpose?: 'drill';
 }

@@ -5,6 +5,7 @@
  */
 import { promises as dns } from 'node:dns';
 import net from 'node:net';
+import { LifeboatError } from '../domain/errors';
 import { DnsRecordSnapshot, DnsSnapshot, TrafficRouter } from '../domain/ports';
 
 export interface PowerDnsSettings {
@@ -74,7 +75,8 @@ export class PowerDnsRouter implements TrafficRouter {
 
   private async api(method: string, url: string, body?: unknown): Promise<Response> {
     const res = await powerDnsRequest(this.settings, method, url, body);
-    if (res.status === 401) throw new Error(`the PowerDNS API refused lifeboat's API key: set the key PowerDNS was started with.`);
+    // A refused key is configuration, not a blip: no retry can fix it, so the step fails at once (a failover rolls back its names without 30 s of retries).
+    if (res.status === 401) throw new LifeboatError(`the PowerDNS API refused lifeboat's API key: set the key PowerDNS was started with.`, 'DNS_API_KEY_REFUSED');
     return res;
   }
 

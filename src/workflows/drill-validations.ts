@@ -10,6 +10,7 @@ import type { DrillValidation } from '../domain/drill-report';
 import { compareQueryTimings, DrillQueryResult, DrillValidationPlan, QueryTiming } from '../domain/drill-validation';
 import type { InstanceDescription } from '../domain/ports';
 import type { StatusBoard } from './status-board';
+import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' } });
 const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } });
@@ -50,7 +51,7 @@ export async function validateDrillInstance(args: { target: string; instance: In
   const plan = await quick.planDrillValidations.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `What the drill of ${target} validates` }, [target, args.drillId]);
 
   const verification = await long.verifyDrillInstance.executeWithOptions(
-    { startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', summary: `Integrity checks of ${instance.instanceId}` },
+    { startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Integrity checks of ${instance.instanceId}` },
     [target, instance, args.backupCatalogId],
   );
   for (const c of verification.checks) add({ name: c.name, method: verifierMethod(c.name), ok: c.ok, detail: c.detail });
@@ -58,7 +59,7 @@ export async function validateDrillInstance(args: { target: string; instance: In
   const results: DrillQueryResult[] = [];
   for (const query of plan.queries) {
     const result = await long.runDrillQuery.executeWithOptions(
-      { startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', summary: `Run the ${query.kind} query ${query.name}` },
+      { startToCloseTimeout: '10 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Run the ${query.kind} query ${query.name}` },
       [target, instance, query],
     );
     results.push(result);
@@ -74,7 +75,7 @@ export async function validateDrillInstance(args: { target: string; instance: In
     const check = plan.applicationCheck;
     const result = await long.runDrillApplicationCheck.executeWithOptions(
       // The command's own timeout kills it first; the activity's leaves room to report that.
-      { startToCloseTimeout: `${check.timeoutSeconds + 120} seconds`, heartbeatTimeout: '1 minute', retry: { maximumAttempts: 3, initialInterval: '5 seconds' }, summary: `Application check ${check.name}` },
+      { startToCloseTimeout: `${check.timeoutSeconds + 120} seconds`, heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 3, initialInterval: '5 seconds' }, summary: `Application check ${check.name}` },
       [target, instance, args.drillId],
     );
     applicationCheck = { name: result.name, ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}), timedOut: result.timedOut, seconds: Math.round(result.ms / 1000), outputTail: result.outputTail };

@@ -25,6 +25,7 @@ import { describeFailure } from './failure';
 import { agentQueueOf, HOST_WORK_ON_AGENTS, onHost } from './host-work';
 import { LifeboatEnvironment, LifeboatIncidentId, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
+import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
 const QUICK: ActivityOptions = { startToCloseTimeout: '5 minutes', heartbeatTimeout: '30 seconds', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
 const LONG: ActivityOptions = { startToCloseTimeout: '12 hours', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
@@ -183,8 +184,8 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
       restored.set(db.target, { instanceId: destination, attempted: true });
       board.enter('restoring', `restoring ${db.target} in the primary region into ${destination}, up to ${r.finalWal.lsn ?? 'the final snapshot'}`);
       const began = now();
-      const started = await host(db.target).long.restoreInPrimaryRegion.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Restore ${db.target} into ${destination} in the primary region` }, [db.target, destination, r.finalWal, r.reprotection!]);
-      const available = await host(db.target).long.waitUntilAvailable.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', summary: `Wait for ${destination}` }, [db.target, started.instanceId, t.pollIntervalMs ?? 5000]);
+      const started = await host(db.target).long.restoreInPrimaryRegion.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Restore ${db.target} into ${destination} in the primary region` }, [db.target, destination, r.finalWal, r.reprotection!]);
+      const available = await host(db.target).long.waitUntilAvailable.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Wait for ${destination}` }, [db.target, started.instanceId, t.pollIntervalMs ?? 5000]);
       r.seconds.restore = seconds(now() - began);
       r.restoredInstanceId = available.instanceId;
       r.restoredEndpoint = available.endpoint;

@@ -21,6 +21,7 @@ import { describeFailure, failedChecks } from './failure';
 import { agentQueueOf, onHost } from './host-work';
 import { LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
+import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
 const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', heartbeatTimeout: '15 seconds', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
 const LONG: ActivityOptions = { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
@@ -74,19 +75,19 @@ export async function failoverDatabase(input: FailoverDatabaseInput): Promise<Fa
     t = now();
     restoreAttempted = true;
     instance = await hostLong.restoreIntoNewInstance.executeWithOptions(
-      { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${input.target} from the DR region into ${v.destinationId}` },
+      { startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${input.target} from the DR region into ${v.destinationId}` },
       [v, 'dr'],
     );
     const restore = seconds(now() - t);
     const restoredTo = instance.restoredTo ?? v.pointTime;
     board.enter('replaying-wal', `${instance.instanceId} is replaying the DR region's WAL`);
     t = now();
-    instance = await hostLong.waitUntilAvailable.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', summary: `Wait for ${v.destinationId} to be available` }, [input.target, instance.instanceId, input.pollIntervalMs]);
+    instance = await hostLong.waitUntilAvailable.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Wait for ${v.destinationId} to be available` }, [input.target, instance.instanceId, input.pollIntervalMs]);
     const walReplay = seconds(now() - t);
 
     board.enter('verifying', `checking ${instance.instanceId}`);
     t = now();
-    const verification = await long.verifyRestoredInstance.executeWithOptions({ startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', summary: `Verify ${instance.instanceId}` }, [input.target, instance]);
+    const verification = await long.verifyRestoredInstance.executeWithOptions({ startToCloseTimeout: '2 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Verify ${instance.instanceId}` }, [input.target, instance]);
     const verificationSeconds = seconds(now() - t);
     if (!verification.ok) throw ApplicationFailure.nonRetryable(`verification of ${instance.instanceId} failed (${failedChecks(verification)})`, 'VERIFICATION_FAILED');
 

@@ -15,6 +15,7 @@ import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget }
 import { describeFailure, failedChecks } from './failure';
 import { StatusBoard } from './status-board';
 import { formatBytes } from '../domain/format';
+import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const long = proxyActivities<Activities>({
@@ -46,15 +47,15 @@ export async function filesBackup(input: FilesBackupInput): Promise<FilesBackupR
 
   try {
     board.enter('backing-up', `${plan.modeReason}: ${plan.sourceBucket} into ${plan.primary.store}/${plan.primary.bucket}/${plan.primary.root}/${plan.timestamp}`);
-    report.set = await long.backupFiles.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Back up ${plan.sourceBucket} (${plan.mode}) as ${plan.timestamp}` }, [plan]);
+    report.set = await long.backupFiles.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Back up ${plan.sourceBucket} (${plan.mode}) as ${plan.timestamp}` }, [plan]);
 
     board.enter('verifying', `checking set ${plan.timestamp} against its manifest`);
-    const primaryCheck = await long.verifyFilesSet.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify set ${plan.timestamp} in ${plan.primary.store}` }, [plan, 'primary']);
+    const primaryCheck = await long.verifyFilesSet.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Verify set ${plan.timestamp} in ${plan.primary.store}` }, [plan, 'primary']);
     report.verifications.push(primaryCheck);
     if (!primaryCheck.ok) throw ApplicationFailure.nonRetryable(`verification of backup set ${plan.timestamp} failed (${failedChecks(primaryCheck)}); take a new full backup once the cause is fixed`, 'VERIFICATION_FAILED');
 
     board.enter('copying', `copying set ${plan.timestamp} and what it shares with earlier sets to ${plan.dr.store}/${plan.dr.bucket}, then hashing every object there`);
-    const copy = await long.copyFilesToDr.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Copy set ${plan.timestamp} to ${plan.dr.store} and verify the copy` }, [plan]);
+    const copy = await long.copyFilesToDr.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Copy set ${plan.timestamp} to ${plan.dr.store} and verify the copy` }, [plan]);
     report.drCopy = { copied: copy.copied, skipped: copy.skipped, copiedBytes: copy.copiedBytes, manifestKey: copy.manifestKey };
     report.verifications.push(copy.verification);
 

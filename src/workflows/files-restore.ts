@@ -20,6 +20,7 @@ import { ApprovalGates } from './approval-gate';
 import { describeFailure, failureType } from './failure';
 import { LifeboatEnvironment, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
+import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const long = proxyActivities<Activities>({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } });
@@ -103,13 +104,13 @@ export async function filesRestore(input: FilesRestoreInput): Promise<FilesResto
     report.startedWritingAt = new Date().toISOString();
     board.enter('restoring', `${what} into ${plan.into.kind === 'in-place' ? `${plan.into.bucket} in place` : `the new bucket ${plan.into.bucket}`}`);
     report.copy = await long.restoreFiles.executeWithOptions(
-      { startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${plan.objects} objects into ${plan.into.bucket}` },
+      { startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${plan.objects} objects into ${plan.into.bucket}` },
       [plan, input.selection],
     );
 
     // 5. Verify every object.
     board.enter('verifying', `reading back ${plan.objects} objects of ${plan.into.bucket}: SHA-256, size, content type, metadata`);
-    report.checks = await long.verifyFilesRestore.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Verify ${plan.into.bucket}` }, [plan, input.selection]);
+    report.checks = await long.verifyFilesRestore.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Verify ${plan.into.bucket}` }, [plan, input.selection]);
     for (const c of report.checks) board.validated(c);
     const failed = report.checks.filter((c) => !c.ok);
     if (failed.length) throw ApplicationFailure.nonRetryable(`verification of ${plan.into.bucket} failed (${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')})`, 'VERIFICATION_FAILED');
@@ -117,7 +118,7 @@ export async function filesRestore(input: FilesRestoreInput): Promise<FilesResto
     // 6. --mirror: only after the restore verified, only what the gate listed.
     if (plan.mirrorDeletes?.length) {
       board.enter('mirroring', `deleting the ${plan.mirrorDeletes.length} objects the backup does not have, as approved`);
-      const mirrored = await long.deleteMirroredObjects.executeWithOptions({ startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', summary: `Delete ${plan.mirrorDeletes.length} objects the backup does not have` }, [plan]);
+      const mirrored = await long.deleteMirroredObjects.executeWithOptions({ startToCloseTimeout: '2 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Delete ${plan.mirrorDeletes.length} objects the backup does not have` }, [plan]);
       report.mirrorDeleted = mirrored.deleted;
       report.cleanup.push(`${mirrored.detail}${mirrored.leftAlone ? `; ${mirrored.leftAlone} listed at the gate were gone already` : ''}`);
     }
@@ -131,7 +132,7 @@ export async function filesRestore(input: FilesRestoreInput): Promise<FilesResto
         const made = bucket ?? { store: plan.into.store, bucket: plan.into.bucket };
         board.enter('cleaning-up', `emptying and removing ${made.bucket}, which this run made`);
         try {
-          report.cleanup.push(await quick.removeFilesRestoreBucket.executeWithOptions({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '1 minute', summary: `Remove ${made.bucket}` }, [made]));
+          report.cleanup.push(await quick.removeFilesRestoreBucket.executeWithOptions({ startToCloseTimeout: '30 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Remove ${made.bucket}` }, [made]));
         } catch (cleanupErr) {
           report.cleanup.push(`the bucket ${made.bucket} could not be removed (${describeFailure(cleanupErr)}): check its owner tags and remove it by hand if this run made it`);
         }

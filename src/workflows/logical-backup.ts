@@ -17,6 +17,7 @@ import { describeFailure, failedChecks } from './failure';
 import { agentQueueOf, onHost } from './host-work';
 import { StatusBoard } from './status-board';
 import { formatBytes } from '../domain/format';
+import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const LONG: ActivityOptions = {
@@ -51,10 +52,10 @@ export async function logicalBackup(input: LogicalBackupInput): Promise<LogicalB
     // host-work-on-agents), with that host's client tools; the copy between buckets stays here.
     const onTargetHost = onHost(LONG, await agentQueueOf(plan.target));
     board.enter('dumping', `pg_dump of ${plan.source} into ${plan.primary.store}/${plan.primary.bucket}, compression and AES-256-GCM on the way`);
-    report.primary = await onTargetHost.dumpDatabase.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Dump ${plan.source} into ${plan.primary.store}` }, [plan, hb]);
+    report.primary = await onTargetHost.dumpDatabase.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Dump ${plan.source} into ${plan.primary.store}` }, [plan, hb]);
 
-    const verifyPrimary = () => onTargetHost.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the dump in ${plan.primary.store}` }, [plan, 'primary', hb]);
-    const copyToDr = () => long.copyDumpToDr.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Copy the dump to ${plan.dr.store}` }, [plan, hb]);
+    const verifyPrimary = () => onTargetHost.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Verify the dump in ${plan.primary.store}` }, [plan, 'primary', hb]);
+    const copyToDr = () => long.copyDumpToDr.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Copy the dump to ${plan.dr.store}` }, [plan, hb]);
     if (patched(COPY_BESIDE_VERIFY)) {
       // Both only read the sealed primary object: the copy runs while the primary copy is verified.
       // A copy of a dump whose verification then fails is marked failed in the catalog with the run.
@@ -76,7 +77,7 @@ export async function logicalBackup(input: LogicalBackupInput): Promise<LogicalB
     }
 
     board.enter('verifying-copy', `reading the DR copy back end to end`);
-    const drCheck = await onTargetHost.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the copy in ${plan.dr.store}` }, [plan, 'dr', hb]);
+    const drCheck = await onTargetHost.verifyDump.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Verify the copy in ${plan.dr.store}` }, [plan, 'dr', hb]);
     report.verifications.push(drCheck);
     failIfBad(drCheck, 'the DR copy');
 

@@ -26,6 +26,7 @@ import { ApprovalGates } from './approval-gate';
 import { StatusBoard } from './status-board';
 import { describeFailure, failureType } from './failure';
 import { agentQueueOf, onHost } from './host-work';
+import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
 const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
 const LONG: ActivityOptions = {
@@ -176,7 +177,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     ? undefined
     : v.point.kind === 'latest'
       ? long.captureSourceFacts
-          .executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Take the facts of ${v.target}'s critical tables from the source` }, [v.target])
+          .executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Take the facts of ${v.target}'s critical tables from the source` }, [v.target])
           .catch((err: unknown): SourceFacts => ({ available: false, reason: `taking them failed (${describeFailure(err)})` }))
       : Promise.resolve({ available: false, reason: `the restore point ${v.pointTime ?? input.restorePoint} is in the past and the source holds only its present state` });
 
@@ -188,7 +189,8 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     instance = await hostLong.restoreIntoNewInstance.executeWithOptions(
       {
         startToCloseTimeout: '6 hours',
-        heartbeatTimeout: '1 minute',
+        heartbeatTimeout: STEP_HEARTBEAT,
+        retry: CRASH_RETRY,
         // On cancel, wait until the attempt has returned: compensation must not run while it may still create the instance.
         cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         summary: `Restore ${v.target} into ${v.destinationId}`,
@@ -200,7 +202,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     board.enter('replaying-wal', `instance ${instance.instanceId} is replaying WAL to the restore point`);
     t = now();
     instance = await hostLong.waitUntilAvailable.executeWithOptions(
-      { startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', summary: `Wait for ${v.destinationId} to be available` },
+      { startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Wait for ${v.destinationId} to be available` },
       [v.target, instance.instanceId, v.timings.pollIntervalMs],
     );
     phases.walReplay = seconds(now() - t);
@@ -209,7 +211,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     board.enter('verifying', `checking row counts, foreign keys and smoke queries on ${instance.instanceId}`);
     t = now();
     verification = await long.verifyRestoredInstance.executeWithOptions(
-      { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', summary: `Verify ${instance.instanceId}` },
+      { startToCloseTimeout: '2 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Verify ${instance.instanceId}` },
       sourceFacts ? [v.target, instance, await sourceFacts] : [v.target, instance],
     );
     phases.verification = seconds(now() - t);
@@ -331,7 +333,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<PitrRestoreR
     if (traffic && instance?.endpoint) {
       board.enter('rolling-back', `pointing ${name} back at ${endpointText(traffic.previous.endpoint)}`);
       try {
-        const detail = await quick.rollBackTraffic.executeWithOptions({ startToCloseTimeout: '10 minutes', summary: `Point ${name} back at ${endpointText(traffic.previous.endpoint)}` }, [
+        const detail = await quick.rollBackTraffic.executeWithOptions({ startToCloseTimeout: '10 minutes', retry: { initialInterval: input.timings?.rollbackRetryMs ?? '2 seconds' }, summary: `Point ${name} back at ${endpointText(traffic.previous.endpoint)}` }, [
           v.target,
           traffic,
           instance.endpoint,

@@ -26,6 +26,7 @@ import { describeFailure } from './failure';
 import { filesDrill } from './files-drill';
 import { agentQueueOf, onHost } from './host-work';
 import { StatusBoard } from './status-board';
+import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
 const QUICK: ActivityOptions = { startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' } };
 const quick = proxyActivities<Activities>(QUICK);
@@ -166,13 +167,13 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
     begin('restoring', `restoring ${selection.backupId} into ${v.destinationId}`);
     restoreAttempted = true;
     instance = await hostLong.restoreIntoNewInstance.executeWithOptions(
-      { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${selection.backupId} into ${v.destinationId}` },
+      { startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${selection.backupId} into ${v.destinationId}` },
       [v, selection.region],
     );
     // The engine restores detached: this phase is its start; the files are written in the next.
     end(`restore of ${selection.backupId} into ${instance.instanceId} started (${instance.status})`);
     begin('replaying-wal', `${instance.instanceId}: the engine writes the backup's files, then PostgreSQL replays WAL to the end of the backup and starts`);
-    instance = await hostLong.waitUntilAvailable(v.target, instance.instanceId, v.timings.pollIntervalMs);
+    instance = await hostLong.waitUntilAvailable.executeWithOptions({ heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Wait for ${instance.instanceId} to be available` }, [v.target, instance.instanceId, v.timings.pollIntervalMs]);
     end(`${instance.instanceId} available at ${instance.endpoint?.host}:${instance.endpoint?.port}`);
     begin('validating-data', `checking the data on ${instance.instanceId}`);
     if (validationsV2) {
@@ -180,7 +181,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
       const checks = validated.validations.map(({ name, ok, detail }) => ({ name, ok, detail }));
       verification = { ok: checks.every((c) => c.ok), checks, tables: [] };
     } else {
-      verification = await long.verifyRestoredInstance(v.target, instance);
+      verification = await long.verifyRestoredInstance.executeWithOptions({ heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Verify ${instance.instanceId}` }, [v.target, instance]);
     }
     provenMs = now();
     end(`${verification.checks.filter((c) => c.ok).length} of ${verification.checks.length} checks passed`);

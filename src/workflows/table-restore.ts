@@ -27,6 +27,7 @@ import { ApprovalGates } from './approval-gate';
 import { StatusBoard } from './status-board';
 import { describeFailure, failureType } from './failure';
 import { agentQueueOf, onHost } from './host-work';
+import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
 const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
 const LONG: ActivityOptions = {
@@ -158,12 +159,12 @@ export async function tableRestore(input: TableRestoreInput): Promise<TableResto
     t = now();
     restoreAttempted = true;
     instance = await hostLong.restoreIntoNewInstance.executeWithOptions(
-      { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${v.target} into the temporary ${v.destinationId}` },
+      { startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${v.target} into the temporary ${v.destinationId}` },
       [v, input.fromRegion],
     );
     restoredTo = instance.restoredTo ?? v.pointTime;
     board.enter('replaying-wal', `temporary instance ${instance.instanceId} is replaying WAL to the restore point`);
-    instance = await hostLong.waitUntilAvailable.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', summary: `Wait for ${v.destinationId} to be available` }, [v.target, instance.instanceId, v.timings.pollIntervalMs]);
+    instance = await hostLong.waitUntilAvailable.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Wait for ${v.destinationId} to be available` }, [v.target, instance.instanceId, v.timings.pollIntervalMs]);
     phases.restore = seconds(now() - t);
 
     // 4. Copy: one transaction on the live database; a cancel waits until the attempt has rolled back or committed.
@@ -171,7 +172,7 @@ export async function tableRestore(input: TableRestoreInput): Promise<TableResto
     t = now();
     copyAttempted = true;
     copies = await long.copyTablesFromRestored.executeWithOptions(
-      { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Copy ${plan.length} table(s) into ${input.intoSchema}` },
+      { startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Copy ${plan.length} table(s) into ${input.intoSchema}` },
       [v, instance, plan, input.intoSchema],
     );
     phases.copy = seconds(now() - t);
@@ -179,7 +180,7 @@ export async function tableRestore(input: TableRestoreInput): Promise<TableResto
     // 5. Verify: count and checksum of every table on both sides.
     board.enter('verifying', `counting and checksumming ${plan.map((p) => p.into).join(', ')} against ${instance.instanceId}`);
     t = now();
-    checks = await long.checkTableCopies.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Check the copies against ${instance.instanceId}` }, [v.target, instance, plan, input.intoSchema]);
+    checks = await long.checkTableCopies.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: CRASH_RETRY, summary: `Check the copies against ${instance.instanceId}` }, [v.target, instance, plan, input.intoSchema]);
     phases.verify = seconds(now() - t);
     const wrong = checks.filter((c) => !c.ok);
     if (wrong.length) {

@@ -3,6 +3,8 @@
  * worker, a unique task queue per test so tests never steal each other's tasks.
  */
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -28,8 +30,23 @@ export async function useTemporal(): Promise<TestWorkflowEnvironment> {
 }
 
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../src/workflows'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietLogger });
+  bundle ??= bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../src/workflows'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietLogger }).then((b) => {
+    // Worker processes this run starts (kill -9 tests, the chaos harness) inherit it and start without bundling again.
+    const file = path.join(os.tmpdir(), `lifeboat-test-workflow-bundle-${process.pid}-${randomUUID().slice(0, 8)}.js`);
+    fs.writeFileSync(file, b.code);
+    process.env.LIFEBOAT_WORKFLOW_BUNDLE = file;
+    process.once('exit', () => fs.rmSync(file, { force: true }));
+    return b;
+  });
   return bundle;
+}
+
+let gateProbe: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** The test-only gate workflow (test/workflows/quorum-gate.ts), bundled once per run for the files that hold a gate with it. */
+export function gateProbeBundle(): Promise<WorkflowBundleWithSourceMap> {
+  gateProbe ??= bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../../test/workflows/quorum-gate.ts'), logger: quietLogger });
+  return gateProbe;
 }
 
 export function uniqueTaskQueue(name: string): string {

@@ -5,12 +5,14 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { delay } from '../../src/platform/processes';
+import { workflowBundle } from './temporal';
 
 const WORKER_ENTRY = path.resolve(__dirname, '../../src/worker.js');
 const REPO_ROOT = path.resolve(__dirname, '../../..');
 
 /** Starts the worker with the test's environment (its stack ports) and `extraEnv`; resolves once it polls `taskQueue`. */
 export async function startWorkerProcess(taskQueue: string, configFile: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+  await workflowBundle(); // built once per run; the process takes it through $LIFEBOAT_WORKFLOW_BUNDLE
   const proc = spawn(process.execPath, [WORKER_ENTRY], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...extraEnv, LIFEBOAT_TASK_QUEUE: taskQueue, LIFEBOAT_CONFIG: configFile },
