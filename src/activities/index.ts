@@ -32,6 +32,7 @@ import { HOST_BOUND_ACTIVITIES, HostBoundActivity } from '../domain/agents';
 import { backupDeletionActivities } from './backup-deletion';
 import { alertActivities } from './alerts';
 import { restoredInstanceActivities } from './restored-instances';
+import { dynamoDbActivities } from './dynamodb';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -85,6 +86,7 @@ export function createActivities(ports: Ports) {
     ...backupDeletionActivities(ports),
     ...alertActivities(ports),
     ...restoredInstanceActivities(ports),
+    ...dynamoDbActivities(ports),
   });
 }
 

@@ -18,3 +18,5 @@ export { logicalRestore } from './logical-restore';
 export { tableRestore } from './table-restore';
 export { filesRestore } from './files-restore';
 export { instanceExpiry, instanceRemoval } from './restored-instances';
+export { dynamodbBackup } from './dynamodb-backup';
+export { dynamodbRestore, dynamodbDrill } from './dynamodb-restore';
