@@ -32,7 +32,7 @@ import {
   tableNameProblem,
 } from '../domain/dynamodb';
 import type { ComponentCheck } from '../domain/preflight';
-import type { RegionDeletion } from '../domain/retention';
+import { planRetention, type RegionDeletion, type RetentionCandidate, type RetentionDecision } from '../domain/retention';
 import { copyExport, DynamoDbEngine, ExportBucket, moveKey, verifyExport } from '../engines/dynamodb';
 import { recordBackupRow } from './catalog-records';
 import { currentWorkflowId } from './context';
@@ -412,6 +412,24 @@ export async function deleteDynamoDbBackup(ports: Ports, row: { target: string; 
   const drPrefix = under(d.prefix);
   if (d.store && d.bucket && drPrefix) {
     out.push({ region: 'dr', outcome: 'deleted', detail: `${await deleteAllVersions(ports.objectStore(d.store), d.bucket, { prefix: drPrefix })} export object versions under ${d.bucket}/${drPrefix}` });
+  }
+  return out;
+}
+
+/**
+ * Retention's decisions with each DynamoDB target's own `retention` (when it has one) in place
+ * of the file-wide policy for that target's series; the rules are the same pure ones, so the
+ * newest verified backup of a target is always kept.
+ */
+export function withDynamoDbPolicies(config: LifeboatConfig, candidates: RetentionCandidate[], decisions: RetentionDecision[], now: Date): RetentionDecision[] {
+  let out = decisions;
+  for (const t of config.targets.dynamodb) {
+    if (!t.retention) continue;
+    const series = `${t.name}/database:${DYNAMODB_BACKUP_TYPE}`;
+    const own = candidates.filter((c) => c.series === series);
+    if (!own.length) continue;
+    const redecided = new Map(planRetention(own, t.retention, now).map((d) => [d.id, d]));
+    out = out.map((d) => redecided.get(d.id) ?? d);
   }
   return out;
 }

@@ -6,6 +6,7 @@ import { describeError, LifeboatError } from '../domain/errors';
 import { ComponentCheck, PreflightPlan, PreflightResult } from '../domain/preflight';
 import { rpoStatus } from './backup';
 import { currentWorkflowId } from './context';
+import { dynamoDbPreflightChecks, isDynamoDbTarget } from './dynamodb';
 import { pgTlsOf, Ports } from './ports';
 import { newPgClient } from '../engines/pg-client';
 import { ensureAbortIncompleteUploadsRule } from '../engines/s3';
@@ -87,13 +88,15 @@ export function preflightActivities(ports: Ports) {
     async planPreflight(targets: string[] | undefined): Promise<PreflightPlan> {
       const dbs = config.targets.databases.filter((d) => !targets || targets.includes(d.name));
       const buckets = config.targets.buckets.filter((b) => !targets || targets.includes(b.name));
-      for (const name of targets ?? []) findTarget(config, name); // an unknown name fails here, non-retryable, in one sentence
+      // DynamoDB tables are checked through checkDatabaseTarget, which hands them to dynamoDbPreflightChecks.
+      const tables = config.targets.dynamodb.filter((d) => !targets || targets.includes(d.name)).map((d) => d.name);
+      for (const name of targets ?? []) if (!isDynamoDbTarget(config, name)) findTarget(config, name); // an unknown name fails here, non-retryable, in one sentence
       const stores = new Set<string>();
       for (const b of buckets) [b.source.store, b.backup.store, b.replica.store].forEach((s) => stores.add(s));
       if (config.evidence) stores.add(config.evidence.store);
       if (dbs.length > 0) config.objectStores.forEach((s) => stores.add(s.name));
       return {
-        databases: dbs.map((d) => d.name),
+        databases: [...dbs.map((d) => d.name), ...tables],
         objectStores: [...stores].sort(),
         dnsNames: dbs.flatMap((d) => (d.cutover ? [{ target: d.name, router: d.cutover.router, dnsName: d.cutover.dnsName }] : [])),
       };
@@ -104,6 +107,7 @@ export function preflightActivities(ports: Ports) {
      * the target's agent checks the repositories (checkRepositories), so they are left out here.
      */
     async checkDatabaseTarget(name: string, repositoriesOnHost = false): Promise<ComponentCheck[]> {
+      if (isDynamoDbTarget(config, name)) return dynamoDbPreflightChecks(ports, name);
       const target = findDatabaseTarget(config, name);
       if (target.engine !== 'pgbackrest') {
         return [{ component: `database ${name}`, ok: false, detail: `preflight of ${target.engine} targets is not wired into this worker yet` }];

@@ -6,6 +6,7 @@
 import { Client, WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
 import { createPorts } from '../activities/ports';
 import { listBackups } from '../activities/backup';
+import { isDynamoDbTarget } from '../activities/dynamodb';
 import { findDatabaseTarget, LifeboatConfig } from '../config';
 import { WorkflowStatus } from '../domain/approval';
 import { statusQuery } from '../workflows/messages';
@@ -243,7 +244,7 @@ export function backupRows(rows: readonly BackupListEntry[]): string[] {
 }
 
 export async function backupsListCommand(config: LifeboatConfig, o: { target?: string; json: boolean; limit?: number }): Promise<number> {
-  if (o.target) findDatabaseTarget(config, o.target);
+  if (o.target && !isDynamoDbTarget(config, o.target)) findDatabaseTarget(config, o.target);
   const ports = createPorts(config);
   try {
     const rows = await listBackups(ports, { target: o.target, limit: o.limit });

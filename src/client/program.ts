@@ -3,6 +3,8 @@
  * declarations drive the strict check of what was typed (args.ts), `lifeboat <command> --help`
  * and `lifeboat completion bash`. Each action returns the exit code.
  */
+import { isDynamoDbTarget } from '../activities/dynamodb';
+import { checkDynamoDbBackupOptions, dynamodbBackupCommand, dynamodbDrillCommand, dynamodbRestoreCommand, prepareDynamoDbRestore } from './dynamodb-commands';
 import { Command, Option } from 'commander';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { findTarget } from '../config';
@@ -91,6 +93,7 @@ interface Options {
   withPrometheus?: boolean;
   keysFrom?: string;
   intoBucket?: string;
+  intoTable?: string;
   inPlace?: boolean;
   mirror?: boolean;
   wait?: boolean;
@@ -228,7 +231,7 @@ export function lifeboatCli(): LifeboatCli {
   command(program, 'preflight', 'prove every system a target depends on works now', (_, o) => {
     const config = configOf(o);
     const targets = o.target?.split(',');
-    for (const name of targets ?? []) findTarget(config, name); // refuse an unknown target before starting anything
+    for (const name of targets ?? []) if (!isDynamoDbTarget(config, name)) findTarget(config, name); // refuse an unknown target before starting anything
     return preflightCommand(config, { targets, json: o.json === true, workflowId: o.id });
   })
     .addOption(configOption())
@@ -238,6 +241,11 @@ export function lifeboatCli(): LifeboatCli {
 
   command(program, 'restore', 'point-in-time restore into a new instance, behind approval; a bucket target\'s objects into a new bucket, or in place behind approval', ([target], o) => {
     const config = configOf(o);
+    if (isDynamoDbTarget(config, target)) {
+      const prepared = prepareDynamoDbRestore(config, { target, to: o.to, backup: o.backup, intoTable: o.intoTable, fromRegion: o.fromRegion, reason: o.reason ?? '', as: o.as, workflowId: o.id, others: { ...o } });
+      return recovery(config, o, 'restore', undefined, (ctx) => dynamodbRestoreCommand(ctx, prepared));
+    }
+    if (o.intoTable !== undefined) throw new UsageError(`--into-table applies to DynamoDB targets; ${target} is not one.`);
     if (config.targets.buckets.some((b) => b.name === target)) {
       const databaseOnly = (['destination', 'fromRegion', 'incident', 'emergency', 'cutover', 'keep', 'logical', 'tables', 'intoDatabase', 'intoSchema'] as const).find((k) => o[k] !== undefined);
       if (databaseOnly) throw new UsageError(`--${databaseOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to database targets; ${target} is a bucket target (see \`lifeboat restore --help\`).`);
@@ -318,7 +326,8 @@ export function lifeboatCli(): LifeboatCli {
     .option('--keys-from <file>', 'bucket targets: only the object keys listed in this file, one per line')
     .option('--into-bucket <new>', 'bucket targets: the NEW bucket to restore into (default restore-<workflow id>); refused if it exists')
     .option('--in-place', 'bucket targets: restore into the source bucket itself, behind the restore gate (versioned buckets only; newer objects stay)')
-    .option('--mirror', 'with --in-place: also delete the objects the backup does not have (listed at the gate; each keeps its versions)');
+    .option('--mirror', 'with --in-place: also delete the objects the backup does not have (listed at the gate; each keeps its versions)')
+    .option('--into-table <new>', 'DynamoDB targets: the NEW table to restore into (refused if it exists or is the source), with --to <time|latest> or --backup <id|latest>');
 
   command(program, 'decrypt', 'decrypt a lifeboat-encrypted object (a logical dump) with nothing but its key: no config, Temporal or catalog', (_, o) =>
     decryptCommand({ key: o.key, in: o.in, out: o.out, target: o.target, backup: o.backup, keyId: o.keyId === true }),
@@ -386,6 +395,12 @@ export function lifeboatCli(): LifeboatCli {
   command(program, 'backup', 'verified backup in both regions, with progress until done', ([target], o) => {
     const config = configOf(o);
     const options = { target, kind: o.kind, logical: o.logical === true, json: o.json === true, workflowId: o.id, requestedBy: o.as };
+    if (isDynamoDbTarget(config, target)) {
+      checkDynamoDbBackupOptions(options);
+      if (o.wait) throw new UsageError(`--wait is not offered for DynamoDB targets yet; run \`lifeboat backup ${target}\`, which exits 0 only when the backup is verified in both regions.`);
+      if (options.requestedBy !== undefined) options.requestedBy = identity(options.requestedBy);
+      return withClient(config, (client) => dynamodbBackupCommand(config, client, options));
+    }
     checkBackupOptions(config, options);
     if (options.requestedBy !== undefined) options.requestedBy = identity(options.requestedBy);
     if (o.wait && o.json) throw new UsageError('--wait prints only the backup id on stdout, for scripts; leave out --json (or --wait: --json prints the whole result).');
@@ -404,6 +419,10 @@ export function lifeboatCli(): LifeboatCli {
   const drill = command(program, 'drill', 'restore drills: prove a backup restores, with evidence');
   command(drill, 'run', 'restore a verified backup into a drill instance (or scratch bucket), validate it, remove it, publish the report', ([target], o) => {
     const config = configOf(o);
+    if (isDynamoDbTarget(config, target)) {
+      const requestedBy = o.as !== undefined ? identity(o.as) : process.env.LIFEBOAT_USER ?? 'cli';
+      return withClient(config, (client) => dynamodbDrillCommand(config, client, { target, backup: o.backup, fromRegion: o.fromRegion, workflowId: o.id, requestedBy, json: o.json === true }));
+    }
     const prepared = prepareDrill(config, { target, backup: o.backup, fromRegion: o.fromRegion, workflowId: o.id, requestedBy: o.as !== undefined ? identity(o.as) : process.env.LIFEBOAT_USER ?? 'cli' });
     return withClient(config, (client) => drillRunCommand(config, client, prepared, o.json === true));
   })

@@ -223,3 +223,9 @@ export interface DynamoDbTableOwner {
   workflowId: string;
   runId: string;
 }
+
+/** The primary and DR cells of a dynamodb row in `lifeboat backups list`: the on-demand backup and the DR copy of its export. */
+export function dynamoDbListCells(backupName: string, locations: Record<string, { bucket?: string; exportFolder?: string } | undefined>): { primary?: string; dr?: string } {
+  const dr = locations.dr;
+  return { primary: backupName, ...(dr?.bucket && dr.exportFolder ? { dr: `s3://${dr.bucket}/${dr.exportFolder}` } : {}) };
+}
