@@ -13,6 +13,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import {
   CreateBackupCommand,
+  DeleteBackupCommand,
   DeleteTableCommand,
   DescribeBackupCommand,
   DescribeContinuousBackupsCommand,
@@ -42,6 +43,7 @@ import { listBackups } from '../src/activities/backup';
 import { createPorts, Ports } from '../src/activities/ports';
 import { LifeboatConfig, parseConfig } from '../src/config';
 import { DYNAMODB_TAGS, DynamoDbBackupReport, DynamoDbRestoreReport } from '../src/domain/dynamodb';
+import type { RetentionReport } from '../src/domain/retention';
 import { describeFailure, failureType } from '../src/workflows/failure';
 import { createLifeboatWorker } from '../src/worker';
 import { DR_REGION, errorMeta as meta, REGION } from './helpers/aws-fixtures';
@@ -52,7 +54,8 @@ import { useStack } from './helpers/stack';
 import { uniqueTaskQueue, useTemporal, workflowBundle } from './helpers/temporal';
 
 const ITEMS = 137;
-const TARGET = 'orders-table';
+/** Unique per run: the catalog of a kept test stack still holds the rows of earlier runs. */
+const TARGET = `orders-table-${uniqueId('t').slice(2)}`;
 
 /** DynamoDB as the tests see it: tables with tags and items, backups, exports. */
 class FakeDynamoDb {
@@ -154,6 +157,12 @@ class FakeDynamoDb {
       this.tables.delete(input.TableName);
       return { TableDescription: { ...t.desc, TableStatus: 'DELETING' } };
     });
+    ddb.on(DeleteBackupCommand).callsFake((input: { BackupArn: string }) => {
+      const b = this.backups.get(input.BackupArn);
+      if (!b) throw Object.assign(new Error(`Backup not found: ${input.BackupArn}`), { name: 'BackupNotFoundException', $metadata: { ...meta } });
+      this.backups.delete(input.BackupArn);
+      return { BackupDescription: backupDescription(b.name, 'DELETED', b.createdAt, ITEMS) };
+    });
     ddb.on(RestoreTableToPointInTimeCommand).rejects(new Error('not expected in this test'));
   }
 }
@@ -167,6 +176,7 @@ describe('DynamoDB targets: backup, restore and drill workflows (mocked DynamoDB
   const suffix = uniqueId('x').slice(2);
   const buckets = { primary: `lbtest-ddb-${suffix}`, dr: `lbtest-ddb-dr-${suffix}` };
   let backup: DynamoDbBackupReport;
+  let stuckWorkflowId: string | undefined;
 
   before(async function () {
     this.timeout(600000);
@@ -324,5 +334,22 @@ describe('DynamoDB targets: backup, restore and drill workflows (mocked DynamoDB
     assert.equal(row.status, 'failed');
     assert.match(row.failure, /still CREATING/);
     assert.ok(![...fake.tables.keys()].some((t) => t.includes('drill')));
+    stuckWorkflowId = workflowId;
+  });
+
+  it('retention expires the failed backup (its on-demand backup deleted, by name) and keeps the last verified one', async function () {
+    this.timeout(120000);
+    assert.ok(stuckWorkflowId && backup, 'needs the backups of the tests above');
+    // DynamoDB has since finished the stuck backup: AVAILABLE, so it can be deleted.
+    for (const b of fake.backups.values()) b.stuck = false;
+    const now = new Date(Date.now() + 2 * 86400_000).toISOString();
+    const { result, error } = await run<RetentionReport>('retention', uniqueId('retention-dynamodb'), [{ target: TARGET, now }]);
+    assert.equal(error, undefined, describeFailure(error));
+    const outcomes = result!.outcomes.map((o) => [o.engineBackupId, o.outcome]);
+    assert.deepEqual(outcomes, [[`lifeboat-${stuckWorkflowId}`, 'expired']]);
+    assert.deepEqual(ddb.commandCalls(DeleteBackupCommand).map((c) => c.args[0].input.BackupArn), [backupArn(`lifeboat-${stuckWorkflowId}`)]);
+    assert.deepEqual([...fake.backups.values()].map((b) => b.name), [backup.backup!.backupName]);
+    const rows = await ports.catalog.query<{ engine_backup_id: string; status: string }>('SELECT engine_backup_id, status FROM backups WHERE target = $1 ORDER BY id', [TARGET]);
+    assert.deepEqual(rows.map((r) => r.status), ['verified', 'expired']);
   });
 });

@@ -203,7 +203,7 @@ export function dynamoDbActivities(ports: Ports) {
           engineBackupId: plan.backupName,
           status: verified ? 'verified' : 'failed',
           locations: {
-            primary: { region: plan.region, ...plan.primary, ...(report.backup ? { backupArn: report.backup.backupArn } : {}), ...(exp ? { exportArn: exp.exportArn, exportFolder: exp.exportFolder, manifestKey: exp.manifestKey } : {}), ...(primaryOk ? {} : { failed: true }) },
+            primary: { region: plan.region, ...plan.primary, ...(report.backup ?? report.started ? { backupArn: (report.backup ?? report.started)!.backupArn } : {}), ...(exp ? { exportArn: exp.exportArn, exportFolder: exp.exportFolder, manifestKey: exp.manifestKey } : {}), ...(primaryOk ? {} : { failed: true }) },
             dr: { region: plan.drRegion, ...plan.dr, ...(exp ? { exportFolder: moveKey(exp.exportFolder, plan.primary.prefix, plan.dr.prefix) } : {}), ...(verified ? {} : { failed: true }) },
           },
           sizeBytes: report.backup?.sizeBytes ?? exp?.billedSizeBytes,

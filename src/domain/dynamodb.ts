@@ -142,6 +142,8 @@ export interface DynamoDbBackupReport {
   target: string;
   outcome: 'verified' | 'failed' | 'cancelled';
   plan?: DynamoDbBackupPlan;
+  /** The on-demand backup as soon as it was asked for: retention finds it even when waiting for it failed. */
+  started?: { backupArn: string; adopted: boolean };
   backup?: DynamoDbBackupDetails;
   export?: DynamoDbExportDetails;
   drCopy?: { copied: number; skipped: number; bytes: number };

@@ -50,6 +50,7 @@ export async function dynamodbBackup(input: DynamoDbBackupInput): Promise<Dynamo
   try {
     board.enter('backing-up', `on-demand backup ${plan.backupName} of ${plan.tableName} in ${plan.region}`);
     const started = await quick.createDynamoDbBackup.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Take backup ${plan.backupName}` }, [plan]);
+    report.started = started;
     report.backup = await long.waitDynamoDbBackup.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Wait for ${plan.backupName} to be AVAILABLE` }, [plan, started.backupArn, started.adopted]);
 
     board.enter('exporting', `exporting ${plan.tableName} as at ${report.backup.createdAt} to ${plan.primary.bucket}/${plan.primary.prefix}`);
