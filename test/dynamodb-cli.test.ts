@@ -10,6 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../src/client/args';
 import { lifeboatCli } from '../src/client/program';
+import { desiredSchedules } from '../src/client/schedule-plan';
+import { parseConfig } from '../src/config';
 import { CLI, CONFIG_FILE, Run, runNode } from './helpers/cli';
 
 async function closedPort(): Promise<number> {
@@ -80,4 +82,37 @@ describe('CLI input for DynamoDB targets: one sentence, exit 2, before connectin
       assert.equal(r.stderr.trimEnd(), `lifeboat: ${c.sentence}`);
     });
   }
+
+  describe('the config and the schedules', () => {
+    const withTable = (lines: string[]) => `${fs.readFileSync(CONFIG_FILE, 'utf8').replace(/\n*$/, '\n')}${lines.join('\n')}\n`;
+    const table = (overrides: { drRegion?: string; dr?: string } = {}) => [
+      '  dynamodb:',
+      '    - name: orders-table',
+      '      environment: production',
+      '      region: us-east-1',
+      `      drRegion: ${overrides.drRegion ?? 'us-west-2'}`,
+      '      tableName: orders',
+      '      exports:',
+      '        primary: { store: primary, bucket: orders-exports }',
+      `        dr: ${overrides.dr ?? '{ store: dr, bucket: orders-exports-dr }'}`,
+    ];
+
+    it('refuses a DR region equal to the region and a DR export bucket equal to the primary one, each with its path', () => {
+      const sameRegion = (() => { try { parseConfig(withTable(table({ drRegion: 'us-east-1' })), 'x.yaml'); return undefined; } catch (e) { return e as Error; } })();
+      assert.match(String(sameRegion?.message), /targets\.dynamodb\[0\]\.drRegion.*must differ from region \(both are us-east-1\): a copy in the same region does not survive losing it/);
+      const sameBucket = (() => { try { parseConfig(withTable(table({ dr: '{ store: primary, bucket: orders-exports }' })), 'x.yaml'); return undefined; } catch (e) { return e as Error; } })();
+      assert.match(String(sameBucket?.message), /targets\.dynamodb\[0\]\.exports\.dr\.bucket.*must differ from the primary export bucket orders-exports/);
+    });
+
+    it('schedules each table\'s backup on its own schedule and its drill on the database drill cadence', () => {
+      const config = parseConfig(withTable(table()), 'x.yaml');
+      assert.equal(config.targets.dynamodb[0].exports.primary.prefix, 'dynamodb');
+      const mine = desiredSchedules(config).filter((d) => d.target === 'orders-table');
+      assert.deepEqual(mine.map((d) => [d.scheduleId, d.action.workflowType, d.action.args]), [
+        ['lifeboat-dynamodb-backup-orders-table', 'dynamodbBackup', [{ target: 'orders-table', requestedBy: 'schedule' }]],
+        ['lifeboat-dynamodb-drill-orders-table', 'dynamodbDrill', [{ target: 'orders-table', requestedBy: 'schedule' }]],
+      ]);
+      assert.deepEqual([mine[0].calendars[0].hour, mine[0].calendars[0].minute], [[3], [30]]);
+    });
+  });
 });

@@ -1208,7 +1208,7 @@ const rootRules: Rule<Root>[] = [
     says: 'The file declares at least one target.',
     uses: ['targets.databases', 'targets.buckets', 'targets.dynamodb'],
     check(c, report) {
-      if (!c.targets.databases.length && !c.targets.buckets.length && !c.targets.dynamodb.length) report('targets', 'declares no database, bucket or DynamoDB target: add at least one, or lifeboat has nothing to protect');
+      if (!c.targets.databases.length && !c.targets.buckets.length && !c.targets.dynamodb.length) report('targets', 'declares no database or bucket target: add at least one, or lifeboat has nothing to protect');
     },
   },
   {
