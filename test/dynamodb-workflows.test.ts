@@ -40,6 +40,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { listBackups } from '../src/activities/backup';
+import { dynamoDbPreflightChecks } from '../src/activities/dynamodb';
 import { createPorts, Ports } from '../src/activities/ports';
 import { LifeboatConfig, parseConfig } from '../src/config';
 import { DYNAMODB_TAGS, DynamoDbBackupReport, DynamoDbRestoreReport } from '../src/domain/dynamodb';
@@ -351,5 +352,26 @@ describe('DynamoDB targets: backup, restore and drill workflows (mocked DynamoDB
     assert.deepEqual([...fake.backups.values()].map((b) => b.name), [backup.backup!.backupName]);
     const rows = await ports.catalog.query<{ engine_backup_id: string; status: string }>('SELECT engine_backup_id, status FROM backups WHERE target = $1 ORDER BY id', [TARGET]);
     assert.deepEqual(rows.map((r) => r.status), ['verified', 'expired']);
+  });
+
+  it('preflight: the table, its point-in-time recovery (a clear sentence when off) and both export buckets', async () => {
+    const ok = await dynamoDbPreflightChecks(ports, TARGET);
+    assert.deepEqual(
+      ok.map((c) => [c.component, c.ok]),
+      [
+        [`${TARGET}: table`, true],
+        [`${TARGET}: point-in-time recovery`, true],
+        [`${TARGET}: primary export bucket`, true],
+        [`${TARGET}: dr export bucket`, true],
+      ],
+    );
+    ddb.on(DescribeContinuousBackupsCommand).resolves(continuousBackups(false));
+    try {
+      const pitr = (await dynamoDbPreflightChecks(ports, TARGET)).find((c) => c.component.endsWith('point-in-time recovery'))!;
+      assert.equal(pitr.ok, false);
+      assert.match(pitr.detail, /^Point-in-time recovery is not enabled on the DynamoDB table orders in us-east-1, and lifeboat needs it for exports to S3 and restores to a time: enable it \(aws dynamodb update-continuous-backups /);
+    } finally {
+      ddb.on(DescribeContinuousBackupsCommand).resolves(continuousBackups(true));
+    }
   });
 });
