@@ -48,7 +48,7 @@ describe('CLI help, completion and tables', () => {
     'stack up': ['--json', '--with-prometheus', '--help'],
     'worker status': ['--json', '--agent', '--help'],
     preflight: ['--config', '--target', '--id', '--json', '--help'],
-    restore: ['--config', '--to', '--reason', '--as', '--destination', '--from-region', '--incident', '--id', '--json', '--emergency', '--cutover', '--keep', '--logical', '--tables', '--into-database', '--into-schema', '--backup', '--prefix', '--keys-from', '--into-bucket', '--into', '--in-place', '--mirror', '--help'],
+    restore: ['--config', '--to', '--reason', '--as', '--destination', '--from-region', '--incident', '--id', '--json', '--emergency', '--cutover', '--keep', '--logical', '--tables', '--into-database', '--into-schema', '--backup', '--prefix', '--keys-from', '--into-bucket', '--into', '--in-place', '--mirror', '--into-table', '--help'],
     approve: ['--config', '--gate', '--reason', '--as', '--key', '--expires-in', '--json', '--help'],
     reject: ['--config', '--gate', '--reason', '--as', '--key', '--expires-in', '--json', '--help'],
     status: ['--config', '--json', '--help'],

@@ -101,7 +101,7 @@ describe('metrics endpoint (real worker process, real stack)', function () {
     const target = `fixture-${randomBytes(3).toString('hex')}`;
     const app = findDatabaseTarget(config, 'app');
     // The collector reports per-target gauges for the config's targets: this one joins them for the reading.
-    const withFixture = { ...config, targets: { databases: [{ ...app, name: target }], buckets: [], directories: [], sqlite: [] } } as typeof config;
+    const withFixture = { ...config, targets: { databases: [{ ...app, name: target }], buckets: [], directories: [], sqlite: [], dynamodb: [] } } as typeof config;
     const at = (s: number) => new Date(Date.parse('2026-11-20T10:00:00Z') + s * 1000).toISOString();
     const now = new Date(at(3600));
     const ports = createPorts(config);

@@ -3,6 +3,7 @@
  * progress heartbeats, verify, copy to the DR region, record in the catalog, notify.
  * Every name derives from the workflow id, so a retried activity adopts its own backup.
  */
+import { dynamoDbListCells } from '../domain/dynamodb';
 import { resolveAlerts } from './alerts';
 import { RESOLVED_BY_GOOD_BACKUP } from '../domain/alerts';
 import { Context } from '@temporalio/activity';
@@ -120,7 +121,7 @@ export async function listBackups(ports: Ports, options: { target?: string; limi
   const rows = await ports.catalog.query<BackupRow>(
     `SELECT id::text AS id, target, environment, backup_type, engine, engine_backup_id, status, locations, size_bytes::text AS size_bytes,
             started_at, completed_at, verified_at, workflow_id, failure, drill_outcome, drilled_at
-     FROM backups WHERE ($1::text IS NULL OR target = $1) AND engine IN ('pgbackrest', 'rds', 'directory-archive', 'sqlite3')
+     FROM backups WHERE ($1::text IS NULL OR target = $1) AND engine IN ('pgbackrest', 'rds', 'directory-archive', 'sqlite3', 'dynamodb')
      ORDER BY coalesce(completed_at, started_at, created_at) DESC, id DESC LIMIT $2`,
     [options.target ?? null, options.limit ?? 50],
   );
@@ -130,9 +131,12 @@ export async function listBackups(ports: Ports, options: { target?: string; limi
     if (r.started_at) e.startedAt = r.started_at.toISOString();
     if (r.completed_at) e.completedAt = r.completed_at.toISOString();
     if (r.verified_at) e.verifiedAt = r.verified_at.toISOString();
-    // A directory archive's or SQLite backup's location is its object, not an engine handle.
-    if (r.locations?.primary) e.primary = r.locations.primary.handle?.backupId ?? objectCell(r.locations.primary);
-    if (r.locations?.dr) e.dr = r.locations.dr.handle?.backupId ?? objectCell(r.locations.dr);
+    if (r.engine === 'dynamodb') Object.assign(e, dynamoDbListCells(r.engine_backup_id, r.locations as unknown as Record<string, { bucket?: string; exportFolder?: string }>));
+    else {
+      // A directory archive's or SQLite backup's location is its object, not an engine handle.
+      if (r.locations?.primary) e.primary = r.locations.primary.handle?.backupId ?? objectCell(r.locations.primary);
+      if (r.locations?.dr) e.dr = r.locations.dr.handle?.backupId ?? objectCell(r.locations.dr);
+    }
     if (typeof r.locations?.dr?.lagSeconds === 'number') e.drLagSeconds = r.locations.dr.lagSeconds;
     if (r.locations?.dr?.copyMode) e.drCopyMode = r.locations.dr.copyMode;
     if (r.failure) e.failure = r.failure;

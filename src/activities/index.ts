@@ -35,6 +35,7 @@ import { restoredInstanceActivities } from './restored-instances';
 import { directoryBackupActivities } from './directory-backup';
 import { directoryRestoreActivities } from './directory-restore';
 import { sqliteActivities } from './sqlite';
+import { dynamoDbActivities } from './dynamodb';
 
 /**
  * A LifeboatError becomes an ApplicationFailure with the same sentence and its code as the type,
@@ -91,6 +92,7 @@ export function createActivities(ports: Ports) {
     ...directoryBackupActivities(ports),
     ...directoryRestoreActivities(ports),
     ...sqliteActivities(ports),
+    ...dynamoDbActivities(ports),
   });
 }
 

@@ -6,6 +6,7 @@ import { describeError, LifeboatError } from '../domain/errors';
 import { ComponentCheck, PreflightPlan, PreflightResult } from '../domain/preflight';
 import { rpoStatus } from './backup';
 import { currentWorkflowId } from './context';
+import { dynamoDbPreflightChecks, isDynamoDbTarget } from './dynamodb';
 import { pgTlsOf, Ports } from './ports';
 import { newPgClient } from '../engines/pg-client';
 import { ensureAbortIncompleteUploadsRule } from '../engines/s3';
@@ -89,7 +90,9 @@ export function preflightActivities(ports: Ports) {
       const buckets = config.targets.buckets.filter((b) => !targets || targets.includes(b.name));
       const directories = config.targets.directories.filter((d) => !targets || targets.includes(d.name));
       const sqlite = config.targets.sqlite.filter((q) => !targets || targets.includes(q.name));
-      for (const name of targets ?? []) if (!directories.some((d) => d.name === name) && !sqlite.some((q) => q.name === name)) findTarget(config, name); // an unknown name fails here, non-retryable, in one sentence
+      // DynamoDB tables are checked through checkDatabaseTarget, which hands them to dynamoDbPreflightChecks.
+      const tables = config.targets.dynamodb.filter((d) => !targets || targets.includes(d.name)).map((d) => d.name);
+      for (const name of targets ?? []) if (!directories.some((d) => d.name === name) && !sqlite.some((q) => q.name === name) && !isDynamoDbTarget(config, name)) findTarget(config, name); // an unknown name fails here, non-retryable, in one sentence
       const stores = new Set<string>();
       for (const d of directories) [d.store, d.dr.store].forEach((s) => stores.add(s));
       for (const b of buckets) [b.source.store, b.backup.store, b.replica.store].forEach((s) => stores.add(s));
@@ -97,7 +100,7 @@ export function preflightActivities(ports: Ports) {
       if (dbs.length > 0) config.objectStores.forEach((s) => stores.add(s.name));
       for (const q of sqlite) [q.store, q.dr.store].forEach((st) => stores.add(st));
       return {
-        databases: dbs.map((d) => d.name),
+        databases: [...dbs.map((d) => d.name), ...tables],
         objectStores: [...stores].sort(),
         dnsNames: dbs.flatMap((d) => (d.cutover ? [{ target: d.name, router: d.cutover.router, dnsName: d.cutover.dnsName }] : [])),
         ...(directories.length ? { directories: directories.map((d) => d.name) } : {}),
@@ -110,6 +113,7 @@ export function preflightActivities(ports: Ports) {
      * the target's agent checks the repositories (checkRepositories), so they are left out here.
      */
     async checkDatabaseTarget(name: string, repositoriesOnHost = false): Promise<ComponentCheck[]> {
+      if (isDynamoDbTarget(config, name)) return dynamoDbPreflightChecks(ports, name);
       const target = findDatabaseTarget(config, name);
       if (target.engine !== 'pgbackrest') {
         return [{ component: `database ${name}`, ok: false, detail: `preflight of ${target.engine} targets is not wired into this worker yet` }];

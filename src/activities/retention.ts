@@ -33,6 +33,8 @@ import { currentWorkflowId } from './context';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
 import { insertWorkflowEvent } from '../catalog/catalog';
+import { deleteDynamoDbBackup, isDynamoDbTarget, withDynamoDbPolicies } from './dynamodb';
+import { DYNAMODB_BACKUP_TYPE } from '../domain/dynamodb';
 
 export interface BackupRecord {
   id: string;
@@ -377,6 +379,7 @@ export function retentionActivities(ports: Ports) {
       () => ({ phase: 'expiring', backup: `${row.target} ${row.backup_type} ${row.engine_backup_id}` }),
       async () => {
         try {
+          if (row.engine === DYNAMODB_BACKUP_TYPE) return await deleteDynamoDbBackup(ports, row);
           return family.startsWith('database:') ? await deleteDatabaseBackups(row) : await deleteObjects(row, family as 'files' | 'logical' | 'sqlite');
         } catch (err) {
           if (err instanceof LifeboatError) throw err;
@@ -396,8 +399,8 @@ export function retentionActivities(ports: Ports) {
   return {
     /** Reads the catalog's live backups of the targets and decides each by the policy. Writes nothing. */
     async planRetention(targetName: string | undefined, now: string): Promise<RetentionPlan> {
-      const other = targetName ? [...config.targets.directories, ...config.targets.sqlite].find((t) => t.name === targetName) : undefined;
-      const targets = targetName ? [other?.name ?? findTarget(config, targetName).name] : [...config.targets.databases, ...config.targets.buckets, ...config.targets.directories, ...config.targets.sqlite].map((t) => t.name);
+      const other = targetName ? [...config.targets.directories, ...config.targets.sqlite, ...config.targets.dynamodb].find((t) => t.name === targetName) : undefined;
+      const targets = targetName ? [other?.name ?? findTarget(config, targetName).name] : [...config.targets.databases, ...config.targets.buckets, ...config.targets.directories, ...config.targets.sqlite, ...config.targets.dynamodb].map((t) => t.name);
       const at = new Date(now);
       if (Number.isNaN(at.getTime())) throw new LifeboatError(`"${now}" is not a time: give retention an ISO-8601 time such as 2026-01-21T04:00:00Z.`, 'BAD_INPUT');
       const rows = await ports.catalog.query<BackupRecord>(`${SELECT_BACKUPS} WHERE status = ANY($1) AND target = ANY($2) ORDER BY id`, [JUDGED, targets]);
@@ -413,6 +416,7 @@ export function retentionActivities(ports: Ports) {
         if (hold) holds.set(row.id, hold);
       }
       if (holds.size) decisions = planRetention(candidatesOf(rows, holds), policy, at);
+      decisions = withDynamoDbPolicies(config, candidatesOf(rows, holds), decisions, at);
       const items: RetentionItem[] = decisions.map((d) => {
         const row = byId.get(d.id)!;
         return {

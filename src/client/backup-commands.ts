@@ -9,6 +9,7 @@ import { createPorts } from '../activities/ports';
 import { listBackups } from '../activities/backup';
 import { findDatabaseTarget, LifeboatConfig, sqliteTargetNamed } from '../config';
 import { checkSqliteBackupOptions, sqliteBackupCommand } from './sqlite-commands';
+import { isDynamoDbTarget } from '../activities/dynamodb';
 import { WorkflowStatus } from '../domain/approval';
 import { statusQuery } from '../workflows/messages';
 import { BackupListEntry, DatabaseBackupInput, DatabaseBackupKind, DatabaseBackupResult } from '../domain/backup';
@@ -250,7 +251,7 @@ export function backupRows(rows: readonly BackupListEntry[]): string[] {
 }
 
 export async function backupsListCommand(config: LifeboatConfig, o: { target?: string; json: boolean; limit?: number }): Promise<number> {
-  if (o.target && !isDirectoryTarget(config, o.target) && !sqliteTargetNamed(config, o.target)) findDatabaseTarget(config, o.target);
+  if (o.target && !isDirectoryTarget(config, o.target) && !sqliteTargetNamed(config, o.target) && !isDynamoDbTarget(config, o.target)) findDatabaseTarget(config, o.target);
   const ports = createPorts(config);
   try {
     const rows = await listBackups(ports, { target: o.target, limit: o.limit });

@@ -3,6 +3,8 @@
  * declarations drive the strict check of what was typed (args.ts), `lifeboat <command> --help`
  * and `lifeboat completion bash`. Each action returns the exit code.
  */
+import { isDynamoDbTarget } from '../activities/dynamodb';
+import { checkDynamoDbBackupOptions, dynamodbBackupCommand, dynamodbDrillCommand, dynamodbRestoreCommand, prepareDynamoDbRestore } from './dynamodb-commands';
 import { Command, Option } from 'commander';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { findTarget, sqliteTargetNamed } from '../config';
@@ -94,9 +96,9 @@ interface Options {
   withPrometheus?: boolean;
   keysFrom?: string;
   intoBucket?: string;
-  /** `restore <directory target> --into <dir>`. */
-  /** SQLite targets: the new file a restore makes. */
+  /** `restore <directory target> --into <dir>`; for SQLite targets, the new file a restore makes. */
   into?: string;
+  intoTable?: string;
   inPlace?: boolean;
   mirror?: boolean;
   wait?: boolean;
@@ -234,7 +236,7 @@ export function lifeboatCli(): LifeboatCli {
   command(program, 'preflight', 'prove every system a target depends on works now', (_, o) => {
     const config = configOf(o);
     const targets = o.target?.split(',');
-    for (const name of targets ?? []) if (!isDirectoryTarget(config, name) && !sqliteTargetNamed(config, name)) findTarget(config, name); // refuse an unknown target before starting anything
+    for (const name of targets ?? []) if (!isDirectoryTarget(config, name) && !sqliteTargetNamed(config, name) && !isDynamoDbTarget(config, name)) findTarget(config, name); // refuse an unknown target before starting anything
     return preflightCommand(config, { targets, json: o.json === true, workflowId: o.id });
   })
     .addOption(configOption())
@@ -244,6 +246,10 @@ export function lifeboatCli(): LifeboatCli {
 
   command(program, 'restore', 'point-in-time restore into a new instance, behind approval; a bucket target\'s objects into a new bucket, or in place behind approval', ([target], o) => {
     const config = configOf(o);
+    if (isDynamoDbTarget(config, target)) {
+      const prepared = prepareDynamoDbRestore(config, { target, to: o.to, backup: o.backup, intoTable: o.intoTable, fromRegion: o.fromRegion, reason: o.reason ?? '', as: o.as, workflowId: o.id, others: { ...o } });
+      return recovery(config, o, 'restore', undefined, (ctx) => dynamodbRestoreCommand(ctx, prepared));
+    }
     if (isDirectoryTarget(config, target)) {
       const others = (['to', 'destination', 'fromRegion', 'incident', 'emergency', 'cutover', 'keep', 'logical', 'tables', 'intoDatabase', 'intoSchema', 'prefix', 'keysFrom', 'intoBucket', 'mirror'] as const).filter((k) => o[k] !== undefined).map((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
       const prepared = prepareDirectoryRestore(config, { target, backup: o.backup, into: o.into, inPlace: o.inPlace === true, reason: o.reason ?? '', as: o.as, workflowId: o.id, others });
@@ -257,6 +263,7 @@ export function lifeboatCli(): LifeboatCli {
     }
     if (o.into !== undefined) findTarget(config, target); // an unknown name is refused as such first
     if (o.into !== undefined) throw new UsageError(`--into applies to directory targets (a new directory) and SQLite targets (a new file); ${target} is neither.`);
+    if (o.intoTable !== undefined) throw new UsageError(`--into-table applies to DynamoDB targets; ${target} is not one.`);
     if (config.targets.buckets.some((b) => b.name === target)) {
       const databaseOnly = (['destination', 'fromRegion', 'incident', 'emergency', 'cutover', 'keep', 'logical', 'tables', 'intoDatabase', 'intoSchema'] as const).find((k) => o[k] !== undefined);
       if (databaseOnly) throw new UsageError(`--${databaseOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to database targets; ${target} is a bucket target (see \`lifeboat restore --help\`).`);
@@ -341,7 +348,7 @@ export function lifeboatCli(): LifeboatCli {
     .option('--into <path>', 'directory targets: the NEW directory to restore into (default <path>.restored-<workflow id>; refused if it exists and is not empty); SQLite targets (with --backup): the NEW file to restore into (refused if anything is there, never the source)')
     .option('--in-place', 'bucket targets: restore into the source bucket itself, behind the restore gate (versioned buckets only; newer objects stay)')
     .option('--mirror', 'with --in-place: also delete the objects the backup does not have (listed at the gate; each keeps its versions)')
-;
+    .option('--into-table <new>', 'DynamoDB targets: the NEW table to restore into (refused if it exists or is the source), with --to <time|latest> or --backup <id|latest>');
 
   command(program, 'decrypt', 'decrypt a lifeboat-encrypted object (a logical dump) with nothing but its key: no config, Temporal or catalog', (_, o) =>
     decryptCommand({ key: o.key, in: o.in, out: o.out, target: o.target, backup: o.backup, keyId: o.keyId === true, decompress: o.decompress === true }),
@@ -410,6 +417,12 @@ export function lifeboatCli(): LifeboatCli {
   command(program, 'backup', 'verified backup in both regions, with progress until done', ([target], o) => {
     const config = configOf(o);
     const options = { target, kind: o.kind, logical: o.logical === true, json: o.json === true, workflowId: o.id, requestedBy: o.as };
+    if (isDynamoDbTarget(config, target)) {
+      checkDynamoDbBackupOptions(options);
+      if (o.wait) throw new UsageError(`--wait is not offered for DynamoDB targets yet; run \`lifeboat backup ${target}\`, which exits 0 only when the backup is verified in both regions.`);
+      if (options.requestedBy !== undefined) options.requestedBy = identity(options.requestedBy);
+      return withClient(config, (client) => dynamodbBackupCommand(config, client, options));
+    }
     checkBackupOptions(config, options);
     if (options.requestedBy !== undefined) options.requestedBy = identity(options.requestedBy);
     if (o.wait && o.json) throw new UsageError('--wait prints only the backup id on stdout, for scripts; leave out --json (or --wait: --json prints the whole result).');
@@ -431,6 +444,10 @@ export function lifeboatCli(): LifeboatCli {
     if (isDirectoryTarget(config, target)) {
       const requestedBy = o.as !== undefined ? identity(o.as) : process.env.LIFEBOAT_USER ?? 'cli';
       return withClient(config, (client) => directoryDrillCommand(config, client, { target, backup: o.backup, fromRegion: o.fromRegion, workflowId: o.id, requestedBy, json: o.json === true }));
+    }
+    if (isDynamoDbTarget(config, target)) {
+      const requestedBy = o.as !== undefined ? identity(o.as) : process.env.LIFEBOAT_USER ?? 'cli';
+      return withClient(config, (client) => dynamodbDrillCommand(config, client, { target, backup: o.backup, fromRegion: o.fromRegion, workflowId: o.id, requestedBy, json: o.json === true }));
     }
     const prepared = prepareDrill(config, { target, backup: o.backup, fromRegion: o.fromRegion, workflowId: o.id, requestedBy: o.as !== undefined ? identity(o.as) : process.env.LIFEBOAT_USER ?? 'cli' });
     return withClient(config, (client) => drillRunCommand(config, client, prepared, o.json === true));

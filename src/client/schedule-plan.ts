@@ -23,6 +23,8 @@
  * | lifeboat-instance-expiry             | hourly at schedules.instanceExpiry.minute | instanceExpiry({ requestedBy: 'schedule' }) |
  * | lifeboat-compliance                  | schedules.compliance (weekly)          | complianceReport({ requestedBy: 'schedule' }) |
  * | lifeboat-failover-drill              | schedules.failoverDrill (if `failover` set) | drFailover({ mode: 'drill', ... })       |
+ * | lifeboat-dynamodb-backup-<table>     | the DynamoDB target's `schedule`       | dynamodbBackup({ target })                    |
+ * | lifeboat-dynamodb-drill-<table>      | schedules.drill (monthly)              | dynamodbDrill({ target })                     |
  *
  * Why these choices:
  * - A schedule's action has fixed arguments, so "full on the full schedule's days, diff on the
@@ -75,6 +77,8 @@ export const SCHEDULED_WORKFLOWS = {
   instanceExpiry: 'instanceExpiry',
   complianceReport: 'complianceReport',
   drFailover: 'drFailover',
+  dynamodbBackup: 'dynamodbBackup',
+  dynamodbDrill: 'dynamodbDrill',
 } as const;
 
 export type ScheduleKind =
@@ -93,7 +97,9 @@ export type ScheduleKind =
   | 'drill-sweeper'
   | 'instance-expiry'
   | 'compliance'
-  | 'failover-drill';
+  | 'failover-drill'
+  | 'dynamodb-backup'
+  | 'dynamodb-drill';
 
 const DAYS: readonly DayOfWeek[] = ['SUNDAY', 'MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY'];
 const MONTH_NAMES: readonly Month[] = ['JANUARY', 'FEBRUARY', 'MARCH', 'APRIL', 'MAY', 'JUNE', 'JULY', 'AUGUST', 'SEPTEMBER', 'OCTOBER', 'NOVEMBER', 'DECEMBER'];
@@ -437,6 +443,31 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
       summary: `Backup of SQLite database ${q.name}`,
       catchupWindowMs: CATCHUP_WINDOW_MS.backup,
       backupType: 'sqlite',
+    });
+  }
+  // DynamoDB tables: each on its own backup schedule; drilled on the database drill cadence.
+  for (const table of config.targets.dynamodb) {
+    const target = { name: table.name, environment: table.environment };
+    add({
+      kind: 'dynamodb-backup',
+      target,
+      config: table.schedule,
+      calendar: calendarOf(table.schedule),
+      workflowType: SCHEDULED_WORKFLOWS.dynamodbBackup,
+      args: { target: table.name, requestedBy: 'schedule' },
+      summary: `Backup of DynamoDB table ${table.tableName} (${table.name})`,
+      catchupWindowMs: CATCHUP_WINDOW_MS.backup,
+      backupType: 'dynamodb',
+    });
+    add({
+      kind: 'dynamodb-drill',
+      target,
+      config: drill,
+      calendar: calendarOf(drill),
+      workflowType: SCHEDULED_WORKFLOWS.dynamodbDrill,
+      args: { target: table.name, requestedBy: 'schedule' },
+      summary: `Restore drill of DynamoDB table ${table.tableName} (${table.name})`,
+      catchupWindowMs: CATCHUP_WINDOW_MS.drill,
     });
   }
   add({

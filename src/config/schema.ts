@@ -529,6 +529,67 @@ const directoryTarget = t.object(
   },
 );
 
+// ----- DynamoDB tables ------------------------------------------------------------------------
+
+const DYNAMODB_TABLE = { pattern: /^[A-Za-z0-9_.-]{3,255}$/, hint: 'a DynamoDB table name: 3 to 255 letters, digits, underscores, hyphens and dots' };
+
+const exportLocation = (region: string) =>
+  t.object(
+    {
+      store: storeRef(`The object store (from \`objectStores\`) lifeboat reads the ${region} export bucket through.`),
+      bucket: t.string({ description: `Bucket in the ${region} region the exports ${region === 'primary' ? 'are written to by DynamoDB' : 'are copied to'}.`, ...BUCKET }),
+      prefix: t.string({ description: 'Key prefix of this target\'s exports in that bucket; each backup\'s export goes under `<prefix>/<backup name>/`.', ...PREFIX, minLength: 0 }).prefault('dynamodb'),
+    },
+    { description: `Where the exports of this table are kept in the ${region} region.` },
+  );
+
+const dynamodbTarget = t.object(
+  {
+    name: targetName('Name of the target, used in commands, workflow ids and reports.'),
+    environment: environmentRef('Environment the table belongs to; its approval rules apply to every restore of it.'),
+    region: t.string({ description: 'AWS region of the table.', ...AWS_REGION }),
+    drRegion: t.string({ description: 'AWS region the exports are copied to and DR restores (ImportTable) run in.', ...AWS_REGION }),
+    tableName: t.string({ description: 'The DynamoDB table lifeboat protects (point-in-time recovery must be enabled on it).', ...DYNAMODB_TABLE }),
+    exports: t.object(
+      { primary: exportLocation('primary'), dr: exportLocation('DR') },
+      { description: 'The S3 buckets exports go to (primary) and are copied to (DR), each reached through an object store.' },
+    ),
+    kmsKeyId: t.string({ description: 'KMS key (ARN, id or alias) in `region` that exports and restored tables are encrypted with (default: S3-managed keys for exports, the AWS-owned key for tables).' }).optional(),
+    drKmsKeyId: t.string({ description: 'KMS key (ARN, id or alias) in `drRegion` that tables imported there are encrypted with.' }).optional(),
+    schedule: schedule('When this table\'s backups run (on-demand backup, export, DR copy, verification).', { at: '03:30' }).prefault({}),
+    retention: t
+      .object(
+        {
+          daily: t.integer({ description: 'Days every backup of this table is kept.', min: 1 }).prefault(7),
+          weekly: t.integer({ description: 'Weeks the first backup of each ISO week is kept; 0 keeps none beyond the dailies.', min: 0 }).prefault(4),
+          monthly: t.integer({ description: 'Calendar months the first backup of each month is kept; 0 keeps none beyond the weeklies.', min: 0 }).prefault(12),
+        },
+        { description: 'How long this table\'s backups (on-demand backup and both exports) are kept, instead of `retention`. Only backups lifeboat made (named `lifeboat-...`) are ever deleted, and never the last verified one.' },
+      )
+      .optional(),
+    ...objectiveOverride,
+  },
+  {
+    description: 'An Amazon DynamoDB table lifeboat backs up (on-demand backup and export to S3, copied to the DR region), restores into new tables and drills.',
+    rules: [
+      {
+        says: 'A DynamoDB target copies to a DR region other than its own.',
+        uses: ['region', 'drRegion'],
+        check(d, report) {
+          if (d.region === d.drRegion) report('drRegion', `must differ from region (both are ${d.region}): a copy in the same region does not survive losing it`);
+        },
+      },
+      {
+        says: 'A DynamoDB target\'s DR export bucket is not its primary export bucket.',
+        uses: ['exports'],
+        check(d, report) {
+          if (d.exports.primary.store === d.exports.dr.store && d.exports.primary.bucket === d.exports.dr.bucket) report(['exports', 'dr', 'bucket'], `must differ from the primary export bucket ${d.exports.primary.bucket}: the DR copy needs a bucket of its own`);
+        },
+      },
+    ],
+  },
+);
+
 // ----- SQLite targets (pre-operation backups) ------------------------------------------------
 
 const sqliteTarget = t.object(
@@ -1194,6 +1255,7 @@ const fields = {
       buckets: t.list(bucketTarget, { description: 'S3 buckets.' }).prefault([]),
       directories: t.list(directoryTarget, { description: 'Configuration directories on hosts.' }).prefault([]),
       sqlite: t.list(sqliteTarget, { description: 'SQLite database files (pre-operation backups, restores to a new path).' }).prefault([]),
+      dynamodb: t.list(dynamodbTarget, { description: 'Amazon DynamoDB tables.' }).prefault([]),
     },
     { description: 'What lifeboat protects.' },
   ),
@@ -1230,9 +1292,10 @@ const rootRules: Rule<Root>[] = [
   },
   {
     says: 'The file declares at least one target.',
-    uses: ['targets.databases', 'targets.buckets', 'targets.directories', 'targets.sqlite'],
+    uses: ['targets.databases', 'targets.buckets', 'targets.directories', 'targets.sqlite', 'targets.dynamodb'],
     check(c, report) {
-      if (!c.targets.databases.length && !c.targets.buckets.length && !c.targets.directories.length && !c.targets.sqlite.length) report('targets', 'declares no database or bucket target: add at least one, or lifeboat has nothing to protect');
+      const kinds = [c.targets.databases, c.targets.buckets, c.targets.directories, c.targets.sqlite, c.targets.dynamodb];
+      if (kinds.every((k) => !k.length)) report('targets', 'declares no database or bucket target: add at least one, or lifeboat has nothing to protect');
     },
   },
   {
@@ -1517,6 +1580,7 @@ export type RdsTarget = Extract<DatabaseTarget, { engine: 'rds' }>;
 export type BucketTarget = LifeboatConfig['targets']['buckets'][number];
 export type DirectoryTarget = LifeboatConfig['targets']['directories'][number];
 export type SqliteTarget = LifeboatConfig['targets']['sqlite'][number];
+export type DynamoDbTarget = LifeboatConfig['targets']['dynamodb'][number];
 export type FailoverConfig = NonNullable<LifeboatConfig['failover']>;
 export type FailoverStepConfig = FailoverConfig['steps'][number];
 export type { SecretRef, TimeOfDay };

@@ -22,3 +22,5 @@ export { directoryBackup } from './directory-backup';
 export { directoryRestore } from './directory-restore';
 export { sqliteBackup } from './sqlite-backup';
 export { sqliteRestore } from './sqlite-restore';
+export { dynamodbBackup } from './dynamodb-backup';
+export { dynamodbRestore, dynamodbDrill } from './dynamodb-restore';
