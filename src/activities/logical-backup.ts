@@ -35,6 +35,7 @@ function storedDump(r: LogicalBackupResult, store: string): StoredDump {
     keyId: r.keyId,
     createdAt: r.createdAt,
     adopted: r.adopted,
+    ...(r.rowCounts ? { rowCounts: r.rowCounts } : {}),
   };
 }
 
@@ -152,7 +153,7 @@ export function logicalBackupActivities(ports: Ports) {
           workflowId: currentWorkflowId(),
           runId: info.workflowExecution?.runId,
           failure: copyFailed ? `DR copy failed: ${report.failure ?? 'unknown reason'}` : report.failure,
-          details: { source: plan.source, dumpBytes: report.primary?.dumpBytes, format: 'pg_dump custom, gzip, lifeboat-enc-v2 (AES-256-GCM)' },
+          details: { source: plan.source, dumpBytes: report.primary?.dumpBytes, format: 'pg_dump custom, gzip, lifeboat-enc-v2 (AES-256-GCM)', ...(report.primary?.rowCounts ? { rowCounts: report.primary.rowCounts } : {}) },
         },
         report.verifications.map((v) => ({ subject: `logical dump ${v.store}:${v.key}`, result: { ok: v.ok, checks: v.checks } })),
       );

@@ -9,7 +9,7 @@ import type { Client } from 'pg';
 import { DatabaseTarget, findDatabaseTarget, resolveSecret } from '../config';
 import { MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
-import { ChosenDump, LogicalRestoreDone, LogicalRestoreInput, LogicalRestoreReport, ValidatedLogicalRestore } from '../domain/logical-restore';
+import { ChosenDump, rowCountBasis, LogicalRestoreDone, LogicalRestoreInput, LogicalRestoreReport, ValidatedLogicalRestore } from '../domain/logical-restore';
 import { DumpProgress, LogicalDumpEngine, PgConnection } from '../engines/logical-dump';
 import { newPgClient } from '../engines/pg-client';
 import { withHeartbeats } from './heartbeat';
@@ -108,6 +108,13 @@ export function logicalRestoreActivities(ports: Ports) {
     if (comment !== marker) return `left database ${name} on ${server} alone: it is not this restore's (its comment is not ${marker})`;
     await admin.query(`DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`);
     return `removed database ${name} on ${server}, made by this restore`;
+  };
+
+  /** The row counts the catalog recorded when the logical backup was taken, when it has them. */
+  const recordedRowCounts = async (catalogId: string): Promise<Record<string, number> | undefined> => {
+    const rows = await ports.catalog.query<{ counts: Record<string, number> | null }>("SELECT details->'rowCounts' AS counts FROM backups WHERE id::text = $1", [catalogId]);
+    const counts = rows[0]?.counts;
+    return counts && typeof counts === 'object' ? counts : undefined;
   };
 
   const progressBeat = <T>(phase: string, everyMs: number, work: (onProgress: (p: DumpProgress) => void) => Promise<T>) => {
@@ -275,17 +282,22 @@ export function logicalRestoreActivities(ports: Ports) {
       const conn = await serverOf(target, d.database);
       const checks: Array<{ name: string; ok: boolean; detail: string }> = [];
       const placed = (table: string) => (d.kind === 'schema' && table.startsWith(`${d.sourceSchema}.`) ? `${quoteIdent(d.schema)}.${table.slice(d.sourceSchema.length + 1)}` : table);
+      // The counts taken with the dump's own snapshot when it was made (catalog), else the archive's (older dumps).
+      const atBackup = await recordedRowCounts(v.backup.catalogId);
+      const basis = rowCountBasis(atBackup, done.archiveRowCounts);
+      checks.push({ name: 'row counts compared with', ok: true, detail: basis.detail(v.backup.backupName) });
       await withClient(conn, async (c) => {
-        for (const [table, expected] of Object.entries(done.archiveRowCounts).sort()) {
+        for (const table of Object.keys(done.archiveRowCounts).sort()) {
           const where = placed(table);
+          const expected = basis.expected(table);
           const r = await c.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${where}`).then(
             (res) => Number(res.rows[0].n),
             (err: Error) => err,
           );
           checks.push(
-            typeof r === 'number' && r === expected
-              ? { name: `rows in ${where}`, ok: true, detail: `${r}, as in the dump` }
-              : { name: `rows in ${where}`, ok: false, detail: typeof r === 'number' ? `${r}, but the dump holds ${expected}` : `cannot be counted: ${r.message}` },
+            typeof r === 'number' && r === expected.rows
+              ? { name: `rows in ${where}`, ok: true, detail: `${r}, as ${expected.source}` }
+              : { name: `rows in ${where}`, ok: false, detail: typeof r === 'number' ? `${r}, but ${expected.rows} ${expected.source}` : `cannot be counted: ${r.message}` },
           );
         }
       });
