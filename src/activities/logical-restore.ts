@@ -9,9 +9,11 @@ import type { Client } from 'pg';
 import { DatabaseTarget, findDatabaseTarget, resolveSecret } from '../config';
 import { MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
-import { ChosenDump, rowCountBasis, LogicalRestoreDone, LogicalRestoreInput, LogicalRestoreReport, ValidatedLogicalRestore } from '../domain/logical-restore';
+import { ChosenDump, logicalRestoreMarker, rowCountBasis, LogicalRestoreDone, LogicalRestoreInput, LogicalRestoreReport, ValidatedLogicalRestore } from '../domain/logical-restore';
 import { DumpProgress, LogicalDumpEngine, PgConnection } from '../engines/logical-dump';
 import { newPgClient } from '../engines/pg-client';
+import { recordRestoredThing } from './restored-instances';
+import { restoredThingId } from '../domain/restored-instances';
 import { withHeartbeats } from './heartbeat';
 import { pgTlsOf, Ports } from './ports';
 
@@ -180,7 +182,7 @@ export function logicalRestoreActivities(ports: Ports) {
         }
       }
 
-      const marker = `lifeboat logical restore ${workflowId}`;
+      const marker = logicalRestoreMarker(workflowId);
       const server = await serverOf(target, target.database);
       const serverName = `${server.host}:${server.port}`;
       let destination: ValidatedLogicalRestore['destination'];
@@ -341,6 +343,33 @@ export function logicalRestoreActivities(ports: Ports) {
          ON CONFLICT (workflow_id) DO UPDATE SET outcome = EXCLUDED.outcome, destination = EXCLUDED.destination, report = EXCLUDED.report`,
         [report.workflowId, report.target, report.outcome, `logical:${report.backup?.backupName ?? 'unresolved'}`, where, report.requestedBy, JSON.stringify(report)],
       );
+      // What it left standing (a new database, or a new schema of the target's database) gets its life cycle.
+      if (report.outcome === 'restored' && d && report.backup) {
+        const { target } = settingsOf(report.target);
+        const b = report.backup;
+        const common = {
+          target: report.target,
+          engine: target.engine,
+          madeBy: 'logicalRestore',
+          restorePoint: b.createdAt,
+          restoredFrom: `logical backup ${b.backupName} (catalog id ${b.catalogId})${Array.isArray(report.tables) ? `, tables ${report.tables.join(', ')}` : ''}`,
+          endpoint: d.server,
+        };
+        const marker = logicalRestoreMarker(report.workflowId);
+        if (d.kind === 'database') {
+          await recordRestoredThing(ports, { ...common, instanceId: restoredThingId('database', { target: report.target, database: d.database }), kind: 'database', details: { database: d.database, marker } });
+        } else {
+          const tables = Object.keys(report.restored?.archiveRowCounts ?? {})
+            .filter((t) => t.startsWith(`${d.sourceSchema}.`))
+            .map((t) => t.slice(d.sourceSchema.length + 1));
+          await recordRestoredThing(ports, {
+            ...common,
+            instanceId: restoredThingId('schema', { target: report.target, database: d.database, schema: d.schema }),
+            kind: 'schema',
+            details: { database: d.database, schema: d.schema, marker, tables, madeFrom: 'logical-restore' },
+          });
+        }
+      }
     },
   };
 }

@@ -121,3 +121,8 @@ export function rowCountBasis(atBackup: Record<string, number> | undefined, arch
     },
   };
 }
+
+/** The comment a logical restore puts on the database or schema it makes: only what carries it is ever dropped. */
+export function logicalRestoreMarker(workflowId: string): string {
+  return `lifeboat logical restore ${workflowId}`;
+}
