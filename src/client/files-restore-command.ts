@@ -79,7 +79,7 @@ export async function filesRestoreCommand(ctx: CommandContext, prepared: { input
     staticDetails: `Requested by ${input.requestedBy}: ${input.reason}.`,
   });
   // Wait for validation, so a refusal shows here (exit 2) rather than only in the UI.
-  const started = await waitPastValidation(handle, { intervalMs: 250 });
+  const started = await waitPastValidation(handle, { intervalMs: 250, refusedPrefix: '' });
   if (started.state === 'ended') {
     const report = started.result as FilesRestoreReport;
     if (ctx.json) printJson(report);

@@ -33,7 +33,7 @@ export type StartWait =
  * Failed later: thrown as it is (exit 1). Completed already (a gate rejected or expired at once,
  * or no gate): its report and the exit code of its outcome.
  */
-export async function waitPastValidation(handle: WorkflowHandle, options: { polls?: number; intervalMs?: number } = {}): Promise<StartWait> {
+export async function waitPastValidation(handle: WorkflowHandle, options: { polls?: number; intervalMs?: number; refusedPrefix?: string } = {}): Promise<StartWait> {
   const polls = options.polls ?? 240;
   const intervalMs = options.intervalMs ?? 500;
   let status: WorkflowStatus | undefined;
@@ -54,6 +54,6 @@ export async function waitPastValidation(handle: WorkflowHandle, options: { poll
     () => undefined,
     (e: unknown) => e,
   );
-  if (!status || CHECKING.has(status.phase)) throw new LifeboatError(`restore refused: ${describeFailure(err)}`, 'RESTORE_REFUSED');
+  if (!status || CHECKING.has(status.phase)) throw new LifeboatError(`${options.refusedPrefix ?? 'restore refused: '}${describeFailure(err)}`, 'RESTORE_REFUSED');
   throw new LifeboatError(`${desc.type} ${handle.workflowId} ${desc.status.name.toLowerCase()}: ${describeFailure(err)}`, 'WORKFLOW_FAILED');
 }
