@@ -28,6 +28,8 @@ const report = (over: Partial<PitrRestoreReport>): PitrRestoreReport => ({
 
 const kept = (over: Partial<RestoredInstance> = {}): RestoredInstance => ({
   instanceId: 'restore-app-1',
+  kind: 'instance',
+  details: {},
   target: 'app',
   engine: 'pgbackrest',
   madeBy: 'pitrRestore',

@@ -139,7 +139,7 @@ describe('restored instances: list, extend, expiry, removal (real stack, CLI as 
       assert.equal(i.servedTraffic, false);
       assert.equal(i.state, 'kept');
       assert.match(i.endpoint ?? '', /^127\.0\.0\.1:\d+$/);
-      assert.equal(Date.parse(i.expiresAt) - Date.parse(i.createdAt), LIFETIME_SECONDS * 1000);
+      assert.equal(Date.parse(i.expiresAt!) - Date.parse(i.createdAt), LIFETIME_SECONDS * 1000);
       assert.ok(Date.parse(i.createdAt) >= started - 5000);
     }
 
@@ -148,7 +148,7 @@ describe('restored instances: list, extend, expiry, removal (real stack, CLI as 
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^INSTANCE\s+TARGET\s+DATA AS OF\s+MADE BY\s+AGE\s+EXPIRES\s+ENDPOINT\s+TRAFFIC\s+STATE$/m);
     const expiring = listed.find((x) => x.instanceId === ids.expiring)!;
-    assert.match(text.stdout, new RegExp(`^${ids.expiring}\\s+app \\(pgbackrest\\)\\s+\\S+\\s+pitrRestore ${restores.expiring}\\s+.+\\s+${expiring.expiresAt.replace(/\./g, '\\.')} \\(.+\\)\\s+${expiring.endpoint!.replace(/\./g, '\\.')}\\s+no\\s+kept$`, 'm'));
+    assert.match(text.stdout, new RegExp(`^${ids.expiring}\\s+app \\(pgbackrest\\)\\s+\\S+\\s+pitrRestore ${restores.expiring}\\s+.+\\s+${expiring.expiresAt!.replace(/\./g, '\\.')} \\(.+\\)\\s+${expiring.endpoint!.replace(/\./g, '\\.')}\\s+no\\s+kept$`, 'm'));
   });
 
   it('extend moves the expiry on; bad input is refused with one sentence, exit 2, changing nothing', async () => {
@@ -160,7 +160,7 @@ describe('restored instances: list, extend, expiry, removal (real stack, CLI as 
     const extended = await lifeboat(['instances', 'extend', ids.byHand, '--by', '3d', '--reason', 'still comparing', '--as', ALICE]);
     assert.equal(extended.code, 0, extended.stderr);
     const after = (await row(ids.byHand))!;
-    assert.ok(Date.parse(after.expiresAt) >= Date.parse(before.expiresAt) + 3 * 86_400_000, `${after.expiresAt} is at least 3 days after ${before.expiresAt}`);
+    assert.ok(Date.parse(after.expiresAt!) >= Date.parse(before.expiresAt!) + 3 * 86_400_000, `${after.expiresAt} is at least 3 days after ${before.expiresAt}`);
     assert.equal(extended.stdout.trim(), `${ids.byHand} now expires at ${after.expiresAt} (in 3.0 days); extended by 3.0 days by ${ALICE}`);
     const events = await ports.catalog.query<{ event: string; details: { by: string; seconds: number } }>(`SELECT event, details FROM workflow_events WHERE kind = 'restored-instance' AND details->>'instanceId' = $1`, [ids.byHand]);
     assert.deepEqual(events.map((e) => [e.event, e.details.by, e.details.seconds]), [['extended', ALICE, 3 * 86_400]]);
@@ -184,7 +184,7 @@ describe('restored instances: list, extend, expiry, removal (real stack, CLI as 
       assert.ok((await row(ids.expiring))!.noticeSentAt);
 
       // Past its expiry, noticed: the next run removes it; the one that took traffic stays.
-      const wait = Date.parse(expiring.expiresAt) - Date.now();
+      const wait = Date.parse(expiring.expiresAt!) - Date.now();
       if (wait > 0) await delay(wait + 1000);
       const second = await runExpiry('remove', 'instanceExpiry-v1-notify-remove-keep');
       // Rows other suites' instances left (removed by hand since) may be cleared in the same run: only this test's count here.

@@ -10,13 +10,14 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { findBucketTarget, findDatabaseTarget } from '../config';
 import { LifeboatError } from '../domain/errors';
 import { FailoverBucketOutcome, FailoverReport, failoverMarkdown } from '../domain/failover';
-import { DnsSnapshot } from '../domain/ports';
+import { DnsSnapshot, InstanceDescription } from '../domain/ports';
 import { PlanStepKind } from '../domain/recovery-plan';
 import { TrafficChange } from '../domain/restore';
 import { EvidenceLocation, EvidenceReceipt, EvidenceStore } from '../engines/evidence-store';
 import { evidenceStoreFor } from './drills';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
+import { recordRestoredThing } from './restored-instances';
 
 /** A step as the workflow needs it, resolved from the config (durations in ms). */
 export interface FailoverStepSettings {
@@ -270,9 +271,47 @@ export function failoverActivities(ports: Ports) {
          ON CONFLICT (workflow_id) DO UPDATE SET run_id = EXCLUDED.run_id, outcome = EXCLUDED.outcome, rto_seconds = EXCLUDED.rto_seconds, finished_at = EXCLUDED.finished_at, report = EXCLUDED.report`,
         [report.workflowId, runId, report.mode, report.outcome, report.requestedBy, report.reason, report.incidentId ?? null, report.rto?.seconds ?? null, report.declaredAt, report.finishedAt, JSON.stringify(report)],
       );
+      await recordDrInstances(ports, report);
       const evidence = await publishFailoverReport(ports, report);
       await ports.catalog.query('UPDATE failovers SET evidence = $2 WHERE workflow_id = $1', [report.workflowId, JSON.stringify(evidence)]);
       return evidence;
     },
   };
+}
+
+/**
+ * The DR instances a real failover kept (not a drill's, which it always removes) go on the
+ * restored instances' list. One a name leads to serves traffic: it gets no expiry, and the expiry
+ * and \`instances remove\` never touch it (the engine's own record says so too). Found through the
+ * engine by the child workflow that made each; an engine that cannot list leaves it off the list,
+ * which only means nothing expires it.
+ */
+async function recordDrInstances(ports: Ports, report: FailoverReport): Promise<void> {
+  if (report.mode !== 'failover') return;
+  for (const step of report.steps) {
+    if (step.kind !== 'restore-database' || !step.target || !step.childWorkflowId) continue;
+    let instances: InstanceDescription[] = [];
+    try {
+      instances = (await ports.database(step.target).listInstances?.()) ?? [];
+    } catch {
+      continue;
+    }
+    for (const i of instances.filter((x) => x.owner?.workflowId === step.childWorkflowId && !!x.owner?.runId)) {
+      const target = findDatabaseTarget(ports.config, step.target);
+      const served = i.servedTraffic === true || report.names.some((n) => n.target === step.target && n.state === 'moved');
+      await recordRestoredThing(ports, {
+        instanceId: i.instanceId,
+        kind: 'dr-instance',
+        target: step.target,
+        engine: target.engine,
+        madeBy: 'drFailover',
+        owner: { workflowId: i.owner!.workflowId, runId: i.owner!.runId },
+        restorePoint: i.restoredTo ?? report.rpo.find((r) => r.target === step.target)?.recoveredTo ?? 'latest in the DR region',
+        restoredFrom: `the DR copies of ${step.target} (failover ${report.workflowId})`,
+        ...(i.endpoint ? { endpoint: `${i.endpoint.host}:${i.endpoint.port}` } : {}),
+        details: {},
+        servedTraffic: served,
+      });
+    }
+  }
 }

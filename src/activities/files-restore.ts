@@ -37,6 +37,24 @@ import { checkRestoredContent, checkRestoredCount, checkRestoredMetadata } from 
 import { filesRoot } from './files-backup';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
+import { bucketFingerprint, recordRestoredThing, recordRestoredThingRemoved, RestoredThing } from './restored-instances';
+import { RestoredDetails, restoredThingId } from '../domain/restored-instances';
+
+/** A files restore's new bucket, as restored_instances lists it. */
+function restoredBucketOf(plan: ValidatedFilesRestore, details: RestoredDetails): RestoredThing {
+  const o = plan.origin;
+  return {
+    instanceId: restoredThingId('bucket', details),
+    kind: 'bucket',
+    target: plan.target,
+    engine: 's3',
+    madeBy: 'filesRestore',
+    restorePoint: o.kind === 'backup' ? o.takenAt : o.at,
+    restoredFrom: `${o.kind === 'backup' ? `files backup ${o.timestamp} (catalog id ${o.catalogId})` : `the versions of ${o.bucket} at ${o.at}`}, ${plan.selection}`,
+    endpoint: `${details.store}/${details.bucket}`,
+    details,
+  };
+}
 
 /** Objects a --mirror may delete at most: the gate lists them, and the history keeps the list. */
 export const MAX_MIRROR_DELETES = 10000;
@@ -130,6 +148,28 @@ export function filesRestoreActivities(ports: Ports) {
     return { kind: 'backup', store: l.store, bucket: l.bucket, root: l.root, timestamp: l.timestamp ?? row.engine_backup_id, sourceBucket: row.details.sourceBucket ?? target.source.bucket, catalogId: row.id, takenAt: row.completed_at!.toISOString() };
   };
 
+  /**
+   * The catalog's record of a files restore that reached verification: a `restores` row (what,
+   * from which backup or time, by whom, where, objects and bytes, the checks), and for a new bucket
+   * the state of the bucket as verified, which its removal compares with (restored_instances).
+   */
+  const recordFilesRestore = async (plan: ValidatedFilesRestore, checks: FilesRestoreCheck[], to: S3Client): Promise<void> => {
+    const run = runOf();
+    const ok = checks.every((c) => c.ok);
+    const from = plan.origin.kind === 'backup' ? `backup:${plan.origin.timestamp}` : `time:${plan.origin.at}`;
+    const where = `${plan.into.kind === 'in-place' ? 'in place: ' : 'new bucket: '}${plan.into.store}/${plan.into.bucket}`;
+    const summary = { kind: 'files-restore', workflowId: run.workflowId, runId: run.runId, target: plan.target, origin: plan.origin, selection: plan.selection, into: plan.into, objects: plan.objects, bytes: plan.bytes, checks, reason: plan.reason };
+    await ports.catalog.query(
+      `INSERT INTO restores (workflow_id, target, outcome, restore_point, destination, requested_by, report) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (workflow_id) DO UPDATE SET outcome = EXCLUDED.outcome, destination = EXCLUDED.destination, report = EXCLUDED.report`,
+      [run.workflowId, plan.target, ok ? 'restored' : 'verification-failed', from, where, plan.requestedBy ?? 'unknown', JSON.stringify(summary)],
+    );
+    if (ok && plan.into.kind === 'new-bucket') {
+      const state = await bucketFingerprint(to, plan.into.bucket);
+      await recordRestoredThing(ports, restoredBucketOf(plan, { store: plan.into.store, bucket: plan.into.bucket, objects: state.objects, bytes: state.bytes, fingerprint: state.fingerprint }));
+    }
+  };
+
   return {
     /**
      * Everything the restore will do, decided before anything is written: the set (or the
@@ -178,7 +218,7 @@ export function filesRestoreActivities(ports: Ports) {
         abortAfterMs: input.timings?.abortAfterMs ?? config.approvals.abortAfter * 1000,
         ...(input.timings?.heartbeatMs ? { heartbeatMs: input.timings.heartbeatMs } : {}),
       };
-      const base = { target: target.name, environment: target.environment, origin, objects, bytes, selection: describeSelection(selection), timings };
+      const base = { target: target.name, environment: target.environment, origin, objects, bytes, selection: describeSelection(selection), timings, requestedBy: input.requestedBy, reason: input.reason };
 
       if (input.destination.kind === 'new-bucket') {
         const bucket = input.destination.bucket ?? restoreBucketName(workflowId);
@@ -230,6 +270,8 @@ export function filesRestoreActivities(ports: Ports) {
     async createFilesRestoreBucket(plan: ValidatedFilesRestore): Promise<FilesRestoreBucket> {
       const s3 = ports.objectStore(plan.into.store);
       const { adopted } = await createDrillBucket(s3, plan.into.bucket, { ...runOf(), target: plan.target, createdAt: new Date().toISOString() }, RESTORE_BUCKET_MARKER);
+      // On record from the moment it exists: listed, with an expiry; removal waits for the fingerprint the verification records.
+      await recordRestoredThing(ports, restoredBucketOf(plan, { store: plan.into.store, bucket: plan.into.bucket, objects: plan.objects, bytes: plan.bytes }));
       return { store: plan.into.store, bucket: plan.into.bucket, adopted };
     },
 
@@ -319,7 +361,9 @@ export function filesRestoreActivities(ports: Ports) {
           if (plan.into.kind === 'new-bucket') checks.push({ name: 'object count and bytes', ...(await checkRestoredCount(to, plan.into.bucket, entries, beat)) });
           checks.push({ name: 'content (SHA-256)', ...(await checkRestoredContent(to, plan.into.bucket, entries, entries.length, { beat })) });
           checks.push({ name: 'metadata', ...(await checkRestoredMetadata(to, plan.into.bucket, entries, entries.length, { beat })) });
-          return checks.map((c) => ({ name: c.name, ok: c.ok, detail: c.detail }));
+          const out = checks.map((c) => ({ name: c.name, ok: c.ok, detail: c.detail }));
+          await recordFilesRestore(plan, out, to);
+          return out;
         },
         plan.timings.heartbeatMs,
       );
@@ -359,6 +403,8 @@ export function filesRestoreActivities(ports: Ports) {
     async removeFilesRestoreBucket(into: Pick<FilesRestoreBucket, 'store' | 'bucket'>): Promise<string> {
       const s3 = ports.objectStore(into.store);
       const done = await withHeartbeats(() => ({ removing: into.bucket }), () => removeDrillBucket(s3, into.bucket, runOf(), RESTORE_BUCKET_MARKER));
+      await recordRestoredThingRemoved(ports, restoredThingId('bucket', into), done.detail);
+      await ports.catalog.query(`UPDATE restores SET outcome = 'removed-after-failure' WHERE workflow_id = $1`, [runOf().workflowId]);
       return done.detail;
     },
   };

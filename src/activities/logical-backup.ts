@@ -36,6 +36,7 @@ function storedDump(r: LogicalBackupResult, store: string): StoredDump {
     ...(r.compression ? { compression: r.compression } : {}),
     createdAt: r.createdAt,
     adopted: r.adopted,
+    ...(r.rowCounts ? { rowCounts: r.rowCounts } : {}),
   };
 }
 
@@ -157,7 +158,13 @@ export function logicalBackupActivities(ports: Ports) {
           workflowId: currentWorkflowId(),
           runId: info.workflowExecution?.runId,
           failure: copyFailed ? `DR copy failed: ${report.failure ?? 'unknown reason'}` : report.failure,
-          details: { source: plan.source, dumpBytes: report.primary?.dumpBytes, compression: report.primary?.compression ?? 'gzip', format: `pg_dump custom, ${report.primary?.compression ?? 'gzip'}, lifeboat-enc-v2 (AES-256-GCM)` },
+          details: {
+            source: plan.source,
+            dumpBytes: report.primary?.dumpBytes,
+            compression: report.primary?.compression ?? 'gzip',
+            format: `pg_dump custom, ${report.primary?.compression ?? 'gzip'}, lifeboat-enc-v2 (AES-256-GCM)`,
+            ...(report.primary?.rowCounts ? { rowCounts: report.primary.rowCounts } : {}),
+          },
         },
         report.verifications.map((v) => ({ subject: `logical dump ${v.store}:${v.key}`, result: { ok: v.ok, checks: v.checks } })),
       );

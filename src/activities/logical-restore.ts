@@ -9,9 +9,11 @@ import type { Client } from 'pg';
 import { DatabaseTarget, findDatabaseTarget, resolveSecret } from '../config';
 import { MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
-import { ChosenDump, LogicalRestoreDone, LogicalRestoreInput, LogicalRestoreReport, ValidatedLogicalRestore } from '../domain/logical-restore';
+import { ChosenDump, logicalRestoreMarker, rowCountBasis, LogicalRestoreDone, LogicalRestoreInput, LogicalRestoreReport, ValidatedLogicalRestore } from '../domain/logical-restore';
 import { DumpProgress, LogicalDumpEngine, PgConnection } from '../engines/logical-dump';
 import { newPgClient } from '../engines/pg-client';
+import { recordRestoredThing } from './restored-instances';
+import { restoredThingId } from '../domain/restored-instances';
 import { withHeartbeats } from './heartbeat';
 import { pgTlsOf, Ports } from './ports';
 
@@ -110,6 +112,13 @@ export function logicalRestoreActivities(ports: Ports) {
     return `removed database ${name} on ${server}, made by this restore`;
   };
 
+  /** The row counts the catalog recorded when the logical backup was taken, when it has them. */
+  const recordedRowCounts = async (catalogId: string): Promise<Record<string, number> | undefined> => {
+    const rows = await ports.catalog.query<{ counts: Record<string, number> | null }>("SELECT details->'rowCounts' AS counts FROM backups WHERE id::text = $1", [catalogId]);
+    const counts = rows[0]?.counts;
+    return counts && typeof counts === 'object' ? counts : undefined;
+  };
+
   const progressBeat = <T>(phase: string, everyMs: number, work: (onProgress: (p: DumpProgress) => void) => Promise<T>) => {
     let progress: DumpProgress = { dumpBytes: 0, storedBytes: 0 };
     const started = Date.now();
@@ -173,7 +182,7 @@ export function logicalRestoreActivities(ports: Ports) {
         }
       }
 
-      const marker = `lifeboat logical restore ${workflowId}`;
+      const marker = logicalRestoreMarker(workflowId);
       const server = await serverOf(target, target.database);
       const serverName = `${server.host}:${server.port}`;
       let destination: ValidatedLogicalRestore['destination'];
@@ -275,17 +284,22 @@ export function logicalRestoreActivities(ports: Ports) {
       const conn = await serverOf(target, d.database);
       const checks: Array<{ name: string; ok: boolean; detail: string }> = [];
       const placed = (table: string) => (d.kind === 'schema' && table.startsWith(`${d.sourceSchema}.`) ? `${quoteIdent(d.schema)}.${table.slice(d.sourceSchema.length + 1)}` : table);
+      // The counts taken with the dump's own snapshot when it was made (catalog), else the archive's (older dumps).
+      const atBackup = await recordedRowCounts(v.backup.catalogId);
+      const basis = rowCountBasis(atBackup, done.archiveRowCounts);
+      checks.push({ name: 'row counts compared with', ok: true, detail: basis.detail(v.backup.backupName) });
       await withClient(conn, async (c) => {
-        for (const [table, expected] of Object.entries(done.archiveRowCounts).sort()) {
+        for (const table of Object.keys(done.archiveRowCounts).sort()) {
           const where = placed(table);
+          const expected = basis.expected(table);
           const r = await c.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${where}`).then(
             (res) => Number(res.rows[0].n),
             (err: Error) => err,
           );
           checks.push(
-            typeof r === 'number' && r === expected
-              ? { name: `rows in ${where}`, ok: true, detail: `${r}, as in the dump` }
-              : { name: `rows in ${where}`, ok: false, detail: typeof r === 'number' ? `${r}, but the dump holds ${expected}` : `cannot be counted: ${r.message}` },
+            typeof r === 'number' && r === expected.rows
+              ? { name: `rows in ${where}`, ok: true, detail: `${r}, as ${expected.source}` }
+              : { name: `rows in ${where}`, ok: false, detail: typeof r === 'number' ? `${r}, but ${expected.rows} ${expected.source}` : `cannot be counted: ${r.message}` },
           );
         }
       });
@@ -329,6 +343,33 @@ export function logicalRestoreActivities(ports: Ports) {
          ON CONFLICT (workflow_id) DO UPDATE SET outcome = EXCLUDED.outcome, destination = EXCLUDED.destination, report = EXCLUDED.report`,
         [report.workflowId, report.target, report.outcome, `logical:${report.backup?.backupName ?? 'unresolved'}`, where, report.requestedBy, JSON.stringify(report)],
       );
+      // What it left standing (a new database, or a new schema of the target's database) gets its life cycle.
+      if (report.outcome === 'restored' && d && report.backup) {
+        const { target } = settingsOf(report.target);
+        const b = report.backup;
+        const common = {
+          target: report.target,
+          engine: target.engine,
+          madeBy: 'logicalRestore',
+          restorePoint: b.createdAt,
+          restoredFrom: `logical backup ${b.backupName} (catalog id ${b.catalogId})${Array.isArray(report.tables) ? `, tables ${report.tables.join(', ')}` : ''}`,
+          endpoint: d.server,
+        };
+        const marker = logicalRestoreMarker(report.workflowId);
+        if (d.kind === 'database') {
+          await recordRestoredThing(ports, { ...common, instanceId: restoredThingId('database', { target: report.target, database: d.database }), kind: 'database', details: { database: d.database, marker } });
+        } else {
+          const tables = Object.keys(report.restored?.archiveRowCounts ?? {})
+            .filter((t) => t.startsWith(`${d.sourceSchema}.`))
+            .map((t) => t.slice(d.sourceSchema.length + 1));
+          await recordRestoredThing(ports, {
+            ...common,
+            instanceId: restoredThingId('schema', { target: report.target, database: d.database, schema: d.schema }),
+            kind: 'schema',
+            details: { database: d.database, schema: d.schema, marker, tables, madeFrom: 'logical-restore' },
+          });
+        }
+      }
     },
   };
 }

@@ -12,6 +12,8 @@ import { InstanceDescription } from '../domain/ports';
 import { ValidatedRestore } from '../domain/restore';
 import { intoSchemaProblem, planTableCopies, TableCheck, TableCopyPlan, TableCopyResult, TableRestoreInput, TableRestoreReport } from '../domain/table-restore';
 import { copyTablesIntoNewSchema, CopyProgress, dropSchemaMadeBy, fingerprintTable, inspectLiveTables } from '../engines/table-copy';
+import { recordRestoredThing } from './restored-instances';
+import { restoredThingId } from '../domain/restored-instances';
 import { withHeartbeats } from './heartbeat';
 import { pgTlsOf, Ports } from './ports';
 
@@ -127,6 +129,21 @@ export function tableRestoreActivities(ports: Ports) {
          ON CONFLICT (workflow_id) DO UPDATE SET outcome = EXCLUDED.outcome, destination = EXCLUDED.destination, report = EXCLUDED.report`,
         [report.workflowId, report.target, report.outcome, report.restorePoint, `schema ${report.intoSchema}`, report.requestedBy, JSON.stringify({ kind: 'table-restore', ...report })],
       );
+      // The new schema in the live database gets its life cycle: listed, extendable, removed (its tables, then it) on expiry.
+      if (report.outcome === 'restored') {
+        const target = findDatabaseTarget(config, report.target);
+        const database = target.engine === 'pgbackrest' ? target.database : target.database ?? 'postgres';
+        await recordRestoredThing(ports, {
+          instanceId: restoredThingId('schema', { target: report.target, database, schema: report.intoSchema }),
+          kind: 'schema',
+          target: report.target,
+          engine: target.engine,
+          madeBy: 'tableRestore',
+          restorePoint: report.restorePoint,
+          restoredFrom: `the backups and WAL of ${report.target}, tables ${report.tables.map((t) => t.source).join(', ')}`,
+          details: { database, schema: report.intoSchema, tables: report.tables.map((t) => t.table), madeFrom: 'table-restore' },
+        });
+      }
     },
   };
 }

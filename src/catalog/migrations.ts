@@ -370,6 +370,21 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX restored_instances_expiry_idx ON restored_instances (expires_at) WHERE state = 'kept';
     `,
   },
+  {
+    version: 28,
+    name: 'restored things of every kind',
+    sql: `
+      -- Not only pitrRestore's instances: a files restore's new bucket, a logical restore's new
+      -- database or schema, a table restore's schema, and a failover's DR instances. kind says
+      -- which; details holds what removal needs to recognise the run's own (bucket store and
+      -- fingerprint, server and database, the marker comment, the tables). expires_at is empty
+      -- for what never expires on its own (a DR instance that serves traffic).
+      ALTER TABLE restored_instances
+        ADD COLUMN kind text NOT NULL DEFAULT 'instance' CHECK (kind IN ('instance', 'dr-instance', 'bucket', 'database', 'schema')),
+        ADD COLUMN details jsonb NOT NULL DEFAULT '{}'::jsonb;
+      ALTER TABLE restored_instances ALTER COLUMN expires_at DROP NOT NULL;
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_337_001; // arbitrary, fixed: serializes concurrent migrators

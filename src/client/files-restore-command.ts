@@ -7,17 +7,14 @@
  * it follows the restore to the end (objects and bytes as they go); in place it shows the gate.
  */
 import fs from 'node:fs';
-import { WorkflowFailedError } from '@temporalio/client';
 import { findBucketTarget, LifeboatConfig, requesterProblem } from '../config';
-import { MAX_REASON_CHARS, WorkflowStatus } from '../domain/approval';
-import { LifeboatError } from '../domain/errors';
+import { MAX_REASON_CHARS } from '../domain/approval';
 import { FilesRestoreInput, FilesRestoreReport, filesRestoreRequestProblem, parseKeyList } from '../domain/files-restore';
-import { statusQuery } from '../workflows/messages';
-import { describeFailure, failureType } from '../workflows/failure';
 import { checkLength, UsageError } from './args';
 import { failureOf, follow } from './backup-commands';
 import { line, printJson, uiLink } from './output';
 import { CommandContext, identity } from './recovery-commands';
+import { waitPastValidation } from './restore-start';
 
 export interface FilesRestoreOptions {
   target: string;
@@ -82,19 +79,14 @@ export async function filesRestoreCommand(ctx: CommandContext, prepared: { input
     staticDetails: `Requested by ${input.requestedBy}: ${input.reason}.`,
   });
   // Wait for validation, so a refusal shows here (exit 2) rather than only in the UI.
-  let status: WorkflowStatus | undefined;
-  for (let i = 0; i < 240; i++) {
-    const desc = await handle.describe();
-    if (desc.status.name !== 'RUNNING') break;
-    status = await handle.query(statusQuery).catch(() => undefined);
-    if (status && status.phase !== 'starting' && status.phase !== 'validating') break;
-    await new Promise((r) => setTimeout(r, 250));
+  const started = await waitPastValidation(handle, { intervalMs: 250, refusedPrefix: '' });
+  if (started.state === 'ended') {
+    const report = started.result as FilesRestoreReport;
+    if (ctx.json) printJson(report);
+    else printReport(report);
+    return started.exitCode;
   }
-  if ((await handle.describe()).status.name === 'FAILED') {
-    const err = await handle.result().catch((e: unknown) => e);
-    const cause = err instanceof WorkflowFailedError && err.cause ? err.cause : err;
-    if (failureType(cause) === 'RESTORE_REFUSED') throw new LifeboatError(describeFailure(cause), 'RESTORE_REFUSED');
-  }
+  const status = started.status;
   const link = uiLink(ctx.uiBase, ctx.config.temporal.namespace, workflowId);
   if (status?.pendingGate) {
     const g = status.pendingGate;

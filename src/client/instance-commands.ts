@@ -33,7 +33,7 @@ export function instanceRows(instances: RestoredInstance[], nowMs: number): stri
     i.restorePoint,
     `${i.madeBy} ${i.owner.workflowId}`,
     formatAge(Math.round((nowMs - Date.parse(i.createdAt)) / 1000)),
-    i.state === 'removed' ? '-' : i.servedTraffic ? 'never (took traffic)' : `${i.expiresAt} (${until(i.expiresAt, nowMs)}${i.noticeSentAt ? ', notice sent' : ''})`,
+    i.state === 'removed' ? '-' : i.servedTraffic ? 'never (took traffic)' : !i.expiresAt ? 'never' : `${i.expiresAt} (${until(i.expiresAt, nowMs)}${i.noticeSentAt ? ', notice sent' : ''})`,
     i.endpoint ?? '-',
     i.servedTraffic ? `yes${i.servedTrafficAt ? ` since ${i.servedTrafficAt}` : ''}` : 'no',
     i.state === 'removed' ? `removed ${i.removedAt ?? ''}${i.removedBy ? ` by ${i.removedBy}` : ''}`.trim() : 'kept',
@@ -95,7 +95,7 @@ export async function instancesExtendCommand(config: LifeboatConfig, prepared: R
     printJson(updated);
     return 0;
   }
-  line(`${updated.instanceId} now expires at ${updated.expiresAt} (${until(updated.expiresAt, Date.now())}); extended by ${formatDuration(prepared.seconds, { coarse: true })} by ${prepared.by}`);
+  line(`${updated.instanceId} now expires at ${updated.expiresAt} (${until(updated.expiresAt!, Date.now())}); extended by ${formatDuration(prepared.seconds, { coarse: true })} by ${prepared.by}`);
   if (updated.servedTraffic) line(`${updated.instanceId} has taken traffic: lifeboat never removes it, whatever its expiry.`);
   return 0;
 }
@@ -123,7 +123,7 @@ export async function instanceRemoveCommand(ctx: CommandContext, prepared: { inp
     const found = await findRestoredInstance(ports.catalog, input.instanceId);
     const problem = removalProblem(found, input.instanceId);
     if (problem) throw new UsageError(problem);
-    const target = ctx.config.targets.databases.find((d) => d.name === found!.target);
+    const target = ctx.config.targets.databases.find((d) => d.name === found!.target) ?? ctx.config.targets.buckets.find((b) => b.name === found!.target);
     if (!target) throw new UsageError(`${input.instanceId} was restored from target ${found!.target}, which is no longer in the config: remove it by hand.`);
     return { instance: found!, environment: target.environment, production: ctx.config.environments[target.environment]?.tier === 'production' };
   });

@@ -7,17 +7,17 @@ import fs from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { findDatabaseTarget, LifeboatConfig, requesterProblem } from '../config';
-import { MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS, WorkflowStatus } from '../domain/approval';
+import { MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
 import type { SecretRef } from '../config/fields';
 import { LogicalRestoreInput } from '../domain/logical-restore';
 import { createDecryptStream, EncryptedHeader, keyringOf, loadEncryptionKey } from '../engines/crypto-stream';
 import { createAutoDecompressStream } from '../engines/compression';
 import { describeFailure } from '../workflows/failure';
-import { statusQuery } from '../workflows/messages';
 import { checkLength, UsageError } from './args';
 import { line } from './output';
-import { CommandContext, identity, printRestoreStarted } from './recovery-commands';
+import { CommandContext, identity, printRestoreEnded, printRestoreStarted } from './recovery-commands';
+import { waitPastValidation } from './restore-start';
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/;
 const PG_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -90,21 +90,10 @@ export async function logicalRestoreCommand(ctx: CommandContext, prepared: { inp
     staticSummary: `restore logical backup ${input.backup} of ${input.target}${input.tables ? ` (${input.tables.join(', ')})` : ''}`,
     staticDetails: `Requested by ${input.requestedBy}: ${input.reason}${input.incidentId ? ` (incident ${input.incidentId})` : ''}.`,
   });
-  let status: WorkflowStatus | undefined;
-  for (let i = 0; i < 240; i++) {
-    const desc = await handle.describe();
-    if (desc.status.name !== 'RUNNING') break;
-    status = await handle.query(statusQuery).catch(() => undefined);
-    if (status && status.phase !== 'starting' && status.phase !== 'validating') break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  const desc = await handle.describe();
-  if (desc.status.name === 'FAILED') {
-    const err = await handle.result().catch((e: unknown) => e);
-    // Refused before anything was made: the person's input, so exit 2 with the workflow's sentence.
-    throw new UsageError(`restore refused: ${describeFailure(err)}`);
-  }
-  return printRestoreStarted(ctx, workflowId, status);
+  // A refusal while validating is one sentence and exit 2; a gate rejected at once is exit 1 like any restore's.
+  const started = await waitPastValidation(handle);
+  if (started.state === 'ended') return printRestoreEnded(ctx, workflowId, started.result, started.exitCode);
+  return printRestoreStarted(ctx, workflowId, started.status);
 }
 
 export interface DecryptOptions {

@@ -17,10 +17,10 @@ import { parseRestorePoint } from '../domain/restore-point';
 import { LifeboatAwaitingApproval, LifeboatKind, LifeboatPhase, LifeboatTarget } from '../workflows/search-attributes';
 import { checkLength, UsageError } from './args';
 import { endProgress, formatTable, line, printJson, progress, uiLink } from './output';
-import { LifeboatError } from '../domain/errors';
 import { describeFailure } from '../workflows/failure';
 import { formatDuration } from '../domain/format';
 import { pendingProgress } from './backup-commands';
+import { outcomeExitCode, waitPastValidation } from './restore-start';
 
 export interface CommandContext {
   config: LifeboatConfig;
@@ -120,21 +120,20 @@ export async function restoreCommand(ctx: CommandContext, prepared: { input: Pit
       : `${input.mode === 'emergency' ? 'EMERGENCY ' : ''}restore ${input.target} to ${input.restorePoint}`,
     staticDetails: `Requested by ${input.requestedBy}: ${input.reason}${input.incidentId ? ` (incident ${input.incidentId})` : ''}.`,
   });
-  // Wait briefly for validation, so a refusal shows here rather than only in the UI.
-  let status: WorkflowStatus | undefined;
-  for (let i = 0; i < 60; i++) {
-    const desc = await handle.describe();
-    if (desc.status.name !== 'RUNNING') break;
-    status = await handle.query(statusQuery).catch(() => undefined);
-    if (status && status.phase !== 'starting' && status.phase !== 'validating') break;
-    await new Promise((r) => setTimeout(r, 500));
+  // Wait briefly for validation, so a refusal shows here (exit 2) rather than only in the UI.
+  const started = await waitPastValidation(handle, { polls: 60 });
+  if (started.state === 'ended') return printRestoreEnded(ctx, workflowId, started.result, started.exitCode);
+  return printRestoreStarted(ctx, workflowId, started.status);
+}
+
+/** A restore that ended while the command waited for validation (a gate rejected or expired at once): its report, and the exit code of its outcome. */
+export function printRestoreEnded(ctx: CommandContext, workflowId: string, result: unknown, exitCode: 0 | 1): 0 | 1 {
+  if (ctx.json) printJson(result);
+  else {
+    line(`restore ${workflowId} ended`);
+    line(summarize(result));
   }
-  const desc = await handle.describe();
-  if (desc.status.name === 'FAILED') {
-    const err = await handle.result().catch((e: unknown) => e);
-    throw new LifeboatError(`restore refused: ${describeFailure(err)}`, 'RESTORE_REFUSED');
-  }
-  return printRestoreStarted(ctx, workflowId, status);
+  return exitCode;
 }
 
 /** What `lifeboat restore` prints once its workflow waits at the gate (or has gone past it): the same for every kind of restore. */
@@ -314,8 +313,7 @@ export async function watchCommand(ctx: CommandContext, workflowId: string, inte
     const result = (await handle.result()) as PitrRestoreReport | unknown;
     if (ctx.json) printJson(result);
     else line(summarize(result));
-    const outcome = (result as PitrRestoreReport).outcome;
-    return outcome === undefined || outcome === 'restored' || outcome === 'restored-and-cut-over' ? 0 : 1;
+    return outcomeExitCode((result as Partial<PitrRestoreReport> | undefined)?.outcome);
   } catch (err) {
     if (ctx.json) printJson({ workflowId, failed: describeFailure(err) });
     else line(`failed: ${describeFailure(err)}`);

@@ -52,6 +52,9 @@ export interface ValidatedFilesRestore {
   /** In place with --mirror: the objects under the selection that the restore set does not have, deleted after the restore (at most these). */
   mirrorDeletes?: string[];
   timings: { remindAfterMs: number; abortAfterMs: number; heartbeatMs?: number };
+  /** Who asked and why, for the catalog's record (missing in plans made before it was kept). */
+  requestedBy?: string;
+  reason?: string;
 }
 
 /** The new bucket a restore made, and who owns it. */

@@ -31,6 +31,8 @@ export interface StoredDump {
   createdAt: string;
   /** True when an earlier attempt had already stored it. */
   adopted: boolean;
+  /** Rows per table in the dump's snapshot, counted as it was taken (recorded in the catalog for restores to compare with). */
+  rowCounts?: Record<string, number>;
 }
 
 export interface LogicalBackupPlan {

@@ -101,3 +101,28 @@ export interface LogicalRestoreReport {
   /** Seconds per phase. */
   phases: { validation: number; waitingForApproval: number; restore: number; verification: number };
 }
+
+/**
+ * What a restored table's row count is compared with: the count recorded with the dump's own
+ * snapshot when the backup was taken (the catalog's backups.details.rowCounts), or, for a dump
+ * taken before counts were recorded (or a table they lack), the rows its archive holds.
+ */
+export function rowCountBasis(atBackup: Record<string, number> | undefined, archive: Record<string, number>) {
+  return {
+    recorded: !!atBackup,
+    expected(table: string): { rows: number; source: string } {
+      if (atBackup && Number.isSafeInteger(atBackup[table])) return { rows: atBackup[table], source: 'counted when the backup was taken' };
+      return { rows: archive[table] ?? 0, source: 'in the dump' };
+    },
+    detail(backupName: string): string {
+      if (!atBackup) return `the dump's own rows: backup ${backupName} was taken before lifeboat recorded row counts at backup time`;
+      const missing = Object.keys(archive).filter((t) => !Number.isSafeInteger(atBackup[t]));
+      return `the row counts recorded when backup ${backupName} was taken (its snapshot)${missing.length ? `; the dump's own rows for ${missing.join(', ')}, which they lack` : ''}`;
+    },
+  };
+}
+
+/** The comment a logical restore puts on the database or schema it makes: only what carries it is ever dropped. */
+export function logicalRestoreMarker(workflowId: string): string {
+  return `lifeboat logical restore ${workflowId}`;
+}

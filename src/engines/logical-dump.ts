@@ -38,6 +38,7 @@ import {
 import type { SecretRef } from '../config/fields';
 import { resolveSecret } from '../config/load';
 import { libpqTlsEnv, PgTls } from './pg-tls';
+import { newPgClient } from './pg-client';
 import type { BackupVerification } from '../domain/ports';
 import { LifeboatError, describeError } from '../domain/errors';
 import { isAwsError, s3Error } from './aws-errors';
@@ -127,6 +128,12 @@ export interface LogicalBackupResult extends LogicalBackupRef {
   versionId?: string;
   /** True when an earlier attempt had already stored it completely. */
   adopted: boolean;
+  /**
+   * Rows per table (schema.name, as pg_restore names them) in the snapshot the dump was taken
+   * from, counted when it was taken; kept in the catalog (not in the object's metadata, which is
+   * too small). Missing for a dump adopted from an earlier attempt or taken before they were.
+   */
+  rowCounts?: Record<string, number>;
 }
 
 export interface DumpProgress {
@@ -155,6 +162,43 @@ export interface LogicalRestoreResult {
   durationMs: number;
   /** Rows per table in the archive (pg_restore's names, e.g. public.orders), when counted. */
   archiveRowCounts?: Record<string, number>;
+}
+
+/**
+ * A repeatable-read transaction on `source` with its snapshot exported, for pg_dump --snapshot
+ * and for counting every table's rows in that same snapshot; undefined when it cannot be had
+ * (then pg_dump takes its own snapshot and no counts are recorded). Close it once pg_dump exits.
+ */
+async function openDumpSnapshot(source: PgConnection): Promise<{ id: string; countRows(): Promise<Record<string, number>>; close(): Promise<void> } | undefined> {
+  const client = newPgClient({ host: source.host, port: source.port, database: source.database, user: source.user, password: source.password ? resolveSecret(source.password) : undefined, tls: source.tls });
+  try {
+    await client.connect();
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const id = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0].id;
+    return {
+      id,
+      async countRows() {
+        // Ordinary tables and partitions (their data is what the archive holds), outside system schemas and extensions.
+        const tables = await client.query<{ name: string; sql: string }>(
+          `SELECT n.nspname || '.' || c.relname AS name, format('SELECT count(*)::text AS n FROM %I.%I', n.nspname, c.relname) AS sql
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+            ORDER BY 1`,
+        );
+        const counts: Record<string, number> = {};
+        for (const t of tables.rows) counts[t.name] = Number((await client.query<{ n: string }>(t.sql)).rows[0].n);
+        return counts;
+      },
+      async close() {
+        await client.query('COMMIT').catch(() => undefined);
+        await client.end().catch(() => undefined);
+      },
+    };
+  } catch {
+    await client.end().catch(() => undefined);
+    return undefined;
+  }
 }
 
 /** The object's metadata record; S3 lowercases user metadata keys. */
@@ -471,8 +515,12 @@ export class LogicalDumpEngine {
     const source = request.source;
     const doing = `dumping ${describeConnection(source)} into ${ref.bucket}/${ref.key}`;
     const progress = throttled(request.onProgress);
-    const dump = startPgProgram(this.pgBinDir, 'pg_dump', ['--format=custom', '--compress=0', '--dbname', source.database], source, 'ignore');
+    // The rows of every table as the dump sees them: one exported snapshot, held open by this
+    // transaction, shared by pg_dump (--snapshot) and the counts, so the counts are the dump's.
+    const snapshot = await openDumpSnapshot(source);
+    const dump = startPgProgram(this.pgBinDir, 'pg_dump', ['--format=custom', '--compress=0', ...(snapshot ? ['--snapshot', snapshot.id] : []), '--dbname', source.database], source, 'ignore');
     const pgFailure = async () => pgProgramError('pg_dump', source, await dump.exited, doing);
+    const counted = snapshot ? snapshot.countRows() : Promise.resolve(undefined);
 
     const compression = this.compression();
     const rawMeter = new Sha256Meter();
@@ -498,6 +546,9 @@ export class LogicalDumpEngine {
     });
     if (dump.child.exitCode === null) dump.child.kill('SIGTERM');
     const exit = await dump.exited;
+    // Counting failed (a table dropped under a lock wait, a lost connection): the dump is still good; restores then check against its archive.
+    const rowCounts = await counted.catch(() => undefined);
+    await snapshot?.close();
 
     if (!outcome.ok) {
       if (activityCancellationSignal()?.aborted) throw outcome.error;
@@ -523,6 +574,7 @@ export class LogicalDumpEngine {
       keyId: key.keyId,
       compression,
       createdAt: new Date().toISOString(),
+      ...(rowCounts ? { rowCounts } : {}),
     };
     progress.final({ dumpBytes: rawMeter.bytes, storedBytes: storedMeter.bytes });
     const versionId = await this.seal(ref, outcome.versionId, record);

@@ -67,7 +67,7 @@ export async function instanceExpiry(input: InstanceExpiryInput = {}): Promise<I
           target: instance.target,
         },
       ]);
-      await quick.markExpiryNoticeSent.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Note the notice of ${instance.instanceId}` }, [instance.instanceId, instance.expiresAt]);
+      await quick.markExpiryNoticeSent.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Note the notice of ${instance.instanceId}` }, [instance.instanceId, instance.expiresAt!]);
       result.notified.push(instance.instanceId);
       continue;
     }
@@ -155,7 +155,7 @@ export async function instanceRemoval(input: InstanceRemovalInput): Promise<Inst
           { label: 'Instance', value: `${i.instanceId} (${i.engine}${i.endpoint ? `, at ${i.endpoint}` : ''})` },
           { label: 'Data as of', value: `${i.restorePoint}, from ${i.restoredFrom}` },
           { label: 'Made by', value: `${i.madeBy} ${i.owner.workflowId} (run ${i.owner.runId}) at ${i.createdAt}` },
-          { label: 'Expires', value: i.expiresAt },
+          { label: 'Expires', value: i.expiresAt ?? 'never on its own' },
           { label: 'Traffic', value: 'never pointed at it (lifeboat checks again on the host before removing)' },
           { label: 'Requested by', value: `${input.requestedBy}: ${input.reason}` },
         ],
