@@ -19,6 +19,8 @@ import type { BackupHandle, BackupProgress, BackupVerification, RecoveryPointLag
 import { currentWorkflowId } from './context';
 import { cancellationByWorkflow, withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
+import { repositoryCopyReadiness } from '../engines/pgbackrest/repository-copy';
+import { defaultDbOsUser } from '../platform/host';
 import { formatAge, formatBytes } from '../domain/format';
 
 /** A running backup whose work stands still this long is hung (injectable per workflow run). */
@@ -203,6 +205,11 @@ export function backupActivities(ports: Ports) {
           const repos = await ports.pgbackrest(target).checkEachRepo([target.primaryRepo, target.drRepo]);
           for (const repo of repos) {
             checks.push({ name: `repo${repo.repo} (${repo.repo === target.primaryRepo ? 'primary' : 'dr'})`, ok: repo.ok, detail: repo.detail });
+          }
+          if (target.drCopy === 'repository-copy') {
+            // Before the source is read: a DR copy that could not be made is refused here, not after the backup.
+            const ready = await repositoryCopyReadiness(ports.pgbackrest(target), target.osUser ?? defaultDbOsUser(), target.primaryRepo, target.drRepo);
+            checks.push({ name: 'dr-copy', ...ready });
           }
         }
         heartbeat('rpo');

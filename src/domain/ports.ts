@@ -81,6 +81,11 @@ export interface DrCopyReport {
   presentBytes: number;
   /** The sets copied: the backup's own, and any set it builds on the DR repository lacked. */
   sets: string[];
+  /**
+   * The sets in the DR repository the copy builds on (absent in copies recorded before it was
+   * kept): one that no catalog row holds as its own DR copy is expired with the last copy built on it.
+   */
+  dependsOn?: string[];
   walSegments: number;
 }
 
@@ -153,7 +158,11 @@ export interface DatabaseEngine {
   stopBackup?(handle: BackupHandle): Promise<void>;
   /** Starts (or, copying the repository itself, makes) the DR copy; onProgress hears of a copy the engine makes in place. */
   copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string; onProgress?: (progress: unknown) => void }): Promise<BackupHandle>;
-  deleteBackup(handle: BackupHandle): Promise<void>;
+  /**
+   * `copiedBase`: the set is in the DR repository only as the base of a repository copy that is
+   * being expired (pgBackRest), so the rule that keeps a repository's newest full does not hold it.
+   */
+  deleteBackup(handle: BackupHandle, options?: { copiedBase?: boolean }): Promise<void>;
   restoreWindow(fromRegion?: 'primary' | 'dr'): Promise<RestoreWindow>;
   /** Creates a NEW instance, or adopts one only its own workflow run made for the same point; refuses anything else naming its owner. */
   /** The lag of continuous archiving; undefined when the target has none (its RPO is then its last backup's age). */

@@ -242,7 +242,7 @@ export class Backups {
     };
   }
 
-  async deleteBackup(handle: BackupHandle): Promise<void> {
+  async deleteBackup(handle: BackupHandle, options: { copiedBase?: boolean } = {}): Promise<void> {
     const repo = this.repositories.repoOf(handle);
     // A backup still running is stopped first (a cancelled workflow compensating), then expired if it made it.
     const { files, pid } = this.processOf(repo, handle);
@@ -267,8 +267,10 @@ export class Backups {
     }
     // pgBackRest requires every new label to sort after every label it has seen: once the newest
     // full is gone, a diff or incr on an older full would be refused until the next full backup.
+    // A base copied into the DR repository only for a copy being expired is not that repository's own newest full:
+    // the next repository copy brings a base along again when it needs one.
     const fulls = info.backup.filter((b) => b.database['repo-key'] === repo && b.type === 'full').sort((a, b) => a.label.localeCompare(b.label));
-    if (set.type === 'full' && fulls.length > 1 && fulls[fulls.length - 1].label === set.label) {
+    if (!(options.copiedBase && repo === this.setup.drRepo) && set.type === 'full' && fulls.length > 1 && fulls[fulls.length - 1].label === set.label) {
       throw new LifeboatError(
         `Backup ${set.label} is the newest full backup in repo${repo}, and expiring it would make pgBackRest refuse differential and incremental backups until the next full one; take a new full backup first, then delete this one.`,
         'NEWEST_FULL_BACKUP',

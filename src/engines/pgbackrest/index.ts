@@ -129,8 +129,8 @@ export class PgBackRestEngine implements DatabaseEngine {
     return this.backups.copyToDisasterRecovery(handle, request);
   }
 
-  deleteBackup(handle: BackupHandle): Promise<void> {
-    return this.backups.deleteBackup(handle);
+  deleteBackup(handle: BackupHandle, options?: { copiedBase?: boolean }): Promise<void> {
+    return this.backups.deleteBackup(handle, options);
   }
 
   // ---------------------------------------------------------------- WAL archive (wal.ts)
