@@ -293,7 +293,11 @@ export function backupActivities(ports: Ports) {
                   true,
                 );
               }
-              await ctx.sleep(pollIntervalMs);
+              if (engine.awaitBackupChange) {
+                // Woken by the backup itself (its log, its exit), at the latest after the poll interval.
+                await engine.awaitBackupChange(handle, pollIntervalMs, ctx.cancellationSignal);
+                if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+              } else await ctx.sleep(pollIntervalMs);
             }
           },
         );

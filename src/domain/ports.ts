@@ -154,6 +154,11 @@ export interface DatabaseEngine {
   startBackup(request: { backupName: string; kind: BackupKind }): Promise<BackupHandle>;
   backupProgress(handle: BackupHandle): Promise<BackupProgress>;
   verifyBackup(handle: BackupHandle): Promise<BackupVerification>;
+  /**
+   * Waits (at most timeoutMs) until a running backup may have changed state, so that a finished
+   * backup is seen at once rather than at the next poll; engines that cannot tell omit it.
+   */
+  awaitBackupChange?(handle: BackupHandle, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /** Stops a running backup's own process (hung, or its workflow cancelled); engines that run none omit it. */
   stopBackup?(handle: BackupHandle): Promise<void>;
   /** Starts (or, copying the repository itself, makes) the DR copy; onProgress hears of a copy the engine makes in place. */
@@ -169,6 +174,8 @@ export interface DatabaseEngine {
   recoveryPointLag?(now?: Date): Promise<RecoveryPointLag | undefined>;
   startRestore(request: RestoreRequest): Promise<InstanceDescription>;
   describeInstance(instanceId: string): Promise<InstanceDescription | undefined>;
+  /** Waits (at most timeoutMs) until a restoring instance may have changed state; engines that cannot tell omit it. */
+  awaitInstanceChange?(instanceId: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /**
    * Every instance lifeboat restored for this target (restores and drills alike), each with the
    * owner run it records: what the drill sweeper looks through. Engines that cannot list omit it.

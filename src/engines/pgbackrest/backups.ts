@@ -14,7 +14,7 @@ import type { BackupHandle, BackupKind, BackupProgress, BackupVerification } fro
 import { delay, isAlive, livePid, startDetached, stopPid } from '../../platform/processes';
 import { claimFile, claimStaleMs } from './claims';
 import { classifyPgBackRestError, lastErrorLine } from './errors';
-import { fileSize, fileTime, localName, readTail, removeFiles } from './files';
+import { awaitLogLine, fileSize, fileTime, localName, readTail, removeFiles } from './files';
 import type { PgBackRestSetup } from './options';
 import { processGroupWork } from './proc';
 import { RepositoryCopier, type RepositoryCopyProgress } from './repository-copy';
@@ -46,6 +46,8 @@ export class Backups {
   }
 
   private readonly copier: RepositoryCopier;
+  /** Per backup log, its size when the backup's progress was last read: the waiter looks from there on. */
+  private readonly describedAt = new Map<string, number>();
 
   async startBackup(request: { backupName: string; kind: BackupKind }): Promise<BackupHandle> {
     // pgBackRest's smallest self-contained backup is a full one; an RDS-style "snapshot" is a full.
@@ -57,7 +59,10 @@ export class Backups {
     const repo = this.repositories.repoOf(handle);
     // The process first, then the repository: a backup that finishes in between shows in info.
     const { name, files, pid } = this.processOf(repo, handle);
-    const set = await this.findBackup(repo, handle);
+    if (files) this.describedAt.set(files.log, fileSize(files.log));
+    // While pgBackRest runs, the set is not done (it adds the set, expires, then ends): one `info`
+    // for the percent, not a second one for a set that cannot be there yet.
+    const set = pid === undefined ? await this.findBackup(repo, handle) : undefined;
     const what = `${name ? `backup ${name}` : `backup ${handle.backupId}`} in repo${repo} (${this.repositories.regionOfRepo(repo)})`;
     if (set) {
       if (files && pid === undefined) removeFiles(files.pid, files.log);
@@ -93,6 +98,27 @@ export class Backups {
         ? `pgBackRest ${what} failed: ${failure} (log: ${files!.log}); take a new backup.`
         : `There is no ${what} and no pgBackRest process making it; it failed or was expired, so take a new backup.`,
     };
+  }
+
+  /**
+   * Resolves when the backup's process changes what it shows: its log grows (pgBackRest's info
+   * lines: start, stop, the new label, expire, command end) or, after its closing "command end",
+   * it exits; else after `timeoutMs`, or at once when no process makes it (or `signal` aborts).
+   * The log is watched with inotify (fs.watch), not read in a loop: a finished backup is seen
+   * within milliseconds instead of at the next poll, and a long one costs nothing while it runs.
+   */
+  async awaitBackupChange(handle: BackupHandle, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const repo = this.repositories.repoOf(handle);
+    const { files, pid } = this.processOf(repo, handle);
+    if (!files || pid === undefined || signal?.aborted) return;
+    const ended = () => /command end/.test(readTail(files.log, 4096));
+    // Any line: pgBackRest logs only its steps at info level (start, stop, label, expire, end).
+    if (!ended()) await awaitLogLine(files.log, /\S/, timeoutMs, signal, this.describedAt.get(files.log));
+    // "command end" is pgBackRest's last line: its exit follows within milliseconds, so wait for that briefly.
+    if (ended()) {
+      const until = Date.now() + 2000;
+      while (isAlive(pid) && Date.now() < until && !signal?.aborted) await delay(10);
+    }
   }
 
   /**
