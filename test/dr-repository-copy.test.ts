@@ -127,6 +127,10 @@ describe('DR copy by repository copy (drCopy: repository-copy, real stack)', fun
     const result = await runBackup(workflowId, { target: 'app', kind: 'full', pollIntervalMs: 300 });
     console.log(`      (a) backup + repository copy + both verifications in ${((Date.now() - started) / 1000).toFixed(1)} s; copied ${result.dr.handle.copy?.copiedObjects} objects (${result.dr.handle.copy?.copiedBytes} bytes), DR copy lag ${result.dr.lagSeconds} s`);
     assert.equal(result.status, 'verified');
+    // Checked before the source was read: both repositories can be copied byte for byte.
+    const ready = result.preflight.checks.find((c) => c.name === 'dr-copy');
+    assert.ok(ready?.ok, JSON.stringify(ready));
+    assert.match(ready.detail, /repo1 \(s3 .*\) can be copied into repo2/);
     const label = result.primary.handle.backupId;
     // The same set in both repositories: one backup of the source, not two.
     assert.equal(result.dr.handle.backupId, label);
