@@ -126,9 +126,9 @@ async function backupByHand(): Promise<StepFigures & { label: string }> {
   return { what: 'by hand: pgbackrest backup --type=full --repo=1', ms, phases: `one command`, label: made?.label ?? '?' };
 }
 
-async function restoreByHand(recovery: string[], port: number): Promise<StepFigures> {
+async function restoreByHand(recovery: string[], port: number, restoresDir: string): Promise<StepFigures> {
   const osUser = settings.postgres.osUser;
-  const dir = path.join(path.dirname(stack.ctx.paths.restoresDir), `bench-physical-${runId}`);
+  const dir = path.join(restoresDir, `bench-by-hand-${runId}`);
   const sockets = `${dir}-sockets`;
   await run('mkdir', ['-p', '-m', '700', dir, sockets], { asUser: osUser });
   const pgCtl = stack.ctx.tools.pgBin('pg_ctl');
@@ -184,18 +184,22 @@ async function main(): Promise<void> {
     const hand = await backupByHand();
     made.push(hand.label);
     rows.push(hand);
+    say(`  ${hand.what}: ${secs(hand.ms)}`);
     const now = await lifeboatBackup(ports, engine, 'event', false);
     made.push(now.handle.backupId);
     rows.push(now);
+    say(`  ${now.what}: ${secs(now.ms)} (${now.phases})`);
     const before = await lifeboatBackup(ports, engine, 'poll', true);
     made.push(before.handle.backupId);
     rows.push(before);
+    say(`  ${before.what}: ${secs(before.ms)} (${before.phases})`);
     // The restores: lifeboat first (its record names the options), then the same by hand.
     const target = config.targets.databases.find((d) => d.name === 'app');
     if (target?.engine !== 'pgbackrest') throw new Error('the stack config has no pgBackRest target app');
     const restore = await lifeboatRestore(ports, engine, target.restoresDir);
     rows.push(restore);
-    rows.push(await restoreByHand(restore.recovery, restore.port));
+    say(`  ${restore.what}: ${secs(restore.ms)} (${restore.phases})`);
+    rows.push(await restoreByHand(restore.recovery, restore.port, target.restoresDir));
 
     say('');
     for (const r of rows) say(`${r.what.padEnd(72)} ${secs(r.ms).padStart(9)}  ${r.phases}`);
