@@ -22,6 +22,9 @@ import { checkBackupSet, describeSetCheck } from './set-check';
 import type { BackupSet, Repositories, StanzaInfo } from './repository';
 import type { ClusterSessions } from './sessions';
 
+/** How often a running backup's percent is read with `info` (it only feeds heartbeats and the stall check, with the log size and CPU). */
+const PERCENT_EVERY_MS = 5000;
+
 /** The pgBackRest annotation key that carries lifeboat's backup name. */
 export const BACKUP_ANNOTATION = 'lifeboat-backup';
 
@@ -79,7 +82,7 @@ export class Backups {
       return progress;
     }
     if (pid !== undefined && files) {
-      const percent = await this.runningPercent();
+      const percent = await this.runningPercent(files.log);
       const progress: BackupProgress = {
         state: 'running',
         detail: `pgBackRest ${what} is running${percent !== undefined ? ` (${percent}% copied)` : ''}.`,
@@ -380,15 +383,25 @@ export class Backups {
   }
 
   /** pgBackRest reports a running backup's progress only in its text output. */
-  private async runningPercent(): Promise<number | undefined> {
+  private async runningPercent(log: string): Promise<number | undefined> {
+    // Read at most every PERCENT_EVERY_MS per backup: a waiter woken by each log line would
+    // otherwise run `info` beside pgBackRest several times a second on a busy host.
+    const last = this.percents.get(log);
+    if (last && Date.now() - last.at < PERCENT_EVERY_MS) return last.percent;
+    let percent: number | undefined;
     try {
       const text = (await this.setup.cli.exec('info', ['--log-level-console=warn'], { timeoutMs: this.setup.timings.commandTimeoutMs })).stdout;
       const m = /backup\/expire running - (\d+(?:\.\d+)?)% complete/.exec(text);
-      return m ? Number(m[1]) : undefined;
+      percent = m ? Number(m[1]) : undefined;
     } catch {
-      return undefined;
+      percent = undefined;
     }
+    this.percents.set(log, { at: Date.now(), percent });
+    return percent;
   }
+
+  /** Per backup log, the last percent read and when. */
+  private readonly percents = new Map<string, { at: number; percent: number | undefined }>();
 }
 
 function iso(epochSeconds: number): string {
