@@ -384,7 +384,7 @@ describe('Temporal over mutual TLS, and host work on the agent (real HAProxy, re
           assert.equal(result.ok, true, result.problems.join('\n'));
           assert.deepEqual(
             result.checks.map((c) => c.component).filter((c) => / app\b/.test(c)),
-            ['secrets of app', 'database app', 'pgbackrest app repo1 (primary)', 'pgbackrest app repo2 (dr)', 'rpo app'],
+            ['secrets of app', 'database app', 'pgbackrest app repo1 (primary)', 'pgbackrest app repo2 (dr)', 'pgbackrest app dr-copy (repo1 -> repo2)', 'rpo app'],
           );
           assertRouted(await activityRuns(handle), where(), PREFLIGHT_HOST_ACTIVITIES);
           await recordHistory(handle, 'preflight-v2-agent-routed');

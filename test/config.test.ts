@@ -234,7 +234,7 @@ describe('config', () => {
         drill: { validationSql: [], keepFor: 0, alternateRegions: false },
         primaryRepo: 1,
         drRepo: 2,
-        drCopy: 'second-backup',
+        drCopy: 'repository-copy',
       });
       assert.deepEqual(findBucketTarget(config, 'uploads').backup, { store: 'eu', bucket: 'acme-backups', prefix: '' });
       assert.deepEqual(findBucketTarget(config, 'uploads').legalHolds, []);

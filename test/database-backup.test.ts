@@ -69,9 +69,25 @@ interface BackupRow {
   failure: string | null;
 }
 
+/**
+ * This suite keeps `drCopy: second-backup` tested (a second backup of the source into repo2,
+ * annotated with the copy's name); the default, repository-copy, has test/dr-repository-copy.test.ts.
+ */
+const SECOND_BACKUP = { LIFEBOAT_DR_COPY: 'second-backup' };
+function loadSecondBackupConfig(): LifeboatConfig {
+  const previous = process.env.LIFEBOAT_DR_COPY;
+  process.env.LIFEBOAT_DR_COPY = SECOND_BACKUP.LIFEBOAT_DR_COPY;
+  try {
+    return loadConfig(CONFIG_FILE);
+  } finally {
+    if (previous === undefined) delete process.env.LIFEBOAT_DR_COPY;
+    else process.env.LIFEBOAT_DR_COPY = previous;
+  }
+}
+
 describe('database backup workflow (real worker, real stack)', function () {
   const run = randomBytes(3).toString('hex');
-  const config = loadConfig(CONFIG_FILE);
+  const config = loadSecondBackupConfig();
   let env: TestWorkflowEnvironment;
   let stack: Stack;
   let ports: Ports;
@@ -354,7 +370,7 @@ describe('database backup workflow (real worker, real stack)', function () {
     const workers: ChildProcess[] = [];
     const startWorker = async (): Promise<ChildProcess> => {
       const child = spawn(process.execPath, [WORKER_ENTRY], {
-        env: { ...process.env, LIFEBOAT_CONFIG: CONFIG_FILE, LIFEBOAT_TASK_QUEUE: taskQueue },
+        env: { ...process.env, ...SECOND_BACKUP, LIFEBOAT_CONFIG: CONFIG_FILE, LIFEBOAT_TASK_QUEUE: taskQueue },
         cwd: path.dirname(CONFIG_FILE),
         stdio: ['ignore', 'pipe', 'pipe'],
       });

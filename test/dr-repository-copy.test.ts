@@ -17,6 +17,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Client } from 'pg';
 import { createPorts, Ports } from '../src/activities/ports';
 import { listBackups } from '../src/activities/backup';
+import { backupRemoval, type BackupRecord } from '../src/activities/retention';
 import { LifeboatConfig, loadConfig } from '../src/config';
 import { backupNameFor, DatabaseBackupInput, DatabaseBackupResult, drCopyNameFor } from '../src/domain/backup';
 import { LifeboatError } from '../src/domain/errors';
@@ -126,6 +127,10 @@ describe('DR copy by repository copy (drCopy: repository-copy, real stack)', fun
     const result = await runBackup(workflowId, { target: 'app', kind: 'full', pollIntervalMs: 300 });
     console.log(`      (a) backup + repository copy + both verifications in ${((Date.now() - started) / 1000).toFixed(1)} s; copied ${result.dr.handle.copy?.copiedObjects} objects (${result.dr.handle.copy?.copiedBytes} bytes), DR copy lag ${result.dr.lagSeconds} s`);
     assert.equal(result.status, 'verified');
+    // Checked before the source was read: both repositories can be copied byte for byte.
+    const ready = result.preflight.checks.find((c) => c.name === 'dr-copy');
+    assert.ok(ready?.ok, JSON.stringify(ready));
+    assert.match(ready.detail, /repo1 \(s3 .*\) can be copied into repo2/);
     const label = result.primary.handle.backupId;
     // The same set in both repositories: one backup of the source, not two.
     assert.equal(result.dr.handle.backupId, label);
@@ -323,5 +328,55 @@ describe('DR copy by repository copy (drCopy: repository-copy, real stack)', fun
       await Promise.all(workers.map((w) => (w.exitCode === null && w.signalCode === null ? new Promise((r) => w.once('exit', r)) : undefined)));
       await onDb(SCRATCH_DB, (c) => c.query('DROP TABLE IF EXISTS ballast')).catch(() => undefined);
     }
+  });
+
+  it('(e) retention: a full copied to repo2 only as the base of copied diffs stays while one depends on it and is expired with the last', async () => {
+    const base = `test-drcopy-${run}-e`;
+    const take = async (suffix: string, kind: 'full' | 'diff'): Promise<BackupHandle> => {
+      const started = await engine.startBackup({ backupName: `${base}-${suffix}`, kind });
+      let label = '';
+      await waitUntil(
+        `backup ${base}-${suffix}`,
+        async () => {
+          const p = await engine.backupProgress(started);
+          if (p.state === 'failed') throw new Error(p.detail);
+          if (p.state === 'complete') label = p.backupId!;
+          return p.state === 'complete' || p.detail;
+        },
+        { timeoutMs: 300000, intervalMs: 300 },
+      );
+      return { ...started, backupId: label };
+    };
+    // Only repo1 holds these: the full's own DR copy never happened (a second backup, or one that failed).
+    const full = await take('full', 'full');
+    const d1 = await take('d1', 'diff');
+    const d2 = await take('d2', 'diff');
+    const c1 = await engine.copyToDisasterRecovery(d1, { copyName: drCopyNameFor(d1.name!) });
+    const c2 = await engine.copyToDisasterRecovery(d2, { copyName: drCopyNameFor(d2.name!) });
+    assert.deepEqual(c1.copy?.sets, [full.backupId, d1.backupId], 'the first diff brought its full along');
+    assert.deepEqual(c1.copy?.dependsOn, [full.backupId]);
+    assert.deepEqual(c2.copy?.sets, [d2.backupId], 'the second found the full there');
+    assert.deepEqual(c2.copy?.dependsOn, [full.backupId]);
+    const inRepo2 = async () => (await setsIn(2)).map((b) => b.label);
+    assert.ok([full.backupId, d1.backupId, d2.backupId].every((l) => l), 'three labels');
+
+    // Retention (and `backups delete`) of catalog rows holding only these DR copies; no live row holds the full as its DR copy.
+    const { deleteDatabaseBackups } = backupRemoval(ports);
+    const rowOfCopy = (h: BackupHandle) => ({ id: '-1', target: 'app', engine: 'pgbackrest', engine_backup_id: h.backupId, locations: { dr: { handle: h } } }) as unknown as BackupRecord;
+    const [first] = await deleteDatabaseBackups(rowOfCopy(c1));
+    console.log(`      (e) ${first.detail}`);
+    assert.equal(first.outcome, 'deleted');
+    assert.match(first.detail, new RegExp(`kept its base ${full.backupId} \\(BACKUP_HAS_DEPENDENTS`));
+    let labels = await inRepo2();
+    assert.ok(!labels.includes(d1.backupId) && labels.includes(full.backupId) && labels.includes(d2.backupId), labels.join(' '));
+    const [second] = await deleteDatabaseBackups(rowOfCopy(c2));
+    console.log(`      (e) ${second.detail}`);
+    assert.match(second.detail, new RegExp(`expired ${full.backupId}, copied there only as its base`));
+    labels = await inRepo2();
+    assert.ok(![full.backupId, d1.backupId, d2.backupId].some((l) => labels.includes(l)), `repo2 holds none of them: ${labels.join(' ')}`);
+    // repo1 is not touched by expiring DR copies.
+    const labels1 = (await setsIn(1)).map((b) => b.label);
+    assert.ok([full.backupId, d1.backupId, d2.backupId].every((l) => labels1.includes(l)), labels1.join(' '));
+    for (const d of [d2, d1]) await engine.deleteBackup(d);
   });
 });

@@ -186,7 +186,8 @@ describe('pgBackRest engine on the embedded stack', function () {
   before(async function () {
     this.timeout(600000);
     stack = await useStack();
-    engine = localPgBackRestEngine(stack, { timings: { startWatchMs: 15000, pollMs: 100, stopTimeoutSec: 30 } });
+    // drCopy: second-backup, kept tested here (the default, repository-copy, in dr-repository-copy.test.ts).
+    engine = localPgBackRestEngine(stack, { drCopy: 'second-backup', timings: { startWatchMs: 15000, pollMs: 100, stopTimeoutSec: 30 } });
     cli = localPgBackRest(stack.ctx);
     await sweepTestFulls();
     await onSource((c) => c.query(`CREATE TABLE ${table} (id serial PRIMARY KEY, batch text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`));

@@ -5,8 +5,12 @@
  * lifeboat cannot copy byte for byte.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { LifeboatError } from '../src/domain/errors';
 import { repoStorageFrom } from '../src/engines/pgbackrest/repo-storage';
+import { repositoryCopyReadiness } from '../src/engines/pgbackrest/repository-copy';
 
 const CONFIG = `# Written by \`lifeboat stack up\`
 [global]
@@ -65,5 +69,44 @@ describe('pgBackRest repository storage for the repository copy', () => {
       (err: unknown) => err instanceof LifeboatError && err.code === 'DR_COPY_UNSUPPORTED' && /repo3 is of type posix.*drCopy: second-backup/.test(err.message),
     );
     assert.throws(() => repoStorageFrom(CONFIG, 'app', 4, {}), /repo4 is of type posix/);
+  });
+
+  describe('readiness, at preflight and at each backup\'s start', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-repo-ready-'));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const readiness = (text: string, from: number, to: number) => {
+      const configPath = path.join(dir, `pgbackrest-${from}-${to}-${text.length}.conf`);
+      fs.writeFileSync(configPath, text);
+      return repositoryCopyReadiness({ options: { configPath, stanza: 'app' } as never }, undefined, from, to);
+    };
+
+    it('passes two unencrypted S3 repositories over verified TLS, naming both buckets', async () => {
+      const r = await readiness(CONFIG, 1, 2);
+      assert.equal(r.ok, true, r.detail);
+      assert.match(r.detail, /repo1 \(s3 lifeboat-backups-primary\/pgbackrest\/\) can be copied into repo2 \(s3 app-backups-dr\/pgbackrest\/\)/);
+    });
+
+    it('refuses an encrypted repository in one sentence that says what to do, before any copy', async () => {
+      const r = await readiness(`${CONFIG}repo2-cipher-type=aes-256-cbc\nrepo2-cipher-pass=secret\n`, 1, 2);
+      assert.equal(r.ok, false);
+      assert.match(r.detail, /^drCopy is repository-copy, but pgBackRest repo2 is encrypted \(aes-256-cbc\).*set `drCopy: second-backup`.*\.$/);
+      assert.doesNotMatch(r.detail, /secret/);
+      assert.equal(r.detail.split('. ').length, 1, r.detail);
+    });
+
+    it('refuses a non-S3 repository and one without certificate checks, each named', async () => {
+      const posix = await readiness(CONFIG, 1, 3);
+      assert.equal(posix.ok, false);
+      assert.match(posix.detail, /repo3 is of type posix.*drCopy: second-backup/);
+      const insecure = await readiness(`${CONFIG}repo1-storage-verify-tls=n\n`, 1, 2);
+      assert.equal(insecure.ok, false);
+      assert.match(insecure.detail, /repo1 does not verify its endpoint's certificate/);
+    });
+
+    it('says so when pgBackRest\'s config cannot be read', async () => {
+      const r = await repositoryCopyReadiness({ options: { configPath: path.join(dir, 'missing.conf'), stanza: 'app' } as never }, undefined, 1, 2);
+      assert.equal(r.ok, false);
+      assert.match(r.detail, /missing\.conf cannot be read/);
+    });
   });
 });

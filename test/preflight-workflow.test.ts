@@ -43,6 +43,8 @@ describe('preflight workflow (real worker, real stack)', function () {
       'dns db.app.lifeboat.test.',
       'object store dr',
       'object store primary',
+      // drCopy: repository-copy (the default): both repositories can be copied byte for byte.
+      'pgbackrest app dr-copy (repo1 -> repo2)',
       'pgbackrest app repo1 (primary)',
       'pgbackrest app repo2 (dr)',
       'rpo app',

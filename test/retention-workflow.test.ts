@@ -145,7 +145,8 @@ describe('retention workflow (real worker, real stack)', function () {
     ports = createPorts(config, { log: () => undefined });
     primary = ports.objectStore('primary');
     dr = ports.objectStore('dr');
-    pg = localPgBackRestEngine(stack, { timings: { startWatchMs: 3000, pollMs: 100 } });
+    // The DR copies this test makes are second backups named -dr (the default, repository-copy, keeps the label).
+    pg = localPgBackRestEngine(stack, { drCopy: 'second-backup', timings: { startWatchMs: 3000, pollMs: 100 } });
     files = new FileBackupEngine({ source: { s3: primary, bucket: sourceBucket }, backup: { s3: primary, bucket: PRIMARY_BACKUPS, root: filesPrefix, name: 'primary' } });
     await ensureBucket(primary, { name: sourceBucket, versioning: true });
 

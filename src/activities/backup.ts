@@ -20,6 +20,8 @@ import type { BackupHandle, BackupProgress, BackupVerification, RecoveryPointLag
 import { currentWorkflowId } from './context';
 import { cancellationByWorkflow, withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
+import { repositoryCopyReadiness } from '../engines/pgbackrest/repository-copy';
+import { defaultDbOsUser } from '../platform/host';
 import { formatAge, formatBytes } from '../domain/format';
 
 /** A running backup whose work stands still this long is hung (injectable per workflow run). */
@@ -215,6 +217,11 @@ export function backupActivities(ports: Ports) {
           for (const repo of repos) {
             checks.push({ name: `repo${repo.repo} (${repo.repo === target.primaryRepo ? 'primary' : 'dr'})`, ok: repo.ok, detail: repo.detail });
           }
+          if (target.drCopy === 'repository-copy') {
+            // Before the source is read: a DR copy that could not be made is refused here, not after the backup.
+            const ready = await repositoryCopyReadiness(ports.pgbackrest(target), target.osUser ?? defaultDbOsUser(), target.primaryRepo, target.drRepo);
+            checks.push({ name: 'dr-copy', ...ready });
+          }
         }
         heartbeat('rpo');
         const rpo = await rpoStatus(ports, target.name);
@@ -297,7 +304,11 @@ export function backupActivities(ports: Ports) {
                   true,
                 );
               }
-              await ctx.sleep(pollIntervalMs);
+              if (engine.awaitBackupChange) {
+                // Woken by the backup itself (its log, its exit), at the latest after the poll interval.
+                await engine.awaitBackupChange(handle, pollIntervalMs, ctx.cancellationSignal);
+                if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+              } else await ctx.sleep(pollIntervalMs);
             }
           },
         );

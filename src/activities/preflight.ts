@@ -9,6 +9,8 @@ import { currentWorkflowId } from './context';
 import { dynamoDbPreflightChecks, isDynamoDbTarget } from './dynamodb';
 import { pgTlsOf, Ports } from './ports';
 import { newPgClient } from '../engines/pg-client';
+import { repositoryCopyReadiness } from '../engines/pgbackrest/repository-copy';
+import { defaultDbOsUser } from '../platform/host';
 import { ensureAbortIncompleteUploadsRule } from '../engines/s3';
 import { readBucketLock } from '../engines/object-lock';
 import { describeLock, lockProblem } from '../domain/object-lock';
@@ -76,11 +78,18 @@ export function preflightActivities(ports: Ports) {
   const repositoryChecks = async (target: Extract<ReturnType<typeof findDatabaseTarget>, { engine: 'pgbackrest' }>): Promise<ComponentCheck[]> => {
     Context.current().heartbeat('pgbackrest check');
     const regionOf = (repo: number) => (repo === target.primaryRepo ? 'primary' : 'dr');
-    return (await ports.pgbackrest(target).checkEachRepo([target.primaryRepo, target.drRepo])).map((repo) => ({
+    const cli = ports.pgbackrest(target);
+    const checks: ComponentCheck[] = (await cli.checkEachRepo([target.primaryRepo, target.drRepo])).map((repo) => ({
       component: `pgbackrest ${target.name} repo${repo.repo} (${regionOf(repo.repo)})`,
       ok: repo.ok,
       detail: repo.detail,
     }));
+    // A DR copy made by copying the repository needs two repositories whose bytes mean the same thing.
+    if (target.drCopy === 'repository-copy') {
+      const ready = await repositoryCopyReadiness(cli, target.osUser ?? defaultDbOsUser(), target.primaryRepo, target.drRepo);
+      checks.push({ component: `pgbackrest ${target.name} dr-copy (repo${target.primaryRepo} -> repo${target.drRepo})`, ...ready });
+    }
+    return checks;
   };
 
   return {

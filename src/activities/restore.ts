@@ -219,7 +219,11 @@ export function restoreActivities(ports: Ports) {
               true,
             );
           }
-          await ctx.sleep(pollIntervalMs);
+          if (engine.awaitInstanceChange) {
+            // Woken by the restore's own log (restore done, PostgreSQL up or down), at the latest after the poll interval.
+            await engine.awaitInstanceChange(instanceId, pollIntervalMs, ctx.cancellationSignal);
+            if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+          } else await ctx.sleep(pollIntervalMs);
         }
       });
     },

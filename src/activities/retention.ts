@@ -270,6 +270,39 @@ export function backupRemoval(ports: Ports) {
     };
   };
 
+  /**
+   * A DR copy made by copying the repository brings along the sets it builds on that the DR
+   * repository lacked (its full): those belong to no catalog row's DR copy, so nothing else would
+   * ever expire them. Once the copy built on one is expired, the base goes too, unless a live row
+   * holds it as its own DR copy or pgBackRest still has a set depending on it (the engine refuses:
+   * it stays for that one, and goes with it). Returns what it did, for the region's detail.
+   */
+  const expireCopiedBases = async (row: BackupRecord, handle: BackupHandle): Promise<string> => {
+    const bases = handle.copy?.dependsOn ?? [];
+    if (bases.length === 0) return '';
+    const engine = ports.database(row.target);
+    const done: string[] = [];
+    // The newest base first: an incr between the full and this set goes before the full it builds on.
+    for (const label of [...bases].sort().reverse()) {
+      const owner = await ports.catalog.query<{ id: string }>(
+        `SELECT id FROM backups WHERE target = $1 AND id <> $2 AND status NOT IN ('expired', 'deleted') AND locations->'dr'->'handle'->>'backupId' = $3 LIMIT 1`,
+        [row.target, row.id, label],
+      );
+      if (owner.length) {
+        done.push(`kept ${label} (the DR copy of catalog row ${owner[0].id})`);
+        continue;
+      }
+      try {
+        await engine.deleteBackup({ engine: handle.engine, backupId: label, location: handle.location, ...(handle.locator ? { locator: handle.locator } : {}) }, { copiedBase: true });
+        done.push(`expired ${label}, copied there only as its base`);
+      } catch (err) {
+        if (!(err instanceof LifeboatError && err.nonRetryable)) throw err;
+        done.push(`kept its base ${label} (${err.code}: still needed)`);
+      }
+    }
+    return `; ${done.join('; ')}`;
+  };
+
   const deleteDatabaseBackups = async (row: BackupRecord): Promise<RegionDeletion[]> => {
     const engine = ports.database(row.target);
     const handles: Array<{ region: string; handle: BackupHandle }> = [];
@@ -286,7 +319,8 @@ export function backupRemoval(ports: Ports) {
       try {
         await engine.deleteBackup(handle);
         const lock = repositoryLockNote(row, region);
-        out.push({ region, outcome: 'deleted', detail: `expired ${what}${lock ? `; ${lock.note}` : ''}`, ...(lock?.lockedUntil ? { lockedUntil: lock.lockedUntil } : {}) });
+        const bases = region === 'dr' ? await expireCopiedBases(row, handle) : '';
+        out.push({ region, outcome: 'deleted', detail: `expired ${what}${bases}${lock ? `; ${lock.note}` : ''}`, ...(lock?.lockedUntil ? { lockedUntil: lock.lockedUntil } : {}) });
       } catch (err) {
         if (err instanceof LifeboatError && err.nonRetryable) out.push({ region, outcome: 'refused', detail: `${err.code}: ${err.message}` });
         else throw err;

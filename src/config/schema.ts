@@ -371,9 +371,9 @@ const databaseTarget = t.union(
       drCopy: t
         .oneOf(
           ['repository-copy', 'second-backup'],
-          "How the DR copy is made. repository-copy: lifeboat streams the new set's objects and its WAL from primaryRepo's bucket to drRepo's and pgBackRest registers the set there (the source is read once; both repositories S3 and unencrypted). second-backup: a second backup of the source into drRepo (a second full read of the source).",
+          "How the DR copy is made. repository-copy: lifeboat streams the new set's objects and its WAL from primaryRepo's bucket to drRepo's and pgBackRest registers the set there (the default: the source is read once; both repositories S3 and unencrypted, checked at preflight and at each backup's start). second-backup: a second backup of the source into drRepo (a second full read of the source), for encrypted or non-S3 repositories.",
         )
-        .prefault('second-backup'),
+        .prefault('repository-copy'),
     },
     rds: {
       instanceId: t.string({ description: 'DBInstanceIdentifier of the protected source instance.', ...RDS_INSTANCE }),

@@ -81,6 +81,11 @@ export interface DrCopyReport {
   presentBytes: number;
   /** The sets copied: the backup's own, and any set it builds on the DR repository lacked. */
   sets: string[];
+  /**
+   * The sets in the DR repository the copy builds on (absent in copies recorded before it was
+   * kept): one that no catalog row holds as its own DR copy is expired with the last copy built on it.
+   */
+  dependsOn?: string[];
   walSegments: number;
 }
 
@@ -149,17 +154,28 @@ export interface DatabaseEngine {
   startBackup(request: { backupName: string; kind: BackupKind }): Promise<BackupHandle>;
   backupProgress(handle: BackupHandle): Promise<BackupProgress>;
   verifyBackup(handle: BackupHandle): Promise<BackupVerification>;
+  /**
+   * Waits (at most timeoutMs) until a running backup may have changed state, so that a finished
+   * backup is seen at once rather than at the next poll; engines that cannot tell omit it.
+   */
+  awaitBackupChange?(handle: BackupHandle, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /** Stops a running backup's own process (hung, or its workflow cancelled); engines that run none omit it. */
   stopBackup?(handle: BackupHandle): Promise<void>;
   /** Starts (or, copying the repository itself, makes) the DR copy; onProgress hears of a copy the engine makes in place. */
   copyToDisasterRecovery(handle: BackupHandle, request: { copyName: string; onProgress?: (progress: unknown) => void }): Promise<BackupHandle>;
-  deleteBackup(handle: BackupHandle): Promise<void>;
+  /**
+   * `copiedBase`: the set is in the DR repository only as the base of a repository copy that is
+   * being expired (pgBackRest), so the rule that keeps a repository's newest full does not hold it.
+   */
+  deleteBackup(handle: BackupHandle, options?: { copiedBase?: boolean }): Promise<void>;
   restoreWindow(fromRegion?: 'primary' | 'dr'): Promise<RestoreWindow>;
   /** Creates a NEW instance, or adopts one only its own workflow run made for the same point; refuses anything else naming its owner. */
   /** The lag of continuous archiving; undefined when the target has none (its RPO is then its last backup's age). */
   recoveryPointLag?(now?: Date): Promise<RecoveryPointLag | undefined>;
   startRestore(request: RestoreRequest): Promise<InstanceDescription>;
   describeInstance(instanceId: string): Promise<InstanceDescription | undefined>;
+  /** Waits (at most timeoutMs) until a restoring instance may have changed state; engines that cannot tell omit it. */
+  awaitInstanceChange?(instanceId: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /**
    * Every instance lifeboat restored for this target (restores and drills alike), each with the
    * owner run it records: what the drill sweeper looks through. Engines that cannot list omit it.

@@ -14,13 +14,16 @@ import type { BackupHandle, BackupKind, BackupProgress, BackupVerification } fro
 import { delay, isAlive, livePid, startDetached, stopPid } from '../../platform/processes';
 import { claimFile, claimStaleMs } from './claims';
 import { classifyPgBackRestError, lastErrorLine } from './errors';
-import { fileSize, fileTime, localName, readTail, removeFiles } from './files';
+import { awaitLogLine, fileSize, fileTime, localName, readTail, removeFiles } from './files';
 import type { PgBackRestSetup } from './options';
 import { processGroupWork } from './proc';
 import { RepositoryCopier, type RepositoryCopyProgress } from './repository-copy';
 import { checkBackupSet, describeSetCheck } from './set-check';
 import type { BackupSet, Repositories, StanzaInfo } from './repository';
 import type { ClusterSessions } from './sessions';
+
+/** How often a running backup's percent is read with `info` (it only feeds heartbeats and the stall check, with the log size and CPU). */
+const PERCENT_EVERY_MS = 5000;
 
 /** The pgBackRest annotation key that carries lifeboat's backup name. */
 export const BACKUP_ANNOTATION = 'lifeboat-backup';
@@ -46,6 +49,8 @@ export class Backups {
   }
 
   private readonly copier: RepositoryCopier;
+  /** Per backup log, its size when the backup's progress was last read: the waiter looks from there on. */
+  private readonly describedAt = new Map<string, number>();
 
   async startBackup(request: { backupName: string; kind: BackupKind }): Promise<BackupHandle> {
     // pgBackRest's smallest self-contained backup is a full one; an RDS-style "snapshot" is a full.
@@ -57,7 +62,10 @@ export class Backups {
     const repo = this.repositories.repoOf(handle);
     // The process first, then the repository: a backup that finishes in between shows in info.
     const { name, files, pid } = this.processOf(repo, handle);
-    const set = await this.findBackup(repo, handle);
+    if (files) this.describedAt.set(files.log, fileSize(files.log));
+    // While pgBackRest runs, the set is not done (it adds the set, expires, then ends): one `info`
+    // for the percent, not a second one for a set that cannot be there yet.
+    const set = pid === undefined ? await this.findBackup(repo, handle) : undefined;
     const what = `${name ? `backup ${name}` : `backup ${handle.backupId}`} in repo${repo} (${this.repositories.regionOfRepo(repo)})`;
     if (set) {
       if (files && pid === undefined) removeFiles(files.pid, files.log);
@@ -74,7 +82,7 @@ export class Backups {
       return progress;
     }
     if (pid !== undefined && files) {
-      const percent = await this.runningPercent();
+      const percent = await this.runningPercent(files.log);
       const progress: BackupProgress = {
         state: 'running',
         detail: `pgBackRest ${what} is running${percent !== undefined ? ` (${percent}% copied)` : ''}.`,
@@ -93,6 +101,27 @@ export class Backups {
         ? `pgBackRest ${what} failed: ${failure} (log: ${files!.log}); take a new backup.`
         : `There is no ${what} and no pgBackRest process making it; it failed or was expired, so take a new backup.`,
     };
+  }
+
+  /**
+   * Resolves when the backup's process changes what it shows: its log grows (pgBackRest's info
+   * lines: start, stop, the new label, expire, command end) or, after its closing "command end",
+   * it exits; else after `timeoutMs`, or at once when no process makes it (or `signal` aborts).
+   * The log is watched with inotify (fs.watch), not read in a loop: a finished backup is seen
+   * within milliseconds instead of at the next poll, and a long one costs nothing while it runs.
+   */
+  async awaitBackupChange(handle: BackupHandle, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const repo = this.repositories.repoOf(handle);
+    const { files, pid } = this.processOf(repo, handle);
+    if (!files || pid === undefined || signal?.aborted) return;
+    const ended = () => /command end/.test(readTail(files.log, 4096));
+    // Any line: pgBackRest logs only its steps at info level (start, stop, label, expire, end).
+    if (!ended()) await awaitLogLine(files.log, /\S/, timeoutMs, signal, this.describedAt.get(files.log));
+    // "command end" is pgBackRest's last line: its exit follows within milliseconds, so wait for that briefly.
+    if (ended()) {
+      const until = Date.now() + 2000;
+      while (isAlive(pid) && Date.now() < until && !signal?.aborted) await delay(10);
+    }
   }
 
   /**
@@ -242,7 +271,7 @@ export class Backups {
     };
   }
 
-  async deleteBackup(handle: BackupHandle): Promise<void> {
+  async deleteBackup(handle: BackupHandle, options: { copiedBase?: boolean } = {}): Promise<void> {
     const repo = this.repositories.repoOf(handle);
     // A backup still running is stopped first (a cancelled workflow compensating), then expired if it made it.
     const { files, pid } = this.processOf(repo, handle);
@@ -267,8 +296,10 @@ export class Backups {
     }
     // pgBackRest requires every new label to sort after every label it has seen: once the newest
     // full is gone, a diff or incr on an older full would be refused until the next full backup.
+    // A base copied into the DR repository only for a copy being expired is not that repository's own newest full:
+    // the next repository copy brings a base along again when it needs one.
     const fulls = info.backup.filter((b) => b.database['repo-key'] === repo && b.type === 'full').sort((a, b) => a.label.localeCompare(b.label));
-    if (set.type === 'full' && fulls.length > 1 && fulls[fulls.length - 1].label === set.label) {
+    if (!(options.copiedBase && repo === this.setup.drRepo) && set.type === 'full' && fulls.length > 1 && fulls[fulls.length - 1].label === set.label) {
       throw new LifeboatError(
         `Backup ${set.label} is the newest full backup in repo${repo}, and expiring it would make pgBackRest refuse differential and incremental backups until the next full one; take a new full backup first, then delete this one.`,
         'NEWEST_FULL_BACKUP',
@@ -352,15 +383,25 @@ export class Backups {
   }
 
   /** pgBackRest reports a running backup's progress only in its text output. */
-  private async runningPercent(): Promise<number | undefined> {
+  private async runningPercent(log: string): Promise<number | undefined> {
+    // Read at most every PERCENT_EVERY_MS per backup: a waiter woken by each log line would
+    // otherwise run `info` beside pgBackRest several times a second on a busy host.
+    const last = this.percents.get(log);
+    if (last && Date.now() - last.at < PERCENT_EVERY_MS) return last.percent;
+    let percent: number | undefined;
     try {
       const text = (await this.setup.cli.exec('info', ['--log-level-console=warn'], { timeoutMs: this.setup.timings.commandTimeoutMs })).stdout;
       const m = /backup\/expire running - (\d+(?:\.\d+)?)% complete/.exec(text);
-      return m ? Number(m[1]) : undefined;
+      percent = m ? Number(m[1]) : undefined;
     } catch {
-      return undefined;
+      percent = undefined;
     }
+    this.percents.set(log, { at: Date.now(), percent });
+    return percent;
   }
+
+  /** Per backup log, the last percent read and when. */
+  private readonly percents = new Map<string, { at: number; percent: number | undefined }>();
 }
 
 function iso(epochSeconds: number): string {

@@ -93,3 +93,58 @@ export async function ensureRestoresDir(restoresDir: string, osUser: string): Pr
   fs.mkdirSync(restoresDir, { recursive: true, mode: 0o755 });
   await chownToOsUser(osUser, restoresDir);
 }
+
+/**
+ * Resolves when text matching `wanted` is appended to `file` from now on (watched with inotify
+ * through fs.watch: nothing is read until the file changes), after `timeoutMs`, or when `signal`
+ * aborts: whichever comes first (`from`: look from that offset on instead of from now). Returns whether the text was seen. A long-running process's log
+ * tells when its state changes, so its waiter learns of it at once without reading in a loop.
+ */
+export async function awaitLogLine(file: string, wanted: RegExp, timeoutMs: number, signal?: AbortSignal, from?: number): Promise<boolean> {
+  if (signal?.aborted) return false;
+  // From where the caller last looked at the state (so a line written since is not missed), else from now.
+  let offset = from ?? fileSize(file);
+  return new Promise<boolean>((resolve) => {
+    let watcher: fs.FSWatcher | undefined;
+    let settled = false;
+    const finish = (seen: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      watcher?.close();
+      signal?.removeEventListener('abort', aborted);
+      resolve(seen);
+    };
+    const aborted = () => finish(false);
+    const look = () => {
+      const size = fileSize(file);
+      if (size < offset) offset = 0; // rewritten from the start
+      if (size === offset) return;
+      const fd = fs.openSync(file, 'r');
+      try {
+        const buf = Buffer.alloc(Math.min(size - offset, 1024 * 1024));
+        const read = fs.readSync(fd, buf, 0, buf.length, size - buf.length);
+        offset = size;
+        if (wanted.test(buf.subarray(0, read).toString('utf8'))) finish(true);
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    signal?.addEventListener('abort', aborted, { once: true });
+    try {
+      watcher = fs.watch(file, () => {
+        try {
+          look();
+        } catch {
+          finish(false);
+        }
+      });
+      watcher.on('error', () => finish(false));
+      // Appended between the size taken above and the watch: looked at now.
+      look();
+    } catch {
+      finish(false);
+    }
+  });
+}

@@ -129,8 +129,12 @@ export class PgBackRestEngine implements DatabaseEngine {
     return this.backups.copyToDisasterRecovery(handle, request);
   }
 
-  deleteBackup(handle: BackupHandle): Promise<void> {
-    return this.backups.deleteBackup(handle);
+  awaitBackupChange(handle: BackupHandle, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return this.backups.awaitBackupChange(handle, timeoutMs, signal);
+  }
+
+  deleteBackup(handle: BackupHandle, options?: { copiedBase?: boolean }): Promise<void> {
+    return this.backups.deleteBackup(handle, options);
   }
 
   // ---------------------------------------------------------------- WAL archive (wal.ts)
@@ -147,6 +151,10 @@ export class PgBackRestEngine implements DatabaseEngine {
 
   startRestore(request: RestoreRequest): Promise<InstanceDescription> {
     return this.restores.startRestore(request);
+  }
+
+  awaitInstanceChange(instanceId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return this.restores.awaitInstanceChange(instanceId, timeoutMs, signal);
   }
 
   async describeInstance(instanceId: string): Promise<InstanceDescription | undefined> {

@@ -73,7 +73,7 @@ export interface PgBackRestEngineOptions {
   /**
    * How the DR copy is made: `second-backup` (a second backup of the source into drRepo: reads the
    * source again) or `repository-copy` (the set's objects and WAL copied from primaryRepo's bucket
-   * to drRepo's: the source is read once). Default second-backup.
+   * to drRepo's: the source is read once). Default repository-copy.
    */
   drCopy?: DrCopyMode;
   /** Extra server settings for restored clusters (for example shared_buffers). */
@@ -110,7 +110,7 @@ export function resolveSetup(options: PgBackRestEngineOptions): PgBackRestSetup 
     drillPortRange: options.drillPortRange ?? { from: 55500, to: 55539 },
     primaryRepo: options.primaryRepo ?? 1,
     drRepo: options.drRepo ?? 2,
-    drCopy: options.drCopy ?? 'second-backup',
+    drCopy: options.drCopy ?? 'repository-copy',
     restoreSettings: options.restoreSettings ?? {},
     walScanSegments: options.walScanSegments ?? 4,
     timings: { ...DEFAULT_TIMINGS, ...options.timings },

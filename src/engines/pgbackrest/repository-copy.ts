@@ -26,6 +26,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { describeError, LifeboatError } from '../../domain/errors';
 import { createS3Client } from '../s3';
 import { classifyPgBackRestError } from './errors';
+import type { PgBackRestCli } from './cli';
 import type { PgBackRestSetup } from './options';
 import { readPgBackRestConfig, repoStorageFrom, type RepoStorage } from './repo-storage';
 import type { BackupSet, Repositories, StanzaInfo } from './repository';
@@ -40,6 +41,8 @@ export interface RepositoryCopyProgress {
   presentBytes: number;
   /** The sets copied (the set, and any set it builds on the DR repository lacked). */
   sets: string[];
+  /** The sets in the DR repository this one builds on (its full, and any diff or incr between): kept while it lives, expired with it when no other copy claims them. */
+  dependsOn: string[];
   walSegments: number;
 }
 
@@ -55,6 +58,39 @@ const SINGLE_PUT_BYTES = 256 * 1024 * 1024;
 /** Part size of multipart uploads (the SDK buffers up to queueSize parts per upload). */
 const PART_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Whether repo `primaryRepo`'s sets can be copied byte for byte into `drRepo` (drCopy:
+ * repository-copy), from pgBackRest's own config: both repositories S3 with what lifeboat needs
+ * to reach them, neither encrypted (an encrypted set's keys live in its own repository's
+ * backup.info, so its bytes mean nothing in another), both over verified TLS. Checked at preflight
+ * and at every backup's start, so a mismatch is one sentence there and never a copy pgBackRest
+ * cannot read.
+ */
+export async function repositoryCopyReadiness(cli: Pick<PgBackRestCli, 'options'>, osUser: string | undefined, primaryRepo: number, drRepo: number): Promise<{ ok: boolean; detail: string }> {
+  let text: string;
+  try {
+    text = await readPgBackRestConfig(cli.options.configPath, osUser);
+  } catch (err) {
+    return { ok: false, detail: `drCopy is repository-copy, but pgBackRest's config ${cli.options.configPath} cannot be read to check that repo${primaryRepo} can be copied into repo${drRepo} (${describeError(err)}); make it readable by the worker or the database's OS user.` };
+  }
+  const problems: string[] = [];
+  const storages: RepoStorage[] = [];
+  for (const repo of [primaryRepo, drRepo]) {
+    try {
+      storages.push(repoStorageFrom(text, cli.options.stanza, repo));
+    } catch (err) {
+      problems.push(describeError(err).replace(/\.$/, ''));
+    }
+  }
+  for (const s of storages) {
+    if (s.cipherType !== 'none') problems.push(`pgBackRest repo${s.repo} is encrypted (${s.cipherType}), and an encrypted set cannot be copied byte for byte into another repository (its keys live in repo${s.repo}'s own backup.info); set \`drCopy: second-backup\` on the target, or use unencrypted repositories on encrypted buckets`);
+    if (s.insecureTls) problems.push(`pgBackRest repo${s.repo} does not verify its endpoint's certificate (storage-verify-tls=n), and lifeboat copies only over verified TLS; give it a CA file (storage-ca-file) or set \`drCopy: second-backup\``);
+  }
+  if (problems.length) return { ok: false, detail: `drCopy is repository-copy, but ${problems.join('; and ')}.` };
+  const [from, to] = storages;
+  return { ok: true, detail: `repo${from.repo} (s3 ${from.bucket}/${from.prefix}) can be copied into repo${to.repo} (s3 ${to.bucket}/${to.prefix}): both S3, unencrypted, verified TLS.` };
+}
+
 export class RepositoryCopier {
   constructor(
     private readonly setup: Pick<PgBackRestSetup, 'cli' | 'osUser' | 'primaryRepo' | 'drRepo' | 'timings'>,
@@ -67,7 +103,7 @@ export class RepositoryCopier {
    */
   async copySet(label: string, onProgress?: (p: RepositoryCopyProgress) => void): Promise<RepositoryCopyProgress> {
     const { primaryRepo, drRepo } = this.setup;
-    const progress: RepositoryCopyProgress = { copiedObjects: 0, copiedBytes: 0, presentObjects: 0, presentBytes: 0, sets: [], walSegments: 0 };
+    const progress: RepositoryCopyProgress = { copiedObjects: 0, copiedBytes: 0, presentObjects: 0, presentBytes: 0, sets: [], dependsOn: [], walSegments: 0 };
     const source = await this.repositories.stanzaInfo(primaryRepo, `reading repo${primaryRepo} to copy ${label}`);
     const target = await this.repositories.stanzaInfo(drRepo, `reading repo${drRepo} to copy ${label}`);
     if (!source || !target) throw new LifeboatError(`pgBackRest lists no stanza ${this.setup.cli.options.stanza} in repo${source ? drRepo : primaryRepo}; run stanza-create for both repositories first.`, 'DR_COPY_UNSUPPORTED');
@@ -89,6 +125,7 @@ export class RepositoryCopier {
     const inTarget = new Set(target.backup.filter((b) => b.database['repo-key'] === drRepo).map((b) => b.label));
     // The set and the sets it reuses files from, oldest first: a diff or incr needs its full there too.
     const chain = [...(set.reference ?? []), set.label].filter((l, i, all) => all.indexOf(l) === i).sort();
+    progress.dependsOn = chain.filter((l) => l !== label);
     const missing = chain.filter((l) => !inTarget.has(l));
     if (missing.length === 0) return progress;
     const sets = missing.map((l) => source.backup.find((b) => b.label === l && b.database['repo-key'] === primaryRepo));

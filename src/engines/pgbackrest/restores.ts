@@ -16,13 +16,16 @@ import { claimFile, claimHeld, claimOwner, claimStaleMs } from './claims';
 import { shellCommand, shq } from './cli';
 import { ARCHIVE_REFUSAL, NO_ARCHIVING_OPTIONS, postmasterAlive, RESTORE_CONF, type RestoredClusters } from './clusters';
 import { classifyPgBackRestError } from './errors';
-import { chownToOsUser, ensureRestoresDir, readTail, VALID_NAME, writeJson } from './files';
+import { awaitLogLine, chownToOsUser, ensureRestoresDir, fileSize, readTail, VALID_NAME, writeJson } from './files';
 import type { PgBackRestSetup, Region } from './options';
 import { pointLabel, readRecord, refuseUnlessOwnedBy, type InstanceFiles, type RestoreRecord } from './records';
 import type { Repositories } from './repository';
 import type { WalArchive } from './wal';
 
 const LSN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
+
+/** Lines of a restore's log (the script, pgBackRest, PostgreSQL) that come with a change of the instance's state. */
+const STATE_LINES = /restore command end|lifeboat: restore finished|ready to accept|shut down|terminated|exited|FATAL|PANIC|ERROR: \[|pg_ctl: /;
 
 export class Restores {
   constructor(
@@ -138,9 +141,24 @@ export class Restores {
     return this.clusters.describe(record);
   }
 
+  /**
+   * Resolves when the restore's log says its state changed (pgBackRest's restore ended, the script
+   * hands over to PostgreSQL, PostgreSQL accepts connections or stops, an error), after
+   * `timeoutMs`, or when `signal` aborts. Not each WAL segment replayed: those change no state.
+   */
+  async awaitInstanceChange(instanceId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const record = readRecord(this.clusters.files(instanceId).record);
+    if (!record) return;
+    await awaitLogLine(record.logFile, STATE_LINES, timeoutMs, signal, this.describedAt.get(instanceId));
+  }
+
+  /** Per instance, the size of its log when its state was last described: the waiter looks from there on. */
+  private readonly describedAt = new Map<string, number>();
+
   async describeInstance(instanceId: string): Promise<InstanceDescription | undefined> {
     const files = this.clusters.files(instanceId);
     const record = readRecord(files.record);
+    if (record) this.describedAt.set(instanceId, fileSize(record.logFile));
     if (!record) {
       if (claimHeld(files.claim, claimStaleMs(this.setup.timings))) return { instanceId, status: 'restoring', createdByLifeboat: true, detail: `An attempt is starting the restore of ${instanceId}.` };
       if (!fs.existsSync(files.dataDir)) return undefined;
