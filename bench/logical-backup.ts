@@ -64,8 +64,6 @@ async function withApp<T>(fn: (c: PgClient) => Promise<T>): Promise<T> {
   }
 }
 
-const databaseSize = () => withApp(async (c) => Number((await c.query<{ b: string }>('SELECT pg_database_size(current_database()) AS b')).rows[0].b));
-
 async function seed(bytes: number): Promise<number> {
   return withApp(async (c) => {
     await c.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (id bigserial PRIMARY KEY, payload text NOT NULL)`);

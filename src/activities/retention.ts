@@ -33,7 +33,7 @@ import { currentWorkflowId } from './context';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
 import { insertWorkflowEvent } from '../catalog/catalog';
-import { deleteDynamoDbBackup, isDynamoDbTarget, withDynamoDbPolicies } from './dynamodb';
+import { deleteDynamoDbBackup, withDynamoDbPolicies } from './dynamodb';
 import { DYNAMODB_BACKUP_TYPE } from '../domain/dynamodb';
 
 export interface BackupRecord {
