@@ -253,10 +253,13 @@ describe('drFailover resilience (real worker processes, real stack)', function (
       const { error, madeBeforeCancel } = await waitingWorker.runUntil(async () => {
         const handle = await start(workflowId, { mode: 'drill', reason: 'test: failover drill, cancelled' }, queue);
         await waitForStatus(handle, 'the application check of the drill', (s) => s.planSteps?.find((p) => p.name === 'check-sample-app')?.state === 'running');
+        // The step is running from before its application copy starts: wait for the copy itself (on a loaded host it takes seconds).
+        const ownRunningApps = async () => (await drillParts().listDrillApplications()).filter((a) => a.workflowId === workflowId && a.running);
+        await waitUntil('the drill application copy to run', async () => (await ownRunningApps()).length > 0, { timeoutMs: 120_000, intervalMs: 250 });
         const made = {
           instances: (await instancesOf(workflowId)).map((i) => i.instanceId),
           names: (await drillParts().listOwnedDrillNames()).filter((n) => n.owner.workflowId === workflowId).map((n) => n.name),
-          apps: (await drillParts().listDrillApplications()).filter((a) => a.workflowId === workflowId && a.running).map((a) => a.port),
+          apps: (await ownRunningApps()).map((a) => a.port),
         };
         await handle.cancel();
         const failure = await handle.result().then(
