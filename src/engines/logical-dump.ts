@@ -908,7 +908,12 @@ export class LogicalDumpEngine {
       if (!stop.signal.aborted) streamError = err;
     }
     body.destroy();
-    if (streamError && list.child.exitCode === null) list.child.kill('SIGTERM');
+    // pg_restore closes its input once it has the table of contents, so a write can fail (EPIPE)
+    // a moment before its exit is seen: give it a few seconds to finish on its own before stopping it.
+    if (streamError && list.child.exitCode === null) {
+      const settled = await Promise.race([list.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
+      if (!settled) list.child.kill('SIGTERM');
+    }
     const exit = await list.exited;
     if (streamError instanceof LifeboatError) throw streamError;
     if (exit.code !== 0) {
