@@ -6,19 +6,17 @@
  * needs AWS (a table that exists, a time outside the window) the workflow's validation refuses
  * before it makes anything, and the command shows that sentence and exits 2.
  */
-import { Client, WorkflowFailedError } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { LifeboatConfig, requesterProblem } from '../config';
 import { findDynamoDbTarget } from '../activities/dynamodb';
-import { MAX_REASON_CHARS, WorkflowStatus } from '../domain/approval';
+import { MAX_REASON_CHARS } from '../domain/approval';
 import { DynamoDbBackupInput, DynamoDbBackupReport, DynamoDbDrillInput, DynamoDbRestoreInput, DynamoDbRestoreReport, tableNameProblem } from '../domain/dynamodb';
-import { LifeboatError } from '../domain/errors';
 import { formatBytes } from '../domain/format';
-import { statusQuery } from '../workflows/messages';
-import { describeFailure, failureType } from '../workflows/failure';
 import { checkLength, UsageError } from './args';
 import { failureOf, follow } from './backup-commands';
-import { line, printJson, uiLink } from './output';
-import { CommandContext, identity } from './recovery-commands';
+import { line, printJson } from './output';
+import { CommandContext, identity, printRestoreStarted } from './recovery-commands';
+import { waitPastValidation } from './restore-start';
 
 const stamp = () => new Date().toISOString().replace(/[:.]/g, '-').toLowerCase();
 
@@ -94,37 +92,10 @@ export async function dynamodbRestoreCommand(ctx: CommandContext, prepared: { in
     staticSummary: `DynamoDB restore of ${input.target} into ${input.intoTable}`,
     staticDetails: `Requested by ${input.requestedBy}: ${input.reason}.`,
   });
-  let status: WorkflowStatus | undefined;
-  for (let i = 0; i < 240; i++) {
-    const desc = await handle.describe();
-    if (desc.status.name !== 'RUNNING') break;
-    status = await handle.query(statusQuery).catch(() => undefined);
-    if (status && status.phase !== 'starting' && status.phase !== 'validating') break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  if ((await handle.describe()).status.name === 'FAILED') {
-    const err = await handle.result().catch((e: unknown) => e);
-    const cause = err instanceof WorkflowFailedError && err.cause ? err.cause : err;
-    if (failureType(cause) === 'RESTORE_REFUSED') throw new LifeboatError(describeFailure(cause), 'RESTORE_REFUSED');
-    line(`DynamoDB restore FAILED: ${failureOf(err)}`);
-    return 1;
-  }
-  const link = uiLink(ctx.uiBase, ctx.config.temporal.namespace, workflowId);
-  if (ctx.json) {
-    printJson({ workflowId, status, ui: link });
-    return 0;
-  }
-  line(`DynamoDB restore started: ${workflowId}`);
-  const g = status?.pendingGate;
-  if (g) {
-    line(`waiting for approval (${g.gate}) by any of: ${g.allowedRoles.join(', ')}${g.requestedBy ? `, not ${g.requestedBy}` : ''}`);
-    for (const f of g.prompt.facts) line(`  ${f.label}: ${f.value}`);
-    line(`approve:  lifeboat approve ${workflowId} --gate ${g.gate} --reason "..." --as <identity> --key <your private key>`);
-    line(`reject:   lifeboat reject ${workflowId} --reason "..." --as <identity> --key <your private key>`);
-  }
-  line(`watch:    lifeboat watch ${workflowId}`);
-  line(`Web UI:   ${link}`);
-  return 0;
+  // A refusal while the request is checked: one sentence, exit 2, with nothing made.
+  const started = await waitPastValidation(handle, { intervalMs: 250, refusedPrefix: '' });
+  printRestoreStarted(ctx, workflowId, started.status, 'DynamoDB restore');
+  return started.state === 'ended' ? started.exitCode : 0;
 }
 
 /** `lifeboat backup <dynamodb target>`: follows the backup to the end (exit 0 only when verified in both regions). */

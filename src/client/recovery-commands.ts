@@ -137,13 +137,13 @@ export function printRestoreEnded(ctx: CommandContext, workflowId: string, resul
 }
 
 /** What `lifeboat restore` prints once its workflow waits at the gate (or has gone past it): the same for every kind of restore. */
-export function printRestoreStarted(ctx: CommandContext, workflowId: string, status: WorkflowStatus | undefined): number {
+export function printRestoreStarted(ctx: CommandContext, workflowId: string, status: WorkflowStatus | undefined, what = 'restore'): number {
   const link = uiLink(ctx.uiBase, ctx.config.temporal.namespace, workflowId);
   if (ctx.json) {
     printJson({ workflowId, status, ui: link });
     return 0;
   }
-  line(`restore started: ${workflowId}`);
+  line(`${what} started: ${workflowId}`);
   if (status?.pendingGate) {
     const g = status.pendingGate;
     line(`waiting for approval (${g.gate}) by any of: ${g.allowedRoles.join(', ')}${g.requestedBy ? `, not ${g.requestedBy}` : ''}`);

@@ -8,15 +8,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import { findSqliteTarget, LifeboatConfig, requesterProblem, SqliteTarget } from '../config';
-import { MAX_REASON_CHARS, WorkflowStatus } from '../domain/approval';
+import { MAX_REASON_CHARS } from '../domain/approval';
 import { formatBytes } from '../domain/format';
 import { companionFiles, destinationProblem, SqliteBackupInput, SqliteBackupReport, SqliteRestoreInput } from '../domain/sqlite';
-import { describeFailure } from '../workflows/failure';
-import { statusQuery } from '../workflows/messages';
 import { checkLength, UsageError } from './args';
 import { failureOf, follow } from './backup-commands';
 import { line, printJson } from './output';
 import { CommandContext, identity, printRestoreStarted } from './recovery-commands';
+import { waitPastValidation } from './restore-start';
 
 const BACKUP_REF = /^(latest|[0-9]{1,19}|[A-Za-z0-9][A-Za-z0-9._-]{0,199})$/;
 
@@ -119,18 +118,11 @@ export async function sqliteRestoreCommand(ctx: CommandContext, prepared: { inpu
     staticSummary: `restore SQLite backup ${input.backup} of ${input.target} into ${input.into}`,
     staticDetails: `Requested by ${input.requestedBy}: ${input.reason}.`,
   });
-  let status: WorkflowStatus | undefined;
-  for (let i = 0; i < 240; i++) {
-    const desc = await handle.describe();
-    if (desc.status.name !== 'RUNNING') break;
-    status = await handle.query(statusQuery).catch(() => undefined);
-    if (status && status.phase !== 'starting' && status.phase !== 'validating') break;
-    await new Promise((r) => setTimeout(r, 500));
+  // A refusal while the request is checked: one sentence, exit 2, with nothing made.
+  const started = await waitPastValidation(handle, { intervalMs: 500 });
+  if (started.state === 'ended') {
+    printRestoreStarted(ctx, workflowId, started.status);
+    return started.exitCode;
   }
-  const desc = await handle.describe();
-  if (desc.status.name === 'FAILED') {
-    const err = await handle.result().catch((e: unknown) => e);
-    throw new UsageError(`restore refused: ${describeFailure(err)}`);
-  }
-  return printRestoreStarted(ctx, workflowId, status);
+  return printRestoreStarted(ctx, workflowId, started.status);
 }
