@@ -9,9 +9,11 @@ import {
   DeleteBackupCommand,
   DeleteTableCommand,
   DescribeBackupCommand,
+  DescribeImportCommand,
   DescribeTableCommand,
   DynamoDBClient,
   ListBackupsCommand,
+  ListImportsCommand,
   ListTagsOfResourceCommand,
   ResourceNotFoundException,
   RestoreTableFromBackupCommand,
@@ -22,7 +24,7 @@ import {
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { dynamoDbBackupName, DYNAMODB_TAGS } from '../src/domain/dynamodb';
+import { dynamoDbBackupName, DYNAMODB_TAGS, importClientToken } from '../src/domain/dynamodb';
 import { LifeboatError } from '../src/domain/errors';
 import { AwsOperationError } from '../src/engines/aws-errors';
 import { DynamoDbEngine } from '../src/engines/dynamodb';
@@ -186,6 +188,25 @@ describe('DynamoDB engine (mocked DynamoDBClient)', () => {
     ddb.on(ListTagsOfResourceCommand).resolves({ Tags: [{ Key: DYNAMODB_TAGS.workflowId, Value: RUN.workflowId }, { Key: DYNAMODB_TAGS.runId, Value: RUN.runId }] });
     ddb.on(DeleteTableCommand).resolves({ TableDescription: tableDescription('orders-restored', 'DELETING') });
     assert.match(await engine().deleteOwnTable('orders-restored', 'primary', RUN), /^deleted table orders-restored in us-east-1, which this run made$/);
+    assert.equal(ddb.commandCalls(DeleteTableCommand).length, 1);
+  });
+
+  it('an untagged table made by an import after validation is this run\'s only when an import into it carries this run\'s client token', async () => {
+    // A worker killed between ImportTable and tagging leaves an untagged table with no restore summary; someone else's table of the same name looks the same.
+    const made = new Date('2026-12-01T07:05:00Z');
+    ddb.on(DescribeTableCommand).callsFake((input: { TableName: string }) => ({ Table: tableDescription(input.TableName, 'ACTIVE', { CreationDateTime: made }) }));
+    ddb.on(ListTagsOfResourceCommand).resolves({ Tags: [] });
+    const importArn = (id: string) => `arn:aws:dynamodb:${REGION}:123456789012:table/orders-dr/import/${id}`;
+    ddb.on(ListImportsCommand).resolves({ ImportSummaryList: [{ ImportArn: importArn('01700000000000-someone') }] });
+    ddb.on(DescribeImportCommand).resolves({ ImportTableDescription: { ImportArn: importArn('01700000000000-someone'), ClientToken: 'someone-elses-token', ImportStatus: 'COMPLETED' } });
+    const foreign = await engine().deleteOwnTable('orders-dr', 'primary', RUN, { validatedAt: '2026-12-01T07:00:00.000Z' }).catch((e: unknown) => e);
+    assert.ok(foreign instanceof LifeboatError);
+    assert.equal(foreign.code, 'NOT_MANAGED_BY_LIFEBOAT');
+    assert.equal(ddb.commandCalls(DeleteTableCommand).length, 0);
+
+    ddb.on(DescribeImportCommand).resolves({ ImportTableDescription: { ImportArn: importArn('01700000000000-ours'), ClientToken: importClientToken(RUN.workflowId, 'orders-dr'), ImportStatus: 'COMPLETED' } });
+    ddb.on(DeleteTableCommand).resolves({ TableDescription: tableDescription('orders-dr', 'DELETING') });
+    assert.match(await engine().deleteOwnTable('orders-dr', 'primary', RUN, { validatedAt: '2026-12-01T07:00:00.000Z' }), /^deleted table orders-dr in us-east-1, which this run made$/);
     assert.equal(ddb.commandCalls(DeleteTableCommand).length, 1);
   });
 

@@ -28,7 +28,7 @@ import {
   DynamoDbTableOwner,
   dynamoDbBackupName,
   dynamoDbExportToken,
-  shortHash,
+  importClientToken,
   tableNameProblem,
 } from '../domain/dynamodb';
 import type { ComponentCheck } from '../domain/preflight';
@@ -317,7 +317,7 @@ export function dynamoDbActivities(ports: Ports) {
         method: plan.method,
         ...(plan.restoreTime ? { restoreTime: plan.restoreTime } : {}),
         ...(plan.backup?.backupArn ? { backupArn: plan.backup.backupArn } : {}),
-        ...(exp && plan.shape ? { importFrom: { bucket: exp.bucket, keyPrefix: `${exp.exportFolder}/data/`, shape: plan.shape, clientToken: `lb-${shortHash(`${currentWorkflowId()}:import`)}${shortHash(plan.intoTable)}` } } : {}),
+        ...(exp && plan.shape ? { importFrom: { bucket: exp.bucket, keyPrefix: `${exp.exportFolder}/data/`, shape: plan.shape, clientToken: importClientToken(currentWorkflowId(), plan.intoTable) } } : {}),
         owner: owner(),
         purpose,
         validatedAt: plan.validatedAt,

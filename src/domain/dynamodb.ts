@@ -35,6 +35,11 @@ export function tableNameProblem(name: string): string | undefined {
   return DYNAMODB_NAME.test(name) ? undefined : `"${name}" is not a DynamoDB table name (${DYNAMODB_NAME_RULE})`;
 }
 
+/** The client token of the import a workflow run starts into `intoTable`: a retry of the same run sends the same one, and only that run's import carries it. */
+export function importClientToken(workflowId: string, intoTable: string): string {
+  return `lb-${shortHash(`${workflowId}:import`)}${shortHash(intoTable)}`;
+}
+
 /** A stable 32-bit FNV-1a hash in hex: deterministic names without node:crypto (workflow-safe). */
 export function shortHash(value: string): string {
   let h = 0x811c9dc5;

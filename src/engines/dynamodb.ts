@@ -22,6 +22,7 @@ import {
   DynamoDBClient,
   ExportTableToPointInTimeCommand,
   ImportTableCommand,
+  ListImportsCommand,
   ListBackupsCommand,
   ListTagsOfResourceCommand,
   RestoreTableFromBackupCommand,
@@ -44,6 +45,7 @@ import {
   DynamoDbExportVerification,
   DynamoDbTableCheck,
   DynamoDbTableOwner,
+  importClientToken,
   TableShape,
 } from '../domain/dynamodb';
 import { classifyAwsError, isAwsError, s3Error } from './aws-errors';
@@ -449,7 +451,7 @@ export class DynamoDbEngine {
   private async adoptOrRefuse(table: TableDescription, o: { intoTable: string; region: Region; owner: DynamoDbTableOwner; purpose: 'restore' | 'drill'; validatedAt: string; backupArn?: string }): Promise<boolean> {
     const tags = table.TableArn ? await this.tableTags(table.TableArn, o.region) : [];
     if (tagOf(tags, DYNAMODB_TAGS.runId) === tagValue(o.owner.runId) && tagOf(tags, DYNAMODB_TAGS.workflowId) === tagValue(o.owner.workflowId)) return true;
-    if (this.madeByThisRunUntagged(table, tags, o)) {
+    if (await this.madeByThisRunUntagged(table, tags, o.region, o)) {
       await this.tagTable(table.TableArn!, o.region, o.owner, o.purpose);
       return true;
     }
@@ -459,14 +461,34 @@ export class DynamoDbEngine {
     );
   }
 
-  /** An untagged table this run made: created after validation saw none there, restored from this run's source. */
-  private madeByThisRunUntagged(table: TableDescription, tags: Tag[], o: { validatedAt: string; backupArn?: string }): boolean {
+  /**
+   * An untagged table this run made (a worker died before tagging it): created after validation
+   * saw none there, and either restored from this run's source or made by an import carrying this
+   * run's client token. Anything else with the name is someone else's and is never adopted or deleted.
+   */
+  private async madeByThisRunUntagged(table: TableDescription, tags: Tag[], region: Region, o: { validatedAt: string; backupArn?: string; owner: DynamoDbTableOwner }): Promise<boolean> {
     if (tags.some((t) => t.Key?.startsWith('lifeboat:'))) return false;
     const created = table.CreationDateTime?.getTime();
     if (created === undefined || created < Date.parse(o.validatedAt)) return false;
     const r = table.RestoreSummary;
-    if (!r) return true; // an import carries no restore summary; made after validation, in lifeboat's name
+    if (!r) return this.importedByRun(table, region, importClientToken(o.owner.workflowId, table.TableName ?? ''));
     return r.SourceBackupArn === o.backupArn || (r.SourceTableArn ?? '').endsWith(`:table/${this.tableName}`);
+  }
+
+  /** Whether an import into this table carries `clientToken` (an import leaves no restore summary on its table). */
+  private async importedByRun(table: TableDescription, region: Region, clientToken: string): Promise<boolean> {
+    if (!table.TableArn) return false;
+    let next: string | undefined;
+    do {
+      const page = await this.call(region, 'ListImports', `listing the imports into ${table.TableName}`, (c) => c.send(new ListImportsCommand({ TableArn: table.TableArn, NextToken: next })));
+      for (const s of page?.ImportSummaryList ?? []) {
+        if (!s.ImportArn) continue;
+        const d = await this.call(region, 'DescribeImport', `describing import ${s.ImportArn}`, (c) => c.send(new DescribeImportCommand({ ImportArn: s.ImportArn })));
+        if (d?.ImportTableDescription?.ClientToken === clientToken) return true;
+      }
+      next = page?.NextToken;
+    } while (next);
+    return false;
   }
 
   /** Polls until the table is ACTIVE (an import: until the import COMPLETED and the table is ACTIVE). */
@@ -528,7 +550,7 @@ export class DynamoDbEngine {
     if (!t) return `table ${name} does not exist in ${this.regionName(region)}: nothing to remove`;
     const tags = t.TableArn ? await this.tableTags(t.TableArn, region) : [];
     const ours = tagOf(tags, DYNAMODB_TAGS.runId) === tagValue(owner.runId) && tagOf(tags, DYNAMODB_TAGS.workflowId) === tagValue(owner.workflowId);
-    if (!ours && !(evidence && this.madeByThisRunUntagged(t, tags, evidence))) {
+    if (!ours && !(evidence && (await this.madeByThisRunUntagged(t, tags, region, { ...evidence, owner })))) {
       const by = tagOf(tags, DYNAMODB_TAGS.workflowId);
       throw new LifeboatError(
         `Table ${name} in ${this.regionName(region)} is ${by ? `tagged as made by ${by}, not by this run (${owner.workflowId})` : 'not tagged as made by lifeboat'}, so lifeboat will not delete it; check who made it and delete it by hand if it is really unwanted.`,
