@@ -80,6 +80,16 @@ export function logicalRestoreActivities(ports: Ports) {
     const r = await c.query<{ comment: string | null }>("SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1", [name]);
     return r.rows.length ? r.rows[0].comment : undefined;
   };
+  /** The name a database is made under before it is marked and renamed: derived from this run's marker, so no one else uses it. */
+  const makingName = (marker: string): string => `lifeboat_making_${createHash('sha256').update(marker).digest('hex').slice(0, 24)}`;
+  /** Drops this run's working database if an attempt left it (unmarked, or marked by this run); returns its name when it did. */
+  const dropOwnWorkingDatabase = async (c: Client, making: string, marker: string): Promise<string | undefined> => {
+    const comment = await databaseComment(c, making);
+    if (comment === undefined) return undefined;
+    if (comment !== null && comment !== marker) refuse(`The database ${making} carries another marker than this restore's (${comment}); lifeboat leaves it alone: check it and drop it by hand, then start the restore again.`, 'DESTINATION_EXISTS');
+    await c.query(`DROP DATABASE ${quoteIdent(making)} WITH (FORCE)`);
+    return making;
+  };
   const schemaComment = async (c: Client, name: string): Promise<string | null | undefined> => {
     const r = await c.query<{ comment: string | null }>("SELECT obj_description(oid, 'pg_namespace') AS comment FROM pg_namespace WHERE nspname = $1", [name]);
     return r.rows.length ? r.rows[0].comment : undefined;
@@ -92,21 +102,27 @@ export function logicalRestoreActivities(ports: Ports) {
   const makeDatabase = async (admin: Client, name: string, marker: string): Promise<void> => {
     const comment = await databaseComment(admin, name);
     if (comment === null) {
-      // CREATE DATABASE and its COMMENT cannot share a transaction: a worker killed between them leaves it unmarked.
-      refuse(`The database ${name} exists without any restore's marker (perhaps an earlier attempt of this restore was killed between creating and marking it): lifeboat does not restore over an unmarked database; check that it holds nothing you need, drop it by hand, then start the restore again.`, 'DESTINATION_EXISTS');
+      refuse(`The database ${name} exists without any restore's marker: lifeboat does not restore over an unmarked database; check that it holds nothing you need, drop it by hand, then start the restore again.`, 'DESTINATION_EXISTS');
     }
     if (comment !== undefined && comment !== marker) {
       refuse(`The database ${name} appeared after the restore was approved and is not this restore's: lifeboat does not restore over it; start the restore again with another name.`, 'DESTINATION_EXISTS');
     }
     if (comment === marker) await admin.query(`DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`);
-    await admin.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${literal(marker)}`);
+    // CREATE DATABASE and its COMMENT cannot share a transaction, so the database is made under a
+    // name only this run uses, marked, then renamed (atomic, and the comment follows): a worker
+    // killed in between leaves the run's own working name, which its retry recognises and drops.
+    const making = makingName(marker);
+    await dropOwnWorkingDatabase(admin, making, marker);
+    await admin.query(`CREATE DATABASE ${quoteIdent(making)} TEMPLATE template0`);
+    await admin.query(`COMMENT ON DATABASE ${quoteIdent(making)} IS ${literal(marker)}`);
+    await admin.query(`ALTER DATABASE ${quoteIdent(making)} RENAME TO ${quoteIdent(name)}`);
   };
 
-  /** Drops a database only when it carries `marker`; says what it did. */
+  /** Drops a database only when it carries `marker` (and this run's working database, if a killed attempt left it); says what it did. */
   const dropOwnDatabase = async (admin: Client, name: string, marker: string, server: string): Promise<string> => {
+    const leftover = await dropOwnWorkingDatabase(admin, makingName(marker), marker);
     const comment = await databaseComment(admin, name);
-    if (comment === undefined) return `database ${name} on ${server} was never made: nothing to remove`;
+    if (comment === undefined) return `database ${name} on ${server} was never made: nothing to remove${leftover ? `; removed ${leftover}, this run's half-made working database` : ''}`;
     if (comment !== marker) return `left database ${name} on ${server} alone: it is not this restore's (its comment is not ${marker})`;
     await admin.query(`DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`);
     return `removed database ${name} on ${server}, made by this restore`;
