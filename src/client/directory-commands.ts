@@ -6,18 +6,17 @@
  * it writes anything, and the command shows that sentence and exits 2.
  */
 import path from 'node:path';
-import { Client, WorkflowFailedError } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { findDirectoryTarget, LifeboatConfig, requesterProblem } from '../config';
-import { MAX_REASON_CHARS, WorkflowStatus } from '../domain/approval';
+import { MAX_REASON_CHARS } from '../domain/approval';
 import { DirectoryBackupInput, DirectoryBackupReport, DirectoryRestoreInput, DirectoryRestoreReport } from '../domain/directory-backup';
 import { LifeboatError } from '../domain/errors';
 import { formatBytes } from '../domain/format';
-import { statusQuery } from '../workflows/messages';
-import { describeFailure, failureType } from '../workflows/failure';
 import { checkLength, UsageError } from './args';
 import { failureOf, follow } from './backup-commands';
-import { line, printJson, uiLink } from './output';
-import { CommandContext, identity } from './recovery-commands';
+import { line, printJson } from './output';
+import { CommandContext, identity, printRestoreStarted } from './recovery-commands';
+import { StartWait, waitPastValidation } from './restore-start';
 
 /** Whether `name` is a directory target. */
 export function isDirectoryTarget(config: LifeboatConfig, name: string): boolean {
@@ -94,35 +93,23 @@ export async function directoryRestoreCommand(ctx: CommandContext, prepared: { i
     staticDetails: `Requested by ${input.requestedBy}: ${input.reason}.`,
   });
   // Wait for validation, so a refusal shows here (exit 2) rather than only in the UI.
-  let status: WorkflowStatus | undefined;
-  for (let i = 0; i < 240; i++) {
-    const desc = await handle.describe();
-    if (desc.status.name !== 'RUNNING') break;
-    status = await handle.query(statusQuery).catch(() => undefined);
-    if (status && status.phase !== 'starting' && status.phase !== 'validating') break;
-    await new Promise((r) => setTimeout(r, 250));
+  let started: StartWait;
+  try {
+    started = await waitPastValidation(handle, { intervalMs: 250, refusedPrefix: '' });
+  } catch (err) {
+    if (!(err instanceof LifeboatError) || err.code !== 'WORKFLOW_FAILED') throw err;
+    if (ctx.json) printJson({ workflowId, ok: false, failure: err.message });
+    else line(`directory restore FAILED: ${err.message}`);
+    return 1;
   }
-  if ((await handle.describe()).status.name === 'FAILED') {
-    const err = await handle.result().catch((e: unknown) => e);
-    const cause = err instanceof WorkflowFailedError && err.cause ? err.cause : err;
-    if (failureType(cause) === 'RESTORE_REFUSED' || failureType(cause) === 'UNKNOWN_TARGET') throw new LifeboatError(describeFailure(cause), 'RESTORE_REFUSED');
+  const status = started.status;
+  if (started.state === 'ended') {
+    const report = started.result as DirectoryRestoreReport;
+    if (ctx.json) printJson(report);
+    else printDirectoryRestoreReport(report);
+    return report.outcome === 'restored' ? 0 : 1;
   }
-  const link = uiLink(ctx.uiBase, ctx.config.temporal.namespace, workflowId);
-  if (status?.pendingGate) {
-    const g = status.pendingGate;
-    if (ctx.json) {
-      printJson({ workflowId, status, ui: link });
-      return 0;
-    }
-    line(`directory restore started: ${workflowId}`);
-    line(`waiting for approval (${g.gate}) by any of: ${g.allowedRoles.join(', ')}${g.requestedBy ? `, not ${g.requestedBy}` : ''}`);
-    for (const f of g.prompt.facts) line(`  ${f.label}: ${f.value}`);
-    line(`approve:  lifeboat approve ${workflowId} --gate ${g.gate} --reason "..." --as <identity> --key <your private key>`);
-    line(`reject:   lifeboat reject ${workflowId} --reason "..." --as <identity> --key <your private key>`);
-    line(`watch:    lifeboat watch ${workflowId}`);
-    line(`Web UI:   ${link}`);
-    return 0;
-  }
+  if (status?.pendingGate) return printRestoreStarted(ctx, workflowId, status, 'directory restore');
   if (!ctx.json) line(`directory restore started: ${workflowId} (${status?.subject ?? input.target})`);
   try {
     const report = await follow<DirectoryRestoreReport>(ctx.client, handle, ctx.json);

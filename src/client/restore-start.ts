@@ -9,7 +9,7 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import type { WorkflowStatus } from '../domain/approval';
 import { LifeboatError } from '../domain/errors';
-import { describeFailure } from '../workflows/failure';
+import { describeFailure, failureType } from '../workflows/failure';
 import { statusQuery } from '../workflows/messages';
 
 /** Outcomes that mean the command did what was asked. */
@@ -26,6 +26,22 @@ const CHECKING = new Set(['starting', 'validating']);
 export type StartWait =
   | { state: 'running'; status?: WorkflowStatus }
   | { state: 'ended'; status?: WorkflowStatus; result: unknown; exitCode: 0 | 1 };
+
+/** Failure types a workflow raises when it refuses the request itself (validation said no). */
+const REFUSALS = new Set(['RESTORE_REFUSED', 'UNKNOWN_TARGET']);
+
+/**
+ * Whether a workflow that failed was still checking the request when it did. The polls may have
+ * missed every phase (a fast workflow fails between two of them), so a closed workflow's last
+ * phase is asked for (queries answer on closed workflows too); only if that cannot be read does
+ * the failure's type decide. A fast verification failure is then exit 1, not a refusal.
+ */
+async function endedWhileChecking(handle: WorkflowHandle, seen: WorkflowStatus | undefined, err: unknown): Promise<boolean> {
+  if (seen && !CHECKING.has(seen.phase)) return false;
+  const last = await handle.query(statusQuery).catch(() => undefined);
+  if (last) return CHECKING.has(last.phase);
+  return REFUSALS.has(failureType(err) ?? '');
+}
 
 /**
  * Polls a just-started workflow until it is past validation (a gate, or work), or has ended.
@@ -54,6 +70,6 @@ export async function waitPastValidation(handle: WorkflowHandle, options: { poll
     () => undefined,
     (e: unknown) => e,
   );
-  if (!status || CHECKING.has(status.phase)) throw new LifeboatError(`${options.refusedPrefix ?? 'restore refused: '}${describeFailure(err)}`, 'RESTORE_REFUSED');
+  if (await endedWhileChecking(handle, status, err)) throw new LifeboatError(`${options.refusedPrefix ?? 'restore refused: '}${describeFailure(err)}`, 'RESTORE_REFUSED');
   throw new LifeboatError(`${desc.type} ${handle.workflowId} ${desc.status.name.toLowerCase()}: ${describeFailure(err)}`, 'WORKFLOW_FAILED');
 }
