@@ -98,8 +98,10 @@ export async function directoryRestoreCommand(ctx: CommandContext, prepared: { i
     started = await waitPastValidation(handle, { intervalMs: 250, refusedPrefix: '' });
   } catch (err) {
     if (!(err instanceof LifeboatError) || err.code !== 'WORKFLOW_FAILED') throw err;
-    if (ctx.json) printJson({ workflowId, ok: false, failure: err.message });
-    else line(`directory restore FAILED: ${err.message}`);
+    // Failed fast, past validation (a verification that failed at once): the same words as below.
+    const failure = await handle.result().then(() => err.message, (e: unknown) => failureOf(e));
+    if (ctx.json) printJson({ workflowId, ok: false, failure });
+    else line(`directory restore FAILED: ${failure}`);
     return 1;
   }
   const status = started.status;
