@@ -15,8 +15,8 @@
  *   4. the dump step alone: LogicalDumpEngine.backup in a child Node process of its own
  *      (bench/logical-child.ts), so its memory is the dump's, not a whole worker's (an agent's
  *      dump activity adds this much to the agent's idle footprint).
- * Reported: time, throughput (pg_dump's output bytes per second), compression ratio, peak RSS of
- * the process doing the dump, and the workflow's phases from its history (each activity's
+ * Reported: time, throughput (pg_dump's output bytes per second), compression ratio, the idle
+ * and peak RSS of the process doing the dump, the time of the engine's row counts on their own, and the workflow's phases from its history (each activity's
  * scheduled → completed time). The scratch table, the bench's objects and catalog row go at the end.
  *
  * Environment:
@@ -42,6 +42,7 @@ import { run } from '../src/platform/processes';
 import { createStack } from '../src/stack/stack';
 import { startWorker, stopWorker, workerPid } from '../src/stack/worker-process';
 import type { LogicalBackupReport } from '../src/domain/logical-backup';
+import { countTableRows } from '../src/engines/logical-dump';
 
 const MIB = 1024 * 1024;
 const TABLE = 'lifeboat_bench_logical';
@@ -108,6 +109,18 @@ async function byHand(pgBin: string, compressor: string, file: string): Promise<
   return { ms, bytes };
 }
 
+/** The engine's row counts (every table, one count(*) after another, in one snapshot) on their own: what they add to the dump's load on the database. */
+async function countsAlone(): Promise<{ ms: number; tables: number }> {
+  return withApp(async (c) => {
+    await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const started = Date.now();
+    const counts = await countTableRows(c);
+    const ms = Date.now() - started;
+    await c.query('COMMIT');
+    return { ms, tables: Object.keys(counts).length };
+  });
+}
+
 /** bench/logical-child.ts: one engine backup in a process of its own; its figures and the sampled peak VmRSS. */
 async function engineAlone(prefix: string): Promise<{ wallMs: number; baselineRssKb: number; vmHwmKb?: number; peakKb: number; storedBytes: number }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-bench-lb-key-'));
@@ -151,13 +164,18 @@ async function main(): Promise<void> {
     // gzip -6 is the slowest by far (minutes per GiB); LIFEBOAT_BENCH_SKIP_GZIP=1 leaves it out.
     const gzip = process.env.LIFEBOAT_BENCH_SKIP_GZIP === '1' ? undefined : await byHand(pgBin, 'gzip -6', path.join(work, 'app.dump.gz'));
 
-    // The process doing the dump: the target's agent when it has one, else the central worker.
+    const counts = await countsAlone();
+
+    // The process doing the dump: the target's agent when it has one, else the central worker,
+    // started as `lifeboat worker start` starts it (a detached `node lib/src/worker.js`).
     if (!workerPid(stack.ctx, agent)) {
       await startWorker(stack.ctx, {}, agent);
       startedWorker = true;
     }
     const pid = workerPid(stack.ctx, agent)!;
     const client = await connectClient(config);
+    // Idle: after its start has settled (the connection's first polls, the bundle loaded).
+    await new Promise((resolve) => setTimeout(resolve, 3000));
     const rss = sampleRss(pid);
     const started = Date.now();
     const handle = await client.workflow.start('logicalBackup', { taskQueue: config.temporal.taskQueue, workflowId, args: [{ target: 'app' }] });
@@ -199,7 +217,9 @@ async function main(): Promise<void> {
     say('phases (activity scheduled → completed):');
     for (const p of phases) say(`  ${p.name.padEnd(24)} ${secs(p.ms)}`);
     say('');
-    say(`peak RSS of the ${agent ? `agent ${agent}` : 'worker'} (pid ${pid}): ${(memory.peakKb / 1024).toFixed(0)} MiB (${(memory.startKb / 1024).toFixed(0)} MiB before the run; goal < 256 MiB)`);
+    const who = `${agent ? `agent ${agent}` : 'worker'} (pid ${pid}, ${startedWorker ? 'started by this bench as `lifeboat worker start` does' : 'already running: started before this bench'})`;
+    say(`RSS of the ${who}: idle ${(memory.startKb / 1024).toFixed(0)} MiB, peak during the backup ${(memory.peakKb / 1024).toFixed(0)} MiB (goal < 256 MiB)`);
+    say(`the row counts alone (${counts.tables} tables, count(*) each in one snapshot; the engine runs them beside pg_dump): ${secs(counts.ms)}`);
     if (alone) {
       say(`the dump step alone in its own process: ${secs(alone.wallMs)} (${rate(raw, alone.wallMs)}), RSS ${(alone.baselineRssKb / 1024).toFixed(0)} MiB at start, peak ${(Math.max(alone.peakKb, alone.vmHwmKb ?? 0) / 1024).toFixed(0)} MiB`);
     }

@@ -15,6 +15,7 @@ import { LifeboatConfig } from './config';
 import { loadLocatedConfig } from './config/locate';
 import { agentTaskQueue } from './domain/agents';
 import { freeLoopbackPort, metricsPortFrom, startWorkerMetrics } from './metrics/worker-metrics';
+import { workflowBundlePath } from './workflow-bundle';
 import { DEFAULT_SHUTDOWN_GRACE_MS, shutdownGraceFromEnv } from './worker-shutdown';
 
 export interface LifeboatWorkerOptions {
@@ -24,7 +25,7 @@ export interface LifeboatWorkerOptions {
   taskQueue?: string;
   /** Run as this agent: host-bound activities only, on its queue (`taskQueue` is then ignored), no workflows. */
   agent?: string;
-  /** A prebuilt bundle (tests build it once); default: bundle src/workflows at start. */
+  /** A prebuilt bundle (the worker process passes lib/workflow-bundle.js, tests build one per run); default: $LIFEBOAT_WORKFLOW_BUNDLE, else bundle src/workflows in this process. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** How long a shutting-down worker lets running activities finish before it cancels them (ms). */
   shutdownGraceMs?: number;
@@ -122,7 +123,9 @@ async function main(): Promise<void> {
         });
   // The catalog's schema is the central workers' to migrate; an agent only uses it.
   const { applied } = agent ? { applied: [] as string[] } : await ports.catalog.migrate();
-  const worker = await createLifeboatWorker({ config, connection, ports, shutdownGraceMs, agent });
+  // Bundled ahead of time, or in a child process now: bundling here would stay in this process's memory (src/workflow-bundle.ts).
+  const workflowBundle = agent ? undefined : { codePath: await workflowBundlePath(process.env, (line) => process.stdout.write(line)) };
+  const worker = await createLifeboatWorker({ config, connection, ports, shutdownGraceMs, agent, ...(workflowBundle ? { workflowBundle } : {}) });
   if (!config.temporal.encryption) process.stdout.write('lifeboat worker: temporal.encryption is not configured: workflow histories are stored in plaintext\n');
   const stop = (signal: NodeJS.Signals) => {
     if (worker.getState() !== 'RUNNING') return;

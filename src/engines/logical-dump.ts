@@ -39,6 +39,7 @@ import type { SecretRef } from '../config/fields';
 import { resolveSecret } from '../config/load';
 import { libpqTlsEnv, PgTls } from './pg-tls';
 import { newPgClient } from './pg-client';
+import type { Client as PgClient } from 'pg';
 import type { BackupVerification } from '../domain/ports';
 import { LifeboatError, describeError } from '../domain/errors';
 import { isAwsError, s3Error } from './aws-errors';
@@ -165,6 +166,23 @@ export interface LogicalRestoreResult {
 }
 
 /**
+ * Rows of every ordinary table and partition (their data is what the archive holds), outside
+ * system schemas and extensions, as `client`'s transaction sees them: one count(*) after another.
+ */
+export async function countTableRows(client: Pick<PgClient, 'query'>): Promise<Record<string, number>> {
+  const tables = await client.query<{ name: string; sql: string }>(
+    `SELECT n.nspname || '.' || c.relname AS name, format('SELECT count(*)::text AS n FROM %I.%I', n.nspname, c.relname) AS sql
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+      ORDER BY 1`,
+  );
+  const counts: Record<string, number> = {};
+  for (const t of tables.rows) counts[t.name] = Number((await client.query<{ n: string }>(t.sql)).rows[0].n);
+  return counts;
+}
+
+/**
  * A repeatable-read transaction on `source` with its snapshot exported, for pg_dump --snapshot
  * and for counting every table's rows in that same snapshot; undefined when it cannot be had
  * (then pg_dump takes its own snapshot and no counts are recorded). Close it once pg_dump exits.
@@ -177,19 +195,7 @@ async function openDumpSnapshot(source: PgConnection): Promise<{ id: string; cou
     const id = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0].id;
     return {
       id,
-      async countRows() {
-        // Ordinary tables and partitions (their data is what the archive holds), outside system schemas and extensions.
-        const tables = await client.query<{ name: string; sql: string }>(
-          `SELECT n.nspname || '.' || c.relname AS name, format('SELECT count(*)::text AS n FROM %I.%I', n.nspname, c.relname) AS sql
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
-              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-            ORDER BY 1`,
-        );
-        const counts: Record<string, number> = {};
-        for (const t of tables.rows) counts[t.name] = Number((await client.query<{ n: string }>(t.sql)).rows[0].n);
-        return counts;
-      },
+      countRows: () => countTableRows(client),
       async close() {
         await client.query('COMMIT').catch(() => undefined);
         await client.end().catch(() => undefined);
