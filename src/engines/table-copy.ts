@@ -172,6 +172,9 @@ function afterDataSql(into: string, s: Structure): string[] {
   return [...keys, ...indexes];
 }
 
+/** Where a copy's time goes, per table: reading and creating the structure, the rows, keys and indexes, the commit. */
+export type CopyPhase = 'structure' | 'data' | 'indexes' | 'commit';
+
 export interface CopyProgress {
   table?: string;
   rows: number;
@@ -191,9 +194,17 @@ export async function copyTablesIntoNewSchema(opts: {
   owner: { workflowId: string; runId: string; restorePoint: string; createdAt: string };
   signal?: AbortSignal;
   onProgress?: (p: CopyProgress) => void;
+  /** Called as each phase ends, with its milliseconds (per table for data and indexes). */
+  onPhase?: (phase: CopyPhase, ms: number, table?: string) => void;
 }): Promise<TableCopyResult[]> {
   const { plan, intoSchema, owner, signal } = opts;
   const progress: CopyProgress = { rows: 0, bytes: 0 };
+  let mark = Date.now();
+  const phaseEnds = (phase: CopyPhase, table?: string) => {
+    const now = Date.now();
+    opts.onPhase?.(phase, now - mark, table);
+    mark = now;
+  };
   return withClient(
     opts.live,
     async (live) => {
@@ -221,6 +232,7 @@ export async function copyTablesIntoNewSchema(opts: {
             const s = structures.get(p.source)!;
             const into = qualified(intoSchema, p.table);
             await live.query(createTableSql(into, s));
+            phaseEnds('structure', p.source);
             progress.table = p.source;
             let bytes = 0;
             const counted = new Transform({
@@ -239,10 +251,13 @@ export async function copyTablesIntoNewSchema(opts: {
             const rows = writing.rowCount ?? 0;
             progress.rows += rows;
             opts.onProgress?.({ ...progress });
+            phaseEnds('data', p.source);
             for (const sql of afterDataSql(into, s)) await live.query(sql);
+            phaseEnds('indexes', p.source);
             results.push({ source: p.source, into: p.into, rows, bytes });
           }
           await live.query('COMMIT');
+          phaseEnds('commit');
           return results;
         },
         signal,
