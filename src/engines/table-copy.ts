@@ -175,6 +175,13 @@ function afterDataSql(into: string, s: Structure): string[] {
 /** Where a copy's time goes, per table: reading and creating the structure, the rows, keys and indexes, the commit. */
 export type CopyPhase = 'structure' | 'data' | 'indexes' | 'commit';
 
+/**
+ * Memory for each key and index build of the copy, in kB (256 MiB), when the server's own
+ * maintenance_work_mem is lower: a build whose sort fits in memory does not spill to disk. Only
+ * for this transaction (SET LOCAL); parallel workers of one build share it.
+ */
+const BUILD_MEMORY_KB = 256 * 1024;
+
 export interface CopyProgress {
   table?: string;
   rows: number;
@@ -226,6 +233,8 @@ export async function copyTablesIntoNewSchema(opts: {
           const results: TableCopyResult[] = [];
           await live.query('BEGIN');
           await live.query('SET LOCAL statement_timeout = 0');
+          const buildMemory = Number((await live.query<{ kb: string }>("SELECT setting AS kb FROM pg_settings WHERE name = 'maintenance_work_mem'")).rows[0]?.kb ?? 0);
+          if (buildMemory < BUILD_MEMORY_KB) await live.query(`SET LOCAL maintenance_work_mem = '${BUILD_MEMORY_KB}kB'`);
           await live.query(`CREATE SCHEMA ${q(intoSchema)}`);
           await live.query(`COMMENT ON SCHEMA ${q(intoSchema)} IS '${schemaOwnerComment(owner).replace(/'/g, "''")}'`);
           for (const p of plan) {
@@ -246,7 +255,9 @@ export async function copyTablesIntoNewSchema(opts: {
             // ONLY: the table's own rows, not inheritance children's, as the fingerprint reads them; a partitioned table is read whole.
             const source = `${s.relkind === 'p' ? '' : 'ONLY '}${qualified(p.sourceSchema, p.table)}`;
             const reading = restored.query(copyTo(`COPY (SELECT * FROM ${source}) TO STDOUT (FORMAT binary)`));
-            const writing = live.query(copyFrom(`COPY ${into} FROM STDIN (FORMAT binary)`));
+            // FREEZE: the table was created in this transaction, so its rows can be written frozen
+            // and all-visible; the checksum's read then sets no hint bits (no second write of every page).
+            const writing = live.query(copyFrom(`COPY ${into} FROM STDIN (FORMAT binary, FREEZE)`));
             await pipeline(reading, counted, writing);
             const rows = writing.rowCount ?? 0;
             progress.rows += rows;
