@@ -1,29 +1,36 @@
 /**
- * `npm run bench:logical-restore`: lifeboat's logical restore (streamed from MinIO: download →
- * decrypt → gunzip → pg_restore, with the archive's row counts taken on the way, as the
- * logicalRestore workflow runs it) side by side with `pg_restore -j` of the same dump from a
- * local file, by hand. Figures, never assertions. Needs the local stack (`lifeboat stack up`).
+ * `npm run bench:logical-restore`: lifeboat's logical restore (LogicalDumpEngine.restoreTo with the
+ * row count, as the logicalRestore activity runs it) side by side with `pg_restore -j` of the same
+ * dump from a local file, by hand. Figures, never assertions. Needs the local stack (`lifeboat stack up`).
  *
  * A scratch database of about the requested size is built on the stack's primary cluster (two
  * tables with a primary key, a secondary index and a foreign key, so pg_restore -j has index
- * builds to run in parallel), dumped once with the engine into the primary MinIO, then:
- *   - lifeboat: LogicalDumpEngine.restoreTo() into a new database, countRows on (the workflow's way);
- *   - lifeboat without the row count, to show what the count costs;
- *   - by hand: the same dump decrypted and gunzipped to a local file first (not timed: the
- *     by-hand figure starts with the file on disk), then `pg_restore -j <jobs>` into a new database.
- * The goal (issue 12) is lifeboat ≥ 0.9× the by-hand speed, i.e. its time ≤ by-hand time / 0.9.
+ * builds to run in parallel), dumped once with the engine into the primary MinIO (pg_dump custom
+ * format → zstd → lifeboat-enc-v2), then, each run in a new database:
+ *   - lifeboat, spooled (the default, `logicalBackup.restoreJobs` > 1): MinIO → decrypt → zstd -d
+ *     into a local file, hashed and counted on the way, then `pg_restore -j <jobs>` from it;
+ *   - lifeboat, streamed (`restoreJobs: 1`, and the only way before): MinIO → decrypt → zstd -d →
+ *     one pg_restore in one transaction, counted on the way;
+ *   - by hand: `pg_restore -j <jobs>` from the same archive as a local file (written once, untimed:
+ *     the by-hand figure starts with the file on disk), and with one job.
+ * Same transport on every side: TLS with the `app` target's sslMode and sslRootCert (PGSSLMODE,
+ * PGSSLROOTCERT). Every run is printed, then the medians; the goal (issue 12) is lifeboat ≥ 0.9×
+ * the by-hand -j speed, i.e. its time ≤ by-hand time / 0.9. The order rotates between runs.
  *
  * Environment:
  *   LIFEBOAT_BENCH_LOGICAL_MB   source size in MiB of table data (default 200)
- *   LIFEBOAT_BENCH_JOBS         pg_restore -j for the by-hand run (default the number of CPUs)
- *   LIFEBOAT_BENCH_RUNS         timed runs of each (default 1; the best is reported)
+ *   LIFEBOAT_BENCH_JOBS         pg_restore -j for lifeboat and by hand (default the number of CPUs)
+ *   LIFEBOAT_BENCH_RUNS         timed runs of each (default 3; medians reported)
  */
 import '../src/quiet-sdk-notice';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Client } from 'pg';
+import type { Client } from 'pg';
+import { pgTlsOf } from '../src/activities/ports';
+import { newPgClient } from '../src/engines/pg-client';
+import { libpqTlsEnv, PgTls } from '../src/engines/pg-tls';
 import { createPorts } from '../src/activities/ports';
 import { findDatabaseTarget } from '../src/config';
 import { LogicalDumpEngine } from '../src/engines/logical-dump';
@@ -37,16 +44,21 @@ const MIB = 1024 * 1024;
 const SOURCE = 'lifeboat_bench_lr_src';
 const sizeMb = Number(process.env.LIFEBOAT_BENCH_LOGICAL_MB || 200);
 const jobs = Math.max(1, Number(process.env.LIFEBOAT_BENCH_JOBS || os.cpus().length));
-const runs = Math.max(1, Number(process.env.LIFEBOAT_BENCH_RUNS || 1));
+const runs = Math.max(1, Number(process.env.LIFEBOAT_BENCH_RUNS || 3));
 
 const stack = createStack();
 const { settings } = stack.ctx;
 const say = (text: string) => process.stdout.write(`${text}\n`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const conn = (database: string) => ({ host: settings.host, port: settings.postgres.primaryPort, user: settings.postgres.superuser, database });
+let tls: PgTls | undefined;
+const conn = (database: string) => ({ host: settings.host, port: settings.postgres.primaryPort, user: settings.postgres.superuser, database, tls });
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
 async function withPg<T>(database: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ ...conn(database), statement_timeout: 0 });
+  const c = newPgClient({ ...conn(database), statement_timeout: 0 });
   await c.connect();
   try {
     return await fn(c);
@@ -79,21 +91,12 @@ async function build(): Promise<number> {
   return withPg(SOURCE, async (c) => Number((await c.query<{ b: string }>('SELECT pg_database_size(current_database()) AS b')).rows[0].b));
 }
 
-async function best(label: string, fn: () => Promise<void>): Promise<number> {
-  let fastest = Infinity;
-  for (let i = 0; i < runs; i++) {
-    const started = Date.now();
-    await fn();
-    fastest = Math.min(fastest, Date.now() - started);
-  }
-  say(`  ${label.padEnd(58)} ${secs(fastest)}`);
-  return fastest;
-}
-
 async function main(): Promise<void> {
   const { config } = loadLocatedConfig(undefined);
   const ports = createPorts(config, { log: () => undefined });
-  const lb = findDatabaseTarget(config, 'app').logicalBackup!;
+  const target = findDatabaseTarget(config, 'app');
+  const lb = target.logicalBackup!;
+  tls = pgTlsOf(target);
   const engine = new LogicalDumpEngine({ store: { s3: ports.objectStore(lb.store), bucket: lb.bucket, prefix: `bench-${process.pid}/`, name: lb.store }, encryptionKey: lb.encryptionKey });
   const backupName = `bench-${Date.now()}`;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-bench-lr-'));
@@ -103,37 +106,43 @@ async function main(): Promise<void> {
     say(`building ${SOURCE} (~${sizeMb} MiB of rows) on ${settings.host}:${settings.postgres.primaryPort}`);
     const dbBytes = await build();
     const dump = await engine.backup({ target: 'bench', backupName, source: conn(SOURCE) });
-    say(`database ${(dbBytes / MIB).toFixed(0)} MiB, pg_dump archive ${(dump.dumpBytes / MIB).toFixed(0)} MiB, stored ${(dump.sizeBytes / MIB).toFixed(0)} MiB (gzip + lifeboat-enc-v2); ${runs} run(s) each, best shown; ${os.cpus().length} CPUs`);
+    say(`database ${(dbBytes / MIB).toFixed(0)} MiB, pg_dump archive ${(dump.dumpBytes / MIB).toFixed(0)} MiB, stored ${(dump.sizeBytes / MIB).toFixed(0)} MiB (${dump.compression ?? 'gzip'} + lifeboat-enc-v2); ${runs} run(s) each, medians; ${os.cpus().length} CPUs; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; transport TLS sslmode=${tls?.sslMode ?? 'disable'} on every side`);
     const ref = { bucket: dump.bucket, key: dump.key };
-
-    const lifeboatMs = await best('lifeboat (MinIO → decrypt → gunzip → pg_restore, counted)', async () => {
-      await recreate('lifeboat_bench_lr_a');
-      await engine.restoreTo(ref, { ...conn('lifeboat_bench_lr_a') }, { countRows: true });
-    });
-    const uncountedMs = await best('lifeboat without the row count', async () => {
-      await recreate('lifeboat_bench_lr_a');
-      await engine.restoreTo(ref, { ...conn('lifeboat_bench_lr_a') });
-    });
-
-    // By hand: the archive as a local file first (untimed), then pg_restore -j from it.
+    // The by-hand side's file, written once and untimed.
     await pipeline(await engine.dumpStream(ref), fs.createWriteStream(local));
-    const byHandMs = await best(`by hand: pg_restore -j ${jobs} from a local file`, async () => {
-      await recreate('lifeboat_bench_lr_b');
-      const r = await run(path.join(pgBin, 'pg_restore'), ['-h', settings.host, '-p', String(settings.postgres.primaryPort), '-U', settings.postgres.superuser, '-d', 'lifeboat_bench_lr_b', '--no-owner', '--no-privileges', '--exit-on-error', '-j', String(jobs), local]);
-      if (r.code !== 0) throw new Error(`pg_restore -j failed: ${r.stderr}`);
-    });
-    const singleMs = await best('by hand: pg_restore (one job) from a local file', async () => {
-      await recreate('lifeboat_bench_lr_b');
-      const r = await run(path.join(pgBin, 'pg_restore'), ['-h', settings.host, '-p', String(settings.postgres.primaryPort), '-U', settings.postgres.superuser, '-d', 'lifeboat_bench_lr_b', '--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', local]);
+
+    const byHand = async (database: string, parallel: boolean) => {
+      const args = ['-h', settings.host, '-p', String(settings.postgres.primaryPort), '-U', settings.postgres.superuser, '-d', database, '--no-owner', '--no-privileges', '--exit-on-error'];
+      const r = await run(path.join(pgBin, 'pg_restore'), [...args, ...(parallel ? ['-j', String(jobs)] : ['--single-transaction']), local], { env: libpqTlsEnv(tls) });
       if (r.code !== 0) throw new Error(`pg_restore failed: ${r.stderr}`);
-    });
+    };
+    const sides: Array<{ label: string; fn: (db: string) => Promise<unknown>; ms: number[] }> = [
+      { label: `lifeboat spooled: MinIO → decrypt → zstd -d → file, counted; pg_restore -j ${jobs}`, fn: (db) => engine.restoreTo(ref, conn(db), { countRows: true, jobs, spool: { dir: work, name: 'bench' } }).then((r) => r.how === 'spooled' || Promise.reject(new Error(`restored ${r.how}, not spooled: the disk of ${work} is short of space`))), ms: [] },
+      { label: 'lifeboat streamed (restoreJobs: 1): MinIO → decrypt → zstd -d → pg_restore, counted', fn: (db) => engine.restoreTo(ref, conn(db), { countRows: true }), ms: [] },
+      { label: `by hand: pg_restore -j ${jobs} from a local file`, fn: (db) => byHand(db, true), ms: [] },
+      { label: 'by hand: pg_restore (one job) from a local file', fn: (db) => byHand(db, false), ms: [] },
+    ];
+    for (let i = 0; i < runs; i++) {
+      // Rotated, so no side is always the one after the same other.
+      for (let k = 0; k < sides.length; k++) {
+        const side = sides[(i + k) % sides.length];
+        await recreate('lifeboat_bench_lr_a');
+        const started = Date.now();
+        await side.fn('lifeboat_bench_lr_a');
+        side.ms.push(Date.now() - started);
+      }
+      say(`  run ${i + 1}: ${sides.map((x) => secs(x.ms[i])).join(', ')} (in the order of the list below); load average ${os.loadavg()[0].toFixed(2)}`);
+    }
     say('');
-    say(`lifeboat / by hand (pg_restore -j ${jobs}):        ${(byHandMs / lifeboatMs).toFixed(2)}x the speed (goal ≥ 0.90x)`);
-    say(`lifeboat uncounted / by hand (pg_restore -j ${jobs}): ${(byHandMs / uncountedMs).toFixed(2)}x`);
-    say(`lifeboat / by hand (one job):                   ${(singleMs / lifeboatMs).toFixed(2)}x`);
+    const [spooled, streamed, hand, single] = sides.map((x) => median(x.ms));
+    for (const x of sides) say(`  ${x.label.padEnd(86)} ${secs(median(x.ms))}`);
+    say('');
+    say(`lifeboat spooled / by hand (pg_restore -j ${jobs}):   ${(hand / spooled).toFixed(2)}x the speed (goal ≥ 0.90x)`);
+    say(`lifeboat streamed / by hand (pg_restore -j ${jobs}):  ${(hand / streamed).toFixed(2)}x (the way before restoreJobs)`);
+    say(`lifeboat spooled / by hand (one job):            ${(single / spooled).toFixed(2)}x`);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
-    for (const db of ['lifeboat_bench_lr_a', 'lifeboat_bench_lr_b', SOURCE]) await drop(db).catch(() => undefined);
+    for (const db of ['lifeboat_bench_lr_a', SOURCE]) await drop(db).catch(() => undefined);
     const s3 = ports.objectStore(lb.store);
     for await (const page of objectVersionPages(s3, { Bucket: lb.bucket, Prefix: `bench-${process.pid}/` })) {
       for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) await s3.send(new DeleteObjectCommand({ Bucket: lb.bucket, Key: v.Key, VersionId: v.VersionId }));

@@ -416,6 +416,27 @@ describe('logical dump engine (pg_dump → gzip → AES-256-GCM → S3)', functi
         });
       assert.deepEqual(await fingerprint(scratch), await fingerprint(staticDb));
       await dropDatabase(scratch);
+
+      // With jobs: downloaded once into a local file (counted on the way), pg_restore -j from it, the file removed.
+      const spooledDb = `${dbPrefix}_spooled`;
+      scratchDbs.push(spooledDb);
+      await createDatabase(spooledDb);
+      const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), `${testId}-spool-`));
+      const spooled = await engine.restoreTo(ref, conn(spooledDb), { countRows: true, jobs: 2, spool: { dir: spoolDir, name: 'roundtrip' } });
+      assert.equal(spooled.how, 'spooled');
+      assert.deepEqual(fs.readdirSync(spoolDir), [], 'the local copy is removed after the restore');
+      assert.deepEqual(await fingerprint(spooledDb), await fingerprint(staticDb));
+      const widgets = (await withPg(staticDb, (c) => c.query<{ n: string }>('SELECT count(*) AS n FROM widgets'))).rows[0].n;
+      assert.equal(spooled.archiveRowCounts?.['public.widgets'], Number(widgets), JSON.stringify(spooled.archiveRowCounts));
+      await dropDatabase(spooledDb);
+      fs.rmSync(spoolDir, { recursive: true, force: true });
+
+      // Where the free space cannot be known (here: no such directory), the streamed way.
+      await createDatabase(spooledDb);
+      const streamed = await engine.restoreTo(ref, conn(spooledDb), { countRows: true, jobs: 2, spool: { dir: spoolDir, name: 'roundtrip' } });
+      assert.equal(streamed.how, 'streamed');
+      assert.deepEqual(streamed.archiveRowCounts, spooled.archiveRowCounts);
+      await dropDatabase(spooledDb);
     });
   });
 

@@ -5,6 +5,7 @@
  * the row counts against the archive's own, and remove what this run made, by its marker only.
  */
 import { createHash } from 'node:crypto';
+import os from 'node:os';
 import type { Client } from 'pg';
 import { DatabaseTarget, findDatabaseTarget, resolveSecret } from '../config';
 import { MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS } from '../domain/approval';
@@ -270,8 +271,12 @@ export function logicalRestoreActivities(ports: Ports) {
       const into = v.destination.kind === 'database' ? v.destination.database : v.destination.scratchDatabase;
 
       await withClient(admin, (c) => makeDatabase(c, into, v.marker));
+      const { lb } = settingsOf(v.target);
+      const jobs = lb.restoreJobs === 0 ? os.cpus().length : lb.restoreJobs;
+      // The local file is named from the run (a retry replaces and removes its own), never anybody else's.
+      const spool = { dir: lb.restoreSpoolDir ?? os.tmpdir(), name: `${v.target.toLowerCase().replace(/[^a-z0-9_-]+/g, '_').slice(0, 40)}-${shortHash(v.marker)}` };
       const result = await progressBeat(`restoring into ${into}`, Math.min(5000, v.timings.pollIntervalMs), (onProgress) =>
-        engine.restoreTo(ref, { ...admin, database: into }, { tables, countRows: true, expect, onProgress }),
+        engine.restoreTo(ref, { ...admin, database: into }, { tables, countRows: true, expect, onProgress, jobs, spool }),
       );
       if (v.destination.kind === 'schema') {
         const d = v.destination;

@@ -262,6 +262,15 @@ const databaseTarget = t.union(
             )
             .prefault([]),
           dr: bucketLocation('Where each dump is copied in the disaster-recovery region, under the same prefix.'),
+          restoreJobs: t
+            .integer({
+              description:
+                'Parallel jobs of a logical restore (`pg_restore --jobs`): above 1, the dump is first downloaded (decrypted, checked and counted on the way) into a local file in `restoreSpoolDir`, restored from it and removed; 1 streams it into one pg_restore without touching the disk, in one transaction. 0: one job per core of the machine running the restore. A disk short of space falls back to streaming.',
+              min: 0,
+              max: 64,
+            })
+            .prefault(0),
+          restoreSpoolDir: t.path({ description: 'Directory of the local file a parallel logical restore downloads the dump into (the decrypted archive, owner-only, removed after the restore); default the system temporary directory.' }).optional(),
         },
         { description: 'Logical backups (pg_dump, zstd, AES-256-GCM) of this database, besides its physical ones; without it, `logicalBackup` refuses the target.' },
       )

@@ -22,7 +22,7 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable, Transform, TransformCallback, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -153,6 +153,59 @@ export interface LogicalVerification extends BackupVerification {
   durationMs: number;
 }
 
+export interface RestoreOptions {
+  tables?: string[];
+  clean?: boolean;
+  /** Streamed restores only: one transaction (default true). */
+  singleTransaction?: boolean;
+  countRows?: boolean;
+  expect?: DumpBinding;
+  onProgress?: (p: DumpProgress) => void;
+  /** pg_restore --jobs from a local copy of the archive (> 1, with `spool`); 1 (default): streamed. */
+  jobs?: number;
+  /** Where the local copy goes, and the run's name for it (the file is lifeboat-restore-<name>.dump). */
+  spool?: { dir: string; name: string };
+}
+
+/** Free space a spooled restore leaves on its disk besides the archive. */
+const SPOOL_RESERVE_BYTES = 256 * 1024 * 1024;
+
+/** Bytes an unprivileged writer can still use on the filesystem of `dir`; undefined when it cannot be read. */
+function freeBytes(dir: string): number | undefined {
+  try {
+    const st = fs.statfsSync(dir);
+    return st.bavail * st.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes the archive to its local file and, when counting, to the counter too. Unlike fanOut, a
+ * failed write (ENOSPC) fails the stream, and the end waits until the file has all the bytes.
+ */
+function spoolSink(file: fs.WriteStream, counter: Writable | undefined): Writable {
+  file.on('error', () => undefined);
+  const also = counter ? fanOut([counter]) : undefined;
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      let pending = also ? 2 : 1;
+      let failed: Error | undefined;
+      const settle = (err?: Error | null) => {
+        if (err) failed ??= err;
+        if (--pending === 0) done(failed);
+      };
+      file.write(chunk, settle);
+      also?.write(chunk, settle);
+    },
+    final(done) {
+      also?.end();
+      file.end();
+      finished(file).then(() => done(), done);
+    },
+  });
+}
+
 export interface LogicalRestoreResult {
   key: string;
   /** host:port/database restored into. */
@@ -163,6 +216,8 @@ export interface LogicalRestoreResult {
   durationMs: number;
   /** Rows per table in the archive (pg_restore's names, e.g. public.orders), when counted. */
   archiveRowCounts?: Record<string, number>;
+  /** streamed into one pg_restore, or spooled to a local file for pg_restore --jobs. */
+  how: 'streamed' | 'spooled';
 }
 
 /**
@@ -931,17 +986,24 @@ export class LogicalDumpEngine {
 
   /**
    * Restores the dump with pg_restore into an existing (new, empty) database, all of it or only
-   * `tables` (schema-qualified; with pg_restore -t, their definitions and data, not their indexes or constraints). Streamed:
-   * download → decrypt → zstd -d (or gunzip, for older dumps) → pg_restore's stdin, never landing on disk; a custom-format
-   * archive read from a pipe restores with one pg_restore (its -j needs a seekable file).
-   * Refuses the database the dump was taken from. One transaction by default, so a failed
-   * restore leaves an empty database. `countRows` also counts every table's rows in the archive
-   * itself (a second pg_restore turning the same stream into COPY text), to check the restore against.
+   * `tables` (schema-qualified; with pg_restore -t, their definitions and data, not their indexes or constraints).
+   * Refuses the database the dump was taken from. `countRows` also counts every table's rows in
+   * the archive itself (a second pg_restore turning the same stream into COPY text), to check the
+   * restore against. Two ways:
+   * - `jobs` > 1 with room in `spool.dir`: download → decrypt → zstd -d (or gunzip) into a local
+   *   file (owner-only, named from `spool.name`), counted and hashed on the way; both SHA-256 are
+   *   checked BEFORE pg_restore touches the database; then `pg_restore -j jobs` from the file
+   *   (parallel data and index builds need a seekable file), and the file is removed. -j cannot
+   *   be one transaction: a failed restore leaves a partial database, which the caller made
+   *   new and drops. Short of space (checked first, or ENOSPC while writing): the streamed way.
+   * - otherwise streamed: the same chain into pg_restore's stdin, never landing on disk, one
+   *   transaction by default (a failed restore leaves an empty database); the stored SHA-256 is
+   *   checked once the stream ends.
    */
   async restoreTo(
     ref: LogicalBackupRef & { versionId?: string },
     destination: PgConnection,
-    options: { tables?: string[]; clean?: boolean; singleTransaction?: boolean; countRows?: boolean; expect?: DumpBinding; onProgress?: (p: DumpProgress) => void } = {},
+    options: RestoreOptions = {},
   ): Promise<LogicalRestoreResult> {
     const started = Date.now();
     const record = await this.requireRecord(ref, 'a restore');
@@ -949,7 +1011,6 @@ export class LogicalDumpEngine {
     if (where === record.source) {
       throw new LifeboatError(`Refusing to restore ${ref.key} into ${where}, the database it was taken from: restore into a new database and copy what you need from there.`, 'RESTORE_INTO_SOURCE');
     }
-    const keys = this.keyring();
     const selection: string[] = [];
     const tables = options.tables?.map((t) => {
       if (!/^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/.test(t)) {
@@ -962,32 +1023,83 @@ export class LogicalDumpEngine {
       for (const t of tables) selection.push('--table', t.name);
     }
     const args = ['--dbname', destination.database, '--no-owner', '--no-privileges', '--exit-on-error', ...selection];
-    if (options.singleTransaction !== false) args.push('--single-transaction');
     if (options.clean) args.push('--clean', '--if-exists');
-
     const doing = `restoring ${ref.key} into ${where}`;
-    const progress = throttled(options.onProgress);
-    const storedMeter = new Sha256Meter((bytes) => progress.tick({ dumpBytes: plainMeter.bytes, storedBytes: bytes }));
+    const jobs = Math.max(1, Math.floor(options.jobs ?? 1));
+    let restored: { dumpBytes: number; archiveRowCounts?: Record<string, number>; how: LogicalRestoreResult['how'] } | undefined;
+    if (jobs > 1 && options.spool) {
+      const file = path.join(options.spool.dir, `lifeboat-restore-${options.spool.name}.dump`);
+      const free = freeBytes(options.spool.dir);
+      // The archive, plus a margin so the restore does not fill the disk for everybody else.
+      if (free !== undefined && free >= record.dumpBytes * 1.05 + SPOOL_RESERVE_BYTES) {
+        restored = await this.restoreSpooled(ref, record, destination, { args, selection, jobs, file, doing, options });
+      }
+    }
+    restored ??= await this.restoreStreamed(ref, record, destination, {
+      args: options.singleTransaction !== false ? [...args, '--single-transaction'] : args,
+      selection,
+      doing,
+      options,
+    });
+    return {
+      key: ref.key,
+      destination: where,
+      tables: tables?.length ? options.tables! : 'all',
+      dumpBytes: restored.dumpBytes,
+      durationMs: Date.now() - started,
+      how: restored.how,
+      ...(restored.archiveRowCounts ? { archiveRowCounts: restored.archiveRowCounts } : {}),
+    };
+  }
+
+  /** download → decrypt → decompress, hashed (and counted) on the way; `sink` takes the archive. Throws the stream's error as it came. */
+  private async download(ref: LogicalBackupRef & { versionId?: string }, record: LogicalBackupResult, sink: Writable, expect: DumpBinding | undefined, onProgress: RestoreOptions['onProgress']) {
+    const progress = throttled(onProgress);
     const plainMeter = new Sha256Meter();
-    const restore = startPgProgram(this.pgBinDir, 'pg_restore', args, destination, 'pipe');
+    const storedMeter = new Sha256Meter((bytes) => progress.tick({ dumpBytes: plainMeter.bytes, storedBytes: bytes }));
+    let declared: DumpCompression | undefined;
+    const keys = this.keyring();
+    await pipeline(
+      await getBody(this.store.s3, { ...ref, versionId: record.versionId }),
+      storedMeter,
+      createDecryptStream(keys, { expect: expect ?? bindingOfKey(ref.key), onHeader: (h) => (declared = h.compression) }),
+      createAutoDecompressStream({ declared: () => declared }),
+      plainMeter,
+      sink,
+      // A cancelled activity stops downloading (the spooled way has no pg_restore reading yet to end it).
+      { signal: activityCancellationSignal() },
+    );
+    progress.final({ dumpBytes: plainMeter.bytes, storedBytes: storedMeter.bytes });
+    return { storedMeter, plainMeter };
+  }
+
+  private tamperedError(ref: LogicalBackupRef, got: string, recorded: string): LifeboatError {
+    return new LifeboatError(`The restored backup ${ref.key} hashes to ${got}, not ${recorded} as recorded: its record was altered; check the restored data and the backup's history.`, 'BACKUP_DAMAGED');
+  }
+
+  private countFailed(ref: LogicalBackupRef, stderr: string): LifeboatError {
+    return new LifeboatError(`Counting the rows in ${ref.key} failed (${stderr.split('\n').slice(-2).join(' / ')}); lifeboat will retry.`, 'PG_PROGRAM_FAILED', false);
+  }
+
+  /** The streamed way (see restoreTo). */
+  private async restoreStreamed(
+    ref: LogicalBackupRef & { versionId?: string },
+    record: LogicalBackupResult,
+    destination: PgConnection,
+    r: { args: string[]; selection: string[]; doing: string; options: RestoreOptions },
+  ) {
+    const restore = startPgProgram(this.pgBinDir, 'pg_restore', r.args, destination, 'pipe');
     restore.child.stdin!.on('error', () => undefined);
     // The counter reads the same bytes as the restore, so it counts what was restored, not a second download.
-    const counter = options.countRows ? startPgProgram(this.pgBinDir, 'pg_restore', ['--data-only', '--file=-', ...selection], undefined, 'pipe') : undefined;
+    const counter = r.options.countRows ? startPgProgram(this.pgBinDir, 'pg_restore', ['--data-only', '--file=-', ...r.selection], undefined, 'pipe') : undefined;
     counter?.child.stdin!.on('error', () => undefined);
     const counted = counter ? countRowsFrom(counter.child) : undefined;
     counted?.catch(() => undefined);
     const sink = counter ? fanOut([restore.child.stdin!, counter.child.stdin!]) : restore.child.stdin!;
     let streamError: unknown;
-    let declared: DumpCompression | undefined;
+    let meters: Awaited<ReturnType<LogicalDumpEngine['download']>> | undefined;
     try {
-      await pipeline(
-        await getBody(this.store.s3, { ...ref, versionId: record.versionId }),
-        storedMeter,
-        createDecryptStream(keys, { expect: options.expect ?? bindingOfKey(ref.key), onHeader: (h) => (declared = h.compression) }),
-        createAutoDecompressStream({ declared: () => declared }),
-        plainMeter,
-        sink,
-      );
+      meters = await this.download(ref, record, sink, r.options.expect, r.options.onProgress);
     } catch (err) {
       streamError = err;
       if (restore.child.exitCode === null) restore.child.kill('SIGTERM');
@@ -995,22 +1107,52 @@ export class LogicalDumpEngine {
     }
     const [exit, countExit] = await Promise.all([restore.exited, counter?.exited]);
     // pg_restore's own complaint explains a broken pipe better than the pipe does.
-    if (exit.code !== 0 && !(streamError instanceof LifeboatError)) throw pgProgramError('pg_restore', destination, exit, doing);
+    if (exit.code !== 0 && !(streamError instanceof LifeboatError)) throw pgProgramError('pg_restore', destination, exit, r.doing);
     if (streamError instanceof LifeboatError) throw streamError;
-    if (streamError) throw new LifeboatError(`Streaming the backup failed while ${doing} (${describeError(streamError)}); lifeboat will retry.`, 'STREAM_FAILED', false);
-    if (storedMeter.sha256 !== record.sha256) {
-      throw new LifeboatError(`The restored backup ${ref.key} hashes to ${storedMeter.sha256}, not ${record.sha256} as recorded: its record was altered; check the restored data and the backup's history.`, 'BACKUP_DAMAGED');
+    if (streamError || !meters) throw new LifeboatError(`Streaming the backup failed while ${r.doing} (${describeError(streamError)}); lifeboat will retry.`, 'STREAM_FAILED', false);
+    if (meters.storedMeter.sha256 !== record.sha256) throw this.tamperedError(ref, meters.storedMeter.sha256, record.sha256);
+    if (countExit && countExit.code !== 0) throw this.countFailed(ref, countExit.stderr);
+    return { dumpBytes: meters.plainMeter.bytes, how: 'streamed' as const, ...(counted ? { archiveRowCounts: await counted } : {}) };
+  }
+
+  /** The spooled way (see restoreTo); undefined when the disk filled while writing (the file is gone again). */
+  private async restoreSpooled(
+    ref: LogicalBackupRef & { versionId?: string },
+    record: LogicalBackupResult,
+    destination: PgConnection,
+    r: { args: string[]; selection: string[]; jobs: number; file: string; doing: string; options: RestoreOptions },
+  ) {
+    try {
+      const counter = r.options.countRows ? startPgProgram(this.pgBinDir, 'pg_restore', ['--data-only', '--file=-', ...r.selection], undefined, 'pipe') : undefined;
+      counter?.child.stdin!.on('error', () => undefined);
+      const counted = counter ? countRowsFrom(counter.child) : undefined;
+      counted?.catch(() => undefined);
+      // The archive in plain text: readable by the worker's user only; a file an earlier attempt of this run left is replaced.
+      const out = fs.createWriteStream(r.file, { mode: 0o600, flags: 'w' });
+      let meters: Awaited<ReturnType<LogicalDumpEngine['download']>> | undefined;
+      let streamError: unknown;
+      try {
+        meters = await this.download(ref, record, spoolSink(out, counter?.child.stdin ?? undefined), r.options.expect, r.options.onProgress);
+      } catch (err) {
+        streamError = err;
+        if (counter && counter.child.exitCode === null) counter.child.kill('SIGTERM');
+      }
+      const countExit = await counter?.exited;
+      if ((streamError as { code?: string } | undefined)?.code === 'ENOSPC') return undefined;
+      if (streamError instanceof LifeboatError) throw streamError;
+      if (streamError || !meters) throw new LifeboatError(`Downloading the backup failed while ${r.doing} (${describeError(streamError)}); lifeboat will retry.`, 'STREAM_FAILED', false);
+      // Both hashes before anything reaches the database: a damaged or swapped archive is never restored.
+      if (meters.storedMeter.sha256 !== record.sha256) throw this.tamperedError(ref, meters.storedMeter.sha256, record.sha256);
+      if (record.dumpSha256 && meters.plainMeter.sha256 !== record.dumpSha256) throw this.tamperedError(ref, meters.plainMeter.sha256, record.dumpSha256);
+      if (countExit && countExit.code !== 0) throw this.countFailed(ref, countExit.stderr);
+      const restore = startPgProgram(this.pgBinDir, 'pg_restore', [...r.args, '--jobs', String(r.jobs), r.file], destination, 'ignore');
+      const exit = await restore.exited;
+      if (exit.code !== 0) throw pgProgramError('pg_restore', destination, exit, r.doing);
+      return { dumpBytes: meters.plainMeter.bytes, how: 'spooled' as const, ...(counted ? { archiveRowCounts: await counted } : {}) };
+    } finally {
+      // Only this run's file: its name comes from the run.
+      await fs.promises.rm(r.file, { force: true });
     }
-    if (countExit && countExit.code !== 0) throw new LifeboatError(`Counting the rows in ${ref.key} failed (${countExit.stderr.split('\n').slice(-2).join(' / ')}); lifeboat will retry.`, 'PG_PROGRAM_FAILED', false);
-    progress.final({ dumpBytes: plainMeter.bytes, storedBytes: storedMeter.bytes });
-    return {
-      key: ref.key,
-      destination: where,
-      tables: tables?.length ? options.tables! : 'all',
-      dumpBytes: plainMeter.bytes,
-      durationMs: Date.now() - started,
-      ...(counted ? { archiveRowCounts: await counted } : {}),
-    };
   }
 
   /**

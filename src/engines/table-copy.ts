@@ -172,6 +172,16 @@ function afterDataSql(into: string, s: Structure): string[] {
   return [...keys, ...indexes];
 }
 
+/** Where a copy's time goes, per table: reading and creating the structure, the rows, keys and indexes, the commit. */
+export type CopyPhase = 'structure' | 'data' | 'indexes' | 'commit';
+
+/**
+ * Memory for each key and index build of the copy, in kB (256 MiB), when the server's own
+ * maintenance_work_mem is lower: a build whose sort fits in memory does not spill to disk. Only
+ * for this transaction (SET LOCAL); parallel workers of one build share it.
+ */
+const BUILD_MEMORY_KB = 256 * 1024;
+
 export interface CopyProgress {
   table?: string;
   rows: number;
@@ -191,9 +201,17 @@ export async function copyTablesIntoNewSchema(opts: {
   owner: { workflowId: string; runId: string; restorePoint: string; createdAt: string };
   signal?: AbortSignal;
   onProgress?: (p: CopyProgress) => void;
+  /** Called as each phase ends, with its milliseconds (per table for data and indexes). */
+  onPhase?: (phase: CopyPhase, ms: number, table?: string) => void;
 }): Promise<TableCopyResult[]> {
   const { plan, intoSchema, owner, signal } = opts;
   const progress: CopyProgress = { rows: 0, bytes: 0 };
+  let mark = Date.now();
+  const phaseEnds = (phase: CopyPhase, table?: string) => {
+    const now = Date.now();
+    opts.onPhase?.(phase, now - mark, table);
+    mark = now;
+  };
   return withClient(
     opts.live,
     async (live) => {
@@ -215,12 +233,15 @@ export async function copyTablesIntoNewSchema(opts: {
           const results: TableCopyResult[] = [];
           await live.query('BEGIN');
           await live.query('SET LOCAL statement_timeout = 0');
+          const buildMemory = Number((await live.query<{ kb: string }>("SELECT setting AS kb FROM pg_settings WHERE name = 'maintenance_work_mem'")).rows[0]?.kb ?? 0);
+          if (buildMemory < BUILD_MEMORY_KB) await live.query(`SET LOCAL maintenance_work_mem = '${BUILD_MEMORY_KB}kB'`);
           await live.query(`CREATE SCHEMA ${q(intoSchema)}`);
           await live.query(`COMMENT ON SCHEMA ${q(intoSchema)} IS '${schemaOwnerComment(owner).replace(/'/g, "''")}'`);
           for (const p of plan) {
             const s = structures.get(p.source)!;
             const into = qualified(intoSchema, p.table);
             await live.query(createTableSql(into, s));
+            phaseEnds('structure', p.source);
             progress.table = p.source;
             let bytes = 0;
             const counted = new Transform({
@@ -234,15 +255,20 @@ export async function copyTablesIntoNewSchema(opts: {
             // ONLY: the table's own rows, not inheritance children's, as the fingerprint reads them; a partitioned table is read whole.
             const source = `${s.relkind === 'p' ? '' : 'ONLY '}${qualified(p.sourceSchema, p.table)}`;
             const reading = restored.query(copyTo(`COPY (SELECT * FROM ${source}) TO STDOUT (FORMAT binary)`));
-            const writing = live.query(copyFrom(`COPY ${into} FROM STDIN (FORMAT binary)`));
+            // FREEZE: the table was created in this transaction, so its rows can be written frozen
+            // and all-visible; the checksum's read then sets no hint bits (no second write of every page).
+            const writing = live.query(copyFrom(`COPY ${into} FROM STDIN (FORMAT binary, FREEZE)`));
             await pipeline(reading, counted, writing);
             const rows = writing.rowCount ?? 0;
             progress.rows += rows;
             opts.onProgress?.({ ...progress });
+            phaseEnds('data', p.source);
             for (const sql of afterDataSql(into, s)) await live.query(sql);
+            phaseEnds('indexes', p.source);
             results.push({ source: p.source, into: p.into, rows, bytes });
           }
           await live.query('COMMIT');
+          phaseEnds('commit');
           return results;
         },
         signal,
