@@ -93,6 +93,8 @@ describe('directory drills: restoreDrill with evidence, failures, the sweeper (r
     if (!ports) return;
     await purge(ports.objectStore('primary'), 'lifeboat-backups-primary', `${prefix}${target}/`);
     await purge(ports.objectStore('dr'), 'lifeboat-backups-dr', `${prefix}${target}/`);
+    // Drill rows first: they refer to the backup they drilled.
+    await ports.catalog.query('DELETE FROM drills WHERE workflow_id = ANY($1)', [workflowIds]);
     await removeCatalogRows(ports.catalog, workflowIds);
     await ports.close();
     for (const d of scratch) fs.rmSync(d, { recursive: true, force: true });
@@ -103,7 +105,8 @@ describe('directory drills: restoreDrill with evidence, failures, the sweeper (r
     this.timeout(60000);
     const run = await cli(['drill', 'run', `${target}-nope`]);
     assert.equal(run.code, 2, run.stderr);
-    assert.match(run.stderr.trim(), new RegExp(`^No database, bucket or directory target is named "${target}-nope" \\(did you mean "${target}"\\?\\); the config declares [^\\n]*${target}[^\\n]*\\.$`));
+    assert.match(run.stderr.trim(), new RegExp(`^lifeboat: No database, bucket or directory target is named "${target}-nope"( \\(did you mean "${target}"\\?\\))?; the config declares [^\\n]*${target}[^\\n]*\\.$`));
+    assert.equal(run.stdout, '');
   });
 
   it('passes: the report is evidence (drills row, md/json/html through the CLI, --verify), in drills list, the backup proven', async function () {
@@ -222,6 +225,7 @@ describe('directory drills: restoreDrill with evidence, failures, the sweeper (r
     const unmarked = staged('unmarked');
     const w = await worker('ddrill-sweep');
     const sweepId = `test-ddrill-sweep-${id}`;
+    workflowIds.push(sweepId);
     let result!: DrillSweepResult;
     try {
       await w.runUntil(async () => {
