@@ -143,6 +143,8 @@ describe('directory targets: backup, restore into a new directory and in place, 
     if (!ports) return;
     await purge(ports.objectStore('primary'), 'lifeboat-backups-primary', `${prefix}${target}/`);
     await purge(ports.objectStore('dr'), 'lifeboat-backups-dr', `${prefix}${target}/`);
+    // The drill's row first: it refers to the backup it drilled.
+    await ports.catalog.query('DELETE FROM drills WHERE workflow_id = ANY($1)', [workflowIds]);
     await removeCatalogRows(ports.catalog, workflowIds);
     await ports.close();
     fs.rmSync(root, { recursive: true, force: true });
