@@ -6,7 +6,8 @@
  * behind the restore gate after files were changed, deleted and added (only what the manifest
  * lists is written, what it overwrites is kept for the undo); a rejected in-place restore writes
  * nothing; bad input is refused with one sentence and exit 2 before anything is made; a drill
- * restores into a scratch directory and removes it. One backup for the whole file.
+ * (restoreDrill) restores into a scratch directory and removes it; test/directory-drill.test.ts
+ * covers the drill's evidence, failures and the sweeper. One backup for the whole file.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -18,6 +19,7 @@ import YAML from 'yaml';
 import { createPorts, Ports } from '../src/activities/ports';
 import { interpolateConfigText, LifeboatConfig, loadConfig } from '../src/config';
 import type { DirectoryRestoreReport } from '../src/domain/directory-backup';
+import type { RestoreDrillResult } from '../src/domain/drill';
 import type { PreflightResult } from '../src/domain/preflight';
 import { createLifeboatWorker } from '../src/worker';
 import { statusQuery } from '../src/workflows/messages';
@@ -141,6 +143,8 @@ describe('directory targets: backup, restore into a new directory and in place, 
     if (!ports) return;
     await purge(ports.objectStore('primary'), 'lifeboat-backups-primary', `${prefix}${target}/`);
     await purge(ports.objectStore('dr'), 'lifeboat-backups-dr', `${prefix}${target}/`);
+    // The drill's row first: it refers to the backup it drilled.
+    await ports.catalog.query('DELETE FROM drills WHERE workflow_id = ANY($1)', [workflowIds]);
     await removeCatalogRows(ports.catalog, workflowIds);
     await ports.close();
     fs.rmSync(root, { recursive: true, force: true });
@@ -299,7 +303,7 @@ describe('directory targets: backup, restore into a new directory and in place, 
     assert.deepEqual([...now], [...original]);
   });
 
-  it('a drill restores into a scratch directory, verifies it and removes it', async function () {
+  it('a drill (restoreDrill) restores into a scratch directory, verifies it, removes it and reports it', async function () {
     this.timeout(300000);
     const w = await worker('dir-drill');
     const workflowId = `test-dir-drill-${id}`;
@@ -307,14 +311,13 @@ describe('directory targets: backup, restore into a new directory and in place, 
     await w.runUntil(async () => {
       const run = await cli(['drill', 'run', target, '--id', workflowId, '--as', 'carol@example.com'], w.options.taskQueue);
       assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
-      assert.match(run.stdout, /Directory restore RESTORED: .* into \S+lifeboat-drill-/);
-      const r = (await env.client.workflow.getHandle(workflowId).result()) as DirectoryRestoreReport;
-      assert.equal(r.outcome, 'restored', r.failure);
-      assert.equal(r.plan!.into.kind, 'drill');
-      assert.deepEqual(r.checks.map((c) => [c.name, c.ok]), [['manifest', true], ['critical-files', true], ['syntax-check', true]]);
-      assert.equal(fs.existsSync(r.plan!.staging), false);
-      assert.match(r.cleanup.join('\n'), /removed \S+, which this run made/);
-      await recordHistory(env.client.workflow.getHandle(workflowId), 'directoryRestore-v1-drill');
+      assert.match(run.stdout, new RegExp(`Restore drill PASSED: ${target}, backup ${backupId} \\(directory, primary region`));
+      const { report } = (await env.client.workflow.getHandle(workflowId).result()) as RestoreDrillResult;
+      assert.equal(report.target.kind, 'directory');
+      assert.deepEqual(report.validations.map((c) => [c.name, c.ok]), [['manifest', true], ['critical-files', true], ['syntax-check', true]]);
+      assert.match(report.restoredInto.name, /lifeboat-drill-/);
+      assert.equal(fs.existsSync(report.restoredInto.name), false);
+      assert.match(report.steps.find((st) => st.phase === 'cleaning-up')!.detail, /removed \S+, which this run made/);
     });
   });
 });

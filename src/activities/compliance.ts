@@ -5,7 +5,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { findTarget, objectivesFor } from '../config';
-import { cadenceSeconds, ComplianceEvidence, ComplianceReport, complianceReportJson, complianceReportMarkdown, TargetFacts } from '../domain/compliance';
+import { cadenceSeconds, ComplianceEvidence, ComplianceTargetKind, ComplianceReport, complianceReportJson, complianceReportMarkdown, TargetFacts } from '../domain/compliance';
 import { describeError, LifeboatError } from '../domain/errors';
 import { rpoStatus } from './backup';
 import { evidenceStoreFor } from './drills';
@@ -22,23 +22,28 @@ interface LiveBackupRow {
 }
 
 /** The physical/logical/file family a backup belongs to, as retention judges series. */
-const familyOf = (engine: string) => (engine === 'pg_dump' ? 'logical' : engine === 'file-backup' ? 'files' : 'physical');
+const familyOf = (engine: string) => (engine === 'pg_dump' ? 'logical' : engine === 'file-backup' ? 'files' : engine === 'directory-archive' ? 'directory' : 'physical');
 
 export function complianceActivities(ports: Ports) {
   const { config } = ports;
 
   return {
     /** Every target the config declares, databases first. */
-    async complianceTargets(): Promise<Array<{ target: string; kind: 'database' | 'bucket' }>> {
-      return [...config.targets.databases.map((d) => ({ target: d.name, kind: 'database' as const })), ...config.targets.buckets.map((b) => ({ target: b.name, kind: 'bucket' as const }))];
+    async complianceTargets(): Promise<Array<{ target: string; kind: ComplianceTargetKind }>> {
+      return [
+        ...config.targets.databases.map((d) => ({ target: d.name, kind: 'database' as const })),
+        ...config.targets.buckets.map((b) => ({ target: b.name, kind: 'bucket' as const })),
+        ...config.targets.directories.map((d) => ({ target: d.name, kind: 'directory' as const })),
+      ];
     },
 
     /** What the compliance report judges of one target, read now. */
     async complianceFacts(targetName: string): Promise<TargetFacts> {
-      const target = findTarget(config, targetName);
-      const kind: 'database' | 'bucket' = 'engine' in target ? 'database' : 'bucket';
+      const directory = config.targets.directories.find((d) => d.name === targetName);
+      const target = directory ?? findTarget(config, targetName);
+      const kind: ComplianceTargetKind = directory ? 'directory' : 'engine' in target ? 'database' : 'bucket';
       const objectives = objectivesFor(config, target);
-      const engines = kind === 'database' ? ['pgbackrest', 'rds'] : ['file-backup'];
+      const engines = kind === 'database' ? ['pgbackrest', 'rds'] : kind === 'directory' ? ['directory-archive'] : ['file-backup'];
 
       const [lastVerified] = await ports.catalog.query<{ at: Date }>(
         `SELECT coalesce(completed_at, verified_at) AS at FROM backups WHERE target = $1 AND engine = ANY($2) AND status = 'verified' AND coalesce(completed_at, verified_at) IS NOT NULL

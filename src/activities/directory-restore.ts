@@ -24,6 +24,7 @@ import {
   STAGING_MARK_FILE,
   ValidatedDirectoryRestore,
 } from '../domain/directory-backup';
+import { DIRECTORY_DRILL_PREFIX, DirectoryDrillOwner, DRILL_OWNER_FILE } from '../domain/directory-drill';
 import { applyAttributes, compareTree, extractArchive, mtimeToSet, readManifest, sha256OfFile } from '../engines/directory-archive';
 import { loadEncryptionKey } from '../engines/crypto-stream';
 import { directoryBinding, openArchive } from './directory-backup';
@@ -178,7 +179,7 @@ export function directoryRestoreActivities(ports: Ports) {
       const t = findDirectoryTarget(config, input.target);
       const { workflowId, runId } = runOf();
       let into: ValidatedDirectoryRestore['into'];
-      if (input.drill) into = { kind: 'drill', path: path.join(os.tmpdir(), `lifeboat-drill-${t.name}-${runId.slice(0, 8)}`) };
+      if (input.drill) into = { kind: 'drill', path: path.join(os.tmpdir(), `${DIRECTORY_DRILL_PREFIX}${t.name}-${runId.slice(0, 8)}`) };
       else if (input.destination.kind === 'in-place') into = { kind: 'in-place', path: t.path };
       else {
         const dest = path.resolve(input.destination.path ?? `${t.path}.restored-${workflowId.replace(/[^A-Za-z0-9._-]+/g, '-').slice(-40)}`);
@@ -237,7 +238,7 @@ export function directoryRestoreActivities(ports: Ports) {
     /** On the host: the archive written into the staging directory (made and marked with this run's id first; an earlier attempt's is cleared). */
     async restoreDirectoryToStaging(plan: ValidatedDirectoryRestore): Promise<{ files: number; bytes: number }> {
       const t = findDirectoryTarget(config, plan.target);
-      const { runId } = runOf();
+      const { workflowId, runId } = runOf();
       if (fs.existsSync(plan.staging)) {
         if (!(await carriesMark(plan.staging, runId))) throw refuse(`${plan.staging} exists and does not carry this run's mark, so it is left alone: remove it by hand if nothing needs it, then restore again.`);
         // An earlier attempt of this run: start over.
@@ -245,6 +246,11 @@ export function directoryRestoreActivities(ports: Ports) {
       }
       await fsp.mkdir(plan.staging, { mode: 0o700 });
       await fsp.writeFile(path.join(plan.staging, STAGING_MARK_FILE), runId);
+      // A drill's scratch directory also says whose it is, so the drill sweeper can ask Temporal about that run if the drill never removes it.
+      if (plan.into.kind === 'drill') {
+        const owner: DirectoryDrillOwner = { workflowId, runId, target: plan.target, createdAt: new Date().toISOString() };
+        await fsp.writeFile(path.join(plan.staging, DRILL_OWNER_FILE), JSON.stringify(owner));
+      }
       let bytes = 0;
       return withHeartbeats(
         () => ({ phase: 'restoring into the staging directory', bytes, bytesTotal: plan.bytes }),

@@ -4,11 +4,13 @@
  * run, and removing one the workflow decided to remove, as its owner, with a catalog record.
  */
 import { Context } from '@temporalio/activity';
-import { DRILL_PREFIX, DrillBucketResource, DrillInstanceResource, DrillResource, isNamedAsDrill, OwnerRunState, resourceKey } from '../domain/drill-sweep';
+import { DRILL_PREFIX, DrillBucketResource, DrillInstanceResource, DrillResource, DrillScratchDirectoryResource, isNamedAsDrill, OwnerRunState, resourceKey } from '../domain/drill-sweep';
 import { describeError, LifeboatError } from '../domain/errors';
 import type { InstanceDescription, RunIdentity } from '../domain/ports';
 import { listDrillBuckets, removeDrillBucket } from '../engines/drill-bucket';
+import { agentTaskQueue } from '../domain/agents';
 import { currentWorkflowId } from './context';
+import { listDrillScratchDirectories, removeDrillScratchDirectory } from './directory-drill';
 import { failoverDrillActivities, FailoverDrillOptions } from './failover-drill';
 import { Ports } from './ports';
 
@@ -166,6 +168,25 @@ export function drillSweeperActivities(ports: Ports, failoverDrillOptions: Failo
       return detail;
     },
 
+    /** The agent queues of the directory targets that have one: their drills' scratch directories are on those hosts (the rest on the central workers'). */
+    async directoryDrillHosts(): Promise<string[]> {
+      return [...new Set(config.targets.directories.flatMap((d) => (d.agent ? [agentTaskQueue(d.agent)] : [])))].sort();
+    },
+
+    /** On a host (its agent, or a central worker): the directory drills' scratch directories there, each with the owner its drill wrote inside. */
+    async findDrillScratchDirectories(queue?: string): Promise<DrillScratchDirectoryResource[]> {
+      return listDrillScratchDirectories(queue);
+    },
+
+    /** On that host: a scratch directory the workflow judged orphaned, removed only while its owner file still names that closed run; recorded. */
+    async removeDrillScratchDirectory(resource: DrillScratchDirectoryResource, reason: string): Promise<string> {
+      const run = sweepingRun(resource);
+      if (resource.kind !== 'directory-scratch') throw new LifeboatError(`removeDrillScratchDirectory removes drill scratch directories only, not the ${(resource as DrillResource).kind} ${(resource as DrillResource).name}.`, 'NOT_A_DRILL_RESOURCE');
+      const detail = await removeDrillScratchDirectory(resource);
+      await recordRemoval(run, resource, resource.owner!, reason, detail);
+      return detail;
+    },
+
     /** Running, closed, not found, or unknown (Temporal unreachable): what Temporal says of the owner run. */
     async describeOwnerRun(owner: RunIdentity): Promise<OwnerRunState> {
       return ports.workflowRuns.runState(owner);
@@ -188,6 +209,8 @@ export function drillSweeperActivities(ports: Ports, failoverDrillOptions: Failo
         detail = removed ? `removed drill name ${resource.name} (A and SRV records)` : `drill name ${resource.name} was already gone or no longer that run's`;
       } else if (resource.kind === 'drill-application') {
         detail = await failoverDrill.stopRecordedDrillApplication(resource.key, owner);
+      } else if (resource.kind === 'directory-scratch') {
+        detail = await removeDrillScratchDirectory(resource);
       } else {
         const s3 = ports.objectStore(resource.store);
         // removeDrillBucket reads the owner tags again just before: a bucket of the same name made

@@ -11,6 +11,7 @@ import { drillInstanceName, DrillEvidence, DrillSelection, EarlyDrillFailure, Re
 import { DrillHistoryEntry, DrillReport, DrillStep, drillReportHtml, drillReportJson, drillReportMarkdown, rtoPhases } from '../domain/drill-report';
 import { LifeboatError } from '../domain/errors';
 import { EvidenceLocation, EvidenceStore } from '../engines/evidence-store';
+import { selectDirectoryDrillBackup } from './directory-drill';
 import { selectFilesDrillBackup } from './files-drill';
 import { Ports } from './ports';
 
@@ -46,6 +47,8 @@ export function drillActivities(ports: Ports) {
     async selectDrillBackup(input: RestoreDrillInput): Promise<DrillSelection> {
       // A bucket target's drill proves a files backup (kind: 'files', src/activities/files-drill.ts).
       if (config.targets.buckets.some((b) => b.name === input.target)) return selectFilesDrillBackup(ports, input);
+      // A directory target's drill proves its newest (or named) archive (kind: 'directory', src/activities/directory-drill.ts).
+      if (config.targets.directories.some((d) => d.name === input.target)) return selectDirectoryDrillBackup(ports, input);
       const target = findDatabaseTarget(config, input.target);
       const region = input.fromRegion ?? 'primary';
       const rows = await ports.catalog.query<BackupRow>(
@@ -167,7 +170,9 @@ export function drillActivities(ports: Ports) {
       if (!run) throw new LifeboatError('a drill report is published on behalf of a workflow run, and this activity was called outside one.', 'NO_WORKFLOW_RUN');
       const { input, selection } = attempt;
       const region = selection?.region ?? input.fromRegion ?? 'primary';
-      const known = config.targets.databases.find((d) => d.name === input.target);
+      const directory = config.targets.directories.find((d) => d.name === input.target);
+      const database = config.targets.databases.find((d) => d.name === input.target);
+      const known = database ?? directory;
       const objectives = known ? objectivesFor(config, known) : config.objectives.database;
       const finishedAt = new Date().toISOString();
       const asked = input.backup ?? 'latest';
@@ -179,7 +184,7 @@ export function drillActivities(ports: Ports) {
         takenAt: 'never: no backup was chosen',
         selectedBy: `nowhere: the ${asked} verified backup in the ${region} region was asked for and none could be chosen`,
         candidates: 0,
-        target: { name: input.target, engine: known?.engine ?? 'unknown (not in the config)', environment: known?.environment ?? 'unknown' },
+        target: { name: input.target, engine: database?.engine ?? (directory ? 'directory-archive' : 'unknown (not in the config)'), environment: known?.environment ?? 'unknown' },
         rpoObjectiveSeconds: objectives.rpo,
       };
       const rpoSeconds = selection ? Math.max(0, Math.round((Date.parse(attempt.startedAt) - Date.parse(selection.takenAt)) / 1000)) : 0;
@@ -190,9 +195,9 @@ export function drillActivities(ports: Ports) {
         startedAt: attempt.startedAt,
         finishedAt,
         outcome: 'failed',
-        target: { name: chosen.target.name, kind: 'database', engine: chosen.target.engine, environment: chosen.target.environment },
+        target: { name: chosen.target.name, kind: directory ? 'directory' : 'database', engine: chosen.target.engine, environment: chosen.target.environment },
         backup: { id: chosen.backupId, type: chosen.type, takenAt: chosen.takenAt, region, ...(chosen.sizeBytes !== undefined ? { sizeBytes: chosen.sizeBytes } : {}), selectedBy: chosen.selectedBy },
-        restoredInto: { name: drillInstanceName(run.workflowId), detail: 'never created: the drill failed before its restore' },
+        restoredInto: { name: directory ? 'a scratch directory' : drillInstanceName(run.workflowId), detail: 'never created: the drill failed before its restore' },
         requestedBy: input.requestedBy ?? 'lifeboat drill',
         steps,
         validations: [],

@@ -134,24 +134,3 @@ export function printDirectoryRestoreReport(r: DirectoryRestoreReport): void {
   for (const note of r.cleanup) line(`  ${note}`);
   if (r.undo) line(`  undo: ${r.undo}`);
 }
-
-/** `lifeboat drill run <dir-target>`: the directoryRestore workflow as a drill (a scratch directory, verified, removed). */
-export async function directoryDrillCommand(config: LifeboatConfig, client: Client, o: { target: string; backup?: string; fromRegion?: string; workflowId?: string; requestedBy: string; json: boolean }): Promise<number> {
-  const target = findDirectoryTarget(config, o.target);
-  if (o.backup === 'random') throw new UsageError(`a directory target's drill takes latest or a backup's id, not random.`);
-  if (o.fromRegion !== undefined && o.fromRegion !== 'primary') throw new UsageError(`a directory target's drill restores from the primary region's copy; leave out --from-region.`);
-  const workflowId = o.workflowId ?? `drill-${target.name}-${new Date().toISOString().replace(/[:.]/g, '-').toLowerCase()}`;
-  const input: DirectoryRestoreInput = { target: target.name, backup: o.backup ?? 'latest', destination: { kind: 'new-dir' }, requestedBy: o.requestedBy, reason: 'restore drill', drill: true };
-  const handle = await client.workflow.start('directoryRestore', { taskQueue: config.temporal.taskQueue, workflowId, args: [input], staticSummary: `directory drill of ${target.name}` });
-  if (!o.json) line(`drill ${workflowId}: directory drill of ${target.name} started`);
-  try {
-    const r = await follow<DirectoryRestoreReport>(client, handle, o.json);
-    if (o.json) printJson(r);
-    else printDirectoryRestoreReport(r);
-    return r.outcome === 'restored' ? 0 : 1;
-  } catch (err) {
-    if (o.json) printJson({ workflowId, ok: false, failure: failureOf(err) });
-    else line(`directory drill FAILED: ${failureOf(err)}`);
-    return 1;
-  }
-}

@@ -9,10 +9,11 @@ import type { Client } from '@temporalio/client';
 import { createPorts } from '../activities/ports';
 import { drillActivities, evidenceStoreFor } from '../activities/drills';
 import { predictionActivities } from '../activities/rto-prediction';
-import { findTarget, objectivesFor } from '../config';
-import type { LifeboatConfig } from '../config';
+import { objectivesFor } from '../config';
+import type { BucketTarget, DatabaseTarget, DirectoryTarget, LifeboatConfig } from '../config';
+import { closest } from '../config/fields';
 import type { DrillEvidence, RestoreDrillInput, RestoreDrillResult } from '../domain/drill';
-import { describeError } from '../domain/errors';
+import { describeError, LifeboatError } from '../domain/errors';
 import { formatDuration } from '../domain/format';
 import type { RtoPrediction } from '../domain/rto-prediction';
 import { UsageError } from './args';
@@ -24,13 +25,34 @@ import { listSchedules } from './schedules';
 const BACKUP_LABEL = /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/;
 const FILES_SET_ID = /^\d{8}T\d{6}Z$/;
 
+/** The database, bucket or directory target `name` (the kinds restoreDrill drills); an unknown name is one sentence listing them. */
+export function findDrillTarget(config: LifeboatConfig, name: string): DatabaseTarget | BucketTarget | DirectoryTarget {
+  const found = config.targets.databases.find((d) => d.name === name) ?? config.targets.buckets.find((b) => b.name === name) ?? config.targets.directories.find((d) => d.name === name);
+  if (found) return found;
+  const drillable = [...config.targets.databases, ...config.targets.buckets, ...config.targets.directories].map((t) => t.name);
+  const guess = closest(name, drillable);
+  throw new LifeboatError(`No database, bucket or directory target is named "${name}"${guess ? ` (did you mean "${guess}"?)` : ''}; the config declares ${drillable.join(', ') || 'none'}.`, 'UNKNOWN_TARGET');
+}
+
+/** A directory target has a path on its host; databases and buckets do not. */
+const isDirectory = (t: DatabaseTarget | BucketTarget | DirectoryTarget): t is DirectoryTarget => 'path' in t && 'criticalFiles' in t;
+
+/** The target's kind as drill lists and reports name it. */
+export function drillKindOf(target: DatabaseTarget | BucketTarget | DirectoryTarget): DrillListEntry['kind'] {
+  return 'engine' in target ? 'database' : isDirectory(target) ? 'directory' : 'bucket';
+}
+
 export function prepareDrill(config: LifeboatConfig, o: { target: string; backup?: string; fromRegion?: string; workflowId?: string; requestedBy: string }): { input: RestoreDrillInput; workflowId: string } {
-  const target = findTarget(config, o.target);
+  const target = findDrillTarget(config, o.target);
   const backup = o.backup ?? 'latest';
-  if (backup !== 'latest' && backup !== 'random') {
+  if (drillKindOf(target) === 'directory') {
+    // A directory's archive ids are its backup workflow's; its drills read the primary region's copy.
+    if (backup === 'random') throw new UsageError(`a directory target's drill takes latest or a backup's id, not random.`);
+    if (o.fromRegion !== undefined && o.fromRegion !== 'primary') throw new UsageError(`a directory target's drill restores from the primary region's copy; leave out --from-region.`);
+  } else if (backup !== 'latest' && backup !== 'random') {
     // A bucket target's backups are files sets named by their time; a pgBackRest target's by their label.
     const isBucket = !('engine' in target);
-    const wrong = isBucket ? !FILES_SET_ID.test(backup) : target.engine === 'pgbackrest' && !BACKUP_LABEL.test(backup);
+    const wrong = 'engine' in target ? target.engine === 'pgbackrest' && !BACKUP_LABEL.test(backup) : !FILES_SET_ID.test(backup);
     if (wrong) throw new UsageError(`--backup takes latest, random or a backup's id (like ${isBucket ? '20260104T040000Z' : '20261130-085650F'}, see \`lifeboat backups list\`), not "${backup}".`);
   }
   if (o.fromRegion !== undefined && o.fromRegion !== 'primary' && o.fromRegion !== 'dr') throw new UsageError(`--from-region takes primary or dr, not "${o.fromRegion}".`);
@@ -102,7 +124,7 @@ export const TREND_LENGTH = 5;
 
 export interface DrillListEntry {
   target: string;
-  kind: 'database' | 'bucket';
+  kind: 'database' | 'bucket' | 'directory';
   rtoObjectiveSeconds: number;
   last?: { drillId: string; outcome: string; startedAt: string; rtoSeconds: number; backupId: string; region: string };
   /** The latest drills' RTOs, oldest first (failed ones marked). */
@@ -123,7 +145,7 @@ export async function drillsList(
   config: LifeboatConfig,
   o: { target?: string; prefix?: string; client?: () => Promise<Client> },
 ): Promise<DrillListEntry[]> {
-  const targets = o.target ? [findTarget(config, o.target)] : [...config.targets.databases, ...config.targets.buckets];
+  const targets = o.target ? [findDrillTarget(config, o.target)] : [...config.targets.databases, ...config.targets.buckets, ...config.targets.directories];
   const ports = createPorts(config);
   let schedules: Awaited<ReturnType<typeof listSchedules>> | undefined;
   let scheduleProblem: string | undefined;
@@ -149,14 +171,16 @@ export async function drillsList(
       );
       const entry: DrillListEntry = {
         target: target.name,
-        kind: 'engine' in target ? 'database' : 'bucket',
+        kind: drillKindOf(target),
         rtoObjectiveSeconds: objectivesFor(config, target).rto,
         trend: [...rows].reverse().map((r) => ({ drillId: r.workflow_id, outcome: r.outcome, rtoSeconds: r.rto_seconds })),
       };
       const last = rows[0];
       if (last) entry.last = { drillId: last.workflow_id, outcome: last.outcome, startedAt: last.started_at.toISOString(), rtoSeconds: last.rto_seconds, backupId: last.backup_id, region: last.region };
       try {
-        entry.prediction = await predict(target.name);
+        // The prediction models database restores and file sets; a directory's restore time is its drills' measure.
+        if (entry.kind === 'directory') entry.predictionProblem = 'not predicted for directory targets: the RTO trend is the measure';
+        else entry.prediction = await predict(target.name);
       } catch (err) {
         entry.predictionProblem = describeError(err);
       }
@@ -178,7 +202,7 @@ export async function drillsList(
 }
 
 export async function drillsListCommand(config: LifeboatConfig, o: { target?: string; prefix?: string; json: boolean; client: () => Promise<Client> }): Promise<number> {
-  if (o.target !== undefined) findTarget(config, o.target);
+  if (o.target !== undefined) findDrillTarget(config, o.target);
   const entries = await drillsList(config, o);
   if (o.json) {
     printJson(entries);

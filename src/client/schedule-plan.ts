@@ -19,6 +19,7 @@
  * | lifeboat-restore-drill-dr-<db>       | with drill.alternateRegions: every other month of the cadence; the other schedule takes the rest | restoreDrill({ target, fromRegion: 'dr' }) |
  * | lifeboat-files-drill-<bucket>        | the target's drill.cadence, or schedules.bucketDrill (quarterly) | restoreDrill({ target }) |
  * | lifeboat-files-drill-dr-<bucket>     | as for databases, with drill.alternateRegions | restoreDrill({ target, fromRegion: 'dr' })  |
+ * | lifeboat-directory-drill-<dir>       | the target's drill.cadence, or schedules.directoryDrill (quarterly) | restoreDrill({ target }) |
  * | lifeboat-drill-sweeper               | hourly at schedules.drillSweeper.minute | drillSweeper({ requestedBy: 'schedule' })    |
  * | lifeboat-instance-expiry             | hourly at schedules.instanceExpiry.minute | instanceExpiry({ requestedBy: 'schedule' }) |
  * | lifeboat-compliance                  | schedules.compliance (weekly)          | complianceReport({ requestedBy: 'schedule' }) |
@@ -94,6 +95,7 @@ export type ScheduleKind =
   | 'restore-drill-dr'
   | 'files-drill'
   | 'files-drill-dr'
+  | 'directory-drill'
   | 'drill-sweeper'
   | 'instance-expiry'
   | 'compliance'
@@ -504,6 +506,20 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
   };
   drillsOf('database', config.targets.databases, drill);
   drillsOf('bucket', config.targets.buckets, config.schedules.bucketDrill);
+  // Directories: one schedule each, always the primary region's archive (restoreDrill goes the directory way for them).
+  for (const d of config.targets.directories) {
+    const cadence = d.drill.cadence ?? config.schedules.directoryDrill;
+    add({
+      kind: 'directory-drill',
+      target: { name: d.name, environment: d.environment },
+      config: cadence,
+      calendar: calendarOf(cadence),
+      workflowType: SCHEDULED_WORKFLOWS.restoreDrill,
+      args: { target: d.name },
+      summary: `Restore drill of configuration directory ${d.name}`,
+      catchupWindowMs: CATCHUP_WINDOW_MS.drill,
+    });
+  }
   const sweeper = config.schedules.drillSweeper;
   add({
     kind: 'drill-sweeper',

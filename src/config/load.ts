@@ -185,8 +185,8 @@ export function findTarget(config: LifeboatConfig, name: string): DatabaseTarget
   throw unknownTarget('database or bucket', name, all, []);
 }
 
-/** RPO and RTO in seconds that apply to a target: its own overrides, else those of its kind. */
-export function objectivesFor(config: LifeboatConfig, target: DatabaseTarget | BucketTarget): { rpo: number; rto: number } {
+/** RPO and RTO in seconds that apply to a target: its own overrides, else those of its kind (a directory's are the files objectives). */
+export function objectivesFor(config: LifeboatConfig, target: DatabaseTarget | BucketTarget | DirectoryTarget): { rpo: number; rto: number } {
   const defaults = 'engine' in target ? config.objectives.database : config.objectives.files;
   return { rpo: target.rpo ?? defaults.rpo, rto: target.rto ?? defaults.rto };
 }

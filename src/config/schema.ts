@@ -129,6 +129,8 @@ const schedule = (description: string, defaults: ScheduleDefaults) =>
 const DATABASE_DRILL_DEFAULTS: ScheduleDefaults = { at: '05:00', daysOfMonth: [1] };
 const FAILOVER_DRILL_DEFAULTS: ScheduleDefaults = { at: '02:00', daysOfMonth: [1], months: ['march', 'september'] };
 const BUCKET_DRILL_DEFAULTS: ScheduleDefaults = { at: '05:30', daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] };
+/** Configuration directories are drilled quarterly too, after the buckets (their archives are small: minutes). */
+const DIRECTORY_DRILL_DEFAULTS: ScheduleDefaults = { at: '05:45', daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] };
 
 /** When a target's drills run: its kind's schedule unless `cadence` says otherwise, from one region or both in turn. */
 const drillScheduleFields = (kind: string, defaults: ScheduleDefaults) => ({
@@ -521,6 +523,13 @@ const directoryTarget = t.object(
       )
       .optional(),
     schedule: schedule('When this directory is backed up: daily at 05:00 UTC by default, as the procedures ask.', DIRECTORY_BACKUP_DEFAULTS).prefault({}),
+    drill: t
+      .object(
+        { cadence: schedule('When this directory\'s restore drills run, instead of `schedules.directoryDrill`; fields left out take that schedule\'s defaults.', DIRECTORY_DRILL_DEFAULTS).optional() },
+        { description: 'Restore drills of this directory: its archive restored into a scratch directory on its host, checked (manifest, critical files, syntaxCheck), removed, the report kept as evidence. Always from the primary region\'s archive.' },
+      )
+      // Every field has its default, so an absent block is an empty one.
+      .prefault({} as never),
     ...objectiveOverride,
   },
   {
@@ -885,6 +894,7 @@ const fields = {
       full: schedule('Full backups of everything.', { at: '01:00', daysOfWeek: ['sunday'] }),
       drill: schedule('Restore drills of database targets (restore, verify, measure, report, clean up): monthly by default, as the procedures ask; a target\'s `drill.cadence` overrides it.', DATABASE_DRILL_DEFAULTS),
       bucketDrill: schedule('Restore drills of bucket targets (restore into a scratch bucket, verify, report, clean up): quarterly by default, as the procedures ask; a target\'s `drill.cadence` overrides it.', BUCKET_DRILL_DEFAULTS),
+      directoryDrill: schedule('Restore drills of configuration directory targets (restore into a scratch directory on the host, verify every file, the critical files and the syntax check, report, clean up): quarterly by default, as for buckets; a target\'s `drill.cadence` overrides it.', DIRECTORY_DRILL_DEFAULTS),
       drillSweeper: t.object(
         {
           enabled: t.boolean('Whether the sweeper runs; `false` keeps its schedule declared but paused.').prefault(true),

@@ -44,8 +44,8 @@ export const LOGICAL_RESTORE_HOST_ACTIVITIES = ['restoreLogicalDump'] as const;
  */
 export const FAILBACK_HOST_ACTIVITIES = ['findDrPrimary', 'reprotectDrPrimary', 'fenceDrPrimary', 'unfenceDrPrimary', 'shipFinalWal', 'restoreInPrimaryRegion', 'retireDrPrimary'] as const;
 
-/** The drill sweeper: a host's drill clusters listed and removed there (buckets, names and app copies stay central). */
-export const DRILL_SWEEPER_HOST_ACTIVITIES = ['findDrillInstances', 'removeDrillInstance'] as const;
+/** The drill sweeper: a host's drill clusters and directory drills' scratch directories listed and removed there (buckets, names and app copies stay central). */
+export const DRILL_SWEEPER_HOST_ACTIVITIES = ['findDrillInstances', 'removeDrillInstance', 'findDrillScratchDirectories', 'removeDrillScratchDirectory'] as const;
 
 /** Removing a kept restored instance (its expiry, or `instances remove`): the cluster lives on the target's host. */
 export const RESTORED_INSTANCE_HOST_ACTIVITIES = ['removeKeptInstance'] as const;

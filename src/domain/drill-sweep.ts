@@ -4,6 +4,7 @@
  * run that made it, and that run is closed; one whose owner cannot be determined is reported and
  * left where it is. Shared by the sweeper workflow (decisions) and its activities (labels).
  */
+import { DIRECTORY_DRILL_PREFIX } from './directory-drill';
 import { DRILL_BUCKET_TAGS } from './files-drill';
 import { isInsideZone } from './failover-drill';
 import type { ResourceOwner, RunIdentity } from './ports';
@@ -68,7 +69,21 @@ export interface DrillApplicationResource {
   createdByLifeboat: boolean;
 }
 
-export type DrillResource = DrillInstanceResource | DrillBucketResource | DrillNameResource | DrillApplicationResource;
+/** A directory drill's scratch directory in a host's temporary directory, with the owner file its drill wrote inside. */
+export interface DrillScratchDirectoryResource {
+  kind: 'directory-scratch';
+  /** Its base name: lifeboat-drill-<target>-<run>. */
+  name: string;
+  path: string;
+  host: string;
+  /** The agent's task queue it was found through (absent: a central worker's). */
+  queue?: string;
+  target?: string;
+  owner?: RunIdentity;
+  createdByLifeboat: boolean;
+}
+
+export type DrillResource = DrillInstanceResource | DrillBucketResource | DrillNameResource | DrillApplicationResource | DrillScratchDirectoryResource;
 
 /** What Temporal says of the owner's run (by workflow id and run id). */
 export type OwnerRunState =
@@ -119,6 +134,8 @@ export function describeResource(r: DrillResource): string {
       return `drill name ${r.name} of router ${r.router}`;
     case 'drill-application':
       return `drill application ${r.step} (${r.name}, port ${r.port}${r.running ? '' : ', not running'})`;
+    case 'directory-scratch':
+      return `drill scratch directory ${r.path} on ${r.host}`;
   }
 }
 
@@ -133,11 +150,14 @@ export function resourceKey(r: DrillResource): string {
       return `drill-name:${r.router}:${r.name}`;
     case 'drill-application':
       return `drill-application:${r.key}`;
+    case 'directory-scratch':
+      return `directory-scratch:${r.queue ?? 'central'}:${r.path}`;
   }
 }
 
-/** Named as a drill's: drill-... for instances, buckets and applications; inside its drill zone for a name. */
+/** Named as a drill's: drill-... for instances, buckets and applications; inside its drill zone for a name; lifeboat-drill-... for a scratch directory. */
 export function isNamedAsDrill(r: DrillResource): boolean {
+  if (r.kind === 'directory-scratch') return r.name.startsWith(DIRECTORY_DRILL_PREFIX);
   return r.kind === 'drill-name' ? isInsideZone(r.name, r.zone) : r.name.startsWith(DRILL_PREFIX);
 }
 

@@ -1,5 +1,6 @@
 /** A restore drill: which backup is proven, and what the run came to. */
 import type { DrillReport, DrillStep } from './drill-report';
+import type { DirectoryDrillSource } from './directory-drill';
 import type { FilesDrillSource } from './files-drill';
 
 /** `latest`, `random` (within `randomWithinDays`, default 30), or a backup's id. */
@@ -18,8 +19,8 @@ export interface RestoreDrillInput {
 
 /** The backup a drill proves, as the catalog recorded it. */
 export interface DrillSelection {
-  /** What kind of backup: a database's, or a bucket's files (a set of objects). Absent: database (histories from before files drills). */
-  kind?: 'database' | 'files';
+  /** What kind of backup: a database's, a bucket's files (a set of objects), or a configuration directory's archive. Absent: database (histories from before files drills). */
+  kind?: 'database' | 'files' | 'directory';
   backupId: string;
   catalogId: string;
   type: string;
@@ -33,6 +34,8 @@ export interface DrillSelection {
   rpoObjectiveSeconds: number;
   /** Files drills only: where the set lives in the region drilled, and how the drill checks it. */
   files?: FilesDrillSource;
+  /** Directory drills only: the archive drilled and the RTO objective (src/domain/directory-drill.ts). */
+  directory?: DirectoryDrillSource;
 }
 
 /** Where one rendering of the report lives, with the hash the catalog keeps. */

@@ -48,6 +48,7 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
   const targets = [
     ...config.targets.databases.map((t) => ({ target: t, kind: 'database' as const })),
     ...config.targets.buckets.map((t) => ({ target: t, kind: 'bucket' as const })),
+    ...config.targets.directories.map((t) => ({ target: t, kind: 'directory' as const })),
   ];
 
   const copies = await catalog.query<{ target: string; kind: string; region: string | null; outcome: string; n: number; bytes: number }>(

@@ -2,7 +2,8 @@
  * drillSweeper: removes drill resources whose drill is over. Started hourly by its own Temporal
  * Schedule (lifeboat-drill-sweeper), or by hand.
  *
- *   find drill instances and drill scratch buckets (named drill-..., labelled with their owner run)
+ *   find drill instances and drill scratch buckets (named drill-..., labelled with their owner run),
+ *   and directory drills' scratch directories (lifeboat-drill-..., an owner file inside naming the run)
  *   -> ask Temporal about each owner run -> decide (src/domain/drill-sweep.ts)
  *   -> remove those whose owner run is closed, each recorded in the catalog and notified
  *   -> report those whose owner cannot be determined; leave running drills' resources alone
@@ -22,6 +23,9 @@ import { StatusBoard } from './status-board';
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const REMOVAL: ActivityOptions = { startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } };
 const removal = proxyActivities<Activities>(REMOVAL);
+
+/** The sweep looks for directory drills' scratch directories too. */
+export const SWEEP_DIRECTORY_SCRATCH = 'drill-sweeper-directory-scratch';
 
 export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSweepResult> {
   const board = new StatusBoard('drill sweeper', 'all targets');
@@ -51,6 +55,22 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
     }
   } else {
     resources = await quick.findDrillResources();
+  }
+
+  // Directory drills' scratch directories, found on each host that holds them (an agent of a
+  // directory target, and the central workers); removed there too (patch, since runs recorded
+  // before it never asked).
+  const scratchSeen = new Set<string>();
+  if (patched(SWEEP_DIRECTORY_SCRATCH)) {
+    const places: Array<string | undefined> = [undefined, ...(await quick.directoryDrillHosts())];
+    for (const queue of places) {
+      const where = queue ? `the agent on ${queue}` : 'a central worker';
+      for (const r of await onHost(REMOVAL, queue).findDrillScratchDirectories.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `List directory drills' scratch directories on ${where}` }, [queue])) {
+        if (scratchSeen.has(resourceKey(r))) continue;
+        scratchSeen.add(resourceKey(r));
+        resources.push(r);
+      }
+    }
   }
 
   // One question per owner run, however many resources it left.
@@ -84,7 +104,9 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
     board.enter('removing', `removing ${describeResource(r)}: ${verdict.reason}`);
     try {
       const onAgent = r.kind === 'database-instance' ? hostQueues.get(r.target) : undefined;
-      const detail = onAgent
+      const detail = r.kind === 'directory-scratch'
+        ? await onHost(REMOVAL, r.queue).removeDrillScratchDirectory.executeWithOptions({ summary: `Remove ${resourceKey(r)}` }, [r, verdict.reason])
+        : onAgent
         ? await onHost(REMOVAL, onAgent).removeDrillInstance.executeWithOptions({ summary: `Remove ${resourceKey(r)} on its agent` }, [r as DrillInstanceResource, verdict.reason])
         : await removal.removeDrillResource.executeWithOptions(
             { startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' }, summary: `Remove ${resourceKey(r)}` },

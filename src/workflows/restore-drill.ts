@@ -23,6 +23,7 @@ import type { VerificationSummary } from '../domain/verification';
 import { formatDuration } from '../domain/format';
 import { DrillValidationOutcome, validateDrillInstance, verifierMethod } from './drill-validations';
 import { describeFailure } from './failure';
+import { directoryDrill } from './directory-drill';
 import { filesDrill } from './files-drill';
 import { agentQueueOf, onHost } from './host-work';
 import { StatusBoard } from './status-board';
@@ -130,6 +131,11 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
   // patched() marker: runs recorded before files drills existed chose database backups, whose
   // selections carry no kind, so on replay they never take this branch.
   if (selection.kind === 'files') return filesDrill(input, selection, { board, startedAt, steps });
+  // A directory target's archive is drilled into a scratch directory on its host
+  // (src/workflows/directory-drill.ts). No patched() marker either: before this branch, a
+  // directory target's selectDrillBackup failed (not a database target) and `drill run <dir>`
+  // started directoryRestore instead, so no recorded run's selection has this kind.
+  if (selection.kind === 'directory') return directoryDrill(input, selection, { board, startedAt, steps });
   board.subject = `backup ${selection.backupId} (${selection.type}, taken ${selection.takenAt}, ${selection.region} region), ${selection.selectedBy}`;
   // The drill's cluster is made, watched and removed on the target's host: on its agent when it
   // has one (patch host-work-on-agents); the data's validation, the report and alerts stay here.
