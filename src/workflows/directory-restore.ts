@@ -24,7 +24,7 @@ import { LifeboatEnvironment, LifeboatKind, LifeboatTarget } from './search-attr
 import { StatusBoard } from './status-board';
 import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 // Every host step heartbeats while it works: a killed worker costs a step STEP_HEARTBEAT, not minutes.
 const HOST: ActivityOptions = {
   startToCloseTimeout: '2 hours',
