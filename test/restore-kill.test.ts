@@ -194,7 +194,7 @@ describe('restores killed mid-flight (kill -9 of the worker): table, files, dire
       dr: { store: 'dr', bucket: 'lifeboat-backups-dr' },
       ...(syntaxCheck ? { syntaxCheck } : {}),
     });
-    doc.targets.directories = [directory(bigDir, bigPath), directory(manyDir, manyPath, { command: ['sh', '-c', `while [ ! -e ${flag} ]; do sleep 0.1; done`], timeout: 600 })];
+    doc.targets.directories = [directory(bigDir, bigPath), directory(manyDir, manyPath, { command: ['sh', '-c', `while [ ! -e ${flag} ]; do sleep 0.1; done`], timeout: '10m' })];
     doc.targets.sqlite = [{ name: sqliteTarget, environment: 'staging', path: sqlitePath, store: 'primary', bucket: 'lifeboat-backups-primary', prefix: sqlitePrefix, encryptionKey: { secretRef: `file:${keyFile}` }, dr: { store: 'dr', bucket: 'lifeboat-backups-dr' } }];
     doc.targets.buckets.push({
       name: filesTarget,
