@@ -308,8 +308,9 @@ describe('restores killed mid-flight (kill -9 of the worker): table, files, dire
     const all = [tbl, files, big, sql, many];
     const killedIn = new Map((await Promise.all(all.map(async (h) => [h.workflowId, await busy(h)] as const))));
     await stopWorkerProcess(worker!);
-    for (const [wid, step] of killedIn) assert.ok(step, `${wid} had a long step running when the worker was killed`);
+    // A fresh worker first: a failed assertion must not leave the next test without one.
     worker = await startWorkerProcess(taskQueue, configFile);
+    for (const [wid, step] of killedIn) assert.ok(step, `${wid} had a long step running when the worker was killed`);
 
     const [tableReport, filesReport, bigReport, manyReport, sqliteReport] = (await Promise.all([tbl.result(), files.result(), big.result(), many.result(), sql.result()])) as [TableRestoreReport, FilesRestoreReport, DirectoryRestoreReport, DirectoryRestoreReport, SqliteRestoreReport];
     for (const r of [tableReport, filesReport, bigReport, manyReport, sqliteReport]) assert.equal(r.outcome, 'restored', JSON.stringify(r));
