@@ -9,6 +9,7 @@ import './quiet-sdk-notice';
 import { ActivityInterceptorsFactory, NativeConnection, Runtime, Worker, WorkerOptions } from '@temporalio/worker';
 import { createActivities, createHostBoundActivities } from './activities';
 import { reportCancellationAsSuch } from './activities/cancellation';
+import { beatWhileRunning } from './activities/heartbeat';
 import { createPorts, Ports } from './activities/ports';
 import { connectClient, connectTemporal, connectWorkerConnection, ensureSearchAttributes, lifeboatDataConverter } from './client/temporal';
 import { LifeboatConfig } from './config';
@@ -54,7 +55,7 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
           activities: createActivities(ports),
         }),
     dataConverter: lifeboatDataConverter(config),
-    interceptors: { activity: [reportCancellationAsSuch, ...(options.activityInterceptors ?? [])] },
+    interceptors: { activity: [beatWhileRunning, reportCancellationAsSuch, ...(options.activityInterceptors ?? [])] },
     maxConcurrentActivityTaskExecutions: options.activitySlots ?? CENTRAL_WORKER_ACTIVITY_SLOTS,
     // On shutdown, running activities get this long to finish; then they are cancelled (heartbeating ones see it and stop).
     shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,

@@ -287,7 +287,9 @@ describe('directory targets: backup, restore into a new directory and in place, 
       assert.equal(report.outcome, 'restored', report.failure);
       assert.equal(report.written!.overwritten, 2);
       const undoDir = report.plan!.inPlace!.backupDir;
-      assert.equal(report.undo, `cp -a ${undoDir}/. ${source}/ && rm -rf -- ${source}/conf.d/site.conf`);
+      assert.equal(report.undo, `cp -a ${undoDir}/. ${source}/ && rm -f -- ${source}/.lifeboat-undo-journal && rm -rf -- ${source}/conf.d/site.conf`);
+      assert.deepEqual([...report.overwritten!].sort(), ['app.conf', 'ssl/private/site.key']);
+      assert.deepEqual(report.created, ['conf.d/site.conf']);
       // What it overwrote is kept, as it was.
       assert.equal(fs.readFileSync(path.join(undoDir, 'app.conf'), 'utf8'), 'listen 9999; # a bad edit\n');
       assert.equal(fs.statSync(path.join(undoDir, 'ssl/private/site.key')).mode & 0o7777, 0o644);

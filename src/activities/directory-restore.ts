@@ -44,6 +44,32 @@ interface DirectoryRow {
   checksums: { sha256?: string; manifestSha256?: string; keyId?: string };
 }
 
+/** In an in-place restore's undo directory: one JSON line per entry moved, written before the move. */
+export const UNDO_JOURNAL_FILE = '.lifeboat-undo-journal';
+
+/** What an earlier attempt of the commit moved, from its journal (none when there is no journal). */
+export async function readUndoJournal(file: string): Promise<{ overwritten: string[]; created: string[] }> {
+  const out = { overwritten: [] as string[], created: [] as string[] };
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    // A line cut short by the kill is not a move that happened: the retry writes it again.
+    let row: { overwritten?: string; created?: string };
+    try {
+      row = JSON.parse(line) as typeof row;
+    } catch {
+      continue;
+    }
+    if (typeof row.overwritten === 'string') out.overwritten.push(row.overwritten);
+    if (typeof row.created === 'string') out.created.push(row.created);
+  }
+  return out;
+}
+
 /** Whether what is at `p` (lstat `st`) is the manifest's entry: type, content or link, mode, owner, mtime. */
 async function sameAsEntry(p: string, st: fs.Stats, e: DirectoryEntry, owners: boolean): Promise<boolean> {
   if (e.type === 'file' ? !st.isFile() : e.type === 'symlink' ? !st.isSymbolicLink() : !st.isDirectory()) return false;
@@ -207,7 +233,7 @@ export function directoryRestoreActivities(ports: Ports) {
         ...(t.syntaxCheck ? { syntaxCheck: { command: [...t.syntaxCheck.command], timeoutMs: t.syntaxCheck.timeout * 1000 } } : {}),
         timings,
       };
-      const manifest = await manifestOf(plan, t);
+      const manifest = await withHeartbeats(() => ({ phase: 'reading the backup\'s manifest' }), () => manifestOf(plan, t));
       const files = manifest.entries.filter((e) => e.type === 'file');
       plan.files = files.length;
       plan.bytes = files.reduce((n, e) => n + (e.size ?? 0), 0);
@@ -216,20 +242,23 @@ export function directoryRestoreActivities(ports: Ports) {
         const overwrite: string[] = [];
         const create: string[] = [];
         let unchanged = 0;
-        for (const e of manifest.entries) {
-          if (e.path === '.') continue;
-          const here = path.join(t.path, e.path);
-          let st: fs.Stats | undefined;
-          try {
-            st = await fsp.lstat(here);
-          } catch {
-            st = undefined;
+        // Hashing what is there now can take a while on a big directory: heartbeats keep the step alive.
+        await withHeartbeats(() => ({ phase: `comparing ${t.path} with the backup`, compared: overwrite.length + create.length + unchanged }), async () => {
+          for (const e of manifest.entries) {
+            if (e.path === '.') continue;
+            const here = path.join(t.path, e.path);
+            let st: fs.Stats | undefined;
+            try {
+              st = await fsp.lstat(here);
+            } catch {
+              st = undefined;
+            }
+            if (!st) create.push(e.path);
+            // A directory keeps its content: only its owner, mode and mtime are set again.
+            else if (e.type === 'dir' ? st.isDirectory() : await sameAsEntry(here, st, e, chownable())) unchanged++;
+            else overwrite.push(e.path);
           }
-          if (!st) create.push(e.path);
-          // A directory keeps its content: only its owner, mode and mtime are set again.
-          else if (e.type === 'dir' ? st.isDirectory() : await sameAsEntry(here, st, e, chownable())) unchanged++;
-          else overwrite.push(e.path);
-        }
+        });
         plan.inPlace = { overwrite, create, unchanged, backupDir: path.join(path.dirname(t.path), `.${path.basename(t.path)}.lifeboat-undo-${runId.slice(0, 36)}`) };
       }
       return plan;
@@ -283,64 +312,85 @@ export function directoryRestoreActivities(ports: Ports) {
       const { runId } = runOf();
       if (plan.into.kind === 'new-dir') {
         const dest = plan.into.path;
-        if (!fs.existsSync(plan.staging) && fs.existsSync(path.join(dest))) return { overwritten: [], created: [dest] }; // an earlier attempt renamed it
-        if (!(await carriesMark(plan.staging, runId))) throw new LifeboatError(`${plan.staging} does not carry this run's mark, so it is not moved into place; restore again.`, 'STAGING_NOT_OURS');
-        const state = await isEmptyOrMissing(dest);
-        if (state === 'not-empty' || state === 'not-a-directory') throw refuse(`${dest} was made by someone else while the restore ran, so it is left alone and the restored copy is removed: restore again into another directory.`);
-        if (state === 'empty') await fsp.rmdir(dest);
-        await fsp.rm(path.join(plan.staging, STAGING_MARK_FILE));
-        const rootMtime = (await manifestOf(plan, t)).entries.find((e) => e.path === '.');
-        if (rootMtime) await fsp.utimes(plan.staging, mtimeToSet(rootMtime.mtimeMs), mtimeToSet(rootMtime.mtimeMs));
-        await fsp.rename(plan.staging, dest);
+        const rootEntry = (await manifestOf(plan, t)).entries.find((e) => e.path === '.');
+        if (fs.existsSync(plan.staging)) {
+          if (!(await carriesMark(plan.staging, runId))) throw new LifeboatError(`${plan.staging} does not carry this run's mark, so it is not moved into place; restore again.`, 'STAGING_NOT_OURS');
+          const state = await isEmptyOrMissing(dest);
+          if (state === 'not-empty' || state === 'not-a-directory') throw refuse(`${dest} was made by someone else while the restore ran, so it is left alone and the restored copy is removed: restore again into another directory.`);
+          if (state === 'empty') await fsp.rmdir(dest);
+          // Renamed with its mark still inside: a worker killed right after finds the mark in the
+          // destination and knows the directory is this run's (removed below, on this or the retry).
+          await fsp.rename(plan.staging, dest);
+        } else if (!(await carriesMark(dest, runId))) {
+          // No staging directory and no mark in the destination: an earlier attempt finished, or it is not ours.
+          if (fs.existsSync(dest)) return { overwritten: [], created: [dest] };
+          throw new LifeboatError(`${plan.staging} is gone and ${dest} does not exist: the restored copy was removed while the restore ran; restore again.`, 'STAGING_NOT_OURS');
+        }
+        await fsp.rm(path.join(dest, STAGING_MARK_FILE), { force: true });
+        if (rootEntry) await fsp.utimes(dest, mtimeToSet(rootEntry.mtimeMs), mtimeToSet(rootEntry.mtimeMs));
         return { overwritten: [], created: [dest] };
       }
       if (plan.into.kind !== 'in-place' || !plan.inPlace) return { overwritten: [], created: [] };
       const manifest = await manifestOf(plan, t);
       const undo = plan.inPlace.backupDir;
       await fsp.mkdir(undo, { recursive: true, mode: 0o700 });
-      const overwritten: string[] = [];
-      const created: string[] = [];
+      // The journal: each move is written down before it is made, so a retry after a killed worker
+      // reports what the first attempt already moved (which the retry itself finds equal and skips).
+      const journal = path.join(undo, UNDO_JOURNAL_FILE);
+      const done = await readUndoJournal(journal);
+      const overwritten = new Set(done.overwritten);
+      const created = new Set(done.created);
+      const note = async (what: 'overwritten' | 'created', p: string) => {
+        if ((what === 'overwritten' ? overwritten : created).has(p)) return;
+        (what === 'overwritten' ? overwritten : created).add(p);
+        await fsp.appendFile(journal, `${JSON.stringify({ [what]: p })}\n`);
+      };
       const chown = chownable();
-      // Parents before children (the manifest's order): directories made first, files and links moved in.
-      for (const e of manifest.entries) {
-        if (e.path === '.') continue;
-        const dest = path.join(t.path, e.path);
-        const staged = path.join(plan.staging, e.path);
-        let st: fs.Stats | undefined;
-        try {
-          st = await fsp.lstat(dest);
-        } catch {
-          st = undefined;
-        }
-        if (e.type === 'dir') {
-          if (st && !st.isDirectory()) {
-            await fsp.mkdir(path.dirname(path.join(undo, e.path)), { recursive: true });
-            await fsp.rename(dest, path.join(undo, e.path));
-            overwritten.push(e.path);
-            st = undefined;
+      await withHeartbeats(
+        () => ({ phase: `moving the restored entries into ${t.path}`, overwritten: overwritten.size, created: created.size }),
+        async () => {
+          // Parents before children (the manifest's order): directories made first, files and links moved in.
+          for (const e of manifest.entries) {
+            if (e.path === '.') continue;
+            const dest = path.join(t.path, e.path);
+            const staged = path.join(plan.staging, e.path);
+            let st: fs.Stats | undefined;
+            try {
+              st = await fsp.lstat(dest);
+            } catch {
+              st = undefined;
+            }
+            if (e.type === 'dir') {
+              if (st && !st.isDirectory()) {
+                await note('overwritten', e.path);
+                await fsp.mkdir(path.dirname(path.join(undo, e.path)), { recursive: true });
+                await fsp.rename(dest, path.join(undo, e.path));
+                st = undefined;
+              }
+              if (!st) {
+                await note('created', e.path);
+                await fsp.mkdir(dest, { mode: 0o700 });
+              }
+              continue;
+            }
+            if (!(await fsp.lstat(staged).catch(() => undefined))) continue; // moved by an earlier attempt (in the journal)
+            if (st) {
+              if (await sameAsEntry(dest, st, e, chown)) continue;
+              await note('overwritten', e.path);
+              const kept = path.join(undo, e.path);
+              await fsp.mkdir(path.dirname(kept), { recursive: true });
+              if (!(await fsp.lstat(kept).catch(() => undefined))) await fsp.rename(dest, kept);
+              else await fsp.rm(dest, { recursive: true, force: true });
+            } else await note('created', e.path);
+            await fsp.rename(staged, dest);
           }
-          if (!st) {
-            await fsp.mkdir(dest, { mode: 0o700 });
-            created.push(e.path);
-          }
-          continue;
-        }
-        if (!fs.existsSync(staged) && !(await fsp.lstat(staged).catch(() => undefined))) continue; // moved by an earlier attempt
-        if (st) {
-          if (await sameAsEntry(dest, st, e, chown)) continue;
-          const kept = path.join(undo, e.path);
-          await fsp.mkdir(path.dirname(kept), { recursive: true });
-          if (!fs.existsSync(kept)) await fsp.rename(dest, kept);
-          else await fsp.rm(dest, { recursive: true, force: true });
-          overwritten.push(e.path);
-        } else created.push(e.path);
-        await fsp.rename(staged, dest);
-      }
+        },
+      );
       // Directories' owners, modes and mtimes (and the directory's own) last, deepest first.
       await applyAttributes(t.path, manifest.entries.filter((e) => e.type === 'dir'), chown);
       await fsp.rm(plan.staging, { recursive: true, force: true });
-      if (!overwritten.length) await fsp.rm(undo, { recursive: true, force: true });
-      return { overwritten, created, ...(overwritten.length ? { undoDir: undo } : {}) };
+      if (!overwritten.size) await fsp.rm(undo, { recursive: true, force: true });
+      return { overwritten: [...overwritten], created: [...created], ...(overwritten.size ? { undoDir: undo } : {}) };
     },
 
     /** Compensation (and a drill's end): the staging or scratch directory removed, only when it carries this run's mark. */
@@ -348,7 +398,7 @@ export function directoryRestoreActivities(ports: Ports) {
       const { runId } = runOf();
       if (!fs.existsSync(plan.staging)) return `nothing to remove: ${plan.staging} does not exist`;
       if (!(await carriesMark(plan.staging, runId))) return `${plan.staging} left alone: it does not carry this run's mark`;
-      await fsp.rm(plan.staging, { recursive: true, force: true });
+      await withHeartbeats(() => ({ phase: `removing ${plan.staging}` }), () => fsp.rm(plan.staging, { recursive: true, force: true }));
       return `removed ${plan.staging}, which this run made`;
     },
   };

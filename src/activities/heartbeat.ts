@@ -1,4 +1,5 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 
 /**
  * How often to heartbeat under a given heartbeat timeout: three beats per timeout (the SDK sends
@@ -36,3 +37,42 @@ export function cancellationByWorkflow(ctx: Context = Context.current()): Cancel
   const reason: unknown = ctx.cancellationSignal.aborted ? ctx.cancellationSignal.reason : undefined;
   return reason instanceof CancelledFailure && reason.message === 'CANCELLED' ? reason : undefined;
 }
+
+/**
+ * Worker liveness for every activity with a heartbeat timeout (issue 13: a crashed worker costs a
+ * quick step STEP_HEARTBEAT, not its start-to-close timeout). Whenever the activity has been quiet
+ * for a beat, the worker beats for it, with the details the activity itself last sent (so a
+ * retry's heartbeatDetails are the activity's own); an activity that beats often never notices.
+ * A step that hangs while its worker lives is still ended by its start-to-close timeout.
+ */
+export const beatWhileRunning: ActivityInterceptorsFactory = (ctx: Context) => ({
+  inbound: {
+    async execute(input, next) {
+      const timeoutMs = ctx.info.heartbeatTimeoutMs;
+      if (!timeoutMs || ctx.info.isLocal) return next(input);
+      const everyMs = heartbeatEveryMs(timeoutMs);
+      const send = ctx.heartbeat;
+      let last = Date.now();
+      let details: unknown;
+      Object.defineProperty(ctx, 'heartbeat', {
+        configurable: true,
+        value: (d?: unknown) => {
+          last = Date.now();
+          details = d;
+          send(d);
+        },
+      });
+      const timer = setInterval(() => {
+        if (Date.now() - last >= everyMs) {
+          last = Date.now();
+          send(details);
+        }
+      }, everyMs);
+      try {
+        return await next(input);
+      } finally {
+        clearInterval(timer);
+      }
+    },
+  },
+});

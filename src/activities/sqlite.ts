@@ -231,9 +231,12 @@ export function sqliteActivities(ports: Ports) {
     async restoreSqliteBackup(v: ValidatedSqliteRestore): Promise<SqliteRestoreDone> {
       const target = findSqliteTarget(config, v.target);
       const started = Date.now();
+      // An earlier attempt killed between link() and removing the temporary name: both names are
+      // the same file, which passed every check before it was linked; only the temporary name goes.
+      if ((await exists(v.into)) && (await exists(v.tempPath)) && (await sameFile(v.into, v.tempPath))) await fs.rm(v.tempPath, { force: true });
       // An earlier attempt of this run that got as far as the rename: adopt it when it is the backup's bytes.
       if ((await exists(v.into)) && !(await exists(v.tempPath))) {
-        const { sha256, bytes } = await hashFile(v.into);
+        const { sha256, bytes } = await withHeartbeats(() => ({ phase: 'hashing', path: v.into }), () => hashFile(v.into), v.timings.heartbeatMs);
         if (sha256 === v.backup.databaseSha256) {
           return { path: v.into, bytes, sha256, durationMs: 0, checks: [{ name: 'database SHA-256', ok: true, detail: `${bytes} bytes, as backed up (put in place by an earlier attempt of this run)` }], adopted: true };
         }
@@ -251,8 +254,15 @@ export function sqliteActivities(ports: Ports) {
         v.timings.heartbeatMs,
       );
       checks.push({ name: 'database SHA-256', ok: got.sha256 === v.backup.databaseSha256, detail: got.sha256 === v.backup.databaseSha256 ? `${got.bytes} bytes, byte for byte the online copy` : `${got.sha256.slice(0, 16)}… differs from the online copy's ${v.backup.databaseSha256.slice(0, 16)}…` });
-      checks.push(await checkIntegrity(v.tempPath));
-      checks.push(...compareTableCounts(v.backup.tables, await countRows(v.tempPath)));
+      // integrity_check and the counts read the whole file: heartbeats keep a big one's step alive.
+      await withHeartbeats(
+        () => ({ phase: 'checking', path: v.tempPath }),
+        async () => {
+          checks.push(await checkIntegrity(v.tempPath));
+          checks.push(...compareTableCounts(v.backup.tables, await countRows(v.tempPath)));
+        },
+        v.timings.heartbeatMs,
+      );
       const failed = checks.filter((c) => !c.ok);
       if (failed.length) {
         throw new LifeboatError(`The restored copy of ${v.backup.backupName} fails its checks (${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}); nothing was put at ${v.into}.`, 'VERIFICATION_FAILED');
@@ -311,6 +321,12 @@ async function removeOwn(v: ValidatedSqliteRestore): Promise<string[]> {
     }
   }
   return removed;
+}
+
+/** Whether two names are links to one file (same device and inode). */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([fs.stat(a), fs.stat(b)]);
+  return x.dev === y.dev && x.ino === y.ino;
 }
 
 async function hashFile(file: string): Promise<{ sha256: string; bytes: number }> {

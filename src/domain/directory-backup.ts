@@ -165,6 +165,9 @@ export interface DirectoryRestoreReport {
   reason: string;
   plan?: ValidatedDirectoryRestore;
   written?: { files: number; bytes: number; overwritten: number };
+  /** In place: every entry replaced (its previous version is in the undo directory) and every entry made, across retries. */
+  overwritten?: string[];
+  created?: string[];
   checks: DirectoryCheck[];
   /** Output of the syntax check command (last lines). */
   syntaxCheckOutput?: string;

@@ -16,9 +16,10 @@ import { allHandlersFinished, condition, defineQuery, defineSignal, defineUpdate
 import type { Activities } from '../activities';
 import { ACKNOWLEDGE_ALERT_UPDATE, AlertAcknowledgement, AlertEscalationInput, AlertEscalationResult, AlertMessage, AlertOccurrence, ALERT_REPEATED_SIGNAL, ALERT_RESOLVED_SIGNAL, ALERT_STATE_QUERY, AlertState, FIRST_LEVEL_NAME } from '../domain/alerts';
 import { LifeboatKind, LifeboatPhase, LifeboatTarget } from './search-attributes';
+import { STEP_HEARTBEAT } from './step-heartbeat';
 
 // Deliveries never throw (each channel's outcome is returned); retries cover a lost worker or catalog blip.
-const acts = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
+const acts = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 
 export const alertRepeatedSignal = defineSignal<[AlertOccurrence]>(ALERT_REPEATED_SIGNAL);
 export const alertResolvedSignal = defineSignal<[{ reason: string }]>(ALERT_RESOLVED_SIGNAL);

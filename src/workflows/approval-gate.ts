@@ -10,8 +10,9 @@ import { checkApprover, checkQuorumApprover, Decision, DecisionInput, GatePolicy
 import { DecisionEvidence, factsDigest, signatureProblem } from '../domain/signed-decision';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from './messages';
 import { StatusBoard } from './status-board';
+import { STEP_HEARTBEAT } from './step-heartbeat';
 
-const acts = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 10 } });
+const acts = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 10 } });
 
 export interface GateTimings {
   remindAfterMs: number;

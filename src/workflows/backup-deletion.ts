@@ -17,8 +17,9 @@ import { describeFailure } from './failure';
 import { agentQueueOf, onHost } from './host-work';
 import { LifeboatEnvironment, LifeboatIncidentId, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
+import { STEP_HEARTBEAT } from './step-heartbeat';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const LONG: ActivityOptions = { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
 const long = proxyActivities<Activities>(LONG);
 

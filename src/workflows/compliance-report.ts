@@ -11,8 +11,9 @@ import { buildComplianceReport, ComplianceReportInput, ComplianceReportResult, T
 import { describeFailure } from './failure';
 import { agentQueueOf, onHost } from './host-work';
 import { StatusBoard } from './status-board';
+import { STEP_HEARTBEAT } from './step-heartbeat';
 
-const QUICK: ActivityOptions = { startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' } };
+const QUICK: ActivityOptions = { startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '1 second' } };
 const quick = proxyActivities<Activities>(QUICK);
 
 export async function complianceReport(input: ComplianceReportInput = {}): Promise<ComplianceReportResult> {

@@ -22,8 +22,9 @@ import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget }
 import { StatusBoard } from './status-board';
 import { describeFailure } from './failure';
 import { formatBytes } from '../domain/format';
+import { STEP_HEARTBEAT } from './step-heartbeat';
 
-const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '1 second' } };
+const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '1 second' } };
 const LONG: ActivityOptions = {
   startToCloseTimeout: '12 hours',
   heartbeatTimeout: '15 seconds',

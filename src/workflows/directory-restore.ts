@@ -22,13 +22,15 @@ import { describeFailure, failureType } from './failure';
 import { agentQueueOf, onHost } from './host-work';
 import { LifeboatEnvironment, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
+import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
+// Every host step heartbeats while it works: a killed worker costs a step STEP_HEARTBEAT, not minutes.
 const HOST: ActivityOptions = {
   startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: STEP_HEARTBEAT,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
+  retry: { maximumAttempts: 5, ...CRASH_RETRY, backoffCoefficient: 2 },
 };
 
 export async function directoryRestore(input: DirectoryRestoreInput): Promise<DirectoryRestoreReport> {
@@ -112,7 +114,11 @@ export async function directoryRestore(input: DirectoryRestoreInput): Promise<Di
       committed = true;
       const done = await host.commitDirectoryRestore.executeWithOptions({ ...HOST, summary: `Move the restore into ${plan.into.path}` }, [plan]);
       report.written = { files: staged.files, bytes: staged.bytes, overwritten: done.overwritten.length };
-      if (plan.into.kind === 'in-place') report.undo = undoCommand(plan, done.created, done.undoDir);
+      if (plan.into.kind === 'in-place') {
+        report.overwritten = done.overwritten;
+        report.created = done.created;
+        report.undo = undoCommand(plan, done.created, done.undoDir);
+      }
       board.enter('verifying', `checking ${plan.into.path} against the manifest`);
       const post = await host.verifyRestoredDirectory.executeWithOptions({ ...HOST, summary: `Verify ${plan.into.path}` }, [plan, 'destination']);
       report.checks = post.checks.map((c) => ({ ...c, name: `${c.name} (${plan.into.path})` }));
@@ -162,7 +168,8 @@ function failIfBad(checks: Array<{ name: string; ok: boolean; detail: string }>,
 /** How to put back what an in-place restore replaced: copy the undo directory over, remove what it created. */
 function undoCommand(plan: ValidatedDirectoryRestore, created: string[], undoDir?: string): string {
   const parts: string[] = [];
-  if (undoDir) parts.push(`cp -a ${undoDir}/. ${plan.into.path}/`);
+  // The undo directory's journal (what the restore moved, for its own retries) is not copied back.
+  if (undoDir) parts.push(`cp -a ${undoDir}/. ${plan.into.path}/ && rm -f -- ${plan.into.path}/.lifeboat-undo-journal`);
   const files = created.filter((c) => !c.startsWith('/'));
   if (files.length) parts.push(`rm -rf -- ${files.map((c) => `${plan.into.path}/${c}`).join(' ')}`);
   return parts.length ? parts.join(' && ') : 'nothing to undo: every entry was already as the backup recorded it';

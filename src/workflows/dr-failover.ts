@@ -54,11 +54,12 @@ import { describeFailure } from './failure';
 import { agentQueueOf, onHost } from './host-work';
 import { LifeboatEnvironment, LifeboatIncidentId, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
+import { STEP_HEARTBEAT } from './step-heartbeat';
 
 type Settings = Awaited<ReturnType<Activities['failoverSettings']>>;
 type StepSettings = Settings['steps'][number];
 
-const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', heartbeatTimeout: '15 seconds', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
+const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
 const quick = proxyActivities<Activities>(QUICK);
 const QUICK_WRITE = '15 seconds';
 /** Patch: children start outside the run's cancellation scope and are released (kept, removed or cancelled) by the run alone. */
@@ -175,7 +176,7 @@ export async function drFailover(input: DrFailoverInput): Promise<FailoverReport
 
   // 1. Assess: read only, from the DR region.
   board.enter('assessing', 'reading each step\'s DR source, its age and readiness');
-  plan = await quick.assessFailoverPlan.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', summary: 'Assess the recovery plan (no side effects)' }, [input.mode]);
+  plan = await quick.assessFailoverPlan.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, summary: 'Assess the recovery plan (no side effects)' }, [input.mode]);
   for (const s of plan.steps) {
     const p = progress.get(s.name);
     if (p && s.predictedSeconds !== undefined) p.predictedSeconds = s.predictedSeconds;
@@ -289,12 +290,12 @@ export async function drFailover(input: DrFailoverInput): Promise<FailoverReport
       names: settings.steps.filter((s) => s.kind === 'move-name' && s.cutover).map((s) => ({ router: s.cutover!.router, name: s.cutover!.dnsName })),
     };
     const fingerprint = () =>
-      quick.fingerprintProduction.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', summary: 'Fingerprint production (read-only)' }, [fingerprintInput]);
+      quick.fingerprintProduction.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: STEP_HEARTBEAT, summary: 'Fingerprint production (read-only)' }, [fingerprintInput]);
 
     board.enter('fingerprinting', 'no gates in a drill: it touches only what it creates; reading production before anything is made');
     const before: ProductionFingerprint = await fingerprint();
     board.enter('assessing', 'reading each step\'s DR source, its age and readiness');
-    plan = await quick.assessFailoverPlan.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', summary: 'Assess the recovery plan (no side effects)' }, [input.mode]);
+    plan = await quick.assessFailoverPlan.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, summary: 'Assess the recovery plan (no side effects)' }, [input.mode]);
     for (const s of plan.steps) {
       const p = progress.get(s.name);
       if (p && s.predictedSeconds !== undefined) p.predictedSeconds = s.predictedSeconds;
@@ -368,7 +369,7 @@ export async function drFailover(input: DrFailoverInput): Promise<FailoverReport
     async function runDrillStep(s: StepSettings): Promise<void> {
       setStep(s.name, 'running');
       if (s.kind === 'switch-bucket') {
-        const b = await quick.switchBucketToReplica.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '30 seconds', summary: `Measure the replica of ${s.target} (a drill does not switch)` }, [s.name, s.target!, true]);
+        const b = await quick.switchBucketToReplica.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, summary: `Measure the replica of ${s.target} (a drill does not switch)` }, [s.name, s.target!, true]);
         buckets.push(b);
         setStep(s.name, 'done', b.detail);
       } else if (s.kind === 'move-name') {
@@ -401,7 +402,7 @@ export async function drFailover(input: DrFailoverInput): Promise<FailoverReport
         }
         // Recorded first: a start that fails half-way still leaves a process the cleanup must stop. Few retries: a copy that exits on start rarely recovers.
         startedApps.push(s.name);
-        const app = await quick.startDrillApplication.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '30 seconds', retry: { maximumAttempts: 3, initialInterval: '1 second' }, summary: `Start the drill copy of the application for ${s.name}` }, [
+        const app = await quick.startDrillApplication.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 3, initialInterval: '1 second' }, summary: `Start the drill copy of the application for ${s.name}` }, [
           { workflowId, step: s.name, command: s.drill.command, url: s.drill.url, names: { ...drillNames }, dnsServer: s.drill.dnsServer },
         ]);
         const check = await quick.checkApplication.executeWithOptions(
@@ -482,7 +483,7 @@ export async function drFailover(input: DrFailoverInput): Promise<FailoverReport
   async function runCutoverStep(s: StepSettings): Promise<void> {
     setStep(s.name, 'running');
     if (s.kind === 'switch-bucket') {
-      const b = await quick.switchBucketToReplica.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '30 seconds', summary: `Switch ${s.target} to its replica` }, [s.name, s.target!]);
+      const b = await quick.switchBucketToReplica.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, summary: `Switch ${s.target} to its replica` }, [s.name, s.target!]);
       buckets.push(b);
       setStep(s.name, 'done', b.detail);
     } else if (s.kind === 'move-name') {

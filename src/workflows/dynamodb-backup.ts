@@ -21,8 +21,9 @@ import { formatBytes } from '../domain/format';
 import { describeFailure, failedChecks } from './failure';
 import { LifeboatBackupType, LifeboatEnvironment, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
+import { STEP_HEARTBEAT } from './step-heartbeat';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const long = proxyActivities<Activities>({
   startToCloseTimeout: '12 hours',
   heartbeatTimeout: '1 minute',

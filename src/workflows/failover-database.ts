@@ -23,7 +23,7 @@ import { LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
 import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
-const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', heartbeatTimeout: '15 seconds', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
+const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
 const LONG: ActivityOptions = { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
 const long = proxyActivities<Activities>(LONG);
 

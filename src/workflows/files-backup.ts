@@ -17,7 +17,7 @@ import { StatusBoard } from './status-board';
 import { formatBytes } from '../domain/format';
 import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const long = proxyActivities<Activities>({
   startToCloseTimeout: '12 hours',
   heartbeatTimeout: '1 minute',

@@ -18,8 +18,9 @@ import { DrillBucket, drillBucketName, FILES_DRILL_CHECKS, FilesDrillRestore } f
 import { formatBytes } from '../domain/format';
 import { describeFailure, failureType } from './failure';
 import type { StatusBoard } from './status-board';
+import { STEP_HEARTBEAT } from './step-heartbeat';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' } });
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '1 second' } });
 const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } });
 
 /** The workflow clock (deterministic on replay). */
@@ -91,7 +92,7 @@ export async function filesDrill(input: RestoreDrillInput, selection: DrillSelec
       const made = bucket ?? { store: files.store, bucket: planned };
       begin('cleaning-up', `emptying and removing the scratch bucket ${made.bucket}`);
       try {
-        end(await quick.removeFilesDrillBucket.executeWithOptions({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' }, summary: `Remove the scratch bucket ${made.bucket}` }, [made]));
+        end(await quick.removeFilesDrillBucket.executeWithOptions({ startToCloseTimeout: '30 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '1 second' }, summary: `Remove the scratch bucket ${made.bucket}` }, [made]));
       } catch (err) {
         // A bucket of that name someone else owns is theirs: left alone, and not the sweeper's either.
         const foreign = failureType(err) === 'DRILL_BUCKET_NOT_OURS';

@@ -22,7 +22,7 @@ import { LifeboatEnvironment, LifeboatKind, LifeboatTarget } from './search-attr
 import { StatusBoard } from './status-board';
 import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const long = proxyActivities<Activities>({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } });
 
 export async function filesRestore(input: FilesRestoreInput): Promise<FilesRestoreReport> {
@@ -37,7 +37,7 @@ export async function filesRestore(input: FilesRestoreInput): Promise<FilesResto
 
   // 1. Validate: nothing exists yet, so a refusal ends the workflow with nothing to clean up.
   board.enter('validating', `checking the request against ${input.source.kind === 'backup' ? `backup ${input.source.backup}` : `the versions of ${input.target} at ${input.source.at}`}`);
-  const plan: ValidatedFilesRestore = await quick.validateFilesRestore.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', summary: 'Validate the request' }, [input, workflowId]);
+  const plan: ValidatedFilesRestore = await quick.validateFilesRestore.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: STEP_HEARTBEAT, summary: 'Validate the request' }, [input, workflowId]);
   report.plan = plan;
   upsertSearchAttributes([{ key: LifeboatEnvironment, value: plan.environment }]);
   const what = `${plan.selection} (${plan.objects} objects, ${formatBytes(plan.bytes)}) from ${describeOrigin(plan.origin)}`;

@@ -20,8 +20,9 @@ import { describeFailure, failureType } from './failure';
 import { agentQueueOf, onHost } from './host-work';
 import { LifeboatEnvironment, LifeboatIncidentId, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
+import { STEP_HEARTBEAT } from './step-heartbeat';
 
-const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
+const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
 const LONG: ActivityOptions = {
   startToCloseTimeout: '12 hours',
   heartbeatTimeout: '1 minute',

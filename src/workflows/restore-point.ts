@@ -5,10 +5,11 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RestorePointRequest, RestorePointResult } from '../domain/restore-point-request';
+import { STEP_HEARTBEAT } from './step-heartbeat';
 
 const { createRestorePoint: make } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '30 seconds',
+  heartbeatTimeout: STEP_HEARTBEAT,
   retry: { maximumAttempts: 5, initialInterval: '1 second' },
 });
 

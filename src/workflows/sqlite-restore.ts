@@ -22,8 +22,9 @@ import { describeFailure, failureType } from './failure';
 import { agentQueueOf, onHost } from './host-work';
 import { LifeboatEnvironment, LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
+import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
-const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
+const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
 const LONG: ActivityOptions = { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
 const quick = proxyActivities<Activities>(QUICK);
 
@@ -116,7 +117,8 @@ export async function sqliteRestore(input: SqliteRestoreInput): Promise<SqliteRe
     restored = await hostLong.restoreSqliteBackup.executeWithOptions(
       {
         startToCloseTimeout: '6 hours',
-        heartbeatTimeout: '1 minute',
+        heartbeatTimeout: STEP_HEARTBEAT,
+        retry: { maximumAttempts: 5, ...CRASH_RETRY, backoffCoefficient: 2 },
         // On cancel, wait until the attempt has stopped: compensation must not race the download.
         cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         summary: `Restore ${v.backup.backupName} into ${v.into}`,

@@ -29,7 +29,7 @@ import { describeFailure, failureType } from './failure';
 import { agentQueueOf, onHost } from './host-work';
 import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
-const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
+const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
 const LONG: ActivityOptions = {
   startToCloseTimeout: '6 hours',
   heartbeatTimeout: '1 minute',
