@@ -285,7 +285,6 @@ describe('restores killed mid-flight (kill -9 of the worker): table, files, dire
     const sqliteInput: SqliteRestoreInput = { target: sqliteTarget, backup: 'latest', into: sqliteInto, requestedBy: ALICE, reason: 'rows deleted', timings: { ...GATE_TIMINGS, heartbeatMs: 1000 } };
     const sql = await start('sqliteRestore', ids.sqlite, [sqliteInput]);
     await Promise.all([waitForGate(tbl, 'restore'), waitForGate(sql, 'restore')]);
-    await approveSigned(tbl, { by: BOB, reason: 'go', gate: 'restore' });
     const filesInput: FilesRestoreInput = { target: filesTarget, source: { kind: 'backup', backup: 'latest' }, selection: {}, destination: { kind: 'new-bucket' }, requestedBy: ALICE, reason: 'objects overwritten', timings: { ...GATE_TIMINGS, heartbeatMs: 1000 } };
     const files = await start('filesRestore', ids.files, [filesInput]);
     const big = await start('directoryRestore', ids.big, [{ target: bigDir, backup: 'latest', destination: { kind: 'new-dir', path: bigInto }, requestedBy: ALICE, reason: 'look at the old config', timings: { heartbeatMs: 1000 } }]);
@@ -299,9 +298,13 @@ describe('restores killed mid-flight (kill -9 of the worker): table, files, dire
     };
     const busy = async (h: WorkflowHandle) => (await running(h)).find((a) => long[h.workflowId].includes(a));
     const allBusy = async (hs: WorkflowHandle[]) => ((await Promise.all(hs.map(busy))).every(Boolean) ? true : undefined);
-    await until('the table, files and directory restores at work', () => allBusy([tbl, files, big]), 10 * 60 * 1000, 50);
-    // The SQLite restore (the quickest to start writing) last, then the in-place commit.
+    await until('the files and directory restores at work', () => allBusy([files, big]), 10 * 60 * 1000, 50);
+    // The SQLite restore (the quickest to start writing), then the table restore (its copy is
+    // quick, so it is approved last: the kill finds it restoring its temporary instance), then
+    // the in-place commit.
     await approveSigned(sql, { by: BOB, reason: 'go', gate: 'restore' });
+    await until('the SQLite restore at work', () => allBusy([files, big, sql]), 5 * 60 * 1000, 20);
+    await approveSigned(tbl, { by: BOB, reason: 'go', gate: 'restore' });
     await until('every restore at work', () => allBusy([tbl, files, big, sql]), 5 * 60 * 1000, 20);
     fs.writeFileSync(flag, '');
     await until('the in-place commit', () => allBusy([many]), 5 * 60 * 1000, 20);
