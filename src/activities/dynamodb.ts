@@ -399,6 +399,22 @@ export function dynamoDbActivities(ports: Ports) {
   };
 }
 
+/**
+ * The RPO of a DynamoDB table as point-in-time recovery gives it: the data a restore can reach
+ * is as old as the latest restorable time (about five minutes behind), whatever the age of the
+ * last backup. Undefined when point-in-time recovery is off: the last backup's age is the RPO then.
+ */
+export async function dynamoDbRecoveryPoint(ports: Ports, name: string, nowMs = Date.now()): Promise<{ breached: boolean; detail: string; lagSeconds: number } | undefined> {
+  const t = findDynamoDbTarget(ports.config, name);
+  const { rpo } = dynamoDbObjectives(ports.config, t);
+  const pitr = await new DynamoDbEngine({ tableName: t.tableName, region: t.region, drRegion: t.drRegion }).pitrStatus();
+  if (!pitr.enabled) return undefined;
+  if (!pitr.latest) return { breached: true, lagSeconds: Number.NaN, detail: `point-in-time recovery of ${t.tableName} is on but DynamoDB gave no latest restorable time` };
+  const lag = Math.max(0, Math.round((nowMs - Date.parse(pitr.latest)) / 1000));
+  const breached = lag > rpo;
+  return { breached, lagSeconds: lag, detail: `point-in-time recovery of ${t.tableName} restores to ${pitr.latest}, ${lag} s ago, ${breached ? 'beyond' : 'within'} the RPO of ${rpo} s` };
+}
+
 /** Preflight of a DynamoDB target: the table exists, point-in-time recovery is on, both export buckets answer. */
 export async function dynamoDbPreflightChecks(ports: Ports, name: string): Promise<ComponentCheck[]> {
   const t = findDynamoDbTarget(ports.config, name);
