@@ -74,6 +74,12 @@ export function drillTableName(tableName: string, workflowId: string): string {
   return base.length <= 255 ? base : `${tableName.slice(0, 255 - 15)}-drill-${shortHash(workflowId)}`;
 }
 
+/** Whether `name` has the form drillTableName gives a drill table of `tableName`: the sweeper looks at no other table. */
+export function isDrillTableName(name: string, tableName: string): boolean {
+  const m = /^(.+)-drill-[0-9a-f]{8}$/.exec(name);
+  return !!m && (m[1] === tableName || (name.length === 255 && m[1] === tableName.slice(0, 255 - 15)));
+}
+
 export interface ExportLocation {
   /** The object store (objectStores) lifeboat reads and writes the export through. */
   store: string;

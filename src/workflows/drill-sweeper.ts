@@ -2,7 +2,8 @@
  * drillSweeper: removes drill resources whose drill is over. Started hourly by its own Temporal
  * Schedule (lifeboat-drill-sweeper), or by hand.
  *
- *   find drill instances and drill scratch buckets (named drill-..., labelled with their owner run)
+ *   find drill instances and drill scratch buckets (named drill-..., labelled with their owner run),
+ *     and DynamoDB drill tables (`<table>-drill-<hex>`, tagged with their dynamodbDrill run)
  *   -> ask Temporal about each owner run -> decide (src/domain/drill-sweep.ts)
  *   -> remove those whose owner run is closed, each recorded in the catalog and notified
  *   -> report those whose owner cannot be determined; leave running drills' resources alone
@@ -53,6 +54,9 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
     resources = await quick.findDrillResources();
   }
 
+  // DynamoDB drill tables a killed dynamodbDrill left (patched: sweeps before this listed none).
+  if (patched('dynamodb-drill-tables')) resources.push(...(await quick.findDynamoDbDrillTables()));
+
   // One question per owner run, however many resources it left.
   const runs = new Map<string, OwnerRunState>();
   board.enter('checking-owners', `${resources.length} drill resources found; asking Temporal about their owner runs`);
@@ -73,7 +77,7 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
       result.reported.push(swept);
       board.enter('reporting', `left in place: ${verdict.reason}`);
       await quick
-        .notify({ severity: 'warning', title: `Drill sweeper left ${r.name} in place`, text: `${verdict.reason}.`, ...(r.kind === 'database-instance' ? { target: r.target } : {}) })
+        .notify({ severity: 'warning', title: `Drill sweeper left ${r.name} in place`, text: `${verdict.reason}.`, ...(r.kind === 'database-instance' || r.kind === 'dynamodb-table' ? { target: r.target } : {}) })
         .catch(() => undefined);
       continue;
     }
@@ -92,7 +96,7 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
           );
       result.removed.push({ ...swept, detail });
       await quick
-        .notify({ severity: 'warning', title: `Drill sweeper removed ${r.name}`, text: `${verdict.reason}; ${detail}.`, ...(r.kind === 'database-instance' ? { target: r.target } : {}) })
+        .notify({ severity: 'warning', title: `Drill sweeper removed ${r.name}`, text: `${verdict.reason}; ${detail}.`, ...(r.kind === 'database-instance' || r.kind === 'dynamodb-table' ? { target: r.target } : {}) })
         .catch(() => undefined);
     } catch (err) {
       const problem = `${describeResource(r)} could not be removed: ${describeFailure(err)}`;
