@@ -341,7 +341,7 @@ describe('DynamoDB targets: backup, restore and drill workflows (mocked DynamoDB
   });
 
   it('publishes the drill as evidence: a drills row, the report in md/json/html that --verify reads back, the backup proven, drills list', async function () {
-    this.timeout(120000);
+    this.timeout(600000);
     assert.ok(drill?.evidence, 'needs the drill of the test above, with its evidence');
     const [row] = await ports.catalog.query<{ outcome: string; backup_id: string; region: string; rto_seconds: number; report: { target: { kind: string } } }>('SELECT outcome, backup_id, region, rto_seconds, report FROM drills WHERE workflow_id = $1', [drill.workflowId]);
     assert.deepEqual([row.outcome, row.backup_id, row.region, row.report.target.kind], ['passed', backup.backup!.backupName, 'dr', 'dynamodb']);
@@ -435,10 +435,10 @@ describe('DynamoDB targets: backup, restore and drill workflows (mocked DynamoDB
   });
 
   it('compliance, metrics and storage see the table: RPO from point-in-time recovery, the monthly drill, backup age, exports and on-demand backups', async function () {
-    this.timeout(120000);
+    this.timeout(600000);
     const facts = await complianceActivities(ports).complianceFacts(TARGET);
     assert.equal(facts.kind, 'dynamodb');
-    assert.match(facts.recoveryPoint.measured?.detail ?? '', /^point-in-time recovery of orders restores to .*, 30[0-9] s ago, within the RPO of 900 s$/);
+    assert.match(facts.recoveryPoint.measured?.detail ?? '', /^point-in-time recovery of orders restores to \S+, \d+ s ago, within the RPO of 900 s$/);
     assert.equal(facts.drill.lastPassedId, drill?.workflowId);
     const judged = judgeTarget(facts, Date.now());
     assert.deepEqual(judged.checks.map((c) => [c.name, c.status]).slice(0, 2), [['recovery point', 'ok'], ['drill', 'ok']]);
