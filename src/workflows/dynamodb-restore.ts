@@ -82,7 +82,7 @@ async function restoreTable(input: DynamoDbRestoreInput, purpose: 'restore' | 'd
   const asked = input.source.kind === 'backup' ? input.source.backup : 'latest';
   const publishDrill = async (mustLand: boolean) => {
     if (purpose !== 'drill' || !patched('dynamodb-drill-evidence')) return;
-    board.enter('reporting', 'writing the drill report to the evidence buckets');
+    // No board.enter here: a phase change is a search-attribute command, and the histories before this patch have none at this point.
     try {
       report.evidence = await evidence.publishDynamoDbDrill.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', summary: 'Publish the drill report as evidence' }, [report, startedAt, asked]);
     } catch (err) {
@@ -198,9 +198,9 @@ async function restoreTable(input: DynamoDbRestoreInput, purpose: 'restore' | 'd
         }
         report.phases.cleanup = seconds(now() - t0);
       }
+      board.enter(report.outcome, `${report.failure}${report.cleanup.length ? `; ${report.cleanup.join('; ')}` : ''}`);
       await record();
       await publishDrill(false);
-      board.enter(report.outcome, `${report.failure}${report.cleanup.length ? `; ${report.cleanup.join('; ')}` : ''}`);
       await quick.notify
         .executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Notify: restore stopped' }, [
           { severity: cancelled ? 'warning' : 'critical', title: `DynamoDB ${purpose} of ${plan.target} ${report.outcome}`, text: `${report.failure}${report.cleanup.length ? `\n${report.cleanup.join('\n')}` : ''}`, target: plan.target },
@@ -212,9 +212,9 @@ async function restoreTable(input: DynamoDbRestoreInput, purpose: 'restore' | 'd
 
   report.outcome = 'restored' satisfies DynamoDbRestoreOutcome;
   const summary = `${plan.intoTable}: ${report.verification!.itemCount} items${plan.expectedItems !== undefined ? `, as the backup's export holds` : ''}${purpose === 'drill' ? '; the drill table is deleted' : ''}`;
+  board.enter('done', summary);
   await record();
   await publishDrill(true);
-  board.enter('done', summary);
   await quick.notify
     .executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Notify: ${purpose} complete` }, [
       { severity: 'info', title: `DynamoDB ${purpose} of ${plan.target} complete`, text: `${plan.sourceTable} as at ${plan.pointLabel} restored into ${summary}.`, target: plan.target },
