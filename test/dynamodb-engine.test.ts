@@ -14,6 +14,7 @@ import {
   DynamoDBClient,
   ListBackupsCommand,
   ListImportsCommand,
+  ListTablesCommand,
   ListTagsOfResourceCommand,
   ResourceNotFoundException,
   RestoreTableFromBackupCommand,
@@ -208,6 +209,26 @@ describe('DynamoDB engine (mocked DynamoDBClient)', () => {
     ddb.on(DeleteTableCommand).resolves({ TableDescription: tableDescription('orders-dr', 'DELETING') });
     assert.match(await engine().deleteOwnTable('orders-dr', 'primary', RUN, { validatedAt: '2026-12-01T07:00:00.000Z' }), /^deleted table orders-dr in us-east-1, which this run made$/);
     assert.equal(ddb.commandCalls(DeleteTableCommand).length, 1);
+  });
+
+  it('lists, for the sweeper, only tables named as drill tables of this table (every ListTables page), with the run their tags name', async () => {
+    // Two pages, as ListTables returns them past 100 names; only `orders-drill-<8 hex>` counts.
+    ddb.on(ListTablesCommand)
+      .resolvesOnce({ TableNames: ['customers', 'orders', 'orders-drill-0a1b2c3d'], LastEvaluatedTableName: 'orders-drill-0a1b2c3d' })
+      .resolvesOnce({ TableNames: ['orders-drill-9f8e7d6c', 'orders-drill-notes', 'orders-restored', 'payments-drill-11223344'] });
+    ddb.on(DescribeTableCommand).callsFake((input: { TableName: string }) => ({ Table: tableDescription(input.TableName, 'ACTIVE', {}, DR_REGION) }));
+    ddb.on(ListTagsOfResourceCommand).callsFake((input: { ResourceArn: string }) => ({
+      Tags: input.ResourceArn.endsWith('/orders-drill-0a1b2c3d')
+        ? [{ Key: DYNAMODB_TAGS.managed, Value: 'true' }, { Key: DYNAMODB_TAGS.workflowId, Value: 'drill-dynamodb-orders-1' }, { Key: DYNAMODB_TAGS.runId, Value: 'run-1' }, { Key: DYNAMODB_TAGS.purpose, Value: 'drill' }]
+        : [{ Key: 'team', Value: 'payments' }],
+    }));
+    const found = await engine().listDrillTables('dr');
+    assert.deepEqual(found, [
+      { name: 'orders-drill-0a1b2c3d', status: 'ACTIVE', tagged: true, owner: { workflowId: 'drill-dynamodb-orders-1', runId: 'run-1' }, purpose: 'drill' },
+      { name: 'orders-drill-9f8e7d6c', status: 'ACTIVE', tagged: false },
+    ]);
+    assert.deepEqual(ddb.commandCalls(ListTablesCommand).map((c) => c.args[0].input.ExclusiveStartTableName), [undefined, 'orders-drill-0a1b2c3d']);
+    assert.deepEqual(ddb.commandCalls(DescribeTableCommand).map((c) => c.args[0].input.TableName), ['orders-drill-0a1b2c3d', 'orders-drill-9f8e7d6c']);
   });
 
   it('deletes only backups named lifeboat-...', async () => {

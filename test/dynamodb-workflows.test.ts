@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import {
@@ -24,6 +25,7 @@ import {
   ExportTableToPointInTimeCommand,
   ImportTableCommand,
   ListBackupsCommand,
+  ListTablesCommand,
   ListTagsOfResourceCommand,
   ResourceNotFoundException,
   RestoreTableFromBackupCommand,
@@ -40,14 +42,19 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { listBackups } from '../src/activities/backup';
+import { complianceActivities } from '../src/activities/compliance';
 import { dynamoDbPreflightChecks } from '../src/activities/dynamodb';
 import { createPorts, Ports } from '../src/activities/ports';
 import { LifeboatConfig, parseConfig } from '../src/config';
-import { DYNAMODB_TAGS, DynamoDbBackupReport, DynamoDbRestoreReport } from '../src/domain/dynamodb';
+import { judgeTarget } from '../src/domain/compliance';
+import type { DrillSweepResult } from '../src/domain/drill-sweep';
+import { drillTableName, DYNAMODB_TAGS, DynamoDbBackupReport, DynamoDbRestoreReport } from '../src/domain/dynamodb';
+import { collectCatalogMetrics } from '../src/metrics/catalog-metrics';
 import type { RetentionReport } from '../src/domain/retention';
 import { describeFailure, failureType } from '../src/workflows/failure';
 import { createLifeboatWorker } from '../src/worker';
 import { DR_REGION, errorMeta as meta, REGION } from './helpers/aws-fixtures';
+import { lifeboat } from './helpers/cli';
 import { backupArn, backupDescription, continuousBackups, exportDescription, makeExport, orderItems, TABLE, tableDescription } from './helpers/dynamodb-fixtures';
 import { recordHistory, uniqueId } from './helpers/pitr';
 import { approveSigned } from './helpers/signing';
@@ -164,6 +171,10 @@ class FakeDynamoDb {
       this.backups.delete(input.BackupArn);
       return { BackupDescription: backupDescription(b.name, 'DELETED', b.createdAt, ITEMS) };
     });
+    ddb.on(ListTablesCommand).callsFake(async (_input: unknown, getClient: () => DynamoDBClient) => {
+      const region = await getClient().config.region();
+      return { TableNames: [...this.tables.entries()].filter(([, t]) => t.desc.TableArn!.split(':')[3] === region).map(([name]) => name).sort() };
+    });
     ddb.on(RestoreTableToPointInTimeCommand).rejects(new Error('not expected in this test'));
   }
 }
@@ -178,6 +189,8 @@ describe('DynamoDB targets: backup, restore and drill workflows (mocked DynamoDB
   const buckets = { primary: `lbtest-ddb-${suffix}`, dr: `lbtest-ddb-dr-${suffix}` };
   let backup: DynamoDbBackupReport;
   let stuckWorkflowId: string | undefined;
+  let configFile: string;
+  let drill: DynamoDbRestoreReport | undefined;
 
   before(async function () {
     this.timeout(600000);
@@ -200,6 +213,9 @@ describe('DynamoDB targets: backup, restore and drill workflows (mocked DynamoDB
     ports = createPorts(config);
     await ports.objectStore('primary').send(new CreateBucketCommand({ Bucket: buckets.primary }));
     await ports.objectStore('dr').send(new CreateBucketCommand({ Bucket: buckets.dr }));
+    // The same config as a file, for the CLI run as a child process (the worker stays in here, with the mock).
+    configFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-ddb-')), 'lifeboat.config.yaml');
+    fs.writeFileSync(configFile, `${text.replace(/\n*$/, '\n')}${target}`);
     ddb = mockClient(DynamoDBClient);
     fake = new FakeDynamoDb(ddb, { primary: ports.objectStore('primary'), dr: ports.objectStore('dr') });
   });
@@ -308,7 +324,8 @@ describe('DynamoDB targets: backup, restore and drill workflows (mocked DynamoDB
     this.timeout(120000);
     assert.ok(backup, 'needs the backup of the first test');
     const workflowId = uniqueId('drill-dynamodb-orders');
-    const { result, error } = await run<DynamoDbRestoreReport>('dynamodbDrill', workflowId, [{ target: TARGET, fromRegion: 'dr', requestedBy: 'test', timings: { pollIntervalMs: 50 } }], { history: 'dynamodbDrill-v1-dr-import' });
+    const { result, error } = await run<DynamoDbRestoreReport>('dynamodbDrill', workflowId, [{ target: TARGET, fromRegion: 'dr', requestedBy: 'test', timings: { pollIntervalMs: 50 } }], { history: 'dynamodbDrill-v2-dr-import-evidence' });
+    drill = result;
     assert.equal(error, undefined, describeFailure(error));
     assert.equal(result!.outcome, 'restored');
     const imported = ddb.commandCalls(ImportTableCommand).at(-1)!.args[0].input;
@@ -321,6 +338,33 @@ describe('DynamoDB targets: backup, restore and drill workflows (mocked DynamoDB
     assert.deepEqual(deleted, [result!.table!.name]);
     assert.ok(fake.tables.has('orders-restored'));
     assert.match(result!.cleanup.join(';'), /deleted table orders-drill-[0-9a-f]{8} in us-west-2, which this run made/);
+  });
+
+  it('publishes the drill as evidence: a drills row, the report in md/json/html that --verify reads back, the backup proven, drills list', async function () {
+    this.timeout(600000);
+    assert.ok(drill?.evidence, 'needs the drill of the test above, with its evidence');
+    const [row] = await ports.catalog.query<{ outcome: string; backup_id: string; region: string; rto_seconds: number; report: { target: { kind: string } } }>('SELECT outcome, backup_id, region, rto_seconds, report FROM drills WHERE workflow_id = $1', [drill.workflowId]);
+    assert.deepEqual([row.outcome, row.backup_id, row.region, row.report.target.kind], ['passed', backup.backup!.backupName, 'dr', 'dynamodb']);
+    assert.equal(row.rto_seconds, drill.phases.validation + drill.phases.restore + drill.phases.verify);
+    assert.deepEqual(drill.evidence.map((e) => e.format), ['json', 'md', 'html']);
+    const [marked] = await ports.catalog.query<{ drill_outcome: string }>('SELECT drill_outcome FROM backups WHERE id = $1', [backup.catalogId]);
+    assert.equal(marked.drill_outcome, 'proven');
+
+    const md = await lifeboat(['drill', 'report', drill.workflowId, '--config', configFile]);
+    assert.equal(md.code, 0, md.stderr);
+    assert.match(md.stdout, new RegExp(`^# Restore drill ${drill.workflowId}: PASSED\n`));
+    assert.match(md.stdout, new RegExp(`- Target: ${TARGET} \\(dynamodb, dynamodb\\), environment production`));
+    assert.match(md.stdout, /\| item-count \| Scan with Select COUNT over every page, against the item count of the backup's export manifest \| passed \| 137 items/);
+    const json = await lifeboat(['drill', 'report', drill.workflowId, '--format', 'json', '--config', configFile]);
+    assert.equal((JSON.parse(json.stdout) as { backup: { id: string } }).backup.id, backup.backup!.backupName);
+    const verify = await lifeboat(['drill', 'report', drill.workflowId, '--verify', '--config', configFile]);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    assert.equal(verify.stdout.split('\n').filter((l) => l.startsWith('ok  ')).length, 3 * drill.evidence[0].copies.length);
+
+    const list = await lifeboat(['drills', 'list', '--target', TARGET, '--json', '--config', configFile]);
+    assert.equal(list.code, 0, list.stderr);
+    const [entry] = JSON.parse(list.stdout) as Array<{ target: string; kind: string; last?: { drillId: string; outcome: string; region: string } }>;
+    assert.deepEqual([entry.target, entry.kind, entry.last?.drillId, entry.last?.outcome, entry.last?.region], [TARGET, 'dynamodb', drill.workflowId, 'passed', 'dr']);
   });
 
   it('fails a backup stuck CREATING with a sentence, records it as failed, and leaves the backup alone', async function () {
@@ -372,6 +416,78 @@ describe('DynamoDB targets: backup, restore and drill workflows (mocked DynamoDB
       assert.match(pitr.detail, /^Point-in-time recovery is not enabled on the DynamoDB table orders in us-east-1, and lifeboat needs it for exports to S3 and restores to a time: enable it \(aws dynamodb update-continuous-backups /);
     } finally {
       ddb.on(DescribeContinuousBackupsCommand).resolves(continuousBackups(true));
+    }
+  });
+
+  it('backup --wait through the real CLI: the catalog id alone on stdout once verified in both regions, exit 0', async function () {
+    this.timeout(300000);
+    const taskQueue = uniqueTaskQueue('dynamodb-wait');
+    const worker = await createLifeboatWorker({ config, connection: env.nativeConnection, ports, taskQueue, workflowBundle: await workflowBundle() });
+    const r = await worker.runUntil(lifeboat(['backup', TARGET, '--wait', '--config', configFile], { LIFEBOAT_TASK_QUEUE: taskQueue }));
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /^\d+\n$/, 'the id alone on stdout');
+    assert.match(r.stderr, new RegExp(`backup lifeboat-backup-dynamodb-${TARGET}-[^ ]+ of ${TARGET} verified in both regions \\(workflow backup-dynamodb-${TARGET}-`));
+    const [row] = await ports.catalog.query<{ status: string; target: string; locations: { dr?: { failed?: boolean; exportFolder?: string } } }>('SELECT status, target, locations FROM backups WHERE id = $1', [r.stdout.trim()]);
+    assert.deepEqual([row.target, row.status, row.locations.dr?.failed], [TARGET, 'verified', undefined]);
+    assert.ok(row.locations.dr?.exportFolder);
+    const json = await lifeboat(['backup', TARGET, '--wait', '--json', '--config', configFile], { LIFEBOAT_TASK_QUEUE: taskQueue });
+    assert.deepEqual([json.code, json.stdout, json.stderr.trimEnd()], [2, '', 'lifeboat: --wait prints only the backup id on stdout, for scripts; leave out --json (or --wait: --json prints the whole result).']);
+  });
+
+  it('compliance, metrics and storage see the table: RPO from point-in-time recovery, the monthly drill, backup age, exports and on-demand backups', async function () {
+    this.timeout(600000);
+    const facts = await complianceActivities(ports).complianceFacts(TARGET);
+    assert.equal(facts.kind, 'dynamodb');
+    assert.match(facts.recoveryPoint.measured?.detail ?? '', /^point-in-time recovery of orders restores to \S+, \d+ s ago, within the RPO of 900 s$/);
+    assert.equal(facts.drill.lastPassedId, drill?.workflowId);
+    const judged = judgeTarget(facts, Date.now());
+    assert.deepEqual(judged.checks.map((c) => [c.name, c.status]).slice(0, 2), [['recovery point', 'ok'], ['drill', 'ok']]);
+    assert.ok((await complianceActivities(ports).complianceTargets()).some((t) => t.target === TARGET && t.kind === 'dynamodb'));
+
+    const metrics = await collectCatalogMetrics(ports.catalog, config);
+    const sample = (name: string) => metrics.find((f) => f.name === name)?.samples?.find((x) => x.labels.target === TARGET)?.value;
+    assert.ok((sample('lifeboat_last_verified_backup_age_seconds') ?? Infinity) < 600);
+    assert.equal(sample('lifeboat_drill_last_success'), 1);
+    assert.equal(sample('lifeboat_drill_cadence_seconds'), 31 * 86400);
+
+    const storage = await lifeboat(['storage', '--target', TARGET, '--json', '--config', configFile]);
+    const report = JSON.parse(storage.stdout) as { targets: Array<{ target: string; region: string; byClass: Record<string, number> }> };
+    const [primary, dr] = ['primary', 'dr'].map((region) => report.targets.find((t) => t.target === TARGET && t.region === region)!);
+    const [sized] = await ports.catalog.query<{ bytes: string }>("SELECT sum(size_bytes)::text AS bytes FROM backups WHERE target = $1 AND status = 'verified'", [TARGET]);
+    assert.equal(primary.byClass.DYNAMODB_BACKUP, Number(sized.bytes));
+    assert.ok(primary.byClass.STANDARD > 0 && dr.byClass.STANDARD > 0, 'the exports in both buckets');
+    const text = await lifeboat(['storage', '--target', TARGET, '--config', configFile]);
+    // By class, the on-demand backups beside the exports' S3 class (classes in the order the listing found them).
+    assert.match(text.stdout, new RegExp(`${TARGET}\\s+primary\\s+\\S+ \\S+\\s+(STANDARD \\S+ \\S+, DYNAMODB_BACKUP \\S+ \\S+|DYNAMODB_BACKUP \\S+ \\S+, STANDARD \\S+ \\S+)\\s`));
+  });
+
+  it('the drill sweeper deletes a drill table tagged with a closed dynamodbDrill run, keeps a running run\'s, and reports an untagged one', async function () {
+    this.timeout(180000);
+    assert.ok(drill, 'needs the drill above (a closed dynamodbDrill run)');
+    // A drill killed mid-way: the table it tagged outlives it. A running drill (no worker on its queue) owns another.
+    const running = await env.client.workflow.start('dynamodbDrill', { taskQueue: uniqueTaskQueue('nobody'), workflowId: uniqueId('drill-dynamodb-running'), args: [{ target: TARGET, requestedBy: 'test' }] });
+    const closedRunId = (await env.client.workflow.getHandle(drill.workflowId).describe()).runId;
+    const stage = (name: string, tags: Tag[]) => fake.tables.set(name, { desc: tableDescription(name, 'ACTIVE', { CreationDateTime: new Date() }, DR_REGION), items: 0, described: 0, tags });
+    const orphan = drillTableName(TABLE, drill.workflowId);
+    const live = drillTableName(TABLE, running.workflowId);
+    const tagsOf = (workflowId: string, runId: string) => [{ Key: DYNAMODB_TAGS.managed, Value: 'true' }, { Key: DYNAMODB_TAGS.workflowId, Value: workflowId }, { Key: DYNAMODB_TAGS.runId, Value: runId }, { Key: DYNAMODB_TAGS.purpose, Value: 'drill' }];
+    stage(orphan, tagsOf(drill.workflowId, closedRunId));
+    stage(live, tagsOf(running.workflowId, running.firstExecutionRunId));
+    stage(`${TABLE}-drill-0badc0de`, [{ Key: 'team', Value: 'payments' }]);
+    try {
+      const { result, error } = await run<DrillSweepResult>('drillSweeper', uniqueId('drill-sweeper-dynamodb'), [{ requestedBy: 'test' }], { history: 'drillSweeper-v3-dynamodb-tables' });
+      assert.equal(error, undefined, describeFailure(error));
+      const mine = (list: DrillSweepResult['removed']) => list.filter((x) => x.resource.kind === 'dynamodb-table').map((x) => x.resource.name);
+      assert.deepEqual(mine(result!.removed), [orphan]);
+      assert.deepEqual(mine(result!.kept), [live]);
+      assert.deepEqual(mine(result!.reported), [`${TABLE}-drill-0badc0de`]);
+      assert.ok(!fake.tables.has(orphan));
+      assert.ok(fake.tables.has(live) && fake.tables.has(`${TABLE}-drill-0badc0de`));
+      assert.match(result!.removed.find((x) => x.resource.name === orphan)!.detail ?? '', new RegExp(`^deleted table ${orphan} in us-west-2, which this run made$`));
+    } finally {
+      await running.terminate('test over');
+      fake.tables.delete(live);
+      fake.tables.delete(`${TABLE}-drill-0badc0de`);
     }
   });
 });

@@ -5,9 +5,10 @@
  */
 import { Context } from '@temporalio/activity';
 import { findTarget, objectivesFor } from '../config';
-import { cadenceSeconds, ComplianceEvidence, ComplianceTargetKind, ComplianceReport, complianceReportJson, complianceReportMarkdown, TargetFacts } from '../domain/compliance';
+import { cadenceSeconds, ComplianceEvidence, ComplianceReport, complianceReportJson, complianceReportMarkdown, ComplianceTargetKind, TargetFacts } from '../domain/compliance';
 import { describeError, LifeboatError } from '../domain/errors';
 import { rpoStatus } from './backup';
+import { dynamoDbObjectives, dynamoDbRecoveryPoint, findDynamoDbTarget, isDynamoDbTarget } from './dynamodb';
 import { evidenceStoreFor } from './drills';
 import { Ports } from './ports';
 
@@ -28,22 +29,25 @@ export function complianceActivities(ports: Ports) {
   const { config } = ports;
 
   return {
-    /** Every target the config declares, databases first. */
+    /** Every target the config declares, databases first, DynamoDB tables last. */
     async complianceTargets(): Promise<Array<{ target: string; kind: ComplianceTargetKind }>> {
       return [
         ...config.targets.databases.map((d) => ({ target: d.name, kind: 'database' as const })),
         ...config.targets.buckets.map((b) => ({ target: b.name, kind: 'bucket' as const })),
         ...config.targets.directories.map((d) => ({ target: d.name, kind: 'directory' as const })),
+        ...config.targets.dynamodb.map((d) => ({ target: d.name, kind: 'dynamodb' as const })),
       ];
     },
 
     /** What the compliance report judges of one target, read now. */
     async complianceFacts(targetName: string): Promise<TargetFacts> {
-      const directory = config.targets.directories.find((d) => d.name === targetName);
-      const target = directory ?? findTarget(config, targetName);
-      const kind: ComplianceTargetKind = directory ? 'directory' : 'engine' in target ? 'database' : 'bucket';
-      const objectives = objectivesFor(config, target);
-      const engines = kind === 'database' ? ['pgbackrest', 'rds'] : kind === 'directory' ? ['directory-archive'] : ['file-backup'];
+      const table = isDynamoDbTarget(config, targetName) ? findDynamoDbTarget(config, targetName) : undefined;
+      const directory = table ? undefined : config.targets.directories.find((d) => d.name === targetName);
+      const target = table ?? directory ?? findTarget(config, targetName);
+      const kind: ComplianceTargetKind = table ? 'dynamodb' : directory ? 'directory' : 'engine' in target ? 'database' : 'bucket';
+      const objectives = table ? dynamoDbObjectives(config, table) : objectivesFor(config, directory ?? findTarget(config, targetName));
+      const engines = kind === 'database' ? ['pgbackrest', 'rds'] : kind === 'dynamodb' ? ['dynamodb'] : kind === 'directory' ? ['directory-archive'] : ['file-backup'];
+      const policy = table?.retention ?? config.retention;
 
       const [lastVerified] = await ports.catalog.query<{ at: Date }>(
         `SELECT coalesce(completed_at, verified_at) AS at FROM backups WHERE target = $1 AND engine = ANY($2) AND status = 'verified' AND coalesce(completed_at, verified_at) IS NOT NULL
@@ -57,6 +61,14 @@ export function complianceActivities(ports: Ports) {
           if (rpo.basis === 'wal-archive') measured = { breached: rpo.breached, detail: rpo.detail };
         } catch (err) {
           measured = { breached: true, detail: `the RPO could not be measured (${describeError(err)})` };
+        }
+      } else if (table) {
+        // Point-in-time recovery, where enabled, is the RPO; off, the last backup's age is.
+        try {
+          const pitr = await dynamoDbRecoveryPoint(ports, table.name);
+          if (pitr) measured = { breached: pitr.breached, detail: pitr.detail };
+        } catch (err) {
+          measured = { breached: true, detail: `point-in-time recovery of ${table.tableName} could not be read (${describeError(err)})` };
         }
       }
 
@@ -96,7 +108,7 @@ export function complianceActivities(ports: Ports) {
         recoveryPoint: { objectiveSeconds: objectives.rpo, ...(lastVerified ? { lastVerifiedBackupAt: lastVerified.at.toISOString() } : {}), ...(measured ? { measured } : {}) },
         drill: { cadenceSeconds: cadence.seconds, cadence: cadence.cadence, ...(lastPassed ? { lastPassedAt: lastPassed.finished_at.toISOString(), lastPassedId: lastPassed.workflow_id } : {}) },
         retention: {
-          policy: { daily: config.retention.daily, weekly: config.retention.weekly, monthly: config.retention.monthly },
+          policy: { daily: policy.daily, weekly: policy.weekly, monthly: policy.monthly },
           backups: live.map((r) => ({
             id: r.id,
             name: r.engine_backup_id,

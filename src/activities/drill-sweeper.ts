@@ -4,11 +4,13 @@
  * run, and removing one the workflow decided to remove, as its owner, with a catalog record.
  */
 import { Context } from '@temporalio/activity';
-import { DRILL_PREFIX, DrillBucketResource, DrillInstanceResource, DrillResource, DrillScratchDirectoryResource, isNamedAsDrill, OwnerRunState, resourceKey } from '../domain/drill-sweep';
+import { DRILL_PREFIX, DrillBucketResource, DrillInstanceResource, DrillResource, DrillScratchDirectoryResource, DynamoDbDrillTableResource, isNamedAsDrill, OwnerRunState, resourceKey } from '../domain/drill-sweep';
 import { describeError, LifeboatError } from '../domain/errors';
 import type { InstanceDescription, RunIdentity } from '../domain/ports';
 import { listDrillBuckets, removeDrillBucket } from '../engines/drill-bucket';
 import { agentTaskQueue } from '../domain/agents';
+import { DynamoDbEngine } from '../engines/dynamodb';
+import { findDynamoDbTarget } from './dynamodb';
 import { currentWorkflowId } from './context';
 import { listDrillScratchDirectories, removeDrillScratchDirectory } from './directory-drill';
 import { failoverDrillActivities, FailoverDrillOptions } from './failover-drill';
@@ -154,6 +156,30 @@ export function drillSweeperActivities(ports: Ports, failoverDrillOptions: Failo
       return found;
     },
 
+    /**
+     * DynamoDB drill tables (`<table>-drill-<hex>`) of every DynamoDB target, in its region and
+     * its DR region (where a drill from the DR copy imports), each with the run its tags name.
+     * A region that cannot be listed is notified and skipped, like a store.
+     */
+    async findDynamoDbDrillTables(): Promise<DynamoDbDrillTableResource[]> {
+      const found: DynamoDbDrillTableResource[] = [];
+      for (const t of config.targets.dynamodb) {
+        const engine = new DynamoDbEngine({ tableName: t.tableName, region: t.region, drRegion: t.drRegion });
+        for (const region of ['primary', 'dr'] as const) {
+          const awsRegion = region === 'dr' ? t.drRegion : t.region;
+          let tables;
+          try {
+            tables = await engine.listDrillTables(region);
+          } catch (err) {
+            await unlisted(`the DynamoDB tables of ${t.name} in ${awsRegion}`, err);
+            continue;
+          }
+          for (const d of tables) found.push({ kind: 'dynamodb-table', target: t.name, region, awsRegion, name: d.name, status: d.status, createdByLifeboat: d.tagged, ...(d.owner ? { owner: d.owner } : {}) });
+        }
+      }
+      return found;
+    },
+
     /** The drill instances of one target, listed on its host (its agent): what findDrillResources leaves to it. */
     async findDrillInstances(targetName: string): Promise<DrillInstanceResource[]> {
       return drillInstancesOf(targetName, new Set());
@@ -211,6 +237,10 @@ export function drillSweeperActivities(ports: Ports, failoverDrillOptions: Failo
         detail = await failoverDrill.stopRecordedDrillApplication(resource.key, owner);
       } else if (resource.kind === 'directory-scratch') {
         detail = await removeDrillScratchDirectory(resource);
+      } else if (resource.kind === 'dynamodb-table') {
+        const t = findDynamoDbTarget(config, resource.target);
+        // deleteOwnTable reads the tags again just before: a table no longer tagged with that run stays.
+        detail = await new DynamoDbEngine({ tableName: t.tableName, region: t.region, drRegion: t.drRegion }).deleteOwnTable(resource.name, resource.region, owner);
       } else {
         const s3 = ports.objectStore(resource.store);
         // removeDrillBucket reads the owner tags again just before: a bucket of the same name made

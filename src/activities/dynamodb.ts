@@ -27,6 +27,7 @@ import {
   DynamoDbTableCheck,
   DynamoDbTableOwner,
   dynamoDbBackupName,
+  dynamoDbDrillReport,
   dynamoDbExportToken,
   importClientToken,
   tableNameProblem,
@@ -34,7 +35,9 @@ import {
 import type { ComponentCheck } from '../domain/preflight';
 import { planRetention, type RegionDeletion, type RetentionCandidate, type RetentionDecision } from '../domain/retention';
 import { copyExport, DynamoDbEngine, ExportBucket, moveKey, verifyExport } from '../engines/dynamodb';
+import type { DrillEvidence } from '../domain/drill';
 import { recordBackupRow } from './catalog-records';
+import { drillActivities } from './drills';
 import { currentWorkflowId } from './context';
 import { withHeartbeats } from './heartbeat';
 import { Ports } from './ports';
@@ -48,6 +51,11 @@ export function findDynamoDbTarget(config: LifeboatConfig, name: string): Dynamo
   if (found) return found;
   const known = config.targets.dynamodb.map((d) => d.name);
   throw new LifeboatError(`No DynamoDB target is named "${name}"; ${known.length ? `the config declares ${known.join(', ')}` : 'the config declares none'}.`, 'UNKNOWN_TARGET');
+}
+
+/** RPO and RTO in seconds of a DynamoDB target: its own overrides, else the database objectives. */
+export function dynamoDbObjectives(config: LifeboatConfig, t: DynamoDbTarget): { rpo: number; rto: number } {
+  return { rpo: t.rpo ?? config.objectives.database.rpo, rto: t.rto ?? config.objectives.database.rto };
 }
 
 export function isDynamoDbTarget(config: LifeboatConfig, name: string): boolean {
@@ -353,6 +361,33 @@ export function dynamoDbActivities(ports: Ports) {
       return engineFor(t, plan.timings).deleteOwnTable(plan.intoTable, region, owner(), { validatedAt: plan.validatedAt, ...(plan.backup?.backupArn ? { backupArn: plan.backup.backupArn } : {}) });
     },
 
+    /**
+     * A drill's report published like every drill's: JSON, Markdown and HTML in both evidence
+     * buckets under object lock, a `drills` row with their hashes, the drilled backup marked
+     * proven or not. Idempotent (the shared publisher adopts what a retry finds).
+     */
+    async publishDynamoDbDrill(report: DynamoDbRestoreReport, startedAt: string, asked: string): Promise<DrillEvidence[]> {
+      const t = findDynamoDbTarget(config, report.target);
+      const run = Context.current().info.workflowExecution;
+      if (!run) throw new LifeboatError('a drill report is published on behalf of a workflow run, and this activity was called outside one.', 'NO_WORKFLOW_RUN');
+      const drills = drillActivities(ports);
+      const [row] = report.plan?.backup?.catalogId
+        ? await ports.catalog.query<{ completed_at: Date | null; size_bytes: string | null }>('SELECT completed_at, size_bytes::text FROM backups WHERE id = $1', [report.plan.backup.catalogId])
+        : [];
+      const { report: drill, selection } = dynamoDbDrillReport(report, {
+        runId: run.runId,
+        startedAt,
+        finishedAt: new Date().toISOString(),
+        environment: t.environment,
+        engineLabel: 'dynamodb',
+        ...(row?.completed_at ? { backup: { takenAt: row.completed_at.toISOString(), ...(row.size_bytes ? { sizeBytes: Number(row.size_bytes) } : {}) } } : {}),
+        objectives: dynamoDbObjectives(config, t),
+        history: await drills.drillHistory(t.name),
+        asked,
+      });
+      return drills.publishDrillReport(drill, selection, !!selection.catalogId);
+    },
+
     /** The report in the catalog's restores table; one row per workflow, updated by a retry. */
     async recordDynamoDbRestore(report: DynamoDbRestoreReport): Promise<void> {
       await ports.catalog.query(
@@ -362,6 +397,22 @@ export function dynamoDbActivities(ports: Ports) {
       );
     },
   };
+}
+
+/**
+ * The RPO of a DynamoDB table as point-in-time recovery gives it: the data a restore can reach
+ * is as old as the latest restorable time (about five minutes behind), whatever the age of the
+ * last backup. Undefined when point-in-time recovery is off: the last backup's age is the RPO then.
+ */
+export async function dynamoDbRecoveryPoint(ports: Ports, name: string, nowMs = Date.now()): Promise<{ breached: boolean; detail: string; lagSeconds: number } | undefined> {
+  const t = findDynamoDbTarget(ports.config, name);
+  const { rpo } = dynamoDbObjectives(ports.config, t);
+  const pitr = await new DynamoDbEngine({ tableName: t.tableName, region: t.region, drRegion: t.drRegion }).pitrStatus();
+  if (!pitr.enabled) return undefined;
+  if (!pitr.latest) return { breached: true, lagSeconds: Number.NaN, detail: `point-in-time recovery of ${t.tableName} is on but DynamoDB gave no latest restorable time` };
+  const lag = Math.max(0, Math.round((nowMs - Date.parse(pitr.latest)) / 1000));
+  const breached = lag > rpo;
+  return { breached, lagSeconds: lag, detail: `point-in-time recovery of ${t.tableName} restores to ${pitr.latest}, ${lag} s ago, ${breached ? 'beyond' : 'within'} the RPO of ${rpo} s` };
 }
 
 /** Preflight of a DynamoDB target: the table exists, point-in-time recovery is on, both export buckets answer. */

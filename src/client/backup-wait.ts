@@ -8,6 +8,8 @@
 import { Client } from '@temporalio/client';
 import { findDatabaseTarget, LifeboatConfig, sqliteTargetNamed } from '../config';
 import { runSqliteBackup } from './sqlite-commands';
+import { findDynamoDbTarget, isDynamoDbTarget } from '../activities/dynamodb';
+import { DynamoDbBackupInput, DynamoDbBackupReport } from '../domain/dynamodb';
 import { DatabaseBackupInput, DatabaseBackupResult } from '../domain/backup';
 import { LifeboatError } from '../domain/errors';
 import { FilesBackupInput, FilesBackupReport } from '../domain/files-backup';
@@ -29,7 +31,7 @@ export interface VerifiedBackup {
   target: string;
   /** The catalog id (`lifeboat backups list`, `lifeboat backups delete`, `restore --backup` of a bucket target). */
   id: string;
-  /** The engine's own name for it (pgBackRest label, snapshot id, dump key, files set timestamp). */
+  /** The engine's own name for it (pgBackRest label, snapshot id, dump key, files set timestamp, DynamoDB backup name). */
   name: string;
   workflowId: string;
 }
@@ -54,7 +56,20 @@ export async function verifiedBackup(config: LifeboatConfig, client: Client, o: 
   let run: () => Promise<VerifiedBackup>;
   const show = o.onProgress;
   const sqlite = sqliteTargetNamed(config, o.target);
-  if (sqlite) {
+  if (isDynamoDbTarget(config, o.target)) {
+    const table = findDynamoDbTarget(config, o.target);
+    workflowId = o.workflowId ?? `backup-dynamodb-${table.name}-${stamp}`;
+    const id = workflowId;
+    const input: DynamoDbBackupInput = { target: table.name, requestedBy };
+    run = async () => {
+      const handle = await client.workflow.start('dynamodbBackup', { taskQueue, workflowId: id, args: [input], staticSummary: `DynamoDB backup of ${table.name} (--wait)` });
+      const r = await follow<DynamoDbBackupReport>(client, handle, !show, 1000, show);
+      // Verified in both regions means the primary export and its DR copy each read back against the manifest.
+      const both = ['primary', 'dr'].every((region) => r.verifications.some((v) => v.region === region && v.ok));
+      if (r.outcome !== 'verified' || !both || !r.catalogId) throw new BackupNotVerifiedError(`DynamoDB backup ${id} of ${table.name} ended ${r.outcome}${both ? '' : ' without its export verified in both regions'}${r.failure ? `: ${r.failure}` : ''}`, id);
+      return { target: table.name, id: r.catalogId, name: r.backup?.backupName ?? r.plan?.backupName ?? id, workflowId: id };
+    };
+  } else if (sqlite) {
     workflowId = o.workflowId ?? `sqlite-backup-${sqlite.name}-${stamp}`;
     const id = workflowId;
     run = async () => {

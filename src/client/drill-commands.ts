@@ -9,6 +9,7 @@ import type { Client } from '@temporalio/client';
 import { createPorts } from '../activities/ports';
 import { drillActivities, evidenceStoreFor } from '../activities/drills';
 import { predictionActivities } from '../activities/rto-prediction';
+import { dynamoDbObjectives, findDynamoDbTarget, isDynamoDbTarget } from '../activities/dynamodb';
 import { objectivesFor } from '../config';
 import type { BucketTarget, DatabaseTarget, DirectoryTarget, LifeboatConfig } from '../config';
 import { closest } from '../config/fields';
@@ -124,7 +125,7 @@ export const TREND_LENGTH = 5;
 
 export interface DrillListEntry {
   target: string;
-  kind: 'database' | 'bucket' | 'directory';
+  kind: 'database' | 'bucket' | 'directory' | 'dynamodb';
   rtoObjectiveSeconds: number;
   last?: { drillId: string; outcome: string; startedAt: string; rtoSeconds: number; backupId: string; region: string };
   /** The latest drills' RTOs, oldest first (failed ones marked). */
@@ -145,7 +146,13 @@ export async function drillsList(
   config: LifeboatConfig,
   o: { target?: string; prefix?: string; client?: () => Promise<Client> },
 ): Promise<DrillListEntry[]> {
-  const targets = o.target ? [findDrillTarget(config, o.target)] : [...config.targets.databases, ...config.targets.buckets, ...config.targets.directories];
+  // DynamoDB tables are drilled by dynamodbDrill, on the same catalog table and evidence store.
+  type Listed = { name: string; kind: DrillListEntry['kind']; rto: number; drillWorkflow: string };
+  const listed = (t: DatabaseTarget | BucketTarget | DirectoryTarget): Listed => ({ name: t.name, kind: drillKindOf(t), rto: objectivesFor(config, t).rto, drillWorkflow: SCHEDULED_WORKFLOWS.restoreDrill });
+  const table = (t: LifeboatConfig['targets']['dynamodb'][number]): Listed => ({ name: t.name, kind: 'dynamodb', rto: dynamoDbObjectives(config, t).rto, drillWorkflow: SCHEDULED_WORKFLOWS.dynamodbDrill });
+  const targets: Listed[] = o.target
+    ? [isDynamoDbTarget(config, o.target) ? table(findDynamoDbTarget(config, o.target)) : listed(findDrillTarget(config, o.target))]
+    : [...config.targets.databases.map(listed), ...config.targets.buckets.map(listed), ...config.targets.directories.map(listed), ...config.targets.dynamodb.map(table)];
   const ports = createPorts(config);
   let schedules: Awaited<ReturnType<typeof listSchedules>> | undefined;
   let scheduleProblem: string | undefined;
@@ -171,8 +178,8 @@ export async function drillsList(
       );
       const entry: DrillListEntry = {
         target: target.name,
-        kind: drillKindOf(target),
-        rtoObjectiveSeconds: objectivesFor(config, target).rto,
+        kind: target.kind,
+        rtoObjectiveSeconds: target.rto,
         trend: [...rows].reverse().map((r) => ({ drillId: r.workflow_id, outcome: r.outcome, rtoSeconds: r.rto_seconds })),
       };
       const last = rows[0];
@@ -186,7 +193,7 @@ export async function drillsList(
       }
       if (schedules) {
         const mine = schedules
-          .filter((s) => s.workflowType === SCHEDULED_WORKFLOWS.restoreDrill && (s.args[0] as { target?: string } | undefined)?.target === target.name)
+          .filter((s) => s.workflowType === target.drillWorkflow && (s.args[0] as { target?: string } | undefined)?.target === target.name)
           .map((s) => ({ scheduleId: s.scheduleId, paused: s.paused, at: s.nextRuns[0] }))
           .filter((s): s is { scheduleId: string; paused: boolean; at: string } => s.at !== undefined)
           .sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
@@ -202,7 +209,7 @@ export async function drillsList(
 }
 
 export async function drillsListCommand(config: LifeboatConfig, o: { target?: string; prefix?: string; json: boolean; client: () => Promise<Client> }): Promise<number> {
-  if (o.target !== undefined) findDrillTarget(config, o.target);
+  if (o.target !== undefined && !isDynamoDbTarget(config, o.target)) findDrillTarget(config, o.target);
   const entries = await drillsList(config, o);
   if (o.json) {
     printJson(entries);

@@ -141,7 +141,14 @@ export async function dynamodbDrillCommand(config: LifeboatConfig, client: Clien
   try {
     const r = await follow<DynamoDbRestoreReport>(client, handle, o.json);
     if (o.json) printJson(r);
-    else line(`DynamoDB drill ${r.outcome.toUpperCase()}: ${r.plan?.pointLabel} restored into ${r.table?.name} (${r.verification?.itemCount} items); ${r.cleanup.join('; ')}`);
+    else {
+      line(`DynamoDB drill ${r.outcome.toUpperCase()}: ${r.plan?.pointLabel} restored into ${r.table?.name} (${r.verification?.itemCount} items); ${r.cleanup.join('; ')}`);
+      const json0 = r.evidence?.find((e) => e.format === 'json');
+      if (json0) {
+        line(`  report: ${json0.key.replace(/\.json$/, '.{json,md,html}')} in ${json0.copies.map((c) => `${c.bucket} (${c.region})`).join(' and ')}; SHA-256 of the JSON ${json0.sha256}`);
+        line(`  print it: lifeboat drill report ${workflowId} [--format md|json|html] [--verify]`);
+      }
+    }
     return r.outcome === 'restored' ? 0 : 1;
   } catch (err) {
     if (o.json) printJson({ workflowId, ok: false, failure: failureOf(err) });

@@ -419,8 +419,9 @@ export function lifeboatCli(): LifeboatCli {
     const options = { target, kind: o.kind, logical: o.logical === true, json: o.json === true, workflowId: o.id, requestedBy: o.as };
     if (isDynamoDbTarget(config, target)) {
       checkDynamoDbBackupOptions(options);
-      if (o.wait) throw new UsageError(`--wait is not offered for DynamoDB targets yet; run \`lifeboat backup ${target}\`, which exits 0 only when the backup is verified in both regions.`);
       if (options.requestedBy !== undefined) options.requestedBy = identity(options.requestedBy);
+      if (o.wait && o.json) throw new UsageError('--wait prints only the backup id on stdout, for scripts; leave out --json (or --wait: --json prints the whole result).');
+      if (o.wait) return withClient(config, (client) => backupWaitCommand(config, client, options));
       return withClient(config, (client) => dynamodbBackupCommand(config, client, options));
     }
     checkBackupOptions(config, options);

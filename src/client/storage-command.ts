@@ -19,7 +19,7 @@ export function checkStorageOptions(config: LifeboatConfig, o: { target?: string
   if (o.region !== undefined && !(STORAGE_REGIONS as readonly string[]).includes(o.region)) {
     throw new UsageError(`--region takes primary or dr, not "${o.region}".`);
   }
-  if (o.target !== undefined) findTarget(config, o.target);
+  if (o.target !== undefined && !config.targets.dynamodb.some((d) => d.name === o.target)) findTarget(config, o.target);
 }
 
 /** Two decimals, or two significant digits for what a small test stack costs (0.000073). */

@@ -5,10 +5,11 @@
  *
  * Checks per target, each `ok`, `breach` or `unknown` (facts missing, judged by nobody):
  * - recovery point: the last verified backup's age, and the RPO as the engine measures it (the
- *   WAL archive's lag where WAL is archived, the backup's age otherwise), against the objective;
+ *   WAL archive's lag where WAL is archived, the latest restorable time of a DynamoDB table's
+ *   point-in-time recovery, the backup's age otherwise), against the objective;
  * - drill: the last passed drill's age against the target's drill cadence (config
- *   `drill.cadence` of the target, else monthly for databases and quarterly for buckets and
- *   configuration directories);
+ *   `drill.cadence` of the target, else monthly for databases and DynamoDB tables, quarterly for
+ *   buckets and configuration directories);
  * - retention: per class (daily, weekly, monthly), the periods that have a backup within the
  *   configured window against the periods the target has existed for (one period of slack, the
  *   current one, whose backup may not have run yet), and backups retention should have expired
@@ -28,10 +29,11 @@ export const RETENTION_OVERDUE_DAYS = 2;
 
 /** Drill cadences by name, in seconds: the longest interval each allows between passed drills. */
 export const CADENCES: Record<string, number> = { weekly: 7 * DAY_S, monthly: 31 * DAY_S, quarterly: 92 * DAY_S, yearly: 366 * DAY_S };
-export const DEFAULT_CADENCE = { database: 'monthly', bucket: 'quarterly', directory: 'quarterly' } as const;
+export const DEFAULT_CADENCE = { database: 'monthly', bucket: 'quarterly', directory: 'quarterly', dynamodb: 'monthly' } as const;
 
 /** The kinds of target the report judges. */
 export type ComplianceTargetKind = keyof typeof DEFAULT_CADENCE;
+export type ComplianceKind = ComplianceTargetKind;
 
 export type CheckStatus = 'ok' | 'breach' | 'unknown';
 export type ComplianceCheckName = 'recovery point' | 'drill' | 'retention' | 'open failures' | 'predicted RTO';
@@ -102,7 +104,7 @@ export function cadenceSeconds(value: unknown, kind: ComplianceTargetKind): { se
   if (typeof value === 'number' && value > 0) return { seconds: value, cadence: `every ${formatDuration(value, { coarse: true })}` };
   if (typeof value === 'string' && CADENCES[value.toLowerCase()]) return { seconds: CADENCES[value.toLowerCase()], cadence: value.toLowerCase() };
   const name = DEFAULT_CADENCE[kind];
-  return { seconds: CADENCES[name], cadence: `${name} (the default for ${kind}s)` };
+  return { seconds: CADENCES[name], cadence: `${name} (the default for ${kind === 'dynamodb' ? 'DynamoDB tables' : `${kind}s`})` };
 }
 
 const ageOf = (at: string | undefined, now: number) => (at ? Math.max(0, Math.round((now - Date.parse(at)) / 1000)) : undefined);

@@ -1,6 +1,7 @@
 /**
  * The drill sweeper's rules, pure: what counts as a drill resource, and whether one may be removed.
- * A resource is removed only when it is named as a drill (`drill-...`), labelled with the drill
+ * A resource is removed only when it is named as a drill (`drill-...`, a DynamoDB drill table
+ * `<table>-drill-<hex>`), labelled (tagged) with the drill
  * run that made it, and that run is closed; one whose owner cannot be determined is reported and
  * left where it is. Shared by the sweeper workflow (decisions) and its activities (labels).
  */
@@ -83,7 +84,25 @@ export interface DrillScratchDirectoryResource {
   createdByLifeboat: boolean;
 }
 
-export type DrillResource = DrillInstanceResource | DrillBucketResource | DrillNameResource | DrillApplicationResource | DrillScratchDirectoryResource;
+/** A DynamoDB drill table (`<table>-drill-<hex>`) tagged with the dynamodbDrill run that restored it. */
+export interface DynamoDbDrillTableResource {
+  kind: 'dynamodb-table';
+  /** The DynamoDB target whose drill made it. */
+  target: string;
+  region: 'primary' | 'dr';
+  /** The AWS region, for people. */
+  awsRegion: string;
+  name: string;
+  status: string;
+  owner?: RunIdentity;
+  /** Whether its lifeboat:workflow-id and lifeboat:run-id tags are there: an untagged table is never lifeboat's to remove. */
+  createdByLifeboat: boolean;
+}
+
+/** The only workflow type whose closed runs' tables the sweeper removes: a restore's table is the person's. */
+export const DYNAMODB_DRILL_WORKFLOW = 'dynamodbDrill';
+
+export type DrillResource = DrillInstanceResource | DrillBucketResource | DrillNameResource | DrillApplicationResource | DrillScratchDirectoryResource | DynamoDbDrillTableResource;
 
 /** What Temporal says of the owner's run (by workflow id and run id). */
 export type OwnerRunState =
@@ -136,6 +155,8 @@ export function describeResource(r: DrillResource): string {
       return `drill application ${r.step} (${r.name}, port ${r.port}${r.running ? '' : ', not running'})`;
     case 'directory-scratch':
       return `drill scratch directory ${r.path} on ${r.host}`;
+    case 'dynamodb-table':
+      return `DynamoDB drill table ${r.name} of ${r.target} in ${r.awsRegion}`;
   }
 }
 
@@ -152,12 +173,16 @@ export function resourceKey(r: DrillResource): string {
       return `drill-application:${r.key}`;
     case 'directory-scratch':
       return `directory-scratch:${r.queue ?? 'central'}:${r.path}`;
+    case 'dynamodb-table':
+      return `dynamodb-table:${r.target}:${r.region}:${r.name}`;
   }
 }
 
 /** Named as a drill's: drill-... for instances, buckets and applications; inside its drill zone for a name; lifeboat-drill-... for a scratch directory. */
 export function isNamedAsDrill(r: DrillResource): boolean {
   if (r.kind === 'directory-scratch') return r.name.startsWith(DIRECTORY_DRILL_PREFIX);
+  // A DynamoDB drill table is listed only when its name has drillTableName's form (`<table>-drill-<hex>`).
+  if (r.kind === 'dynamodb-table') return /-drill-[0-9a-f]{8}$/.test(r.name);
   return r.kind === 'drill-name' ? isInsideZone(r.name, r.zone) : r.name.startsWith(DRILL_PREFIX);
 }
 
@@ -193,7 +218,7 @@ export function sweepVerdict(r: DrillResource, run: OwnerRunState | undefined): 
   if (r.kind === 'database-instance' && r.servedTraffic) return { action: 'report', reason: `${what} has served traffic, and lifeboat never removes such an instance automatically` };
   if (!run || run.state === 'unknown') return { action: 'report', reason: `the owner of ${what}, ${owner}, could not be looked up in Temporal${run?.state === 'unknown' ? ` (${run.detail})` : ''}; the next sweep tries again` };
   if (run.state === 'not-found') return { action: 'report', reason: `the owner of ${what}, ${owner}, is unknown to Temporal (its history may have passed retention, or it ran elsewhere); remove it by hand once you know it is unused` };
-  if (!DRILL_WORKFLOW_TYPES.includes(run.workflowType)) return { action: 'report', reason: `${what} belongs to ${owner}, a ${run.workflowType} workflow, not a drill; the sweeper removes only drills' resources` };
+  if (r.kind === 'dynamodb-table' ? run.workflowType !== DYNAMODB_DRILL_WORKFLOW : !DRILL_WORKFLOW_TYPES.includes(run.workflowType)) return { action: 'report', reason: `${what} belongs to ${owner}, a ${run.workflowType} workflow, not a drill; the sweeper removes only drills' resources` };
   if (run.state === 'running') return { action: 'keep', reason: `${what} belongs to ${owner}, a ${run.workflowType} still running` };
   return { action: 'remove', reason: `${what} outlived its owner ${owner} (${run.workflowType}, ${run.status.toLowerCase()}${run.closedAt ? ` at ${run.closedAt}` : ''})` };
 }

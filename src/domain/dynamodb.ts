@@ -10,6 +10,8 @@
  *   restored tables     tagged `lifeboat:workflow-id` and `lifeboat:run-id` with the run that
  *                       made them; lifeboat deletes a table only when those tags name its run.
  */
+import type { DrillEvidence, DrillSelection } from './drill';
+import type { DrillHistoryEntry, DrillReport, DrillStep, DrillValidation } from './drill-report';
 import type { BackupVerification } from './ports';
 
 /** The mark on every on-demand backup lifeboat makes: retention deletes only backups named so. */
@@ -70,6 +72,12 @@ export function dynamoDbExportToken(workflowId: string): string {
 export function drillTableName(tableName: string, workflowId: string): string {
   const base = `${tableName}-drill-${shortHash(workflowId)}`;
   return base.length <= 255 ? base : `${tableName.slice(0, 255 - 15)}-drill-${shortHash(workflowId)}`;
+}
+
+/** Whether `name` has the form drillTableName gives a drill table of `tableName`: the sweeper looks at no other table. */
+export function isDrillTableName(name: string, tableName: string): boolean {
+  const m = /^(.+)-drill-[0-9a-f]{8}$/.exec(name);
+  return !!m && (m[1] === tableName || (name.length === 255 && m[1] === tableName.slice(0, 255 - 15)));
 }
 
 export interface ExportLocation {
@@ -214,6 +222,8 @@ export interface DynamoDbRestoreReport {
   phases: { validation: number; waitingForApproval: number; restore: number; verify: number; cleanup: number };
   cleanup: string[];
   failure?: string;
+  /** A drill's report as published to the evidence buckets (drills from before 'dynamodb-drill-evidence' have none). */
+  evidence?: DrillEvidence[];
 }
 
 export interface DynamoDbDrillInput {
@@ -235,4 +245,98 @@ export interface DynamoDbTableOwner {
 export function dynamoDbListCells(backupName: string, locations: Record<string, { bucket?: string; exportFolder?: string } | undefined>): { primary?: string; dr?: string } {
   const dr = locations.dr;
   return { primary: backupName, ...(dr?.bucket && dr.exportFolder ? { dr: `s3://${dr.bucket}/${dr.exportFolder}` } : {}) };
+}
+
+/** What the drill's report needs beyond the workflow's own report: read from the catalog and the config when it is published. */
+export interface DynamoDbDrillFacts {
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  environment: string;
+  engineLabel: string;
+  /** The backup drilled as the catalog has it (absent when validation chose none). */
+  backup?: { takenAt: string; sizeBytes?: number };
+  objectives: { rpo: number; rto: number };
+  history: DrillHistoryEntry[];
+  /** What the drill asked for: latest or a backup's id. */
+  asked: string;
+}
+
+/** How each check of a restored table is made, in words, for the report's validation table. */
+const CHECK_METHODS: Record<string, string> = {
+  active: 'DescribeTable: the table is ACTIVE',
+  'key-schema': "the table's key schema against the source table's",
+  'item-count': "Scan with Select COUNT over every page, against the item count of the backup's export manifest",
+};
+
+/**
+ * A DynamoDB drill as a restore drill's report (the one model every drill publishes: JSON,
+ * Markdown, HTML in the evidence buckets, a row in `drills`), and the selection that row names.
+ * Pure, so the activity that publishes it and the unit tests build the same thing.
+ */
+export function dynamoDbDrillReport(r: DynamoDbRestoreReport, f: DynamoDbDrillFacts): { report: DrillReport; selection: DrillSelection } {
+  const plan = r.plan;
+  const region: 'primary' | 'dr' = plan?.method === 'import' ? 'dr' : 'primary';
+  const outcome: DrillReport['outcome'] = r.outcome === 'restored' ? 'passed' : r.outcome === 'cancelled' ? 'cancelled' : 'failed';
+  const backupId = plan?.backup?.backupName ?? 'none';
+  const selectedBy = f.asked === 'latest' ? 'as the newest verified backup' : `by its id (${f.asked})`;
+  const selection: DrillSelection = {
+    backupId,
+    catalogId: plan?.backup?.catalogId ?? '',
+    type: DYNAMODB_BACKUP_TYPE,
+    region,
+    takenAt: f.backup?.takenAt ?? 'never: no backup was chosen',
+    ...(f.backup?.sizeBytes !== undefined ? { sizeBytes: f.backup.sizeBytes } : {}),
+    selectedBy: plan?.backup ? selectedBy : `nowhere: ${f.asked} was asked for and none could be chosen`,
+    candidates: plan?.backup ? 1 : 0,
+    target: { name: r.target, engine: f.engineLabel, environment: f.environment },
+    rpoObjectiveSeconds: f.objectives.rpo,
+  };
+  // Steps from the phases the workflow timed, laid end to end from the drill's start.
+  const steps: DrillStep[] = [];
+  let at = Date.parse(f.startedAt);
+  const how = plan?.method === 'import' ? `ImportTable in ${plan.region} from the DR copy of the export` : plan?.method === 'from-backup' ? `RestoreTableFromBackup in ${plan.region}` : `a restore in ${plan?.region ?? 'the table\'s region'}`;
+  const phases: Array<[string, number, string, boolean]> = [
+    ['validating', r.phases.validation, plan ? `chose ${plan.pointLabel}; ${plan.intoTable} was free in ${plan.region}` : `the request was refused: ${r.failure ?? 'see the failure'}`, true],
+    ['restoring', r.phases.restore, plan ? `${how} into ${plan.intoTable}, tagged with this run` : '', !!plan && (r.phases.restore > 0 || !!r.verification)],
+    ['verifying', r.phases.verify, r.verification ? `${r.verification.itemCount} items counted` : '', !!r.verification],
+    ['cleaning-up', r.phases.cleanup, r.cleanup.join('; '), r.cleanup.length > 0],
+  ];
+  for (const [phase, seconds, detail, happened] of phases) {
+    if (!happened) continue;
+    steps.push({ phase, startedAt: new Date(at).toISOString(), seconds, detail });
+    at += seconds * 1000;
+  }
+  const validations: DrillValidation[] = (r.verification?.checks ?? []).map((c) => ({ name: c.name, method: CHECK_METHODS[c.name] ?? c.name, ok: c.ok, detail: c.detail }));
+  const rtoSeconds = r.phases.validation + r.phases.restore + r.phases.verify;
+  const rpoSeconds = f.backup ? Math.max(0, Math.round((Date.parse(f.startedAt) - Date.parse(f.backup.takenAt)) / 1000)) : 0;
+  const issues: string[] = [];
+  if (r.failure && outcome !== 'passed') issues.push(r.failure);
+  for (const c of r.cleanup) if (!/^deleted table /.test(c)) issues.push(c);
+  const recommendations: string[] = [];
+  if (outcome === 'failed') recommendations.push(plan?.backup ? `Do not count on backup ${backupId} until a drill of it passes: fix what the issue says, then drill it again (lifeboat drill run ${r.target} --backup ${backupId}${region === 'dr' ? ' --from-region dr' : ''}).` : `${r.target} has no backup lifeboat could drill: take one (lifeboat backup ${r.target}) and drill again.`);
+  if (outcome === 'passed' && rtoSeconds > f.objectives.rto) recommendations.push(`The drill took ${rtoSeconds} s to prove the table, over the RTO objective of ${f.objectives.rto} s: drill from the other region, or revisit the objective.`);
+  if (f.backup && rpoSeconds > f.objectives.rpo) recommendations.push(`The backup drilled was ${rpoSeconds} s old, over the RPO objective of ${f.objectives.rpo} s; point-in-time recovery covers the gap for a restore in ${plan?.region ?? 'the primary region'}, not for the DR region, whose copy is as old as the last backup.`);
+  const report: DrillReport = {
+    drillId: r.workflowId,
+    runId: f.runId,
+    startedAt: f.startedAt,
+    finishedAt: f.finishedAt,
+    outcome,
+    target: { name: r.target, kind: 'dynamodb', engine: f.engineLabel, environment: f.environment },
+    backup: { id: backupId, type: DYNAMODB_BACKUP_TYPE, takenAt: selection.takenAt, region, ...(f.backup?.sizeBytes !== undefined ? { sizeBytes: f.backup.sizeBytes } : {}), selectedBy: selection.selectedBy },
+    restoredInto: {
+      name: plan?.intoTable ?? r.table?.name ?? 'none',
+      detail: plan ? `a new table in ${plan.region} (${how}), tagged lifeboat:workflow-id/lifeboat:run-id with this run; ${r.cleanup.length ? r.cleanup.join('; ') : 'not deleted'}` : 'never created: the drill failed before its restore',
+    },
+    requestedBy: r.requestedBy,
+    steps,
+    validations,
+    rto: { seconds: rtoSeconds, objectiveSeconds: f.objectives.rto },
+    rpo: { seconds: rpoSeconds, objectiveSeconds: f.objectives.rpo },
+    issues,
+    recommendations,
+    history: f.history,
+  };
+  return { report, selection };
 }

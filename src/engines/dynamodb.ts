@@ -24,6 +24,7 @@ import {
   ImportTableCommand,
   ListImportsCommand,
   ListBackupsCommand,
+  ListTablesCommand,
   ListTagsOfResourceCommand,
   RestoreTableFromBackupCommand,
   RestoreTableToPointInTimeCommand,
@@ -46,6 +47,7 @@ import {
   DynamoDbTableCheck,
   DynamoDbTableOwner,
   importClientToken,
+  isDrillTableName,
   TableShape,
 } from '../domain/dynamodb';
 import { classifyAwsError, isAwsError, s3Error } from './aws-errors';
@@ -339,6 +341,31 @@ export class DynamoDbEngine {
       next = out.NextToken;
     } while (next);
     return tags;
+  }
+
+  /**
+   * The tables in a region named as drill tables of this target's table (`<table>-drill-<hex>`),
+   * with the run their tags name, if any: what the drill sweeper judges. Nothing else is listed.
+   */
+  async listDrillTables(region: Region): Promise<Array<{ name: string; status: string; owner?: DynamoDbTableOwner; purpose?: string; tagged: boolean }>> {
+    const names: string[] = [];
+    let start: string | undefined;
+    do {
+      const page = await this.call(region, 'ListTables', `listing the tables in ${this.regionName(region)}`, (c) => c.send(new ListTablesCommand({ ...(start ? { ExclusiveStartTableName: start } : {}) })));
+      names.push(...(page.TableNames ?? []).filter((n) => isDrillTableName(n, this.tableName)));
+      start = page.LastEvaluatedTableName;
+    } while (start);
+    const out: Array<{ name: string; status: string; owner?: DynamoDbTableOwner; purpose?: string; tagged: boolean }> = [];
+    for (const name of names) {
+      const t = await this.findTable(name, region);
+      if (!t?.TableArn) continue;
+      const tags = await this.tableTags(t.TableArn, region);
+      const workflowId = tagOf(tags, DYNAMODB_TAGS.workflowId);
+      const runId = tagOf(tags, DYNAMODB_TAGS.runId);
+      const purpose = tagOf(tags, DYNAMODB_TAGS.purpose);
+      out.push({ name, status: t.TableStatus ?? 'unknown', tagged: !!(workflowId && runId), ...(workflowId && runId ? { owner: { workflowId, runId } } : {}), ...(purpose ? { purpose } : {}) });
+    }
+    return out;
   }
 
   /** Marks a table as this run's (restore and import calls take no tags; this follows them at once). */

@@ -34,7 +34,7 @@ export type StorageRegion = 'primary' | 'dr';
 export interface StorageLocation {
   target: string;
   region: StorageRegion;
-  /** What is kept there: `pgbackrest` (sets and WAL), `logical`, `files`. */
+  /** What is kept there: `pgbackrest` (sets and WAL), `logical`, `files`, `dynamodb-exports`, `dynamodb-on-demand` (no bucket: DynamoDB's own backup storage). */
   what: string;
   store: string;
   bucket: string;
@@ -124,5 +124,15 @@ export function storageLocations(config: LifeboatConfig, readFile: (file: string
     locations.push({ target: b.name, region: 'primary', what: 'files', store: b.backup.store, bucket: b.backup.bucket, prefix });
     if (b.drBackup) locations.push({ target: b.name, region: 'dr', what: 'files', store: b.drBackup.store, bucket: b.drBackup.bucket, prefix: clean(b.drBackup.prefix ?? b.backup.prefix) });
   }
+  for (const t of config.targets.dynamodb) {
+    // Exports of every backup of the table go under `<prefix>/<backup name>/`; a prefix two tables share counts for both.
+    for (const [region, loc] of [['primary', t.exports.primary], ['dr', t.exports.dr]] as const) {
+      const base = clean(loc.prefix).replace(/\/+$/, '');
+      locations.push({ target: t.name, region, what: 'dynamodb-exports', store: loc.store, bucket: loc.bucket, prefix: base ? `${base}/` : '' });
+    }
+  }
   return { locations, unknown };
 }
+
+/** The storage class the on-demand backups of DynamoDB tables are shown (and priced, storage.pricePerGbMonth) under: they live in DynamoDB, not in a bucket. */
+export const DYNAMODB_BACKUP_CLASS = 'DYNAMODB_BACKUP';

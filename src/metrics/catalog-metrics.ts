@@ -45,10 +45,12 @@ const LOCATIONS = `LEFT JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(b.locatio
 
 export async function collectCatalogMetrics(catalog: Queryable, config: LifeboatConfig, now: Date = new Date()): Promise<MetricFamily[]> {
   const nowS = now.getTime() / 1000;
-  const targets = [
-    ...config.targets.databases.map((t) => ({ target: t, kind: 'database' as const })),
-    ...config.targets.buckets.map((t) => ({ target: t, kind: 'bucket' as const })),
-    ...config.targets.directories.map((t) => ({ target: t, kind: 'directory' as const })),
+  // DynamoDB tables take the database objectives unless they set their own, and drill monthly.
+  const targets: Array<{ target: { name: string; drill?: { cadence?: unknown } }; kind: 'database' | 'bucket' | 'directory' | 'dynamodb'; objectives: { rpo: number; rto: number } }> = [
+    ...config.targets.databases.map((t) => ({ target: t, kind: 'database' as const, objectives: objectivesFor(config, t) })),
+    ...config.targets.buckets.map((t) => ({ target: t, kind: 'bucket' as const, objectives: objectivesFor(config, t) })),
+    ...config.targets.directories.map((t) => ({ target: t, kind: 'directory' as const, objectives: objectivesFor(config, t) })),
+    ...config.targets.dynamodb.map((t) => ({ target: t, kind: 'dynamodb' as const, objectives: { rpo: t.rpo ?? config.objectives.database.rpo, rto: t.rto ?? config.objectives.database.rto } })),
   ];
 
   const copies = await catalog.query<{ target: string; kind: string; region: string | null; outcome: string; n: number; bytes: number }>(
@@ -163,8 +165,8 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
       METRICS.continuousArchiving,
       config.targets.databases.filter((d) => d.engine === 'pgbackrest').map((d) => ({ labels: { target: d.name }, value: 1 })),
     ),
-    perTarget(METRICS.rpoObjective, (t) => objectivesFor(config, t.target).rpo),
-    perTarget(METRICS.rtoObjective, (t) => objectivesFor(config, t.target).rto),
+    perTarget(METRICS.rpoObjective, (t) => t.objectives.rpo),
+    perTarget(METRICS.rtoObjective, (t) => t.objectives.rto),
     family(METRICS.drills, drillCounts.map((r) => ({ labels: { target: r.target, outcome: r.outcome }, value: r.n }))),
     perTarget(METRICS.drillLastSuccess, (t) => {
       const outcome = newestDrill.get(t.target.name);
@@ -174,7 +176,7 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
       const passed = newestPassed.get(t.target.name);
       return passed === undefined ? Infinity : Math.max(0, Math.round(nowS - passed.at));
     }),
-    perTarget(METRICS.drillCadence, (t) => cadenceSeconds((t.target as { drill?: { cadence?: unknown } }).drill?.cadence, t.kind).seconds),
+    perTarget(METRICS.drillCadence, (t) => cadenceSeconds(t.target.drill?.cadence, t.kind).seconds),
     perTarget(METRICS.drillMeasuredRto, (t) => newestPassed.get(t.target.name)?.rto),
     perTarget(METRICS.predictedRto, (t) => predicted.get(t.target.name)),
     family(METRICS.restores, restoreCounts.map((r) => ({ labels: { target: r.target, outcome: r.outcome }, value: r.n }))),

@@ -36,7 +36,7 @@ export const METRICS = {
   drills: define('lifeboat_drills_total', 'counter', ['target', 'outcome'], 'Restore drills recorded in the catalog: outcome passed, failed or cancelled.'),
   drillLastSuccess: define('lifeboat_drill_last_success', 'gauge', ['target'], 'Whether the newest finished (not cancelled) drill of the target passed: 1, or 0 when it failed; absent before the first drill.'),
   drillLastPassedAge: define('lifeboat_drill_last_passed_age_seconds', 'gauge', ['target'], 'Age of the newest passed drill of the target (+Inf when none passed).'),
-  drillCadence: define('lifeboat_drill_cadence_seconds', 'gauge', ['target'], "How often the target must be drilled: its drill.cadence, else its kind's default (monthly for databases, quarterly for buckets and configuration directories)."),
+  drillCadence: define('lifeboat_drill_cadence_seconds', 'gauge', ['target'], "How often the target must be drilled: its drill.cadence, else its kind's default (monthly for databases and DynamoDB tables, quarterly for buckets and configuration directories)."),
   drillPhaseDuration: define('lifeboat_drill_phase_duration_seconds', 'histogram', ['target', 'phase'], 'Duration of each phase of passed restore drills, as their reports measured it (selecting, restoring, replaying-wal, starting, validating, ...).'),
   drillMeasuredRto: define('lifeboat_drill_measured_rto_seconds', 'gauge', ['target'], 'RTO measured by the newest passed drill of the target.'),
   predictedRto: define('lifeboat_rto_predicted_seconds', 'gauge', ['target'], 'RTO a restore would take now, as predicted by the newest drill report that made a prediction.'),

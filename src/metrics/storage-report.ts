@@ -15,7 +15,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Catalog } from '../catalog/catalog';
 import type { LifeboatConfig } from '../config';
 import { BudgetForecast, bytesAt, DailyPoint, DAY_SECONDS, fitLine, forecastBudget, monthlyCost, steadyStateKept } from '../domain/storage';
-import { bytesUnderPrefix, StorageLocation, storageLocations } from '../engines/storage-usage';
+import { bytesUnderPrefix, DYNAMODB_BACKUP_CLASS, StorageLocation, storageLocations } from '../engines/storage-usage';
 import { replicaLags, seriesCadence, StoredHistory, storedHistory } from './storage-history';
 
 export const STORAGE_METHODS = {
@@ -112,8 +112,29 @@ export async function readObjectStores(s: StorageSources, only?: { target?: stri
       }
     }),
   );
+  readings.push(...(await dynamoDbOnDemandReadings(s, only)));
   readings.sort((a, b) => `${a.location.target}/${a.location.region}/${a.location.what}`.localeCompare(`${b.location.target}/${b.location.region}/${b.location.what}`));
   return { readings, problems };
+}
+
+/**
+ * The on-demand backups of each DynamoDB target as their own storage class: DynamoDB keeps and
+ * bills them in the table's region, outside any bucket, so their size is the one each live backup
+ * recorded in the catalog (DynamoDB's BackupSizeBytes when it became AVAILABLE).
+ */
+async function dynamoDbOnDemandReadings(s: StorageSources, only?: { target?: string; region?: string }): Promise<ObjectStoreReading[]> {
+  const tables = s.config.targets.dynamodb.filter((t) => !only?.target || t.name === only.target);
+  if (!tables.length || (only?.region && only.region !== 'primary')) return [];
+  const rows = await s.catalog.query<{ target: string; bytes: number }>(
+    `SELECT target, sum(coalesce(size_bytes, 0))::float8 AS bytes FROM backups
+     WHERE target = ANY($1) AND engine = 'dynamodb' AND status IN ('verified', 'complete') AND locations->'primary' ? 'backupArn' GROUP BY target`,
+    [tables.map((t) => t.name)],
+  );
+  const bytes = new Map(rows.map((r) => [r.target, r.bytes]));
+  return tables.map((t) => ({
+    location: { target: t.name, region: 'primary' as const, what: 'dynamodb-on-demand', store: `dynamodb:${t.region}`, bucket: '', prefix: '' },
+    bytes: { [DYNAMODB_BACKUP_CLASS]: bytes.get(t.name) ?? 0 },
+  }));
 }
 
 /** primary before dr, then any other region by name. */

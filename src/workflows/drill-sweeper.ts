@@ -4,6 +4,7 @@
  *
  *   find drill instances and drill scratch buckets (named drill-..., labelled with their owner run),
  *   and directory drills' scratch directories (lifeboat-drill-..., an owner file inside naming the run)
+ *     and DynamoDB drill tables (`<table>-drill-<hex>`, tagged with their dynamodbDrill run)
  *   -> ask Temporal about each owner run -> decide (src/domain/drill-sweep.ts)
  *   -> remove those whose owner run is closed, each recorded in the catalog and notified
  *   -> report those whose owner cannot be determined; leave running drills' resources alone
@@ -73,6 +74,8 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
       }
     }
   }
+  // DynamoDB drill tables a killed dynamodbDrill left (patched: sweeps before this listed none).
+  if (patched('dynamodb-drill-tables')) resources.push(...(await quick.findDynamoDbDrillTables()));
 
   // One question per owner run, however many resources it left.
   const runs = new Map<string, OwnerRunState>();
@@ -94,7 +97,7 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
       result.reported.push(swept);
       board.enter('reporting', `left in place: ${verdict.reason}`);
       await quick
-        .notify({ severity: 'warning', title: `Drill sweeper left ${r.name} in place`, text: `${verdict.reason}.`, ...(r.kind === 'database-instance' ? { target: r.target } : {}) })
+        .notify({ severity: 'warning', title: `Drill sweeper left ${r.name} in place`, text: `${verdict.reason}.`, ...(r.kind === 'database-instance' || r.kind === 'dynamodb-table' ? { target: r.target } : {}) })
         .catch(() => undefined);
       continue;
     }
@@ -115,7 +118,7 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
           );
       result.removed.push({ ...swept, detail });
       await quick
-        .notify({ severity: 'warning', title: `Drill sweeper removed ${r.name}`, text: `${verdict.reason}; ${detail}.`, ...(r.kind === 'database-instance' ? { target: r.target } : {}) })
+        .notify({ severity: 'warning', title: `Drill sweeper removed ${r.name}`, text: `${verdict.reason}; ${detail}.`, ...(r.kind === 'database-instance' || r.kind === 'dynamodb-table' ? { target: r.target } : {}) })
         .catch(() => undefined);
     } catch (err) {
       const problem = `${describeResource(r)} could not be removed: ${describeFailure(err)}`;

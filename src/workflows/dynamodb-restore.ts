@@ -13,7 +13,7 @@
  * scope, and only if its tags name this run (or it is this run's untagged table, made after the
  * validation saw none there); anything else is left and said.
  */
-import { ActivityCancellationType, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { Decision } from '../domain/approval';
 import { DynamoDbDrillInput, DynamoDbRestoreInput, DynamoDbRestoreOutcome, DynamoDbRestorePlan, DynamoDbRestoreReport } from '../domain/dynamodb';
@@ -25,6 +25,7 @@ import { STEP_HEARTBEAT } from './step-heartbeat';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const long = proxyActivities<Activities>({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } });
+const evidence = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 10, initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' } });
 
 const now = () => new Date().getTime();
 const seconds = (ms: number) => Math.round(ms / 1000);
@@ -51,6 +52,7 @@ export async function dynamodbDrill(input: DynamoDbDrillInput): Promise<DynamoDb
 
 async function restoreTable(input: DynamoDbRestoreInput, purpose: 'restore' | 'drill'): Promise<DynamoDbRestoreReport> {
   const { workflowId } = workflowInfo();
+  const startedAt = new Date().toISOString();
   const board = new StatusBoard(purpose === 'drill' ? 'dynamodb drill' : 'dynamodb restore', input.target);
   const gates = new ApprovalGates(board);
   upsertSearchAttributes([
@@ -76,10 +78,35 @@ async function restoreTable(input: DynamoDbRestoreInput, purpose: 'restore' | 'd
     }
   };
 
+  // A drill's report goes to the evidence buckets and the drills table like every drill's,
+  // passed or not; a drill run before this change published nothing, and replays so.
+  const asked = input.source.kind === 'backup' ? input.source.backup : 'latest';
+  const publishDrill = async (mustLand: boolean) => {
+    if (purpose !== 'drill' || !patched('dynamodb-drill-evidence')) return;
+    // No board.enter here: a phase change is a search-attribute command, and the histories before this patch have none at this point.
+    try {
+      report.evidence = await evidence.publishDynamoDbDrill.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', summary: 'Publish the drill report as evidence' }, [report, startedAt, asked]);
+    } catch (err) {
+      if (mustLand) throw err;
+      report.cleanup.push(`the drill report was not published as evidence: ${describeFailure(err)}`);
+    }
+  };
+
   // 1. Validate: nothing exists yet, so a refusal ends the workflow with nothing to clean up.
   board.enter('validating', `checking the request for ${input.target}`);
   let t = now();
-  const plan: DynamoDbRestorePlan = await quick.validateDynamoDbRestore.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: 'Validate the request' }, [{ ...input, purpose }, workflowId]);
+  let plan: DynamoDbRestorePlan;
+  try {
+    plan = await quick.validateDynamoDbRestore.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: 'Validate the request' }, [{ ...input, purpose }, workflowId]);
+  } catch (err) {
+    // A drill refused (no verified backup, the DR export missing) is a failed drill on record.
+    if (purpose === 'drill' && !isCancellation(err)) {
+      report.failure = describeFailure(err);
+      report.phases.validation = seconds(now() - t);
+      await CancellationScope.nonCancellable(() => publishDrill(false));
+    }
+    throw err;
+  }
   report.phases.validation = seconds(now() - t);
   report.plan = plan;
   report.table = { name: plan.intoTable, region: plan.region };
@@ -174,6 +201,7 @@ async function restoreTable(input: DynamoDbRestoreInput, purpose: 'restore' | 'd
       }
       board.enter(report.outcome, `${report.failure}${report.cleanup.length ? `; ${report.cleanup.join('; ')}` : ''}`);
       await record();
+      await publishDrill(false);
       await quick.notify
         .executeWithOptions({ startToCloseTimeout: '1 minute', summary: 'Notify: restore stopped' }, [
           { severity: cancelled ? 'warning' : 'critical', title: `DynamoDB ${purpose} of ${plan.target} ${report.outcome}`, text: `${report.failure}${report.cleanup.length ? `\n${report.cleanup.join('\n')}` : ''}`, target: plan.target },
@@ -187,6 +215,7 @@ async function restoreTable(input: DynamoDbRestoreInput, purpose: 'restore' | 'd
   const summary = `${plan.intoTable}: ${report.verification!.itemCount} items${plan.expectedItems !== undefined ? `, as the backup's export holds` : ''}${purpose === 'drill' ? '; the drill table is deleted' : ''}`;
   board.enter('done', summary);
   await record();
+  await publishDrill(true);
   await quick.notify
     .executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Notify: ${purpose} complete` }, [
       { severity: 'info', title: `DynamoDB ${purpose} of ${plan.target} complete`, text: `${plan.sourceTable} as at ${plan.pointLabel} restored into ${summary}.`, target: plan.target },
