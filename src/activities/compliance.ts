@@ -5,7 +5,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { findTarget, objectivesFor } from '../config';
-import { cadenceSeconds, ComplianceEvidence, ComplianceReport, complianceReportJson, complianceReportMarkdown, TargetFacts } from '../domain/compliance';
+import { cadenceSeconds, ComplianceEvidence, ComplianceKind, ComplianceReport, complianceReportJson, complianceReportMarkdown, TargetFacts } from '../domain/compliance';
 import { describeError, LifeboatError } from '../domain/errors';
 import { rpoStatus } from './backup';
 import { evidenceStoreFor } from './drills';
@@ -24,28 +24,51 @@ interface LiveBackupRow {
 /** The physical/logical/file family a backup belongs to, as retention judges series. */
 const familyOf = (engine: string) => (engine === 'pg_dump' ? 'logical' : engine === 'file-backup' ? 'files' : 'physical');
 
+/** The longest gap a backup calendar leaves between runs, plus an hour for the run itself: the RPO a scheduled SQLite target is judged by. */
+export function scheduleGapSeconds(s: { daysOfWeek: readonly string[]; daysOfMonth: readonly number[]; months: readonly string[] }): number {
+  const day = 86400;
+  const weekdays = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+  let gapDays = 1;
+  if (s.months.length) gapDays = 366;
+  else if (s.daysOfMonth.length) gapDays = 31;
+  else if (s.daysOfWeek.length) {
+    const days = [...new Set(s.daysOfWeek.map((d) => weekdays.indexOf(d.toLowerCase())))].filter((d) => d >= 0).sort((a, b) => a - b);
+    gapDays = days.length ? Math.max(...days.map((d, i) => (i + 1 < days.length ? days[i + 1] - d : days[0] + 7 - d))) : 1;
+  }
+  return gapDays * day + 3600;
+}
+
 export function complianceActivities(ports: Ports) {
   const { config } = ports;
 
   return {
     /** Every target the config declares, databases first. */
-    async complianceTargets(): Promise<Array<{ target: string; kind: 'database' | 'bucket' }>> {
-      return [...config.targets.databases.map((d) => ({ target: d.name, kind: 'database' as const })), ...config.targets.buckets.map((b) => ({ target: b.name, kind: 'bucket' as const }))];
+    async complianceTargets(): Promise<Array<{ target: string; kind: ComplianceKind }>> {
+      return [
+        ...config.targets.databases.map((d) => ({ target: d.name, kind: 'database' as const })),
+        ...config.targets.buckets.map((b) => ({ target: b.name, kind: 'bucket' as const })),
+        ...config.targets.sqlite.map((q) => ({ target: q.name, kind: 'sqlite' as const })),
+      ];
     },
 
     /** What the compliance report judges of one target, read now. */
     async complianceFacts(targetName: string): Promise<TargetFacts> {
-      const target = findTarget(config, targetName);
-      const kind: 'database' | 'bucket' = 'engine' in target ? 'database' : 'bucket';
+      const sqlite = config.targets.sqlite.find((q) => q.name === targetName);
+      const target = sqlite ?? findTarget(config, targetName);
+      const kind: ComplianceKind = sqlite ? 'sqlite' : 'engine' in target ? 'database' : 'bucket';
       const objectives = objectivesFor(config, target);
-      const engines = kind === 'database' ? ['pgbackrest', 'rds'] : ['file-backup'];
+      const engines = kind === 'database' ? ['pgbackrest', 'rds'] : kind === 'sqlite' ? ['sqlite3'] : ['file-backup'];
+      // A SQLite target is backed up before risky operations: without a schedule no RPO is judged
+      // (only that a verified backup exists); with one, the longest gap its calendar leaves.
+      if (sqlite?.schedule) objectives.rpo = scheduleGapSeconds(sqlite.schedule);
+      const onDemand = !!sqlite && !sqlite.schedule;
 
       const [lastVerified] = await ports.catalog.query<{ at: Date }>(
         `SELECT coalesce(completed_at, verified_at) AS at FROM backups WHERE target = $1 AND engine = ANY($2) AND status = 'verified' AND coalesce(completed_at, verified_at) IS NOT NULL
          ORDER BY 1 DESC LIMIT 1`,
         [target.name, engines],
       );
-      let measured: TargetFacts['recoveryPoint']['measured'];
+      let measured: TargetFacts['recoveryPoint']['measured'] = onDemand ? { breached: false, detail: `backed up on demand before risky operations (no schedule), so no RPO is judged; \`lifeboat backup ${targetName} --wait\` takes one` } : undefined;
       if (kind === 'database') {
         try {
           const rpo = await rpoStatus(ports, target.name);
@@ -92,6 +115,7 @@ export function complianceActivities(ports: Ports) {
         drill: { cadenceSeconds: cadence.seconds, cadence: cadence.cadence, ...(lastPassed ? { lastPassedAt: lastPassed.finished_at.toISOString(), lastPassedId: lastPassed.workflow_id } : {}) },
         retention: {
           policy: { daily: config.retention.daily, weekly: config.retention.weekly, monthly: config.retention.monthly },
+          ...(onDemand ? { onDemand } : {}),
           backups: live.map((r) => ({
             id: r.id,
             name: r.engine_backup_id,

@@ -12,6 +12,7 @@ import { DrillHistoryEntry, DrillReport, DrillStep, drillReportHtml, drillReport
 import { LifeboatError } from '../domain/errors';
 import { EvidenceLocation, EvidenceStore } from '../engines/evidence-store';
 import { selectFilesDrillBackup } from './files-drill';
+import { selectSqliteDrillBackup } from './sqlite-drill';
 import { Ports } from './ports';
 
 interface BackupRow {
@@ -46,6 +47,8 @@ export function drillActivities(ports: Ports) {
     async selectDrillBackup(input: RestoreDrillInput): Promise<DrillSelection> {
       // A bucket target's drill proves a files backup (kind: 'files', src/activities/files-drill.ts).
       if (config.targets.buckets.some((b) => b.name === input.target)) return selectFilesDrillBackup(ports, input);
+      // A SQLite target's drill restores into a scratch file on its host (kind: 'sqlite', src/activities/sqlite-drill.ts).
+      if (config.targets.sqlite.some((q) => q.name === input.target)) return selectSqliteDrillBackup(ports, input);
       const target = findDatabaseTarget(config, input.target);
       const region = input.fromRegion ?? 'primary';
       const rows = await ports.catalog.query<BackupRow>(

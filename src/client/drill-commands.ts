@@ -10,7 +10,7 @@ import { createPorts } from '../activities/ports';
 import { drillActivities, evidenceStoreFor } from '../activities/drills';
 import { predictionActivities } from '../activities/rto-prediction';
 import { findTarget, objectivesFor } from '../config';
-import type { LifeboatConfig } from '../config';
+import type { BucketTarget, DatabaseTarget, LifeboatConfig, SqliteTarget } from '../config';
 import type { DrillEvidence, RestoreDrillInput, RestoreDrillResult } from '../domain/drill';
 import { describeError } from '../domain/errors';
 import { formatDuration } from '../domain/format';
@@ -24,10 +24,18 @@ import { listSchedules } from './schedules';
 const BACKUP_LABEL = /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/;
 const FILES_SET_ID = /^\d{8}T\d{6}Z$/;
 
+/** A target `drill run` and `drills list` take: a database, bucket or SQLite target; anything else is one sentence, exit 2. */
+function findDrillTarget(config: LifeboatConfig, name: string): DatabaseTarget | BucketTarget | SqliteTarget {
+  return config.targets.sqlite.find((q) => q.name === name) ?? findTarget(config, name);
+}
+
+const isSqlite = (t: DatabaseTarget | BucketTarget | SqliteTarget): t is SqliteTarget => !('engine' in t) && 'path' in t;
+
 export function prepareDrill(config: LifeboatConfig, o: { target: string; backup?: string; fromRegion?: string; workflowId?: string; requestedBy: string }): { input: RestoreDrillInput; workflowId: string } {
-  const target = findTarget(config, o.target);
+  const target = findDrillTarget(config, o.target);
   const backup = o.backup ?? 'latest';
-  if (backup !== 'latest' && backup !== 'random') {
+  // A SQLite backup is named by its catalog id or backup name; the drill says in one sentence when there is none such.
+  if (backup !== 'latest' && backup !== 'random' && !isSqlite(target)) {
     // A bucket target's backups are files sets named by their time; a pgBackRest target's by their label.
     const isBucket = !('engine' in target);
     const wrong = isBucket ? !FILES_SET_ID.test(backup) : target.engine === 'pgbackrest' && !BACKUP_LABEL.test(backup);
@@ -102,7 +110,7 @@ export const TREND_LENGTH = 5;
 
 export interface DrillListEntry {
   target: string;
-  kind: 'database' | 'bucket';
+  kind: 'database' | 'bucket' | 'sqlite';
   rtoObjectiveSeconds: number;
   last?: { drillId: string; outcome: string; startedAt: string; rtoSeconds: number; backupId: string; region: string };
   /** The latest drills' RTOs, oldest first (failed ones marked). */
@@ -123,7 +131,7 @@ export async function drillsList(
   config: LifeboatConfig,
   o: { target?: string; prefix?: string; client?: () => Promise<Client> },
 ): Promise<DrillListEntry[]> {
-  const targets = o.target ? [findTarget(config, o.target)] : [...config.targets.databases, ...config.targets.buckets];
+  const targets = o.target ? [findDrillTarget(config, o.target)] : [...config.targets.databases, ...config.targets.buckets, ...config.targets.sqlite];
   const ports = createPorts(config);
   let schedules: Awaited<ReturnType<typeof listSchedules>> | undefined;
   let scheduleProblem: string | undefined;
@@ -149,16 +157,19 @@ export async function drillsList(
       );
       const entry: DrillListEntry = {
         target: target.name,
-        kind: 'engine' in target ? 'database' : 'bucket',
+        kind: isSqlite(target) ? 'sqlite' : 'engine' in target ? 'database' : 'bucket',
         rtoObjectiveSeconds: objectivesFor(config, target).rto,
         trend: [...rows].reverse().map((r) => ({ drillId: r.workflow_id, outcome: r.outcome, rtoSeconds: r.rto_seconds })),
       };
       const last = rows[0];
       if (last) entry.last = { drillId: last.workflow_id, outcome: last.outcome, startedAt: last.started_at.toISOString(), rtoSeconds: last.rto_seconds, backupId: last.backup_id, region: last.region };
-      try {
-        entry.prediction = await predict(target.name);
-      } catch (err) {
-        entry.predictionProblem = describeError(err);
+      if (isSqlite(target)) entry.predictionProblem = "RTO predictions model pgBackRest and RDS restores; a SQLite target's measured drill RTO is its evidence";
+      else {
+        try {
+          entry.prediction = await predict(target.name);
+        } catch (err) {
+          entry.predictionProblem = describeError(err);
+        }
       }
       if (schedules) {
         const mine = schedules
@@ -178,7 +189,7 @@ export async function drillsList(
 }
 
 export async function drillsListCommand(config: LifeboatConfig, o: { target?: string; prefix?: string; json: boolean; client: () => Promise<Client> }): Promise<number> {
-  if (o.target !== undefined) findTarget(config, o.target);
+  if (o.target !== undefined) findDrillTarget(config, o.target);
   const entries = await drillsList(config, o);
   if (o.json) {
     printJson(entries);

@@ -19,6 +19,8 @@
  * | lifeboat-restore-drill-dr-<db>       | with drill.alternateRegions: every other month of the cadence; the other schedule takes the rest | restoreDrill({ target, fromRegion: 'dr' }) |
  * | lifeboat-files-drill-<bucket>        | the target's drill.cadence, or schedules.bucketDrill (quarterly) | restoreDrill({ target }) |
  * | lifeboat-files-drill-dr-<bucket>     | as for databases, with drill.alternateRegions | restoreDrill({ target, fromRegion: 'dr' })  |
+ * | lifeboat-sqlite-drill-<sqlite>       | the target's drill.cadence, or schedules.sqliteDrill (weekly) | restoreDrill({ target }) |
+ * | lifeboat-sqlite-drill-dr-<sqlite>    | as for databases, with drill.alternateRegions | restoreDrill({ target, fromRegion: 'dr' })  |
  * | lifeboat-drill-sweeper               | hourly at schedules.drillSweeper.minute | drillSweeper({ requestedBy: 'schedule' })    |
  * | lifeboat-instance-expiry             | hourly at schedules.instanceExpiry.minute | instanceExpiry({ requestedBy: 'schedule' }) |
  * | lifeboat-compliance                  | schedules.compliance (weekly)          | complianceReport({ requestedBy: 'schedule' }) |
@@ -94,6 +96,8 @@ export type ScheduleKind =
   | 'restore-drill-dr'
   | 'files-drill'
   | 'files-drill-dr'
+  | 'sqlite-drill'
+  | 'sqlite-drill-dr'
   | 'drill-sweeper'
   | 'instance-expiry'
   | 'compliance'
@@ -480,11 +484,11 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
     catchupWindowMs: CATCHUP_WINDOW_MS.retention,
   });
   // Drills: each target on its own cadence (or its kind's), from one region, or alternating months between the two.
-  const drillsOf = (kind: 'database' | 'bucket', targets: ReadonlyArray<{ name: string; environment: string; drill: { cadence?: ScheduleConfig; alternateRegions: boolean } }>, fallback: ScheduleConfig) => {
+  const drillsOf = (kind: 'database' | 'bucket' | 'sqlite', targets: ReadonlyArray<{ name: string; environment: string; drill: { cadence?: ScheduleConfig; alternateRegions: boolean } }>, fallback: ScheduleConfig) => {
     for (const t of targets) {
       const cadence = t.drill.cadence ?? fallback;
       const target = { name: t.name, environment: t.environment };
-      const what = kind === 'database' ? `Restore drill of database ${t.name}` : `Restore drill of bucket ${t.name}`;
+      const what = `Restore drill of ${kind === 'sqlite' ? 'SQLite database' : kind} ${t.name}`;
       const base = {
         target,
         config: cadence,
@@ -492,7 +496,7 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
         workflowType: SCHEDULED_WORKFLOWS.restoreDrill,
         catchupWindowMs: CATCHUP_WINDOW_MS.drill,
       };
-      const kinds = kind === 'database' ? (['restore-drill', 'restore-drill-dr'] as const) : (['files-drill', 'files-drill-dr'] as const);
+      const kinds = kind === 'database' ? (['restore-drill', 'restore-drill-dr'] as const) : kind === 'sqlite' ? (['sqlite-drill', 'sqlite-drill-dr'] as const) : (['files-drill', 'files-drill-dr'] as const);
       if (!t.drill.alternateRegions) {
         add({ ...base, kind: kinds[0], calendar: calendarOf(cadence), args: { target: t.name }, summary: what });
         continue;
@@ -504,6 +508,7 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
   };
   drillsOf('database', config.targets.databases, drill);
   drillsOf('bucket', config.targets.buckets, config.schedules.bucketDrill);
+  drillsOf('sqlite', config.targets.sqlite, config.schedules.sqliteDrill);
   const sweeper = config.schedules.drillSweeper;
   add({
     kind: 'drill-sweeper',

@@ -68,7 +68,19 @@ export interface DrillApplicationResource {
   createdByLifeboat: boolean;
 }
 
-export type DrillResource = DrillInstanceResource | DrillBucketResource | DrillNameResource | DrillApplicationResource;
+/** A SQLite drill's scratch directory on a target's host (`<scratchDir>/drill-...`), marked with its owner run. */
+export interface DrillSqliteScratchResource {
+  kind: 'sqlite-scratch';
+  /** The SQLite target whose host (agent, or the central workers) holds it. */
+  target: string;
+  scratchDir: string;
+  name: string;
+  owner?: RunIdentity;
+  /** True when it holds a lifeboat mark. */
+  createdByLifeboat: boolean;
+}
+
+export type DrillResource = DrillInstanceResource | DrillBucketResource | DrillNameResource | DrillApplicationResource | DrillSqliteScratchResource;
 
 /** What Temporal says of the owner's run (by workflow id and run id). */
 export type OwnerRunState =
@@ -119,6 +131,8 @@ export function describeResource(r: DrillResource): string {
       return `drill name ${r.name} of router ${r.router}`;
     case 'drill-application':
       return `drill application ${r.step} (${r.name}, port ${r.port}${r.running ? '' : ', not running'})`;
+    case 'sqlite-scratch':
+      return `SQLite drill scratch directory ${r.scratchDir}/${r.name} of ${r.target}`;
   }
 }
 
@@ -133,6 +147,8 @@ export function resourceKey(r: DrillResource): string {
       return `drill-name:${r.router}:${r.name}`;
     case 'drill-application':
       return `drill-application:${r.key}`;
+    case 'sqlite-scratch':
+      return `sqlite-scratch:${r.scratchDir}/${r.name}`;
   }
 }
 

@@ -1,6 +1,7 @@
 /** A restore drill: which backup is proven, and what the run came to. */
 import type { DrillReport, DrillStep } from './drill-report';
 import type { FilesDrillSource } from './files-drill';
+import type { SqliteDrillSource } from './sqlite-drill';
 
 /** `latest`, `random` (within `randomWithinDays`, default 30), or a backup's id. */
 export type DrillBackupChoice = 'latest' | 'random' | (string & {});
@@ -19,7 +20,7 @@ export interface RestoreDrillInput {
 /** The backup a drill proves, as the catalog recorded it. */
 export interface DrillSelection {
   /** What kind of backup: a database's, or a bucket's files (a set of objects). Absent: database (histories from before files drills). */
-  kind?: 'database' | 'files';
+  kind?: 'database' | 'files' | 'sqlite';
   backupId: string;
   catalogId: string;
   type: string;
@@ -33,6 +34,8 @@ export interface DrillSelection {
   rpoObjectiveSeconds: number;
   /** Files drills only: where the set lives in the region drilled, and how the drill checks it. */
   files?: FilesDrillSource;
+  /** SQLite drills only: the backup's object and recorded facts, and how the drill checks it. */
+  sqlite?: SqliteDrillSource;
 }
 
 /** Where one rendering of the report lives, with the hash the catalog keeps. */

@@ -48,6 +48,8 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
   const targets = [
     ...config.targets.databases.map((t) => ({ target: t, kind: 'database' as const })),
     ...config.targets.buckets.map((t) => ({ target: t, kind: 'bucket' as const })),
+    // SQLite targets: their drills' last result, measured RTO and cadence (weekly by default).
+    ...config.targets.sqlite.map((t) => ({ target: t, kind: 'sqlite' as const })),
   ];
 
   const copies = await catalog.query<{ target: string; kind: string; region: string | null; outcome: string; n: number; bytes: number }>(

@@ -2,7 +2,8 @@
  * drillSweeper: removes drill resources whose drill is over. Started hourly by its own Temporal
  * Schedule (lifeboat-drill-sweeper), or by hand.
  *
- *   find drill instances and drill scratch buckets (named drill-..., labelled with their owner run)
+ *   find drill instances, drill scratch buckets and SQLite drill scratch directories (named
+ *   drill-..., labelled or marked with their owner run)
  *   -> ask Temporal about each owner run -> decide (src/domain/drill-sweep.ts)
  *   -> remove those whose owner run is closed, each recorded in the catalog and notified
  *   -> report those whose owner cannot be determined; leave running drills' resources alone
@@ -18,6 +19,9 @@ import { describeFailure } from './failure';
 import { HOST_WORK_ON_AGENTS, onHost } from './host-work';
 import { LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
+
+/** SQLite drills' scratch directories are swept too (listed and removed on the host of their files). */
+export const SWEEP_SQLITE_SCRATCH = 'drill-sweeper-sqlite-scratch';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const REMOVAL: ActivityOptions = { startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } };
@@ -53,6 +57,26 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
     resources = await quick.findDrillResources();
   }
 
+  // SQLite drills' scratch directories, listed where their files live (each target's agent, or
+  // here). Patched: histories from before it listed no such thing.
+  const scratchQueues = new Map<string, string | undefined>();
+  if (patched(SWEEP_SQLITE_SCRATCH)) {
+    for (const { queue, targets } of await quick.sqliteTargetHosts()) {
+      try {
+        const found = await onHost(REMOVAL, queue ?? undefined).findSqliteDrillScratch.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `List the SQLite drill scratch directories of ${targets.join(', ')}` }, [targets]);
+        for (const r of found) {
+          scratchQueues.set(resourceKey(r), queue ?? undefined);
+          resources.push(r);
+        }
+      } catch (err) {
+        // A host that cannot be listed holds back only its own part of the sweep; the next sweep tries again.
+        await quick
+          .notify({ severity: 'warning', title: 'Drill sweeper could not list SQLite drill scratch directories', text: `${targets.join(', ')}: ${describeFailure(err)}. The next sweep tries again.` })
+          .catch(() => undefined);
+      }
+    }
+  }
+
   // One question per owner run, however many resources it left.
   const runs = new Map<string, OwnerRunState>();
   board.enter('checking-owners', `${resources.length} drill resources found; asking Temporal about their owner runs`);
@@ -84,7 +108,9 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
     board.enter('removing', `removing ${describeResource(r)}: ${verdict.reason}`);
     try {
       const onAgent = r.kind === 'database-instance' ? hostQueues.get(r.target) : undefined;
-      const detail = onAgent
+      const detail = r.kind === 'sqlite-scratch'
+        ? await onHost(REMOVAL, scratchQueues.get(resourceKey(r))).removeSqliteDrillScratchLeft.executeWithOptions({ summary: `Remove ${resourceKey(r)}` }, [r, verdict.reason])
+        : onAgent
         ? await onHost(REMOVAL, onAgent).removeDrillInstance.executeWithOptions({ summary: `Remove ${resourceKey(r)} on its agent` }, [r as DrillInstanceResource, verdict.reason])
         : await removal.removeDrillResource.executeWithOptions(
             { startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' }, summary: `Remove ${resourceKey(r)}` },

@@ -24,6 +24,7 @@ import { formatDuration } from '../domain/format';
 import { DrillValidationOutcome, validateDrillInstance, verifierMethod } from './drill-validations';
 import { describeFailure } from './failure';
 import { filesDrill } from './files-drill';
+import { sqliteDrill } from './sqlite-drill';
 import { agentQueueOf, onHost } from './host-work';
 import { StatusBoard } from './status-board';
 import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
@@ -130,6 +131,10 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
   // patched() marker: runs recorded before files drills existed chose database backups, whose
   // selections carry no kind, so on replay they never take this branch.
   if (selection.kind === 'files') return filesDrill(input, selection, { board, startedAt, steps });
+  // A SQLite target's backup is drilled into a scratch file on its host (src/workflows/sqlite-drill.ts).
+  // No patched() marker either: before SQLite drills, selectDrillBackup refused a SQLite target
+  // (findDatabaseTarget), so no recorded run carries a selection of kind 'sqlite'.
+  if (selection.kind === 'sqlite') return sqliteDrill(input, selection, { board, startedAt, steps });
   board.subject = `backup ${selection.backupId} (${selection.type}, taken ${selection.takenAt}, ${selection.region} region), ${selection.selectedBy}`;
   // The drill's cluster is made, watched and removed on the target's host: on its agent when it
   // has one (patch host-work-on-agents); the data's validation, the report and alerts stay here.
