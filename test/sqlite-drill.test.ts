@@ -14,7 +14,6 @@ import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPorts, Ports } from '../src/activities/ports';
 import { findSqliteTarget, LifeboatConfig, loadConfig } from '../src/config';
-import type { RestoreDrillResult } from '../src/domain/drill';
 import type { DrillReport } from '../src/domain/drill-report';
 import type { DrillSweepResult } from '../src/domain/drill-sweep';
 import type { SqliteBackupReport } from '../src/domain/sqlite';
