@@ -133,7 +133,7 @@ describe('SQLite restore drills (real worker, real stack, real CLI)', function (
     assert.match(md.stdout, new RegExp(`${TARGET} \\(sqlite, sqlite3\\)`));
     const verify = await cli(['drill', 'report', r.id, '--verify']);
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
-    assert.match(verify.stdout, /^ok {2}json/m);
+    assert.match(verify.stdout, /^ok {4}json {2}lifeboat-evidence/m);
     // Nothing left where the drill worked.
     assert.deepEqual(leftInScratch(), []);
     const [row] = await ports.catalog.query<{ outcome: string; backup_id: string }>('SELECT outcome, backup_id FROM drills WHERE workflow_id = $1', [r.id]);
@@ -194,7 +194,7 @@ describe('SQLite restore drills (real worker, real stack, real CLI)', function (
     this.timeout(60000);
     const r = await cli(['drill', 'run', 'no-such-sqlite']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr.trim(), /^(error: )?No database or bucket target is named "no-such-sqlite".*\.$/);
+    assert.match(r.stderr.trim(), /^lifeboat: No database or bucket target is named "no-such-sqlite"; the config declares .*app-sqlite.*\.$/);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   });
 
