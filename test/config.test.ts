@@ -191,6 +191,7 @@ describe('config', () => {
         drill: { enabled: true, at: { hour: 5, minute: 0 }, daysOfWeek: [], daysOfMonth: [1], months: [] },
         bucketDrill: { enabled: true, at: { hour: 5, minute: 30 }, daysOfWeek: [], daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] },
         directoryDrill: { enabled: true, at: { hour: 5, minute: 45 }, daysOfWeek: [], daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] },
+        sqliteDrill: { enabled: true, at: { hour: 5, minute: 45 }, daysOfWeek: ['sunday'], daysOfMonth: [], months: [] },
         drillSweeper: { enabled: true, minute: 20 },
         instanceExpiry: { enabled: true, minute: 50 },
         compliance: { enabled: true, at: { hour: 6, minute: 0 }, daysOfWeek: ['monday'], daysOfMonth: [], months: [] },

@@ -105,7 +105,7 @@ describe('directory drills: restoreDrill with evidence, failures, the sweeper (r
     this.timeout(60000);
     const run = await cli(['drill', 'run', `${target}-nope`]);
     assert.equal(run.code, 2, run.stderr);
-    assert.match(run.stderr.trim(), new RegExp(`^lifeboat: No database, bucket or directory target is named "${target}-nope"( \\(did you mean "${target}"\\?\\))?; the config declares [^\\n]*${target}[^\\n]*\\.$`));
+    assert.match(run.stderr.trim(), new RegExp(`^lifeboat: No database, bucket, directory or SQLite target is named "${target}-nope"( \\(did you mean "${target}"\\?\\))?; the config declares [^\\n]*${target}[^\\n]*\\.$`));
     assert.equal(run.stdout, '');
   });
 

@@ -21,6 +21,16 @@ export function agentActivities(ports: Ports) {
       return hostTaskQueueIn(ports.config, targetName);
     },
 
+    /** The SQLite targets grouped by the host that holds their files: an agent's queue, or null for the central workers. */
+    async sqliteTargetHosts(): Promise<Array<{ queue: string | null; targets: string[] }>> {
+      const groups = new Map<string | null, string[]>();
+      for (const q of ports.config.targets.sqlite) {
+        const queue = hostTaskQueueIn(ports.config, q.name);
+        groups.set(queue, [...(groups.get(queue) ?? []), q.name]);
+      }
+      return [...groups].map(([queue, targets]) => ({ queue, targets }));
+    },
+
     /** Every database target that has an agent, with its queue: what a sweep over all targets asks each host about. */
     async targetsOnAgents(): Promise<Array<{ target: string; queue: string }>> {
       return ports.config.targets.databases.flatMap((d) => {

@@ -25,6 +25,20 @@ interface LiveBackupRow {
 /** The physical/logical/file family a backup belongs to, as retention judges series. */
 const familyOf = (engine: string) => (engine === 'pg_dump' ? 'logical' : engine === 'file-backup' ? 'files' : engine === 'directory-archive' ? 'directory' : 'physical');
 
+/** The longest gap a backup calendar leaves between runs, plus an hour for the run itself: the RPO a scheduled SQLite target is judged by. */
+export function scheduleGapSeconds(s: { daysOfWeek: readonly string[]; daysOfMonth: readonly number[]; months: readonly string[] }): number {
+  const day = 86400;
+  const weekdays = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+  let gapDays = 1;
+  if (s.months.length) gapDays = 366;
+  else if (s.daysOfMonth.length) gapDays = 31;
+  else if (s.daysOfWeek.length) {
+    const days = [...new Set(s.daysOfWeek.map((d) => weekdays.indexOf(d.toLowerCase())))].filter((d) => d >= 0).sort((a, b) => a - b);
+    gapDays = days.length ? Math.max(...days.map((d, i) => (i + 1 < days.length ? days[i + 1] - d : days[0] + 7 - d))) : 1;
+  }
+  return gapDays * day + 3600;
+}
+
 export function complianceActivities(ports: Ports) {
   const { config } = ports;
 
@@ -35,6 +49,7 @@ export function complianceActivities(ports: Ports) {
         ...config.targets.databases.map((d) => ({ target: d.name, kind: 'database' as const })),
         ...config.targets.buckets.map((b) => ({ target: b.name, kind: 'bucket' as const })),
         ...config.targets.directories.map((d) => ({ target: d.name, kind: 'directory' as const })),
+        ...config.targets.sqlite.map((q) => ({ target: q.name, kind: 'sqlite' as const })),
         ...config.targets.dynamodb.map((d) => ({ target: d.name, kind: 'dynamodb' as const })),
       ];
     },
@@ -43,18 +58,23 @@ export function complianceActivities(ports: Ports) {
     async complianceFacts(targetName: string): Promise<TargetFacts> {
       const table = isDynamoDbTarget(config, targetName) ? findDynamoDbTarget(config, targetName) : undefined;
       const directory = table ? undefined : config.targets.directories.find((d) => d.name === targetName);
-      const target = table ?? directory ?? findTarget(config, targetName);
-      const kind: ComplianceTargetKind = table ? 'dynamodb' : directory ? 'directory' : 'engine' in target ? 'database' : 'bucket';
-      const objectives = table ? dynamoDbObjectives(config, table) : objectivesFor(config, directory ?? findTarget(config, targetName));
-      const engines = kind === 'database' ? ['pgbackrest', 'rds'] : kind === 'dynamodb' ? ['dynamodb'] : kind === 'directory' ? ['directory-archive'] : ['file-backup'];
+      const sqlite = table || directory ? undefined : config.targets.sqlite.find((q) => q.name === targetName);
+      const target = table ?? directory ?? sqlite ?? findTarget(config, targetName);
+      const kind: ComplianceTargetKind = table ? 'dynamodb' : directory ? 'directory' : sqlite ? 'sqlite' : 'engine' in target ? 'database' : 'bucket';
+      const objectives = table ? dynamoDbObjectives(config, table) : objectivesFor(config, directory ?? sqlite ?? findTarget(config, targetName));
+      const engines = kind === 'database' ? ['pgbackrest', 'rds'] : kind === 'dynamodb' ? ['dynamodb'] : kind === 'directory' ? ['directory-archive'] : kind === 'sqlite' ? ['sqlite3'] : ['file-backup'];
       const policy = table?.retention ?? config.retention;
+      // A SQLite target is backed up before risky operations: without a schedule no RPO is judged
+      // (only that a verified backup exists); with one, the longest gap its calendar leaves.
+      if (sqlite?.schedule) objectives.rpo = scheduleGapSeconds(sqlite.schedule);
+      const onDemand = !!sqlite && !sqlite.schedule;
 
       const [lastVerified] = await ports.catalog.query<{ at: Date }>(
         `SELECT coalesce(completed_at, verified_at) AS at FROM backups WHERE target = $1 AND engine = ANY($2) AND status = 'verified' AND coalesce(completed_at, verified_at) IS NOT NULL
          ORDER BY 1 DESC LIMIT 1`,
         [target.name, engines],
       );
-      let measured: TargetFacts['recoveryPoint']['measured'];
+      let measured: TargetFacts['recoveryPoint']['measured'] = onDemand ? { breached: false, detail: `backed up on demand before risky operations (no schedule), so no RPO is judged; \`lifeboat backup ${targetName} --wait\` takes one` } : undefined;
       if (kind === 'database') {
         try {
           const rpo = await rpoStatus(ports, target.name);
@@ -109,6 +129,7 @@ export function complianceActivities(ports: Ports) {
         drill: { cadenceSeconds: cadence.seconds, cadence: cadence.cadence, ...(lastPassed ? { lastPassedAt: lastPassed.finished_at.toISOString(), lastPassedId: lastPassed.workflow_id } : {}) },
         retention: {
           policy: { daily: policy.daily, weekly: policy.weekly, monthly: policy.monthly },
+          ...(onDemand ? { onDemand } : {}),
           backups: live.map((r) => ({
             id: r.id,
             name: r.engine_backup_id,

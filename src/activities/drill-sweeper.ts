@@ -3,8 +3,9 @@
  * target, drill scratch buckets in every object store), asking Temporal about each one's owner
  * run, and removing one the workflow decided to remove, as its owner, with a catalog record.
  */
+import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import { DRILL_PREFIX, DrillBucketResource, DrillInstanceResource, DrillResource, DrillScratchDirectoryResource, DynamoDbDrillTableResource, isNamedAsDrill, OwnerRunState, resourceKey } from '../domain/drill-sweep';
+import { DRILL_PREFIX, DrillBucketResource, DrillInstanceResource, DrillResource, DrillScratchDirectoryResource, DrillSqliteScratchResource, DynamoDbDrillTableResource, isNamedAsDrill, OwnerRunState, resourceKey } from '../domain/drill-sweep';
 import { describeError, LifeboatError } from '../domain/errors';
 import type { InstanceDescription, RunIdentity } from '../domain/ports';
 import { listDrillBuckets, removeDrillBucket } from '../engines/drill-bucket';
@@ -14,6 +15,7 @@ import { findDynamoDbTarget } from './dynamodb';
 import { currentWorkflowId } from './context';
 import { listDrillScratchDirectories, removeDrillScratchDirectory } from './directory-drill';
 import { failoverDrillActivities, FailoverDrillOptions } from './failover-drill';
+import { removeMarkedScratch } from './sqlite-drill';
 import { Ports } from './ports';
 
 /** The catalog's record of a removal: a workflow_events row of this kind. */
@@ -213,6 +215,15 @@ export function drillSweeperActivities(ports: Ports, failoverDrillOptions: Failo
       return detail;
     },
 
+    /** removeDrillResource for a SQLite drill's scratch directory, on the host that holds it (its agent, or a central worker). */
+    async removeSqliteDrillScratchLeft(resource: DrillSqliteScratchResource, reason: string): Promise<string> {
+      const run = sweepingRun(resource);
+      if (resource.kind !== 'sqlite-scratch') throw new LifeboatError(`removeSqliteDrillScratchLeft removes SQLite drill scratch directories only, not the ${(resource as DrillResource).kind} ${(resource as DrillResource).name}.`, 'NOT_A_DRILL_RESOURCE');
+      const detail = await removeMarkedScratch(path.join(resource.scratchDir, resource.name), resource.owner!);
+      await recordRemoval(run, resource, resource.owner!, reason, detail);
+      return detail;
+    },
+
     /** Running, closed, not found, or unknown (Temporal unreachable): what Temporal says of the owner run. */
     async describeOwnerRun(owner: RunIdentity): Promise<OwnerRunState> {
       return ports.workflowRuns.runState(owner);
@@ -241,6 +252,9 @@ export function drillSweeperActivities(ports: Ports, failoverDrillOptions: Failo
         const t = findDynamoDbTarget(config, resource.target);
         // deleteOwnTable reads the tags again just before: a table no longer tagged with that run stays.
         detail = await new DynamoDbEngine({ tableName: t.tableName, region: t.region, drRegion: t.drRegion }).deleteOwnTable(resource.name, resource.region, owner);
+      } else if (resource.kind === 'sqlite-scratch') {
+        // The mark is read again just before: a directory another run has marked since stays.
+        detail = await removeMarkedScratch(path.join(resource.scratchDir, resource.name), owner);
       } else {
         const s3 = ports.objectStore(resource.store);
         // removeDrillBucket reads the owner tags again just before: a bucket of the same name made

@@ -13,6 +13,7 @@ import { LifeboatError } from '../domain/errors';
 import { EvidenceLocation, EvidenceStore } from '../engines/evidence-store';
 import { selectDirectoryDrillBackup } from './directory-drill';
 import { selectFilesDrillBackup } from './files-drill';
+import { selectSqliteDrillBackup } from './sqlite-drill';
 import { Ports } from './ports';
 
 interface BackupRow {
@@ -49,6 +50,8 @@ export function drillActivities(ports: Ports) {
       if (config.targets.buckets.some((b) => b.name === input.target)) return selectFilesDrillBackup(ports, input);
       // A directory target's drill proves its newest (or named) archive (kind: 'directory', src/activities/directory-drill.ts).
       if (config.targets.directories.some((d) => d.name === input.target)) return selectDirectoryDrillBackup(ports, input);
+      // A SQLite target's drill restores into a scratch file on its host (kind: 'sqlite', src/activities/sqlite-drill.ts).
+      if (config.targets.sqlite.some((q) => q.name === input.target)) return selectSqliteDrillBackup(ports, input);
       const target = findDatabaseTarget(config, input.target);
       const region = input.fromRegion ?? 'primary';
       const rows = await ports.catalog.query<BackupRow>(

@@ -35,6 +35,7 @@ import { restoredInstanceActivities } from './restored-instances';
 import { directoryBackupActivities } from './directory-backup';
 import { directoryRestoreActivities } from './directory-restore';
 import { sqliteActivities } from './sqlite';
+import { sqliteDrillActivities } from './sqlite-drill';
 import { dynamoDbActivities } from './dynamodb';
 
 /**
@@ -92,6 +93,7 @@ export function createActivities(ports: Ports) {
     ...directoryBackupActivities(ports),
     ...directoryRestoreActivities(ports),
     ...sqliteActivities(ports),
+    ...sqliteDrillActivities(ports),
     ...dynamoDbActivities(ports),
   });
 }

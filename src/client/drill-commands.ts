@@ -11,7 +11,7 @@ import { drillActivities, evidenceStoreFor } from '../activities/drills';
 import { predictionActivities } from '../activities/rto-prediction';
 import { dynamoDbObjectives, findDynamoDbTarget, isDynamoDbTarget } from '../activities/dynamodb';
 import { objectivesFor } from '../config';
-import type { BucketTarget, DatabaseTarget, DirectoryTarget, LifeboatConfig } from '../config';
+import type { BucketTarget, DatabaseTarget, DirectoryTarget, LifeboatConfig, SqliteTarget } from '../config';
 import { closest } from '../config/fields';
 import type { DrillEvidence, RestoreDrillInput, RestoreDrillResult } from '../domain/drill';
 import { describeError, LifeboatError } from '../domain/errors';
@@ -26,21 +26,26 @@ import { listSchedules } from './schedules';
 const BACKUP_LABEL = /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/;
 const FILES_SET_ID = /^\d{8}T\d{6}Z$/;
 
-/** The database, bucket or directory target `name` (the kinds restoreDrill drills); an unknown name is one sentence listing them. */
-export function findDrillTarget(config: LifeboatConfig, name: string): DatabaseTarget | BucketTarget | DirectoryTarget {
-  const found = config.targets.databases.find((d) => d.name === name) ?? config.targets.buckets.find((b) => b.name === name) ?? config.targets.directories.find((d) => d.name === name);
+/** The kinds of target restoreDrill drills. */
+type DrillTarget = DatabaseTarget | BucketTarget | DirectoryTarget | SqliteTarget;
+
+/** The database, bucket, directory or SQLite target `name` (the kinds restoreDrill drills); an unknown name is one sentence listing them. */
+export function findDrillTarget(config: LifeboatConfig, name: string): DrillTarget {
+  const drillable: DrillTarget[] = [...config.targets.databases, ...config.targets.buckets, ...config.targets.directories, ...config.targets.sqlite];
+  const found = drillable.find((t) => t.name === name);
   if (found) return found;
-  const drillable = [...config.targets.databases, ...config.targets.buckets, ...config.targets.directories].map((t) => t.name);
-  const guess = closest(name, drillable);
-  throw new LifeboatError(`No database, bucket or directory target is named "${name}"${guess ? ` (did you mean "${guess}"?)` : ''}; the config declares ${drillable.join(', ') || 'none'}.`, 'UNKNOWN_TARGET');
+  const names = drillable.map((t) => t.name);
+  const guess = closest(name, names);
+  throw new LifeboatError(`No database, bucket, directory or SQLite target is named "${name}"${guess ? ` (did you mean "${guess}"?)` : ''}; the config declares ${names.join(', ') || 'none'}.`, 'UNKNOWN_TARGET');
 }
 
-/** A directory target has a path on its host; databases and buckets do not. */
-const isDirectory = (t: DatabaseTarget | BucketTarget | DirectoryTarget): t is DirectoryTarget => 'path' in t && 'criticalFiles' in t;
+/** A directory target has a path on its host and critical files; a SQLite target a path only; databases and buckets neither. */
+const isDirectory = (t: DrillTarget): t is DirectoryTarget => 'path' in t && 'criticalFiles' in t;
+const isSqlite = (t: DrillTarget): t is SqliteTarget => !('engine' in t) && 'path' in t && !('criticalFiles' in t);
 
 /** The target's kind as drill lists and reports name it. */
-export function drillKindOf(target: DatabaseTarget | BucketTarget | DirectoryTarget): DrillListEntry['kind'] {
-  return 'engine' in target ? 'database' : isDirectory(target) ? 'directory' : 'bucket';
+export function drillKindOf(target: DrillTarget): DrillListEntry['kind'] {
+  return 'engine' in target ? 'database' : isDirectory(target) ? 'directory' : isSqlite(target) ? 'sqlite' : 'bucket';
 }
 
 export function prepareDrill(config: LifeboatConfig, o: { target: string; backup?: string; fromRegion?: string; workflowId?: string; requestedBy: string }): { input: RestoreDrillInput; workflowId: string } {
@@ -50,7 +55,8 @@ export function prepareDrill(config: LifeboatConfig, o: { target: string; backup
     // A directory's archive ids are its backup workflow's; its drills read the primary region's copy.
     if (backup === 'random') throw new UsageError(`a directory target's drill takes latest or a backup's id, not random.`);
     if (o.fromRegion !== undefined && o.fromRegion !== 'primary') throw new UsageError(`a directory target's drill restores from the primary region's copy; leave out --from-region.`);
-  } else if (backup !== 'latest' && backup !== 'random') {
+    // A SQLite backup is named by its catalog id or backup name; the drill says in one sentence when there is none such.
+  } else if (backup !== 'latest' && backup !== 'random' && !isSqlite(target)) {
     // A bucket target's backups are files sets named by their time; a pgBackRest target's by their label.
     const isBucket = !('engine' in target);
     const wrong = 'engine' in target ? target.engine === 'pgbackrest' && !BACKUP_LABEL.test(backup) : !FILES_SET_ID.test(backup);
@@ -125,7 +131,7 @@ export const TREND_LENGTH = 5;
 
 export interface DrillListEntry {
   target: string;
-  kind: 'database' | 'bucket' | 'directory' | 'dynamodb';
+  kind: 'database' | 'bucket' | 'directory' | 'sqlite' | 'dynamodb';
   rtoObjectiveSeconds: number;
   last?: { drillId: string; outcome: string; startedAt: string; rtoSeconds: number; backupId: string; region: string };
   /** The latest drills' RTOs, oldest first (failed ones marked). */
@@ -148,11 +154,11 @@ export async function drillsList(
 ): Promise<DrillListEntry[]> {
   // DynamoDB tables are drilled by dynamodbDrill, on the same catalog table and evidence store.
   type Listed = { name: string; kind: DrillListEntry['kind']; rto: number; drillWorkflow: string };
-  const listed = (t: DatabaseTarget | BucketTarget | DirectoryTarget): Listed => ({ name: t.name, kind: drillKindOf(t), rto: objectivesFor(config, t).rto, drillWorkflow: SCHEDULED_WORKFLOWS.restoreDrill });
+  const listed = (t: DrillTarget): Listed => ({ name: t.name, kind: drillKindOf(t), rto: objectivesFor(config, t).rto, drillWorkflow: SCHEDULED_WORKFLOWS.restoreDrill });
   const table = (t: LifeboatConfig['targets']['dynamodb'][number]): Listed => ({ name: t.name, kind: 'dynamodb', rto: dynamoDbObjectives(config, t).rto, drillWorkflow: SCHEDULED_WORKFLOWS.dynamodbDrill });
   const targets: Listed[] = o.target
     ? [isDynamoDbTarget(config, o.target) ? table(findDynamoDbTarget(config, o.target)) : listed(findDrillTarget(config, o.target))]
-    : [...config.targets.databases.map(listed), ...config.targets.buckets.map(listed), ...config.targets.directories.map(listed), ...config.targets.dynamodb.map(table)];
+    : [...config.targets.databases.map(listed), ...config.targets.buckets.map(listed), ...config.targets.directories.map(listed), ...config.targets.sqlite.map(listed), ...config.targets.dynamodb.map(table)];
   const ports = createPorts(config);
   let schedules: Awaited<ReturnType<typeof listSchedules>> | undefined;
   let scheduleProblem: string | undefined;
@@ -185,8 +191,9 @@ export async function drillsList(
       const last = rows[0];
       if (last) entry.last = { drillId: last.workflow_id, outcome: last.outcome, startedAt: last.started_at.toISOString(), rtoSeconds: last.rto_seconds, backupId: last.backup_id, region: last.region };
       try {
-        // The prediction models database restores and file sets; a directory's restore time is its drills' measure.
+        // The prediction models database restores and file sets; a directory's or SQLite file's restore time is its drills' measure.
         if (entry.kind === 'directory') entry.predictionProblem = 'not predicted for directory targets: the RTO trend is the measure';
+        else if (entry.kind === 'sqlite') entry.predictionProblem = "RTO predictions model pgBackRest and RDS restores; a SQLite target's measured drill RTO is its evidence";
         else entry.prediction = await predict(target.name);
       } catch (err) {
         entry.predictionProblem = describeError(err);

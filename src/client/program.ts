@@ -440,7 +440,7 @@ export function lifeboatCli(): LifeboatCli {
     .option('--wait', 'for CI/CD: block until the backup is verified in both regions, then print only its id on stdout (exit 0); progress and any failure on stderr (exit 1)');
 
   const drill = command(program, 'drill', 'restore drills: prove a backup restores, with evidence');
-  command(drill, 'run', 'restore a verified backup into a drill instance (or scratch bucket or directory), validate it, remove it, publish the report', ([target], o) => {
+  command(drill, 'run', 'restore a verified backup into a drill instance (or scratch bucket, directory or SQLite file), validate it, remove it, publish the report', ([target], o) => {
     const config = configOf(o);
     // A directory target goes the restoreDrill way too (a scratch directory on its host, the report as evidence).
     if (isDynamoDbTarget(config, target)) {
@@ -450,7 +450,7 @@ export function lifeboatCli(): LifeboatCli {
     const prepared = prepareDrill(config, { target, backup: o.backup, fromRegion: o.fromRegion, workflowId: o.id, requestedBy: o.as !== undefined ? identity(o.as) : process.env.LIFEBOAT_USER ?? 'cli' });
     return withClient(config, (client) => drillRunCommand(config, client, prepared, o.json === true));
   })
-    .argument('<target>', 'the database, bucket, directory or DynamoDB target whose backup is drilled')
+    .argument('<target>', 'the database, bucket, directory, SQLite or DynamoDB target whose backup is drilled')
     .addOption(configOption())
     .option('--backup <which>', 'latest (default), random (within 30 days) or a backup\'s id')
     .option('--from-region <region>', 'drill the primary (default) or the dr region\'s copy')

@@ -20,6 +20,8 @@
  * | lifeboat-files-drill-<bucket>        | the target's drill.cadence, or schedules.bucketDrill (quarterly) | restoreDrill({ target }) |
  * | lifeboat-files-drill-dr-<bucket>     | as for databases, with drill.alternateRegions | restoreDrill({ target, fromRegion: 'dr' })  |
  * | lifeboat-directory-drill-<dir>       | the target's drill.cadence, or schedules.directoryDrill (quarterly) | restoreDrill({ target }) |
+ * | lifeboat-sqlite-drill-<sqlite>       | the target's drill.cadence, or schedules.sqliteDrill (weekly) | restoreDrill({ target }) |
+ * | lifeboat-sqlite-drill-dr-<sqlite>    | as for databases, with drill.alternateRegions | restoreDrill({ target, fromRegion: 'dr' })  |
  * | lifeboat-drill-sweeper               | hourly at schedules.drillSweeper.minute | drillSweeper({ requestedBy: 'schedule' })    |
  * | lifeboat-instance-expiry             | hourly at schedules.instanceExpiry.minute | instanceExpiry({ requestedBy: 'schedule' }) |
  * | lifeboat-compliance                  | schedules.compliance (weekly)          | complianceReport({ requestedBy: 'schedule' }) |
@@ -96,6 +98,8 @@ export type ScheduleKind =
   | 'files-drill'
   | 'files-drill-dr'
   | 'directory-drill'
+  | 'sqlite-drill'
+  | 'sqlite-drill-dr'
   | 'drill-sweeper'
   | 'instance-expiry'
   | 'compliance'
@@ -482,11 +486,11 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
     catchupWindowMs: CATCHUP_WINDOW_MS.retention,
   });
   // Drills: each target on its own cadence (or its kind's), from one region, or alternating months between the two.
-  const drillsOf = (kind: 'database' | 'bucket', targets: ReadonlyArray<{ name: string; environment: string; drill: { cadence?: ScheduleConfig; alternateRegions: boolean } }>, fallback: ScheduleConfig) => {
+  const drillsOf = (kind: 'database' | 'bucket' | 'sqlite', targets: ReadonlyArray<{ name: string; environment: string; drill: { cadence?: ScheduleConfig; alternateRegions: boolean } }>, fallback: ScheduleConfig) => {
     for (const t of targets) {
       const cadence = t.drill.cadence ?? fallback;
       const target = { name: t.name, environment: t.environment };
-      const what = kind === 'database' ? `Restore drill of database ${t.name}` : `Restore drill of bucket ${t.name}`;
+      const what = `Restore drill of ${kind === 'sqlite' ? 'SQLite database' : kind} ${t.name}`;
       const base = {
         target,
         config: cadence,
@@ -494,7 +498,7 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
         workflowType: SCHEDULED_WORKFLOWS.restoreDrill,
         catchupWindowMs: CATCHUP_WINDOW_MS.drill,
       };
-      const kinds = kind === 'database' ? (['restore-drill', 'restore-drill-dr'] as const) : (['files-drill', 'files-drill-dr'] as const);
+      const kinds = kind === 'database' ? (['restore-drill', 'restore-drill-dr'] as const) : kind === 'sqlite' ? (['sqlite-drill', 'sqlite-drill-dr'] as const) : (['files-drill', 'files-drill-dr'] as const);
       if (!t.drill.alternateRegions) {
         add({ ...base, kind: kinds[0], calendar: calendarOf(cadence), args: { target: t.name }, summary: what });
         continue;
@@ -520,6 +524,7 @@ export function desiredSchedules(config: LifeboatConfig, options: SchedulePlanOp
       catchupWindowMs: CATCHUP_WINDOW_MS.drill,
     });
   }
+  drillsOf('sqlite', config.targets.sqlite, config.schedules.sqliteDrill);
   const sweeper = config.schedules.drillSweeper;
   add({
     kind: 'drill-sweeper',

@@ -186,9 +186,12 @@ export function findTarget(config: LifeboatConfig, name: string): DatabaseTarget
 }
 
 /** RPO and RTO in seconds that apply to a target: its own overrides, else those of its kind (a directory's are the files objectives). */
-export function objectivesFor(config: LifeboatConfig, target: DatabaseTarget | BucketTarget | DirectoryTarget): { rpo: number; rto: number } {
-  const defaults = 'engine' in target ? config.objectives.database : config.objectives.files;
-  return { rpo: target.rpo ?? defaults.rpo, rto: target.rto ?? defaults.rto };
+export function objectivesFor(config: LifeboatConfig, target: DatabaseTarget | BucketTarget | DirectoryTarget | SqliteTarget): { rpo: number; rto: number } {
+  // A SQLite file is a database; it has no overrides of its own.
+  if (!('engine' in target) && 'path' in target && !('criticalFiles' in target)) return { ...config.objectives.database };
+  const t = target as DatabaseTarget | BucketTarget | DirectoryTarget;
+  const defaults = 'engine' in t ? config.objectives.database : config.objectives.files;
+  return { rpo: t.rpo ?? defaults.rpo, rto: t.rto ?? defaults.rto };
 }
 
 export type ApprovalCheck = { ok: true } | { ok: false; reason: string };

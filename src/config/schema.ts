@@ -131,10 +131,15 @@ const FAILOVER_DRILL_DEFAULTS: ScheduleDefaults = { at: '02:00', daysOfMonth: [1
 const BUCKET_DRILL_DEFAULTS: ScheduleDefaults = { at: '05:30', daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] };
 /** Configuration directories are drilled quarterly too, after the buckets (their archives are small: minutes). */
 const DIRECTORY_DRILL_DEFAULTS: ScheduleDefaults = { at: '05:45', daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] };
+/**
+ * SQLite targets weekly (Sunday): their backups are taken before risky operations, at moments
+ * nobody schedules, so the restore path must be known good at any time; a drill costs seconds.
+ */
+const SQLITE_DRILL_DEFAULTS: ScheduleDefaults = { at: '05:45', daysOfWeek: ['sunday'] };
 
 /** When a target's drills run: its kind's schedule unless `cadence` says otherwise, from one region or both in turn. */
 const drillScheduleFields = (kind: string, defaults: ScheduleDefaults) => ({
-  cadence: schedule(`When this ${kind}'s drills run, instead of \`schedules.${kind === 'database' ? 'drill' : 'bucketDrill'}\`; fields left out take that kind's defaults.`, defaults).optional(),
+  cadence: schedule(`When this ${kind}'s drills run, instead of \`schedules.${kind === 'database' ? 'drill' : kind === 'SQLite database' ? 'sqliteDrill' : 'bucketDrill'}\`; fields left out take that kind's defaults.`, defaults).optional(),
   alternateRegions: t
     .boolean('Alternate the region drilled from: the primary copy on every other scheduled drill, the DR copy on the others (two schedules splitting the months), so both copies are proven.')
     .prefault(false),
@@ -629,6 +634,40 @@ const sqliteTarget = t.object(
     encryptionKey: secretRef('The AES-256 key backups are encrypted with (32 bytes as 64 hex characters or base64; `openssl rand -hex 32`), in the format of docs/encryption.md, each bound to kind `sqlite`, its target and its backup name. Only its key id is recorded'),
     dr: bucketLocation('Where each backup is copied in the disaster-recovery region, under the same prefix.'),
     schedule: schedule('When scheduled backups of this database run (`lifeboat schedules apply`); left out, it is backed up only on demand (`lifeboat backup <name>`, as before a migration).', { at: '02:30' }).optional(),
+    drill: drillSettings('SQLite database', SQLITE_DRILL_DEFAULTS, {
+      scratchDir: t
+        .path({
+          description:
+            "Directory on the target's host where a restore drill makes its scratch directory (`drill-<workflow id>`, marked with the run), restores the backup into it, checks it and removes it. Created if missing; give it room for one copy of the database.",
+        })
+        .prefault('/var/tmp/lifeboat-drills'),
+      checks: t
+        .list(
+          t.object(
+            {
+              name: t.string({ description: 'Name of the check in drill reports.', ...NAME }),
+              sql: t.string({
+                description:
+                  'One read-only SQL statement (SELECT, WITH or VALUES), run on the restored copy with `sqlite3 -readonly`. It passes when its first row\'s first column is not NULL, 0, false or empty: write `SELECT count(*) FROM orders WHERE ...` (passes above zero) or `SELECT NOT EXISTS (...)`.',
+              }),
+            },
+            {
+              description: 'A check query.',
+              rules: [
+                {
+                  says: 'A SQLite drill check must be one statement that only reads.',
+                  check(q, report) {
+                    const why = whyNotReadOnly(q.sql);
+                    if (why) report('sql', `check query ${JSON.stringify(q.name)} is refused because ${why}: drill checks run against the restored copy and must only read, so rewrite it as a single SELECT or remove it`);
+                  },
+                },
+              ],
+            },
+          ),
+          { description: 'Queries every restore drill runs on the restored copy, besides integrity_check and the row counts.' },
+        )
+        .prefault([]),
+    }),
   },
   { description: 'A SQLite database file lifeboat backs up (online, consistent, checked) and restores to a new path.' },
 );
@@ -893,6 +932,10 @@ const fields = {
       files: schedule('Bucket backups.', { at: '04:00' }),
       full: schedule('Full backups of everything.', { at: '01:00', daysOfWeek: ['sunday'] }),
       drill: schedule('Restore drills of database targets (restore, verify, measure, report, clean up): monthly by default, as the procedures ask; a target\'s `drill.cadence` overrides it.', DATABASE_DRILL_DEFAULTS),
+      sqliteDrill: schedule(
+        'Restore drills of SQLite targets (restore into a scratch directory on the host, integrity_check, row counts, check queries, report, clean up): weekly by default, because their backups are taken before risky operations at any time and the restore path must be known good then; a target\'s `drill.cadence` overrides it.',
+        SQLITE_DRILL_DEFAULTS,
+      ),
       bucketDrill: schedule('Restore drills of bucket targets (restore into a scratch bucket, verify, report, clean up): quarterly by default, as the procedures ask; a target\'s `drill.cadence` overrides it.', BUCKET_DRILL_DEFAULTS),
       directoryDrill: schedule('Restore drills of configuration directory targets (restore into a scratch directory on the host, verify every file, the critical files and the syntax check, report, clean up): quarterly by default, as for buckets; a target\'s `drill.cadence` overrides it.', DIRECTORY_DRILL_DEFAULTS),
       drillSweeper: t.object(

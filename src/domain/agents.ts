@@ -68,10 +68,13 @@ export const DIRECTORY_HOST_ACTIVITIES = ['archiveDirectory', 'inspectDirectoryR
 /** SQLite targets: the online copy, read-backs that run sqlite3, the destination's checks and the restore run where the file is. */
 export const SQLITE_HOST_ACTIVITIES = ['backupSqliteDatabase', 'verifySqliteBackup', 'checkSqliteRestoreDestination', 'restoreSqliteBackup', 'removeSqliteRestore', 'checkSqliteSource'] as const;
 
+/** SQLite drills and the sweep of their leftovers: the scratch directory is made, filled, checked, listed and removed where the file's host is. */
+export const SQLITE_DRILL_HOST_ACTIVITIES = ['createSqliteDrillScratch', 'restoreSqliteDrill', 'removeSqliteDrillScratch', 'findSqliteDrillScratch', 'removeSqliteDrillScratchLeft'] as const;
+
 /**
  * The activities an agent runs. A workflow sends these, and only these, to the target's agent when
  * it has one; an agent worker registers these alone, so nothing else can land on the host.
  */
-export const HOST_BOUND_ACTIVITIES = [...BACKUP_HOST_ACTIVITIES, ...RESTORE_HOST_ACTIVITIES, ...LOGICAL_BACKUP_HOST_ACTIVITIES, ...LOGICAL_RESTORE_HOST_ACTIVITIES, ...FAILBACK_HOST_ACTIVITIES, ...DRILL_SWEEPER_HOST_ACTIVITIES, ...RESTORED_INSTANCE_HOST_ACTIVITIES, ...BACKUP_REMOVAL_HOST_ACTIVITIES, ...PREFLIGHT_HOST_ACTIVITIES, ...PREDICTION_HOST_ACTIVITIES, ...DIRECTORY_HOST_ACTIVITIES, ...SQLITE_HOST_ACTIVITIES] as const;
+export const HOST_BOUND_ACTIVITIES = [...BACKUP_HOST_ACTIVITIES, ...RESTORE_HOST_ACTIVITIES, ...LOGICAL_BACKUP_HOST_ACTIVITIES, ...LOGICAL_RESTORE_HOST_ACTIVITIES, ...FAILBACK_HOST_ACTIVITIES, ...DRILL_SWEEPER_HOST_ACTIVITIES, ...RESTORED_INSTANCE_HOST_ACTIVITIES, ...BACKUP_REMOVAL_HOST_ACTIVITIES, ...PREFLIGHT_HOST_ACTIVITIES, ...PREDICTION_HOST_ACTIVITIES, ...DIRECTORY_HOST_ACTIVITIES, ...SQLITE_HOST_ACTIVITIES, ...SQLITE_DRILL_HOST_ACTIVITIES] as const;
 
 export type HostBoundActivity = (typeof HOST_BOUND_ACTIVITIES)[number];

@@ -29,7 +29,12 @@ export const RETENTION_OVERDUE_DAYS = 2;
 
 /** Drill cadences by name, in seconds: the longest interval each allows between passed drills. */
 export const CADENCES: Record<string, number> = { weekly: 7 * DAY_S, monthly: 31 * DAY_S, quarterly: 92 * DAY_S, yearly: 366 * DAY_S };
-export const DEFAULT_CADENCE = { database: 'monthly', bucket: 'quarterly', directory: 'quarterly', dynamodb: 'monthly' } as const;
+/**
+ * SQLite targets weekly: their backups are taken before risky operations, when nobody can wait
+ * for a month's drill to learn the restore path broke (a host's sqlite3, a rotated key); their
+ * drill costs seconds and a scratch file.
+ */
+export const DEFAULT_CADENCE = { database: 'monthly', bucket: 'quarterly', directory: 'quarterly', dynamodb: 'monthly', sqlite: 'weekly' } as const;
 
 /** The kinds of target the report judges. */
 export type ComplianceTargetKind = keyof typeof DEFAULT_CADENCE;
@@ -57,6 +62,8 @@ export interface TargetFacts {
   drill: { cadenceSeconds: number; cadence: string; lastPassedAt?: string; lastPassedId?: string };
   retention: {
     policy: RetentionPolicy;
+    /** Backed up on demand (no schedule, as SQLite targets before operations): no period is expected to hold a backup. */
+    onDemand?: boolean;
     /** Live backups (complete or verified), any order. */
     backups: Array<{ id: string; name: string; completedAt: string; verified: boolean; series: string; legalHold?: boolean; dependsOn?: string[] }>;
   };
@@ -158,8 +165,9 @@ function retentionCheck(f: TargetFacts, nowMs: number): ComplianceCheck {
     }
     const periods = new Set(dated.filter((b) => Date.parse(b.completedAt) > c.windowStart.getTime()).map((b) => c.key(new Date(b.completedAt))));
     const expected = Math.max(0, Math.min(c.keep, periodsBetween(first, now, c.unit) + 1) - 1);
-    if (periods.size < expected) short = true;
-    parts.push(`${c.name}: ${periods.size} of ${c.keep} configured${periods.size < expected ? ` (SHORT: at least ${expected} expected since the first backup on ${first.toISOString().slice(0, 10)})` : ''}`);
+    const isShort = periods.size < expected && !f.retention.onDemand;
+    if (isShort) short = true;
+    parts.push(`${c.name}: ${periods.size} of ${c.keep} configured${isShort ? ` (SHORT: at least ${expected} expected since the first backup on ${first.toISOString().slice(0, 10)})` : ''}`);
   }
   // What retention should have expired two days ago and still exists: retention is not running.
   const earlier = new Date(nowMs - RETENTION_OVERDUE_DAYS * DAY_S * 1000);
@@ -178,7 +186,7 @@ function retentionCheck(f: TargetFacts, nowMs: number): ComplianceCheck {
     earlier,
   ).filter((d) => d.action === 'expire');
   if (overdue.length) parts.push(`${overdue.length} backup${overdue.length === 1 ? '' : 's'} retention should have expired ${RETENTION_OVERDUE_DAYS}+ days ago still on record (is the retention schedule running?)`);
-  return { name: 'retention', status: short || overdue.length ? 'breach' : 'ok', detail: `${parts.join('; ')}; ${dated.length} backups on record` };
+  return { name: 'retention', status: short || overdue.length ? 'breach' : 'ok', detail: `${parts.join('; ')}; ${dated.length} backups on record${f.retention.onDemand ? ' (backed up on demand: periods without a backup are not a breach)' : ''}` };
 }
 
 function failuresCheck(f: TargetFacts): ComplianceCheck {

@@ -44,7 +44,7 @@ export interface DrillReport {
   startedAt: string;
   finishedAt: string;
   outcome: DrillOutcome;
-  target: { name: string; kind: 'database' | 'bucket' | 'directory' | 'dynamodb'; engine: string; environment: string };
+  target: { name: string; kind: 'database' | 'bucket' | 'directory' | 'dynamodb' | 'sqlite'; engine: string; environment: string };
   /** `objects`: how many objects a files backup set holds (bucket targets). */
   backup: { id: string; type: string; takenAt: string; region: string; sizeBytes?: number; objects?: number; selectedBy: string };
   restoredInto: { name: string; detail: string };

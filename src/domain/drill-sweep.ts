@@ -102,7 +102,19 @@ export interface DynamoDbDrillTableResource {
 /** The only workflow type whose closed runs' tables the sweeper removes: a restore's table is the person's. */
 export const DYNAMODB_DRILL_WORKFLOW = 'dynamodbDrill';
 
-export type DrillResource = DrillInstanceResource | DrillBucketResource | DrillNameResource | DrillApplicationResource | DrillScratchDirectoryResource | DynamoDbDrillTableResource;
+/** A SQLite drill's scratch directory on a target's host (`<scratchDir>/drill-...`), marked with its owner run. */
+export interface DrillSqliteScratchResource {
+  kind: 'sqlite-scratch';
+  /** The SQLite target whose host (agent, or the central workers) holds it. */
+  target: string;
+  scratchDir: string;
+  name: string;
+  owner?: RunIdentity;
+  /** True when it holds a lifeboat mark. */
+  createdByLifeboat: boolean;
+}
+
+export type DrillResource = DrillInstanceResource | DrillBucketResource | DrillNameResource | DrillApplicationResource | DrillScratchDirectoryResource | DynamoDbDrillTableResource | DrillSqliteScratchResource;
 
 /** What Temporal says of the owner's run (by workflow id and run id). */
 export type OwnerRunState =
@@ -157,6 +169,8 @@ export function describeResource(r: DrillResource): string {
       return `drill scratch directory ${r.path} on ${r.host}`;
     case 'dynamodb-table':
       return `DynamoDB drill table ${r.name} of ${r.target} in ${r.awsRegion}`;
+    case 'sqlite-scratch':
+      return `SQLite drill scratch directory ${r.scratchDir}/${r.name} of ${r.target}`;
   }
 }
 
@@ -175,6 +189,8 @@ export function resourceKey(r: DrillResource): string {
       return `directory-scratch:${r.queue ?? 'central'}:${r.path}`;
     case 'dynamodb-table':
       return `dynamodb-table:${r.target}:${r.region}:${r.name}`;
+    case 'sqlite-scratch':
+      return `sqlite-scratch:${r.scratchDir}/${r.name}`;
   }
 }
 

@@ -2,6 +2,7 @@
 import type { DrillReport, DrillStep } from './drill-report';
 import type { DirectoryDrillSource } from './directory-drill';
 import type { FilesDrillSource } from './files-drill';
+import type { SqliteDrillSource } from './sqlite-drill';
 
 /** `latest`, `random` (within `randomWithinDays`, default 30), or a backup's id. */
 export type DrillBackupChoice = 'latest' | 'random' | (string & {});
@@ -19,8 +20,8 @@ export interface RestoreDrillInput {
 
 /** The backup a drill proves, as the catalog recorded it. */
 export interface DrillSelection {
-  /** What kind of backup: a database's, a bucket's files (a set of objects), or a configuration directory's archive. Absent: database (histories from before files drills). */
-  kind?: 'database' | 'files' | 'directory';
+  /** What kind of backup: a database's, a bucket's files (a set of objects), a configuration directory's archive, or a SQLite database's copy. Absent: database (histories from before files drills). */
+  kind?: 'database' | 'files' | 'directory' | 'sqlite';
   backupId: string;
   catalogId: string;
   type: string;
@@ -36,6 +37,8 @@ export interface DrillSelection {
   files?: FilesDrillSource;
   /** Directory drills only: the archive drilled and the RTO objective (src/domain/directory-drill.ts). */
   directory?: DirectoryDrillSource;
+  /** SQLite drills only: the backup's object and recorded facts, and how the drill checks it. */
+  sqlite?: SqliteDrillSource;
 }
 
 /** Where one rendering of the report lives, with the hash the catalog keeps. */

@@ -80,6 +80,12 @@ export async function checkIntegrity(file: string): Promise<SqliteCheck> {
   return integrityCheck(await shell(file, ['PRAGMA integrity_check']));
 }
 
+/** One read-only statement on `file` (`sqlite3 -readonly`, so it cannot write whatever it says), its rows as JSON objects. */
+export async function readOnlyQuery(file: string, sql: string): Promise<Array<Record<string, unknown>>> {
+  const out = (await shell(file, [sql], { json: true, readonly: true })).trim();
+  return out ? (JSON.parse(out) as Array<Record<string, unknown>>) : [];
+}
+
 /** Rows per table (every table but SQLite's own `sqlite_` ones) of `file`. */
 export async function countRows(file: string): Promise<Record<string, number>> {
   const listing = await shell(file, ["SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"], { json: true });

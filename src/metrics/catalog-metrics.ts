@@ -46,10 +46,12 @@ const LOCATIONS = `LEFT JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(b.locatio
 export async function collectCatalogMetrics(catalog: Queryable, config: LifeboatConfig, now: Date = new Date()): Promise<MetricFamily[]> {
   const nowS = now.getTime() / 1000;
   // DynamoDB tables take the database objectives unless they set their own, and drill monthly.
-  const targets: Array<{ target: { name: string; drill?: { cadence?: unknown } }; kind: 'database' | 'bucket' | 'directory' | 'dynamodb'; objectives: { rpo: number; rto: number } }> = [
+  const targets: Array<{ target: { name: string; drill?: { cadence?: unknown } }; kind: 'database' | 'bucket' | 'directory' | 'sqlite' | 'dynamodb'; objectives: { rpo: number; rto: number } }> = [
     ...config.targets.databases.map((t) => ({ target: t, kind: 'database' as const, objectives: objectivesFor(config, t) })),
     ...config.targets.buckets.map((t) => ({ target: t, kind: 'bucket' as const, objectives: objectivesFor(config, t) })),
     ...config.targets.directories.map((t) => ({ target: t, kind: 'directory' as const, objectives: objectivesFor(config, t) })),
+    // SQLite targets: their drills' last result, measured RTO and cadence (weekly by default).
+    ...config.targets.sqlite.map((t) => ({ target: t, kind: 'sqlite' as const, objectives: objectivesFor(config, t) })),
     ...config.targets.dynamodb.map((t) => ({ target: t, kind: 'dynamodb' as const, objectives: { rpo: t.rpo ?? config.objectives.database.rpo, rto: t.rto ?? config.objectives.database.rto } })),
   ];
 

@@ -3,7 +3,8 @@
  * Schedule (lifeboat-drill-sweeper), or by hand.
  *
  *   find drill instances and drill scratch buckets (named drill-..., labelled with their owner run),
- *   and directory drills' scratch directories (lifeboat-drill-..., an owner file inside naming the run)
+ *   directory drills' scratch directories (lifeboat-drill-..., an owner file inside naming the run),
+ *   SQLite drills' scratch directories (drill-..., marked with their owner run)
  *     and DynamoDB drill tables (`<table>-drill-<hex>`, tagged with their dynamodbDrill run)
  *   -> ask Temporal about each owner run -> decide (src/domain/drill-sweep.ts)
  *   -> remove those whose owner run is closed, each recorded in the catalog and notified
@@ -21,6 +22,9 @@ import { HOST_WORK_ON_AGENTS, onHost } from './host-work';
 import { LifeboatKind, LifeboatTarget } from './search-attributes';
 import { StatusBoard } from './status-board';
 import { STEP_HEARTBEAT } from './step-heartbeat';
+
+/** SQLite drills' scratch directories are swept too (listed and removed on the host of their files). */
+export const SWEEP_SQLITE_SCRATCH = 'drill-sweeper-sqlite-scratch';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const REMOVAL: ActivityOptions = { startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } };
@@ -76,6 +80,25 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
   }
   // DynamoDB drill tables a killed dynamodbDrill left (patched: sweeps before this listed none).
   if (patched('dynamodb-drill-tables')) resources.push(...(await quick.findDynamoDbDrillTables()));
+  // SQLite drills' scratch directories, listed where their files live (each target's agent, or
+  // here). Patched: histories from before it listed no such thing.
+  const scratchQueues = new Map<string, string | undefined>();
+  if (patched(SWEEP_SQLITE_SCRATCH)) {
+    for (const { queue, targets } of await quick.sqliteTargetHosts()) {
+      try {
+        const found = await onHost(REMOVAL, queue ?? undefined).findSqliteDrillScratch.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `List the SQLite drill scratch directories of ${targets.join(', ')}` }, [targets]);
+        for (const r of found) {
+          scratchQueues.set(resourceKey(r), queue ?? undefined);
+          resources.push(r);
+        }
+      } catch (err) {
+        // A host that cannot be listed holds back only its own part of the sweep; the next sweep tries again.
+        await quick
+          .notify({ severity: 'warning', title: 'Drill sweeper could not list SQLite drill scratch directories', text: `${targets.join(', ')}: ${describeFailure(err)}. The next sweep tries again.` })
+          .catch(() => undefined);
+      }
+    }
+  }
 
   // One question per owner run, however many resources it left.
   const runs = new Map<string, OwnerRunState>();
@@ -110,6 +133,8 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
       const onAgent = r.kind === 'database-instance' ? hostQueues.get(r.target) : undefined;
       const detail = r.kind === 'directory-scratch'
         ? await onHost(REMOVAL, r.queue).removeDrillScratchDirectory.executeWithOptions({ summary: `Remove ${resourceKey(r)}` }, [r, verdict.reason])
+        : r.kind === 'sqlite-scratch'
+        ? await onHost(REMOVAL, scratchQueues.get(resourceKey(r))).removeSqliteDrillScratchLeft.executeWithOptions({ summary: `Remove ${resourceKey(r)}` }, [r, verdict.reason])
         : onAgent
         ? await onHost(REMOVAL, onAgent).removeDrillInstance.executeWithOptions({ summary: `Remove ${resourceKey(r)} on its agent` }, [r as DrillInstanceResource, verdict.reason])
         : await removal.removeDrillResource.executeWithOptions(

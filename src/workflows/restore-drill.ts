@@ -25,6 +25,7 @@ import { DrillValidationOutcome, validateDrillInstance, verifierMethod } from '.
 import { describeFailure } from './failure';
 import { directoryDrill } from './directory-drill';
 import { filesDrill } from './files-drill';
+import { sqliteDrill } from './sqlite-drill';
 import { agentQueueOf, onHost } from './host-work';
 import { StatusBoard } from './status-board';
 import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
@@ -136,6 +137,10 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<RestoreDri
   // directory target's selectDrillBackup failed (not a database target) and `drill run <dir>`
   // started directoryRestore instead, so no recorded run's selection has this kind.
   if (selection.kind === 'directory') return directoryDrill(input, selection, { board, startedAt, steps });
+  // A SQLite target's backup is drilled into a scratch file on its host (src/workflows/sqlite-drill.ts).
+  // No patched() marker either: before SQLite drills, selectDrillBackup refused a SQLite target
+  // (findDatabaseTarget), so no recorded run carries a selection of kind 'sqlite'.
+  if (selection.kind === 'sqlite') return sqliteDrill(input, selection, { board, startedAt, steps });
   board.subject = `backup ${selection.backupId} (${selection.type}, taken ${selection.takenAt}, ${selection.region} region), ${selection.selectedBy}`;
   // The drill's cluster is made, watched and removed on the target's host: on its agent when it
   // has one (patch host-work-on-agents); the data's validation, the report and alerts stay here.
