@@ -15,10 +15,10 @@ import { ActivityCancellationType, ActivityOptions, CancellationScope, isCancell
 import type { Activities } from '../activities';
 import type { DirectoryCheck, DirectoryRestoreInput, ValidatedDirectoryRestore } from '../domain/directory-backup';
 import type { DrillSelection, RestoreDrillInput, RestoreDrillResult } from '../domain/drill';
-import { DrillReport, DrillValidation, rtoPhases } from '../domain/drill-report';
+import { DrillReport, DrillValidation } from '../domain/drill-report';
 import { formatBytes } from '../domain/format';
 import { describeFailure } from './failure';
-import type { DrillRun } from './files-drill';
+import { DrillRun, publishScratchDrill } from './files-drill';
 import { agentQueueOf, onHost } from './host-work';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 5, initialInterval: '1 second' } });
@@ -146,15 +146,7 @@ export async function directoryDrill(input: RestoreDrillInput, selection: DrillS
       recommendations,
       history,
     };
-    board.enter('reporting', `writing the report to the evidence buckets (${rtoPhases(steps).length} phases measured)`);
-    const evidence = await quick.publishDrillReport(report, selection);
-    if (outcome === 'failed') {
-      await quick
-        .notify({ severity: 'critical', title: `Restore drill FAILED: ${selection.target.name}`, text: `Directory backup ${selection.backupId} did not restore cleanly: ${failure?.replace(/[.\s]+$/, '')}. Report: ${evidence[0]?.key ?? '(not written)'}.`, target: selection.target.name })
-        .catch(() => undefined);
-    }
-    board.enter(outcome === 'passed' ? 'done' : outcome, `${outcome}: RTO ${rtoSeconds} s (objective ${rtoObjective} s), backup age ${rpoSeconds} s; report ${evidence[0]?.key ?? ''}`);
-    return { report, evidence };
+    return publishScratchDrill(board, report, selection, 'Directory', failure);
   });
   if (cancellation) throw cancellation;
   return result;

@@ -144,16 +144,33 @@ export async function filesDrill(input: RestoreDrillInput, selection: DrillSelec
       recommendations,
       history,
     };
-    board.enter('reporting', `writing the report to the evidence buckets (${rtoPhases(steps).length} phases measured)`);
-    const evidence = await quick.publishDrillReport(report, selection);
-    if (outcome === 'failed') {
-      await quick
-        .notify({ severity: 'critical', title: `Restore drill FAILED: ${selection.target.name}`, text: `Files backup ${selection.backupId} did not restore cleanly: ${failure?.replace(/[.\s]+$/, '')}. Report: ${evidence[0]?.key ?? '(not written)'}.`, target: selection.target.name })
-        .catch(() => undefined);
-    }
-    board.enter(outcome === 'passed' ? 'done' : outcome, `${outcome}: RTO ${rtoSeconds} s (objective ${rtoObjective} s), backup age ${rpoSeconds} s; report ${evidence[0]?.key ?? ''}`);
-    return { report, evidence };
+    return publishScratchDrill(board, report, selection, 'Files', failure);
   });
   if (cancellation) throw cancellation;
   return result;
+}
+
+/**
+ * The end every scratch drill (files, directory, SQLite) shares: the report published to both
+ * evidence buckets, a critical alert when it failed, and the final phase. `what` names the
+ * backup's kind in the alert ("Files", "Directory", "SQLite").
+ */
+export async function publishScratchDrill(
+  board: StatusBoard,
+  report: DrillReport,
+  selection: DrillSelection,
+  what: string,
+  failure: string | undefined,
+): Promise<RestoreDrillResult> {
+  const { outcome, steps } = report;
+  const rtoSeconds = report.rto.seconds;
+  board.enter('reporting', `writing the report to the evidence buckets (${rtoPhases(steps).length} phases measured)`);
+  const evidence = await quick.publishDrillReport(report, selection);
+  if (outcome === 'failed') {
+    await quick
+      .notify({ severity: 'critical', title: `Restore drill FAILED: ${selection.target.name}`, text: `${what} backup ${selection.backupId} did not restore cleanly: ${failure?.replace(/[.\s]+$/, '')}. Report: ${evidence[0]?.key ?? '(not written)'}.`, target: selection.target.name })
+      .catch(() => undefined);
+  }
+  board.enter(outcome === 'passed' ? 'done' : outcome, `${outcome}: RTO ${rtoSeconds} s (objective ${report.rto.objectiveSeconds} s), backup age ${report.rpo.seconds} s; report ${evidence[0]?.key ?? ''}`);
+  return { report, evidence };
 }
