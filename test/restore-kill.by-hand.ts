@@ -2,12 +2,13 @@
  * Issue 12: a worker killed with kill -9 in the middle of restores of four kinds, each killed in
  * its own long step (one restore at a time, a fresh worker at once): a table-level restore, a
  * files restore into a new bucket, a directory restore into a new directory and one in place
- * (behind the gate, killed while it moves entries into place), and a SQLite restore to a new path. Fresh workers finish each (earlier restores are killed again);
- * each result is compared exactly with its source as it was backed up, and nothing half-made is
- * left: no staging directory, temporary file, working schema, scratch bucket or temporary instance
- * beyond what the report names. The in-place report lists every entry it replaced, including those
- * the killed attempt had already moved. Then a cancel mid-restore for the two kinds that had no
- * such test (directory, SQLite): nothing of the run is left.
+ * (behind the gate, killed while it moves entries into place), and a SQLite restore to a new
+ * path. Fresh workers finish each (earlier restores are killed again); each result is compared
+ * exactly with its source as it was backed up, and nothing half-made is left: no staging
+ * directory, temporary file, working schema, scratch bucket or temporary instance beyond what the
+ * report names. The in-place report lists every entry it replaced, including those the killed
+ * attempt had already moved. Then a cancel mid-restore for the two kinds that had no such test
+ * (directory, SQLite): nothing of the run is left.
  *
  * By hand, not in `npm test` yet (`npm run test:restore-kill`): its first version killed once
  * with all five in flight, and on a loaded machine small restores finished before all five were
