@@ -140,7 +140,12 @@ describe('drill sweeper (real worker, real stack)', function () {
         const handle = await env.client.workflow.start('drillSweeper', { taskQueue: sweepQueue, workflowId: sweepId, args: [{ requestedBy: 'test' }] });
         const out = (await handle.result()) as DrillSweepResult;
         const board = (await handle.query(statusQuery)) as WorkflowStatus;
-        assertRouted(await activityRuns(handle), { agentQueue: agentTaskQueue(agent), agentIdentity: `agent-${tag}`, centralQueue: sweepQueue, centralIdentity: `central-${tag}` }, ['findDrillInstances', 'removeDrillInstance']);
+        // Directory and SQLite drills' scratch directories are listed on the hosts of those
+        // targets: here none has an agent, so on the central worker (host work done there).
+        const runs = await activityRuns(handle);
+        const scratchListing = ['findDrillScratchDirectories', 'findSqliteDrillScratch'];
+        for (const r of runs.filter((x) => scratchListing.includes(x.activity))) assert.deepEqual([r.queue, r.identity], [sweepQueue, `central-${tag}`], `${r.activity} ran centrally`);
+        assertRouted(runs.filter((x) => !scratchListing.includes(x.activity)), { agentQueue: agentTaskQueue(agent), agentIdentity: `agent-${tag}`, centralQueue: sweepQueue, centralIdentity: `central-${tag}` }, ['findDrillInstances', 'removeDrillInstance']);
         await recordHistory(handle, 'drillSweeper-v1-removed-orphans');
         await recordHistory(handle, 'drillSweeper-v2-agent-routed');
         return { result: out, status: board };

@@ -151,6 +151,8 @@ export async function sqliteRestore(input: SqliteRestoreInput): Promise<SqliteRe
   // 4. Report: the work is done, recording it cannot undo it.
   board.enter('done', `restored into ${v.into}: ${formatBytes(restored.bytes)}, integrity_check ok, ${Object.keys(v.backup.tables).length} tables with their row counts as at backup time`);
   const result = report('restored');
-  await finish(result).catch(() => undefined);
+  // Non-cancellable: a cancel that arrives once the file is in place cannot undo it, and the
+  // catalog must still record it (in a cancelled scope the record was silently skipped).
+  await CancellationScope.nonCancellable(() => finish(result)).catch(() => undefined);
   return result;
 }
