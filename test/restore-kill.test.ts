@@ -10,9 +10,8 @@
  * attempt had already moved. Then a cancel mid-restore for the two kinds that had no such test
  * (directory, SQLite): nothing of the run is left.
  *
- * By hand, not in `npm test` yet (`npm run test:restore-kill`): its first version killed once
- * with all five in flight, and on a loaded machine small restores finished before all five were
- * caught; this one kills each in turn, and joins the suite once it has passed in CI's conditions.
+ * Each restore is killed in turn, not all with one kill: the restores are small, and on a loaded
+ * machine some finished before all five were caught in flight.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
