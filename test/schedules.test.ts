@@ -97,6 +97,7 @@ describe('schedules plan (config → desired Temporal Schedules → diff)', () =
       'lifeboat-logical-backup-app',
       'lifeboat-restore-drill-app',
       'lifeboat-retention',
+      'lifeboat-sqlite-drill-app-sqlite',
     ]);
     for (const d of desired) {
       assert.equal(d.action.workflowId, d.scheduleId, 'workflow ids derive from the schedule id');
@@ -397,6 +398,7 @@ describe('schedules apply/list against the real Temporal dev server', function (
       retention: 'created',
       'restore-drill-app': 'created',
       'files-drill-app-files': 'created',
+      'sqlite-drill-app-sqlite': 'created',
       'drill-sweeper': 'created',
       'instance-expiry': 'created',
       compliance: 'created',
