@@ -367,6 +367,22 @@ export async function removeRestoredBucket(s3: S3Client, instance: Pick<Restored
   }
 }
 
+/**
+ * People's and programs' sessions on a database. Autovacuum and other server processes do not
+ * count (DROP DATABASE stops them itself), and a session that has just closed is given a few
+ * seconds to leave pg_stat_activity: its backend exits a moment after the client sees the close.
+ */
+async function clientSessionsOn(c: Client, database: string, settleMs = 5000): Promise<number> {
+  const deadline = Date.now() + settleMs;
+  for (;;) {
+    const n = Number(
+      (await c.query<{ n: string }>("SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'", [database])).rows[0].n,
+    );
+    if (n === 0 || Date.now() >= deadline) return n;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 /** A restored database, dropped only when its comment is its run's marker and no session is connected to it (no FORCE). */
 export async function removeRestoredDatabase(admin: PgClientConfig, instance: Pick<RestoredInstance, 'instanceId' | 'details'>): Promise<HostRemoval> {
   const { database, marker } = instance.details;
@@ -375,7 +391,7 @@ export async function removeRestoredDatabase(admin: PgClientConfig, instance: Pi
     const found = (await c.query<{ comment: string | null }>("SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1", [database])).rows;
     if (!found.length) return { outcome: 'already-gone', detail: `${id} was already gone` } as HostRemoval;
     if (!marker || found[0].comment !== marker) return { outcome: 'refused', detail: `left ${id} untouched: its comment is not the marker of the restore that made it (${marker ?? 'none recorded'})` } as HostRemoval;
-    const sessions = Number((await c.query<{ n: string }>('SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database])).rows[0].n);
+    const sessions = await clientSessionsOn(c, database!);
     if (sessions > 0) return { outcome: 'refused', detail: `left ${id} untouched: ${sessions} session(s) are connected to it; lifeboat never drops a database in use` } as HostRemoval;
     try {
       await c.query(`DROP DATABASE ${quoteIdent(database!)}`);
