@@ -419,7 +419,8 @@ function newestPgBinDir(): string | undefined {
 /** Starts a PostgreSQL client program with the connection in its environment, not on its command line. */
 function startPgProgram(binDir: string | undefined, program: string, args: string[], conn: PgConnection | undefined, stdin: 'pipe' | 'ignore'): StreamingChild {
   // Only what this call needs: startStreaming adds the allowlisted basics, never the worker's secrets or PG* settings.
-  const env: NodeJS.ProcessEnv = { PGCONNECT_TIMEOUT: '15', ...libpqTlsEnv(conn?.tls) };
+  // Named in pg_stat_activity, so a person (or a test) can tell lifeboat's sessions from others.
+  const env: NodeJS.ProcessEnv = { PGCONNECT_TIMEOUT: '15', PGAPPNAME: `lifeboat ${program}`, ...libpqTlsEnv(conn?.tls) };
   if (conn?.password) env.PGPASSWORD = resolveSecret(conn.password);
   const command = binDir ? path.join(binDir, program) : program;
   const connArgs = conn ? ['--host', conn.host, '--port', String(conn.port), '--username', conn.user, '--no-password'] : [];
@@ -1095,7 +1096,13 @@ export class LogicalDumpEngine {
     counter?.child.stdin!.on('error', () => undefined);
     const counted = counter ? countRowsFrom(counter.child) : undefined;
     counted?.catch(() => undefined);
-    const sink = counter ? fanOut([restore.child.stdin!, counter.child.stdin!]) : restore.child.stdin!;
+    // Through fanOut even alone: pg_restore of selected tables exits once it has them, before the
+    // archive ends, and the rest of the download must still be read and hashed, not fail the restore.
+    const sink = fanOut(counter ? [restore.child.stdin!, counter.child.stdin!] : [restore.child.stdin!]);
+    // A pg_restore that failed needs no more of the archive: stop the download, its complaint is reported below.
+    void restore.exited.then((e) => {
+      if (e.code !== 0) sink.destroy(new Error('pg_restore stopped'));
+    });
     let streamError: unknown;
     let meters: Awaited<ReturnType<LogicalDumpEngine['download']>> | undefined;
     try {
