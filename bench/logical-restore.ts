@@ -7,9 +7,9 @@
  * tables with a primary key, a secondary index and a foreign key, so pg_restore -j has index
  * builds to run in parallel), dumped once with the engine into the primary MinIO (pg_dump custom
  * format → zstd → lifeboat-enc-v2), then, each run in a new database:
- *   - lifeboat, spooled (the default, `logicalBackup.restoreJobs` > 1): MinIO → decrypt → zstd -d
+ *   - lifeboat, spooled (the default, `logicalBackup.restoreJobs` 0 = one job per core, or > 1): MinIO → decrypt → zstd -d
  *     into a local file, hashed and counted on the way, then `pg_restore -j <jobs>` from it;
- *   - lifeboat, streamed (`restoreJobs: 1`, and the only way before): MinIO → decrypt → zstd -d →
+ *   - lifeboat, streamed (`restoreJobs: 1`): MinIO → decrypt → zstd -d →
  *     one pg_restore in one transaction, counted on the way;
  *   - by hand: `pg_restore -j <jobs>` from the same archive as a local file (written once, untimed:
  *     the by-hand figure starts with the file on disk), and with one job.
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     for (const x of sides) say(`  ${x.label.padEnd(86)} ${secs(median(x.ms))}`);
     say('');
     say(`lifeboat spooled / by hand (pg_restore -j ${jobs}):   ${(hand / spooled).toFixed(2)}x the speed (goal ≥ 0.90x)`);
-    say(`lifeboat streamed / by hand (pg_restore -j ${jobs}):  ${(hand / streamed).toFixed(2)}x (the way before restoreJobs)`);
+    say(`lifeboat streamed / by hand (pg_restore -j ${jobs}):  ${(hand / streamed).toFixed(2)}x (restoreJobs: 1)`);
     say(`lifeboat spooled / by hand (one job):            ${(single / spooled).toFixed(2)}x`);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });

@@ -275,20 +275,34 @@ describe('logicalRestore (real worker, real stack, real CLI)', function () {
     await waitForGate(h, 'restore');
     await approveSigned(h, { by: BOB, reason: 'restore it', gate: 'restore' });
     await waitForStatus(h, 'the restore to stream', (s) => s.phase === 'restoring');
-    // Wait until the database exists: the restore is under way.
-    for (let i = 0; i < 200 && !(await databaseExists(`lr_${id}_cancelled`)); i++) await delay(100);
-    assert.equal(await databaseExists(`lr_${id}_cancelled`), true, 'the restore had made its database');
-    await delay(500);
+    // Cancelled while pg_restore writes into the attempt's working database (the destination's
+    // name is only taken once the restore is whole).
+    const writing = async () =>
+      (await onPrimary(stack, (c) => c.query<{ datname: string }>("SELECT datname FROM pg_stat_activity WHERE application_name = 'lifeboat pg_restore' AND datname LIKE 'lifeboat\\_making\\_%'"))).rows;
+    let working: Array<{ datname: string }> = [];
+    for (let i = 0; i < 1200 && !working.length; i++) {
+      working = await writing();
+      if (!working.length) await delay(50);
+    }
+    assert.ok(working.length, 'pg_restore was writing into a working database');
+    assert.equal(await databaseExists(`lr_${id}_cancelled`), false, 'the destination name is not taken before the restore is whole');
     await h.cancel();
     await h.result().then(
       () => assert.fail('a cancelled restore does not succeed'),
       () => undefined,
     );
-    assert.equal(await databaseExists(`lr_${id}_cancelled`), false, 'compensation dropped the half-made database');
+    assert.equal(await databaseExists(working[0].datname), false, 'compensation dropped the half-made working database');
+    assert.equal(await databaseExists(`lr_${id}_cancelled`), false);
+    assert.deepEqual(await writing(), [], 'no pg_restore is left writing');
     assert.equal(await databaseExists('app'), true);
     const row = await ports.catalog.query<{ outcome: string; report: LogicalRestoreReport }>('SELECT outcome, report FROM restores WHERE workflow_id = $1', [h.workflowId]);
     assert.equal(row[0].outcome, 'cancelled');
-    assert.match(row[0].report.cleanup.join('\n'), new RegExp(`removed database lr_${id}_cancelled on .*, made by this restore`));
-    await recordHistory(h, 'logicalRestore-v1-cancelled-mid-restore');
+    // The cancel reaches the activity with its next heartbeat: pg_restore is stopped and its working
+    // database dropped, or, when pg_restore finished first, the database it had just renamed into place.
+    assert.match(
+      row[0].report.cleanup.join('\n'),
+      new RegExp(`database lr_${id}_cancelled on .* was never made: nothing to remove; removed ${working[0].datname}, this run's half-made working database|removed database lr_${id}_cancelled on .*, made by this restore`),
+    );
+    await recordHistory(h, 'logicalRestore-v2-cancelled-mid-pg-restore');
   });
 });

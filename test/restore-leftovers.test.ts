@@ -95,6 +95,18 @@ describe('restore leftovers: counts at backup time, kill -9 mid-restore, restore
     await approveSigned(h, { by: BOB, reason: 'go', gate: 'restore' });
     const during = await waitForStatus(h, 'the restore', (s) => ['restoring', 'verifying', 'done'].includes(s.phase), WAIT_MS, 50);
     assert.equal(during.phase, 'restoring', `killed during ${during.phase}`);
+    // Killed while pg_restore is writing into the first attempt's working database: the orphan it
+    // leaves must never reach the retry's database, and the retry must end it.
+    const restoreSessions = (c: import('pg').Client) =>
+      c.query<{ datname: string; pid: number }>("SELECT datname, pid FROM pg_stat_activity WHERE application_name = 'lifeboat pg_restore' AND datname LIKE 'lifeboat\\_making\\_%'");
+    const deadline = Date.now() + WAIT_MS;
+    let writing: Array<{ datname: string }> = [];
+    while (!writing.length && Date.now() < deadline) {
+      writing = (await onPrimary(stack, restoreSessions)).rows;
+      if (!writing.length) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(writing.length, 'pg_restore connected to a working database before the restore moved on');
+    assert.match(writing[0].datname, /^lifeboat_making_[0-9a-f]{24}_1$/);
     await stopWorkerProcess(worker!);
     // The server hands the restore to the next worker once the dead one's heartbeat times out.
     worker = await startWorkerProcess(taskQueue, CONFIG_FILE);
@@ -102,6 +114,10 @@ describe('restore leftovers: counts at backup time, kill -9 mid-restore, restore
     assert.equal(report.outcome, 'restored', JSON.stringify(report.failure ?? report.cleanup));
     const attempts = ((await h.fetchHistory()).events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 1);
     assert.ok(attempts.some((n) => n > 1), 'the restore activity ran again after the kill');
+    // Nothing of the killed attempt is left: no working database, no pg_restore session.
+    const workingLeft = await onPrimary(stack, async (c) => (await c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname = $1", [writing[0].datname])).rows);
+    assert.deepEqual(workingLeft, [], 'the first attempt\'s working database was dropped by the retry');
+    assert.deepEqual((await onPrimary(stack, restoreSessions)).rows, [], 'no pg_restore is left connected to a working database');
     // Compared with the counts taken at backup time, and equal to them: the retry started over from clean.
     const basis = report.verification!.checks.find((c) => c.name === 'row counts compared with')!;
     assert.match(basis.detail, new RegExp(`^the row counts recorded when backup ${backup.backupName} was taken`));

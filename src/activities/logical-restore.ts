@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import os from 'node:os';
+import { Context } from '@temporalio/activity';
 import type { Client } from 'pg';
 import { DatabaseTarget, findDatabaseTarget, resolveSecret } from '../config';
 import { MAX_INCIDENT_ID_CHARS, MAX_REASON_CHARS } from '../domain/approval';
@@ -81,15 +82,28 @@ export function logicalRestoreActivities(ports: Ports) {
     const r = await c.query<{ comment: string | null }>("SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1", [name]);
     return r.rows.length ? r.rows[0].comment : undefined;
   };
-  /** The name a database is made under before it is marked and renamed: derived from this run's marker, so no one else uses it. */
-  const makingName = (marker: string): string => `lifeboat_making_${createHash('sha256').update(marker).digest('hex').slice(0, 24)}`;
-  /** Drops this run's working database if an attempt left it (unmarked, or marked by this run); returns its name when it did. */
-  const dropOwnWorkingDatabase = async (c: Client, making: string, marker: string): Promise<string | undefined> => {
-    const comment = await databaseComment(c, making);
-    if (comment === undefined) return undefined;
-    if (comment !== null && comment !== marker) refuse(`The database ${making} carries another marker than this restore's (${comment}); lifeboat leaves it alone: check it and drop it by hand, then start the restore again.`, 'DESTINATION_EXISTS');
-    await c.query(`DROP DATABASE ${quoteIdent(making)} WITH (FORCE)`);
-    return making;
+  /**
+   * Every attempt restores into a working database of its own, named from the run's marker and the
+   * attempt, and renames it into place only once pg_restore has finished. A worker killed mid-
+   * restore leaves its pg_restore running (a parallel one reads a local file, not the worker), but
+   * that orphan can only ever reach its own attempt's working database, which the next attempt
+   * drops, sessions and all: it can never write into the retry's database.
+   */
+  const workingPrefix = (marker: string): string => `lifeboat_making_${createHash('sha256').update(marker).digest('hex').slice(0, 24)}`;
+  const workingName = (marker: string, attempt: number): string => `${workingPrefix(marker)}_${attempt}`;
+  /** Drops every working database this run's attempts left (unmarked, or marked by this run); returns their names. */
+  const dropOwnWorkingDatabases = async (c: Client, marker: string): Promise<string[]> => {
+    const prefix = workingPrefix(marker);
+    const found = await c.query<{ name: string; comment: string | null }>(
+      "SELECT datname AS name, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1 OR starts_with(datname, $1 || '_') ORDER BY datname",
+      [prefix],
+    );
+    for (const { name, comment } of found.rows) {
+      if (comment !== null && comment !== marker) refuse(`The database ${name} carries another marker than this restore's (${comment}); lifeboat leaves it alone: check it and drop it by hand, then start the restore again.`, 'DESTINATION_EXISTS');
+    }
+    // FORCE ends the sessions of a killed attempt's pg_restore; it cannot reconnect to a database that is gone.
+    for (const { name } of found.rows) await c.query(`DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`);
+    return found.rows.map((r) => r.name);
   };
   const schemaComment = async (c: Client, name: string): Promise<string | null | undefined> => {
     const r = await c.query<{ comment: string | null }>("SELECT obj_description(oid, 'pg_namespace') AS comment FROM pg_namespace WHERE nspname = $1", [name]);
@@ -97,10 +111,11 @@ export function logicalRestoreActivities(ports: Ports) {
   };
 
   /**
-   * A new database carrying this run's marker. One left by an earlier attempt of this run (a
-   * killed worker) is dropped and made again: the restore starts over from clean.
+   * This attempt's working database, made new and carrying the run's marker. What an earlier
+   * attempt of this run left (a working database, or the finished database itself when the worker
+   * died after the rename) is dropped first: the restore starts over from clean.
    */
-  const makeDatabase = async (admin: Client, name: string, marker: string): Promise<void> => {
+  const makeWorkingDatabase = async (admin: Client, name: string, marker: string, attempt: number): Promise<string> => {
     const comment = await databaseComment(admin, name);
     if (comment === null) {
       refuse(`The database ${name} exists without any restore's marker: lifeboat does not restore over an unmarked database; check that it holds nothing you need, drop it by hand, then start the restore again.`, 'DESTINATION_EXISTS');
@@ -109,21 +124,30 @@ export function logicalRestoreActivities(ports: Ports) {
       refuse(`The database ${name} appeared after the restore was approved and is not this restore's: lifeboat does not restore over it; start the restore again with another name.`, 'DESTINATION_EXISTS');
     }
     if (comment === marker) await admin.query(`DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`);
-    // CREATE DATABASE and its COMMENT cannot share a transaction, so the database is made under a
-    // name only this run uses, marked, then renamed (atomic, and the comment follows): a worker
-    // killed in between leaves the run's own working name, which its retry recognises and drops.
-    const making = makingName(marker);
-    await dropOwnWorkingDatabase(admin, making, marker);
-    await admin.query(`CREATE DATABASE ${quoteIdent(making)} TEMPLATE template0`);
-    await admin.query(`COMMENT ON DATABASE ${quoteIdent(making)} IS ${literal(marker)}`);
-    await admin.query(`ALTER DATABASE ${quoteIdent(making)} RENAME TO ${quoteIdent(name)}`);
+    await dropOwnWorkingDatabases(admin, marker);
+    // CREATE DATABASE and its COMMENT cannot share a transaction: a worker killed in between leaves
+    // an unmarked database under this run's working name, which the next attempt recognises and drops.
+    const working = workingName(marker, attempt);
+    await admin.query(`CREATE DATABASE ${quoteIdent(working)} TEMPLATE template0`);
+    await admin.query(`COMMENT ON DATABASE ${quoteIdent(working)} IS ${literal(marker)}`);
+    return working;
+  };
+
+  /** The restored working database renamed into place (atomic; the marker goes with it), once nothing else has taken the name. */
+  const publishWorkingDatabase = async (admin: Client, working: string, name: string, marker: string): Promise<void> => {
+    const comment = await databaseComment(admin, name);
+    if (comment !== undefined) {
+      refuse(`The database ${name} appeared while the restore ran and is not this restore's${comment === marker ? '' : ` (its comment: ${comment ?? 'none'})`}: lifeboat does not restore over it; start the restore again with another name.`, 'DESTINATION_EXISTS');
+    }
+    // pg_restore's sessions may take a moment to leave; RENAME waits a few seconds for them itself.
+    await admin.query(`ALTER DATABASE ${quoteIdent(working)} RENAME TO ${quoteIdent(name)}`);
   };
 
   /** Drops a database only when it carries `marker` (and this run's working database, if a killed attempt left it); says what it did. */
   const dropOwnDatabase = async (admin: Client, name: string, marker: string, server: string): Promise<string> => {
-    const leftover = await dropOwnWorkingDatabase(admin, makingName(marker), marker);
+    const leftovers = await dropOwnWorkingDatabases(admin, marker);
     const comment = await databaseComment(admin, name);
-    if (comment === undefined) return `database ${name} on ${server} was never made: nothing to remove${leftover ? `; removed ${leftover}, this run's half-made working database` : ''}`;
+    if (comment === undefined) return `database ${name} on ${server} was never made: nothing to remove${leftovers.length ? `; removed ${leftovers.join(', ')}, this run's half-made working database${leftovers.length > 1 ? 's' : ''}` : ''}`;
     if (comment !== marker) return `left database ${name} on ${server} alone: it is not this restore's (its comment is not ${marker})`;
     await admin.query(`DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`);
     return `removed database ${name} on ${server}, made by this restore`;
@@ -270,14 +294,15 @@ export function logicalRestoreActivities(ports: Ports) {
       const tables = v.tables === 'all' ? undefined : v.tables;
       const into = v.destination.kind === 'database' ? v.destination.database : v.destination.scratchDatabase;
 
-      await withClient(admin, (c) => makeDatabase(c, into, v.marker));
+      const working = await withClient(admin, (c) => makeWorkingDatabase(c, into, v.marker, Context.current().info.attempt));
       const { lb } = settingsOf(v.target);
       const jobs = lb.restoreJobs === 0 ? os.cpus().length : lb.restoreJobs;
       // The local file is named from the run (a retry replaces and removes its own), never anybody else's.
       const spool = { dir: lb.restoreSpoolDir ?? os.tmpdir(), name: `${v.target.toLowerCase().replace(/[^a-z0-9_-]+/g, '_').slice(0, 40)}-${shortHash(v.marker)}` };
       const result = await progressBeat(`restoring into ${into}`, Math.min(5000, v.timings.pollIntervalMs), (onProgress) =>
-        engine.restoreTo(ref, { ...admin, database: into }, { tables, countRows: true, expect, onProgress, jobs, spool }),
+        engine.restoreTo(ref, { ...admin, database: working }, { tables, countRows: true, expect, onProgress, jobs, spool }),
       );
+      await withClient(admin, (c) => publishWorkingDatabase(c, working, into, v.marker));
       if (v.destination.kind === 'schema') {
         const d = v.destination;
         await withClient({ ...admin, database: d.scratchDatabase }, async (c) => {

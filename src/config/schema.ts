@@ -272,11 +272,11 @@ const databaseTarget = t.union(
           restoreJobs: t
             .integer({
               description:
-                'Parallel jobs of a logical restore (`pg_restore --jobs`): above 1, the dump is first downloaded (decrypted, checked and counted on the way) into a local file in `restoreSpoolDir`, restored from it and removed; 1 (the default) streams it into one pg_restore without touching the disk, in one transaction. 0: one job per core of the machine running the restore. A disk short of space falls back to streaming. Above 1 the restore is neither one transaction nor tied to the worker: a worker killed mid-restore leaves pg_restore running from the file and a partly restored working database, which its retry does not yet stop and start over, so parallel restores are opt-in.',
+                'Parallel jobs of a logical restore (`pg_restore --jobs`). 0 (the default): one job per core of the machine running the restore. Above 1, the dump is first downloaded (decrypted, checked and counted on the way) into an owner-only local file in `restoreSpoolDir`, restored from it and removed; a disk short of space falls back to streaming. 1 streams it into one pg_restore in one transaction without touching the disk. Every attempt restores into a working database of its own and renames it into place only when done, so a retry after a killed worker drops the earlier attempt\'s working database and ends its sessions before it starts over.',
               min: 0,
               max: 64,
             })
-            .prefault(1),
+            .prefault(0),
           restoreSpoolDir: t.path({ description: 'Directory of the local file a parallel logical restore downloads the dump into (the decrypted archive, owner-only, removed after the restore); default the system temporary directory.' }).optional(),
         },
         { description: 'Logical backups (pg_dump, zstd, AES-256-GCM) of this database, besides its physical ones; without it, `logicalBackup` refuses the target.' },
