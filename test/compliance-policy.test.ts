@@ -1,6 +1,8 @@
 /** The compliance report's judgement, as a pure function of the facts and "now". No server needed. */
 import assert from 'node:assert/strict';
-import { buildComplianceReport, cadenceSeconds, complianceReportMarkdown, judgeTarget, TargetFacts } from '../src/domain/compliance';
+import path from 'node:path';
+import { drillCalendarOf, loadConfig } from '../src/config';
+import { buildComplianceReport, cadenceSeconds, complianceReportMarkdown, judgeTarget, ScheduleCalendar, scheduleGapDays, TargetFacts } from '../src/domain/compliance';
 
 const NOW = Date.parse('2026-11-30T12:00:00.000Z');
 const daysAgo = (d: number) => new Date(NOW - d * 86400000).toISOString();
@@ -40,6 +42,37 @@ describe('compliance judgement', () => {
     assert.deepEqual(cadenceSeconds(undefined, 'bucket'), { seconds: 92 * 86400, cadence: 'quarterly (the default for buckets)' });
     assert.deepEqual(cadenceSeconds('Weekly', 'database'), { seconds: 7 * 86400, cadence: 'weekly' });
     assert.equal(cadenceSeconds(14 * 86400, 'bucket').seconds, 14 * 86400);
+  });
+
+  it('judges a drill schedule by the longest gap its calendar leaves, plus a day to run', () => {
+    const calendar = (c: Partial<ScheduleCalendar>): ScheduleCalendar => ({ daysOfWeek: [], daysOfMonth: [], months: [], ...c });
+    assert.equal(scheduleGapDays(calendar({})), 1);
+    assert.equal(scheduleGapDays(calendar({ daysOfWeek: ['sunday'] })), 7);
+    assert.equal(scheduleGapDays(calendar({ daysOfWeek: ['monday', 'friday'] })), 4);
+    assert.equal(scheduleGapDays(calendar({ daysOfMonth: [1] })), 31);
+    assert.equal(scheduleGapDays(calendar({ daysOfMonth: [1, 15] })), 17);
+    // Only months with a 31st: 31 March to 31 May is 61 days.
+    assert.equal(scheduleGapDays(calendar({ daysOfMonth: [31] })), 61);
+    assert.equal(scheduleGapDays(calendar({ daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] })), 92);
+    assert.equal(scheduleGapDays(calendar({ daysOfMonth: [1], months: ['march', 'september'] })), 184);
+    // 29 February: once in four years; a Friday the 13th, at most 14 months apart.
+    assert.equal(scheduleGapDays(calendar({ daysOfMonth: [29], months: ['february'] })), 1461);
+    assert.equal(scheduleGapDays(calendar({ daysOfMonth: [13], daysOfWeek: ['friday'] })), 427);
+    assert.equal(scheduleGapDays(calendar({ daysOfMonth: [30], months: ['february'] })), Infinity);
+    const weekly = cadenceSeconds({ at: { hour: 5, minute: 45 }, daysOfWeek: ['sunday'], daysOfMonth: [], months: [] }, 'sqlite', 'schedules.sqliteDrill');
+    assert.deepEqual(weekly, { seconds: 8 * 86400, cadence: 'schedules.sqliteDrill, on sunday at 05:45 UTC: at most 7 days apart, plus a day to run' });
+    const quarterly = cadenceSeconds({ at: { hour: 5, minute: 30 }, daysOfWeek: [], daysOfMonth: [1], months: ['january', 'april', 'july', 'october'] }, 'bucket', "files's drill.cadence");
+    assert.deepEqual(quarterly, { seconds: 93 * 86400, cadence: "files's drill.cadence, on day 1 of january, april, july, october at 05:30 UTC: at most 92 days apart, plus a day to run" });
+  });
+
+  it('takes a target\'s drill calendar from its own drill.cadence, else its kind\'s drill schedule, none for DynamoDB', () => {
+    const config = loadConfig(path.resolve(__dirname, '../../lifeboat.config.yaml'), { dataDir: '/tmp/lifeboat-compliance-policy' });
+    const app = config.targets.databases[0];
+    assert.deepEqual(drillCalendarOf(config, { ...app, drill: undefined }, 'database'), { calendar: config.schedules.drill, source: 'schedules.drill' });
+    const own = { ...config.schedules.drill, daysOfMonth: [], daysOfWeek: ['monday' as const] };
+    assert.deepEqual(drillCalendarOf(config, { name: 'x', drill: { cadence: own } }, 'database'), { calendar: own, source: "x's drill.cadence" });
+    assert.deepEqual(drillCalendarOf(config, { name: 'y' }, 'sqlite').source, 'schedules.sqliteDrill');
+    assert.deepEqual(drillCalendarOf(config, { name: 'z' }, 'dynamodb'), {});
   });
 
   it('judges the recovery point by the engine when it measures one, else by the backup age', () => {

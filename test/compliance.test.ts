@@ -78,20 +78,20 @@ describe('compliance report and drills list (real worker, real stack)', function
     assert.equal(never.ok, false);
     const neverDrill = never.checks.find((c) => c.name === 'drill')!;
     assert.equal(neverDrill.status, 'breach');
-    assert.match(neverDrill.detail, new RegExp(`^no passed restore drill of ${neverDrilled} is on record \\(cadence monthly \\(the default for databases\\)\\)`));
+    assert.match(neverDrill.detail, new RegExp(`^no passed restore drill of ${neverDrilled} is on record \\(cadence schedules\\.drill, on .+ at \\d\\d:\\d\\d UTC: at most \\d+ days apart, plus a day to run\\)`));
     assert.equal(never.checks.find((c) => c.name === 'recovery point')!.status, 'breach', 'never backed up under that name either');
 
     const app = report.targets.find((t) => t.target === 'app')!;
     const appDrill = app.checks.find((c) => c.name === 'drill')!;
     assert.equal(appDrill.status, 'ok', appDrill.detail);
-    assert.match(appDrill.detail, /^last passed drill \S+ \d+ s ago, within its cadence, monthly \(the default for databases\)/);
+    assert.match(appDrill.detail, /^last passed drill \S+ \d+ s ago, within its cadence, schedules\.drill, on .+ at \d\d:\d\d UTC: at most \d+ days apart, plus a day to run/);
     assert.deepEqual(app.checks.map((c) => c.name), ['recovery point', 'drill', 'retention', 'open failures', 'predicted RTO']);
     const predicted = app.checks.find((c) => c.name === 'predicted RTO')!;
     assert.match(predicted.detail, /^predicted RTO now: \S+ \S+ \(objective 60 min\)/);
     assert.ok(report.summary.includes(`${neverDrilled} (recovery point, drill`), report.summary);
-    // The bucket target is judged too (quarterly cadence by default).
+    // The bucket target is judged too, by its kind's drill schedule (quarterly by default).
     const bucket = report.targets.find((t) => t.kind === 'bucket')!;
-    assert.match(bucket.checks.find((c) => c.name === 'drill')!.detail, /quarterly/);
+    assert.match(bucket.checks.find((c) => c.name === 'drill')!.detail, /schedules\.bucketDrill, on day 1 of january, april, july, october at 05:30 UTC: at most 92 days apart/);
   });
 
   it('writes the report to both regions\' write-once buckets, with the SHA-256 of each rendering on record', async () => {

@@ -4,8 +4,9 @@
  * regions' write-once evidence buckets with its SHA-256 in the catalog (compliance_reports).
  */
 import { Context } from '@temporalio/activity';
-import { findTarget, objectivesFor } from '../config';
+import { drillCalendarOf, findTarget, objectivesFor } from '../config';
 import { cadenceSeconds, ComplianceEvidence, ComplianceReport, complianceReportJson, complianceReportMarkdown, ComplianceTargetKind, TargetFacts } from '../domain/compliance';
+import { ScheduleCalendar, scheduleGapDays } from '../domain/compliance';
 import { describeError, LifeboatError } from '../domain/errors';
 import { rpoStatus } from './backup';
 import { dynamoDbObjectives, dynamoDbRecoveryPoint, findDynamoDbTarget, isDynamoDbTarget } from './dynamodb';
@@ -26,17 +27,8 @@ interface LiveBackupRow {
 const familyOf = (engine: string) => (engine === 'pg_dump' ? 'logical' : engine === 'file-backup' ? 'files' : engine === 'directory-archive' ? 'directory' : 'physical');
 
 /** The longest gap a backup calendar leaves between runs, plus an hour for the run itself: the RPO a scheduled SQLite target is judged by. */
-export function scheduleGapSeconds(s: { daysOfWeek: readonly string[]; daysOfMonth: readonly number[]; months: readonly string[] }): number {
-  const day = 86400;
-  const weekdays = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
-  let gapDays = 1;
-  if (s.months.length) gapDays = 366;
-  else if (s.daysOfMonth.length) gapDays = 31;
-  else if (s.daysOfWeek.length) {
-    const days = [...new Set(s.daysOfWeek.map((d) => weekdays.indexOf(d.toLowerCase())))].filter((d) => d >= 0).sort((a, b) => a - b);
-    gapDays = days.length ? Math.max(...days.map((d, i) => (i + 1 < days.length ? days[i + 1] - d : days[0] + 7 - d))) : 1;
-  }
-  return gapDays * day + 3600;
+export function scheduleGapSeconds(s: ScheduleCalendar): number {
+  return scheduleGapDays(s) * 86400 + 3600;
 }
 
 export function complianceActivities(ports: Ports) {
@@ -92,9 +84,9 @@ export function complianceActivities(ports: Ports) {
         }
       }
 
-      // The drill cadence: the target's own (drill.cadence), else the default for its kind.
-      const own = (target as { drill?: { cadence?: unknown } }).drill?.cadence;
-      const cadence = cadenceSeconds(own, kind);
+      // The drill cadence: the target's own calendar (drill.cadence), else its kind's drill schedule.
+      const { calendar, source } = drillCalendarOf(config, target, kind);
+      const cadence = cadenceSeconds(calendar, kind, source);
       const [lastPassed] = await ports.catalog.query<{ workflow_id: string; finished_at: Date }>(
         "SELECT workflow_id, finished_at FROM drills WHERE target = $1 AND outcome = 'passed' ORDER BY finished_at DESC LIMIT 1",
         [target.name],

@@ -194,6 +194,17 @@ export function objectivesFor(config: LifeboatConfig, target: DatabaseTarget | B
   return { rpo: t.rpo ?? defaults.rpo, rto: t.rto ?? defaults.rto };
 }
 
+/** Which calendar a target's drills keep, and where the config says so: its own `drill.cadence`, else its kind's drill schedule; none for DynamoDB tables (no drill schedule: monthly). */
+export function drillCalendarOf(
+  config: LifeboatConfig,
+  target: { name: string; drill?: { cadence?: LifeboatConfig['schedules']['drill'] } },
+  kind: 'database' | 'bucket' | 'directory' | 'sqlite' | 'dynamodb',
+): { calendar?: LifeboatConfig['schedules']['drill']; source?: string } {
+  if (target.drill?.cadence) return { calendar: target.drill.cadence, source: `${target.name}'s drill.cadence` };
+  const key = ({ database: 'drill', bucket: 'bucketDrill', directory: 'directoryDrill', sqlite: 'sqliteDrill', dynamodb: undefined } as const)[kind];
+  return key ? { calendar: config.schedules[key], source: `schedules.${key}` } : {};
+}
+
 export type ApprovalCheck = { ok: true } | { ok: false; reason: string };
 
 /**

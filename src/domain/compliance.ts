@@ -7,9 +7,9 @@
  * - recovery point: the last verified backup's age, and the RPO as the engine measures it (the
  *   WAL archive's lag where WAL is archived, the latest restorable time of a DynamoDB table's
  *   point-in-time recovery, the backup's age otherwise), against the objective;
- * - drill: the last passed drill's age against the target's drill cadence (config
- *   `drill.cadence` of the target, else monthly for databases and DynamoDB tables, quarterly for
- *   buckets and configuration directories);
+ * - drill: the last passed drill's age against the target's drill cadence: the longest gap the
+ *   calendar of its `drill.cadence`, else of its kind's drill schedule, leaves between drills (plus
+ *   a day to run); monthly for DynamoDB tables, which have no drill schedule;
  * - retention: per class (daily, weekly, monthly), the periods that have a backup within the
  *   configured window against the periods the target has existed for (one period of slack, the
  *   current one, whose backup may not have run yet), and backups retention should have expired
@@ -106,8 +106,65 @@ export interface ComplianceReportResult {
 
 export const COMPLIANCE_REPORT_VERSION = 1;
 
-/** A cadence from the config: a name (monthly), or seconds (a parsed duration). */
-export function cadenceSeconds(value: unknown, kind: ComplianceTargetKind): { seconds: number; cadence: string } {
+/** A calendar from the config's `schedule` shape (`at` does not change the gaps between runs). */
+export interface ScheduleCalendar {
+  daysOfWeek: readonly string[];
+  daysOfMonth: readonly number[];
+  months: readonly string[];
+}
+
+const WEEKDAY_NAMES = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+const MONTH_NAMES = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
+
+/**
+ * The longest gap, in whole days, a calendar leaves between two runs: its run days walked over
+ * 28 fixed years, after which dates and weekdays repeat (until 2100), so a schedule on the 31st,
+ * on 29 February or in two months of the year gets its true worst case. Pure: no clock is read.
+ */
+export function scheduleGapDays(s: ScheduleCalendar): number {
+  const weekdays = new Set(s.daysOfWeek.map((d) => WEEKDAY_NAMES.indexOf(d.toLowerCase())));
+  const months = new Set(s.months.map((m) => MONTH_NAMES.indexOf(m.toLowerCase())));
+  const dates = new Set(s.daysOfMonth);
+  const start = Date.UTC(2024, 0, 1);
+  const days = 7 * 1461;
+  let first: number | undefined;
+  let last: number | undefined;
+  let gap = 0;
+  for (let i = 0; i < days; i++) {
+    const d = new Date(start + i * DAY_S * 1000);
+    const runs = (!weekdays.size || weekdays.has(d.getUTCDay())) && (!months.size || months.has(d.getUTCMonth())) && (!dates.size || dates.has(d.getUTCDate()));
+    if (!runs) continue;
+    if (last !== undefined) gap = Math.max(gap, i - last);
+    first ??= i;
+    last = i;
+  }
+  // No run day at all (31 February): never runs, which no cadence can be judged by.
+  if (first === undefined || last === undefined) return Infinity;
+  // Across the end of the walk back to its start: the calendar repeats.
+  return Math.max(gap, first + days - last, 1);
+}
+
+/** A calendar in words, as a person checks it against the config. */
+export function describeCalendar(s: ScheduleCalendar & { at?: { hour: number; minute: number } }): string {
+  const on = s.daysOfWeek.length ? `on ${s.daysOfWeek.join(', ')}` : s.daysOfMonth.length ? `on day ${s.daysOfMonth.join(', ')}` : 'every day';
+  const months = s.months.length ? ` of ${s.months.join(', ')}` : s.daysOfMonth.length ? ' of every month' : '';
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${on}${months}${s.at ? ` at ${two(s.at.hour)}:${two(s.at.minute)} UTC` : ''}`;
+}
+
+const isCalendar = (v: unknown): v is ScheduleCalendar & { at?: { hour: number; minute: number } } =>
+  typeof v === 'object' && v !== null && ['daysOfWeek', 'daysOfMonth', 'months'].every((k) => Array.isArray((v as Record<string, unknown>)[k]));
+
+/**
+ * A cadence from the config: a schedule (a target's `drill.cadence`, or its kind's drill schedule;
+ * named by `source`), a name (monthly), or seconds (a parsed duration). A schedule allows the
+ * longest gap its calendar leaves plus a day for the drill itself to run and pass.
+ */
+export function cadenceSeconds(value: unknown, kind: ComplianceTargetKind, source?: string): { seconds: number; cadence: string } {
+  if (isCalendar(value)) {
+    const gap = scheduleGapDays(value);
+    return { seconds: (gap + 1) * DAY_S, cadence: `${source ? `${source}, ` : ''}${describeCalendar(value)}: at most ${gap} days apart, plus a day to run` };
+  }
   if (typeof value === 'number' && value > 0) return { seconds: value, cadence: `every ${formatDuration(value, { coarse: true })}` };
   if (typeof value === 'string' && CADENCES[value.toLowerCase()]) return { seconds: CADENCES[value.toLowerCase()], cadence: value.toLowerCase() };
   const name = DEFAULT_CADENCE[kind];

@@ -5,7 +5,7 @@
  * final once it leaves `running`), so `increase()` works on them across worker restarts.
  * Aggregation happens in SQL: a scrape reads a few hundred rows at most, however long the history.
  */
-import { LifeboatConfig, objectivesFor } from '../config';
+import { drillCalendarOf, LifeboatConfig, objectivesFor } from '../config';
 import type { Catalog } from '../catalog/catalog';
 import { cadenceSeconds } from '../domain/compliance';
 import { Labels, MetricFamily, Sample } from './exposition';
@@ -46,7 +46,7 @@ const LOCATIONS = `LEFT JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(b.locatio
 export async function collectCatalogMetrics(catalog: Queryable, config: LifeboatConfig, now: Date = new Date()): Promise<MetricFamily[]> {
   const nowS = now.getTime() / 1000;
   // DynamoDB tables take the database objectives unless they set their own, and drill monthly.
-  const targets: Array<{ target: { name: string; drill?: { cadence?: unknown } }; kind: 'database' | 'bucket' | 'directory' | 'sqlite' | 'dynamodb'; objectives: { rpo: number; rto: number } }> = [
+  const targets: Array<{ target: { name: string; drill?: { cadence?: LifeboatConfig['schedules']['drill'] } }; kind: 'database' | 'bucket' | 'directory' | 'sqlite' | 'dynamodb'; objectives: { rpo: number; rto: number } }> = [
     ...config.targets.databases.map((t) => ({ target: t, kind: 'database' as const, objectives: objectivesFor(config, t) })),
     ...config.targets.buckets.map((t) => ({ target: t, kind: 'bucket' as const, objectives: objectivesFor(config, t) })),
     ...config.targets.directories.map((t) => ({ target: t, kind: 'directory' as const, objectives: objectivesFor(config, t) })),
@@ -178,7 +178,7 @@ export async function collectCatalogMetrics(catalog: Queryable, config: Lifeboat
       const passed = newestPassed.get(t.target.name);
       return passed === undefined ? Infinity : Math.max(0, Math.round(nowS - passed.at));
     }),
-    perTarget(METRICS.drillCadence, (t) => cadenceSeconds(t.target.drill?.cadence, t.kind).seconds),
+    perTarget(METRICS.drillCadence, (t) => cadenceSeconds(drillCalendarOf(config, t.target, t.kind).calendar, t.kind).seconds),
     perTarget(METRICS.drillMeasuredRto, (t) => newestPassed.get(t.target.name)?.rto),
     perTarget(METRICS.predictedRto, (t) => predicted.get(t.target.name)),
     family(METRICS.restores, restoreCounts.map((r) => ({ labels: { target: r.target, outcome: r.outcome }, value: r.n }))),
