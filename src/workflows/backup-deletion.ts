@@ -20,7 +20,7 @@ import { StatusBoard } from './status-board';
 import { STEP_HEARTBEAT } from './step-heartbeat';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
-const LONG: ActivityOptions = { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
+const LONG: ActivityOptions = { startToCloseTimeout: '2 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
 const long = proxyActivities<Activities>(LONG);
 
 export async function backupDeletion(input: BackupDeletionInput): Promise<BackupDeletionReport> {
@@ -79,7 +79,7 @@ export async function backupDeletion(input: BackupDeletionInput): Promise<Backup
   // host-work-on-agents); dumps, file sets and targets without an agent stay here.
   const queue = isDatabaseSet(plan.backupType) ? await agentQueueOf(plan.target) : undefined;
   const request = { reason: input.reason, requestedBy: input.requestedBy, approvedBy, bypassGovernance: input.bypassGovernance === true };
-  const options: ActivityOptions = { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', summary: `Delete backup ${plan.engineBackupId} of ${plan.target}${queue ? ' on its agent' : ''}` };
+  const options: ActivityOptions = { startToCloseTimeout: '2 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Delete backup ${plan.engineBackupId} of ${plan.target}${queue ? ' on its agent' : ''}` };
   const result = queue
     ? await onHost(LONG, queue).deleteDatabaseBackupByHand.executeWithOptions(options, [plan.catalogId, request])
     : await long.deleteBackupByHand.executeWithOptions(options, [plan.catalogId, request]);

@@ -20,12 +20,13 @@ import { formatBytes } from '../domain/format';
 import { describeFailure } from './failure';
 import { DrillRun, publishScratchDrill } from './files-drill';
 import { agentQueueOf, onHost } from './host-work';
+import { STEP_HEARTBEAT } from './step-heartbeat';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 5, initialInterval: '1 second' } });
 /** Host work, as the directory restore runs it: a cancel waits for the activity to stop writing. */
 const HOST: ActivityOptions = {
   startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: STEP_HEARTBEAT,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
 };

@@ -406,7 +406,7 @@ export async function drFailover(input: DrFailoverInput): Promise<FailoverReport
           { workflowId, step: s.name, command: s.drill.command, url: s.drill.url, names: { ...drillNames }, dnsServer: s.drill.dnsServer },
         ]);
         const check = await quick.checkApplication.executeWithOptions(
-          { startToCloseTimeout: (s.timeoutMs ?? 300000) + 60000, heartbeatTimeout: '1 minute', retry: { maximumAttempts: 1 }, summary: `Check the drill application at ${app.url}` },
+          { startToCloseTimeout: (s.timeoutMs ?? 300000) + 60000, heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 1 }, summary: `Check the drill application at ${app.url}` },
           [{ url: app.url, ...(expect ? { expect } : {}), timeoutMs: s.timeoutMs ?? 300000, intervalMs: t.appCheckIntervalMs ?? 2000 }],
         );
         if (!check.ok) throw ApplicationFailure.nonRetryable(`${s.name}: the drill application ${check.detail}`, 'APPLICATION_NOT_SERVING');
@@ -509,7 +509,7 @@ export async function drFailover(input: DrFailoverInput): Promise<FailoverReport
     } else if (s.kind === 'check-application') {
       const expect = s.servesFrom ? instanceOf(s.servesFrom)?.endpoint : undefined;
       const check = await quick.checkApplication.executeWithOptions(
-        { startToCloseTimeout: (s.timeoutMs ?? 300000) + 60000, heartbeatTimeout: '1 minute', retry: { maximumAttempts: 1 }, summary: `Check the application at ${s.url}` },
+        { startToCloseTimeout: (s.timeoutMs ?? 300000) + 60000, heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 1 }, summary: `Check the application at ${s.url}` },
         [{ url: s.url!, ...(expect ? { expect } : {}), timeoutMs: s.timeoutMs ?? 300000, intervalMs: t.appCheckIntervalMs ?? 2000 }],
       );
       if (!check.ok) throw ApplicationFailure.nonRetryable(`${s.name}: ${check.detail}`, 'APPLICATION_NOT_SERVING');

@@ -27,7 +27,7 @@ import { STEP_HEARTBEAT } from './step-heartbeat';
 export const SWEEP_SQLITE_SCRATCH = 'drill-sweeper-sqlite-scratch';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
-const REMOVAL: ActivityOptions = { startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } };
+const REMOVAL: ActivityOptions = { startToCloseTimeout: '30 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 3, initialInterval: '5 seconds' } };
 const removal = proxyActivities<Activities>(REMOVAL);
 
 /** The sweep looks for directory drills' scratch directories too. */
@@ -138,7 +138,7 @@ export async function drillSweeper(input: DrillSweepInput = {}): Promise<DrillSw
         : onAgent
         ? await onHost(REMOVAL, onAgent).removeDrillInstance.executeWithOptions({ summary: `Remove ${resourceKey(r)} on its agent` }, [r as DrillInstanceResource, verdict.reason])
         : await removal.removeDrillResource.executeWithOptions(
-            { startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' }, summary: `Remove ${resourceKey(r)}` },
+            { startToCloseTimeout: '30 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 3, initialInterval: '5 seconds' }, summary: `Remove ${resourceKey(r)}` },
             [r, verdict.reason],
           );
       result.removed.push({ ...swept, detail });

@@ -26,7 +26,7 @@ import { STEP_HEARTBEAT } from './step-heartbeat';
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const long = proxyActivities<Activities>({
   startToCloseTimeout: '12 hours',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: STEP_HEARTBEAT,
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
 });
 
@@ -52,20 +52,20 @@ export async function dynamodbBackup(input: DynamoDbBackupInput): Promise<Dynamo
     board.enter('backing-up', `on-demand backup ${plan.backupName} of ${plan.tableName} in ${plan.region}`);
     const started = await quick.createDynamoDbBackup.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Take backup ${plan.backupName}` }, [plan]);
     report.started = started;
-    report.backup = await long.waitDynamoDbBackup.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Wait for ${plan.backupName} to be AVAILABLE` }, [plan, started.backupArn, started.adopted]);
+    report.backup = await long.waitDynamoDbBackup.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Wait for ${plan.backupName} to be AVAILABLE` }, [plan, started.backupArn, started.adopted]);
 
     board.enter('exporting', `exporting ${plan.tableName} as at ${report.backup.createdAt} to ${plan.primary.bucket}/${plan.primary.prefix}`);
     const exportArn = await quick.exportDynamoDbTable.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `Export ${plan.tableName} to S3` }, [plan, report.backup]);
-    report.export = await long.waitDynamoDbExport.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: 'Wait for the export to complete' }, [plan, exportArn]);
+    report.export = await long.waitDynamoDbExport.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: 'Wait for the export to complete' }, [plan, exportArn]);
 
     board.enter('verifying', `checking the export's ${report.export.itemCount} items and every data file against its manifest`);
-    const primaryCheck = await long.verifyDynamoDbExport.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the export in ${plan.primary.store}` }, [plan, report.export, 'primary']);
+    const primaryCheck = await long.verifyDynamoDbExport.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Verify the export in ${plan.primary.store}` }, [plan, report.export, 'primary']);
     report.verifications.push(primaryCheck);
     if (!primaryCheck.ok) throw ApplicationFailure.nonRetryable(`verification of the export of ${plan.backupName} failed (${failedChecks(primaryCheck)}); take a new backup once the cause is fixed`, 'VERIFICATION_FAILED');
 
     board.enter('copying', `copying the export to ${plan.dr.store}/${plan.dr.bucket}/${plan.dr.prefix}`);
-    report.drCopy = await long.copyDynamoDbExportToDr.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Copy the export to ${plan.dr.store}` }, [plan, report.export]);
-    const drCheck = await long.verifyDynamoDbExport.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the copy in ${plan.dr.store}` }, [plan, report.export, 'dr']);
+    report.drCopy = await long.copyDynamoDbExportToDr.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Copy the export to ${plan.dr.store}` }, [plan, report.export]);
+    const drCheck = await long.verifyDynamoDbExport.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Verify the copy in ${plan.dr.store}` }, [plan, report.export, 'dr']);
     report.verifications.push(drCheck);
     if (!drCheck.ok) throw ApplicationFailure.nonRetryable(`verification of the DR copy of ${plan.backupName} failed (${failedChecks(drCheck)}); take a new backup once the cause is fixed`, 'VERIFICATION_FAILED');
 

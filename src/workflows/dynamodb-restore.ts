@@ -24,8 +24,8 @@ import { StatusBoard } from './status-board';
 import { STEP_HEARTBEAT } from './step-heartbeat';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
-const long = proxyActivities<Activities>({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } });
-const evidence = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 10, initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' } });
+const long = proxyActivities<Activities>({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } });
+const evidence = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 10, initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' } });
 
 const now = () => new Date().getTime();
 const seconds = (ms: number) => Math.round(ms / 1000);
@@ -85,7 +85,7 @@ async function restoreTable(input: DynamoDbRestoreInput, purpose: 'restore' | 'd
     if (purpose !== 'drill' || !patched('dynamodb-drill-evidence')) return;
     // No board.enter here: a phase change is a search-attribute command, and the histories before this patch have none at this point.
     try {
-      report.evidence = await evidence.publishDynamoDbDrill.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', summary: 'Publish the drill report as evidence' }, [report, startedAt, asked]);
+      report.evidence = await evidence.publishDynamoDbDrill.executeWithOptions({ startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, summary: 'Publish the drill report as evidence' }, [report, startedAt, asked]);
     } catch (err) {
       if (mustLand) throw err;
       report.cleanup.push(`the drill report was not published as evidence: ${describeFailure(err)}`);
@@ -165,14 +165,14 @@ async function restoreTable(input: DynamoDbRestoreInput, purpose: 'restore' | 'd
       { startToCloseTimeout: '2 minutes', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore into ${plan.intoTable}` },
       [plan, purpose],
     );
-    const active = await long.waitDynamoDbTable.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Wait for ${plan.intoTable} to be ACTIVE` }, [plan, purpose, started.importArn]);
+    const active = await long.waitDynamoDbTable.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Wait for ${plan.intoTable} to be ACTIVE` }, [plan, purpose, started.importArn]);
     report.table = { name: plan.intoTable, region: plan.region, ...(active.tableArn ?? started.tableArn ? { arn: active.tableArn ?? started.tableArn } : {}) };
     report.phases.restore = seconds(now() - t);
 
     // 4. Verify: every item counted.
     board.enter('verifying', `counting every item of ${plan.intoTable}${plan.expectedItems !== undefined ? ` against the backup's ${plan.expectedItems}` : ''}`);
     t = now();
-    report.verification = await long.verifyDynamoDbTable.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Verify ${plan.intoTable}` }, [plan]);
+    report.verification = await long.verifyDynamoDbTable.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Verify ${plan.intoTable}` }, [plan]);
     report.phases.verify = seconds(now() - t);
     for (const c of report.verification.checks) board.validated(c);
     if (!report.verification.ok) throw ApplicationFailure.nonRetryable(`verification of ${plan.intoTable} failed (${failedChecks(report.verification)})`, 'VERIFICATION_FAILED');
@@ -181,7 +181,7 @@ async function restoreTable(input: DynamoDbRestoreInput, purpose: 'restore' | 'd
     if (purpose === 'drill') {
       board.enter('cleaning-up', `deleting the drill table ${plan.intoTable}`);
       t = now();
-      report.cleanup.push(await quick.removeDynamoDbTable.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Delete the drill table ${plan.intoTable}` }, [plan]));
+      report.cleanup.push(await quick.removeDynamoDbTable.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Delete the drill table ${plan.intoTable}` }, [plan]));
       report.phases.cleanup = seconds(now() - t);
     }
   } catch (err) {
@@ -193,7 +193,7 @@ async function restoreTable(input: DynamoDbRestoreInput, purpose: 'restore' | 'd
         board.enter('cleaning-up', `deleting ${plan.intoTable} if this run made it`);
         const t0 = now();
         try {
-          report.cleanup.push(await quick.removeDynamoDbTable.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute', summary: `Delete ${plan.intoTable} if this run made it` }, [plan]));
+          report.cleanup.push(await quick.removeDynamoDbTable.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Delete ${plan.intoTable} if this run made it` }, [plan]));
         } catch (cleanupErr) {
           report.cleanup.push(`the table ${plan.intoTable} was not deleted (${describeFailure(cleanupErr)})`);
         }

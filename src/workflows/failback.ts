@@ -28,7 +28,7 @@ import { StatusBoard } from './status-board';
 import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 
 const QUICK: ActivityOptions = { startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
-const LONG: ActivityOptions = { startToCloseTimeout: '12 hours', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
+const LONG: ActivityOptions = { startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
@@ -135,7 +135,7 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
       const r = reports.get(db.target)!;
       setStep(`reprotect-${db.target}`, 'running');
       const began = now();
-      r.reprotection = await host(db.target).long.reprotectDrPrimary.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '2 minutes', summary: `Re-protect ${db.drInstanceId} into both regions` }, [db.target, db.drInstanceId]);
+      r.reprotection = await host(db.target).long.reprotectDrPrimary.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Re-protect ${db.drInstanceId} into both regions` }, [db.target, db.drInstanceId]);
       r.seconds.reprotect = seconds(now() - began);
       setStep(`reprotect-${db.target}`, 'done', r.reprotection.measures.join('; '));
     }
@@ -191,7 +191,7 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
       r.restoredEndpoint = available.endpoint;
       restored.set(db.target, { instanceId: available.instanceId, endpoint: available.endpoint, attempted: true });
       board.enter('proving', `comparing every table of ${available.instanceId} with the fenced ${db.drInstanceId}`);
-      r.proof = await long.proveNoLostTransactions.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', summary: `Prove ${available.instanceId} holds every transaction of ${db.drInstanceId}` }, [db.target, db.drEndpoint, available.endpoint!]);
+      r.proof = await long.proveNoLostTransactions.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Prove ${available.instanceId} holds every transaction of ${db.drInstanceId}` }, [db.target, db.drEndpoint, available.endpoint!]);
       if (!r.proof.ok) throw ApplicationFailure.nonRetryable(`${db.target}: ${r.proof.detail}`, 'FAILBACK_DATA_DIFFERS');
       setStep(`restore-${db.target}`, 'done', `${available.instanceId} at ${endpointText(available.endpoint)}: ${r.proof.detail}`);
     }
@@ -224,7 +224,7 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
       setStep(c.step, 'running');
       const expect = c.servesFrom ? reports.get(c.servesFrom)?.restoredEndpoint : undefined;
       const check = await quick.checkApplication.executeWithOptions(
-        { startToCloseTimeout: c.timeoutMs + 60000, heartbeatTimeout: '1 minute', retry: { maximumAttempts: 1 }, summary: `Check the application at ${c.url}` },
+        { startToCloseTimeout: c.timeoutMs + 60000, heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 1 }, summary: `Check the application at ${c.url}` },
         [{ url: c.url, ...(expect ? { expect } : {}), timeoutMs: c.timeoutMs, intervalMs: t.appCheckIntervalMs ?? 2000 }],
       );
       if (!check.ok) throw ApplicationFailure.nonRetryable(`${c.step}: ${check.detail}`, 'APPLICATION_NOT_SERVING');
@@ -280,7 +280,7 @@ export async function failback(input: FailbackInput): Promise<FailbackReport> {
     r.protection = [...protection.measures];
     if (protection.backup) {
       // Waited for: the new primary is not protected until its first backup is whole.
-      const done = await host(db.target).long.waitForDatabaseBackup.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: '2 minutes', summary: `Wait for the first backup of ${r.restoredInstanceId}` }, [db.target, protection.backup, t.pollIntervalMs ?? 5000]);
+      const done = await host(db.target).long.waitForDatabaseBackup.executeWithOptions({ startToCloseTimeout: '12 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Wait for the first backup of ${r.restoredInstanceId}` }, [db.target, protection.backup, t.pollIntervalMs ?? 5000]);
       r.protection.push(`first full backup ${done.handle.backupId} complete`);
     }
   }

@@ -21,7 +21,7 @@ import type { StatusBoard } from './status-board';
 import { STEP_HEARTBEAT } from './step-heartbeat';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '1 second' } });
-const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } });
+const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 3, initialInterval: '5 seconds' } });
 
 /** The workflow clock (deterministic on replay). */
 const now = () => new Date().getTime();
@@ -66,14 +66,14 @@ export async function filesDrill(input: RestoreDrillInput, selection: DrillSelec
 
     begin('restoring', `restoring backup ${selection.backupId} (${files.objects ?? '?'} objects) from ${files.store}/${files.bucket} into ${bucket.bucket}`);
     restored = await long.restoreFilesIntoDrillBucket.executeWithOptions(
-      { startToCloseTimeout: '6 hours', heartbeatTimeout: '30 seconds', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${selection.backupId} into ${bucket.bucket}` },
+      { startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${selection.backupId} into ${bucket.bucket}` },
       [selection, bucket],
     );
     end(`${restored.objects} objects (${formatBytes(restored.bytes)}) restored into ${bucket.bucket}, each hashed against the manifest as it streamed${restored.skippedDeleted ? `; ${restored.skippedDeleted} deleted before the backup, not restored` : ''}`);
 
     for (const check of FILES_DRILL_CHECKS) {
       begin(`validating-${check}`, `checking ${bucket.bucket} against the manifest of ${selection.backupId}: ${check}`);
-      const v = await long.checkFilesDrillBucket.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Check ${check} of ${bucket.bucket}` }, [selection, bucket, check]);
+      const v = await long.checkFilesDrillBucket.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Check ${check} of ${bucket.bucket}` }, [selection, bucket, check]);
       validations.push(v);
       end(`${v.ok ? 'passed' : 'FAILED'}: ${v.detail}`);
     }

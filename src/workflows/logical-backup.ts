@@ -22,7 +22,7 @@ import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const LONG: ActivityOptions = {
   startToCloseTimeout: '12 hours',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: STEP_HEARTBEAT,
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
 };
 const long = proxyActivities<Activities>(LONG);

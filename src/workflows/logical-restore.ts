@@ -25,7 +25,7 @@ import { STEP_HEARTBEAT } from './step-heartbeat';
 const QUICK: ActivityOptions = { startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } };
 const LONG: ActivityOptions = {
   startToCloseTimeout: '12 hours',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: STEP_HEARTBEAT,
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
 };
 const quick = proxyActivities<Activities>(QUICK);
@@ -129,7 +129,7 @@ export async function logicalRestore(input: LogicalRestoreInput): Promise<Logica
     restored = await hostLong.restoreLogicalDump.executeWithOptions(
       {
         startToCloseTimeout: '12 hours',
-        heartbeatTimeout: '1 minute',
+        heartbeatTimeout: STEP_HEARTBEAT,
         // On cancel, wait until the attempt has stopped: compensation must not race pg_restore.
         cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         summary: `Restore ${v.backup.backupName} into ${where}`,
@@ -141,7 +141,7 @@ export async function logicalRestore(input: LogicalRestoreInput): Promise<Logica
     // 4. Verify against the archive's own row counts.
     board.enter('verifying', `counting the rows of ${Object.keys(restored.archiveRowCounts).length} tables against the dump`);
     t = now();
-    verification = await long.verifyLogicalRestore.executeWithOptions({ startToCloseTimeout: '2 hours', heartbeatTimeout: '5 minutes', summary: `Verify ${where}` }, [v, restored]);
+    verification = await long.verifyLogicalRestore.executeWithOptions({ startToCloseTimeout: '2 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Verify ${where}` }, [v, restored]);
     phases.verification = seconds(now() - t);
     if (!verification.ok) {
       const failed = verification.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);

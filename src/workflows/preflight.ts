@@ -9,10 +9,11 @@ import { ComponentCheck, PreflightInput, PreflightResult } from '../domain/prefl
 import { agentQueueOf, HOST_WORK_ON_AGENTS, onHost } from './host-work';
 import { LifeboatKind } from './search-attributes';
 import { showPhase } from './ui';
+import { STEP_HEARTBEAT } from './step-heartbeat';
 
 const CHECKS: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: STEP_HEARTBEAT,
   retry: { maximumAttempts: 3, initialInterval: '1 second' },
 };
 const acts = proxyActivities<Activities>(CHECKS);
@@ -24,11 +25,11 @@ const acts = proxyActivities<Activities>(CHECKS);
  */
 async function databaseChecks(name: string): Promise<ComponentCheck[]> {
   const queue = await agentQueueOf(name);
-  const central: ActivityOptions = { startToCloseTimeout: '3 minutes', heartbeatTimeout: '1 minute', summary: `Check database ${name}${queue ? '' : ' and its repositories'}` };
+  const central: ActivityOptions = { startToCloseTimeout: '3 minutes', heartbeatTimeout: STEP_HEARTBEAT, summary: `Check database ${name}${queue ? '' : ' and its repositories'}` };
   if (!queue) return acts.checkDatabaseTarget.executeWithOptions(central, [name]);
   const [own, repositories] = await Promise.all([
     acts.checkDatabaseTarget.executeWithOptions(central, [name, true]),
-    onHost(CHECKS, queue).checkRepositories.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '1 minute', summary: `Check the repositories of ${name} on its agent` }, [name]),
+    onHost(CHECKS, queue).checkRepositories.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: STEP_HEARTBEAT, summary: `Check the repositories of ${name} on its agent` }, [name]),
   ]);
   const rpoAt = own.findIndex((c) => c.component.startsWith('rpo '));
   return rpoAt < 0 ? [...own, ...repositories] : [...own.slice(0, rpoAt), ...repositories, ...own.slice(rpoAt)];
@@ -39,7 +40,7 @@ export const PREFLIGHT_DIRECTORIES = 'preflight-directory-targets';
 
 /** One directory target's checks, on its agent when it has one. */
 async function directoryChecks(name: string): Promise<ComponentCheck[]> {
-  const r = await onHost(CHECKS, await agentQueueOf(name)).checkDirectory.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '1 minute', summary: `Check directory ${name} on its host` }, [name]);
+  const r = await onHost(CHECKS, await agentQueueOf(name)).checkDirectory.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: STEP_HEARTBEAT, summary: `Check directory ${name} on its host` }, [name]);
   return r.checks.map((c) => ({ component: `directory ${name} ${c.name}`, ok: c.ok, detail: c.detail }));
 }
 
@@ -67,7 +68,7 @@ export async function preflight(input: PreflightInput = {}): Promise<PreflightRe
     await Promise.all([
       ...sqlite.map((name) => sqliteCheck(name)),
       ...plan.databases.map((name) =>
-        routed ? databaseChecks(name) : acts.checkDatabaseTarget.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: '1 minute', summary: `Check database ${name} and its repositories` }, [name]),
+        routed ? databaseChecks(name) : acts.checkDatabaseTarget.executeWithOptions({ startToCloseTimeout: '3 minutes', heartbeatTimeout: STEP_HEARTBEAT, summary: `Check database ${name} and its repositories` }, [name]),
       ),
       ...plan.objectStores.map((name) => acts.checkObjectStore.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Check object store ${name}` }, [name]).then((c) => [c])),
       ...plan.dnsNames.map((d) => acts.checkDnsName.executeWithOptions({ startToCloseTimeout: '1 minute', summary: `Resolve ${d.dnsName}` }, [d]).then((c) => [c])),

@@ -33,8 +33,8 @@ import { CRASH_RETRY, STEP_HEARTBEAT } from './step-heartbeat';
 const QUICK: ActivityOptions = { startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '1 second' } };
 const quick = proxyActivities<Activities>(QUICK);
 /** Copies a report to a region that could not take it: retried, ever more patiently, until that region answers. */
-const evidenceRetry = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', scheduleToCloseTimeout: '7 days', retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' } });
-const LONG: ActivityOptions = { startToCloseTimeout: '6 hours', heartbeatTimeout: '2 minutes', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } };
+const evidenceRetry = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, scheduleToCloseTimeout: '7 days', retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' } });
+const LONG: ActivityOptions = { startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 3, initialInterval: '5 seconds' } };
 const long = proxyActivities<Activities>(LONG);
 
 /** The workflow clock (deterministic on replay). */

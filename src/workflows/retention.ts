@@ -22,7 +22,7 @@ import { STEP_HEARTBEAT } from './step-heartbeat';
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
 const LONG: ActivityOptions = {
   startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: STEP_HEARTBEAT,
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 },
 };
 const long = proxyActivities<Activities>(LONG);
@@ -102,7 +102,7 @@ export async function retention(input: RetentionInput = {}): Promise<RetentionRe
       // A database set of a target on an agent is expired by pgBackRest on that host (patch
       // host-work-on-agents); dumps, file sets and targets without an agent stay here.
       const queue = isDatabaseSet(item.backupType) ? await hostQueueOf(item.target) : undefined;
-      const options: ActivityOptions = { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', summary: `Expire ${item.target} ${item.backupType} ${item.engineBackupId}${queue ? ' on its agent' : ''}` };
+      const options: ActivityOptions = { startToCloseTimeout: '2 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Expire ${item.target} ${item.backupType} ${item.engineBackupId}${queue ? ' on its agent' : ''}` };
       outcome = queue
         ? await onHost(LONG, queue).expireDatabaseBackup.executeWithOptions(options, [item.catalogId, item.reasons.join('; ')])
         : await long.expireBackup.executeWithOptions(options, [item.catalogId, item.reasons.join('; ')]);

@@ -20,7 +20,7 @@ import { StatusBoard } from './status-board';
 import { STEP_HEARTBEAT } from './step-heartbeat';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '2 seconds' } });
-const LONG: ActivityOptions = { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
+const LONG: ActivityOptions = { startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '5 seconds', backoffCoefficient: 2 } };
 const long = proxyActivities<Activities>(LONG);
 
 export async function sqliteBackup(input: SqliteBackupInput): Promise<SqliteBackupReport> {
@@ -43,19 +43,19 @@ export async function sqliteBackup(input: SqliteBackupInput): Promise<SqliteBack
   try {
     const onFileHost = onHost(LONG, await agentQueueOf(plan.target));
     board.enter('copying', `online copy of ${plan.path} (SQLite backup API), integrity_check, into ${plan.primary.store}/${plan.primary.bucket}`);
-    const made = await onFileHost.backupSqliteDatabase.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Copy ${plan.path} into ${plan.primary.store}` }, [plan, hb]);
+    const made = await onFileHost.backupSqliteDatabase.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Copy ${plan.path} into ${plan.primary.store}` }, [plan, hb]);
     report.primary = made;
 
     board.enter('verifying', `reading ${made.key} back: SHA-256, decryption, integrity_check, row counts`);
-    const primaryCheck = await onFileHost.verifySqliteBackup.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the copy in ${plan.primary.store}` }, [plan, 'primary', made, made, hb]);
+    const primaryCheck = await onFileHost.verifySqliteBackup.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Verify the copy in ${plan.primary.store}` }, [plan, 'primary', made, made, hb]);
     report.verifications.push(primaryCheck);
     failIfBad(primaryCheck, 'the backup');
 
     board.enter('copying-to-dr', `copying ${formatBytes(made.sizeBytes)} to ${plan.dr.store}/${plan.dr.bucket}`);
-    report.dr = await long.copySqliteBackupToDr.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Copy the backup to ${plan.dr.store}` }, [plan, made, hb]);
+    report.dr = await long.copySqliteBackupToDr.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Copy the backup to ${plan.dr.store}` }, [plan, made, hb]);
 
     board.enter('verifying-copy', 'reading the DR copy back end to end');
-    const drCheck = await onFileHost.verifySqliteBackup.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', summary: `Verify the copy in ${plan.dr.store}` }, [plan, 'dr', report.dr, made, hb]);
+    const drCheck = await onFileHost.verifySqliteBackup.executeWithOptions({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, summary: `Verify the copy in ${plan.dr.store}` }, [plan, 'dr', report.dr, made, hb]);
     report.verifications.push(drCheck);
     failIfBad(drCheck, 'the DR copy');
 

@@ -19,8 +19,9 @@ import { SqliteDrillScratch, sqliteDrillDirName } from '../domain/sqlite-drill';
 import { describeFailure, failureType } from './failure';
 import { DrillRun, publishScratchDrill } from './files-drill';
 import { agentQueueOf, onHost } from './host-work';
+import { STEP_HEARTBEAT } from './step-heartbeat';
 
-const QUICK: ActivityOptions = { startToCloseTimeout: '5 minutes', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 5, initialInterval: '1 second' } };
+const QUICK: ActivityOptions = { startToCloseTimeout: '5 minutes', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 5, initialInterval: '1 second' } };
 const quick = proxyActivities<Activities>(QUICK);
 
 /** The workflow clock (deterministic on replay). */
@@ -55,7 +56,7 @@ export async function sqliteDrill(input: RestoreDrillInput, selection: DrillSele
   // The file lives on the target's host: its agent when it has one.
   const queue = await agentQueueOf(selection.target.name);
   const hostQuick = onHost(QUICK, queue);
-  const hostLong = onHost({ startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', retry: { maximumAttempts: 3, initialInterval: '5 seconds' } }, queue);
+  const hostLong = onHost({ startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 3, initialInterval: '5 seconds' } }, queue);
   try {
     begin('preparing', `making the scratch directory ${planned} on the host of ${selection.target.name}, marked with this run`);
     scratchAttempted = true;
@@ -64,7 +65,7 @@ export async function sqliteDrill(input: RestoreDrillInput, selection: DrillSele
 
     begin('restoring', `restoring backup ${selection.backupId} (${formatBytes(source.databaseBytes)} database) from ${source.store}/${source.bucket} into ${scratch.file}, then checking it`);
     restored = await hostLong.restoreSqliteDrill.executeWithOptions(
-      { startToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${selection.backupId} into ${scratch.file}` },
+      { startToCloseTimeout: '6 hours', heartbeatTimeout: STEP_HEARTBEAT, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, summary: `Restore ${selection.backupId} into ${scratch.file}` },
       [selection, scratch],
     );
     validations.push(...restored.validations);
