@@ -132,6 +132,7 @@ describe('logicalRestore (real worker, real stack, real CLI)', function () {
     assert.equal(report.restored!.archiveRowCounts[`public.${items}`], 9000);
     assert.ok(report.verification!.checks.some((c) => c.name === `rows in public.${items}` && c.ok && c.detail === '9000, as counted when the backup was taken'));
     assert.ok(Object.keys(report.restored!.archiveRowCounts).length >= 6, 'the sample tables too');
+    assert.equal(report.restored!.countedFrom, 'backup', 'the counts recorded at backup time: the archive is not counted a second time');
     await onDatabase(database, async (c) => {
       assert.deepEqual(await rowsOf(c, orders), asBackedUp[orders]);
       assert.deepEqual(await rowsOf(c, items), asBackedUp[items]);
@@ -165,6 +166,26 @@ describe('logicalRestore (real worker, real stack, real CLI)', function () {
     });
     assert.equal(await databaseExists(`lifeboat_scratch_${defaultRestoreDatabase('x', h.workflowId).slice(-8)}`), false, 'the scratch database is gone');
     await recordHistory(h, 'logicalRestore-v1-into-schema');
+  });
+
+  it('a dump without row counts recorded at backup time: the archive\'s rows are counted on the way and the restore checked against them', async () => {
+    const saved = await ports.catalog.query<{ details: Record<string, unknown> }>('SELECT details FROM backups WHERE id::text = $1', [backup.catalogId]);
+    // As a dump taken before lifeboat recorded counts: the catalog row without them.
+    await ports.catalog.query("UPDATE backups SET details = details - 'rowCounts' WHERE id::text = $1", [backup.catalogId]);
+    try {
+      const h = await begin({ tables: [orders], intoDatabase: `lr_${id}_uncounted` }, uniqueId('test-lr-old'));
+      databases.push(`lr_${id}_uncounted`);
+      await waitForGate(h, 'restore');
+      await approveSigned(h, { by: BOB, reason: 'an old dump', gate: 'restore' });
+      const report = (await h.result()) as LogicalRestoreReport;
+      assert.equal(report.outcome, 'restored', JSON.stringify(report));
+      assert.equal(report.restored!.countedFrom, 'archive');
+      assert.deepEqual(report.restored!.archiveRowCounts, { [`public.${orders}`]: 3000 });
+      assert.match(report.verification!.checks.find((c) => c.name === 'row counts compared with')!.detail, /^the dump's own rows: backup \S+ was taken before lifeboat recorded row counts at backup time$/);
+      assert.ok(report.verification!.checks.some((c) => c.name === `rows in public.${orders}` && c.ok && c.detail === '3000, as in the dump'));
+    } finally {
+      await ports.catalog.query('UPDATE backups SET details = $2 WHERE id::text = $1', [backup.catalogId, saved[0].details]);
+    }
   });
 
   describe('bad input through the CLI: one sentence, exit 2, nothing made', () => {

@@ -294,13 +294,19 @@ export function logicalRestoreActivities(ports: Ports) {
       const tables = v.tables === 'all' ? undefined : v.tables;
       const into = v.destination.kind === 'database' ? v.destination.database : v.destination.scratchDatabase;
 
+      // Counted when the backup was taken, with the dump's own snapshot, for every table restored:
+      // counting the archive again would be a second full pass over every row (a pg_restore turning
+      // it into text, parsed here) competing with the restore for the same cores.
+      const atBackup = await recordedRowCounts(v.backup.catalogId);
+      const restoring = tables ? v.archiveTables.filter((t) => tables.includes(t)) : v.archiveTables;
+      const recorded = atBackup && restoring.every((t) => Number.isSafeInteger(atBackup[t])) ? Object.fromEntries(restoring.map((t) => [t, atBackup[t]])) : undefined;
       const working = await withClient(admin, (c) => makeWorkingDatabase(c, into, v.marker, Context.current().info.attempt));
       const { lb } = settingsOf(v.target);
       const jobs = lb.restoreJobs === 0 ? os.cpus().length : lb.restoreJobs;
       // The local file is named from the run (a retry replaces and removes its own), never anybody else's.
       const spool = { dir: lb.restoreSpoolDir ?? os.tmpdir(), name: `${v.target.toLowerCase().replace(/[^a-z0-9_-]+/g, '_').slice(0, 40)}-${shortHash(v.marker)}` };
       const result = await progressBeat(`restoring into ${into}`, Math.min(5000, v.timings.pollIntervalMs), (onProgress) =>
-        engine.restoreTo(ref, { ...admin, database: working }, { tables, countRows: true, expect, onProgress, jobs, spool }),
+        engine.restoreTo(ref, { ...admin, database: working }, { tables, countRows: !recorded, expect, onProgress, jobs, spool }),
       );
       await withClient(admin, (c) => publishWorkingDatabase(c, working, into, v.marker));
       if (v.destination.kind === 'schema') {
@@ -318,9 +324,10 @@ export function logicalRestoreActivities(ports: Ports) {
         await withHeartbeats(() => ({ phase: `copying into schema ${d.schema}` }), () => engine.copySchema({ ...admin, database: d.scratchDatabase }, { ...admin, database: d.database }, d.schema));
         await withClient(admin, (c) => dropOwnDatabase(c, d.scratchDatabase, v.marker, d.server));
       }
+      if (recorded) return { dumpBytes: result.dumpBytes, durationMs: result.durationMs, archiveRowCounts: recorded, countedFrom: 'backup' };
       const selected = tables ? new Set(tables) : undefined;
       const counts = Object.fromEntries(Object.entries(result.archiveRowCounts ?? {}).filter(([t]) => !selected || selected.has(t)));
-      return { dumpBytes: result.dumpBytes, durationMs: result.durationMs, archiveRowCounts: counts };
+      return { dumpBytes: result.dumpBytes, durationMs: result.durationMs, archiveRowCounts: counts, countedFrom: 'archive' };
     },
 
     /** Row counts of every restored table against the archive's own, and every chosen table present. */

@@ -76,8 +76,14 @@ export interface ValidatedLogicalRestore {
 export interface LogicalRestoreDone {
   dumpBytes: number;
   durationMs: number;
-  /** Rows per table (schema.name as the archive names it) in the archive, for what was restored. */
+  /**
+   * Rows per table (schema.name as the archive names it) the restore is checked against, for every
+   * table restored: the counts recorded when the backup was taken when the catalog has them for all
+   * of these tables (`countedFrom: 'backup'`), else counted in the archive on the way.
+   */
   archiveRowCounts: Record<string, number>;
+  /** Where archiveRowCounts came from; absent in reports made before this field (the archive). */
+  countedFrom?: 'backup' | 'archive';
 }
 
 export type LogicalRestoreOutcome = 'restored' | 'rejected' | 'expired' | 'failed' | 'cancelled' | 'verification-failed';
