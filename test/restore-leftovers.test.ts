@@ -7,11 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import YAML from 'yaml';
 import { createPorts, Ports } from '../src/activities/ports';
 import { defaultRestoreDatabase } from '../src/activities/logical-restore';
 import { findRestoredInstance, removeRestoredDatabase } from '../src/activities/restored-instances';
-import { loadConfig } from '../src/config';
+import { interpolateConfigText, loadConfig } from '../src/config';
 import { LogicalBackupReport } from '../src/domain/logical-backup';
 import { LogicalRestoreInput, LogicalRestoreReport } from '../src/domain/logical-restore';
 import { Stack } from '../src/stack/stack';
@@ -40,6 +44,9 @@ describe('restore leftovers: counts at backup time, kill -9 mid-restore, restore
   const databases: string[] = [];
   const objects: Array<{ store: string; bucket: string; key: string }> = [];
   const cli = (args: string[]) => runLifeboat(args, { LIFEBOAT_TASK_QUEUE: taskQueue });
+  // The workers restore with pg_restore -j 2 from a local file, whatever the machine's cores: the
+  // way a killed worker leaves the most behind (a pg_restore reading the file on its own).
+  const workerConfig = path.join(os.tmpdir(), `lifeboat-restore-leftovers-${id}.yaml`);
 
   before(async function () {
     this.timeout(900000);
@@ -47,7 +54,10 @@ describe('restore leftovers: counts at backup time, kill -9 mid-restore, restore
     env = await useTemporal();
     ports = createPorts(loadConfig(CONFIG_FILE), { log: () => undefined });
     await ensureFullBackup(stack);
-    worker = await startWorkerProcess(taskQueue, CONFIG_FILE);
+    const doc = YAML.parse(interpolateConfigText(fs.readFileSync(CONFIG_FILE, 'utf8')).text) as { targets: { databases: Array<{ name: string; logicalBackup: Record<string, unknown> }> } };
+    doc.targets.databases.find((d) => d.name === 'app')!.logicalBackup.restoreJobs = 2;
+    fs.writeFileSync(workerConfig, YAML.stringify(doc));
+    worker = await startWorkerProcess(taskQueue, workerConfig);
     // Enough rows that pg_restore is still at work when the worker is killed.
     await onPrimary(stack, async (c) => {
       await c.query(`CREATE TABLE ${table} (id int PRIMARY KEY, body text NOT NULL)`);
@@ -67,6 +77,7 @@ describe('restore leftovers: counts at backup time, kill -9 mid-restore, restore
     // A test that failed half-way may leave a restore waiting at its gate: ended here, not left for the next run.
     for (const wid of workflowIds) await env?.client.workflow.getHandle(wid).terminate('test cleanup').catch(() => undefined);
     if (worker) await stopWorkerProcess(worker, 'SIGTERM');
+    fs.rmSync(workerConfig, { force: true });
     if (!stack) return;
     for (const db of databases) await onPrimary(stack, (c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)).catch(() => undefined);
     await onPrimary(stack, (c) => c.query(`DROP TABLE IF EXISTS ${table}`)).catch(() => undefined);
@@ -109,7 +120,7 @@ describe('restore leftovers: counts at backup time, kill -9 mid-restore, restore
     assert.match(writing[0].datname, /^lifeboat_making_[0-9a-f]{24}_1$/);
     await stopWorkerProcess(worker!);
     // The server hands the restore to the next worker once the dead one's heartbeat times out.
-    worker = await startWorkerProcess(taskQueue, CONFIG_FILE);
+    worker = await startWorkerProcess(taskQueue, workerConfig);
     const report = (await h.result()) as LogicalRestoreReport;
     assert.equal(report.outcome, 'restored', JSON.stringify(report.failure ?? report.cleanup));
     const attempts = ((await h.fetchHistory()).events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 1);
