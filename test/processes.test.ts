@@ -70,8 +70,8 @@ describe('processes', () => {
         const line = (i) => String(i).padStart(9, '0') + ' ' + 'x'.repeat(53) + '\\n';
         let out = ''; for (let i = 0; i < 131072; i++) out += line(i);
         let err = ''; for (let i = 0; i < 32768; i++) err += line(i);
-        process.stderr.write(err);
-        process.stdout.write(out, () => process.exit(3));`;
+        // Exit only once both are written: a pipe can take a write asynchronously, and exit drops what is pending.
+        process.stderr.write(err, () => process.stdout.write(out, () => process.exit(3)));`;
       const bound = 64 * 1024;
       const result = await run(NODE, ['-e', script], { check: false, maxStdoutBytes: bound, maxStderrBytes: bound });
       assert.equal(result.code, 3);
