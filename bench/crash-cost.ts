@@ -53,7 +53,9 @@ async function main(): Promise<void> {
   const doc = YAML.parse(interpolateConfigText(fs.readFileSync(EXAMPLE_CONFIG, 'utf8')).text) as Record<string, unknown> & { targets: Record<string, unknown> };
   const target = `bench-crash-${run}`;
   doc.targets.directories = [{ name: target, environment: 'staging', path: tree, encryptionKey: { secretRef: `file:${path.join(root, 'key')}` }, store: 'primary', bucket: 'lifeboat-backups-primary', prefix: `bench-crash-${run}/`, dr: { store: 'dr', bucket: 'lifeboat-backups-dr' } }];
-  doc.notifications = { webhook: { url: `http://127.0.0.1:${port}/hook`, allowInsecure: true } };
+  // The webhook's URL is a secret (it often carries a token): read from a file, as in production.
+  fs.writeFileSync(path.join(root, 'webhook-url'), `http://127.0.0.1:${port}/hook`, { mode: 0o600 });
+  doc.notifications = { webhook: { url: { secretRef: `file:${path.join(root, 'webhook-url')}` }, allowInsecure: true } };
   const configFile = path.join(root, 'lifeboat.yaml');
   fs.writeFileSync(configFile, YAML.stringify(doc));
   const config = loadConfig(configFile);
