@@ -114,9 +114,11 @@ async function workflowPhases(): Promise<void> {
   const taskQueue = `bench-table-restore-${run}`;
   const intoSchema = `bench_recovered_${run}`;
   try {
-    const worker = await createLifeboatWorker({ config, connection, ports, taskQueue });
     const pointT = await withDb(settings.postgres.appDatabase, async (c) => (await c.query<{ t: Date }>('SELECT now() AS t')).rows[0].t.toISOString());
     await localPgBackRest(stack.ctx).check();
+    // Made just before it runs: a worker that never ran holds the connection open, and closing it
+    // would then fail over the error that stopped the bench.
+    const worker = await createLifeboatWorker({ config, connection, ports, taskQueue });
     const started = Date.now();
     const report = await worker.runUntil(async () => {
       const handle = await client.workflow.start('tableRestore', {
