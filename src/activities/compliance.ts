@@ -5,8 +5,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { drillCalendarOf, findTarget, objectivesFor } from '../config';
-import { cadenceSeconds, ComplianceEvidence, ComplianceReport, complianceReportJson, complianceReportMarkdown, ComplianceTargetKind, TargetFacts } from '../domain/compliance';
-import { ScheduleCalendar, scheduleGapDays } from '../domain/compliance';
+import { cadenceSeconds, ComplianceEvidence, ComplianceReport, complianceReportJson, complianceReportMarkdown, ComplianceTargetKind, ScheduleCalendar, scheduleGapDays, TargetFacts } from '../domain/compliance';
 import { describeError, LifeboatError } from '../domain/errors';
 import { rpoStatus } from './backup';
 import { dynamoDbObjectives, dynamoDbRecoveryPoint, findDynamoDbTarget, isDynamoDbTarget } from './dynamodb';

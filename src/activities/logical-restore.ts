@@ -136,8 +136,12 @@ export function logicalRestoreActivities(ports: Ports) {
   /** The restored working database renamed into place (atomic; the marker goes with it), once nothing else has taken the name. */
   const publishWorkingDatabase = async (admin: Client, working: string, name: string, marker: string): Promise<void> => {
     const comment = await databaseComment(admin, name);
+    if (comment === marker) {
+      // Only an earlier attempt still running (its worker had lost touch with Temporal) can do this.
+      refuse(`The database ${name} was put in place by an earlier attempt of this same restore that was still running; this attempt stops rather than replace it, and the restore's clean-up removes what this run made: start the restore again.`, 'DESTINATION_EXISTS');
+    }
     if (comment !== undefined) {
-      refuse(`The database ${name} appeared while the restore ran and is not this restore's${comment === marker ? '' : ` (its comment: ${comment ?? 'none'})`}: lifeboat does not restore over it; start the restore again with another name.`, 'DESTINATION_EXISTS');
+      refuse(`The database ${name} appeared while the restore ran and is not this restore's (its comment: ${comment ?? 'none'}): lifeboat does not restore over it; start the restore again with another name.`, 'DESTINATION_EXISTS');
     }
     // pg_restore's sessions may take a moment to leave; RENAME waits a few seconds for them itself.
     await admin.query(`ALTER DATABASE ${quoteIdent(working)} RENAME TO ${quoteIdent(name)}`);
